@@ -1,0 +1,31 @@
+//! The pure domain logic of the Virtual Hotline, shared byte for byte by the gateway and every
+//! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
+//!
+//! Layout:
+//! - [`ids`]: tenants, sites, public ticket numbers;
+//! - [`clock`]: the hybrid logical clock with its skew bound;
+//! - [`model`]: entity kinds, field values, comments, call events;
+//! - [`status`]: the ticket status state machine;
+//! - [`change`]: changes and the rules each must meet;
+//! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
+//! - [`visibility`]: who sees which entity, and redaction;
+//! - [`wire`]: conversions to and from the `hotline.v1` contract;
+//! - [`error`]: the crate's one error type.
+
+#![forbid(unsafe_code)]
+
+pub mod change;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod state;
+pub mod status;
+pub mod visibility;
+pub mod wire;
+
+pub use change::{Change, FieldOp, Stamp};
+pub use clock::{Hlc, HybridClock};
+pub use error::{Error, Result};
+pub use model::{EntityKey, EntityKind, FieldValue};
+pub use state::{EntityState, Replica};

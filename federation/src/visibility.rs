@@ -1,0 +1,172 @@
+//! Who sees what (DESIGN.md section 5): whether a tenant may see an entity at all, and the
+//! redacted state it receives when it may.
+//!
+//! - In-house sees everything, unredacted.
+//! - A ticket is seen by the tenant that created it and by the handlers of its focus team.
+//!   `tenant` comments reach only their author's tenant; PII fields only tenants granted them
+//!   by the focus team's policy.
+//! - Published and retired articles, and the brand, are seen by every tenant; drafts only
+//!   in-house. A focus team's policy is seen by its handlers. A suggestion by its author's
+//!   tenant. A call log by the tenant of its site.
+//!
+//! Redaction works field by field, so redacting a join equals joining the redactions: a
+//! site's replica built from redacted changes equals the redacted gateway state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::change::call_log_site;
+use crate::ids::INHOUSE;
+use crate::model::{
+    ArticleField, ArticleState, EntityKind, FieldValue, PolicyField, SuggestionField, TicketField,
+    Visibility,
+};
+use crate::state::EntityState;
+
+/// What the visibility rules need to know about one focus team.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TeamAccess {
+    /// Tenants that handle (and see) the team's tickets.
+    pub handlers: BTreeSet<String>,
+    /// Tenants granted the PII fields of the team's tickets.
+    pub pii_grants: BTreeSet<String>,
+}
+
+/// The facts visibility depends on: focus team access and which tenant runs which site.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// Focus team id to its access rules.
+    pub teams: BTreeMap<String, TeamAccess>,
+    /// Site id to its tenant.
+    pub site_tenants: BTreeMap<String, String>,
+}
+
+impl Directory {
+    /// Reads the access rules of a policy entity into the directory (replacing earlier ones
+    /// of the same team). A deleted policy grants nothing.
+    pub fn learn_policy(&mut self, policy: &EntityState) {
+        if policy.key.kind != EntityKind::Policy {
+            return;
+        }
+        if policy.deleted.is_some() {
+            self.teams.remove(&policy.key.id);
+            return;
+        }
+        let list = |register: &str| -> BTreeSet<String> {
+            match policy.value(register) {
+                Some(FieldValue::Policy(
+                    PolicyField::Handlers(values) | PolicyField::PiiGrants(values),
+                )) => values.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            }
+        };
+        let access = TeamAccess {
+            handlers: list("handlers"),
+            pii_grants: list("pii_grants"),
+        };
+        self.teams.insert(policy.key.id.clone(), access);
+    }
+
+    fn team_of(&self, ticket: &EntityState) -> Option<&TeamAccess> {
+        match ticket.value("focus_team") {
+            Some(FieldValue::Ticket(TicketField::FocusTeam(team))) => self.teams.get(team),
+            _ => None,
+        }
+    }
+}
+
+fn text_of<'a>(state: &'a EntityState, register: &str) -> Option<&'a str> {
+    match state.value(register)? {
+        FieldValue::Ticket(TicketField::OriginTenant(t))
+        | FieldValue::Suggestion(SuggestionField::AuthorTenant(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// True when `tenant` may see the entity at all.
+pub fn sees(tenant: &str, state: &EntityState, directory: &Directory) -> bool {
+    if tenant == INHOUSE {
+        return true;
+    }
+    match state.key.kind {
+        EntityKind::Ticket => {
+            text_of(state, "origin_tenant") == Some(tenant)
+                || directory
+                    .team_of(state)
+                    .is_some_and(|team| team.handlers.contains(tenant))
+        }
+        EntityKind::Article => matches!(
+            state.value("state"),
+            Some(FieldValue::Article(ArticleField::State(
+                ArticleState::Published | ArticleState::Retired
+            )))
+        ),
+        EntityKind::Brand => true,
+        EntityKind::Policy => directory
+            .teams
+            .get(&state.key.id)
+            .is_some_and(|team| team.handlers.contains(tenant)),
+        EntityKind::Suggestion => text_of(state, "author_tenant") == Some(tenant),
+        EntityKind::CallLog => call_log_site(&state.key.id)
+            .and_then(|site| directory.site_tenants.get(site))
+            .is_some_and(|owner| owner == tenant),
+    }
+}
+
+/// The parts of a seen entity that `tenant` may not read, removed. `pii_granted` says whether
+/// the tenant holds the PII grant for this entity (see [`pii_granted`]).
+pub fn strip(tenant: &str, state: &EntityState, pii_granted: bool) -> EntityState {
+    if tenant == INHOUSE {
+        return state.clone();
+    }
+    let mut out = state.clone();
+    if !pii_granted {
+        out.registers
+            .retain(|_, register| !register.winner.value.is_pii());
+    }
+    out.comments
+        .retain(|_, c| c.value.visibility != Visibility::Tenant || c.value.author_tenant == tenant);
+    out
+}
+
+/// True when `tenant` may read the PII fields of `state`.
+pub fn pii_granted(tenant: &str, state: &EntityState, directory: &Directory) -> bool {
+    tenant == INHOUSE
+        || directory
+            .team_of(state)
+            .is_some_and(|team| team.pii_grants.contains(tenant))
+}
+
+/// The state `tenant` receives, or `None` when it may not see the entity. For a foreign entity
+/// this is the same answer as for one that does not exist.
+pub fn redact(tenant: &str, state: &EntityState, directory: &Directory) -> Option<EntityState> {
+    if !sees(tenant, state, directory) {
+        return None;
+    }
+    Some(strip(tenant, state, pii_granted(tenant, state, directory)))
+}
+
+/// The part of `change` that `tenant` receives, or `None` when it may not see the entity.
+/// `after` is the entity's merged state including the change (it decides visibility and the PII
+/// grant). The result may hold no operations; the caller then only advances the cursor.
+pub fn redact_change(
+    tenant: &str,
+    change: &crate::change::Change,
+    after: &EntityState,
+    directory: &Directory,
+) -> Option<crate::change::Change> {
+    use crate::change::FieldOp;
+    if !sees(tenant, after, directory) {
+        return None;
+    }
+    if tenant == INHOUSE {
+        return Some(change.clone());
+    }
+    let granted = pii_granted(tenant, after, directory);
+    let mut out = change.clone();
+    out.ops.retain(|op| match op {
+        FieldOp::Set(value) => granted || !value.is_pii(),
+        FieldOp::AddComment(c) => c.visibility != Visibility::Tenant || c.author_tenant == tenant,
+        FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => true,
+    });
+    Some(out)
+}

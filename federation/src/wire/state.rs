@@ -1,0 +1,182 @@
+//! Entity states (snapshot items) between wire and domain.
+
+use std::collections::BTreeMap;
+
+use hotline_proto::v1 as pb;
+
+use super::fields::{check_register_name, value_from_wire, value_to_wire};
+use super::{required, stamp_from_wire};
+use crate::error::{Error, Result};
+use crate::model::{EntityKey, FieldValue};
+use crate::state::{EntityState, Register, SUPERSEDED_KEPT, Stamped};
+
+fn stamped_value(field: &str, value: pb::StampedValue) -> Result<Stamped<FieldValue>> {
+    let pb::StampedValue { stamp, value } = value;
+    Ok(Stamped {
+        stamp: stamp_from_wire(&format!("{field}.stamp"), stamp)?,
+        value: value_from_wire(required(&format!("{field}.value"), value)?)
+            .map_err(|e| e.within(&format!("{field}.value")))?,
+    })
+}
+
+impl TryFrom<pb::EntityState> for EntityState {
+    type Error = Error;
+
+    fn try_from(state: pb::EntityState) -> Result<Self> {
+        let pb::EntityState {
+            key,
+            registers,
+            comments,
+            call_events,
+            deleted,
+        } = state;
+        let key = required("state.key", key)?;
+        let key = EntityKey::try_from(key).map_err(|e| e.within("state.key"))?;
+        let mut out = EntityState::new(key);
+        for (i, register) in registers.into_iter().enumerate() {
+            let path = format!("state.registers[{i}]");
+            let pb::Register {
+                stamp,
+                value,
+                superseded,
+            } = register;
+            let winner = stamped_value(&path, pb::StampedValue { stamp, value })?;
+            if winner.value.kind() != out.key.kind {
+                return Err(Error::invalid(
+                    format!("{path}.value"),
+                    format!(
+                        "a {} field in a {} state",
+                        winner.value.kind(),
+                        out.key.kind
+                    ),
+                ));
+            }
+            if superseded.len() > SUPERSEDED_KEPT {
+                return Err(Error::TooLarge {
+                    field: format!("{path}.superseded"),
+                    size: superseded.len(),
+                    limit: SUPERSEDED_KEPT,
+                });
+            }
+            let name = winner.value.register();
+            let mut register = Register {
+                winner,
+                superseded: Vec::new(),
+            };
+            for (j, old) in superseded.into_iter().enumerate() {
+                let field = format!("{path}.superseded[{j}]");
+                let old = stamped_value(&field, old)?;
+                check_register_name(&field, &name, &old.value)?;
+                register.join(&Register {
+                    winner: old,
+                    superseded: Vec::new(),
+                });
+            }
+            if out.registers.insert(name.clone(), register).is_some() {
+                return Err(Error::invalid(
+                    path,
+                    format!("register {name:?} appears twice"),
+                ));
+            }
+        }
+        out.comments = elements(comments, "state.comments", |c| {
+            let pb::StampedComment { stamp, comment } = c;
+            Ok((stamp, required("comment", comment)?.try_into()?))
+        })?;
+        out.call_events = elements(call_events, "state.call_events", |e| {
+            let pb::StampedCallEvent { stamp, event } = e;
+            Ok((stamp, required("event", event)?.try_into()?))
+        })?;
+        out.deleted = deleted
+            .map(|d| stamp_from_wire("state.deleted", Some(d)))
+            .transpose()?;
+        Ok(out)
+    }
+}
+
+/// Converts a list of stamped elements into a map by element id, refusing duplicate ids.
+fn elements<W, T>(
+    items: Vec<W>,
+    path: &str,
+    convert: impl Fn(W) -> Result<(Option<pb::Stamp>, T)>,
+) -> Result<BTreeMap<String, Stamped<T>>>
+where
+    T: ElementId,
+{
+    let mut out = BTreeMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let field = format!("{path}[{i}]");
+        let (stamp, value) = convert(item).map_err(|e| e.within(&field))?;
+        let stamp = stamp_from_wire(&format!("{field}.stamp"), stamp)?;
+        let id = value.element_id().to_owned();
+        if out.insert(id.clone(), Stamped { stamp, value }).is_some() {
+            return Err(Error::invalid(
+                field,
+                format!("element id {id:?} appears twice"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Elements of grow-only sets are keyed by their id.
+trait ElementId {
+    fn element_id(&self) -> &str;
+}
+
+impl ElementId for crate::model::Comment {
+    fn element_id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl ElementId for crate::model::CallEvent {
+    fn element_id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn stamped_to_wire(s: Stamped<FieldValue>) -> pb::StampedValue {
+    pb::StampedValue {
+        stamp: Some(s.stamp.into()),
+        value: Some(value_to_wire(s.value)),
+    }
+}
+
+impl From<EntityState> for pb::EntityState {
+    fn from(state: EntityState) -> Self {
+        let EntityState {
+            key,
+            registers,
+            comments,
+            call_events,
+            deleted,
+        } = state;
+        pb::EntityState {
+            key: Some(key.into()),
+            registers: registers
+                .into_values()
+                .map(|Register { winner, superseded }| pb::Register {
+                    stamp: Some(winner.stamp.into()),
+                    value: Some(value_to_wire(winner.value)),
+                    superseded: superseded.into_iter().map(stamped_to_wire).collect(),
+                })
+                .collect(),
+            comments: comments
+                .into_values()
+                .map(|c| pb::StampedComment {
+                    stamp: Some(c.stamp.into()),
+                    comment: Some(c.value.into()),
+                })
+                .collect(),
+            call_events: call_events
+                .into_values()
+                .map(|e| pb::StampedCallEvent {
+                    stamp: Some(e.stamp.into()),
+                    event: Some(e.value.into()),
+                })
+                .collect(),
+            deleted: deleted.map(Into::into),
+        }
+    }
+}
