@@ -10,7 +10,9 @@
 //!   tenant. A call log by the tenant of its site.
 //!
 //! Redaction works field by field, so redacting a join equals joining the redactions: a
-//! site's replica built from redacted changes equals the redacted gateway state.
+//! site's replica built from redacted changes equals the redacted gateway state. This holds as
+//! long as one comment id names one comment; the gateway refuses a change that reuses a taken
+//! comment id for a different comment.
 
 use std::collections::{BTreeMap, BTreeSet};
 

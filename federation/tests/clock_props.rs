@@ -25,7 +25,7 @@ fn event() -> impl Strategy<Value = Event> {
 const MAX_SKEW: u64 = 500;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Whatever physical time does and whatever peers send, every reading is larger than the
     /// last, an accepted remote reading is surpassed, and a refused one changes nothing.

@@ -69,10 +69,25 @@ pub fn comment() -> impl Strategy<Value = Comment> {
         })
 }
 
-pub fn op(id: &'static str) -> impl Strategy<Value = FieldOp> {
+/// A comment whose id is derived from its content: one id, one content, as the gateway enforces
+/// (it refuses a comment id that is already taken by a different comment).
+pub fn unique_comment() -> impl Strategy<Value = Comment> {
+    comment().prop_map(|mut c| {
+        c.id = format!("{}-{}-{}", c.author_tenant, c.visibility, c.body.len());
+        c
+    })
+}
+
+/// An operation on ticket `id`; with `unique_ids` comment ids never name two contents.
+pub fn op(id: &'static str, unique_ids: bool) -> impl Strategy<Value = FieldOp> {
+    let comment = if unique_ids {
+        unique_comment().boxed()
+    } else {
+        comment().boxed()
+    };
     prop_oneof![
         6 => ticket_field(id).prop_map(|f| FieldOp::Set(FieldValue::Ticket(f))),
-        3 => comment().prop_map(FieldOp::AddComment),
+        3 => comment.prop_map(FieldOp::AddComment),
         1 => Just(FieldOp::Delete { reason: "duplicate".to_owned() }),
     ]
 }
@@ -93,11 +108,11 @@ fn dedupe(ops: Vec<FieldOp>) -> Vec<FieldOp> {
         .collect()
 }
 
-/// A valid change to one of the given tickets.
-pub fn change_for(ids: &'static [&'static str]) -> impl Strategy<Value = Change> {
-    select(ids.to_vec()).prop_flat_map(|id| {
+/// A valid change to one of the given tickets; see [`op`] for `unique_ids`.
+pub fn change_for(ids: &'static [&'static str], unique_ids: bool) -> impl Strategy<Value = Change> {
+    select(ids.to_vec()).prop_flat_map(move |id| {
         (
-            prop::collection::vec(op(id), 1..5),
+            prop::collection::vec(op(id, unique_ids), 1..5),
             select(SITES.to_vec()),
             1u64..1000,
             hlc(),
@@ -114,7 +129,7 @@ pub fn change_for(ids: &'static [&'static str]) -> impl Strategy<Value = Change>
 
 /// A valid change to one of [`TICKETS`].
 pub fn change() -> impl Strategy<Value = Change> {
-    change_for(TICKETS)
+    change_for(TICKETS, false)
 }
 
 /// A history of 1 to 24 changes.
