@@ -1,11 +1,34 @@
-//! The Virtual Hotline gateway: the in-house team's single source of truth.
+//! The Virtual Hotline gateway: the in-house team's single source of truth that every site
+//! syncs with (DESIGN.md sections 4, 5 and 8).
 //!
-//! It will hold the tonic server with mTLS identities, the storage trait with sled as default,
-//! the global sync log and the admin, audit and customer APIs (DESIGN.md sections 3 to 8). The
-//! decisions it makes (merge, visibility, redaction) come from `hotline-federation`; this crate
-//! only does the I/O around them.
+//! Layout:
+//! - [`config`]: the TOML config with defaults, env overrides and validation;
+//! - [`tls`] and [`identity`]: our own mTLS accept loop with CRL reload, and the caller's
+//!   identity from its certificate's one URI SAN;
+//! - [`store`]: the narrow storage trait, sled and in-memory;
+//! - [`writer`]: the one writer thread with group commit; [`authorize`]: who may change what;
+//!   [`log`]: what the global log holds;
+//! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;
+//! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`;
+//! - [`state`]: what the services share; [`telemetry`], [`shutdown`]: process plumbing;
+//! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
-//! Status: the foundation issue delivers the contract and the domain; the service itself is
-//! built by the gateway issue. Nothing here pretends to serve yet.
+//! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
+//! the I/O around them.
 
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod authorize;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod log;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod store;
+pub mod subscribe;
+pub mod telemetry;
+pub mod tls;
+pub mod writer;

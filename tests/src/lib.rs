@@ -1,7 +1,11 @@
-//! End-to-end tests of the Virtual Hotline: real gateway and adapter processes on 127.0.0.1
-//! ports, real mTLS with a PKI generated per test, real sled directories.
+//! End-to-end test support for the Virtual Hotline: a PKI generated per test, gateways started
+//! for real on `127.0.0.1:0` behind real mTLS, and clients that connect to them.
 //!
-//! Status: the end-to-end suites arrive with the gateway and adapter issues; the foundation's
-//! property tests live in `federation/tests/`.
+//! The suites live in `tests/tests/`. Nothing here uses fixed ports or sleeps to wait for a
+//! start: a listener is bound before the server runs, so the first RPC simply waits in the
+//! accept queue.
 
 #![forbid(unsafe_code)]
+
+pub mod changes;
+pub mod harness;

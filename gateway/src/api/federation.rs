@@ -1,0 +1,174 @@
+//! `hotline.v1.Federation`: Push, Subscribe and Lease for partner and in-house sites.
+
+use std::sync::Arc;
+
+use hotline_federation::Change;
+use hotline_proto::v1 as pb;
+use pb::federation_server::Federation;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::authorize::Caller;
+use crate::error::Error;
+use crate::identity::{Identity, identity_of};
+use crate::state::GatewayState;
+use crate::subscribe::{self, Subscription};
+use crate::writer::Outcome;
+
+/// The Federation service.
+#[derive(Debug, Clone)]
+pub struct FederationApi {
+    state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+}
+
+impl FederationApi {
+    /// A service over `state`; subscriptions end when `shutdown` is cancelled.
+    pub fn new(state: Arc<GatewayState>, shutdown: CancellationToken) -> Self {
+        FederationApi { state, shutdown }
+    }
+
+    /// The calling site, from its certificate; refuses staff and unregistered sites.
+    fn caller<T>(&self, request: &Request<T>) -> Result<(String, String), Error> {
+        match identity_of(request, &self.state.config.federation)? {
+            Identity::Site { tenant, site } => match self.state.config.site_tenant(&site) {
+                Some(registered) if registered == tenant => Ok((tenant, site)),
+                Some(registered) => Err(Error::PermissionDenied(format!(
+                    "site {site:?} is registered for tenant {registered:?}, but the certificate says {tenant:?}"
+                ))),
+                None => Err(Error::PermissionDenied(format!(
+                    "site {site:?} is not registered with this gateway; ask the in-house team to add it"
+                ))),
+            },
+            Identity::Staff { .. } => Err(Error::PermissionDenied(
+                "staff certificates cannot sync; the Federation service is for sites".into(),
+            )),
+        }
+    }
+}
+
+fn to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
+    use pb::change_result::Outcome as W;
+    let outcome = match outcome {
+        Outcome::Accepted {
+            global_seq,
+            duplicate,
+        } => W::Accepted(pb::Accepted {
+            global_seq,
+            duplicate,
+        }),
+        Outcome::Rejected(refusal) => W::Rejected(pb::Rejected {
+            reason: refusal.reason as i32,
+            message: refusal.message,
+        }),
+    };
+    pb::ChangeResult {
+        origin_seq,
+        outcome: Some(outcome),
+    }
+}
+
+#[tonic::async_trait]
+impl Federation for FederationApi {
+    #[tracing::instrument(skip_all, fields(tenant, site, changes))]
+    async fn push(
+        &self,
+        request: Request<pb::PushRequest>,
+    ) -> Result<Response<pb::PushResponse>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str());
+        let limits = &self.state.config.limits;
+        let size = request.get_ref().encoded_len();
+        if size > limits.max_push_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "push of {size} bytes is larger than the limit of {} bytes; send smaller batches",
+                limits.max_push_bytes
+            ))
+            .into());
+        }
+        let pb::PushRequest { changes } = request.into_inner();
+        span.record("changes", changes.len());
+        if changes.is_empty() || changes.len() > limits.max_push_changes {
+            return Err(Error::InvalidArgument(format!(
+                "a push holds 1 to {} changes, this one holds {}",
+                limits.max_push_changes,
+                changes.len()
+            ))
+            .into());
+        }
+        let changes = changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, wire)| {
+                Change::try_from(wire).map_err(|e| {
+                    Error::InvalidArgument(format!(
+                        "changes[{i}]: {e}; nothing of this push was stored"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let seqs: Vec<u64> = changes.iter().map(|c| c.origin_seq).collect();
+        let outcomes = self
+            .state
+            .writer
+            .push(Caller::Site { tenant, site }, changes)
+            .await?;
+        let results = seqs
+            .into_iter()
+            .zip(outcomes)
+            .map(|(seq, o)| to_wire(seq, o))
+            .collect();
+        Ok(Response::new(pb::PushResponse { results }))
+    }
+
+    type SubscribeStream = Subscription;
+
+    #[tracing::instrument(skip_all, fields(tenant, site, cursor))]
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let pb::SubscribeRequest { cursor } = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str())
+            .record("cursor", cursor);
+        let stream = subscribe::start(
+            self.state.clone(),
+            tenant,
+            site,
+            cursor,
+            self.shutdown.child_token(),
+        );
+        Ok(Response::new(stream))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, site, count))]
+    async fn lease(
+        &self,
+        request: Request<pb::LeaseRequest>,
+    ) -> Result<Response<pb::LeaseResponse>, Status> {
+        let (_tenant, site) = self.caller(&request)?;
+        let pb::LeaseRequest { count } = request.into_inner();
+        let max = self.state.config.limits.max_lease;
+        if count == 0 || count > max {
+            return Err(Error::InvalidArgument(format!(
+                "count {count} is out of range; allowed: 1 to {max}"
+            ))
+            .into());
+        }
+        let grant = self.state.writer.lease(site, count).await?;
+        Ok(Response::new(pb::LeaseResponse {
+            block: Some(pb::LeaseBlock {
+                prefix: grant.prefix,
+                year: grant.year,
+                first: grant.first,
+                count: grant.count,
+            }),
+        }))
+    }
+}

@@ -1,0 +1,3 @@
+//! The gRPC services, one file each. Handlers validate, convert and delegate.
+
+pub mod federation;

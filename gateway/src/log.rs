@@ -1,0 +1,96 @@
+//! What the global log holds: one record per accepted change, with the visibility effects the
+//! writer computed when it accepted it, and the lease records. Stored as protobuf (prost
+//! derive), so records decode across versions the way the wire contract does.
+
+use std::sync::Arc;
+
+use hotline_federation::{Change, EntityState};
+use hotline_proto::v1 as pb;
+
+use crate::error::{Error, Result};
+
+/// One accepted change as stored in the log.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRecord {
+    /// The change as pushed.
+    #[prost(message, optional, tag = "1")]
+    pub change: Option<pb::Change>,
+    /// Tenants that could not see the entity before and can now.
+    #[prost(string, repeated, tag = "2")]
+    pub gained: Vec<String>,
+    /// Tenants that could see the entity before and cannot now.
+    #[prost(string, repeated, tag = "3")]
+    pub lost: Vec<String>,
+    /// For a policy change: the focus team.
+    #[prost(string, tag = "4")]
+    pub team: String,
+    /// For a policy change: tenants whose handling or PII grant for `team` changed.
+    #[prost(string, repeated, tag = "5")]
+    pub access_changed: Vec<String>,
+    /// When the gateway accepted it, ms since the epoch.
+    #[prost(uint64, tag = "6")]
+    pub at_ms: u64,
+}
+
+/// A block of public ticket numbers granted to a site.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LeaseRecord {
+    /// The site holding the block.
+    #[prost(string, tag = "1")]
+    pub site: String,
+    /// First number.
+    #[prost(uint64, tag = "2")]
+    pub first: u64,
+    /// How many numbers.
+    #[prost(uint32, tag = "3")]
+    pub count: u32,
+}
+
+/// A committed log entry as live subscribers receive it.
+#[derive(Debug)]
+pub struct Committed {
+    /// Global sequence number.
+    pub seq: u64,
+    /// The change.
+    pub change: Change,
+    /// The entity's state right after the change.
+    pub after: EntityState,
+    /// See [`LogRecord::gained`].
+    pub gained: Vec<String>,
+    /// See [`LogRecord::lost`].
+    pub lost: Vec<String>,
+    /// See [`LogRecord::team`] (empty when not a policy change).
+    pub team: String,
+    /// See [`LogRecord::access_changed`].
+    pub access_changed: Vec<String>,
+}
+
+/// Shared handle of a committed entry.
+pub type CommittedRef = Arc<Committed>;
+
+/// Decodes a stored protobuf value, naming what it was on failure.
+pub fn decode<M: prost::Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}
+
+/// Decodes a stored entity state.
+pub fn decode_state(bytes: &[u8]) -> Result<EntityState> {
+    let wire: pb::EntityState = decode("entity state", bytes)?;
+    EntityState::try_from(wire).map_err(|e| Error::Corrupt(format!("entity state: {e}")))
+}
+
+/// Encodes an entity state for storage.
+pub fn encode_state(state: &EntityState) -> Vec<u8> {
+    prost::Message::encode_to_vec(&pb::EntityState::from(state.clone()))
+}
+
+/// Decodes a stored log record into the change and the record.
+pub fn decode_record(bytes: &[u8]) -> Result<(Change, LogRecord)> {
+    let mut record: LogRecord = decode("log record", bytes)?;
+    let wire = record
+        .change
+        .take()
+        .ok_or_else(|| Error::Corrupt("log record without change".into()))?;
+    let change = Change::try_from(wire).map_err(|e| Error::Corrupt(format!("log record: {e}")))?;
+    Ok((change, record))
+}

@@ -1,0 +1,185 @@
+//! The gateway's shared state: config, store, the writer and what it shares with readers.
+//! Opening it loads the counters, builds the visibility directory and seeds the focus team
+//! policies from config.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
+use hotline_federation::visibility::Directory;
+use hotline_federation::{EntityState, FieldOp};
+use tokio::sync::broadcast;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{FocusTeamConfig, GatewayConfig};
+use crate::error::{Error, Result};
+use crate::log::decode_state;
+use crate::store::memory::MemoryStore;
+use crate::store::sled_store::SledStore;
+use crate::store::{Store, keys};
+use crate::writer::{self, Outcome, Shared, WriterHandle, WriterSettings, read_counter};
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn system_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Everything the services share.
+pub struct GatewayState {
+    /// The validated config.
+    pub config: GatewayConfig,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Head, floor, directory and the live feed.
+    pub shared: Arc<Shared>,
+    /// The one writer.
+    pub writer: WriterHandle,
+    /// Subscription tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayState")
+            .field("federation", &self.config.federation)
+            .finish()
+    }
+}
+
+impl GatewayState {
+    /// Opens the store named by the config and starts the writer.
+    pub async fn open(config: GatewayConfig) -> Result<Arc<Self>> {
+        let store: Arc<dyn Store> = match config.storage.as_str() {
+            "memory" => Arc::new(MemoryStore::new()),
+            _ => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::File {
+                    path: config.data_dir.clone(),
+                    problem: format!("cannot create the data directory: {e}"),
+                })?;
+                Arc::new(SledStore::open(&config.data_dir)?)
+            }
+        };
+        Self::open_with_store(config, store).await
+    }
+
+    /// Starts the gateway on a given store (tests use [`MemoryStore`]).
+    pub async fn open_with_store(
+        config: GatewayConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Self>> {
+        let head = read_counter(store.as_ref(), "head")?;
+        let floor = read_counter(store.as_ref(), "floor")?;
+        let mut directory = Directory::default();
+        for site in &config.sites {
+            directory
+                .site_tenants
+                .insert(site.id.clone(), site.tenant.clone());
+        }
+        let policies_start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
+        let policies_end = keys::prefix_end(&policies_start);
+        for (_, raw) in store.range(&policies_start, &policies_end, usize::MAX)? {
+            directory.learn_policy(&decode_state(&raw)?);
+        }
+        let (committed, _) = broadcast::channel(config.limits.broadcast_capacity);
+        let shared = Arc::new(Shared {
+            head: AtomicU64::new(head),
+            floor: AtomicU64::new(floor),
+            directory: RwLock::new(directory),
+            committed,
+        });
+        let settings = WriterSettings {
+            ticket_prefix: config.ticket_prefix.clone(),
+            max_skew_ms: config.max_skew_ms,
+            log_retention: config.limits.log_retention,
+            tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
+            now_ms: system_now_ms,
+        };
+        let (writer, thread) = writer::spawn(store.clone(), shared.clone(), settings, 1024)?;
+        let state = Arc::new(GatewayState {
+            config,
+            store,
+            shared,
+            writer,
+            tasks: TaskTracker::new(),
+            writer_thread: Mutex::new(Some(thread)),
+        });
+        state.seed_policies().await?;
+        Ok(state)
+    }
+
+    /// Writes each configured focus team's policy where the store differs from the config.
+    async fn seed_policies(&self) -> Result<()> {
+        for team in &self.config.focus_teams {
+            let key = EntityKey::new(EntityKind::Policy, team.id.clone());
+            let stored = match self.store.get(&keys::entity(&key))? {
+                Some(raw) => decode_state(&raw)?,
+                None => EntityState::new(key.clone()),
+            };
+            let ops: Vec<FieldOp> = policy_fields(team)?
+                .into_iter()
+                .filter(|value| stored.value(&value.register()) != Some(value))
+                .map(FieldOp::Set)
+                .collect();
+            if stored.deleted.is_some() {
+                tracing::warn!(team = %team.id, "focus team policy was deleted; config entry ignored");
+                continue;
+            }
+            if ops.is_empty() {
+                continue;
+            }
+            if let Some(Outcome::Rejected(refusal)) = self.writer.seed(key, ops).await?.pop() {
+                return Err(Error::Config {
+                    field: format!("focus_teams ({})", team.id),
+                    problem: refusal.message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the writer after the jobs already queued and waits for it, so the store is closed
+    /// when this returns.
+    pub async fn close(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.writer.stop().await;
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        if let Err(error) = self.store.flush() {
+            tracing::error!(%error, "final flush failed");
+        }
+    }
+}
+
+fn policy_fields(team: &FocusTeamConfig) -> Result<Vec<FieldValue>> {
+    let cadence = ReviewCadence::parse("review_cadence", &team.review_cadence)?;
+    let sorted = |list: &[String]| {
+        let mut list = list.to_vec();
+        list.sort();
+        list.dedup();
+        list
+    };
+    Ok([
+        PolicyField::DisplayName(team.name.clone()),
+        PolicyField::Handlers(sorted(&team.handlers)),
+        PolicyField::SlaAnswerSeconds(team.sla_answer_seconds),
+        PolicyField::SlaTargetPercent(team.sla_target_percent),
+        PolicyField::FcrTargetPercent(team.fcr_target_percent),
+        PolicyField::ReviewCadence(cadence),
+        PolicyField::PiiGrants(sorted(&team.pii_grants)),
+    ]
+    .into_iter()
+    .map(FieldValue::Policy)
+    .collect())
+}

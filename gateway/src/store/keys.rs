@@ -1,0 +1,132 @@
+//! The key layout of the one ordered key space. Numbers are big-endian so byte order is
+//! numeric order.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `e` | kind byte, entity id | `hotline.v1.EntityState` |
+//! | `l` | global sequence (u64) | [`crate::log::LogRecord`] |
+//! | `d` | site, 0, origin sequence (u64) | global sequence (u64) of the first acceptance |
+//! | `x` | focus team, 0, ticket id | empty: the team index |
+//! | `b` | year (u32), last number of the block (u64) | [`crate::log::LeaseRecord`] |
+//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed` |
+
+use hotline_federation::model::{EntityKey, EntityKind};
+
+/// The key of an entity's state.
+pub fn entity(key: &EntityKey) -> Vec<u8> {
+    let mut out = vec![b'e', kind_byte(key.kind)];
+    out.extend_from_slice(key.id.as_bytes());
+    out
+}
+
+/// The range of all entity keys.
+pub fn entity_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![b'e'], vec![b'e' + 1])
+}
+
+/// The entity key of a stored entity key, if it is one.
+pub fn parse_entity(raw: &[u8]) -> Option<EntityKey> {
+    let (&prefix, rest) = raw.split_first()?;
+    let (&kind, id) = rest.split_first()?;
+    if prefix != b'e' {
+        return None;
+    }
+    let kind = EntityKind::ALL
+        .iter()
+        .copied()
+        .find(|k| kind_byte(*k) == kind)?;
+    Some(EntityKey {
+        kind,
+        id: String::from_utf8(id.to_vec()).ok()?,
+    })
+}
+
+fn kind_byte(kind: EntityKind) -> u8 {
+    match kind {
+        EntityKind::Ticket => b't',
+        EntityKind::Article => b'a',
+        EntityKind::Brand => b'b',
+        EntityKind::Policy => b'p',
+        EntityKind::Suggestion => b's',
+        EntityKind::CallLog => b'c',
+    }
+}
+
+/// The key of a log entry.
+pub fn log(seq: u64) -> Vec<u8> {
+    let mut out = vec![b'l'];
+    out.extend_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The sequence number of a log key.
+pub fn parse_log(raw: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = raw.strip_prefix(b"l")?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// The dedupe key of a change.
+pub fn dedupe(site: &str, origin_seq: u64) -> Vec<u8> {
+    let mut out = vec![b'd'];
+    out.extend_from_slice(site.as_bytes());
+    out.push(0);
+    out.extend_from_slice(&origin_seq.to_be_bytes());
+    out
+}
+
+/// The team index key of a ticket.
+pub fn team_ticket(team: &str, ticket: &str) -> Vec<u8> {
+    let mut out = team_prefix(team);
+    out.extend_from_slice(ticket.as_bytes());
+    out
+}
+
+/// The prefix of every team index key of `team`.
+pub fn team_prefix(team: &str) -> Vec<u8> {
+    let mut out = vec![b'x'];
+    out.extend_from_slice(team.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The key of a lease block, by year and its last number.
+pub fn lease_block(year: u32, last: u64) -> Vec<u8> {
+    let mut out = vec![b'b'];
+    out.extend_from_slice(&year.to_be_bytes());
+    out.extend_from_slice(&last.to_be_bytes());
+    out
+}
+
+/// The end (exclusive) of the lease blocks of `year`.
+pub fn lease_year_end(year: u32) -> Vec<u8> {
+    lease_block(year, u64::MAX)
+}
+
+/// A counter's key.
+pub fn meta(name: &str) -> Vec<u8> {
+    let mut out = vec![b'm'];
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// Encodes a counter.
+pub fn encode_u64(value: u64) -> Vec<u8> {
+    value.to_be_bytes().to_vec()
+}
+
+/// Decodes a counter; `None` when the bytes are not one.
+pub fn decode_u64(raw: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(raw.try_into().ok()?))
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}

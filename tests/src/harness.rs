@@ -1,0 +1,337 @@
+//! A per-test PKI and real gateways on loopback.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use hotline::pki::{CertAuthority, IssuedCert};
+use hotline_gateway::config::{
+    FocusTeamConfig, GatewayConfig, SiteConfig, TenantConfig, TlsConfig,
+};
+use hotline_gateway::state::GatewayState;
+use hotline_proto::v1 as pb;
+use pb::federation_client::FederationClient;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// The federation name every test uses.
+pub const FEDERATION: &str = "acme";
+
+/// A test PKI: the federation CA and the gateway's server certificate, written to a temp dir.
+pub struct Pki {
+    /// The CA.
+    pub ca: CertAuthority,
+    /// Where the PEM files live.
+    pub dir: TempDir,
+}
+
+impl Pki {
+    /// A new CA and gateway certificate for `localhost` / 127.0.0.1.
+    pub fn new() -> anyhow::Result<Pki> {
+        let dir = tempfile::tempdir()?;
+        let ca = CertAuthority::generate(FEDERATION)?;
+        let server = ca.issue_server(
+            &["localhost"],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            time::Duration::days(30),
+        )?;
+        std::fs::write(dir.path().join("ca.pem"), ca.cert_pem())?;
+        std::fs::write(dir.path().join("gateway.pem"), &server.cert_pem)?;
+        std::fs::write(dir.path().join("gateway.key"), &server.key_pem)?;
+        let pki = Pki { ca, dir };
+        pki.write_crl(&[], 1)?;
+        Ok(pki)
+    }
+
+    /// The path of the CRL file the gateway watches.
+    pub fn crl_path(&self) -> PathBuf {
+        self.dir.path().join("federation.crl")
+    }
+
+    /// The gateway's TLS config over this PKI (with the CRL file watched every 50 ms).
+    pub fn gateway_tls(&self) -> TlsConfig {
+        TlsConfig {
+            ca_cert: self.dir.path().join("ca.pem"),
+            cert: self.dir.path().join("gateway.pem"),
+            key: self.dir.path().join("gateway.key"),
+            crl: Some(self.crl_path()),
+            reload_interval_ms: 50,
+        }
+    }
+
+    /// A site certificate.
+    pub fn site(&self, tenant: &str, site: &str) -> anyhow::Result<IssuedCert> {
+        Ok(self
+            .ca
+            .issue_site(FEDERATION, tenant, site, time::Duration::days(1))?)
+    }
+
+    /// Writes a CRL revoking `revoked`.
+    pub fn write_crl(&self, revoked: &[&IssuedCert], number: u64) -> anyhow::Result<()> {
+        let serials: Vec<_> = revoked.iter().map(|c| c.serial.clone()).collect();
+        let pem = self.ca.crl_pem(&serials, number)?;
+        let tmp = self.dir.path().join("federation.crl.tmp");
+        std::fs::write(&tmp, pem)?;
+        std::fs::rename(tmp, self.crl_path())?;
+        Ok(())
+    }
+}
+
+/// The federation of the tests: in-house (munich), twenty4help (dortmund, goerlitz), helpbycom
+/// (erfurt); `finance-hr` handled by twenty4help with PII, `plants` by helpbycom without PII,
+/// `bank` in-house only.
+pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
+    let tenant = |id: &str| TenantConfig {
+        id: id.into(),
+        name: id.into(),
+    };
+    let site = |id: &str, tenant: &str| SiteConfig {
+        id: id.into(),
+        tenant: tenant.into(),
+    };
+    let team = |id: &str, handlers: &[&str], pii: &[&str]| FocusTeamConfig {
+        id: id.into(),
+        name: id.into(),
+        handlers: handlers.iter().map(|s| s.to_string()).collect(),
+        sla_answer_seconds: 25,
+        sla_target_percent: 80,
+        fcr_target_percent: 75,
+        review_cadence: "weekly".into(),
+        pii_grants: pii.iter().map(|s| s.to_string()).collect(),
+    };
+    GatewayConfig {
+        federation: FEDERATION.into(),
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        storage: "sled".into(),
+        tls: pki.gateway_tls(),
+        tenants: vec![
+            tenant("inhouse"),
+            tenant("twenty4help"),
+            tenant("helpbycom"),
+        ],
+        sites: vec![
+            site("munich", "inhouse"),
+            site("dortmund", "twenty4help"),
+            site("goerlitz", "twenty4help"),
+            site("erfurt", "helpbycom"),
+        ],
+        focus_teams: vec![
+            team("finance-hr", &["inhouse", "twenty4help"], &["twenty4help"]),
+            team("plants", &["inhouse", "helpbycom"], &[]),
+            team("bank", &["inhouse"], &[]),
+        ],
+        limits: hotline_gateway::config::Limits {
+            heartbeat_interval_ms: 200,
+            ..hotline_gateway::config::Limits::default()
+        },
+        ..GatewayConfig::default()
+    }
+}
+
+/// A gateway running in this process on a real loopback socket.
+pub struct RunningGateway {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state (store, head, ...).
+    pub state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+    task: JoinHandle<hotline_gateway::error::Result<()>>,
+}
+
+impl RunningGateway {
+    /// Starts a gateway with `config` on 127.0.0.1:0.
+    pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
+        Self::serve(GatewayState::open(config).await?).await
+    }
+
+    /// Starts a gateway on a given store (e.g. the in-memory one) on 127.0.0.1:0.
+    pub async fn start_with_store(
+        config: GatewayConfig,
+        store: Arc<dyn hotline_gateway::store::Store>,
+    ) -> anyhow::Result<RunningGateway> {
+        Self::serve(GatewayState::open_with_store(config, store).await?).await
+    }
+
+    async fn serve(state: Arc<GatewayState>) -> anyhow::Result<RunningGateway> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hotline_gateway::server::run(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+        ));
+        Ok(RunningGateway {
+            addr,
+            state,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops it gracefully and waits until its store is closed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("gateway task panicked")??;
+        drop(self.state);
+        Ok(())
+    }
+
+    /// The newest global sequence number.
+    pub fn head(&self) -> u64 {
+        self.state
+            .shared
+            .head
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A connected Federation client presenting `cert`.
+    pub async fn client(
+        &self,
+        pki: &Pki,
+        cert: &IssuedCert,
+    ) -> anyhow::Result<FederationClient<Channel>> {
+        Ok(FederationClient::new(self.channel(pki, Some(cert)).await?))
+    }
+
+    /// A channel to the gateway, with or without a client certificate.
+    pub async fn channel(&self, pki: &Pki, cert: Option<&IssuedCert>) -> anyhow::Result<Channel> {
+        channel_with_ca(self.addr, pki.ca.cert_pem(), cert).await
+    }
+}
+
+/// A channel to `addr` trusting `ca_pem`, presenting `cert` if given.
+pub async fn channel_with_ca(
+    addr: SocketAddr,
+    ca_pem: &str,
+    cert: Option<&IssuedCert>,
+) -> anyhow::Result<Channel> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some(cert) = cert {
+        tls = tls.identity(Identity::from_pem(&cert.cert_pem, &cert.key_pem));
+    }
+    let channel = Channel::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_lazy();
+    Ok(channel)
+}
+
+/// A Federation client whose HTTP/2 windows are the protocol minimum (64 KiB), so a client
+/// that stops reading stalls the server's stream quickly.
+pub async fn small_window_client(
+    gateway: &RunningGateway,
+    pki: &Pki,
+    cert: &IssuedCert,
+) -> anyhow::Result<FederationClient<Channel>> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pki.ca.cert_pem()))
+        .domain_name("localhost")
+        .identity(Identity::from_pem(&cert.cert_pem, &cert.key_pem));
+    let channel = Channel::from_shared(format!("https://{}", gateway.addr))?
+        .tls_config(tls)?
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect_lazy();
+    Ok(FederationClient::new(channel))
+}
+
+/// Reads sync events until `done` says the collected ones suffice, or fails after `limit`
+/// events or 20 seconds.
+pub async fn collect_until(
+    stream: &mut tonic::Streaming<pb::SyncEvent>,
+    limit: usize,
+    mut done: impl FnMut(&[pb::SyncEvent]) -> bool,
+) -> anyhow::Result<Vec<pb::SyncEvent>> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done(&events) {
+        anyhow::ensure!(
+            events.len() < limit,
+            "no end after {limit} events: {events:#?}"
+        );
+        let next = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .context("timed out waiting for sync events")??;
+        match next {
+            Some(event) => events.push(event),
+            None => anyhow::bail!("stream ended after {} events", events.len()),
+        }
+    }
+    Ok(events)
+}
+
+/// Applies sync events to a replica the way an adapter does.
+pub fn apply_events(
+    replica: &mut hotline_federation::Replica,
+    events: &[pb::SyncEvent],
+) -> anyhow::Result<()> {
+    use hotline_federation::{Change, EntityKey, EntityState};
+    use pb::sync_event::Body;
+    for event in events {
+        match event.body.clone() {
+            Some(Body::SnapshotBegin(_)) => replica.entities.clear(),
+            Some(Body::Entity(state)) => replica.join_state(&EntityState::try_from(state)?),
+            Some(Body::Change(change)) => replica.apply(&Change::try_from(change)?),
+            Some(Body::Revocation(pb::Revocation { key })) => {
+                let key = EntityKey::try_from(key.context("revocation without key")?)?;
+                replica.entities.remove(&key);
+            }
+            Some(Body::SnapshotEnd(_) | Body::Heartbeat(_)) | None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Subscribes from `cursor` and returns the events up to (and including) the first one whose
+/// cursor reaches `target`.
+pub async fn subscribe_until(
+    client: &mut FederationClient<Channel>,
+    cursor: u64,
+    target: u64,
+) -> anyhow::Result<Vec<pb::SyncEvent>> {
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest { cursor })
+        .await?
+        .into_inner();
+    collect_until(&mut stream, 100_000, |events| {
+        events.last().is_some_and(|e| e.cursor >= target)
+    })
+    .await
+}
+
+/// What the gateway holds for `tenant`, redacted: what that tenant's replica must equal.
+pub fn gateway_view(
+    state: &GatewayState,
+    tenant: &str,
+) -> anyhow::Result<hotline_federation::Replica> {
+    use hotline_gateway::store::keys;
+    let directory = state.shared.directory();
+    let (start, end) = keys::entity_range();
+    let mut replica = hotline_federation::Replica::default();
+    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
+        let entity = hotline_gateway::log::decode_state(&raw)?;
+        if let Some(view) = hotline_federation::visibility::redact(tenant, &entity, &directory) {
+            replica.entities.insert(view.key.clone(), view);
+        }
+    }
+    Ok(replica)
+}
+
+/// Leases `count` numbers for the client's site.
+pub async fn lease(
+    client: &mut FederationClient<Channel>,
+    count: u32,
+) -> anyhow::Result<pb::LeaseBlock> {
+    client
+        .lease(pb::LeaseRequest { count })
+        .await?
+        .into_inner()
+        .block
+        .context("lease without block")
+}
