@@ -53,7 +53,7 @@ pub struct LogConfig {
 }
 
 /// TLS files (PEM) and the CRL.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// The federation CA that signs every client certificate.
@@ -101,6 +101,9 @@ pub struct Limits {
     /// Connections older than this are closed (after a grace period), so a certificate revoked
     /// by a new CRL cannot keep an old connection forever; seconds.
     pub max_connection_age_s: u64,
+    /// After a shutdown signal, how long open connections get to finish before they are
+    /// dropped; milliseconds.
+    pub shutdown_grace_ms: u64,
 }
 
 /// One tenant.
@@ -190,6 +193,18 @@ impl Default for GatewayConfig {
     }
 }
 
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            ca_cert: PathBuf::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            crl: None,
+            reload_interval_ms: 2000,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -216,6 +231,7 @@ impl Default for Limits {
             log_retention: 1_000_000,
             max_lease: 10_000,
             max_connection_age_s: 3600,
+            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -464,6 +480,7 @@ impl Limits {
             ("limits.log_retention", self.log_retention),
             ("limits.max_lease", u64::from(self.max_lease)),
             ("limits.max_connection_age_s", self.max_connection_age_s),
+            ("limits.shutdown_grace_ms", self.shutdown_grace_ms),
         ];
         for (field, value) in positive {
             if value == 0 {

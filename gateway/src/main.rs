@@ -31,7 +31,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, "listening");
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "listening");
     let token = CancellationToken::new();
     shutdown::install(token.clone())?;
     let state = GatewayState::open(config).await?;

@@ -56,7 +56,7 @@ pub async fn run(
             .max_encoding_message_size(limits.max_message_bytes);
 
     tracing::info!(federation = %config.federation, head = state.shared.head.load(std::sync::atomic::Ordering::SeqCst), "gateway serving");
-    let served = Server::builder()
+    let serve = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_s)))
         .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)))
         .max_concurrent_streams(Some(limits.max_concurrent_streams))
@@ -65,8 +65,15 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(federation)
-        .serve_with_incoming_shutdown(connections, shutdown.cancelled())
-        .await;
+        .serve_with_incoming_shutdown(connections, shutdown.cancelled());
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    let served = tokio::select! {
+        served = serve => served,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_ms = limits.shutdown_grace_ms, "connections still open after the grace period; dropping them");
+            Ok(())
+        }
+    };
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

@@ -1,19 +1,15 @@
 //! End to end through the gateway's TLS layer: a real tonic server (the health service) behind
 //! `tls::incoming` on `127.0.0.1:0`, called by tonic clients holding certificates from a PKI
-//! generated here. With TLS 1.3 a refused client certificate does not fail `connect()`, so
-//! every check makes an RPC over a new connection.
+//! generated here with `hotline::pki`. With TLS 1.3 a refused client certificate does not fail
+//! `connect()`, so every check makes an RPC over a new connection.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hotline::pki::{CertAuthority, CertSpec, IssuedCert};
 use hotline_gateway::identity::{Identity, identity_of};
 use hotline_gateway::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SanType, SerialNumber,
-};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
@@ -27,156 +23,61 @@ use tonic_health::pb::health_client::HealthClient;
 
 const FEDERATION: &str = "acme";
 
-/// A test CA that signs leaves and CRLs.
-struct TestCa {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-    next_serial: u64,
+/// How long the certificates issued here are valid.
+const ONE_DAY: time::Duration = time::Duration::days(1);
+
+/// A certificate for site `tenant`/`site` of [`FEDERATION`], valid for a day, signed by `ca`.
+fn site_cert(ca: &CertAuthority, tenant: &str, site: &str) -> IssuedCert {
+    ca.issue_site(FEDERATION, tenant, site, ONE_DAY).unwrap()
 }
 
-/// An issued certificate with its key.
-struct Leaf {
-    cert: String,
-    key: String,
-    serial: SerialNumber,
-}
-
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{name} test CA"));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        TestCa {
-            issuer: Issuer::new(params, key),
-            pem,
-            next_serial: 1,
-        }
-    }
-
-    fn leaf(
-        &mut self,
-        sans: Vec<SanType>,
-        usage: ExtendedKeyUsagePurpose,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Leaf {
-        let serial = SerialNumber::from(self.next_serial);
-        self.next_serial += 1;
-        let mut params = CertificateParams::default();
-        params.subject_alt_names = sans;
-        params.extended_key_usages = vec![usage];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.serial_number = Some(serial.clone());
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap().pem();
-        Leaf {
-            cert,
-            key: key.serialize_pem(),
-            serial,
-        }
-    }
-
-    fn client(&mut self, uris: &[&str], not_before: OffsetDateTime, days: i64) -> Leaf {
-        let sans = uris
-            .iter()
-            .map(|uri| SanType::URI((*uri).try_into().unwrap()))
-            .collect();
-        let not_after = not_before + time::Duration::days(days);
-        self.leaf(
-            sans,
-            ExtendedKeyUsagePurpose::ClientAuth,
-            not_before,
-            not_after,
-        )
-    }
-
-    fn site(&mut self, tenant: &str, site: &str) -> Leaf {
-        let uri = format!("spiffe://{FEDERATION}/tenant/{tenant}/site/{site}");
-        self.client(&[&uri], an_hour_ago(), 1)
-    }
-
-    fn server(&mut self) -> Leaf {
-        let sans = vec![
-            SanType::DnsName("localhost".try_into().unwrap()),
-            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        ];
-        let not_after = OffsetDateTime::now_utc() + time::Duration::days(1);
-        self.leaf(
-            sans,
-            ExtendedKeyUsagePurpose::ServerAuth,
-            an_hour_ago(),
-            not_after,
-        )
-    }
-
-    fn crl(&self, revoked: &[&Leaf], number: u64) -> String {
-        let now = OffsetDateTime::now_utc();
-        CertificateRevocationListParams {
-            this_update: now,
-            next_update: now + time::Duration::days(7),
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs: revoked
-                .iter()
-                .map(|leaf| RevokedCertParams {
-                    serial_number: leaf.serial.clone(),
-                    revocation_time: now,
-                    reason_code: None,
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: KeyIdMethod::Sha256,
-        }
-        .signed_by(&self.issuer)
-        .unwrap()
-        .pem()
-        .unwrap()
-    }
-}
-
-fn an_hour_ago() -> OffsetDateTime {
-    OffsetDateTime::now_utc() - time::Duration::hours(1)
+/// A client certificate with exactly these URI SANs, valid for a day from `not_before`.
+fn client_cert(ca: &CertAuthority, uris: &[&str], not_before: OffsetDateTime) -> IssuedCert {
+    ca.issue_custom(CertSpec {
+        uri_sans: uris.iter().map(|uri| (*uri).to_owned()).collect(),
+        not_before,
+        not_after: not_before + ONE_DAY,
+        client_auth: true,
+    })
+    .unwrap()
 }
 
 /// The federation CA and the gateway's TLS files (with an empty CRL) in a temporary directory.
 struct Fixture {
     _dir: TempDir,
-    ca: TestCa,
+    ca: CertAuthority,
     files: TlsFiles,
 }
 
 impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca = TestCa::new(FEDERATION);
-        let server = ca.server();
+        let ca = CertAuthority::generate(FEDERATION).unwrap();
+        let server = ca
+            .issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)], ONE_DAY)
+            .unwrap();
         let files = TlsFiles {
             ca_cert: dir.path().join("ca.pem"),
             cert: dir.path().join("gateway.pem"),
             key: dir.path().join("gateway.key"),
             crl: Some(dir.path().join("crl.pem")),
         };
-        std::fs::write(&files.ca_cert, &ca.pem).unwrap();
-        std::fs::write(&files.cert, &server.cert).unwrap();
-        std::fs::write(&files.key, &server.key).unwrap();
-        std::fs::write(files.crl.as_ref().unwrap(), ca.crl(&[], 1)).unwrap();
-        Fixture {
+        std::fs::write(&files.ca_cert, ca.cert_pem()).unwrap();
+        std::fs::write(&files.cert, &server.cert_pem).unwrap();
+        std::fs::write(&files.key, &server.key_pem).unwrap();
+        let fixture = Fixture {
             _dir: dir,
             ca,
             files,
-        }
+        };
+        fixture.revoke(&[], 1);
+        fixture
+    }
+
+    /// Writes a CRL, numbered `crl_number`, that revokes `revoked`.
+    fn revoke(&self, revoked: &[&IssuedCert], crl_number: u64) {
+        let serials: Vec<_> = revoked.iter().map(|cert| cert.serial.clone()).collect();
+        self.write_crl(&self.ca.crl_pem(&serials, crl_number).unwrap());
     }
 
     fn write_crl(&self, pem: &str) {
@@ -240,12 +141,15 @@ impl Gateway {
 
     /// Health Check over a new connection; on failure the status code (if the RPC got that far)
     /// and the whole error chain as text.
-    async fn check(&self, ca_pem: &str, client: Option<&Leaf>) -> Result<(), String> {
+    async fn check(&self, ca_pem: &str, client: Option<&IssuedCert>) -> Result<(), String> {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca_pem))
             .domain_name("localhost");
-        if let Some(leaf) = client {
-            tls = tls.identity(tonic::transport::Identity::from_pem(&leaf.cert, &leaf.key));
+        if let Some(cert) = client {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                &cert.cert_pem,
+                &cert.key_pem,
+            ));
         }
         let channel = Endpoint::from_shared(format!("https://{}", self.addr))
             .unwrap()
@@ -289,11 +193,11 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// certificate: the base of all tenancy.
 #[tokio::test]
 async fn valid_site_cert_is_served_and_identified() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
-    let site = fx.ca.site("partner-a", "dortmund");
+    let site = site_cert(&fx.ca, "partner-a", "dortmund");
 
-    gateway.check(&fx.ca.pem, Some(&site)).await.unwrap();
+    gateway.check(fx.ca.cert_pem(), Some(&site)).await.unwrap();
 
     assert_eq!(
         *gateway.seen.lock().unwrap(),
@@ -310,11 +214,11 @@ async fn valid_site_cert_is_served_and_identified() {
 async fn client_of_another_ca_is_refused() {
     let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
-    let mut stranger_ca = TestCa::new("stranger");
-    let stranger = stranger_ca.site("partner-a", "dortmund");
+    let stranger_ca = CertAuthority::generate("stranger").unwrap();
+    let stranger = site_cert(&stranger_ca, "partner-a", "dortmund");
 
     let refused = gateway
-        .check(&fx.ca.pem, Some(&stranger))
+        .check(fx.ca.cert_pem(), Some(&stranger))
         .await
         .unwrap_err();
 
@@ -329,7 +233,7 @@ async fn client_without_certificate_is_refused() {
     let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
 
-    let refused = gateway.check(&fx.ca.pem, None).await.unwrap_err();
+    let refused = gateway.check(fx.ca.cert_pem(), None).await.unwrap_err();
 
     assert!(refused.contains("CertificateRequired"), "{refused}");
     assert!(gateway.seen.lock().unwrap().is_empty());
@@ -339,13 +243,16 @@ async fn client_without_certificate_is_refused() {
 /// An expired certificate is refused, so a site that missed its renewal cannot sync.
 #[tokio::test]
 async fn expired_client_cert_is_refused() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
     let uri = format!("spiffe://{FEDERATION}/tenant/partner-a/site/dortmund");
     let two_days_ago = OffsetDateTime::now_utc() - time::Duration::days(2);
-    let expired = fx.ca.client(&[&uri], two_days_ago, 1);
+    let expired = client_cert(&fx.ca, &[&uri], two_days_ago);
 
-    let refused = gateway.check(&fx.ca.pem, Some(&expired)).await.unwrap_err();
+    let refused = gateway
+        .check(fx.ca.cert_pem(), Some(&expired))
+        .await
+        .unwrap_err();
 
     assert!(refused.contains("CertificateExpired"), "{refused}");
     gateway.stop().await;
@@ -355,16 +262,19 @@ async fn expired_client_cert_is_refused() {
 /// restart, while other certificates keep working (DESIGN.md section 5).
 #[tokio::test]
 async fn revoked_cert_is_refused_after_crl_reload_without_restart() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
-    let doomed = fx.ca.site("partner-a", "bochum");
-    let kept = fx.ca.site("partner-a", "essen");
-    gateway.check(&fx.ca.pem, Some(&doomed)).await.unwrap();
+    let doomed = site_cert(&fx.ca, "partner-a", "bochum");
+    let kept = site_cert(&fx.ca, "partner-a", "essen");
+    gateway
+        .check(fx.ca.cert_pem(), Some(&doomed))
+        .await
+        .unwrap();
 
-    fx.write_crl(&fx.ca.crl(&[&doomed], 2));
+    fx.revoke(&[&doomed], 2);
     let mut refused = None;
     for _ in 0..250 {
-        match gateway.check(&fx.ca.pem, Some(&doomed)).await {
+        match gateway.check(fx.ca.cert_pem(), Some(&doomed)).await {
             Ok(()) => tokio::time::sleep(Duration::from_millis(20)).await,
             Err(error) => {
                 refused = Some(error);
@@ -375,7 +285,7 @@ async fn revoked_cert_is_refused_after_crl_reload_without_restart() {
 
     let refused = refused.expect("the revoked certificate was still served after 5 s");
     assert!(refused.contains("CertificateRevoked"), "{refused}");
-    gateway.check(&fx.ca.pem, Some(&kept)).await.unwrap();
+    gateway.check(fx.ca.cert_pem(), Some(&kept)).await.unwrap();
     gateway.stop().await;
 }
 
@@ -383,20 +293,23 @@ async fn revoked_cert_is_refused_after_crl_reload_without_restart() {
 /// bad write neither unrevokes certificates nor locks everyone out.
 #[tokio::test]
 async fn broken_crl_keeps_the_previous_config() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
-    let doomed = fx.ca.site("partner-a", "bochum");
-    let kept = fx.ca.site("partner-a", "essen");
-    fx.write_crl(&fx.ca.crl(&[&doomed], 2));
+    let doomed = site_cert(&fx.ca, "partner-a", "bochum");
+    let kept = site_cert(&fx.ca, "partner-a", "essen");
+    fx.revoke(&[&doomed], 2);
     gateway.tls.reload().unwrap();
 
     fx.write_crl("-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n");
     let err = gateway.tls.reload().unwrap_err();
 
     assert!(err.to_string().contains("crl.pem"), "{err}");
-    let refused = gateway.check(&fx.ca.pem, Some(&doomed)).await.unwrap_err();
+    let refused = gateway
+        .check(fx.ca.cert_pem(), Some(&doomed))
+        .await
+        .unwrap_err();
     assert!(refused.contains("CertificateRevoked"), "{refused}");
-    gateway.check(&fx.ca.pem, Some(&kept)).await.unwrap();
+    gateway.check(fx.ca.cert_pem(), Some(&kept)).await.unwrap();
     gateway.stop().await;
 }
 
@@ -404,16 +317,16 @@ async fn broken_crl_keeps_the_previous_config() {
 /// connection beyond the handshake timeout.
 #[tokio::test]
 async fn silent_client_neither_stalls_accepts_nor_lingers() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let handshake_timeout = Duration::from_secs(2);
     let gateway = Gateway::start(&fx.files, handshake_timeout).await;
-    let site = fx.ca.site("partner-a", "dortmund");
+    let site = site_cert(&fx.ca, "partner-a", "dortmund");
     let mut silent = TcpStream::connect(gateway.addr).await.unwrap();
 
     // Were handshakes done one at a time, this call would wait out the silent one's 2 s.
     let served = tokio::time::timeout(
         Duration::from_millis(1500),
-        gateway.check(&fx.ca.pem, Some(&site)),
+        gateway.check(fx.ca.cert_pem(), Some(&site)),
     )
     .await;
     assert_eq!(served, Ok(Ok(())));
@@ -431,19 +344,20 @@ async fn silent_client_neither_stalls_accepts_nor_lingers() {
 /// the call is unauthenticated with a message saying what is allowed.
 #[tokio::test]
 async fn two_uri_sans_are_unauthenticated() {
-    let mut fx = Fixture::new();
+    let fx = Fixture::new();
     let gateway = Gateway::start(&fx.files, Duration::from_secs(5)).await;
-    let ambiguous = fx.ca.client(
+    let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let ambiguous = client_cert(
+        &fx.ca,
         &[
             "spiffe://acme/tenant/partner-a/site/dortmund",
             "spiffe://acme/tenant/inhouse/site/hq",
         ],
-        an_hour_ago(),
-        1,
+        an_hour_ago,
     );
 
     let refused = gateway
-        .check(&fx.ca.pem, Some(&ambiguous))
+        .check(fx.ca.cert_pem(), Some(&ambiguous))
         .await
         .unwrap_err();
 

@@ -1,0 +1,180 @@
+//! `hotline`: the operator's command. Today: `hotline pki` (CA, certificates, revocation).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use hotline::pki::Serial;
+use hotline::pki_dir::PkiDir;
+
+/// The Virtual Hotline operator command.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The federation's certificate authority.
+    Pki {
+        /// The PKI directory.
+        #[arg(long, default_value = "pki")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: PkiAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiAction {
+    /// Creates the federation CA and an empty CRL.
+    Init {
+        /// The federation name (SPIFFE trust domain), e.g. acme.
+        #[arg(long)]
+        federation: String,
+        /// Overwrite an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issues a site's adapter certificate (files <site>.pem and <site>.key).
+    Issue {
+        /// The site's tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issues a staff certificate (files <name>.pem and <name>.key).
+    IssueStaff {
+        /// admin or auditor.
+        #[arg(long)]
+        role: String,
+        /// The staff member.
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issues the gateway's server certificate (files gateway.pem and gateway.key).
+    IssueServer {
+        /// DNS names the gateway is reached by.
+        #[arg(long = "dns", default_value = "localhost")]
+        dns: Vec<String>,
+        /// IP addresses the gateway is reached by.
+        #[arg(long = "ip")]
+        ip: Vec<IpAddr>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revokes a certificate by serial and writes a new CRL.
+    Revoke {
+        /// The serial, as printed by issue (hex).
+        #[arg(long)]
+        serial: String,
+    },
+    /// Writes a fresh CRL of the revoked serials.
+    Crl,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Pki { dir, action } => pki(PkiDir::new(dir), action),
+    }
+}
+
+fn pki(dir: PkiDir, action: PkiAction) -> anyhow::Result<()> {
+    let days = |n: i64| time::Duration::days(n);
+    match action {
+        PkiAction::Init { federation, force } => {
+            dir.init(&federation, force)?;
+            println!(
+                "created CA {} and CRL {}",
+                dir.path("ca.pem").display(),
+                dir.path("federation.crl").display()
+            );
+        }
+        PkiAction::Issue {
+            tenant,
+            site,
+            days: n,
+            force,
+        } => {
+            let cert = dir
+                .ca()?
+                .issue_site(&dir.federation()?, &tenant, &site, days(n))?;
+            let (pem, key) = dir.store(&site, &cert, force)?;
+            println!(
+                "issued {} (key {}), serial {}",
+                pem.display(),
+                key.display(),
+                cert.serial
+            );
+        }
+        PkiAction::IssueStaff {
+            role,
+            name,
+            days: n,
+            force,
+        } => {
+            let cert = dir
+                .ca()?
+                .issue_staff(&dir.federation()?, &role, &name, days(n))?;
+            let (pem, key) = dir.store(&name, &cert, force)?;
+            println!(
+                "issued {} (key {}), serial {}",
+                pem.display(),
+                key.display(),
+                cert.serial
+            );
+        }
+        PkiAction::IssueServer {
+            dns,
+            ip,
+            days: n,
+            force,
+        } => {
+            let names: Vec<&str> = dns.iter().map(String::as_str).collect();
+            let cert = dir.ca()?.issue_server(&names, &ip, days(n))?;
+            let (pem, key) = dir.store("gateway", &cert, force)?;
+            println!(
+                "issued {} (key {}), serial {}",
+                pem.display(),
+                key.display(),
+                cert.serial
+            );
+        }
+        PkiAction::Revoke { serial } => {
+            let number = dir.revoke(&Serial::from_hex(&serial)?)?;
+            println!(
+                "revoked {serial}; wrote CRL number {number} to {}",
+                dir.path("federation.crl").display()
+            );
+        }
+        PkiAction::Crl => {
+            let number = dir.crl()?;
+            println!(
+                "wrote CRL number {number} to {}",
+                dir.path("federation.crl").display()
+            );
+        }
+    }
+    Ok(())
+}
