@@ -2,7 +2,7 @@
 //! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
 //!
 //! Layout:
-//! - [`ids`]: tenants, sites, public ticket numbers;
+//! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
 //! - [`clock`]: the hybrid logical clock with its skew bound;
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod change;
 pub mod clock;
 pub mod error;

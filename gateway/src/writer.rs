@@ -592,7 +592,7 @@ impl Writer {
         site: &str,
         count: u32,
     ) -> Result<Result<LeaseGrant>> {
-        let year = civil_year((self.settings.now_ms)());
+        let (year, _, _) = hotline_federation::calendar::civil_date((self.settings.now_ms)());
         let next = match group.lease_next.get(&year) {
             Some(next) => *next,
             None => read_counter(self.store.as_ref(), &format!("lease.{year}"))?.max(1),
@@ -656,39 +656,5 @@ fn focus_team(state: &EntityState) -> Option<&str> {
     match state.value("focus_team") {
         Some(FieldValue::Ticket(TicketField::FocusTeam(team))) => Some(team),
         _ => None,
-    }
-}
-
-/// The UTC calendar year of a time in ms since the epoch (proleptic Gregorian calendar).
-pub fn civil_year(ms: u64) -> u32 {
-    let days = (ms / 86_400_000) as i64;
-    // Shift the epoch to 0000-03-01 so leap days fall at the end of a 400-year era.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let january_or_february = month_index >= 10;
-    (year_of_era + era * 400 + i64::from(january_or_february)) as u32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_year;
-
-    /// Ticket numbers carry the right year around New Year and on leap days.
-    #[test]
-    fn civil_year_matches_the_calendar() {
-        let day = 86_400_000u64;
-        assert_eq!(civil_year(0), 1970);
-        // 2026-11-26 is day 20,783 since the epoch.
-        assert_eq!(civil_year(20_783 * day), 2026);
-        // 2024-12-31 is day 20,088, 2025-01-01 day 20,089.
-        assert_eq!(civil_year(20_088 * day + day - 1), 2024);
-        assert_eq!(civil_year(20_089 * day), 2025);
-        // 2024-02-29 is day 19,782.
-        assert_eq!(civil_year(19_782 * day), 2024);
     }
 }

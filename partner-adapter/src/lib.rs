@@ -1,10 +1,28 @@
-//! The Virtual Hotline partner adapter, run at each partner site.
+//! The Virtual Hotline partner adapter, run at each partner site: how a call centre plugs its
+//! own tools into the federation, and why a site keeps working when the gateway is away.
 //!
-//! It will keep a local sled replica of what the site may see, an outbox of local changes, the
-//! subscribe cursor and leased ticket-number blocks, and offer the partner's own tools a local
-//! HTTP API and webhooks (DESIGN.md sections 3 and 4). Merge and redaction come from
-//! `hotline-federation`, exactly as the gateway uses them.
+//! Layout:
+//! - [`config`]: the TOML config; [`mapping`]: the partner's vocabulary both ways;
+//! - [`replica`]: the local sled store (replica, outbox, cursor, ticket numbers, dead letters);
+//! - [`sync`]: push, subscribe, lease and reconnect with the gateway;
+//! - [`api`]: the local HTTP API; [`views`]: JSON views; [`openapi`]: its description;
+//! - [`events`] and [`webhooks`]: signed webhook events for partner tools;
+//! - [`run`]: the adapter as a whole (`run(listener, config, shutdown)`);
+//! - [`error`]: the crate's one error type.
 //!
-//! Status: built by the partner-adapter issue; this crate holds no code yet.
+//! Merge, validation and redaction come from `hotline-federation`, exactly as the gateway
+//! uses them.
 
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod mapping;
+pub mod openapi;
+pub mod replica;
+pub mod run;
+pub mod sync;
+pub mod views;
+pub mod webhooks;

@@ -123,6 +123,11 @@ pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
             team("finance-hr", &["inhouse", "twenty4help"], &["twenty4help"]),
             team("plants", &["inhouse", "helpbycom"], &[]),
             team("bank", &["inhouse"], &[]),
+            team(
+                "dealers-sales",
+                &["inhouse", "twenty4help", "helpbycom"],
+                &["twenty4help"],
+            ),
         ],
         limits: hotline_gateway::config::Limits {
             heartbeat_interval_ms: 200,
@@ -145,7 +150,17 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// Starts a gateway with `config` on 127.0.0.1:0.
     pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
-        Self::serve(GatewayState::open(config).await?).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(listener, GatewayState::open(config).await?).await
+    }
+
+    /// Starts a gateway at a given address (a restart where sites expect it).
+    pub async fn start_at(
+        config: GatewayConfig,
+        addr: SocketAddr,
+    ) -> anyhow::Result<RunningGateway> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Self::serve(listener, GatewayState::open(config).await?).await
     }
 
     /// Starts a gateway on a given store (e.g. the in-memory one) on 127.0.0.1:0.
@@ -153,11 +168,18 @@ impl RunningGateway {
         config: GatewayConfig,
         store: Arc<dyn hotline_gateway::store::Store>,
     ) -> anyhow::Result<RunningGateway> {
-        Self::serve(GatewayState::open_with_store(config, store).await?).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(
+            listener,
+            GatewayState::open_with_store(config, store).await?,
+        )
+        .await
     }
 
-    async fn serve(state: Arc<GatewayState>) -> anyhow::Result<RunningGateway> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        state: Arc<GatewayState>,
+    ) -> anyhow::Result<RunningGateway> {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hotline_gateway::server::run(

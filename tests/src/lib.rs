@@ -9,3 +9,4 @@
 
 pub mod changes;
 pub mod harness;
+pub mod sites;

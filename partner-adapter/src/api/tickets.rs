@@ -1,0 +1,400 @@
+//! Ticket endpoints: create (numbered locally, also offline), read, find, update, comment,
+//! history.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use hotline_federation::ids::PublicNumber;
+use hotline_federation::model::{
+    Channel, Comment, EntityKey, EntityKind, FieldValue, Language, StatusTransition, TicketField,
+    TicketStatus, Visibility,
+};
+use hotline_federation::{Change, EntityState, FieldOp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{App, parse};
+use crate::error::{Error, Result};
+use crate::sync::now_ms;
+use crate::views;
+
+/// Runs a blocking store operation off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Storage(format!("store task failed: {e}")))?
+}
+
+/// A new ticket.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTicket {
+    customer_ref: String,
+    focus_team: String,
+    category: String,
+    priority: Option<String>,
+    status: Option<String>,
+    language: Option<String>,
+    channel: Option<String>,
+    subject: Option<String>,
+    assignee_alias: Option<String>,
+    first_contact: Option<bool>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    customer_phone: Option<String>,
+}
+
+/// Changes to a ticket; absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TicketUpdate {
+    status: Option<String>,
+    priority: Option<String>,
+    category: Option<String>,
+    subject: Option<String>,
+    assignee_alias: Option<String>,
+    focus_team: Option<String>,
+    handling_site: Option<String>,
+    first_contact: Option<bool>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    customer_phone: Option<String>,
+}
+
+/// A new comment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewComment {
+    author_alias: String,
+    visibility: String,
+    body: String,
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Search {
+    customer_ref: Option<String>,
+    number: Option<String>,
+}
+
+fn set(field: TicketField) -> FieldOp {
+    FieldOp::Set(FieldValue::Ticket(field))
+}
+
+fn ticket_key(number: &str) -> Result<EntityKey> {
+    PublicNumber::parse("number", number).map_err(|e| Error::BadRequest(e.to_string()))?;
+    Ok(EntityKey::new(EntityKind::Ticket, number))
+}
+
+fn not_found(number: &str, site: &str) -> Error {
+    Error::NotFound(format!("ticket {number} is not known at site {site}"))
+}
+
+fn current_status(state: &EntityState) -> Option<TicketStatus> {
+    match state.value("status") {
+        Some(FieldValue::Ticket(TicketField::Status(t))) => Some(t.to),
+        _ => None,
+    }
+}
+
+fn has(state: &EntityState, register: &str) -> bool {
+    state.registers.contains_key(register)
+}
+
+/// Ops that go with reaching a status: first answer and resolution times.
+fn status_times(state: &EntityState, to: TicketStatus, now: u64, ops: &mut Vec<FieldOp>) {
+    if matches!(to, TicketStatus::InProgress | TicketStatus::Resolved)
+        && !has(state, "first_answer_at_ms")
+    {
+        ops.push(set(TicketField::FirstAnswerAt(now)));
+    }
+    if to == TicketStatus::Resolved {
+        ops.push(set(TicketField::ResolvedAt(now)));
+    }
+}
+
+fn change(
+    key: EntityKey,
+    ops: Vec<FieldOp>,
+    site: &str,
+    seq: u64,
+    hlc: hotline_federation::Hlc,
+) -> Change {
+    Change {
+        key,
+        ops,
+        origin_site: site.to_owned(),
+        origin_seq: seq,
+        hlc,
+    }
+}
+
+/// `POST /v1/tickets`: creates a ticket with the next leased number.
+pub(crate) async fn create(
+    State(app): State<Arc<App>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let request: NewTicket = parse(body, app.config.api.max_body_bytes)?;
+    let mapping = &app.mapping;
+    let status = match &request.status {
+        Some(s) => mapping.status_in("status", s)?,
+        None => TicketStatus::New,
+    };
+    let priority = mapping.priority_in(
+        "priority",
+        request
+            .priority
+            .as_deref()
+            .unwrap_or(&mapping.priority.to_theirs("normal")),
+    )?;
+    let category = mapping.category.to_ours("category", &request.category)?;
+    let language = Language::parse("language", request.language.as_deref().unwrap_or("de"))?;
+    let channel = Channel::parse("channel", request.channel.as_deref().unwrap_or("phone"))?;
+    let app2 = app.clone();
+    let (_, after) = blocking(move || {
+        let app = app2;
+        let now = now_ms();
+        let site = app.config.site.clone();
+        let tenant = app.config.tenant.clone();
+        // The key is only known once a number is taken, inside the lock.
+        let replica = app.replica.clone();
+        replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, step_state| {
+            let mut ops = vec![
+                set(TicketField::PublicNumber(number.to_owned())),
+                set(TicketField::OriginTenant(tenant.clone())),
+                set(TicketField::FocusTeam(request.focus_team.clone())),
+                set(TicketField::CustomerRef(request.customer_ref.clone())),
+                set(TicketField::Category(category.clone())),
+                set(TicketField::Priority(priority)),
+                set(TicketField::Status(StatusTransition {
+                    from: None,
+                    to: status,
+                })),
+                set(TicketField::Language(language)),
+                set(TicketField::Channel(channel)),
+                set(TicketField::OpenedAt(now)),
+                set(TicketField::HandlingSite(site.clone())),
+                set(TicketField::FirstContact(
+                    request
+                        .first_contact
+                        .unwrap_or(status == TicketStatus::Resolved),
+                )),
+            ];
+            status_times(step_state, status, now, &mut ops);
+            let optional = [
+                (
+                    request.subject.clone(),
+                    TicketField::Subject as fn(String) -> TicketField,
+                ),
+                (request.assignee_alias.clone(), TicketField::AssigneeAlias),
+                (request.customer_name.clone(), TicketField::CustomerName),
+                (request.customer_email.clone(), TicketField::CustomerEmail),
+                (request.customer_phone.clone(), TicketField::CustomerPhone),
+            ];
+            for (value, field) in optional {
+                if let Some(value) = value {
+                    ops.push(set(field(value)));
+                }
+            }
+            Ok(change(
+                EntityKey::new(EntityKind::Ticket, number),
+                ops,
+                &site,
+                seq,
+                hlc,
+            ))
+        })
+    })
+    .await?;
+    app.outbox.notify_one();
+    app.events.notify.notify_one();
+    Ok((StatusCode::CREATED, Json(views::ticket(&after, mapping))))
+}
+
+async fn load(app: &Arc<App>, number: &str) -> Result<EntityState> {
+    let key = ticket_key(number)?;
+    let replica = app.replica.clone();
+    let state = blocking(move || replica.entity(&key)).await?;
+    if state.is_empty() {
+        return Err(not_found(number, &app.config.site));
+    }
+    Ok(state)
+}
+
+/// `GET /v1/tickets/{number}`.
+pub(crate) async fn read(
+    State(app): State<Arc<App>>,
+    Path(number): Path<String>,
+) -> Result<Json<Value>> {
+    let state = load(&app, &number).await?;
+    Ok(Json(views::ticket(&state, &app.mapping)))
+}
+
+/// `GET /v1/tickets/{number}/history`.
+pub(crate) async fn history(
+    State(app): State<Arc<App>>,
+    Path(number): Path<String>,
+) -> Result<Json<Value>> {
+    let state = load(&app, &number).await?;
+    Ok(Json(views::history(&state, &app.mapping)))
+}
+
+/// `GET /v1/tickets?customer_ref=...` or `?number=...`.
+pub(crate) async fn find(
+    State(app): State<Arc<App>>,
+    query: std::result::Result<Query<Search>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(search) = query
+        .map_err(|e| Error::BadRequest(format!("{e}; allowed parameters: customer_ref, number")))?;
+    let numbers = match (search.customer_ref, search.number) {
+        (Some(customer), None) => {
+            let replica = app.replica.clone();
+            blocking(move || replica.tickets_of_customer(&customer)).await?
+        }
+        (None, Some(number)) => vec![number],
+        _ => {
+            return Err(Error::BadRequest(
+                "give exactly one of customer_ref or number".into(),
+            ));
+        }
+    };
+    let mut tickets = Vec::new();
+    for number in numbers {
+        match load(&app, &number).await {
+            Ok(state) => tickets.push(views::ticket(&state, &app.mapping)),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Json(json!({ "tickets": tickets })))
+}
+
+/// `PATCH /v1/tickets/{number}`.
+pub(crate) async fn update(
+    State(app): State<Arc<App>>,
+    Path(number): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let key = ticket_key(&number)?;
+    let request: TicketUpdate = parse(body, app.config.api.max_body_bytes)?;
+    let mapping = &app.mapping;
+    let status = request
+        .status
+        .as_deref()
+        .map(|s| mapping.status_in("status", s))
+        .transpose()?;
+    let priority = request
+        .priority
+        .as_deref()
+        .map(|p| mapping.priority_in("priority", p))
+        .transpose()?;
+    let category = request
+        .category
+        .as_deref()
+        .map(|c| mapping.category.to_ours("category", c))
+        .transpose()?;
+    let app2 = app.clone();
+    let (_, after) = blocking(move || {
+        let app = app2;
+        let site = app.config.site.clone();
+        let now = now_ms();
+        app.replica.local_change(&key, now, &app.events, |seq, hlc, before, _| {
+            if before.is_empty() {
+                return Err(not_found(&key.id, &site));
+            }
+            let mut ops = Vec::new();
+            if let Some(to) = status {
+                let from = current_status(before);
+                if from != Some(to) {
+                    ops.push(set(TicketField::Status(StatusTransition { from, to })));
+                    status_times(before, to, now, &mut ops);
+                }
+            }
+            ops.extend(priority.map(|p| set(TicketField::Priority(p))));
+            ops.extend(category.map(|c| set(TicketField::Category(c))));
+            let text = [
+                (request.subject, TicketField::Subject as fn(String) -> TicketField),
+                (request.assignee_alias, TicketField::AssigneeAlias),
+                (request.focus_team, TicketField::FocusTeam),
+                (request.handling_site, TicketField::HandlingSite),
+                (request.customer_name, TicketField::CustomerName),
+                (request.customer_email, TicketField::CustomerEmail),
+                (request.customer_phone, TicketField::CustomerPhone),
+            ];
+            for (value, field) in text {
+                ops.extend(value.map(|v| set(field(v))));
+            }
+            ops.extend(request.first_contact.map(|f| set(TicketField::FirstContact(f))));
+            if ops.is_empty() {
+                return Err(Error::BadRequest(
+                    "nothing to change; send at least one of status, priority, category, subject, assignee_alias, \
+                     focus_team, handling_site, first_contact, customer_name, customer_email, customer_phone \
+                     with a new value"
+                        .into(),
+                ));
+            }
+            Ok(change(key.clone(), ops, &site, seq, hlc))
+        })
+    })
+    .await?;
+    app.outbox.notify_one();
+    app.events.notify.notify_one();
+    Ok(Json(views::ticket(&after, mapping)))
+}
+
+/// `POST /v1/tickets/{number}/comments`.
+pub(crate) async fn comment(
+    State(app): State<Arc<App>>,
+    Path(number): Path<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let key = ticket_key(&number)?;
+    let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
+    let visibility = Visibility::parse("visibility", &request.visibility)?;
+    let app2 = app.clone();
+    let (change, after) = blocking(move || {
+        let app = app2;
+        let site = app.config.site.clone();
+        let tenant = app.config.tenant.clone();
+        let now = now_ms();
+        app.replica
+            .local_change(&key, now, &app.events, |seq, hlc, before, _| {
+                if before.is_empty() {
+                    return Err(not_found(&key.id, &site));
+                }
+                let comment = Comment {
+                    id: format!("{site}-{seq}"),
+                    author_alias: request.author_alias,
+                    author_tenant: tenant,
+                    visibility,
+                    body: request.body,
+                    created_at_ms: now,
+                };
+                Ok(change(
+                    key.clone(),
+                    vec![FieldOp::AddComment(comment)],
+                    &site,
+                    seq,
+                    hlc,
+                ))
+            })
+    })
+    .await?;
+    app.outbox.notify_one();
+    app.events.notify.notify_one();
+    let id = match change.ops.first() {
+        Some(FieldOp::AddComment(c)) => c.id.clone(),
+        _ => String::new(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "ticket": views::ticket(&after, &app.mapping) })),
+    ))
+}

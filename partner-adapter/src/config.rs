@@ -1,0 +1,351 @@
+//! The adapter's configuration: defaults, then one TOML file, then `HOTLINE_...` overrides, then
+//! validation that names the field. Tests build values directly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hotline_federation::ids::check_slug;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::mapping::MappingConfig;
+use crate::webhooks::WebhookTarget;
+
+/// The whole adapter configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdapterConfig {
+    /// The federation (trust domain) of the certificates.
+    pub federation: String,
+    /// This site's tenant.
+    pub tenant: String,
+    /// This site.
+    pub site: String,
+    /// Directory of the local sled store.
+    pub data_dir: PathBuf,
+    /// How to reach the gateway.
+    pub gateway: GatewayLink,
+    /// Client TLS files.
+    pub tls: ClientTls,
+    /// The local HTTP API.
+    pub api: ApiConfig,
+    /// One bearer token per partner tool.
+    pub tools: Vec<ToolToken>,
+    /// Webhook targets.
+    pub webhooks: Vec<WebhookTarget>,
+    /// Vocabulary mapping.
+    pub mapping: MappingConfig,
+    /// Sync behaviour.
+    pub sync: SyncConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// The gateway's address.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayLink {
+    /// `https://host:port`.
+    pub url: String,
+    /// The name the gateway's certificate carries.
+    pub server_name: String,
+}
+
+/// Client certificate, key and the federation CA.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientTls {
+    /// The federation CA.
+    pub ca_cert: PathBuf,
+    /// This site's certificate.
+    pub cert: PathBuf,
+    /// This site's key.
+    pub key: PathBuf,
+}
+
+/// The local API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on (keep it on the site's LAN).
+    pub listen: String,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// A partner tool and its bearer token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolToken {
+    /// The tool, e.g. `crm`.
+    pub name: String,
+    /// Its token (at least 24 characters).
+    pub token: String,
+}
+
+/// Sync behaviour.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Changes per push.
+    pub push_batch: usize,
+    /// First reconnect delay, ms.
+    pub backoff_min_ms: u64,
+    /// Longest reconnect delay, ms.
+    pub backoff_max_ms: u64,
+    /// Ticket numbers asked for per lease.
+    pub lease_size: u32,
+    /// Lease again when fewer numbers than this are left.
+    pub lease_low_water: u32,
+    /// Webhook retry delays, ms.
+    pub webhook_backoff_min_ms: u64,
+    /// Longest webhook retry delay, ms.
+    pub webhook_backoff_max_ms: u64,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        AdapterConfig {
+            federation: "hotline".into(),
+            tenant: String::new(),
+            site: String::new(),
+            data_dir: PathBuf::from("hotline-adapter-data"),
+            gateway: GatewayLink::default(),
+            tls: ClientTls::default(),
+            api: ApiConfig::default(),
+            tools: Vec::new(),
+            webhooks: Vec::new(),
+            mapping: MappingConfig::default(),
+            sync: SyncConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for GatewayLink {
+    fn default() -> Self {
+        GatewayLink {
+            url: "https://127.0.0.1:7443".into(),
+            server_name: "localhost".into(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            push_batch: 256,
+            backoff_min_ms: 200,
+            backoff_max_ms: 30_000,
+            lease_size: 500,
+            lease_low_water: 100,
+            webhook_backoff_min_ms: 500,
+            webhook_backoff_max_ms: 60_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// The environment variables that override config fields.
+pub const ENV_OVERRIDES: &[&str] = &[
+    "HOTLINE_FEDERATION",
+    "HOTLINE_TENANT",
+    "HOTLINE_SITE",
+    "HOTLINE_DATA_DIR",
+    "HOTLINE_GATEWAY_URL",
+    "HOTLINE_API_LISTEN",
+    "HOTLINE_TLS_CA_CERT",
+    "HOTLINE_TLS_CERT",
+    "HOTLINE_TLS_KEY",
+    "HOTLINE_LOG_FORMAT",
+    "HOTLINE_LOG_LEVEL",
+];
+
+impl AdapterConfig {
+    /// Defaults, then the file, then `env`, then validation.
+    pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+                    path: path.into(),
+                    problem: e.to_string(),
+                })?;
+                toml::from_str(&text).map_err(|e| Error::File {
+                    path: path.into(),
+                    problem: e.to_string(),
+                })?
+            }
+            None => AdapterConfig::default(),
+        };
+        for (name, value) in env {
+            let value = value.clone();
+            match name.as_str() {
+                "HOTLINE_FEDERATION" => config.federation = value,
+                "HOTLINE_TENANT" => config.tenant = value,
+                "HOTLINE_SITE" => config.site = value,
+                "HOTLINE_DATA_DIR" => config.data_dir = value.into(),
+                "HOTLINE_GATEWAY_URL" => config.gateway.url = value,
+                "HOTLINE_API_LISTEN" => config.api.listen = value,
+                "HOTLINE_TLS_CA_CERT" => config.tls.ca_cert = value.into(),
+                "HOTLINE_TLS_CERT" => config.tls.cert = value.into(),
+                "HOTLINE_TLS_KEY" => config.tls.key = value.into(),
+                "HOTLINE_LOG_FORMAT" => config.log.format = value,
+                "HOTLINE_LOG_LEVEL" => config.log.level = value,
+                _ => {}
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The API listen address.
+    pub fn api_addr(&self) -> Result<SocketAddr> {
+        self.api.listen.parse().map_err(|e| Error::Config {
+            field: "api.listen".into(),
+            problem: format!(
+                "{:?} is not an address like 127.0.0.1:8080: {e}",
+                self.api.listen
+            ),
+        })
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::Config {
+                field: field.into(),
+                problem,
+            })
+        };
+        let slug = |field: &str, value: &str| {
+            check_slug(field, value).map_err(|e| Error::Config {
+                field: field.into(),
+                problem: e.to_string(),
+            })
+        };
+        slug("federation", &self.federation)?;
+        slug("tenant", &self.tenant)?;
+        slug("site", &self.site)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir", "must be set".into());
+        }
+        if !self.gateway.url.starts_with("https://") {
+            return bad(
+                "gateway.url",
+                format!(
+                    "{:?}: the gateway is reached over https://host:port",
+                    self.gateway.url
+                ),
+            );
+        }
+        if self.gateway.server_name.is_empty() {
+            return bad(
+                "gateway.server_name",
+                "must name the gateway certificate's DNS name".into(),
+            );
+        }
+        for (field, path) in [
+            ("tls.ca_cert", &self.tls.ca_cert),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if path.as_os_str().is_empty() {
+                return bad(field, "must name a PEM file".into());
+            }
+        }
+        self.api_addr()?;
+        if self.api.max_body_bytes < 1024 {
+            return bad("api.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.tools.is_empty() {
+            return bad(
+                "tools",
+                "at least one tool token is needed, or nobody can call the API".into(),
+            );
+        }
+        for (i, tool) in self.tools.iter().enumerate() {
+            slug(&format!("tools[{i}].name"), &tool.name)?;
+            if tool.token.len() < 24 {
+                return bad(
+                    &format!("tools[{i}].token"),
+                    "must be at least 24 characters".into(),
+                );
+            }
+            if self.tools[..i].iter().any(|t| t.token == tool.token) {
+                return bad(
+                    &format!("tools[{i}].token"),
+                    "is used by another tool; give each tool its own".into(),
+                );
+            }
+        }
+        for (i, target) in self.webhooks.iter().enumerate() {
+            target.validate(&format!("webhooks[{i}]"))?;
+        }
+        crate::mapping::Mapping::new(&self.mapping)?;
+        let s = &self.sync;
+        if s.push_batch == 0 || s.push_batch > 512 {
+            return bad(
+                "sync.push_batch",
+                format!("{}: allowed 1 to 512", s.push_batch),
+            );
+        }
+        if s.backoff_min_ms == 0 || s.backoff_min_ms > s.backoff_max_ms {
+            return bad(
+                "sync.backoff_min_ms",
+                "must be at least 1 and at most sync.backoff_max_ms".into(),
+            );
+        }
+        if s.webhook_backoff_min_ms == 0 || s.webhook_backoff_min_ms > s.webhook_backoff_max_ms {
+            return bad(
+                "sync.webhook_backoff_min_ms",
+                "must be at least 1 and at most sync.webhook_backoff_max_ms".into(),
+            );
+        }
+        if s.lease_size == 0 || s.lease_size > 10_000 {
+            return bad(
+                "sync.lease_size",
+                format!("{}: allowed 1 to 10000", s.lease_size),
+            );
+        }
+        if s.lease_low_water >= s.lease_size {
+            return bad(
+                "sync.lease_low_water",
+                "must be below sync.lease_size".into(),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad(
+                "log.format",
+                format!("{:?} is not known; known: text, json", self.log.format),
+            );
+        }
+        Ok(())
+    }
+}

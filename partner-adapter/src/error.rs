@@ -1,0 +1,82 @@
+//! The adapter's one error type, mapped to HTTP responses in exactly one place
+//! ([`Error::status`] and the `IntoResponse` impl in `api`).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config value is missing or invalid.
+    #[error("config field `{field}`: {problem}")]
+    Config {
+        /// The field, dotted.
+        field: String,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+    /// A file could not be read or parsed.
+    #[error("{}: {problem}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The request is malformed; the message says what is allowed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A value of the partner's vocabulary has no mapping.
+    #[error("{0}")]
+    Unmapped(String),
+    /// A domain rule refused the input.
+    #[error(transparent)]
+    Domain(#[from] hotline_federation::Error),
+    /// The request body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The caller has no valid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The thing asked for does not exist (or the site may not see it).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (e.g. no ticket numbers left offline).
+    #[error("{0}")]
+    Conflict(String),
+    /// The local store failed.
+    #[error("local store: {0}")]
+    Storage(String),
+    /// Stored data could not be decoded.
+    #[error("local store is corrupt: {0}; run `hotline-adapter recover`")]
+    Corrupt(String),
+    /// The gateway could not be reached or refused the call.
+    #[error("gateway: {0}")]
+    Gateway(String),
+}
+
+impl Error {
+    /// The HTTP status and stable error code for the local API.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            Error::BadRequest(_) => (400, "bad_request"),
+            Error::Unmapped(_) => (422, "unmapped_value"),
+            Error::TooLarge(_) => (413, "too_large"),
+            Error::Domain(_) => (422, "invalid"),
+            Error::Unauthorized(_) => (401, "unauthorized"),
+            Error::NotFound(_) => (404, "not_found"),
+            Error::Conflict(_) => (409, "conflict"),
+            Error::Storage(_) | Error::Corrupt(_) => (503, "storage"),
+            Error::Gateway(_) => (502, "gateway"),
+            Error::Config { .. } | Error::File { .. } => (500, "internal"),
+        }
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+/// Result with the adapter's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

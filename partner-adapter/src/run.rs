@@ -1,0 +1,120 @@
+//! The adapter as a whole: open the store, then run the sync loop, the webhook deliverer and
+//! the local API until shutdown. `main` only parses config and calls this.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, App};
+use crate::config::AdapterConfig;
+use crate::error::{Error, Result};
+use crate::events::TicketEvents;
+use crate::mapping::Mapping;
+use crate::replica::Replica;
+use crate::sync::{self, SyncContext, SyncStatus};
+use crate::webhooks::Deliverer;
+
+/// An opened adapter, ready to run.
+#[derive(Debug)]
+pub struct Adapter {
+    /// The local store.
+    pub replica: Arc<Replica>,
+    /// Link state.
+    pub status: Arc<SyncStatus>,
+    config: Arc<AdapterConfig>,
+    events: Arc<TicketEvents>,
+    outbox: Arc<Notify>,
+    mapping: Mapping,
+}
+
+impl Adapter {
+    /// Validates the config and opens the local store.
+    pub fn open(config: AdapterConfig) -> Result<Adapter> {
+        config.validate()?;
+        let mapping = Mapping::new(&config.mapping)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::File {
+            path: config.data_dir.clone(),
+            problem: format!("cannot create the data directory: {e}"),
+        })?;
+        let replica = Arc::new(Replica::open(
+            &config.data_dir,
+            &config.site,
+            &config.tenant,
+            hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
+        )?);
+        let events = Arc::new(TicketEvents::new(
+            config.webhooks.clone(),
+            mapping.clone(),
+            config.site.clone(),
+            Arc::new(Notify::new()),
+        ));
+        Ok(Adapter {
+            replica,
+            status: Arc::new(SyncStatus::default()),
+            config: Arc::new(config),
+            events,
+            outbox: Arc::new(Notify::new()),
+            mapping,
+        })
+    }
+
+    /// Runs until `shutdown`: sync, webhooks and the API on `listener`.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+        let Adapter {
+            replica,
+            status,
+            config,
+            events,
+            outbox,
+            mapping,
+        } = self;
+        let deliverer = Deliverer::new(
+            replica.db().clone(),
+            config.webhooks.clone(),
+            Duration::from_millis(config.sync.webhook_backoff_min_ms),
+            Duration::from_millis(config.sync.webhook_backoff_max_ms),
+        );
+        let hooks_notify = deliverer.notifier();
+        // Events wake the deliverer through the events' own notifier; forward it.
+        let forward = {
+            let from = events.notify.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = from.notified() => hooks_notify.notify_one(),
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            })
+        };
+        let hooks = tokio::spawn(deliverer.run(shutdown.clone()));
+        let sync_task = tokio::spawn(sync::run(
+            SyncContext {
+                replica: replica.clone(),
+                events: events.clone(),
+                status: status.clone(),
+                outbox: outbox.clone(),
+                config: config.clone(),
+            },
+            shutdown.clone(),
+        ));
+        let app = Arc::new(App {
+            replica,
+            config: config.clone(),
+            mapping,
+            events,
+            status,
+            outbox,
+        });
+        tracing::info!(site = %config.site, addr = ?listener.local_addr().ok(), "adapter API listening");
+        let served = api::serve(listener, app, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = tokio::join!(sync_task, hooks, forward);
+        tracing::info!(site = %config.site, "adapter stopped");
+        served.map_err(|e| Error::Storage(format!("API server failed: {e}")))
+    }
+}

@@ -1,0 +1,321 @@
+//! The sync loop with the gateway: push the outbox in order, subscribe from the stored cursor
+//! and apply with the federation merge, keep the ticket-number lease topped up, and reconnect
+//! with jittered exponential backoff when anything fails.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hotline_federation::model::EntityKey;
+use hotline_federation::{Change, EntityState};
+use hotline_proto::v1 as pb;
+use pb::federation_client::FederationClient;
+use pb::sync_event::Body;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::config::AdapterConfig;
+use crate::error::{Error, Result};
+use crate::events::TicketEvents;
+use crate::replica::Replica;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What the sync loop knows about the link, for `GET /v1/sync/status`.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    /// A session with the gateway is up.
+    pub connected: AtomicBool,
+    /// Last time anything arrived from the gateway, ms (0: never).
+    pub last_contact_ms: AtomicU64,
+    /// The gateway's head as of the last heartbeat or entry.
+    pub head: AtomicU64,
+    /// Pushes acknowledged since start.
+    pub pushed: AtomicU64,
+    /// Why the last session ended.
+    pub last_error: std::sync::Mutex<String>,
+}
+
+/// The parts the sync loop works with.
+#[derive(Clone, Debug)]
+pub struct SyncContext {
+    /// The local store.
+    pub replica: Arc<Replica>,
+    /// Webhook events of applied changes.
+    pub events: Arc<TicketEvents>,
+    /// Link state.
+    pub status: Arc<SyncStatus>,
+    /// Woken when the outbox gets an entry.
+    pub outbox: Arc<Notify>,
+    /// The config.
+    pub config: Arc<AdapterConfig>,
+}
+
+/// Runs sessions with the gateway until `shutdown`.
+pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
+    let min = Duration::from_millis(ctx.config.sync.backoff_min_ms);
+    let max = Duration::from_millis(ctx.config.sync.backoff_max_ms);
+    let mut delay = min;
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = tokio::select! {
+            result = session(&ctx) => result,
+            () = shutdown.cancelled() => break,
+        };
+        ctx.status.connected.store(false, Ordering::SeqCst);
+        let error = match result {
+            Ok(()) => "gateway ended the session".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(site = %ctx.config.site, %error, "sync session ended; reconnecting");
+        *ctx.status
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error;
+        if started.elapsed() > Duration::from_secs(10) {
+            delay = min;
+        }
+        let pause = jitter(delay);
+        delay = (delay * 2).min(max);
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+}
+
+/// Between half and the full delay, so sites that lost the gateway together do not return in
+/// lockstep.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
+    delay.mul_f64(fraction)
+}
+
+/// A channel to the gateway with this site's certificate (files read at each connect, so a
+/// rotated certificate is used from the next session on).
+pub async fn connect(config: &AdapterConfig) -> Result<Channel> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| Error::File {
+            path: path.into(),
+            problem: e.to_string(),
+        })
+    };
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&config.tls.ca_cert)?))
+        .identity(Identity::from_pem(
+            read(&config.tls.cert)?,
+            read(&config.tls.key)?,
+        ))
+        .domain_name(config.gateway.server_name.clone());
+    let endpoint = Endpoint::from_shared(config.gateway.url.clone())
+        .map_err(|e| Error::Config {
+            field: "gateway.url".into(),
+            problem: e.to_string(),
+        })?
+        .tls_config(tls)
+        .map_err(|e| Error::Gateway(format!("TLS setup: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10));
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| Error::Gateway(format!("cannot connect to {}: {e}", config.gateway.url)))
+}
+
+fn status_error(what: &str, status: tonic::Status) -> Error {
+    Error::Gateway(format!(
+        "{what}: {} ({:?})",
+        status.message(),
+        status.code()
+    ))
+}
+
+async fn session(ctx: &SyncContext) -> Result<()> {
+    let channel = connect(&ctx.config).await?;
+    let client = FederationClient::new(channel);
+    let cursor = ctx.replica.cursor()?;
+    let stream = client
+        .clone()
+        .subscribe(pb::SubscribeRequest { cursor })
+        .await
+        .map_err(|s| status_error("subscribe", s))?
+        .into_inner();
+    ctx.status.connected.store(true, Ordering::SeqCst);
+    ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
+    tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
+    tokio::select! {
+        result = subscriber(ctx, stream) => result,
+        result = pusher(ctx, client.clone()) => result,
+        result = leaser(ctx, client) => result,
+    }
+}
+
+/// Applies the stream. Events of one log entry are buffered until the event that carries the
+/// entry's cursor, then applied with it in one atomic write.
+async fn subscriber(ctx: &SyncContext, mut stream: tonic::Streaming<pb::SyncEvent>) -> Result<()> {
+    let mut states: Vec<EntityState> = Vec::new();
+    let mut purge: Vec<EntityKey> = Vec::new();
+    let mut snapshot: Option<BTreeSet<EntityKey>> = None;
+    loop {
+        let event = match stream.message().await {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(()),
+            Err(status) => return Err(status_error("subscription", status)),
+        };
+        ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
+        let pb::SyncEvent { cursor, body } = event;
+        match body {
+            Some(Body::SnapshotBegin(_)) => snapshot = Some(BTreeSet::new()),
+            Some(Body::Entity(state)) => {
+                let state = EntityState::try_from(state)?;
+                if let Some(seen) = snapshot.as_mut() {
+                    seen.insert(state.key.clone());
+                }
+                states.push(state);
+            }
+            Some(Body::Change(change)) => {
+                states.push(EntityState::delta(&Change::try_from(change)?))
+            }
+            Some(Body::Revocation(pb::Revocation { key })) => {
+                let key = key.ok_or_else(|| Error::Gateway("revocation without key".into()))?;
+                let key = EntityKey::try_from(key)?;
+                states.retain(|s| s.key != key);
+                purge.push(key);
+            }
+            Some(Body::SnapshotEnd(_)) => {
+                if let Some(seen) = snapshot.take() {
+                    for key in ctx.replica.entity_keys()? {
+                        if !seen.contains(&key) {
+                            purge.push(key);
+                        }
+                    }
+                }
+            }
+            Some(Body::Heartbeat(pb::Heartbeat { head })) => {
+                ctx.status.head.store(head, Ordering::SeqCst);
+            }
+            None => {}
+        }
+        let snapshot_chunk = snapshot.is_some() && states.len() >= 256;
+        if cursor != 0 || snapshot_chunk {
+            let at = if cursor != 0 && cursor > ctx.replica.cursor()? {
+                Some(cursor)
+            } else {
+                None
+            };
+            if at.is_some() || !states.is_empty() || !purge.is_empty() {
+                let replica = ctx.replica.clone();
+                let events = ctx.events.clone();
+                let (s, p) = (std::mem::take(&mut states), std::mem::take(&mut purge));
+                let changed = tokio::task::spawn_blocking(move || {
+                    replica.apply_remote(&s, &p, at, &events, now_ms())
+                })
+                .await
+                .map_err(|e| Error::Storage(format!("apply task: {e}")))??;
+                if changed > 0 {
+                    ctx.events.notify.notify_one();
+                }
+            }
+            if cursor > ctx.status.head.load(Ordering::SeqCst) {
+                ctx.status.head.store(cursor, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Pushes the outbox in order; acknowledged entries leave it, refused ones are parked.
+async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+    loop {
+        let notified = ctx.outbox.notified();
+        let batch = ctx.replica.outbox(ctx.config.sync.push_batch)?;
+        if batch.is_empty() {
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        let request = pb::PushRequest {
+            changes: batch.iter().cloned().map(Into::into).collect(),
+        };
+        let response = match client.push(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                // The whole batch was refused as malformed; park the change it names (our own
+                // validation should have stopped it) so the rest can go.
+                let index = status
+                    .message()
+                    .strip_prefix("changes[")
+                    .and_then(|rest| rest.split(']').next())
+                    .and_then(|i| i.parse::<usize>().ok());
+                let Some(change) = index.and_then(|i| batch.get(i)) else {
+                    return Err(status_error("push", status));
+                };
+                let refused = vec![(
+                    change.clone(),
+                    pb::RejectReason::Invalid as i32,
+                    status.message().to_owned(),
+                )];
+                ctx.replica.settle(&[], &refused, now_ms())?;
+                continue;
+            }
+            Err(status) => return Err(status_error("push", status)),
+        };
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for (change, result) in batch.iter().zip(response.results) {
+            match result.outcome {
+                Some(pb::change_result::Outcome::Accepted(_)) => accepted.push(change.origin_seq),
+                Some(pb::change_result::Outcome::Rejected(r)) => {
+                    tracing::warn!(origin_seq = change.origin_seq, reason = r.reason, message = %r.message, "change refused; parked");
+                    refused.push((change.clone(), r.reason, r.message));
+                }
+                None => return Err(Error::Gateway("push result without outcome".into())),
+            }
+        }
+        ctx.replica.settle(&accepted, &refused, now_ms())?;
+        ctx.status
+            .pushed
+            .fetch_add(accepted.len() as u64, Ordering::SeqCst);
+    }
+}
+
+/// Keeps enough ticket numbers for offline work.
+async fn leaser(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+    loop {
+        if ctx.replica.numbers_left()? < u64::from(ctx.config.sync.lease_low_water) {
+            let response = client
+                .lease(pb::LeaseRequest {
+                    count: ctx.config.sync.lease_size,
+                })
+                .await
+                .map_err(|s| status_error("lease", s))?
+                .into_inner();
+            let block = response
+                .block
+                .ok_or_else(|| Error::Gateway("lease without block".into()))?;
+            tracing::info!(
+                first = block.first,
+                count = block.count,
+                year = block.year,
+                "leased ticket numbers"
+            );
+            ctx.replica.add_numbers(&block)?;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

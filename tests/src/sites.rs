@@ -1,0 +1,231 @@
+//! Partner adapters for the end-to-end tests: in-process (library) or as real processes, with
+//! a small HTTP client for their local API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hotline_adapter::config::{AdapterConfig, ClientTls, GatewayLink, ToolToken};
+use hotline_adapter::replica::Replica;
+use hotline_adapter::run::Adapter;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{FEDERATION, Pki};
+
+/// The bearer token every test adapter accepts.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// An adapter config for `site` of `tenant` talking to the gateway at `gateway`. The site's
+/// certificate is written next to the PKI.
+pub fn adapter_config(
+    pki: &Pki,
+    tenant: &str,
+    site: &str,
+    gateway: SocketAddr,
+    data_dir: &Path,
+) -> anyhow::Result<AdapterConfig> {
+    let cert = pki.site(tenant, site)?;
+    let dir = pki.dir.path();
+    std::fs::write(dir.join(format!("{site}.pem")), &cert.cert_pem)?;
+    std::fs::write(dir.join(format!("{site}.key")), &cert.key_pem)?;
+    let mut config = AdapterConfig {
+        federation: FEDERATION.into(),
+        tenant: tenant.into(),
+        site: site.into(),
+        data_dir: data_dir.to_path_buf(),
+        gateway: GatewayLink {
+            url: format!("https://{gateway}"),
+            server_name: "localhost".into(),
+        },
+        tls: ClientTls {
+            ca_cert: dir.join("ca.pem"),
+            cert: dir.join(format!("{site}.pem")),
+            key: dir.join(format!("{site}.key")),
+        },
+        tools: vec![ToolToken {
+            name: "crm".into(),
+            token: TOKEN.into(),
+        }],
+        ..AdapterConfig::default()
+    };
+    config.api.listen = "127.0.0.1:0".into();
+    config.sync.backoff_min_ms = 20;
+    config.sync.backoff_max_ms = 200;
+    config.sync.lease_size = 50;
+    config.sync.lease_low_water = 10;
+    Ok(config)
+}
+
+/// An adapter running in this process.
+pub struct RunningAdapter {
+    /// Its local API.
+    pub api: Api,
+    /// Its store (for convergence checks).
+    pub replica: Arc<Replica>,
+    /// Its sync status.
+    pub status: Arc<hotline_adapter::sync::SyncStatus>,
+    shutdown: CancellationToken,
+    task: JoinHandle<hotline_adapter::error::Result<()>>,
+}
+
+impl RunningAdapter {
+    /// Opens and starts an adapter with its API on 127.0.0.1:0.
+    pub async fn start(config: AdapterConfig) -> anyhow::Result<RunningAdapter> {
+        let adapter = Adapter::open(config)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = Api::new(listener.local_addr()?);
+        let (replica, status) = (adapter.replica.clone(), adapter.status.clone());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(adapter.run(listener, shutdown.clone()));
+        Ok(RunningAdapter {
+            api,
+            replica,
+            status,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops it and waits until its store is closed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("adapter task panicked")??;
+        Ok(())
+    }
+
+    /// Its replica, as the convergence check compares it.
+    pub fn snapshot(&self) -> anyhow::Result<hotline_federation::Replica> {
+        Ok(self.replica.snapshot()?)
+    }
+}
+
+/// A client of an adapter's local API.
+#[derive(Clone)]
+pub struct Api {
+    /// The API address.
+    pub addr: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    token: String,
+}
+
+impl Api {
+    /// A client with the test token.
+    pub fn new(addr: SocketAddr) -> Api {
+        Api {
+            addr,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            token: TOKEN.into(),
+        }
+    }
+
+    /// The same client with another token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: token.into(),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request with a raw body; returns status and JSON (Null when the body is empty).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))?;
+        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
+            .await
+            .context("API call timed out")??;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, json))
+    }
+
+    /// Sends JSON.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(body)?
+        };
+        self.raw(method, path, body).await
+    }
+
+    /// Sends JSON and insists on `expected`.
+    pub async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        expected: u16,
+    ) -> anyhow::Result<Value> {
+        let (status, json) = self.call(method, path, body).await?;
+        anyhow::ensure!(
+            status == expected,
+            "{method} {path}: {status} {json}, expected {expected}"
+        );
+        Ok(json)
+    }
+}
+
+/// Waits until `check` holds, polling every 20 ms for at most `seconds`.
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {seconds} s waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `hotline-adapter` binary next to the test executable, built on demand when the test
+/// runs without `--workspace`.
+pub fn adapter_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target dir")?;
+    let binary = dir.join("hotline-adapter");
+    if !binary.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "hotline-adapter", "--bin", "hotline-adapter"])
+            .status()?;
+        anyhow::ensure!(status.success(), "building hotline-adapter failed");
+    }
+    Ok(binary)
+}
