@@ -99,7 +99,7 @@ impl Vocabulary {
         self.to_ours.get(theirs).cloned().ok_or_else(|| {
             let known: Vec<&str> = self.to_ours.keys().map(String::as_str).collect();
             Error::Unmapped(format!(
-                "{field}: {} {theirs:?} is not mapped; known: {}",
+                "{field}: {theirs:?} is not mapped to a {} of ours; known: {}",
                 self.what,
                 known.join(", ")
             ))

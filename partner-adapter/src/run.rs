@@ -110,7 +110,11 @@ impl Adapter {
             status,
             outbox,
         });
-        tracing::info!(site = %config.site, addr = ?listener.local_addr().ok(), "adapter API listening");
+        let api_addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(site = %config.site, addr = %api_addr, "adapter API listening");
         let served = api::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
         let _ = tokio::join!(sync_task, hooks, forward);

@@ -2,7 +2,7 @@
 //! a small HTTP client for their local API.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,20 +212,40 @@ where
     }
 }
 
-/// The `hotline-adapter` binary next to the test executable, built on demand when the test
-/// runs without `--workspace`.
-pub fn adapter_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target dir")?;
-    let binary = dir.join("hotline-adapter");
-    if !binary.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "hotline-adapter", "--bin", "hotline-adapter"])
-            .status()?;
-        anyhow::ensure!(status.success(), "building hotline-adapter failed");
-    }
-    Ok(binary)
+/// The environment variable that turns a test executable into an adapter process (see
+/// [`run_child_adapter`]).
+pub const CHILD_CONFIG: &str = "HOTLINE_TEST_CHILD_ADAPTER_CONFIG";
+
+/// A command that runs an adapter as its own process: the current test executable again,
+/// running only the ignored test `child_adapter`, which calls [`run_child_adapter`]. This way
+/// the process always runs the adapter code of this very build.
+pub fn child_adapter_command(config: &Path) -> anyhow::Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args([
+            "child_adapter",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_CONFIG, config);
+    Ok(command)
+}
+
+/// The body of the `child_adapter` entry: loads the config named by [`CHILD_CONFIG`] with the
+/// real loader, logs JSON to stdout, and runs the adapter until killed.
+pub fn run_child_adapter() -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(CHILD_CONFIG) else {
+        return Ok(());
+    };
+    let config = AdapterConfig::load(Some(Path::new(&path)), &[])?;
+    hotline_gateway::telemetry::init(&config.log.format, &config.log.level);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let adapter = Adapter::open(config.clone())?;
+        let listener = tokio::net::TcpListener::bind(config.api_addr()?).await?;
+        adapter.run(listener, CancellationToken::new()).await?;
+        anyhow::Ok(())
+    })
 }
