@@ -3,11 +3,13 @@
 //!
 //! Layout: [`pki`] is the federation's certificate authority (CA, site, staff and server
 //! certificates, CRLs); [`pki_dir`] keeps one in a directory for `hotline pki`; [`error`] holds
-//! the crate's one error type. The binary (`src/main.rs`) holds the commands; administration,
-//! reports, the demo and benchmarks come with later issues.
+//! the crate's one error type; [`site_api`] is a client of an adapter's local API; [`demo`] runs
+//! the local demo federation. The binary (`src/main.rs`) holds the commands.
 
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod error;
 pub mod pki;
 pub mod pki_dir;
+pub mod site_api;

@@ -1,9 +1,11 @@
-//! `hotline`: the operator's command. Today: `hotline pki` (CA, certificates, revocation).
+//! `hotline`: the operator's command: `hotline demo` (the local demo federation) and
+//! `hotline pki` (CA, certificates, revocation).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use hotline::demo;
 use hotline::pki::Serial;
 use hotline::pki_dir::PkiDir;
 
@@ -17,6 +19,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs a whole federation on this machine (gateway, in-house site, three partner sites)
+    /// through a simulated day of calls and shows what it did.
+    Demo {
+        /// Calls in the simulated day.
+        #[arg(long, default_value_t = 1200)]
+        calls: usize,
+        /// Seed of the simulation (the same seed repeats the same day).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Leave the federation running until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// The federation's certificate authority.
     Pki {
         /// The PKI directory.
@@ -97,7 +112,42 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Pki { dir, action } => pki(PkiDir::new(dir), action),
+        Command::Demo {
+            calls,
+            seed,
+            keep_running,
+        } => tokio::runtime::Runtime::new()?.block_on(demo(calls, seed, keep_running)),
     }
+}
+
+async fn demo(calls: usize, seed: u64, keep_running: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(calls > 0, "--calls must be at least 1");
+    // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
+    hotline_gateway::telemetry::init("text", "error");
+    let dir = tempfile::Builder::new().prefix("hotline-demo-").tempdir()?;
+    println!(
+        "Starting a gateway and four sites in {} ...",
+        dir.path().display()
+    );
+    let fed = demo::Federation::start(dir.path(), demo::OFFLINE_SITE).await?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = demo::run(
+        &fed,
+        &demo::DemoOptions {
+            calls,
+            seed,
+            progress,
+        },
+    )
+    .await?;
+    demo::print(&summary, &fed, dir.path());
+    if keep_running {
+        println!("Running until Ctrl-C ...");
+        tokio::signal::ctrl_c().await?;
+    }
+    fed.stop().await?;
+    anyhow::ensure!(summary.converged(), "the replicas did not converge");
+    Ok(())
 }
 
 fn pki(dir: PkiDir, action: PkiAction) -> anyhow::Result<()> {

@@ -15,10 +15,14 @@ use tokio_util::task::TaskTracker;
 use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
 use crate::log::decode_state;
+use crate::registry::Registry;
 use crate::store::memory::MemoryStore;
 use crate::store::sled_store::SledStore;
 use crate::store::{Store, keys};
-use crate::writer::{self, Outcome, Shared, WriterHandle, WriterSettings, read_counter};
+use crate::writer::{
+    self, Outcome, Registration, Shared, WriterHandle, WriterSettings, read_counter,
+};
+use hotline_proto::v1 as pb;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn system_now_ms() -> u64 {
@@ -74,8 +78,9 @@ impl GatewayState {
     ) -> Result<Arc<Self>> {
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
+        let registry = Registry::load(store.as_ref())?;
         let mut directory = Directory::default();
-        for site in &config.sites {
+        for site in registry.sites.values() {
             directory
                 .site_tenants
                 .insert(site.id.clone(), site.tenant.clone());
@@ -90,13 +95,13 @@ impl GatewayState {
             head: AtomicU64::new(head),
             floor: AtomicU64::new(floor),
             directory: RwLock::new(directory),
+            registry: RwLock::new(registry),
             committed,
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
-            tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
             now_ms: system_now_ms,
         };
         let (writer, thread) = writer::spawn(store.clone(), shared.clone(), settings, 1024)?;
@@ -108,8 +113,38 @@ impl GatewayState {
             tasks: TaskTracker::new(),
             writer_thread: Mutex::new(Some(thread)),
         });
+        state.seed_registry().await?;
         state.seed_policies().await?;
         Ok(state)
+    }
+
+    /// Writes each configured tenant and site where the store differs from the config.
+    async fn seed_registry(&self) -> Result<()> {
+        let registry = self.shared.registry();
+        for tenant in &self.config.tenants {
+            let record = pb::Tenant {
+                id: tenant.id.clone(),
+                display_name: tenant.name.clone(),
+            };
+            if registry.tenants.get(&tenant.id) != Some(&record) {
+                self.writer.register(Registration::Tenant(record)).await?;
+            }
+        }
+        for site in &self.config.sites {
+            let record = pb::Site {
+                id: site.id.clone(),
+                tenant: site.tenant.clone(),
+                display_name: site.id.clone(),
+            };
+            let same = registry
+                .sites
+                .get(&site.id)
+                .is_some_and(|s| s.tenant == record.tenant);
+            if !same {
+                self.writer.register(Registration::Site(record)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes each configured focus team's policy where the store differs from the config.
@@ -140,6 +175,27 @@ impl GatewayState {
             }
         }
         Ok(())
+    }
+
+    /// What the gateway holds for `tenant`, redacted: what that tenant's replicas must equal
+    /// once quiet (the convergence check of DESIGN.md section 4).
+    pub fn view(&self, tenant: &str) -> Result<hotline_federation::Replica> {
+        let directory = self.shared.directory();
+        let (start, end) = keys::entity_range();
+        let mut replica = hotline_federation::Replica::default();
+        for (_, raw) in self.store.range(&start, &end, usize::MAX)? {
+            let entity = decode_state(&raw)?;
+            if let Some(view) = hotline_federation::visibility::redact(tenant, &entity, &directory)
+            {
+                replica.entities.insert(view.key.clone(), view);
+            }
+        }
+        Ok(replica)
+    }
+
+    /// The newest global sequence number.
+    pub fn head(&self) -> u64 {
+        self.shared.head.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops the writer after the jobs already queued and waits for it, so the store is closed

@@ -59,10 +59,23 @@ pub struct LeaseGrant {
     pub count: u32,
 }
 
+/// A tenant or site record to store.
+#[derive(Clone, Debug)]
+pub enum Registration {
+    /// A tenant.
+    Tenant(pb::Tenant),
+    /// A site.
+    Site(pb::Site),
+}
+
 enum Job {
     Push {
         caller: Caller,
         changes: Vec<Change>,
+        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+    },
+    Register {
+        registration: Registration,
         reply: oneshot::Sender<Result<Vec<Outcome>>>,
     },
     Seed {
@@ -87,6 +100,8 @@ pub struct Shared {
     pub floor: AtomicU64,
     /// Focus team access and site tenants, as of `head`.
     pub directory: RwLock<Directory>,
+    /// Tenants and sites.
+    pub registry: RwLock<crate::registry::Registry>,
     /// Committed entries for live subscribers.
     pub committed: broadcast::Sender<CommittedRef>,
 }
@@ -95,6 +110,14 @@ impl Shared {
     /// A copy of the current directory.
     pub fn directory(&self) -> Directory {
         self.directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A copy of the current registry.
+    pub fn registry(&self) -> crate::registry::Registry {
+        self.registry
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -110,8 +133,6 @@ pub struct WriterSettings {
     pub max_skew_ms: u64,
     /// Log entries kept.
     pub log_retention: u64,
-    /// Every configured tenant (visibility effects are computed for each).
-    pub tenants: Vec<String>,
     /// Physical clock, ms since the epoch.
     pub now_ms: fn() -> u64,
 }
@@ -139,6 +160,19 @@ impl WriterHandle {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// Stores a tenant or site record; answers once durable.
+    pub async fn register(&self, registration: Registration) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Register {
+                registration,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?.map(|_| ())
     }
 
     /// Writes the gateway's own change to an entity (config seeding).
@@ -227,6 +261,7 @@ struct Group {
     entities: HashMap<EntityKey, EntityState>,
     dedupe: HashMap<(String, u64), u64>,
     directory: Directory,
+    registry: crate::registry::Registry,
     committed: Vec<Committed>,
     head: u64,
     seed_seq: u64,
@@ -258,6 +293,7 @@ impl Writer {
             entities: HashMap::new(),
             dedupe: HashMap::new(),
             directory: self.shared.directory(),
+            registry: self.shared.registry(),
             committed: Vec::new(),
             head: self.head,
             seed_seq: self.seed_seq,
@@ -292,6 +328,13 @@ impl Writer {
                             },
                         )),
                     }
+                }
+                Job::Register {
+                    registration,
+                    reply,
+                } => {
+                    self.process_registration(&mut group, &registration);
+                    Ok(Reply::Push(reply, Vec::new()))
                 }
                 Job::Seed { key, ops, reply } => {
                     match self.process_seed(&mut group, key.clone(), ops) {
@@ -353,9 +396,9 @@ impl Writer {
             }
             for job in failed_senders {
                 match job {
-                    Job::Push { reply, .. } | Job::Seed { reply, .. } => {
-                        drop(reply.send(Err(fail())))
-                    }
+                    Job::Push { reply, .. }
+                    | Job::Seed { reply, .. }
+                    | Job::Register { reply, .. } => drop(reply.send(Err(fail()))),
                     Job::Lease { reply, .. } => drop(reply.send(Err(fail()))),
                     Job::Stop => {}
                 }
@@ -372,6 +415,11 @@ impl Writer {
             .directory
             .write()
             .unwrap_or_else(|p| p.into_inner()) = group.directory;
+        *self
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = group.registry;
         for reply in replies {
             match reply {
                 Reply::Push(tx, outcomes) => drop(tx.send(Ok(outcomes))),
@@ -395,6 +443,62 @@ impl Writer {
     }
 
     fn process(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
+        let outcome = self.decide(group, caller, change)?;
+        if let Caller::Site { site, .. } = caller {
+            let key = keys::dead_letter(site, change.origin_seq);
+            match &outcome {
+                Outcome::Rejected(refusal) => {
+                    let letter = pb::DeadLetter {
+                        change: Some(pb::Change::from(change.clone())),
+                        rejection: Some(pb::Rejected {
+                            reason: refusal.reason as i32,
+                            message: refusal.message.clone(),
+                        }),
+                        at_ms: (self.settings.now_ms)(),
+                    };
+                    group.batch.put(key, letter.encode_to_vec());
+                }
+                Outcome::Accepted {
+                    duplicate: false, ..
+                } => {
+                    if self.store.get(&key)?.is_some() {
+                        group.batch.delete(key);
+                    }
+                }
+                Outcome::Accepted {
+                    duplicate: true, ..
+                } => {}
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn process_registration(&mut self, group: &mut Group, registration: &Registration) {
+        match registration {
+            Registration::Tenant(tenant) => {
+                group.batch.put(
+                    keys::record(keys::TENANT, &tenant.id),
+                    tenant.encode_to_vec(),
+                );
+                group
+                    .registry
+                    .tenants
+                    .insert(tenant.id.clone(), tenant.clone());
+            }
+            Registration::Site(site) => {
+                group
+                    .batch
+                    .put(keys::record(keys::SITE, &site.id), site.encode_to_vec());
+                group
+                    .directory
+                    .site_tenants
+                    .insert(site.id.clone(), site.tenant.clone());
+                group.registry.sites.insert(site.id.clone(), site.clone());
+            }
+        }
+    }
+
+    fn decide(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
         let now = (self.settings.now_ms)();
         if let Caller::Site { site, .. } = caller {
             if &change.origin_site != site {
@@ -464,9 +568,8 @@ impl Writer {
     fn append(&mut self, group: &mut Group, change: &Change, before: EntityState, now: u64) -> u64 {
         let mut after = before.clone();
         after.apply(change);
-        let saw: Vec<bool> = self
-            .settings
-            .tenants
+        let tenants = group.registry.tenant_ids();
+        let saw: Vec<bool> = tenants
             .iter()
             .map(|t| !before.is_empty() && sees(t, &before, &group.directory))
             .collect();
@@ -486,9 +589,7 @@ impl Writer {
                 .cloned()
                 .unwrap_or_default();
             team = change.key.id.clone();
-            access_changed = self
-                .settings
-                .tenants
+            access_changed = tenants
                 .iter()
                 .filter(|t| {
                     old.handlers.contains(*t) != new.handlers.contains(*t)
@@ -498,7 +599,7 @@ impl Writer {
                 .collect();
         }
         let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (tenant, saw) in self.settings.tenants.iter().zip(saw) {
+        for (tenant, saw) in tenants.iter().zip(saw) {
             let sees_now = sees(tenant, &after, &group.directory);
             if sees_now && !saw {
                 gained.push(tenant.clone());

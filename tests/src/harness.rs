@@ -332,17 +332,7 @@ pub fn gateway_view(
     state: &GatewayState,
     tenant: &str,
 ) -> anyhow::Result<hotline_federation::Replica> {
-    use hotline_gateway::store::keys;
-    let directory = state.shared.directory();
-    let (start, end) = keys::entity_range();
-    let mut replica = hotline_federation::Replica::default();
-    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
-        let entity = hotline_gateway::log::decode_state(&raw)?;
-        if let Some(view) = hotline_federation::visibility::redact(tenant, &entity, &directory) {
-            replica.entities.insert(view.key.clone(), view);
-        }
-    }
-    Ok(replica)
+    Ok(state.view(tenant)?)
 }
 
 /// Leases `count` numbers for the client's site.

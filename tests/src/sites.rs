@@ -10,12 +10,6 @@ use anyhow::Context;
 use hotline_adapter::config::{AdapterConfig, ClientTls, GatewayLink, ToolToken};
 use hotline_adapter::replica::Replica;
 use hotline_adapter::run::Adapter;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -82,7 +76,7 @@ impl RunningAdapter {
     pub async fn start(config: AdapterConfig) -> anyhow::Result<RunningAdapter> {
         let adapter = Adapter::open(config)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let api = Api::new(listener.local_addr()?);
+        let api = api(listener.local_addr()?);
         let (replica, status) = (adapter.replica.clone(), adapter.status.clone());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(adapter.run(listener, shutdown.clone()));
@@ -108,89 +102,12 @@ impl RunningAdapter {
     }
 }
 
-/// A client of an adapter's local API.
-#[derive(Clone)]
-pub struct Api {
-    /// The API address.
-    pub addr: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
-    token: String,
-}
+/// A client of an adapter's local API with the test token.
+pub type Api = hotline::site_api::SiteApi;
 
-impl Api {
-    /// A client with the test token.
-    pub fn new(addr: SocketAddr) -> Api {
-        Api {
-            addr,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            token: TOKEN.into(),
-        }
-    }
-
-    /// The same client with another token.
-    pub fn with_token(&self, token: &str) -> Api {
-        Api {
-            token: token.into(),
-            ..self.clone()
-        }
-    }
-
-    /// Sends a request with a raw body; returns status and JSON (Null when the body is empty).
-    pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: Vec<u8>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let request = hyper::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr))
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
-            .await
-            .context("API call timed out")??;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)?
-        };
-        Ok((status, json))
-    }
-
-    /// Sends JSON.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: &Value,
-    ) -> anyhow::Result<(u16, Value)> {
-        let body = if body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(body)?
-        };
-        self.raw(method, path, body).await
-    }
-
-    /// Sends JSON and insists on `expected`.
-    pub async fn expect(
-        &self,
-        method: &str,
-        path: &str,
-        body: &Value,
-        expected: u16,
-    ) -> anyhow::Result<Value> {
-        let (status, json) = self.call(method, path, body).await?;
-        anyhow::ensure!(
-            status == expected,
-            "{method} {path}: {status} {json}, expected {expected}"
-        );
-        Ok(json)
-    }
+/// A client of the adapter at `addr` with the test token.
+pub fn api(addr: SocketAddr) -> Api {
+    Api::new(addr, TOKEN)
 }
 
 /// Waits until `check` holds, polling every 20 ms for at most `seconds`.

@@ -12,12 +12,31 @@ use hotline_federation::EntityKind;
 use hotline_federation::model::{FieldValue, TicketField};
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
 use hotline_tests::sites::{
-    Api, TOKEN, adapter_config, child_adapter_command, eventually, run_child_adapter,
+    TOKEN, adapter_config, api, child_adapter_command, eventually, run_child_adapter,
 };
 use serde_json::{Value, json};
 
-/// Starts the adapter binary with `config_path` and returns it with its API address.
-fn spawn(config_path: &std::path::Path) -> anyhow::Result<(Child, SocketAddr)> {
+/// A child adapter process that is killed when dropped, so a failing test leaves no orphan.
+struct ChildAdapter(Child);
+
+impl ChildAdapter {
+    /// SIGKILL, then reap.
+    fn kill(&mut self) -> anyhow::Result<()> {
+        self.0.kill()?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ChildAdapter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an adapter process with `config_path` and returns it with its API address.
+fn spawn(config_path: &std::path::Path) -> anyhow::Result<(ChildAdapter, SocketAddr)> {
     let mut child = child_adapter_command(config_path)?
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -28,6 +47,7 @@ fn spawn(config_path: &std::path::Path) -> anyhow::Result<(Child, SocketAddr)> {
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
+    let child = ChildAdapter(child);
     let addr = loop {
         let line = lines
             .next()
@@ -91,7 +111,7 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() -> anyhow::
     let next = Arc::new(AtomicU64::new(0));
     for cycle in 0..3usize {
         let (mut child, addr) = spawn(&config_path)?;
-        let api = Api::new(addr);
+        let api = api(addr);
         eventually(20, "numbers", || async {
             let (status, sync) = api.call("GET", "/v1/sync/status", &Value::Null).await?;
             Ok(status == 200 && sync["ticket_numbers_left"].as_u64().unwrap_or(0) > 0)
@@ -122,7 +142,6 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() -> anyhow::
         })
         .await?;
         child.kill()?; // SIGKILL
-        child.wait()?;
         for writer in writers {
             writer.await?;
         }
@@ -130,14 +149,13 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() -> anyhow::
     let acknowledged = acknowledged.lock().expect("lock").clone();
 
     let (mut child, addr) = spawn(&config_path)?;
-    let api = Api::new(addr);
+    let api = api(addr);
     eventually(30, "the restarted adapter pushed everything", || async {
         let (_, sync) = api.call("GET", "/v1/sync/status", &Value::Null).await?;
         Ok(sync["outbox_depth"] == 0 && sync["connected"] == true)
     })
     .await?;
     child.kill()?;
-    child.wait()?;
 
     let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let view = gateway_view(&gateway.state, "inhouse")?;

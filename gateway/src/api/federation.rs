@@ -32,15 +32,17 @@ impl FederationApi {
     /// The calling site, from its certificate; refuses staff and unregistered sites.
     fn caller<T>(&self, request: &Request<T>) -> Result<(String, String), Error> {
         match identity_of(request, &self.state.config.federation)? {
-            Identity::Site { tenant, site } => match self.state.config.site_tenant(&site) {
-                Some(registered) if registered == tenant => Ok((tenant, site)),
-                Some(registered) => Err(Error::PermissionDenied(format!(
-                    "site {site:?} is registered for tenant {registered:?}, but the certificate says {tenant:?}"
-                ))),
-                None => Err(Error::PermissionDenied(format!(
-                    "site {site:?} is not registered with this gateway; ask the in-house team to add it"
-                ))),
-            },
+            Identity::Site { tenant, site } => {
+                match self.state.shared.registry().site_tenant(&site) {
+                    Some(registered) if registered == tenant => Ok((tenant, site)),
+                    Some(registered) => Err(Error::PermissionDenied(format!(
+                        "site {site:?} is registered for tenant {registered:?}, but the certificate says {tenant:?}"
+                    ))),
+                    None => Err(Error::PermissionDenied(format!(
+                        "site {site:?} is not registered with this gateway; ask the in-house team to add it"
+                    ))),
+                }
+            }
             Identity::Staff { .. } => Err(Error::PermissionDenied(
                 "staff certificates cannot sync; the Federation service is for sites".into(),
             )),

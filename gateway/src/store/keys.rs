@@ -9,8 +9,45 @@
 //! | `x` | focus team, 0, ticket id | empty: the team index |
 //! | `b` | year (u32), last number of the block (u64) | [`crate::log::LeaseRecord`] |
 //! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed` |
+//! | `t` | tenant id | `hotline.v1.Tenant` |
+//! | `s` | site id | `hotline.v1.Site` |
+//! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
 
 use hotline_federation::model::{EntityKey, EntityKind};
+
+/// Prefix of tenant records.
+pub const TENANT: u8 = b't';
+/// Prefix of site records.
+pub const SITE: u8 = b's';
+/// Prefix of dead letters (refused changes).
+pub const DEAD_LETTER: u8 = b'r';
+
+/// The key of a record under a one-byte prefix.
+pub fn record(prefix: u8, id: &str) -> Vec<u8> {
+    let mut out = vec![prefix];
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+/// The range of every key under a one-byte prefix.
+pub fn prefix_range(prefix: u8) -> (Vec<u8>, Vec<u8>) {
+    (vec![prefix], vec![prefix + 1])
+}
+
+/// The key of a refused change.
+pub fn dead_letter(site: &str, origin_seq: u64) -> Vec<u8> {
+    let mut out = dead_letter_prefix(site);
+    out.extend_from_slice(&origin_seq.to_be_bytes());
+    out
+}
+
+/// The prefix of one site's refused changes.
+pub fn dead_letter_prefix(site: &str) -> Vec<u8> {
+    let mut out = vec![DEAD_LETTER];
+    out.extend_from_slice(site.as_bytes());
+    out.push(0);
+    out
+}
 
 /// The key of an entity's state.
 pub fn entity(key: &EntityKey) -> Vec<u8> {

@@ -1,0 +1,213 @@
+//! `hotline demo`: a whole federation on this machine (gateway, in-house site and three
+//! partner sites, a dev PKI), fed by a simulated day of calls, ending with what it shows.
+
+pub mod federation;
+pub mod link;
+pub mod random;
+pub mod simulate;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use hotline_federation::EntityKind;
+
+pub use federation::{FEDERATION, Federation, TOKEN};
+pub use simulate::Outcome;
+
+/// Options of a demo run.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// How many calls the simulated day has.
+    pub calls: usize,
+    /// Seed of the simulation.
+    pub seed: u64,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// One site's line of the convergence check.
+#[derive(Clone, Debug)]
+pub struct SiteCheck {
+    /// Site id.
+    pub site: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// Tickets the gateway lets this tenant see.
+    pub tickets_visible: usize,
+    /// Tickets the site's replica holds.
+    pub tickets_held: usize,
+    /// The replica's canonical hash, hex (first 16 digits).
+    pub hash: String,
+    /// The replica equals the gateway's view for the tenant.
+    pub identical: bool,
+}
+
+/// What a demo run showed.
+#[derive(Debug)]
+pub struct DemoSummary {
+    /// The simulation's figures.
+    pub outcome: Outcome,
+    /// Per-site convergence.
+    pub sites: Vec<SiteCheck>,
+    /// Time from the last call until every replica was current.
+    pub settle: Duration,
+    /// The gateway's log head at the end.
+    pub gateway_head: u64,
+}
+
+impl DemoSummary {
+    /// Every replica equals the gateway's view for its tenant and holds every ticket it may see.
+    pub fn converged(&self) -> bool {
+        self.sites
+            .iter()
+            .all(|s| s.identical && s.tickets_held == s.tickets_visible)
+    }
+}
+
+/// The site whose link the demo cuts for a while.
+pub const OFFLINE_SITE: &str = "goerlitz";
+
+/// Runs the simulation on a started federation and checks convergence.
+pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<DemoSummary> {
+    let mut rng = random::Random::new(options.seed);
+    let mut last_shown = usize::MAX;
+    let outcome = simulate::simulate(fed, options.calls, OFFLINE_SITE, &mut rng, |done| {
+        let percent = done * 100 / options.calls.max(1);
+        if options.progress && percent != last_shown {
+            last_shown = percent;
+            let bar = "#".repeat(percent / 4) + &" ".repeat(25 - percent / 4);
+            eprint!("\r  [{bar}] {percent:3}%  {done}/{} calls", options.calls);
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .await?;
+    if options.progress {
+        eprintln!();
+    }
+    let started = Instant::now();
+    while !fed.quiet()? {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "the sites did not catch up within 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let settle = started.elapsed();
+    let mut sites = Vec::new();
+    for site in &fed.sites {
+        let view = fed.gateway.view(site.tenant)?;
+        let held = site.replica.snapshot()?;
+        let tickets = |r: &hotline_federation::Replica| {
+            r.entities
+                .keys()
+                .filter(|k| k.kind == EntityKind::Ticket)
+                .count()
+        };
+        let hash = held.canonical_hash();
+        sites.push(SiteCheck {
+            site: site.id.into(),
+            tenant: site.tenant.into(),
+            tickets_visible: tickets(&view),
+            tickets_held: tickets(&held),
+            hash: hash[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            identical: hash == view.canonical_hash(),
+        });
+    }
+    Ok(DemoSummary {
+        outcome,
+        sites,
+        settle,
+        gateway_head: fed.gateway.head(),
+    })
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// Prints the summary and where to look.
+pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
+    let o = &summary.outcome;
+    let mut lags = o.propagation_ms.clone();
+    lags.sort_unstable();
+    let quantile = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "Virtual Hotline demo: {} calls over one simulated day",
+        o.calls
+    );
+    println!(
+        "  calls:     {} answered, {} within 25 s ({:.1}% of offered), {} abandoned ({:.1}%)",
+        o.answered,
+        o.answered_in_time,
+        percent(o.answered_in_time, o.calls),
+        o.abandoned,
+        percent(o.abandoned, o.calls)
+    );
+    let per_site: Vec<String> = o
+        .tickets_by_site
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    println!("  tickets:   {} ({})", o.answered, per_site.join(", "));
+    println!(
+        "  first contact resolution {:.1}%; {} escalations to in-house, all resolved in munich",
+        percent(o.first_contact, o.answered),
+        o.escalated
+    );
+    println!(
+        "  offline:   {OFFLINE_SITE} worked without the gateway for 15% of the day and created {} tickets meanwhile",
+        o.offline_tickets
+    );
+    println!(
+        "  sync:      another site could read a new ticket after p50 {} ms, p99 {} ms, max {} ms ({} samples);",
+        quantile(0.5),
+        quantile(0.99),
+        lags.last().copied().unwrap_or(0),
+        lags.len()
+    );
+    println!(
+        "             every replica was current {} ms after the last call; gateway log head {}",
+        summary.settle.as_millis(),
+        summary.gateway_head
+    );
+    println!("  replicas (each compared with the gateway's view for its tenant):");
+    for s in &summary.sites {
+        println!(
+            "    {:<9} {:<12} {:>5} tickets visible, {:>5} held, hash {}  {}",
+            s.site,
+            s.tenant,
+            s.tickets_visible,
+            s.tickets_held,
+            s.hash,
+            if s.identical {
+                "identical"
+            } else {
+                "DIFFERENT"
+            }
+        );
+    }
+    println!("  look at:");
+    println!(
+        "    gateway   https://{} (mTLS; PKI and staff certificate in {})",
+        fed.gateway_addr,
+        dir.join("pki").display()
+    );
+    for site in &fed.sites {
+        println!(
+            "    {:<9} http://{}/v1/sync/status   (Authorization: Bearer {TOKEN})",
+            site.id, site.api.addr
+        );
+    }
+    println!(
+        "    API description: http://{}/openapi.json",
+        fed.sites[0].api.addr
+    );
+}

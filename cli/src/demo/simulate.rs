@@ -1,0 +1,206 @@
+//! A simulated day at the hotline: calls arrive as a Poisson process over 24 hours, are routed
+//! to a focus team and a site that handles it (weighted by agents), and go through the sites'
+//! real APIs: ACD call events, tickets (three in four solved in the first contact), escalations
+//! to in-house, and some minutes in which one site is offline.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::federation::{Federation, SITES, TEAMS};
+use super::random::Random;
+
+const DAY_MS: f64 = 24.0 * 3600.0 * 1000.0;
+/// Mean wait before an advisor answers, in seconds.
+const MEAN_WAIT_S: f64 = 12.0;
+
+/// What the simulation did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Calls offered.
+    pub calls: usize,
+    /// Calls answered.
+    pub answered: usize,
+    /// Calls answered within 25 s.
+    pub answered_in_time: usize,
+    /// Calls abandoned.
+    pub abandoned: usize,
+    /// Tickets created, by site.
+    pub tickets_by_site: BTreeMap<String, usize>,
+    /// Tickets solved in the first contact.
+    pub first_contact: usize,
+    /// Tickets escalated to in-house (and resolved there).
+    pub escalated: usize,
+    /// Tickets the offline site created while its link was cut.
+    pub offline_tickets: usize,
+    /// Time from a ticket's creation at one site until another site could read it, ms.
+    pub propagation_ms: Vec<u64>,
+}
+
+fn number_of(ticket: &Value) -> String {
+    ticket["number"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Polls `site` until `ready` holds for the ticket (at most 30 s); returns the time it took.
+async fn wait_for(
+    fed: &Federation,
+    site: &str,
+    number: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let api = &fed.site(site).api;
+    loop {
+        let (status, ticket) = api
+            .call("GET", &format!("/v1/tickets/{number}"), &Value::Null)
+            .await?;
+        if status == 200 && ready(&ticket) {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{number} did not reach {site} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs `calls` calls through the federation; `offline` names the site whose link is cut for
+/// the calls between 40% and 55% of the day. `progress` is told after each call.
+pub async fn simulate(
+    fed: &Federation,
+    calls: usize,
+    offline: &str,
+    rng: &mut Random,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome {
+        calls,
+        ..Outcome::default()
+    };
+    let day_start = hotline_adapter::sync::now_ms().saturating_sub(DAY_MS as u64);
+    let (cut_at, restore_at) = (calls * 40 / 100, calls * 55 / 100);
+    let mut offline_now = false;
+    let mut escalations = Vec::new();
+    let mut t = 0.0;
+    for call in 0..calls {
+        if call == cut_at {
+            if let Some(link) = &fed.site(offline).link {
+                link.cut();
+                offline_now = true;
+            }
+        }
+        if call == restore_at {
+            if let Some(link) = &fed.site(offline).link {
+                link.restore();
+                offline_now = false;
+            }
+        }
+        t += rng.exponential(DAY_MS / calls as f64);
+        let at_ms = day_start + t.min(DAY_MS) as u64;
+        let team = &TEAMS[rng.weighted(&TEAMS.iter().map(|t| t.share).collect::<Vec<_>>())];
+        let sites: Vec<_> = SITES
+            .iter()
+            .filter(|(_, tenant, _)| team.handlers.contains(tenant))
+            .collect();
+        let site_id: &str =
+            sites[rng.weighted(&sites.iter().map(|s| f64::from(s.2)).collect::<Vec<_>>())].0;
+        let api = &fed.site(site_id).api;
+        let event = |outcome: &str, wait: u32, ticket: Option<&str>| json!({ "outcome": outcome, "wait_seconds": wait, "at_ms": at_ms, "focus_team": team.id, "ticket_number": ticket });
+        api.expect("POST", "/v1/call-events", &event("offered", 0, None), 201)
+            .await?;
+        let wait = rng.exponential(MEAN_WAIT_S);
+        if wait > 90.0 || rng.chance(0.04) {
+            api.expect(
+                "POST",
+                "/v1/call-events",
+                &event("abandoned", wait as u32, None),
+                201,
+            )
+            .await?;
+            outcome.abandoned += 1;
+            progress(call + 1);
+            continue;
+        }
+        let solved = rng.chance(0.75);
+        let category = ["vpn", "password-reset", "printer", "sap-access", "mail"][call % 5];
+        let ticket = api
+            .expect(
+                "POST",
+                "/v1/tickets",
+                &json!({
+                    "customer_ref": format!("E-{:06}", 100_000 + call),
+                    "focus_team": team.id,
+                    "category": category,
+                    "status": if solved { "resolved" } else { "in_progress" },
+                    "subject": format!("call {call} for {}", team.name),
+                    "customer_name": format!("Customer {call}"),
+                    "first_contact": solved,
+                }),
+                201,
+            )
+            .await?;
+        let number = number_of(&ticket);
+        api.expect(
+            "POST",
+            "/v1/call-events",
+            &event("answered", wait as u32, Some(&number)),
+            201,
+        )
+        .await?;
+        outcome.answered += 1;
+        outcome.answered_in_time += usize::from(wait <= 25.0);
+        outcome.first_contact += usize::from(solved);
+        *outcome
+            .tickets_by_site
+            .entry(site_id.to_owned())
+            .or_default() += 1;
+        if offline_now && site_id == offline {
+            outcome.offline_tickets += 1;
+        }
+        if !solved && site_id != "munich" && rng.chance(0.25) {
+            api.expect(
+                "PATCH",
+                &format!("/v1/tickets/{number}"),
+                &json!({ "status": "escalated" }),
+                200,
+            )
+            .await?;
+            escalations.push(number.clone());
+        }
+        // Sample propagation: how long until another site can read the new ticket.
+        let observer = if site_id == "munich" {
+            sites
+                .iter()
+                .map(|s| s.0)
+                .find(|s| *s != "munich" && !(offline_now && *s == offline))
+        } else {
+            Some("munich")
+        };
+        let link_up = !(offline_now && site_id == offline);
+        if call % 20 == 0 && link_up {
+            if let Some(observer) = observer {
+                let took = wait_for(fed, observer, &number, |_| true).await?;
+                outcome.propagation_ms.push(took.as_millis() as u64);
+            }
+        }
+        progress(call + 1);
+    }
+    if offline_now {
+        if let Some(link) = &fed.site(offline).link {
+            link.restore();
+        }
+    }
+    // The in-house second level takes every escalation and resolves it.
+    for number in &escalations {
+        wait_for(fed, "munich", number, |t| t["status"] == "escalated").await?;
+        let path = format!("/v1/tickets/{number}");
+        fed.site("munich")
+            .api
+            .expect("PATCH", &path, &json!({ "status": "resolved" }), 200)
+            .await?;
+    }
+    outcome.escalated = escalations.len();
+    Ok(outcome)
+}
