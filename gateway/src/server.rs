@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotline_proto::v1::admin_server::AdminServer;
 use hotline_proto::v1::federation_server::FederationServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
+use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
 use crate::error::{Error, Result};
 use crate::state::GatewayState;
@@ -45,6 +47,7 @@ pub async fn run(
     health
         .set_serving::<FederationServer<FederationApi>>()
         .await;
+    health.set_serving::<AdminServer<AdminApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -65,6 +68,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(federation)
+        .add_service(AdminServer::new(AdminApi::new(state.clone())))
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {

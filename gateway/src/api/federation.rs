@@ -50,7 +50,8 @@ impl FederationApi {
     }
 }
 
-fn to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
+/// A writer outcome as the wire's `ChangeResult`.
+pub fn result_to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
     use pb::change_result::Outcome as W;
     let outcome = match outcome {
         Outcome::Accepted {
@@ -121,7 +122,7 @@ impl Federation for FederationApi {
         let results = seqs
             .into_iter()
             .zip(outcomes)
-            .map(|(seq, o)| to_wire(seq, o))
+            .map(|(seq, o)| result_to_wire(seq, o))
             .collect();
         Ok(Response::new(pb::PushResponse { results }))
     }

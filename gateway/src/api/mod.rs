@@ -1,3 +1,4 @@
 //! The gRPC services, one file each. Handlers validate, convert and delegate.
 
+pub mod admin;
 pub mod federation;

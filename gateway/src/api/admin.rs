@@ -1,0 +1,348 @@
+//! `hotline.v1.Admin`: tenants, sites, focus team policies and refused changes, for in-house
+//! staff. Changes need the `admin` role; reading works with `admin` or `auditor`.
+
+use std::sync::Arc;
+
+use hotline_federation::ids::check_slug;
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
+use hotline_federation::{Change, EntityState, FieldOp};
+use hotline_proto::v1 as pb;
+use pb::admin_server::Admin;
+use tonic::{Request, Response, Status};
+
+use crate::authorize::Caller;
+use crate::error::Error;
+use crate::identity::{Identity, StaffRole, identity_of};
+use crate::log::{decode, decode_state};
+use crate::state::GatewayState;
+use crate::store::keys;
+use crate::writer::{GATEWAY_SITE, Outcome, Registration};
+
+/// The Admin service.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    state: Arc<GatewayState>,
+}
+
+impl AdminApi {
+    /// A service over `state`.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        AdminApi { state }
+    }
+
+    /// The staff member calling; `change` asks for the admin role, otherwise auditors pass too.
+    fn staff<T>(&self, request: &Request<T>, change: bool) -> Result<String, Error> {
+        match identity_of(request, &self.state.config.federation)? {
+            Identity::Staff {
+                role: StaffRole::Admin,
+                name,
+            } => Ok(name),
+            Identity::Staff {
+                role: StaffRole::Auditor,
+                name,
+            } if !change => Ok(name),
+            Identity::Staff {
+                role: StaffRole::Auditor,
+                name,
+            } => Err(Error::PermissionDenied(format!(
+                "{name} holds the auditor role, which reads only; this call needs an admin certificate"
+            ))),
+            Identity::Site { site, .. } => Err(Error::PermissionDenied(format!(
+                "site {site} presented a site certificate; the Admin service needs a staff certificate (admin or auditor)"
+            ))),
+        }
+    }
+}
+
+fn invalid(field: &str, problem: impl Into<String>) -> Status {
+    Error::InvalidArgument(format!("{field}: {}", problem.into())).into()
+}
+
+fn slug(field: &str, value: &str) -> Result<(), Status> {
+    check_slug(field, value).map_err(|e| Error::InvalidArgument(e.to_string()).into())
+}
+
+fn text(field: &str, value: &str) -> Result<(), Status> {
+    if value.trim().is_empty() || value.len() > 256 {
+        return Err(invalid(field, "must be 1 to 256 bytes of text"));
+    }
+    Ok(())
+}
+
+/// A policy entity as the wire's `Policy` view.
+pub fn policy_view(state: &EntityState) -> pb::Policy {
+    let mut view = pb::Policy {
+        focus_team: state.key.id.clone(),
+        ..pb::Policy::default()
+    };
+    for register in state.registers.values() {
+        let FieldValue::Policy(field) = &register.winner.value else {
+            continue;
+        };
+        match field {
+            PolicyField::DisplayName(v) => view.display_name = v.clone(),
+            PolicyField::Handlers(v) => view.handlers = v.clone(),
+            PolicyField::SlaAnswerSeconds(v) => view.sla_answer_seconds = *v,
+            PolicyField::SlaTargetPercent(v) => view.sla_target_percent = *v,
+            PolicyField::FcrTargetPercent(v) => view.fcr_target_percent = *v,
+            PolicyField::ReviewCadence(v) => {
+                view.review_cadence = hotline_federation::wire::WireEnum::to_wire(*v);
+            }
+            PolicyField::PiiGrants(v) => view.pii_grants = v.clone(),
+        }
+    }
+    view
+}
+
+#[tonic::async_trait]
+impl Admin for AdminApi {
+    async fn upsert_tenant(
+        &self,
+        request: Request<pb::UpsertTenantRequest>,
+    ) -> Result<Response<pb::UpsertTenantResponse>, Status> {
+        let staff = self.staff(&request, true)?;
+        let pb::UpsertTenantRequest { tenant } = request.into_inner();
+        let tenant = tenant.ok_or_else(|| invalid("tenant", "is required"))?;
+        slug("tenant.id", &tenant.id)?;
+        text("tenant.display_name", &tenant.display_name)?;
+        self.state
+            .writer
+            .register(Registration::Tenant(tenant.clone()))
+            .await?;
+        tracing::info!(%staff, tenant = %tenant.id, "tenant stored");
+        Ok(Response::new(pb::UpsertTenantResponse {
+            tenant: Some(tenant),
+        }))
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        self.staff(&request, false)?;
+        let tenants = self.state.shared.registry().tenants.into_values().collect();
+        Ok(Response::new(pb::ListTenantsResponse { tenants }))
+    }
+
+    async fn upsert_site(
+        &self,
+        request: Request<pb::UpsertSiteRequest>,
+    ) -> Result<Response<pb::UpsertSiteResponse>, Status> {
+        let staff = self.staff(&request, true)?;
+        let pb::UpsertSiteRequest { site } = request.into_inner();
+        let mut site = site.ok_or_else(|| invalid("site", "is required"))?;
+        slug("site.id", &site.id)?;
+        if site.id == GATEWAY_SITE {
+            return Err(invalid(
+                "site.id",
+                "\"gateway\" is reserved for the gateway itself",
+            ));
+        }
+        let registry = self.state.shared.registry();
+        if !registry.tenants.contains_key(&site.tenant) {
+            let known: Vec<String> = registry.tenant_ids();
+            return Err(invalid(
+                "site.tenant",
+                format!(
+                    "tenant {:?} does not exist; known: {}",
+                    site.tenant,
+                    known.join(", ")
+                ),
+            ));
+        }
+        if site.display_name.is_empty() {
+            site.display_name = site.id.clone();
+        }
+        text("site.display_name", &site.display_name)?;
+        self.state
+            .writer
+            .register(Registration::Site(site.clone()))
+            .await?;
+        tracing::info!(%staff, site = %site.id, tenant = %site.tenant, "site stored");
+        Ok(Response::new(pb::UpsertSiteResponse { site: Some(site) }))
+    }
+
+    async fn list_sites(
+        &self,
+        request: Request<pb::ListSitesRequest>,
+    ) -> Result<Response<pb::ListSitesResponse>, Status> {
+        self.staff(&request, false)?;
+        let sites = self.state.shared.registry().sites.into_values().collect();
+        Ok(Response::new(pb::ListSitesResponse { sites }))
+    }
+
+    async fn put_policy(
+        &self,
+        request: Request<pb::PutPolicyRequest>,
+    ) -> Result<Response<pb::PutPolicyResponse>, Status> {
+        let staff = self.staff(&request, true)?;
+        let pb::PutPolicyRequest { policy } = request.into_inner();
+        let pb::Policy {
+            focus_team,
+            display_name,
+            handlers,
+            sla_answer_seconds,
+            sla_target_percent,
+            fcr_target_percent,
+            review_cadence,
+            pii_grants,
+        } = policy.ok_or_else(|| invalid("policy", "is required"))?;
+        slug("policy.focus_team", &focus_team)?;
+        let registry = self.state.shared.registry();
+        let tenants = |field: &str, list: &[String]| -> Result<Vec<String>, Status> {
+            let mut list = list.to_vec();
+            list.sort();
+            list.dedup();
+            for tenant in &list {
+                if !registry.tenants.contains_key(tenant) {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "tenant {tenant:?} does not exist; known: {}",
+                            registry.tenant_ids().join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(list)
+        };
+        let cadence = <ReviewCadence as hotline_federation::wire::WireEnum>::from_wire(
+            "policy.review_cadence",
+            review_cadence,
+        )
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let ops: Vec<FieldOp> = [
+            PolicyField::DisplayName(display_name),
+            PolicyField::Handlers(tenants("policy.handlers", &handlers)?),
+            PolicyField::SlaAnswerSeconds(sla_answer_seconds),
+            PolicyField::SlaTargetPercent(sla_target_percent),
+            PolicyField::FcrTargetPercent(fcr_target_percent),
+            PolicyField::ReviewCadence(cadence),
+            PolicyField::PiiGrants(tenants("policy.pii_grants", &pii_grants)?),
+        ]
+        .into_iter()
+        .map(|f| FieldOp::Set(FieldValue::Policy(f)))
+        .collect();
+        let key = EntityKey::new(EntityKind::Policy, focus_team.clone());
+        // The rules a change must meet (ranges, sizes) are the federation's; check before writing.
+        let probe = Change {
+            key: key.clone(),
+            ops: ops.clone(),
+            origin_site: GATEWAY_SITE.into(),
+            origin_seq: 1,
+            hlc: hotline_federation::Hlc::new(1, 0),
+        };
+        probe.validate().map_err(|e| {
+            Error::InvalidArgument(e.to_string().replace("change.ops[", "policy field ["))
+        })?;
+        match self.state.writer.seed(key.clone(), ops).await?.pop() {
+            Some(Outcome::Rejected(refusal)) => return Err(invalid("policy", refusal.message)),
+            Some(Outcome::Accepted { .. }) | None => {}
+        }
+        let stored = match self
+            .state
+            .store
+            .get(&keys::entity(&key))
+            .map_err(Status::from)?
+        {
+            Some(raw) => decode_state(&raw)?,
+            None => EntityState::new(key),
+        };
+        tracing::info!(%staff, team = %focus_team, "policy stored");
+        Ok(Response::new(pb::PutPolicyResponse {
+            policy: Some(policy_view(&stored)),
+        }))
+    }
+
+    async fn list_policies(
+        &self,
+        request: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+        self.staff(&request, false)?;
+        let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
+        let end = keys::prefix_end(&start);
+        let mut policies = Vec::new();
+        for (_, raw) in self
+            .state
+            .store
+            .range(&start, &end, usize::MAX)
+            .map_err(Status::from)?
+        {
+            let state = decode_state(&raw)?;
+            if state.deleted.is_none() {
+                policies.push(policy_view(&state));
+            }
+        }
+        Ok(Response::new(pb::ListPoliciesResponse { policies }))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        self.staff(&request, false)?;
+        let pb::ListDeadLettersRequest { site } = request.into_inner();
+        let (start, end) = if site.is_empty() {
+            keys::prefix_range(keys::DEAD_LETTER)
+        } else {
+            let prefix = keys::dead_letter_prefix(&site);
+            let end = keys::prefix_end(&prefix);
+            (prefix, end)
+        };
+        let mut dead_letters = Vec::new();
+        for (_, raw) in self
+            .state
+            .store
+            .range(&start, &end, usize::MAX)
+            .map_err(Status::from)?
+        {
+            dead_letters.push(decode::<pb::DeadLetter>("dead letter", &raw)?);
+        }
+        Ok(Response::new(pb::ListDeadLettersResponse { dead_letters }))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<pb::ReplayDeadLetterRequest>,
+    ) -> Result<Response<pb::ReplayDeadLetterResponse>, Status> {
+        let staff = self.staff(&request, true)?;
+        let pb::ReplayDeadLetterRequest { site, origin_seq } = request.into_inner();
+        let raw = self
+            .state
+            .store
+            .get(&keys::dead_letter(&site, origin_seq))
+            .map_err(Status::from)?
+            .ok_or_else(|| Error::InvalidArgument(format!("no refused change {origin_seq} of site {site:?}; list them with ListDeadLetters")))?;
+        let letter: pb::DeadLetter = decode("dead letter", &raw)?;
+        let change = letter
+            .change
+            .ok_or_else(|| Error::Corrupt("dead letter without change".into()))?;
+        let change = Change::try_from(change).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let tenant = self
+            .state
+            .shared
+            .registry()
+            .site_tenant(&site)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("site {site:?} is no longer registered"))
+            })?;
+        let outcome = self
+            .state
+            .writer
+            .push(
+                Caller::Site {
+                    tenant,
+                    site: site.clone(),
+                },
+                vec![change],
+            )
+            .await?;
+        let result = outcome
+            .into_iter()
+            .next()
+            .map(|o| crate::api::federation::result_to_wire(origin_seq, o));
+        tracing::info!(%staff, %site, origin_seq, "dead letter replayed");
+        Ok(Response::new(pb::ReplayDeadLetterResponse { result }))
+    }
+}
