@@ -19,6 +19,35 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measures the gateway against baselines measured in the same run (use a release build).
+    Bench {
+        /// A quick run that only proves every measurement works.
+        #[arg(long)]
+        smoke: bool,
+        /// Seconds per throughput measurement.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Changes per push.
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Changes the catch-up measurement replays.
+        #[arg(long)]
+        catch_up: Option<u64>,
+        /// Subscribers of the last memory figure.
+        #[arg(long)]
+        subscribers: Option<usize>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs a server for `hotline bench` (internal).
+    #[command(hide = true)]
+    ServeBench {
+        /// gateway or mock.
+        kind: String,
+        /// Its directory.
+        dir: PathBuf,
+    },
     /// Administers the federation through the gateway's Admin service (staff certificate).
     Admin {
         /// The gateway.
@@ -202,6 +231,42 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Pki { dir, action } => pki(PkiDir::new(dir), action),
+        Command::Bench {
+            smoke,
+            seconds,
+            batch,
+            catch_up,
+            subscribers,
+            json,
+        } => {
+            let mut options = if smoke {
+                hotline::bench::BenchOptions::smoke()
+            } else {
+                hotline::bench::BenchOptions::full()
+            };
+            options.seconds = seconds.unwrap_or(options.seconds);
+            options.batch = batch.unwrap_or(options.batch);
+            options.catch_up = catch_up.unwrap_or(options.catch_up);
+            options.subscribers = subscribers.unwrap_or(options.subscribers);
+            hotline_gateway::telemetry::init("text", "error");
+            let figures =
+                tokio::runtime::Runtime::new()?.block_on(hotline::bench::run(&options))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&hotline::bench::to_json(&figures))?
+                );
+            } else {
+                print!("{}", hotline::bench::table(&figures));
+            }
+            Ok(())
+        }
+        Command::ServeBench { kind, dir } => {
+            hotline_gateway::telemetry::init("text", "error");
+            let kind = hotline::bench::server::Kind::parse(&kind)?;
+            tokio::runtime::Runtime::new()?
+                .block_on(hotline::bench::server::serve_child(kind, &dir))
+        }
         Command::Admin {
             gateway,
             server_name,

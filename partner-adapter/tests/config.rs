@@ -5,9 +5,36 @@ use std::path::Path;
 
 use hotline_adapter::config::AdapterConfig;
 
-/// The example config shipped in deploy/ parses and validates with the real loader.
+/// Every adapter example in deploy/ parses and validates with the real loader, and each names
+/// the site its file is named after.
 #[test]
-fn deploy_example_config_is_valid() {
+fn every_deploy_adapter_config_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("deploy/ exists") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Some(site) = name
+            .strip_prefix("adapter-")
+            .and_then(|n| n.strip_suffix(".toml"))
+        else {
+            continue;
+        };
+        let config =
+            AdapterConfig::load(Some(&path), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.site, site, "{name} configures another site");
+        checked += 1;
+    }
+    assert!(checked >= 1, "no adapter-*.toml found in deploy/");
+}
+
+/// The Dortmund example carries a full mapping and a webhook.
+#[test]
+fn dortmund_example_has_mapping_and_webhook() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/adapter-dortmund.toml");
     let config =
         AdapterConfig::load(Some(&path), &[]).expect("deploy/adapter-dortmund.toml is valid");

@@ -113,7 +113,8 @@ pub struct Federation {
     gateway_task: JoinHandle<hotline_gateway::error::Result<()>>,
 }
 
-fn gateway_config(dir: &Path) -> GatewayConfig {
+/// The gateway config of the demo federation, with its files under `dir`.
+pub fn gateway_config(dir: &Path) -> GatewayConfig {
     let mut tenants: Vec<TenantConfig> = Vec::new();
     for (_, tenant, _) in SITES {
         if !tenants.iter().any(|t| t.id == *tenant) {
@@ -188,26 +189,32 @@ fn adapter_config(dir: &Path, site: &str, tenant: &str, gateway: SocketAddr) -> 
     config
 }
 
+/// Creates the demo PKI in `dir/pki`: CA, gateway, one certificate per site, an admin.
+pub fn make_pki(dir: &Path) -> anyhow::Result<()> {
+    let pki = PkiDir::new(dir.join("pki"));
+    let ca = pki.init(FEDERATION, false)?;
+    let days = time::Duration::days(2);
+    pki.store(
+        "gateway",
+        &ca.issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)], days)?,
+        false,
+    )?;
+    for (site, tenant, _) in SITES {
+        pki.store(site, &ca.issue_site(FEDERATION, tenant, site, days)?, false)?;
+    }
+    pki.store(
+        "demo-admin",
+        &ca.issue_staff(FEDERATION, "admin", "demo-admin", days)?,
+        false,
+    )?;
+    Ok(())
+}
+
 impl Federation {
     /// Creates the PKI in `dir` and starts the gateway and the sites. The site `offline_site`
     /// reaches the gateway through a [`Link`] the demo can cut.
     pub async fn start(dir: &Path, offline_site: &str) -> anyhow::Result<Federation> {
-        let pki = PkiDir::new(dir.join("pki"));
-        let ca = pki.init(FEDERATION, false)?;
-        let days = time::Duration::days(2);
-        pki.store(
-            "gateway",
-            &ca.issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)], days)?,
-            false,
-        )?;
-        for (site, tenant, _) in SITES {
-            pki.store(site, &ca.issue_site(FEDERATION, tenant, site, days)?, false)?;
-        }
-        pki.store(
-            "demo-admin",
-            &ca.issue_staff(FEDERATION, "admin", "demo-admin", days)?,
-            false,
-        )?;
+        make_pki(dir)?;
 
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -1,0 +1,160 @@
+//! Servers under test run as child processes of `hotline bench` (the same executable with a
+//! hidden `serve-bench` command), so the gateway's resident memory is its own and client and
+//! server compete for the cores as they would on a real host.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+use hotline_proto::v1 as pb;
+use pb::federation_client::FederationClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// Which server a child runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The real gateway on sled.
+    Gateway,
+    /// The baseline mock (no storage).
+    Mock,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Gateway => "gateway",
+            Kind::Mock => "mock",
+        }
+    }
+
+    /// Parses the name given to `serve-bench`.
+    pub fn parse(name: &str) -> anyhow::Result<Kind> {
+        match name {
+            "gateway" => Ok(Kind::Gateway),
+            "mock" => Ok(Kind::Mock),
+            other => anyhow::bail!("unknown server kind {other:?}; known: gateway, mock"),
+        }
+    }
+}
+
+/// A server child process; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The directory with its PKI and data.
+    pub dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts a `kind` server over the PKI and data in `dir`.
+    pub fn start(kind: Kind, dir: &Path) -> anyhow::Result<ServerProcess> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve-bench", kind.name()])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the server child")?;
+        let stdout = child.stdout.take().context("child without stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("ready ")
+            .with_context(|| format!("server child did not start: {line:?}"))?
+            .parse()?;
+        Ok(ServerProcess {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The child's resident memory in bytes (from /proc).
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS in /proc status")?;
+        Ok(kb * 1024)
+    }
+
+    /// A Federation client presenting `site`'s certificate.
+    pub async fn client(&self, site: &str) -> anyhow::Result<FederationClient<Channel>> {
+        let pki = self.dir.join("pki");
+        let read = |f: String| std::fs::read_to_string(pki.join(&f)).with_context(|| f.clone());
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("ca.pem".into())?))
+            .identity(Identity::from_pem(
+                read(format!("{site}.pem"))?,
+                read(format!("{site}.key"))?,
+            ))
+            .domain_name("localhost");
+        let channel = Channel::from_shared(format!("https://{}", self.addr))?
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        Ok(FederationClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Closing stdin asks for a graceful stop; kill if it does not come.
+        drop(self.child.stdin.take());
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of `hotline serve-bench KIND DIR`: serve until stdin closes.
+pub async fn serve_child(kind: Kind, dir: &Path) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        stop.cancel();
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let config = crate::demo::federation::gateway_config(dir);
+    let announce = || -> anyhow::Result<()> {
+        let mut out = std::io::stdout();
+        writeln!(out, "ready {addr}")?;
+        out.flush()?;
+        Ok(())
+    };
+    match kind {
+        Kind::Gateway => {
+            let state = hotline_gateway::state::GatewayState::open(config).await?;
+            announce()?;
+            hotline_gateway::server::run(listener, state, shutdown).await?;
+        }
+        Kind::Mock => {
+            let files = hotline_gateway::tls::TlsFiles {
+                ca_cert: config.tls.ca_cert.clone(),
+                cert: config.tls.cert.clone(),
+                key: config.tls.key.clone(),
+                crl: None,
+            };
+            announce()?;
+            super::mock::serve(listener, files, super::load::sample_event(), shutdown).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `hotline bench --smoke`: proves every measurement of the benchmark runs and reports a
+//! figure. No timing is asserted here (the machine is shared and noisy); the figures live in
+//! BENCHMARKS.md.
+
+use std::process::Command;
+
+/// The smoke run exits 0 and its JSON holds every figure with a positive value.
+#[test]
+fn smoke_run_reports_every_figure() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "--smoke", "--json"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hotline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let keys = [
+        "b3_sled_1",
+        "b3_sled_batch",
+        "b3_sled_group",
+        "b1_echo_1",
+        "b1_echo_4",
+        "b2_fanout",
+        "ingest_1",
+        "ingest_4",
+        "propagation_p99",
+        "catch_up",
+        "memory_idle",
+        "memory_4",
+        "memory_many",
+    ];
+    for key in keys {
+        let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);
+        assert!(
+            value > 0.0,
+            "{key} missing or not positive: {}",
+            json["figures"][key]
+        );
+    }
+    assert!(json["machine"]["cores"].as_u64().unwrap_or(0) >= 1);
+}
