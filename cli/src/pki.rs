@@ -163,14 +163,26 @@ struct Leaf {
 }
 
 impl CertAuthority {
-    /// Generates a new self-signed CA for `federation`, named `Virtual Hotline <federation> CA`
+    /// Generates a new self-signed CA for `federation`, named `Virtual Hotline <federation> CA <creation time>`
     /// and valid for [`CA_VALIDITY`]; it may sign certificates and CRLs.
     pub fn generate(federation: &str) -> Result<CertAuthority> {
         check_federation(federation)?;
         let key = KeyPair::generate().map_err(|e| Error::pki("generating the CA key", e))?;
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
-        params.distinguished_name = common_name(&format!("Virtual Hotline {federation} CA"));
+        // A CA of its own name (date and time of creation), so a CRL is matched to the right CA
+        // while an old and a new CA overlap during a CA change.
+        let created = OffsetDateTime::now_utc();
+        params.distinguished_name = common_name(&format!(
+            "Virtual Hotline {federation} CA {:04}-{:02}-{:02}T{:02}{:02}{:02}.{:09}",
+            created.year(),
+            u8::from(created.month()),
+            created.day(),
+            created.hour(),
+            created.minute(),
+            created.second(),
+            created.nanosecond()
+        ));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,

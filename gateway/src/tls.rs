@@ -293,7 +293,9 @@ fn log_refused(peer: SocketAddr, e: &io::Error) {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match tls_error {
         Some(
-            error @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
+            error @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_)),
         ) => tracing::warn!(%peer, %error, "client certificate refused"),
         _ => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
     }

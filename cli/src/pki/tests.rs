@@ -134,7 +134,20 @@ fn ca_may_sign_certificates_and_crls() {
     assert!(usage.crl_sign() && usage.key_cert_sign() && usage.digital_signature());
     assert!(cert.is_ca());
     let cn = cert.subject().iter_common_name().next().unwrap();
-    assert_eq!(cn.as_str().unwrap(), "Virtual Hotline acme CA");
+    assert!(
+        cn.as_str()
+            .unwrap()
+            .starts_with("Virtual Hotline acme CA 20"),
+        "{cn:?}"
+    );
+    let other = CertAuthority::generate("acme").unwrap();
+    let other_der = der(other.cert_pem());
+    let (_, other_cert) = x509_parser::parse_x509_certificate(&other_der).unwrap();
+    assert_ne!(
+        cert.subject(),
+        other_cert.subject(),
+        "two CAs must not share a name (CRLs are matched by issuer name)"
+    );
     let years =
         (cert.validity().not_after.to_datetime() - OffsetDateTime::now_utc()).whole_days() / 365;
     assert_eq!(years, 10);
