@@ -141,7 +141,7 @@ fn ca_may_sign_certificates_and_crls() {
         "{cn:?}"
     );
     let other = CertAuthority::generate("acme").unwrap();
-    let other_der = der(other.cert_pem());
+    let other_der = self::der(other.cert_pem());
     let (_, other_cert) = x509_parser::parse_x509_certificate(&other_der).unwrap();
     assert_ne!(
         cert.subject(),
