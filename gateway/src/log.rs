@@ -54,7 +54,7 @@ pub struct Committed {
     /// The change.
     pub change: Change,
     /// The entity's state right after the change.
-    pub after: EntityState,
+    pub after: Arc<EntityState>,
     /// See [`LogRecord::gained`].
     pub gained: Vec<String>,
     /// See [`LogRecord::lost`].

@@ -221,6 +221,7 @@ pub fn spawn(
         seed_seq,
         clock,
         lease_next: BTreeMap::new(),
+        cache: StateCache::default(),
     };
     let (tx, rx) = mpsc::channel(queue);
     let thread = std::thread::Builder::new()
@@ -248,6 +249,36 @@ struct Writer {
     seed_seq: u64,
     clock: HybridClock,
     lease_next: BTreeMap<u32, u64>,
+    cache: StateCache,
+}
+
+/// Entity states the writer merged lately, so a busy ticket is not decoded from the store for
+/// every change. Only the writer changes entities, and it fills the cache only after a group
+/// committed, so the cache never holds what the store does not.
+#[derive(Default)]
+struct StateCache {
+    states: HashMap<EntityKey, Arc<EntityState>>,
+    order: std::collections::VecDeque<EntityKey>,
+}
+
+/// Most entity states the writer keeps decoded.
+const CACHED_STATES: usize = 4096;
+
+impl StateCache {
+    fn get(&self, key: &EntityKey) -> Option<&Arc<EntityState>> {
+        self.states.get(key)
+    }
+
+    fn put(&mut self, key: EntityKey, state: Arc<EntityState>) {
+        if self.states.insert(key.clone(), state).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > CACHED_STATES {
+                if let Some(old) = self.order.pop_front() {
+                    self.states.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 enum Reply {
@@ -258,7 +289,7 @@ enum Reply {
 /// The work of one group, before it is committed.
 struct Group {
     batch: Batch,
-    entities: HashMap<EntityKey, EntityState>,
+    entities: HashMap<EntityKey, Arc<EntityState>>,
     dedupe: HashMap<(String, u64), u64>,
     directory: Directory,
     registry: crate::registry::Registry,
@@ -408,6 +439,9 @@ impl Writer {
         self.head = group.head;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
+        for (key, state) in group.entities {
+            self.cache.put(key, state);
+        }
         self.shared.head.store(self.head, Ordering::SeqCst);
         self.shared.floor.store(self.floor, Ordering::SeqCst);
         *self
@@ -433,8 +467,8 @@ impl Writer {
     }
 
     fn load(&self, group: &Group, key: &EntityKey) -> Result<EntityState> {
-        if let Some(state) = group.entities.get(key) {
-            return Ok(state.clone());
+        if let Some(state) = group.entities.get(key).or_else(|| self.cache.get(key)) {
+            return Ok(EntityState::clone(state));
         }
         match self.store.get(&keys::entity(key))? {
             Some(raw) => decode_state(&raw),
@@ -634,6 +668,7 @@ impl Writer {
         group
             .batch
             .put(keys::entity(&change.key), encode_state(&after));
+        let after = Arc::new(after);
         group.entities.insert(change.key.clone(), after.clone());
         group.committed.push(Committed {
             seq,

@@ -1,5 +1,6 @@
-//! Realistic load: tickets of the dealers-sales team (every site sees them) and comments of
-//! 0.5 to 2 KB on them, numbered per site like a real adapter does.
+//! Realistic load: tickets of the dealers-sales team (every site sees them), each opened and
+//! then given up to [`COMMENTS_PER_TICKET`] comments of 0.5 to 2 KB before the next ticket is
+//! opened, numbered per site like a real adapter does.
 
 use hotline_federation::model::{
     Comment, EntityKey, EntityKind, FieldValue, StatusTransition, TicketField, TicketStatus,
@@ -14,6 +15,8 @@ use crate::demo::random::Random;
 
 /// The focus team every benchmark ticket belongs to (all sites handle it).
 pub const TEAM: &str = "dealers-sales";
+/// Comments a ticket gets before the site opens the next one (a ticket's life at a hotline).
+pub const COMMENTS_PER_TICKET: u64 = 8;
 
 /// Now, ms since the epoch.
 pub fn now_ms() -> u64 {
@@ -29,6 +32,8 @@ pub struct SiteLoad {
     pub site: String,
     tenant: String,
     tickets: Vec<String>,
+    /// Index of the ticket being worked on and how many comments it has.
+    current: (usize, u64),
     seq: u64,
     random: Random,
 }
@@ -50,13 +55,7 @@ impl SiteLoad {
         let ids = (0..u64::from(block.count))
             .map(|i| format!("{}-{:04}-{:06}", block.prefix, block.year, block.first + i))
             .collect();
-        Ok(SiteLoad {
-            site: site.into(),
-            tenant: tenant.into(),
-            tickets: ids,
-            seq: 0,
-            random: Random::new(site.len() as u64 * 7919),
-        })
+        Ok(SiteLoad::with_tickets(site, tenant, ids))
     }
 
     /// A writer with given ticket ids (for the baseline server, which leases nothing).
@@ -65,40 +64,54 @@ impl SiteLoad {
             site: site.into(),
             tenant: tenant.into(),
             tickets,
+            current: (0, 0),
             seq: 0,
             random: Random::new(site.len() as u64 * 7919),
         }
     }
 
-    /// The changes that open every ticket (one change each).
-    pub fn openings(&mut self) -> Vec<Change> {
-        let tickets = self.tickets.clone();
-        tickets
-            .iter()
-            .map(|id| {
-                let set = |f| FieldOp::Set(FieldValue::Ticket(f));
-                let ops = vec![
-                    set(TicketField::PublicNumber(id.clone())),
-                    set(TicketField::OriginTenant(self.tenant.clone())),
-                    set(TicketField::FocusTeam(TEAM.into())),
-                    set(TicketField::CustomerRef(format!("C-{id}"))),
-                    set(TicketField::Category("vpn".into())),
-                    set(TicketField::Status(StatusTransition {
-                        from: None,
-                        to: TicketStatus::New,
-                    })),
-                    set(TicketField::Subject(
-                        "VPN drops every hour since the client update".into(),
-                    )),
-                ];
-                self.change(id.clone(), ops)
-            })
-            .collect()
+    /// The change that opens ticket `id`.
+    fn opening(&mut self, id: String) -> Change {
+        let set = |f| FieldOp::Set(FieldValue::Ticket(f));
+        let ops = vec![
+            set(TicketField::PublicNumber(id.clone())),
+            set(TicketField::OriginTenant(self.tenant.clone())),
+            set(TicketField::FocusTeam(TEAM.into())),
+            set(TicketField::CustomerRef(format!("C-{id}"))),
+            set(TicketField::Category("vpn".into())),
+            set(TicketField::Status(StatusTransition {
+                from: None,
+                to: TicketStatus::New,
+            })),
+            set(TicketField::Subject(
+                "VPN drops every hour since the client update".into(),
+            )),
+        ];
+        self.change(id, ops)
     }
 
-    /// A comment of 0.5 to 2 KB on one of the site's tickets.
-    pub fn comment(&mut self) -> Change {
-        let ticket = self.tickets[(self.seq as usize) % self.tickets.len()].clone();
+    /// The next change of the site's day: a comment of 0.5 to 2 KB on the ticket being worked
+    /// on, or the opening of the next ticket once that one has its comments. The first change
+    /// opens the first ticket.
+    pub fn next_change(&mut self) -> Change {
+        let (index, comments) = self.current;
+        if self.seq == 0 || comments >= COMMENTS_PER_TICKET {
+            let next = if self.seq == 0 {
+                0
+            } else {
+                (index + 1) % self.tickets.len()
+            };
+            self.current = (next, 0);
+            let id = self.tickets[next].clone();
+            return self.opening(id);
+        }
+        self.current.1 += 1;
+        let ticket = self.tickets[index].clone();
+        self.comment_on(ticket)
+    }
+
+    /// A comment of 0.5 to 2 KB on `ticket`.
+    fn comment_on(&mut self, ticket: String) -> Change {
         let length = 400 + (self.random.next_u64() % 1500) as usize;
         let body: String = "Called back, reset the VPN profile, customer confirms it works. "
             .chars()
@@ -127,10 +140,10 @@ impl SiteLoad {
         }
     }
 
-    /// A push request of `n` comments.
+    /// A push request of the next `n` changes.
     pub fn batch(&mut self, n: usize) -> pb::PushRequest {
         pb::PushRequest {
-            changes: (0..n).map(|_| self.comment().into()).collect(),
+            changes: (0..n).map(|_| self.next_change().into()).collect(),
         }
     }
 }
@@ -139,7 +152,7 @@ impl SiteLoad {
 pub fn sample_event() -> pb::SyncEvent {
     let mut load =
         SiteLoad::with_tickets("dortmund", "twenty4help", vec!["ASZ-2026-000001".into()]);
-    let mut change = load.comment();
+    let mut change = load.comment_on("ASZ-2026-000001".into());
     if let Some(FieldOp::AddComment(c)) = change.ops.first_mut() {
         c.body = "x".repeat(1000);
     }

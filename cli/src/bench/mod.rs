@@ -147,14 +147,7 @@ async fn writers(
     for (site, tenant) in SITES.iter().take(count) {
         let mut client = server.client(site).await?;
         let load = if real {
-            let mut load = SiteLoad::new(&mut client, site, tenant, 64).await?;
-            let openings = load.openings();
-            client
-                .push(pb::PushRequest {
-                    changes: openings.into_iter().map(Into::into).collect(),
-                })
-                .await?;
-            load
+            SiteLoad::new(&mut client, site, tenant, 10_000).await?
         } else {
             SiteLoad::with_tickets(site, tenant, vec!["ASZ-2026-000001".into()])
         };
@@ -264,7 +257,19 @@ async fn propagation(
     while Instant::now() < deadline {
         ticker.tick().await;
         let request = load.batch(per_batch);
-        let seqs: Vec<u64> = request.changes.iter().map(|c| c.origin_seq).collect();
+        // Comments arrive as changes; openings arrive as whole entities (the other sites gain
+        // sight of a new ticket), which carry no origin sequence: time the comments.
+        let seqs: Vec<u64> = request
+            .changes
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.ops.first().and_then(|o| o.op.as_ref()),
+                    Some(pb::field_op::Op::AddComment(_))
+                )
+            })
+            .map(|c| c.origin_seq)
+            .collect();
         let t0 = Instant::now();
         client.push(request).await?;
         sent.extend(seqs.into_iter().map(|s| (s, t0)));
