@@ -58,6 +58,20 @@ impl SiteLoad {
         Ok(SiteLoad::with_tickets(site, tenant, ids))
     }
 
+    /// Leases more numbers when fewer than 1,000 unopened tickets are left, so a long run never
+    /// reopens a ticket (which the gateway rightly refuses).
+    pub async fn refill(&mut self, client: &mut FederationClient<Channel>) -> anyhow::Result<()> {
+        if self.tickets.len() - self.current.0 > 1_000 {
+            return Ok(());
+        }
+        let block = client.lease(pb::LeaseRequest { count: 10_000 }).await?.into_inner().block;
+        let block = block.ok_or_else(|| anyhow::anyhow!("lease without block"))?;
+        self.tickets.extend(
+            (0..u64::from(block.count)).map(|i| format!("{}-{:04}-{:06}", block.prefix, block.year, block.first + i)),
+        );
+        Ok(())
+    }
+
     /// A writer with given ticket ids (for the baseline server, which leases nothing).
     pub fn with_tickets(site: &str, tenant: &str, tickets: Vec<String>) -> SiteLoad {
         SiteLoad {

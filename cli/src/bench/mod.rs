@@ -93,6 +93,7 @@ async fn closed_loop(
     writers: Vec<(FederationClient<Channel>, SiteLoad)>,
     batch: usize,
     seconds: f64,
+    real: bool,
 ) -> anyhow::Result<(
     f64,
     f64,
@@ -106,6 +107,9 @@ async fn closed_loop(
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
+                if real {
+                    load.refill(&mut client).await?;
+                }
                 let request = load.batch(batch);
                 let t0 = Instant::now();
                 let response = client.push(request).await?.into_inner();
@@ -256,6 +260,7 @@ async fn propagation(
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     while Instant::now() < deadline {
         ticker.tick().await;
+        load.refill(client).await?;
         let request = load.batch(per_batch);
         // Comments arrive as changes; openings arrive as whole entities (the other sites gain
         // sight of a new ticket), which carry no origin sequence: time the comments.
@@ -361,7 +366,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
 
     let mock = ServerProcess::start(Kind::Mock, &fresh_dir(root.path(), "mock")?)?;
     let (b1_one, b1_one_req, lat, _) =
-        closed_loop(writers(&mock, 1, false).await?, o.batch, o.seconds).await?;
+        closed_loop(writers(&mock, 1, false).await?, o.batch, o.seconds, false).await?;
     figure(
         "b1_echo_1",
         format!(
@@ -377,7 +382,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         ),
     );
     let (b1, b1_req, lat, _) =
-        closed_loop(writers(&mock, 4, false).await?, o.batch, o.seconds).await?;
+        closed_loop(writers(&mock, 4, false).await?, o.batch, o.seconds, false).await?;
     figure(
         "b1_echo_4",
         format!(
@@ -406,7 +411,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     let gateway = ServerProcess::start(Kind::Gateway, &fresh_dir(root.path(), "gateway")?)?;
     let mut all = writers(&gateway, 4, true).await?;
     let rest = all.split_off(1);
-    let (one, _, lat, first) = closed_loop(all, o.batch, o.seconds).await?;
+    let (one, _, lat, first) = closed_loop(all, o.batch, o.seconds, true).await?;
     figure(
         "ingest_1",
         "gateway ingest, 1 site".into(),
@@ -423,7 +428,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     );
     let mut four = first;
     four.extend(rest);
-    let (ingest, _, lat, mut four) = closed_loop(four, o.batch, o.seconds).await?;
+    let (ingest, _, lat, mut four) = closed_loop(four, o.batch, o.seconds, true).await?;
     figure(
         "ingest_4",
         "gateway ingest, 4 sites".into(),
@@ -460,6 +465,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     // Catch-up: a site that was away while catch_up changes happened.
     let mut head = 0;
     while head < o.catch_up {
+        load.refill(&mut client).await?;
         let answer = client.push(load.batch(o.batch)).await?.into_inner();
         if let Some(pb::change_result::Outcome::Accepted(a)) =
             answer.results.last().and_then(|r| r.outcome.clone())
