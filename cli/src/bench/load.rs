@@ -64,10 +64,15 @@ impl SiteLoad {
         if self.tickets.len() - self.current.0 > 1_000 {
             return Ok(());
         }
-        let block = client.lease(pb::LeaseRequest { count: 10_000 }).await?.into_inner().block;
+        let block = client
+            .lease(pb::LeaseRequest { count: 10_000 })
+            .await?
+            .into_inner()
+            .block;
         let block = block.ok_or_else(|| anyhow::anyhow!("lease without block"))?;
         self.tickets.extend(
-            (0..u64::from(block.count)).map(|i| format!("{}-{:04}-{:06}", block.prefix, block.year, block.first + i)),
+            (0..u64::from(block.count))
+                .map(|i| format!("{}-{:04}-{:06}", block.prefix, block.year, block.first + i)),
         );
         Ok(())
     }

@@ -9,20 +9,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use hotline_federation::ids::{MAX_TICKET_NUMBER, PublicNumber};
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::visibility::{Directory, sees};
+use hotline_federation::model::EntityKey;
+use hotline_federation::visibility::Directory;
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
-use prost::Message;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::authorize::{Caller, Refusal, authorize};
+use crate::authorize::{Caller, Refusal};
 use crate::error::{Error, Result};
-use crate::log::{
-    Committed, CommittedRef, LeaseRecord, LogRecord, decode, decode_state, encode_state,
-};
+use crate::log::{Committed, CommittedRef, decode_state};
 use crate::store::{Batch, Store, keys};
+
+mod cache;
+mod merge;
+
+use cache::StateCache;
 
 /// The site name the gateway uses for changes it makes itself (policies seeded from config).
 pub const GATEWAY_SITE: &str = "gateway";
@@ -252,35 +253,6 @@ struct Writer {
     cache: StateCache,
 }
 
-/// Entity states the writer merged lately, so a busy ticket is not decoded from the store for
-/// every change. Only the writer changes entities, and it fills the cache only after a group
-/// committed, so the cache never holds what the store does not.
-#[derive(Default)]
-struct StateCache {
-    states: HashMap<EntityKey, Arc<EntityState>>,
-    order: std::collections::VecDeque<EntityKey>,
-}
-
-/// Most entity states the writer keeps decoded.
-const CACHED_STATES: usize = 4096;
-
-impl StateCache {
-    fn get(&self, key: &EntityKey) -> Option<&Arc<EntityState>> {
-        self.states.get(key)
-    }
-
-    fn put(&mut self, key: EntityKey, state: Arc<EntityState>) {
-        if self.states.insert(key.clone(), state).is_none() {
-            self.order.push_back(key);
-            while self.order.len() > CACHED_STATES {
-                if let Some(old) = self.order.pop_front() {
-                    self.states.remove(&old);
-                }
-            }
-        }
-    }
-}
-
 enum Reply {
     Push(oneshot::Sender<Result<Vec<Outcome>>>, Vec<Outcome>),
     Lease(oneshot::Sender<Result<LeaseGrant>>, Result<LeaseGrant>),
@@ -476,301 +448,6 @@ impl Writer {
         }
     }
 
-    fn process(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
-        let outcome = self.decide(group, caller, change)?;
-        if let Caller::Site { site, .. } = caller {
-            let key = keys::dead_letter(site, change.origin_seq);
-            match &outcome {
-                Outcome::Rejected(refusal) => {
-                    let letter = pb::DeadLetter {
-                        change: Some(pb::Change::from(change.clone())),
-                        rejection: Some(pb::Rejected {
-                            reason: refusal.reason as i32,
-                            message: refusal.message.clone(),
-                        }),
-                        at_ms: (self.settings.now_ms)(),
-                    };
-                    group.batch.put(key, letter.encode_to_vec());
-                }
-                Outcome::Accepted {
-                    duplicate: false, ..
-                } => {
-                    if self.store.get(&key)?.is_some() {
-                        group.batch.delete(key);
-                    }
-                }
-                Outcome::Accepted {
-                    duplicate: true, ..
-                } => {}
-            }
-        }
-        Ok(outcome)
-    }
-
-    fn process_registration(&mut self, group: &mut Group, registration: &Registration) {
-        match registration {
-            Registration::Tenant(tenant) => {
-                group.batch.put(
-                    keys::record(keys::TENANT, &tenant.id),
-                    tenant.encode_to_vec(),
-                );
-                group
-                    .registry
-                    .tenants
-                    .insert(tenant.id.clone(), tenant.clone());
-            }
-            Registration::Site(site) => {
-                group
-                    .batch
-                    .put(keys::record(keys::SITE, &site.id), site.encode_to_vec());
-                group
-                    .directory
-                    .site_tenants
-                    .insert(site.id.clone(), site.tenant.clone());
-                group.registry.sites.insert(site.id.clone(), site.clone());
-            }
-        }
-    }
-
-    fn decide(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
-        let now = (self.settings.now_ms)();
-        if let Caller::Site { site, .. } = caller {
-            if &change.origin_site != site {
-                return Ok(Outcome::Rejected(Refusal {
-                    reason: pb::RejectReason::OriginMismatch,
-                    message: format!(
-                        "origin_site {:?} is not your site; your certificate names site {site:?}",
-                        change.origin_site
-                    ),
-                }));
-            }
-        }
-        let dedupe = (change.origin_site.clone(), change.origin_seq);
-        if let Some(&global_seq) = group.dedupe.get(&dedupe) {
-            return Ok(Outcome::Accepted {
-                global_seq,
-                duplicate: true,
-            });
-        }
-        if let Some(raw) = self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
-            let global_seq = keys::decode_u64(&raw)
-                .ok_or_else(|| Error::Corrupt("dedupe entry is not a number".into()))?;
-            return Ok(Outcome::Accepted {
-                global_seq,
-                duplicate: true,
-            });
-        }
-        if let Err(e) = self.clock.observe(&change.origin_site, change.hlc, now) {
-            return Ok(Outcome::Rejected(Refusal {
-                reason: pb::RejectReason::ClockSkew,
-                message: e.to_string(),
-            }));
-        }
-        let before = self.load(group, &change.key)?;
-        let leased = match (caller, change.key.kind, before.is_empty()) {
-            (Caller::Site { site, .. }, EntityKind::Ticket, true) => {
-                match PublicNumber::parse("id", &change.key.id) {
-                    Ok(number) => self.is_leased(&number, site)?,
-                    Err(_) => false,
-                }
-            }
-            _ => false,
-        };
-        if let Err(refusal) = authorize(
-            caller,
-            change,
-            &before,
-            &group.directory,
-            &self.settings.ticket_prefix,
-            |_| leased,
-        ) {
-            return Ok(Outcome::Rejected(refusal));
-        }
-        let global_seq = self.append(group, change, before, now);
-        group.dedupe.insert(dedupe.clone(), global_seq);
-        group.batch.put(
-            keys::dedupe(&dedupe.0, dedupe.1),
-            keys::encode_u64(global_seq),
-        );
-        Ok(Outcome::Accepted {
-            global_seq,
-            duplicate: false,
-        })
-    }
-
-    /// Merges an accepted change, computes its visibility effects and adds its writes.
-    fn append(&mut self, group: &mut Group, change: &Change, before: EntityState, now: u64) -> u64 {
-        let mut after = before.clone();
-        after.apply(change);
-        let tenants = group.registry.tenant_ids();
-        let saw: Vec<bool> = tenants
-            .iter()
-            .map(|t| !before.is_empty() && sees(t, &before, &group.directory))
-            .collect();
-        let (mut team, mut access_changed) = (String::new(), Vec::new());
-        if change.key.kind == EntityKind::Policy {
-            let old = group
-                .directory
-                .teams
-                .get(&change.key.id)
-                .cloned()
-                .unwrap_or_default();
-            group.directory.learn_policy(&after);
-            let new = group
-                .directory
-                .teams
-                .get(&change.key.id)
-                .cloned()
-                .unwrap_or_default();
-            team = change.key.id.clone();
-            access_changed = tenants
-                .iter()
-                .filter(|t| {
-                    old.handlers.contains(*t) != new.handlers.contains(*t)
-                        || old.pii_grants.contains(*t) != new.pii_grants.contains(*t)
-                })
-                .cloned()
-                .collect();
-        }
-        let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (tenant, saw) in tenants.iter().zip(saw) {
-            let sees_now = sees(tenant, &after, &group.directory);
-            if sees_now && !saw {
-                gained.push(tenant.clone());
-            } else if saw && !sees_now {
-                lost.push(tenant.clone());
-            }
-        }
-        if change.key.kind == EntityKind::Ticket {
-            let (old, new) = (focus_team(&before), focus_team(&after));
-            if old != new {
-                if let Some(old) = old {
-                    group.batch.delete(keys::team_ticket(old, &change.key.id));
-                }
-                if let Some(new) = new {
-                    group
-                        .batch
-                        .put(keys::team_ticket(new, &change.key.id), Vec::new());
-                }
-            }
-        }
-        group.head += 1;
-        let seq = group.head;
-        let record = LogRecord {
-            change: Some(pb::Change::from(change.clone())),
-            gained: gained.clone(),
-            lost: lost.clone(),
-            team: team.clone(),
-            access_changed: access_changed.clone(),
-            at_ms: now,
-        };
-        group.batch.put(keys::log(seq), record.encode_to_vec());
-        group
-            .batch
-            .put(keys::entity(&change.key), encode_state(&after));
-        let after = Arc::new(after);
-        group.entities.insert(change.key.clone(), after.clone());
-        group.committed.push(Committed {
-            seq,
-            change: change.clone(),
-            after,
-            gained,
-            lost,
-            team,
-            access_changed,
-        });
-        seq
-    }
-
-    fn process_seed(
-        &mut self,
-        group: &mut Group,
-        key: EntityKey,
-        ops: Vec<FieldOp>,
-    ) -> Result<Outcome> {
-        let now = (self.settings.now_ms)();
-        let before = self.load(group, &key)?;
-        // The seed must win over every write already stored for the entity.
-        for register in before.registers.values() {
-            if register.winner.stamp.hlc > self.clock.last() {
-                self.clock =
-                    HybridClock::resume(register.winner.stamp.hlc, self.settings.max_skew_ms);
-            }
-        }
-        group.seed_seq += 1;
-        let change = Change {
-            key,
-            ops,
-            origin_site: GATEWAY_SITE.into(),
-            origin_seq: group.seed_seq,
-            hlc: self.clock.now(now),
-        };
-        if let Err(e) = change.validate() {
-            return Ok(Outcome::Rejected(Refusal {
-                reason: pb::RejectReason::Invalid,
-                message: e.to_string(),
-            }));
-        }
-        let global_seq = self.append(group, &change, before, now);
-        group.batch.put(
-            keys::dedupe(GATEWAY_SITE, change.origin_seq),
-            keys::encode_u64(global_seq),
-        );
-        Ok(Outcome::Accepted {
-            global_seq,
-            duplicate: false,
-        })
-    }
-
-    fn process_lease(
-        &mut self,
-        group: &mut Group,
-        site: &str,
-        count: u32,
-    ) -> Result<Result<LeaseGrant>> {
-        let (year, _, _) = hotline_federation::calendar::civil_date((self.settings.now_ms)());
-        let next = match group.lease_next.get(&year) {
-            Some(next) => *next,
-            None => read_counter(self.store.as_ref(), &format!("lease.{year}"))?.max(1),
-        };
-        let last = next + u64::from(count) - 1;
-        if last > MAX_TICKET_NUMBER {
-            return Ok(Err(Error::ResourceExhausted(format!(
-                "only {} ticket numbers are left for {year}; ask for at most that many",
-                (MAX_TICKET_NUMBER + 1).saturating_sub(next)
-            ))));
-        }
-        let record = LeaseRecord {
-            site: site.to_owned(),
-            first: next,
-            count,
-        };
-        group
-            .batch
-            .put(keys::lease_block(year, last), record.encode_to_vec());
-        group.batch.put(
-            keys::meta(&format!("lease.{year}")),
-            keys::encode_u64(last + 1),
-        );
-        group.lease_next.insert(year, last + 1);
-        Ok(Ok(LeaseGrant {
-            prefix: self.settings.ticket_prefix.clone(),
-            year,
-            first: next,
-            count,
-        }))
-    }
-
-    fn is_leased(&self, number: &PublicNumber, site: &str) -> Result<bool> {
-        let start = keys::lease_block(number.year, number.number);
-        let end = keys::lease_year_end(number.year);
-        let Some((_, raw)) = self.store.range(&start, &end, 1)?.into_iter().next() else {
-            return Ok(false);
-        };
-        let record: LeaseRecord = decode("lease record", &raw)?;
-        Ok(record.site == site && record.first <= number.number)
-    }
-
     /// Drops log entries beyond the retention, a step per group.
     fn prune(&mut self, group: &mut Group) {
         let keep_from = group.head.saturating_sub(self.settings.log_retention);
@@ -785,12 +462,5 @@ impl Writer {
             .batch
             .put(keys::meta("floor"), keys::encode_u64(new_floor));
         self.floor = new_floor;
-    }
-}
-
-fn focus_team(state: &EntityState) -> Option<&str> {
-    match state.value("focus_team") {
-        Some(FieldValue::Ticket(TicketField::FocusTeam(team))) => Some(team),
-        _ => None,
     }
 }
