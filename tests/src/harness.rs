@@ -211,6 +211,16 @@ impl RunningGateway {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// A Federation client for `site` of `tenant`, with a certificate issued for it.
+    pub async fn site_client(
+        &self,
+        pki: &Pki,
+        tenant: &str,
+        site: &str,
+    ) -> anyhow::Result<FederationClient<Channel>> {
+        self.client(pki, &pki.site(tenant, site)?).await
+    }
+
     /// A connected Federation client presenting `cert`.
     pub async fn client(
         &self,

@@ -20,13 +20,9 @@ async fn stalled_subscriber_is_cut_off_while_others_keep_receiving() -> anyhow::
     config.limits.stall_timeout_ms = 300;
     config.limits.broadcast_capacity = 64;
     let gateway = RunningGateway::start(config).await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let mut stalled = small_window_client(&gateway, &pki, &pki.site("inhouse", "munich")?).await?;
-    let mut reader = gateway
-        .client(&pki, &pki.site("twenty4help", "goerlitz")?)
-        .await?;
+    let mut reader = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
 
     let mut stalled_stream = stalled
         .subscribe(pb::SubscribeRequest { cursor: 0 })

@@ -23,15 +23,9 @@ async fn tenants_see_only_what_policy_allows() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
-    let mut munich = gateway
-        .client(&pki, &pki.site("inhouse", "munich")?)
-        .await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
-    let mut erfurt = gateway
-        .client(&pki, &pki.site("helpbycom", "erfurt")?)
-        .await?;
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let mut erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
 
     // Lease: blocks of different sites never overlap.
     let inhouse_block = lease(&mut munich, 10).await?;

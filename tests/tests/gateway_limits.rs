@@ -15,9 +15,7 @@ async fn bad_requests_are_refused_and_change_nothing() -> anyhow::Result<()> {
     let mut config = federation_config(&pki, data.path());
     config.limits.max_push_bytes = 64 * 1024;
     let gateway = RunningGateway::start(config).await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let block = lease(&mut dortmund, 10).await?;
     let id = number(&block, 0);
     accepted(

@@ -69,9 +69,7 @@ async fn failing_store_acknowledges_nothing_and_recovers() -> anyhow::Result<()>
     config.storage = "memory".into();
     let store = Arc::new(MemoryStore::new());
     let gateway = RunningGateway::start_with_store(config, store.clone()).await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let block = lease(&mut dortmund, 5).await?;
     let head = gateway.head();
     let before = gateway_view(&gateway.state, "inhouse")?;

@@ -16,12 +16,8 @@ async fn push_then_subscribe_round_trip_and_retry_is_a_no_op() -> anyhow::Result
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
-    let mut munich = gateway
-        .client(&pki, &pki.site("inhouse", "munich")?)
-        .await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
 
     let block = lease(&mut dortmund, 10).await?;
     let id = number(&block, 0);

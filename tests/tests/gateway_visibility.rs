@@ -37,15 +37,9 @@ async fn gained_and_lost_visibility_reaches_live_subscribers() -> anyhow::Result
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
-    let mut munich = gateway
-        .client(&pki, &pki.site("inhouse", "munich")?)
-        .await?;
-    let mut erfurt = gateway
-        .client(&pki, &pki.site("helpbycom", "erfurt")?)
-        .await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
+    let mut erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
 
     let block = lease(&mut munich, 10).await?;
     let finance = number(&block, 0);
@@ -149,9 +143,7 @@ async fn old_cursor_gets_a_snapshot() -> anyhow::Result<()> {
     let mut config = federation_config(&pki, data.path());
     config.limits.log_retention = 5;
     let gateway = RunningGateway::start(config).await?;
-    let mut dortmund = gateway
-        .client(&pki, &pki.site("twenty4help", "dortmund")?)
-        .await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let block = lease(&mut dortmund, 30).await?;
     for seq in 1..=30u64 {
         let change = open_ticket(
