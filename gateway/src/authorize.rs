@@ -165,6 +165,17 @@ fn authorize_ticket(
                         ),
                     ));
                 }
+                // Ids carry the writing site, so no site can probe (or clash with) the ids of
+                // comments it may not read.
+                if !comment.id.starts_with(&format!("{site}-")) {
+                    return Err(refuse(
+                        RejectReason::Invalid,
+                        format!(
+                            "comment id {:?} must start with your site, \"{site}-\"",
+                            comment.id
+                        ),
+                    ));
+                }
                 if let Some(existing) = before.comments.get(&comment.id) {
                     if existing.value != *comment {
                         return Err(refuse(
@@ -207,6 +218,21 @@ fn authorize_suggestion(
             ),
         ));
     }
+    let decided = !matches!(
+        before.value("state"),
+        None | Some(FieldValue::Suggestion(SuggestionField::State(
+            SuggestionState::Open
+        )))
+    );
+    if decided {
+        return Err(refuse(
+            RejectReason::Forbidden,
+            format!(
+                "suggestion {} has been decided by the in-house team; propose a new one",
+                change.key.id
+            ),
+        ));
+    }
     for op in &change.ops {
         match op {
             FieldOp::Set(FieldValue::Suggestion(SuggestionField::AuthorTenant(t)))
@@ -218,7 +244,7 @@ fn authorize_suggestion(
                 ));
             }
             FieldOp::Set(FieldValue::Suggestion(SuggestionField::State(state)))
-                if *state != SuggestionState::Open =>
+                if *state != SuggestionState::Open || !before.is_empty() =>
             {
                 return Err(refuse(
                     RejectReason::Forbidden,

@@ -98,6 +98,19 @@ impl Step {
     }
 }
 
+/// What one log entry (or one chunk of a snapshot) does to the replica.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteEntry {
+    /// Entities to store: joined with the local state, or replacing it (`replace`).
+    pub states: Vec<EntityState>,
+    /// Entities to purge (applied first).
+    pub purge: Vec<EntityKey>,
+    /// The cursor to store with the entry, when it carries one.
+    pub cursor: Option<u64>,
+    /// Snapshot items replace local states instead of joining them.
+    pub replace: bool,
+}
+
 /// The local store.
 pub struct Replica {
     db: sled::Db,
@@ -459,42 +472,24 @@ impl Replica {
         Ok(())
     }
 
-    /// Applies one log entry from the gateway: entities to join, keys to purge, the cursor
-    /// (when the entry carries one) and extra writes, in one flushed batch. Remote changes never
-    /// enter the outbox.
+    /// Applies one log entry from the gateway, in one flushed batch with the cursor (when the
+    /// entry carries one) and the webhook events. Purges run first, so an entity revoked and
+    /// re-sent in the same entry (a changed grant) is replaced, not deleted. With `replace`
+    /// (snapshot items) an incoming state replaces the local one instead of joining it, so
+    /// fields the site may no longer see do not survive. Remote changes never enter the outbox.
     pub fn apply_remote(
         &self,
-        states: &[EntityState],
-        purge: &[EntityKey],
-        cursor: Option<u64>,
+        remote: &RemoteEntry,
         events: &TicketEvents,
         now_ms: u64,
     ) -> Result<usize> {
         let mut step = Step::default();
         let mut changed = 0;
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        for incoming in states {
-            let before = self.entity(&incoming.key)?;
-            let mut after = before.clone();
-            after.join(incoming);
-            for register in incoming.registers.values() {
-                // Keep local readings after remote ones (causality); a far-ahead clock elsewhere
-                // is the gateway's problem, not a reason to refuse data.
-                let _ = clock.observe(
-                    &register.winner.stamp.site,
-                    register.winner.stamp.hlc,
-                    register.winner.stamp.hlc.wall_ms,
-                );
-            }
-            if after != before {
-                self.index(&mut step, &before, &after);
-                step.put_entity(&after);
-                events.changed(self, &mut step, &after, now_ms)?;
-                changed += 1;
-            }
-        }
-        for key in purge {
+        let mut purged = BTreeSet::new();
+        for key in &remote.purge {
             let before = self.entity(key)?;
+            purged.insert(key.clone());
             if before.is_empty() {
                 continue;
             }
@@ -505,7 +500,33 @@ impl Replica {
             events.revoked(self, &mut step, key, now_ms)?;
             changed += 1;
         }
-        if let Some(cursor) = cursor {
+        for incoming in &remote.states {
+            let before = if purged.contains(&incoming.key) {
+                EntityState::new(incoming.key.clone())
+            } else {
+                self.entity(&incoming.key)?
+            };
+            let after = if remote.replace {
+                incoming.clone()
+            } else {
+                let mut after = before.clone();
+                after.join(incoming);
+                after
+            };
+            for register in incoming.registers.values() {
+                // Keep local readings after remote ones (causality); a far-ahead clock elsewhere
+                // is the gateway's problem, not a reason to refuse data.
+                let stamp = &register.winner.stamp;
+                let _ = clock.observe(&stamp.site, stamp.hlc, stamp.hlc.wall_ms);
+            }
+            if after != before {
+                self.index(&mut step, &before, &after);
+                step.put_entity(&after);
+                events.changed(self, &mut step, &after, now_ms)?;
+                changed += 1;
+            }
+        }
+        if let Some(cursor) = remote.cursor {
             step.batch
                 .insert(meta("cursor"), cursor.to_be_bytes().to_vec());
         }

@@ -19,7 +19,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
-use crate::replica::Replica;
+use crate::replica::{RemoteEntry, Replica};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -164,10 +164,11 @@ async fn session(ctx: &SyncContext) -> Result<()> {
 }
 
 /// Applies the stream. Events of one log entry are buffered until the event that carries the
-/// entry's cursor, then applied with it in one atomic write.
+/// entry's cursor, then applied with it in one atomic write. Snapshot items replace local
+/// states (in chunks); the snapshot's end purges what it did not contain and stores its
+/// cursor, even when that is lower than the stored one (a gateway restored from a backup).
 async fn subscriber(ctx: &SyncContext, mut stream: tonic::Streaming<pb::SyncEvent>) -> Result<()> {
-    let mut states: Vec<EntityState> = Vec::new();
-    let mut purge: Vec<EntityKey> = Vec::new();
+    let mut entry = RemoteEntry::default();
     let mut snapshot: Option<BTreeSet<EntityKey>> = None;
     loop {
         let event = match stream.message().await {
@@ -177,61 +178,86 @@ async fn subscriber(ctx: &SyncContext, mut stream: tonic::Streaming<pb::SyncEven
         };
         ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
         let pb::SyncEvent { cursor, body } = event;
+        let mut end_of_snapshot = None;
         match body {
-            Some(Body::SnapshotBegin(_)) => snapshot = Some(BTreeSet::new()),
+            Some(Body::SnapshotBegin(_)) => {
+                snapshot = Some(BTreeSet::new());
+                entry = RemoteEntry {
+                    replace: true,
+                    ..RemoteEntry::default()
+                };
+            }
             Some(Body::Entity(state)) => {
                 let state = EntityState::try_from(state)?;
                 if let Some(seen) = snapshot.as_mut() {
                     seen.insert(state.key.clone());
                 }
-                states.push(state);
+                entry.states.push(state);
             }
-            Some(Body::Change(change)) => {
-                states.push(EntityState::delta(&Change::try_from(change)?))
-            }
+            Some(Body::Change(change)) => entry
+                .states
+                .push(EntityState::delta(&Change::try_from(change)?)),
             Some(Body::Revocation(pb::Revocation { key })) => {
                 let key = key.ok_or_else(|| Error::Gateway("revocation without key".into()))?;
                 let key = EntityKey::try_from(key)?;
-                states.retain(|s| s.key != key);
-                purge.push(key);
+                entry.states.retain(|s| s.key != key);
+                entry.purge.push(key);
             }
-            Some(Body::SnapshotEnd(_)) => {
+            Some(Body::SnapshotEnd(pb::SnapshotEnd { as_of })) => {
                 if let Some(seen) = snapshot.take() {
+                    // Keep what the site changed itself and has not pushed yet.
+                    let pending: BTreeSet<EntityKey> = ctx
+                        .replica
+                        .outbox(usize::MAX)?
+                        .into_iter()
+                        .map(|c| c.key)
+                        .collect();
                     for key in ctx.replica.entity_keys()? {
-                        if !seen.contains(&key) {
-                            purge.push(key);
+                        if !seen.contains(&key) && !pending.contains(&key) {
+                            entry.purge.push(key);
                         }
                     }
                 }
+                end_of_snapshot = Some(as_of);
             }
             Some(Body::Heartbeat(pb::Heartbeat { head })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
             }
             None => {}
         }
-        let snapshot_chunk = snapshot.is_some() && states.len() >= 256;
-        if cursor != 0 || snapshot_chunk {
-            let at = if cursor != 0 && cursor > ctx.replica.cursor()? {
-                Some(cursor)
-            } else {
-                None
-            };
-            if at.is_some() || !states.is_empty() || !purge.is_empty() {
-                let replica = ctx.replica.clone();
-                let events = ctx.events.clone();
-                let (s, p) = (std::mem::take(&mut states), std::mem::take(&mut purge));
-                let changed = tokio::task::spawn_blocking(move || {
-                    replica.apply_remote(&s, &p, at, &events, now_ms())
-                })
-                .await
-                .map_err(|e| Error::Storage(format!("apply task: {e}")))??;
-                if changed > 0 {
-                    ctx.events.notify.notify_one();
-                }
+        let snapshot_chunk = snapshot.is_some() && entry.states.len() >= 256;
+        if cursor == 0 && !snapshot_chunk && end_of_snapshot.is_none() {
+            continue;
+        }
+        entry.cursor = match end_of_snapshot {
+            Some(as_of) => Some(as_of),
+            None if cursor != 0 && cursor > ctx.replica.cursor()? => Some(cursor),
+            None => None,
+        };
+        if entry.cursor.is_some() || !entry.states.is_empty() || !entry.purge.is_empty() {
+            let replace = snapshot.is_some() || end_of_snapshot.is_some();
+            let ready = std::mem::replace(
+                &mut entry,
+                RemoteEntry {
+                    replace,
+                    ..RemoteEntry::default()
+                },
+            );
+            let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
+            let changed = tokio::task::spawn_blocking(move || {
+                replica.apply_remote(&ready, &events, now_ms())
+            })
+            .await
+            .map_err(|e| Error::Storage(format!("apply task: {e}")))??;
+            if changed > 0 {
+                ctx.events.notify.notify_one();
             }
-            if cursor > ctx.status.head.load(Ordering::SeqCst) {
-                ctx.status.head.store(cursor, Ordering::SeqCst);
-            }
+        }
+        if end_of_snapshot.is_some() {
+            entry.replace = false;
+        }
+        if cursor > ctx.status.head.load(Ordering::SeqCst) {
+            ctx.status.head.store(cursor, Ordering::SeqCst);
         }
     }
 }

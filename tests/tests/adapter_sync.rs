@@ -380,3 +380,74 @@ async fn mapping_round_trip_and_unmapped_values() -> anyhow::Result<()> {
     munich.stop().await?;
     gateway.stop().await
 }
+
+/// When in-house withdraws a partner's PII grant, the partner's adapter keeps the team's
+/// tickets (revoked and re-sent in one entry) and drops only the PII: its replica still equals
+/// the gateway's view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawn_grant_replaces_tickets_instead_of_deleting_them() -> anyhow::Result<()> {
+    use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField};
+    use hotline_federation::{Change, FieldOp, Hlc};
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let dortmund = RunningAdapter::start(adapter_config(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )?)
+    .await?;
+    eventually(10, "numbers", || async {
+        Ok(dortmund.replica.numbers_left()? > 0)
+    })
+    .await?;
+    let mut ticket = new_ticket("G-1", "granted");
+    ticket["focus_team"] = json!("finance-hr");
+    let created = dortmund
+        .api
+        .expect("POST", "/v1/tickets", &ticket, 201)
+        .await?;
+    let path = format!(
+        "/v1/tickets/{}",
+        created["number"].as_str().unwrap_or_default()
+    );
+    let both = [&dortmund];
+    eventually(20, "quiet", || quiet(&gateway, &both)).await?;
+    assert_eq!(
+        created["customer_name"], "Erika Mustermann",
+        "finance-hr grants twenty4help PII"
+    );
+
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
+    let withdraw = Change {
+        key: EntityKey::new(EntityKind::Policy, "finance-hr"),
+        ops: vec![FieldOp::Set(FieldValue::Policy(PolicyField::PiiGrants(
+            vec![],
+        )))],
+        origin_site: "munich".into(),
+        origin_seq: 1,
+        hlc: Hlc::new(hotline_tests::changes::now_ms(), 0),
+    };
+    munich
+        .push(hotline_tests::changes::push(&[withdraw]))
+        .await?;
+    eventually(20, "the grant change reached dortmund", || {
+        quiet(&gateway, &both)
+    })
+    .await?;
+
+    let (status, seen) = dortmund.api.call("GET", &path, &Value::Null).await?;
+    assert_eq!(
+        status, 200,
+        "the ticket was deleted instead of replaced: {seen}"
+    );
+    assert!(
+        seen.get("customer_name").is_none(),
+        "PII survived the withdrawn grant: {seen}"
+    );
+    converged(&gateway, &dortmund, "twenty4help")?;
+    dortmund.stop().await?;
+    gateway.stop().await
+}

@@ -18,7 +18,8 @@ async fn stalled_subscriber_is_cut_off_while_others_keep_receiving() -> anyhow::
     let mut config = federation_config(&pki, data.path());
     config.limits.subscriber_buffer = 4;
     config.limits.stall_timeout_ms = 300;
-    config.limits.broadcast_capacity = 64;
+    // Room for every entry of the test, so only the stall (not lag) can end a subscriber.
+    config.limits.broadcast_capacity = 4096;
     let gateway = RunningGateway::start(config).await?;
     let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let mut stalled = small_window_client(&gateway, &pki, &pki.site("inhouse", "munich")?).await?;
@@ -58,7 +59,7 @@ async fn stalled_subscriber_is_cut_off_while_others_keep_receiving() -> anyhow::
                     "twenty4help",
                     "dortmund",
                     seq,
-                    &format!("c-{seq}"),
+                    &format!("dortmund-c{seq}"),
                     Visibility::Federation,
                     &body,
                 )

@@ -259,6 +259,24 @@ async fn tenants_see_only_what_policy_allows() -> anyhow::Result<()> {
     )
     .expect("authorship of another tenant refused");
     assert_eq!(impostor.0, pb::RejectReason::Forbidden as i32);
+    // Comment ids carry the writing site, so nobody can probe another site's ids.
+    let probe = rejection(
+        &erfurt
+            .push(push(&[comment(
+                &plants,
+                "helpbycom",
+                "erfurt",
+                6,
+                "munich-1",
+                Visibility::Public,
+                "hi",
+            )]))
+            .await?
+            .into_inner(),
+    )
+    .expect("a comment id of another site is refused");
+    assert_eq!(probe.0, pb::RejectReason::Invalid as i32);
+    assert!(probe.1.contains("must start with your site"), "{}", probe.1);
     assert_eq!(gateway.head(), head, "no refused change reached the log");
     gateway.stop().await
 }

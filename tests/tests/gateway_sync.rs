@@ -153,7 +153,9 @@ async fn graceful_shutdown_keeps_every_acknowledged_push() -> anyhow::Result<()>
         ("inhouse", "munich"),
     ];
     let mut writers = Vec::new();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (tenant, site) in sites {
+        let answered = answered.clone();
         let mut client = gateway.client(&pki, &pki.site(tenant, site)?).await?;
         let block = lease(&mut client, 200).await?;
         let team = if tenant == "helpbycom" {
@@ -167,7 +169,8 @@ async fn graceful_shutdown_keeps_every_acknowledged_push() -> anyhow::Result<()>
                 let change = open_ticket(&number(&block, seq - 1), tenant, site, team, seq);
                 match client.push(push(std::slice::from_ref(&change))).await {
                     Ok(response) => {
-                        acknowledged.push((change, accepted(&response.into_inner())?[0].0))
+                        acknowledged.push((change, accepted(&response.into_inner())?[0].0));
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     Err(_) => break,
                 }
@@ -176,7 +179,7 @@ async fn graceful_shutdown_keeps_every_acknowledged_push() -> anyhow::Result<()>
         }));
     }
     // Let some pushes land, then shut down while the others are in flight.
-    while gateway.head() < 40 {
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 40 {
         tokio::task::yield_now().await;
     }
     gateway.stop().await?;

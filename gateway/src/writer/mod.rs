@@ -267,6 +267,8 @@ struct Group {
     registry: crate::registry::Registry,
     committed: Vec<Committed>,
     head: u64,
+    /// The log floor after this group's pruning.
+    floor: u64,
     seed_seq: u64,
     lease_next: BTreeMap<u32, u64>,
 }
@@ -299,6 +301,7 @@ impl Writer {
             registry: self.shared.registry(),
             committed: Vec::new(),
             head: self.head,
+            floor: self.floor,
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
         };
@@ -414,8 +417,9 @@ impl Writer {
         for (key, state) in group.entities {
             self.cache.put(key, state);
         }
-        self.shared.head.store(self.head, Ordering::SeqCst);
-        self.shared.floor.store(self.floor, Ordering::SeqCst);
+        self.floor = group.floor;
+        // Directory and registry first: a subscriber that reads the new head must also see
+        // the visibility rules as of that head.
         *self
             .shared
             .directory
@@ -426,6 +430,8 @@ impl Writer {
             .registry
             .write()
             .unwrap_or_else(|p| p.into_inner()) = group.registry;
+        self.shared.head.store(self.head, Ordering::SeqCst);
+        self.shared.floor.store(self.floor, Ordering::SeqCst);
         for reply in replies {
             match reply {
                 Reply::Push(tx, outcomes) => drop(tx.send(Ok(outcomes))),
@@ -449,18 +455,19 @@ impl Writer {
     }
 
     /// Drops log entries beyond the retention, a step per group.
-    fn prune(&mut self, group: &mut Group) {
+    /// The new floor takes effect only when the group commits.
+    fn prune(&self, group: &mut Group) {
         let keep_from = group.head.saturating_sub(self.settings.log_retention);
-        if keep_from <= self.floor {
+        if keep_from <= group.floor {
             return;
         }
-        let new_floor = keep_from.min(self.floor + PRUNE_STEP);
-        for seq in self.floor + 1..=new_floor {
+        let new_floor = keep_from.min(group.floor + PRUNE_STEP);
+        for seq in group.floor + 1..=new_floor {
             group.batch.delete(keys::log(seq));
         }
         group
             .batch
             .put(keys::meta("floor"), keys::encode_u64(new_floor));
-        self.floor = new_floor;
+        group.floor = new_floor;
     }
 }
