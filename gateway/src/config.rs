@@ -104,6 +104,10 @@ pub struct Limits {
     /// After a shutdown signal, how long open connections get to finish before they are
     /// dropped; milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Changes per second each tenant may push (its quota), averaged.
+    pub tenant_changes_per_second: u64,
+    /// Changes a tenant may push at once above its rate (at least `max_push_changes`).
+    pub tenant_burst: u64,
 }
 
 /// One tenant.
@@ -232,6 +236,8 @@ impl Default for Limits {
             max_lease: 10_000,
             max_connection_age_s: 3600,
             shutdown_grace_ms: 10_000,
+            tenant_changes_per_second: 5_000,
+            tenant_burst: 20_000,
         }
     }
 }
@@ -481,6 +487,10 @@ impl Limits {
             ("limits.max_lease", u64::from(self.max_lease)),
             ("limits.max_connection_age_s", self.max_connection_age_s),
             ("limits.shutdown_grace_ms", self.shutdown_grace_ms),
+            (
+                "limits.tenant_changes_per_second",
+                self.tenant_changes_per_second,
+            ),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -489,6 +499,15 @@ impl Limits {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.tenant_burst < self.max_push_changes as u64 {
+            return Err(Error::Config {
+                field: "limits.tenant_burst".into(),
+                problem: format!(
+                    "{} is below limits.max_push_changes ({}); a full push could never pass",
+                    self.tenant_burst, self.max_push_changes
+                ),
+            });
         }
         if self.max_push_bytes > self.max_message_bytes {
             return Err(Error::Config {

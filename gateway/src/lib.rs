@@ -10,7 +10,7 @@
 //!   [`log`]: what the global log holds;
 //! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;
 //! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`;
-//! - [`registry`]: tenants and sites; [`state`]: what the services share; [`telemetry`], [`shutdown`]: process plumbing;
+//! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share; [`telemetry`], [`shutdown`]: process plumbing;
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod log;
+pub mod quota;
 pub mod registry;
 pub mod server;
 pub mod shutdown;

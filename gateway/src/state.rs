@@ -44,6 +44,8 @@ pub struct GatewayState {
     pub writer: WriterHandle,
     /// Subscription tasks, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Per-tenant push quotas.
+    pub quotas: crate::quota::Quotas,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -104,6 +106,10 @@ impl GatewayState {
             log_retention: config.limits.log_retention,
             now_ms: system_now_ms,
         };
+        let config_quota = (
+            config.limits.tenant_changes_per_second,
+            config.limits.tenant_burst,
+        );
         let (writer, thread) = writer::spawn(store.clone(), shared.clone(), settings, 1024)?;
         let state = Arc::new(GatewayState {
             config,
@@ -111,6 +117,7 @@ impl GatewayState {
             shared,
             writer,
             tasks: TaskTracker::new(),
+            quotas: crate::quota::Quotas::new(config_quota.0, config_quota.1),
             writer_thread: Mutex::new(Some(thread)),
         });
         state.seed_registry().await?;

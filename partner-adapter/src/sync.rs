@@ -298,6 +298,21 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                 ctx.replica.settle(&[], &refused, now_ms())?;
                 continue;
             }
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                // Over the tenant's quota: wait as advised, keep the session.
+                let advised = status
+                    .metadata()
+                    .get("retry-after-ms")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1000);
+                tracing::info!(
+                    retry_in_ms = advised,
+                    "push over the tenant's quota; waiting"
+                );
+                tokio::time::sleep(Duration::from_millis(advised.min(10_000))).await;
+                continue;
+            }
             Err(status) => return Err(status_error("push", status)),
         };
         let mut accepted = Vec::new();

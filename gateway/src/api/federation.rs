@@ -113,6 +113,19 @@ impl Federation for FederationApi {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Err(wait) = self.state.quotas.take(&tenant, changes.len()) {
+            let wait_ms = wait.as_millis().max(1);
+            let mut status: Status = Error::ResourceExhausted(format!(
+                "tenant {tenant} pushes above its quota of {} changes/s; retry in {wait_ms} ms \
+                 (nothing of this push was stored)",
+                self.state.quotas.rate()
+            ))
+            .into();
+            if let Ok(value) = wait_ms.to_string().parse() {
+                status.metadata_mut().insert("retry-after-ms", value);
+            }
+            return Err(status);
+        }
         let seqs: Vec<u64> = changes.iter().map(|c| c.origin_seq).collect();
         let outcomes = self
             .state
