@@ -1,0 +1,103 @@
+//! Hostile input at a site's local API: malformed, huge, wrongly typed, invalid UTF-8 bodies
+//! and ids with path characters all get a clear 4xx, and nothing is stored.
+
+use hotline_tests::harness::{Pki, RunningGateway, federation_config};
+use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
+use serde_json::{Value, json};
+
+/// One bad request: method, path, body, and the status, code and message part expected.
+type BadRequest = (
+    &'static str,
+    String,
+    Vec<u8>,
+    u16,
+    &'static str,
+    &'static str,
+);
+
+/// Every kind of bad request is refused with the status and code a tool can act on, its
+/// message says what was wrong, and the replica and outbox are exactly as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let site = RunningAdapter::start(adapter_config(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )?)
+    .await?;
+    eventually(10, "numbers", || async {
+        Ok(site.replica.numbers_left()? > 0)
+    })
+    .await?;
+    let good = json!({ "customer_ref": "H-1", "focus_team": "finance-hr", "category": "vpn" });
+    let ticket = site.api.expect("POST", "/v1/tickets", &good, 201).await?;
+    let path = format!(
+        "/v1/tickets/{}",
+        ticket["number"].as_str().unwrap_or_default()
+    );
+    eventually(20, "the site is quiet", || async {
+        Ok(site.replica.outbox_depth() == 0 && site.replica.cursor()? >= gateway.head())
+    })
+    .await?;
+    let (before, head) = (site.snapshot()?, gateway.head());
+
+    let big = json!({ "customer_ref": "H-2", "focus_team": "finance-hr", "category": "x".repeat(300 * 1024) });
+    let cases: Vec<BadRequest> = vec![
+        ("POST", "/v1/tickets".into(), b"{\"customer_ref\": ".to_vec(), 400, "bad_request", "invalid JSON"),
+        ("POST", "/v1/tickets".into(), serde_json::to_vec(&big)?, 413, "too_large", "larger than"),
+        ("POST", "/v1/tickets".into(), br#"{"customer_ref": 5, "focus_team": "finance-hr", "category": "vpn"}"#.to_vec(), 400, "bad_request", "invalid type"),
+        ("POST", "/v1/tickets".into(), br#"{"customer_ref": "H", "focus_team": "finance-hr", "category": "vpn", "owner": "me"}"#.to_vec(), 400, "bad_request", "unknown field"),
+        ("POST", "/v1/tickets".into(), b"{\"customer_ref\": \"\xff\xfe\"}".to_vec(), 400, "bad_request", "UTF-8"),
+        ("POST", "/v1/tickets".into(), br#"{"customer_ref": "H", "focus_team": "../../etc", "category": "vpn"}"#.to_vec(), 422, "invalid", "not a valid id"),
+        ("GET", "/v1/tickets/..%2F..%2Fetc%2Fpasswd".into(), Vec::new(), 400, "bad_request", "not a public ticket number"),
+        ("PATCH", path.clone(), br#"{"status": "closed_forever"}"#.to_vec(), 422, "invalid", "known:"),
+        ("PATCH", path.clone(), br#"{"status": "waiting_on_customer"}"#.to_vec(), 422, "invalid", "is not allowed"),
+        ("PATCH", path.clone(), br#"{}"#.to_vec(), 400, "bad_request", "nothing to change"),
+        ("POST", format!("{path}/comments"), br#"{"author_alias": "a", "visibility": "everyone", "body": "x"}"#.to_vec(), 422, "invalid", "known: public, federation, tenant"),
+        ("POST", "/v1/call-events".into(), br#"{"outcome": "answered", "wait_seconds": -3}"#.to_vec(), 400, "bad_request", "invalid value"),
+        ("POST", "/v1/dead-letters/1%2F2/replay".into(), Vec::new(), 400, "bad_request", "not an origin_seq"),
+        ("GET", "/v1/nowhere".into(), Vec::new(), 404, "not_found", "openapi.json"),
+    ];
+    for (method, path, body, status, code, needle) in cases {
+        let (got, answer) = site.api.raw(method, &path, body).await?;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(answer["code"], code, "{method} {path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(needle),
+            "{method} {path}: {message:?} lacks {needle:?}"
+        );
+    }
+    let (status, answer) = site
+        .api
+        .with_token("wrong-token-wrong-token-xx")
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+
+    assert_eq!(
+        site.snapshot()?,
+        before,
+        "a refused request changed the replica"
+    );
+    assert_eq!(
+        site.replica.outbox_depth(),
+        0,
+        "a refused request reached the outbox"
+    );
+    assert_eq!(
+        gateway.head(),
+        head,
+        "a refused request reached the gateway"
+    );
+    site.stop().await?;
+    gateway.stop().await
+}
