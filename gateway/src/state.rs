@@ -96,7 +96,7 @@ impl GatewayState {
         let shared = Arc::new(Shared {
             head: AtomicU64::new(head),
             floor: AtomicU64::new(floor),
-            directory: RwLock::new(directory),
+            directory: RwLock::new(Arc::new(directory)),
             registry: RwLock::new(registry),
             committed,
         });

@@ -37,13 +37,21 @@ impl Writer {
                         }),
                         at_ms: (self.settings.now_ms)(),
                     };
-                    group.batch.put(key, letter.encode_to_vec());
+                    group.batch.put(key.clone(), letter.encode_to_vec());
+                    group.parked.push((key, true));
                 }
                 Outcome::Accepted {
                     duplicate: false, ..
                 } => {
-                    if self.store.get(&key)?.is_some() {
-                        group.batch.delete(key);
+                    let recorded_here = group
+                        .parked
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, on)| *on);
+                    if recorded_here.unwrap_or_else(|| self.parked.contains(&key)) {
+                        group.batch.delete(key.clone());
+                        group.parked.push((key, false));
                     }
                 }
                 Outcome::Accepted {

@@ -5,7 +5,7 @@
 //! A group either commits whole or not at all: on a storage error every caller in the group is
 //! told `UNAVAILABLE` and nothing of the group is acknowledged or published.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -100,7 +100,7 @@ pub struct Shared {
     /// Every log entry at or below this number has been pruned.
     pub floor: AtomicU64,
     /// Focus team access and site tenants, as of `head`.
-    pub directory: RwLock<Directory>,
+    pub directory: RwLock<Arc<Directory>>,
     /// Tenants and sites.
     pub registry: RwLock<crate::registry::Registry>,
     /// Committed entries for live subscribers.
@@ -109,11 +109,8 @@ pub struct Shared {
 
 impl Shared {
     /// A copy of the current directory.
-    pub fn directory(&self) -> Directory {
-        self.directory
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn directory(&self) -> Arc<Directory> {
+        Arc::clone(&self.directory.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// A copy of the current registry.
@@ -212,6 +209,12 @@ pub fn spawn(
     let head = shared.head.load(Ordering::SeqCst);
     let floor = shared.floor.load(Ordering::SeqCst);
     let seed_seq = read_counter(store.as_ref(), "seed")?;
+    let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
+    let parked = store
+        .range(&start, &end, usize::MAX)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
     let clock = HybridClock::new(settings.max_skew_ms);
     let writer = Writer {
         store,
@@ -223,6 +226,7 @@ pub fn spawn(
         clock,
         lease_next: BTreeMap::new(),
         cache: StateCache::default(),
+        parked,
     };
     let (tx, rx) = mpsc::channel(queue);
     let thread = std::thread::Builder::new()
@@ -251,6 +255,9 @@ struct Writer {
     clock: HybridClock,
     lease_next: BTreeMap<u32, u64>,
     cache: StateCache,
+    /// Keys of the refused changes on record, so an accepted change clears its dead letter
+    /// without a store read.
+    parked: HashSet<Vec<u8>>,
 }
 
 enum Reply {
@@ -269,6 +276,8 @@ struct Group {
     head: u64,
     /// The log floor after this group's pruning.
     floor: u64,
+    /// Dead letters this group records (`true`) or clears (`false`), applied on commit.
+    parked: Vec<(Vec<u8>, bool)>,
     seed_seq: u64,
     lease_next: BTreeMap<u32, u64>,
 }
@@ -297,11 +306,12 @@ impl Writer {
             batch: Batch::default(),
             entities: HashMap::new(),
             dedupe: HashMap::new(),
-            directory: self.shared.directory(),
+            directory: Directory::clone(&self.shared.directory()),
             registry: self.shared.registry(),
             committed: Vec::new(),
             head: self.head,
             floor: self.floor,
+            parked: Vec::new(),
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
         };
@@ -414,6 +424,13 @@ impl Writer {
         self.head = group.head;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
+        for (key, parked) in group.parked {
+            if parked {
+                self.parked.insert(key);
+            } else {
+                self.parked.remove(&key);
+            }
+        }
         for (key, state) in group.entities {
             self.cache.put(key, state);
         }
@@ -424,7 +441,7 @@ impl Writer {
             .shared
             .directory
             .write()
-            .unwrap_or_else(|p| p.into_inner()) = group.directory;
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(group.directory);
         *self
             .shared
             .registry
