@@ -89,6 +89,26 @@ impl RunningAdapter {
         })
     }
 
+    /// Starts the adapter of `site` of `tenant` against the gateway at `gateway`, with its
+    /// store in `data_dir` and the test config of [`adapter_config`].
+    pub async fn for_site(
+        pki: &Pki,
+        tenant: &str,
+        site: &str,
+        gateway: SocketAddr,
+        data_dir: &Path,
+    ) -> anyhow::Result<RunningAdapter> {
+        Self::start(adapter_config(pki, tenant, site, gateway, data_dir)?).await
+    }
+
+    /// Waits (at most 10 s) until the site holds leased ticket numbers.
+    pub async fn wait_for_numbers(&self) -> anyhow::Result<()> {
+        eventually(10, "ticket numbers leased", || async {
+            Ok(self.replica.numbers_left()? > 0)
+        })
+        .await
+    }
+
     /// Stops it and waits until its store is closed.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -2,7 +2,7 @@
 //! and ids with path characters all get a clear 4xx, and nothing is stored.
 
 use hotline_tests::harness::{Pki, RunningGateway, federation_config};
-use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
+use hotline_tests::sites::{RunningAdapter, eventually};
 use serde_json::{Value, json};
 
 /// One bad request: method, path, body, and the status, code and message part expected.
@@ -22,18 +22,15 @@ async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()>
     let pki = Pki::new()?;
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let site = RunningAdapter::start(adapter_config(
+    let site = RunningAdapter::for_site(
         &pki,
         "twenty4help",
         "dortmund",
         gateway.addr,
         dirs[1].path(),
-    )?)
+    )
     .await?;
-    eventually(10, "numbers", || async {
-        Ok(site.replica.numbers_left()? > 0)
-    })
-    .await?;
+    site.wait_for_numbers().await?;
     let good = json!({ "customer_ref": "H-1", "focus_team": "finance-hr", "category": "vpn" });
     let ticket = site.api.expect("POST", "/v1/tickets", &good, 201).await?;
     let path = format!(

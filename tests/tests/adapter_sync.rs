@@ -54,30 +54,18 @@ async fn three_sites_converge_after_concurrent_edits() -> anyhow::Result<()> {
         tempfile::tempdir()?,
     ];
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let munich = RunningAdapter::start(adapter_config(
-        &pki,
-        "inhouse",
-        "munich",
-        gateway.addr,
-        dirs[1].path(),
-    )?)
-    .await?;
-    let dortmund = RunningAdapter::start(adapter_config(
+    let munich =
+        RunningAdapter::for_site(&pki, "inhouse", "munich", gateway.addr, dirs[1].path()).await?;
+    let dortmund = RunningAdapter::for_site(
         &pki,
         "twenty4help",
         "dortmund",
         gateway.addr,
         dirs[2].path(),
-    )?)
+    )
     .await?;
-    let erfurt = RunningAdapter::start(adapter_config(
-        &pki,
-        "helpbycom",
-        "erfurt",
-        gateway.addr,
-        dirs[3].path(),
-    )?)
-    .await?;
+    let erfurt =
+        RunningAdapter::for_site(&pki, "helpbycom", "erfurt", gateway.addr, dirs[3].path()).await?;
     let sites = [
         (&munich, "inhouse"),
         (&dortmund, "twenty4help"),
@@ -87,10 +75,7 @@ async fn three_sites_converge_after_concurrent_edits() -> anyhow::Result<()> {
     // Each site opens a ticket (once it holds numbers).
     let mut numbers = Vec::new();
     for (i, (site, _)) in sites.iter().enumerate() {
-        eventually(10, "ticket numbers leased", || async {
-            Ok(site.replica.numbers_left()? > 0)
-        })
-        .await?;
+        site.wait_for_numbers().await?;
         let ticket = site
             .api
             .expect(
@@ -171,26 +156,11 @@ async fn offline_site_keeps_working_and_nothing_echoes() -> anyhow::Result<()> {
     ];
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
     let addr = gateway.addr;
-    let dortmund = RunningAdapter::start(adapter_config(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        addr,
-        dirs[1].path(),
-    )?)
-    .await?;
-    let erfurt = RunningAdapter::start(adapter_config(
-        &pki,
-        "helpbycom",
-        "erfurt",
-        addr,
-        dirs[2].path(),
-    )?)
-    .await?;
-    eventually(10, "dortmund leased numbers", || async {
-        Ok(dortmund.replica.numbers_left()? > 0)
-    })
-    .await?;
+    let dortmund =
+        RunningAdapter::for_site(&pki, "twenty4help", "dortmund", addr, dirs[1].path()).await?;
+    let erfurt =
+        RunningAdapter::for_site(&pki, "helpbycom", "erfurt", addr, dirs[2].path()).await?;
+    dortmund.wait_for_numbers().await?;
 
     gateway.stop().await?;
     eventually(10, "dortmund noticed the gateway is gone", || async {
@@ -317,18 +287,9 @@ async fn mapping_round_trip_and_unmapped_values() -> anyhow::Result<()> {
     ]);
     config.mapping.category = table(&[("Netzwerk/VPN", "vpn")]);
     let dortmund = RunningAdapter::start(config).await?;
-    let munich = RunningAdapter::start(adapter_config(
-        &pki,
-        "inhouse",
-        "munich",
-        gateway.addr,
-        dirs[2].path(),
-    )?)
-    .await?;
-    eventually(10, "numbers", || async {
-        Ok(dortmund.replica.numbers_left()? > 0)
-    })
-    .await?;
+    let munich =
+        RunningAdapter::for_site(&pki, "inhouse", "munich", gateway.addr, dirs[2].path()).await?;
+    dortmund.wait_for_numbers().await?;
 
     let ticket = dortmund
         .api
@@ -391,18 +352,15 @@ async fn withdrawn_grant_replaces_tickets_instead_of_deleting_them() -> anyhow::
     let pki = Pki::new()?;
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let dortmund = RunningAdapter::start(adapter_config(
+    let dortmund = RunningAdapter::for_site(
         &pki,
         "twenty4help",
         "dortmund",
         gateway.addr,
         dirs[1].path(),
-    )?)
+    )
     .await?;
-    eventually(10, "numbers", || async {
-        Ok(dortmund.replica.numbers_left()? > 0)
-    })
-    .await?;
+    dortmund.wait_for_numbers().await?;
     let mut ticket = new_ticket("G-1", "granted");
     ticket["focus_team"] = json!("finance-hr");
     let created = dortmund

@@ -65,10 +65,7 @@ async fn ticket_changes_reach_the_tool_signed_and_retried() -> anyhow::Result<()
     config.sync.webhook_backoff_min_ms = 20;
     config.sync.webhook_backoff_max_ms = 100;
     let dortmund = RunningAdapter::start(config).await?;
-    eventually(10, "numbers", || async {
-        Ok(dortmund.replica.numbers_left()? > 0)
-    })
-    .await?;
+    dortmund.wait_for_numbers().await?;
     let ticket = dortmund
         .api
         .expect(
