@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
-use hotline_federation::visibility::Directory;
 use hotline_federation::{EntityState, FieldOp};
 use tokio::sync::broadcast;
 use tokio_util::task::TaskTracker;
@@ -15,7 +14,6 @@ use tokio_util::task::TaskTracker;
 use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
 use crate::log::decode_state;
-use crate::registry::Registry;
 use crate::store::memory::MemoryStore;
 use crate::store::sled_store::SledStore;
 use crate::store::{Store, keys};
@@ -80,18 +78,7 @@ impl GatewayState {
     ) -> Result<Arc<Self>> {
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
-        let registry = Registry::load(store.as_ref())?;
-        let mut directory = Directory::default();
-        for site in registry.sites.values() {
-            directory
-                .site_tenants
-                .insert(site.id.clone(), site.tenant.clone());
-        }
-        let policies_start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
-        let policies_end = keys::prefix_end(&policies_start);
-        for (_, raw) in store.range(&policies_start, &policies_end, usize::MAX)? {
-            directory.learn_policy(&decode_state(&raw)?);
-        }
+        let (registry, directory) = writer::load_registry_and_directory(store.as_ref())?;
         let (committed, _) = broadcast::channel(config.limits.broadcast_capacity);
         let shared = Arc::new(Shared {
             head: AtomicU64::new(head),

@@ -54,4 +54,10 @@ pub trait Store: Send + Sync + 'static {
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Makes every applied batch durable.
     fn flush(&self) -> Result<()>;
+    /// Called after a failed `apply` or `flush`: drops whatever the store holds in memory and
+    /// reads back what is durable, so the store works again once the cause (a full disk) is
+    /// gone. The writer calls it before the next group and reloads its counters afterwards.
+    fn recover(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -3,33 +3,61 @@
 //! Durability: `flush` makes every applied batch durable with sled's flush, which on Linux uses
 //! `sync_file_range`. That survives a crash of the process, not every power loss (DESIGN.md
 //! section 8).
+//!
+//! Failure: once sled fails a write (a full disk, an I/O error) it refuses every later
+//! operation of that handle, and its memory may hold batches that never reached the disk.
+//! [`Store::recover`] therefore drops the handle and opens the directory again, which reads
+//! back exactly what the disk holds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use super::{Batch, Store, Write};
 use crate::error::{Error, Result};
 
 /// sled behind the [`Store`] trait.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SledStore {
-    db: sled::Db,
+    dir: PathBuf,
+    /// `None` after a failed reopen; every operation then fails until [`Store::recover`] works.
+    db: RwLock<Option<sled::Db>>,
 }
 
 fn storage(e: sled::Error) -> Error {
     Error::Storage(e.to_string())
 }
 
+fn open_db(dir: &Path) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(dir)
+        .open()
+        .map_err(|e| Error::File {
+            path: dir.to_path_buf(),
+            problem: format!("cannot open the sled store: {e}"),
+        })
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| Error::File {
-                path: dir.to_path_buf(),
-                problem: format!("cannot open the sled store: {e}"),
-            })?;
-        Ok(SledStore { db })
+        Ok(SledStore {
+            dir: dir.to_path_buf(),
+            db: RwLock::new(Some(open_db(dir)?)),
+        })
+    }
+
+    /// The current handle (a cheap clone), or why there is none.
+    fn db(&self) -> Result<sled::Db> {
+        self.db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::Storage(format!(
+                    "the store in {} is closed after a failure and could not be opened again yet",
+                    self.dir.display()
+                ))
+            })
     }
 }
 
@@ -42,18 +70,18 @@ impl Store for SledStore {
                 Write::Delete(k) => sled_batch.remove(k),
             }
         }
-        self.db.apply_batch(sled_batch).map_err(storage)
+        self.db()?.apply_batch(sled_batch).map_err(storage)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key).map_err(storage)?.map(|v| v.to_vec()))
+        Ok(self.db()?.get(key).map_err(storage)?.map(|v| v.to_vec()))
     }
 
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.db
+        self.db()?
             .range(start..end)
             .take(limit)
             .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
@@ -61,6 +89,16 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(storage)
+        self.db()?.flush().map(|_| ()).map_err(storage)
+    }
+
+    fn recover(&self) -> Result<()> {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // The old handle must be gone before the directory is opened again: sled locks it.
+        // A reader holding a clone for a moment makes this attempt fail; the next one works.
+        drop(slot.take());
+        let db = open_db(&self.dir).map_err(|e| Error::Storage(e.to_string()))?;
+        *slot = Some(db);
+        Ok(())
     }
 }

@@ -227,6 +227,7 @@ pub fn spawn(
         lease_next: BTreeMap::new(),
         cache: StateCache::default(),
         parked,
+        needs_recovery: false,
     };
     let (tx, rx) = mpsc::channel(queue);
     let thread = std::thread::Builder::new()
@@ -234,6 +235,49 @@ pub fn spawn(
         .spawn(move || writer.run(rx))
         .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok((WriterHandle { tx }, thread))
+}
+
+/// What a caller is told when its group could not be stored.
+fn refusal_message(error: &Error) -> String {
+    let cause = match error {
+        Error::Storage(cause) => cause.clone(),
+        other => other.to_string(),
+    };
+    format!("{cause}; nothing of this request was stored, retry later")
+}
+
+/// Answers a job that will not be done with the error `fail` makes.
+fn fail_job(job: Job, fail: &dyn Fn() -> Error) {
+    match job {
+        Job::Push { reply, .. } | Job::Seed { reply, .. } | Job::Register { reply, .. } => {
+            drop(reply.send(Err(fail())))
+        }
+        Job::Lease { reply, .. } => drop(reply.send(Err(fail()))),
+        Job::Stop => {}
+    }
+}
+
+/// The tenants and sites, and the visibility directory built from them and the stored focus
+/// team policies.
+pub fn load_registry_and_directory(
+    store: &dyn Store,
+) -> Result<(crate::registry::Registry, Directory)> {
+    let registry = crate::registry::Registry::load(store)?;
+    let mut directory = Directory::default();
+    for site in registry.sites.values() {
+        directory
+            .site_tenants
+            .insert(site.id.clone(), site.tenant.clone());
+    }
+    let policies_start = keys::entity(&EntityKey::new(
+        hotline_federation::model::EntityKind::Policy,
+        "",
+    ));
+    let policies_end = keys::prefix_end(&policies_start);
+    for (_, raw) in store.range(&policies_start, &policies_end, usize::MAX)? {
+        directory.learn_policy(&decode_state(&raw)?);
+    }
+    Ok((registry, directory))
 }
 
 /// Reads a counter from the `m` key space (0 when absent).
@@ -258,6 +302,9 @@ struct Writer {
     /// Keys of the refused changes on record, so an accepted change clears its dead letter
     /// without a store read.
     parked: HashSet<Vec<u8>>,
+    /// A group failed to commit: the store must be reopened and everything the writer keeps
+    /// in memory read back before the next group.
+    needs_recovery: bool,
 }
 
 enum Reply {
@@ -302,6 +349,16 @@ impl Writer {
     }
 
     fn commit_group(&mut self, jobs: Vec<Job>) {
+        if self.needs_recovery {
+            if let Err(error) = self.recover() {
+                tracing::error!(%error, "the store is still failing; refusing this group");
+                let message = refusal_message(&error);
+                for job in jobs {
+                    fail_job(job, &|| Error::Storage(message.clone()));
+                }
+                return;
+            }
+        }
         let mut group = Group {
             batch: Batch::default(),
             entities: HashMap::new(),
@@ -402,7 +459,7 @@ impl Writer {
         }
         if let Some(error) = failure {
             tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
-            let message = error.to_string();
+            let message = refusal_message(&error);
             let fail = || Error::Storage(message.clone());
             for reply in replies {
                 match reply {
@@ -411,14 +468,10 @@ impl Writer {
                 }
             }
             for job in failed_senders {
-                match job {
-                    Job::Push { reply, .. }
-                    | Job::Seed { reply, .. }
-                    | Job::Register { reply, .. } => drop(reply.send(Err(fail()))),
-                    Job::Lease { reply, .. } => drop(reply.send(Err(fail()))),
-                    Job::Stop => {}
-                }
+                fail_job(job, &fail);
             }
+            // The store may hold the failed batch in memory: read back what is durable first.
+            self.needs_recovery = true;
             return;
         }
         self.head = group.head;
@@ -459,6 +512,50 @@ impl Writer {
             // No live subscriber is fine: they catch up from the store.
             let _ = self.shared.committed.send(Arc::new(committed));
         }
+    }
+
+    /// Reopens the store after a failed group and reloads what the writer and its readers keep
+    /// in memory from what is durable. The failed group may or may not have reached the disk;
+    /// either way the counters, the dead letters and the visibility rules match the store
+    /// again, and subscribers fill any gap in the log from the store.
+    fn recover(&mut self) -> Result<()> {
+        self.store.recover()?;
+        let head = read_counter(self.store.as_ref(), "head")?;
+        let floor = read_counter(self.store.as_ref(), "floor")?;
+        let seed_seq = read_counter(self.store.as_ref(), "seed")?;
+        let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
+        let parked = self
+            .store
+            .range(&start, &end, usize::MAX)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        let (registry, directory) = load_registry_and_directory(self.store.as_ref())?;
+        tracing::warn!(
+            head,
+            previous_head = self.head,
+            "store reopened after a failure"
+        );
+        self.head = head;
+        self.floor = floor;
+        self.seed_seq = seed_seq;
+        self.parked = parked;
+        self.lease_next.clear();
+        self.cache = StateCache::default();
+        *self
+            .shared
+            .directory
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
+        *self
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = registry;
+        self.shared.head.store(head, Ordering::SeqCst);
+        self.shared.floor.store(floor, Ordering::SeqCst);
+        self.needs_recovery = false;
+        Ok(())
     }
 
     fn load(&self, group: &Group, key: &EntityKey) -> Result<EntityState> {
