@@ -49,6 +49,19 @@ pub enum Error {
     /// Stored data could not be decoded.
     #[error("local store is corrupt: {0}; run `hotline-adapter recover`")]
     Corrupt(String),
+    /// The local store is damaged at start: sled cannot open it, or records in it cannot be
+    /// decoded. The adapter refuses to start; `hotline-adapter recover` rebuilds it.
+    #[error(
+        "the local store in {} is damaged: {}; stop the adapter and run `hotline-adapter recover` with its config",
+        dir.display(),
+        damage.join("; ")
+    )]
+    CorruptStore {
+        /// The data directory.
+        dir: PathBuf,
+        /// What is damaged, one item per problem found (bounded).
+        damage: Vec<String>,
+    },
     /// The gateway could not be reached or refused the call.
     #[error("gateway: {0}")]
     Gateway(String),
@@ -65,7 +78,7 @@ impl Error {
             Error::Unauthorized(_) => (401, "unauthorized"),
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
-            Error::Storage(_) | Error::Corrupt(_) => (503, "storage"),
+            Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::Config { .. } | Error::File { .. } => (500, "internal"),
         }

@@ -1,40 +1,13 @@
-//! `hotline-adapter --config adapter.toml`: parse config, set up tracing and the shutdown
-//! signal, bind the local API and run the adapter library. Tracing and signal handling are the
-//! gateway's modules, so both processes log and stop the same way.
+//! `hotline-adapter [--config adapter.toml]` runs the adapter; `hotline-adapter recover
+//! --config adapter.toml` rebuilds a damaged local store. Everything past collecting the
+//! arguments is in [`hotline_adapter::cli`], so the tests run exactly this code in a child
+//! process.
 
-use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::Parser;
-use hotline_adapter::config::AdapterConfig;
-use hotline_adapter::run::Adapter;
-use hotline_gateway::{shutdown, telemetry};
-use tokio_util::sync::CancellationToken;
-
-/// The Virtual Hotline partner adapter.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// The TOML config file; without it, defaults and HOTLINE_... variables are used.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("HOTLINE_"))
         .collect();
-    let config = AdapterConfig::load(args.config.as_deref(), &env)?;
-    telemetry::init(&config.log.format, &config.log.level);
-    let addr = config.api_addr()?;
-    let adapter = Adapter::open(config)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let token = CancellationToken::new();
-    shutdown::install(token.clone())?;
-    adapter.run(listener, token).await?;
-    Ok(())
+    ExitCode::from(hotline_adapter::cli::run_args(std::env::args_os(), &env))
 }

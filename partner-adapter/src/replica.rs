@@ -13,11 +13,18 @@
 //! | `p` | origin sequence (u64) | [`Parked`] (dead letters) |
 //! | `n` | year (u32), first (u64) | [`NumberBlock`] |
 //! | `i` | customer ref, 0, ticket id | empty (find by customer) |
-//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `webhook`, `site` |
+//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `webhook`; markers `site`, `format` |
 //! | `w`, `y` | see [`crate::webhooks`] | webhook queue and dead letters |
+//!
+//! Every record is checked when the store is opened ([`crate::integrity`]); a damaged store is
+//! refused with [`Error::CorruptStore`] and rebuilt by [`crate::recover`]. A new store starts
+//! its origin sequence and webhook event ids at [`integrity::time_floor`], never at 1, so a store
+//! that replaces a lost one cannot reuse a number the old one sent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_federation::visibility::{Directory, pii_granted, strip};
@@ -27,6 +34,7 @@ use prost::Message;
 
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
+use crate::integrity::{self, HighWater};
 
 /// A change the gateway refused, kept for an operator.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -114,6 +122,7 @@ pub struct RemoteEntry {
 /// The local store.
 pub struct Replica {
     db: sled::Db,
+    dir: PathBuf,
     tenant: String,
     /// Serialises local writes (sequence numbers, clock, numbers).
     local: Mutex<HybridClock>,
@@ -133,13 +142,15 @@ fn entity_key(key: &EntityKey) -> Vec<u8> {
     out
 }
 
-fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
+/// The key of an outbox entry (`o`) or dead letter (`p`).
+pub(crate) fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
     let mut out = vec![prefix];
     out.extend_from_slice(&seq.to_be_bytes());
     out
 }
 
-fn meta(name: &str) -> Vec<u8> {
+/// The key of a counter or marker.
+pub(crate) fn meta(name: &str) -> Vec<u8> {
     let mut out = vec![b'm'];
     out.extend_from_slice(name.as_bytes());
     out
@@ -170,28 +181,37 @@ fn customer_of(state: &EntityState) -> Option<&str> {
 }
 
 impl Replica {
-    /// Opens the store in `dir` for `site`; a store of another site is refused.
-    pub fn open(dir: &std::path::Path, site: &str, tenant: &str, max_skew_ms: u64) -> Result<Self> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| Error::File {
-            path: dir.into(),
-            problem: format!("cannot open the local store: {e}; if it is damaged, run `hotline-adapter recover`"),
-        })?;
-        match db.get(meta("site"))? {
-            Some(owner) if owner.as_ref() != site.as_bytes() => {
-                return Err(Error::Config {
-                    field: "data_dir".into(),
-                    problem: format!(
-                        "{} holds the store of site {:?}, not {site:?}",
-                        dir.display(),
-                        String::from_utf8_lossy(&owner)
-                    ),
-                });
-            }
-            Some(_) => {}
-            None => {
-                db.insert(meta("site"), site.as_bytes())?;
-                db.flush()?;
-            }
+    /// Opens the store in `dir` for `site` after checking every record
+    /// ([`integrity::verify`]): a damaged store is refused with [`Error::CorruptStore`], a store
+    /// of another site with [`Error::Config`], and so is a store whose rebuild by `recover` was
+    /// interrupted. A new store is created with its markers and counter floors.
+    pub fn open(dir: &Path, site: &str, tenant: &str, max_skew_ms: u64) -> Result<Self> {
+        integrity::check_not_recovering(dir)?;
+        Self::open_checked(dir, site, tenant, max_skew_ms)
+    }
+
+    /// [`Replica::open`] without the check for an interrupted rebuild (for `recover` itself).
+    pub(crate) fn open_checked(
+        dir: &Path,
+        site: &str,
+        tenant: &str,
+        max_skew_ms: u64,
+    ) -> Result<Self> {
+        let existed = integrity::holds_store(dir);
+        let db = integrity::open_db(dir)?;
+        let health = integrity::verify(&db, dir, site, existed)?;
+        if health.fresh {
+            let floor = integrity::time_floor(SystemTime::now());
+            let mut batch = sled::Batch::default();
+            batch.insert(meta("site"), site.as_bytes());
+            batch.insert(meta("format"), integrity::FORMAT);
+            batch.insert(meta("seq"), floor.to_be_bytes().to_vec());
+            batch.insert(meta("webhook"), floor.to_be_bytes().to_vec());
+            db.apply_batch(batch)?;
+            db.flush()?;
+        } else if health.legacy {
+            db.insert(meta("format"), integrity::FORMAT)?;
+            db.flush()?;
         }
         let last = match db.get(meta("hlc"))? {
             Some(raw) => {
@@ -200,11 +220,85 @@ impl Replica {
             }
             None => Hlc::default(),
         };
-        Ok(Replica {
+        let replica = Replica {
             db,
+            dir: dir.to_path_buf(),
             tenant: tenant.to_owned(),
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
-        })
+        };
+        replica.record_high_water()?;
+        Ok(replica)
+    }
+
+    /// Flushes and writes the counters' high-water marks next to the store (at every start and
+    /// every clean stop), so a later start notices when sled lost writes.
+    pub fn record_high_water(&self) -> Result<()> {
+        let _clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.flush()?;
+        let marks = HighWater {
+            seq: self.counter("seq")?,
+            webhook: self.counter("webhook")?,
+        };
+        integrity::write_high_water(&self.dir, marks)
+    }
+
+    /// Fills a new store rebuilt by `recover`: the outbox entries kept from the old store (in
+    /// origin-sequence order, with their effect on the local entities, so the site sees its own
+    /// unpushed work), its readable dead letters and webhook records, the counters raised to
+    /// `floors`, the clock to at least `hlc`, and the cursor at 0 so the next start re-syncs
+    /// everything from the gateway. One flushed batch. Returns the counters as set.
+    pub(crate) fn restore(
+        &self,
+        outbox: &[Change],
+        records: &[(Vec<u8>, Vec<u8>)],
+        floors: HighWater,
+        hlc: Hlc,
+    ) -> Result<HighWater> {
+        let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let mut step = Step::default();
+        let mut states: BTreeMap<EntityKey, EntityState> = BTreeMap::new();
+        let directory = self.directory()?;
+        for change in outbox {
+            let state = match states.remove(&change.key) {
+                Some(state) => state,
+                None => self.entity(&change.key)?,
+            };
+            let mut after = state;
+            after.apply(change);
+            after = strip(
+                &self.tenant,
+                &after,
+                pii_granted(&self.tenant, &after, &directory),
+            );
+            states.insert(change.key.clone(), after);
+            step.batch.insert(
+                seq_key(b'o', change.origin_seq),
+                pb::Change::from(change.clone()).encode_to_vec(),
+            );
+        }
+        for after in states.values() {
+            let before = self.entity(&after.key)?;
+            self.index(&mut step, &before, after);
+            step.put_entity(after);
+        }
+        for (key, value) in records {
+            step.batch.insert(key.clone(), value.clone());
+        }
+        let seq = self.counter("seq")?.max(floors.seq);
+        let webhook = self.counter("webhook")?.max(floors.webhook);
+        step.batch.insert(meta("seq"), seq.to_be_bytes().to_vec());
+        step.batch
+            .insert(meta("webhook"), webhook.to_be_bytes().to_vec());
+        step.batch
+            .insert(meta("cursor"), 0u64.to_be_bytes().to_vec());
+        let hlc = hlc.max(clock.last());
+        step.batch
+            .insert(meta("hlc"), pb::Hlc::from(hlc).encode_to_vec());
+        self.commit(step)?;
+        *clock = HybridClock::resume(hlc, clock.max_skew_ms());
+        drop(clock);
+        self.record_high_water()?;
+        Ok(HighWater { seq, webhook })
     }
 
     /// The underlying database (for the webhook deliverer).

@@ -102,6 +102,7 @@ impl Adapter {
             },
             shutdown.clone(),
         ));
+        let stopping_replica = replica.clone();
         let app = Arc::new(App {
             replica,
             config: config.clone(),
@@ -118,6 +119,9 @@ impl Adapter {
         let served = api::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
         let _ = tokio::join!(sync_task, hooks, forward);
+        if let Err(e) = stopping_replica.record_high_water() {
+            tracing::warn!(site = %config.site, error = %e, "cannot record the store's high-water marks");
+        }
         tracing::info!(site = %config.site, "adapter stopped");
         served.map_err(|e| Error::Storage(format!("API server failed: {e}")))
     }

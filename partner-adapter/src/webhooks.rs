@@ -613,6 +613,31 @@ fn event_id_of(key: &[u8]) -> Option<u64> {
     key[3..].try_into().ok().map(u64::from_be_bytes)
 }
 
+/// Checks a stored `w` (queued delivery) or `y` (dead letter) record, for the store check at
+/// start and for `recover`, which keeps the records that pass.
+pub fn check_stored(key: &[u8], value: &[u8]) -> std::result::Result<(), String> {
+    let what = if key.first() == Some(&QUEUE_PREFIX) {
+        "webhook delivery"
+    } else {
+        "webhook dead letter"
+    };
+    let event_id = stored_event_id(key)
+        .ok_or_else(|| format!("{what} with malformed key {}", show_key(key)))?;
+    let checked = match key.first() {
+        Some(&QUEUE_PREFIX) => QueueEntry::decode(value).map(drop),
+        Some(&DEAD_LETTER_PREFIX) => serde_json::from_slice::<WebhookDeadLetter>(value)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        _ => Err("not a webhook record".to_owned()),
+    };
+    checked.map_err(|e| format!("{what} {event_id}: {e}"))
+}
+
+/// The event id in a `w` or `y` key, `None` when the key is malformed.
+pub fn stored_event_id(key: &[u8]) -> Option<u64> {
+    event_id_of(key)
+}
+
 fn show_key(key: &[u8]) -> String {
     key.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -1,0 +1,451 @@
+//! Is the local store fit to start on? Checked once at every start, before anything is written:
+//!
+//! - sled must open it (an error or a panic inside sled on garbage both count as damage; a lock
+//!   held by another process does not);
+//! - every record must decode: counters, clock, format and site markers, outbox entries, dead
+//!   letters, number blocks, entities and webhook queue entries (one pass over the whole store);
+//! - sled must not have lost records it had before. sled does not report a damaged log: it
+//!   silently stops recovery at the first bad record, so a damaged store can open empty or
+//!   rolled back. Two checks catch that: a store whose sled files exist must hold its site and
+//!   format markers, and the counters must not be below the [`HIGH_WATER_FILE`] written next to
+//!   the records at every start and every clean stop.
+//!
+//! Anything found is an [`Error::CorruptStore`] listing what is damaged; `hotline-adapter recover`
+//! (see [`crate::recover`]) rebuilds the store from what can still be read.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hotline_federation::Change;
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::replica::{NumberBlock, Parked, decode_state};
+
+/// The value of the `format` marker: which layout of records the store uses.
+pub const FORMAT: &[u8] = b"hotline-adapter-store/1";
+
+/// The file in the data directory holding the counters' high-water marks: `seq N` and
+/// `webhook N`, one a line. The counters never go down, so a store whose counters are below
+/// these marks lost writes.
+pub const HIGH_WATER_FILE: &str = "high-water";
+
+/// The file in the data directory that marks a rebuild by `recover` still in progress; it holds
+/// the path of the quarantined store the rebuild reads from.
+pub const RECOVERING_FILE: &str = "recovering";
+
+/// At most this many problems are listed; the rest are counted.
+const MAX_LISTED: usize = 12;
+
+/// What a healthy store holds (for `recover`'s "nothing to do" message).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Records checked.
+    pub records: usize,
+    /// Changes waiting in the outbox.
+    pub outbox: usize,
+    /// Entities in the replica.
+    pub entities: usize,
+    /// The store was written before the format marker existed (it is added at start).
+    pub legacy: bool,
+    /// The store is new (no sled files were there).
+    pub fresh: bool,
+}
+
+/// The high-water marks of the store's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HighWater {
+    /// The origin-sequence counter.
+    pub seq: u64,
+    /// The webhook event-id counter.
+    pub webhook: u64,
+}
+
+/// Microseconds since the Unix epoch: the first origin sequence number (and webhook event id) of
+/// a new or rebuilt store. Sequence numbers only ever grow by one per change, and no site makes a
+/// change per microsecond, so a store started at this floor can never reuse a number that an
+/// earlier store of the site (deleted, lost or quarantined) already used, which the gateway (by
+/// origin sequence) and partner tools (by event id) would drop as duplicates.
+pub fn time_floor(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// True when `dir` holds sled files, i.e. a store was created there before.
+pub fn holds_store(dir: &Path) -> bool {
+    ["db", "conf"].iter().any(|name| dir.join(name).exists())
+}
+
+/// Opens sled in `dir`: sled's errors and panics on a damaged store become
+/// [`Error::CorruptStore`]; a lock held by another process or a permission problem are
+/// [`Error::File`], since nothing is damaged then.
+pub fn open_db(dir: &Path) -> Result<sled::Db> {
+    let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open()));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+            Err(Error::File {
+                path: dir.into(),
+                problem: "another process holds the local store's lock (is an adapter running on \
+                          this data directory?); stop it first"
+                    .into(),
+            })
+        }
+        Ok(Err(sled::Error::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Err(Error::File {
+                path: dir.into(),
+                problem: format!("cannot open the local store: {e}"),
+            })
+        }
+        Ok(Err(e)) => Err(damaged(dir, vec![format!("sled cannot open it: {e}")])),
+        Err(panic) => Err(damaged(
+            dir,
+            vec![format!(
+                "sled panicked while opening it: {}",
+                panic_text(panic.as_ref())
+            )],
+        )),
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+fn damaged(dir: &Path, damage: Vec<String>) -> Error {
+    Error::CorruptStore {
+        dir: dir.to_path_buf(),
+        damage,
+    }
+}
+
+/// Problems found, the first [`MAX_LISTED`] in words.
+#[derive(Default)]
+struct Findings {
+    listed: Vec<String>,
+    more: usize,
+}
+
+impl Findings {
+    fn add(&mut self, problem: String) {
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push(problem);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_damage(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.listed
+                .push(format!("and {} more damaged records", self.more));
+        }
+        self.listed
+    }
+}
+
+/// A key's origin sequence (`o`/`p` keys) or `None` when the key is malformed.
+pub fn key_seq(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(1..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// A stored counter (8 bytes, big-endian).
+pub fn decode_counter(raw: &[u8]) -> std::result::Result<u64, String> {
+    let bytes: [u8; 8] = raw
+        .try_into()
+        .map_err(|_| format!("{} bytes, expected an 8-byte number", raw.len()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Decodes an outbox entry and checks it belongs where it is stored: its origin sequence is the
+/// key's and its origin site is `site`.
+pub fn decode_outbox(key: &[u8], raw: &[u8], site: &str) -> std::result::Result<Change, String> {
+    let seq = key_seq(key).ok_or_else(|| format!("malformed key {key:02x?}"))?;
+    let wire = pb::Change::decode(raw).map_err(|e| format!("cannot decode: {e}"))?;
+    let change = Change::try_from(wire).map_err(|e| format!("invalid: {e}"))?;
+    if change.origin_seq != seq {
+        return Err(format!(
+            "holds origin_seq {} under key {seq}",
+            change.origin_seq
+        ));
+    }
+    if change.origin_site != site {
+        return Err(format!("is a change of site {:?}", change.origin_site));
+    }
+    Ok(change)
+}
+
+/// Decodes a dead letter stored under `key`.
+pub fn decode_parked(key: &[u8], raw: &[u8], site: &str) -> std::result::Result<Parked, String> {
+    let parked = Parked::decode(raw).map_err(|e| format!("cannot decode: {e}"))?;
+    let change = parked
+        .change
+        .clone()
+        .ok_or_else(|| "holds no change".to_owned())?;
+    decode_outbox(key, &change.encode_to_vec(), site)?;
+    Ok(parked)
+}
+
+/// Checks every record of `db` (opened from `dir`) for `site`. `existed`: sled files were in
+/// `dir` before it was opened. A store of another site is a config error, not damage.
+pub fn verify(db: &sled::Db, dir: &Path, site: &str, existed: bool) -> Result<Health> {
+    let checked = catch_unwind(AssertUnwindSafe(|| scan(db, site)));
+    let (mut findings, mut health, counters) = match checked {
+        Ok(result) => result,
+        Err(panic) => {
+            return Err(damaged(
+                dir,
+                vec![format!(
+                    "sled panicked while reading it: {}",
+                    panic_text(panic.as_ref())
+                )],
+            ));
+        }
+    };
+    match (&counters.site, &counters.format) {
+        (Some(owner), _) if owner != site => {
+            return Err(Error::Config {
+                field: "data_dir".into(),
+                problem: format!(
+                    "{} holds the store of site {owner:?}, not {site:?}",
+                    dir.display()
+                ),
+            });
+        }
+        (None, None) if existed && health.records > 0 => {
+            findings.add("the site and format markers are missing".into());
+        }
+        (None, None) if existed => findings
+            .add("it holds no records although sled files are there: sled dropped its log".into()),
+        (None, None) => health.fresh = true,
+        (None, Some(_)) => findings.add("the site marker is missing".into()),
+        (Some(_), None) => health.legacy = true,
+        (Some(_), Some(_)) => {}
+    }
+    match read_high_water(dir) {
+        Ok(Some(marks)) => {
+            if counters.seq < marks.seq {
+                findings.add(format!(
+                    "the origin-sequence counter is {} but the store had reached {} ({HIGH_WATER_FILE}): sled lost recent writes",
+                    counters.seq, marks.seq
+                ));
+            }
+            if counters.webhook < marks.webhook {
+                findings.add(format!(
+                    "the webhook counter is {} but the store had reached {} ({HIGH_WATER_FILE}): sled lost recent writes",
+                    counters.webhook, marks.webhook
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(problem) => findings.add(problem),
+    }
+    if findings.listed.is_empty() {
+        Ok(health)
+    } else {
+        Err(damaged(dir, findings.into_damage()))
+    }
+}
+
+/// What the scan learnt of the markers and counters.
+#[derive(Default)]
+struct Counters {
+    site: Option<String>,
+    format: Option<Vec<u8>>,
+    seq: u64,
+    webhook: u64,
+}
+
+/// One pass over every record.
+fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
+    let mut findings = Findings::default();
+    let mut health = Health::default();
+    let mut counters = Counters::default();
+    let mut highest_outbox = 0;
+    for item in db.iter() {
+        let (key, value) = match item {
+            Ok(pair) => pair,
+            Err(e) => {
+                findings.add(format!(
+                    "sled cannot read past record {}: {e}",
+                    health.records
+                ));
+                break;
+            }
+        };
+        health.records += 1;
+        let problem = match key.first() {
+            Some(b'e') => decode_state(&value)
+                .map(|_| health.entities += 1)
+                .map_err(|e| format!("entity {}: {e}", show(&key[1..]))),
+            Some(b'o') => decode_outbox(&key, &value, site)
+                .map(|change| {
+                    health.outbox += 1;
+                    highest_outbox = highest_outbox.max(change.origin_seq);
+                })
+                .map_err(|e| format!("outbox entry {}: {e}", seq_name(&key))),
+            Some(b'p') => decode_parked(&key, &value, site)
+                .map(drop)
+                .map_err(|e| format!("dead letter {}: {e}", seq_name(&key))),
+            Some(b'n') => NumberBlock::decode(value.as_ref())
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    (b.used <= b.count)
+                        .then_some(())
+                        .ok_or_else(|| format!("{} of {} numbers used", b.used, b.count))
+                })
+                .map_err(|e| format!("ticket-number block: {e}")),
+            Some(b'i') => Ok(()),
+            Some(b'w' | b'y') => crate::webhooks::check_stored(&key, &value),
+            Some(b'm') => meta(&key[1..], &value, &mut counters),
+            _ => Err(format!("unknown record {}", show(&key))),
+        };
+        if let Err(problem) = problem {
+            findings.add(problem);
+        }
+    }
+    if highest_outbox > counters.seq {
+        findings.add(format!(
+            "outbox entry {highest_outbox} is above the origin-sequence counter {}",
+            counters.seq
+        ));
+    }
+    (findings, health, counters)
+}
+
+fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Result<(), String> {
+    let what = |e: String| format!("{} marker: {e}", show(name));
+    match name {
+        b"site" => {
+            let owner = std::str::from_utf8(value)
+                .map_err(|_| what("not UTF-8".into()))?
+                .to_owned();
+            counters.site = Some(owner);
+            Ok(())
+        }
+        b"format" if value == FORMAT => {
+            counters.format = Some(value.to_vec());
+            Ok(())
+        }
+        b"format" => Err(what(format!(
+            "{:?}, expected {:?}",
+            String::from_utf8_lossy(value),
+            String::from_utf8_lossy(FORMAT)
+        ))),
+        b"seq" => decode_counter(value)
+            .map(|n| counters.seq = n)
+            .map_err(what),
+        b"webhook" => decode_counter(value)
+            .map(|n| counters.webhook = n)
+            .map_err(what),
+        b"cursor" => decode_counter(value).map(drop).map_err(what),
+        b"hlc" => pb::Hlc::decode(value)
+            .map(drop)
+            .map_err(|e| what(e.to_string())),
+        _ => Err(what("unknown counter".into())),
+    }
+}
+
+fn seq_name(key: &[u8]) -> String {
+    key_seq(key).map_or_else(|| show(key), |seq| seq.to_string())
+}
+
+/// A key in words: UTF-8 when it is, hex otherwise.
+fn show(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.chars().any(char::is_control) => format!("{text:?}"),
+        _ => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Reads the high-water marks of the store in `dir`; `Ok(None)` when there are none yet.
+pub fn read_high_water(dir: &Path) -> std::result::Result<Option<HighWater>, String> {
+    let path = dir.join(HIGH_WATER_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{HIGH_WATER_FILE}: cannot read it: {e}")),
+    };
+    let mut marks = HighWater::default();
+    let (mut seq, mut webhook) = (false, false);
+    for line in text.lines() {
+        let bad = || format!("{HIGH_WATER_FILE}: line {line:?} is not `seq N` or `webhook N`");
+        let (name, number) = line.split_once(' ').ok_or_else(bad)?;
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        match name {
+            "seq" => (marks.seq, seq) = (number, true),
+            "webhook" => (marks.webhook, webhook) = (number, true),
+            _ => return Err(bad()),
+        }
+    }
+    if !(seq && webhook) {
+        return Err(format!(
+            "{HIGH_WATER_FILE}: needs both `seq N` and `webhook N`"
+        ));
+    }
+    Ok(Some(marks))
+}
+
+/// Writes the high-water marks atomically (temporary file, fsync, rename, fsync of the
+/// directory).
+pub fn write_high_water(dir: &Path, marks: HighWater) -> Result<()> {
+    let file_error = |path: PathBuf, e: std::io::Error| Error::File {
+        path,
+        problem: format!("cannot write the high-water marks: {e}"),
+    };
+    let path = dir.join(HIGH_WATER_FILE);
+    let tmp = dir.join(format!("{HIGH_WATER_FILE}.tmp"));
+    let text = format!("seq {}\nwebhook {}\n", marks.seq, marks.webhook);
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(|e| file_error(tmp.clone(), e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| file_error(tmp.clone(), e))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| file_error(path.clone(), e))?;
+    sync_dir(dir)
+}
+
+/// Fsyncs a directory, so a rename or a new file in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::File {
+            path: dir.into(),
+            problem: format!("cannot sync the directory: {e}"),
+        })
+}
+
+/// Refuses to start on a store whose rebuild by `recover` was interrupted.
+pub fn check_not_recovering(dir: &Path) -> Result<()> {
+    let marker = dir.join(RECOVERING_FILE);
+    match std::fs::read_to_string(&marker) {
+        Ok(from) => Err(damaged(
+            dir,
+            vec![format!(
+                "a rebuild by `hotline-adapter recover` from {} was interrupted",
+                from.trim()
+            )],
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::File {
+            path: marker,
+            problem: e.to_string(),
+        }),
+    }
+}
