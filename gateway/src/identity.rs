@@ -77,6 +77,29 @@ pub fn identity_of<T>(request: &tonic::Request<T>, federation: &str) -> Result<I
     identity_from_der(leaf.as_ref(), federation)
 }
 
+/// An identity vouched for by the code that accepted the connection, not by a certificate:
+/// [`crate::server::serve_incoming`] attaches it to every request of a connection as tonic
+/// connection info (a request extension). Extensions never come from the network, and only a
+/// service built by `serve_incoming` reads this one (see [`vouched_identity_of`]); the mTLS
+/// server of [`crate::server::run`] never does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vouched(pub Identity);
+
+/// The identity of the caller of `request` on a server whose connections come with a
+/// [`Vouched`] identity: a TLS client certificate, when there is one, still decides (and must
+/// belong to `federation`); otherwise the vouched identity.
+pub fn vouched_identity_of<T>(request: &tonic::Request<T>, federation: &str) -> Result<Identity> {
+    if request.peer_certs().is_some() {
+        return identity_of(request, federation);
+    }
+    match request.extensions().get::<Vouched>() {
+        Some(Vouched(identity)) => Ok(identity.clone()),
+        None => Err(Error::Identity(
+            "the connection carries neither a client certificate nor a vouched identity".into(),
+        )),
+    }
+}
+
 /// The identity named by the certificate `leaf_der` (DER), which must carry exactly one URI SAN
 /// of the federation `federation`.
 pub fn identity_from_der(leaf_der: &[u8], federation: &str) -> Result<Identity> {
@@ -270,6 +293,25 @@ mod tests {
     fn garbage_is_refused() {
         let err = identity_from_der(b"not a certificate", "acme").unwrap_err();
         assert!(err.to_string().contains("not a valid X.509"), "{err}");
+    }
+
+    /// Without a vouched identity the vouched lookup refuses like the certificate lookup, and
+    /// with one it returns exactly that identity.
+    #[test]
+    fn vouched_identity_is_read_from_the_extension() {
+        let err = vouched_identity_of(&tonic::Request::new(()), "acme").unwrap_err();
+        assert!(
+            err.to_string().contains("neither a client certificate"),
+            "{err}"
+        );
+        let site = Identity::Site {
+            tenant: "partner-a".into(),
+            site: "dortmund".into(),
+        };
+        let mut request = tonic::Request::new(());
+        request.extensions_mut().insert(Vouched(site.clone()));
+        assert_eq!(vouched_identity_of(&request, "acme").unwrap(), site);
+        assert!(identity_of(&request, "acme").is_err());
     }
 
     /// A request without TLS peer certificates is unauthenticated, with a clear reason.

@@ -1,18 +1,29 @@
 //! `run(listener, state, shutdown)`: the gRPC server on an already bound listener, behind our
 //! own mTLS accept loop (CRL reload), with health and reflection beside the Federation service.
+//!
+//! [`serve_incoming`] serves the same Federation service over connections someone else accepted
+//! and vouches for (a simulated network in the deterministic tests); it never reads TLS files.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
 use hotline_proto::v1::federation_server::FederationServer;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
+use tonic::transport::server::Connected;
 
 use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
+use crate::config::Limits;
 use crate::error::{Error, Result};
+use crate::identity::{Identity, Vouched};
 use crate::state::GatewayState;
 use crate::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
 
@@ -53,18 +64,13 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Tls(format!("reflection service: {e}")))?;
-    let federation =
-        FederationServer::new(FederationApi::new(state.clone(), shutdown.child_token()))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
+    let federation = federation_service(
+        FederationApi::new(state.clone(), shutdown.child_token()),
+        limits,
+    );
 
     tracing::info!(federation = %config.federation, head = state.shared.head.load(std::sync::atomic::Ordering::SeqCst), "gateway serving");
-    let serve = Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_s)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)))
-        .max_concurrent_streams(Some(limits.max_concurrent_streams))
-        .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
-        .max_connection_age_grace(Duration::from_secs(30))
+    let serve = server_builder(limits)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(federation)
@@ -81,5 +87,104 @@ pub async fn run(
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");
+    served.map_err(|e| Error::Unavailable(format!("server failed: {e}")))
+}
+
+/// The Federation service with the configured message size limits.
+fn federation_service(api: FederationApi, limits: &Limits) -> FederationServer<FederationApi> {
+    FederationServer::new(api)
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes)
+}
+
+/// The HTTP/2 settings every gateway server uses: keepalive, stream and connection limits.
+fn server_builder(limits: &Limits) -> Server {
+    Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_s)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)))
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
+        .max_connection_age_grace(Duration::from_secs(30))
+}
+
+/// A connection accepted outside the gateway, with the identity its acceptor vouches for.
+/// Every request on it carries that identity as a [`Vouched`] extension.
+#[derive(Debug)]
+pub struct VouchedConnection<IO> {
+    io: IO,
+    identity: Identity,
+}
+
+impl<IO> VouchedConnection<IO> {
+    /// `io`, whose peer is `identity`.
+    pub fn new(io: IO, identity: Identity) -> Self {
+        VouchedConnection { io, identity }
+    }
+}
+
+impl<IO> Connected for VouchedConnection<IO> {
+    type ConnectInfo = Vouched;
+
+    fn connect_info(&self) -> Vouched {
+        Vouched(self.identity.clone())
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for VouchedConnection<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for VouchedConnection<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Serves the Federation service (only) over `connections`, which the caller accepted and
+/// whose peers it vouches for, until `shutdown`; then ends subscriptions and closes `state`.
+///
+/// This is the seam for running the real service over a transport other than our mTLS
+/// listener, e.g. the simulated network of the deterministic sync tests. Nothing here reads
+/// TLS files or trusts the network: a caller is who its [`VouchedConnection`] says (a client
+/// certificate, if one is somehow present, still wins). [`run`] never accepts a vouched
+/// identity. Server settings (keepalive, limits) are the same as [`run`]'s.
+pub async fn serve_incoming<S, IO, E>(
+    connections: S,
+    state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+) -> Result<()>
+where
+    S: Stream<Item = std::result::Result<VouchedConnection<IO>, E>>,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let limits = &state.config.limits;
+    let federation = federation_service(
+        FederationApi::with_vouched_identities(state.clone(), shutdown.child_token()),
+        limits,
+    );
+    let served = server_builder(limits)
+        .add_service(federation)
+        .serve_with_incoming_shutdown(connections, shutdown.cancelled())
+        .await;
+    state.close().await;
     served.map_err(|e| Error::Unavailable(format!("server failed: {e}")))
 }

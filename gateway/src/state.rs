@@ -18,7 +18,8 @@ use crate::store::memory::MemoryStore;
 use crate::store::sled_store::SledStore;
 use crate::store::{Store, keys};
 use crate::writer::{
-    self, Outcome, Registration, Shared, WriterHandle, WriterSettings, read_counter,
+    self, Outcome, Registration, RunningWriter, Shared, WriterHandle, WriterMode, WriterSettings,
+    read_counter,
 };
 use hotline_proto::v1 as pb;
 
@@ -44,7 +45,7 @@ pub struct GatewayState {
     pub tasks: TaskTracker,
     /// Per-tenant push quotas.
     pub quotas: crate::quota::Quotas,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    running_writer: Mutex<Option<RunningWriter>>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -76,6 +77,17 @@ impl GatewayState {
         config: GatewayConfig,
         store: Arc<dyn Store>,
     ) -> Result<Arc<Self>> {
+        Self::open_with_writer(config, store, WriterMode::Thread).await
+    }
+
+    /// Starts the gateway on a given store with the writer running as `mode` says. Only a
+    /// deterministic simulation over a non-blocking store (the [`MemoryStore`]) wants
+    /// [`WriterMode::Task`]; see there.
+    pub async fn open_with_writer(
+        config: GatewayConfig,
+        store: Arc<dyn Store>,
+        mode: WriterMode,
+    ) -> Result<Arc<Self>> {
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
         let (registry, directory) = writer::load_registry_and_directory(store.as_ref())?;
@@ -97,7 +109,7 @@ impl GatewayState {
             config.limits.tenant_changes_per_second,
             config.limits.tenant_burst,
         );
-        let (writer, thread) = writer::spawn(store.clone(), shared.clone(), settings, 1024)?;
+        let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
         let state = Arc::new(GatewayState {
             config,
             store,
@@ -105,7 +117,7 @@ impl GatewayState {
             writer,
             tasks: TaskTracker::new(),
             quotas: crate::quota::Quotas::new(config_quota.0, config_quota.1),
-            writer_thread: Mutex::new(Some(thread)),
+            running_writer: Mutex::new(Some(running)),
         });
         state.seed_registry().await?;
         state.seed_policies().await?;
@@ -198,13 +210,13 @@ impl GatewayState {
         self.tasks.close();
         self.tasks.wait().await;
         self.writer.stop().await;
-        let thread = self
-            .writer_thread
+        let running = self
+            .running_writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        if let Some(running) = running {
+            running.join().await;
         }
         if let Err(error) = self.store.flush() {
             tracing::error!(%error, "final flush failed");

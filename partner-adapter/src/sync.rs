@@ -1,11 +1,17 @@
 //! The sync loop with the gateway: push the outbox in order, subscribe from the stored cursor
 //! and apply with the federation merge, keep the ticket-number lease topped up, and reconnect
 //! with jittered exponential backoff when anything fails.
+//!
+//! [`run`] is the production loop (mTLS from the config, jitter seeded from the clock).
+//! [`run_with`] takes [`SyncOptions`], the seam the deterministic simulation tests use: another
+//! transport, a seeded jitter, and applying on the runtime thread.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
 
 use hotline_federation::model::EntityKey;
 use hotline_federation::{Change, EntityState};
@@ -40,6 +46,8 @@ pub struct SyncStatus {
     pub head: AtomicU64,
     /// Pushes acknowledged since start.
     pub pushed: AtomicU64,
+    /// Of those, changes the gateway already held: re-sent after an acknowledgement was lost.
+    pub duplicates: AtomicU64,
     /// Why the last session ended.
     pub last_error: std::sync::Mutex<String>,
 }
@@ -59,15 +67,112 @@ pub struct SyncContext {
     pub config: Arc<AdapterConfig>,
 }
 
+/// Opens the channel of a session from an [`Endpoint`] that already carries the gateway URL,
+/// timeouts and keepalive of the config.
+pub type Dial = Arc<
+    dyn Fn(Endpoint) -> BoxFuture<'static, std::result::Result<Channel, tonic::transport::Error>>
+        + Send
+        + Sync,
+>;
+
+/// How a session reaches the gateway.
+#[derive(Clone)]
+pub enum Dialer {
+    /// mTLS with the site's certificate files from the config: the production path.
+    Tls,
+    /// Any other transport (the tests' simulated network). The gateway side must then vouch for
+    /// the caller's identity itself (`hotline_gateway::server::serve_incoming`).
+    Custom(Dial),
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dialer::Tls => "Dialer::Tls",
+            Dialer::Custom(_) => "Dialer::Custom",
+        })
+    }
+}
+
+/// The random part of the reconnect delay: a small xorshift generator, seeded from the clock in
+/// production and from a fixed seed in simulations, so a simulated run replays.
+#[derive(Clone, Debug)]
+pub struct Jitter {
+    state: u64,
+}
+
+impl Jitter {
+    /// A generator that always yields the same sequence for `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        // splitmix64 spreads small seeds; xorshift needs a non-zero state.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Jitter {
+            state: (z ^ (z >> 31)) | 1,
+        }
+    }
+
+    /// A generator seeded from the system clock.
+    pub fn from_clock() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Self::seeded(nanos)
+    }
+
+    /// Between half and the full `delay`, so sites that lost the gateway together do not
+    /// return in lockstep.
+    pub fn apply(&mut self, delay: Duration) -> Duration {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+        delay.mul_f64(0.5 + unit / 2.0)
+    }
+}
+
+/// What [`run_with`] varies; [`SyncOptions::production`] is what [`run`] uses.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// How sessions connect.
+    pub dialer: Dialer,
+    /// The reconnect jitter.
+    pub jitter: Jitter,
+    /// Apply gateway entries on the runtime thread instead of the blocking pool. Only for a
+    /// simulation that runs everything on one thread: there a blocking-pool thread would race
+    /// the site's own writes for the replica and make runs differ.
+    pub apply_inline: bool,
+}
+
+impl SyncOptions {
+    /// mTLS from the config, clock-seeded jitter, applies on the blocking pool.
+    pub fn production() -> Self {
+        SyncOptions {
+            dialer: Dialer::Tls,
+            jitter: Jitter::from_clock(),
+            apply_inline: false,
+        }
+    }
+}
+
 /// Runs sessions with the gateway until `shutdown`.
 pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
+    run_with(ctx, SyncOptions::production(), shutdown).await;
+}
+
+/// Runs sessions with the gateway until `shutdown`, connecting and pacing as `options` say.
+pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: CancellationToken) {
     let min = Duration::from_millis(ctx.config.sync.backoff_min_ms);
     let max = Duration::from_millis(ctx.config.sync.backoff_max_ms);
     let mut delay = min;
     loop {
         let started = tokio::time::Instant::now();
         let result = tokio::select! {
-            result = session(&ctx) => result,
+            result = session(&ctx, &options) => result,
             () = shutdown.cancelled() => break,
         };
         ctx.status.connected.store(false, Ordering::SeqCst);
@@ -83,7 +188,7 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
         if started.elapsed() > Duration::from_secs(10) {
             delay = min;
         }
-        let pause = jitter(delay);
+        let pause = options.jitter.apply(delay);
         delay = (delay * 2).min(max);
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
@@ -92,15 +197,27 @@ pub async fn run(ctx: SyncContext, shutdown: CancellationToken) {
     }
 }
 
-/// Between half and the full delay, so sites that lost the gateway together do not return in
-/// lockstep.
-fn jitter(delay: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
-    delay.mul_f64(fraction)
+/// The gateway endpoint of the config with the session's timeouts and keepalive, no transport
+/// security yet.
+fn endpoint(config: &AdapterConfig) -> Result<Endpoint> {
+    Ok(Endpoint::from_shared(config.gateway.url.clone())
+        .map_err(|e| Error::Config {
+            field: "gateway.url".into(),
+            problem: e.to_string(),
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10)))
+}
+
+/// A channel to the gateway as `dialer` says.
+async fn dial(config: &AdapterConfig, dialer: &Dialer) -> Result<Channel> {
+    match dialer {
+        Dialer::Tls => connect(config).await,
+        Dialer::Custom(dial) => dial(endpoint(config)?)
+            .await
+            .map_err(|e| Error::Gateway(format!("cannot connect to {}: {e}", config.gateway.url))),
+    }
 }
 
 /// A channel to the gateway with this site's certificate (files read at each connect, so a
@@ -119,16 +236,9 @@ pub async fn connect(config: &AdapterConfig) -> Result<Channel> {
             read(&config.tls.key)?,
         ))
         .domain_name(config.gateway.server_name.clone());
-    let endpoint = Endpoint::from_shared(config.gateway.url.clone())
-        .map_err(|e| Error::Config {
-            field: "gateway.url".into(),
-            problem: e.to_string(),
-        })?
+    let endpoint = endpoint(config)?
         .tls_config(tls)
-        .map_err(|e| Error::Gateway(format!("TLS setup: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(15))
-        .keep_alive_timeout(Duration::from_secs(10));
+        .map_err(|e| Error::Gateway(format!("TLS setup: {e}")))?;
     endpoint
         .connect()
         .await
@@ -143,8 +253,8 @@ fn status_error(what: &str, status: tonic::Status) -> Error {
     ))
 }
 
-async fn session(ctx: &SyncContext) -> Result<()> {
-    let channel = connect(&ctx.config).await?;
+async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
+    let channel = dial(&ctx.config, &options.dialer).await?;
     let client = FederationClient::new(channel);
     let cursor = ctx.replica.cursor()?;
     let stream = client
@@ -157,7 +267,7 @@ async fn session(ctx: &SyncContext) -> Result<()> {
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
     tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
     tokio::select! {
-        result = subscriber(ctx, stream) => result,
+        result = subscriber(ctx, stream, options.apply_inline) => result,
         result = pusher(ctx, client.clone()) => result,
         result = leaser(ctx, client) => result,
     }
@@ -167,7 +277,11 @@ async fn session(ctx: &SyncContext) -> Result<()> {
 /// entry's cursor, then applied with it in one atomic write. Snapshot items replace local
 /// states (in chunks); the snapshot's end purges what it did not contain and stores its
 /// cursor, even when that is lower than the stored one (a gateway restored from a backup).
-async fn subscriber(ctx: &SyncContext, mut stream: tonic::Streaming<pb::SyncEvent>) -> Result<()> {
+async fn subscriber(
+    ctx: &SyncContext,
+    mut stream: tonic::Streaming<pb::SyncEvent>,
+    apply_inline: bool,
+) -> Result<()> {
     let mut entry = RemoteEntry::default();
     let mut snapshot: Option<BTreeSet<EntityKey>> = None;
     loop {
@@ -244,11 +358,13 @@ async fn subscriber(ctx: &SyncContext, mut stream: tonic::Streaming<pb::SyncEven
                 },
             );
             let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
-            let changed = tokio::task::spawn_blocking(move || {
-                replica.apply_remote(&ready, &events, now_ms())
-            })
-            .await
-            .map_err(|e| Error::Storage(format!("apply task: {e}")))??;
+            let changed = if apply_inline {
+                replica.apply_remote(&ready, &events, now_ms())?
+            } else {
+                tokio::task::spawn_blocking(move || replica.apply_remote(&ready, &events, now_ms()))
+                    .await
+                    .map_err(|e| Error::Storage(format!("apply task: {e}")))??
+            };
             if changed > 0 {
                 ctx.events.notify.notify_one();
             }
@@ -319,7 +435,12 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
         let mut refused = Vec::new();
         for (change, result) in batch.iter().zip(response.results) {
             match result.outcome {
-                Some(pb::change_result::Outcome::Accepted(_)) => accepted.push(change.origin_seq),
+                Some(pb::change_result::Outcome::Accepted(a)) => {
+                    if a.duplicate {
+                        ctx.status.duplicates.fetch_add(1, Ordering::SeqCst);
+                    }
+                    accepted.push(change.origin_seq);
+                }
                 Some(pb::change_result::Outcome::Rejected(r)) => {
                     tracing::warn!(origin_seq = change.origin_seq, reason = r.reason, message = %r.message, "change refused; parked");
                     refused.push((change.clone(), r.reason, r.message));
@@ -358,5 +479,26 @@ async fn leaser(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
             continue;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seeded jitter replays exactly and stays between half and the full delay, so a
+    /// simulated run that fails can be replayed and real sites still spread out.
+    #[test]
+    fn seeded_jitter_replays_within_bounds() {
+        let delay = Duration::from_millis(1000);
+        let run = |seed| {
+            let mut jitter = Jitter::seeded(seed);
+            (0..100).map(|_| jitter.apply(delay)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        for pause in run(7) {
+            assert!(pause >= delay / 2 && pause <= delay, "{pause:?}");
+        }
     }
 }

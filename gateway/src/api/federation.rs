@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::authorize::Caller;
 use crate::error::Error;
-use crate::identity::{Identity, identity_of};
+use crate::identity::{Identity, identity_of, vouched_identity_of};
 use crate::state::GatewayState;
 use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
@@ -21,17 +21,45 @@ use crate::writer::Outcome;
 pub struct FederationApi {
     state: Arc<GatewayState>,
     shutdown: CancellationToken,
+    /// Whether a [`crate::identity::Vouched`] connection identity counts (only for services
+    /// built by [`crate::server::serve_incoming`]).
+    vouched: bool,
 }
 
 impl FederationApi {
-    /// A service over `state`; subscriptions end when `shutdown` is cancelled.
+    /// A service over `state`; subscriptions end when `shutdown` is cancelled. Callers are
+    /// identified by their client certificate only.
     pub fn new(state: Arc<GatewayState>, shutdown: CancellationToken) -> Self {
-        FederationApi { state, shutdown }
+        FederationApi {
+            state,
+            shutdown,
+            vouched: false,
+        }
     }
 
-    /// The calling site, from its certificate; refuses staff and unregistered sites.
+    /// Like [`FederationApi::new`], but a caller without a client certificate is identified by
+    /// the [`crate::identity::Vouched`] identity its connection carries.
+    pub(crate) fn with_vouched_identities(
+        state: Arc<GatewayState>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        FederationApi {
+            state,
+            shutdown,
+            vouched: true,
+        }
+    }
+
+    /// The calling site, from its certificate (or vouched identity); refuses staff and
+    /// unregistered sites.
     fn caller<T>(&self, request: &Request<T>) -> Result<(String, String), Error> {
-        match identity_of(request, &self.state.config.federation)? {
+        let federation = &self.state.config.federation;
+        let identity = if self.vouched {
+            vouched_identity_of(request, federation)?
+        } else {
+            identity_of(request, federation)?
+        };
+        match identity {
             Identity::Site { tenant, site } => {
                 match self.state.shared.registry().site_tenant(&site) {
                     Some(registered) if registered == tenant => Ok((tenant, site)),

@@ -199,13 +199,50 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread.
+/// Where the writer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterMode {
+    /// On its own OS thread, so store writes and flushes never block the async runtime. The
+    /// production mode.
+    Thread,
+    /// As a task on the current tokio runtime. Each group's store writes run on the runtime
+    /// thread, so this is only for stores that never block (the in-memory one): a simulation
+    /// that runs every host on one thread with simulated time (turmoil) needs the writer's
+    /// progress to follow that thread and that clock, or runs would not replay.
+    Task,
+}
+
+/// The running writer, to wait for after [`WriterHandle::stop`].
+#[derive(Debug)]
+pub enum RunningWriter {
+    /// See [`WriterMode::Thread`].
+    Thread(std::thread::JoinHandle<()>),
+    /// See [`WriterMode::Task`].
+    Task(tokio::task::JoinHandle<()>),
+}
+
+impl RunningWriter {
+    /// Waits until the writer has stopped.
+    pub async fn join(self) {
+        match self {
+            RunningWriter::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            RunningWriter::Task(task) => {
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// Starts the writer, on its own thread or as a task (see [`WriterMode`]).
 pub fn spawn(
     store: Arc<dyn Store>,
     shared: Arc<Shared>,
     settings: WriterSettings,
     queue: usize,
-) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    mode: WriterMode,
+) -> Result<(WriterHandle, RunningWriter)> {
     let head = shared.head.load(Ordering::SeqCst);
     let floor = shared.floor.load(Ordering::SeqCst);
     let seed_seq = read_counter(store.as_ref(), "seed")?;
@@ -230,11 +267,37 @@ pub fn spawn(
         needs_recovery: false,
     };
     let (tx, rx) = mpsc::channel(queue);
-    let thread = std::thread::Builder::new()
-        .name("hotline-writer".into())
-        .spawn(move || writer.run(rx))
-        .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
-    Ok((WriterHandle { tx }, thread))
+    let running = match mode {
+        WriterMode::Thread => RunningWriter::Thread(
+            std::thread::Builder::new()
+                .name("hotline-writer".into())
+                .spawn(move || writer.run(rx))
+                .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?,
+        ),
+        WriterMode::Task => RunningWriter::Task(tokio::spawn(writer.run_as_task(rx))),
+    };
+    Ok((WriterHandle { tx }, running))
+}
+
+impl Writer {
+    /// [`Writer::run`] as a task: the same grouping, awaiting jobs instead of blocking.
+    async fn run_as_task(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP_JOBS {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let stop = jobs.iter().any(|job| matches!(job, Job::Stop));
+            self.commit_group(jobs);
+            if stop {
+                break;
+            }
+        }
+        tracing::debug!(head = self.head, "writer task stopped");
+    }
 }
 
 /// What a caller is told when its group could not be stored.
