@@ -7,7 +7,7 @@ use hotline_proto::v1 as pb;
 use super::fields::{check_register_name, value_from_wire, value_to_wire};
 use super::{required, stamp_from_wire};
 use crate::error::{Error, Result};
-use crate::model::{EntityKey, FieldValue};
+use crate::model::{EntityKey, EntityKind, FieldValue};
 use crate::state::{EntityState, Register, SUPERSEDED_KEPT, Stamped};
 
 fn stamped_value(field: &str, value: pb::StampedValue) -> Result<Stamped<FieldValue>> {
@@ -66,6 +66,12 @@ impl TryFrom<pb::EntityState> for EntityState {
             for (j, old) in superseded.into_iter().enumerate() {
                 let field = format!("{path}.superseded[{j}]");
                 let old = stamped_value(&field, old)?;
+                if old.value.kind() != out.key.kind {
+                    return Err(Error::invalid(
+                        format!("{field}.value"),
+                        format!("a {} field in a {} state", old.value.kind(), out.key.kind),
+                    ));
+                }
                 check_register_name(&field, &name, &old.value)?;
                 register.join(&Register {
                     winner: old,
@@ -81,12 +87,32 @@ impl TryFrom<pb::EntityState> for EntityState {
         }
         out.comments = elements(comments, "state.comments", |c| {
             let pb::StampedComment { stamp, comment } = c;
-            Ok((stamp, required("comment", comment)?.try_into()?))
+            let comment = required("comment", comment)?;
+            Ok((
+                stamp,
+                comment.try_into().map_err(|e: Error| e.within("comment"))?,
+            ))
         })?;
         out.call_events = elements(call_events, "state.call_events", |e| {
             let pb::StampedCallEvent { stamp, event } = e;
-            Ok((stamp, required("event", event)?.try_into()?))
+            let event = required("event", event)?;
+            Ok((
+                stamp,
+                event.try_into().map_err(|e: Error| e.within("event"))?,
+            ))
         })?;
+        if !out.comments.is_empty() && out.key.kind != EntityKind::Ticket {
+            return Err(Error::invalid(
+                "state.comments",
+                format!("a {} has no comments; only tickets do", out.key.kind),
+            ));
+        }
+        if !out.call_events.is_empty() && out.key.kind != EntityKind::CallLog {
+            return Err(Error::invalid(
+                "state.call_events",
+                format!("a {} has no call events; only call logs do", out.key.kind),
+            ));
+        }
         out.deleted = deleted
             .map(|d| stamp_from_wire("state.deleted", Some(d)))
             .transpose()?;
