@@ -10,7 +10,8 @@
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
-//! - [`error`]: the crate's one error type.
+//! - [`error`]: the crate's one error type;
+//! - [`fuzzing`]: byte-level entry points the fuzz targets and their stable replay tests share.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod calendar;
 pub mod change;
 pub mod clock;
 pub mod error;
+pub mod fuzzing;
 pub mod ids;
 pub mod model;
 pub mod state;
