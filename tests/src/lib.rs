@@ -9,4 +9,5 @@
 
 pub mod changes;
 pub mod harness;
+pub mod processes;
 pub mod sites;

@@ -171,7 +171,8 @@ pub fn child_adapter_command(config: &Path) -> anyhow::Result<std::process::Comm
 }
 
 /// The body of the `child_adapter` entry: loads the config named by [`CHILD_CONFIG`] with the
-/// real loader, logs JSON to stdout, and runs the adapter until killed.
+/// real loader, logs JSON to stdout, and runs the adapter until killed or, on SIGTERM, until it
+/// has stopped gracefully.
 pub fn run_child_adapter() -> anyhow::Result<()> {
     let Some(path) = std::env::var_os(CHILD_CONFIG) else {
         return Ok(());
@@ -182,7 +183,9 @@ pub fn run_child_adapter() -> anyhow::Result<()> {
     runtime.block_on(async {
         let adapter = Adapter::open(config.clone())?;
         let listener = tokio::net::TcpListener::bind(config.api_addr()?).await?;
-        adapter.run(listener, CancellationToken::new()).await?;
+        let token = CancellationToken::new();
+        hotline_gateway::shutdown::install(token.clone())?;
+        adapter.run(listener, token).await?;
         anyhow::Ok(())
     })
 }

@@ -2,67 +2,22 @@
 //! and duplicates none after restart.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hotline_federation::EntityKind;
 use hotline_federation::model::{FieldValue, TicketField};
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::processes::{ChildProcess, adapter_toml, spawn_until_listening};
 use hotline_tests::sites::{
-    TOKEN, adapter_config, api, child_adapter_command, eventually, run_child_adapter,
+    adapter_config, api, child_adapter_command, eventually, run_child_adapter,
 };
 use serde_json::{Value, json};
 
-/// A child adapter process that is killed when dropped, so a failing test leaves no orphan.
-struct ChildAdapter(Child);
-
-impl ChildAdapter {
-    /// SIGKILL, then reap.
-    fn kill(&mut self) -> anyhow::Result<()> {
-        self.0.kill()?;
-        self.0.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for ChildAdapter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts an adapter process with `config_path` and returns it with its API address.
-fn spawn(config_path: &std::path::Path) -> anyhow::Result<(ChildAdapter, SocketAddr)> {
-    let mut child = child_adapter_command(config_path)?
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let child = ChildAdapter(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("adapter exited before listening"))??;
-        if line.contains("adapter API listening") {
-            let rest = line
-                .split("\"addr\":\"")
-                .nth(1)
-                .ok_or_else(|| anyhow::anyhow!("no addr in {line}"))?;
-            break rest.split('"').next().unwrap_or_default().parse()?;
-        }
-    };
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok((child, addr))
+fn spawn(config_path: &std::path::Path) -> anyhow::Result<(ChildProcess, SocketAddr)> {
+    spawn_until_listening(child_adapter_command(config_path)?, "adapter API listening")
 }
 
 /// Not a test: the entry point of the adapter processes this suite starts and kills (it runs
@@ -71,23 +26,6 @@ fn spawn(config_path: &std::path::Path) -> anyhow::Result<(ChildAdapter, SocketA
 #[ignore = "entry point of child adapter processes, started by the tests in this file"]
 fn child_adapter() -> anyhow::Result<()> {
     run_child_adapter()
-}
-
-fn config_toml(config: &hotline_adapter::config::AdapterConfig) -> String {
-    format!(
-        "federation = {:?}\ntenant = {:?}\nsite = {:?}\ndata_dir = {:?}\n\n[gateway]\nurl = {:?}\nserver_name = \"localhost\"\n\n\
-         [tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[log]\nformat = \"json\"\n\n\
-         [sync]\nbackoff_min_ms = 20\nbackoff_max_ms = 200\nlease_size = 50\nlease_low_water = 10\npush_batch = 8\n\n\
-         [[tools]]\nname = \"crm\"\ntoken = {TOKEN:?}\n",
-        config.federation,
-        config.tenant,
-        config.site,
-        config.data_dir,
-        config.gateway.url,
-        config.tls.ca_cert,
-        config.tls.cert,
-        config.tls.key,
-    )
 }
 
 /// Three SIGKILLs in the middle of a stream of writes: afterwards the gateway holds every
@@ -105,7 +43,7 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() -> anyhow::
         dirs[1].path(),
     )?;
     let config_path = dirs[1].path().join("adapter.toml");
-    std::fs::write(&config_path, config_toml(&config))?;
+    std::fs::write(&config_path, adapter_toml(&config))?;
 
     let acknowledged = Arc::new(Mutex::new(BTreeMap::<String, String>::new()));
     let next = Arc::new(AtomicU64::new(0));

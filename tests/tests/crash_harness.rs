@@ -1,0 +1,514 @@
+//! The crash harness: a gateway and three partner adapters run as real processes under a steady
+//! write load through the adapters' HTTP APIs, and are SIGKILLed at random moments for N
+//! cycles, then restarted. Afterwards every write an API acknowledged is at the gateway exactly
+//! once, and every site's replica has the same canonical hash as the gateway's view for its
+//! tenant, so everything acknowledged reached every site that may see it.
+//!
+//! `HOTLINE_CRASH_CYCLES` sets N (20 by default, the CI size) and `HOTLINE_CRASH_SEED` the seed
+//! of the kill schedule and the load; a failure prints the command that runs the same schedule
+//! again. Process timing is real, so a seed replays the schedule, not every interleaving.
+//! BENCHMARKS.md records the 1,000-cycle run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotline_adapter::replica::Replica;
+use hotline_federation::EntityKind;
+use hotline_federation::model::{FieldValue, TicketField};
+use hotline_gateway::config::GatewayConfig;
+use hotline_gateway::state::GatewayState;
+use hotline_tests::harness::{Pki, federation_config};
+use hotline_tests::processes::{
+    ChildProcess, adapter_toml, child_gateway_command, gateway_toml, run_child_gateway,
+    spawn_until_listening,
+};
+use hotline_tests::sites::{
+    adapter_config, api, child_adapter_command, eventually, run_child_adapter,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Not a test: the entry point of the gateway processes this suite starts and kills.
+#[test]
+#[ignore = "entry point of child gateway processes, started by the crash harness"]
+fn child_gateway() -> anyhow::Result<()> {
+    run_child_gateway()
+}
+
+/// Not a test: the entry point of the adapter processes this suite starts and kills.
+#[test]
+#[ignore = "entry point of child adapter processes, started by the crash harness"]
+fn child_adapter() -> anyhow::Result<()> {
+    run_child_adapter()
+}
+
+/// A small deterministic generator (splitmix64) for the schedule and the load.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One partner site: its config, process and current API address (None while it is down).
+struct Site {
+    tenant: &'static str,
+    id: &'static str,
+    /// Focus teams its tenant handles, so it may open tickets for them.
+    teams: &'static [&'static str],
+    data_dir: PathBuf,
+    config_path: PathBuf,
+    process: Option<ChildProcess>,
+    addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl Site {
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let command = child_adapter_command(&self.config_path)?;
+        let (process, addr) = tokio::task::spawn_blocking(move || {
+            spawn_until_listening(command, "adapter API listening")
+        })
+        .await??;
+        self.process = Some(process);
+        *self.addr.lock().expect("lock") = Some(addr);
+        Ok(())
+    }
+
+    fn kill(&mut self) -> anyhow::Result<()> {
+        *self.addr.lock().expect("lock") = None;
+        if let Some(mut process) = self.process.take() {
+            process.kill()?;
+        }
+        Ok(())
+    }
+}
+
+/// The gateway process, restarted at the address it first bound.
+struct Gateway {
+    config: GatewayConfig,
+    config_path: PathBuf,
+    process: Option<ChildProcess>,
+}
+
+impl Gateway {
+    async fn start(&mut self) -> anyhow::Result<SocketAddr> {
+        let mut tries = 0;
+        loop {
+            let command = child_gateway_command(&self.config_path)?;
+            match tokio::task::spawn_blocking(move || spawn_until_listening(command, "listening"))
+                .await?
+            {
+                Ok((process, addr)) => {
+                    self.process = Some(process);
+                    return Ok(addr);
+                }
+                // The old socket may linger for a moment after a SIGKILL.
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    tracing_free_note(&format!("gateway restart failed, retrying: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut process) = self.process.take() {
+            process.kill()?;
+        }
+        Ok(())
+    }
+}
+
+fn tracing_free_note(note: &str) {
+    eprintln!("crash harness: {note}");
+}
+
+/// What the APIs acknowledged.
+#[derive(Default)]
+struct Ledger {
+    /// customer ref -> (ticket number, focus team, site that opened it).
+    tickets: BTreeMap<String, (String, &'static str, &'static str)>,
+    /// (ticket number, comment body, tenant of the writer).
+    comments: Vec<(String, String, &'static str)>,
+    /// Answers by HTTP status (0: no answer, e.g. the process died mid-request).
+    statuses: BTreeMap<u16, u64>,
+}
+
+impl Ledger {
+    fn acknowledged(&self) -> usize {
+        self.tickets.len() + self.comments.len()
+    }
+}
+
+/// What one site's tool needs: who it writes as and where the site's API is now.
+struct Tool {
+    tenant: &'static str,
+    site: &'static str,
+    teams: &'static [&'static str],
+    addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+/// One site's tool: opens tickets and comments on tickets it can see, as fast as the API answers.
+async fn load(
+    tool: Tool,
+    ledger: Arc<Mutex<Ledger>>,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let Tool {
+        tenant,
+        site,
+        teams,
+        addr,
+    } = tool;
+    let mut rng = Rng(seed);
+    let mut n = 0u64;
+    while !stop.is_cancelled() {
+        let current = *addr.lock().expect("lock");
+        let Some(current) = current else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let api = api(current);
+        n += 1;
+        let commentable: Vec<String> = {
+            let ledger = ledger.lock().expect("lock");
+            ledger
+                .tickets
+                .values()
+                .filter(|(_, team, opener)| *opener == site || *team == "dealers-sales")
+                .map(|(number, _, _)| number.clone())
+                .collect()
+        };
+        if commentable.is_empty() || rng.below(10) < 6 {
+            let customer = format!("{site}-{n}");
+            let team = teams[rng.below(teams.len() as u64) as usize];
+            let body = json!({ "customer_ref": customer, "focus_team": team, "category": "vpn" });
+            let answer = api.call("POST", "/v1/tickets", &body).await;
+            let mut ledger = ledger.lock().expect("lock");
+            let status = answer.as_ref().map(|(s, _)| *s).unwrap_or(0);
+            *ledger.statuses.entry(status).or_default() += 1;
+            if let Ok((201, ticket)) = answer {
+                let number = ticket["number"].as_str().unwrap_or_default().to_owned();
+                ledger.tickets.insert(customer, (number, team, site));
+            }
+        } else {
+            let number = &commentable[rng.below(commentable.len() as u64) as usize];
+            let visibility = ["public", "federation", "tenant"][rng.below(3) as usize];
+            let text = format!("{site}-c{n}");
+            let body =
+                json!({ "author_alias": "Advisor 7", "visibility": visibility, "body": text });
+            let answer = api
+                .call("POST", &format!("/v1/tickets/{number}/comments"), &body)
+                .await;
+            let mut ledger = ledger.lock().expect("lock");
+            let status = answer.as_ref().map(|(s, _)| *s).unwrap_or(0);
+            *ledger.statuses.entry(status).or_default() += 1;
+            if let Ok((201, _)) = answer {
+                ledger.comments.push((number.clone(), text, tenant));
+            }
+        }
+        anyhow::ensure!(
+            !matches!(ledger.lock().expect("lock").statuses.get(&500), Some(n) if *n > 0),
+            "an adapter answered 500 Internal Server Error"
+        );
+    }
+    Ok(())
+}
+
+/// Waits until every site is connected, has pushed its outbox and is at the same gateway head
+/// as the others, twice in a row.
+async fn wait_until_quiet(sites: &[Site]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut last = None;
+    loop {
+        let mut heads = Vec::new();
+        let mut states = Vec::new();
+        for site in sites {
+            let Some(addr) = *site.addr.lock().expect("lock") else {
+                anyhow::bail!("site {} is not running", site.id)
+            };
+            let (_, sync) = api(addr)
+                .call("GET", "/v1/sync/status", &Value::Null)
+                .await?;
+            anyhow::ensure!(
+                sync["dead_letters"] == 0,
+                "site {} parked changes as dead letters: {sync}",
+                site.id
+            );
+            if sync["connected"] == true && sync["outbox_depth"] == 0 && sync["lag"] == 0 {
+                heads.push(sync["cursor"].as_u64().unwrap_or(0));
+            }
+            states.push(sync);
+        }
+        let head = heads.first().copied();
+        if heads.len() == sites.len() && heads.windows(2).all(|w| w[0] == w[1]) {
+            if head == last {
+                return Ok(());
+            }
+            last = head;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the sites did not become quiet within 120 s: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The harness; `cycles` kills with the schedule of `seed`.
+async fn run(seed: u64, cycles: u64) -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let root = tempfile::tempdir()?;
+    let mut rng = Rng(seed);
+
+    let mut config = federation_config(&pki, &root.path().join("gateway"));
+    let mut gateway = Gateway {
+        config_path: root.path().join("gateway.toml"),
+        config: config.clone(),
+        process: None,
+    };
+    std::fs::write(&gateway.config_path, gateway_toml(&config))?;
+    let addr = gateway.start().await?;
+    // Restarts must come back where the adapters look.
+    config.listen = addr.to_string();
+    gateway.config = config.clone();
+    std::fs::write(&gateway.config_path, gateway_toml(&config))?;
+
+    let layout: [(&str, &str, &[&str]); 3] = [
+        (
+            "inhouse",
+            "munich",
+            &["finance-hr", "plants", "bank", "dealers-sales"],
+        ),
+        ("twenty4help", "dortmund", &["finance-hr", "dealers-sales"]),
+        ("helpbycom", "erfurt", &["plants", "dealers-sales"]),
+    ];
+    let mut sites = Vec::new();
+    for (tenant, id, teams) in layout {
+        let data_dir = root.path().join(id);
+        let adapter = adapter_config(&pki, tenant, id, addr, &data_dir)?;
+        let config_path = root.path().join(format!("{id}.toml"));
+        std::fs::write(&config_path, adapter_toml(&adapter))?;
+        let mut site = Site {
+            tenant,
+            id,
+            teams,
+            data_dir,
+            config_path,
+            process: None,
+            addr: Arc::new(Mutex::new(None)),
+        };
+        site.start().await?;
+        sites.push(site);
+    }
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = CancellationToken::new();
+    let mut writers = Vec::new();
+    for (i, site) in sites.iter().enumerate() {
+        let tool = Tool {
+            tenant: site.tenant,
+            site: site.id,
+            teams: site.teams,
+            addr: site.addr.clone(),
+        };
+        let tool_seed = seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1);
+        writers.push(tokio::spawn(load(
+            tool,
+            ledger.clone(),
+            tool_seed,
+            stop.clone(),
+        )));
+    }
+
+    let mut kills = BTreeMap::<&str, u64>::new();
+    for cycle in 0..cycles {
+        tokio::time::sleep(Duration::from_millis(50 + rng.below(400))).await;
+        let before = ledger.lock().expect("lock").acknowledged();
+        // 0: the gateway; 1-3: one site; 4: the gateway and one site; 5: everything.
+        let choice = rng.below(6);
+        let site = rng.below(sites.len() as u64) as usize;
+        let kill_gateway = matches!(choice, 0 | 4 | 5);
+        let killed_sites: Vec<usize> = match choice {
+            1..=4 => vec![site],
+            5 => (0..sites.len()).collect(),
+            _ => Vec::new(),
+        };
+        if kill_gateway {
+            gateway.kill()?;
+            *kills.entry("gateway").or_default() += 1;
+        }
+        for &i in &killed_sites {
+            sites[i].kill()?;
+            *kills.entry(sites[i].id).or_default() += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
+        if kill_gateway {
+            gateway.start().await?;
+        }
+        for &i in &killed_sites {
+            sites[i].start().await?;
+        }
+        // Every cycle must see writes acknowledged again before the next kill.
+        eventually(60, "writes acknowledged after the restart", || {
+            let now = ledger.lock().expect("lock").acknowledged();
+            async move { Ok(now >= before + 3) }
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cycle {cycle}: {e}"))?;
+    }
+
+    stop.cancel();
+    for writer in writers {
+        writer.await??;
+    }
+    wait_until_quiet(&sites).await?;
+    for site in &mut sites {
+        *site.addr.lock().expect("lock") = None;
+        if let Some(mut process) = site.process.take() {
+            process.terminate()?;
+        }
+    }
+    if let Some(mut process) = gateway.process.take() {
+        process.terminate()?;
+    }
+
+    let ledger = Arc::try_unwrap(ledger)
+        .map_err(|_| anyhow::anyhow!("a writer still holds the ledger"))?
+        .into_inner()
+        .expect("lock");
+    println!(
+        "seed {seed}: {cycles} cycles, kills {kills:?}, acknowledged {} tickets and {} comments, answers by status {:?}",
+        ledger.tickets.len(),
+        ledger.comments.len(),
+        ledger.statuses
+    );
+    check(&gateway.config, &sites, &ledger).await
+}
+
+/// The guarantees, read from the stores of the stopped processes.
+async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyhow::Result<()> {
+    let state = GatewayState::open(config.clone()).await?;
+    let mut views = BTreeMap::new();
+    for tenant in ["inhouse", "twenty4help", "helpbycom"] {
+        views.insert(tenant, state.view(tenant)?);
+    }
+    state.close().await;
+    drop(state);
+
+    // Exactly once: each acknowledged request is one ticket, under the number the API gave.
+    let mut by_customer = BTreeMap::<String, Vec<String>>::new();
+    for ticket in views["inhouse"]
+        .entities
+        .values()
+        .filter(|e| e.key.kind == EntityKind::Ticket)
+    {
+        if let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
+            ticket.value("customer_ref")
+        {
+            by_customer
+                .entry(customer.clone())
+                .or_default()
+                .push(ticket.key.id.clone());
+        }
+    }
+    for (customer, numbers) in &by_customer {
+        anyhow::ensure!(
+            numbers.len() == 1,
+            "request {customer} became {} tickets: {numbers:?}",
+            numbers.len()
+        );
+    }
+    for (customer, (number, _, _)) in &ledger.tickets {
+        anyhow::ensure!(
+            by_customer.get(customer) == Some(&vec![number.clone()]),
+            "acknowledged ticket {number} ({customer}) is missing at the gateway"
+        );
+    }
+    for (number, body, tenant) in &ledger.comments {
+        let ticket = views[tenant]
+            .entities
+            .values()
+            .find(|e| e.key.kind == EntityKind::Ticket && e.key.id == *number)
+            .ok_or_else(|| anyhow::anyhow!("ticket {number} is missing for {tenant}"))?;
+        let copies = ticket
+            .comments
+            .values()
+            .filter(|c| c.value.body == *body)
+            .count();
+        anyhow::ensure!(
+            copies == 1,
+            "acknowledged comment {body:?} on {number} is there {copies} times"
+        );
+    }
+
+    // Every site holds exactly what its tenant may see.
+    for site in sites {
+        let replica = Replica::open(
+            &site.data_dir,
+            site.id,
+            site.tenant,
+            hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
+        )?;
+        let snapshot = replica.snapshot()?;
+        let view = &views[site.tenant];
+        if snapshot.canonical_hash() != view.canonical_hash() {
+            let differing: Vec<_> = view
+                .entities
+                .keys()
+                .chain(snapshot.entities.keys())
+                .filter(|k| view.entities.get(k) != snapshot.entities.get(k))
+                .take(5)
+                .collect();
+            anyhow::bail!(
+                "site {} differs from the gateway's view for {} ({} vs {} entities), e.g. {differing:?}",
+                site.id,
+                site.tenant,
+                snapshot.entities.len(),
+                view.entities.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// SIGKILLs of the gateway and the adapters at random moments under load lose no acknowledged
+/// write, duplicate none, and leave every replica equal to the gateway's view for its tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_sigkills_lose_nothing_acknowledged() {
+    let cycles = std::env::var("HOTLINE_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let seed = std::env::var("HOTLINE_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    println!("crash harness: seed {seed}, {cycles} cycles");
+    if let Err(e) = run(seed, cycles).await {
+        panic!(
+            "crash harness failed: {e:#}\nrun the same schedule again with:\n  \
+             HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test crash_harness -- --nocapture"
+        );
+    }
+}
