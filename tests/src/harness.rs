@@ -357,3 +357,28 @@ pub async fn lease(
         .block
         .context("lease without block")
 }
+
+/// The tickets of a view, by customer reference: each request the tests make carries a unique
+/// reference, so more than one number under a reference is a duplicate.
+pub fn tickets_by_customer(
+    view: &hotline_federation::Replica,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    use hotline_federation::EntityKind;
+    use hotline_federation::model::{FieldValue, TicketField};
+    let mut by_customer = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for ticket in view
+        .entities
+        .values()
+        .filter(|e| e.key.kind == EntityKind::Ticket)
+    {
+        if let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
+            ticket.value("customer_ref")
+        {
+            by_customer
+                .entry(customer.clone())
+                .or_default()
+                .push(ticket.key.id.clone());
+        }
+    }
+    by_customer
+}

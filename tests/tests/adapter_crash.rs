@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hotline_federation::EntityKind;
-use hotline_federation::model::{FieldValue, TicketField};
-use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::harness::{
+    Pki, RunningGateway, federation_config, gateway_view, tickets_by_customer,
+};
 use hotline_tests::processes::{ChildProcess, adapter_toml, spawn_until_listening};
 use hotline_tests::sites::{
     adapter_config, api, child_adapter_command, eventually, run_child_adapter,
@@ -95,22 +95,7 @@ async fn sigkill_loses_nothing_acknowledged_and_duplicates_nothing() -> anyhow::
     .await?;
     child.kill()?;
 
-    let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let view = gateway_view(&gateway.state, "inhouse")?;
-    for ticket in view
-        .entities
-        .values()
-        .filter(|e| e.key.kind == EntityKind::Ticket)
-    {
-        if let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
-            ticket.value("customer_ref")
-        {
-            by_customer
-                .entry(customer.clone())
-                .or_default()
-                .push(ticket.key.id.clone());
-        }
-    }
+    let by_customer = tickets_by_customer(&gateway_view(&gateway.state, "inhouse")?);
     for (customer, numbers) in &by_customer {
         assert_eq!(
             numbers.len(),

@@ -13,9 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use hotline_adapter::cli::{self, EXIT_STORE_DAMAGED};
 use hotline_adapter::config::AdapterConfig;
 use hotline_adapter::replica::Replica;
-use hotline_federation::EntityKind;
 use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
-use hotline_federation::model::{FieldValue, TicketField};
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
 use hotline_tests::sites::{Api, TOKEN, adapter_config, api, eventually};
 use serde_json::{Value, json};
@@ -163,23 +161,10 @@ fn tickets_by_customer(
     gateway: &RunningGateway,
     tenant: &str,
 ) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let view = gateway_view(&gateway.state, tenant)?;
-    for ticket in view
-        .entities
-        .values()
-        .filter(|e| e.key.kind == EntityKind::Ticket)
-    {
-        if let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
-            ticket.value("customer_ref")
-        {
-            by_customer
-                .entry(customer.clone())
-                .or_default()
-                .push(ticket.key.id.clone());
-        }
-    }
-    Ok(by_customer)
+    Ok(hotline_tests::harness::tickets_by_customer(&gateway_view(
+        &gateway.state,
+        tenant,
+    )?))
 }
 
 /// The site's setup: a gateway, the adapter's config file and data directory.

@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use hotline_adapter::replica::Replica;
 use hotline_federation::EntityKind;
-use hotline_federation::model::{FieldValue, TicketField};
 use hotline_gateway::config::GatewayConfig;
 use hotline_gateway::state::GatewayState;
-use hotline_tests::harness::{Pki, federation_config};
+use hotline_tests::harness::{Pki, federation_config, tickets_by_customer};
 use hotline_tests::processes::{
     ChildProcess, adapter_toml, child_gateway_command, gateway_toml, run_child_gateway,
     spawn_until_listening,
@@ -412,21 +411,7 @@ async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyho
     drop(state);
 
     // Exactly once: each acknowledged request is one ticket, under the number the API gave.
-    let mut by_customer = BTreeMap::<String, Vec<String>>::new();
-    for ticket in views["inhouse"]
-        .entities
-        .values()
-        .filter(|e| e.key.kind == EntityKind::Ticket)
-    {
-        if let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
-            ticket.value("customer_ref")
-        {
-            by_customer
-                .entry(customer.clone())
-                .or_default()
-                .push(ticket.key.id.clone());
-        }
-    }
+    let by_customer = tickets_by_customer(&views["inhouse"]);
     for (customer, numbers) in &by_customer {
         anyhow::ensure!(
             numbers.len() == 1,

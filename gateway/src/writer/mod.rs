@@ -283,16 +283,7 @@ impl Writer {
     /// [`Writer::run`] as a task: the same grouping, awaiting jobs instead of blocking.
     async fn run_as_task(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_GROUP_JOBS {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            let stop = jobs.iter().any(|job| matches!(job, Job::Stop));
-            self.commit_group(jobs);
-            if stop {
+            if !self.commit_waiting(first, &mut rx) {
                 break;
             }
         }
@@ -395,20 +386,26 @@ struct Group {
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_GROUP_JOBS {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            let stop = jobs.iter().any(|job| matches!(job, Job::Stop));
-            self.commit_group(jobs);
-            if stop {
+            if !self.commit_waiting(first, &mut rx) {
                 break;
             }
         }
         tracing::debug!(head = self.head, "writer stopped");
+    }
+
+    /// Commits `first` with whatever else is waiting, up to [`MAX_GROUP_JOBS`], as one group;
+    /// false once a stop was among them.
+    fn commit_waiting(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) -> bool {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP_JOBS {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let stop = jobs.iter().any(|job| matches!(job, Job::Stop));
+        self.commit_group(jobs);
+        !stop
     }
 
     fn commit_group(&mut self, jobs: Vec<Job>) {
