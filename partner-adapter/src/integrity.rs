@@ -80,8 +80,8 @@ pub fn holds_store(dir: &Path) -> bool {
 }
 
 /// Opens sled in `dir`: sled's errors and panics on a damaged store become
-/// [`Error::CorruptStore`]; a lock held by another process or a permission problem are
-/// [`Error::File`], since nothing is damaged then.
+/// [`Error::CorruptStore`]; a lock held by another process, a permission problem or a full
+/// disk are [`Error::File`], since nothing is damaged then.
 pub fn open_db(dir: &Path) -> Result<sled::Db> {
     let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open()));
     match opened {
@@ -103,6 +103,23 @@ pub fn open_db(dir: &Path) -> Result<sled::Db> {
             Err(Error::File {
                 path: dir.into(),
                 problem: format!("cannot open the local store: {e}"),
+            })
+        }
+        // A full or read-only disk damages nothing: quarantining the store would be wrong.
+        Ok(Err(sled::Error::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Err(Error::File {
+                path: dir.into(),
+                problem: format!(
+                    "cannot open the local store: {e}; the store is not damaged, do not run \
+                     recover: free space (or make the disk writable) and start again"
+                ),
             })
         }
         Ok(Err(e)) => Err(damaged(dir, vec![format!("sled cannot open it: {e}")])),

@@ -185,6 +185,16 @@ async fn disk_full_child() -> anyhow::Result<()> {
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     }
 
+    // An adapter whose disk is full is told so, not sent to quarantine a healthy store.
+    match hotline_adapter::integrity::open_db(&root.join("adapter")) {
+        Err(hotline_adapter::error::Error::File { problem, .. }) => assert!(
+            problem.contains("not damaged"),
+            "a full disk must not read as damage: {problem}"
+        ),
+        Err(other) => panic!("a full disk read as {other}"),
+        Ok(_) => panic!("sled opened a new store on a full disk; the headroom check is wrong"),
+    }
+
     // Space returns: the refused push goes through without a restart (as new, or as a
     // duplicate if its batch reached the disk before the failure).
     std::fs::remove_file(&filler)?;
