@@ -15,7 +15,7 @@ use hotline_adapter::config::AdapterConfig;
 use hotline_adapter::replica::Replica;
 use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
-use hotline_tests::sites::{Api, TOKEN, adapter_config, api, eventually};
+use hotline_tests::sites::{Api, adapter_config, api, eventually};
 use serde_json::{Value, json};
 
 /// The variable holding the child's command-line arguments, one a line.
@@ -137,25 +137,6 @@ fn run_to_end(args: &[&str]) -> anyhow::Result<Output> {
     Ok(output)
 }
 
-fn config_toml(config: &AdapterConfig) -> String {
-    format!(
-        "federation = {:?}\ntenant = {:?}\nsite = {:?}\ndata_dir = {:?}\n\n\
-         [gateway]\nurl = {:?}\nserver_name = \"localhost\"\n\n\
-         [tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n\n\
-         [api]\nlisten = \"127.0.0.1:0\"\n\n[log]\nformat = \"json\"\n\n\
-         [sync]\nbackoff_min_ms = 20\nbackoff_max_ms = 200\nlease_size = 50\nlease_low_water = 10\n\n\
-         [[tools]]\nname = \"crm\"\ntoken = {TOKEN:?}\n",
-        config.federation,
-        config.tenant,
-        config.site,
-        config.data_dir,
-        config.gateway.url,
-        config.tls.ca_cert,
-        config.tls.cert,
-        config.tls.key,
-    )
-}
-
 /// The gateway's tickets of `tenant`'s view, by customer reference.
 fn tickets_by_customer(
     gateway: &RunningGateway,
@@ -189,7 +170,10 @@ impl Site {
             &site_dir.path().join("data"),
         )?;
         let config_path = site_dir.path().join("adapter.toml");
-        std::fs::write(&config_path, config_toml(&config))?;
+        std::fs::write(
+            &config_path,
+            hotline_tests::processes::adapter_toml(&config),
+        )?;
         Ok((
             Site {
                 pki,
