@@ -1,0 +1,113 @@
+//! A site whose clock runs an hour ahead, seen from its adapter: the gateway refuses the change
+//! with CLOCK_SKEW, the adapter parks it where an operator sees it (`GET /v1/dead-letters`,
+//! with the skew named) instead of retrying it forever, and nothing of it reaches the gateway.
+
+use std::sync::Arc;
+
+use hotline_adapter::events::TicketEvents;
+use hotline_adapter::mapping::Mapping;
+use hotline_adapter::mapping::MappingConfig;
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::{Change, FieldOp};
+use hotline_tests::changes::now_ms;
+use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::sites::{RunningAdapter, eventually};
+use serde_json::{Value, json};
+
+/// The adapter's change stamped an hour ahead is refused with CLOCK_SKEW, parked with the skew
+/// named for an operator, leaves the outbox, and never reaches the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_an_hour_ahead_is_parked_for_an_operator() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let site = RunningAdapter::for_site(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )
+    .await?;
+    site.wait_for_numbers().await?;
+    let ticket = site
+        .api
+        .expect(
+            "POST",
+            "/v1/tickets",
+            &json!({ "customer_ref": "K-1", "focus_team": "finance-hr", "category": "vpn" }),
+            201,
+        )
+        .await?;
+    let number = ticket["number"].as_str().unwrap_or_default().to_owned();
+    eventually(10, "the ticket at the gateway", || async {
+        Ok(site.status.pushed.load(std::sync::atomic::Ordering::SeqCst) >= 1)
+    })
+    .await?;
+
+    // The site's clock jumps an hour ahead for one write.
+    let events = TicketEvents::new(
+        Vec::new(),
+        Mapping::new(&MappingConfig::default())?,
+        "dortmund".into(),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let key = EntityKey::new(EntityKind::Ticket, number.clone());
+    let future = FieldValue::Ticket(TicketField::Subject("from the future".into()));
+    site.replica.local_change(
+        &key,
+        now_ms() + 3_600_000,
+        &events,
+        |seq, hlc, _before, _step| {
+            Ok(Change {
+                key: key.clone(),
+                ops: vec![FieldOp::Set(future.clone())],
+                origin_site: "dortmund".into(),
+                origin_seq: seq,
+                hlc,
+            })
+        },
+    )?;
+
+    eventually(10, "the refused change parked", || async {
+        let (_, letters) = site
+            .api
+            .call("GET", "/v1/dead-letters", &Value::Null)
+            .await?;
+        Ok(letters["dead_letters"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()))
+    })
+    .await?;
+    let letters = site
+        .api
+        .expect("GET", "/v1/dead-letters", &Value::Null, 200)
+        .await?;
+    let letter = &letters["dead_letters"][0];
+    assert_eq!(letter["reason"], "REJECT_REASON_CLOCK_SKEW", "{letters}");
+    assert_eq!(letter["entity"], number.as_str(), "{letters}");
+    let message = letter["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("ms ahead") && message.contains("at most"),
+        "the message must name the skew and what is allowed: {message}"
+    );
+    let (_, sync) = site
+        .api
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    assert_eq!(sync["dead_letters"], 1, "{sync}");
+    assert_eq!(
+        sync["outbox_depth"], 0,
+        "the refused change waits as a dead letter, not in the outbox: {sync}"
+    );
+
+    let view = gateway_view(&gateway.state, "twenty4help")?;
+    let state = view.entities.get(&key).expect("the ticket at the gateway");
+    assert_ne!(
+        state.value("subject"),
+        Some(&future),
+        "the change from an hour ahead reached the gateway"
+    );
+    site.stop().await?;
+    gateway.stop().await
+}
