@@ -189,3 +189,44 @@ pub fn run_child_adapter() -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+/// A gateway and the adapter of dortmund (twenty4help) holding leased numbers: the setup of
+/// the one-site tests.
+pub struct OneSite {
+    /// The PKI both use.
+    pub pki: Pki,
+    /// The gateway.
+    pub gateway: crate::harness::RunningGateway,
+    /// Dortmund's adapter.
+    pub site: RunningAdapter,
+    /// The data directories, removed when this is dropped.
+    pub dirs: [tempfile::TempDir; 2],
+}
+
+impl OneSite {
+    /// Starts both and waits until the site holds ticket numbers.
+    pub async fn start() -> anyhow::Result<OneSite> {
+        let pki = Pki::new()?;
+        let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+        let gateway = crate::harness::RunningGateway::start(crate::harness::federation_config(
+            &pki,
+            dirs[0].path(),
+        ))
+        .await?;
+        let site = RunningAdapter::for_site(
+            &pki,
+            "twenty4help",
+            "dortmund",
+            gateway.addr,
+            dirs[1].path(),
+        )
+        .await?;
+        site.wait_for_numbers().await?;
+        Ok(OneSite {
+            pki,
+            gateway,
+            site,
+            dirs,
+        })
+    }
+}

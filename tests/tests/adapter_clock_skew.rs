@@ -10,26 +10,20 @@ use hotline_adapter::mapping::MappingConfig;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_federation::{Change, FieldOp};
 use hotline_tests::changes::now_ms;
-use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
-use hotline_tests::sites::{RunningAdapter, eventually};
+use hotline_tests::harness::gateway_view;
+use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
 /// The adapter's change stamped an hour ahead is refused with CLOCK_SKEW, parked with the skew
 /// named for an operator, leaves the outbox, and never reaches the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_an_hour_ahead_is_parked_for_an_operator() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let OneSite {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start().await?;
     let ticket = site
         .api
         .expect(

@@ -1,8 +1,7 @@
 //! Hostile input at a site's local API: malformed, huge, wrongly typed, invalid UTF-8 bodies
 //! and ids with path characters all get a clear 4xx, and nothing is stored.
 
-use hotline_tests::harness::{Pki, RunningGateway, federation_config};
-use hotline_tests::sites::{RunningAdapter, eventually};
+use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
 /// One bad request: method, path, body, and the status, code and message part expected.
@@ -19,18 +18,12 @@ type BadRequest = (
 /// message says what was wrong, and the replica and outbox are exactly as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let OneSite {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start().await?;
     let good = json!({ "customer_ref": "H-1", "focus_team": "finance-hr", "category": "vpn" });
     let ticket = site.api.expect("POST", "/v1/tickets", &good, 201).await?;
     let path = format!(

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
-use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
+use hotline_tests::sites::{OneSite, RunningAdapter, adapter_config, eventually};
 use serde_json::{Value, json};
 
 fn new_ticket(customer: &str, subject: &str) -> Value {
@@ -349,18 +349,12 @@ async fn mapping_round_trip_and_unmapped_values() -> anyhow::Result<()> {
 async fn withdrawn_grant_replaces_tickets_instead_of_deleting_them() -> anyhow::Result<()> {
     use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField};
     use hotline_federation::{Change, FieldOp, Hlc};
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
-    let dortmund = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    dortmund.wait_for_numbers().await?;
+    let OneSite {
+        pki,
+        gateway,
+        site: dortmund,
+        dirs: _dirs,
+    } = OneSite::start().await?;
     let mut ticket = new_ticket("G-1", "granted");
     ticket["focus_team"] = json!("finance-hr");
     let created = dortmund
