@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct SledStore {
     dir: PathBuf,
-    /// `None` after a failed reopen; every operation then fails until [`Store::recover`] works.
+    /// `None` after a failed reopen; the next operation tries to open the directory again.
     db: RwLock<Option<sled::Db>>,
 }
 
@@ -46,18 +46,23 @@ impl SledStore {
         })
     }
 
-    /// The current handle (a cheap clone), or why there is none.
+    /// The current handle (a cheap clone). After a failed reopen the directory is opened again
+    /// here, so readers do not depend on the next write to bring the store back.
     fn db(&self) -> Result<sled::Db> {
-        self.db
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                Error::Storage(format!(
-                    "the store in {} is closed after a failure and could not be opened again yet",
-                    self.dir.display()
-                ))
-            })
+        if let Some(db) = self.db.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(db);
+        }
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = slot.clone() {
+            return Ok(db);
+        }
+        let db = open_db(&self.dir).map_err(|e| {
+            Error::Storage(format!(
+                "the store was closed after a failure and cannot be opened again yet: {e}"
+            ))
+        })?;
+        *slot = Some(db.clone());
+        Ok(db)
     }
 }
 
