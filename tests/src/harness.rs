@@ -80,10 +80,22 @@ impl Pki {
     }
 }
 
-/// The federation of the tests: in-house (munich), twenty4help (dortmund, goerlitz), helpbycom
-/// (erfurt); `finance-hr` handled by twenty4help with PII, `plants` by helpbycom without PII,
-/// `bank` in-house only.
+/// The federation of the tests on a sled store in `data_dir`, behind the TLS of `pki` (see
+/// [`federation_layout`]).
 pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
+    GatewayConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        storage: "sled".into(),
+        tls: pki.gateway_tls(),
+        ..federation_layout()
+    }
+}
+
+/// Who is in the federation of the tests: in-house (munich), twenty4help (dortmund, goerlitz),
+/// helpbycom (erfurt); `finance-hr` handled by twenty4help with PII, `plants` by helpbycom
+/// without PII, `bank` in-house only, `dealers-sales` by everyone.
+pub fn federation_layout() -> GatewayConfig {
     let tenant = |id: &str| TenantConfig {
         id: id.into(),
         name: id.into(),
@@ -104,10 +116,6 @@ pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
     };
     GatewayConfig {
         federation: FEDERATION.into(),
-        listen: "127.0.0.1:0".into(),
-        data_dir: data_dir.to_path_buf(),
-        storage: "sled".into(),
-        tls: pki.gateway_tls(),
         tenants: vec![
             tenant("inhouse"),
             tenant("twenty4help"),

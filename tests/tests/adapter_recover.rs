@@ -59,6 +59,17 @@ struct AdapterProcess {
 }
 
 impl AdapterProcess {
+    /// Waits (at most 20 s) until the site holds leased ticket numbers.
+    async fn wait_for_numbers(&self) -> anyhow::Result<()> {
+        eventually(20, "ticket numbers leased", || async {
+            Ok(self.status().await?["ticket_numbers_left"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0)
+        })
+        .await
+    }
+
     /// `hotline-adapter --config <config>`, once its API listens.
     fn start(config: &Path) -> anyhow::Result<AdapterProcess> {
         let config = config.to_string_lossy();
@@ -299,13 +310,7 @@ impl Site {
 async fn damaged_outbox_entry_recover_keeps_the_rest_and_resyncs() -> anyhow::Result<()> {
     let (site, gateway) = Site::new().await?;
     let adapter = AdapterProcess::start(&site.config_path)?;
-    eventually(20, "ticket numbers leased", || async {
-        Ok(adapter.status().await?["ticket_numbers_left"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0)
-    })
-    .await?;
+    adapter.wait_for_numbers().await?;
     let mut online = Vec::new();
     for i in 0..3 {
         online.push(adapter.create(&format!("K-online-{i}")).await?);
@@ -386,13 +391,7 @@ async fn damaged_outbox_entry_recover_keeps_the_rest_and_resyncs() -> anyhow::Re
 async fn overwritten_sled_log_is_refused_and_recovered() -> anyhow::Result<()> {
     let (site, gateway) = Site::new().await?;
     let adapter = AdapterProcess::start(&site.config_path)?;
-    eventually(20, "ticket numbers leased", || async {
-        Ok(adapter.status().await?["ticket_numbers_left"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0)
-    })
-    .await?;
+    adapter.wait_for_numbers().await?;
     for i in 0..5 {
         adapter.create(&format!("K-online-{i}")).await?;
     }

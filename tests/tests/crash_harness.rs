@@ -116,7 +116,7 @@ impl Gateway {
                 // The old socket may linger for a moment after a SIGKILL.
                 Err(e) if tries < 50 => {
                     tries += 1;
-                    tracing_free_note(&format!("gateway restart failed, retrying: {e}"));
+                    eprintln!("crash harness: gateway restart failed, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e),
@@ -132,17 +132,17 @@ impl Gateway {
     }
 }
 
-fn tracing_free_note(note: &str) {
-    eprintln!("crash harness: {note}");
-}
-
 /// What the APIs acknowledged.
 #[derive(Default)]
 struct Ledger {
-    /// customer ref -> (ticket number, focus team, site that opened it).
-    tickets: BTreeMap<String, (String, &'static str, &'static str)>,
+    /// customer ref -> ticket number.
+    tickets: BTreeMap<String, String>,
     /// (ticket number, comment body, tenant of the writer).
     comments: Vec<(String, String, &'static str)>,
+    /// Acknowledged ticket numbers by the site that opened them.
+    opened: BTreeMap<&'static str, Vec<String>>,
+    /// Acknowledged tickets of `dealers-sales`, which every site may comment on.
+    shared: Vec<String>,
     /// Answers by HTTP status (0: no answer, e.g. the process died mid-request).
     statuses: BTreeMap<u16, u64>,
 }
@@ -184,16 +184,24 @@ async fn load(
         };
         let api = api(current);
         n += 1;
-        let commentable: Vec<String> = {
+        // A ticket this site may comment on: one it opened, or any of the team every tenant
+        // handles (picked by index, so the ledger is not copied per request).
+        let target = {
             let ledger = ledger.lock().expect("lock");
-            ledger
-                .tickets
-                .values()
-                .filter(|(_, team, opener)| *opener == site || *team == "dealers-sales")
-                .map(|(number, _, _)| number.clone())
-                .collect()
+            let own = ledger
+                .opened
+                .get(site)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let choices = (own.len() + ledger.shared.len()) as u64;
+            (choices > 0).then(|| {
+                let i = rng.below(choices) as usize;
+                own.get(i)
+                    .unwrap_or_else(|| &ledger.shared[i - own.len()])
+                    .clone()
+            })
         };
-        if commentable.is_empty() || rng.below(10) < 6 {
+        if target.is_none() || rng.below(10) < 6 {
             let customer = format!("{site}-{n}");
             let team = teams[rng.below(teams.len() as u64) as usize];
             let body = json!({ "customer_ref": customer, "focus_team": team, "category": "vpn" });
@@ -203,10 +211,13 @@ async fn load(
             *ledger.statuses.entry(status).or_default() += 1;
             if let Ok((201, ticket)) = answer {
                 let number = ticket["number"].as_str().unwrap_or_default().to_owned();
-                ledger.tickets.insert(customer, (number, team, site));
+                ledger.opened.entry(site).or_default().push(number.clone());
+                if team == "dealers-sales" {
+                    ledger.shared.push(number.clone());
+                }
+                ledger.tickets.insert(customer, number);
             }
-        } else {
-            let number = &commentable[rng.below(commentable.len() as u64) as usize];
+        } else if let Some(number) = &target {
             let visibility = ["public", "federation", "tenant"][rng.below(3) as usize];
             let text = format!("{site}-c{n}");
             let body =
@@ -419,7 +430,7 @@ async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyho
             numbers.len()
         );
     }
-    for (customer, (number, _, _)) in &ledger.tickets {
+    for (customer, number) in &ledger.tickets {
         anyhow::ensure!(
             by_customer.get(customer) == Some(&vec![number.clone()]),
             "acknowledged ticket {number} ({customer}) is missing at the gateway"

@@ -15,12 +15,13 @@ use hotline_adapter::mapping::Mapping;
 use hotline_adapter::replica::Replica;
 use hotline_adapter::sync::{self, Dialer, Jitter, SyncContext, SyncOptions, SyncStatus};
 use hotline_federation::Change;
-use hotline_gateway::config::{FocusTeamConfig, GatewayConfig, SiteConfig, TenantConfig};
+use hotline_gateway::config::GatewayConfig;
 use hotline_gateway::identity::Identity;
 use hotline_gateway::server::{VouchedConnection, serve_incoming};
 use hotline_gateway::state::GatewayState;
 use hotline_gateway::store::memory::MemoryStore;
 use hotline_gateway::writer::WriterMode;
+use hotline_tests::harness::federation_layout;
 use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -33,53 +34,17 @@ use crate::{FAST_KEEPALIVE, GATEWAY, PORT, SITES};
 /// The gateway's config; with `fast_keepalive` both ends give up on a silent connection
 /// within seconds (see [`FAST_KEEPALIVE`]).
 fn gateway_config(fast_keepalive: bool) -> GatewayConfig {
-    let tenant = |id: &str| TenantConfig {
-        id: id.into(),
-        name: id.into(),
-    };
-    let team = |id: &str, handlers: &[&str], pii: &[&str]| FocusTeamConfig {
-        id: id.into(),
-        name: id.into(),
-        handlers: handlers.iter().map(|s| s.to_string()).collect(),
-        sla_answer_seconds: 25,
-        sla_target_percent: 80,
-        fcr_target_percent: 75,
-        review_cadence: "weekly".into(),
-        pii_grants: pii.iter().map(|s| s.to_string()).collect(),
-    };
     GatewayConfig {
-        federation: "acme".into(),
         storage: "memory".into(),
         // Site clocks run on simulated time, which may run ahead of the gateway's real clock.
         max_skew_ms: 3_600_000,
-        tenants: vec![
-            tenant("inhouse"),
-            tenant("twenty4help"),
-            tenant("helpbycom"),
-        ],
-        sites: SITES
-            .iter()
-            .map(|(site, tenant, _)| SiteConfig {
-                id: (*site).into(),
-                tenant: (*tenant).into(),
-            })
-            .collect(),
-        focus_teams: vec![
-            team("finance-hr", &["inhouse", "twenty4help"], &["twenty4help"]),
-            team("plants", &["inhouse", "helpbycom"], &[]),
-            team(
-                "dealers-sales",
-                &["inhouse", "twenty4help", "helpbycom"],
-                &["twenty4help"],
-            ),
-        ],
         limits: hotline_gateway::config::Limits {
             heartbeat_interval_ms: 1000,
             keepalive_interval_s: if fast_keepalive { 2 } else { 30 },
             keepalive_timeout_s: if fast_keepalive { 2 } else { 10 },
             ..hotline_gateway::config::Limits::default()
         },
-        ..GatewayConfig::default()
+        ..federation_layout()
     }
 }
 
