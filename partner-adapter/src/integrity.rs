@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotline_federation::Change;
+use hotline_federation::model::EntityKey;
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -327,6 +328,11 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                 })
                 .map_err(|e| format!("ticket-number block: {e}")),
             Some(b'i') => Ok(()),
+            Some(b'r') => pb::EntityKey::decode(value.as_ref())
+                .map_err(|e| e.to_string())
+                .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
+                .map(drop)
+                .map_err(|e| format!("refresh marker {}: {e}", show(&key[1..]))),
             Some(b'w' | b'y') => crate::webhooks::check_stored(&key, &value),
             Some(b'm') => meta(&key[1..], &value, &mut counters),
             _ => Err(format!("unknown record {}", show(&key))),
@@ -370,7 +376,7 @@ fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Resu
             .map(|n| counters.webhook = n)
             .map_err(what),
         b"cursor" => decode_counter(value).map(drop).map_err(what),
-        b"hlc" => pb::Hlc::decode(value)
+        b"hlc" | b"confirmed" => pb::Hlc::decode(value)
             .map(drop)
             .map_err(|e| what(e.to_string())),
         _ => Err(what("unknown counter".into())),

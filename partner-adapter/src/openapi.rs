@@ -210,10 +210,13 @@ fn paths() -> Value {
             "post": operation(json!({
                 "operationId": "replayDeadLetter", "tags": ["sync"],
                 "summary": "Replay a refused change",
-                "description": "Puts the refused change back into the outbox, e.g. after the \
-                    cause was fixed at the gateway. No request body.",
+                "description": "Puts the refused change back into the outbox at its place, \
+                    e.g. after the cause was fixed at the gateway or the site's clock was \
+                    corrected: it keeps its origin_seq, gets a new clock reading and is applied \
+                    to the local copy again. A change that is still malformed stays parked \
+                    (422). No request body.",
                 "responses": { "202": { "description": "Queued again; no body." } },
-            }), &[400, 401, 404, 503]),
+            }), &[400, 401, 404, 422, 503]),
         },
         "/v1/webhooks/dead-letters": {
             "get": operation(json!({

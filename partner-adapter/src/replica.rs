@@ -13,7 +13,8 @@
 //! | `p` | origin sequence (u64) | [`Parked`] (dead letters) |
 //! | `n` | year (u32), first (u64) | [`NumberBlock`] |
 //! | `i` | customer ref, 0, ticket id | empty (find by customer) |
-//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `webhook`; markers `site`, `format` |
+//! | `r` | kind, `/`, id | `hotline.v1.EntityKey`: a change to it was refused, so the local copy waits to be replaced by the gateway's ([`Replica::refresh`]) |
+//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format` |
 //! | `w`, `y` | see [`crate::webhooks`] | webhook queue and dead letters |
 //!
 //! Every record is checked when the store is opened ([`crate::integrity`]); a damaged store is
@@ -79,6 +80,8 @@ pub struct Step {
     batch: sled::Batch,
     /// The last webhook event id reserved in this step.
     webhook_id: Option<u64>,
+    /// The origin sequence number a replayed dead letter keeps, instead of the next one.
+    replayed: Option<u64>,
 }
 
 impl Step {
@@ -119,6 +122,17 @@ pub struct RemoteEntry {
     pub replace: bool,
 }
 
+/// The gateway's answer to a fetch (`hotline.v1.FetchResponse`, decoded).
+#[derive(Clone, Debug, Default)]
+pub struct Fetched {
+    /// Every log entry up to this global sequence number is reflected.
+    pub as_of: u64,
+    /// The entities the site may see, redacted for it.
+    pub states: Vec<EntityState>,
+    /// The entities the site may not see or that do not exist.
+    pub absent: Vec<EntityKey>,
+}
+
 /// The local store.
 pub struct Replica {
     db: sled::Db,
@@ -140,6 +154,37 @@ fn entity_key(key: &EntityKey) -> Vec<u8> {
     out.push(b'/');
     out.extend_from_slice(key.id.as_bytes());
     out
+}
+
+/// The key of a refresh marker: the entity's key with `r` in front instead of `e`.
+fn refresh_key(key: &EntityKey) -> Vec<u8> {
+    let mut out = entity_key(key);
+    out[0] = b'r';
+    out
+}
+
+/// A clock reading stored under `m` + `name` (the zero reading when none is stored).
+fn read_hlc(db: &sled::Db, name: &str) -> Result<Hlc> {
+    match db.get(meta(name))? {
+        Some(raw) => {
+            let wire = pb::Hlc::decode(raw.as_ref()).map_err(|e| corrupt("clock", e))?;
+            Ok(Hlc::from(wire))
+        }
+        None => Ok(Hlc::default()),
+    }
+}
+
+/// Raises the clock past the winning writes of `state` (causality: a local write made after
+/// seeing them is stamped after them) and returns the highest of those stamps and `highest`.
+fn observe_state(clock: &mut HybridClock, state: &EntityState, highest: Hlc) -> Hlc {
+    let mut highest = highest;
+    for register in state.registers.values() {
+        // A far-ahead clock elsewhere is the gateway's problem, not a reason to refuse data.
+        let stamp = &register.winner.stamp;
+        let _ = clock.observe(&stamp.site, stamp.hlc, stamp.hlc.wall_ms);
+        highest = highest.max(stamp.hlc);
+    }
+    highest
 }
 
 /// The key of an outbox entry (`o`) or dead letter (`p`).
@@ -213,13 +258,7 @@ impl Replica {
             db.insert(meta("format"), integrity::FORMAT)?;
             db.flush()?;
         }
-        let last = match db.get(meta("hlc"))? {
-            Some(raw) => {
-                let wire = pb::Hlc::decode(raw.as_ref()).map_err(|e| corrupt("clock", e))?;
-                Hlc::from(wire)
-            }
-            None => Hlc::default(),
-        };
+        let last = read_hlc(&db, "hlc")?;
         let replica = Replica {
             db,
             dir: dir.to_path_buf(),
@@ -265,12 +304,7 @@ impl Replica {
             };
             let mut after = state;
             after.apply(change);
-            after = strip(
-                &self.tenant,
-                &after,
-                pii_granted(&self.tenant, &after, &directory),
-            );
-            states.insert(change.key.clone(), after);
+            states.insert(change.key.clone(), self.visible(&after, &directory));
             step.batch.insert(
                 seq_key(b'o', change.origin_seq),
                 pb::Change::from(change.clone()).encode_to_vec(),
@@ -413,7 +447,10 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
-        let seq = self.counter("seq")? + 1;
+        let seq = match step.replayed {
+            Some(seq) => seq,
+            None => self.counter("seq")? + 1,
+        };
         let before = self.entity(key)?;
         let mut trial = clock.clone();
         let hlc = trial.now(now_ms);
@@ -424,11 +461,7 @@ impl Replica {
         // Hold only what this tenant may see, exactly as the gateway will send it back: PII the
         // focus team does not grant us goes out in the change but stays out of the replica.
         let directory = self.directory()?;
-        after = strip(
-            &self.tenant,
-            &after,
-            pii_granted(&self.tenant, &after, &directory),
-        );
+        after = self.visible(&after, &directory);
         self.index(&mut step, &before, &after);
         step.put_entity(&after);
         events.changed(self, &mut step, &after, now_ms)?;
@@ -436,7 +469,9 @@ impl Replica {
             seq_key(b'o', seq),
             pb::Change::from(change.clone()).encode_to_vec(),
         );
-        step.batch.insert(meta("seq"), seq.to_be_bytes().to_vec());
+        if step.replayed.is_none() {
+            step.batch.insert(meta("seq"), seq.to_be_bytes().to_vec());
+        }
         step.batch
             .insert(meta("hlc"), pb::Hlc::from(hlc).encode_to_vec());
         self.commit(step)?;
@@ -514,19 +549,46 @@ impl Replica {
         self.db.scan_prefix([b'o']).count()
     }
 
-    /// Records push results: accepted changes leave the outbox, refused ones are parked.
+    /// Records push results: accepted changes `(change, duplicate)` leave the outbox, refused
+    /// ones are parked, and the entities of both refused and duplicate ones are marked for
+    /// [`Replica::refresh`]: the local copy holds the refused write, and a duplicate means the
+    /// gateway had stored a change under that number before, which may be an earlier version
+    /// of it (a replay here gives the change a new reading).
+    ///
+    /// A `CLOCK_SKEW` refusal also turns the clock back: a site whose clock ran ahead stamped
+    /// every later write at least as high, so once its clock is right again those would all be
+    /// refused too. The clock goes back to the highest reading the gateway accepted or sent
+    /// (`confirmed`), or of an unpushed change within the allowed skew of `now_ms`; never below
+    /// a write that stands, so the site's later writes still win over its earlier ones.
     pub fn settle(
         &self,
-        accepted: &[u64],
+        accepted: &[(Change, bool)],
         refused: &[(Change, i32, String)],
         now_ms: u64,
     ) -> Result<()> {
+        let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
-        for seq in accepted {
-            batch.remove(seq_key(b'o', *seq));
+        let mut settled = BTreeSet::new();
+        let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let mark_stale = |batch: &mut sled::Batch, key: &EntityKey| {
+            batch.insert(
+                refresh_key(key),
+                pb::EntityKey::from(key.clone()).encode_to_vec(),
+            );
+        };
+        for (change, duplicate) in accepted {
+            batch.remove(seq_key(b'o', change.origin_seq));
+            settled.insert(change.origin_seq);
+            if *duplicate {
+                mark_stale(&mut batch, &change.key);
+            } else {
+                confirmed = confirmed.max(change.hlc);
+            }
         }
+        batch.insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
         for (change, reason, message) in refused {
             batch.remove(seq_key(b'o', change.origin_seq));
+            settled.insert(change.origin_seq);
             let parked = Parked {
                 change: Some(change.clone().into()),
                 reason: *reason,
@@ -534,10 +596,133 @@ impl Replica {
                 at_ms: now_ms,
             };
             batch.insert(seq_key(b'p', change.origin_seq), parked.encode_to_vec());
+            mark_stale(&mut batch, &change.key);
+        }
+        let skewed = refused
+            .iter()
+            .any(|(_, reason, _)| *reason == pb::RejectReason::ClockSkew as i32);
+        let mut rewound = None;
+        if skewed {
+            let horizon = now_ms.saturating_add(clock.max_skew_ms());
+            let mut back_to = confirmed;
+            for change in self.outbox(usize::MAX)? {
+                if !settled.contains(&change.origin_seq) && change.hlc.wall_ms <= horizon {
+                    back_to = back_to.max(change.hlc);
+                }
+            }
+            if back_to < clock.last() {
+                batch.insert(meta("hlc"), pb::Hlc::from(back_to).encode_to_vec());
+                rewound = Some(back_to);
+            }
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
+        if let Some(back_to) = rewound {
+            tracing::warn!(
+                from_ms = clock.last().wall_ms,
+                to_ms = back_to.wall_ms,
+                "the gateway refused a change as too far ahead; the clock goes back to the last accepted reading"
+            );
+            *clock = HybridClock::resume(back_to, clock.max_skew_ms());
+        }
         Ok(())
+    }
+
+    /// Entities whose local copy waits to be replaced by the gateway's (at most `limit`).
+    pub fn stale_entities(&self, limit: usize) -> Result<Vec<EntityKey>> {
+        self.db
+            .scan_prefix([b'r'])
+            .take(limit)
+            .map(|item| {
+                let wire =
+                    pb::EntityKey::decode(item?.1.as_ref()).map_err(|e| corrupt("refresh", e))?;
+                EntityKey::try_from(wire).map_err(|e| corrupt("refresh", e))
+            })
+            .collect()
+    }
+
+    /// Replaces the local copies of `asked` with the gateway's answer to a fetch: `states` it
+    /// holds (redacted for this site) and the `absent` rest, each with the site's unpushed
+    /// changes applied again; clears their refresh markers. One flushed batch with the webhook
+    /// events. Returns `false` and changes nothing when the replica has already applied log
+    /// entries after `as_of`: the answer may miss them, so the caller asks again.
+    pub fn refresh(&self, answer: &Fetched, events: &TicketEvents, now_ms: u64) -> Result<bool> {
+        let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if self.cursor()? > answer.as_of {
+            return Ok(false);
+        }
+        let mut incoming: BTreeMap<EntityKey, EntityState> = answer
+            .absent
+            .iter()
+            .map(|key| (key.clone(), EntityState::new(key.clone())))
+            .collect();
+        for state in &answer.states {
+            incoming.insert(state.key.clone(), state.clone());
+        }
+        let pending = self.pending_by_entity()?;
+        let directory = self.directory()?;
+        let mut step = Step::default();
+        let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        for (key, gateway) in incoming {
+            confirmed = observe_state(&mut clock, &gateway, confirmed);
+            let after = self.with_pending(gateway, pending.get(&key), &directory);
+            let before = self.entity(&key)?;
+            step.batch.remove(refresh_key(&key));
+            if after == before {
+                continue;
+            }
+            self.index(&mut step, &before, &after);
+            if after.is_empty() {
+                step.remove_entity(&key);
+                events.revoked(self, &mut step, &key, now_ms)?;
+            } else {
+                step.put_entity(&after);
+                events.changed(self, &mut step, &after, now_ms)?;
+            }
+        }
+        step.batch
+            .insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
+        step.batch
+            .insert(meta("hlc"), pb::Hlc::from(clock.last()).encode_to_vec());
+        self.commit(step)?;
+        Ok(true)
+    }
+
+    /// The outbox by entity, oldest first.
+    fn pending_by_entity(&self) -> Result<BTreeMap<EntityKey, Vec<Change>>> {
+        let mut pending: BTreeMap<EntityKey, Vec<Change>> = BTreeMap::new();
+        for change in self.outbox(usize::MAX)? {
+            pending.entry(change.key.clone()).or_default().push(change);
+        }
+        Ok(pending)
+    }
+
+    /// `base` (the gateway's copy) with the site's unpushed `changes` to it applied, as much
+    /// as the site may hold.
+    fn with_pending(
+        &self,
+        base: EntityState,
+        changes: Option<&Vec<Change>>,
+        directory: &Directory,
+    ) -> EntityState {
+        let Some(changes) = changes else {
+            return base;
+        };
+        let mut state = base;
+        for change in changes {
+            state.apply(change);
+        }
+        self.visible(&state, directory)
+    }
+
+    /// What of `state` this site holds: PII the focus team does not grant its tenant is left
+    /// out, exactly as the gateway leaves it out of what it sends.
+    fn visible(&self, state: &EntityState, directory: &Directory) -> EntityState {
+        strip(
+            &self.tenant,
+            state,
+            pii_granted(&self.tenant, state, directory),
+        )
     }
 
     /// Parked changes, oldest first.
@@ -548,22 +733,36 @@ impl Replica {
             .collect()
     }
 
-    /// Puts a parked change back at its place in the outbox (after its cause was fixed).
-    pub fn replay(&self, origin_seq: u64) -> Result<()> {
+    /// Offers a parked change again (after its cause was fixed): it gets a new clock reading,
+    /// because the old one may be the cause (a clock that ran ahead), keeps its origin sequence
+    /// number and its place in the outbox, and is applied to the local copy again, which the
+    /// refusal had replaced by the gateway's. Checked like a new local change, so a change
+    /// that is still malformed stays parked with the error.
+    pub fn replay(&self, origin_seq: u64, now_ms: u64, events: &TicketEvents) -> Result<Change> {
+        let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let key = seq_key(b'p', origin_seq);
         let raw = self.db.get(&key)?.ok_or_else(|| {
             Error::NotFound(format!("no dead letter with origin_seq {origin_seq}"))
         })?;
         let parked = Parked::decode(raw.as_ref()).map_err(|e| corrupt("dead letter", e))?;
-        let change = parked
+        let wire = parked
             .change
             .ok_or_else(|| corrupt("dead letter", "without change"))?;
-        let mut batch = sled::Batch::default();
-        batch.remove(key);
-        batch.insert(seq_key(b'o', origin_seq), change.encode_to_vec());
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        let change = Change::try_from(wire).map_err(|e| corrupt("dead letter", e))?;
+        let mut step = Step {
+            replayed: Some(origin_seq),
+            ..Step::default()
+        };
+        step.batch.remove(key);
+        let (change, _) = self.finish_local(
+            &mut clock,
+            step,
+            &change.key.clone(),
+            now_ms,
+            events,
+            |_, hlc, _, _| Ok(Change { hlc, ..change }),
+        )?;
+        Ok(change)
     }
 
     /// Applies one log entry from the gateway, in one flushed batch with the cursor (when the
@@ -581,6 +780,8 @@ impl Replica {
         let mut changed = 0;
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut purged = BTreeSet::new();
+        let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let (mut pending, mut directory) = (None, None);
         for key in &remote.purge {
             let before = self.entity(key)?;
             purged.insert(key.clone());
@@ -601,18 +802,24 @@ impl Replica {
                 self.entity(&incoming.key)?
             };
             let after = if remote.replace {
-                incoming.clone()
+                // Replace, but keep showing what the site changed itself and has not pushed.
+                if pending.is_none() {
+                    pending = Some(self.pending_by_entity()?);
+                    directory = Some(self.directory()?);
+                }
+                let mine = pending.as_ref().and_then(|p| p.get(&incoming.key));
+                match (&directory, mine) {
+                    (Some(directory), Some(_)) => {
+                        self.with_pending(incoming.clone(), mine, directory)
+                    }
+                    _ => incoming.clone(),
+                }
             } else {
                 let mut after = before.clone();
                 after.join(incoming);
                 after
             };
-            for register in incoming.registers.values() {
-                // Keep local readings after remote ones (causality); a far-ahead clock elsewhere
-                // is the gateway's problem, not a reason to refuse data.
-                let stamp = &register.winner.stamp;
-                let _ = clock.observe(&stamp.site, stamp.hlc, stamp.hlc.wall_ms);
-            }
+            confirmed = observe_state(&mut clock, incoming, confirmed);
             if after != before {
                 self.index(&mut step, &before, &after);
                 step.put_entity(&after);
@@ -626,6 +833,8 @@ impl Replica {
         }
         step.batch
             .insert(meta("hlc"), pb::Hlc::from(clock.last()).encode_to_vec());
+        step.batch
+            .insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
         self.commit(step)?;
         Ok(changed)
     }

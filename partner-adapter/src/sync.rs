@@ -25,7 +25,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
-use crate::replica::{RemoteEntry, Replica};
+use crate::replica::{Fetched, RemoteEntry, Replica};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -381,6 +381,7 @@ async fn subscriber(
 /// Pushes the outbox in order; acknowledged entries leave it, refused ones are parked.
 async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
     loop {
+        refresh_stale(ctx, &mut client).await?;
         let notified = ctx.outbox.notified();
         let batch = ctx.replica.outbox(ctx.config.sync.push_batch)?;
         if batch.is_empty() {
@@ -439,7 +440,7 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                     if a.duplicate {
                         ctx.status.duplicates.fetch_add(1, Ordering::SeqCst);
                     }
-                    accepted.push(change.origin_seq);
+                    accepted.push((change.clone(), a.duplicate));
                 }
                 Some(pb::change_result::Outcome::Rejected(r)) => {
                     tracing::warn!(origin_seq = change.origin_seq, reason = r.reason, message = %r.message, "change refused; parked");
@@ -452,6 +453,69 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
         ctx.status
             .pushed
             .fetch_add(accepted.len() as u64, Ordering::SeqCst);
+    }
+}
+
+/// Replaces the local copies of entities a refused change was applied to by the gateway's
+/// (with the site's unpushed changes on top). An answer older than what the subscriber has
+/// applied meanwhile is asked for again; after a few tries the rest waits for the next round.
+async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>) -> Result<()> {
+    let mut stale_answers = 0;
+    loop {
+        let keys = ctx.replica.stale_entities(ctx.config.sync.push_batch)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let response = client
+            .fetch(pb::FetchRequest {
+                keys: keys.iter().cloned().map(Into::into).collect(),
+            })
+            .await
+            .map_err(|s| status_error("fetch", s))?
+            .into_inner();
+        let answer = Fetched {
+            as_of: response.as_of,
+            states: response
+                .states
+                .into_iter()
+                .map(EntityState::try_from)
+                .collect::<std::result::Result<_, _>>()?,
+            absent: response
+                .absent
+                .into_iter()
+                .map(EntityKey::try_from)
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        let answered: BTreeSet<&EntityKey> = answer
+            .states
+            .iter()
+            .map(|s| &s.key)
+            .chain(&answer.absent)
+            .collect();
+        if let Some(missing) = keys.iter().find(|k| !answered.contains(k)) {
+            return Err(Error::Gateway(format!(
+                "fetch answer names neither a state nor absence for {}/{}",
+                missing.kind.as_str(),
+                missing.id
+            )));
+        }
+        let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
+        let done = tokio::task::spawn_blocking(move || replica.refresh(&answer, &events, now_ms()))
+            .await
+            .map_err(|e| Error::Storage(format!("refresh task: {e}")))??;
+        if done {
+            ctx.events.notify.notify_one();
+            tracing::info!(
+                entities = keys.len(),
+                "replaced refused local copies with the gateway's"
+            );
+        } else {
+            stale_answers += 1;
+            if stale_answers >= 5 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -2,56 +2,34 @@
 //! kind is refused with a list of what is damaged, and recover keeps what can be read while the
 //! counters stay above every number the old store used.
 
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::{SITE, TENANT, write_at};
 use hotline_adapter::config::AdapterConfig;
 use hotline_adapter::error::Error;
-use hotline_adapter::events::TicketEvents;
 use hotline_adapter::integrity::{self, HighWater};
-use hotline_adapter::mapping::{Mapping, MappingConfig};
 use hotline_adapter::recover::{self, Outcome, Recovery};
 use hotline_adapter::replica::Replica;
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::{Change, FieldOp, clock::DEFAULT_MAX_SKEW_MS};
-
-const SITE: &str = "dortmund";
-const TENANT: &str = "twenty4help";
+use hotline_adapter::sync::now_ms;
+use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
+use hotline_federation::model::{EntityKey, EntityKind};
 
 fn open(dir: &Path) -> Result<Replica, Error> {
     Replica::open(dir, SITE, TENANT, DEFAULT_MAX_SKEW_MS)
 }
 
-fn events() -> TicketEvents {
-    let mapping = Mapping::new(&MappingConfig::default()).expect("mapping");
-    TicketEvents::new(Vec::new(), mapping, SITE.into(), Arc::default())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Sets the subject of ticket `id`; returns the change's origin sequence.
+/// Sets the subject of ticket `id` now; returns the change's origin sequence.
 fn write(replica: &Replica, id: &str, subject: &str) -> u64 {
-    let key = EntityKey::new(EntityKind::Ticket, id);
-    let (change, _) = replica
-        .local_change(&key, now_ms(), &events(), |seq, hlc, _, _| {
-            Ok(Change {
-                key: key.clone(),
-                ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::Subject(
-                    subject.into(),
-                )))],
-                origin_site: SITE.into(),
-                origin_seq: seq,
-                hlc,
-            })
-        })
-        .expect("local change");
-    change.origin_seq
+    write_at(
+        replica,
+        &EntityKey::new(EntityKind::Ticket, id),
+        subject,
+        now_ms(),
+    )
+    .origin_seq
 }
 
 /// A store of SITE with three unpushed changes; their origin sequences.

@@ -1,6 +1,8 @@
 //! A site whose clock runs an hour ahead, seen from its adapter: the gateway refuses the change
 //! with CLOCK_SKEW, the adapter parks it where an operator sees it (`GET /v1/dead-letters`,
 //! with the skew named) instead of retrying it forever, and nothing of it reaches the gateway.
+//! The site's copy goes back to the gateway's, and once the clock is right the site writes
+//! again at once (its clock does not stay an hour ahead); a replay lands with a fresh reading.
 
 use std::sync::Arc;
 
@@ -15,9 +17,12 @@ use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
 /// The adapter's change stamped an hour ahead is refused with CLOCK_SKEW, parked with the skew
-/// named for an operator, leaves the outbox, and never reaches the gateway.
+/// named for an operator, leaves the outbox, and never reaches the gateway. Then the site's copy
+/// of the ticket returns to the gateway's, the next write through the API (clock right again)
+/// is accepted and wins, the operator's replay is accepted with a fresh reading, and the
+/// replica ends equal to the gateway's view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn change_an_hour_ahead_is_parked_for_an_operator() -> anyhow::Result<()> {
+async fn change_an_hour_ahead_is_parked_and_the_site_writes_again() -> anyhow::Result<()> {
     let OneSite {
         pki: _pki,
         gateway,
@@ -63,14 +68,15 @@ async fn change_an_hour_ahead_is_parked_for_an_operator() -> anyhow::Result<()> 
         },
     )?;
 
-    eventually(10, "the refused change parked", || async {
+    let parked = || async {
         let (_, letters) = site
             .api
             .call("GET", "/v1/dead-letters", &Value::Null)
             .await?;
-        Ok(letters["dead_letters"]
-            .as_array()
-            .is_some_and(|l| !l.is_empty()))
+        anyhow::Ok(letters["dead_letters"].as_array().map_or(0, Vec::len))
+    };
+    eventually(10, "the refused change parked", || async {
+        Ok(parked().await? > 0)
     })
     .await?;
     let letters = site
@@ -102,6 +108,64 @@ async fn change_an_hour_ahead_is_parked_for_an_operator() -> anyhow::Result<()> 
         Some(&future),
         "the change from an hour ahead reached the gateway"
     );
+
+    // The refused write leaves the site's copy: it is the gateway's again.
+    let converged = || {
+        let gateway = gateway_view(&gateway.state, "twenty4help")?;
+        let mine = site.snapshot()?;
+        anyhow::Ok(mine.canonical_hash() == gateway.canonical_hash())
+    };
+    eventually(10, "the site's copy back to the gateway's", || async {
+        converged()
+    })
+    .await?;
+    let path = format!("/v1/tickets/{number}");
+    let local = site.api.expect("GET", &path, &Value::Null, 200).await?;
+    assert_ne!(local["subject"], "from the future", "{local}");
+
+    // With the clock right again, the next write is accepted, not refused for an hour.
+    site.api
+        .expect("PATCH", &path, &json!({ "subject": "clock fixed" }), 200)
+        .await?;
+    let fixed = FieldValue::Ticket(TicketField::Subject("clock fixed".into()));
+    eventually(10, "the write after the fix at the gateway", || async {
+        let view = gateway_view(&gateway.state, "twenty4help")?;
+        Ok(view.entities.get(&key).and_then(|s| s.value("subject")) == Some(&fixed))
+    })
+    .await?;
+    let (_, sync) = site
+        .api
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    assert_eq!(
+        sync["dead_letters"], 1,
+        "the write after the fix was refused too: {sync}"
+    );
+
+    // The operator replays the parked change: it gets a reading of the corrected clock, is
+    // accepted, and (being the latest write) wins.
+    let seq = letter["origin_seq"].as_u64().unwrap_or_default();
+    site.api
+        .expect(
+            "POST",
+            &format!("/v1/dead-letters/{seq}/replay"),
+            &Value::Null,
+            202,
+        )
+        .await?;
+    eventually(10, "the replayed change at the gateway", || async {
+        let view = gateway_view(&gateway.state, "twenty4help")?;
+        Ok(view.entities.get(&key).and_then(|s| s.value("subject")) == Some(&future))
+    })
+    .await?;
+    eventually(10, "no dead letters left", || async {
+        Ok(parked().await? == 0)
+    })
+    .await?;
+    eventually(10, "the replica equal to the gateway's view", || async {
+        converged()
+    })
+    .await?;
     site.stop().await?;
     gateway.stop().await
 }

@@ -2,10 +2,12 @@
 //! a ticket moves team), and snapshots for cursors older than the retained log. After every
 //! step each site's replica must equal the gateway's redacted view for its tenant.
 
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, TicketField};
-use hotline_federation::{Change, FieldOp, Hlc, Replica};
+use hotline_federation::model::{
+    EntityKey, EntityKind, FieldValue, PolicyField, TicketField, Visibility,
+};
+use hotline_federation::{Change, EntityState, FieldOp, Hlc, Replica};
 use hotline_proto::v1 as pb;
-use hotline_tests::changes::{accepted, now_ms, number, open_ticket, push};
+use hotline_tests::changes::{accepted, comment, now_ms, number, open_ticket, push};
 use hotline_tests::harness::{
     Pki, RunningGateway, apply_events, collect_until, federation_config, gateway_view, lease,
     subscribe_until,
@@ -186,5 +188,89 @@ async fn old_cursor_gets_a_snapshot() -> anyhow::Result<()> {
             .count(),
         30
     );
+    gateway.stop().await
+}
+
+/// `Fetch` answers with exactly what the caller's subscription holds for an entity (internal
+/// comments of another tenant left out) and the log position it reflects; an entity the
+/// caller may not see answers like one that does not exist; malformed requests are refused
+/// with what is allowed.
+#[tokio::test]
+async fn fetch_answers_the_callers_redacted_view() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
+    let mut erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+
+    let block = lease(&mut munich, 10).await?;
+    let finance = number(&block, 0);
+    accepted(
+        &munich
+            .push(push(&[
+                open_ticket(&finance, "inhouse", "munich", "finance-hr", 1),
+                comment(
+                    &finance,
+                    "inhouse",
+                    "munich",
+                    2,
+                    "munich-1",
+                    Visibility::Tenant,
+                    "in-house only",
+                ),
+            ]))
+            .await?
+            .into_inner(),
+    )?;
+    let key = EntityKey::new(EntityKind::Ticket, finance.clone());
+    let missing = EntityKey::new(EntityKind::Ticket, number(&block, 9));
+    let fetch = |keys: &[&EntityKey]| pb::FetchRequest {
+        keys: keys.iter().map(|k| (*k).clone().into()).collect(),
+    };
+
+    let answer = dortmund.fetch(fetch(&[&key, &missing])).await?.into_inner();
+    assert_eq!(answer.as_of, gateway.head());
+    let states = answer
+        .states
+        .into_iter()
+        .map(EntityState::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let view = gateway_view(&gateway.state, "twenty4help")?;
+    assert_eq!(
+        states.iter().collect::<Vec<_>>(),
+        vec![&view.entities[&key]]
+    );
+    assert!(
+        states[0].comments.is_empty(),
+        "another tenant's internal comment was fetched: {:?}",
+        states[0].comments
+    );
+    assert_eq!(answer.absent, vec![pb::EntityKey::from(missing.clone())]);
+
+    let foreign = erfurt.fetch(fetch(&[&key])).await?.into_inner();
+    assert!(foreign.states.is_empty(), "{foreign:?}");
+    assert_eq!(foreign.absent, vec![pb::EntityKey::from(key.clone())]);
+
+    for (request, expected) in [
+        (fetch(&[]), "1 to 512 entities"),
+        (fetch(&[&key, &key]), "named twice"),
+        (
+            pb::FetchRequest {
+                keys: vec![pb::EntityKey {
+                    kind: 0,
+                    id: finance.clone(),
+                }],
+            },
+            "keys[0]",
+        ),
+    ] {
+        let status = dortmund
+            .fetch(request)
+            .await
+            .expect_err("a malformed fetch was answered");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(expected), "{status:?}");
+    }
     gateway.stop().await
 }

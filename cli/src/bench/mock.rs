@@ -73,6 +73,15 @@ impl Federation for MockFederation {
     ) -> Result<Response<pb::LeaseResponse>, Status> {
         Err(Status::unimplemented("the baseline server leases nothing"))
     }
+
+    async fn fetch(
+        &self,
+        _: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
+        Err(Status::unimplemented(
+            "the baseline server holds no entities",
+        ))
+    }
 }
 
 /// Serves the mock on `listener` with the TLS files until `shutdown`.

@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeSet;
+
 use hotline_federation::Change;
+use hotline_federation::model::EntityKey;
+use hotline_federation::visibility::redact;
 use hotline_proto::v1 as pb;
 use pb::federation_server::Federation;
 use prost::Message;
@@ -12,7 +16,9 @@ use tonic::{Request, Response, Status};
 use crate::authorize::Caller;
 use crate::error::Error;
 use crate::identity::{Identity, identity_of, vouched_identity_of};
+use crate::log::decode_state;
 use crate::state::GatewayState;
+use crate::store::keys;
 use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
 
@@ -213,6 +219,62 @@ impl Federation for FederationApi {
                 first: grant.first,
                 count: grant.count,
             }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, site, keys))]
+    async fn fetch(
+        &self,
+        request: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let pb::FetchRequest { keys: wire } = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str())
+            .record("keys", wire.len());
+        let max = self.state.config.limits.max_push_changes;
+        if wire.is_empty() || wire.len() > max {
+            return Err(Error::InvalidArgument(format!(
+                "a fetch names 1 to {max} entities, this one names {}",
+                wire.len()
+            ))
+            .into());
+        }
+        let mut asked = Vec::with_capacity(wire.len());
+        let mut seen = BTreeSet::new();
+        for (i, key) in wire.into_iter().enumerate() {
+            let key = EntityKey::try_from(key)
+                .map_err(|e| Error::InvalidArgument(format!("keys[{i}]: {e}")))?;
+            if !seen.insert(key.clone()) {
+                return Err(Error::InvalidArgument(format!(
+                    "keys[{i}]: {}/{} is named twice; name each entity once",
+                    key.kind.as_str(),
+                    key.id
+                ))
+                .into());
+            }
+            asked.push(key);
+        }
+        // The head is read before the states: every entry up to it is in them (later ones may
+        // be too, which a site joins again harmlessly).
+        let as_of = self.state.head();
+        let directory = self.state.shared.directory();
+        let (mut states, mut absent) = (Vec::new(), Vec::new());
+        for key in asked {
+            let state = match self.state.store.get(&keys::entity(&key))? {
+                Some(raw) => Some(decode_state(&raw)?),
+                None => None,
+            };
+            match state.and_then(|s| redact(&tenant, &s, &directory)) {
+                Some(view) => states.push(pb::EntityState::from(view)),
+                None => absent.push(pb::EntityKey::from(key)),
+            }
+        }
+        Ok(Response::new(pb::FetchResponse {
+            as_of,
+            states,
+            absent,
         }))
     }
 }

@@ -141,9 +141,10 @@ pub(crate) async fn replay(
             "{origin_seq:?} is not an origin_seq; expected a number"
         ))
     })?;
-    let replica = app.replica.clone();
-    blocking(move || replica.replay(seq)).await?;
+    let replaying = app.clone();
+    blocking(move || replaying.replica.replay(seq, now_ms(), &replaying.events)).await?;
     app.outbox.notify_one();
+    app.events.notify.notify_one();
     Ok(StatusCode::ACCEPTED)
 }
 
