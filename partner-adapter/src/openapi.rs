@@ -531,6 +531,12 @@ fn responses() -> Value {
             "lag": count("`gateway_head` - `cursor`."),
             "outbox_depth": count("Local changes not yet accepted by the gateway."),
             "dead_letters": count("Changes the gateway refused (`GET /v1/dead-letters`)."),
+            "awaiting_gateway_copy": count("Entities whose local copy waits to be replaced by \
+                the gateway's, after a refused change or a duplicate acknowledgement."),
+            "pushed_since_start": count("Changes the gateway acknowledged since the adapter \
+                started."),
+            "duplicates_since_start": count("Of those, changes the gateway already held (re-sent \
+                after an acknowledgement was lost)."),
             "ticket_numbers_left": count("Ticket numbers left in the leased blocks."),
             "webhooks_pending": count("Webhook deliveries queued, over all targets."),
             "webhook_dead_letters": count("Webhook events given up \

@@ -29,7 +29,7 @@ use std::time::SystemTime;
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_federation::visibility::{Directory, pii_granted, strip};
-use hotline_federation::{Change, EntityState, Hlc, HybridClock};
+use hotline_federation::{Change, EntityState, Hlc, HybridClock, Stamp};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -138,6 +138,7 @@ pub struct Replica {
     db: sled::Db,
     dir: PathBuf,
     tenant: String,
+    site: String,
     /// Serialises local writes (sequence numbers, clock, numbers).
     local: Mutex<HybridClock>,
 }
@@ -185,6 +186,18 @@ fn observe_state(clock: &mut HybridClock, state: &EntityState, highest: Hlc) -> 
         highest = highest.max(stamp.hlc);
     }
     highest
+}
+
+/// Every write position a state holds: register winners and the superseded writes kept,
+/// comments, call events and the delete.
+fn stamps(state: &EntityState) -> impl Iterator<Item = &Stamp> {
+    state
+        .registers
+        .values()
+        .flat_map(|r| std::iter::once(&r.winner.stamp).chain(r.superseded.iter().map(|w| &w.stamp)))
+        .chain(state.comments.values().map(|c| &c.stamp))
+        .chain(state.call_events.values().map(|e| &e.stamp))
+        .chain(state.deleted.iter())
 }
 
 /// The key of an outbox entry (`o`) or dead letter (`p`).
@@ -263,6 +276,7 @@ impl Replica {
             db,
             dir: dir.to_path_buf(),
             tenant: tenant.to_owned(),
+            site: site.to_owned(),
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
         };
         replica.record_high_water()?;
@@ -641,6 +655,11 @@ impl Replica {
             .collect()
     }
 
+    /// How many entities wait for the gateway's copy.
+    pub fn stale_count(&self) -> usize {
+        self.db.scan_prefix([b'r']).count()
+    }
+
     /// Replaces the local copies of `asked` with the gateway's answer to a fetch: `states` it
     /// holds (redacted for this site) and the `absent` rest, each with the site's unpushed
     /// changes applied again; clears their refresh markers. One flushed batch with the webhook
@@ -663,8 +682,10 @@ impl Replica {
         let directory = self.directory()?;
         let mut step = Step::default();
         let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let mut parked = self.parked_by_reading()?;
         for (key, gateway) in incoming {
             confirmed = observe_state(&mut clock, &gateway, confirmed);
+            self.clear_taken(&mut step, &mut parked, &gateway);
             let after = self.with_pending(gateway, pending.get(&key), &directory);
             let before = self.entity(&key)?;
             step.batch.remove(refresh_key(&key));
@@ -733,6 +754,39 @@ impl Replica {
             .collect()
     }
 
+    /// This site's parked changes by clock reading (a site never issues a reading twice), to
+    /// notice one the gateway took after all: an operator replayed it there.
+    fn parked_by_reading(&self) -> Result<BTreeMap<Hlc, u64>> {
+        let mut parked = BTreeMap::new();
+        for item in self.db.scan_prefix([b'p']) {
+            let letter = Parked::decode(item?.1.as_ref()).map_err(|e| corrupt("dead letter", e))?;
+            if let Some(change) = letter.change {
+                let change = Change::try_from(change).map_err(|e| corrupt("dead letter", e))?;
+                parked.insert(change.hlc, change.origin_seq);
+            }
+        }
+        Ok(parked)
+    }
+
+    /// Removes from `parked` (and, in `step`, from the store) the dead letters whose writes
+    /// `state` from the gateway holds: the gateway accepted them after all.
+    fn clear_taken(&self, step: &mut Step, parked: &mut BTreeMap<Hlc, u64>, state: &EntityState) {
+        if parked.is_empty() {
+            return;
+        }
+        for stamp in stamps(state) {
+            if stamp.site == self.site {
+                if let Some(seq) = parked.remove(&stamp.hlc) {
+                    tracing::info!(
+                        origin_seq = seq,
+                        "the gateway took a parked change after all"
+                    );
+                    step.batch.remove(seq_key(b'p', seq));
+                }
+            }
+        }
+    }
+
     /// Offers a parked change again (after its cause was fixed): it gets a new clock reading,
     /// because the old one may be the cause (a clock that ran ahead), keeps its origin sequence
     /// number and its place in the outbox, and is applied to the local copy again, which the
@@ -782,6 +836,7 @@ impl Replica {
         let mut purged = BTreeSet::new();
         let mut confirmed = read_hlc(&self.db, "confirmed")?;
         let (mut pending, mut directory) = (None, None);
+        let mut parked = self.parked_by_reading()?;
         for key in &remote.purge {
             let before = self.entity(key)?;
             purged.insert(key.clone());
@@ -820,6 +875,7 @@ impl Replica {
                 after
             };
             confirmed = observe_state(&mut clock, incoming, confirmed);
+            self.clear_taken(&mut step, &mut parked, incoming);
             if after != before {
                 self.index(&mut step, &before, &after);
                 step.put_entity(&after);

@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hotline_adapter::config::{AdapterConfig, ClientTls, GatewayLink, ToolToken};
+use hotline_adapter::events::TicketEvents;
+use hotline_adapter::mapping::Mapping;
 use hotline_adapter::replica::Replica;
 use hotline_adapter::run::Adapter;
+use hotline_federation::model::EntityKey;
+use hotline_federation::{Change, FieldOp};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +71,7 @@ pub struct RunningAdapter {
     pub replica: Arc<Replica>,
     /// Its sync status.
     pub status: Arc<hotline_adapter::sync::SyncStatus>,
+    site: String,
     shutdown: CancellationToken,
     task: JoinHandle<hotline_adapter::error::Result<()>>,
 }
@@ -74,6 +79,7 @@ pub struct RunningAdapter {
 impl RunningAdapter {
     /// Opens and starts an adapter with its API on 127.0.0.1:0.
     pub async fn start(config: AdapterConfig) -> anyhow::Result<RunningAdapter> {
+        let site = config.site.clone();
         let adapter = Adapter::open(config)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api = api(listener.local_addr()?);
@@ -84,6 +90,7 @@ impl RunningAdapter {
             api,
             replica,
             status,
+            site,
             shutdown,
             task,
         })
@@ -114,6 +121,35 @@ impl RunningAdapter {
         self.shutdown.cancel();
         self.task.await.context("adapter task panicked")??;
         Ok(())
+    }
+
+    /// A local change of `ops` to `key`, written straight into the store with the site's clock
+    /// reading `at_ms` and none of the API's checks (a misbehaving tool or clock); the sync
+    /// loop pushes it like any other.
+    pub fn write_directly(
+        &self,
+        key: &EntityKey,
+        at_ms: u64,
+        ops: Vec<FieldOp>,
+    ) -> anyhow::Result<Change> {
+        let events = TicketEvents::new(
+            Vec::new(),
+            Mapping::new(&Default::default())?,
+            self.site.clone(),
+            Arc::default(),
+        );
+        let (change, _) = self
+            .replica
+            .local_change(key, at_ms, &events, |seq, hlc, _, _| {
+                Ok(Change {
+                    key: key.clone(),
+                    ops,
+                    origin_site: self.site.clone(),
+                    origin_seq: seq,
+                    hlc,
+                })
+            })?;
+        Ok(change)
     }
 
     /// Its replica, as the convergence check compares it.

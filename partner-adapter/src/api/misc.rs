@@ -79,11 +79,12 @@ pub(crate) async fn call_event(
 /// `GET /v1/sync/status`.
 pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
     let replica = app.replica.clone();
-    let (cursor, depth, parked, numbers, hooks_pending, hooks_dead) = blocking(move || {
+    let (cursor, depth, parked, stale, numbers, hooks_pending, hooks_dead) = blocking(move || {
         Ok((
             replica.cursor()?,
             replica.outbox_depth(),
             replica.parked()?.len(),
+            replica.stale_count(),
             replica.numbers_left()?,
             crate::webhooks::pending(replica.db())?,
             crate::webhooks::dead_letters(replica.db())?.len(),
@@ -102,6 +103,9 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
         "lag": head - cursor,
         "outbox_depth": depth,
         "dead_letters": parked,
+        "awaiting_gateway_copy": stale,
+        "pushed_since_start": status.pushed.load(Ordering::SeqCst),
+        "duplicates_since_start": status.duplicates.load(Ordering::SeqCst),
         "ticket_numbers_left": numbers,
         "webhooks_pending": hooks_pending,
         "webhook_dead_letters": hooks_dead,
