@@ -46,6 +46,8 @@ pub struct GatewayState {
     /// Per-tenant push quotas.
     pub quotas: crate::quota::Quotas,
     running_writer: Mutex<Option<RunningWriter>>,
+    /// The gateway's clock (ms since the Unix epoch).
+    clock: fn() -> u64,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -59,6 +61,12 @@ impl std::fmt::Debug for GatewayState {
 impl GatewayState {
     /// Opens the store named by the config and starts the writer.
     pub async fn open(config: GatewayConfig) -> Result<Arc<Self>> {
+        Self::open_with_clock(config, system_now_ms).await
+    }
+
+    /// Like [`GatewayState::open`], with the gateway's clock read from `clock` (tests: a
+    /// gateway whose clock differs from its sites').
+    pub async fn open_with_clock(config: GatewayConfig, clock: fn() -> u64) -> Result<Arc<Self>> {
         let store: Arc<dyn Store> = match config.storage.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
             _ => {
@@ -69,7 +77,7 @@ impl GatewayState {
                 Arc::new(SledStore::open(&config.data_dir)?)
             }
         };
-        Self::open_with_store(config, store).await
+        Self::start(config, store, WriterMode::Thread, clock).await
     }
 
     /// Starts the gateway on a given store (tests use [`MemoryStore`]).
@@ -88,6 +96,15 @@ impl GatewayState {
         store: Arc<dyn Store>,
         mode: WriterMode,
     ) -> Result<Arc<Self>> {
+        Self::start(config, store, mode, system_now_ms).await
+    }
+
+    async fn start(
+        config: GatewayConfig,
+        store: Arc<dyn Store>,
+        mode: WriterMode,
+        clock: fn() -> u64,
+    ) -> Result<Arc<Self>> {
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
         let (registry, directory) = writer::load_registry_and_directory(store.as_ref())?;
@@ -103,7 +120,7 @@ impl GatewayState {
             ticket_prefix: config.ticket_prefix.clone(),
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
-            now_ms: system_now_ms,
+            now_ms: clock,
         };
         let config_quota = (
             config.limits.tenant_changes_per_second,
@@ -118,6 +135,7 @@ impl GatewayState {
             tasks: TaskTracker::new(),
             quotas: crate::quota::Quotas::new(config_quota.0, config_quota.1),
             running_writer: Mutex::new(Some(running)),
+            clock,
         });
         state.seed_registry().await?;
         state.seed_policies().await?;
@@ -197,6 +215,11 @@ impl GatewayState {
             }
         }
         Ok(replica)
+    }
+
+    /// The gateway's clock, ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        (self.clock)()
     }
 
     /// The newest global sequence number.

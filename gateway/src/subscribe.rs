@@ -142,7 +142,11 @@ impl Feed {
                     let head = shared.head.load(Ordering::SeqCst);
                     let event = pb::SyncEvent {
                         cursor: self.sent,
-                        body: Some(Body::Heartbeat(pb::Heartbeat { head })),
+                        body: Some(Body::Heartbeat(pb::Heartbeat {
+                            head,
+                            now_ms: self.state.now_ms(),
+                            max_skew_ms: self.state.config.max_skew_ms,
+                        })),
                     };
                     self.send(event).await?;
                 }

@@ -65,6 +65,9 @@ pub enum Error {
     /// The gateway could not be reached or refused the call.
     #[error("gateway: {0}")]
     Gateway(String),
+    /// This site's clock runs further ahead of the gateway's than the gateway accepts.
+    #[error("{0}")]
+    ClockAhead(String),
 }
 
 impl Error {
@@ -80,6 +83,7 @@ impl Error {
             Error::Conflict(_) => (409, "conflict"),
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
+            Error::ClockAhead(_) => (503, "clock_skew"),
             Error::Config { .. } | Error::File { .. } => (500, "internal"),
         }
     }

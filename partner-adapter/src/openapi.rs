@@ -78,7 +78,9 @@ fn operation(mut op: Value, codes: &[u16]) -> Value {
             empty required text, text over its limit, status transition not allowed); or \
             `unmapped_value`: a status, priority or category has no entry in the site's \
             mapping (the message lists the known terms).",
-        "503": "`storage`: the local store failed or is corrupt (run `hotline-adapter recover`).",
+        "503": "`storage`: the local store failed or is corrupt (run `hotline-adapter \
+            recover`); or, for a write, `clock_skew`: the site's clock runs further ahead of the \
+            gateway's than it accepts (fix the clock; nothing was stored).",
     });
     let errors = codes.iter().map(|code| {
         let code = code.to_string();
@@ -364,7 +366,7 @@ fn values() -> Value {
                 and unmapped_value (422) and storage (503); gateway (502) and internal (500) \
                 complete the adapter's set.", &["bad_request", "unauthorized", "not_found",
                 "conflict", "too_large", "invalid", "unmapped_value", "storage", "gateway",
-                "internal"]),
+                "clock_skew", "internal"]),
             "message": string("What went wrong and what is allowed, for people."),
         })),
         "TicketNumber": {
@@ -531,6 +533,10 @@ fn responses() -> Value {
             "lag": count("`gateway_head` - `cursor`."),
             "outbox_depth": count("Local changes not yet accepted by the gateway."),
             "dead_letters": count("Changes the gateway refused (`GET /v1/dead-letters`)."),
+            "clock_ahead_ms": { "type": ["integer", "null"], "description": "How far this \
+                site's clock ran ahead of the gateway's at the last heartbeat, ms (negative: \
+                behind; null before the first). Beyond the gateway's allowed skew, local writes \
+                are refused with 503 `clock_skew`." },
             "awaiting_gateway_copy": count("Entities whose local copy waits to be replaced by \
                 the gateway's, after a refused change or a duplicate acknowledgement."),
             "pushed_since_start": count("Changes the gateway acknowledged since the adapter \

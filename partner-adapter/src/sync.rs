@@ -50,6 +50,25 @@ pub struct SyncStatus {
     pub duplicates: AtomicU64,
     /// Why the last session ended.
     pub last_error: std::sync::Mutex<String>,
+    /// This site's clock against the gateway's, as of the last heartbeat (`None` before one).
+    pub clock: std::sync::Mutex<Option<ClockReading>>,
+}
+
+/// This site's clock against the gateway's at one heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockReading {
+    /// How far this site's clock ran ahead of the gateway's, ms (negative: behind; includes
+    /// the heartbeat's travel time).
+    pub ahead_ms: i64,
+    /// How far ahead the gateway accepts a change's clock.
+    pub max_skew_ms: u64,
+}
+
+impl SyncStatus {
+    /// The last clock reading, if any heartbeat carried one.
+    pub fn clock(&self) -> Option<ClockReading> {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The parts the sync loop works with.
@@ -334,8 +353,29 @@ async fn subscriber(
                 }
                 end_of_snapshot = Some(as_of);
             }
-            Some(Body::Heartbeat(pb::Heartbeat { head })) => {
+            Some(Body::Heartbeat(pb::Heartbeat {
+                head,
+                now_ms: gateway_ms,
+                max_skew_ms,
+            })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
+                if gateway_ms > 0 {
+                    let ahead_ms = i64::try_from(now_ms()).unwrap_or(i64::MAX)
+                        - i64::try_from(gateway_ms).unwrap_or(i64::MAX);
+                    let reading = ClockReading {
+                        ahead_ms,
+                        max_skew_ms,
+                    };
+                    let mut clock = ctx.status.clock.lock().unwrap_or_else(|p| p.into_inner());
+                    if ahead_ms > max_skew_ms as i64 && *clock != Some(reading) {
+                        tracing::warn!(
+                            ahead_ms,
+                            max_skew_ms,
+                            "this site's clock runs ahead of the gateway's further than it accepts; local writes are refused until the clock is fixed"
+                        );
+                    }
+                    *clock = Some(reading);
+                }
             }
             None => {}
         }

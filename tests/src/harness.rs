@@ -162,6 +162,19 @@ impl RunningGateway {
         Self::serve(listener, GatewayState::open(config).await?).await
     }
 
+    /// Starts a gateway whose clock reads `clock` instead of the system's, on 127.0.0.1:0.
+    pub async fn start_with_clock(
+        config: GatewayConfig,
+        clock: fn() -> u64,
+    ) -> anyhow::Result<RunningGateway> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(
+            listener,
+            GatewayState::open_with_clock(config, clock).await?,
+        )
+        .await
+    }
+
     /// Starts a gateway at a given address (a restart where sites expect it).
     pub async fn start_at(
         config: GatewayConfig,

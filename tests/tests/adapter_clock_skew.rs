@@ -7,8 +7,8 @@
 use hotline_federation::FieldOp;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_tests::changes::now_ms;
-use hotline_tests::harness::gateway_view;
-use hotline_tests::sites::{OneSite, eventually};
+use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::sites::{OneSite, RunningAdapter, eventually};
 use serde_json::{Value, json};
 
 /// The adapter's change stamped an hour ahead is refused with CLOCK_SKEW, parked with the skew
@@ -147,6 +147,77 @@ async fn change_an_hour_ahead_is_parked_and_the_site_writes_again() -> anyhow::R
         converged()
     })
     .await?;
+    site.stop().await?;
+    gateway.stop().await
+}
+
+fn an_hour_behind() -> u64 {
+    now_ms() - 3_600_000
+}
+
+/// Against a gateway whose clock reads an hour earlier, the site learns from the heartbeats that
+/// its clock is an hour ahead, and refuses local writes through its API with 503 `clock_skew`
+/// naming the skew and the bound, storing nothing, instead of showing a write the gateway will
+/// refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_refuses_writes_while_its_clock_is_ahead_of_the_gateways() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway =
+        RunningGateway::start_with_clock(federation_config(&pki, dirs[0].path()), an_hour_behind)
+            .await?;
+    let site = RunningAdapter::for_site(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )
+    .await?;
+    site.wait_for_numbers().await?;
+    eventually(10, "the clock reading from a heartbeat", || async {
+        let (_, sync) = site
+            .api
+            .call("GET", "/v1/sync/status", &Value::Null)
+            .await?;
+        Ok(sync["clock_ahead_ms"].as_i64().is_some())
+    })
+    .await?;
+    let (_, sync) = site
+        .api
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    let ahead = sync["clock_ahead_ms"].as_i64().unwrap_or_default();
+    assert!(
+        (3_590_000..3_660_000).contains(&ahead),
+        "an hour ahead, give or take the heartbeat's travel: {sync}"
+    );
+
+    let (status, body) = site
+        .api
+        .call(
+            "POST",
+            "/v1/tickets",
+            &json!({ "customer_ref": "K-9", "focus_team": "finance-hr", "category": "vpn" }),
+        )
+        .await?;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "clock_skew", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("ms ahead of the gateway's") && message.contains("at most 300000 ms"),
+        "{message}"
+    );
+    let found = site
+        .api
+        .expect("GET", "/v1/tickets?customer_ref=K-9", &Value::Null, 200)
+        .await?;
+    assert_eq!(found["tickets"], json!([]), "{found}");
+    let (_, sync) = site
+        .api
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    assert_eq!(sync["outbox_depth"], 0, "{sync}");
     site.stop().await?;
     gateway.stop().await
 }

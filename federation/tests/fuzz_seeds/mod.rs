@@ -291,7 +291,14 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 key: Some(EntityKey::new(EntityKind::Ticket, TICKET).into()),
             }),
         ),
-        ("heartbeat", Body::Heartbeat(pb::Heartbeat { head: 42 })),
+        (
+            "heartbeat",
+            Body::Heartbeat(pb::Heartbeat {
+                head: 42,
+                now_ms: 1_795_000_000_000,
+                max_skew_ms: 300_000,
+            }),
+        ),
     ];
     for (name, body) in events {
         seeds.push((format!("sync-{name}"), event(body).encode_to_vec()));

@@ -37,6 +37,7 @@ pub(crate) async fn call_event(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let request: NewCallEvent = parse(body, app.config.api.max_body_bytes)?;
+    app.check_clock()?;
     let outcome = CallOutcome::parse("outcome", &request.outcome)?;
     let now = now_ms();
     let at = request.at_ms.unwrap_or(now);
@@ -103,6 +104,7 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
         "lag": head - cursor,
         "outbox_depth": depth,
         "dead_letters": parked,
+        "clock_ahead_ms": status.clock().map(|c| c.ahead_ms),
         "awaiting_gateway_copy": stale,
         "pushed_since_start": status.pushed.load(Ordering::SeqCst),
         "duplicates_since_start": status.duplicates.load(Ordering::SeqCst),
@@ -145,6 +147,7 @@ pub(crate) async fn replay(
             "{origin_seq:?} is not an origin_seq; expected a number"
         ))
     })?;
+    app.check_clock()?;
     let replaying = app.clone();
     blocking(move || replaying.replica.replay(seq, now_ms(), &replaying.events)).await?;
     app.outbox.notify_one();

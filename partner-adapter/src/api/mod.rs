@@ -43,6 +43,25 @@ pub struct App {
     pub outbox: Arc<Notify>,
 }
 
+impl App {
+    /// Refuses a local write while this site's clock runs further ahead of the gateway's than
+    /// the gateway accepts (as of the last heartbeat): the gateway would refuse the change as
+    /// CLOCK_SKEW, after the site's tools had already seen it stored.
+    pub(crate) fn check_clock(&self) -> Result<()> {
+        match self.status.clock() {
+            Some(reading) if reading.ahead_ms > reading.max_skew_ms as i64 => {
+                Err(Error::ClockAhead(format!(
+                    "this site's clock is {} ms ahead of the gateway's; the gateway accepts at \
+                     most {} ms, so nothing was stored: fix the site's clock (NTP), then write \
+                     again",
+                    reading.ahead_ms, reading.max_skew_ms
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();

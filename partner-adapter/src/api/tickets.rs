@@ -142,6 +142,7 @@ pub(crate) async fn create(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let request: NewTicket = parse(body, app.config.api.max_body_bytes)?;
+    app.check_clock()?;
     let mapping = &app.mapping;
     let status = match &request.status {
         Some(s) => mapping.status_in("status", s)?,
@@ -284,6 +285,7 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>> {
     let key = ticket_key(&number)?;
     let request: TicketUpdate = parse(body, app.config.api.max_body_bytes)?;
+    app.check_clock()?;
     let mapping = &app.mapping;
     let status = request
         .status
@@ -357,6 +359,7 @@ pub(crate) async fn comment(
 ) -> Result<(StatusCode, Json<Value>)> {
     let key = ticket_key(&number)?;
     let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
+    app.check_clock()?;
     let visibility = Visibility::parse("visibility", &request.visibility)?;
     let app2 = app.clone();
     let (change, after) = blocking(move || {
