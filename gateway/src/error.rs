@@ -48,6 +48,9 @@ pub enum Error {
     /// A bounded resource is used up (a subscriber fell behind, a quota).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The request is well-formed but cannot be done in the current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
 }
 
 impl From<Error> for tonic::Status {
@@ -61,6 +64,7 @@ impl From<Error> for tonic::Status {
             Error::PermissionDenied(_) => tonic::Status::permission_denied(message),
             Error::Storage(_) | Error::Unavailable(_) => tonic::Status::unavailable(message),
             Error::ResourceExhausted(_) => tonic::Status::resource_exhausted(message),
+            Error::FailedPrecondition(_) => tonic::Status::failed_precondition(message),
             Error::Config { .. } | Error::File { .. } | Error::Tls(_) | Error::Corrupt(_) => {
                 tonic::Status::internal(message)
             }

@@ -331,7 +331,11 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
             Some(b'r') => pb::EntityKey::decode(value.as_ref())
                 .map_err(|e| e.to_string())
                 .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
-                .map(drop)
+                .and_then(|named| {
+                    (crate::replica::refresh_key(&named) == key.as_ref())
+                        .then_some(())
+                        .ok_or_else(|| "names another entity than its key".to_owned())
+                })
                 .map_err(|e| format!("refresh marker {}: {e}", show(&key[1..]))),
             Some(b'w' | b'y') => crate::webhooks::check_stored(&key, &value),
             Some(b'm') => meta(&key[1..], &value, &mut counters),

@@ -214,9 +214,11 @@ fn paths() -> Value {
                 "summary": "Replay a refused change",
                 "description": "Puts the refused change back into the outbox at its place, \
                     e.g. after the cause was fixed at the gateway or the site's clock was \
-                    corrected: it keeps its origin_seq, gets a new clock reading and is applied \
-                    to the local copy again. A change that is still malformed stays parked \
-                    (422). No request body.",
+                    corrected, and applies it to the local copy again. It keeps its origin_seq \
+                    and its clock reading, except a change refused for its clock \
+                    (REJECT_REASON_CLOCK_SKEW), which gets a new reading. A change that is \
+                    still malformed stays parked (422); while the site's clock is too far \
+                    ahead, 503 clock_skew. No request body.",
                 "responses": { "202": { "description": "Queued again; no body." } },
             }), &[400, 401, 404, 422, 503]),
         },

@@ -461,6 +461,11 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
                     salvaged.hlc = salvaged.hlc.max(Hlc::from(wire));
                 }
             }
+            // The highest accepted reading, so a later CLOCK_SKEW refusal never turns the clock
+            // back below a write that stands.
+            b"confirmed" if pb::Hlc::decode(value).is_ok() => {
+                salvaged.records.push((key.to_vec(), value.to_vec()));
+            }
             _ => {}
         },
         Some(b'o') => {

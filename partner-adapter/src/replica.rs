@@ -22,7 +22,7 @@
 //! its origin sequence and webhook event ids at [`integrity::time_floor`], never at 1, so a store
 //! that replaces a lost one cannot reuse a number the old one sent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -133,6 +133,51 @@ pub struct Fetched {
     pub absent: Vec<EntityKey>,
 }
 
+/// How many recent (log position, entity) touches the replica remembers.
+const TOUCHES_KEPT: usize = 65_536;
+
+/// Which entities the latest log entries touched, so a fetch answer that is older than the
+/// replica's cursor can still be used for an entity no later entry touched.
+#[derive(Debug, Default)]
+struct Touched {
+    /// (log position, entity), oldest first.
+    recent: VecDeque<(u64, EntityKey)>,
+    /// Touches up to this position are not remembered (before the start, evicted, or behind
+    /// a snapshot).
+    forgotten_up_to: u64,
+    /// Snapshot chunks have replaced local states but its end has not arrived.
+    snapshot_open: bool,
+}
+
+impl Touched {
+    fn record(&mut self, position: u64, key: &EntityKey) {
+        self.recent.push_back((position, key.clone()));
+        while self.recent.len() > TOUCHES_KEPT {
+            if let Some((evicted, _)) = self.recent.pop_front() {
+                self.forgotten_up_to = self.forgotten_up_to.max(evicted);
+            }
+        }
+    }
+
+    /// Whether an answer reflecting the log up to `as_of` holds everything the replica (at
+    /// `cursor`) has applied to `key`.
+    fn current(&self, key: &EntityKey, as_of: u64, cursor: u64) -> bool {
+        if self.snapshot_open {
+            return false;
+        }
+        if as_of >= cursor {
+            return true;
+        }
+        as_of >= self.forgotten_up_to
+            && !self
+                .recent
+                .iter()
+                .rev()
+                .take_while(|(position, _)| *position > as_of)
+                .any(|(_, touched)| touched == key)
+    }
+}
+
 /// The local store.
 pub struct Replica {
     db: sled::Db,
@@ -141,6 +186,8 @@ pub struct Replica {
     site: String,
     /// Serialises local writes (sequence numbers, clock, numbers).
     local: Mutex<HybridClock>,
+    /// Recent touches by log entries; locked only while `local` is held.
+    touched: Mutex<Touched>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -158,7 +205,7 @@ fn entity_key(key: &EntityKey) -> Vec<u8> {
 }
 
 /// The key of a refresh marker: the entity's key with `r` in front instead of `e`.
-fn refresh_key(key: &EntityKey) -> Vec<u8> {
+pub(crate) fn refresh_key(key: &EntityKey) -> Vec<u8> {
     let mut out = entity_key(key);
     out[0] = b'r';
     out
@@ -175,17 +222,18 @@ fn read_hlc(db: &sled::Db, name: &str) -> Result<Hlc> {
     }
 }
 
-/// Raises the clock past the winning writes of `state` (causality: a local write made after
-/// seeing them is stamped after them) and returns the highest of those stamps and `highest`.
+/// Raises the clock past every write `state` holds (causality: a local write made after seeing
+/// them is stamped after them) and returns the highest of their stamps and `highest`.
 fn observe_state(clock: &mut HybridClock, state: &EntityState, highest: Hlc) -> Hlc {
-    let mut highest = highest;
-    for register in state.registers.values() {
-        // A far-ahead clock elsewhere is the gateway's problem, not a reason to refuse data.
-        let stamp = &register.winner.stamp;
-        let _ = clock.observe(&stamp.site, stamp.hlc, stamp.hlc.wall_ms);
-        highest = highest.max(stamp.hlc);
+    let newest = stamps(state).max_by_key(|stamp| stamp.hlc);
+    match newest {
+        Some(stamp) => {
+            // A far-ahead clock elsewhere is the gateway's problem, not a reason to refuse data.
+            let _ = clock.observe(&stamp.site, stamp.hlc, stamp.hlc.wall_ms);
+            highest.max(stamp.hlc)
+        }
+        None => highest,
     }
-    highest
 }
 
 /// Every write position a state holds: register winners and the superseded writes kept,
@@ -265,6 +313,10 @@ impl Replica {
             batch.insert(meta("format"), integrity::FORMAT);
             batch.insert(meta("seq"), floor.to_be_bytes().to_vec());
             batch.insert(meta("webhook"), floor.to_be_bytes().to_vec());
+            batch.insert(
+                meta("confirmed"),
+                pb::Hlc::from(Hlc::default()).encode_to_vec(),
+            );
             db.apply_batch(batch)?;
             db.flush()?;
         } else if health.legacy {
@@ -278,7 +330,10 @@ impl Replica {
             tenant: tenant.to_owned(),
             site: site.to_owned(),
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
+            touched: Mutex::new(Touched::default()),
         };
+        let cursor = replica.cursor()?;
+        replica.touches().forgotten_up_to = cursor;
         replica.record_high_water()?;
         Ok(replica)
     }
@@ -331,6 +386,11 @@ impl Replica {
         }
         for (key, value) in records {
             step.batch.insert(key.clone(), value.clone());
+        }
+        if !records.iter().any(|(key, _)| *key == meta("confirmed")) {
+            // Unknown which readings were accepted: a CLOCK_SKEW refusal then goes back no
+            // further than the bound (see `settle`).
+            step.batch.remove(meta("confirmed"));
         }
         let seq = self.counter("seq")?.max(floors.seq);
         let webhook = self.counter("webhook")?.max(floors.webhook);
@@ -583,52 +643,89 @@ impl Replica {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
         let mut settled = BTreeSet::new();
+        let stored = self.db.get(meta("confirmed"))?.is_some();
         let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let horizon = now_ms.saturating_add(clock.max_skew_ms());
         let mark_stale = |batch: &mut sled::Batch, key: &EntityKey| {
             batch.insert(
                 refresh_key(key),
                 pb::EntityKey::from(key.clone()).encode_to_vec(),
             );
         };
+        let park = |batch: &mut sled::Batch, change: &Change, reason: i32, message: &str| {
+            batch.remove(seq_key(b'o', change.origin_seq));
+            let parked = Parked {
+                change: Some(change.clone().into()),
+                reason,
+                message: message.to_owned(),
+                at_ms: now_ms,
+            };
+            batch.insert(seq_key(b'p', change.origin_seq), parked.encode_to_vec());
+            mark_stale(batch, &change.key);
+        };
         for (change, duplicate) in accepted {
             batch.remove(seq_key(b'o', change.origin_seq));
             settled.insert(change.origin_seq);
             if *duplicate {
+                // Stored before, perhaps in an earlier version: take the gateway's copy. Its
+                // reading stands all the same (unless it came from a clock beyond the bound).
                 mark_stale(&mut batch, &change.key);
-            } else {
+            }
+            if !*duplicate || change.hlc.wall_ms <= horizon {
                 confirmed = confirmed.max(change.hlc);
             }
         }
-        batch.insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
         for (change, reason, message) in refused {
-            batch.remove(seq_key(b'o', change.origin_seq));
             settled.insert(change.origin_seq);
-            let parked = Parked {
-                change: Some(change.clone().into()),
-                reason: *reason,
-                message: message.clone(),
-                at_ms: now_ms,
-            };
-            batch.insert(seq_key(b'p', change.origin_seq), parked.encode_to_vec());
-            mark_stale(&mut batch, &change.key);
+            park(&mut batch, change, *reason, message);
         }
         let skewed = refused
             .iter()
             .any(|(_, reason, _)| *reason == pb::RejectReason::ClockSkew as i32);
         let mut rewound = None;
         if skewed {
-            let horizon = now_ms.saturating_add(clock.max_skew_ms());
-            let mut back_to = confirmed;
+            // A store from before `confirmed` was kept does not know its accepted readings:
+            // go back no further than the bound allows.
+            let mut back_to = if stored {
+                confirmed
+            } else {
+                confirmed.max(clock.last().min(Hlc::new(horizon, 0)))
+            };
+            let mut doomed = Vec::new();
             for change in self.outbox(usize::MAX)? {
-                if !settled.contains(&change.origin_seq) && change.hlc.wall_ms <= horizon {
-                    back_to = back_to.max(change.hlc);
+                if settled.contains(&change.origin_seq) {
+                    continue;
                 }
+                if change.hlc.wall_ms <= horizon {
+                    back_to = back_to.max(change.hlc);
+                } else {
+                    doomed.push(change);
+                }
+            }
+            // Unpushed changes from the clock that ran ahead would be refused too, or, pushed
+            // late enough, accepted above every write made after the clock goes back: park
+            // them with the refused one.
+            for change in &doomed {
+                let ahead_ms = change.hlc.wall_ms - now_ms;
+                let message = format!(
+                    "not pushed: stamped {ahead_ms} ms ahead of this site's clock, by the clock the \
+                     gateway refused as too far ahead (at most {} ms are allowed); replay it \
+                     once the site's clock is right, which gives it a new reading",
+                    clock.max_skew_ms()
+                );
+                park(
+                    &mut batch,
+                    change,
+                    pb::RejectReason::ClockSkew as i32,
+                    &message,
+                );
             }
             if back_to < clock.last() {
                 batch.insert(meta("hlc"), pb::Hlc::from(back_to).encode_to_vec());
                 rewound = Some(back_to);
             }
         }
+        batch.insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
         self.db.apply_batch(batch)?;
         self.db.flush()?;
         if let Some(back_to) = rewound {
@@ -660,16 +757,21 @@ impl Replica {
         self.db.scan_prefix([b'r']).count()
     }
 
-    /// Replaces the local copies of `asked` with the gateway's answer to a fetch: `states` it
-    /// holds (redacted for this site) and the `absent` rest, each with the site's unpushed
+    /// Replaces the local copies of the entities in the gateway's answer to a fetch: `states`
+    /// it holds (redacted for this site) and the `absent` rest, each with the site's unpushed
     /// changes applied again; clears their refresh markers. One flushed batch with the webhook
-    /// events. Returns `false` and changes nothing when the replica has already applied log
-    /// entries after `as_of`: the answer may miss them, so the caller asks again.
-    pub fn refresh(&self, answer: &Fetched, events: &TicketEvents, now_ms: u64) -> Result<bool> {
+    /// events. An entity that a log entry after `as_of` has touched since (or while a snapshot
+    /// is being applied) is left as it is, marker and all, and returned: the answer may miss
+    /// that entry, so the caller asks again.
+    pub fn refresh(
+        &self,
+        answer: &Fetched,
+        events: &TicketEvents,
+        now_ms: u64,
+    ) -> Result<Vec<EntityKey>> {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        if self.cursor()? > answer.as_of {
-            return Ok(false);
-        }
+        let cursor = self.cursor()?;
+        let touched = self.touches();
         let mut incoming: BTreeMap<EntityKey, EntityState> = answer
             .absent
             .iter()
@@ -678,6 +780,10 @@ impl Replica {
         for state in &answer.states {
             incoming.insert(state.key.clone(), state.clone());
         }
+        let (incoming, deferred): (BTreeMap<_, _>, BTreeMap<_, _>) = incoming
+            .into_iter()
+            .partition(|(key, _)| touched.current(key, answer.as_of, cursor));
+        drop(touched);
         let pending = self.pending_by_entity()?;
         let directory = self.directory()?;
         let mut step = Step::default();
@@ -706,7 +812,12 @@ impl Replica {
         step.batch
             .insert(meta("hlc"), pb::Hlc::from(clock.last()).encode_to_vec());
         self.commit(step)?;
-        Ok(true)
+        Ok(deferred.into_keys().collect())
+    }
+
+    /// The recent touches (call with the local lock held).
+    fn touches(&self) -> std::sync::MutexGuard<'_, Touched> {
+        self.touched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The outbox by entity, oldest first.
@@ -787,11 +898,12 @@ impl Replica {
         }
     }
 
-    /// Offers a parked change again (after its cause was fixed): it gets a new clock reading,
-    /// because the old one may be the cause (a clock that ran ahead), keeps its origin sequence
+    /// Offers a parked change again (after its cause was fixed): it keeps its origin sequence
     /// number and its place in the outbox, and is applied to the local copy again, which the
-    /// refusal had replaced by the gateway's. Checked like a new local change, so a change
-    /// that is still malformed stays parked with the error.
+    /// refusal had replaced by the gateway's. It keeps its clock reading, so it wins over no
+    /// write made after it, unless that reading was the cause (`CLOCK_SKEW`): then it gets a
+    /// new one. Checked like a new local change, so a change that is still malformed stays
+    /// parked with the error.
     pub fn replay(&self, origin_seq: u64, now_ms: u64, events: &TicketEvents) -> Result<Change> {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let key = seq_key(b'p', origin_seq);
@@ -814,7 +926,13 @@ impl Replica {
             &change.key.clone(),
             now_ms,
             events,
-            |_, hlc, _, _| Ok(Change { hlc, ..change }),
+            |_, hlc, _, _| {
+                if parked.reason == pb::RejectReason::ClockSkew as i32 {
+                    Ok(Change { hlc, ..change })
+                } else {
+                    Ok(change)
+                }
+            },
         )?;
         Ok(change)
     }
@@ -892,6 +1010,26 @@ impl Replica {
         step.batch
             .insert(meta("confirmed"), pb::Hlc::from(confirmed).encode_to_vec());
         self.commit(step)?;
+        let mut touched = self.touches();
+        match (remote.replace, remote.cursor) {
+            (true, None) => touched.snapshot_open = true,
+            (true, Some(as_of)) => {
+                // Everything up to the snapshot's position came whole; nothing older is known.
+                touched.snapshot_open = false;
+                touched.recent.clear();
+                touched.forgotten_up_to = touched.forgotten_up_to.max(as_of);
+            }
+            (false, Some(position)) => {
+                for key in remote
+                    .purge
+                    .iter()
+                    .chain(remote.states.iter().map(|s| &s.key))
+                {
+                    touched.record(position, key);
+                }
+            }
+            (false, None) => {}
+        }
         Ok(changed)
     }
 

@@ -418,10 +418,25 @@ async fn subscriber(
     }
 }
 
+/// How long an entity that had to wait for the gateway's copy waits before the next try.
+const REFRESH_RETRY: Duration = Duration::from_secs(1);
+
 /// Pushes the outbox in order; acknowledged entries leave it, refused ones are parked.
 async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+    let mut refresh_after = tokio::time::Instant::now();
     loop {
-        refresh_stale(ctx, &mut client).await?;
+        if tokio::time::Instant::now() >= refresh_after {
+            // Refreshing never holds up pushing: an entity that must wait, or a gateway that
+            // cannot answer, is tried again a little later.
+            match refresh_stale(ctx, &mut client).await {
+                Ok(true) => {}
+                Ok(false) => refresh_after = tokio::time::Instant::now() + REFRESH_RETRY,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot replace refused local copies with the gateway's yet; pushing on");
+                    refresh_after = tokio::time::Instant::now() + REFRESH_RETRY * 5;
+                }
+            }
+        }
         let notified = ctx.outbox.notified();
         let batch = ctx.replica.outbox(ctx.config.sync.push_batch)?;
         if batch.is_empty() {
@@ -496,15 +511,14 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
     }
 }
 
-/// Replaces the local copies of entities a refused change was applied to by the gateway's
-/// (with the site's unpushed changes on top). An answer older than what the subscriber has
-/// applied meanwhile is asked for again; after a few tries the rest waits for the next round.
-async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>) -> Result<()> {
-    let mut stale_answers = 0;
+/// Replaces the local copies of entities a refused change was applied to (or a duplicate
+/// acknowledged for) by the gateway's, with the site's unpushed changes on top. `Ok(false)`
+/// when some entity has to wait: a log entry the answer may miss touched it meanwhile.
+async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>) -> Result<bool> {
     loop {
         let keys = ctx.replica.stale_entities(ctx.config.sync.push_batch)?;
         if keys.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let response = client
             .fetch(pb::FetchRequest {
@@ -513,19 +527,23 @@ async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>
             .await
             .map_err(|s| status_error("fetch", s))?
             .into_inner();
-        let answer = Fetched {
+        let asked: BTreeSet<&EntityKey> = keys.iter().collect();
+        let mut answer = Fetched {
             as_of: response.as_of,
-            states: response
-                .states
-                .into_iter()
-                .map(EntityState::try_from)
-                .collect::<std::result::Result<_, _>>()?,
-            absent: response
-                .absent
-                .into_iter()
-                .map(EntityKey::try_from)
-                .collect::<std::result::Result<_, _>>()?,
+            ..Fetched::default()
         };
+        for state in response.states {
+            let state = EntityState::try_from(state)?;
+            if asked.contains(&state.key) {
+                answer.states.push(state);
+            }
+        }
+        for key in response.absent {
+            let key = EntityKey::try_from(key)?;
+            if asked.contains(&key) {
+                answer.absent.push(key);
+            }
+        }
         let answered: BTreeSet<&EntityKey> = answer
             .states
             .iter()
@@ -540,21 +558,17 @@ async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>
             )));
         }
         let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
-        let done = tokio::task::spawn_blocking(move || replica.refresh(&answer, &events, now_ms()))
-            .await
-            .map_err(|e| Error::Storage(format!("refresh task: {e}")))??;
-        if done {
-            ctx.events.notify.notify_one();
-            tracing::info!(
-                entities = keys.len(),
-                "replaced refused local copies with the gateway's"
-            );
-        } else {
-            stale_answers += 1;
-            if stale_answers >= 5 {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let deferred =
+            tokio::task::spawn_blocking(move || replica.refresh(&answer, &events, now_ms()))
+                .await
+                .map_err(|e| Error::Storage(format!("refresh task: {e}")))??;
+        ctx.events.notify.notify_one();
+        tracing::info!(
+            entities = keys.len() - deferred.len(),
+            "replaced refused local copies with the gateway's"
+        );
+        if !deferred.is_empty() {
+            return Ok(false);
         }
     }
 }

@@ -11,7 +11,7 @@ use common::{SITE, TENANT, events, subject, write_at};
 use hotline_adapter::replica::{Fetched, RemoteEntry, Replica};
 use hotline_adapter::sync::now_ms;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::{Change, EntityState, Hlc, clock::DEFAULT_MAX_SKEW_MS};
+use hotline_federation::{Change, EntityState, FieldOp, Hlc, clock::DEFAULT_MAX_SKEW_MS};
 use hotline_proto::v1::RejectReason;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -65,7 +65,17 @@ fn clock_skew_refusal_turns_the_clock_back_to_the_last_accepted_write() {
             next.hlc
         );
     }
-    let replica = open(dir.path());
+    // sled lets go of its lock once its background thread has stopped, a moment after drop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let replica = loop {
+        match Replica::open(dir.path(), SITE, TENANT, DEFAULT_MAX_SKEW_MS) {
+            Ok(replica) => break replica,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("reopen the store: {e}"),
+        }
+    };
     let later = write_at(&replica, &key, "after a restart", t + 250_000);
     assert_eq!(
         later.hlc,
@@ -96,8 +106,8 @@ fn other_refusals_do_not_turn_the_clock_back() {
 
 /// A refused write stays in the local copy only until the gateway's copy arrives: then the
 /// entity is the gateway's state with the site's unpushed changes joined again, and its
-/// marker is gone. A refused creation disappears. An answer older than the log entries the
-/// replica has already applied changes nothing and keeps the marker, so it is asked again.
+/// marker is gone. A refused creation disappears. An answer older than a log entry the replica
+/// has applied to an entity leaves that entity and its marker alone, so it is asked again.
 #[test]
 fn refresh_replaces_the_refused_write_with_the_gateways_copy() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -144,10 +154,21 @@ fn refresh_replaces_the_refused_write_with_the_gateways_copy() {
         absent: vec![created.clone()],
     };
 
-    // The subscriber has applied entries up to 9 meanwhile: this answer may miss them.
+    // Meanwhile the subscriber applied entry 9, which touched the known ticket: an answer as of
+    // 5 may miss it, so that ticket waits; the untouched one is refreshed.
+    let entry_9 = EntityState::delta(&Change {
+        key: known.clone(),
+        ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::Category(
+            "network".into(),
+        )))],
+        origin_site: "munich".into(),
+        origin_seq: 8,
+        hlc: Hlc::new(t - 500, 0),
+    });
     replica
         .apply_remote(
             &RemoteEntry {
+                states: vec![entry_9.clone()],
                 cursor: Some(9),
                 ..RemoteEntry::default()
             },
@@ -156,12 +177,27 @@ fn refresh_replaces_the_refused_write_with_the_gateways_copy() {
         )
         .expect("apply");
     let before = replica.entity(&known).expect("read");
-    assert!(!replica.refresh(&answer, &events(), t).expect("refresh"));
+    let deferred = replica.refresh(&answer, &events(), t).expect("refresh");
+    assert_eq!(deferred, vec![known.clone()]);
     assert_eq!(replica.entity(&known).expect("read"), before);
-    assert_eq!(replica.stale_entities(10).expect("stale").len(), 2);
+    assert_eq!(
+        replica.stale_entities(10).expect("stale"),
+        vec![known.clone()]
+    );
 
-    let current = Fetched { as_of: 9, ..answer };
-    assert!(replica.refresh(&current, &events(), t).expect("refresh"));
+    let mut gateway_copy = gateway_copy;
+    gateway_copy.join(&entry_9);
+    let current = Fetched {
+        as_of: 9,
+        states: vec![gateway_copy.clone()],
+        absent: vec![],
+    };
+    assert!(
+        replica
+            .refresh(&current, &events(), t)
+            .expect("refresh")
+            .is_empty()
+    );
     let mut expected = gateway_copy;
     expected.apply(&unpushed);
     assert_eq!(
@@ -194,4 +230,198 @@ fn duplicate_acknowledgement_asks_for_the_gateways_copy() {
         .expect("settle");
     assert_eq!(replica.stale_entities(10).expect("stale"), vec![seen]);
     assert!(replica.outbox(10).expect("outbox").is_empty());
+}
+
+/// Unpushed changes stamped by the clock that ran ahead are parked with the refused one (they
+/// could otherwise be accepted late, above every write made after the clock goes back); an
+/// unpushed change within the bound stays in the outbox and the clock stays above it.
+#[test]
+fn skew_refusal_parks_the_other_changes_from_the_clock_that_ran_ahead() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let (a, b) = (ticket("ASZ-2026-000007"), ticket("ASZ-2026-000008"));
+    let t = now_ms();
+    let fine = write_at(&replica, &a, "fine", t);
+    let refused = write_at(&replica, &a, "refused", t + HOUR_MS);
+    let also_ahead = write_at(&replica, &b, "also ahead", t + HOUR_MS + 1);
+    replica
+        .settle(&[], &[refusal(&refused, RejectReason::ClockSkew)], t + 2)
+        .expect("settle");
+    assert_eq!(replica.outbox(10).expect("outbox"), vec![fine.clone()]);
+    let parked: Vec<u64> = replica
+        .parked()
+        .expect("parked")
+        .iter()
+        .filter_map(|p| p.change.as_ref().map(|c| c.origin_seq))
+        .collect();
+    assert_eq!(parked, vec![refused.origin_seq, also_ahead.origin_seq]);
+    let letters = replica.parked().expect("parked");
+    assert!(
+        letters[1].message.contains("ms ahead of this site's clock"),
+        "{}",
+        letters[1].message
+    );
+    assert_eq!(replica.stale_entities(10).expect("stale").len(), 2);
+    let next = write_at(&replica, &a, "next", t + 3);
+    assert_eq!(next.hlc, Hlc::new(t + 3, 0), "back to the physical clock");
+}
+
+/// A duplicate acknowledgement in the same batch as a skew refusal still counts as a write
+/// that stands: the clock does not go back below it.
+#[test]
+fn skew_refusal_keeps_the_clock_above_a_duplicate_in_the_same_batch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let key = ticket("ASZ-2026-000009");
+    let t = now_ms();
+    let stood = write_at(&replica, &key, "four minutes ahead", t + 240_000);
+    let refused = write_at(&replica, &key, "an hour ahead", t + HOUR_MS);
+    replica
+        .settle(
+            &[(stood.clone(), true)],
+            &[refusal(&refused, RejectReason::ClockSkew)],
+            t,
+        )
+        .expect("settle");
+    let next = write_at(&replica, &key, "next", t + 1);
+    assert!(next.hlc > stood.hlc, "{:?} <= {:?}", next.hlc, stood.hlc);
+}
+
+/// A store written before the accepted readings were kept (no `confirmed` counter) turns its
+/// clock back no further than the allowed skew, since it cannot know what was accepted.
+#[test]
+fn store_without_confirmed_readings_goes_back_only_to_the_bound() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let key = ticket("ASZ-2026-000010");
+    let t = now_ms();
+    let accepted = write_at(&replica, &key, "accepted", t + 200_000);
+    replica
+        .settle(&[(accepted, false)], &[], t)
+        .expect("settle");
+    replica
+        .db()
+        .remove(b"mconfirmed")
+        .expect("forget the accepted readings");
+    let refused = write_at(&replica, &key, "an hour ahead", t + HOUR_MS);
+    replica
+        .settle(&[], &[refusal(&refused, RejectReason::ClockSkew)], t)
+        .expect("settle");
+    let next = write_at(&replica, &key, "next", t + 1);
+    assert_eq!(
+        next.hlc.wall_ms,
+        t + DEFAULT_MAX_SKEW_MS,
+        "at most the bound ahead: {:?}",
+        next.hlc
+    );
+}
+
+/// A replay keeps the change's reading unless the reading was the cause: a change refused for
+/// another reason wins over no write made after it, one refused for its clock gets a new one.
+#[test]
+fn replay_keeps_the_reading_unless_it_was_refused_for_its_clock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let key = ticket("ASZ-2026-000011");
+    let t = now_ms();
+    let forbidden = write_at(&replica, &key, "forbidden", t);
+    let skewed = write_at(&replica, &key, "skewed", t + HOUR_MS);
+    replica
+        .settle(
+            &[],
+            &[
+                refusal(&forbidden, RejectReason::Forbidden),
+                refusal(&skewed, RejectReason::ClockSkew),
+            ],
+            t + 1,
+        )
+        .expect("settle");
+    let again = replica
+        .replay(forbidden.origin_seq, t + 2, &events())
+        .expect("replay");
+    assert_eq!(again, forbidden);
+    let restamped = replica
+        .replay(skewed.origin_seq, t + 3, &events())
+        .expect("replay");
+    assert_eq!(restamped.origin_seq, skewed.origin_seq);
+    assert_eq!(restamped.ops, skewed.ops);
+    assert!(
+        restamped.hlc.wall_ms < t + DEFAULT_MAX_SKEW_MS,
+        "a new reading of the corrected clock: {:?}",
+        restamped.hlc
+    );
+    assert!(replica.parked().expect("parked").is_empty());
+    let mut outbox = replica.outbox(10).expect("outbox");
+    outbox.sort_by_key(|c| c.origin_seq);
+    assert_eq!(outbox, vec![forbidden, restamped]);
+}
+
+/// While a snapshot is being applied (chunks in, end not yet), a fetch answer is not used:
+/// the snapshot may already have replaced the entity with a newer state.
+#[test]
+fn refresh_waits_while_a_snapshot_is_being_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let key = ticket("ASZ-2026-000012");
+    let t = now_ms();
+    let refused = write_at(&replica, &key, "refused", t);
+    replica
+        .settle(&[], &[refusal(&refused, RejectReason::Forbidden)], t)
+        .expect("settle");
+    let chunk = EntityState::delta(&Change {
+        key: key.clone(),
+        ops: vec![subject("from the snapshot")],
+        origin_site: "munich".into(),
+        origin_seq: 3,
+        hlc: Hlc::new(t + 5, 0),
+    });
+    replica
+        .apply_remote(
+            &RemoteEntry {
+                states: vec![chunk.clone()],
+                replace: true,
+                ..RemoteEntry::default()
+            },
+            &events(),
+            t,
+        )
+        .expect("apply chunk");
+    let old_answer = Fetched {
+        as_of: 10,
+        states: vec![],
+        absent: vec![key.clone()],
+    };
+    assert_eq!(
+        replica.refresh(&old_answer, &events(), t).expect("refresh"),
+        vec![key.clone()]
+    );
+    assert_eq!(replica.entity(&key).expect("read"), chunk);
+    replica
+        .apply_remote(
+            &RemoteEntry {
+                cursor: Some(20),
+                replace: true,
+                ..RemoteEntry::default()
+            },
+            &events(),
+            t,
+        )
+        .expect("end of snapshot");
+    assert_eq!(
+        replica.refresh(&old_answer, &events(), t).expect("refresh"),
+        vec![key.clone()],
+        "an answer older than the snapshot is not used after it either"
+    );
+    let current = Fetched {
+        as_of: 20,
+        states: vec![chunk.clone()],
+        absent: vec![],
+    };
+    assert!(
+        replica
+            .refresh(&current, &events(), t)
+            .expect("refresh")
+            .is_empty()
+    );
+    assert_eq!(replica.entity(&key).expect("read"), chunk);
 }

@@ -6,8 +6,9 @@
 
 use hotline_federation::FieldOp;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_proto::v1 as pb;
 use hotline_tests::changes::now_ms;
-use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::harness::{FEDERATION, Pki, RunningGateway, federation_config, gateway_view};
 use hotline_tests::sites::{OneSite, RunningAdapter, eventually};
 use serde_json::{Value, json};
 
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_an_hour_ahead_is_parked_and_the_site_writes_again() -> anyhow::Result<()> {
     let OneSite {
-        pki: _pki,
+        pki,
         gateway,
         site,
         dirs: _dirs,
@@ -89,6 +90,25 @@ async fn change_an_hour_ahead_is_parked_and_the_site_writes_again() -> anyhow::R
         "the change from an hour ahead reached the gateway"
     );
 
+    // The gateway will not replay it with the reading that was wrong; the site must.
+    let alice = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    let mut admin = pb::admin_client::AdminClient::new(gateway.channel(&pki, Some(&alice)).await?);
+    let seq = letter["origin_seq"].as_u64().unwrap_or_default();
+    let status = admin
+        .replay_dead_letter(pb::ReplayDeadLetterRequest {
+            site: "dortmund".into(),
+            origin_seq: seq,
+        })
+        .await
+        .expect_err("a change refused for its clock was replayed with that reading");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("replay it at the site"),
+        "{status:?}"
+    );
+
     // The refused write leaves the site's copy: it is the gateway's again.
     let converged = || {
         let gateway = gateway_view(&gateway.state, "twenty4help")?;
@@ -125,7 +145,6 @@ async fn change_an_hour_ahead_is_parked_and_the_site_writes_again() -> anyhow::R
 
     // The operator replays the parked change: it gets a reading of the corrected clock, is
     // accepted, and (being the latest write) wins.
-    let seq = letter["origin_seq"].as_u64().unwrap_or_default();
     site.api
         .expect(
             "POST",

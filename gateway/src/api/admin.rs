@@ -314,6 +314,17 @@ impl Admin for AdminApi {
             .map_err(Status::from)?
             .ok_or_else(|| Error::InvalidArgument(format!("no refused change {origin_seq} of site {site:?}; list them with ListDeadLetters")))?;
         let letter: pb::DeadLetter = decode("dead letter", &raw)?;
+        if letter.rejection.as_ref().map(|r| r.reason) == Some(pb::RejectReason::ClockSkew as i32) {
+            // Its clock reading is what was wrong; pushed as it is, once time catches up it
+            // would win over every write the site made since.
+            return Err(Error::FailedPrecondition(format!(
+                "change {origin_seq} of site {site:?} was refused for its clock, so it cannot be \
+                 replayed here with that reading; replay it at the site (POST \
+                 /v1/dead-letters/{origin_seq}/replay on its adapter) once the site's clock is \
+                 right, which gives it a new reading"
+            ))
+            .into());
+        }
         let change = letter
             .change
             .ok_or_else(|| Error::Corrupt("dead letter without change".into()))?;
