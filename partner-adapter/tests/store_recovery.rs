@@ -92,6 +92,23 @@ fn new_store_starts_its_counters_at_the_time_floor() {
     );
 }
 
+/// A snapshot file whose writing was interrupted by a kill (`snap.*.generating`, which sled
+/// would read as its newest snapshot) does not make a healthy store look damaged: it opens with
+/// its whole outbox.
+#[test]
+fn interrupted_sled_snapshot_is_not_damage() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("data");
+    let seqs = store_with_outbox(&dir);
+    std::fs::write(
+        dir.join("snap.7FFFFFFFFFFFFFFF.generating"),
+        vec![7u8; 4096],
+    )
+    .expect("write the interrupted snapshot");
+    let replica = open(&dir).expect("a store with an interrupted snapshot opens");
+    assert_eq!(outbox_seqs(&replica), seqs);
+}
+
 /// An outbox entry that does not decode stops the start with its sequence named; recover keeps
 /// the other entries in order, counts the lost one, resets the cursor and continues numbering
 /// above every old sequence.

@@ -27,7 +27,37 @@ fn storage(e: sled::Error) -> Error {
     Error::Storage(e.to_string())
 }
 
+/// Removes the snapshot files whose writing was interrupted (`snap.<lsn>.generating`), which
+/// sled 0.34 would otherwise read as its newest snapshot when the process was killed while
+/// writing one, and then refuse to open the store as corrupt (sled issues 1527 and 1533).
+/// sled writes a snapshot under that name and renames it once it is complete and synced, and
+/// removes older snapshots only after the rename, so the previous snapshot and the log still
+/// hold everything. Returns how many were removed.
+pub fn clear_interrupted_snapshots(dir: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            tracing::warn!(file = %name, "removed a snapshot file whose writing was interrupted");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn open_db(dir: &Path) -> Result<sled::Db> {
+    clear_interrupted_snapshots(dir).map_err(|e| Error::File {
+        path: dir.to_path_buf(),
+        problem: format!("cannot remove an interrupted snapshot file: {e}"),
+    })?;
     sled::Config::new()
         .path(dir)
         .open()
@@ -105,5 +135,48 @@ impl Store for SledStore {
         let db = open_db(&self.dir).map_err(|e| Error::Storage(e.to_string()))?;
         *slot = Some(db);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose process was killed while sled wrote a snapshot (a truncated
+    /// `snap.*.generating` file with the newest position) opens with everything it held;
+    /// without the clean-up sled refuses it as corrupt.
+    #[test]
+    fn interrupted_snapshot_does_not_stop_the_store_from_opening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let db = sled::Config::new().path(dir.path()).open().expect("open");
+            for i in 0u32..1000 {
+                db.insert(i.to_be_bytes(), b"value".to_vec())
+                    .expect("insert");
+            }
+            db.flush().expect("flush");
+        }
+        std::fs::write(
+            dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
+            vec![7u8; 4096],
+        )
+        .expect("write the interrupted snapshot");
+        // sled lets go of its lock a moment after drop, once its background thread stops.
+        let plain = loop {
+            match sled::Config::new().path(dir.path()).open() {
+                Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                    std::thread::yield_now();
+                }
+                other => break other,
+            }
+        };
+        assert!(
+            matches!(plain, Err(sled::Error::Corruption { .. })),
+            "sled itself opened the store, so the clean-up is not needed: {plain:?}"
+        );
+        let store = SledStore::open(dir.path()).expect("open with the clean-up");
+        let db = store.db().expect("handle");
+        assert_eq!(db.len(), 1000);
+        assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
     }
 }
