@@ -175,10 +175,7 @@ impl GatewayState {
     async fn seed_policies(&self) -> Result<()> {
         for team in &self.config.focus_teams {
             let key = EntityKey::new(EntityKind::Policy, team.id.clone());
-            let stored = match self.store.get(&keys::entity(&key))? {
-                Some(raw) => decode_state(&raw)?,
-                None => EntityState::new(key.clone()),
-            };
+            let stored = self.entity(&key)?;
             let ops: Vec<FieldOp> = policy_fields(team)?
                 .into_iter()
                 .filter(|value| stored.value(&value.register()) != Some(value))
@@ -215,6 +212,14 @@ impl GatewayState {
             }
         }
         Ok(replica)
+    }
+
+    /// The stored state of an entity (empty when nothing is stored).
+    pub fn entity(&self, key: &EntityKey) -> Result<EntityState> {
+        match self.store.get(&keys::entity(key))? {
+            Some(raw) => decode_state(&raw),
+            None => Ok(EntityState::new(key.clone())),
+        }
     }
 
     /// The gateway's clock, ms since the Unix epoch.

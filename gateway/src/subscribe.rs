@@ -240,20 +240,13 @@ impl Feed {
                     access_changed,
                     ..
                 } = record;
-                let current = self.load(&change.key)?;
+                let current = self.state.entity(&change.key)?;
                 let events =
                     self.events(&change, &current, &gained, &lost, &team, &access_changed)?;
                 self.send_all(seq, events).await?;
             }
         }
         Ok(())
-    }
-
-    fn load(&self, key: &EntityKey) -> Result<EntityState> {
-        match self.state.store.get(&keys::entity(key))? {
-            Some(raw) => decode_state(&raw),
-            None => Ok(EntityState::new(key.clone())),
-        }
     }
 
     /// What this tenant receives for one log entry.
@@ -293,7 +286,7 @@ impl Feed {
             let end = keys::prefix_end(&prefix);
             for (key, _) in self.state.store.range(&prefix, &end, usize::MAX)? {
                 let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                let ticket = self.load(&EntityKey::new(EntityKind::Ticket, id))?;
+                let ticket = self.state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
                 out.push(revoke(&ticket.key));
                 if let Some(view) = redact(tenant, &ticket, &directory) {
                     out.push(Body::Entity(view.into()));

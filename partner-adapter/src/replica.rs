@@ -211,15 +211,14 @@ pub(crate) fn refresh_key(key: &EntityKey) -> Vec<u8> {
     out
 }
 
-/// A clock reading stored under `m` + `name` (the zero reading when none is stored).
-fn read_hlc(db: &sled::Db, name: &str) -> Result<Hlc> {
-    match db.get(meta(name))? {
-        Some(raw) => {
+/// The clock reading stored under `m` + `name`, if any.
+fn read_hlc(db: &sled::Db, name: &str) -> Result<Option<Hlc>> {
+    db.get(meta(name))?
+        .map(|raw| {
             let wire = pb::Hlc::decode(raw.as_ref()).map_err(|e| corrupt("clock", e))?;
             Ok(Hlc::from(wire))
-        }
-        None => Ok(Hlc::default()),
-    }
+        })
+        .transpose()
 }
 
 /// Raises the clock past every write `state` holds (causality: a local write made after seeing
@@ -323,7 +322,7 @@ impl Replica {
             db.insert(meta("format"), integrity::FORMAT)?;
             db.flush()?;
         }
-        let last = read_hlc(&db, "hlc")?;
+        let last = read_hlc(&db, "hlc")?.unwrap_or_default();
         let replica = Replica {
             db,
             dir: dir.to_path_buf(),
@@ -643,8 +642,8 @@ impl Replica {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut batch = sled::Batch::default();
         let mut settled = BTreeSet::new();
-        let stored = self.db.get(meta("confirmed"))?.is_some();
-        let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let stored = read_hlc(&self.db, "confirmed")?;
+        let mut confirmed = stored.unwrap_or_default();
         let horizon = now_ms.saturating_add(clock.max_skew_ms());
         let mark_stale = |batch: &mut sled::Batch, key: &EntityKey| {
             batch.insert(
@@ -686,10 +685,9 @@ impl Replica {
         if skewed {
             // A store from before `confirmed` was kept does not know its accepted readings:
             // go back no further than the bound allows.
-            let mut back_to = if stored {
-                confirmed
-            } else {
-                confirmed.max(clock.last().min(Hlc::new(horizon, 0)))
+            let mut back_to = match stored {
+                Some(_) => confirmed,
+                None => confirmed.max(clock.last().min(Hlc::new(horizon, 0))),
             };
             let mut doomed = Vec::new();
             for change in self.outbox(usize::MAX)? {
@@ -787,7 +785,7 @@ impl Replica {
         let pending = self.pending_by_entity()?;
         let directory = self.directory()?;
         let mut step = Step::default();
-        let mut confirmed = read_hlc(&self.db, "confirmed")?;
+        let mut confirmed = read_hlc(&self.db, "confirmed")?.unwrap_or_default();
         let mut parked = self.parked_by_reading()?;
         for (key, gateway) in incoming {
             confirmed = observe_state(&mut clock, &gateway, confirmed);
@@ -952,8 +950,8 @@ impl Replica {
         let mut changed = 0;
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut purged = BTreeSet::new();
-        let mut confirmed = read_hlc(&self.db, "confirmed")?;
-        let (mut pending, mut directory) = (None, None);
+        let mut confirmed = read_hlc(&self.db, "confirmed")?.unwrap_or_default();
+        let mut pending = None;
         let mut parked = self.parked_by_reading()?;
         for key in &remote.purge {
             let before = self.entity(key)?;
@@ -976,17 +974,11 @@ impl Replica {
             };
             let after = if remote.replace {
                 // Replace, but keep showing what the site changed itself and has not pushed.
-                if pending.is_none() {
-                    pending = Some(self.pending_by_entity()?);
-                    directory = Some(self.directory()?);
-                }
-                let mine = pending.as_ref().and_then(|p| p.get(&incoming.key));
-                match (&directory, mine) {
-                    (Some(directory), Some(_)) => {
-                        self.with_pending(incoming.clone(), mine, directory)
-                    }
-                    _ => incoming.clone(),
-                }
+                let (outbox, directory) = match &pending {
+                    Some(read) => read,
+                    None => pending.insert((self.pending_by_entity()?, self.directory()?)),
+                };
+                self.with_pending(incoming.clone(), outbox.get(&incoming.key), directory)
             } else {
                 let mut after = before.clone();
                 after.join(incoming);

@@ -69,6 +69,25 @@ impl SyncStatus {
     pub fn clock(&self) -> Option<ClockReading> {
         *self.clock.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Compares this site's clock with the gateway's `gateway_ms` from a heartbeat.
+    fn note_clock(&self, gateway_ms: u64, max_skew_ms: u64) {
+        let ahead_ms = i64::try_from(now_ms()).unwrap_or(i64::MAX)
+            - i64::try_from(gateway_ms).unwrap_or(i64::MAX);
+        let reading = ClockReading {
+            ahead_ms,
+            max_skew_ms,
+        };
+        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        if ahead_ms > max_skew_ms as i64 && *clock != Some(reading) {
+            tracing::warn!(
+                ahead_ms,
+                max_skew_ms,
+                "this site's clock runs ahead of the gateway's further than it accepts; local writes are refused until the clock is fixed"
+            );
+        }
+        *clock = Some(reading);
+    }
 }
 
 /// The parts the sync loop works with.
@@ -360,21 +379,7 @@ async fn subscriber(
             })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
                 if gateway_ms > 0 {
-                    let ahead_ms = i64::try_from(now_ms()).unwrap_or(i64::MAX)
-                        - i64::try_from(gateway_ms).unwrap_or(i64::MAX);
-                    let reading = ClockReading {
-                        ahead_ms,
-                        max_skew_ms,
-                    };
-                    let mut clock = ctx.status.clock.lock().unwrap_or_else(|p| p.into_inner());
-                    if ahead_ms > max_skew_ms as i64 && *clock != Some(reading) {
-                        tracing::warn!(
-                            ahead_ms,
-                            max_skew_ms,
-                            "this site's clock runs ahead of the gateway's further than it accepts; local writes are refused until the clock is fixed"
-                        );
-                    }
-                    *clock = Some(reading);
+                    ctx.status.note_clock(gateway_ms, max_skew_ms);
                 }
             }
             None => {}

@@ -32,6 +32,15 @@ fn refusal(change: &Change, reason: RejectReason) -> (Change, i32, String) {
     )
 }
 
+/// The gateway refuses `changes`, each for its reason, in one push answered at `at_ms`.
+fn refuse(replica: &Replica, changes: &[(&Change, RejectReason)], at_ms: u64) {
+    let refused: Vec<_> = changes
+        .iter()
+        .map(|(change, reason)| refusal(change, *reason))
+        .collect();
+    replica.settle(&[], &refused, at_ms).expect("settle");
+}
+
 /// After a CLOCK_SKEW refusal the next write is stamped by the physical clock again (not an
 /// hour ahead), but never below a write the gateway accepted, even one that led by less than
 /// the allowed skew; the turned-back clock survives a restart.
@@ -48,9 +57,7 @@ fn clock_skew_refusal_turns_the_clock_back_to_the_last_accepted_write() {
             .expect("settle");
         let far_ahead = write_at(&replica, &key, "an hour ahead", t + HOUR_MS);
         assert_eq!(far_ahead.hlc, Hlc::new(t + HOUR_MS, 0));
-        replica
-            .settle(&[], &[refusal(&far_ahead, RejectReason::ClockSkew)], t)
-            .expect("settle");
+        refuse(&replica, &[(&far_ahead, RejectReason::ClockSkew)], t);
 
         let next = write_at(&replica, &key, "clock fixed", t + 1);
         assert!(
@@ -92,9 +99,7 @@ fn other_refusals_do_not_turn_the_clock_back() {
     let key = ticket("ASZ-2026-000002");
     let t = now_ms();
     let forbidden = write_at(&replica, &key, "not allowed", t + 1000);
-    replica
-        .settle(&[], &[refusal(&forbidden, RejectReason::Forbidden)], t)
-        .expect("settle");
+    refuse(&replica, &[(&forbidden, RejectReason::Forbidden)], t);
     let next = write_at(&replica, &key, "next", t);
     assert!(
         next.hlc > forbidden.hlc,
@@ -118,16 +123,14 @@ fn refresh_replaces_the_refused_write_with_the_gateways_copy() {
     let refused = write_at(&replica, &known, "refused", t);
     let unpushed = write_at(&replica, &known, "unpushed", t + 1);
     let creation = write_at(&replica, &created, "refused creation", t + 2);
-    replica
-        .settle(
-            &[],
-            &[
-                refusal(&refused, RejectReason::Transition),
-                refusal(&creation, RejectReason::Forbidden),
-            ],
-            t + 3,
-        )
-        .expect("settle");
+    refuse(
+        &replica,
+        &[
+            (&refused, RejectReason::Transition),
+            (&creation, RejectReason::Forbidden),
+        ],
+        t + 3,
+    );
     let mut stale = replica.stale_entities(10).expect("stale");
     stale.sort();
     let mut expected = vec![known.clone(), created.clone()];
@@ -244,9 +247,7 @@ fn skew_refusal_parks_the_other_changes_from_the_clock_that_ran_ahead() {
     let fine = write_at(&replica, &a, "fine", t);
     let refused = write_at(&replica, &a, "refused", t + HOUR_MS);
     let also_ahead = write_at(&replica, &b, "also ahead", t + HOUR_MS + 1);
-    replica
-        .settle(&[], &[refusal(&refused, RejectReason::ClockSkew)], t + 2)
-        .expect("settle");
+    refuse(&replica, &[(&refused, RejectReason::ClockSkew)], t + 2);
     assert_eq!(replica.outbox(10).expect("outbox"), vec![fine.clone()]);
     let parked: Vec<u64> = replica
         .parked()
@@ -304,9 +305,7 @@ fn store_without_confirmed_readings_goes_back_only_to_the_bound() {
         .remove(b"mconfirmed")
         .expect("forget the accepted readings");
     let refused = write_at(&replica, &key, "an hour ahead", t + HOUR_MS);
-    replica
-        .settle(&[], &[refusal(&refused, RejectReason::ClockSkew)], t)
-        .expect("settle");
+    refuse(&replica, &[(&refused, RejectReason::ClockSkew)], t);
     let next = write_at(&replica, &key, "next", t + 1);
     assert_eq!(
         next.hlc.wall_ms,
@@ -326,16 +325,14 @@ fn replay_keeps_the_reading_unless_it_was_refused_for_its_clock() {
     let t = now_ms();
     let forbidden = write_at(&replica, &key, "forbidden", t);
     let skewed = write_at(&replica, &key, "skewed", t + HOUR_MS);
-    replica
-        .settle(
-            &[],
-            &[
-                refusal(&forbidden, RejectReason::Forbidden),
-                refusal(&skewed, RejectReason::ClockSkew),
-            ],
-            t + 1,
-        )
-        .expect("settle");
+    refuse(
+        &replica,
+        &[
+            (&forbidden, RejectReason::Forbidden),
+            (&skewed, RejectReason::ClockSkew),
+        ],
+        t + 1,
+    );
     let again = replica
         .replay(forbidden.origin_seq, t + 2, &events())
         .expect("replay");
@@ -365,9 +362,7 @@ fn refresh_waits_while_a_snapshot_is_being_applied() {
     let key = ticket("ASZ-2026-000012");
     let t = now_ms();
     let refused = write_at(&replica, &key, "refused", t);
-    replica
-        .settle(&[], &[refusal(&refused, RejectReason::Forbidden)], t)
-        .expect("settle");
+    refuse(&replica, &[(&refused, RejectReason::Forbidden)], t);
     let chunk = EntityState::delta(&Change {
         key: key.clone(),
         ops: vec![subject("from the snapshot")],

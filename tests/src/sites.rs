@@ -242,12 +242,17 @@ pub struct OneSite {
 impl OneSite {
     /// Starts both and waits until the site holds ticket numbers.
     pub async fn start() -> anyhow::Result<OneSite> {
+        Self::start_with_gateway_clock(hotline_gateway::state::system_now_ms).await
+    }
+
+    /// Like [`OneSite::start`], with the gateway's clock read from `clock`.
+    pub async fn start_with_gateway_clock(clock: fn() -> u64) -> anyhow::Result<OneSite> {
         let pki = Pki::new()?;
         let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-        let gateway = crate::harness::RunningGateway::start(crate::harness::federation_config(
-            &pki,
-            dirs[0].path(),
-        ))
+        let gateway = crate::harness::RunningGateway::start_with_clock(
+            crate::harness::federation_config(&pki, dirs[0].path()),
+            clock,
+        )
         .await?;
         let site = RunningAdapter::for_site(
             &pki,

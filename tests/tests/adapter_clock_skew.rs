@@ -8,8 +8,8 @@ use hotline_federation::FieldOp;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_proto::v1 as pb;
 use hotline_tests::changes::now_ms;
-use hotline_tests::harness::{FEDERATION, Pki, RunningGateway, federation_config, gateway_view};
-use hotline_tests::sites::{OneSite, RunningAdapter, eventually};
+use hotline_tests::harness::{FEDERATION, gateway_view};
+use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
 /// The adapter's change stamped an hour ahead is refused with CLOCK_SKEW, parked with the skew
@@ -180,20 +180,12 @@ fn an_hour_behind() -> u64 {
 /// refuse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn site_refuses_writes_while_its_clock_is_ahead_of_the_gateways() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway =
-        RunningGateway::start_with_clock(federation_config(&pki, dirs[0].path()), an_hour_behind)
-            .await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let OneSite {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start_with_gateway_clock(an_hour_behind).await?;
     eventually(10, "the clock reading from a heartbeat", || async {
         let (_, sync) = site
             .api

@@ -1,8 +1,7 @@
 //! `hotline.v1.Federation`: Push, Subscribe and Lease for partner and in-house sites.
 
-use std::sync::Arc;
-
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use hotline_federation::Change;
 use hotline_federation::model::EntityKey;
@@ -16,9 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::authorize::Caller;
 use crate::error::Error;
 use crate::identity::{Identity, identity_of, vouched_identity_of};
-use crate::log::decode_state;
 use crate::state::GatewayState;
-use crate::store::keys;
 use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
 
@@ -262,11 +259,8 @@ impl Federation for FederationApi {
         let directory = self.state.shared.directory();
         let (mut states, mut absent) = (Vec::new(), Vec::new());
         for key in asked {
-            let state = match self.state.store.get(&keys::entity(&key))? {
-                Some(raw) => Some(decode_state(&raw)?),
-                None => None,
-            };
-            match state.and_then(|s| redact(&tenant, &s, &directory)) {
+            let state = self.state.entity(&key)?;
+            match redact(&tenant, &state, &directory).filter(|_| !state.is_empty()) {
                 Some(view) => states.push(pb::EntityState::from(view)),
                 None => absent.push(pb::EntityKey::from(key)),
             }
