@@ -2,6 +2,7 @@
 //! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
 //!
 //! Layout:
+//! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
 //! - [`clock`]: the hybrid logical clock with its skew bound;
 //! - [`model`]: entity kinds, field values, comments, call events;
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod calendar;
 pub mod change;
 pub mod clock;

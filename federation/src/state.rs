@@ -219,6 +219,12 @@ fn canonical<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// SHA-256 of a change's canonical encoding: two changes with the same digest are the same
+/// change (the gateway tells a retried push from a reused origin sequence number by it).
+pub fn change_digest(change: &Change) -> [u8; 32] {
+    Sha256::digest(canonical(change)).into()
+}
+
 /// A set of entity states: what a site (or the gateway, for a tenant) holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replica {

@@ -74,6 +74,15 @@ impl Directory {
             _ => None,
         }
     }
+
+    /// True when `tenant` handles the focus team `team` (in-house handles every team).
+    pub fn handles(&self, tenant: &str, team: &str) -> bool {
+        tenant == INHOUSE
+            || self
+                .teams
+                .get(team)
+                .is_some_and(|access| access.handlers.contains(tenant))
+    }
 }
 
 fn text_of<'a>(state: &'a EntityState, register: &str) -> Option<&'a str> {
@@ -84,10 +93,13 @@ fn text_of<'a>(state: &'a EntityState, register: &str) -> Option<&'a str> {
     }
 }
 
-/// True when `tenant` may see the entity at all.
+/// True when `tenant` may see the entity at all. A deleted entity is seen by in-house only.
 pub fn sees(tenant: &str, state: &EntityState, directory: &Directory) -> bool {
     if tenant == INHOUSE {
         return true;
+    }
+    if state.deleted.is_some() {
+        return false;
     }
     match state.key.kind {
         EntityKind::Ticket => {
@@ -116,6 +128,11 @@ pub fn sees(tenant: &str, state: &EntityState, directory: &Directory) -> bool {
 
 /// The parts of a seen entity that `tenant` may not read, removed. `pii_granted` says whether
 /// the tenant holds the PII grant for this entity (see [`pii_granted`]).
+///
+/// Partners receive each register's winning value only: the superseded writes a register keeps
+/// are the in-house audit trail, and some were written while the entity was hidden from the
+/// partner (draft edits, customer data before a grant). A replica that joins changes drops
+/// them the same way, so it still equals the gateway's view.
 pub fn strip(tenant: &str, state: &EntityState, pii_granted: bool) -> EntityState {
     if tenant == INHOUSE {
         return state.clone();
@@ -124,6 +141,9 @@ pub fn strip(tenant: &str, state: &EntityState, pii_granted: bool) -> EntityStat
     if !pii_granted {
         out.registers
             .retain(|_, register| !register.winner.value.is_pii());
+    }
+    for register in out.registers.values_mut() {
+        register.superseded.clear();
     }
     out.comments
         .retain(|_, c| c.value.visibility != Visibility::Tenant || c.value.author_tenant == tenant);
@@ -136,6 +156,59 @@ pub fn pii_granted(tenant: &str, state: &EntityState, directory: &Directory) -> 
         || directory
             .team_of(state)
             .is_some_and(|team| team.pii_grants.contains(tenant))
+}
+
+/// True when `tenant` may read the PII fields of a ticket in focus team `team`.
+pub fn pii_granted_in(tenant: &str, team: Option<&str>, directory: &Directory) -> bool {
+    tenant == INHOUSE
+        || team
+            .and_then(|team| directory.teams.get(team))
+            .is_some_and(|access| access.pii_grants.contains(tenant))
+}
+
+/// How much of an entity a tenant may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Nothing: the entity does not exist for the tenant.
+    Hidden,
+    /// The entity without its PII fields.
+    Redacted,
+    /// The entity with its PII fields.
+    Full,
+}
+
+/// How much of `state` `tenant` may read under `directory`. An empty state is hidden.
+pub fn access(tenant: &str, state: &EntityState, directory: &Directory) -> Access {
+    if state.is_empty() || !sees(tenant, state, directory) {
+        Access::Hidden
+    } else if pii_granted(tenant, state, directory) {
+        Access::Full
+    } else {
+        Access::Redacted
+    }
+}
+
+/// What a change of access means for a tenant's copy of one entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Effect {
+    /// The tenant's copy must be purged (it lost sight of the entity, or of fields in it).
+    pub purge: bool,
+    /// The tenant must receive the entity whole, as it may now read it.
+    pub resend: bool,
+}
+
+/// The effect of going from `before` to `after` access. Losing sight purges; gaining sight
+/// resends whole; losing PII purges and resends without it (a join cannot remove fields);
+/// gaining PII resends with it.
+pub fn effect(before: Access, after: Access) -> Effect {
+    use Access::*;
+    let (purge, resend) = match (before, after) {
+        (Hidden, Hidden) | (Redacted, Redacted) | (Full, Full) => (false, false),
+        (Hidden, Redacted | Full) | (Redacted, Full) => (false, true),
+        (Redacted | Full, Hidden) => (true, false),
+        (Full, Redacted) => (true, true),
+    };
+    Effect { purge, resend }
 }
 
 /// The state `tenant` receives, or `None` when it may not see the entity. For a foreign entity
@@ -156,19 +229,32 @@ pub fn redact_change(
     after: &EntityState,
     directory: &Directory,
 ) -> Option<crate::change::Change> {
-    use crate::change::FieldOp;
     if !sees(tenant, after, directory) {
         return None;
     }
+    Some(strip_change(
+        tenant,
+        change,
+        pii_granted(tenant, after, directory),
+    ))
+}
+
+/// The operations of `change` a tenant that sees the entity may read: PII fields only with
+/// `pii_granted`, `tenant` comments only of its own tenant.
+pub fn strip_change(
+    tenant: &str,
+    change: &crate::change::Change,
+    pii_granted: bool,
+) -> crate::change::Change {
+    use crate::change::FieldOp;
     if tenant == INHOUSE {
-        return Some(change.clone());
+        return change.clone();
     }
-    let granted = pii_granted(tenant, after, directory);
     let mut out = change.clone();
     out.ops.retain(|op| match op {
-        FieldOp::Set(value) => granted || !value.is_pii(),
+        FieldOp::Set(value) => pii_granted || !value.is_pii(),
         FieldOp::AddComment(c) => c.visibility != Visibility::Tenant || c.author_tenant == tenant,
         FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => true,
     });
-    Some(out)
+    out
 }

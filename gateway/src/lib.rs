@@ -6,7 +6,7 @@
 //! - [`tls`] and [`identity`]: our own mTLS accept loop with CRL reload, and the caller's
 //!   identity from its certificate's one URI SAN;
 //! - [`store`]: the narrow storage trait, sled and in-memory;
-//! - [`writer`]: the one writer thread with group commit; [`authorize`]: who may change what;
+//! - [`writer`]: the one writer thread with group commit; who may change what is [`hotline_federation::authority`];
 //!   [`log`]: what the global log holds;
 //! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;
 //! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`;
@@ -19,7 +19,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod authorize;
 pub mod config;
 pub mod error;
 pub mod identity;

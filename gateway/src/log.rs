@@ -30,6 +30,44 @@ pub struct LogRecord {
     /// When the gateway accepted it, ms since the epoch.
     #[prost(uint64, tag = "6")]
     pub at_ms: u64,
+    /// For a policy change: those of `access_changed` that handled `team` before it.
+    #[prost(string, repeated, tag = "7")]
+    pub handlers_before: Vec<String>,
+    /// For a policy change: those of `access_changed` that held its PII grant before it.
+    #[prost(string, repeated, tag = "8")]
+    pub pii_before: Vec<String>,
+    /// True when `handlers_before` and `pii_before` were recorded (records written before they
+    /// existed have neither: every ticket of the team is then purged and resent).
+    #[prost(bool, tag = "9")]
+    pub access_recorded: bool,
+}
+
+/// How a policy change altered its focus team's access, as far as a subscriber needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TeamChange {
+    /// The focus team (empty when the entry is not a policy change).
+    pub team: String,
+    /// Tenants whose handling or PII grant for the team changed.
+    pub access_changed: Vec<String>,
+    /// Those of `access_changed` that handled the team before.
+    pub handlers_before: Vec<String>,
+    /// Those of `access_changed` that held its PII grant before.
+    pub pii_before: Vec<String>,
+    /// False for records from before the two lists were kept.
+    pub recorded: bool,
+}
+
+impl TeamChange {
+    /// The team change a stored record describes.
+    pub fn of(record: &LogRecord) -> Self {
+        TeamChange {
+            team: record.team.clone(),
+            access_changed: record.access_changed.clone(),
+            handlers_before: record.handlers_before.clone(),
+            pii_before: record.pii_before.clone(),
+            recorded: record.access_recorded,
+        }
+    }
 }
 
 /// A block of public ticket numbers granted to a site.
@@ -59,10 +97,10 @@ pub struct Committed {
     pub gained: Vec<String>,
     /// See [`LogRecord::lost`].
     pub lost: Vec<String>,
-    /// See [`LogRecord::team`] (empty when not a policy change).
-    pub team: String,
-    /// See [`LogRecord::access_changed`].
-    pub access_changed: Vec<String>,
+    /// What a policy change did to its team's access (empty team otherwise).
+    pub team: TeamChange,
+    /// Every tenant that may read the entity right after the change, and how much of it.
+    pub readers: Vec<(String, hotline_federation::visibility::Access)>,
 }
 
 /// Shared handle of a committed entry.

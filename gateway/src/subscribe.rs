@@ -6,6 +6,7 @@
 //! behind than the broadcast holds, is ended with `RESOURCE_EXHAUSTED` and resumes from its
 //! cursor; the writer and the other subscribers never wait for it.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,9 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use hotline_federation::model::{EntityKey, EntityKind};
-use hotline_federation::visibility::{redact, redact_change, sees};
-use hotline_federation::{Change, EntityState};
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::visibility::{Access, access, effect, redact, strip_change};
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 use tokio::sync::broadcast::error::RecvError;
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::log::{LogRecord, decode_record, decode_state};
+use crate::log::{Committed, TeamChange, decode_record, decode_state};
 use crate::state::GatewayState;
 use crate::store::keys;
 
@@ -123,10 +123,7 @@ impl Feed {
                         if entry.seq > self.sent + 1 {
                             self.catch_up(entry.seq - 1).await?;
                         }
-                        let events = self.events(
-                            &entry.change, &entry.after, &entry.gained, &entry.lost,
-                            &entry.team, &entry.access_changed,
-                        )?;
+                        let events = self.live_events(&entry)?;
                         self.send_all(entry.seq, events).await?;
                         heartbeat.reset();
                     }
@@ -189,7 +186,6 @@ impl Feed {
             body: Some(Body::SnapshotBegin(pb::SnapshotBegin { as_of })),
         })
         .await?;
-        let directory = self.state.shared.directory();
         let (mut start, end) = keys::entity_range();
         loop {
             let chunk = self.state.store.range(&start, &end, READ_CHUNK)?;
@@ -198,6 +194,9 @@ impl Feed {
             start.push(0);
             for (_, raw) in &chunk {
                 let entity = decode_state(raw)?;
+                // The rules as they are now, not as they were when the snapshot began: a slow
+                // reader must not receive what a policy change has withdrawn meanwhile.
+                let directory = self.state.shared.directory();
                 if let Some(view) = redact(&self.tenant, &entity, &directory) {
                     let body = Body::Entity(pb::EntityState::from(view));
                     self.send(pb::SyncEvent {
@@ -217,7 +216,12 @@ impl Feed {
         Ok(())
     }
 
-    /// Sends log entries after `self.sent` up to `target` from the store.
+    /// Sends log entries after `self.sent` up to `target` from the store, a chunk at a time.
+    /// A chunk is sent as the current state of each entity it touched, as the tenant may see it
+    /// now (plus the purges its entries call for), and carries the cursor of its last entry. So a
+    /// site catching up never receives a value that was superseded before it asked, in particular
+    /// none written while the entity was hidden from it (draft edits, customer data before a
+    /// grant).
     async fn catch_up(&mut self, target: u64) -> Result<()> {
         while self.sent < target {
             let start = keys::log(self.sent + 1);
@@ -229,70 +233,139 @@ impl Feed {
                 self.snapshot().await?;
                 continue;
             }
+            let mut touches = Touches::default();
+            let mut last = self.sent;
             for (key, raw) in chunk {
-                let seq = keys::parse_log(&key)
+                last = keys::parse_log(&key)
                     .ok_or_else(|| Error::Corrupt("log key without sequence".into()))?;
                 let (change, record) = decode_record(&raw)?;
-                let LogRecord {
-                    gained,
-                    lost,
-                    team,
-                    access_changed,
-                    ..
-                } = record;
-                let current = self.state.entity(&change.key)?;
-                let events =
-                    self.events(&change, &current, &gained, &lost, &team, &access_changed)?;
-                self.send_all(seq, events).await?;
+                let purge = record.lost.contains(&self.tenant);
+                touches.touch(&change.key, purge);
+                self.team_touches(last, &TeamChange::of(&record), &mut touches)?;
+            }
+            let events = self.emit(touches)?;
+            self.send_all(last, events).await?;
+        }
+        Ok(())
+    }
+
+    /// What this tenant receives for one live entry: the change as it may read it, both at the
+    /// entry and now; or, when the entry changed the tenant's access, the entity whole.
+    fn live_events(&self, entry: &Committed) -> Result<Vec<Body>> {
+        let tenant = self.tenant.as_str();
+        let named = |list: &[String]| list.iter().any(|t| t == tenant);
+        let team_reset = !entry.team.team.is_empty() && named(&entry.team.access_changed);
+        if named(&entry.lost) || named(&entry.gained) || team_reset {
+            let mut touches = Touches::default();
+            touches.touch(&entry.change.key, named(&entry.lost));
+            self.team_touches(entry.seq, &entry.team, &mut touches)?;
+            return self.emit(touches);
+        }
+        let at_entry = entry
+            .readers
+            .iter()
+            .find(|(t, _)| t == tenant)
+            .map_or(Access::Hidden, |(_, a)| *a);
+        let directory = self.state.shared.directory();
+        let allowed = at_entry.min(access(tenant, &entry.after, &directory));
+        if allowed == Access::Hidden {
+            return Ok(Vec::new());
+        }
+        let view = strip_change(tenant, &entry.change, allowed == Access::Full);
+        Ok(if view.ops.is_empty() {
+            Vec::new()
+        } else {
+            vec![Body::Change(view.into())]
+        })
+    }
+
+    /// Adds the tickets of a focus team whose access changed for this tenant at entry `seq`:
+    /// each is purged where the tenant could read it (or its PII) before and cannot now, and
+    /// resent. Tickets that joined the team after `seq` are left to their own entries.
+    fn team_touches(&self, seq: u64, change: &TeamChange, touches: &mut Touches) -> Result<()> {
+        let tenant = self.tenant.as_str();
+        if change.team.is_empty() || !change.access_changed.iter().any(|t| t == tenant) {
+            return Ok(());
+        }
+        let directory = self.state.shared.directory();
+        let prefix = keys::team_prefix(&change.team);
+        let end = keys::prefix_end(&prefix);
+        for (key, joined) in self.state.store.range(&prefix, &end, usize::MAX)? {
+            // Index entries from before the joining entry was kept hold nothing: taken as 0.
+            if keys::decode_u64(&joined).is_some_and(|joined| joined > seq) {
+                continue;
+            }
+            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let ticket = self.state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
+            let before = if !change.recorded {
+                // An old record: what the tenant held is unknown, so purge and resend.
+                Access::Full
+            } else if ticket.deleted.is_some() {
+                Access::Hidden
+            } else {
+                let origin = matches!(
+                    ticket.value("origin_tenant"),
+                    Some(FieldValue::Ticket(TicketField::OriginTenant(t))) if t == tenant
+                );
+                let handled = change.handlers_before.iter().any(|t| t == tenant);
+                let granted = change.pii_before.iter().any(|t| t == tenant);
+                match (origin || handled, granted) {
+                    (false, _) => Access::Hidden,
+                    (true, false) => Access::Redacted,
+                    (true, true) => Access::Full,
+                }
+            };
+            let now = access(tenant, &ticket, &directory);
+            let effect = effect(before, now);
+            if effect.purge || effect.resend {
+                touches.touch(&ticket.key, effect.purge);
             }
         }
         Ok(())
     }
 
-    /// What this tenant receives for one log entry.
-    fn events(
-        &self,
-        change: &Change,
-        current: &EntityState,
-        gained: &[String],
-        lost: &[String],
-        team: &str,
-        access_changed: &[String],
-    ) -> Result<Vec<Body>> {
-        let tenant = self.tenant.as_str();
-        let directory = self.state.shared.directory();
+    /// The events for touched entities: a purge where one is due, then the current state as
+    /// the tenant may read it now (nothing for an entity it may not see). An entity with
+    /// customer data the tenant may not read now is always purged before it is resent, so no
+    /// copy from a time the tenant was granted it survives a path this run did not see (a
+    /// site joins states, and a join cannot remove fields).
+    fn emit(&self, touches: Touches) -> Result<Vec<Body>> {
         let mut out = Vec::new();
-        let revoke = |key: &EntityKey| {
-            Body::Revocation(pb::Revocation {
-                key: Some(key.clone().into()),
-            })
-        };
-        if lost.iter().any(|t| t == tenant) {
-            out.push(revoke(&change.key));
-        } else if gained.iter().any(|t| t == tenant) {
-            if let Some(view) = redact(tenant, current, &directory) {
+        for key in touches.order {
+            let current = self.state.entity(&key)?;
+            let directory = self.state.shared.directory();
+            let view = redact(&self.tenant, &current, &directory).filter(|v| !v.is_empty());
+            let stale_pii = view.is_some()
+                && access(&self.tenant, &current, &directory) == Access::Redacted
+                && current.registers.values().any(|r| r.winner.value.is_pii());
+            if touches.purge.contains(&key) || stale_pii {
+                out.push(Body::Revocation(pb::Revocation {
+                    key: Some(key.clone().into()),
+                }));
+            }
+            if let Some(view) = view {
                 out.push(Body::Entity(view.into()));
-            }
-        } else if sees(tenant, current, &directory) {
-            if let Some(redacted) = redact_change(tenant, change, current, &directory) {
-                if !redacted.ops.is_empty() {
-                    out.push(Body::Change(redacted.into()));
-                }
-            }
-        }
-        if !team.is_empty() && access_changed.iter().any(|t| t == tenant) {
-            // The tenant's access to a whole focus team changed: replace each of its tickets.
-            let prefix = keys::team_prefix(team);
-            let end = keys::prefix_end(&prefix);
-            for (key, _) in self.state.store.range(&prefix, &end, usize::MAX)? {
-                let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                let ticket = self.state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
-                out.push(revoke(&ticket.key));
-                if let Some(view) = redact(tenant, &ticket, &directory) {
-                    out.push(Body::Entity(view.into()));
-                }
             }
         }
         Ok(out)
+    }
+}
+
+/// The entities a run of log entries touched, in order, and those due a purge.
+#[derive(Default)]
+struct Touches {
+    order: Vec<EntityKey>,
+    seen: HashSet<EntityKey>,
+    purge: HashSet<EntityKey>,
+}
+
+impl Touches {
+    fn touch(&mut self, key: &EntityKey, purge: bool) {
+        if self.seen.insert(key.clone()) {
+            self.order.push(key.clone());
+        }
+        if purge {
+            self.purge.insert(key.clone());
+        }
     }
 }

@@ -43,6 +43,9 @@ pub enum Error {
     /// The request conflicts with the current state (e.g. no ticket numbers left offline).
     #[error("{0}")]
     Conflict(String),
+    /// The site's tenant may not make this change (the gateway would refuse it too).
+    #[error("{0}")]
+    Forbidden(String),
     /// The local store failed.
     #[error("local store: {0}")]
     Storage(String),
@@ -81,6 +84,7 @@ impl Error {
             Error::Unauthorized(_) => (401, "unauthorized"),
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
+            Error::Forbidden(_) => (403, "forbidden"),
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::ClockAhead(_) => (503, "clock_skew"),

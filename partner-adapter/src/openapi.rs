@@ -70,6 +70,9 @@ fn operation(mut op: Value, codes: &[u16]) -> Value {
             nothing to do.",
         "401": "`unauthorized`: no `Authorization: Bearer` header, or a token of no configured \
             tool.",
+        "403": "`forbidden`: the site's tenant may not make this change, and the gateway would \
+            refuse it too: moving a ticket to another focus team (only in-house re-routes; \
+            escalate instead).",
         "404": "`not_found`: the ticket or dead letter is not known at this site.",
         "409": "`conflict`: no ticket numbers left offline; the site's leased block is used up \
             and the gateway has not been reachable to grant more.",
@@ -124,10 +127,11 @@ fn paths() -> Value {
                     whether the status is `resolved`. A new ticket may start as `new`, \
                     `in_progress` or `resolved` only. The adapter sets `public_number`, \
                     `origin_tenant`, `handling_site` (this site), `opened_at_ms`, and \
-                    `first_answer_at_ms` / `resolved_at_ms` as the status implies.",
+                    `first_answer_at_ms` / `resolved_at_ms` as the status implies. \
+                    `focus_team` must be one the site's tenant handles (GET /v1/focus-teams).",
                 "requestBody": body("NewTicket"),
                 "responses": { "201": ok("The new ticket.", "Ticket") },
-            }), &[400, 401, 409, 413, 422, 503]),
+            }), &[400, 401, 403, 409, 413, 422, 503]),
             "get": operation(json!({
                 "operationId": "findTickets", "tags": ["tickets"], "summary": "Find tickets",
                 "description": "Finds the tickets of a customer, or one ticket by number. Give \
@@ -160,7 +164,7 @@ fn paths() -> Value {
                     `first_answer_at_ms` once; reaching resolved sets `resolved_at_ms`.",
                 "requestBody": body("TicketUpdate"),
                 "responses": { "200": ok("The ticket after the change.", "Ticket") },
-            }), &[400, 401, 404, 413, 422, 503]),
+            }), &[400, 401, 403, 404, 413, 422, 503]),
         },
         "/v1/tickets/{number}/comments": {
             "parameters": [number],
@@ -190,6 +194,16 @@ fn paths() -> Value {
                 "requestBody": body("NewCallEvent"),
                 "responses": { "201": ok("The event's id and call log.", "CallEventRecorded") },
             }), &[400, 401, 413, 422, 503]),
+        },
+        "/v1/focus-teams": {
+            "get": operation(json!({
+                "operationId": "listFocusTeams", "tags": ["tickets"],
+                "summary": "The focus teams this site may use",
+                "description": "The focus teams the site's tenant handles (in-house: all), with \
+                    whether the tenant is granted their customer data. New tickets name one of \
+                    them; partners never move a ticket to another team.",
+                "responses": { "200": ok("The teams.", "FocusTeamList") },
+            }), &[401, 503]),
         },
         "/v1/sync/status": {
             "get": operation(json!({
@@ -364,12 +378,24 @@ fn values() -> Value {
     json!({
         "Error": record("Every error of the API.", json!({
             "code": enumeration("Stable error code. The endpoints answer bad_request (400), \
-                unauthorized (401), not_found (404), conflict (409), too_large (413), invalid \
+                unauthorized (401), forbidden (403), not_found (404), conflict (409), too_large (413), invalid \
                 and unmapped_value (422) and storage (503); gateway (502) and internal (500) \
-                complete the adapter's set.", &["bad_request", "unauthorized", "not_found",
-                "conflict", "too_large", "invalid", "unmapped_value", "storage", "gateway",
+                complete the adapter's set.", &["bad_request", "unauthorized", "forbidden",
+                "not_found", "conflict", "too_large", "invalid", "unmapped_value", "storage", "gateway",
                 "clock_skew", "internal"]),
             "message": string("What went wrong and what is allowed, for people."),
+        })),
+        "FocusTeamList": record("The focus teams a site may use.", json!({
+            "teams": {
+                "type": "array",
+                "items": record("One focus team.", json!({
+                    "id": string("The team's id, as tickets name it."),
+                    "display_name": string("Its human name."),
+                    "customer_data": { "type": "boolean",
+                        "description": "Whether the tenant is granted the customer data (name, \
+                            email, phone) of the team's tickets." },
+                })),
+            },
         })),
         "TicketNumber": {
             "type": "string",

@@ -963,7 +963,11 @@ impl Replica {
                 step.batch.remove(customer_key(customer, &key.id));
             }
             step.remove_entity(key);
-            events.revoked(self, &mut step, key, now_ms)?;
+            // A purge the same entry re-sends is a replacement (a changed grant): the tools
+            // hear of the new state, not of a revocation.
+            if !remote.states.iter().any(|s| s.key == *key) {
+                events.revoked(self, &mut step, key, now_ms)?;
+            }
             changed += 1;
         }
         for incoming in &remote.states {
@@ -982,7 +986,13 @@ impl Replica {
             } else {
                 let mut after = before.clone();
                 after.join(incoming);
-                after
+                // Keep only what the gateway's view for this tenant holds (no superseded
+                // writes at a partner), so the replica still equals that view.
+                let (_, directory) = match &pending {
+                    Some(read) => read,
+                    None => pending.insert((self.pending_by_entity()?, self.directory()?)),
+                };
+                self.visible(&after, directory)
             };
             confirmed = observe_state(&mut clock, incoming, confirmed);
             self.clear_taken(&mut step, &mut parked, incoming);
@@ -1047,8 +1057,9 @@ impl Replica {
         Ok(id)
     }
 
-    /// What the visibility rules know here: the policies this site holds.
-    fn directory(&self) -> Result<Directory> {
+    /// What the visibility rules know here: the policies this site holds (a partner holds those
+    /// of the focus teams its tenant handles).
+    pub fn directory(&self) -> Result<Directory> {
         let mut directory = Directory::default();
         for policy in self.entities(EntityKind::Policy)? {
             directory.learn_policy(&policy);

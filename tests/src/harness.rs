@@ -319,8 +319,10 @@ pub async fn collect_until(
     Ok(events)
 }
 
-/// Applies sync events to a replica the way an adapter does.
+/// Applies sync events to a replica of `tenant` the way an adapter does: a partner keeps only
+/// each register's winning write.
 pub fn apply_events(
+    tenant: &str,
     replica: &mut hotline_federation::Replica,
     events: &[pb::SyncEvent],
 ) -> anyhow::Result<()> {
@@ -336,6 +338,13 @@ pub fn apply_events(
                 replica.entities.remove(&key);
             }
             Some(Body::SnapshotEnd(_) | Body::Heartbeat(_)) | None => {}
+        }
+    }
+    if tenant != hotline_federation::ids::INHOUSE {
+        for state in replica.entities.values_mut() {
+            for register in state.registers.values_mut() {
+                register.superseded.clear();
+            }
         }
     }
     Ok(())

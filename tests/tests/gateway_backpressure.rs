@@ -59,7 +59,7 @@ async fn stalled_subscriber_is_cut_off_while_others_keep_receiving() -> anyhow::
                     "twenty4help",
                     "dortmund",
                     seq,
-                    &format!("dortmund-c{seq}"),
+                    &format!("dortmund-{seq}"),
                     Visibility::Federation,
                     &body,
                 )

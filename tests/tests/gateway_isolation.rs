@@ -108,7 +108,11 @@ async fn tenants_see_only_what_policy_allows() -> anyhow::Result<()> {
         (&mut erfurt, "helpbycom"),
     ] {
         let mut replica = Replica::default();
-        apply_events(&mut replica, &subscribe_until(client, 0, head).await?)?;
+        apply_events(
+            tenant,
+            &mut replica,
+            &subscribe_until(client, 0, head).await?,
+        )?;
         assert_eq!(replica, gateway_view(&gateway.state, tenant)?, "{tenant}");
         replicas.push(replica);
     }
@@ -276,7 +280,7 @@ async fn tenants_see_only_what_policy_allows() -> anyhow::Result<()> {
     )
     .expect("a comment id of another site is refused");
     assert_eq!(probe.0, pb::RejectReason::Invalid as i32);
-    assert!(probe.1.contains("must start with your site"), "{}", probe.1);
+    assert!(probe.1.contains("is not one of your site's"), "{}", probe.1);
     assert_eq!(gateway.head(), head, "no refused change reached the log");
     gateway.stop().await
 }

@@ -61,7 +61,7 @@ async fn push_then_subscribe_round_trip_and_retry_is_a_no_op() -> anyhow::Result
 
     let events = subscribe_until(&mut munich, 0, head).await?;
     let mut replica = Replica::default();
-    apply_events(&mut replica, &events)?;
+    apply_events("inhouse", &mut replica, &events)?;
     let ticket = replica
         .entities
         .values()
@@ -109,7 +109,11 @@ async fn restart_keeps_acknowledged_changes_and_cursors() -> anyhow::Result<()> 
 
     let mut munich = gateway.client(&pki, &munich_cert).await?;
     let mut replica = Replica::default();
-    apply_events(&mut replica, &subscribe_until(&mut munich, 0, head).await?)?;
+    apply_events(
+        "inhouse",
+        &mut replica,
+        &subscribe_until(&mut munich, 0, head).await?,
+    )?;
     assert_eq!(
         replica, before,
         "a fresh subscriber receives everything acknowledged"

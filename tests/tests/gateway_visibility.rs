@@ -89,7 +89,7 @@ async fn gained_and_lost_visibility_reaches_live_subscribers() -> anyhow::Result
                     e.last().is_some_and(|e| e.cursor >= head)
                 })
                 .await?;
-                apply_events(replica, &events)?;
+                apply_events(tenant, replica, &events)?;
                 assert_eq!(
                     *replica,
                     gateway_view(&gateway.state, tenant)?,
@@ -178,7 +178,7 @@ async fn old_cursor_gets_a_snapshot() -> anyhow::Result<()> {
         events.first()
     );
     let mut replica = Replica::default();
-    apply_events(&mut replica, &events)?;
+    apply_events("twenty4help", &mut replica, &events)?;
     assert_eq!(replica, gateway_view(&gateway.state, "twenty4help")?);
     assert_eq!(
         replica

@@ -10,13 +10,13 @@ use hotline_proto::v1 as pb;
 use pb::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
-use crate::authorize::Caller;
 use crate::error::Error;
 use crate::identity::{Identity, StaffRole, identity_of};
 use crate::log::{decode, decode_state};
 use crate::state::GatewayState;
 use crate::store::keys;
 use crate::writer::{GATEWAY_SITE, Outcome, Registration};
+use hotline_federation::authority::Caller;
 
 /// The Admin service.
 #[derive(Debug, Clone)]

@@ -12,12 +12,12 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::authorize::Caller;
 use crate::error::Error;
 use crate::identity::{Identity, identity_of, vouched_identity_of};
 use crate::state::GatewayState;
 use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
+use hotline_federation::authority::Caller;
 
 /// The Federation service.
 #[derive(Debug, Clone)]

@@ -156,6 +156,23 @@ pub fn decode_u64(raw: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(raw.try_into().ok()?))
 }
 
+/// A dedupe entry's value: the change's global sequence number and its content digest.
+pub fn encode_dedupe(global_seq: u64, digest: &[u8; 32]) -> Vec<u8> {
+    let mut out = global_seq.to_be_bytes().to_vec();
+    out.extend_from_slice(digest);
+    out
+}
+
+/// Reads a dedupe entry: the global sequence number and, for entries written since the digest
+/// was kept, the content digest (older entries hold the number only).
+pub fn decode_dedupe(raw: &[u8]) -> Option<(u64, Option<[u8; 32]>)> {
+    match raw.len() {
+        8 => Some((decode_u64(raw)?, None)),
+        40 => Some((decode_u64(&raw[..8])?, raw[8..].try_into().ok())),
+        _ => None,
+    }
+}
+
 /// The smallest key greater than every key starting with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();

@@ -4,18 +4,22 @@
 
 use std::sync::Arc;
 
+use hotline_federation::authority::focus_team;
 use hotline_federation::ids::{MAX_TICKET_NUMBER, PublicNumber};
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::visibility::sees;
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::visibility::{Access, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
 use super::{GATEWAY_SITE, Group, LeaseGrant, Outcome, Registration, Writer, read_counter};
-use crate::authorize::{Caller, Refusal, authorize};
 use crate::error::{Error, Result};
-use crate::log::{Committed, LeaseRecord, LogRecord, decode, encode_state};
+use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode, encode_state};
 use crate::store::keys;
+use hotline_federation::authority::{
+    Caller, Refusal, authorize, origin_mismatch, reused_origin_seq,
+};
+use hotline_federation::state::change_digest;
 
 impl Writer {
     pub(super) fn process(
@@ -90,26 +94,31 @@ impl Writer {
     fn decide(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
         let now = (self.settings.now_ms)();
         if let Caller::Site { site, .. } = caller {
+            // Before the dedupe lookup, so no site can learn about another site's changes.
             if &change.origin_site != site {
-                return Ok(Outcome::Rejected(Refusal {
-                    reason: pb::RejectReason::OriginMismatch,
-                    message: format!(
-                        "origin_site {:?} is not your site; your certificate names site {site:?}",
-                        change.origin_site
-                    ),
-                }));
+                return Ok(Outcome::Rejected(origin_mismatch(
+                    &change.origin_site,
+                    site,
+                )));
             }
         }
         let dedupe = (change.origin_site.clone(), change.origin_seq);
-        if let Some(&global_seq) = group.dedupe.get(&dedupe) {
-            return Ok(Outcome::Accepted {
-                global_seq,
-                duplicate: true,
-            });
-        }
-        if let Some(raw) = self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
-            let global_seq = keys::decode_u64(&raw)
-                .ok_or_else(|| Error::Corrupt("dedupe entry is not a number".into()))?;
+        let digest = change_digest(change);
+        let seen = match group.dedupe.get(&dedupe) {
+            Some(&(global_seq, known)) => Some((global_seq, Some(known))),
+            None => match self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
+                Some(raw) => Some(
+                    keys::decode_dedupe(&raw)
+                        .ok_or_else(|| Error::Corrupt("dedupe entry is not a number".into()))?,
+                ),
+                None => None,
+            },
+        };
+        if let Some((global_seq, known)) = seen {
+            // Entries from before digests were kept cannot be compared: taken as a retry.
+            if known.is_some_and(|known| known != digest) {
+                return Ok(Outcome::Rejected(reused_origin_seq(&dedupe.0, dedupe.1)));
+            }
             return Ok(Outcome::Accepted {
                 global_seq,
                 duplicate: true,
@@ -142,10 +151,10 @@ impl Writer {
             return Ok(Outcome::Rejected(refusal));
         }
         let global_seq = self.append(group, change, before, now);
-        group.dedupe.insert(dedupe.clone(), global_seq);
+        group.dedupe.insert(dedupe.clone(), (global_seq, digest));
         group.batch.put(
             keys::dedupe(&dedupe.0, dedupe.1),
-            keys::encode_u64(global_seq),
+            keys::encode_dedupe(global_seq, &digest),
         );
         Ok(Outcome::Accepted {
             global_seq,
@@ -158,11 +167,14 @@ impl Writer {
         let mut after = before.clone();
         after.apply(change);
         let tenants = group.registry.tenant_ids();
-        let saw: Vec<bool> = tenants
+        let access_before: Vec<Access> = tenants
             .iter()
-            .map(|t| !before.is_empty() && sees(t, &before, &group.directory))
+            .map(|t| access(t, &before, &group.directory))
             .collect();
-        let (mut team, mut access_changed) = (String::new(), Vec::new());
+        let mut team = TeamChange {
+            recorded: true,
+            ..TeamChange::default()
+        };
         if change.key.kind == EntityKind::Policy {
             let old = group
                 .directory
@@ -177,25 +189,39 @@ impl Writer {
                 .get(&change.key.id)
                 .cloned()
                 .unwrap_or_default();
-            team = change.key.id.clone();
-            access_changed = tenants
-                .iter()
-                .filter(|t| {
-                    old.handlers.contains(*t) != new.handlers.contains(*t)
-                        || old.pii_grants.contains(*t) != new.pii_grants.contains(*t)
-                })
-                .cloned()
-                .collect();
-        }
-        let (mut gained, mut lost) = (Vec::new(), Vec::new());
-        for (tenant, saw) in tenants.iter().zip(saw) {
-            let sees_now = sees(tenant, &after, &group.directory);
-            if sees_now && !saw {
-                gained.push(tenant.clone());
-            } else if saw && !sees_now {
-                lost.push(tenant.clone());
+            team.team = change.key.id.clone();
+            for tenant in &tenants {
+                let handled = old.handlers.contains(tenant);
+                let granted = old.pii_grants.contains(tenant);
+                if handled != new.handlers.contains(tenant)
+                    || granted != new.pii_grants.contains(tenant)
+                {
+                    team.access_changed.push(tenant.clone());
+                    if handled {
+                        team.handlers_before.push(tenant.clone());
+                    }
+                    if granted {
+                        team.pii_before.push(tenant.clone());
+                    }
+                }
             }
         }
+        let (mut gained, mut lost, mut readers) = (Vec::new(), Vec::new(), Vec::new());
+        for (tenant, was) in tenants.iter().zip(access_before) {
+            let now_access = access(tenant, &after, &group.directory);
+            let effect = effect(was, now_access);
+            if effect.purge {
+                lost.push(tenant.clone());
+            }
+            if effect.resend {
+                gained.push(tenant.clone());
+            }
+            if now_access != Access::Hidden {
+                readers.push((tenant.clone(), now_access));
+            }
+        }
+        group.head += 1;
+        let seq = group.head;
         if change.key.kind == EntityKind::Ticket {
             let (old, new) = (focus_team(&before), focus_team(&after));
             if old != new {
@@ -203,21 +229,25 @@ impl Writer {
                     group.batch.delete(keys::team_ticket(old, &change.key.id));
                 }
                 if let Some(new) = new {
-                    group
-                        .batch
-                        .put(keys::team_ticket(new, &change.key.id), Vec::new());
+                    // The entry that brought the ticket into the team: a policy change before
+                    // it did not alter anybody's access to this ticket.
+                    group.batch.put(
+                        keys::team_ticket(new, &change.key.id),
+                        keys::encode_u64(seq),
+                    );
                 }
             }
         }
-        group.head += 1;
-        let seq = group.head;
         let record = LogRecord {
             change: Some(pb::Change::from(change.clone())),
             gained: gained.clone(),
             lost: lost.clone(),
-            team: team.clone(),
-            access_changed: access_changed.clone(),
+            team: team.team.clone(),
+            access_changed: team.access_changed.clone(),
             at_ms: now,
+            handlers_before: team.handlers_before.clone(),
+            pii_before: team.pii_before.clone(),
+            access_recorded: true,
         };
         group.batch.put(keys::log(seq), record.encode_to_vec());
         group
@@ -232,7 +262,7 @@ impl Writer {
             gained,
             lost,
             team,
-            access_changed,
+            readers,
         });
         seq
     }
@@ -324,12 +354,5 @@ impl Writer {
         };
         let record: LeaseRecord = decode("lease record", &raw)?;
         Ok(record.site == site && record.first <= number.number)
-    }
-}
-
-fn focus_team(state: &EntityState) -> Option<&str> {
-    match state.value("focus_team") {
-        Some(FieldValue::Ticket(TicketField::FocusTeam(team))) => Some(team),
-        _ => None,
     }
 }

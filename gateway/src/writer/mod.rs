@@ -15,10 +15,10 @@ use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::authorize::{Caller, Refusal};
 use crate::error::{Error, Result};
 use crate::log::{Committed, CommittedRef, decode_state};
 use crate::store::{Batch, Store, keys};
+use hotline_federation::authority::{Caller, Refusal};
 
 mod cache;
 mod merge;
@@ -370,7 +370,7 @@ enum Reply {
 struct Group {
     batch: Batch,
     entities: HashMap<EntityKey, Arc<EntityState>>,
-    dedupe: HashMap<(String, u64), u64>,
+    dedupe: HashMap<(String, u64), (u64, [u8; 32])>,
     directory: Directory,
     registry: crate::registry::Registry,
     committed: Vec<Committed>,

@@ -85,6 +85,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/tickets/{number}/comments", post(tickets::comment))
         .route("/v1/tickets/{number}/history", get(tickets::history))
+        .route("/v1/focus-teams", get(tickets::focus_teams))
         .route("/v1/call-events", post(misc::call_event))
         .route("/v1/sync/status", get(misc::status))
         .route("/v1/dead-letters", get(misc::dead_letters))
