@@ -25,7 +25,7 @@ use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Vouched};
 use crate::state::GatewayState;
-use crate::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
+use crate::tls::{AcceptLimits, ServerTls, TlsFiles, incoming, spawn_reloader};
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests, ends subscriptions,
 /// lets the writer commit what it holds, and returns.
@@ -47,12 +47,7 @@ pub async fn run(
         shutdown.child_token(),
     );
     let limits = &config.limits;
-    let connections = incoming(
-        listener,
-        tls,
-        Duration::from_millis(limits.handshake_timeout_ms),
-        shutdown.child_token(),
-    );
+    let connections = incoming(listener, tls, accept_limits(limits), shutdown.child_token());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -88,6 +83,17 @@ pub async fn run(
     let _ = reloader.await;
     tracing::info!("gateway stopped");
     served.map_err(|e| Error::Unavailable(format!("server failed: {e}")))
+}
+
+/// The accept loop's bounds from the config's `limits`.
+fn accept_limits(limits: &Limits) -> AcceptLimits {
+    AcceptLimits {
+        handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
+        first_byte_timeout: Duration::from_millis(limits.first_byte_timeout_ms),
+        max_handshakes: limits.max_handshakes,
+        max_handshakes_per_peer: limits.max_handshakes_per_peer,
+        max_pending: limits.max_pending_connections,
+    }
 }
 
 /// The Federation service with the configured message size limits.

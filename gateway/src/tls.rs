@@ -3,8 +3,8 @@
 //!
 //! tonic's `ServerTlsConfig` knows neither CRLs nor reloading, so the gateway runs its own
 //! accept loop: [`incoming`] accepts TCP connections, performs each TLS handshake in its own
-//! task with a timeout, and hands established `tokio_rustls::server::TlsStream<TcpStream>`s to
-//! tonic's `serve_with_incoming_shutdown`. That exact stream type matters: tonic's
+//! task within [`AcceptLimits`], and hands established `tokio_rustls::server::TlsStream<TcpStream>`s
+//! to tonic's `serve_with_incoming_shutdown`. That exact stream type matters: tonic's
 //! `Request::peer_certs()` (and so [`crate::identity::identity_of`]) only works with it.
 //!
 //! [`ServerTls`] holds the current `rustls::ServerConfig`; [`spawn_reloader`] watches the files
@@ -14,8 +14,6 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -25,26 +23,15 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// Established connections waiting for tonic to pick them up.
-const ESTABLISHED_BACKLOG: usize = 64;
+mod accept;
 
-/// Handshakes in flight at once; beyond this the accept loop waits (the kernel's backlog holds
-/// further connections), so a flood of idle connections cannot grow memory without bound.
-const MAX_HANDSHAKES: usize = 1024;
-
-/// How long the accept loop pauses after an accept error such as "too many open files".
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+pub use accept::{AcceptLimits, incoming};
 
 /// The shortest reload poll interval; a zero interval would spin.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(10);
@@ -189,116 +176,6 @@ pub fn spawn_reloader(
             }
         }
     })
-}
-
-/// The gateway's connections: accepts on `listener`, performs each TLS handshake in its own
-/// task bounded by `handshake_timeout` (a slow client never stalls accepts), and yields the
-/// established streams. Ends when `shutdown` is cancelled.
-///
-/// Failed handshakes and accept errors are logged here, with the peer, and never yielded. The
-/// item type is a `Result` only because `serve_with_incoming` requires one; tonic 0.14.5 would
-/// skip an `Err` item, logging it at trace level only, but not yielding any keeps refusals
-/// visible in our logs and keeps us independent of how other tonic versions treat them.
-pub fn incoming(
-    listener: TcpListener,
-    tls: Arc<ServerTls>,
-    handshake_timeout: Duration,
-    shutdown: CancellationToken,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
-    let (established, stream) = mpsc::channel(ESTABLISHED_BACKLOG);
-    tokio::spawn(accept_loop(
-        listener,
-        tls,
-        handshake_timeout,
-        shutdown,
-        established,
-    ));
-    ReceiverStream::new(stream)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Arc<ServerTls>,
-    handshake_timeout: Duration,
-    shutdown: CancellationToken,
-    established: mpsc::Sender<io::Result<TlsStream<TcpStream>>>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = handshakes.clone().acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else { break };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) if is_per_connection(&e) => {
-                tracing::debug!(error = %e, "connection failed while being accepted");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting connections failed; pausing briefly");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
-                }
-            }
-        };
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
-        }
-        let acceptor = tls.acceptor();
-        let established = established.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
-            let outcome = tokio::select! {
-                () = shutdown.cancelled() => return,
-                outcome = handshake => outcome,
-            };
-            drop(permit);
-            match outcome {
-                Ok(Ok(stream)) => {
-                    // A send error means the server stopped; the connection is dropped.
-                    let _ = established.send(Ok(stream)).await;
-                }
-                Ok(Err(e)) => log_refused(peer, &e),
-                Err(_) => tracing::debug!(%peer, ?handshake_timeout, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-/// Accept errors that concern one connection only; the next accept may well succeed.
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
-}
-
-/// Logs a failed handshake: a refused client certificate at `warn` (an operator wants to see
-/// revoked or foreign certificates), anything else (probes, resets) at `debug`.
-fn log_refused(peer: SocketAddr, e: &io::Error) {
-    let tls_error = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls_error {
-        Some(
-            error @ (rustls::Error::InvalidCertificate(_)
-            | rustls::Error::NoCertificatesPresented
-            | rustls::Error::InvalidCertRevocationList(_)),
-        ) => tracing::warn!(%peer, %error, "client certificate refused"),
-        _ => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-    }
 }
 
 /// Reads all files once and builds the config, with the stamp of what was read.

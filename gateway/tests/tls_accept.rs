@@ -5,6 +5,8 @@
 
 #[path = "tls_accept/fixture.rs"]
 mod fixture;
+#[path = "tls_accept/flood.rs"]
+mod flood;
 
 use std::time::Duration;
 

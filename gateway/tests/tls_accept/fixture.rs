@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hotline::pki::{CertAuthority, CertSpec, IssuedCert};
 use hotline_gateway::identity::{Identity, identity_of};
-use hotline_gateway::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
+use hotline_gateway::tls::{AcceptLimits, ServerTls, TlsFiles, incoming, spawn_reloader};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -104,11 +104,16 @@ impl Gateway {
     /// once (the kernel queues them until the accept loop takes them).
     pub(crate) async fn start(files: &TlsFiles, handshake_timeout: Duration) -> Gateway {
         let tls = Arc::new(ServerTls::load(files).unwrap());
-        Gateway::start_with(tls, handshake_timeout).await
+        let limits = AcceptLimits {
+            handshake_timeout,
+            first_byte_timeout: handshake_timeout.min(AcceptLimits::default().first_byte_timeout),
+            ..AcceptLimits::default()
+        };
+        Gateway::start_with(tls, limits).await
     }
 
-    /// Starts serving with `tls` as loaded by the caller.
-    pub(crate) async fn start_with(tls: Arc<ServerTls>, handshake_timeout: Duration) -> Gateway {
+    /// Starts serving with `tls` as loaded by the caller, within `limits`.
+    pub(crate) async fn start_with(tls: Arc<ServerTls>, limits: AcceptLimits) -> Gateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -117,12 +122,7 @@ impl Gateway {
             Duration::from_millis(50),
             shutdown.child_token(),
         );
-        let connections = incoming(
-            listener,
-            tls.clone(),
-            handshake_timeout,
-            shutdown.child_token(),
-        );
+        let connections = incoming(listener, tls.clone(), limits, shutdown.child_token());
         let seen: Arc<Mutex<Vec<Identity>>> = Arc::default();
         let peers: Arc<Mutex<Vec<Option<SocketAddr>>>> = Arc::default();
         let (recorder, peer_recorder) = (seen.clone(), peers.clone());
