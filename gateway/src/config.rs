@@ -11,6 +11,7 @@ use hotline_federation::model::ReviewCadence;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::tls::CrlExpired;
 
 /// The whole gateway configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -66,6 +67,14 @@ pub struct TlsConfig {
     pub crl: Option<PathBuf>,
     /// How often the TLS files are checked for changes, in milliseconds.
     pub reload_interval_ms: u64,
+    /// While the CRL is past its nextUpdate: `refuse` every client certificate (fail closed,
+    /// the default) or `warn` and accept them.
+    pub crl_expired: String,
+    /// Warn once less than this share (percent, 0 to 100) of the CRL's validity is left; 0
+    /// warns only once it has expired.
+    pub crl_warn_remaining_percent: u8,
+    /// How often a CRL warning is repeated while it holds, in seconds.
+    pub crl_warn_interval_s: u64,
 }
 
 /// Limits, buffers and timeouts.
@@ -216,6 +225,9 @@ impl Default for TlsConfig {
             key: PathBuf::new(),
             crl: None,
             reload_interval_ms: 2000,
+            crl_expired: "refuse".into(),
+            crl_warn_remaining_percent: 30,
+            crl_warn_interval_s: 3600,
         }
     }
 }
@@ -385,6 +397,28 @@ impl GatewayConfig {
         }
         if self.tls.reload_interval_ms == 0 {
             return bad("tls.reload_interval_ms", "must be at least 1".into());
+        }
+        if CrlExpired::parse(&self.tls.crl_expired).is_none() {
+            return bad(
+                "tls.crl_expired",
+                format!(
+                    "{:?} is not known; known: {}",
+                    self.tls.crl_expired,
+                    CrlExpired::KNOWN
+                ),
+            );
+        }
+        if self.tls.crl_warn_remaining_percent > 100 {
+            return bad(
+                "tls.crl_warn_remaining_percent",
+                format!(
+                    "{} is not a percentage; allowed: 0 to 100",
+                    self.tls.crl_warn_remaining_percent
+                ),
+            );
+        }
+        if self.tls.crl_warn_interval_s == 0 {
+            return bad("tls.crl_warn_interval_s", "must be at least 1".into());
         }
         self.limits.validate()?;
 
@@ -583,6 +617,7 @@ mod tests {
                 key: "gw.key".into(),
                 crl: None,
                 reload_interval_ms: 1000,
+                ..TlsConfig::default()
             },
             ..GatewayConfig::default()
         }
@@ -641,12 +676,12 @@ mod tests {
         assert!(err.contains("weekly, biweekly, monthly"), "{err}");
     }
 
-    /// Each new accept limit is checked at start, and the error names the field and what is
-    /// allowed, so a typo cannot switch off the flood protection.
+    /// Each new accept and CRL limit is checked at start, and the error names the field and
+    /// what is allowed, so a typo cannot switch off the flood protection or fail-closed CRLs.
     #[test]
     fn accept_and_crl_limits_name_the_field() {
         type Spoil = fn(&mut GatewayConfig);
-        let cases: [(&str, Spoil, &str); 4] = [
+        let cases: [(&str, Spoil, &str); 6] = [
             (
                 "limits.first_byte_timeout_ms",
                 |c| c.limits.first_byte_timeout_ms = 0,
@@ -666,6 +701,16 @@ mod tests {
                 "limits.max_handshakes",
                 |c| c.limits.max_handshakes = 0,
                 "at least 1",
+            ),
+            (
+                "tls.crl_expired",
+                |c| c.tls.crl_expired = "ignore".into(),
+                "known: refuse, warn",
+            ),
+            (
+                "tls.crl_warn_remaining_percent",
+                |c| c.tls.crl_warn_remaining_percent = 101,
+                "allowed: 0 to 100",
             ),
         ];
         valid().validate().unwrap();

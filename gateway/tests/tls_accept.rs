@@ -3,6 +3,8 @@
 //! generated here with `hotline::pki`. With TLS 1.3 a refused client certificate does not fail
 //! `connect()`, so every check makes an RPC over a new connection.
 
+#[path = "tls_accept/crl_expiry.rs"]
+mod crl_expiry;
 #[path = "tls_accept/fixture.rs"]
 mod fixture;
 #[path = "tls_accept/flood.rs"]

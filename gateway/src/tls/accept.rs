@@ -350,7 +350,7 @@ fn is_per_connection(e: &io::Error) -> bool {
 }
 
 /// Logs a failed handshake: a refused client certificate at `warn` (an operator wants to see
-/// revoked or foreign certificates), anything else
+/// revoked or foreign certificates, or that an expired CRL refuses everyone), anything else
 /// (probes, resets) at `debug`.
 fn log_refused(peer: SocketAddr, e: &io::Error) {
     let tls_error = e

@@ -214,3 +214,59 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The log lines of this test, captured from a subscriber set for the current thread (the
+/// tests run on tokio's current-thread runtime, so the server's tasks log here too).
+#[derive(Clone, Default)]
+pub(crate) struct LogCapture {
+    lines: Arc<Mutex<Vec<u8>>>,
+    _guard: Option<Arc<tracing::subscriber::DefaultGuard>>,
+}
+
+impl LogCapture {
+    /// Captures `info` and above until the returned value is dropped.
+    pub(crate) fn start() -> LogCapture {
+        let lines: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let writer = LogCapture {
+            lines: lines.clone(),
+            _guard: None,
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        LogCapture {
+            lines,
+            _guard: Some(Arc::new(tracing::subscriber::set_default(subscriber))),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+
+    /// Waits up to 5 s for a line containing `needle`; panics with the log otherwise.
+    pub(crate) async fn wait_for(&self, needle: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.text().contains(needle) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no log line contains {needle:?}; the log:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lines.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
