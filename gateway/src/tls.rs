@@ -3,9 +3,10 @@
 //!
 //! tonic's `ServerTlsConfig` knows neither CRLs nor reloading, so the gateway runs its own
 //! accept loop: [`incoming`] accepts TCP connections, performs each TLS handshake in its own
-//! task within [`AcceptLimits`], and hands established `tokio_rustls::server::TlsStream<TcpStream>`s
-//! to tonic's `serve_with_incoming_shutdown`. That exact stream type matters: tonic's
-//! `Request::peer_certs()` (and so [`crate::identity::identity_of`]) only works with it.
+//! task within [`AcceptLimits`], and hands established
+//! `tokio_rustls::server::TlsStream<TcpStream>`s to tonic's `serve_with_incoming_shutdown`.
+//! That exact stream type matters: tonic's `Request::peer_certs()` (and so
+//! [`crate::identity::identity_of`]) only works with it.
 //!
 //! [`ServerTls`] holds the current `rustls::ServerConfig`; [`spawn_reloader`] watches the files
 //! and swaps in a new config when one changes, and warns while the CRL expires soon or has
