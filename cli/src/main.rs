@@ -223,8 +223,13 @@ enum PkiAction {
         #[arg(long)]
         serial: String,
     },
-    /// Writes a fresh CRL of the revoked serials.
-    Crl,
+    /// Renews the CRL: the same revoked serials, current from now (the gateway reloads it
+    /// without a restart). Run it before the old one's next update, which the gateway warns of.
+    Crl {
+        /// Days until its next update.
+        #[arg(long, default_value_t = hotline::pki::CRL_VALIDITY.whole_days())]
+        days: i64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -509,10 +514,10 @@ fn pki(dir: PkiDir, action: PkiAction) -> anyhow::Result<()> {
                 dir.path("federation.crl").display()
             );
         }
-        PkiAction::Crl => {
-            let number = dir.crl()?;
+        PkiAction::Crl { days: n } => {
+            let (number, next_update) = dir.renew_crl(days(n))?;
             println!(
-                "wrote CRL number {number} to {}",
+                "wrote CRL number {number} to {}, current until {next_update}",
                 dir.path("federation.crl").display()
             );
         }

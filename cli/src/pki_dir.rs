@@ -17,7 +17,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::pki::{CertAuthority, IssuedCert, Serial};
+use time::{Duration, OffsetDateTime};
+
+use crate::pki::{CRL_VALIDITY, CertAuthority, IssuedCert, Serial};
 
 /// The PKI directory.
 #[derive(Debug)]
@@ -81,18 +83,46 @@ impl PkiDir {
         self.crl()
     }
 
-    /// Writes a fresh CRL of the revoked list (e.g. before the old one's next update); returns
-    /// its number.
+    /// Writes a fresh CRL of the revoked list, current for [`CRL_VALIDITY`] (e.g. before the
+    /// old one's next update); returns its number.
     pub fn crl(&self) -> Result<u64> {
+        Ok(self.renew_crl(CRL_VALIDITY)?.0)
+    }
+
+    /// Writes a fresh CRL of the revoked list, current from now for `validity` (at most until
+    /// the CA expires): what `hotline pki crl` does, and the fix for an expired or expiring
+    /// CRL, which the gateway reloads without a restart. Returns its number and next update.
+    pub fn renew_crl(&self, validity: Duration) -> Result<(u64, OffsetDateTime)> {
         let ca = self.ca()?;
+        let now = OffsetDateTime::now_utc();
+        let next_update = match now.checked_add(validity) {
+            Some(next) if validity.is_positive() && next <= ca.not_after() => next,
+            _ => {
+                return Err(hotline_federation::Error::invalid(
+                    "days",
+                    format!(
+                        "a CRL valid for {validity} would {}; allowed: a positive validity that \
+                         ends before the CA expires on {}",
+                        if validity.is_positive() {
+                            "outlive the CA"
+                        } else {
+                            "never be current"
+                        },
+                        ca.not_after().date()
+                    ),
+                )
+                .into());
+            }
+        };
         let number = self
             .read("crl-number")
             .ok()
             .and_then(|t| t.trim().parse::<u64>().ok())
             .unwrap_or(0)
             + 1;
-        self.write_crl(&ca, &self.revoked()?, number)?;
-        Ok(number)
+        let pem = ca.crl_pem_between(&self.revoked()?, number, now, next_update)?;
+        self.install_crl(&pem, number)?;
+        Ok((number, next_update))
     }
 
     /// The revoked serials.
@@ -105,9 +135,13 @@ impl PkiDir {
     }
 
     fn write_crl(&self, ca: &CertAuthority, revoked: &[Serial], number: u64) -> Result<()> {
-        let pem = ca.crl_pem(revoked, number)?;
+        self.install_crl(&ca.crl_pem(revoked, number)?, number)
+    }
+
+    /// Makes `pem`, numbered `number`, the current CRL.
+    fn install_crl(&self, pem: &str, number: u64) -> Result<()> {
         // Write then rename, so the gateway never reads half a CRL.
-        self.write("federation.crl.tmp", &pem, false, true)?;
+        self.write("federation.crl.tmp", pem, false, true)?;
         let (from, to) = (self.path("federation.crl.tmp"), self.path("federation.crl"));
         std::fs::rename(&from, &to).map_err(|e| io(&to, e))?;
         self.write("crl-number", &format!("{number}\n"), false, true)?;

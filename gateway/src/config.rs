@@ -11,6 +11,7 @@ use hotline_federation::model::ReviewCadence;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::tls::CrlExpired;
 
 /// The whole gateway configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -66,6 +67,14 @@ pub struct TlsConfig {
     pub crl: Option<PathBuf>,
     /// How often the TLS files are checked for changes, in milliseconds.
     pub reload_interval_ms: u64,
+    /// While the CRL is past its nextUpdate: `refuse` every client certificate (fail closed,
+    /// the default) or `warn` and accept them.
+    pub crl_expired: String,
+    /// Warn once less than this share (percent, 0 to 100) of the CRL's validity is left; 0
+    /// warns only once it has expired.
+    pub crl_warn_remaining_percent: u8,
+    /// How often a CRL warning is repeated while it holds, in seconds.
+    pub crl_warn_interval_s: u64,
 }
 
 /// Limits, buffers and timeouts.
@@ -80,8 +89,19 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
-    /// TLS handshake timeout, in milliseconds.
+    /// From accept to an established TLS connection, in milliseconds.
     pub handshake_timeout_ms: u64,
+    /// From accept to a connection's first byte, in milliseconds; a connection silent for
+    /// longer is closed. Waiting holds no handshake slot. At most `handshake_timeout_ms`.
+    pub first_byte_timeout_ms: u64,
+    /// TLS handshakes in progress at once (counted from a connection's first byte).
+    pub max_handshakes: usize,
+    /// Connections one peer (IPv4 address, IPv6 /64) may have between accept and established
+    /// TLS; further ones are closed at once.
+    pub max_handshakes_per_peer: usize,
+    /// Connections between accept and established TLS over all peers; at this many the
+    /// gateway stops accepting until one finishes.
+    pub max_pending_connections: usize,
     /// HTTP/2 keepalive ping interval, in seconds.
     pub keepalive_interval_s: u64,
     /// HTTP/2 keepalive ping timeout, in seconds.
@@ -205,6 +225,9 @@ impl Default for TlsConfig {
             key: PathBuf::new(),
             crl: None,
             reload_interval_ms: 2000,
+            crl_expired: "refuse".into(),
+            crl_warn_remaining_percent: 30,
+            crl_warn_interval_s: 3600,
         }
     }
 }
@@ -226,6 +249,10 @@ impl Default for Limits {
             max_message_bytes: 16 * 1024 * 1024,
             max_concurrent_streams: 256,
             handshake_timeout_ms: 10_000,
+            first_byte_timeout_ms: 2_000,
+            max_handshakes: 1024,
+            max_handshakes_per_peer: 32,
+            max_pending_connections: 4096,
             keepalive_interval_s: 30,
             keepalive_timeout_s: 10,
             subscriber_buffer: 1024,
@@ -371,6 +398,28 @@ impl GatewayConfig {
         if self.tls.reload_interval_ms == 0 {
             return bad("tls.reload_interval_ms", "must be at least 1".into());
         }
+        if CrlExpired::parse(&self.tls.crl_expired).is_none() {
+            return bad(
+                "tls.crl_expired",
+                format!(
+                    "{:?} is not known; known: {}",
+                    self.tls.crl_expired,
+                    CrlExpired::KNOWN
+                ),
+            );
+        }
+        if self.tls.crl_warn_remaining_percent > 100 {
+            return bad(
+                "tls.crl_warn_remaining_percent",
+                format!(
+                    "{} is not a percentage; allowed: 0 to 100",
+                    self.tls.crl_warn_remaining_percent
+                ),
+            );
+        }
+        if self.tls.crl_warn_interval_s == 0 {
+            return bad("tls.crl_warn_interval_s", "must be at least 1".into());
+        }
         self.limits.validate()?;
 
         let mut tenants = BTreeSet::new();
@@ -477,6 +526,16 @@ impl Limits {
                 u64::from(self.max_concurrent_streams),
             ),
             ("limits.handshake_timeout_ms", self.handshake_timeout_ms),
+            ("limits.first_byte_timeout_ms", self.first_byte_timeout_ms),
+            ("limits.max_handshakes", self.max_handshakes as u64),
+            (
+                "limits.max_handshakes_per_peer",
+                self.max_handshakes_per_peer as u64,
+            ),
+            (
+                "limits.max_pending_connections",
+                self.max_pending_connections as u64,
+            ),
             ("limits.keepalive_interval_s", self.keepalive_interval_s),
             ("limits.keepalive_timeout_s", self.keepalive_timeout_s),
             ("limits.subscriber_buffer", self.subscriber_buffer as u64),
@@ -499,6 +558,30 @@ impl Limits {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.first_byte_timeout_ms > self.handshake_timeout_ms {
+            return Err(Error::Config {
+                field: "limits.first_byte_timeout_ms".into(),
+                problem: format!(
+                    "{} is above limits.handshake_timeout_ms ({}), which already bounds the \
+                     wait for the first byte; allowed: 1 to {}",
+                    self.first_byte_timeout_ms,
+                    self.handshake_timeout_ms,
+                    self.handshake_timeout_ms
+                ),
+            });
+        }
+        if self.max_handshakes_per_peer > self.max_pending_connections {
+            return Err(Error::Config {
+                field: "limits.max_handshakes_per_peer".into(),
+                problem: format!(
+                    "{} is above limits.max_pending_connections ({}); one peer could hold \
+                     every place; allowed: 1 to {}",
+                    self.max_handshakes_per_peer,
+                    self.max_pending_connections,
+                    self.max_pending_connections
+                ),
+            });
         }
         if self.tenant_burst < self.max_push_changes as u64 {
             return Err(Error::Config {
@@ -534,6 +617,7 @@ mod tests {
                 key: "gw.key".into(),
                 crl: None,
                 reload_interval_ms: 1000,
+                ..TlsConfig::default()
             },
             ..GatewayConfig::default()
         }
@@ -590,5 +674,52 @@ mod tests {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("focus_teams[0].review_cadence"), "{err}");
         assert!(err.contains("weekly, biweekly, monthly"), "{err}");
+    }
+
+    /// Each new accept and CRL limit is checked at start, and the error names the field and
+    /// what is allowed, so a typo cannot switch off the flood protection or fail-closed CRLs.
+    #[test]
+    fn accept_and_crl_limits_name_the_field() {
+        type Spoil = fn(&mut GatewayConfig);
+        let cases: [(&str, Spoil, &str); 6] = [
+            (
+                "limits.first_byte_timeout_ms",
+                |c| c.limits.first_byte_timeout_ms = 0,
+                "at least 1",
+            ),
+            (
+                "limits.first_byte_timeout_ms",
+                |c| c.limits.first_byte_timeout_ms = c.limits.handshake_timeout_ms + 1,
+                "allowed: 1 to 10000",
+            ),
+            (
+                "limits.max_handshakes_per_peer",
+                |c| c.limits.max_handshakes_per_peer = c.limits.max_pending_connections + 1,
+                "allowed: 1 to 4096",
+            ),
+            (
+                "limits.max_handshakes",
+                |c| c.limits.max_handshakes = 0,
+                "at least 1",
+            ),
+            (
+                "tls.crl_expired",
+                |c| c.tls.crl_expired = "ignore".into(),
+                "known: refuse, warn",
+            ),
+            (
+                "tls.crl_warn_remaining_percent",
+                |c| c.tls.crl_warn_remaining_percent = 101,
+                "allowed: 0 to 100",
+            ),
+        ];
+        valid().validate().unwrap();
+        for (field, spoil, allowed) in cases {
+            let mut config = valid();
+            spoil(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{err}");
+            assert!(err.contains(allowed), "{err}");
+        }
     }
 }

@@ -21,11 +21,13 @@ use tonic::transport::server::Connected;
 
 use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
-use crate::config::Limits;
+use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Vouched};
 use crate::state::GatewayState;
-use crate::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
+use crate::tls::{
+    AcceptLimits, CrlExpired, CrlPolicy, ServerTls, TlsFiles, incoming, spawn_reloader,
+};
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests, ends subscriptions,
 /// lets the writer commit what it holds, and returns.
@@ -35,24 +37,22 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let config = &state.config;
-    let tls = Arc::new(ServerTls::load(&TlsFiles {
-        ca_cert: config.tls.ca_cert.clone(),
-        cert: config.tls.cert.clone(),
-        key: config.tls.key.clone(),
-        crl: config.tls.crl.clone(),
-    })?);
+    let tls = Arc::new(ServerTls::load_with(
+        &TlsFiles {
+            ca_cert: config.tls.ca_cert.clone(),
+            cert: config.tls.cert.clone(),
+            key: config.tls.key.clone(),
+            crl: config.tls.crl.clone(),
+        },
+        crl_policy(&config.tls)?,
+    )?);
     let reloader = spawn_reloader(
         tls.clone(),
         Duration::from_millis(config.tls.reload_interval_ms),
         shutdown.child_token(),
     );
     let limits = &config.limits;
-    let connections = incoming(
-        listener,
-        tls,
-        Duration::from_millis(limits.handshake_timeout_ms),
-        shutdown.child_token(),
-    );
+    let connections = incoming(listener, tls, accept_limits(limits), shutdown.child_token());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -88,6 +88,34 @@ pub async fn run(
     let _ = reloader.await;
     tracing::info!("gateway stopped");
     served.map_err(|e| Error::Unavailable(format!("server failed: {e}")))
+}
+
+/// The accept loop's bounds from the config's `limits`.
+fn accept_limits(limits: &Limits) -> AcceptLimits {
+    AcceptLimits {
+        handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
+        first_byte_timeout: Duration::from_millis(limits.first_byte_timeout_ms),
+        max_handshakes: limits.max_handshakes,
+        max_handshakes_per_peer: limits.max_handshakes_per_peer,
+        max_pending: limits.max_pending_connections,
+    }
+}
+
+/// How the TLS layer treats an expiring or expired CRL, from the config's `tls`.
+fn crl_policy(tls: &TlsConfig) -> Result<CrlPolicy> {
+    let expired = CrlExpired::parse(&tls.crl_expired).ok_or_else(|| Error::Config {
+        field: "tls.crl_expired".into(),
+        problem: format!(
+            "{:?} is not known; known: {}",
+            tls.crl_expired,
+            CrlExpired::KNOWN
+        ),
+    })?;
+    Ok(CrlPolicy {
+        expired,
+        warn_remaining_percent: tls.crl_warn_remaining_percent,
+        warn_interval: Duration::from_secs(tls.crl_warn_interval_s),
+    })
 }
 
 /// The Federation service with the configured message size limits.

@@ -3,48 +3,39 @@
 //!
 //! tonic's `ServerTlsConfig` knows neither CRLs nor reloading, so the gateway runs its own
 //! accept loop: [`incoming`] accepts TCP connections, performs each TLS handshake in its own
-//! task with a timeout, and hands established `tokio_rustls::server::TlsStream<TcpStream>`s to
-//! tonic's `serve_with_incoming_shutdown`. That exact stream type matters: tonic's
-//! `Request::peer_certs()` (and so [`crate::identity::identity_of`]) only works with it.
+//! task within [`AcceptLimits`], and hands established
+//! `tokio_rustls::server::TlsStream<TcpStream>`s to tonic's `serve_with_incoming_shutdown`.
+//! That exact stream type matters: tonic's `Request::peer_certs()` (and so
+//! [`crate::identity::identity_of`]) only works with it.
 //!
 //! [`ServerTls`] holds the current `rustls::ServerConfig`; [`spawn_reloader`] watches the files
-//! and swaps in a new config when one changes. A new config applies to new handshakes only, so
-//! the server should bound connection age (`Server::max_connection_age`) for a revocation to
-//! reach long-lived connections.
+//! and swaps in a new config when one changes, and warns while the CRL expires soon or has
+//! expired ([`CrlPolicy`]: an expired CRL refuses every client unless configured to warn). A
+//! new config applies to new handshakes only, so the server should bound connection age
+//! (`Server::max_connection_age`) for a revocation to reach long-lived connections.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// Established connections waiting for tonic to pick them up.
-const ESTABLISHED_BACKLOG: usize = 64;
+mod accept;
+mod crl;
 
-/// Handshakes in flight at once; beyond this the accept loop waits (the kernel's backlog holds
-/// further connections), so a flood of idle connections cannot grow memory without bound.
-const MAX_HANDSHAKES: usize = 1024;
-
-/// How long the accept loop pauses after an accept error such as "too many open files".
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+pub use accept::{AcceptLimits, incoming};
+pub use crl::{CrlExpired, CrlHealth, CrlPolicy, CrlWindow};
 
 /// The shortest reload poll interval; a zero interval would spin.
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(10);
@@ -75,6 +66,7 @@ impl TlsFiles {
 #[derive(Debug)]
 pub struct ServerTls {
     files: TlsFiles,
+    policy: CrlPolicy,
     current: RwLock<Loaded>,
 }
 
@@ -83,6 +75,8 @@ struct Loaded {
     config: Arc<ServerConfig>,
     /// The files as they were when `config` was built from them.
     stamp: Stamp,
+    /// When the CRL in force was issued and expires; `None` without a CRL.
+    crl: Option<CrlWindow>,
 }
 
 /// What a file looked like: a change in any part means it was rewritten. The content hash
@@ -98,23 +92,51 @@ struct FileStamp {
 type Stamp = Vec<Option<FileStamp>>;
 
 impl ServerTls {
-    /// Builds the TLS config from `files`: the server's chain and key, client certificates
-    /// required and checked against the CA and the CRL, ALPN `h2`, no session resumption, the
-    /// ring crypto provider.
+    /// Builds the TLS config from `files` with the default [`CrlPolicy`] (an expired CRL
+    /// refuses every client); see [`ServerTls::load_with`].
     pub fn load(files: &TlsFiles) -> Result<ServerTls> {
-        let (config, stamp) = build(files)?;
+        ServerTls::load_with(files, CrlPolicy::default())
+    }
+
+    /// Builds the TLS config from `files`: the server's chain and key, client certificates
+    /// required and checked against the CA and the CRL (an expired CRL handled as `policy`
+    /// says), ALPN `h2`, no session resumption, the ring crypto provider.
+    pub fn load_with(files: &TlsFiles, policy: CrlPolicy) -> Result<ServerTls> {
+        let loaded = build(files, policy)?;
         Ok(ServerTls {
             files: files.clone(),
-            current: RwLock::new(Loaded { config, stamp }),
+            policy,
+            current: RwLock::new(loaded),
         })
     }
 
     /// Re-reads every file and swaps in the new config; new handshakes use it. On error the
     /// old config stays in force.
     pub fn reload(&self) -> Result<()> {
-        let (config, stamp) = build(&self.files)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Loaded { config, stamp };
+        let loaded = build(&self.files, self.policy)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
         Ok(())
+    }
+
+    /// When the CRL in force was issued and expires; `None` without a CRL.
+    pub fn crl_window(&self) -> Option<CrlWindow> {
+        self.read().crl
+    }
+
+    /// How current the CRL in force is now; `None` without a CRL.
+    pub fn crl_health(&self) -> Option<CrlHealth> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        self.crl_window()
+            .map(|window| window.health(now, self.policy.warn_remaining_percent))
+    }
+
+    /// How this config treats an expiring or expired CRL.
+    pub fn crl_policy(&self) -> CrlPolicy {
+        self.policy
     }
 
     /// An acceptor with the current config.
@@ -153,7 +175,9 @@ impl ServerTls {
 
 /// Polls the TLS files every `interval` (at least 10 ms) and reloads when one changed (time,
 /// length or contents); logs `info` on success and `warn` on failure, when the old config stays
-/// in force until the files change again. Stops when `shutdown` is cancelled.
+/// in force until the files change again. On the first poll and whenever the CRL's health
+/// changes, then every [`CrlPolicy::warn_interval`] while it holds, warns of a CRL that expires
+/// soon or has expired. Stops when `shutdown` is cancelled.
 pub fn spawn_reloader(
     tls: Arc<ServerTls>,
     interval: Duration,
@@ -163,14 +187,16 @@ pub fn spawn_reloader(
         let mut ticker = tokio::time::interval(interval.max(MIN_RELOAD_INTERVAL));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_seen = tls.stamp();
+        let mut crl_warnings = crl::CrlWarnings::default();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
-            let tls = tls.clone();
+            let reloading = tls.clone();
             let seen = last_seen.clone();
-            let checked = tokio::task::spawn_blocking(move || tls.reload_if_changed(&seen)).await;
+            let checked =
+                tokio::task::spawn_blocking(move || reloading.reload_if_changed(&seen)).await;
             let (now, outcome) = match checked {
                 Ok(checked) => checked,
                 Err(e) => {
@@ -181,128 +207,27 @@ pub fn spawn_reloader(
             last_seen = now;
             match outcome {
                 None => {}
-                Some(Ok(())) => tracing::info!("TLS files changed; certificates and CRL reloaded"),
+                Some(Ok(())) => tracing::info!(
+                    crl_next_update = tls.crl_window().map(|window| window.next_update),
+                    "TLS files changed; certificates and CRL reloaded"
+                ),
                 Some(Err(e)) => tracing::warn!(
                     error = %e,
                     "TLS files changed but could not be loaded; the previous config stays in force"
                 ),
             }
+            if let (Some(health), Some(path)) = (tls.crl_health(), &tls.files.crl) {
+                let policy = tls.policy;
+                if crl_warnings.due(health, tokio::time::Instant::now(), policy.warn_interval) {
+                    crl::log(health, path, policy.expired);
+                }
+            }
         }
     })
 }
 
-/// The gateway's connections: accepts on `listener`, performs each TLS handshake in its own
-/// task bounded by `handshake_timeout` (a slow client never stalls accepts), and yields the
-/// established streams. Ends when `shutdown` is cancelled.
-///
-/// Failed handshakes and accept errors are logged here, with the peer, and never yielded. The
-/// item type is a `Result` only because `serve_with_incoming` requires one; tonic 0.14.5 would
-/// skip an `Err` item, logging it at trace level only, but not yielding any keeps refusals
-/// visible in our logs and keeps us independent of how other tonic versions treat them.
-pub fn incoming(
-    listener: TcpListener,
-    tls: Arc<ServerTls>,
-    handshake_timeout: Duration,
-    shutdown: CancellationToken,
-) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
-    let (established, stream) = mpsc::channel(ESTABLISHED_BACKLOG);
-    tokio::spawn(accept_loop(
-        listener,
-        tls,
-        handshake_timeout,
-        shutdown,
-        established,
-    ));
-    ReceiverStream::new(stream)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Arc<ServerTls>,
-    handshake_timeout: Duration,
-    shutdown: CancellationToken,
-    established: mpsc::Sender<io::Result<TlsStream<TcpStream>>>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = handshakes.clone().acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else { break };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) if is_per_connection(&e) => {
-                tracing::debug!(error = %e, "connection failed while being accepted");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting connections failed; pausing briefly");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
-                }
-            }
-        };
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
-        }
-        let acceptor = tls.acceptor();
-        let established = established.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
-            let outcome = tokio::select! {
-                () = shutdown.cancelled() => return,
-                outcome = handshake => outcome,
-            };
-            drop(permit);
-            match outcome {
-                Ok(Ok(stream)) => {
-                    // A send error means the server stopped; the connection is dropped.
-                    let _ = established.send(Ok(stream)).await;
-                }
-                Ok(Err(e)) => log_refused(peer, &e),
-                Err(_) => tracing::debug!(%peer, ?handshake_timeout, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-/// Accept errors that concern one connection only; the next accept may well succeed.
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
-}
-
-/// Logs a failed handshake: a refused client certificate at `warn` (an operator wants to see
-/// revoked or foreign certificates), anything else (probes, resets) at `debug`.
-fn log_refused(peer: SocketAddr, e: &io::Error) {
-    let tls_error = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match tls_error {
-        Some(
-            error @ (rustls::Error::InvalidCertificate(_)
-            | rustls::Error::NoCertificatesPresented
-            | rustls::Error::InvalidCertRevocationList(_)),
-        ) => tracing::warn!(%peer, %error, "client certificate refused"),
-        _ => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-    }
-}
-
 /// Reads all files once and builds the config, with the stamp of what was read.
-fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Stamp)> {
+fn build(files: &TlsFiles, policy: CrlPolicy) -> Result<Loaded> {
     // Files are read in the order of `TlsFiles::paths`, so this stamp compares with
     // `stamp_files`.
     let mut stamp = Stamp::new();
@@ -336,6 +261,7 @@ fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Stamp)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let mut crl_window = None;
     if let Some((path, pem)) = &crl_pem {
         let crls = CertificateRevocationListDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
@@ -343,7 +269,12 @@ fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Stamp)> {
         if crls.is_empty() {
             return Err(file_error(path, "holds no X509 CRL block"));
         }
+        crl_window = Some(CrlWindow::of(&crls).map_err(|e| file_error(path, e))?);
         verifier = verifier.with_crls(crls);
+        if policy.expired == CrlExpired::Refuse {
+            // Fail closed: past its nextUpdate the CRL may miss revocations.
+            verifier = verifier.enforce_revocation_expiration();
+        }
     }
     let verifier = verifier.build().map_err(|e| match (e, &crl_pem) {
         (VerifierBuilderError::InvalidCrl(e), Some((path, _))) => {
@@ -367,7 +298,11 @@ fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Stamp)> {
     // connections live long enough that a full handshake each time costs nothing noticeable.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok((Arc::new(config), stamp))
+    Ok(Loaded {
+        config: Arc::new(config),
+        stamp,
+        crl: crl_window,
+    })
 }
 
 fn server_config(

@@ -3,191 +3,22 @@
 //! generated here with `hotline::pki`. With TLS 1.3 a refused client certificate does not fail
 //! `connect()`, so every check makes an RPC over a new connection.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+#[path = "tls_accept/crl_expiry.rs"]
+mod crl_expiry;
+#[path = "tls_accept/fixture.rs"]
+mod fixture;
+#[path = "tls_accept/flood.rs"]
+mod flood;
+
 use std::time::Duration;
 
-use hotline::pki::{CertAuthority, CertSpec, IssuedCert};
-use hotline_gateway::identity::{Identity, identity_of};
-use hotline_gateway::tls::{ServerTls, TlsFiles, incoming, spawn_reloader};
-use tempfile::TempDir;
+use hotline::pki::CertAuthority;
+use hotline_gateway::identity::Identity;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tonic::service::InterceptorLayer;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Server};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
+use tokio::net::TcpStream;
 
-const FEDERATION: &str = "acme";
-
-/// How long the certificates issued here are valid.
-const ONE_DAY: time::Duration = time::Duration::days(1);
-
-/// A certificate for site `tenant`/`site` of [`FEDERATION`], valid for a day, signed by `ca`.
-fn site_cert(ca: &CertAuthority, tenant: &str, site: &str) -> IssuedCert {
-    ca.issue_site(FEDERATION, tenant, site, ONE_DAY).unwrap()
-}
-
-/// A client certificate with exactly these URI SANs, valid for a day from `not_before`.
-fn client_cert(ca: &CertAuthority, uris: &[&str], not_before: OffsetDateTime) -> IssuedCert {
-    ca.issue_custom(CertSpec {
-        uri_sans: uris.iter().map(|uri| (*uri).to_owned()).collect(),
-        not_before,
-        not_after: not_before + ONE_DAY,
-        client_auth: true,
-    })
-    .unwrap()
-}
-
-/// The federation CA and the gateway's TLS files (with an empty CRL) in a temporary directory.
-struct Fixture {
-    _dir: TempDir,
-    ca: CertAuthority,
-    files: TlsFiles,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = CertAuthority::generate(FEDERATION).unwrap();
-        let server = ca
-            .issue_server(&["localhost"], &[IpAddr::V4(Ipv4Addr::LOCALHOST)], ONE_DAY)
-            .unwrap();
-        let files = TlsFiles {
-            ca_cert: dir.path().join("ca.pem"),
-            cert: dir.path().join("gateway.pem"),
-            key: dir.path().join("gateway.key"),
-            crl: Some(dir.path().join("crl.pem")),
-        };
-        std::fs::write(&files.ca_cert, ca.cert_pem()).unwrap();
-        std::fs::write(&files.cert, &server.cert_pem).unwrap();
-        std::fs::write(&files.key, &server.key_pem).unwrap();
-        let fixture = Fixture {
-            _dir: dir,
-            ca,
-            files,
-        };
-        fixture.revoke(&[], 1);
-        fixture
-    }
-
-    /// Writes a CRL, numbered `crl_number`, that revokes `revoked`.
-    fn revoke(&self, revoked: &[&IssuedCert], crl_number: u64) {
-        let serials: Vec<_> = revoked.iter().map(|cert| cert.serial.clone()).collect();
-        self.write_crl(&self.ca.crl_pem(&serials, crl_number).unwrap());
-    }
-
-    fn write_crl(&self, pem: &str) {
-        std::fs::write(self.files.crl.as_ref().unwrap(), pem).unwrap();
-    }
-}
-
-/// A running server: health service behind our accept loop, with the CRL reloader, and an
-/// interceptor that records each caller's identity (or refuses the call without one).
-struct Gateway {
-    addr: SocketAddr,
-    tls: Arc<ServerTls>,
-    seen: Arc<Mutex<Vec<Identity>>>,
-    shutdown: CancellationToken,
-    served: JoinHandle<Result<(), tonic::transport::Error>>,
-    reloader: JoinHandle<()>,
-}
-
-impl Gateway {
-    /// Starts serving; the listener is bound before this returns, so clients may connect at
-    /// once (the kernel queues them until the accept loop takes them).
-    async fn start(files: &TlsFiles, handshake_timeout: Duration) -> Gateway {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let tls = Arc::new(ServerTls::load(files).unwrap());
-        let shutdown = CancellationToken::new();
-        let reloader = spawn_reloader(
-            tls.clone(),
-            Duration::from_millis(50),
-            shutdown.child_token(),
-        );
-        let connections = incoming(
-            listener,
-            tls.clone(),
-            handshake_timeout,
-            shutdown.child_token(),
-        );
-        let seen: Arc<Mutex<Vec<Identity>>> = Arc::default();
-        let recorder = seen.clone();
-        let check_identity = move |request: tonic::Request<()>| {
-            let identity = identity_of(&request, FEDERATION).map_err(tonic::Status::from)?;
-            recorder.lock().unwrap().push(identity);
-            Ok(request)
-        };
-        let (_, health) = tonic_health::server::health_reporter();
-        let served = tokio::spawn(
-            Server::builder()
-                .layer(InterceptorLayer::new(check_identity))
-                .add_service(health)
-                .serve_with_incoming_shutdown(connections, shutdown.clone().cancelled_owned()),
-        );
-        Gateway {
-            addr,
-            tls,
-            seen,
-            shutdown,
-            served,
-            reloader,
-        }
-    }
-
-    /// Health Check over a new connection; on failure the status code (if the RPC got that far)
-    /// and the whole error chain as text.
-    async fn check(&self, ca_pem: &str, client: Option<&IssuedCert>) -> Result<(), String> {
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca_pem))
-            .domain_name("localhost");
-        if let Some(cert) = client {
-            tls = tls.identity(tonic::transport::Identity::from_pem(
-                &cert.cert_pem,
-                &cert.key_pem,
-            ));
-        }
-        let channel = Endpoint::from_shared(format!("https://{}", self.addr))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .map_err(|e| error_chain(&e))?;
-        HealthClient::new(channel)
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map(|_| ())
-            .map_err(|status| format!("{:?}: {}", status.code(), error_chain(&status)))
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let served = tokio::time::timeout(Duration::from_secs(10), self.served)
-            .await
-            .expect("server did not stop within 10 s");
-        served.unwrap().unwrap();
-        self.reloader.await.unwrap();
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use fixture::{FEDERATION, Fixture, Gateway, client_cert, site_cert};
 
 /// A site with a valid certificate is served, and the handler learns who it is from the
 /// certificate: the base of all tenancy.

@@ -59,6 +59,7 @@ impl Pki {
             key: self.dir.path().join("gateway.key"),
             crl: Some(self.crl_path()),
             reload_interval_ms: 50,
+            ..TlsConfig::default()
         }
     }
 

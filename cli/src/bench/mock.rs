@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use hotline_gateway::tls::{ServerTls, TlsFiles, incoming};
+use hotline_gateway::tls::{AcceptLimits, ServerTls, TlsFiles, incoming};
 use hotline_proto::v1 as pb;
 use pb::federation_server::{Federation, FederationServer};
 use tokio::net::TcpListener;
@@ -92,7 +91,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tls = Arc::new(ServerTls::load(&files)?);
-    let connections = incoming(listener, tls, Duration::from_secs(10), shutdown.clone());
+    let connections = incoming(listener, tls, AcceptLimits::default(), shutdown.clone());
     let service = MockFederation {
         seq: AtomicU64::new(0),
         event,
