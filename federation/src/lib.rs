@@ -7,6 +7,7 @@
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet;
+//! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod error;
 pub mod fuzzing;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod state;
 pub mod status;
