@@ -25,7 +25,7 @@ use hotline_proto::v1 as pb;
 use prost::Message;
 use prost::encoding::encoded_len_varint;
 
-use crate::change::{Change, MAX_LONG_TEXT, MAX_OPS};
+use crate::change::{Change, FieldOp, MAX_LONG_TEXT, MAX_OPS};
 use crate::error::{Error, Result};
 use crate::state::EntityState;
 
@@ -125,9 +125,29 @@ impl EntitySize {
 /// Checks that `change`, merged into `before`, keeps the entity within its bounds (see the
 /// module docs); the error names the measure, the entity and the limit.
 pub fn check_change(before: &EntityState, change: &Change) -> Result<()> {
-    let mut after = before.clone();
-    after.apply(change);
-    check_growth(before, &after)
+    // Only the parts the change can grow are copied and measured: a status change to a ticket
+    // full of comments does not measure its comments.
+    let mut old = EntityState::new(before.key.clone());
+    for op in &change.ops {
+        match op {
+            FieldOp::Set(_) if old.registers.is_empty() => {
+                old.registers = before.registers.clone();
+            }
+            FieldOp::AddComment(_) if old.comments.is_empty() => {
+                old.comments = before.comments.clone();
+            }
+            FieldOp::AddCallEvent(_) if old.call_events.is_empty() => {
+                old.call_events = before.call_events.clone();
+            }
+            FieldOp::Set(_)
+            | FieldOp::AddComment(_)
+            | FieldOp::AddCallEvent(_)
+            | FieldOp::Delete { .. } => {}
+        }
+    }
+    let mut new = old.clone();
+    new.apply(change);
+    check_growth(&old, &new)
 }
 
 /// Checks the step from `before` to `after`: a measure past its bound is refused only when the
@@ -183,7 +203,6 @@ pub fn check_growth(before: &EntityState, after: &EntityState) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::FieldOp;
     use crate::clock::Hlc;
     use crate::model::{
         BrandField, Comment, EntityKey, EntityKind, FieldValue, Language, StatusTransition,
