@@ -1,18 +1,20 @@
 //! Changes: one mutation of one entity made at one site, and the rules every change must meet
-//! (ids, sizes, kinds, the status state machine) before anyone merges it.
+//! (ids, sizes, characters, kinds, the status state machine) before anyone merges it. Which
+//! text fields may span lines is decided here; what that allows is [`crate::text`].
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Hlc;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::ids::{PublicNumber, check_slug};
 use crate::model::{
     ArticleField, BrandField, CallEvent, Comment, EntityKey, EntityKind, FieldValue, PolicyField,
     SuggestionField, TicketField,
 };
 use crate::status::check_transition;
+use crate::text::{Lines, check_required, check_text};
 
 /// Most operations in one change.
 pub const MAX_OPS: usize = 64;
@@ -134,7 +136,7 @@ pub fn check_entity_id(key: &EntityKey) -> Result<()> {
         EntityKind::Brand if key.id == "brand" => Ok(()),
         EntityKind::Brand => Err(Error::invalid(
             "id",
-            format!("{:?}: the brand's id is always \"brand\"", key.id),
+            format!("{}: the brand's id is always \"brand\"", quote(&key.id)),
         )),
         EntityKind::CallLog => check_call_log_id(&key.id),
     }
@@ -150,7 +152,8 @@ fn check_call_log_id(id: &str) -> Result<()> {
         Error::invalid(
             "id",
             format!(
-                "{id:?} is not a call log id; expected <site>.<yyyy-mm-dd>, e.g. dortmund.2026-11-26"
+                "{} is not a call log id; expected <site>.<yyyy-mm-dd>, e.g. dortmund.2026-11-26",
+                quote(id)
             ),
         )
     };
@@ -204,32 +207,19 @@ fn check_op(key: &EntityKey, op: &FieldOp) -> Result<()> {
             if call_log_site(&key.id) != Some(event.site.as_str()) {
                 return Err(Error::invalid(
                     "add_call_event.site",
-                    format!("{:?} is not the site of call log {:?}", event.site, key.id),
+                    format!(
+                        "{} is not the site of call log {}",
+                        quote(&event.site),
+                        quote(&key.id)
+                    ),
                 ));
             }
             check_call_event(event).map_err(|e| e.within("add_call_event"))
         }
-        FieldOp::Delete { reason } => check_text("delete.reason", reason, MAX_SHORT_TEXT),
+        FieldOp::Delete { reason } => {
+            check_text("delete.reason", reason, MAX_SHORT_TEXT, Lines::One)
+        }
     }
-}
-
-/// Checks a text's size; `limit` is in bytes.
-pub fn check_text(field: &str, text: &str, limit: usize) -> Result<()> {
-    if text.len() > limit {
-        return Err(Error::TooLarge {
-            field: field.to_owned(),
-            size: text.len(),
-            limit,
-        });
-    }
-    Ok(())
-}
-
-fn check_required(field: &str, text: &str, limit: usize) -> Result<()> {
-    if text.trim().is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
-    check_text(field, text, limit)
 }
 
 fn check_list(field: &str, values: &[String]) -> Result<()> {
@@ -241,7 +231,7 @@ fn check_list(field: &str, values: &[String]) -> Result<()> {
         });
     }
     for (i, value) in values.iter().enumerate() {
-        check_required(&format!("{field}[{i}]"), value, MAX_SHORT_TEXT)?;
+        check_required(&format!("{field}[{i}]"), value, MAX_SHORT_TEXT, Lines::One)?;
     }
     Ok(())
 }
@@ -272,8 +262,8 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 ArticleField::Version(_) | ArticleField::Language(_) | ArticleField::State(_) => {
                     Ok(())
                 }
-                ArticleField::Title(t) => check_required("title", t, MAX_SHORT_TEXT),
-                ArticleField::Body(t) => check_text("body", t, MAX_LONG_TEXT),
+                ArticleField::Title(t) => check_required("title", t, MAX_SHORT_TEXT, Lines::One),
+                ArticleField::Body(t) => check_text("body", t, MAX_LONG_TEXT, Lines::Many),
                 ArticleField::Tags(tags) => check_list("tags", tags),
             };
             r.map_err(|e| e.within("article"))
@@ -281,19 +271,27 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
         FieldValue::Brand(f) => {
             let r = match f {
                 BrandField::Version(_) => Ok(()),
-                BrandField::DisplayName(t) => check_required("display_name", t, MAX_SHORT_TEXT),
-                BrandField::HotlineNumber(t) => check_required("hotline_number", t, MAX_SHORT_TEXT),
-                BrandField::Greeting(_, t) => check_required("greeting.text", t, MAX_LONG_TEXT),
+                BrandField::DisplayName(t) => {
+                    check_required("display_name", t, MAX_SHORT_TEXT, Lines::One)
+                }
+                BrandField::HotlineNumber(t) => {
+                    check_required("hotline_number", t, MAX_SHORT_TEXT, Lines::One)
+                }
+                BrandField::Greeting(_, t) => {
+                    check_required("greeting.text", t, MAX_LONG_TEXT, Lines::Many)
+                }
                 BrandField::Template(name, _, t) => check_slug("template.name", name)
-                    .and_then(|()| check_required("template.text", t, MAX_LONG_TEXT)),
-                BrandField::Signature(t) => check_text("signature", t, MAX_SHORT_TEXT),
+                    .and_then(|()| check_required("template.text", t, MAX_LONG_TEXT, Lines::Many)),
+                BrandField::Signature(t) => check_text("signature", t, MAX_SHORT_TEXT, Lines::Many),
                 BrandField::ForbiddenTerms(terms) => check_list("forbidden_terms", terms),
             };
             r.map_err(|e| e.within("brand"))
         }
         FieldValue::Policy(f) => {
             let r = match f {
-                PolicyField::DisplayName(t) => check_required("display_name", t, MAX_SHORT_TEXT),
+                PolicyField::DisplayName(t) => {
+                    check_required("display_name", t, MAX_SHORT_TEXT, Lines::One)
+                }
                 PolicyField::Handlers(list) => check_slug_list("handlers", list),
                 PolicyField::PiiGrants(list) => check_slug_list("pii_grants", list),
                 PolicyField::SlaAnswerSeconds(s) if (1..=3600).contains(s) => Ok(()),
@@ -313,11 +311,15 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 SuggestionField::AuthorTenant(t) => check_slug("author_tenant", t),
                 SuggestionField::BaseVersion(_) | SuggestionField::State(_) => Ok(()),
                 SuggestionField::ProposedTitle(t) => {
-                    check_text("proposed_title", t, MAX_SHORT_TEXT)
+                    check_text("proposed_title", t, MAX_SHORT_TEXT, Lines::One)
                 }
-                SuggestionField::ProposedBody(t) => check_text("proposed_body", t, MAX_LONG_TEXT),
+                SuggestionField::ProposedBody(t) => {
+                    check_text("proposed_body", t, MAX_LONG_TEXT, Lines::Many)
+                }
                 SuggestionField::ProposedTags(tags) => check_list("proposed_tags", tags),
-                SuggestionField::Rationale(t) => check_text("rationale", t, MAX_LONG_TEXT),
+                SuggestionField::Rationale(t) => {
+                    check_text("rationale", t, MAX_LONG_TEXT, Lines::Many)
+                }
             };
             r.map_err(|e| e.within("suggestion"))
         }
@@ -330,21 +332,30 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
         TicketField::PublicNumber(n) => Err(Error::invalid(
             "public_number",
             format!(
-                "{n:?} differs from the ticket's id {:?}; they must be equal",
-                key.id
+                "{} differs from the ticket's id {}; they must be equal",
+                quote(n),
+                quote(&key.id)
             ),
         )),
         TicketField::FocusTeam(t) => check_slug("focus_team", t),
         TicketField::HandlingSite(s) => check_slug("handling_site", s),
         TicketField::OriginTenant(t) => check_slug("origin_tenant", t),
         TicketField::Status(transition) => check_transition("status", *transition),
-        TicketField::CustomerRef(t) => check_required("customer_ref", t, MAX_SHORT_TEXT),
-        TicketField::Category(t) => check_required("category", t, MAX_SHORT_TEXT),
-        TicketField::Subject(t) => check_text("subject", t, MAX_SHORT_TEXT),
-        TicketField::AssigneeAlias(t) => check_text("assignee_alias", t, MAX_SHORT_TEXT),
-        TicketField::CustomerName(t) => check_text("customer_name", t, MAX_SHORT_TEXT),
-        TicketField::CustomerEmail(t) => check_text("customer_email", t, MAX_SHORT_TEXT),
-        TicketField::CustomerPhone(t) => check_text("customer_phone", t, MAX_SHORT_TEXT),
+        TicketField::CustomerRef(t) => {
+            check_required("customer_ref", t, MAX_SHORT_TEXT, Lines::One)
+        }
+        TicketField::Category(t) => check_required("category", t, MAX_SHORT_TEXT, Lines::One),
+        TicketField::Subject(t) => check_text("subject", t, MAX_SHORT_TEXT, Lines::One),
+        TicketField::AssigneeAlias(t) => {
+            check_text("assignee_alias", t, MAX_SHORT_TEXT, Lines::One)
+        }
+        TicketField::CustomerName(t) => check_text("customer_name", t, MAX_SHORT_TEXT, Lines::One),
+        TicketField::CustomerEmail(t) => {
+            check_text("customer_email", t, MAX_SHORT_TEXT, Lines::One)
+        }
+        TicketField::CustomerPhone(t) => {
+            check_text("customer_phone", t, MAX_SHORT_TEXT, Lines::One)
+        }
         TicketField::Priority(_)
         | TicketField::Language(_)
         | TicketField::Channel(_)
@@ -366,7 +377,10 @@ fn check_element_id(field: &str, id: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             field,
-            format!("{id:?} is not a valid element id; allowed: 1 to 64 of A-Z a-z 0-9 - _ ."),
+            format!(
+                "{} is not a valid element id; allowed: 1 to 64 of A-Z a-z 0-9 - _ .",
+                quote(id)
+            ),
         ))
     }
 }
@@ -374,8 +388,13 @@ fn check_element_id(field: &str, id: &str) -> Result<()> {
 fn check_comment(comment: &Comment) -> Result<()> {
     check_element_id("id", &comment.id)?;
     check_slug("author_tenant", &comment.author_tenant)?;
-    check_text("author_alias", &comment.author_alias, MAX_SHORT_TEXT)?;
-    check_required("body", &comment.body, MAX_COMMENT_BODY)
+    check_text(
+        "author_alias",
+        &comment.author_alias,
+        MAX_SHORT_TEXT,
+        Lines::One,
+    )?;
+    check_required("body", &comment.body, MAX_COMMENT_BODY, Lines::Many)
 }
 
 fn check_call_event(event: &CallEvent) -> Result<()> {
@@ -387,4 +406,80 @@ fn check_call_event(event: &CallEvent) -> Result<()> {
         PublicNumber::parse("ticket_number", number)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Visibility;
+
+    fn ticket_change(ops: Vec<FieldOp>) -> Change {
+        Change {
+            key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001"),
+            ops,
+            origin_site: "dortmund".into(),
+            origin_seq: 1,
+            hlc: Hlc::new(1, 0),
+        }
+    }
+
+    fn comment(body: &str) -> FieldOp {
+        FieldOp::AddComment(Comment {
+            id: "c1".into(),
+            author_alias: "Advisor 7".into(),
+            author_tenant: "twenty4help".into(),
+            visibility: Visibility::Public,
+            body: body.into(),
+            created_at_ms: 1,
+        })
+    }
+
+    /// A NUL in a subject is refused naming the field, the character, its position and what
+    /// is allowed, so it is never stored and copied to every site.
+    #[test]
+    fn nul_in_a_subject_is_refused_naming_the_field() {
+        let change = ticket_change(vec![FieldOp::Set(FieldValue::Ticket(
+            TicketField::Subject("VPN\0down".into()),
+        ))]);
+        let err = change.validate().expect_err("a NUL must be refused");
+        assert_eq!(
+            err.field(),
+            Some("change.ops[0].set.ticket.subject"),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("U+0000 (a control character) at byte 3"),
+            "{message}"
+        );
+        assert!(
+            message.contains("allowed: printable text on one line"),
+            "{message}"
+        );
+    }
+
+    /// A comment body may span lines; its author alias may not.
+    #[test]
+    fn comment_body_spans_lines_but_alias_does_not() {
+        ticket_change(vec![comment("first\r\nsecond\tthird")])
+            .validate()
+            .expect("a multi-line body is fine");
+        let mut op = comment("fine");
+        if let FieldOp::AddComment(c) = &mut op {
+            c.author_alias = "Advisor\n7".into();
+        }
+        let err = ticket_change(vec![op]).validate().unwrap_err();
+        assert_eq!(
+            err.field(),
+            Some("change.ops[0].add_comment.author_alias"),
+            "{err}"
+        );
+    }
+
+    /// List entries (tags, forbidden terms) are one-line text and are checked by index.
+    #[test]
+    fn list_entries_are_checked_by_index() {
+        let err = check_list("tags", &["vpn".into(), "bad\u{7f}".into()]).unwrap_err();
+        assert_eq!(err.field(), Some("tags[1]"), "{err}");
+    }
 }

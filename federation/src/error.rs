@@ -1,5 +1,39 @@
 //! The one error type of the federation crate. Every variant says what was wrong, where (a field
 //! path such as `change.ops[2].set.ticket.status`) and what is allowed.
+//!
+//! Client text in a message goes through [`quote`], so a hostile 4 MiB id comes back as a short
+//! message a default client can still read, never as a 4 MiB echo.
+
+use std::fmt::Write as _;
+
+/// Most characters of client text [`quote`] repeats (after escaping).
+pub const QUOTE_CHARS: usize = 64;
+
+/// Client text as an error message shows it: in double quotes with control and other unusual
+/// characters escaped (`\0`, `\u{85}`), at most [`QUOTE_CHARS`] escaped characters of it, and
+/// when cut, `…` and the text's whole length in bytes. The result is at most 64 characters of
+/// up to 4 bytes plus about 30 bytes, whatever the input.
+pub fn quote(text: &str) -> String {
+    let mut shown = String::with_capacity(QUOTE_CHARS + 2);
+    let mut used = 0;
+    let mut cut = false;
+    for c in text.chars() {
+        let escaped = c.escape_debug();
+        let width = escaped.len();
+        if used + width > QUOTE_CHARS {
+            cut = true;
+            break;
+        }
+        used += width;
+        shown.extend(escaped);
+    }
+    let mut out = format!("\"{shown}\"");
+    if cut {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "… ({} bytes)", text.len());
+    }
+    out
+}
 
 /// Why a change, a wire message or a clock reading was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +55,18 @@ pub enum Error {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// Text holds a character its field does not allow (a control character).
+    #[error("{field}: {found} at byte {at} is not allowed; allowed: {allowed}")]
+    Character {
+        /// Path of the offending field.
+        field: String,
+        /// The character, e.g. `U+0000 (a control character)`.
+        found: String,
+        /// Its byte offset in the text.
+        at: usize,
+        /// What the field allows.
+        allowed: String,
     },
     /// A status change the ticket state machine does not allow.
     #[error(
@@ -65,6 +111,7 @@ impl Error {
         match self {
             Error::Invalid { field, .. }
             | Error::TooLarge { field, .. }
+            | Error::Character { field, .. }
             | Error::Transition { field, .. } => Some(field),
             Error::ClockSkew { .. } => None,
         }
@@ -82,6 +129,17 @@ impl Error {
                 field: join(field),
                 size,
                 limit,
+            },
+            Error::Character {
+                field,
+                found,
+                at,
+                allowed,
+            } => Error::Character {
+                field: join(field),
+                found,
+                at,
+                allowed,
             },
             Error::Transition {
                 field,
@@ -101,3 +159,34 @@ impl Error {
 
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short text is shown whole and escaped, so a NUL in an id is visible in the message.
+    #[test]
+    fn quote_shows_short_text_whole_and_escaped() {
+        assert_eq!(quote("munich"), "\"munich\"");
+        assert_eq!(quote("a\0b"), "\"a\\0b\"");
+        assert_eq!(quote("\u{85}"), "\"\\u{85}\"");
+    }
+
+    /// A 1 MiB input gives a short quote that says how long the text was.
+    #[test]
+    fn quote_cuts_long_text_and_says_its_length() {
+        let quoted = quote(&"x".repeat(1024 * 1024));
+        assert!(quoted.len() < 100, "{quoted}");
+        assert!(quoted.ends_with("… (1048576 bytes)"), "{quoted}");
+        // Escaped characters count with their escaped width, so the bound holds for any input.
+        let quoted = quote(&"\0".repeat(1024 * 1024));
+        assert!(quoted.len() < 100, "{quoted}");
+    }
+
+    /// Text exactly at the bound is not cut; one character more is.
+    #[test]
+    fn quote_cuts_only_beyond_the_bound() {
+        assert!(!quote(&"y".repeat(QUOTE_CHARS)).contains('…'));
+        assert!(quote(&"y".repeat(QUOTE_CHARS + 1)).contains('…'));
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 
 /// The tenant id of the in-house team, which sees everything.
 pub const INHOUSE: &str = "inhouse";
@@ -27,8 +27,9 @@ pub fn check_slug(field: &str, value: &str) -> Result<()> {
         Err(Error::invalid(
             field,
             format!(
-                "{value:?} is not a valid id; allowed: 1 to {MAX_SLUG_LEN} characters of a-z, 0-9 \
-                 and '-', starting with a letter"
+                "{} is not a valid id; allowed: 1 to {MAX_SLUG_LEN} characters of a-z, 0-9 and \
+                 '-', starting with a letter",
+                quote(value)
             ),
         ))
     }
@@ -105,8 +106,9 @@ impl PublicNumber {
             Error::invalid(
                 field,
                 format!(
-                    "{text:?} is not a public ticket number; expected PREFIX-YYYY-NNNNNN, e.g. \
-                     ASZ-2026-004711 (prefix 2 to 5 letters A-Z, year 2000 to 2999, six digits)"
+                    "{} is not a public ticket number; expected PREFIX-YYYY-NNNNNN, e.g. \
+                     ASZ-2026-004711 (prefix 2 to 5 letters A-Z, year 2000 to 2999, six digits)",
+                    quote(text)
                 ),
             )
         };
@@ -179,5 +181,21 @@ mod tests {
             assert_eq!(err.field(), Some("origin_site"));
         }
         assert!(SiteId::parse("s", "dortmund").is_ok());
+    }
+
+    /// A 1 MiB id is refused with a short message that still names the field and the rule, so
+    /// a default client can read the answer.
+    #[test]
+    fn huge_ids_get_short_messages() {
+        let huge = "A".repeat(1024 * 1024);
+        for err in [
+            SiteId::parse("change.origin_site", &huge).unwrap_err(),
+            PublicNumber::parse("change.key.id", &huge).unwrap_err(),
+        ] {
+            let message = err.to_string();
+            assert!(message.len() < 300, "{} bytes: {message}", message.len());
+            assert!(message.starts_with("change."), "{message}");
+            assert!(message.contains("(1048576 bytes)"), "{message}");
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! - [`clock`]: the hybrid logical clock with its skew bound;
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
-//! - [`change`]: changes and the rules each must meet;
+//! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
+//! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
@@ -23,9 +24,11 @@ pub mod clock;
 pub mod error;
 pub mod fuzzing;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod state;
 pub mod status;
+pub mod text;
 pub mod visibility;
 pub mod wire;
 

@@ -33,7 +33,12 @@ macro_rules! named_enum {
                 Self::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| {
                     Error::invalid(
                         field,
-                        format!("{} {text:?} is not known; known: {}", $what, Self::known()),
+                        format!(
+                            "{} {} is not known; known: {}",
+                            $what,
+                            crate::error::quote(text),
+                            Self::known()
+                        ),
                     )
                 })
             }

@@ -65,10 +65,14 @@ enum Corruption {
     NumberMismatch,
     BadFocusTeam,
     DuplicateField,
+    NulInSubject,
+    NewlineInCustomerRef,
+    DelInCommentBody,
+    C1InDeleteReason,
 }
 
 impl Corruption {
-    const ALL: [Corruption; 20] = [
+    const ALL: [Corruption; 24] = [
         Corruption::NoKey,
         Corruption::UnspecifiedKind,
         Corruption::UnknownKind,
@@ -89,6 +93,10 @@ impl Corruption {
         Corruption::NumberMismatch,
         Corruption::BadFocusTeam,
         Corruption::DuplicateField,
+        Corruption::NulInSubject,
+        Corruption::NewlineInCustomerRef,
+        Corruption::DelInCommentBody,
+        Corruption::C1InDeleteReason,
     ];
 
     /// Breaks `change` and returns the field path the error must name.
@@ -202,6 +210,31 @@ impl Corruption {
                 change.ops.push(op);
                 format!("change.ops[{}]", change.ops.len() - 1)
             }
+            Corruption::NulInSubject => {
+                replace(ticket_op(ticket_field::Value::Subject("VPN\0down".into())));
+                format!("{op_path}.set.ticket.subject")
+            }
+            Corruption::NewlineInCustomerRef => {
+                replace(ticket_op(ticket_field::Value::CustomerRef(
+                    "E-1\nE-2".into(),
+                )));
+                format!("{op_path}.set.ticket.customer_ref")
+            }
+            Corruption::DelInCommentBody => {
+                replace(comment_op(
+                    Visibility::Federation.to_wire(),
+                    "multi\nline\tis fine, \u{7f} is not".into(),
+                ));
+                format!("{op_path}.add_comment.body")
+            }
+            Corruption::C1InDeleteReason => {
+                replace(pb::FieldOp {
+                    op: Some(field_op::Op::Delete(pb::DeleteEntity {
+                        reason: "duplicate\u{9b}2J".into(),
+                    })),
+                });
+                format!("{op_path}.delete.reason")
+            }
         }
     }
 }
@@ -229,6 +262,40 @@ proptest! {
         let err = Change::try_from(wire).expect_err("a corrupted change must be refused");
         prop_assert_eq!(err.field(), Some(expected.as_str()), "{}", err);
         prop_assert!(!err.to_string().is_empty());
+    }
+
+    /// A control character anywhere in a subject is refused at its byte position, whatever
+    /// printable text surrounds it; the same text without it passes.
+    #[test]
+    fn control_characters_anywhere_are_refused(
+        change in common::change(),
+        text in "[^\\p{Cc}]{0,40}",
+        control in prop::sample::select(
+            (0u32..0x20).chain(0x7f..0xa0).filter_map(char::from_u32).collect::<Vec<_>>()
+        ),
+        cut in any::<prop::sample::Index>(),
+        index in any::<prop::sample::Index>(),
+    ) {
+        let mut wire = pb::Change::from(change);
+        let i = index.index(wire.ops.len());
+        let at = text
+            .char_indices()
+            .map(|(at, _)| at)
+            .chain(std::iter::once(text.len()))
+            .nth(cut.index(text.chars().count() + 1))
+            .unwrap_or(text.len());
+        let mut bad = text.clone();
+        bad.insert(at, control);
+        wire.ops[i] = ticket_op(ticket_field::Value::Subject(bad));
+        let err = Change::try_from(wire.clone()).expect_err("a control character must be refused");
+        let is_character = matches!(&err, Error::Character { at: found, .. } if *found == at);
+        prop_assert!(is_character, "{}", err);
+        let expected = format!("change.ops[{i}].set.ticket.subject");
+        prop_assert_eq!(err.field(), Some(expected.as_str()));
+        wire.ops[i] = ticket_op(ticket_field::Value::Subject(text));
+        let fine = Change::try_from(wire);
+        let refused_for_characters = matches!(fine, Err(Error::Character { .. }));
+        prop_assert!(!refused_for_characters, "{:?}", fine);
     }
 
     /// Merged states (snapshot items) survive domain -> wire -> domain unchanged.
@@ -293,5 +360,58 @@ fn enum_errors_list_the_allowed_values() {
         err.to_string()
             .contains("allowed: low, normal, high, critical"),
         "{err}"
+    );
+}
+
+/// A 1 MiB id is refused with a message under 300 bytes that still names the field, so a
+/// default client can read the answer instead of getting a 1 MiB echo.
+#[test]
+fn huge_ids_get_short_errors_naming_the_field() {
+    let mut wire = pb::Change::from(Change {
+        key: hotline_federation::EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001"),
+        ops: vec![hotline_federation::FieldOp::Delete { reason: "x".into() }],
+        origin_site: "dortmund".into(),
+        origin_seq: 1,
+        hlc: hotline_federation::Hlc::new(1, 0),
+    });
+    let huge = "\0".repeat(1024 * 1024);
+    wire.key.as_mut().unwrap().id = huge.clone();
+    let err = Change::try_from(wire.clone()).unwrap_err();
+    assert_eq!(err.field(), Some("change.key.id"), "{err}");
+    assert!(
+        err.to_string().len() < 300,
+        "{} bytes",
+        err.to_string().len()
+    );
+
+    wire.key.as_mut().unwrap().id = "ASZ-2026-000001".into();
+    wire.origin_site = huge.clone();
+    let err = Change::try_from(wire.clone()).unwrap_err();
+    assert_eq!(err.field(), Some("change.origin_site"), "{err}");
+    assert!(
+        err.to_string().len() < 300,
+        "{} bytes",
+        err.to_string().len()
+    );
+
+    wire.origin_site = "dortmund".into();
+    wire.ops[0] = ticket_op(ticket_field::Value::Priority(42));
+    wire.ops.push(pb::FieldOp {
+        op: Some(field_op::Op::AddComment(pb::Comment {
+            id: huge,
+            author_alias: "a".into(),
+            author_tenant: "helpbycom".into(),
+            visibility: Visibility::Public.to_wire(),
+            body: "b".into(),
+            created_at_ms: 1,
+        })),
+    });
+    wire.ops.remove(0);
+    let err = Change::try_from(wire).unwrap_err();
+    assert_eq!(err.field(), Some("change.ops[0].add_comment.id"), "{err}");
+    assert!(
+        err.to_string().len() < 300,
+        "{} bytes",
+        err.to_string().len()
     );
 }

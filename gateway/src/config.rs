@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use hotline_federation::ids::{INHOUSE, check_slug};
+use hotline_federation::limits::{MAX_CHANGE_BYTES, MAX_ENTITY_BYTES, MIN_MESSAGE_BYTES};
 use hotline_federation::model::ReviewCadence;
 use serde::Deserialize;
 
@@ -85,7 +86,9 @@ pub struct Limits {
     pub max_push_changes: usize,
     /// Largest push, in encoded bytes; larger pushes get INVALID_ARGUMENT.
     pub max_push_bytes: usize,
-    /// Hard cap on any decoded gRPC message, in bytes.
+    /// Hard cap on any gRPC message received or sent, in bytes; at least
+    /// `hotline_federation::limits::MIN_MESSAGE_BYTES` (about 4.1 MiB), so that every entity
+    /// and every change fits. Each adapter's `sync.max_message_bytes` must be at least this.
     pub max_message_bytes: usize,
     /// Most concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
@@ -128,6 +131,9 @@ pub struct Limits {
     pub tenant_changes_per_second: u64,
     /// Changes a tenant may push at once above its rate (at least `max_push_changes`).
     pub tenant_burst: u64,
+    /// Most refused changes the gateway keeps per site (dead letters); beyond, a refusal is
+    /// still answered (the site parks it) but not stored at the gateway.
+    pub max_dead_letters_per_site: usize,
 }
 
 /// One tenant.
@@ -265,6 +271,7 @@ impl Default for Limits {
             shutdown_grace_ms: 10_000,
             tenant_changes_per_second: 5_000,
             tenant_burst: 20_000,
+            max_dead_letters_per_site: 1_000,
         }
     }
 }
@@ -550,6 +557,10 @@ impl Limits {
                 "limits.tenant_changes_per_second",
                 self.tenant_changes_per_second,
             ),
+            (
+                "limits.max_dead_letters_per_site",
+                self.max_dead_letters_per_site as u64,
+            ),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -589,6 +600,17 @@ impl Limits {
                 problem: format!(
                     "{} is below limits.max_push_changes ({}); a full push could never pass",
                     self.tenant_burst, self.max_push_changes
+                ),
+            });
+        }
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err(Error::Config {
+                field: "limits.max_message_bytes".into(),
+                problem: format!(
+                    "{} is below {MIN_MESSAGE_BYTES}, what the largest entity ({MAX_ENTITY_BYTES} \
+                     bytes) or change ({MAX_CHANGE_BYTES} bytes) needs in one message; allowed: \
+                     {MIN_MESSAGE_BYTES} or more",
+                    self.max_message_bytes
                 ),
             });
         }
@@ -634,6 +656,23 @@ mod tests {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("sites[0].tenant"), "{err}");
         assert!(err.contains("known: inhouse"), "{err}");
+    }
+
+    /// A message limit too small for the largest entity is refused naming the field and the
+    /// smallest allowed value; that smallest value passes.
+    #[test]
+    fn message_limit_must_carry_the_largest_entity() {
+        let mut config = valid();
+        config.limits.max_push_bytes = 1024;
+        config.limits.max_message_bytes = 4 * 1024 * 1024;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("limits.max_message_bytes"), "{err}");
+        assert!(
+            err.contains(&format!("allowed: {MIN_MESSAGE_BYTES} or more")),
+            "{err}"
+        );
+        config.limits.max_message_bytes = MIN_MESSAGE_BYTES;
+        config.validate().expect("the smallest allowed limit");
     }
 
     /// Environment overrides win over the file, and only known names are read.

@@ -115,11 +115,13 @@ impl GatewayState {
             directory: RwLock::new(Arc::new(directory)),
             registry: RwLock::new(registry),
             committed,
+            dead_letters_not_kept: AtomicU64::new(0),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
+            max_dead_letters_per_site: config.limits.max_dead_letters_per_site,
             now_ms: clock,
         };
         let config_quota = (

@@ -101,6 +101,10 @@ pub struct SyncConfig {
     pub webhook_backoff_min_ms: u64,
     /// Longest webhook retry delay, ms.
     pub webhook_backoff_max_ms: u64,
+    /// Largest gRPC message sent to or received from the gateway, in bytes: at least the
+    /// gateway's `limits.max_message_bytes` (16 MiB by default on both ends), and never below
+    /// `hotline_federation::limits::MIN_MESSAGE_BYTES`, what the largest entity or change needs.
+    pub max_message_bytes: usize,
 }
 
 /// Logging.
@@ -160,6 +164,7 @@ impl Default for SyncConfig {
             lease_low_water: 100,
             webhook_backoff_min_ms: 500,
             webhook_backoff_max_ms: 60_000,
+            max_message_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -316,6 +321,18 @@ impl AdapterConfig {
             return bad(
                 "sync.push_batch",
                 format!("{}: allowed 1 to 512", s.push_batch),
+            );
+        }
+        let least = hotline_federation::limits::MIN_MESSAGE_BYTES;
+        if s.max_message_bytes < least {
+            return bad(
+                "sync.max_message_bytes",
+                format!(
+                    "{} is below {least}, what the largest entity or change needs in one \
+                     message; allowed: {least} or more, and at least the gateway's \
+                     limits.max_message_bytes",
+                    s.max_message_bytes
+                ),
             );
         }
         if s.backoff_min_ms == 0 || s.backoff_min_ms > s.backoff_max_ms {

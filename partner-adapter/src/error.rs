@@ -80,7 +80,14 @@ impl Error {
             Error::BadRequest(_) => (400, "bad_request"),
             Error::Unmapped(_) => (422, "unmapped_value"),
             Error::TooLarge(_) => (413, "too_large"),
-            Error::Domain(_) => (422, "invalid"),
+            Error::Domain(domain) => match domain {
+                // Control characters are malformed input, like invalid UTF-8.
+                hotline_federation::Error::Character { .. } => (400, "bad_request"),
+                hotline_federation::Error::Invalid { .. }
+                | hotline_federation::Error::TooLarge { .. }
+                | hotline_federation::Error::Transition { .. }
+                | hotline_federation::Error::ClockSkew { .. } => (422, "invalid"),
+            },
             Error::Unauthorized(_) => (401, "unauthorized"),
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),

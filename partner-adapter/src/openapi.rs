@@ -66,8 +66,9 @@ fn ok(description: &str, name: &str) -> Value {
 fn operation(mut op: Value, codes: &[u16]) -> Value {
     let meaning = json!({
         "400": "`bad_request`: the body is not UTF-8 JSON of the expected shape (unknown or \
-            missing fields, wrong types), a query or path parameter is malformed, or there is \
-            nothing to do.",
+            missing fields, wrong types), a text holds a control character (only multi-line \
+            text such as a comment body may hold line breaks and tabs), a query or path \
+            parameter is malformed, or there is nothing to do.",
         "401": "`unauthorized`: no `Authorization: Bearer` header, or a token of no configured \
             tool.",
         "403": "`forbidden`: the site's tenant may not make this change, and the gateway would \
@@ -78,7 +79,8 @@ fn operation(mut op: Value, codes: &[u16]) -> Value {
             and the gateway has not been reachable to grant more.",
         "413": "`too_large`: the body is larger than `api.max_body_bytes`.",
         "422": "`invalid`: a value breaks a domain rule (unknown enum value, malformed id, \
-            empty required text, text over its limit, status transition not allowed); or \
+            empty required text, text over its limit, status transition not allowed, a ticket \
+            that would hold more than 1,000 comments or 2 MiB of them); or \
             `unmapped_value`: a status, priority or category has no entry in the site's \
             mapping (the message lists the known terms).",
         "503": "`storage`: the local store failed or is corrupt (run `hotline-adapter \

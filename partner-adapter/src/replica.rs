@@ -529,6 +529,7 @@ impl Replica {
         let hlc = trial.now(now_ms);
         let change = build(seq, hlc, &before, &mut step)?;
         change.validate()?;
+        hotline_federation::limits::check_change(&before, &change)?;
         let mut after = before.clone();
         after.apply(&change);
         // Hold only what this tenant may see, exactly as the gateway will send it back: PII the

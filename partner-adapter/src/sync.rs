@@ -293,7 +293,10 @@ fn status_error(what: &str, status: tonic::Status) -> Error {
 
 async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     let channel = dial(&ctx.config, &options.dialer).await?;
-    let client = FederationClient::new(channel);
+    let limit = ctx.config.sync.max_message_bytes;
+    let client = FederationClient::new(channel)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let cursor = ctx.replica.cursor()?;
     let stream = client
         .clone()

@@ -64,3 +64,17 @@ fn env_overrides_and_field_errors() {
         "{err}"
     );
 }
+
+/// A message limit below what the largest entity or change needs is refused by path, so an
+/// adapter cannot be set up to choke on an entry the gateway may send.
+#[test]
+fn message_limit_below_the_largest_entity_is_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/adapter-dortmund.toml");
+    let mut config = AdapterConfig::load(Some(&path), &[]).expect("valid");
+    assert_eq!(config.sync.max_message_bytes, 16 * 1024 * 1024);
+    config.sync.max_message_bytes = 4 * 1024 * 1024;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("sync.max_message_bytes"), "{err}");
+    config.sync.max_message_bytes = hotline_federation::limits::MIN_MESSAGE_BYTES;
+    config.validate().expect("the smallest allowed limit");
+}

@@ -1,6 +1,10 @@
-//! Hostile input at a site's local API: malformed, huge, wrongly typed, invalid UTF-8 bodies
-//! and ids with path characters all get a clear 4xx, and nothing is stored.
+//! Hostile input at a site's local API and at the gateway: malformed, huge, wrongly typed,
+//! invalid UTF-8 bodies, ids with path characters and text with control characters all get a
+//! clear 4xx (or INVALID_ARGUMENT), and nothing is stored.
 
+use hotline_proto::v1 as pb;
+use hotline_tests::changes::{number, open_ticket, push};
+use hotline_tests::harness::{gateway_view, lease};
 use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
@@ -44,6 +48,10 @@ async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()>
         ("POST", "/v1/tickets".into(), br#"{"customer_ref": "H", "focus_team": "finance-hr", "category": "vpn", "owner": "me"}"#.to_vec(), 400, "bad_request", "unknown field"),
         ("POST", "/v1/tickets".into(), b"{\"customer_ref\": \"\xff\xfe\"}".to_vec(), 400, "bad_request", "UTF-8"),
         ("POST", "/v1/tickets".into(), br#"{"customer_ref": "H", "focus_team": "../../etc", "category": "vpn"}"#.to_vec(), 422, "invalid", "not a valid id"),
+        ("POST", "/v1/tickets".into(), br#"{"customer_ref": "H-3", "focus_team": "finance-hr", "category": "vpn", "subject": "VPN\u0000down"}"#.to_vec(), 400, "bad_request", "ticket.subject: U+0000 (a control character) at byte 3"),
+        ("PATCH", path.clone(), br#"{"subject": "next\u0085line"}"#.to_vec(), 400, "bad_request", "ticket.subject: U+0085"),
+        ("PATCH", path.clone(), br#"{"assignee_alias": "agent\n7"}"#.to_vec(), 400, "bad_request", "ticket.assignee_alias: U+000A"),
+        ("POST", format!("{path}/comments"), br#"{"author_alias": "a", "visibility": "public", "body": "fine\r\nthen \u001b[2J"}"#.to_vec(), 400, "bad_request", "add_comment.body: U+001B"),
         ("GET", "/v1/tickets/..%2F..%2Fetc%2Fpasswd".into(), Vec::new(), 400, "bad_request", "not a public ticket number"),
         ("PATCH", path.clone(), br#"{"status": "closed_forever"}"#.to_vec(), 422, "invalid", "known:"),
         ("PATCH", path.clone(), br#"{"status": "waiting_on_customer"}"#.to_vec(), 422, "invalid", "is not allowed"),
@@ -87,6 +95,58 @@ async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()>
         gateway.head(),
         head,
         "a refused request reached the gateway"
+    );
+    site.stop().await?;
+    gateway.stop().await
+}
+
+/// A push over mTLS whose ticket subject holds a NUL is refused INVALID_ARGUMENT naming the
+/// field, and the gateway stores nothing of it: no site ever receives the NUL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_in_a_pushed_subject_is_refused_and_not_stored() -> anyhow::Result<()> {
+    let OneSite {
+        pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start().await?;
+    let mut goerlitz = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
+    let block = lease(&mut goerlitz, 1).await?;
+    let id = number(&block, 0);
+    let (head, before) = (gateway.head(), gateway_view(&gateway.state, "inhouse")?);
+
+    let mut request = push(&[open_ticket(&id, "twenty4help", "goerlitz", "finance-hr", 1)]);
+    let subject = request.changes[0]
+        .ops
+        .iter_mut()
+        .find_map(|op| match &mut op.op {
+            Some(pb::field_op::Op::Set(pb::FieldValue {
+                kind:
+                    Some(pb::field_value::Kind::Ticket(pb::TicketField {
+                        value: Some(pb::ticket_field::Value::Subject(subject)),
+                    })),
+            })) => Some(subject),
+            _ => None,
+        })
+        .expect("open_ticket sets a subject");
+    *subject = "VPN\0down".into();
+    let status = goerlitz
+        .push(request)
+        .await
+        .expect_err("a NUL in a subject must be refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("ticket.subject: U+0000 (a control character)"),
+        "{:?}",
+        status.message()
+    );
+    assert_eq!(gateway.head(), head, "the refused push reached the log");
+    assert_eq!(
+        gateway_view(&gateway.state, "inhouse")?,
+        before,
+        "the refused push changed what the gateway holds"
     );
     site.stop().await?;
     gateway.stop().await

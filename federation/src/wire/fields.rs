@@ -4,7 +4,7 @@ use hotline_proto::v1 as pb;
 use pb::{article_field, brand_field, field_value, policy_field, suggestion_field, ticket_field};
 
 use super::{WireEnum, required};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::model::{
     ArticleField, ArticleState, BrandField, Channel, FieldValue, Language, PolicyField, Priority,
     ReviewCadence, StatusTransition, SuggestionField, SuggestionState, TicketField, TicketStatus,
@@ -240,8 +240,9 @@ pub(crate) fn check_register_name(field: &str, name: &str, value: &FieldValue) -
         Err(Error::invalid(
             field,
             format!(
-                "value for register {:?} found in register {name:?}",
-                value.register()
+                "value for register {} found in register {}",
+                quote(&value.register()),
+                quote(name)
             ),
         ))
     }

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{CallEvent, Comment, EntityKey, EntityKind, Visibility};
 
 pub use enums::WireEnum;
+pub(crate) use state::register_to_wire;
 
 /// Takes a required sub-message or says which field is missing.
 pub(crate) fn required<T>(field: &str, value: Option<T>) -> Result<T> {

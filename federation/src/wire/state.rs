@@ -6,7 +6,7 @@ use hotline_proto::v1 as pb;
 
 use super::fields::{check_register_name, value_from_wire, value_to_wire};
 use super::{required, stamp_from_wire};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::model::{EntityKey, EntityKind, FieldValue};
 use crate::state::{EntityState, Register, SUPERSEDED_KEPT, Stamped};
 
@@ -81,7 +81,7 @@ impl TryFrom<pb::EntityState> for EntityState {
             if out.registers.insert(name.clone(), register).is_some() {
                 return Err(Error::invalid(
                     path,
-                    format!("register {name:?} appears twice"),
+                    format!("register {} appears twice", quote(&name)),
                 ));
             }
         }
@@ -138,7 +138,7 @@ where
         if out.insert(id.clone(), Stamped { stamp, value }).is_some() {
             return Err(Error::invalid(
                 field,
-                format!("element id {id:?} appears twice"),
+                format!("element id {} appears twice", quote(&id)),
             ));
         }
     }
@@ -169,6 +169,16 @@ fn stamped_to_wire(s: Stamped<FieldValue>) -> pb::StampedValue {
     }
 }
 
+/// One register as the wire carries it in an entity state.
+pub(crate) fn register_to_wire(register: Register) -> pb::Register {
+    let Register { winner, superseded } = register;
+    pb::Register {
+        stamp: Some(winner.stamp.into()),
+        value: Some(value_to_wire(winner.value)),
+        superseded: superseded.into_iter().map(stamped_to_wire).collect(),
+    }
+}
+
 impl From<EntityState> for pb::EntityState {
     fn from(state: EntityState) -> Self {
         let EntityState {
@@ -180,14 +190,7 @@ impl From<EntityState> for pb::EntityState {
         } = state;
         pb::EntityState {
             key: Some(key.into()),
-            registers: registers
-                .into_values()
-                .map(|Register { winner, superseded }| pb::Register {
-                    stamp: Some(winner.stamp.into()),
-                    value: Some(value_to_wire(winner.value)),
-                    superseded: superseded.into_iter().map(stamped_to_wire).collect(),
-                })
-                .collect(),
+            registers: registers.into_values().map(register_to_wire).collect(),
             comments: comments
                 .into_values()
                 .map(|c| pb::StampedComment {

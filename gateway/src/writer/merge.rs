@@ -33,6 +33,9 @@ impl Writer {
             let key = keys::dead_letter(site, change.origin_seq);
             match &outcome {
                 Outcome::Rejected(refusal) => {
+                    if !self.is_parked(group, &key) && !self.room_for_letter(group, site) {
+                        return Ok(Outcome::Rejected(self.not_kept(group, site, refusal)));
+                    }
                     let letter = pb::DeadLetter {
                         change: Some(pb::Change::from(change.clone())),
                         rejection: Some(pb::Rejected {
@@ -42,20 +45,14 @@ impl Writer {
                         at_ms: (self.settings.now_ms)(),
                     };
                     group.batch.put(key.clone(), letter.encode_to_vec());
-                    group.parked.push((key, true));
+                    self.record_letter(group, site, key, true);
                 }
                 Outcome::Accepted {
                     duplicate: false, ..
                 } => {
-                    let recorded_here = group
-                        .parked
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| *k == key)
-                        .map(|(_, on)| *on);
-                    if recorded_here.unwrap_or_else(|| self.parked.contains(&key)) {
+                    if self.is_parked(group, &key) {
                         group.batch.delete(key.clone());
-                        group.parked.push((key, false));
+                        self.record_letter(group, site, key, false);
                     }
                 }
                 Outcome::Accepted {
@@ -149,6 +146,9 @@ impl Writer {
             |_| leased,
         ) {
             return Ok(Outcome::Rejected(refusal));
+        }
+        if let Some(refused) = super::bounds::too_large(&before, change) {
+            return Ok(refused);
         }
         let global_seq = self.append(group, change, before, now);
         group.dedupe.insert(dedupe.clone(), (global_seq, digest));

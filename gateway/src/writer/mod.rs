@@ -20,7 +20,9 @@ use crate::log::{Committed, CommittedRef, decode_state};
 use crate::store::{Batch, Store, keys};
 use hotline_federation::authority::{Caller, Refusal};
 
+mod bounds;
 mod cache;
+mod letters;
 mod merge;
 
 use cache::StateCache;
@@ -105,6 +107,9 @@ pub struct Shared {
     pub registry: RwLock<crate::registry::Registry>,
     /// Committed entries for live subscribers.
     pub committed: broadcast::Sender<CommittedRef>,
+    /// Refused changes answered `Rejected` but not kept as dead letters, because their site
+    /// already had `limits.max_dead_letters_per_site` on record (since start).
+    pub dead_letters_not_kept: AtomicU64,
 }
 
 impl Shared {
@@ -131,6 +136,8 @@ pub struct WriterSettings {
     pub max_skew_ms: u64,
     /// Log entries kept.
     pub log_retention: u64,
+    /// Most refused changes kept per site; beyond, a refusal is answered but not stored.
+    pub max_dead_letters_per_site: usize,
     /// Physical clock, ms since the epoch.
     pub now_ms: fn() -> u64,
 }
@@ -252,6 +259,7 @@ pub fn spawn(
         .into_iter()
         .map(|(key, _)| key)
         .collect();
+    let letters = letters::count_by_site(&parked);
     let clock = HybridClock::new(settings.max_skew_ms);
     let writer = Writer {
         store,
@@ -264,6 +272,7 @@ pub fn spawn(
         lease_next: BTreeMap::new(),
         cache: StateCache::default(),
         parked,
+        letters,
         needs_recovery: false,
     };
     let (tx, rx) = mpsc::channel(queue);
@@ -356,6 +365,8 @@ struct Writer {
     /// Keys of the refused changes on record, so an accepted change clears its dead letter
     /// without a store read.
     parked: HashSet<Vec<u8>>,
+    /// Dead letters on record per site (the keys in `parked`, counted).
+    letters: HashMap<String, usize>,
     /// A group failed to commit: the store must be reopened and everything the writer keeps
     /// in memory read back before the next group.
     needs_recovery: bool,
@@ -379,6 +390,10 @@ struct Group {
     floor: u64,
     /// Dead letters this group records (`true`) or clears (`false`), applied on commit.
     parked: Vec<(Vec<u8>, bool)>,
+    /// Dead letters per site after this group, for the sites it touched.
+    letters: HashMap<String, usize>,
+    /// Refused changes of this group not kept as dead letters.
+    letters_not_kept: u64,
     seed_seq: u64,
     lease_next: BTreeMap<u32, u64>,
 }
@@ -429,6 +444,8 @@ impl Writer {
             head: self.head,
             floor: self.floor,
             parked: Vec::new(),
+            letters: HashMap::new(),
+            letters_not_kept: 0,
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
         };
@@ -544,6 +561,10 @@ impl Writer {
                 self.parked.remove(&key);
             }
         }
+        self.letters.extend(group.letters);
+        self.shared
+            .dead_letters_not_kept
+            .fetch_add(group.letters_not_kept, Ordering::SeqCst);
         for (key, state) in group.entities {
             self.cache.put(key, state);
         }
@@ -599,6 +620,7 @@ impl Writer {
         self.head = head;
         self.floor = floor;
         self.seed_seq = seed_seq;
+        self.letters = letters::count_by_site(&parked);
         self.parked = parked;
         self.lease_next.clear();
         self.cache = StateCache::default();
