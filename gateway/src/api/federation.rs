@@ -12,6 +12,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::api::quoted;
 use crate::authorize::Caller;
 use crate::error::Error;
 use crate::identity::{Identity, identity_of, vouched_identity_of};
@@ -247,7 +248,7 @@ impl Federation for FederationApi {
                 return Err(Error::InvalidArgument(format!(
                     "keys[{i}]: {}/{} is named twice; name each entity once",
                     key.kind.as_str(),
-                    key.id
+                    quoted(&key.id)
                 ))
                 .into());
             }
