@@ -108,6 +108,17 @@ pub struct Limits {
     pub tenant_changes_per_second: u64,
     /// Changes a tenant may push at once above its rate (at least `max_push_changes`).
     pub tenant_burst: u64,
+    /// Most subscriptions one tenant holds open at once (all its sites together; a site holds
+    /// one, two briefly while it reconnects). A slot is free as soon as its stream closes.
+    pub tenant_subscriptions: usize,
+    /// Entities per second each tenant may fetch (its Fetch quota), averaged.
+    pub tenant_fetches_per_second: u64,
+    /// Entities a tenant may fetch at once above its rate (at least `max_push_changes`, the
+    /// most one Fetch names).
+    pub tenant_fetch_burst: u64,
+    /// Most ticket numbers a site may hold leased but not yet used (per year); a lease beyond
+    /// it is refused until the site has used some. Well above an adapter's lease size.
+    pub max_unused_numbers_per_site: u64,
 }
 
 /// One tenant.
@@ -238,6 +249,10 @@ impl Default for Limits {
             shutdown_grace_ms: 10_000,
             tenant_changes_per_second: 5_000,
             tenant_burst: 20_000,
+            tenant_subscriptions: 64,
+            tenant_fetches_per_second: 2_000,
+            tenant_fetch_burst: 10_000,
+            max_unused_numbers_per_site: 20_000,
         }
     }
 }
@@ -491,6 +506,18 @@ impl Limits {
                 "limits.tenant_changes_per_second",
                 self.tenant_changes_per_second,
             ),
+            (
+                "limits.tenant_subscriptions",
+                self.tenant_subscriptions as u64,
+            ),
+            (
+                "limits.tenant_fetches_per_second",
+                self.tenant_fetches_per_second,
+            ),
+            (
+                "limits.max_unused_numbers_per_site",
+                self.max_unused_numbers_per_site,
+            ),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -506,6 +533,15 @@ impl Limits {
                 problem: format!(
                     "{} is below limits.max_push_changes ({}); a full push could never pass",
                     self.tenant_burst, self.max_push_changes
+                ),
+            });
+        }
+        if self.tenant_fetch_burst < self.max_push_changes as u64 {
+            return Err(Error::Config {
+                field: "limits.tenant_fetch_burst".into(),
+                problem: format!(
+                    "{} is below limits.max_push_changes ({}); a full fetch could never pass",
+                    self.tenant_fetch_burst, self.max_push_changes
                 ),
             });
         }
