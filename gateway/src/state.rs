@@ -124,6 +124,7 @@ impl GatewayState {
             ticket_prefix: config.ticket_prefix.clone(),
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
+            max_unused_numbers_per_site: config.limits.max_unused_numbers_per_site,
             now_ms: clock,
         };
         let limits = &config.limits;

@@ -22,6 +22,7 @@ use crate::store::{Batch, Store, keys};
 
 mod cache;
 mod merge;
+mod numbers;
 
 use cache::StateCache;
 
@@ -131,6 +132,8 @@ pub struct WriterSettings {
     pub max_skew_ms: u64,
     /// Log entries kept.
     pub log_retention: u64,
+    /// Most leased but unused ticket numbers per site and year.
+    pub max_unused_numbers_per_site: u64,
     /// Physical clock, ms since the epoch.
     pub now_ms: fn() -> u64,
 }
@@ -253,6 +256,7 @@ pub fn spawn(
         .map(|(key, _)| key)
         .collect();
     let clock = HybridClock::new(settings.max_skew_ms);
+    let unused = numbers::load_unused(store.as_ref())?;
     let writer = Writer {
         store,
         shared,
@@ -262,6 +266,7 @@ pub fn spawn(
         seed_seq,
         clock,
         lease_next: BTreeMap::new(),
+        unused,
         cache: StateCache::default(),
         parked,
         needs_recovery: false,
@@ -352,6 +357,8 @@ struct Writer {
     seed_seq: u64,
     clock: HybridClock,
     lease_next: BTreeMap<u32, u64>,
+    /// Leased but unused numbers per (site, year), as committed.
+    unused: numbers::Unused,
     cache: StateCache,
     /// Keys of the refused changes on record, so an accepted change clears its dead letter
     /// without a store read.
@@ -381,6 +388,7 @@ struct Group {
     parked: Vec<(Vec<u8>, bool)>,
     seed_seq: u64,
     lease_next: BTreeMap<u32, u64>,
+    unused: numbers::Unused,
 }
 
 impl Writer {
@@ -431,6 +439,7 @@ impl Writer {
             parked: Vec::new(),
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
+            unused: self.unused.clone(),
         };
         let mut replies = Vec::with_capacity(jobs.len());
         let mut failure: Option<Error> = None;
@@ -537,6 +546,7 @@ impl Writer {
         self.head = group.head;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
+        self.unused = group.unused;
         for (key, parked) in group.parked {
             if parked {
                 self.parked.insert(key);
@@ -591,6 +601,7 @@ impl Writer {
             .map(|(key, _)| key)
             .collect();
         let (registry, directory) = load_registry_and_directory(self.store.as_ref())?;
+        let unused = numbers::load_unused(self.store.as_ref())?;
         tracing::warn!(
             head,
             previous_head = self.head,
@@ -601,6 +612,7 @@ impl Writer {
         self.seed_seq = seed_seq;
         self.parked = parked;
         self.lease_next.clear();
+        self.unused = unused;
         self.cache = StateCache::default();
         *self
             .shared
