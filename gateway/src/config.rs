@@ -134,6 +134,17 @@ pub struct Limits {
     /// Most refused changes the gateway keeps per site (dead letters); beyond, a refusal is
     /// still answered (the site parks it) but not stored at the gateway.
     pub max_dead_letters_per_site: usize,
+    /// Most subscriptions one tenant holds open at once (all its sites together; a site holds
+    /// one, two briefly while it reconnects). A slot is free as soon as its stream closes.
+    pub tenant_subscriptions: usize,
+    /// Entities per second each tenant may fetch (its Fetch quota), averaged.
+    pub tenant_fetches_per_second: u64,
+    /// Entities a tenant may fetch at once above its rate (at least `max_push_changes`, the
+    /// most one Fetch names).
+    pub tenant_fetch_burst: u64,
+    /// Most ticket numbers a site may hold leased but not yet used (per year); a lease beyond
+    /// it is refused until the site has used some. Well above an adapter's lease size.
+    pub max_unused_numbers_per_site: u64,
 }
 
 /// One tenant.
@@ -272,6 +283,10 @@ impl Default for Limits {
             tenant_changes_per_second: 5_000,
             tenant_burst: 20_000,
             max_dead_letters_per_site: 1_000,
+            tenant_subscriptions: 64,
+            tenant_fetches_per_second: 2_000,
+            tenant_fetch_burst: 10_000,
+            max_unused_numbers_per_site: 20_000,
         }
     }
 }
@@ -561,6 +576,18 @@ impl Limits {
                 "limits.max_dead_letters_per_site",
                 self.max_dead_letters_per_site as u64,
             ),
+            (
+                "limits.tenant_subscriptions",
+                self.tenant_subscriptions as u64,
+            ),
+            (
+                "limits.tenant_fetches_per_second",
+                self.tenant_fetches_per_second,
+            ),
+            (
+                "limits.max_unused_numbers_per_site",
+                self.max_unused_numbers_per_site,
+            ),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -611,6 +638,15 @@ impl Limits {
                      bytes) or change ({MAX_CHANGE_BYTES} bytes) needs in one message; allowed: \
                      {MIN_MESSAGE_BYTES} or more",
                     self.max_message_bytes
+                ),
+            });
+        }
+        if self.tenant_fetch_burst < self.max_push_changes as u64 {
+            return Err(Error::Config {
+                field: "limits.tenant_fetch_burst".into(),
+                problem: format!(
+                    "{} is below limits.max_push_changes ({}); a full fetch could never pass",
+                    self.tenant_fetch_burst, self.max_push_changes
                 ),
             });
         }

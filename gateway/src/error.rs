@@ -53,6 +53,8 @@ pub enum Error {
     FailedPrecondition(String),
 }
 
+/// No variant answers `OUT_OF_RANGE`: that code leaves the gateway only from tonic's message
+/// size limit, which [`crate::oversize`] turns into `RESOURCE_EXHAUSTED`. Keep it that way.
 impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();

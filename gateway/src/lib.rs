@@ -9,7 +9,8 @@
 //! - [`writer`]: the one writer thread with group commit; who may change what is [`hotline_federation::authority`];
 //!   [`log`]: what the global log holds;
 //! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;
-//! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`;
+//! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`; [`oversize`]:
+//!   `RESOURCE_EXHAUSTED` (not tonic's `OUT_OF_RANGE`) for a message over the size limit;
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share; [`telemetry`], [`shutdown`]: process plumbing;
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod log;
+pub mod oversize;
 pub mod quota;
 pub mod registry;
 pub mod server;

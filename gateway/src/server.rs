@@ -18,12 +18,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::Connected;
+use tower_layer::Stack;
 
 use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
 use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Vouched};
+use crate::oversize::OversizeLayer;
 use crate::state::GatewayState;
 use crate::tls::{
     AcceptLimits, CrlExpired, CrlPolicy, ServerTls, TlsFiles, incoming, spawn_reloader,
@@ -74,7 +76,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(federation)
-        .add_service(AdminServer::new(AdminApi::new(state.clone())))
+        .add_service(admin_service(AdminApi::new(state.clone()), limits))
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {
@@ -125,14 +127,23 @@ fn federation_service(api: FederationApi, limits: &Limits) -> FederationServer<F
         .max_encoding_message_size(limits.max_message_bytes)
 }
 
-/// The HTTP/2 settings every gateway server uses: keepalive, stream and connection limits.
-fn server_builder(limits: &Limits) -> Server {
+/// The Admin service with the configured message size limits.
+fn admin_service(api: AdminApi, limits: &Limits) -> AdminServer<AdminApi> {
+    AdminServer::new(api)
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes)
+}
+
+/// The HTTP/2 settings every gateway server uses: keepalive, stream and connection limits, and
+/// `RESOURCE_EXHAUSTED` for a message over the size limit ([`OversizeLayer`]).
+fn server_builder(limits: &Limits) -> Server<Stack<OversizeLayer, tower_layer::Identity>> {
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_s)))
         .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)))
         .max_concurrent_streams(Some(limits.max_concurrent_streams))
         .max_connection_age(Duration::from_secs(limits.max_connection_age_s))
         .max_connection_age_grace(Duration::from_secs(30))
+        .layer(OversizeLayer)
 }
 
 /// A connection accepted outside the gateway, with the identity its acceptor vouches for.

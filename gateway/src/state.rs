@@ -45,6 +45,10 @@ pub struct GatewayState {
     pub tasks: TaskTracker,
     /// Per-tenant push quotas.
     pub quotas: crate::quota::Quotas,
+    /// Per-tenant Fetch quotas (entities fetched).
+    pub fetch_quotas: crate::quota::Quotas,
+    /// Per-tenant open subscriptions.
+    pub subscriptions: Arc<crate::quota::Slots>,
     running_writer: Mutex<Option<RunningWriter>>,
     /// The gateway's clock (ms since the Unix epoch).
     clock: fn() -> u64,
@@ -122,12 +126,15 @@ impl GatewayState {
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
             max_dead_letters_per_site: config.limits.max_dead_letters_per_site,
+            max_unused_numbers_per_site: config.limits.max_unused_numbers_per_site,
             now_ms: clock,
         };
-        let config_quota = (
-            config.limits.tenant_changes_per_second,
-            config.limits.tenant_burst,
-        );
+        let limits = &config.limits;
+        let quotas =
+            crate::quota::Quotas::new(limits.tenant_changes_per_second, limits.tenant_burst);
+        let fetch_quotas =
+            crate::quota::Quotas::new(limits.tenant_fetches_per_second, limits.tenant_fetch_burst);
+        let subscriptions = crate::quota::Slots::new(limits.tenant_subscriptions);
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
         let state = Arc::new(GatewayState {
             config,
@@ -135,7 +142,9 @@ impl GatewayState {
             shared,
             writer,
             tasks: TaskTracker::new(),
-            quotas: crate::quota::Quotas::new(config_quota.0, config_quota.1),
+            quotas,
+            fetch_quotas,
+            subscriptions,
             running_writer: Mutex::new(Some(running)),
             clock,
         });

@@ -574,6 +574,9 @@ fn responses() -> Value {
             "duplicates_since_start": count("Of those, changes the gateway already held (re-sent \
                 after an acknowledgement was lost)."),
             "ticket_numbers_left": count("Ticket numbers left in the leased blocks."),
+            "lease_refused": nullable(string("Why the gateway refused the last lease of ticket \
+                numbers (e.g. the site holds as many unused numbers as it allows); null once a \
+                lease succeeds. Syncing goes on; the lease is asked for again later.")),
             "webhooks_pending": count("Webhook deliveries queued, over all targets."),
             "webhook_dead_letters": count("Webhook events given up \
                 (`GET /v1/webhooks/dead-letters`)."),

@@ -52,6 +52,8 @@ pub struct SyncStatus {
     pub last_error: std::sync::Mutex<String>,
     /// This site's clock against the gateway's, as of the last heartbeat (`None` before one).
     pub clock: std::sync::Mutex<Option<ClockReading>>,
+    /// Why the gateway refused the last lease of ticket numbers, until a lease succeeds.
+    pub lease_refused: std::sync::Mutex<Option<String>>,
 }
 
 /// This site's clock against the gateway's at one heartbeat.
@@ -480,17 +482,14 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
             }
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                 // Over the tenant's quota: wait as advised, keep the session.
-                let advised = status
-                    .metadata()
-                    .get("retry-after-ms")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(1000);
+                let advised = retry_after(&status)
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(Duration::from_secs(10));
                 tracing::info!(
-                    retry_in_ms = advised,
+                    retry_in_ms = advised.as_millis() as u64,
                     "push over the tenant's quota; waiting"
                 );
-                tokio::time::sleep(Duration::from_millis(advised.min(10_000))).await;
+                tokio::time::sleep(advised).await;
                 continue;
             }
             Err(status) => return Err(status_error("push", status)),
@@ -581,28 +580,68 @@ async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>
     }
 }
 
-/// Keeps enough ticket numbers for offline work.
+/// The gateway's advice how long to wait before retrying (`retry-after-ms`), if it gave one.
+fn retry_after(status: &tonic::Status) -> Option<Duration> {
+    status
+        .metadata()
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+}
+
+/// First and longest wait before asking again for ticket numbers the gateway refused.
+const LEASE_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+/// Keeps enough ticket numbers for offline work. A refused lease (the site holds as many unused
+/// numbers as the gateway allows, or the gateway cannot grant now) never ends the session:
+/// pushing and receiving go on, the refusal is logged and shown in the sync status, and the
+/// lease is asked for again after a growing pause (or the gateway's advice).
 async fn leaser(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+    let mut pause = LEASE_RETRY.0;
     loop {
         if ctx.replica.numbers_left()? < u64::from(ctx.config.sync.lease_low_water) {
-            let response = client
-                .lease(pb::LeaseRequest {
-                    count: ctx.config.sync.lease_size,
-                })
-                .await
-                .map_err(|s| status_error("lease", s))?
-                .into_inner();
-            let block = response
-                .block
-                .ok_or_else(|| Error::Gateway("lease without block".into()))?;
-            tracing::info!(
-                first = block.first,
-                count = block.count,
-                year = block.year,
-                "leased ticket numbers"
-            );
-            ctx.replica.add_numbers(&block)?;
-            continue;
+            let request = pb::LeaseRequest {
+                count: ctx.config.sync.lease_size,
+            };
+            match client.lease(request).await {
+                Ok(response) => {
+                    let block = response
+                        .into_inner()
+                        .block
+                        .ok_or_else(|| Error::Gateway("lease without block".into()))?;
+                    tracing::info!(
+                        first = block.first,
+                        count = block.count,
+                        year = block.year,
+                        "leased ticket numbers"
+                    );
+                    ctx.replica.add_numbers(&block)?;
+                    *ctx.status
+                        .lease_refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = None;
+                    pause = LEASE_RETRY.0;
+                    continue;
+                }
+                Err(status) => {
+                    let wait = retry_after(&status).unwrap_or(pause).min(LEASE_RETRY.1);
+                    tracing::warn!(
+                        code = ?status.code(),
+                        message = status.message(),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "the gateway refused ticket numbers; syncing on, asking again later"
+                    );
+                    *ctx.status
+                        .lease_refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        Some(status_error("lease", status).to_string());
+                    pause = (pause * 2).min(LEASE_RETRY.1);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

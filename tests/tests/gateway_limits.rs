@@ -1,10 +1,14 @@
-//! Hostile and oversized requests: each gets INVALID_ARGUMENT naming the problem, and nothing
-//! already stored changes.
+//! Hostile and oversized requests: a malformed one gets INVALID_ARGUMENT naming the problem,
+//! one above the message size limit RESOURCE_EXHAUSTED, neither changes anything stored, and
+//! the gateway keeps serving.
 
 use hotline_federation::model::Visibility;
 use hotline_proto::v1 as pb;
 use hotline_tests::changes::{accepted, comment, number, open_ticket, push};
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view, lease};
+use prost::bytes::{Buf, BufMut};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 
 /// Oversized pushes, malformed changes, empty pushes and absurd lease sizes are refused with
 /// INVALID_ARGUMENT and a message that names the problem; the stored state is untouched.
@@ -130,6 +134,200 @@ async fn bad_requests_are_refused_and_change_nothing() -> anyhow::Result<()> {
         gateway_view(&gateway.state, "inhouse")?,
         before,
         "a refused request changed state"
+    );
+    gateway.stop().await
+}
+
+/// A client codec that sends whatever bytes it is given as the message, to put bytes that are
+/// not protobuf on the wire; answers decode as `PushResponse`.
+#[derive(Clone, Copy, Debug, Default)]
+struct RawBytes;
+
+impl Codec for RawBytes {
+    type Encode = Vec<u8>;
+    type Decode = pb::PushResponse;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawBytes {
+    type Item = pb::PushResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut DecodeBuf<'_>,
+    ) -> Result<Option<pb::PushResponse>, tonic::Status> {
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        prost::Message::decode(bytes)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+/// Sends `body` as the message of `method` over `channel`, bypassing protobuf encoding.
+async fn send_raw(
+    channel: tonic::transport::Channel,
+    method: &'static str,
+    body: Vec<u8>,
+) -> Result<pb::PushResponse, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    grpc.unary(
+        tonic::Request::new(body),
+        PathAndQuery::from_static(method),
+        RawBytes,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+/// Bytes that are not protobuf get INVALID_ARGUMENT (a client must not retry them) and a
+/// message above the size limit RESOURCE_EXHAUSTED, from the Federation and the Admin service
+/// alike, over real mTLS; afterwards the gateway still serves the same and other sites.
+#[tokio::test]
+async fn garbage_and_oversized_messages_get_codes_clients_do_not_retry() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = federation_config(&pki, data.path());
+    config.limits.max_push_bytes = 64 * 1024;
+    config.limits.max_message_bytes = 256 * 1024;
+    let gateway = RunningGateway::start(config).await?;
+    let dortmund_cert = pki.site("twenty4help", "dortmund")?;
+    let dortmund = gateway.channel(&pki, Some(&dortmund_cert)).await?;
+    let admin_cert = pki
+        .ca
+        .issue_staff("acme", "admin", "alice", time::Duration::days(1))?;
+    let admin = gateway.channel(&pki, Some(&admin_cert)).await?;
+    let head = gateway.head();
+
+    // Wire type 7 does not exist: no message decodes from these bytes.
+    let garbage = vec![0xff_u8; 64];
+    for (channel, method) in [
+        (dortmund.clone(), "/hotline.v1.Federation/Push"),
+        (dortmund.clone(), "/hotline.v1.Federation/Lease"),
+        (admin.clone(), "/hotline.v1.Admin/UpsertSite"),
+    ] {
+        let status = send_raw(channel, method, garbage.clone())
+            .await
+            .expect_err("garbage was accepted");
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{method}: {status:?}"
+        );
+        assert!(
+            status.message().contains("not a valid protobuf message"),
+            "{method}: {:?}",
+            status.message()
+        );
+    }
+
+    // Above the message limit (256 KiB): refused before it is buffered, as RESOURCE_EXHAUSTED.
+    let huge = vec![0_u8; 300 * 1024];
+    for (channel, method) in [
+        (dortmund.clone(), "/hotline.v1.Federation/Push"),
+        (admin.clone(), "/hotline.v1.Admin/UpsertSite"),
+    ] {
+        let status = send_raw(channel, method, huge.clone())
+            .await
+            .expect_err("an oversized message was accepted");
+        assert_eq!(
+            status.code(),
+            tonic::Code::ResourceExhausted,
+            "{method}: {status:?}"
+        );
+        assert!(
+            status.message().contains("262144"),
+            "the message names the limit: {:?}",
+            status.message()
+        );
+    }
+    assert_eq!(gateway.head(), head, "a refused message added log entries");
+
+    // The same connection and another site are served as before.
+    let mut same = pb::federation_client::FederationClient::new(dortmund);
+    let block = lease(&mut same, 1).await?;
+    let id = number(&block, 0);
+    accepted(
+        &same
+            .push(push(&[open_ticket(
+                &id,
+                "twenty4help",
+                "dortmund",
+                "finance-hr",
+                1,
+            )]))
+            .await?
+            .into_inner(),
+    )?;
+    let mut erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
+    lease(&mut erfurt, 1).await?;
+    gateway.stop().await
+}
+
+/// An error about a value the client sent quotes only a short prefix of it, so a megabyte of
+/// bad input is not echoed back (and logged) whole.
+#[tokio::test]
+async fn errors_quote_only_a_prefix_of_huge_values() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
+    let admin_cert = pki
+        .ca
+        .issue_staff("acme", "admin", "alice", time::Duration::days(1))?;
+    let mut admin =
+        pb::admin_client::AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
+    let tenant = "t".repeat(1_000_000);
+    let status = admin
+        .upsert_site(pb::UpsertSiteRequest {
+            site: Some(pb::Site {
+                id: "hamburg".into(),
+                tenant: tenant.clone(),
+                display_name: String::new(),
+            }),
+        })
+        .await
+        .expect_err("a site of an unknown tenant was stored");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("(1000000 bytes)") && status.message().len() < 400,
+        "{} bytes: {:?}",
+        status.message().len(),
+        &status.message()[..status.message().len().min(400)]
+    );
+    let status = admin
+        .replay_dead_letter(pb::ReplayDeadLetterRequest {
+            site: tenant,
+            origin_seq: 1,
+        })
+        .await
+        .expect_err("a missing dead letter was replayed");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().len() < 400,
+        "{} bytes echoed",
+        status.message().len()
     );
     gateway.stop().await
 }

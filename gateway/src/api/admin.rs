@@ -10,6 +10,7 @@ use hotline_proto::v1 as pb;
 use pb::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
+use crate::api::quoted;
 use crate::error::Error;
 use crate::identity::{Identity, StaffRole, identity_of};
 use crate::log::{decode, decode_state};
@@ -144,8 +145,8 @@ impl Admin for AdminApi {
             return Err(invalid(
                 "site.tenant",
                 format!(
-                    "tenant {:?} does not exist; known: {}",
-                    site.tenant,
+                    "tenant {} does not exist; known: {}",
+                    quoted(&site.tenant),
                     known.join(", ")
                 ),
             ));
@@ -198,7 +199,8 @@ impl Admin for AdminApi {
                     return Err(invalid(
                         field,
                         format!(
-                            "tenant {tenant:?} does not exist; known: {}",
+                            "tenant {} does not exist; known: {}",
+                            quoted(tenant),
                             registry.tenant_ids().join(", ")
                         ),
                     ));
@@ -312,7 +314,12 @@ impl Admin for AdminApi {
             .store
             .get(&keys::dead_letter(&site, origin_seq))
             .map_err(Status::from)?
-            .ok_or_else(|| Error::InvalidArgument(format!("no refused change {origin_seq} of site {site:?}; list them with ListDeadLetters")))?;
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "no refused change {origin_seq} of site {}; list them with ListDeadLetters",
+                    quoted(&site)
+                ))
+            })?;
         let letter: pb::DeadLetter = decode("dead letter", &raw)?;
         if letter.rejection.as_ref().map(|r| r.reason) == Some(pb::RejectReason::ClockSkew as i32) {
             // Its clock reading is what was wrong; pushed as it is, once time catches up it
@@ -336,7 +343,7 @@ impl Admin for AdminApi {
             .site_tenant(&site)
             .map(str::to_owned)
             .ok_or_else(|| {
-                Error::InvalidArgument(format!("site {site:?} is no longer registered"))
+                Error::InvalidArgument(format!("site {} is no longer registered", quoted(&site)))
             })?;
         let outcome = self
             .state

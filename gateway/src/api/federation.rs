@@ -12,8 +12,10 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::api::quoted;
 use crate::error::Error;
 use crate::identity::{Identity, identity_of, vouched_identity_of};
+use crate::quota::Holding;
 use crate::state::GatewayState;
 use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
@@ -81,6 +83,25 @@ impl FederationApi {
     }
 }
 
+/// How long a tenant at its subscription limit is advised to wait before it tries again, ms.
+const SUBSCRIBE_RETRY_MS: u128 = 1_000;
+
+/// A quota's wait in whole milliseconds, rounded up (at least 1), so a client that waits as
+/// advised finds its tokens there.
+fn wait_ms(wait: std::time::Duration) -> u128 {
+    wait.as_micros().div_ceil(1000).max(1)
+}
+
+/// `RESOURCE_EXHAUSTED` with `message` and the advice to retry in `wait_ms` (metadata
+/// `retry-after-ms`, which clients read instead of parsing the message).
+fn exhausted(message: String, wait_ms: u128) -> Status {
+    let mut status: Status = Error::ResourceExhausted(message).into();
+    if let Ok(value) = wait_ms.to_string().parse() {
+        status.metadata_mut().insert("retry-after-ms", value);
+    }
+    status
+}
+
 /// A writer outcome as the wire's `ChangeResult`.
 pub fn result_to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
     use pb::change_result::Outcome as W;
@@ -145,17 +166,15 @@ impl Federation for FederationApi {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Err(wait) = self.state.quotas.take(&tenant, changes.len()) {
-            let wait_ms = wait.as_millis().max(1);
-            let mut status: Status = Error::ResourceExhausted(format!(
-                "tenant {tenant} pushes above its quota of {} changes/s; retry in {wait_ms} ms \
-                 (nothing of this push was stored)",
-                self.state.quotas.rate()
-            ))
-            .into();
-            if let Ok(value) = wait_ms.to_string().parse() {
-                status.metadata_mut().insert("retry-after-ms", value);
-            }
-            return Err(status);
+            let wait_ms = wait_ms(wait);
+            return Err(exhausted(
+                format!(
+                    "tenant {tenant} pushes above its quota of {} changes/s; retry in {wait_ms} ms \
+                     (nothing of this push was stored)",
+                    self.state.quotas.rate()
+                ),
+                wait_ms,
+            ));
         }
         let seqs: Vec<u64> = changes.iter().map(|c| c.origin_seq).collect();
         let outcomes = self
@@ -171,7 +190,7 @@ impl Federation for FederationApi {
         Ok(Response::new(pb::PushResponse { results }))
     }
 
-    type SubscribeStream = Subscription;
+    type SubscribeStream = Holding<Subscription>;
 
     #[tracing::instrument(skip_all, fields(tenant, site, cursor))]
     async fn subscribe(
@@ -184,6 +203,16 @@ impl Federation for FederationApi {
         span.record("tenant", tenant.as_str())
             .record("site", site.as_str())
             .record("cursor", cursor);
+        let Some(slot) = self.state.subscriptions.acquire(&tenant) else {
+            return Err(exhausted(
+                format!(
+                    "tenant {tenant} holds {} open subscriptions, its limit; close one (each \
+                     site needs one) or retry in {SUBSCRIBE_RETRY_MS} ms",
+                    self.state.subscriptions.limit()
+                ),
+                SUBSCRIBE_RETRY_MS,
+            ));
+        };
         let stream = subscribe::start(
             self.state.clone(),
             tenant,
@@ -191,7 +220,7 @@ impl Federation for FederationApi {
             cursor,
             self.shutdown.child_token(),
         );
-        Ok(Response::new(stream))
+        Ok(Response::new(Holding::new(stream, slot)))
     }
 
     #[tracing::instrument(skip_all, fields(tenant, site, count))]
@@ -238,6 +267,16 @@ impl Federation for FederationApi {
             ))
             .into());
         }
+        if let Err(wait) = self.state.fetch_quotas.take(&tenant, wire.len()) {
+            let wait_ms = wait_ms(wait);
+            return Err(exhausted(
+                format!(
+                    "tenant {tenant} fetches above its quota of {} entities/s; retry in {wait_ms} ms",
+                    self.state.fetch_quotas.rate()
+                ),
+                wait_ms,
+            ));
+        }
         let mut asked = Vec::with_capacity(wire.len());
         let mut seen = BTreeSet::new();
         for (i, key) in wire.into_iter().enumerate() {
@@ -247,7 +286,7 @@ impl Federation for FederationApi {
                 return Err(Error::InvalidArgument(format!(
                     "keys[{i}]: {}/{} is named twice; name each entity once",
                     key.kind.as_str(),
-                    key.id
+                    quoted(&key.id)
                 ))
                 .into());
             }

@@ -12,6 +12,7 @@
 //! | `t` | tenant id | `hotline.v1.Tenant` |
 //! | `s` | site id | `hotline.v1.Site` |
 //! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
+//! | `u` | site, 0, year (u32) | leased ticket numbers of that year the site has not used (u64) |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -21,6 +22,8 @@ pub const TENANT: u8 = b't';
 pub const SITE: u8 = b's';
 /// Prefix of dead letters (refused changes).
 pub const DEAD_LETTER: u8 = b'r';
+/// Prefix of the counters of leased but unused ticket numbers.
+pub const UNUSED_NUMBERS: u8 = b'u';
 
 /// The key of a record under a one-byte prefix.
 pub fn record(prefix: u8, id: &str) -> Vec<u8> {
@@ -60,6 +63,28 @@ pub fn parse_dead_letter(raw: &[u8]) -> Option<(&str, u64)> {
     }
     let seq: [u8; 8] = seq.try_into().ok()?;
     Some((std::str::from_utf8(site).ok()?, u64::from_be_bytes(seq)))
+}
+
+/// The key of `site`'s counter of unused leased numbers of `year`.
+pub fn unused_numbers(site: &str, year: u32) -> Vec<u8> {
+    let mut out = vec![UNUSED_NUMBERS];
+    out.extend_from_slice(site.as_bytes());
+    out.push(0);
+    out.extend_from_slice(&year.to_be_bytes());
+    out
+}
+
+/// The site and year of an unused-numbers key.
+pub fn parse_unused_numbers(raw: &[u8]) -> Option<(String, u32)> {
+    let rest = raw.strip_prefix(&[UNUSED_NUMBERS])?;
+    let split = rest.len().checked_sub(5)?;
+    let (site, tail) = rest.split_at(split);
+    let (&zero, year) = tail.split_first()?;
+    if zero != 0 {
+        return None;
+    }
+    let year = u32::from_be_bytes(year.try_into().ok()?);
+    Some((String::from_utf8(site.to_vec()).ok()?, year))
 }
 
 /// The key of an entity's state.

@@ -6,7 +6,7 @@ use hotline_federation::{Change, EntityState};
 use hotline_proto::v1 as pb;
 
 use super::Outcome;
-use crate::authorize::Refusal;
+use hotline_federation::authority::Refusal;
 
 /// The refusal of `change` when merging it into `before` would break a bound.
 pub(super) fn too_large(before: &EntityState, change: &Change) -> Option<Outcome> {

@@ -9,8 +9,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Group, Writer};
-use crate::authorize::Refusal;
 use crate::store::keys;
+use hotline_federation::authority::Refusal;
 
 /// The dead letters on record per site, from their keys.
 pub(super) fn count_by_site(parked: &HashSet<Vec<u8>>) -> HashMap<String, usize> {

@@ -151,6 +151,7 @@ impl Writer {
             return Ok(refused);
         }
         let global_seq = self.append(group, change, before, now);
+        self.note_number_used(group, leased, &change.origin_site, &change.key.id);
         group.dedupe.insert(dedupe.clone(), (global_seq, digest));
         group.batch.put(
             keys::dedupe(&dedupe.0, dedupe.1),
@@ -318,6 +319,9 @@ impl Writer {
             Some(next) => *next,
             None => read_counter(self.store.as_ref(), &format!("lease.{year}"))?.max(1),
         };
+        if let Some(refusal) = self.lease_beyond_bound(group, site, year, count) {
+            return Ok(Err(refusal));
+        }
         let last = next + u64::from(count) - 1;
         if last > MAX_TICKET_NUMBER {
             return Ok(Err(Error::ResourceExhausted(format!(
@@ -338,6 +342,7 @@ impl Writer {
             keys::encode_u64(last + 1),
         );
         group.lease_next.insert(year, last + 1);
+        self.note_leased(group, site, year, count);
         Ok(Ok(LeaseGrant {
             prefix: self.settings.ticket_prefix.clone(),
             year,

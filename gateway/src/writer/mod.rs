@@ -24,6 +24,7 @@ mod bounds;
 mod cache;
 mod letters;
 mod merge;
+mod numbers;
 
 use cache::StateCache;
 
@@ -138,6 +139,8 @@ pub struct WriterSettings {
     pub log_retention: u64,
     /// Most refused changes kept per site; beyond, a refusal is answered but not stored.
     pub max_dead_letters_per_site: usize,
+    /// Most leased but unused ticket numbers per site and year.
+    pub max_unused_numbers_per_site: u64,
     /// Physical clock, ms since the epoch.
     pub now_ms: fn() -> u64,
 }
@@ -261,6 +264,7 @@ pub fn spawn(
         .collect();
     let letters = letters::count_by_site(&parked);
     let clock = HybridClock::new(settings.max_skew_ms);
+    let unused = numbers::load_unused(store.as_ref())?;
     let writer = Writer {
         store,
         shared,
@@ -270,6 +274,7 @@ pub fn spawn(
         seed_seq,
         clock,
         lease_next: BTreeMap::new(),
+        unused,
         cache: StateCache::default(),
         parked,
         letters,
@@ -361,6 +366,8 @@ struct Writer {
     seed_seq: u64,
     clock: HybridClock,
     lease_next: BTreeMap<u32, u64>,
+    /// Leased but unused numbers per (site, year), as committed.
+    unused: numbers::Unused,
     cache: StateCache,
     /// Keys of the refused changes on record, so an accepted change clears its dead letter
     /// without a store read.
@@ -396,6 +403,7 @@ struct Group {
     letters_not_kept: u64,
     seed_seq: u64,
     lease_next: BTreeMap<u32, u64>,
+    unused: numbers::Unused,
 }
 
 impl Writer {
@@ -448,6 +456,7 @@ impl Writer {
             letters_not_kept: 0,
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
+            unused: self.unused.clone(),
         };
         let mut replies = Vec::with_capacity(jobs.len());
         let mut failure: Option<Error> = None;
@@ -554,6 +563,7 @@ impl Writer {
         self.head = group.head;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
+        self.unused = group.unused;
         for (key, parked) in group.parked {
             if parked {
                 self.parked.insert(key);
@@ -612,6 +622,7 @@ impl Writer {
             .map(|(key, _)| key)
             .collect();
         let (registry, directory) = load_registry_and_directory(self.store.as_ref())?;
+        let unused = numbers::load_unused(self.store.as_ref())?;
         tracing::warn!(
             head,
             previous_head = self.head,
@@ -623,6 +634,7 @@ impl Writer {
         self.letters = letters::count_by_site(&parked);
         self.parked = parked;
         self.lease_next.clear();
+        self.unused = unused;
         self.cache = StateCache::default();
         *self
             .shared

@@ -109,6 +109,7 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
         "pushed_since_start": status.pushed.load(Ordering::SeqCst),
         "duplicates_since_start": status.duplicates.load(Ordering::SeqCst),
         "ticket_numbers_left": numbers,
+        "lease_refused": status.lease_refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         "webhooks_pending": hooks_pending,
         "webhook_dead_letters": hooks_dead,
         "last_error": status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
