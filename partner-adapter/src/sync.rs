@@ -551,11 +551,19 @@ async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>
                 answer.absent.push(key);
             }
         }
+        // Entities the gateway deferred to keep its answer within one message stay stale and
+        // are asked for again in the next round.
+        let deferred_by_gateway = response
+            .deferred
+            .into_iter()
+            .map(EntityKey::try_from)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let answered: BTreeSet<&EntityKey> = answer
             .states
             .iter()
             .map(|s| &s.key)
             .chain(&answer.absent)
+            .chain(&deferred_by_gateway)
             .collect();
         if let Some(missing) = keys.iter().find(|k| !answered.contains(k)) {
             return Err(Error::Gateway(format!(

@@ -75,7 +75,7 @@ async fn a_full_ticket_is_refused_and_other_sites_keep_syncing() -> anyhow::Resu
         );
         let batch: Vec<Change> = (seq..seq + 16)
             .map(|s| {
-                let comment_id = format!("dortmund-c{s}");
+                let comment_id = format!("dortmund-{s}");
                 comment(
                     &id,
                     "twenty4help",
@@ -189,5 +189,77 @@ async fn a_full_ticket_is_refused_and_other_sites_keep_syncing() -> anyhow::Resu
     }
     goerlitz.stop().await?;
     erfurt.stop().await?;
+    gateway.stop().await
+}
+
+/// A Fetch of several large tickets stays within one message: what does not fit is deferred by
+/// key (never dropped), and asking again for the deferred ones returns them.
+#[tokio::test]
+async fn a_fetch_of_large_tickets_defers_what_does_not_fit() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = federation_config(&pki, data.path());
+    config.limits.max_message_bytes = hotline_federation::limits::MIN_MESSAGE_BYTES;
+    let gateway = RunningGateway::start(config).await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let block = lease(&mut dortmund, 3).await?;
+    let body = "x".repeat(15 * 1024);
+    let mut seq = 0;
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let id = number(&block, i);
+        seq += 1;
+        let mut changes = vec![open_ticket(
+            &id,
+            "twenty4help",
+            "dortmund",
+            "finance-hr",
+            seq,
+        )];
+        // About 1.2 MiB of comments per ticket: two tickets fill more than half a message.
+        for _ in 0..80 {
+            seq += 1;
+            let comment_id = format!("dortmund-{seq}");
+            changes.push(comment(
+                &id,
+                "twenty4help",
+                "dortmund",
+                seq,
+                &comment_id,
+                Visibility::Federation,
+                &body,
+            ));
+            if changes.len() == 40 {
+                accepted(&dortmund.push(push(&changes)).await?.into_inner())?;
+                changes.clear();
+            }
+        }
+        if !changes.is_empty() {
+            accepted(&dortmund.push(push(&changes)).await?.into_inner())?;
+        }
+        keys.push(pb::EntityKey::from(EntityKey::new(EntityKind::Ticket, id)));
+    }
+    let first = dortmund
+        .fetch(pb::FetchRequest { keys: keys.clone() })
+        .await?
+        .into_inner();
+    assert!(!first.states.is_empty(), "at least one entity is answered");
+    assert!(
+        !first.deferred.is_empty(),
+        "not all three fit in half a message"
+    );
+    assert!(first.absent.is_empty());
+    assert_eq!(first.states.len() + first.deferred.len(), 3);
+    let second = dortmund
+        .fetch(pb::FetchRequest {
+            keys: first.deferred.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        second.states.len() + second.deferred.len(),
+        first.deferred.len()
+    );
+    assert!(!second.states.is_empty());
     gateway.stop().await
 }

@@ -296,11 +296,24 @@ impl Federation for FederationApi {
         // be too, which a site joins again harmlessly).
         let as_of = self.state.head();
         let directory = self.state.shared.directory();
-        let (mut states, mut absent) = (Vec::new(), Vec::new());
+        // The answer stays within one message: once the states fill half the limit, the rest
+        // are deferred (the site asks for them again). One entity always fits (its bounds
+        // keep it below the smallest allowed limit).
+        let budget = self.state.config.limits.max_message_bytes / 2;
+        let (mut states, mut absent, mut deferred) = (Vec::new(), Vec::new(), Vec::new());
+        let mut size = 0;
         for key in asked {
+            if size >= budget {
+                deferred.push(pb::EntityKey::from(key));
+                continue;
+            }
             let state = self.state.entity(&key)?;
             match redact(&tenant, &state, &directory).filter(|_| !state.is_empty()) {
-                Some(view) => states.push(pb::EntityState::from(view)),
+                Some(view) => {
+                    let view = pb::EntityState::from(view);
+                    size += view.encoded_len();
+                    states.push(view);
+                }
                 None => absent.push(pb::EntityKey::from(key)),
             }
         }
@@ -308,6 +321,7 @@ impl Federation for FederationApi {
             as_of,
             states,
             absent,
+            deferred,
         }))
     }
 }
