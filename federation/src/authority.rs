@@ -264,16 +264,19 @@ fn authorize_ticket(
             }
             TicketField::FocusTeam(team) => {
                 check_team(team, "focus_team", directory)?;
-                if !who.inhouse() && exists && team_now != Some(team.as_str()) {
+                // Not even the same team again: a partner's write of the current team with a
+                // clock ahead would outrank (and so undo) an in-house move made meanwhile.
+                if !who.inhouse() && exists {
                     return Err(refuse(
                         RejectReason::Forbidden,
                         format!(
-                            "only the in-house team moves a ticket to another focus team ({} to \
-                             {team}); escalate it instead (status escalated)",
+                            "only the in-house team writes the focus team of an existing ticket \
+                             (it is {}); escalate it instead (status escalated)",
                             team_now.unwrap_or("none")
                         ),
                     ));
                 }
+                check_outranks(change, before, "focus_team")?;
                 if !who.inhouse() && !exists && !directory.handles(tenant, team) {
                     return Err(refuse(
                         RejectReason::Forbidden,
@@ -311,6 +314,7 @@ fn authorize_ticket(
                 }
             }
             TicketField::Status(transition) => {
+                check_outranks(change, before, "status")?;
                 let current = current_status(before);
                 if transition.from != current {
                     let name = |s: Option<TicketStatus>| s.map_or("none", TicketStatus::as_str);
@@ -382,6 +386,30 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
             "only the in-house team deletes tickets; close it instead",
         )),
         FieldOp::Delete { .. } | FieldOp::Set(_) | FieldOp::AddCallEvent(_) => Ok(()),
+    }
+}
+
+/// A write to a register that decides access or the life cycle (focus team, status) must win
+/// it: a change that would lose to a write stamped later (an offline change, or one stamped by
+/// a clock running ahead) is a conflict, not an acknowledged write without effect. A writer
+/// that has seen the current value always stamps later, because its clock observed it.
+fn check_outranks(change: &Change, before: &EntityState, register: &str) -> Result<(), Refusal> {
+    match before.registers.get(register) {
+        Some(current) if current.winner.stamp >= change.stamp() => Err(refuse(
+            RejectReason::Conflict,
+            format!(
+                "{register} of {} {} was written later (at {}.{} by site {}) than this change \
+                 (at {}.{}); read it again and write it anew",
+                change.key.kind,
+                change.key.id,
+                current.winner.stamp.hlc.wall_ms,
+                current.winner.stamp.hlc.logical,
+                current.winner.stamp.site,
+                change.hlc.wall_ms,
+                change.hlc.logical
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -36,10 +36,15 @@ pub struct LogRecord {
     /// For a policy change: those of `access_changed` that held its PII grant before it.
     #[prost(string, repeated, tag = "8")]
     pub pii_before: Vec<String>,
-    /// True when `handlers_before` and `pii_before` were recorded (records written before they
-    /// existed have neither: every ticket of the team is then purged and resent).
+    /// True when `handlers_before`, `pii_before` and `team_tickets` were recorded (records
+    /// written before they existed have none: every ticket now in the team is then purged and
+    /// resent).
     #[prost(bool, tag = "9")]
     pub access_recorded: bool,
+    /// For a policy change that altered someone's access: the tickets in the team at that
+    /// moment (a ticket moved or deleted since is still one whose access changed).
+    #[prost(string, repeated, tag = "10")]
+    pub team_tickets: Vec<String>,
 }
 
 /// How a policy change altered its focus team's access, as far as a subscriber needs it.
@@ -53,7 +58,9 @@ pub struct TeamChange {
     pub handlers_before: Vec<String>,
     /// Those of `access_changed` that held its PII grant before.
     pub pii_before: Vec<String>,
-    /// False for records from before the two lists were kept.
+    /// The tickets in the team at the change (when `access_changed` is not empty).
+    pub tickets: Vec<String>,
+    /// False for records from before the lists were kept.
     pub recorded: bool,
 }
 
@@ -65,6 +72,7 @@ impl TeamChange {
             access_changed: record.access_changed.clone(),
             handlers_before: record.handlers_before.clone(),
             pii_before: record.pii_before.clone(),
+            tickets: record.team_tickets.clone(),
             recorded: record.access_recorded,
         }
     }

@@ -281,27 +281,35 @@ impl Feed {
 
     /// Adds the tickets of a focus team whose access changed for this tenant at entry `seq`:
     /// each is purged where the tenant could read it (or its PII) before and cannot now, and
-    /// resent. Tickets that joined the team after `seq` are left to their own entries.
+    /// resent. The tickets are those the entry recorded as in the team at that moment, so a
+    /// ticket moved or deleted since is still purged (its own later entries were decided
+    /// under the new rules and purge nothing). Records from before the list was kept fall back
+    /// to the tickets in the team now that joined it no later than `seq`.
     fn team_touches(&self, seq: u64, change: &TeamChange, touches: &mut Touches) -> Result<()> {
         let tenant = self.tenant.as_str();
         if change.team.is_empty() || !change.access_changed.iter().any(|t| t == tenant) {
             return Ok(());
         }
-        let directory = self.state.shared.directory();
-        let prefix = keys::team_prefix(&change.team);
-        let end = keys::prefix_end(&prefix);
-        for (key, joined) in self.state.store.range(&prefix, &end, usize::MAX)? {
-            // Index entries from before the joining entry was kept hold nothing: taken as 0.
-            if keys::decode_u64(&joined).is_some_and(|joined| joined > seq) {
-                continue;
+        let ids = if change.recorded {
+            change.tickets.clone()
+        } else {
+            let prefix = keys::team_prefix(&change.team);
+            let end = keys::prefix_end(&prefix);
+            let mut ids = Vec::new();
+            for (key, joined) in self.state.store.range(&prefix, &end, usize::MAX)? {
+                if keys::decode_u64(&joined).is_some_and(|joined| joined > seq) {
+                    continue;
+                }
+                ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
             }
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            ids
+        };
+        let directory = self.state.shared.directory();
+        for id in ids {
             let ticket = self.state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
             let before = if !change.recorded {
                 // An old record: what the tenant held is unknown, so purge and resend.
                 Access::Full
-            } else if ticket.deleted.is_some() {
-                Access::Hidden
             } else {
                 let origin = matches!(
                     ticket.value("origin_tenant"),

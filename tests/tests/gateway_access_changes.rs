@@ -29,7 +29,7 @@ impl Inhouse {
             ops,
             origin_site: "munich".into(),
             origin_seq: self.seq,
-            hlc: Hlc::new(now_ms(), 0),
+            hlc: Hlc::new(now_ms(), self.seq as u32),
         };
         accepted(&self.client.push(push(&[change])).await?.into_inner())?;
         Ok(())

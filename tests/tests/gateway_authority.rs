@@ -73,7 +73,8 @@ impl Site {
             ops,
             origin_site: self.site.clone(),
             origin_seq: self.seq,
-            hlc: Hlc::new(now_ms(), 0),
+            // Strictly growing, as a real site's clock: two writes in one millisecond differ.
+            hlc: Hlc::new(now_ms(), self.seq as u32),
         }
     }
 

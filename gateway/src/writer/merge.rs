@@ -150,7 +150,7 @@ impl Writer {
         if let Some(refused) = super::bounds::too_large(&before, change) {
             return Ok(refused);
         }
-        let global_seq = self.append(group, change, before, now);
+        let global_seq = self.append(group, change, before, now)?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
         group.dedupe.insert(dedupe.clone(), (global_seq, digest));
         group.batch.put(
@@ -164,7 +164,13 @@ impl Writer {
     }
 
     /// Merges an accepted change, computes its visibility effects and adds its writes.
-    fn append(&mut self, group: &mut Group, change: &Change, before: EntityState, now: u64) -> u64 {
+    fn append(
+        &mut self,
+        group: &mut Group,
+        change: &Change,
+        before: EntityState,
+        now: u64,
+    ) -> Result<u64> {
         let mut after = before.clone();
         after.apply(change);
         let tenants = group.registry.tenant_ids();
@@ -205,6 +211,9 @@ impl Writer {
                         team.pii_before.push(tenant.clone());
                     }
                 }
+            }
+            if !team.access_changed.is_empty() {
+                team.tickets = self.team_tickets(group, &team.team)?;
             }
         }
         let (mut gained, mut lost, mut readers) = (Vec::new(), Vec::new(), Vec::new());
@@ -249,6 +258,7 @@ impl Writer {
             handlers_before: team.handlers_before.clone(),
             pii_before: team.pii_before.clone(),
             access_recorded: true,
+            team_tickets: team.tickets.clone(),
         };
         group.batch.put(keys::log(seq), record.encode_to_vec());
         group
@@ -265,7 +275,29 @@ impl Writer {
             team,
             readers,
         });
-        seq
+        Ok(seq)
+    }
+
+    /// The tickets in focus team `team` as of this point of the group: the stored index, with
+    /// the group's own moves into and out of the team applied.
+    fn team_tickets(&self, group: &Group, team: &str) -> Result<Vec<String>> {
+        let prefix = keys::team_prefix(team);
+        let end = keys::prefix_end(&prefix);
+        let mut tickets = std::collections::BTreeSet::new();
+        for (key, _) in self.store.range(&prefix, &end, usize::MAX)? {
+            tickets.insert(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+        }
+        for (key, state) in &group.entities {
+            if key.kind != EntityKind::Ticket {
+                continue;
+            }
+            if focus_team(state) == Some(team) {
+                tickets.insert(key.id.clone());
+            } else {
+                tickets.remove(&key.id);
+            }
+        }
+        Ok(tickets.into_iter().collect())
     }
 
     pub(super) fn process_seed(
@@ -297,7 +329,7 @@ impl Writer {
                 message: e.to_string(),
             }));
         }
-        let global_seq = self.append(group, &change, before, now);
+        let global_seq = self.append(group, &change, before, now)?;
         group.batch.put(
             keys::dedupe(GATEWAY_SITE, change.origin_seq),
             keys::encode_u64(global_seq),

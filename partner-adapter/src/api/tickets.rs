@@ -153,8 +153,12 @@ fn check_update(
     directory: &Directory,
 ) -> Result<()> {
     let current = focus_team(before);
-    if let Some(team) = request.focus_team.as_deref() {
-        if tenant != INHOUSE && current != Some(team) {
+    if let Some(team) = request
+        .focus_team
+        .as_deref()
+        .filter(|t| current != Some(*t))
+    {
+        if tenant != INHOUSE {
             return Err(Error::Forbidden(format!(
                 "only the in-house team moves a ticket to another focus team ({} to {team}); \
                  escalate it instead (status escalated)",
@@ -412,7 +416,13 @@ pub(crate) async fn update(
             let text = [
                 (request.subject, TicketField::Subject as fn(String) -> TicketField),
                 (request.assignee_alias, TicketField::AssigneeAlias),
-                (request.focus_team, TicketField::FocusTeam),
+                // The current team again is no change (and a partner may not write it).
+                (
+                    request
+                        .focus_team
+                        .filter(|t| focus_team(before) != Some(t.as_str())),
+                    TicketField::FocusTeam,
+                ),
                 (request.handling_site, TicketField::HandlingSite),
                 (request.customer_name, TicketField::CustomerName),
                 (request.customer_email, TicketField::CustomerEmail),
