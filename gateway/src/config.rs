@@ -134,6 +134,10 @@ pub struct Limits {
     /// Most refused changes the gateway keeps per site (dead letters); beyond, a refusal is
     /// still answered (the site parks it) but not stored at the gateway.
     pub max_dead_letters_per_site: usize,
+    /// Largest refused change (encoded) the gateway keeps as a dead letter; a larger one is
+    /// answered and parked at its site, but not stored at the gateway. With
+    /// `max_dead_letters_per_site` this bounds what one site's refusals take on disk.
+    pub max_dead_letter_bytes: usize,
     /// Most subscriptions one tenant holds open at once (all its sites together; a site holds
     /// one, two briefly while it reconnects). A slot is free as soon as its stream closes.
     pub tenant_subscriptions: usize,
@@ -283,6 +287,7 @@ impl Default for Limits {
             tenant_changes_per_second: 5_000,
             tenant_burst: 20_000,
             max_dead_letters_per_site: 1_000,
+            max_dead_letter_bytes: 256 * 1024,
             tenant_subscriptions: 64,
             tenant_fetches_per_second: 2_000,
             tenant_fetch_burst: 10_000,
@@ -575,6 +580,10 @@ impl Limits {
             (
                 "limits.max_dead_letters_per_site",
                 self.max_dead_letters_per_site as u64,
+            ),
+            (
+                "limits.max_dead_letter_bytes",
+                self.max_dead_letter_bytes as u64,
             ),
             (
                 "limits.tenant_subscriptions",

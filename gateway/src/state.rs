@@ -126,6 +126,7 @@ impl GatewayState {
             max_skew_ms: config.max_skew_ms,
             log_retention: config.limits.log_retention,
             max_dead_letters_per_site: config.limits.max_dead_letters_per_site,
+            max_dead_letter_bytes: config.limits.max_dead_letter_bytes,
             max_unused_numbers_per_site: config.limits.max_unused_numbers_per_site,
             now_ms: clock,
         };

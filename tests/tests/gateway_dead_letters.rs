@@ -150,3 +150,42 @@ async fn dead_letters_stay_at_the_bound_per_site() -> anyhow::Result<()> {
     );
     gateway.stop().await
 }
+
+/// A refused change larger than `max_dead_letter_bytes` is answered (and names the bound) but
+/// not kept at the gateway, while a small one of the same site is: the count bound alone would
+/// let one site keep a thousand changes of several MiB each.
+#[tokio::test]
+async fn large_refused_changes_are_not_kept() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = federation_config(&pki, data.path());
+    config.limits.max_dead_letter_bytes = 4096;
+    let gateway = RunningGateway::start(config).await?;
+    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let mut large = article_write("dortmund", 1);
+    large.ops = vec![FieldOp::Set(FieldValue::Article(ArticleField::Body(
+        "x".repeat(32 * 1024),
+    )))];
+    let small = article_write("dortmund", 2);
+    let answers = rejections(dortmund.push(push(&[large, small])).await?.into_inner())?;
+    assert!(
+        answers[0].message.contains(NOT_KEPT),
+        "{}",
+        answers[0].message
+    );
+    assert!(
+        answers[0].message.contains("limits.max_dead_letter_bytes"),
+        "{}",
+        answers[0].message
+    );
+    assert!(
+        !answers[1].message.contains(NOT_KEPT),
+        "{}",
+        answers[1].message
+    );
+    let alice = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    assert_eq!(letters(&gateway, &pki, &alice, "dortmund").await?, vec![2]);
+    gateway.stop().await
+}

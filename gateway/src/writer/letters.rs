@@ -2,7 +2,8 @@
 //!
 //! A refused change is always answered `Rejected`, and the site parks it locally. The gateway
 //! keeps its own copy only while the site holds fewer than `limits.max_dead_letters_per_site`
-//! there, so one partner pushing refused changes cannot fill the gateway's disk. A change it does
+//! there and when it is at most `limits.max_dead_letter_bytes` large, so one partner pushing
+//! refused changes cannot fill the gateway's disk. A change it does
 //! not keep is counted ([`super::Shared::dead_letters_not_kept`]), logged, and its rejection
 //! message says so.
 
@@ -62,23 +63,40 @@ impl Writer {
         group.parked.push((key, parked));
     }
 
-    /// The refusal of a change the gateway does not keep: counted, logged, and its message
-    /// says so.
-    pub(super) fn not_kept(&self, group: &mut Group, site: &str, refusal: &Refusal) -> Refusal {
-        let limit = self.settings.max_dead_letters_per_site;
+    /// The refusal of a change the gateway does not keep, because the site holds the most dead
+    /// letters allowed or (`size`) the letter is larger than allowed: counted, logged, and its
+    /// message says so.
+    pub(super) fn not_kept(
+        &self,
+        group: &mut Group,
+        site: &str,
+        refusal: &Refusal,
+        size: Option<usize>,
+    ) -> Refusal {
         group.letters_not_kept += 1;
+        let why = match size {
+            None => format!(
+                "site {site} already has {} refused changes on record there \
+                 (limits.max_dead_letters_per_site)",
+                self.settings.max_dead_letters_per_site
+            ),
+            Some(size) => format!(
+                "it is {size} bytes, more than the {} a dead letter may take \
+                 (limits.max_dead_letter_bytes)",
+                self.settings.max_dead_letter_bytes
+            ),
+        };
         tracing::warn!(
             site,
-            limit,
             reason = refusal.reason.as_str_name(),
-            "a refused change was not kept at the gateway: the site holds the most dead letters allowed"
+            why = %why,
+            "a refused change was not kept at the gateway"
         );
         Refusal {
             reason: refusal.reason,
             message: format!(
-                "{}; the gateway did not keep this refused change, because site {site} already \
-                 has {limit} refused changes on record there (limits.max_dead_letters_per_site); \
-                 it stays parked at your site",
+                "{}; the gateway did not keep this refused change, because {why}; it stays \
+                 parked at your site",
                 refusal.message
             ),
         }

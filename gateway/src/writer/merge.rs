@@ -34,7 +34,7 @@ impl Writer {
             match &outcome {
                 Outcome::Rejected(refusal) => {
                     if !self.is_parked(group, &key) && !self.room_for_letter(group, site) {
-                        return Ok(Outcome::Rejected(self.not_kept(group, site, refusal)));
+                        return Ok(Outcome::Rejected(self.not_kept(group, site, refusal, None)));
                     }
                     let letter = pb::DeadLetter {
                         change: Some(pb::Change::from(change.clone())),
@@ -43,8 +43,13 @@ impl Writer {
                             message: refusal.message.clone(),
                         }),
                         at_ms: (self.settings.now_ms)(),
-                    };
-                    group.batch.put(key.clone(), letter.encode_to_vec());
+                    }
+                    .encode_to_vec();
+                    if letter.len() > self.settings.max_dead_letter_bytes {
+                        let size = Some(letter.len());
+                        return Ok(Outcome::Rejected(self.not_kept(group, site, refusal, size)));
+                    }
+                    group.batch.put(key.clone(), letter);
                     self.record_letter(group, site, key, true);
                 }
                 Outcome::Accepted {

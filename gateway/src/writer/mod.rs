@@ -139,6 +139,8 @@ pub struct WriterSettings {
     pub log_retention: u64,
     /// Most refused changes kept per site; beyond, a refusal is answered but not stored.
     pub max_dead_letters_per_site: usize,
+    /// Largest refused change (encoded) kept as a dead letter.
+    pub max_dead_letter_bytes: usize,
     /// Most leased but unused ticket numbers per site and year.
     pub max_unused_numbers_per_site: u64,
     /// Physical clock, ms since the epoch.
