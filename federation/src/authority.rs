@@ -20,8 +20,6 @@
 //!   their open ones, only in-house decides or deletes;
 //! - call logs: each site writes only its own, naming configured focus teams.
 
-use std::collections::BTreeSet;
-
 use hotline_proto::v1::RejectReason;
 
 use crate::change::{Change, FieldOp, call_log_site};
@@ -545,17 +543,6 @@ fn authorize_call_log(
         }
     }
     Ok(())
-}
-
-/// Every tenant named anywhere in the directory (handlers, grants, site owners) and in-house.
-pub fn known_tenants(directory: &Directory) -> BTreeSet<String> {
-    let mut tenants: BTreeSet<String> = directory.site_tenants.values().cloned().collect();
-    for access in directory.teams.values() {
-        tenants.extend(access.handlers.iter().cloned());
-        tenants.extend(access.pii_grants.iter().cloned());
-    }
-    tenants.insert(INHOUSE.to_owned());
-    tenants
 }
 
 #[cfg(test)]
