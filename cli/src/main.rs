@@ -253,7 +253,7 @@ fn main() -> anyhow::Result<()> {
             options.batch = batch.unwrap_or(options.batch);
             options.catch_up = catch_up.unwrap_or(options.catch_up);
             options.subscribers = subscribers.unwrap_or(options.subscribers);
-            hotline_gateway::telemetry::init("text", "error");
+            hotline_runtime::telemetry::init("text", "error");
             let figures =
                 tokio::runtime::Runtime::new()?.block_on(hotline::bench::run(&options))?;
             if json {
@@ -267,7 +267,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ServeBench { kind, dir } => {
-            hotline_gateway::telemetry::init("text", "error");
+            hotline_runtime::telemetry::init("text", "error");
             let kind = hotline::bench::server::Kind::parse(&kind)?;
             tokio::runtime::Runtime::new()?
                 .block_on(hotline::bench::server::serve_child(kind, &dir))
@@ -419,7 +419,7 @@ async fn admin(
 async fn demo(calls: usize, seed: u64, keep_running: bool) -> anyhow::Result<()> {
     anyhow::ensure!(calls > 0, "--calls must be at least 1");
     // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
-    hotline_gateway::telemetry::init("text", "error");
+    hotline_runtime::telemetry::init("text", "error");
     let dir = tempfile::Builder::new().prefix("hotline-demo-").tempdir()?;
     println!(
         "Starting a gateway and four sites in {} ...",

@@ -3,7 +3,7 @@
 //! `spiffe://<federation>/staff/<admin|auditor>/<name>` for in-house staff.
 //!
 //! The TLS layer ([`crate::tls`]) has already checked the chain and the CRL; this module only
-//! reads the name. `hotline::pki` writes the same form; the two must stay in step.
+//! reads the name. `hotline_runtime::pki` writes the same form; the two must stay in step.
 
 use std::fmt;
 

@@ -11,7 +11,7 @@
 //! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;
 //! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`; [`oversize`]:
 //!   `RESOURCE_EXHAUSTED` (not tonic's `OUT_OF_RANGE`) for a message over the size limit;
-//! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share; [`telemetry`], [`shutdown`]: process plumbing;
+//! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
@@ -28,10 +28,8 @@ pub mod oversize;
 pub mod quota;
 pub mod registry;
 pub mod server;
-pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod subscribe;
-pub mod telemetry;
 pub mod tls;
 pub mod writer;

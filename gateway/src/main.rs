@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use hotline_gateway::config::GatewayConfig;
+use hotline_gateway::server;
 use hotline_gateway::state::GatewayState;
-use hotline_gateway::{server, shutdown, telemetry};
+use hotline_runtime::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// The Virtual Hotline gateway.

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
 use hotline_federation::{EntityState, FieldOp};
@@ -23,13 +22,7 @@ use crate::writer::{
 };
 use hotline_proto::v1 as pb;
 
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn system_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use hotline_runtime::clock::now_ms as system_now_ms;
 
 /// Everything the services share.
 pub struct GatewayState {

@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use hotline::pki::CertAuthority;
 use hotline_gateway::config::GatewayConfig;
 use hotline_proto::v1 as pb;
+use hotline_runtime::pki::CertAuthority;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_hotline-gateway");

@@ -1,6 +1,6 @@
 //! End to end through the gateway's TLS layer: a real tonic server (the health service) behind
 //! `tls::incoming` on `127.0.0.1:0`, called by tonic clients holding certificates from a PKI
-//! generated here with `hotline::pki`. With TLS 1.3 a refused client certificate does not fail
+//! generated here with `hotline_runtime::pki`. With TLS 1.3 a refused client certificate does not fail
 //! `connect()`, so every check makes an RPC over a new connection.
 
 #[path = "tls_accept/crl_expiry.rs"]
@@ -12,8 +12,8 @@ mod flood;
 
 use std::time::Duration;
 
-use hotline::pki::CertAuthority;
 use hotline_gateway::identity::Identity;
+use hotline_runtime::pki::CertAuthority;
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;

@@ -141,7 +141,7 @@ pub fn main(cli: Cli, env: &[(String, String)]) -> u8 {
 
 /// Runs the adapter until SIGINT/SIGTERM.
 fn run(config: AdapterConfig) -> anyhow::Result<()> {
-    hotline_gateway::telemetry::init(&config.log.format, &config.log.level);
+    hotline_runtime::telemetry::init(&config.log.format, &config.log.level);
     let addr = config.api_addr()?;
     let adapter = Adapter::open(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -150,7 +150,7 @@ fn run(config: AdapterConfig) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let token = CancellationToken::new();
-        hotline_gateway::shutdown::install(token.clone())?;
+        hotline_runtime::shutdown::install(token.clone())?;
         adapter.run(listener, token).await?;
         anyhow::Ok(())
     })

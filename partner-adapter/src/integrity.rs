@@ -84,11 +84,9 @@ pub fn holds_store(dir: &Path) -> bool {
 /// [`Error::CorruptStore`]; a lock held by another process, a permission problem or a full
 /// disk are [`Error::File`], since nothing is damaged then.
 pub fn open_db(dir: &Path) -> Result<sled::Db> {
-    hotline_gateway::store::sled_store::clear_interrupted_snapshots(dir).map_err(|e| {
-        Error::File {
-            path: dir.into(),
-            problem: format!("cannot remove an interrupted snapshot file: {e}"),
-        }
+    hotline_runtime::sled_files::clear_interrupted_snapshots(dir).map_err(|e| Error::File {
+        path: dir.into(),
+        problem: format!("cannot remove an interrupted snapshot file: {e}"),
     })?;
     let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open()));
     match opened {

@@ -27,13 +27,7 @@ use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 use crate::replica::{Fetched, RemoteEntry, Replica};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use hotline_runtime::clock::now_ms;
 
 /// What the sync loop knows about the link, for `GET /v1/sync/status`.
 #[derive(Debug, Default)]
@@ -121,7 +115,7 @@ pub enum Dialer {
     /// mTLS with the site's certificate files from the config: the production path.
     Tls,
     /// Any other transport (the tests' simulated network). The gateway side must then vouch for
-    /// the caller's identity itself (`hotline_gateway::server::serve_incoming`).
+    /// the caller's identity itself (the gateway's `server::serve_incoming`).
     Custom(Dial),
 }
 
@@ -465,9 +459,9 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                 // The whole batch was refused as malformed; park the change it names (our own
                 // validation should have stopped it) so the rest can go.
                 let index = status
-                    .message()
-                    .strip_prefix("changes[")
-                    .and_then(|rest| rest.split(']').next())
+                    .metadata()
+                    .get("invalid-change-index")
+                    .and_then(|v| v.to_str().ok())
                     .and_then(|i| i.parse::<usize>().ok());
                 let Some(change) = index.and_then(|i| batch.get(i)) else {
                     return Err(status_error("push", status));

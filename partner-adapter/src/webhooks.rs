@@ -19,7 +19,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
@@ -660,13 +660,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
-}
+use hotline_runtime::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

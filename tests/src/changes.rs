@@ -1,7 +1,5 @@
 //! Builders of realistic changes for the end-to-end tests.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hotline_federation::model::{
     Channel, Comment, EntityKey, EntityKind, FieldValue, Language, Priority, StatusTransition,
     TicketField, TicketStatus, Visibility,
@@ -9,13 +7,7 @@ use hotline_federation::model::{
 use hotline_federation::{Change, FieldOp, Hlc};
 use hotline_proto::v1 as pb;
 
-/// Now, in ms since the epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use hotline_runtime::clock::now_ms;
 
 /// A public ticket number from a lease block.
 pub fn number(block: &pb::LeaseBlock, offset: u64) -> String {

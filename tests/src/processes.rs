@@ -126,13 +126,13 @@ pub fn run_child_gateway() -> anyhow::Result<()> {
         return Ok(());
     };
     let config = GatewayConfig::load(Some(Path::new(&path)), &[])?;
-    hotline_gateway::telemetry::init(&config.log.format, &config.log.level);
+    hotline_runtime::telemetry::init(&config.log.format, &config.log.level);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen_addr()?).await?;
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let token = CancellationToken::new();
-        hotline_gateway::shutdown::install(token.clone())?;
+        hotline_runtime::shutdown::install(token.clone())?;
         let state = hotline_gateway::state::GatewayState::open(config).await?;
         hotline_gateway::server::run(listener, state, token).await?;
         anyhow::Ok(())

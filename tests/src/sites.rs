@@ -214,13 +214,13 @@ pub fn run_child_adapter() -> anyhow::Result<()> {
         return Ok(());
     };
     let config = AdapterConfig::load(Some(Path::new(&path)), &[])?;
-    hotline_gateway::telemetry::init(&config.log.format, &config.log.level);
+    hotline_runtime::telemetry::init(&config.log.format, &config.log.level);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let adapter = Adapter::open(config.clone())?;
         let listener = tokio::net::TcpListener::bind(config.api_addr()?).await?;
         let token = CancellationToken::new();
-        hotline_gateway::shutdown::install(token.clone())?;
+        hotline_runtime::shutdown::install(token.clone())?;
         adapter.run(listener, token).await?;
         anyhow::Ok(())
     })

@@ -100,8 +100,9 @@ async fn bad_requests_get_clear_errors_and_store_nothing() -> anyhow::Result<()>
     gateway.stop().await
 }
 
-/// A push over mTLS whose ticket subject holds a NUL is refused INVALID_ARGUMENT naming the
-/// field, and the gateway stores nothing of it: no site ever receives the NUL.
+/// A push over mTLS whose second change has a NUL in its ticket subject is refused
+/// INVALID_ARGUMENT naming the field, with the change's index in the `invalid-change-index`
+/// metadata, and the gateway stores nothing of it: no site ever receives the NUL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_in_a_pushed_subject_is_refused_and_not_stored() -> anyhow::Result<()> {
     let OneSite {
@@ -111,12 +112,21 @@ async fn nul_in_a_pushed_subject_is_refused_and_not_stored() -> anyhow::Result<(
         dirs: _dirs,
     } = OneSite::start().await?;
     let mut goerlitz = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
-    let block = lease(&mut goerlitz, 1).await?;
+    let block = lease(&mut goerlitz, 2).await?;
     let id = number(&block, 0);
     let (head, before) = (gateway.head(), gateway_view(&gateway.state, "inhouse")?);
 
-    let mut request = push(&[open_ticket(&id, "twenty4help", "goerlitz", "finance-hr", 1)]);
-    let subject = request.changes[0]
+    let mut request = push(&[
+        open_ticket(
+            &number(&block, 1),
+            "twenty4help",
+            "goerlitz",
+            "finance-hr",
+            1,
+        ),
+        open_ticket(&id, "twenty4help", "goerlitz", "finance-hr", 2),
+    ]);
+    let subject = request.changes[1]
         .ops
         .iter_mut()
         .find_map(|op| match &mut op.op {
@@ -141,6 +151,15 @@ async fn nul_in_a_pushed_subject_is_refused_and_not_stored() -> anyhow::Result<(
             .contains("ticket.subject: U+0000 (a control character)"),
         "{:?}",
         status.message()
+    );
+    // The bad change is named by index in a field of its own, not only in the text.
+    assert_eq!(
+        status
+            .metadata()
+            .get(hotline_gateway::api::federation::INVALID_CHANGE_INDEX)
+            .and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "{status:?}"
     );
     assert_eq!(gateway.head(), head, "the refused push reached the log");
     assert_eq!(

@@ -115,7 +115,7 @@ impl Trace {
 /// Runs one seed to convergence and checks it.
 fn run_seed(seed: u64) -> Result<Trace, String> {
     if verbose() {
-        hotline_gateway::telemetry::init("text", "info");
+        hotline_runtime::telemetry::init("text", "info");
     }
     // Declared before the simulation, so the stores' directories outlive the hosts using them.
     let dirs = (0..SITES.len())

@@ -18,13 +18,7 @@ pub const TEAM: &str = "dealers-sales";
 /// Comments a ticket gets before the site opens the next one (a ticket's life at a hotline).
 pub const COMMENTS_PER_TICKET: u64 = 8;
 
-/// Now, ms since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use hotline_runtime::clock::now_ms;
 
 /// One site's writer: its tickets, its sequence numbers, its random text.
 pub struct SiteLoad {

@@ -21,6 +21,10 @@ use crate::subscribe::{self, Subscription};
 use crate::writer::Outcome;
 use hotline_federation::authority::Caller;
 
+/// The response metadata key that names the malformed change of a push refused as a whole
+/// (`INVALID_ARGUMENT`): its index in the request, in decimal.
+pub const INVALID_CHANGE_INDEX: &str = "invalid-change-index";
+
 /// The Federation service.
 #[derive(Debug, Clone)]
 pub struct FederationApi {
@@ -159,12 +163,18 @@ impl Federation for FederationApi {
             .enumerate()
             .map(|(i, wire)| {
                 Change::try_from(wire).map_err(|e| {
-                    Error::InvalidArgument(format!(
+                    let mut status: Status = Error::InvalidArgument(format!(
                         "changes[{i}]: {e}; nothing of this push was stored"
                     ))
+                    .into();
+                    // The index as a field of its own, so no client parses the message.
+                    if let Ok(value) = i.to_string().parse() {
+                        status.metadata_mut().insert(INVALID_CHANGE_INDEX, value);
+                    }
+                    status
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, Status>>()?;
         if let Err(wait) = self.state.quotas.take(&tenant, changes.len()) {
             let wait_ms = wait_ms(wait);
             return Err(exhausted(

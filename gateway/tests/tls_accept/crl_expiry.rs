@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline::pki::{CRL_VALIDITY, CertAuthority, IssuedCert};
-use hotline::pki_dir::PkiDir;
 use hotline_gateway::tls::{AcceptLimits, CrlExpired, CrlPolicy, ServerTls, TlsFiles};
+use hotline_runtime::pki::{CRL_VALIDITY, CertAuthority, IssuedCert};
+use hotline_runtime::pki_dir::PkiDir;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotline::pki::{CertAuthority, CertSpec, IssuedCert};
 use hotline_gateway::identity::{Identity, identity_of};
 use hotline_gateway::tls::{AcceptLimits, ServerTls, TlsFiles, incoming, spawn_reloader};
+use hotline_runtime::pki::{CertAuthority, CertSpec, IssuedCert};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;

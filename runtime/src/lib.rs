@@ -1,0 +1,22 @@
+//! What the Virtual Hotline's services (gateway, partner adapter) and the `hotline` command
+//! share at run time, and nothing of the domain: the domain lives in `hotline-federation`.
+//! Services depend on this crate, never on each other or on the command.
+//!
+//! Layout:
+//! - [`telemetry`]: tracing set-up (text or JSON) with a stdout writer that survives a closed
+//!   or full stdout;
+//! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token;
+//! - [`clock`]: the system clock in milliseconds;
+//! - [`sled_files`]: repairs of a sled directory before it is opened;
+//! - [`pki`]: the federation's certificate authority (CA, site, staff and server certificates,
+//!   CRLs); [`pki_dir`] keeps one in a directory; [`error`] is the crate's one error type.
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod error;
+pub mod pki;
+pub mod pki_dir;
+pub mod shutdown;
+pub mod sled_files;
+pub mod telemetry;
