@@ -40,6 +40,14 @@ pub struct Directory {
     pub teams: BTreeMap<String, TeamAccess>,
     /// Site id to its tenant.
     pub site_tenants: BTreeMap<String, String>,
+    /// True when `teams` holds every configured focus team (the gateway's directory, and an
+    /// in-house site's, which sees every policy). A partner site holds only the policies it may
+    /// see: a team it does not know may still be a configured one, so the authority leaves that
+    /// check to the gateway there.
+    pub teams_complete: bool,
+    /// True when `site_tenants` holds every registered site (the gateway's directory; a site
+    /// knows only itself).
+    pub sites_complete: bool,
 }
 
 impl Directory {

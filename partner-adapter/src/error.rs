@@ -46,6 +46,9 @@ pub enum Error {
     /// The site's tenant may not make this change (the gateway would refuse it too).
     #[error("{0}")]
     Forbidden(String),
+    /// The federation's authority refuses this change, exactly as the gateway would.
+    #[error("{}", .0.message)]
+    Refused(hotline_federation::authority::Refusal),
     /// The local store failed.
     #[error("local store: {0}")]
     Storage(String),
@@ -92,6 +95,7 @@ impl Error {
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::Forbidden(_) => (403, "forbidden"),
+            Error::Refused(refusal) => refusal_status(refusal.reason),
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::ClockAhead(_) => (503, "clock_skew"),
@@ -108,3 +112,14 @@ impl From<sled::Error> for Error {
 
 /// Result with the adapter's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The HTTP status and code of a refusal by the federation's authority, by its reason.
+fn refusal_status(reason: hotline_proto::v1::RejectReason) -> (u16, &'static str) {
+    use hotline_proto::v1::RejectReason as R;
+    match reason {
+        R::Forbidden | R::OriginMismatch => (403, "forbidden"),
+        R::Conflict => (409, "conflict"),
+        R::TooLarge => (413, "too_large"),
+        R::Unspecified | R::Invalid | R::ClockSkew | R::Transition => (422, "invalid"),
+    }
+}

@@ -72,8 +72,9 @@ fn operation(mut op: Value, codes: &[u16]) -> Value {
         "401": "`unauthorized`: no `Authorization: Bearer` header, or a token of no configured \
             tool.",
         "403": "`forbidden`: the site's tenant may not make this change, and the gateway would \
-            refuse it too: moving a ticket to another focus team (only in-house re-routes; \
-            escalate instead).",
+            refuse it too (the same rule, hotline_federation::authority, checked here before \
+            anything is stored): creating a ticket in a focus team the tenant does not handle, \
+            moving a ticket to another focus team (only in-house re-routes; escalate instead).",
         "404": "`not_found`: the ticket or dead letter is not known at this site.",
         "409": "`conflict`: no ticket numbers left offline; the site's leased block is used up \
             and the gateway has not been reachable to grant more.",

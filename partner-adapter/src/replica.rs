@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use hotline_federation::authority::{Caller, authorize};
+use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_federation::visibility::{Directory, pii_granted, strip};
 use hotline_federation::{Change, EntityState, Hlc, HybridClock, Stamp};
@@ -471,7 +473,10 @@ impl Replica {
 
     /// Makes a local change: `build` gets the origin sequence number, the HLC reading and the
     /// current state, and returns the change (validated here). The merged entity, the outbox
-    /// entry, the counters and the webhook events are written and flushed together.
+    /// entry, the counters and the webhook events are written and flushed together. The
+    /// federation's authority is not asked: this stores what the site wrote, and the gateway
+    /// decides (replays, and tests that exercise the gateway's refusals, use it); the local API
+    /// uses [`Replica::checked_change`].
     pub fn local_change(
         &self,
         key: &EntityKey,
@@ -480,11 +485,41 @@ impl Replica {
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        self.finish_local(&mut clock, Step::default(), key, now_ms, events, build)
+        self.finish_local(
+            &mut clock,
+            Step::default(),
+            key,
+            now_ms,
+            events,
+            false,
+            build,
+        )
+    }
+
+    /// Like [`Replica::local_change`], but refuses at once a change the gateway's authority
+    /// would refuse, as far as this site can know (see [`Replica::authorize`]).
+    pub fn checked_change(
+        &self,
+        key: &EntityKey,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
+        let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        self.finish_local(
+            &mut clock,
+            Step::default(),
+            key,
+            now_ms,
+            events,
+            true,
+            build,
+        )
     }
 
     /// Creates a ticket with the next leased number: `build` gets the number too. Refused with
-    /// `Conflict` when the lease is used up (the site has been offline too long).
+    /// `Conflict` when the lease is used up (the site has been offline too long), and, like
+    /// [`Replica::checked_change`], when the gateway's authority would refuse it.
     pub fn local_change_new_ticket(
         &self,
         now_ms: u64,
@@ -507,10 +542,12 @@ impl Replica {
             &key,
             now_ms,
             events,
+            true,
             |seq, hlc, before, _| build(&number, seq, hlc, before),
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish_local(
         &self,
         clock: &mut HybridClock,
@@ -518,6 +555,7 @@ impl Replica {
         key: &EntityKey,
         now_ms: u64,
         events: &TicketEvents,
+        checked: bool,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
         let seq = match step.replayed {
@@ -530,11 +568,14 @@ impl Replica {
         let change = build(seq, hlc, &before, &mut step)?;
         change.validate()?;
         hotline_federation::limits::check_change(&before, &change)?;
+        let directory = self.directory()?;
+        if checked {
+            self.authorize(&change, &before, &directory)?;
+        }
         let mut after = before.clone();
         after.apply(&change);
         // Hold only what this tenant may see, exactly as the gateway will send it back: PII the
         // focus team does not grant us goes out in the change but stays out of the replica.
-        let directory = self.directory()?;
         after = self.visible(&after, &directory);
         self.index(&mut step, &before, &after);
         step.put_entity(&after);
@@ -925,6 +966,8 @@ impl Replica {
             &change.key.clone(),
             now_ms,
             events,
+            // The gateway refused it; whether it takes it now is the gateway's to decide.
+            false,
             |_, hlc, _, _| {
                 if parked.reason == pb::RejectReason::ClockSkew as i32 {
                     Ok(Change { hlc, ..change })
@@ -1056,6 +1099,33 @@ impl Replica {
         step.batch
             .insert(meta("webhook"), id.to_be_bytes().to_vec());
         Ok(id)
+    }
+
+    /// Refuses at once a local change the gateway's authority would refuse, with the same rule
+    /// (`hotline_federation::authority`), as far as this site can know: it holds the policies of
+    /// the teams it may see and knows its own site, so names it does not know are left to the
+    /// gateway. Numbers come from the site's own lease, so a new ticket counts as leased.
+    fn authorize(
+        &self,
+        change: &Change,
+        before: &EntityState,
+        directory: &Directory,
+    ) -> Result<()> {
+        let mut directory = directory.clone();
+        directory
+            .site_tenants
+            .insert(self.site.clone(), self.tenant.clone());
+        // In-house sees every policy, so it knows every team; a partner only its own.
+        directory.teams_complete = self.tenant == hotline_federation::ids::INHOUSE;
+        let prefix = match PublicNumber::parse("id", &change.key.id) {
+            Ok(number) if change.key.kind == EntityKind::Ticket => number.prefix,
+            _ => String::new(),
+        };
+        let caller = Caller::Site {
+            tenant: self.tenant.clone(),
+            site: self.site.clone(),
+        };
+        authorize(&caller, change, before, &directory, &prefix, |_| true).map_err(Error::Refused)
     }
 
     /// What the visibility rules know here: the policies this site holds (a partner holds those

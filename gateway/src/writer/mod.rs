@@ -333,7 +333,11 @@ pub fn load_registry_and_directory(
     store: &dyn Store,
 ) -> Result<(crate::registry::Registry, Directory)> {
     let registry = crate::registry::Registry::load(store)?;
-    let mut directory = Directory::default();
+    let mut directory = Directory {
+        teams_complete: true,
+        sites_complete: true,
+        ..Directory::default()
+    };
     for site in registry.sites.values() {
         directory
             .site_tenants

@@ -47,7 +47,7 @@ pub(crate) async fn call_event(
     let (change, _) = blocking(move || {
         let app = app2;
         app.replica
-            .local_change(&key, now, &app.events, |seq, hlc, _, _| {
+            .checked_change(&key, now, &app.events, |seq, hlc, _, _| {
                 let event = CallEvent {
                     id: request.id.unwrap_or_else(|| format!("{site}-{seq}")),
                     site: site.clone(),

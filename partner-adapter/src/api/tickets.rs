@@ -8,13 +8,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use hotline_federation::authority::{focus_team, teams_handled};
-use hotline_federation::ids::{INHOUSE, PublicNumber};
+use hotline_federation::authority::focus_team;
+use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{
     Channel, Comment, EntityKey, EntityKind, FieldValue, Language, PolicyField, StatusTransition,
     TicketField, TicketStatus, Visibility,
 };
-use hotline_federation::visibility::{Directory, pii_granted_in};
+use hotline_federation::visibility::pii_granted_in;
 use hotline_federation::{Change, EntityState, FieldOp};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -122,63 +122,6 @@ fn status_times(state: &EntityState, to: TicketStatus, now: u64, ops: &mut Vec<F
     }
 }
 
-/// Refuses at once a new ticket the gateway would refuse: a focus team the tenant does not
-/// handle (a partner holds the policies of its own teams only, so any other name is unknown).
-fn check_new_ticket(tenant: &str, request: &NewTicket, directory: &Directory) -> Result<()> {
-    let team = request.focus_team.as_str();
-    hotline_federation::ids::check_slug("focus_team", team)?;
-    let allowed = teams_handled(tenant, directory).join(", ");
-    if !directory.teams.contains_key(team) {
-        return Err(hotline_federation::Error::invalid(
-            "focus_team",
-            format!("{team:?} is not a focus team this site may use; allowed: {allowed}"),
-        )
-        .into());
-    }
-    if !directory.handles(tenant, team) {
-        return Err(Error::Forbidden(format!(
-            "focus_team {team:?} is not a team tenant {tenant} handles; allowed: {allowed} \
-             (GET /v1/focus-teams)"
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses at once an update the gateway would refuse: moving the ticket to another focus team
-/// (partners escalate instead), or to a team nobody configured.
-fn check_update(
-    tenant: &str,
-    request: &TicketUpdate,
-    before: &EntityState,
-    directory: &Directory,
-) -> Result<()> {
-    let current = focus_team(before);
-    if let Some(team) = request
-        .focus_team
-        .as_deref()
-        .filter(|t| current != Some(*t))
-    {
-        if tenant != INHOUSE {
-            return Err(Error::Forbidden(format!(
-                "only the in-house team moves a ticket to another focus team ({} to {team}); \
-                 escalate it instead (status escalated)",
-                current.unwrap_or("none")
-            )));
-        }
-        if !directory.teams.contains_key(team) {
-            return Err(hotline_federation::Error::invalid(
-                "focus_team",
-                format!(
-                    "{team:?} is not a configured focus team; known: {}",
-                    teams_handled(tenant, directory).join(", ")
-                ),
-            )
-            .into());
-        }
-    }
-    Ok(())
-}
-
 /// `GET /v1/focus-teams`: the focus teams this site's tenant handles, and whether it holds
 /// their customer data.
 pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<Value>> {
@@ -253,8 +196,6 @@ pub(crate) async fn create(
         let tenant = app.config.tenant.clone();
         // The key is only known once a number is taken, inside the lock.
         let replica = app.replica.clone();
-        let directory = replica.directory()?;
-        check_new_ticket(&tenant, &request, &directory)?;
         replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, step_state| {
             let mut ops = vec![
                 set(TicketField::PublicNumber(number.to_owned())),
@@ -396,13 +337,10 @@ pub(crate) async fn update(
         let app = app2;
         let site = app.config.site.clone();
         let now = now_ms();
-        let tenant = app.config.tenant.clone();
-        let directory = app.replica.directory()?;
-        app.replica.local_change(&key, now, &app.events, |seq, hlc, before, _| {
+        app.replica.checked_change(&key, now, &app.events, |seq, hlc, before, _| {
             if before.is_empty() {
                 return Err(not_found(&key.id, &site));
             }
-            check_update(&tenant, &request, before, &directory)?;
             let mut ops = Vec::new();
             if let Some(to) = status {
                 let from = current_status(before);
@@ -466,7 +404,7 @@ pub(crate) async fn comment(
         let tenant = app.config.tenant.clone();
         let now = now_ms();
         app.replica
-            .local_change(&key, now, &app.events, |seq, hlc, before, _| {
+            .checked_change(&key, now, &app.events, |seq, hlc, before, _| {
                 if before.is_empty() {
                     return Err(not_found(&key.id, &site));
                 }
