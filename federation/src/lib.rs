@@ -13,7 +13,8 @@
 //! - [`visibility`]: who sees which entity, and redaction;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
 //! - [`error`]: the crate's one error type;
-//! - [`fuzzing`]: byte-level entry points the fuzz targets and their stable replay tests share.
+//! - `fuzzing` (feature `fuzzing`): byte-level entry points the fuzz targets and their stable
+//!   replay tests share; not built into the services.
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod calendar;
 pub mod change;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
 pub mod limits;

@@ -101,6 +101,23 @@ pub struct SyncContext {
     pub config: Arc<AdapterConfig>,
 }
 
+/// Runs a call on the local store off the async threads (sled reads and flushes block), on the
+/// blocking pool; or on this thread when `inline` (a deterministic simulation runs every host
+/// on one thread, and its progress must follow that thread).
+async fn on_store<T: Send + 'static>(
+    ctx: &SyncContext,
+    inline: bool,
+    call: impl FnOnce(&Replica) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if inline {
+        return call(&ctx.replica);
+    }
+    let replica = ctx.replica.clone();
+    tokio::task::spawn_blocking(move || call(&replica))
+        .await
+        .map_err(|e| Error::Storage(format!("store task: {e}")))?
+}
+
 /// Opens the channel of a session from an [`Endpoint`] that already carries the gateway URL,
 /// timeouts and keepalive of the config.
 pub type Dial = Arc<
@@ -293,7 +310,8 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     let client = FederationClient::new(channel)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let cursor = ctx.replica.cursor()?;
+    let inline = options.apply_inline;
+    let cursor = on_store(ctx, inline, |r| r.cursor()).await?;
     let stream = client
         .clone()
         .subscribe(pb::SubscribeRequest { cursor })
@@ -304,9 +322,9 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
     tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
     tokio::select! {
-        result = subscriber(ctx, stream, options.apply_inline) => result,
-        result = pusher(ctx, client.clone()) => result,
-        result = leaser(ctx, client) => result,
+        result = subscriber(ctx, stream, inline) => result,
+        result = pusher(ctx, client.clone(), inline) => result,
+        result = leaser(ctx, client, inline) => result,
     }
 }
 
@@ -357,13 +375,12 @@ async fn subscriber(
             Some(Body::SnapshotEnd(pb::SnapshotEnd { as_of })) => {
                 if let Some(seen) = snapshot.take() {
                     // Keep what the site changed itself and has not pushed yet.
-                    let pending: BTreeSet<EntityKey> = ctx
-                        .replica
-                        .outbox(usize::MAX)?
-                        .into_iter()
-                        .map(|c| c.key)
-                        .collect();
-                    for key in ctx.replica.entity_keys()? {
+                    let (outbox, held) = on_store(ctx, apply_inline, |r| {
+                        Ok((r.outbox(usize::MAX)?, r.entity_keys()?))
+                    })
+                    .await?;
+                    let pending: BTreeSet<EntityKey> = outbox.into_iter().map(|c| c.key).collect();
+                    for key in held {
                         if !seen.contains(&key) && !pending.contains(&key) {
                             entry.purge.push(key);
                         }
@@ -389,7 +406,9 @@ async fn subscriber(
         }
         entry.cursor = match end_of_snapshot {
             Some(as_of) => Some(as_of),
-            None if cursor != 0 && cursor > ctx.replica.cursor()? => Some(cursor),
+            None if cursor != 0 && cursor > on_store(ctx, apply_inline, |r| r.cursor()).await? => {
+                Some(cursor)
+            }
             None => None,
         };
         if entry.cursor.is_some() || !entry.states.is_empty() || !entry.purge.is_empty() {
@@ -401,14 +420,11 @@ async fn subscriber(
                     ..RemoteEntry::default()
                 },
             );
-            let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
-            let changed = if apply_inline {
-                replica.apply_remote(&ready, &events, now_ms())?
-            } else {
-                tokio::task::spawn_blocking(move || replica.apply_remote(&ready, &events, now_ms()))
-                    .await
-                    .map_err(|e| Error::Storage(format!("apply task: {e}")))??
-            };
+            let events = ctx.events.clone();
+            let changed = on_store(ctx, apply_inline, move |r| {
+                r.apply_remote(&ready, &events, now_ms())
+            })
+            .await?;
             if changed > 0 {
                 ctx.events.notify.notify_one();
             }
@@ -426,13 +442,17 @@ async fn subscriber(
 const REFRESH_RETRY: Duration = Duration::from_secs(1);
 
 /// Pushes the outbox in order; acknowledged entries leave it, refused ones are parked.
-async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+async fn pusher(
+    ctx: &SyncContext,
+    mut client: FederationClient<Channel>,
+    inline: bool,
+) -> Result<()> {
     let mut refresh_after = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= refresh_after {
             // Refreshing never holds up pushing: an entity that must wait, or a gateway that
             // cannot answer, is tried again a little later.
-            match refresh_stale(ctx, &mut client).await {
+            match refresh_stale(ctx, &mut client, inline).await {
                 Ok(true) => {}
                 Ok(false) => refresh_after = tokio::time::Instant::now() + REFRESH_RETRY,
                 Err(error) => {
@@ -442,7 +462,8 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
             }
         }
         let notified = ctx.outbox.notified();
-        let batch = ctx.replica.outbox(ctx.config.sync.push_batch)?;
+        let size = ctx.config.sync.push_batch;
+        let batch = on_store(ctx, inline, move |r| r.outbox(size)).await?;
         if batch.is_empty() {
             tokio::select! {
                 () = notified => {}
@@ -471,7 +492,7 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                     pb::RejectReason::Invalid as i32,
                     status.message().to_owned(),
                 )];
-                ctx.replica.settle(&[], &refused, now_ms())?;
+                on_store(ctx, inline, move |r| r.settle(&[], &refused, now_ms())).await?;
                 continue;
             }
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
@@ -505,19 +526,26 @@ async fn pusher(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                 None => return Err(Error::Gateway("push result without outcome".into())),
             }
         }
-        ctx.replica.settle(&accepted, &refused, now_ms())?;
-        ctx.status
-            .pushed
-            .fetch_add(accepted.len() as u64, Ordering::SeqCst);
+        let pushed = accepted.len() as u64;
+        on_store(ctx, inline, move |r| {
+            r.settle(&accepted, &refused, now_ms())
+        })
+        .await?;
+        ctx.status.pushed.fetch_add(pushed, Ordering::SeqCst);
     }
 }
 
 /// Replaces the local copies of entities a refused change was applied to (or a duplicate
 /// acknowledged for) by the gateway's, with the site's unpushed changes on top. `Ok(false)`
 /// when some entity has to wait: a log entry the answer may miss touched it meanwhile.
-async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>) -> Result<bool> {
+async fn refresh_stale(
+    ctx: &SyncContext,
+    client: &mut FederationClient<Channel>,
+    inline: bool,
+) -> Result<bool> {
     loop {
-        let keys = ctx.replica.stale_entities(ctx.config.sync.push_batch)?;
+        let size = ctx.config.sync.push_batch;
+        let keys = on_store(ctx, inline, move |r| r.stale_entities(size)).await?;
         if keys.is_empty() {
             return Ok(true);
         }
@@ -566,11 +594,9 @@ async fn refresh_stale(ctx: &SyncContext, client: &mut FederationClient<Channel>
                 missing.id
             )));
         }
-        let (replica, events) = (ctx.replica.clone(), ctx.events.clone());
+        let events = ctx.events.clone();
         let deferred =
-            tokio::task::spawn_blocking(move || replica.refresh(&answer, &events, now_ms()))
-                .await
-                .map_err(|e| Error::Storage(format!("refresh task: {e}")))??;
+            on_store(ctx, inline, move |r| r.refresh(&answer, &events, now_ms())).await?;
         ctx.events.notify.notify_one();
         tracing::info!(
             entities = keys.len() - deferred.len(),
@@ -599,10 +625,15 @@ const LEASE_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::fro
 /// numbers as the gateway allows, or the gateway cannot grant now) never ends the session:
 /// pushing and receiving go on, the refusal is logged and shown in the sync status, and the
 /// lease is asked for again after a growing pause (or the gateway's advice).
-async fn leaser(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Result<()> {
+async fn leaser(
+    ctx: &SyncContext,
+    mut client: FederationClient<Channel>,
+    inline: bool,
+) -> Result<()> {
     let mut pause = LEASE_RETRY.0;
     loop {
-        if ctx.replica.numbers_left()? < u64::from(ctx.config.sync.lease_low_water) {
+        let left = on_store(ctx, inline, |r| r.numbers_left()).await?;
+        if left < u64::from(ctx.config.sync.lease_low_water) {
             let request = pb::LeaseRequest {
                 count: ctx.config.sync.lease_size,
             };
@@ -618,7 +649,7 @@ async fn leaser(ctx: &SyncContext, mut client: FederationClient<Channel>) -> Res
                         year = block.year,
                         "leased ticket numbers"
                     );
-                    ctx.replica.add_numbers(&block)?;
+                    on_store(ctx, inline, move |r| r.add_numbers(&block)).await?;
                     *ctx.status
                         .lease_refused
                         .lock()
