@@ -6,7 +6,7 @@
 //! told `UNAVAILABLE` and nothing of the group is acknowledged or published.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use hotline_federation::model::EntityKey;
@@ -16,17 +16,19 @@ use hotline_proto::v1 as pb;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::log::{Committed, CommittedRef, decode_state};
-use crate::store::{Batch, Store, keys};
+use crate::log::{CommittedRef, decode_state};
+use crate::store::{Store, keys};
 use hotline_federation::authority::{Caller, Refusal};
 
 mod bounds;
 mod cache;
+mod group;
 mod letters;
 mod merge;
 mod numbers;
 
 use cache::StateCache;
+use group::Group;
 
 /// The site name the gateway uses for changes it makes itself (policies seeded from config).
 pub const GATEWAY_SITE: &str = "gateway";
@@ -255,31 +257,21 @@ pub fn spawn(
     queue: usize,
     mode: WriterMode,
 ) -> Result<(WriterHandle, RunningWriter)> {
-    let head = shared.head.load(Ordering::SeqCst);
-    let floor = shared.floor.load(Ordering::SeqCst);
-    let seed_seq = read_counter(store.as_ref(), "seed")?;
-    let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
-    let parked = store
-        .range(&start, &end, usize::MAX)?
-        .into_iter()
-        .map(|(key, _)| key)
-        .collect();
-    let letters = letters::count_by_site(&parked);
+    let durable = group::Durable::load(store.as_ref())?;
     let clock = HybridClock::new(settings.max_skew_ms);
-    let unused = numbers::load_unused(store.as_ref())?;
     let writer = Writer {
         store,
         shared,
         settings,
-        head,
-        floor,
-        seed_seq,
+        head: durable.head,
+        floor: durable.floor,
+        seed_seq: durable.seed_seq,
         clock,
         lease_next: BTreeMap::new(),
-        unused,
+        unused: durable.unused,
         cache: StateCache::default(),
-        parked,
-        letters,
+        letters: letters::count_by_site(&durable.parked),
+        parked: durable.parked,
         needs_recovery: false,
     };
     let (tx, rx) = mpsc::channel(queue);
@@ -314,17 +306,6 @@ fn refusal_message(error: &Error) -> String {
         other => other.to_string(),
     };
     format!("{cause}; nothing of this request was stored, retry later")
-}
-
-/// Answers a job that will not be done with the error `fail` makes.
-fn fail_job(job: Job, fail: &dyn Fn() -> Error) {
-    match job {
-        Job::Push { reply, .. } | Job::Seed { reply, .. } | Job::Register { reply, .. } => {
-            drop(reply.send(Err(fail())))
-        }
-        Job::Lease { reply, .. } => drop(reply.send(Err(fail()))),
-        Job::Stop => {}
-    }
 }
 
 /// The tenants and sites, and the visibility directory built from them and the stored focus
@@ -385,33 +366,6 @@ struct Writer {
     needs_recovery: bool,
 }
 
-enum Reply {
-    Push(oneshot::Sender<Result<Vec<Outcome>>>, Vec<Outcome>),
-    Lease(oneshot::Sender<Result<LeaseGrant>>, Result<LeaseGrant>),
-}
-
-/// The work of one group, before it is committed.
-struct Group {
-    batch: Batch,
-    entities: HashMap<EntityKey, Arc<EntityState>>,
-    dedupe: HashMap<(String, u64), (u64, [u8; 32])>,
-    directory: Directory,
-    registry: crate::registry::Registry,
-    committed: Vec<Committed>,
-    head: u64,
-    /// The log floor after this group's pruning.
-    floor: u64,
-    /// Dead letters this group records (`true`) or clears (`false`), applied on commit.
-    parked: Vec<(Vec<u8>, bool)>,
-    /// Dead letters per site after this group, for the sites it touched.
-    letters: HashMap<String, usize>,
-    /// Refused changes of this group not kept as dead letters.
-    letters_not_kept: u64,
-    seed_seq: u64,
-    lease_next: BTreeMap<u32, u64>,
-    unused: numbers::Unused,
-}
-
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
@@ -435,227 +389,6 @@ impl Writer {
         let stop = jobs.iter().any(|job| matches!(job, Job::Stop));
         self.commit_group(jobs);
         !stop
-    }
-
-    fn commit_group(&mut self, jobs: Vec<Job>) {
-        if self.needs_recovery {
-            if let Err(error) = self.recover() {
-                tracing::error!(%error, "the store is still failing; refusing this group");
-                let message = refusal_message(&error);
-                for job in jobs {
-                    fail_job(job, &|| Error::Storage(message.clone()));
-                }
-                return;
-            }
-        }
-        let mut group = Group {
-            batch: Batch::default(),
-            entities: HashMap::new(),
-            dedupe: HashMap::new(),
-            directory: Directory::clone(&self.shared.directory()),
-            registry: self.shared.registry(),
-            committed: Vec::new(),
-            head: self.head,
-            floor: self.floor,
-            parked: Vec::new(),
-            letters: HashMap::new(),
-            letters_not_kept: 0,
-            seed_seq: self.seed_seq,
-            lease_next: self.lease_next.clone(),
-            unused: self.unused.clone(),
-        };
-        let mut replies = Vec::with_capacity(jobs.len());
-        let mut failure: Option<Error> = None;
-        let mut failed_senders = Vec::new();
-        for job in jobs {
-            if failure.is_some() {
-                failed_senders.push(job);
-                continue;
-            }
-            let result = match job {
-                Job::Push {
-                    caller,
-                    changes,
-                    reply,
-                } => {
-                    match changes
-                        .iter()
-                        .map(|c| self.process(&mut group, &caller, c))
-                        .collect()
-                    {
-                        Ok(outcomes) => Ok(Reply::Push(reply, outcomes)),
-                        Err(e) => Err((
-                            e,
-                            Job::Push {
-                                caller,
-                                changes: Vec::new(),
-                                reply,
-                            },
-                        )),
-                    }
-                }
-                Job::Register {
-                    registration,
-                    reply,
-                } => {
-                    self.process_registration(&mut group, &registration);
-                    Ok(Reply::Push(reply, Vec::new()))
-                }
-                Job::Seed { key, ops, reply } => {
-                    match self.process_seed(&mut group, key.clone(), ops) {
-                        Ok(outcome) => Ok(Reply::Push(reply, vec![outcome])),
-                        Err(e) => Err((
-                            e,
-                            Job::Seed {
-                                key,
-                                ops: Vec::new(),
-                                reply,
-                            },
-                        )),
-                    }
-                }
-                Job::Lease { site, count, reply } => {
-                    match self.process_lease(&mut group, &site, count) {
-                        Ok(grant) => Ok(Reply::Lease(reply, grant)),
-                        Err(e) => Err((e, Job::Lease { site, count, reply })),
-                    }
-                }
-                Job::Stop => continue,
-            };
-            match result {
-                Ok(reply) => replies.push(reply),
-                Err((e, job)) => {
-                    failure = Some(e);
-                    failed_senders.push(job);
-                }
-            }
-        }
-        if failure.is_none() {
-            self.prune(&mut group);
-            if group.head != self.head {
-                group
-                    .batch
-                    .put(keys::meta("head"), keys::encode_u64(group.head));
-            }
-            if group.seed_seq != self.seed_seq {
-                group
-                    .batch
-                    .put(keys::meta("seed"), keys::encode_u64(group.seed_seq));
-            }
-            if !group.batch.is_empty() {
-                let batch = std::mem::take(&mut group.batch);
-                if let Err(e) = self.store.apply(batch).and_then(|()| self.store.flush()) {
-                    failure = Some(e);
-                }
-            }
-        }
-        if let Some(error) = failure {
-            tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
-            let message = refusal_message(&error);
-            let fail = || Error::Storage(message.clone());
-            for reply in replies {
-                match reply {
-                    Reply::Push(tx, _) => drop(tx.send(Err(fail()))),
-                    Reply::Lease(tx, _) => drop(tx.send(Err(fail()))),
-                }
-            }
-            for job in failed_senders {
-                fail_job(job, &fail);
-            }
-            // The store may hold the failed batch in memory: read back what is durable first.
-            self.needs_recovery = true;
-            return;
-        }
-        self.head = group.head;
-        self.seed_seq = group.seed_seq;
-        self.lease_next = group.lease_next;
-        self.unused = group.unused;
-        for (key, parked) in group.parked {
-            if parked {
-                self.parked.insert(key);
-            } else {
-                self.parked.remove(&key);
-            }
-        }
-        self.letters.extend(group.letters);
-        self.shared
-            .dead_letters_not_kept
-            .fetch_add(group.letters_not_kept, Ordering::SeqCst);
-        for (key, state) in group.entities {
-            self.cache.put(key, state);
-        }
-        self.floor = group.floor;
-        // Directory and registry first: a subscriber that reads the new head must also see
-        // the visibility rules as of that head.
-        *self
-            .shared
-            .directory
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(group.directory);
-        *self
-            .shared
-            .registry
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = group.registry;
-        self.shared.head.store(self.head, Ordering::SeqCst);
-        self.shared.floor.store(self.floor, Ordering::SeqCst);
-        for reply in replies {
-            match reply {
-                Reply::Push(tx, outcomes) => drop(tx.send(Ok(outcomes))),
-                Reply::Lease(tx, grant) => drop(tx.send(grant)),
-            }
-        }
-        for committed in group.committed {
-            // No live subscriber is fine: they catch up from the store.
-            let _ = self.shared.committed.send(Arc::new(committed));
-        }
-    }
-
-    /// Reopens the store after a failed group and reloads what the writer and its readers keep
-    /// in memory from what is durable. The failed group may or may not have reached the disk;
-    /// either way the counters, the dead letters and the visibility rules match the store
-    /// again, and subscribers fill any gap in the log from the store.
-    fn recover(&mut self) -> Result<()> {
-        self.store.recover()?;
-        let head = read_counter(self.store.as_ref(), "head")?;
-        let floor = read_counter(self.store.as_ref(), "floor")?;
-        let seed_seq = read_counter(self.store.as_ref(), "seed")?;
-        let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
-        let parked = self
-            .store
-            .range(&start, &end, usize::MAX)?
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect();
-        let (registry, directory) = load_registry_and_directory(self.store.as_ref())?;
-        let unused = numbers::load_unused(self.store.as_ref())?;
-        tracing::warn!(
-            head,
-            previous_head = self.head,
-            "store reopened after a failure"
-        );
-        self.head = head;
-        self.floor = floor;
-        self.seed_seq = seed_seq;
-        self.letters = letters::count_by_site(&parked);
-        self.parked = parked;
-        self.lease_next.clear();
-        self.unused = unused;
-        self.cache = StateCache::default();
-        *self
-            .shared
-            .directory
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
-        *self
-            .shared
-            .registry
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = registry;
-        self.shared.head.store(head, Ordering::SeqCst);
-        self.shared.floor.store(floor, Ordering::SeqCst);
-        self.needs_recovery = false;
-        Ok(())
     }
 
     fn load(&self, group: &Group, key: &EntityKey) -> Result<EntityState> {

@@ -1,0 +1,314 @@
+//! One group commit: the jobs waiting are done against one [`Group`] (the batch and what the
+//! writer will know once it is durable), the batch is applied and flushed once, and only then
+//! is anything answered or published. A group commits whole or not at all.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hotline_federation::EntityState;
+use hotline_federation::model::EntityKey;
+use hotline_federation::visibility::Directory;
+use tokio::sync::oneshot;
+
+use super::{Job, LeaseGrant, Outcome, Writer, letters, numbers, read_counter, refusal_message};
+use crate::error::{Error, Result};
+use crate::log::Committed;
+use crate::registry::Registry;
+use crate::store::{Batch, Store, keys};
+
+/// The work of one group, before it is committed.
+pub(super) struct Group {
+    pub(super) batch: Batch,
+    pub(super) entities: HashMap<EntityKey, Arc<EntityState>>,
+    pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32])>,
+    pub(super) directory: Directory,
+    pub(super) registry: Registry,
+    pub(super) committed: Vec<Committed>,
+    pub(super) head: u64,
+    /// The log floor after this group's pruning.
+    pub(super) floor: u64,
+    /// Dead letters this group records (`true`) or clears (`false`), applied on commit.
+    pub(super) parked: Vec<(Vec<u8>, bool)>,
+    /// Dead letters per site after this group, for the sites it touched.
+    pub(super) letters: HashMap<String, usize>,
+    /// Refused changes of this group not kept as dead letters.
+    pub(super) letters_not_kept: u64,
+    pub(super) seed_seq: u64,
+    pub(super) lease_next: BTreeMap<u32, u64>,
+    pub(super) unused: numbers::Unused,
+}
+
+/// What the writer keeps in memory of the store, read at start and again after a failed group.
+pub(super) struct Durable {
+    pub(super) head: u64,
+    pub(super) floor: u64,
+    pub(super) seed_seq: u64,
+    pub(super) parked: HashSet<Vec<u8>>,
+    pub(super) unused: numbers::Unused,
+}
+
+impl Durable {
+    /// Reads it from the store.
+    pub(super) fn load(store: &dyn Store) -> Result<Durable> {
+        let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
+        let parked = store
+            .range(&start, &end, usize::MAX)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        Ok(Durable {
+            head: read_counter(store, "head")?,
+            floor: read_counter(store, "floor")?,
+            seed_seq: read_counter(store, "seed")?,
+            parked,
+            unused: numbers::load_unused(store)?,
+        })
+    }
+}
+
+/// A job done in a group: where its answer goes and the answer (`None` when the group failed
+/// before or at it), sent only once the group is durable.
+enum Done {
+    Changes(oneshot::Sender<Result<Vec<Outcome>>>, Option<Vec<Outcome>>),
+    Lease(
+        oneshot::Sender<Result<LeaseGrant>>,
+        Option<Result<LeaseGrant>>,
+    ),
+}
+
+impl Done {
+    fn answer(self) {
+        match self {
+            Done::Changes(tx, Some(outcomes)) => drop(tx.send(Ok(outcomes))),
+            Done::Lease(tx, Some(grant)) => drop(tx.send(grant)),
+            // Not reached: a failed group is answered with `fail`.
+            Done::Changes(_, None) | Done::Lease(_, None) => {}
+        }
+    }
+
+    fn fail(self, error: Error) {
+        match self {
+            Done::Changes(tx, _) => drop(tx.send(Err(error))),
+            Done::Lease(tx, _) => drop(tx.send(Err(error))),
+        }
+    }
+}
+
+impl Writer {
+    pub(super) fn commit_group(&mut self, jobs: Vec<Job>) {
+        if self.needs_recovery {
+            if let Err(error) = self.recover() {
+                tracing::error!(%error, "the store is still failing; refusing this group");
+                let message = refusal_message(&error);
+                let mut skip = Some(error);
+                for done in jobs
+                    .into_iter()
+                    .filter_map(|job| self.work(&mut None, job, &mut skip))
+                {
+                    done.fail(Error::Storage(message.clone()));
+                }
+                return;
+            }
+        }
+        let mut group = Some(self.new_group());
+        let mut failure = None;
+        let done: Vec<Done> = jobs
+            .into_iter()
+            .filter_map(|job| self.work(&mut group, job, &mut failure))
+            .collect();
+        let Some(mut group) = group else { return };
+        if let Some(error) = failure.or_else(|| self.write(&mut group).err()) {
+            tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
+            let message = refusal_message(&error);
+            for done in done {
+                done.fail(Error::Storage(message.clone()));
+            }
+            // The store may hold the failed batch in memory: read back what is durable first.
+            self.needs_recovery = true;
+            return;
+        }
+        let committed = std::mem::take(&mut group.committed);
+        self.adopt(group);
+        for done in done {
+            done.answer();
+        }
+        for committed in committed {
+            // No live subscriber is fine: they catch up from the store.
+            let _ = self.shared.committed.send(Arc::new(committed));
+        }
+    }
+
+    fn new_group(&self) -> Group {
+        Group {
+            batch: Batch::default(),
+            entities: HashMap::new(),
+            dedupe: HashMap::new(),
+            directory: Directory::clone(&self.shared.directory()),
+            registry: self.shared.registry(),
+            committed: Vec::new(),
+            head: self.head,
+            floor: self.floor,
+            parked: Vec::new(),
+            letters: HashMap::new(),
+            letters_not_kept: 0,
+            seed_seq: self.seed_seq,
+            lease_next: self.lease_next.clone(),
+            unused: self.unused.clone(),
+        }
+    }
+
+    /// Does one job into the group, unless an earlier one failed (`failure`) or there is no
+    /// group; a failure here is noted in `failure`. `None` for a stop.
+    fn work(
+        &mut self,
+        group: &mut Option<Group>,
+        job: Job,
+        failure: &mut Option<Error>,
+    ) -> Option<Done> {
+        let mut attempt = |run: &mut dyn FnMut(&mut Self, &mut Group) -> Result<()>| {
+            if failure.is_some() {
+                return;
+            }
+            if let Some(group) = group.as_mut() {
+                if let Err(error) = run(self, group) {
+                    *failure = Some(error);
+                }
+            }
+        };
+        Some(match job {
+            Job::Push {
+                caller,
+                changes,
+                reply,
+            } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    let done: Vec<Outcome> = changes
+                        .iter()
+                        .map(|c| w.process(g, &caller, c))
+                        .collect::<Result<_>>()?;
+                    outcomes = Some(done);
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
+            Job::Register {
+                registration,
+                reply,
+            } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    w.process_registration(g, &registration);
+                    outcomes = Some(Vec::new());
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
+            Job::Seed { key, ops, reply } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    outcomes = Some(vec![w.process_seed(g, key.clone(), ops.clone())?]);
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
+            Job::Lease { site, count, reply } => {
+                let mut grant = None;
+                attempt(&mut |w, g| {
+                    grant = Some(w.process_lease(g, &site, count)?);
+                    Ok(())
+                });
+                Done::Lease(reply, grant)
+            }
+            Job::Stop => return None,
+        })
+    }
+
+    /// Prunes, adds the counters and applies and flushes the group's batch.
+    fn write(&self, group: &mut Group) -> Result<()> {
+        self.prune(group);
+        if group.head != self.head {
+            group
+                .batch
+                .put(keys::meta("head"), keys::encode_u64(group.head));
+        }
+        if group.seed_seq != self.seed_seq {
+            group
+                .batch
+                .put(keys::meta("seed"), keys::encode_u64(group.seed_seq));
+        }
+        if group.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut group.batch);
+        self.store.apply(batch).and_then(|()| self.store.flush())
+    }
+
+    /// Takes over what a durable group changed, and publishes it to readers.
+    fn adopt(&mut self, group: Group) {
+        self.head = group.head;
+        self.floor = group.floor;
+        self.seed_seq = group.seed_seq;
+        self.lease_next = group.lease_next;
+        self.unused = group.unused;
+        for (key, parked) in group.parked {
+            if parked {
+                self.parked.insert(key);
+            } else {
+                self.parked.remove(&key);
+            }
+        }
+        self.letters.extend(group.letters);
+        self.shared
+            .dead_letters_not_kept
+            .fetch_add(group.letters_not_kept, Ordering::SeqCst);
+        for (key, state) in group.entities {
+            self.cache.put(key, state);
+        }
+        self.publish(group.directory, group.registry);
+    }
+
+    /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
+    /// registry first: a subscriber that reads the new head must also see the rules as of it.
+    fn publish(&self, directory: Directory, registry: Registry) {
+        *self
+            .shared
+            .directory
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
+        *self
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = registry;
+        self.shared.head.store(self.head, Ordering::SeqCst);
+        self.shared.floor.store(self.floor, Ordering::SeqCst);
+    }
+
+    /// Reopens the store after a failed group and reloads what the writer and its readers keep
+    /// in memory from what is durable. The failed group may or may not have reached the disk;
+    /// either way the counters, the dead letters and the visibility rules match the store
+    /// again, and subscribers fill any gap in the log from the store.
+    fn recover(&mut self) -> Result<()> {
+        self.store.recover()?;
+        let durable = Durable::load(self.store.as_ref())?;
+        let (registry, directory) = super::load_registry_and_directory(self.store.as_ref())?;
+        tracing::warn!(
+            head = durable.head,
+            previous_head = self.head,
+            "store reopened after a failure"
+        );
+        self.head = durable.head;
+        self.floor = durable.floor;
+        self.seed_seq = durable.seed_seq;
+        self.letters = letters::count_by_site(&durable.parked);
+        self.parked = durable.parked;
+        self.lease_next.clear();
+        self.unused = durable.unused;
+        self.cache = super::StateCache::default();
+        self.publish(directory, registry);
+        self.needs_recovery = false;
+        Ok(())
+    }
+}
