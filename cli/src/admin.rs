@@ -130,3 +130,197 @@ pub fn format_dead_letters(letters: &[pb::DeadLetter]) -> String {
         })
         .collect()
 }
+
+/// What `hotline admin` does.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminAction {
+    /// Lists tenants.
+    Tenants,
+    /// Creates or renames a tenant.
+    PutTenant {
+        /// Tenant id.
+        #[arg(long)]
+        id: String,
+        /// Human name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Lists sites.
+    Sites,
+    /// Creates a site or moves it to a tenant.
+    PutSite {
+        /// Site id.
+        #[arg(long)]
+        id: String,
+        /// Its tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Human name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Lists focus team policies.
+    Policies,
+    /// Creates or replaces a focus team's policy.
+    PutPolicy {
+        /// Focus team id.
+        #[arg(long)]
+        team: String,
+        /// Human name.
+        #[arg(long)]
+        name: String,
+        /// Handling tenants, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        handlers: Vec<String>,
+        /// Tenants granted PII, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        pii: Vec<String>,
+        /// Answer-time target, seconds.
+        #[arg(long, default_value_t = 25)]
+        sla_seconds: u32,
+        /// Service-level target, percent.
+        #[arg(long, default_value_t = 80)]
+        sla_percent: u32,
+        /// First-contact resolution target, percent.
+        #[arg(long, default_value_t = 75)]
+        fcr_percent: u32,
+        /// weekly, biweekly or monthly.
+        #[arg(long, default_value = "weekly")]
+        cadence: String,
+    },
+    /// Lists changes the gateway refused.
+    DeadLetters {
+        /// Only this site's.
+        #[arg(long, default_value = "")]
+        site: String,
+    },
+    /// Offers a refused change again (after its cause was fixed).
+    Replay {
+        /// The site of the change.
+        #[arg(long)]
+        site: String,
+        /// Its origin sequence number.
+        #[arg(long)]
+        seq: u64,
+    },
+}
+
+/// Runs one `hotline admin` action against the gateway and prints its answer.
+pub async fn run(
+    gateway: &str,
+    server_name: &str,
+    pki: &std::path::Path,
+    staff: &str,
+    action: AdminAction,
+) -> anyhow::Result<()> {
+    let mut client = connect(gateway, server_name, pki, staff).await?;
+    let output = match action {
+        AdminAction::Tenants => format_tenants(
+            &client
+                .list_tenants(pb::ListTenantsRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .tenants,
+        ),
+        AdminAction::PutTenant { id, name } => {
+            let tenant = pb::Tenant {
+                id,
+                display_name: name,
+            };
+            let stored = client
+                .upsert_tenant(pb::UpsertTenantRequest {
+                    tenant: Some(tenant),
+                })
+                .await
+                .map_err(refused)?;
+            format_tenants(&stored.into_inner().tenant.into_iter().collect::<Vec<_>>())
+        }
+        AdminAction::Sites => format_sites(
+            &client
+                .list_sites(pb::ListSitesRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .sites,
+        ),
+        AdminAction::PutSite { id, tenant, name } => {
+            let site = pb::Site {
+                id,
+                tenant,
+                display_name: name,
+            };
+            let stored = client
+                .upsert_site(pb::UpsertSiteRequest { site: Some(site) })
+                .await
+                .map_err(refused)?;
+            format_sites(&stored.into_inner().site.into_iter().collect::<Vec<_>>())
+        }
+        AdminAction::Policies => format_policies(
+            &client
+                .list_policies(pb::ListPoliciesRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .policies,
+        ),
+        AdminAction::PutPolicy {
+            team,
+            name,
+            handlers,
+            pii,
+            sla_seconds,
+            sla_percent,
+            fcr_percent,
+            cadence,
+        } => {
+            let cadence = hotline_federation::model::ReviewCadence::parse("--cadence", &cadence)?;
+            let policy = pb::Policy {
+                focus_team: team,
+                display_name: name,
+                handlers,
+                sla_answer_seconds: sla_seconds,
+                sla_target_percent: sla_percent,
+                fcr_target_percent: fcr_percent,
+                review_cadence: hotline_federation::wire::WireEnum::to_wire(cadence),
+                pii_grants: pii,
+            };
+            let stored = client
+                .put_policy(pb::PutPolicyRequest {
+                    policy: Some(policy),
+                })
+                .await
+                .map_err(refused)?;
+            format_policies(&stored.into_inner().policy.into_iter().collect::<Vec<_>>())
+        }
+        AdminAction::DeadLetters { site } => format_dead_letters(
+            &client
+                .list_dead_letters(pb::ListDeadLettersRequest { site })
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .dead_letters,
+        ),
+        AdminAction::Replay { site, seq } => {
+            let answer = client
+                .replay_dead_letter(pb::ReplayDeadLetterRequest {
+                    site,
+                    origin_seq: seq,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            match answer.result.and_then(|r| r.outcome) {
+                Some(pb::change_result::Outcome::Accepted(a)) => {
+                    format!("accepted at global position {}\n", a.global_seq)
+                }
+                Some(pb::change_result::Outcome::Rejected(r)) => {
+                    format!("refused again: {}\n", r.message)
+                }
+                None => "no result\n".to_owned(),
+            }
+        }
+    };
+    print!("{output}");
+    Ok(())
+}
