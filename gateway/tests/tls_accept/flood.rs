@@ -43,6 +43,15 @@ async fn still_open(connections: &mut [TcpStream], deadline: Instant) -> usize {
 /// first-byte timeout: one noisy host cannot lock the partners out.
 #[tokio::test]
 async fn idle_flood_from_one_address_does_not_delay_another() {
+    // The client ends of the idle connections, plus the server's ends it has not closed yet.
+    let needed = IDLE as u64 + 400;
+    if let Some(limit) = open_files_limit() {
+        assert!(
+            limit >= needed,
+            "this test holds about {needed} open files, but the limit is {limit}; raise it with \
+             `ulimit -n {needed}` (.ci/run raises it to the hard limit)"
+        );
+    }
     let fx = Fixture::new();
     let limits = AcceptLimits {
         handshake_timeout: Duration::from_secs(10),
@@ -86,4 +95,11 @@ async fn idle_flood_from_one_address_does_not_delay_another() {
         "idle connections still open well past the 3 s first-byte timeout"
     );
     gateway.stop().await;
+}
+
+/// The soft limit on open files of this process, from `/proc/self/limits` (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
