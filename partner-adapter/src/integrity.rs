@@ -23,6 +23,7 @@ use hotline_proto::v1 as pb;
 use prost::Message;
 
 use crate::error::{Error, Result};
+use crate::keys;
 use crate::replica::{NumberBlock, Parked, decode_state};
 
 /// The value of the `format` marker: which layout of records the store uses.
@@ -310,20 +311,20 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
             }
         };
         health.records += 1;
-        let problem = match key.first() {
-            Some(b'e') => decode_state(&value)
+        let problem = match key.first().copied() {
+            Some(keys::ENTITY) => decode_state(&value)
                 .map(|_| health.entities += 1)
                 .map_err(|e| format!("entity {}: {e}", show(&key[1..]))),
-            Some(b'o') => decode_outbox(&key, &value, site)
+            Some(keys::OUTBOX) => decode_outbox(&key, &value, site)
                 .map(|change| {
                     health.outbox += 1;
                     highest_outbox = highest_outbox.max(change.origin_seq);
                 })
                 .map_err(|e| format!("outbox entry {}: {e}", seq_name(&key))),
-            Some(b'p') => decode_parked(&key, &value, site)
+            Some(keys::PARKED) => decode_parked(&key, &value, site)
                 .map(drop)
                 .map_err(|e| format!("dead letter {}: {e}", seq_name(&key))),
-            Some(b'n') => NumberBlock::decode(value.as_ref())
+            Some(keys::NUMBERS) => NumberBlock::decode(value.as_ref())
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
                     (b.used <= b.count)
@@ -331,8 +332,8 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                         .ok_or_else(|| format!("{} of {} numbers used", b.used, b.count))
                 })
                 .map_err(|e| format!("ticket-number block: {e}")),
-            Some(b'i') => Ok(()),
-            Some(b'r') => pb::EntityKey::decode(value.as_ref())
+            Some(keys::CUSTOMER) => Ok(()),
+            Some(keys::REFRESH) => pb::EntityKey::decode(value.as_ref())
                 .map_err(|e| e.to_string())
                 .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
                 .and_then(|named| {
@@ -341,8 +342,10 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                         .ok_or_else(|| "names another entity than its key".to_owned())
                 })
                 .map_err(|e| format!("refresh marker {}: {e}", show(&key[1..]))),
-            Some(b'w' | b'y') => crate::webhooks::check_stored(&key, &value),
-            Some(b'm') => meta(&key[1..], &value, &mut counters),
+            Some(keys::WEBHOOK_QUEUE | keys::WEBHOOK_DEAD_LETTER) => {
+                crate::webhooks::check_stored(&key, &value)
+            }
+            Some(keys::META) => meta(&key[1..], &value, &mut counters),
             _ => Err(format!("unknown record {}", show(&key))),
         };
         if let Err(problem) = problem {

@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod integrity;
+mod keys;
 pub mod mapping;
 pub mod openapi;
 pub mod recover;

@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::integrity::{
     self, HighWater, RECOVERING_FILE, decode_counter, decode_outbox, decode_parked, key_seq,
 };
+use crate::keys;
 use crate::replica::Replica;
 
 /// What `recover` did.
@@ -403,7 +404,13 @@ fn reason(e: &Error) -> String {
 /// Reads each kind of record forwards and, past a damaged page, backwards from its end.
 fn read_records(db: &sled::Db, site: &str, salvaged: &mut Salvaged) {
     let mut seen = std::collections::BTreeSet::new();
-    for prefix in [b'm', b'o', b'p', b'w', b'y'] {
+    for prefix in [
+        keys::META,
+        keys::OUTBOX,
+        keys::PARKED,
+        keys::WEBHOOK_QUEUE,
+        keys::WEBHOOK_DEAD_LETTER,
+    ] {
         let mut last_forward: Option<Vec<u8>> = None;
         let mut broken = false;
         for item in db.scan_prefix([prefix]) {
@@ -444,8 +451,8 @@ fn read_records(db: &sled::Db, site: &str, salvaged: &mut Salvaged) {
 
 /// Keeps one record if it is readable; learns the numbers it shows either way.
 fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
-    match key.first() {
-        Some(b'm') => match &key[1..] {
+    match key.first().copied() {
+        Some(keys::META) => match &key[1..] {
             b"seq" => {
                 if let Ok(n) = decode_counter(value) {
                     salvaged.seq = salvaged.seq.max(n);
@@ -468,14 +475,14 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
             }
             _ => {}
         },
-        Some(b'o') => {
+        Some(keys::OUTBOX) => {
             salvaged.seq = salvaged.seq.max(key_seq(key).unwrap_or(0));
             match decode_outbox(key, value, site) {
                 Ok(change) => salvaged.outbox.push(change),
                 Err(_) => salvaged.lost += 1,
             }
         }
-        Some(b'p') => {
+        Some(keys::PARKED) => {
             salvaged.seq = salvaged.seq.max(key_seq(key).unwrap_or(0));
             match decode_parked(key, value, site) {
                 Ok(_) => {
@@ -485,7 +492,7 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
                 Err(_) => salvaged.dead_letters.1 += 1,
             }
         }
-        Some(b'w' | b'y') => {
+        Some(keys::WEBHOOK_QUEUE | keys::WEBHOOK_DEAD_LETTER) => {
             if let Some(id) = crate::webhooks::stored_event_id(key) {
                 salvaged.webhook = salvaged.webhook.max(id);
             }

@@ -38,6 +38,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 use crate::integrity::{self, HighWater};
+use crate::keys;
 
 /// A change the gateway refused, kept for an operator.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -199,7 +200,7 @@ impl std::fmt::Debug for Replica {
 }
 
 fn entity_key(key: &EntityKey) -> Vec<u8> {
-    let mut out = vec![b'e'];
+    let mut out = vec![keys::ENTITY];
     out.extend_from_slice(key.kind.as_str().as_bytes());
     out.push(b'/');
     out.extend_from_slice(key.id.as_bytes());
@@ -209,7 +210,7 @@ fn entity_key(key: &EntityKey) -> Vec<u8> {
 /// The key of a refresh marker: the entity's key with `r` in front instead of `e`.
 pub(crate) fn refresh_key(key: &EntityKey) -> Vec<u8> {
     let mut out = entity_key(key);
-    out[0] = b'r';
+    out[0] = keys::REFRESH;
     out
 }
 
@@ -258,7 +259,7 @@ pub(crate) fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
 
 /// The key of a counter or marker.
 pub(crate) fn meta(name: &str) -> Vec<u8> {
-    let mut out = vec![b'm'];
+    let mut out = vec![keys::META];
     out.extend_from_slice(name.as_bytes());
     out
 }
@@ -270,7 +271,7 @@ fn customer_key(customer: &str, id: &str) -> Vec<u8> {
 }
 
 fn customer_prefix(customer: &str) -> Vec<u8> {
-    let mut out = vec![b'i'];
+    let mut out = vec![keys::CUSTOMER];
     out.extend_from_slice(customer.as_bytes());
     out.push(0);
     out
@@ -376,7 +377,7 @@ impl Replica {
             after.apply(change);
             states.insert(change.key.clone(), self.visible(&after, &directory));
             step.batch.insert(
-                seq_key(b'o', change.origin_seq),
+                seq_key(keys::OUTBOX, change.origin_seq),
                 pb::Change::from(change.clone()).encode_to_vec(),
             );
         }
@@ -443,7 +444,7 @@ impl Replica {
 
     /// Every entity of a kind.
     pub fn entities(&self, kind: EntityKind) -> Result<Vec<EntityState>> {
-        let mut prefix = vec![b'e'];
+        let mut prefix = vec![keys::ENTITY];
         prefix.extend_from_slice(kind.as_str().as_bytes());
         prefix.push(b'/');
         self.db
@@ -455,7 +456,7 @@ impl Replica {
     /// The whole replica (for convergence checks).
     pub fn snapshot(&self) -> Result<hotline_federation::Replica> {
         let mut replica = hotline_federation::Replica::default();
-        for item in self.db.scan_prefix([b'e']) {
+        for item in self.db.scan_prefix([keys::ENTITY]) {
             let state = decode_state(&item?.1)?;
             replica.entities.insert(state.key.clone(), state);
         }
@@ -581,7 +582,7 @@ impl Replica {
         step.put_entity(&after);
         events.changed(self, &mut step, &after, now_ms)?;
         step.batch.insert(
-            seq_key(b'o', seq),
+            seq_key(keys::OUTBOX, seq),
             pb::Change::from(change.clone()).encode_to_vec(),
         );
         if step.replayed.is_none() {
@@ -597,7 +598,7 @@ impl Replica {
     /// Takes the next free ticket number into `step`; call under the local lock. `None` when
     /// the lease is used up.
     fn take_number(&self, step: &mut Step) -> Result<Option<String>> {
-        for item in self.db.scan_prefix([b'n']) {
+        for item in self.db.scan_prefix([keys::NUMBERS]) {
             let (key, raw) = item?;
             let mut block =
                 NumberBlock::decode(raw.as_ref()).map_err(|e| corrupt("number block", e))?;
@@ -621,7 +622,7 @@ impl Replica {
     /// Ticket numbers still free.
     pub fn numbers_left(&self) -> Result<u64> {
         let mut left = 0;
-        for item in self.db.scan_prefix([b'n']) {
+        for item in self.db.scan_prefix([keys::NUMBERS]) {
             let block =
                 NumberBlock::decode(item?.1.as_ref()).map_err(|e| corrupt("number block", e))?;
             left += u64::from(block.count - block.used);
@@ -631,7 +632,7 @@ impl Replica {
 
     /// Stores a newly leased block.
     pub fn add_numbers(&self, block: &pb::LeaseBlock) -> Result<()> {
-        let mut key = vec![b'n'];
+        let mut key = vec![keys::NUMBERS];
         key.extend_from_slice(&block.year.to_be_bytes());
         key.extend_from_slice(&block.first.to_be_bytes());
         let value = NumberBlock {
@@ -649,7 +650,7 @@ impl Replica {
     /// The oldest outbox entries, in order.
     pub fn outbox(&self, limit: usize) -> Result<Vec<Change>> {
         self.db
-            .scan_prefix([b'o'])
+            .scan_prefix([keys::OUTBOX])
             .take(limit)
             .map(|item| {
                 let wire =
@@ -661,7 +662,7 @@ impl Replica {
 
     /// How many changes wait in the outbox.
     pub fn outbox_depth(&self) -> usize {
-        self.db.scan_prefix([b'o']).count()
+        self.db.scan_prefix([keys::OUTBOX]).count()
     }
 
     /// Records push results: accepted changes `(change, duplicate)` leave the outbox, refused
@@ -694,18 +695,21 @@ impl Replica {
             );
         };
         let park = |batch: &mut sled::Batch, change: &Change, reason: i32, message: &str| {
-            batch.remove(seq_key(b'o', change.origin_seq));
+            batch.remove(seq_key(keys::OUTBOX, change.origin_seq));
             let parked = Parked {
                 change: Some(change.clone().into()),
                 reason,
                 message: message.to_owned(),
                 at_ms: now_ms,
             };
-            batch.insert(seq_key(b'p', change.origin_seq), parked.encode_to_vec());
+            batch.insert(
+                seq_key(keys::PARKED, change.origin_seq),
+                parked.encode_to_vec(),
+            );
             mark_stale(batch, &change.key);
         };
         for (change, duplicate) in accepted {
-            batch.remove(seq_key(b'o', change.origin_seq));
+            batch.remove(seq_key(keys::OUTBOX, change.origin_seq));
             settled.insert(change.origin_seq);
             if *duplicate {
                 // Stored before, perhaps in an earlier version: take the gateway's copy. Its
@@ -782,7 +786,7 @@ impl Replica {
     /// Entities whose local copy waits to be replaced by the gateway's (at most `limit`).
     pub fn stale_entities(&self, limit: usize) -> Result<Vec<EntityKey>> {
         self.db
-            .scan_prefix([b'r'])
+            .scan_prefix([keys::REFRESH])
             .take(limit)
             .map(|item| {
                 let wire =
@@ -794,7 +798,7 @@ impl Replica {
 
     /// How many entities wait for the gateway's copy.
     pub fn stale_count(&self) -> usize {
-        self.db.scan_prefix([b'r']).count()
+        self.db.scan_prefix([keys::REFRESH]).count()
     }
 
     /// Replaces the local copies of the entities in the gateway's answer to a fetch: `states`
@@ -900,7 +904,7 @@ impl Replica {
     /// Parked changes, oldest first.
     pub fn parked(&self) -> Result<Vec<Parked>> {
         self.db
-            .scan_prefix([b'p'])
+            .scan_prefix([keys::PARKED])
             .map(|item| Parked::decode(item?.1.as_ref()).map_err(|e| corrupt("dead letter", e)))
             .collect()
     }
@@ -909,7 +913,7 @@ impl Replica {
     /// notice one the gateway took after all: an operator replayed it there.
     fn parked_by_reading(&self) -> Result<BTreeMap<Hlc, u64>> {
         let mut parked = BTreeMap::new();
-        for item in self.db.scan_prefix([b'p']) {
+        for item in self.db.scan_prefix([keys::PARKED]) {
             let letter = Parked::decode(item?.1.as_ref()).map_err(|e| corrupt("dead letter", e))?;
             if let Some(change) = letter.change {
                 let change = Change::try_from(change).map_err(|e| corrupt("dead letter", e))?;
@@ -932,7 +936,7 @@ impl Replica {
                         origin_seq = seq,
                         "the gateway took a parked change after all"
                     );
-                    step.batch.remove(seq_key(b'p', seq));
+                    step.batch.remove(seq_key(keys::PARKED, seq));
                 }
             }
         }
@@ -946,7 +950,7 @@ impl Replica {
     /// parked with the error.
     pub fn replay(&self, origin_seq: u64, now_ms: u64, events: &TicketEvents) -> Result<Change> {
         let mut clock = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        let key = seq_key(b'p', origin_seq);
+        let key = seq_key(keys::PARKED, origin_seq);
         let raw = self.db.get(&key)?.ok_or_else(|| {
             Error::NotFound(format!("no dead letter with origin_seq {origin_seq}"))
         })?;
@@ -1082,7 +1086,7 @@ impl Replica {
     /// Keys of every entity (for snapshot reconciliation).
     pub fn entity_keys(&self) -> Result<BTreeSet<EntityKey>> {
         let mut keys = BTreeSet::new();
-        for item in self.db.scan_prefix([b'e']) {
+        for item in self.db.scan_prefix([keys::ENTITY]) {
             keys.insert(decode_state(&item?.1)?.key);
         }
         Ok(keys)

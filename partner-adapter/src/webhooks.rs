@@ -44,8 +44,8 @@ pub const SIGNATURE_HEADER: &str = "x-hotline-signature";
 /// The header carrying the event id; the same event may arrive more than once.
 pub const EVENT_ID_HEADER: &str = "x-hotline-event-id";
 
-const QUEUE_PREFIX: u8 = b'w';
-const DEAD_LETTER_PREFIX: u8 = b'y';
+const QUEUE_PREFIX: u8 = crate::keys::WEBHOOK_QUEUE;
+const DEAD_LETTER_PREFIX: u8 = crate::keys::WEBHOOK_DEAD_LETTER;
 const KEY_LEN: usize = 1 + 2 + 8;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_POLL: Duration = Duration::from_secs(1);
