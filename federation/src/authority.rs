@@ -224,8 +224,9 @@ fn authorize_ticket(
         if number.prefix != ticket_prefix || !leased(&number) {
             return Err(no_such_ticket(id, site));
         }
-        let sets_origin = change.ops.iter().any(|op| {
-            matches!(op, FieldOp::Set(FieldValue::Ticket(TicketField::OriginTenant(t))) if t == tenant)
+        let sets_origin = names_tenant(change, tenant, |v| match v {
+            FieldValue::Ticket(TicketField::OriginTenant(t)) => Some(t),
+            _ => None,
         });
         if !sets_origin {
             return Err(refuse(
@@ -439,19 +440,13 @@ fn authorize_suggestion(
     let id = &change.key.id;
     if before.is_empty() && !id_of_site(id, site) {
         // The same answer whether another site's suggestion has this id or nobody's does.
-        return Err(refuse(
-            RejectReason::Invalid,
-            format!("{id} is not one of your site's suggestion ids; allowed: \"{site}-<number>\""),
-        ));
+        return Err(foreign_suggestion_id(id, site));
     }
     if who.inhouse() {
         return Ok(());
     }
     if !id_of_site(id, site) || (!before.is_empty() && !sees(tenant, before, directory)) {
-        return Err(refuse(
-            RejectReason::Invalid,
-            format!("{id} is not one of your site's suggestion ids; allowed: \"{site}-<number>\""),
-        ));
+        return Err(foreign_suggestion_id(id, site));
     }
     let decided = !matches!(
         before.value("state"),
@@ -493,8 +488,9 @@ fn authorize_suggestion(
         }
     }
     if before.is_empty() {
-        let names_author = change.ops.iter().any(|op| {
-            matches!(op, FieldOp::Set(FieldValue::Suggestion(SuggestionField::AuthorTenant(t))) if t == tenant)
+        let names_author = names_tenant(change, tenant, |v| match v {
+            FieldValue::Suggestion(SuggestionField::AuthorTenant(t)) => Some(t),
+            _ => None,
         });
         if !names_author {
             return Err(refuse(
@@ -504,6 +500,27 @@ fn authorize_suggestion(
         }
     }
     Ok(())
+}
+
+/// The answer for a suggestion id that is not the caller's site's: the same whether another
+/// site's suggestion has it or nobody's does.
+fn foreign_suggestion_id(id: &str, site: &str) -> Refusal {
+    refuse(
+        RejectReason::Invalid,
+        format!("{id} is not one of your site's suggestion ids; allowed: \"{site}-<number>\""),
+    )
+}
+
+/// True when `change` sets a field to the caller's tenant (`origin_tenant`, `author_tenant`).
+fn names_tenant(
+    change: &Change,
+    tenant: &str,
+    field: impl Fn(&FieldValue) -> Option<&String>,
+) -> bool {
+    change.ops.iter().any(|op| match op {
+        FieldOp::Set(value) => field(value).is_some_and(|t| t == tenant),
+        _ => false,
+    })
 }
 
 fn authorize_call_log(
