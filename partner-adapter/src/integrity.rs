@@ -337,7 +337,7 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                 .map_err(|e| e.to_string())
                 .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
                 .and_then(|named| {
-                    (crate::replica::refresh_key(&named) == key.as_ref())
+                    (crate::keys::refresh_key(&named) == key.as_ref())
                         .then_some(())
                         .ok_or_else(|| "names another entity than its key".to_owned())
                 })

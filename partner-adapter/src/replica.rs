@@ -38,7 +38,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 use crate::integrity::{self, HighWater};
-use crate::keys;
+use crate::keys::{self, customer_key, customer_prefix, entity_key, meta, refresh_key, seq_key};
 
 /// A change the gateway refused, kept for an operator.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -199,22 +199,6 @@ impl std::fmt::Debug for Replica {
     }
 }
 
-fn entity_key(key: &EntityKey) -> Vec<u8> {
-    let mut out = vec![keys::ENTITY];
-    out.extend_from_slice(key.kind.as_str().as_bytes());
-    out.push(b'/');
-    out.extend_from_slice(key.id.as_bytes());
-    out
-}
-
-/// The key of a refresh marker: the entity's key with `r` in front instead of `e`.
-pub(crate) fn refresh_key(key: &EntityKey) -> Vec<u8> {
-    let mut out = entity_key(key);
-    out[0] = keys::REFRESH;
-    out
-}
-
-/// The clock reading stored under `m` + `name`, if any.
 fn read_hlc(db: &sled::Db, name: &str) -> Result<Option<Hlc>> {
     db.get(meta(name))?
         .map(|raw| {
@@ -248,33 +232,6 @@ fn stamps(state: &EntityState) -> impl Iterator<Item = &Stamp> {
         .chain(state.comments.values().map(|c| &c.stamp))
         .chain(state.call_events.values().map(|e| &e.stamp))
         .chain(state.deleted.iter())
-}
-
-/// The key of an outbox entry (`o`) or dead letter (`p`).
-pub(crate) fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
-    let mut out = vec![prefix];
-    out.extend_from_slice(&seq.to_be_bytes());
-    out
-}
-
-/// The key of a counter or marker.
-pub(crate) fn meta(name: &str) -> Vec<u8> {
-    let mut out = vec![keys::META];
-    out.extend_from_slice(name.as_bytes());
-    out
-}
-
-fn customer_key(customer: &str, id: &str) -> Vec<u8> {
-    let mut out = customer_prefix(customer);
-    out.extend_from_slice(id.as_bytes());
-    out
-}
-
-fn customer_prefix(customer: &str) -> Vec<u8> {
-    let mut out = vec![keys::CUSTOMER];
-    out.extend_from_slice(customer.as_bytes());
-    out.push(0);
-    out
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {

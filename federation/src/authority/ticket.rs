@@ -1,0 +1,245 @@
+//! The ticket rules of the authority: creation, focus teams, handling sites, status, comments
+//! and deletes.
+
+use hotline_proto::v1::RejectReason;
+
+use super::{
+    Refusal, Who, current_status, focus_team, id_of_site, listed, names_tenant, no_such_ticket,
+    refuse, teams_handled,
+};
+use crate::change::{Change, FieldOp};
+use crate::ids::PublicNumber;
+use crate::model::{FieldValue, TicketField, TicketStatus};
+use crate::state::EntityState;
+use crate::visibility::{Directory, sees};
+
+pub(super) fn authorize_ticket(
+    who: Who<'_>,
+    change: &Change,
+    before: &EntityState,
+    directory: &Directory,
+    ticket_prefix: &str,
+    leased: impl FnOnce(&PublicNumber) -> bool,
+) -> Result<(), Refusal> {
+    let Who { tenant, site } = who;
+    let id = &change.key.id;
+    let exists = !before.is_empty();
+    let set_team = change.ops.iter().find_map(|op| match op {
+        FieldOp::Set(FieldValue::Ticket(TicketField::FocusTeam(t))) => Some(t.as_str()),
+        _ => None,
+    });
+    if exists {
+        if !sees(tenant, before, directory) {
+            return Err(no_such_ticket(id, site));
+        }
+    } else {
+        let number = PublicNumber::parse("id", id)
+            .map_err(|e| refuse(RejectReason::Invalid, e.to_string()))?;
+        if number.prefix != ticket_prefix || !leased(&number) {
+            return Err(no_such_ticket(id, site));
+        }
+        let sets_origin = names_tenant(change, tenant, |v| match v {
+            FieldValue::Ticket(TicketField::OriginTenant(t)) => Some(t),
+            _ => None,
+        });
+        if !sets_origin {
+            return Err(refuse(
+                RejectReason::Invalid,
+                format!("creating ticket {id} needs origin_tenant = {tenant:?} in the same change"),
+            ));
+        }
+        if !who.inhouse() && set_team.is_none() {
+            return Err(refuse(
+                RejectReason::Invalid,
+                format!(
+                    "creating ticket {id} needs its focus_team in the same change; tenant {tenant} \
+                     may create tickets in: {}",
+                    listed(&teams_handled(tenant, directory))
+                ),
+            ));
+        }
+    }
+    let team_now = focus_team(before);
+    for op in &change.ops {
+        let FieldOp::Set(FieldValue::Ticket(field)) = op else {
+            check_ticket_element(who, op, before)?;
+            continue;
+        };
+        match field {
+            TicketField::OriginTenant(t) if exists || t != tenant => {
+                return Err(refuse(
+                    RejectReason::Forbidden,
+                    format!(
+                        "origin_tenant is written once, by the creating tenant ({tenant:?} may \
+                         not set {t:?})"
+                    ),
+                ));
+            }
+            TicketField::FocusTeam(team) => {
+                check_team(team, "focus_team", directory)?;
+                // Not even the same team again: a partner's write of the current team with a
+                // clock ahead would outrank (and so undo) an in-house move made meanwhile.
+                if !who.inhouse() && exists {
+                    return Err(refuse(
+                        RejectReason::Forbidden,
+                        format!(
+                            "only the in-house team writes the focus team of an existing ticket \
+                             (it is {}); escalate it instead (status escalated)",
+                            team_now.unwrap_or("none")
+                        ),
+                    ));
+                }
+                check_outranks(change, before, "focus_team")?;
+                if !who.inhouse() && !exists && !directory.handles(tenant, team) {
+                    return Err(refuse(
+                        RejectReason::Forbidden,
+                        format!(
+                            "tenant {tenant} does not handle focus team {team}; it may create \
+                             tickets in: {}",
+                            listed(&teams_handled(tenant, directory))
+                        ),
+                    ));
+                }
+            }
+            TicketField::HandlingSite(handler) => {
+                let known = directory.site_tenants.get(handler);
+                if known.is_none() && !directory.sites_complete {
+                    // A site does not know the registry; the gateway decides.
+                    continue;
+                }
+                let Some(owner) = known else {
+                    return Err(refuse(
+                        RejectReason::Invalid,
+                        format!(
+                            "handling_site {handler} is not a registered site; known: {}",
+                            listed(directory.site_tenants.keys())
+                        ),
+                    ));
+                };
+                if !who.inhouse() && owner != tenant {
+                    let own = directory
+                        .site_tenants
+                        .iter()
+                        .filter(|(_, t)| *t == tenant)
+                        .map(|(s, _)| s);
+                    return Err(refuse(
+                        RejectReason::Forbidden,
+                        format!(
+                            "handling_site {handler} is not a site of tenant {tenant}; yours: {}",
+                            listed(own)
+                        ),
+                    ));
+                }
+            }
+            TicketField::Status(transition) => {
+                check_outranks(change, before, "status")?;
+                let current = current_status(before);
+                if transition.from != current {
+                    let name = |s: Option<TicketStatus>| s.map_or("none", TicketStatus::as_str);
+                    return Err(refuse(
+                        RejectReason::Conflict,
+                        format!(
+                            "ticket {id} is {}, not {} as this change assumes; read it again and \
+                             change the status from what it is now{}",
+                            name(current),
+                            name(transition.from),
+                            if current == Some(TicketStatus::Closed) {
+                                " (closed is final)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                }
+            }
+            // Customer data may be written without the grant to read it (an agent records
+            // the caller's name for in-house); it never comes back to the writer.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Comments and deletes of a ticket.
+fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Result<(), Refusal> {
+    let Who { tenant, site } = who;
+    match op {
+        FieldOp::AddComment(comment) => {
+            if comment.author_tenant != tenant {
+                return Err(refuse(
+                    RejectReason::Forbidden,
+                    format!(
+                        "comment {} names author_tenant {:?}; your certificate says {tenant:?}",
+                        comment.id, comment.author_tenant
+                    ),
+                ));
+            }
+            // Ids carry the writing site, so no site can probe (or clash with) the ids of
+            // comments it may not read.
+            if !id_of_site(&comment.id, site) {
+                return Err(refuse(
+                    RejectReason::Invalid,
+                    format!(
+                        "comment id {:?} is not one of your site's; allowed: \"{site}-<number>\"",
+                        comment.id
+                    ),
+                ));
+            }
+            if let Some(existing) = before.comments.get(&comment.id) {
+                if existing.value != *comment {
+                    return Err(refuse(
+                        RejectReason::Invalid,
+                        format!(
+                            "comment id {} is taken by a different comment of your site; comment \
+                             ids are unique per ticket",
+                            comment.id
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        FieldOp::Delete { .. } if !who.inhouse() => Err(refuse(
+            RejectReason::Forbidden,
+            "only the in-house team deletes tickets; close it instead",
+        )),
+        FieldOp::Delete { .. } | FieldOp::Set(_) | FieldOp::AddCallEvent(_) => Ok(()),
+    }
+}
+
+/// A write to a register that decides access or the life cycle (focus team, status) must win
+/// it: a change that would lose to a write stamped later (an offline change, or one stamped by
+/// a clock running ahead) is a conflict, not an acknowledged write without effect. A writer
+/// that has seen the current value always stamps later, because its clock observed it.
+fn check_outranks(change: &Change, before: &EntityState, register: &str) -> Result<(), Refusal> {
+    match before.registers.get(register) {
+        Some(current) if current.winner.stamp >= change.stamp() => Err(refuse(
+            RejectReason::Conflict,
+            format!(
+                "{register} of {} {} was written later (at {}.{} by site {}) than this change \
+                 (at {}.{}); read it again and write it anew",
+                change.key.kind,
+                change.key.id,
+                current.winner.stamp.hlc.wall_ms,
+                current.winner.stamp.hlc.logical,
+                current.winner.stamp.site,
+                change.hlc.wall_ms,
+                change.hlc.logical
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn check_team(team: &str, field: &str, directory: &Directory) -> Result<(), Refusal> {
+    if directory.teams.contains_key(team) || !directory.teams_complete {
+        return Ok(());
+    }
+    Err(refuse(
+        RejectReason::Invalid,
+        format!(
+            "{field} {team} is not a configured focus team; known: {}",
+            listed(directory.teams.keys())
+        ),
+    ))
+}

@@ -1,0 +1,444 @@
+//! The gateway's configuration: a serde struct with safe defaults, read from one TOML file, then
+//! overridden by `HOTLINE_...` environment variables, then validated with errors that name the
+//! field. Tests build values directly and never touch the process environment.
+//!
+//! Layout: this module holds the config and its file and environment handling; `limits` the
+//! `[limits]` table with its defaults and checks.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hotline_federation::ids::{INHOUSE, check_slug};
+use hotline_federation::model::ReviewCadence;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+mod limits;
+use crate::tls::CrlExpired;
+pub use limits::Limits;
+
+/// The whole gateway configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The federation (SPIFFE trust domain) every certificate must belong to.
+    pub federation: String,
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory of the sled store.
+    pub data_dir: PathBuf,
+    /// `sled` (default, durable) or `memory` (tests and demos only).
+    pub storage: String,
+    /// Prefix of public ticket numbers, e.g. `ASZ`.
+    pub ticket_prefix: String,
+    /// Largest accepted clock lead of a site, in milliseconds.
+    pub max_skew_ms: u64,
+    /// Logging.
+    pub log: LogConfig,
+    /// TLS files.
+    pub tls: TlsConfig,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// Tenants of the federation.
+    pub tenants: Vec<TenantConfig>,
+    /// Sites and their tenants.
+    pub sites: Vec<SiteConfig>,
+    /// Focus teams and their policy.
+    pub focus_teams: Vec<FocusTeamConfig>,
+}
+
+/// Logging settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `hotline_gateway=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+/// TLS files (PEM) and the CRL.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The federation CA that signs every client certificate.
+    pub ca_cert: PathBuf,
+    /// The gateway's server certificate chain.
+    pub cert: PathBuf,
+    /// The gateway's private key.
+    pub key: PathBuf,
+    /// The CRL of revoked certificates; reloaded when the file changes.
+    pub crl: Option<PathBuf>,
+    /// How often the TLS files are checked for changes, in milliseconds.
+    pub reload_interval_ms: u64,
+    /// While the CRL is past its nextUpdate: `refuse` every client certificate (fail closed,
+    /// the default) or `warn` and accept them.
+    pub crl_expired: String,
+    /// Warn once less than this share (percent, 0 to 100) of the CRL's validity is left; 0
+    /// warns only once it has expired.
+    pub crl_warn_remaining_percent: u8,
+    /// How often a CRL warning is repeated while it holds, in seconds.
+    pub crl_warn_interval_s: u64,
+}
+
+/// One tenant.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id.
+    pub id: String,
+    /// Human name (never shown to customers).
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One site.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site id.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant: String,
+}
+
+/// One focus team and its policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FocusTeamConfig {
+    /// Focus team id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Tenants that handle its tickets (in-house always does).
+    #[serde(default)]
+    pub handlers: Vec<String>,
+    /// Answer-time target in seconds.
+    #[serde(default = "default_sla_seconds")]
+    pub sla_answer_seconds: u32,
+    /// Service-level target in percent.
+    #[serde(default = "default_sla_percent")]
+    pub sla_target_percent: u32,
+    /// First-contact resolution target in percent.
+    #[serde(default = "default_fcr_percent")]
+    pub fcr_target_percent: u32,
+    /// `weekly`, `biweekly` or `monthly`.
+    #[serde(default = "default_cadence")]
+    pub review_cadence: String,
+    /// Tenants granted the customer's PII on this team's tickets.
+    #[serde(default)]
+    pub pii_grants: Vec<String>,
+}
+
+fn default_sla_seconds() -> u32 {
+    25
+}
+fn default_sla_percent() -> u32 {
+    80
+}
+fn default_fcr_percent() -> u32 {
+    75
+}
+fn default_cadence() -> String {
+    "weekly".into()
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            federation: "hotline".into(),
+            listen: "127.0.0.1:7443".into(),
+            data_dir: PathBuf::from("hotline-gateway-data"),
+            storage: "sled".into(),
+            ticket_prefix: "ASZ".into(),
+            max_skew_ms: hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
+            log: LogConfig::default(),
+            tls: TlsConfig {
+                reload_interval_ms: 2000,
+                ..TlsConfig::default()
+            },
+            limits: Limits::default(),
+            tenants: vec![TenantConfig {
+                id: INHOUSE.into(),
+                name: "In-house IT".into(),
+            }],
+            sites: Vec::new(),
+            focus_teams: Vec::new(),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            ca_cert: PathBuf::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            crl: None,
+            reload_interval_ms: 2000,
+            crl_expired: "refuse".into(),
+            crl_warn_remaining_percent: 30,
+            crl_warn_interval_s: 3600,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Defaults, then the file at `path` (if any), then `env` overrides, then validation.
+    pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => Self::from_toml_file(path)?,
+            None => GatewayConfig::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file (without validating).
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+            path: path.into(),
+            problem: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| Error::File {
+            path: path.into(),
+            problem: e.to_string(),
+        })
+    }
+
+    /// Applies `HOTLINE_...` overrides (see [`ENV_OVERRIDES`]); unknown `HOTLINE_` names are
+    /// left for other components.
+    pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<()> {
+        for (name, value) in env {
+            let Some((_, field)) = ENV_OVERRIDES.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            match *field {
+                "federation" => self.federation = value.clone(),
+                "listen" => self.listen = value.clone(),
+                "data_dir" => self.data_dir = value.into(),
+                "storage" => self.storage = value.clone(),
+                "log.format" => self.log.format = value.clone(),
+                "log.level" => self.log.level = value.clone(),
+                "tls.ca_cert" => self.tls.ca_cert = value.into(),
+                "tls.cert" => self.tls.cert = value.into(),
+                "tls.key" => self.tls.key = value.into(),
+                "tls.crl" => self.tls.crl = Some(value.into()),
+                other => {
+                    return Err(Error::Config {
+                        field: other.into(),
+                        problem: format!("{name} maps to an unknown field"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.listen.parse().map_err(|e| Error::Config {
+            field: "listen".into(),
+            problem: format!(
+                "{:?} is not an address like 127.0.0.1:7443: {e}",
+                self.listen
+            ),
+        })
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::Config {
+                field: field.into(),
+                problem,
+            })
+        };
+        let slug = |field: &str, value: &str| {
+            check_slug(field, value).map_err(|e| Error::Config {
+                field: field.into(),
+                problem: e.to_string(),
+            })
+        };
+        slug("federation", &self.federation)?;
+        self.listen_addr()?;
+        if !matches!(self.storage.as_str(), "sled" | "memory") {
+            return bad(
+                "storage",
+                format!("{:?} is not known; known: sled, memory", self.storage),
+            );
+        }
+        if self.storage == "sled" && self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir", "must be set for sled storage".into());
+        }
+        let prefix_ok = (2..=5).contains(&self.ticket_prefix.len())
+            && self.ticket_prefix.chars().all(|c| c.is_ascii_uppercase());
+        if !prefix_ok {
+            return bad(
+                "ticket_prefix",
+                format!("{:?}: allowed are 2 to 5 letters A-Z", self.ticket_prefix),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad(
+                "log.format",
+                format!("{:?} is not known; known: text, json", self.log.format),
+            );
+        }
+        for (field, path) in [
+            ("tls.ca_cert", &self.tls.ca_cert),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if path.as_os_str().is_empty() {
+                return bad(field, "must name a PEM file".into());
+            }
+        }
+        if self.tls.reload_interval_ms == 0 {
+            return bad("tls.reload_interval_ms", "must be at least 1".into());
+        }
+        if CrlExpired::parse(&self.tls.crl_expired).is_none() {
+            return bad(
+                "tls.crl_expired",
+                format!(
+                    "{:?} is not known; known: {}",
+                    self.tls.crl_expired,
+                    CrlExpired::KNOWN
+                ),
+            );
+        }
+        if self.tls.crl_warn_remaining_percent > 100 {
+            return bad(
+                "tls.crl_warn_remaining_percent",
+                format!(
+                    "{} is not a percentage; allowed: 0 to 100",
+                    self.tls.crl_warn_remaining_percent
+                ),
+            );
+        }
+        if self.tls.crl_warn_interval_s == 0 {
+            return bad("tls.crl_warn_interval_s", "must be at least 1".into());
+        }
+        self.limits.validate()?;
+
+        let mut tenants = BTreeSet::new();
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            slug(&format!("tenants[{i}].id"), &tenant.id)?;
+            if !tenants.insert(tenant.id.as_str()) {
+                return bad(
+                    &format!("tenants[{i}].id"),
+                    format!("{:?} is listed twice", tenant.id),
+                );
+            }
+        }
+        if !tenants.contains(INHOUSE) {
+            return bad(
+                "tenants",
+                format!("the in-house tenant {INHOUSE:?} must be listed"),
+            );
+        }
+        let known = |field: String, tenant: &str| -> Result<()> {
+            if tenants.contains(tenant) {
+                Ok(())
+            } else {
+                let list = tenants.iter().copied().collect::<Vec<_>>().join(", ");
+                bad(
+                    &field,
+                    format!("tenant {tenant:?} is not configured; known: {list}"),
+                )
+            }
+        };
+        let mut sites = BTreeSet::new();
+        for (i, site) in self.sites.iter().enumerate() {
+            slug(&format!("sites[{i}].id"), &site.id)?;
+            if site.id == crate::writer::GATEWAY_SITE {
+                return bad(
+                    &format!("sites[{i}].id"),
+                    "\"gateway\" is reserved for the gateway itself".into(),
+                );
+            }
+            if !sites.insert(site.id.as_str()) {
+                return bad(
+                    &format!("sites[{i}].id"),
+                    format!("{:?} is listed twice", site.id),
+                );
+            }
+            known(format!("sites[{i}].tenant"), &site.tenant)?;
+        }
+        let mut teams = BTreeSet::new();
+        for (i, team) in self.focus_teams.iter().enumerate() {
+            let at = |f: &str| format!("focus_teams[{i}].{f}");
+            slug(&at("id"), &team.id)?;
+            if !teams.insert(team.id.as_str()) {
+                return bad(&at("id"), format!("{:?} is listed twice", team.id));
+            }
+            if team.name.trim().is_empty() {
+                return bad(&at("name"), "must not be empty".into());
+            }
+            for (j, h) in team.handlers.iter().enumerate() {
+                known(format!("{}[{j}]", at("handlers")), h)?;
+            }
+            for (j, g) in team.pii_grants.iter().enumerate() {
+                known(format!("{}[{j}]", at("pii_grants")), g)?;
+            }
+            if !(1..=3600).contains(&team.sla_answer_seconds) {
+                return bad(&at("sla_answer_seconds"), "allowed: 1 to 3600".into());
+            }
+            for (f, v) in [
+                ("sla_target_percent", team.sla_target_percent),
+                ("fcr_target_percent", team.fcr_target_percent),
+            ] {
+                if v > 100 {
+                    return bad(
+                        &at(f),
+                        format!("{v} is not a percentage; allowed: 0 to 100"),
+                    );
+                }
+            }
+            ReviewCadence::parse(&at("review_cadence"), &team.review_cadence).map_err(|e| {
+                Error::Config {
+                    field: at("review_cadence"),
+                    problem: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The tenant of a configured site.
+    pub fn site_tenant(&self, site: &str) -> Option<&str> {
+        self.sites
+            .iter()
+            .find(|s| s.id == site)
+            .map(|s| s.tenant.as_str())
+    }
+}
+
+/// The environment variables that override config fields, and the field each sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("HOTLINE_FEDERATION", "federation"),
+    ("HOTLINE_LISTEN", "listen"),
+    ("HOTLINE_DATA_DIR", "data_dir"),
+    ("HOTLINE_STORAGE", "storage"),
+    ("HOTLINE_LOG_FORMAT", "log.format"),
+    ("HOTLINE_LOG_LEVEL", "log.level"),
+    ("HOTLINE_TLS_CA_CERT", "tls.ca_cert"),
+    ("HOTLINE_TLS_CERT", "tls.cert"),
+    ("HOTLINE_TLS_KEY", "tls.key"),
+    ("HOTLINE_TLS_CRL", "tls.crl"),
+];
+
+#[cfg(test)]
+mod tests;

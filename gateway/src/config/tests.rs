@@ -1,0 +1,135 @@
+//! Tests of the gateway's configuration: defaults, validation errors that name the field.
+
+use super::*;
+use hotline_federation::limits::MIN_MESSAGE_BYTES;
+
+fn valid() -> GatewayConfig {
+    GatewayConfig {
+        tls: TlsConfig {
+            ca_cert: "ca.pem".into(),
+            cert: "gw.pem".into(),
+            key: "gw.key".into(),
+            crl: None,
+            reload_interval_ms: 1000,
+            ..TlsConfig::default()
+        },
+        ..GatewayConfig::default()
+    }
+}
+
+/// A site of an unknown tenant is refused with the field path and the known tenants.
+#[test]
+fn unknown_tenant_names_the_field() {
+    let mut config = valid();
+    config.sites.push(SiteConfig {
+        id: "dortmund".into(),
+        tenant: "nobody".into(),
+    });
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("sites[0].tenant"), "{err}");
+    assert!(err.contains("known: inhouse"), "{err}");
+}
+
+/// A message limit too small for the largest entity is refused naming the field and the
+/// smallest allowed value; that smallest value passes.
+#[test]
+fn message_limit_must_carry_the_largest_entity() {
+    let mut config = valid();
+    config.limits.max_push_bytes = 1024;
+    config.limits.max_message_bytes = 4 * 1024 * 1024;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("limits.max_message_bytes"), "{err}");
+    assert!(
+        err.contains(&format!("allowed: {MIN_MESSAGE_BYTES} or more")),
+        "{err}"
+    );
+    config.limits.max_message_bytes = MIN_MESSAGE_BYTES;
+    config.validate().expect("the smallest allowed limit");
+}
+
+/// Environment overrides win over the file, and only known names are read.
+#[test]
+fn env_overrides_listen_and_data_dir() {
+    let mut config = valid();
+    let env = vec![
+        ("HOTLINE_LISTEN".to_owned(), "127.0.0.1:9000".to_owned()),
+        ("HOTLINE_DATA_DIR".to_owned(), "/srv/gw".to_owned()),
+        ("HOTLINE_UNRELATED".to_owned(), "x".to_owned()),
+    ];
+    config.apply_env(&env).unwrap();
+    assert_eq!(config.listen, "127.0.0.1:9000");
+    assert_eq!(config.data_dir, PathBuf::from("/srv/gw"));
+}
+
+/// Unknown keys in the TOML file are an error, so a typo does not silently use a default.
+#[test]
+fn unknown_toml_keys_are_refused() {
+    let err = toml::from_str::<GatewayConfig>("listen_addr = \"x\"").unwrap_err();
+    assert!(err.to_string().contains("listen_addr"), "{err}");
+}
+
+/// A bad review cadence names its focus team entry and the known cadences.
+#[test]
+fn bad_cadence_is_refused() {
+    let mut config = valid();
+    config.focus_teams.push(FocusTeamConfig {
+        id: "plants".into(),
+        name: "Plants".into(),
+        handlers: vec![],
+        sla_answer_seconds: 25,
+        sla_target_percent: 80,
+        fcr_target_percent: 75,
+        review_cadence: "daily".into(),
+        pii_grants: vec![],
+    });
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("focus_teams[0].review_cadence"), "{err}");
+    assert!(err.contains("weekly, biweekly, monthly"), "{err}");
+}
+
+/// Each new accept and CRL limit is checked at start, and the error names the field and
+/// what is allowed, so a typo cannot switch off the flood protection or fail-closed CRLs.
+#[test]
+fn accept_and_crl_limits_name_the_field() {
+    type Spoil = fn(&mut GatewayConfig);
+    let cases: [(&str, Spoil, &str); 6] = [
+        (
+            "limits.first_byte_timeout_ms",
+            |c| c.limits.first_byte_timeout_ms = 0,
+            "at least 1",
+        ),
+        (
+            "limits.first_byte_timeout_ms",
+            |c| c.limits.first_byte_timeout_ms = c.limits.handshake_timeout_ms + 1,
+            "allowed: 1 to 10000",
+        ),
+        (
+            "limits.max_handshakes_per_peer",
+            |c| c.limits.max_handshakes_per_peer = c.limits.max_pending_connections + 1,
+            "allowed: 1 to 4096",
+        ),
+        (
+            "limits.max_handshakes",
+            |c| c.limits.max_handshakes = 0,
+            "at least 1",
+        ),
+        (
+            "tls.crl_expired",
+            |c| c.tls.crl_expired = "ignore".into(),
+            "known: refuse, warn",
+        ),
+        (
+            "tls.crl_warn_remaining_percent",
+            |c| c.tls.crl_warn_remaining_percent = 101,
+            "allowed: 0 to 100",
+        ),
+    ];
+    valid().validate().unwrap();
+    for (field, spoil, allowed) in cases {
+        let mut config = valid();
+        spoil(&mut config);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains(&format!("`{field}`")), "{err}");
+        assert!(err.contains(allowed), "{err}");
+    }
+}
