@@ -64,15 +64,15 @@ pub struct TeamChange {
     pub recorded: bool,
 }
 
-impl TeamChange {
+impl From<LogRecord> for TeamChange {
     /// The team change a stored record describes.
-    pub fn of(record: &LogRecord) -> Self {
+    fn from(record: LogRecord) -> Self {
         TeamChange {
-            team: record.team.clone(),
-            access_changed: record.access_changed.clone(),
-            handlers_before: record.handlers_before.clone(),
-            pii_before: record.pii_before.clone(),
-            tickets: record.team_tickets.clone(),
+            team: record.team,
+            access_changed: record.access_changed,
+            handlers_before: record.handlers_before,
+            pii_before: record.pii_before,
+            tickets: record.team_tickets,
             recorded: record.access_recorded,
         }
     }

@@ -241,7 +241,7 @@ impl Feed {
                 let (change, record) = decode_record(&raw)?;
                 let purge = record.lost.contains(&self.tenant);
                 touches.touch(&change.key, purge);
-                self.team_touches(last, &TeamChange::of(&record), &mut touches)?;
+                self.team_touches(last, &TeamChange::from(record), &mut touches)?;
             }
             let events = self.emit(touches)?;
             self.send_all(last, events).await?;
@@ -290,8 +290,9 @@ impl Feed {
         if change.team.is_empty() || !change.access_changed.iter().any(|t| t == tenant) {
             return Ok(());
         }
-        let ids = if change.recorded {
-            change.tickets.clone()
+        let fallback;
+        let ids: &[String] = if change.recorded {
+            &change.tickets
         } else {
             let prefix = keys::team_prefix(&change.team);
             let end = keys::prefix_end(&prefix);
@@ -302,11 +303,14 @@ impl Feed {
                 }
                 ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
             }
-            ids
+            fallback = ids;
+            &fallback
         };
         let directory = self.state.shared.directory();
         for id in ids {
-            let ticket = self.state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
+            let ticket = self
+                .state
+                .entity(&EntityKey::new(EntityKind::Ticket, id.as_str()))?;
             let before = if !change.recorded {
                 // An old record: what the tenant held is unknown, so purge and resend.
                 Access::Full
