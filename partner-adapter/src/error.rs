@@ -46,7 +46,8 @@ pub enum Error {
     /// The site's tenant may not make this change (the gateway would refuse it too).
     #[error("{0}")]
     Forbidden(String),
-    /// The federation's authority refuses this change, exactly as the gateway would.
+    /// The federation's authority refuses this change, exactly as the gateway would: 422 with
+    /// the rule's name.
     #[error("{}", .0.message)]
     Refused(hotline_federation::authority::Refusal),
     /// The local store failed.
@@ -95,7 +96,9 @@ impl Error {
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
             Error::Forbidden(_) => (403, "forbidden"),
-            Error::Refused(refusal) => refusal_status(refusal.reason),
+            // The gateway's authority would refuse the write: nothing was stored, and the
+            // body's `rule` names the rule (a client keys on it, not on the message).
+            Error::Refused(_) => (422, "refused"),
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::ClockAhead(_) => (503, "clock_skew"),
@@ -112,14 +115,3 @@ impl From<sled::Error> for Error {
 
 /// Result with the adapter's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The HTTP status and code of a refusal by the federation's authority, by its reason.
-fn refusal_status(reason: hotline_proto::v1::RejectReason) -> (u16, &'static str) {
-    use hotline_proto::v1::RejectReason as R;
-    match reason {
-        R::Forbidden | R::OriginMismatch => (403, "forbidden"),
-        R::Conflict => (409, "conflict"),
-        R::TooLarge => (413, "too_large"),
-        R::Unspecified | R::Invalid | R::ClockSkew | R::Transition => (422, "invalid"),
-    }
-}

@@ -6,7 +6,7 @@ use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
 /// Dortmund (twenty4help) lists the teams it may use; creating a ticket in another team and
-/// moving one to another team are answered 403 with the rule's message, nothing is stored or
+/// moving one to another team are answered 422 naming the rule, nothing is stored or
 /// sent, and the site has no dead letters; the same team again with a real change is fine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_writes_are_answered_at_the_api() -> anyhow::Result<()> {
@@ -42,8 +42,9 @@ async fn refused_writes_are_answered_at_the_api() -> anyhow::Result<()> {
     let head = gateway.head();
     let foreign = json!({ "customer_ref": "H-1", "focus_team": "plants", "category": "vpn" });
     let (status, body) = site.api.call("POST", "/v1/tickets", &foreign).await?;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["code"], "forbidden", "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "refused", "{body}");
+    assert_eq!(body["rule"], "team_handled", "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("does not handle focus team plants")
@@ -61,7 +62,8 @@ async fn refused_writes_are_answered_at_the_api() -> anyhow::Result<()> {
         .api
         .call("PATCH", &path, &json!({ "focus_team": "dealers-sales" }))
         .await?;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["rule"], "only_inhouse_reroutes", "{body}");
     assert!(
         body["message"]
             .as_str()

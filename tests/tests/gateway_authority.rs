@@ -2,6 +2,7 @@
 //! regression test here, and the adversarial matrix runs every partner-writable field of every
 //! entity kind against an own, a foreign and a missing entity.
 
+use hotline_federation::authority::Rule;
 use hotline_federation::model::{
     ArticleField, ArticleState, BrandField, CallEvent, CallOutcome, Channel, Comment, EntityKey,
     EntityKind, FieldValue, Language, PolicyField, Priority, ReviewCadence, StatusTransition,
@@ -30,6 +31,7 @@ enum Answer {
     },
     Refused {
         reason: pb::RejectReason,
+        rule: Rule,
         message: String,
     },
 }
@@ -39,6 +41,13 @@ impl Answer {
         match self {
             Answer::Accepted { .. } => None,
             Answer::Refused { reason, .. } => Some(*reason),
+        }
+    }
+
+    fn rule(&self) -> Option<Rule> {
+        match self {
+            Answer::Accepted { .. } => None,
+            Answer::Refused { rule, .. } => Some(*rule),
         }
     }
 
@@ -91,10 +100,18 @@ impl Site {
             Some(pb::change_result::Outcome::Accepted(a)) => Answer::Accepted {
                 duplicate: a.duplicate,
             },
-            Some(pb::change_result::Outcome::Rejected(r)) => Answer::Refused {
-                reason: pb::RejectReason::try_from(r.reason)?,
-                message: r.message,
-            },
+            Some(pb::change_result::Outcome::Rejected(r)) => {
+                // Every refusal names its rule, and the rule's class is the wire's reason.
+                let reason = pb::RejectReason::try_from(r.reason)?;
+                let rule = Rule::from_name(&r.rule)
+                    .ok_or_else(|| anyhow::anyhow!("refusal without a known rule: {r:?}"))?;
+                anyhow::ensure!(rule.reason() == reason, "{rule} is not {reason:?}: {r:?}");
+                Answer::Refused {
+                    reason,
+                    rule,
+                    message: r.message,
+                }
+            }
             None => anyhow::bail!("push answered without an outcome"),
         })
     }
@@ -221,6 +238,7 @@ async fn partners_do_not_reroute_tickets() -> anyhow::Result<()> {
         Some(pb::RejectReason::Forbidden),
         "{moved:?}"
     );
+    assert_eq!(moved.rule(), Some(Rule::OnlyInhouseReroutes), "{moved:?}");
     assert!(moved.message().contains("escalate"), "{moved:?}");
     let after = erfurt
         .fetch(EntityKind::Ticket, &tech)

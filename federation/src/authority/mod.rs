@@ -26,7 +26,10 @@
 use hotline_proto::v1::RejectReason;
 
 mod others;
+mod rule;
 mod ticket;
+
+pub use rule::Rule;
 
 use crate::change::{Change, FieldOp};
 use crate::ids::{INHOUSE, PublicNumber};
@@ -48,13 +51,38 @@ pub enum Caller {
     Gateway,
 }
 
-/// Why a change was refused.
+/// Why a change was refused: the rule it breaks and a message that says what was wrong and
+/// what is allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// Machine-readable reason.
-    pub reason: RejectReason,
+    /// The rule the change breaks.
+    pub rule: Rule,
     /// What was wrong and what is allowed.
     pub message: String,
+}
+
+impl Refusal {
+    /// A refusal by `rule`.
+    pub fn new(rule: Rule, message: impl Into<String>) -> Self {
+        Refusal {
+            rule,
+            message: message.into(),
+        }
+    }
+
+    /// The wire's reason class of the rule.
+    pub fn reason(&self) -> RejectReason {
+        self.rule.reason()
+    }
+
+    /// The refusal as sent on the wire (push answers and dead letters): the one conversion.
+    pub fn to_wire(&self) -> hotline_proto::v1::Rejected {
+        hotline_proto::v1::Rejected {
+            reason: self.reason() as i32,
+            message: self.message.clone(),
+            rule: self.rule.name().to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -63,17 +91,14 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-fn refuse(reason: RejectReason, message: impl Into<String>) -> Refusal {
-    Refusal {
-        reason,
-        message: message.into(),
-    }
+fn refuse(rule: Rule, message: impl Into<String>) -> Refusal {
+    Refusal::new(rule, message)
 }
 
 /// The answer for a ticket the caller may not see: exactly the answer for a missing one.
 pub fn no_such_ticket(id: &str, site: &str) -> Refusal {
     refuse(
-        RejectReason::Forbidden,
+        Rule::TicketVisibleOrLeased,
         format!(
             "ticket {id} does not exist for you, and its number was not leased to site {site}; \
              create tickets only with numbers from your own lease"
@@ -85,7 +110,7 @@ pub fn no_such_ticket(id: &str, site: &str) -> Refusal {
 /// content.
 pub fn reused_origin_seq(site: &str, origin_seq: u64) -> Refusal {
     refuse(
-        RejectReason::Conflict,
+        Rule::OriginSeqUnique,
         format!(
             "origin_seq {origin_seq} of site {site} was accepted before with different content; \
              each change needs its own origin_seq (a retry must resend exactly the same change)"
@@ -96,7 +121,7 @@ pub fn reused_origin_seq(site: &str, origin_seq: u64) -> Refusal {
 /// The refusal for a change from another site than the caller's.
 pub fn origin_mismatch(claimed: &str, site: &str) -> Refusal {
     refuse(
-        RejectReason::OriginMismatch,
+        Rule::OriginIsCaller,
         format!("origin_site {claimed:?} is not your site; your certificate names site {site:?}"),
     )
 }
@@ -168,7 +193,7 @@ pub fn authorize(
     let inhouse = tenant == INHOUSE;
     if before.deleted.is_some() && inhouse {
         return Err(refuse(
-            RejectReason::Forbidden,
+            Rule::DeleteIsFinal,
             format!(
                 "{} {} is deleted, and a delete is final; create a new one instead",
                 change.key.kind, change.key.id
@@ -181,7 +206,7 @@ pub fn authorize(
             ticket::authorize_ticket(who, change, before, directory, ticket_prefix, leased)
         }
         EntityKind::Article | EntityKind::Brand | EntityKind::Policy if !inhouse => Err(refuse(
-            RejectReason::Forbidden,
+            Rule::InhouseOwnsSharedKinds,
             "only the in-house team changes articles, the brand and focus team policies; \
              partners read them and may propose article edits as suggestions",
         )),

@@ -1,6 +1,6 @@
 //! The rules of suggestions and call logs.
 
-use hotline_proto::v1::RejectReason;
+use super::Rule;
 
 use super::ticket::check_team;
 use super::{Refusal, Who, id_of_site, names_tenant, refuse};
@@ -35,7 +35,7 @@ pub(super) fn authorize_suggestion(
     );
     if decided {
         return Err(refuse(
-            RejectReason::Forbidden,
+            Rule::OnlyInhouseDecides,
             format!("suggestion {id} has been decided by the in-house team; propose a new one"),
         ));
     }
@@ -45,7 +45,7 @@ pub(super) fn authorize_suggestion(
                 if t != tenant =>
             {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::AuthorIsCaller,
                     format!("author_tenant must be your tenant {tenant:?}, not {t:?}"),
                 ));
             }
@@ -53,13 +53,13 @@ pub(super) fn authorize_suggestion(
                 if *state != SuggestionState::Open || !before.is_empty() =>
             {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::OnlyInhouseDecides,
                     "only the in-house team accepts or rejects suggestions",
                 ));
             }
             FieldOp::Delete { .. } => {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::OnlyInhouseDeletes,
                     "only the in-house team deletes suggestions",
                 ));
             }
@@ -73,7 +73,7 @@ pub(super) fn authorize_suggestion(
         });
         if !names_author {
             return Err(refuse(
-                RejectReason::Invalid,
+                Rule::CreateNamesTenant,
                 format!("a new suggestion needs author_tenant = {tenant:?} in the same change"),
             ));
         }
@@ -85,7 +85,7 @@ pub(super) fn authorize_suggestion(
 /// site's suggestion has it or nobody's does.
 fn foreign_suggestion_id(id: &str, site: &str) -> Refusal {
     refuse(
-        RejectReason::Invalid,
+        Rule::IdOfOwnSite,
         format!("{id} is not one of your site's suggestion ids; allowed: \"{site}-<number>\""),
     )
 }
@@ -99,7 +99,7 @@ pub(super) fn authorize_call_log(
     let Who { site, .. } = who;
     if call_log_site(&change.key.id) != Some(site) {
         return Err(refuse(
-            RejectReason::Forbidden,
+            Rule::CallLogOfOwnSite,
             format!(
                 "call log {} belongs to another site; report call events as {site}.<date>",
                 change.key.id
@@ -108,7 +108,7 @@ pub(super) fn authorize_call_log(
     }
     if before.deleted.is_some() {
         return Err(refuse(
-            RejectReason::Forbidden,
+            Rule::DeleteIsFinal,
             format!(
                 "call log {} is deleted, and a delete is final",
                 change.key.id
@@ -124,7 +124,7 @@ pub(super) fn authorize_call_log(
             }
             FieldOp::Delete { .. } if !who.inhouse() => {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::OnlyInhouseDeletes,
                     "only the in-house team deletes call logs",
                 ));
             }

@@ -1,7 +1,7 @@
 //! The ticket rules of the authority: creation, focus teams, handling sites, status, comments
 //! and deletes.
 
-use hotline_proto::v1::RejectReason;
+use super::Rule;
 
 use super::{
     Refusal, Who, current_status, focus_team, id_of_site, listed, names_tenant, no_such_ticket,
@@ -33,8 +33,8 @@ pub(super) fn authorize_ticket(
             return Err(no_such_ticket(id, site));
         }
     } else {
-        let number = PublicNumber::parse("id", id)
-            .map_err(|e| refuse(RejectReason::Invalid, e.to_string()))?;
+        let number =
+            PublicNumber::parse("id", id).map_err(|e| refuse(Rule::WellFormed, e.to_string()))?;
         if number.prefix != ticket_prefix || !leased(&number) {
             return Err(no_such_ticket(id, site));
         }
@@ -44,13 +44,13 @@ pub(super) fn authorize_ticket(
         });
         if !sets_origin {
             return Err(refuse(
-                RejectReason::Invalid,
+                Rule::CreateNamesTenant,
                 format!("creating ticket {id} needs origin_tenant = {tenant:?} in the same change"),
             ));
         }
         if !who.inhouse() && set_team.is_none() {
             return Err(refuse(
-                RejectReason::Invalid,
+                Rule::CreateNamesFocusTeam,
                 format!(
                     "creating ticket {id} needs its focus_team in the same change; tenant {tenant} \
                      may create tickets in: {}",
@@ -68,7 +68,7 @@ pub(super) fn authorize_ticket(
         match field {
             TicketField::OriginTenant(t) if exists || t != tenant => {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::OriginTenantOnce,
                     format!(
                         "origin_tenant is written once, by the creating tenant ({tenant:?} may \
                          not set {t:?})"
@@ -81,7 +81,7 @@ pub(super) fn authorize_ticket(
                 // clock ahead would outrank (and so undo) an in-house move made meanwhile.
                 if !who.inhouse() && exists {
                     return Err(refuse(
-                        RejectReason::Forbidden,
+                        Rule::OnlyInhouseReroutes,
                         format!(
                             "only the in-house team writes the focus team of an existing ticket \
                              (it is {}); escalate it instead (status escalated)",
@@ -92,7 +92,7 @@ pub(super) fn authorize_ticket(
                 check_outranks(change, before, "focus_team")?;
                 if !who.inhouse() && !exists && !directory.handles(tenant, team) {
                     return Err(refuse(
-                        RejectReason::Forbidden,
+                        Rule::TeamHandled,
                         format!(
                             "tenant {tenant} does not handle focus team {team}; it may create \
                              tickets in: {}",
@@ -109,7 +109,7 @@ pub(super) fn authorize_ticket(
                 }
                 let Some(owner) = known else {
                     return Err(refuse(
-                        RejectReason::Invalid,
+                        Rule::SiteRegistered,
                         format!(
                             "handling_site {handler} is not a registered site; known: {}",
                             listed(directory.site_tenants.keys())
@@ -123,7 +123,7 @@ pub(super) fn authorize_ticket(
                         .filter(|(_, t)| *t == tenant)
                         .map(|(s, _)| s);
                     return Err(refuse(
-                        RejectReason::Forbidden,
+                        Rule::SiteOfOwnTenant,
                         format!(
                             "handling_site {handler} is not a site of tenant {tenant}; yours: {}",
                             listed(own)
@@ -137,7 +137,7 @@ pub(super) fn authorize_ticket(
                 if transition.from != current {
                     let name = |s: Option<TicketStatus>| s.map_or("none", TicketStatus::as_str);
                     return Err(refuse(
-                        RejectReason::Conflict,
+                        Rule::StatusFromCurrent,
                         format!(
                             "ticket {id} is {}, not {} as this change assumes; read it again and \
                              change the status from what it is now{}",
@@ -167,7 +167,7 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
         FieldOp::AddComment(comment) => {
             if comment.author_tenant != tenant {
                 return Err(refuse(
-                    RejectReason::Forbidden,
+                    Rule::AuthorIsCaller,
                     format!(
                         "comment {} names author_tenant {:?}; your certificate says {tenant:?}",
                         comment.id, comment.author_tenant
@@ -178,7 +178,7 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
             // comments it may not read.
             if !id_of_site(&comment.id, site) {
                 return Err(refuse(
-                    RejectReason::Invalid,
+                    Rule::IdOfOwnSite,
                     format!(
                         "comment id {:?} is not one of your site's; allowed: \"{site}-<number>\"",
                         comment.id
@@ -188,7 +188,7 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
             if let Some(existing) = before.comments.get(&comment.id) {
                 if existing.value != *comment {
                     return Err(refuse(
-                        RejectReason::Invalid,
+                        Rule::CommentIdUnique,
                         format!(
                             "comment id {} is taken by a different comment of your site; comment \
                              ids are unique per ticket",
@@ -200,7 +200,7 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
             Ok(())
         }
         FieldOp::Delete { .. } if !who.inhouse() => Err(refuse(
-            RejectReason::Forbidden,
+            Rule::OnlyInhouseDeletes,
             "only the in-house team deletes tickets; close it instead",
         )),
         FieldOp::Delete { .. } | FieldOp::Set(_) | FieldOp::AddCallEvent(_) => Ok(()),
@@ -214,7 +214,7 @@ fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Res
 fn check_outranks(change: &Change, before: &EntityState, register: &str) -> Result<(), Refusal> {
     match before.registers.get(register) {
         Some(current) if current.winner.stamp >= change.stamp() => Err(refuse(
-            RejectReason::Conflict,
+            Rule::WriteOutranksCurrent,
             format!(
                 "{register} of {} {} was written later (at {}.{} by site {}) than this change \
                  (at {}.{}); read it again and write it anew",
@@ -236,7 +236,7 @@ pub(super) fn check_team(team: &str, field: &str, directory: &Directory) -> Resu
         return Ok(());
     }
     Err(refuse(
-        RejectReason::Invalid,
+        Rule::TeamConfigured,
         format!(
             "{field} {team} is not a configured focus team; known: {}",
             listed(directory.teams.keys())

@@ -117,10 +117,7 @@ pub fn result_to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
             global_seq,
             duplicate,
         }),
-        Outcome::Rejected(refusal) => W::Rejected(pb::Rejected {
-            reason: refusal.reason as i32,
-            message: refusal.message,
-        }),
+        Outcome::Rejected(refusal) => W::Rejected(refusal.to_wire()),
     };
     pb::ChangeResult {
         origin_seq,

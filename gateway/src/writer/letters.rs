@@ -88,17 +88,17 @@ impl Writer {
         };
         tracing::warn!(
             site,
-            reason = refusal.reason.as_str_name(),
+            rule = refusal.rule.name(),
             why = %why,
             "a refused change was not kept at the gateway"
         );
-        Refusal {
-            reason: refusal.reason,
-            message: format!(
+        Refusal::new(
+            refusal.rule,
+            format!(
                 "{}; the gateway did not keep this refused change, because {why}; it stays \
                  parked at your site",
                 refusal.message
             ),
-        }
+        )
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode, encode_state};
 use crate::store::keys;
 use hotline_federation::authority::{
-    Caller, Refusal, authorize, origin_mismatch, reused_origin_seq,
+    Caller, Refusal, Rule, authorize, origin_mismatch, reused_origin_seq,
 };
 use hotline_federation::state::change_digest;
 
@@ -38,10 +38,7 @@ impl Writer {
                     }
                     let letter = pb::DeadLetter {
                         change: Some(pb::Change::from(change.clone())),
-                        rejection: Some(pb::Rejected {
-                            reason: refusal.reason as i32,
-                            message: refusal.message.clone(),
-                        }),
+                        rejection: Some(refusal.to_wire()),
                         at_ms: (self.settings.now_ms)(),
                     }
                     .encode_to_vec();
@@ -127,10 +124,10 @@ impl Writer {
             });
         }
         if let Err(e) = self.clock.observe(&change.origin_site, change.hlc, now) {
-            return Ok(Outcome::Rejected(Refusal {
-                reason: pb::RejectReason::ClockSkew,
-                message: e.to_string(),
-            }));
+            return Ok(Outcome::Rejected(Refusal::new(
+                Rule::ClockSkew,
+                e.to_string(),
+            )));
         }
         let before = self.load(group, &change.key)?;
         let leased = match (caller, change.key.kind, before.is_empty()) {
@@ -329,10 +326,10 @@ impl Writer {
             hlc: self.clock.now(now),
         };
         if let Err(e) = change.validate() {
-            return Ok(Outcome::Rejected(Refusal {
-                reason: pb::RejectReason::Invalid,
-                message: e.to_string(),
-            }));
+            return Ok(Outcome::Rejected(Refusal::new(
+                Rule::WellFormed,
+                e.to_string(),
+            )));
         }
         let global_seq = self.append(group, &change, before, now)?;
         group.batch.put(

@@ -66,11 +66,11 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            axum::Json(json!({ "code": code, "message": self.to_string() })),
-        )
-            .into_response()
+        let mut body = json!({ "code": code, "message": self.to_string() });
+        if let Error::Refused(refusal) = &self {
+            body["rule"] = json!(refusal.rule.name());
+        }
+        (status, axum::Json(body)).into_response()
     }
 }
 
