@@ -26,6 +26,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod model;
 pub mod state;

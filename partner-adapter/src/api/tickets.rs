@@ -8,11 +8,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use hotline_federation::authority::focus_team;
 use hotline_federation::ids::PublicNumber;
+use hotline_federation::lifecycle::{self, TicketEdit, TicketText};
 use hotline_federation::model::{
-    Channel, Comment, EntityKey, EntityKind, FieldValue, Language, PolicyField, StatusTransition,
-    TicketField, TicketStatus, Visibility,
+    Channel, EntityKey, EntityKind, FieldValue, Language, PolicyField, TicketStatus, Visibility,
 };
 use hotline_federation::visibility::pii_granted_in;
 use hotline_federation::{Change, EntityState, FieldOp};
@@ -86,10 +85,6 @@ pub(crate) struct Search {
     number: Option<String>,
 }
 
-fn set(field: TicketField) -> FieldOp {
-    FieldOp::Set(FieldValue::Ticket(field))
-}
-
 fn ticket_key(number: &str) -> Result<EntityKey> {
     PublicNumber::parse("number", number).map_err(|e| Error::BadRequest(e.to_string()))?;
     Ok(EntityKey::new(EntityKind::Ticket, number))
@@ -97,29 +92,6 @@ fn ticket_key(number: &str) -> Result<EntityKey> {
 
 fn not_found(number: &str, site: &str) -> Error {
     Error::NotFound(format!("ticket {number} is not known at site {site}"))
-}
-
-fn current_status(state: &EntityState) -> Option<TicketStatus> {
-    match state.value("status") {
-        Some(FieldValue::Ticket(TicketField::Status(t))) => Some(t.to),
-        _ => None,
-    }
-}
-
-fn has(state: &EntityState, register: &str) -> bool {
-    state.registers.contains_key(register)
-}
-
-/// Ops that go with reaching a status: first answer and resolution times.
-fn status_times(state: &EntityState, to: TicketStatus, now: u64, ops: &mut Vec<FieldOp>) {
-    if matches!(to, TicketStatus::InProgress | TicketStatus::Resolved)
-        && !has(state, "first_answer_at_ms")
-    {
-        ops.push(set(TicketField::FirstAnswerAt(now)));
-    }
-    if to == TicketStatus::Resolved {
-        ops.push(set(TicketField::ResolvedAt(now)));
-    }
 }
 
 /// `GET /v1/focus-teams`: the focus teams this site's tenant handles, and whether it holds
@@ -196,44 +168,25 @@ pub(crate) async fn create(
         let tenant = app.config.tenant.clone();
         // The key is only known once a number is taken, inside the lock.
         let replica = app.replica.clone();
-        replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, step_state| {
-            let mut ops = vec![
-                set(TicketField::PublicNumber(number.to_owned())),
-                set(TicketField::OriginTenant(tenant.clone())),
-                set(TicketField::FocusTeam(request.focus_team.clone())),
-                set(TicketField::CustomerRef(request.customer_ref.clone())),
-                set(TicketField::Category(category.clone())),
-                set(TicketField::Priority(priority)),
-                set(TicketField::Status(StatusTransition {
-                    from: None,
-                    to: status,
-                })),
-                set(TicketField::Language(language)),
-                set(TicketField::Channel(channel)),
-                set(TicketField::OpenedAt(now)),
-                set(TicketField::HandlingSite(site.clone())),
-                set(TicketField::FirstContact(
-                    request
-                        .first_contact
-                        .unwrap_or(status == TicketStatus::Resolved),
-                )),
-            ];
-            status_times(step_state, status, now, &mut ops);
-            let optional = [
-                (
-                    request.subject.clone(),
-                    TicketField::Subject as fn(String) -> TicketField,
-                ),
-                (request.assignee_alias.clone(), TicketField::AssigneeAlias),
-                (request.customer_name.clone(), TicketField::CustomerName),
-                (request.customer_email.clone(), TicketField::CustomerEmail),
-                (request.customer_phone.clone(), TicketField::CustomerPhone),
-            ];
-            for (value, field) in optional {
-                if let Some(value) = value {
-                    ops.push(set(field(value)));
-                }
-            }
+        let ticket = lifecycle::NewTicket {
+            customer_ref: request.customer_ref,
+            focus_team: request.focus_team,
+            category,
+            priority,
+            status,
+            language,
+            channel,
+            first_contact: request.first_contact,
+            text: TicketText {
+                subject: request.subject,
+                assignee_alias: request.assignee_alias,
+                customer_name: request.customer_name,
+                customer_email: request.customer_email,
+                customer_phone: request.customer_phone,
+            },
+        };
+        replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, _| {
+            let ops = lifecycle::create_ops(ticket, number, &tenant, &site, now);
             Ok(change(
                 EntityKey::new(EntityKind::Ticket, number),
                 ops,
@@ -341,35 +294,22 @@ pub(crate) async fn update(
             if before.is_empty() {
                 return Err(not_found(&key.id, &site));
             }
-            let mut ops = Vec::new();
-            if let Some(to) = status {
-                let from = current_status(before);
-                if from != Some(to) {
-                    ops.push(set(TicketField::Status(StatusTransition { from, to })));
-                    status_times(before, to, now, &mut ops);
-                }
-            }
-            ops.extend(priority.map(|p| set(TicketField::Priority(p))));
-            ops.extend(category.map(|c| set(TicketField::Category(c))));
-            let text = [
-                (request.subject, TicketField::Subject as fn(String) -> TicketField),
-                (request.assignee_alias, TicketField::AssigneeAlias),
-                // The current team again is no change (and a partner may not write it).
-                (
-                    request
-                        .focus_team
-                        .filter(|t| focus_team(before) != Some(t.as_str())),
-                    TicketField::FocusTeam,
-                ),
-                (request.handling_site, TicketField::HandlingSite),
-                (request.customer_name, TicketField::CustomerName),
-                (request.customer_email, TicketField::CustomerEmail),
-                (request.customer_phone, TicketField::CustomerPhone),
-            ];
-            for (value, field) in text {
-                ops.extend(value.map(|v| set(field(v))));
-            }
-            ops.extend(request.first_contact.map(|f| set(TicketField::FirstContact(f))));
+            let edit = TicketEdit {
+                status,
+                priority,
+                category,
+                focus_team: request.focus_team,
+                handling_site: request.handling_site,
+                first_contact: request.first_contact,
+                text: TicketText {
+                    subject: request.subject,
+                    assignee_alias: request.assignee_alias,
+                    customer_name: request.customer_name,
+                    customer_email: request.customer_email,
+                    customer_phone: request.customer_phone,
+                },
+            };
+            let ops = lifecycle::edit_ops(before, edit, now);
             if ops.is_empty() {
                 return Err(Error::BadRequest(
                     "nothing to change; send at least one of status, priority, category, subject, assignee_alias, \
@@ -408,14 +348,15 @@ pub(crate) async fn comment(
                 if before.is_empty() {
                     return Err(not_found(&key.id, &site));
                 }
-                let comment = Comment {
-                    id: format!("{site}-{seq}"),
-                    author_alias: request.author_alias,
-                    author_tenant: tenant,
+                let comment = lifecycle::new_comment(
+                    &site,
+                    &tenant,
+                    seq,
+                    request.author_alias,
                     visibility,
-                    body: request.body,
-                    created_at_ms: now,
-                };
+                    request.body,
+                    now,
+                );
                 Ok(change(
                     key.clone(),
                     vec![FieldOp::AddComment(comment)],
