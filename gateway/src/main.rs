@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let token = CancellationToken::new();
     shutdown::install(token.clone())?;
     let state = GatewayState::open(config).await?;
-    server::run(listener, state, token).await?;
-    Ok(())
+    let served = server::run(listener, state, token).await;
+    telemetry::finish();
+    Ok(served?)
 }

@@ -145,7 +145,7 @@ fn run(config: AdapterConfig) -> anyhow::Result<()> {
     let addr = config.api_addr()?;
     let adapter = Adapter::open(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -153,5 +153,7 @@ fn run(config: AdapterConfig) -> anyhow::Result<()> {
         hotline_runtime::shutdown::install(token.clone())?;
         adapter.run(listener, token).await?;
         anyhow::Ok(())
-    })
+    });
+    hotline_runtime::telemetry::finish();
+    served
 }

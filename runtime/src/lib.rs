@@ -3,8 +3,8 @@
 //! Services depend on this crate, never on each other or on the command.
 //!
 //! Layout:
-//! - [`telemetry`]: tracing set-up (text or JSON) with a stdout writer that survives a closed
-//!   or full stdout;
+//! - [`telemetry`]: tracing set-up (text or JSON) through tracing-appender's non-blocking
+//!   writer, so a closed or full stdout blocks nothing;
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token;
 //! - [`clock`]: the system clock in milliseconds;
 //! - [`sled_files`]: repairs of a sled directory before it is opened;

@@ -216,14 +216,16 @@ pub fn run_child_adapter() -> anyhow::Result<()> {
     let config = AdapterConfig::load(Some(Path::new(&path)), &[])?;
     hotline_runtime::telemetry::init(&config.log.format, &config.log.level);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let adapter = Adapter::open(config.clone())?;
         let listener = tokio::net::TcpListener::bind(config.api_addr()?).await?;
         let token = CancellationToken::new();
         hotline_runtime::shutdown::install(token.clone())?;
         adapter.run(listener, token).await?;
         anyhow::Ok(())
-    })
+    });
+    hotline_runtime::telemetry::finish();
+    served
 }
 
 /// A gateway and the adapter of dortmund (twenty4help) holding leased numbers: the setup of
