@@ -4,20 +4,63 @@
 //! the baseline measured in the same run.
 
 pub mod load;
+mod measure;
 pub mod mock;
+mod report;
 pub mod server;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotline_proto::v1 as pb;
-use pb::federation_client::FederationClient;
-use serde_json::{Value, json};
-use tonic::transport::Channel;
-
-use load::SiteLoad;
+use measure::{
+    closed_loop, fan_out, fresh_dir, percentile, propagation, raw_sled, subscribers, writers,
+};
+pub use report::{Figure, table, to_json};
 use server::{Kind, ServerProcess};
+
+/// The options of `hotline bench`; unset sizes come from the full run (or the smoke run).
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A quick run that only proves every measurement works.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Seconds per throughput measurement.
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Changes per push.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Changes the catch-up measurement replays.
+    #[arg(long)]
+    pub catch_up: Option<u64>,
+    /// Subscribers of the last memory figure.
+    #[arg(long)]
+    pub subscribers: Option<usize>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hotline bench`: runs every measurement and prints the figures.
+pub fn command(args: BenchArgs) -> anyhow::Result<()> {
+    let mut options = if args.smoke {
+        BenchOptions::smoke()
+    } else {
+        BenchOptions::full()
+    };
+    options.seconds = args.seconds.unwrap_or(options.seconds);
+    options.batch = args.batch.unwrap_or(options.batch);
+    options.catch_up = args.catch_up.unwrap_or(options.catch_up);
+    options.subscribers = args.subscribers.unwrap_or(options.subscribers);
+    hotline_runtime::telemetry::init("text", "error");
+    let figures = tokio::runtime::Runtime::new()?.block_on(run(&options))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&figures))?);
+    } else {
+        print!("{}", table(&figures));
+    }
+    Ok(())
+}
 
 /// Sizes and durations of a run.
 #[derive(Clone, Debug)]
@@ -56,268 +99,6 @@ impl BenchOptions {
             subscribers: 8,
         }
     }
-}
-
-/// One line of the result table.
-#[derive(Clone, Debug)]
-pub struct Figure {
-    /// Stable key (JSON).
-    pub key: &'static str,
-    /// What was measured.
-    pub name: String,
-    /// The value.
-    pub value: f64,
-    /// Its unit.
-    pub unit: &'static str,
-    /// Detail (percentiles, ratio to a baseline, target).
-    pub detail: String,
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
-const SITES: [(&str, &str); 4] = [
-    ("dortmund", "twenty4help"),
-    ("goerlitz", "twenty4help"),
-    ("erfurt", "helpbycom"),
-    ("munich", "inhouse"),
-];
-
-/// Closed-loop pushes from every `(client, load)` for `seconds`: (changes/s, requests/s, push
-/// latencies in ms, sorted).
-async fn closed_loop(
-    writers: Vec<(FederationClient<Channel>, SiteLoad)>,
-    batch: usize,
-    seconds: f64,
-    real: bool,
-) -> anyhow::Result<(
-    f64,
-    f64,
-    Vec<f64>,
-    Vec<(FederationClient<Channel>, SiteLoad)>,
-)> {
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (mut client, mut load) in writers {
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                if real {
-                    load.refill(&mut client).await?;
-                }
-                let request = load.batch(batch);
-                let t0 = Instant::now();
-                let response = client.push(request).await?.into_inner();
-                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
-                anyhow::ensure!(
-                    response.results.iter().all(|r| matches!(
-                        r.outcome,
-                        Some(pb::change_result::Outcome::Accepted(_))
-                    )),
-                    "a benchmark change was refused: {:?}",
-                    response.results.iter().find(|r| !matches!(
-                        r.outcome,
-                        Some(pb::change_result::Outcome::Accepted(_))
-                    ))
-                );
-            }
-            anyhow::Ok((latencies, client, load))
-        }));
-    }
-    let mut all = Vec::new();
-    let mut writers = Vec::new();
-    for task in tasks {
-        let (latencies, client, load) = task.await??;
-        all.extend(latencies);
-        writers.push((client, load));
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    let requests = all.len() as f64 / elapsed;
-    Ok((requests * batch as f64, requests, all, writers))
-}
-
-async fn writers(
-    server: &ServerProcess,
-    count: usize,
-    real: bool,
-) -> anyhow::Result<Vec<(FederationClient<Channel>, SiteLoad)>> {
-    let mut out = Vec::new();
-    for (site, tenant) in SITES.iter().take(count) {
-        let mut client = server.client(site).await?;
-        let load = if real {
-            SiteLoad::new(&mut client, site, tenant, 10_000).await?
-        } else {
-            SiteLoad::with_tickets(site, tenant, vec!["ASZ-2026-000001".into()])
-        };
-        out.push((client, load));
-    }
-    Ok(out)
-}
-
-fn fresh_dir(root: &std::path::Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir)?;
-    crate::demo::federation::make_pki(&dir)?;
-    Ok(dir)
-}
-
-/// B3: raw sled, `apply_batch(n)` of 1 KB records plus `flush`, for `seconds`.
-fn raw_sled(dir: &std::path::Path, n: usize, seconds: f64) -> anyhow::Result<f64> {
-    let db = sled::Config::new()
-        .path(dir.join(format!("sled-{n}")))
-        .open()?;
-    let value = vec![7u8; 1024];
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut records = 0u64;
-    while Instant::now() < deadline {
-        let mut batch = sled::Batch::default();
-        for _ in 0..n {
-            records += 1;
-            batch.insert(&records.to_be_bytes(), value.clone());
-        }
-        db.apply_batch(batch)?;
-        db.flush()?;
-    }
-    Ok(records as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Counts events on `k` subscriptions for `seconds`: deliveries per second.
-async fn fan_out(server: &ServerProcess, k: usize, seconds: f64) -> anyhow::Result<f64> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
-    let mut tasks = Vec::new();
-    for i in 0..k {
-        let mut client = server.client(SITES[i % SITES.len()].0).await?;
-        tasks.push(tokio::spawn(async move {
-            let mut stream = client
-                .subscribe(pb::SubscribeRequest { cursor: 0 })
-                .await?
-                .into_inner();
-            let mut count = 0u64;
-            while let Ok(Ok(Some(_))) = tokio::time::timeout_at(deadline, stream.message()).await {
-                count += 1;
-            }
-            anyhow::Ok(count)
-        }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await??;
-    }
-    Ok(total as f64 / seconds)
-}
-
-/// Time from pushes at dortmund (at `rate` changes/s, batches of 8) until munich, goerlitz and
-/// erfurt have all received them: latencies in ms, sorted.
-async fn propagation(
-    server: &ServerProcess,
-    load: &mut SiteLoad,
-    client: &mut FederationClient<Channel>,
-    rate: f64,
-    seconds: f64,
-) -> anyhow::Result<Vec<f64>> {
-    let received: Arc<Mutex<HashMap<u64, (Instant, usize)>>> = Arc::default();
-    let mut watchers = Vec::new();
-    let head = client.push(load.batch(1)).await?.into_inner().results[0]
-        .outcome
-        .clone();
-    let head = match head {
-        Some(pb::change_result::Outcome::Accepted(a)) => a.global_seq,
-        other => anyhow::bail!("warm-up push refused: {other:?}"),
-    };
-    for site in ["munich", "goerlitz", "erfurt"] {
-        let mut subscriber = server.client(site).await?;
-        let mut stream = subscriber
-            .subscribe(pb::SubscribeRequest { cursor: head })
-            .await?
-            .into_inner();
-        let received = received.clone();
-        watchers.push(tokio::spawn(async move {
-            while let Ok(Some(event)) = stream.message().await {
-                if let Some(pb::sync_event::Body::Change(change)) = event.body {
-                    if change.origin_site == "dortmund" {
-                        let mut map = received.lock().unwrap_or_else(|p| p.into_inner());
-                        let entry = map.entry(change.origin_seq).or_insert((Instant::now(), 0));
-                        entry.0 = Instant::now();
-                        entry.1 += 1;
-                    }
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let per_batch = 8usize;
-    let interval = Duration::from_secs_f64(per_batch as f64 / rate.max(1.0));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sent: Vec<(u64, Instant)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    while Instant::now() < deadline {
-        ticker.tick().await;
-        load.refill(client).await?;
-        let request = load.batch(per_batch);
-        // Comments arrive as changes; openings arrive as whole entities (the other sites gain
-        // sight of a new ticket), which carry no origin sequence: time the comments.
-        let seqs: Vec<u64> = request
-            .changes
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.ops.first().and_then(|o| o.op.as_ref()),
-                    Some(pb::field_op::Op::AddComment(_))
-                )
-            })
-            .map(|c| c.origin_seq)
-            .collect();
-        let t0 = Instant::now();
-        client.push(request).await?;
-        sent.extend(seqs.into_iter().map(|s| (s, t0)));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for watcher in &watchers {
-        watcher.abort();
-    }
-    let map = received.lock().unwrap_or_else(|p| p.into_inner());
-    let mut latencies: Vec<f64> = sent
-        .iter()
-        .filter_map(|(seq, t0)| {
-            map.get(seq)
-                .filter(|(_, n)| *n == 3)
-                .map(|(t, _)| t.duration_since(*t0).as_secs_f64() * 1000.0)
-        })
-        .collect();
-    anyhow::ensure!(
-        latencies.len() * 10 >= sent.len() * 9,
-        "only {} of {} changes reached all three sites",
-        latencies.len(),
-        sent.len()
-    );
-    latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
-}
-
-/// Opens `n` subscriptions (one connection each) and waits until each has received an event.
-async fn subscribers(
-    server: &ServerProcess,
-    n: usize,
-) -> anyhow::Result<Vec<tonic::Streaming<pb::SyncEvent>>> {
-    let mut streams = Vec::new();
-    for i in 0..n {
-        let mut client = server.client(SITES[i % SITES.len()].0).await?;
-        let mut stream = client
-            .subscribe(pb::SubscribeRequest { cursor: 0 })
-            .await?
-            .into_inner();
-        tokio::time::timeout(Duration::from_secs(10), stream.message()).await??;
-        streams.push(stream);
-    }
-    Ok(streams)
 }
 
 /// Runs every measurement; the figures in table order.
@@ -529,34 +310,4 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     );
     drop(streams);
     Ok(figures)
-}
-
-/// The figures as a table.
-pub fn table(figures: &[Figure]) -> String {
-    let mut out = format!(
-        "{:<62} {:>12} {:<13} {}\n",
-        "measurement", "value", "unit", "detail"
-    );
-    for f in figures {
-        out.push_str(&format!(
-            "{:<62} {:>12.1} {:<13} {}\n",
-            f.name, f.value, f.unit, f.detail
-        ));
-    }
-    out
-}
-
-/// The figures as JSON: `{key: {name, value, unit, detail}}` plus the machine.
-pub fn to_json(figures: &[Figure]) -> Value {
-    let mut map = serde_json::Map::new();
-    for f in figures {
-        map.insert(
-            f.key.into(),
-            json!({ "name": f.name, "value": f.value, "unit": f.unit, "detail": f.detail }),
-        );
-    }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    json!({ "machine": { "cores": cores }, "figures": map })
 }

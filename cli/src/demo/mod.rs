@@ -211,3 +211,35 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
         fed.sites[0].api.addr
     );
 }
+
+/// `hotline demo`: starts the federation in a temporary directory, runs the day, prints the
+/// report and fails when the replicas did not converge.
+pub async fn command(calls: usize, seed: u64, keep_running: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(calls > 0, "--calls must be at least 1");
+    // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
+    hotline_runtime::telemetry::init("text", "error");
+    let dir = tempfile::Builder::new().prefix("hotline-demo-").tempdir()?;
+    println!(
+        "Starting a gateway and four sites in {} ...",
+        dir.path().display()
+    );
+    let fed = Federation::start(dir.path(), OFFLINE_SITE).await?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = run(
+        &fed,
+        &DemoOptions {
+            calls,
+            seed,
+            progress,
+        },
+    )
+    .await?;
+    print(&summary, &fed, dir.path());
+    if keep_running {
+        println!("Running until Ctrl-C ...");
+        tokio::signal::ctrl_c().await?;
+    }
+    fed.stop().await?;
+    anyhow::ensure!(summary.converged(), "the replicas did not converge");
+    Ok(())
+}
