@@ -107,15 +107,7 @@ pub struct SyncConfig {
     pub max_message_bytes: usize,
 }
 
-/// Logging.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: String,
-    /// A `tracing` filter; `RUST_LOG` wins.
-    pub level: String,
-}
+pub use hotline_runtime::config::LogConfig;
 
 impl Default for AdapterConfig {
     fn default() -> Self {
@@ -169,15 +161,6 @@ impl Default for SyncConfig {
     }
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: "text".into(),
-            level: "info".into(),
-        }
-    }
-}
-
 /// The environment variables that override config fields.
 pub const ENV_OVERRIDES: &[&str] = &[
     "HOTLINE_FEDERATION",
@@ -198,16 +181,7 @@ impl AdapterConfig {
     /// Defaults, then the file, then `env`, then validation.
     pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Self> {
         let mut config = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::File {
-                    path: path.into(),
-                    problem: e.to_string(),
-                })?;
-                toml::from_str(&text).map_err(|e| Error::File {
-                    path: path.into(),
-                    problem: e.to_string(),
-                })?
-            }
+            Some(path) => hotline_runtime::config::read_toml(path)?,
             None => AdapterConfig::default(),
         };
         for (name, value) in env {
@@ -234,13 +208,11 @@ impl AdapterConfig {
 
     /// The API listen address.
     pub fn api_addr(&self) -> Result<SocketAddr> {
-        self.api.listen.parse().map_err(|e| Error::Config {
-            field: "api.listen".into(),
-            problem: format!(
-                "{:?} is not an address like 127.0.0.1:8080: {e}",
-                self.api.listen
-            ),
-        })
+        Ok(hotline_runtime::config::listen_addr(
+            "api.listen",
+            &self.api.listen,
+            "127.0.0.1:8080",
+        )?)
     }
 
     /// Checks every field; the error names the first bad one.
@@ -359,12 +331,7 @@ impl AdapterConfig {
                 "must be below sync.lease_size".into(),
             );
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return bad(
-                "log.format",
-                format!("{:?} is not known; known: text, json", self.log.format),
-            );
-        }
+        self.log.validate()?;
         Ok(())
     }
 }

@@ -115,3 +115,13 @@ impl From<sled::Error> for Error {
 
 /// Result with the adapter's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<hotline_runtime::config::ConfigProblem> for Error {
+    fn from(problem: hotline_runtime::config::ConfigProblem) -> Self {
+        use hotline_runtime::config::ConfigProblem as P;
+        match problem {
+            P::File { path, problem } => Error::File { path, problem },
+            P::Field { field, problem } => Error::Config { field, problem },
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`telemetry`]: tracing set-up (text or JSON) through tracing-appender's non-blocking
 //!   writer, so a closed or full stdout blocks nothing;
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token;
-//! - [`clock`]: the system clock in milliseconds;
+//! - [`clock`]: the system clock in milliseconds; [`config`]: reading config files, the `[log]`
+//!   table and listen addresses;
 //! - [`sled_files`]: repairs of a sled directory before it is opened;
 //! - [`pki`]: the federation's certificate authority (CA, site, staff and server certificates,
 //!   CRLs); [`pki_dir`] keeps one in a directory; [`error`] is the crate's one error type.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod pki;
 pub mod pki_dir;

@@ -49,15 +49,7 @@ pub struct GatewayConfig {
     pub focus_teams: Vec<FocusTeamConfig>,
 }
 
-/// Logging settings.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: String,
-    /// A `tracing` filter, e.g. `info` or `hotline_gateway=debug`; `RUST_LOG` wins when set.
-    pub level: String,
-}
+pub use hotline_runtime::config::LogConfig;
 
 /// TLS files (PEM) and the CRL.
 #[derive(Clone, Debug, Deserialize)]
@@ -185,15 +177,6 @@ impl Default for TlsConfig {
     }
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: "text".into(),
-            level: "info".into(),
-        }
-    }
-}
-
 impl GatewayConfig {
     /// Defaults, then the file at `path` (if any), then `env` overrides, then validation.
     pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Self> {
@@ -208,14 +191,7 @@ impl GatewayConfig {
 
     /// Parses a TOML file (without validating).
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::File {
-            path: path.into(),
-            problem: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| Error::File {
-            path: path.into(),
-            problem: e.to_string(),
-        })
+        Ok(hotline_runtime::config::read_toml(path)?)
     }
 
     /// Applies `HOTLINE_...` overrides (see [`ENV_OVERRIDES`]); unknown `HOTLINE_` names are
@@ -249,13 +225,11 @@ impl GatewayConfig {
 
     /// The listen address, parsed.
     pub fn listen_addr(&self) -> Result<SocketAddr> {
-        self.listen.parse().map_err(|e| Error::Config {
-            field: "listen".into(),
-            problem: format!(
-                "{:?} is not an address like 127.0.0.1:7443: {e}",
-                self.listen
-            ),
-        })
+        Ok(hotline_runtime::config::listen_addr(
+            "listen",
+            &self.listen,
+            "127.0.0.1:7443",
+        )?)
     }
 
     /// Checks every field; the error names the first bad one.
@@ -291,12 +265,7 @@ impl GatewayConfig {
                 format!("{:?}: allowed are 2 to 5 letters A-Z", self.ticket_prefix),
             );
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return bad(
-                "log.format",
-                format!("{:?} is not known; known: text, json", self.log.format),
-            );
-        }
+        self.log.validate()?;
         for (field, path) in [
             ("tls.ca_cert", &self.tls.ca_cert),
             ("tls.cert", &self.tls.cert),
