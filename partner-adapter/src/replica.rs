@@ -30,6 +30,7 @@ use std::time::SystemTime;
 use hotline_federation::authority::{Caller, authorize};
 use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::rewind;
 use hotline_federation::visibility::{Directory, pii_granted, strip};
 use hotline_federation::{Change, EntityState, Hlc, HybridClock, Stamp};
 use hotline_proto::v1 as pb;
@@ -628,11 +629,9 @@ impl Replica {
     /// gateway had stored a change under that number before, which may be an earlier version
     /// of it (a replay here gives the change a new reading).
     ///
-    /// A `CLOCK_SKEW` refusal also turns the clock back: a site whose clock ran ahead stamped
-    /// every later write at least as high, so once its clock is right again those would all be
-    /// refused too. The clock goes back to the highest reading the gateway accepted or sent
-    /// (`confirmed`), or of an unpushed change within the allowed skew of `now_ms`; never below
-    /// a write that stands, so the site's later writes still win over its earlier ones.
+    /// A `CLOCK_SKEW` refusal also turns the clock back, as [`rewind::rewind`] decides: to the
+    /// highest reading the gateway accepted or sent (`confirmed`), or of an unpushed change
+    /// within the allowed skew of `now_ms`; unpushed changes stamped beyond it are parked too.
     pub fn settle(
         &self,
         accepted: &[(Change, bool)],
@@ -643,8 +642,14 @@ impl Replica {
         let mut batch = sled::Batch::default();
         let mut settled = BTreeSet::new();
         let stored = read_hlc(&self.db, "confirmed")?;
-        let mut confirmed = stored.unwrap_or_default();
-        let horizon = now_ms.saturating_add(clock.max_skew_ms());
+        let confirmed = rewind::confirmed_after_push(
+            stored.unwrap_or_default(),
+            accepted
+                .iter()
+                .map(|(change, duplicate)| (change.hlc, *duplicate)),
+            now_ms,
+            clock.max_skew_ms(),
+        );
         let mark_stale = |batch: &mut sled::Batch, key: &EntityKey| {
             batch.insert(
                 refresh_key(key),
@@ -669,12 +674,8 @@ impl Replica {
             batch.remove(seq_key(keys::OUTBOX, change.origin_seq));
             settled.insert(change.origin_seq);
             if *duplicate {
-                // Stored before, perhaps in an earlier version: take the gateway's copy. Its
-                // reading stands all the same (unless it came from a clock beyond the bound).
+                // Stored before, perhaps in an earlier version: take the gateway's copy.
                 mark_stale(&mut batch, &change.key);
-            }
-            if !*duplicate || change.hlc.wall_ms <= horizon {
-                confirmed = confirmed.max(change.hlc);
             }
         }
         for (change, reason, message) in refused {
@@ -686,27 +687,21 @@ impl Replica {
             .any(|(_, reason, _)| *reason == pb::RejectReason::ClockSkew as i32);
         let mut rewound = None;
         if skewed {
-            // A store from before `confirmed` was kept does not know its accepted readings:
-            // go back no further than the bound allows.
-            let mut back_to = match stored {
-                Some(_) => confirmed,
-                None => confirmed.max(clock.last().min(Hlc::new(horizon, 0))),
-            };
-            let mut doomed = Vec::new();
-            for change in self.outbox(usize::MAX)? {
-                if settled.contains(&change.origin_seq) {
-                    continue;
-                }
-                if change.hlc.wall_ms <= horizon {
-                    back_to = back_to.max(change.hlc);
-                } else {
-                    doomed.push(change);
-                }
-            }
-            // Unpushed changes from the clock that ran ahead would be refused too, or, pushed
-            // late enough, accepted above every write made after the clock goes back: park
-            // them with the refused one.
-            for change in &doomed {
+            let unpushed: Vec<Change> = self
+                .outbox(usize::MAX)?
+                .into_iter()
+                .filter(|change| !settled.contains(&change.origin_seq))
+                .collect();
+            let readings: Vec<Hlc> = unpushed.iter().map(|change| change.hlc).collect();
+            let decided = rewind::rewind(&rewind::RewindInput {
+                clock: clock.last(),
+                confirmed,
+                confirmed_known: stored.is_some(),
+                unpushed: &readings,
+                now_ms,
+                max_skew_ms: clock.max_skew_ms(),
+            });
+            for change in decided.doomed.iter().map(|&index| &unpushed[index]) {
                 let ahead_ms = change.hlc.wall_ms - now_ms;
                 let message = format!(
                     "not pushed: stamped {ahead_ms} ms ahead of this site's clock, by the clock the \
@@ -721,7 +716,7 @@ impl Replica {
                     &message,
                 );
             }
-            if back_to < clock.last() {
+            if let Some(back_to) = decided.back_to {
                 batch.insert(meta("hlc"), pb::Hlc::from(back_to).encode_to_vec());
                 rewound = Some(back_to);
             }
