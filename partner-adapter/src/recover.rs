@@ -33,11 +33,9 @@ use prost::Message;
 
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
-use crate::integrity::{
-    self, HighWater, RECOVERING_FILE, decode_counter, decode_outbox, decode_parked, key_seq,
-};
-use crate::keys;
-use crate::replica::Replica;
+use crate::replica::integrity::{self, HighWater, RECOVERING_FILE, decode_outbox, decode_parked};
+use crate::replica::keys::{self, key_seq};
+use crate::replica::{Replica, check_webhook_record, decode_counter, webhook_event_id};
 
 /// What `recover` did.
 #[derive(Debug)]
@@ -493,10 +491,10 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
             }
         }
         Some(keys::WEBHOOK_QUEUE | keys::WEBHOOK_DEAD_LETTER) => {
-            if let Some(id) = crate::webhooks::stored_event_id(key) {
+            if let Some(id) = webhook_event_id(key) {
                 salvaged.webhook = salvaged.webhook.max(id);
             }
-            match crate::webhooks::check_stored(key, value) {
+            match check_webhook_record(key, value) {
                 Ok(()) => {
                     salvaged.records.push((key.to_vec(), value.to_vec()));
                     salvaged.webhooks.0 += 1;

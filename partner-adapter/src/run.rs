@@ -72,7 +72,7 @@ impl Adapter {
             mapping,
         } = self;
         let deliverer = Deliverer::new(
-            replica.db().clone(),
+            replica.webhook_queue(),
             config.webhooks.clone(),
             Duration::from_millis(config.sync.webhook_backoff_min_ms),
             Duration::from_millis(config.sync.webhook_backoff_max_ms),
