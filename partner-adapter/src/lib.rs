@@ -16,6 +16,9 @@
 //!   line (`main.rs` only parses the arguments);
 //! - [`error`]: the crate's one error type.
 //!
+//! Every store call from async code runs on the blocking pool (the API's `blocking`, the sync
+//! loop's `on_store`, the webhook deliverer's `on_queue`).
+//!
 //! Merge, validation and redaction come from `hotline-federation`, exactly as the gateway
 //! uses them.
 
