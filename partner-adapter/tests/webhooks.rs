@@ -12,11 +12,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hotline_adapter::error::Error;
+use hotline_adapter::events::TicketEvents;
+use hotline_adapter::mapping::{Mapping, MappingConfig};
 use hotline_adapter::replica::{Replica, WebhookQueue};
+use hotline_adapter::sync::now_ms;
 use hotline_adapter::webhooks::{
     Deliverer, SIGNATURE_HEADER, WebhookTarget, dead_letters, pending, verify,
 };
 use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::{Change, FieldOp};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -305,6 +310,55 @@ async fn failing_target_does_not_block_others() {
     assert_eq!(healthy.event_ids(), ["1", "2", "3"]);
     assert!(broken.event_ids().iter().all(|id| id == "1"));
     assert_eq!(pending(&site.queue).unwrap(), 3);
+    site.stop().await;
+}
+
+/// A ticket change queues its event for every target in the step that stores it, each change
+/// under the next event id, and the tools receive them in order: no change without its event.
+#[tokio::test]
+async fn a_change_queues_its_event_for_every_target() {
+    let (partner, url) = start_partner(&[], 200).await;
+    let targets = vec![target("crm", &url, 8), target("acd", &url, 8)];
+    let (dir, replica) = Site::open();
+    let mapping = Mapping::new(&MappingConfig::default()).unwrap();
+    let events = TicketEvents::new(targets.clone(), mapping, "dortmund".into(), Arc::default());
+    let key = EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001");
+    for subject in ["VPN down", "VPN down again"] {
+        replica
+            .local_change(&key, now_ms(), &events, |seq, hlc, _, _| {
+                Ok(Change {
+                    key: key.clone(),
+                    ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::Subject(
+                        subject.into(),
+                    )))],
+                    origin_site: "dortmund".into(),
+                    origin_seq: seq,
+                    hlc,
+                })
+            })
+            .unwrap();
+    }
+    assert_eq!(pending(&replica.webhook_queue()).unwrap(), 4);
+    let site = Site::start(dir, replica, targets);
+
+    eventually("both events at both targets", || {
+        (partner.received().len() >= 4).then_some(())
+    })
+    .await;
+    let mut ids: Vec<u64> = partner
+        .event_ids()
+        .iter()
+        .map(|id| id.parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[2], ids[3]);
+    assert_eq!(ids[2], ids[0] + 1, "{ids:?}");
+    for request in partner.received() {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["event"], "ticket.changed");
+        assert_eq!(body["number"], "ASZ-2026-000001");
+    }
     site.stop().await;
 }
 
