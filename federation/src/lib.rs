@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
-//! - [`clock`]: the hybrid logical clock with its skew bound;
+//! - [`clock`]: the hybrid logical clock with its skew bound; [`rewind`]: how far a site's clock
+//!   goes back after the gateway refused a reading as too far ahead;
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
+pub mod rewind;
 pub mod state;
 pub mod status;
 pub mod text;

@@ -1,6 +1,8 @@
 //! Ticket events for partner tools: every change to a ticket the site can see, local or from
-//! the gateway, and every revocation, becomes a webhook event written in the same atomic step
-//! as the change itself (see [`crate::webhooks`] for delivery).
+//! the gateway, and every revocation, becomes a webhook event. This module only renders an
+//! event's body; the store collects the bodies of a step as values and queues them, one entry
+//! per target, in the same atomic batch as the change itself (see [`crate::replica`]), and
+//! [`crate::webhooks`] delivers them.
 
 use std::sync::Arc;
 
@@ -9,13 +11,11 @@ use hotline_federation::model::{EntityKey, EntityKind};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::error::Result;
 use crate::mapping::Mapping;
-use crate::replica::{Replica, Step};
 use crate::views;
-use crate::webhooks::{WebhookTarget, queue_writes};
+use crate::webhooks::WebhookTarget;
 
-/// Builds webhook events for ticket changes.
+/// Renders webhook events for ticket changes.
 #[derive(Debug)]
 pub struct TicketEvents {
     targets: Vec<WebhookTarget>,
@@ -41,56 +41,48 @@ impl TicketEvents {
         }
     }
 
-    fn write(&self, replica: &Replica, step: &mut Step, body: serde_json::Value) -> Result<()> {
-        if self.targets.is_empty() {
-            return Ok(());
-        }
-        let id = replica.next_webhook_id(step)?;
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        for (key, value) in queue_writes(&self.targets, id, &body) {
-            step.put(key, value);
-        }
-        Ok(())
+    /// The targets each event is queued for, in the order of the configuration.
+    pub fn targets(&self) -> &[WebhookTarget] {
+        &self.targets
     }
 
-    /// `ticket.changed` with the ticket as the site now sees it.
-    pub fn changed(
-        &self,
-        replica: &Replica,
-        step: &mut Step,
-        ticket: &EntityState,
-        now_ms: u64,
-    ) -> Result<()> {
+    /// The body of `ticket.changed` with the ticket as the site now sees it; `None` when
+    /// nothing is sent (not a ticket, or no targets).
+    pub fn changed(&self, ticket: &EntityState, now_ms: u64) -> Option<Vec<u8>> {
         if ticket.key.kind != EntityKind::Ticket {
-            return Ok(());
+            return None;
         }
-        let body = json!({
-            "event": "ticket.changed",
-            "site": self.site,
-            "number": ticket.key.id,
-            "at_ms": now_ms,
-            "ticket": views::ticket(ticket, &self.mapping),
-        });
-        self.write(replica, step, body)
+        self.body(|| {
+            json!({
+                "event": "ticket.changed",
+                "site": self.site,
+                "number": ticket.key.id,
+                "at_ms": now_ms,
+                "ticket": views::ticket(ticket, &self.mapping),
+            })
+        })
     }
 
-    /// `ticket.revoked`: the site lost sight of the ticket and purged it.
-    pub fn revoked(
-        &self,
-        replica: &Replica,
-        step: &mut Step,
-        key: &EntityKey,
-        now_ms: u64,
-    ) -> Result<()> {
+    /// The body of `ticket.revoked`: the site lost sight of the ticket and purged it; `None`
+    /// when nothing is sent (not a ticket, or no targets).
+    pub fn revoked(&self, key: &EntityKey, now_ms: u64) -> Option<Vec<u8>> {
         if key.kind != EntityKind::Ticket {
-            return Ok(());
+            return None;
         }
-        let body = json!({
-            "event": "ticket.revoked",
-            "site": self.site,
-            "number": key.id,
-            "at_ms": now_ms,
-        });
-        self.write(replica, step, body)
+        self.body(|| {
+            json!({
+                "event": "ticket.revoked",
+                "site": self.site,
+                "number": key.id,
+                "at_ms": now_ms,
+            })
+        })
+    }
+
+    fn body(&self, render: impl FnOnce() -> serde_json::Value) -> Option<Vec<u8>> {
+        if self.targets.is_empty() {
+            return None;
+        }
+        Some(serde_json::to_vec(&render()).unwrap_or_default())
     }
 }

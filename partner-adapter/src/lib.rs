@@ -1,17 +1,23 @@
 //! The Virtual Hotline partner adapter, run at each partner site: how a call centre plugs its
 //! own tools into the federation, and why a site keeps working when the gateway is away.
 //!
-//! Layout:
+//! Layout (arrows point one way only: `api`, `sync` and `run` use the store, the store uses
+//! `events` and `webhooks`' record formats, and nothing below imports what is above):
 //! - [`config`]: the TOML config; [`mapping`]: the partner's vocabulary both ways;
-//! - [`replica`]: the local sled store (replica, outbox, cursor, ticket numbers, dead letters);
-//! - [`integrity`]: the store check at every start; [`recover`]: `hotline-adapter recover`,
-//!   which quarantines a damaged store and rebuilds it from what can still be read;
+//! - [`replica`]: the local sled store, a folder of modules with one key table (replica,
+//!   outbox, cursor, ticket numbers, dead letters, webhook queue), including [`integrity`], the
+//!   store check at every open; [`recover`]: `hotline-adapter recover`, which quarantines a
+//!   damaged store and rebuilds it from what can still be read;
 //! - [`sync`]: push, subscribe, lease and reconnect with the gateway;
 //! - [`api`]: the local HTTP API; [`views`]: JSON views; [`openapi`]: its description;
-//! - [`events`] and [`webhooks`]: signed webhook events for partner tools;
+//! - [`events`]: the bodies of webhook events for partner tools; [`webhooks`]: their signed
+//!   delivery, which reaches the store only through [`webhooks::DeliveryQueue`];
 //! - [`run`]: the adapter as a whole (`run(listener, config, shutdown)`); [`cli`]: the command
 //!   line (`main.rs` only parses the arguments);
 //! - [`error`]: the crate's one error type.
+//!
+//! Every store call from async code runs on the blocking pool (the API's `blocking`, the sync
+//! loop's `on_store`, the webhook deliverer's `on_queue`).
 //!
 //! Merge, validation and redaction come from `hotline-federation`, exactly as the gateway
 //! uses them.
@@ -23,8 +29,6 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod integrity;
-mod keys;
 pub mod mapping;
 pub mod openapi;
 pub mod recover;
@@ -33,3 +37,5 @@ pub mod run;
 pub mod sync;
 pub mod views;
 pub mod webhooks;
+
+pub use replica::integrity;

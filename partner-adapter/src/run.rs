@@ -72,7 +72,7 @@ impl Adapter {
             mapping,
         } = self;
         let deliverer = Deliverer::new(
-            replica.db().clone(),
+            replica.webhook_queue(),
             config.webhooks.clone(),
             Duration::from_millis(config.sync.webhook_backoff_min_ms),
             Duration::from_millis(config.sync.webhook_backoff_max_ms),
@@ -119,7 +119,12 @@ impl Adapter {
         let served = api::serve(listener, app, shutdown.clone()).await;
         shutdown.cancel();
         let _ = tokio::join!(sync_task, hooks, forward);
-        if let Err(e) = stopping_replica.record_high_water() {
+        // A flush and a file write: off the async threads like every store call.
+        let recorded = tokio::task::spawn_blocking(move || stopping_replica.record_high_water())
+            .await
+            .map_err(|e| Error::Storage(format!("store task: {e}")))
+            .and_then(|recorded| recorded);
+        if let Err(e) = recorded {
             tracing::warn!(site = %config.site, error = %e, "cannot record the store's high-water marks");
         }
         tracing::info!(site = %config.site, "adapter stopped");

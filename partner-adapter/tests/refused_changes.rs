@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{SITE, TENANT, events, subject, write_at};
+use hotline_adapter::integrity;
 use hotline_adapter::replica::{Fetched, RemoteEntry, Replica};
 use hotline_adapter::sync::now_ms;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
@@ -304,10 +305,13 @@ fn store_without_confirmed_readings_goes_back_only_to_the_bound() {
     replica
         .settle(&[(accepted, false)], &[], t)
         .expect("settle");
-    replica
-        .db()
-        .remove(b"mconfirmed")
+    drop(replica);
+    let db = integrity::open_db(dir.path()).expect("open the sled files");
+    db.remove(b"mconfirmed")
         .expect("forget the accepted readings");
+    db.flush().expect("flush");
+    drop(db);
+    let replica = open(dir.path());
     let refused = write_at(&replica, &key, "an hour ahead", t + HOUR_MS);
     refuse(&replica, &[(&refused, RejectReason::ClockSkew)], t);
     let next = write_at(&replica, &key, "next", t + 1);

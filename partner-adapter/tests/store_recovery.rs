@@ -118,14 +118,13 @@ fn undecodable_outbox_entry_is_refused_and_recover_keeps_the_rest() {
     let dir = parent.path().join("data");
     let seqs = store_with_outbox(&dir);
     {
-        let replica = open(&dir).expect("open");
+        // Damage the files themselves: the adapter hands out no raw access to its store.
+        let db = integrity::open_db(&dir).expect("open the sled files");
         let mut key = vec![b'o'];
         key.extend_from_slice(&seqs[1].to_be_bytes());
-        replica
-            .db()
-            .insert(key, &b"\xff\xff not a change"[..])
+        db.insert(key, &b"\xff\xff not a change"[..])
             .expect("insert");
-        replica.db().flush().expect("flush");
+        db.flush().expect("flush");
     }
     let damage = damage_of(open(&dir));
     assert!(
@@ -238,8 +237,7 @@ fn replica_level_damage_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     store_with_outbox(dir.path());
     {
-        let replica = open(dir.path()).expect("open");
-        let db = replica.db();
+        let db = integrity::open_db(dir.path()).expect("open the sled files");
         db.insert(b"mcursor", &b"abc"[..]).expect("insert");
         db.insert(b"eticket/ASZ-2025-000001", &b"\xff\xff"[..])
             .expect("insert");

@@ -1,4 +1,5 @@
-//! Webhook delivery against a real HTTP partner tool on 127.0.0.1 and a temporary sled store.
+//! Webhook delivery against a real HTTP partner tool on 127.0.0.1 and the webhook queue of a
+//! temporary store.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -11,9 +12,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hotline_adapter::error::Error;
+use hotline_adapter::events::TicketEvents;
+use hotline_adapter::mapping::{Mapping, MappingConfig};
+use hotline_adapter::replica::{Replica, WebhookQueue};
+use hotline_adapter::sync::now_ms;
 use hotline_adapter::webhooks::{
-    Deliverer, SIGNATURE_HEADER, WebhookTarget, dead_letters, pending, queue_writes, verify,
+    Deliverer, SIGNATURE_HEADER, WebhookTarget, dead_letters, pending, verify,
 };
+use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::{Change, FieldOp};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -91,34 +99,38 @@ fn target(name: &str, url: &str, max_attempts: u32) -> WebhookTarget {
     }
 }
 
-/// Queues an event the way the adapter does: all targets' entries in one sled batch.
-fn queue(db: &sled::Db, targets: &[WebhookTarget], event_id: u64, body: &[u8]) {
-    let mut batch = sled::Batch::default();
-    for (key, value) in queue_writes(targets, event_id, body) {
-        batch.insert(key, value);
-    }
-    db.apply_batch(batch).unwrap();
+/// Queues an event for every target in one atomic write, as a change's step does.
+fn queue(queue: &WebhookQueue, targets: &[WebhookTarget], event_id: u64, body: &[u8]) {
+    queue.enqueue(targets.len(), event_id, body).unwrap();
 }
 
 /// A running deliverer over a temporary store.
 struct Site {
     _dir: tempfile::TempDir,
-    db: sled::Db,
+    _replica: Replica,
+    queue: WebhookQueue,
     notify: Arc<Notify>,
     shutdown: CancellationToken,
     run: JoinHandle<()>,
 }
 
 impl Site {
-    fn open() -> (tempfile::TempDir, sled::Db) {
+    fn open() -> (tempfile::TempDir, Replica) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path().join("store")).unwrap();
-        (dir, db)
+        let replica = Replica::open(
+            &dir.path().join("store"),
+            "dortmund",
+            "twenty4help",
+            DEFAULT_MAX_SKEW_MS,
+        )
+        .unwrap();
+        (dir, replica)
     }
 
-    fn start(dir: tempfile::TempDir, db: sled::Db, targets: Vec<WebhookTarget>) -> Site {
+    fn start(dir: tempfile::TempDir, replica: Replica, targets: Vec<WebhookTarget>) -> Site {
+        let queue = replica.webhook_queue();
         let deliverer = Deliverer::new(
-            db.clone(),
+            queue.clone(),
             targets,
             Duration::from_millis(10),
             Duration::from_millis(50),
@@ -128,7 +140,8 @@ impl Site {
         let run = tokio::spawn(deliverer.run(shutdown.clone()));
         Site {
             _dir: dir,
-            db,
+            _replica: replica,
+            queue,
             notify,
             shutdown,
             run,
@@ -165,11 +178,11 @@ async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 async fn queued_event_is_delivered_once_and_signed() {
     let (partner, url) = start_partner(&[], 200).await;
     let targets = vec![target("crm", &url, 8)];
-    let (dir, db) = Site::open();
+    let (dir, replica) = Site::open();
     let body = br#"{"ticket":"T-1","change":"status","status":"in_progress"}"#;
-    queue(&db, &targets, 42, body);
-    assert_eq!(pending(&db).unwrap(), 1);
-    let site = Site::start(dir, db, targets.clone());
+    queue(&replica.webhook_queue(), &targets, 42, body);
+    assert_eq!(pending(&replica.webhook_queue()).unwrap(), 1);
+    let site = Site::start(dir, replica, targets.clone());
 
     let first = eventually("the first delivery", || partner.received().first().cloned()).await;
     assert_eq!(first.event_id, "42");
@@ -189,18 +202,18 @@ async fn queued_event_is_delivered_once_and_signed() {
 
     // A later event is the barrier: once it arrives, event 42 is not sent again (FIFO).
     queue(
-        &site.db,
+        &site.queue,
         &targets,
         43,
         br#"{"ticket":"T-1","change":"comment"}"#,
     );
     site.notify.notify_one();
     eventually("the queue to drain", || {
-        (pending(&site.db).unwrap() == 0 && partner.received().len() >= 2).then_some(())
+        (pending(&site.queue).unwrap() == 0 && partner.received().len() >= 2).then_some(())
     })
     .await;
     assert_eq!(partner.event_ids(), ["42", "43"]);
-    assert!(dead_letters(&site.db).unwrap().is_empty());
+    assert!(dead_letters(&site.queue).unwrap().is_empty());
     site.stop().await;
 }
 
@@ -209,19 +222,24 @@ async fn queued_event_is_delivered_once_and_signed() {
 async fn failed_attempts_are_retried_with_backoff() {
     let (partner, url) = start_partner(&[500, 500], 200).await;
     let targets = vec![target("crm", &url, 8)];
-    let (dir, db) = Site::open();
-    queue(&db, &targets, 7, br#"{"ticket":"T-7"}"#);
-    let site = Site::start(dir, db, targets);
+    let (dir, replica) = Site::open();
+    queue(
+        &replica.webhook_queue(),
+        &targets,
+        7,
+        br#"{"ticket":"T-7"}"#,
+    );
+    let site = Site::start(dir, replica, targets);
 
     eventually("the retried delivery", || {
-        (pending(&site.db).unwrap() == 0).then_some(())
+        (pending(&site.queue).unwrap() == 0).then_some(())
     })
     .await;
     assert_eq!(partner.event_ids(), ["7", "7", "7"]);
     for request in partner.received() {
         assert!(verify(SECRET, &request.body, &request.signature));
     }
-    assert!(dead_letters(&site.db).unwrap().is_empty());
+    assert!(dead_letters(&site.queue).unwrap().is_empty());
     site.stop().await;
 }
 
@@ -230,12 +248,17 @@ async fn failed_attempts_are_retried_with_backoff() {
 async fn exhausted_event_becomes_dead_letter_and_queue_moves_on() {
     let (partner, url) = start_partner(&[], 500).await;
     let targets = vec![target("crm", &url, 3)];
-    let (dir, db) = Site::open();
-    queue(&db, &targets, 1, br#"{"ticket":"T-1"}"#);
-    let site = Site::start(dir, db, targets.clone());
+    let (dir, replica) = Site::open();
+    queue(
+        &replica.webhook_queue(),
+        &targets,
+        1,
+        br#"{"ticket":"T-1"}"#,
+    );
+    let site = Site::start(dir, replica, targets.clone());
 
     let letters = eventually("the dead letter", || {
-        Some(dead_letters(&site.db).unwrap()).filter(|letters| !letters.is_empty())
+        Some(dead_letters(&site.queue).unwrap()).filter(|letters| !letters.is_empty())
     })
     .await;
     assert_eq!(letters.len(), 1);
@@ -245,18 +268,18 @@ async fn exhausted_event_becomes_dead_letter_and_queue_moves_on() {
     assert_eq!(letter.attempts, 3);
     assert!(letter.last_error.contains("500"), "{}", letter.last_error);
     assert_eq!(letter.body, serde_json::json!({"ticket": "T-1"}));
-    assert_eq!(pending(&site.db).unwrap(), 0);
+    assert_eq!(pending(&site.queue).unwrap(), 0);
     assert_eq!(partner.event_ids(), ["1", "1", "1"]);
 
     partner.fallback.store(200, Ordering::SeqCst);
-    queue(&site.db, &targets, 2, b"not json");
+    queue(&site.queue, &targets, 2, b"not json");
     site.notify.notify_one();
     eventually("the next event after recovery", || {
-        (pending(&site.db).unwrap() == 0).then_some(())
+        (pending(&site.queue).unwrap() == 0).then_some(())
     })
     .await;
     assert_eq!(partner.event_ids(), ["1", "1", "1", "2"]);
-    assert_eq!(dead_letters(&site.db).unwrap().len(), 1);
+    assert_eq!(dead_letters(&site.queue).unwrap().len(), 1);
     site.stop().await;
 }
 
@@ -269,16 +292,16 @@ async fn failing_target_does_not_block_others() {
         target("broken", &broken_url, 100),
         target("healthy", &healthy_url, 8),
     ];
-    let (dir, db) = Site::open();
+    let (dir, replica) = Site::open();
     for id in 1..=3 {
         queue(
-            &db,
+            &replica.webhook_queue(),
             &targets,
             id,
             format!(r#"{{"ticket":"T-{id}"}}"#).as_bytes(),
         );
     }
-    let site = Site::start(dir, db, targets);
+    let site = Site::start(dir, replica, targets);
 
     eventually("the healthy target's deliveries", || {
         (healthy.received().len() >= 3).then_some(())
@@ -286,7 +309,56 @@ async fn failing_target_does_not_block_others() {
     .await;
     assert_eq!(healthy.event_ids(), ["1", "2", "3"]);
     assert!(broken.event_ids().iter().all(|id| id == "1"));
-    assert_eq!(pending(&site.db).unwrap(), 3);
+    assert_eq!(pending(&site.queue).unwrap(), 3);
+    site.stop().await;
+}
+
+/// A ticket change queues its event for every target in the step that stores it, each change
+/// under the next event id, and the tools receive them in order: no change without its event.
+#[tokio::test]
+async fn a_change_queues_its_event_for_every_target() {
+    let (partner, url) = start_partner(&[], 200).await;
+    let targets = vec![target("crm", &url, 8), target("acd", &url, 8)];
+    let (dir, replica) = Site::open();
+    let mapping = Mapping::new(&MappingConfig::default()).unwrap();
+    let events = TicketEvents::new(targets.clone(), mapping, "dortmund".into(), Arc::default());
+    let key = EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001");
+    for subject in ["VPN down", "VPN down again"] {
+        replica
+            .local_change(&key, now_ms(), &events, |seq, hlc, _, _| {
+                Ok(Change {
+                    key: key.clone(),
+                    ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::Subject(
+                        subject.into(),
+                    )))],
+                    origin_site: "dortmund".into(),
+                    origin_seq: seq,
+                    hlc,
+                })
+            })
+            .unwrap();
+    }
+    assert_eq!(pending(&replica.webhook_queue()).unwrap(), 4);
+    let site = Site::start(dir, replica, targets);
+
+    eventually("both events at both targets", || {
+        (partner.received().len() >= 4).then_some(())
+    })
+    .await;
+    let mut ids: Vec<u64> = partner
+        .event_ids()
+        .iter()
+        .map(|id| id.parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[2], ids[3]);
+    assert_eq!(ids[2], ids[0] + 1, "{ids:?}");
+    for request in partner.received() {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["event"], "ticket.changed");
+        assert_eq!(body["number"], "ASZ-2026-000001");
+    }
     site.stop().await;
 }
 

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use hotline_adapter::cli::{self, EXIT_STORE_DAMAGED};
 use hotline_adapter::config::AdapterConfig;
+use hotline_adapter::integrity;
 use hotline_adapter::replica::Replica;
 use hotline_federation::clock::DEFAULT_MAX_SKEW_MS;
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
@@ -330,16 +331,18 @@ async fn damaged_outbox_entry_recover_keeps_the_rest_and_resyncs() -> anyhow::Re
     assert_eq!(adapter.status().await?["outbox_depth"], 4);
     adapter.stop()?;
 
-    // Overwrite the outbox entry of the second offline ticket.
+    // Overwrite the outbox entry of the second offline ticket, in the sled files themselves.
     let (lost_seq, lost_number) = {
         let replica = Replica::open(&site.config.data_dir, SITE, TENANT, DEFAULT_MAX_SKEW_MS)?;
         let outbox = replica.outbox(usize::MAX)?;
         assert_eq!(outbox.len(), 4);
+        drop(replica);
         let victim = &outbox[1];
         let mut key = vec![b'o'];
         key.extend_from_slice(&victim.origin_seq.to_be_bytes());
-        replica.db().insert(key, &b"\x0a\xff\xff\xff garbage"[..])?;
-        replica.db().flush()?;
+        let db = integrity::open_db(&site.config.data_dir)?;
+        db.insert(key, &b"\x0a\xff\xff\xff garbage"[..])?;
+        db.flush()?;
         (victim.origin_seq, victim.key.id.clone())
     };
 

@@ -12,6 +12,9 @@
 //!
 //! Anything found is an [`Error::CorruptStore`] listing what is damaged; `hotline-adapter recover`
 //! (see [`crate::recover`]) rebuilds the store from what can still be read.
+//!
+//! Part of the store (`crate::replica`), which runs it at every open; also reachable as
+//! `crate::integrity`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -22,9 +25,10 @@ use hotline_federation::model::EntityKey;
 use hotline_proto::v1 as pb;
 use prost::Message;
 
+use super::keys::{self, key_seq};
+use super::records::{NumberBlock, Parked, decode_counter, decode_state};
+use super::webhook_queue::check_webhook_record;
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::replica::{NumberBlock, Parked, decode_state};
 
 /// The value of the `format` marker: which layout of records the store uses.
 pub const FORMAT: &[u8] = b"hotline-adapter-store/1";
@@ -180,20 +184,6 @@ impl Findings {
     }
 }
 
-/// A key's origin sequence (`o`/`p` keys) or `None` when the key is malformed.
-pub fn key_seq(key: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = key.get(1..)?.try_into().ok()?;
-    Some(u64::from_be_bytes(bytes))
-}
-
-/// A stored counter (8 bytes, big-endian).
-pub fn decode_counter(raw: &[u8]) -> std::result::Result<u64, String> {
-    let bytes: [u8; 8] = raw
-        .try_into()
-        .map_err(|_| format!("{} bytes, expected an 8-byte number", raw.len()))?;
-    Ok(u64::from_be_bytes(bytes))
-}
-
 /// Decodes an outbox entry and checks it belongs where it is stored: its origin sequence is the
 /// key's and its origin site is `site`.
 pub fn decode_outbox(key: &[u8], raw: &[u8], site: &str) -> std::result::Result<Change, String> {
@@ -337,13 +327,13 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                 .map_err(|e| e.to_string())
                 .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
                 .and_then(|named| {
-                    (crate::keys::refresh_key(&named) == key.as_ref())
+                    (keys::refresh_key(&named) == key.as_ref())
                         .then_some(())
                         .ok_or_else(|| "names another entity than its key".to_owned())
                 })
                 .map_err(|e| format!("refresh marker {}: {e}", show(&key[1..]))),
             Some(keys::WEBHOOK_QUEUE | keys::WEBHOOK_DEAD_LETTER) => {
-                crate::webhooks::check_stored(&key, &value)
+                check_webhook_record(&key, &value)
             }
             Some(keys::META) => meta(&key[1..], &value, &mut counters),
             _ => Err(format!("unknown record {}", show(&key))),

@@ -1,0 +1,135 @@
+//! The store's one key table: every key of the local sled store starts with one of these bytes
+//! and is built here; no other module spells a prefix byte. Numbers are big-endian, so byte
+//! order is numeric order.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `e` | kind, `/`, id | `hotline.v1.EntityState` |
+//! | `o` | origin sequence (u64) | `hotline.v1.Change` (the outbox) |
+//! | `p` | origin sequence (u64) | [`Parked`](super::Parked) (dead letters) |
+//! | `n` | year (u32), first (u64) | [`NumberBlock`](super::NumberBlock) |
+//! | `i` | customer ref, 0, ticket id | empty (find by customer) |
+//! | `r` | kind, `/`, id | `hotline.v1.EntityKey`: a change to it was refused, so the local copy waits to be replaced by the gateway's |
+//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format` |
+//! | `w` | target index (u16), event id (u64) | a webhook delivery waiting (see `crate::webhooks`) |
+//! | `y` | target index (u16), event id (u64) | a webhook given up on, as JSON |
+
+use hotline_federation::model::{EntityKey, EntityKind};
+
+/// `e<kind>/<id>`: an entity's state as this site holds it.
+pub(crate) const ENTITY: u8 = b'e';
+/// `o<origin_seq>`: an outbox entry (a local change not yet acknowledged by the gateway).
+pub(crate) const OUTBOX: u8 = b'o';
+/// `p<origin_seq>`: a parked change the gateway refused (a dead letter).
+pub(crate) const PARKED: u8 = b'p';
+/// `n<year><first>`: a block of leased ticket numbers.
+pub(crate) const NUMBERS: u8 = b'n';
+/// `i<customer>\0<ticket>`: the index of tickets by customer reference.
+pub(crate) const CUSTOMER: u8 = b'i';
+/// `r<kind>/<id>`: an entity waiting for the gateway's copy after a refusal.
+pub(crate) const REFRESH: u8 = b'r';
+/// `m<name>`: counters and readings (cursor, seq, hlc, confirmed, webhook, ...).
+pub(crate) const META: u8 = b'm';
+/// `w<target><event>`: a webhook delivery waiting.
+pub(crate) const WEBHOOK_QUEUE: u8 = b'w';
+/// `y<target><event>`: a webhook given up on (a webhook dead letter).
+pub(crate) const WEBHOOK_DEAD_LETTER: u8 = b'y';
+
+/// The length of a webhook key: prefix, target index (u16), event id (u64).
+const WEBHOOK_KEY_LEN: usize = 1 + 2 + 8;
+
+/// The key of an entity's state.
+pub(crate) fn entity_key(key: &EntityKey) -> Vec<u8> {
+    let mut out = entity_kind_prefix(key.kind);
+    out.extend_from_slice(key.id.as_bytes());
+    out
+}
+
+/// The prefix of every entity of one kind.
+pub(crate) fn entity_kind_prefix(kind: EntityKind) -> Vec<u8> {
+    let mut out = vec![ENTITY];
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.push(b'/');
+    out
+}
+
+/// The key of a refresh marker: the entity's key with `r` in front instead of `e`.
+pub(crate) fn refresh_key(key: &EntityKey) -> Vec<u8> {
+    let mut out = entity_key(key);
+    out[0] = REFRESH;
+    out
+}
+
+/// The key of an outbox entry (`o`) or dead letter (`p`).
+pub(crate) fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
+    let mut out = vec![prefix];
+    out.extend_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The origin sequence of an `o` or `p` key, `None` when the key is malformed.
+pub(crate) fn key_seq(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(1..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// The key of a counter or marker.
+pub(crate) fn meta(name: &str) -> Vec<u8> {
+    let mut out = vec![META];
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// The key of a block of leased ticket numbers.
+pub(crate) fn numbers_key(year: u32, first: u64) -> Vec<u8> {
+    let mut out = vec![NUMBERS];
+    out.extend_from_slice(&year.to_be_bytes());
+    out.extend_from_slice(&first.to_be_bytes());
+    out
+}
+
+/// The key of one ticket in the by-customer index.
+pub(crate) fn customer_key(customer: &str, id: &str) -> Vec<u8> {
+    let mut out = customer_prefix(customer);
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+/// The prefix of one customer's tickets in the by-customer index.
+pub(crate) fn customer_prefix(customer: &str) -> Vec<u8> {
+    let mut out = vec![CUSTOMER];
+    out.extend_from_slice(customer.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The key of a webhook delivery (`w`) or webhook dead letter (`y`) of event `event_id` for the
+/// target at `target` in the configuration.
+pub(crate) fn webhook_key(prefix: u8, target: u16, event_id: u64) -> Vec<u8> {
+    let mut out = webhook_target_prefix(prefix, target);
+    out.extend_from_slice(&event_id.to_be_bytes());
+    out
+}
+
+/// The prefix of one target's webhook deliveries (`w`) or dead letters (`y`).
+pub(crate) fn webhook_target_prefix(prefix: u8, target: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(WEBHOOK_KEY_LEN);
+    out.push(prefix);
+    out.extend_from_slice(&target.to_be_bytes());
+    out
+}
+
+/// The target index and event id of a `w` or `y` key, `None` when the key is malformed.
+pub(crate) fn webhook_parts(key: &[u8]) -> Option<(u16, u64)> {
+    if key.len() != WEBHOOK_KEY_LEN {
+        return None;
+    }
+    let target = key[1..3].try_into().ok().map(u16::from_be_bytes)?;
+    let event_id = key[3..].try_into().ok().map(u64::from_be_bytes)?;
+    Some((target, event_id))
+}
+
+/// A key in hex, for messages about malformed records.
+pub(crate) fn show_hex(key: &[u8]) -> String {
+    key.iter().map(|byte| format!("{byte:02x}")).collect()
+}

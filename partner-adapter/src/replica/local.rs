@@ -1,0 +1,208 @@
+//! Local writes: a change the site makes (through the API, or a replayed dead letter) is
+//! checked, merged into the local entity and queued in the outbox in one flushed step.
+
+use hotline_federation::authority::{Caller, authorize};
+use hotline_federation::ids::PublicNumber;
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::visibility::Directory;
+use hotline_federation::{Change, EntityState, Hlc, HybridClock};
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use super::keys::{self, meta, seq_key};
+use super::records::{Parked, corrupt, encode_hlc};
+use super::{Replica, Step};
+use crate::error::{Error, Result};
+use crate::events::TicketEvents;
+
+impl Replica {
+    /// Makes a local change: `build` gets the origin sequence number, the HLC reading and the
+    /// current state, and returns the change (validated here). The merged entity, the outbox
+    /// entry, the counters and the webhook events are written and flushed together. The
+    /// federation's authority is not asked: this stores what the site wrote, and the gateway
+    /// decides (replays, and tests that exercise the gateway's refusals, use it); the local API
+    /// uses [`Replica::checked_change`].
+    pub fn local_change(
+        &self,
+        key: &EntityKey,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
+        let mut clock = self.clock();
+        self.finish_local(
+            &mut clock,
+            Step::default(),
+            key,
+            now_ms,
+            events,
+            false,
+            build,
+        )
+    }
+
+    /// Like [`Replica::local_change`], but refuses at once a change the gateway's authority
+    /// would refuse, as far as this site can know (see [`Replica::authorize`]).
+    pub fn checked_change(
+        &self,
+        key: &EntityKey,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
+        let mut clock = self.clock();
+        self.finish_local(
+            &mut clock,
+            Step::default(),
+            key,
+            now_ms,
+            events,
+            true,
+            build,
+        )
+    }
+
+    /// Creates a ticket with the next leased number: `build` gets the number too. Refused with
+    /// `Conflict` when the lease is used up (the site has been offline too long), and, like
+    /// [`Replica::checked_change`], when the gateway's authority would refuse it.
+    pub fn local_change_new_ticket(
+        &self,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
+        let mut clock = self.clock();
+        let mut step = Step::default();
+        let number = self.take_number(&mut step)?.ok_or_else(|| {
+            Error::Conflict(
+                "no ticket numbers left at this site: the lease is used up and the gateway has not been \
+                 reachable to grant more; tickets can be created again once it is"
+                    .into(),
+            )
+        })?;
+        let key = EntityKey::new(EntityKind::Ticket, number.clone());
+        self.finish_local(
+            &mut clock,
+            step,
+            &key,
+            now_ms,
+            events,
+            true,
+            |seq, hlc, before, _| build(&number, seq, hlc, before),
+        )
+    }
+
+    /// Offers a parked change again (after its cause was fixed): it keeps its origin sequence
+    /// number and its place in the outbox, and is applied to the local copy again, which the
+    /// refusal had replaced by the gateway's. It keeps its clock reading, so it wins over no
+    /// write made after it, unless that reading was the cause (`CLOCK_SKEW`): then it gets a
+    /// new one. Checked like a new local change, so a change that is still malformed stays
+    /// parked with the error.
+    pub fn replay(&self, origin_seq: u64, now_ms: u64, events: &TicketEvents) -> Result<Change> {
+        let mut clock = self.clock();
+        let key = seq_key(keys::PARKED, origin_seq);
+        let raw = self.db.get(&key)?.ok_or_else(|| {
+            Error::NotFound(format!("no dead letter with origin_seq {origin_seq}"))
+        })?;
+        let parked = Parked::decode(raw.as_ref()).map_err(|e| corrupt("dead letter", e))?;
+        let wire = parked
+            .change
+            .ok_or_else(|| corrupt("dead letter", "without change"))?;
+        let change = Change::try_from(wire).map_err(|e| corrupt("dead letter", e))?;
+        let mut step = Step {
+            replayed: Some(origin_seq),
+            ..Step::default()
+        };
+        step.remove(key);
+        let (change, _) = self.finish_local(
+            &mut clock,
+            step,
+            &change.key.clone(),
+            now_ms,
+            events,
+            // The gateway refused it; whether it takes it now is the gateway's to decide.
+            false,
+            |_, hlc, _, _| {
+                if parked.reason == pb::RejectReason::ClockSkew as i32 {
+                    Ok(Change { hlc, ..change })
+                } else {
+                    Ok(change)
+                }
+            },
+        )?;
+        Ok(change)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_local(
+        &self,
+        clock: &mut HybridClock,
+        mut step: Step,
+        key: &EntityKey,
+        now_ms: u64,
+        events: &TicketEvents,
+        checked: bool,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
+        let seq = match step.replayed {
+            Some(seq) => seq,
+            None => self.counter("seq")? + 1,
+        };
+        let before = self.entity(key)?;
+        let mut trial = clock.clone();
+        let hlc = trial.now(now_ms);
+        let change = build(seq, hlc, &before, &mut step)?;
+        change.validate()?;
+        hotline_federation::limits::check_change(&before, &change)?;
+        let directory = self.directory()?;
+        if checked {
+            self.authorize(&change, &before, &directory)?;
+        }
+        let mut after = before.clone();
+        after.apply(&change);
+        // Hold only what this tenant may see, exactly as the gateway will send it back: PII the
+        // focus team does not grant us goes out in the change but stays out of the replica.
+        after = self.visible(&after, &directory);
+        self.index(&mut step, &before, &after);
+        step.put_entity(&after);
+        step.raise(events.changed(&after, now_ms));
+        step.put(
+            seq_key(keys::OUTBOX, seq),
+            pb::Change::from(change.clone()).encode_to_vec(),
+        );
+        if step.replayed.is_none() {
+            step.put(meta("seq"), seq.to_be_bytes().to_vec());
+        }
+        step.put(meta("hlc"), encode_hlc(hlc));
+        self.commit(step, events.targets())?;
+        *clock = trial;
+        Ok((change, after))
+    }
+
+    /// Refuses at once a local change the gateway's authority would refuse, with the same rule
+    /// (`hotline_federation::authority`), as far as this site can know: it holds the policies of
+    /// the teams it may see and knows its own site, so names it does not know are left to the
+    /// gateway. Numbers come from the site's own lease, so a new ticket counts as leased.
+    fn authorize(
+        &self,
+        change: &Change,
+        before: &EntityState,
+        directory: &Directory,
+    ) -> Result<()> {
+        let mut directory = directory.clone();
+        directory
+            .site_tenants
+            .insert(self.site.clone(), self.tenant.clone());
+        // In-house sees every policy, so it knows every team; a partner only its own.
+        directory.teams_complete = self.tenant == hotline_federation::ids::INHOUSE;
+        let prefix = match PublicNumber::parse("id", &change.key.id) {
+            Ok(number) if change.key.kind == EntityKind::Ticket => number.prefix,
+            _ => String::new(),
+        };
+        let caller = Caller::Site {
+            tenant: self.tenant.clone(),
+            site: self.site.clone(),
+        };
+        authorize(&caller, change, before, &directory, &prefix, |_| true).map_err(Error::Refused)
+    }
+}

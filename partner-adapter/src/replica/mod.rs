@@ -1,0 +1,278 @@
+//! The site's local sled store: the replica of what the site may see, the outbox of local
+//! changes, the subscribe cursor, leased ticket numbers, parked (dead-letter) changes and the
+//! webhook queue, all in one key space ([`keys`]) so each logical step is one atomic batch
+//! ([`Step`]):
+//!
+//! - a local change = its merged entity + its outbox entry + counters (+ a used ticket number)
+//!   + webhook events, flushed before the API answers;
+//! - a remote entry = the merged entities + the cursor + webhook events.
+//!
+//! Layout, one concern a file, each an `impl Replica` block or the values it stores:
+//! - this file: the [`Replica`] type, opening, reads and the commit of a step;
+//! - [`keys`]: the one key table; `records`: stored values ([`Parked`], [`NumberBlock`],
+//!   counters); `step`: [`Step`];
+//! - `local`: local writes and replays; `numbers`: leased ticket numbers; `outbox`: the outbox,
+//!   dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
+//!   `hotline_federation::rewind`);
+//! - `remote`: entries and fetch answers from the gateway; `touched`: which entities recent log
+//!   entries touched;
+//! - `webhook_queue`: [`WebhookQueue`], the narrow view of the store the webhook deliverer gets;
+//! - [`integrity`]: the check at every open; `restore`: filling a store rebuilt by
+//!   [`crate::recover`].
+//!
+//! Every record is checked when the store is opened ([`integrity`]); a damaged store is
+//! refused with `Error::CorruptStore` and rebuilt by [`crate::recover`]. A new store starts
+//! its origin sequence and webhook event ids at [`integrity::time_floor`], never at 1, so a store
+//! that replaces a lost one cannot reuse a number the old one sent.
+//!
+//! Every method blocks on sled (reads, and a flush per step): async callers run them on the
+//! blocking pool.
+
+pub mod integrity;
+pub(crate) mod keys;
+mod local;
+mod numbers;
+mod outbox;
+mod records;
+mod remote;
+mod restore;
+mod settle;
+mod step;
+mod touched;
+mod webhook_queue;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::visibility::{Directory, pii_granted, strip};
+use hotline_federation::{EntityState, Hlc, HybridClock};
+
+pub(crate) use records::decode_counter;
+pub use records::{NumberBlock, Parked, decode_state};
+pub use remote::{Fetched, RemoteEntry};
+pub use step::Step;
+pub use webhook_queue::WebhookQueue;
+pub(crate) use webhook_queue::{check_webhook_record, webhook_event_id};
+
+use self::integrity::HighWater;
+use self::keys::{customer_key, customer_prefix, entity_key, meta};
+use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
+use self::touched::Touched;
+use crate::error::Result;
+use crate::webhooks::WebhookTarget;
+
+/// The local store.
+pub struct Replica {
+    db: sled::Db,
+    dir: PathBuf,
+    tenant: String,
+    site: String,
+    /// Serialises local writes (sequence numbers, clock, numbers).
+    local: Mutex<HybridClock>,
+    /// Recent touches by log entries; locked only while `local` is held.
+    touched: Mutex<Touched>,
+    /// The webhook queue, as the deliverer sees it.
+    webhooks: WebhookQueue,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens the store in `dir` for `site` after checking every record
+    /// ([`integrity::verify`]): a damaged store is refused with `Error::CorruptStore`, a store
+    /// of another site with `Error::Config`, and so is a store whose rebuild by `recover` was
+    /// interrupted. A new store is created with its markers and counter floors.
+    pub fn open(dir: &Path, site: &str, tenant: &str, max_skew_ms: u64) -> Result<Self> {
+        integrity::check_not_recovering(dir)?;
+        Self::open_checked(dir, site, tenant, max_skew_ms)
+    }
+
+    /// [`Replica::open`] without the check for an interrupted rebuild (for `recover` itself).
+    pub(crate) fn open_checked(
+        dir: &Path,
+        site: &str,
+        tenant: &str,
+        max_skew_ms: u64,
+    ) -> Result<Self> {
+        let existed = integrity::holds_store(dir);
+        let db = integrity::open_db(dir)?;
+        let health = integrity::verify(&db, dir, site, existed)?;
+        if health.fresh {
+            let floor = integrity::time_floor(SystemTime::now());
+            let mut batch = sled::Batch::default();
+            batch.insert(meta("site"), site.as_bytes());
+            batch.insert(meta("format"), integrity::FORMAT);
+            batch.insert(meta("seq"), floor.to_be_bytes().to_vec());
+            batch.insert(meta("webhook"), floor.to_be_bytes().to_vec());
+            batch.insert(meta("confirmed"), encode_hlc(Hlc::default()));
+            db.apply_batch(batch)?;
+            db.flush()?;
+        } else if health.legacy {
+            db.insert(meta("format"), integrity::FORMAT)?;
+            db.flush()?;
+        }
+        let last = read_hlc(&db, "hlc")?.unwrap_or_default();
+        let replica = Replica {
+            webhooks: WebhookQueue::new(db.clone()),
+            db,
+            dir: dir.to_path_buf(),
+            tenant: tenant.to_owned(),
+            site: site.to_owned(),
+            local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
+            touched: Mutex::new(Touched::default()),
+        };
+        let cursor = replica.cursor()?;
+        replica.touches().forget_up_to(cursor);
+        replica.record_high_water()?;
+        Ok(replica)
+    }
+
+    /// Flushes and writes the counters' high-water marks next to the store (at every start and
+    /// every clean stop), so a later start notices when sled lost writes.
+    pub fn record_high_water(&self) -> Result<()> {
+        let _clock = self.clock();
+        self.db.flush()?;
+        let marks = HighWater {
+            seq: self.counter("seq")?,
+            webhook: self.counter("webhook")?,
+        };
+        integrity::write_high_water(&self.dir, marks)
+    }
+
+    /// The webhook queue: all the webhook deliverer may reach of the store.
+    pub fn webhook_queue(&self) -> WebhookQueue {
+        self.webhooks.clone()
+    }
+
+    /// The webhook queue, under the name the API handlers still call it by
+    /// (`crate::webhooks::pending(replica.db())`); [`Replica::webhook_queue`] is the same.
+    /// Raw sled is no longer handed out.
+    pub fn db(&self) -> &WebhookQueue {
+        &self.webhooks
+    }
+
+    /// The local lock: serialises every step that reads and raises counters or the clock.
+    fn clock(&self) -> MutexGuard<'_, HybridClock> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The recent touches (call with the local lock held).
+    fn touches(&self) -> MutexGuard<'_, Touched> {
+        self.touched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn counter(&self, name: &str) -> Result<u64> {
+        read_counter(&self.db, name)
+    }
+
+    /// The stored subscribe cursor.
+    pub fn cursor(&self) -> Result<u64> {
+        self.counter("cursor")
+    }
+
+    /// Reads an entity (empty when absent).
+    pub fn entity(&self, key: &EntityKey) -> Result<EntityState> {
+        match self.db.get(entity_key(key))? {
+            Some(raw) => decode_state(&raw),
+            None => Ok(EntityState::new(key.clone())),
+        }
+    }
+
+    /// Every entity of a kind.
+    pub fn entities(&self, kind: EntityKind) -> Result<Vec<EntityState>> {
+        self.db
+            .scan_prefix(keys::entity_kind_prefix(kind))
+            .map(|item| decode_state(&item?.1))
+            .collect()
+    }
+
+    /// Keys of every entity (for snapshot reconciliation).
+    pub fn entity_keys(&self) -> Result<BTreeSet<EntityKey>> {
+        let mut keys = BTreeSet::new();
+        for item in self.db.scan_prefix([keys::ENTITY]) {
+            keys.insert(decode_state(&item?.1)?.key);
+        }
+        Ok(keys)
+    }
+
+    /// The whole replica (for convergence checks).
+    pub fn snapshot(&self) -> Result<hotline_federation::Replica> {
+        let mut replica = hotline_federation::Replica::default();
+        for item in self.db.scan_prefix([keys::ENTITY]) {
+            let state = decode_state(&item?.1)?;
+            replica.entities.insert(state.key.clone(), state);
+        }
+        Ok(replica)
+    }
+
+    /// Ticket ids of a customer.
+    pub fn tickets_of_customer(&self, customer: &str) -> Result<Vec<String>> {
+        let prefix = customer_prefix(customer);
+        self.db
+            .scan_prefix(&prefix)
+            .map(|item| Ok(String::from_utf8_lossy(&item?.0[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
+    /// What the visibility rules know here: the policies this site holds (a partner holds those
+    /// of the focus teams its tenant handles).
+    pub fn directory(&self) -> Result<Directory> {
+        let mut directory = Directory::default();
+        for policy in self.entities(EntityKind::Policy)? {
+            directory.learn_policy(&policy);
+        }
+        Ok(directory)
+    }
+
+    /// What of `state` this site holds: PII the focus team does not grant its tenant is left
+    /// out, exactly as the gateway leaves it out of what it sends.
+    fn visible(&self, state: &EntityState, directory: &Directory) -> EntityState {
+        strip(
+            &self.tenant,
+            state,
+            pii_granted(&self.tenant, state, directory),
+        )
+    }
+
+    /// Keeps the by-customer index in step with a ticket's customer reference.
+    fn index(&self, step: &mut Step, before: &EntityState, after: &EntityState) {
+        if after.key.kind != EntityKind::Ticket {
+            return;
+        }
+        let (old, new) = (customer_of(before), customer_of(after));
+        if old != new {
+            if let Some(old) = old {
+                step.remove(customer_key(old, &after.key.id));
+            }
+            if let Some(new) = new {
+                step.put(customer_key(new, &after.key.id), Vec::new());
+            }
+        }
+    }
+
+    /// Applies and flushes a step: its writes and, for each webhook event it raised, the next
+    /// event id and one queue entry per target. Call under the local lock, so ids never
+    /// collide.
+    fn commit(&self, mut step: Step, targets: &[WebhookTarget]) -> Result<()> {
+        if !step.events.is_empty() {
+            let mut id = self.counter("webhook")?;
+            for body in std::mem::take(&mut step.events) {
+                id += 1;
+                for (key, value) in webhook_queue::queue_writes(targets.len(), id, &body) {
+                    step.put(key, value);
+                }
+            }
+            step.put(meta("webhook"), id.to_be_bytes().to_vec());
+        }
+        self.db.apply_batch(step.batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The outbox (local changes not yet acknowledged by the gateway), the dead letters (changes it
+//! refused) and the refresh markers (entities whose local copy waits for the gateway's).
+
+use std::collections::BTreeMap;
+
+use hotline_federation::model::EntityKey;
+use hotline_federation::{Change, EntityState, Hlc};
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use super::keys::{self, seq_key};
+use super::records::{Parked, corrupt, stamps};
+use super::{Replica, Step};
+use crate::error::Result;
+
+impl Replica {
+    /// The oldest outbox entries, in order.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<Change>> {
+        self.db
+            .scan_prefix([keys::OUTBOX])
+            .take(limit)
+            .map(|item| {
+                let wire =
+                    pb::Change::decode(item?.1.as_ref()).map_err(|e| corrupt("outbox", e))?;
+                Change::try_from(wire).map_err(|e| corrupt("outbox", e))
+            })
+            .collect()
+    }
+
+    /// How many changes wait in the outbox.
+    pub fn outbox_depth(&self) -> usize {
+        self.db.scan_prefix([keys::OUTBOX]).count()
+    }
+
+    /// The outbox by entity, oldest first.
+    pub(super) fn pending_by_entity(&self) -> Result<BTreeMap<EntityKey, Vec<Change>>> {
+        let mut pending: BTreeMap<EntityKey, Vec<Change>> = BTreeMap::new();
+        for change in self.outbox(usize::MAX)? {
+            pending.entry(change.key.clone()).or_default().push(change);
+        }
+        Ok(pending)
+    }
+
+    /// Parked changes, oldest first.
+    pub fn parked(&self) -> Result<Vec<Parked>> {
+        self.db
+            .scan_prefix([keys::PARKED])
+            .map(|item| Parked::decode(item?.1.as_ref()).map_err(|e| corrupt("dead letter", e)))
+            .collect()
+    }
+
+    /// This site's parked changes by clock reading (a site never issues a reading twice), to
+    /// notice one the gateway took after all: an operator replayed it there.
+    pub(super) fn parked_by_reading(&self) -> Result<BTreeMap<Hlc, u64>> {
+        let mut parked = BTreeMap::new();
+        for item in self.db.scan_prefix([keys::PARKED]) {
+            let letter = Parked::decode(item?.1.as_ref()).map_err(|e| corrupt("dead letter", e))?;
+            if let Some(change) = letter.change {
+                let change = Change::try_from(change).map_err(|e| corrupt("dead letter", e))?;
+                parked.insert(change.hlc, change.origin_seq);
+            }
+        }
+        Ok(parked)
+    }
+
+    /// Removes from `parked` (and, in `step`, from the store) the dead letters whose writes
+    /// `state` from the gateway holds: the gateway accepted them after all.
+    pub(super) fn clear_taken(
+        &self,
+        step: &mut Step,
+        parked: &mut BTreeMap<Hlc, u64>,
+        state: &EntityState,
+    ) {
+        if parked.is_empty() {
+            return;
+        }
+        for stamp in stamps(state) {
+            if stamp.site == self.site {
+                if let Some(seq) = parked.remove(&stamp.hlc) {
+                    tracing::info!(
+                        origin_seq = seq,
+                        "the gateway took a parked change after all"
+                    );
+                    step.remove(seq_key(keys::PARKED, seq));
+                }
+            }
+        }
+    }
+
+    /// Entities whose local copy waits to be replaced by the gateway's (at most `limit`).
+    pub fn stale_entities(&self, limit: usize) -> Result<Vec<EntityKey>> {
+        self.db
+            .scan_prefix([keys::REFRESH])
+            .take(limit)
+            .map(|item| {
+                let wire =
+                    pb::EntityKey::decode(item?.1.as_ref()).map_err(|e| corrupt("refresh", e))?;
+                EntityKey::try_from(wire).map_err(|e| corrupt("refresh", e))
+            })
+            .collect()
+    }
+
+    /// How many entities wait for the gateway's copy.
+    pub fn stale_count(&self) -> usize {
+        self.db.scan_prefix([keys::REFRESH]).count()
+    }
+}

@@ -1,0 +1,51 @@
+//! One atomic step of the store: the writes a logical step makes and the webhook events it
+//! raises, collected as values and written in the same batch at commit
+//! ([`Replica::commit`](super::Replica)).
+
+use hotline_federation::EntityState;
+use hotline_federation::model::EntityKey;
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use super::keys::entity_key;
+
+/// The writes of one atomic step, built by the caller and applied by the store's commit.
+#[derive(Default)]
+pub struct Step {
+    pub(super) batch: sled::Batch,
+    /// Webhook event bodies raised in this step, in order; each gets the next event id at
+    /// commit.
+    pub(super) events: Vec<Vec<u8>>,
+    /// The origin sequence number a replayed dead letter keeps, instead of the next one.
+    pub(super) replayed: Option<u64>,
+}
+
+impl Step {
+    /// Stores an entity.
+    pub fn put_entity(&mut self, state: &EntityState) {
+        self.batch.insert(
+            entity_key(&state.key),
+            pb::EntityState::from(state.clone()).encode_to_vec(),
+        );
+    }
+
+    /// Removes an entity.
+    pub fn remove_entity(&mut self, key: &EntityKey) {
+        self.batch.remove(entity_key(key));
+    }
+
+    /// Any other write (a key built in [`super::keys`]).
+    pub(super) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.insert(key, value);
+    }
+
+    /// Any other removal (a key built in [`super::keys`]).
+    pub(super) fn remove(&mut self, key: Vec<u8>) {
+        self.batch.remove(key);
+    }
+
+    /// Raises a webhook event, when there is one to send.
+    pub(super) fn raise(&mut self, event: Option<Vec<u8>>) {
+        self.events.extend(event);
+    }
+}
