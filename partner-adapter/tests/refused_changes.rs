@@ -25,12 +25,13 @@ fn ticket(id: &str) -> EntityKey {
     EntityKey::new(EntityKind::Ticket, id)
 }
 
-fn refusal(change: &Change, reason: RejectReason) -> (Change, i32, String) {
-    (
-        change.clone(),
-        reason as i32,
-        format!("refused: {reason:?}"),
-    )
+fn refusal(change: &Change, reason: RejectReason) -> (Change, hotline_proto::v1::Rejected) {
+    let rejected = hotline_proto::v1::Rejected {
+        reason: reason as i32,
+        message: format!("refused: {reason:?}"),
+        rule: String::new(),
+    };
+    (change.clone(), rejected)
 }
 
 /// The gateway refuses `changes`, each for its reason, in one push answered at `at_ms`.
@@ -266,6 +267,10 @@ fn skew_refusal_parks_the_other_changes_from_the_clock_that_ran_ahead() {
         letters[1].message.contains("ms ahead of this site's clock"),
         "{}",
         letters[1].message
+    );
+    assert_eq!(
+        letters[1].rule, "clock_skew",
+        "a letter parked here names its rule"
     );
     assert_eq!(replica.stale_entities(10).expect("stale").len(), 2);
     let next = write_at(&replica, &a, "next", t + 3);

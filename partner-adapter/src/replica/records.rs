@@ -24,6 +24,10 @@ pub struct Parked {
     /// When it was parked, ms.
     #[prost(uint64, tag = "4")]
     pub at_ms: u64,
+    /// The name of the rule the change breaks (`hotline_federation::authority::Rule`); empty
+    /// in letters parked before the gateway named rules.
+    #[prost(string, tag = "5")]
+    pub rule: String,
 }
 
 /// A leased block of ticket numbers and how many are used.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use hotline_federation::authority::{Refusal, Rule};
 use hotline_federation::model::EntityKey;
 use hotline_federation::rewind;
 use hotline_federation::{Change, Hlc, HybridClock};
@@ -27,7 +28,7 @@ impl Replica {
     pub fn settle(
         &self,
         accepted: &[(Change, bool)],
-        refused: &[(Change, i32, String)],
+        refused: &[(Change, pb::Rejected)],
         now_ms: u64,
     ) -> Result<()> {
         let mut clock = self.clock();
@@ -48,13 +49,14 @@ impl Replica {
                 pb::EntityKey::from(key.clone()).encode_to_vec(),
             );
         };
-        let park = |batch: &mut sled::Batch, change: &Change, reason: i32, message: &str| {
+        let park = |batch: &mut sled::Batch, change: &Change, refusal: &pb::Rejected| {
             batch.remove(seq_key(keys::OUTBOX, change.origin_seq));
             let parked = Parked {
                 change: Some(change.clone().into()),
-                reason,
-                message: message.to_owned(),
+                reason: refusal.reason,
+                message: refusal.message.clone(),
                 at_ms: now_ms,
+                rule: refusal.rule.clone(),
             };
             batch.insert(
                 seq_key(keys::PARKED, change.origin_seq),
@@ -70,13 +72,13 @@ impl Replica {
                 mark_stale(&mut batch, &change.key);
             }
         }
-        for (change, reason, message) in refused {
+        for (change, refusal) in refused {
             settled.insert(change.origin_seq);
-            park(&mut batch, change, *reason, message);
+            park(&mut batch, change, refusal);
         }
         let skewed = refused
             .iter()
-            .any(|(_, reason, _)| *reason == pb::RejectReason::ClockSkew as i32);
+            .any(|(_, refusal)| refusal.reason == pb::RejectReason::ClockSkew as i32);
         let mut rewound = None;
         if skewed {
             let unpushed: Vec<Change> = self
@@ -104,8 +106,7 @@ impl Replica {
                 park(
                     &mut batch,
                     change,
-                    pb::RejectReason::ClockSkew as i32,
-                    &message,
+                    &Refusal::new(Rule::ClockSkew, message).to_wire(),
                 );
             }
             if let Some(back_to) = decided.back_to {

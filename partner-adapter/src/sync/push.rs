@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hotline_federation::EntityState;
+use hotline_federation::authority::{Refusal, Rule};
 use hotline_federation::model::EntityKey;
 use hotline_proto::v1 as pb;
 use pb::federation_client::FederationClient;
@@ -63,11 +64,8 @@ pub(super) async fn pusher(
                 let Some(change) = index.and_then(|i| batch.get(i)) else {
                     return Err(status_error("push", status));
                 };
-                let refused = vec![(
-                    change.clone(),
-                    pb::RejectReason::Invalid as i32,
-                    status.message().to_owned(),
-                )];
+                let refusal = Refusal::new(Rule::WellFormed, status.message());
+                let refused = vec![(change.clone(), refusal.to_wire())];
                 on_store(ctx, inline, move |r| r.settle(&[], &refused, now_ms())).await?;
                 continue;
             }
@@ -96,8 +94,8 @@ pub(super) async fn pusher(
                     accepted.push((change.clone(), a.duplicate));
                 }
                 Some(pb::change_result::Outcome::Rejected(r)) => {
-                    tracing::warn!(origin_seq = change.origin_seq, reason = r.reason, message = %r.message, "change refused; parked");
-                    refused.push((change.clone(), r.reason, r.message));
+                    tracing::warn!(origin_seq = change.origin_seq, rule = %r.rule, message = %r.message, "change refused; parked");
+                    refused.push((change.clone(), r));
                 }
                 None => return Err(Error::Gateway("push result without outcome".into())),
             }
