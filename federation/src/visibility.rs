@@ -46,8 +46,12 @@ pub struct Directory {
     /// check to the gateway there.
     pub teams_complete: bool,
     /// True when `site_tenants` holds every registered site (the gateway's directory; a site
-    /// knows only itself).
+    /// knows only itself and its tenant's sites).
     pub sites_complete: bool,
+    /// True when `site_tenants` holds every registered site of the checking site's own tenant
+    /// (a site that has heard of them from the gateway): a site not among them is not the
+    /// tenant's, whether it is registered or not.
+    pub own_sites_complete: bool,
 }
 
 impl Directory {

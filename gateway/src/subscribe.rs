@@ -143,6 +143,7 @@ impl Feed {
                             head,
                             now_ms: self.state.now_ms(),
                             max_skew_ms: self.state.config.max_skew_ms,
+                            tenant_sites: self.tenant_sites(),
                         })),
                     };
                     self.send(event).await?;
@@ -247,6 +248,16 @@ impl Feed {
             self.send_all(last, events).await?;
         }
         Ok(())
+    }
+
+    /// Every registered site of the subscriber's tenant, for the heartbeat.
+    fn tenant_sites(&self) -> Vec<String> {
+        let directory = self.state.shared.directory();
+        let sites = directory.site_tenants.iter();
+        sites
+            .filter(|(_, tenant)| **tenant == self.tenant)
+            .map(|(site, _)| site.clone())
+            .collect()
     }
 
     /// What this tenant receives for one live entry: the change as it may read it, both at the

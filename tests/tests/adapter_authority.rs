@@ -2,6 +2,8 @@
 //! would refuse, so it never becomes a dead letter (issue 12, and the start of issue 13's
 //! "the adapter checks every local write with the same function").
 
+use hotline_federation::change::MAX_COMMENT_BODY;
+use hotline_federation::limits::MAX_ELEMENT_BYTES;
 use hotline_tests::sites::{OneSite, eventually};
 use serde_json::{Value, json};
 
@@ -84,5 +86,123 @@ async fn refused_writes_are_answered_at_the_api() -> anyhow::Result<()> {
         "only the good ticket and its update reached the gateway"
     );
     assert!(site.replica.parked()?.is_empty(), "no dead letters");
+    Ok(())
+}
+
+/// Once the gateway's heartbeat has named twenty4help's sites, dortmund refuses at its API a
+/// handling site of another tenant (erfurt) or an unregistered one, 422 `site_of_own_tenant`
+/// listing its own sites, and nothing reaches the gateway; the sister site goerlitz is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handling_sites_of_other_tenants_are_refused_at_the_api() -> anyhow::Result<()> {
+    let OneSite {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start().await?;
+    eventually(20, "the site knows its tenant's sites", || async {
+        Ok(site.replica.tenant_sites()?.is_some())
+    })
+    .await?;
+    assert_eq!(
+        site.replica.tenant_sites()?,
+        Some(vec!["dortmund".to_owned(), "goerlitz".to_owned()])
+    );
+    let new = json!({ "customer_ref": "H-3", "focus_team": "finance-hr", "category": "vpn" });
+    let ticket = site.api.expect("POST", "/v1/tickets", &new, 201).await?;
+    let path = format!(
+        "/v1/tickets/{}",
+        ticket["number"].as_str().unwrap_or_default()
+    );
+    eventually(20, "the new ticket is pushed", || async {
+        Ok(site.replica.outbox_depth() == 0)
+    })
+    .await?;
+    let head = gateway.head();
+    for other in ["erfurt", "atlantis"] {
+        let (status, body) = site
+            .api
+            .call("PATCH", &path, &json!({ "handling_site": other }))
+            .await?;
+        assert_eq!(status, 422, "{other}: {body}");
+        assert_eq!(body["rule"], "site_of_own_tenant", "{other}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("dortmund, goerlitz")),
+            "{body}"
+        );
+    }
+    let sister = json!({ "handling_site": "goerlitz" });
+    let moved = site.api.expect("PATCH", &path, &sister, 200).await?;
+    assert_eq!(moved["handling_site"], "goerlitz", "{moved}");
+    eventually(20, "the site is quiet", || async {
+        Ok(site.replica.outbox_depth() == 0 && site.replica.cursor()? >= gateway.head())
+    })
+    .await?;
+    assert_eq!(
+        gateway.head(),
+        head + 1,
+        "only the move to goerlitz arrived"
+    );
+    assert!(site.replica.parked()?.is_empty(), "no dead letters");
+    Ok(())
+}
+
+/// A comment that would grow a ticket past the bound every site can receive is refused at the
+/// API, 422 `entity_bounds`, as the gateway would refuse it; the comments before it stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_past_its_bounds_is_refused_at_the_api() -> anyhow::Result<()> {
+    let OneSite {
+        pki: _pki,
+        gateway: _gateway,
+        site,
+        dirs: _dirs,
+    } = OneSite::start().await?;
+    let new = json!({ "customer_ref": "H-4", "focus_team": "finance-hr", "category": "vpn" });
+    let ticket = site.api.expect("POST", "/v1/tickets", &new, 201).await?;
+    let path = format!(
+        "/v1/tickets/{}/comments",
+        ticket["number"].as_str().unwrap_or_default()
+    );
+    let comment = json!({
+        "author_alias": "ak",
+        "visibility": "federation",
+        "body": "x".repeat(MAX_COMMENT_BODY),
+    });
+    let limit = MAX_ELEMENT_BYTES / MAX_COMMENT_BODY + 2;
+    let mut stored = 0;
+    let refusal = loop {
+        let (status, body) = site.api.call("POST", &path, &comment).await?;
+        match status {
+            201 => stored += 1,
+            _ => break (status, body),
+        }
+        anyhow::ensure!(
+            stored < limit,
+            "{stored} comments of 16 KiB were all stored"
+        );
+    };
+    let (status, body) = refusal;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["rule"], "entity_bounds", "{body}");
+    assert!(
+        stored >= limit - 8,
+        "only {stored} comments before the bound"
+    );
+    let (_, read) = site
+        .api
+        .call(
+            "GET",
+            &path.replace("/comments", ""),
+            &serde_json::Value::Null,
+        )
+        .await?;
+    assert_eq!(
+        read["comments"].as_array().map(Vec::len),
+        Some(stored),
+        "{}",
+        read["number"]
+    );
     Ok(())
 }

@@ -104,8 +104,12 @@ pub(super) fn authorize_ticket(
             TicketField::HandlingSite(handler) => {
                 let known = directory.site_tenants.get(handler);
                 if known.is_none() && !directory.sites_complete {
-                    // A site does not know the registry; the gateway decides.
-                    continue;
+                    if who.inhouse() || !directory.own_sites_complete {
+                        // A site does not know the registry; the gateway decides.
+                        continue;
+                    }
+                    // Not one of the partner's own sites, registered or not.
+                    return Err(not_own_site(handler, tenant, directory));
                 }
                 let Some(owner) = known else {
                     return Err(refuse(
@@ -117,18 +121,7 @@ pub(super) fn authorize_ticket(
                     ));
                 };
                 if !who.inhouse() && owner != tenant {
-                    let own = directory
-                        .site_tenants
-                        .iter()
-                        .filter(|(_, t)| *t == tenant)
-                        .map(|(s, _)| s);
-                    return Err(refuse(
-                        Rule::SiteOfOwnTenant,
-                        format!(
-                            "handling_site {handler} is not a site of tenant {tenant}; yours: {}",
-                            listed(own)
-                        ),
-                    ));
+                    return Err(not_own_site(handler, tenant, directory));
                 }
             }
             TicketField::Status(transition) => {
@@ -158,6 +151,21 @@ pub(super) fn authorize_ticket(
         }
     }
     Ok(())
+}
+
+fn not_own_site(handler: &str, tenant: &str, directory: &Directory) -> Refusal {
+    let own = directory
+        .site_tenants
+        .iter()
+        .filter(|(_, t)| *t == tenant)
+        .map(|(s, _)| s);
+    refuse(
+        Rule::SiteOfOwnTenant,
+        format!(
+            "handling_site {handler} is not a site of tenant {tenant}; yours: {}",
+            listed(own)
+        ),
+    )
 }
 
 /// Comments and deletes of a ticket.

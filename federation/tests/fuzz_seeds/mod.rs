@@ -297,6 +297,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 head: 42,
                 now_ms: 1_795_000_000_000,
                 max_skew_ms: 300_000,
+                tenant_sites: vec!["dortmund".into()],
             }),
         ),
     ];

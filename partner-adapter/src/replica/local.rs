@@ -1,7 +1,7 @@
 //! Local writes: a change the site makes (through the API, or a replayed dead letter) is
 //! checked, merged into the local entity and queued in the outbox in one flushed step.
 
-use hotline_federation::authority::{Caller, authorize};
+use hotline_federation::authority::{Caller, Refusal, Rule, authorize};
 use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::visibility::Directory;
@@ -153,7 +153,9 @@ impl Replica {
         let hlc = trial.now(now_ms);
         let change = build(seq, hlc, &before, &mut step)?;
         change.validate()?;
-        hotline_federation::limits::check_change(&before, &change)?;
+        // The gateway refuses an entity past its bounds by this rule; so does the site.
+        hotline_federation::limits::check_change(&before, &change)
+            .map_err(|e| Error::Refused(Refusal::new(Rule::EntityBounds, e.to_string())))?;
         let directory = self.directory()?;
         if checked {
             self.authorize(&change, &before, &directory)?;
@@ -183,6 +185,29 @@ impl Replica {
     /// (`hotline_federation::authority`), as far as this site can know: it holds the policies of
     /// the teams it may see and knows its own site, so names it does not know are left to the
     /// gateway. Numbers come from the site's own lease, so a new ticket counts as leased.
+    /// Keeps the registered sites of this site's tenant, as the gateway's heartbeat names them
+    /// (written only when they changed), so a handling site of another tenant is refused here.
+    pub fn learn_tenant_sites(&self, mut sites: Vec<String>) -> Result<()> {
+        sites.sort_unstable();
+        if self.tenant_sites()?.as_ref() == Some(&sites) {
+            return Ok(());
+        }
+        self.db
+            .insert(meta("tenant_sites"), sites.join("\n").into_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The registered sites of this site's tenant, once the gateway has named them.
+    pub fn tenant_sites(&self) -> Result<Option<Vec<String>>> {
+        let Some(raw) = self.db.get(meta("tenant_sites"))? else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&raw)
+            .map_err(|e| Error::Corrupt(format!("the tenant's sites: {e}")))?;
+        Ok(Some(text.split('\n').map(str::to_owned).collect()))
+    }
+
     fn authorize(
         &self,
         change: &Change,
@@ -193,6 +218,12 @@ impl Replica {
         directory
             .site_tenants
             .insert(self.site.clone(), self.tenant.clone());
+        if let Some(sites) = self.tenant_sites()? {
+            for site in sites {
+                directory.site_tenants.insert(site, self.tenant.clone());
+            }
+            directory.own_sites_complete = true;
+        }
         // In-house sees every policy, so it knows every team; a partner only its own.
         directory.teams_complete = self.tenant == hotline_federation::ids::INHOUSE;
         let prefix = match PublicNumber::parse("id", &change.key.id) {

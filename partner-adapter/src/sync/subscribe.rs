@@ -76,10 +76,17 @@ pub(super) async fn subscriber(
                 head,
                 now_ms: gateway_ms,
                 max_skew_ms,
+                tenant_sites,
             })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
                 if gateway_ms > 0 {
                     ctx.status.note_clock(gateway_ms, max_skew_ms);
+                }
+                if !tenant_sites.is_empty() {
+                    on_store(ctx, apply_inline, move |r| {
+                        r.learn_tenant_sites(tenant_sites)
+                    })
+                    .await?;
                 }
             }
             None => {}
