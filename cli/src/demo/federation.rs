@@ -262,7 +262,7 @@ impl Federation {
         // Every site needs its first lease of ticket numbers before calls come in.
         let started = std::time::Instant::now();
         for site in &fed.sites {
-            while site.replica.numbers_left()? == 0 {
+            while off_runtime(&site.replica, |r| Ok(r.numbers_left()?)).await? == 0 {
                 anyhow::ensure!(
                     started.elapsed() < std::time::Duration::from_secs(30),
                     "site {} got no ticket numbers from the gateway within 30 s",
@@ -283,10 +283,13 @@ impl Federation {
     }
 
     /// True when every site has pushed everything and applied the gateway's whole log.
-    pub fn quiet(&self) -> anyhow::Result<bool> {
+    pub async fn quiet(&self) -> anyhow::Result<bool> {
         let head = self.gateway.head();
         for site in &self.sites {
-            if site.replica.outbox_depth() > 0 || site.replica.cursor()? < head {
+            let behind = off_runtime(&site.replica, move |r| {
+                Ok(r.outbox_depth() > 0 || r.cursor()? < head)
+            });
+            if behind.await? {
                 return Ok(false);
             }
         }
@@ -302,4 +305,13 @@ impl Federation {
         self.gateway_task.await??;
         Ok(())
     }
+}
+
+/// Runs a read of a site's store on the blocking pool, off the async threads.
+async fn off_runtime<T: Send + 'static>(
+    replica: &Arc<Replica>,
+    read: impl FnOnce(&Replica) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let replica = Arc::clone(replica);
+    tokio::task::spawn_blocking(move || read(&replica)).await?
 }

@@ -85,7 +85,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         eprintln!();
     }
     let started = Instant::now();
-    while !fed.quiet()? {
+    while !fed.quiet().await? {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(120),
             "the sites did not catch up within 2 minutes"
