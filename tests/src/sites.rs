@@ -108,11 +108,17 @@ impl RunningAdapter {
         Self::start(adapter_config(pki, tenant, site, gateway, data_dir)?).await
     }
 
-    /// Waits (at most 10 s) until the site holds leased ticket numbers.
+    /// Waits (at most 10 s) until the site holds leased ticket numbers and the focus team
+    /// policies of its first snapshot: before those arrive, a partner site knows no team it may
+    /// create tickets in, and refuses creates as the gateway would.
     pub async fn wait_for_numbers(&self) -> anyhow::Result<()> {
-        eventually(10, "ticket numbers leased", || async {
-            Ok(self.replica.numbers_left()? > 0)
-        })
+        eventually(
+            10,
+            "ticket numbers leased and policies received",
+            || async {
+                Ok(self.replica.numbers_left()? > 0 && !self.replica.directory()?.teams.is_empty())
+            },
+        )
         .await
     }
 

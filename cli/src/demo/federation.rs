@@ -259,13 +259,16 @@ impl Federation {
             shutdown,
             gateway_task,
         };
-        // Every site needs its first lease of ticket numbers before calls come in.
+        // Every site needs its first lease of ticket numbers and the focus team policies of its
+        // first snapshot (a partner creates tickets only in teams it knows it handles) before
+        // calls come in.
         let started = std::time::Instant::now();
         for site in &fed.sites {
-            while off_runtime(&site.replica, |r| Ok(r.numbers_left()?)).await? == 0 {
+            let ready = |r: &Replica| Ok(r.numbers_left()? > 0 && !r.directory()?.teams.is_empty());
+            while !off_runtime(&site.replica, ready).await? {
                 anyhow::ensure!(
                     started.elapsed() < std::time::Duration::from_secs(30),
-                    "site {} got no ticket numbers from the gateway within 30 s",
+                    "site {} got no ticket numbers or no policies from the gateway within 30 s",
                     site.id
                 );
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
