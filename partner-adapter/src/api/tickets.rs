@@ -5,24 +5,26 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hotline_federation::authority::focus_team;
-use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{
     Channel, Comment, EntityKey, EntityKind, FieldValue, Language, PolicyField, StatusTransition,
-    TicketField, TicketStatus, Visibility,
+    TicketField, TicketStatus,
 };
 use hotline_federation::visibility::pii_granted_in;
 use hotline_federation::{Change, EntityState, FieldOp};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::fields::TicketNumber;
+use super::requests::{NewComment, NewTicket, Search, TicketUpdate, current_status};
 use super::{App, parse};
 use crate::error::{Error, Result};
+use crate::openapi::{ReadErrors, ServiceErrors, WriteErrors};
 use crate::sync::now_ms;
-use crate::views;
+use crate::views::{
+    self, CommentCreated, FocusTeam, FocusTeamList, HistoryView, TicketList, TicketView,
+};
 
 /// Runs a blocking store operation off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -33,77 +35,23 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Storage(format!("store task failed: {e}")))?
 }
 
-/// A new ticket.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewTicket {
-    customer_ref: String,
-    focus_team: String,
-    category: String,
-    priority: Option<String>,
-    status: Option<String>,
-    language: Option<String>,
-    channel: Option<String>,
-    subject: Option<String>,
-    assignee_alias: Option<String>,
-    first_contact: Option<bool>,
-    customer_name: Option<String>,
-    customer_email: Option<String>,
-    customer_phone: Option<String>,
-}
-
-/// Changes to a ticket; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TicketUpdate {
-    status: Option<String>,
-    priority: Option<String>,
-    category: Option<String>,
-    subject: Option<String>,
-    assignee_alias: Option<String>,
-    focus_team: Option<String>,
-    handling_site: Option<String>,
-    first_contact: Option<bool>,
-    customer_name: Option<String>,
-    customer_email: Option<String>,
-    customer_phone: Option<String>,
-}
-
-/// A new comment.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewComment {
-    author_alias: String,
-    visibility: String,
-    body: String,
-}
-
-/// Search parameters.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Search {
-    customer_ref: Option<String>,
-    number: Option<String>,
-}
-
 fn set(field: TicketField) -> FieldOp {
     FieldOp::Set(FieldValue::Ticket(field))
 }
 
-fn ticket_key(number: &str) -> Result<EntityKey> {
-    PublicNumber::parse("number", number).map_err(|e| Error::BadRequest(e.to_string()))?;
-    Ok(EntityKey::new(EntityKind::Ticket, number))
+/// The ticket a path names; a malformed number is refused with 400, as in a query or body.
+pub(crate) fn ticket_key(
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<EntityKey> {
+    let Path(number) =
+        number.map_err(|e| Error::BadRequest(format!("number: {}", e.body_text())))?;
+    let number =
+        TicketNumber::parse(&number).map_err(|p| Error::BadRequest(format!("number: {p}")))?;
+    Ok(EntityKey::new(EntityKind::Ticket, number.0))
 }
 
 fn not_found(number: &str, site: &str) -> Error {
     Error::NotFound(format!("ticket {number} is not known at site {site}"))
-}
-
-fn current_status(state: &EntityState) -> Option<TicketStatus> {
-    match state.value("status") {
-        Some(FieldValue::Ticket(TicketField::Status(t))) => Some(t.to),
-        _ => None,
-    }
 }
 
 fn has(state: &EntityState, register: &str) -> bool {
@@ -122,9 +70,14 @@ fn status_times(state: &EntityState, to: TicketStatus, now: u64, ops: &mut Vec<F
     }
 }
 
-/// `GET /v1/focus-teams`: the focus teams this site's tenant handles, and whether it holds
-/// their customer data.
-pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<Value>> {
+/// The focus teams this site may use
+///
+/// The focus teams the site's tenant handles (in-house: all), with whether the tenant is
+/// granted their customer data. New tickets name one of them; partners never move a ticket to
+/// another team.
+#[utoipa::path(get, path = "/v1/focus-teams", tag = "tickets", operation_id = "listFocusTeams",
+    responses((status = 200, description = "The teams.", body = FocusTeamList), ServiceErrors))]
+pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<FocusTeamList>> {
     let replica = app.replica.clone();
     let tenant = app.config.tenant.clone();
     let teams = blocking(move || {
@@ -138,16 +91,16 @@ pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<Valu
                     Some(FieldValue::Policy(PolicyField::DisplayName(n))) => n.clone(),
                     _ => p.key.id.clone(),
                 };
-                json!({
-                    "id": p.key.id,
-                    "display_name": name,
-                    "customer_data": pii_granted_in(&tenant, Some(&p.key.id), &directory),
-                })
+                FocusTeam {
+                    id: p.key.id.clone(),
+                    display_name: name,
+                    customer_data: pii_granted_in(&tenant, Some(&p.key.id), &directory),
+                }
             })
             .collect::<Vec<_>>())
     })
     .await?;
-    Ok(Json(json!({ "teams": teams })))
+    Ok(Json(FocusTeamList { teams }))
 }
 
 fn change(
@@ -166,28 +119,39 @@ fn change(
     }
 }
 
-/// `POST /v1/tickets`: creates a ticket with the next leased number.
+/// Create a ticket
+///
+/// Creates a ticket numbered from the site's leased block, also while the gateway is
+/// unreachable. Defaults: status `new`, priority `normal` (in the site's terms), language
+/// `de`, channel `phone`; `first_contact` defaults to whether the status is `resolved`. The
+/// adapter sets `public_number`, `origin_tenant`, `handling_site` (this site), `opened_at_ms`,
+/// and `first_answer_at_ms` / `resolved_at_ms` as the status implies.
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", operation_id = "createTicket",
+    request_body = NewTicket,
+    responses((status = 201, description = "The new ticket.", body = TicketView), WriteErrors))]
 pub(crate) async fn create(
     State(app): State<Arc<App>>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<TicketView>)> {
     let request: NewTicket = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let mapping = &app.mapping;
     let status = match &request.status {
-        Some(s) => mapping.status_in("status", s)?,
+        Some(s) => mapping.status_in("status", &s.0)?,
         None => TicketStatus::New,
     };
     let priority = mapping.priority_in(
         "priority",
-        request
+        &request
             .priority
-            .as_deref()
-            .unwrap_or(&mapping.priority.to_theirs("normal")),
+            .as_ref()
+            .map_or_else(|| mapping.priority.to_theirs("normal"), |p| p.0.clone()),
     )?;
-    let category = mapping.category.to_ours("category", &request.category)?;
-    let language = Language::parse("language", request.language.as_deref().unwrap_or("de"))?;
-    let channel = Channel::parse("channel", request.channel.as_deref().unwrap_or("phone"))?;
+    let category = mapping
+        .category
+        .to_ours("category", &request.category.0.0)?;
+    let language = request.language.map_or(Language::De, |l| l.0);
+    let channel = request.channel.map_or(Channel::Phone, |c| c.0);
     let app2 = app.clone();
     let (_, after) = blocking(move || {
         let app = app2;
@@ -200,8 +164,8 @@ pub(crate) async fn create(
             let mut ops = vec![
                 set(TicketField::PublicNumber(number.to_owned())),
                 set(TicketField::OriginTenant(tenant.clone())),
-                set(TicketField::FocusTeam(request.focus_team.clone())),
-                set(TicketField::CustomerRef(request.customer_ref.clone())),
+                set(TicketField::FocusTeam(request.focus_team.0.clone())),
+                set(TicketField::CustomerRef(request.customer_ref.0.clone())),
                 set(TicketField::Category(category.clone())),
                 set(TicketField::Priority(priority)),
                 set(TicketField::Status(StatusTransition {
@@ -231,7 +195,7 @@ pub(crate) async fn create(
             ];
             for (value, field) in optional {
                 if let Some(value) = value {
-                    ops.push(set(field(value)));
+                    ops.push(set(field(value.0)));
                 }
             }
             Ok(change(
@@ -249,137 +213,197 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(views::ticket(&after, mapping))))
 }
 
-async fn load(app: &Arc<App>, number: &str) -> Result<EntityState> {
-    let key = ticket_key(number)?;
+async fn load(app: &Arc<App>, key: EntityKey) -> Result<EntityState> {
     let replica = app.replica.clone();
+    let number = key.id.clone();
     let state = blocking(move || replica.entity(&key)).await?;
     if state.is_empty() {
-        return Err(not_found(number, &app.config.site));
+        return Err(not_found(&number, &app.config.site));
     }
     Ok(state)
 }
 
-/// `GET /v1/tickets/{number}`.
+/// Read a ticket
+///
+/// The ticket as this site sees it.
+#[utoipa::path(get, path = "/v1/tickets/{number}", tag = "tickets", operation_id = "getTicket",
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The ticket.", body = TicketView), ReadErrors))]
 pub(crate) async fn read(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
-) -> Result<Json<Value>> {
-    let state = load(&app, &number).await?;
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Json<TicketView>> {
+    let state = load(&app, ticket_key(number)?).await?;
     Ok(Json(views::ticket(&state, &app.mapping)))
 }
 
-/// `GET /v1/tickets/{number}/history`.
+/// A ticket's history
+///
+/// Each field's winning write and the writes it superseded, with their clocks and sites, and
+/// the comments.
+#[utoipa::path(get, path = "/v1/tickets/{number}/history", tag = "tickets",
+    operation_id = "getTicketHistory",
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The history.", body = HistoryView), ReadErrors))]
 pub(crate) async fn history(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
-) -> Result<Json<Value>> {
-    let state = load(&app, &number).await?;
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Json<HistoryView>> {
+    let state = load(&app, ticket_key(number)?).await?;
     Ok(Json(views::history(&state, &app.mapping)))
 }
 
-/// `GET /v1/tickets?customer_ref=...` or `?number=...`.
+/// Find tickets
+///
+/// Finds the tickets of a customer, or one ticket by number: give exactly one of
+/// `customer_ref` or `number`. Tickets not known at this site are left out (no 404).
+#[utoipa::path(get, path = "/v1/tickets", tag = "tickets", operation_id = "findTickets",
+    params(("search" = inline(Search), Query, style = Form, explode,
+        description = "Exactly one of `customer_ref` or `number`.")),
+    responses((status = 200, description = "The tickets found.", body = TicketList),
+        ReadErrors))]
 pub(crate) async fn find(
     State(app): State<Arc<App>>,
-    query: std::result::Result<Query<Search>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>> {
-    let Query(search) = query
-        .map_err(|e| Error::BadRequest(format!("{e}; allowed parameters: customer_ref, number")))?;
-    let numbers = match (search.customer_ref, search.number) {
-        (Some(customer), None) => {
+    query: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<TicketList>> {
+    let Query(params) = query.map_err(|e| {
+        Error::BadRequest(format!(
+            "{}; allowed: exactly one of customer_ref or number",
+            e.body_text()
+        ))
+    })?;
+    let numbers = match Search::from_query(params)? {
+        Search::Customer(customer) => {
             let replica = app.replica.clone();
-            blocking(move || replica.tickets_of_customer(&customer)).await?
+            blocking(move || replica.tickets_of_customer(&customer.0)).await?
         }
-        (None, Some(number)) => vec![number],
-        _ => {
-            return Err(Error::BadRequest(
-                "give exactly one of customer_ref or number".into(),
-            ));
-        }
+        Search::Number(number) => vec![number.0],
     };
     let mut tickets = Vec::new();
     for number in numbers {
-        match load(&app, &number).await {
+        match load(&app, EntityKey::new(EntityKind::Ticket, number)).await {
             Ok(state) => tickets.push(views::ticket(&state, &app.mapping)),
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Json(json!({ "tickets": tickets })))
+    Ok(Json(TicketList { tickets }))
 }
 
-/// `PATCH /v1/tickets/{number}`.
+/// Change a ticket
+///
+/// Sets the fields given; absent (or null) fields stay as they are, and a request that changes
+/// nothing (no field, or a status or focus team equal to the current one) answers the ticket
+/// as it is. Status transitions allowed: new -> in_progress, escalated, resolved, closed;
+/// in_progress -> waiting_on_customer, escalated, resolved; waiting_on_customer ->
+/// in_progress, resolved, closed; escalated -> in_progress, resolved; resolved -> closed,
+/// in_progress; closed is final (others: 422 `invalid`). Reaching in_progress or resolved sets
+/// `first_answer_at_ms` once; reaching resolved sets `resolved_at_ms`.
+#[utoipa::path(patch, path = "/v1/tickets/{number}", tag = "tickets",
+    operation_id = "updateTicket", request_body = TicketUpdate,
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The ticket after the change.", body = TicketView),
+        WriteErrors))]
 pub(crate) async fn update(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
+    number: std::result::Result<Path<String>, PathRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
-    let key = ticket_key(&number)?;
+) -> Result<Json<TicketView>> {
+    let key = ticket_key(number)?;
     let request: TicketUpdate = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let mapping = &app.mapping;
     let status = request
         .status
-        .as_deref()
-        .map(|s| mapping.status_in("status", s))
+        .as_ref()
+        .map(|s| mapping.status_in("status", &s.0))
         .transpose()?;
     let priority = request
         .priority
-        .as_deref()
-        .map(|p| mapping.priority_in("priority", p))
+        .as_ref()
+        .map(|p| mapping.priority_in("priority", &p.0))
         .transpose()?;
     let category = request
         .category
-        .as_deref()
-        .map(|c| mapping.category.to_ours("category", c))
+        .as_ref()
+        .map(|c| mapping.category.to_ours("category", &c.0.0))
         .transpose()?;
+    let before = load(&app, key.clone()).await?;
+    if request.changes_nothing(&before, status) {
+        return Ok(Json(views::ticket(&before, mapping)));
+    }
     let app2 = app.clone();
     let (_, after) = blocking(move || {
         let app = app2;
         let site = app.config.site.clone();
         let now = now_ms();
-        app.replica.checked_change(&key, now, &app.events, |seq, hlc, before, _| {
-            if before.is_empty() {
-                return Err(not_found(&key.id, &site));
-            }
-            let mut ops = Vec::new();
-            if let Some(to) = status {
-                let from = current_status(before);
-                if from != Some(to) {
-                    ops.push(set(TicketField::Status(StatusTransition { from, to })));
-                    status_times(before, to, now, &mut ops);
+        app.replica
+            .checked_change(&key, now, &app.events, |seq, hlc, before, _| {
+                if before.is_empty() {
+                    return Err(not_found(&key.id, &site));
                 }
-            }
-            ops.extend(priority.map(|p| set(TicketField::Priority(p))));
-            ops.extend(category.map(|c| set(TicketField::Category(c))));
-            let text = [
-                (request.subject, TicketField::Subject as fn(String) -> TicketField),
-                (request.assignee_alias, TicketField::AssigneeAlias),
-                // The current team again is no change (and a partner may not write it).
-                (
+                let mut ops = Vec::new();
+                if let Some(to) = status {
+                    let from = current_status(before);
+                    if from != Some(to) {
+                        ops.push(set(TicketField::Status(StatusTransition { from, to })));
+                        status_times(before, to, now, &mut ops);
+                    }
+                }
+                ops.extend(priority.map(|p| set(TicketField::Priority(p))));
+                ops.extend(category.map(|c| set(TicketField::Category(c))));
+                let text = [
+                    (
+                        request.subject.map(|v| v.0),
+                        TicketField::Subject as fn(String) -> TicketField,
+                    ),
+                    (
+                        request.assignee_alias.map(|v| v.0),
+                        TicketField::AssigneeAlias,
+                    ),
+                    // The current team again is no change (and a partner may not write it).
+                    (
+                        request
+                            .focus_team
+                            .map(|t| t.0)
+                            .filter(|t| focus_team(before) != Some(t.as_str())),
+                        TicketField::FocusTeam,
+                    ),
+                    (
+                        request.handling_site.map(|v| v.0),
+                        TicketField::HandlingSite,
+                    ),
+                    (
+                        request.customer_name.map(|v| v.0),
+                        TicketField::CustomerName,
+                    ),
+                    (
+                        request.customer_email.map(|v| v.0),
+                        TicketField::CustomerEmail,
+                    ),
+                    (
+                        request.customer_phone.map(|v| v.0),
+                        TicketField::CustomerPhone,
+                    ),
+                ];
+                for (value, field) in text {
+                    ops.extend(value.map(|v| set(field(v))));
+                }
+                ops.extend(
                     request
-                        .focus_team
-                        .filter(|t| focus_team(before) != Some(t.as_str())),
-                    TicketField::FocusTeam,
-                ),
-                (request.handling_site, TicketField::HandlingSite),
-                (request.customer_name, TicketField::CustomerName),
-                (request.customer_email, TicketField::CustomerEmail),
-                (request.customer_phone, TicketField::CustomerPhone),
-            ];
-            for (value, field) in text {
-                ops.extend(value.map(|v| set(field(v))));
-            }
-            ops.extend(request.first_contact.map(|f| set(TicketField::FirstContact(f))));
-            if ops.is_empty() {
-                return Err(Error::BadRequest(
-                    "nothing to change; send at least one of status, priority, category, subject, assignee_alias, \
-                     focus_team, handling_site, first_contact, customer_name, customer_email, customer_phone \
-                     with a new value"
+                        .first_contact
+                        .map(|f| set(TicketField::FirstContact(f))),
+                );
+                if ops.is_empty() {
+                    // The ticket changed since it was read above; what was asked for already holds.
+                    return Err(Error::Conflict(
+                    "the ticket changed while this request was applied, and it now asks for no \
+                     change; read the ticket again"
                         .into(),
                 ));
-            }
-            Ok(change(key.clone(), ops, &site, seq, hlc))
-        })
+                }
+                Ok(change(key.clone(), ops, &site, seq, hlc))
+            })
     })
     .await?;
     app.outbox.notify_one();
@@ -387,16 +411,23 @@ pub(crate) async fn update(
     Ok(Json(views::ticket(&after, mapping)))
 }
 
-/// `POST /v1/tickets/{number}/comments`.
+/// Comment on a ticket
+///
+/// Adds a comment by this site's tenant; comments are immutable.
+#[utoipa::path(post, path = "/v1/tickets/{number}/comments", tag = "tickets",
+    operation_id = "addComment", request_body = NewComment,
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 201, description = "The comment's id and the ticket.",
+        body = CommentCreated), WriteErrors))]
 pub(crate) async fn comment(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
+    number: std::result::Result<Path<String>, PathRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let key = ticket_key(&number)?;
+) -> Result<(StatusCode, Json<CommentCreated>)> {
+    let key = ticket_key(number)?;
     let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
-    let visibility = Visibility::parse("visibility", &request.visibility)?;
+    let visibility = request.visibility.0;
     let app2 = app.clone();
     let (change, after) = blocking(move || {
         let app = app2;
@@ -410,10 +441,10 @@ pub(crate) async fn comment(
                 }
                 let comment = Comment {
                     id: format!("{site}-{seq}"),
-                    author_alias: request.author_alias,
+                    author_alias: request.author_alias.0,
                     author_tenant: tenant,
                     visibility,
-                    body: request.body,
+                    body: request.body.0,
                     created_at_ms: now,
                 };
                 Ok(change(
@@ -434,6 +465,9 @@ pub(crate) async fn comment(
     };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "ticket": views::ticket(&after, &app.mapping) })),
+        Json(CommentCreated {
+            id,
+            ticket: views::ticket(&after, &app.mapping),
+        }),
     ))
 }
