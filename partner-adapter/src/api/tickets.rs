@@ -294,11 +294,9 @@ pub(crate) async fn find(
 ///
 /// Sets the fields given; absent (or null) fields stay as they are, and a request that changes
 /// nothing (no field, or a status or focus team equal to the current one) answers the ticket
-/// as it is. Status transitions allowed: new -> in_progress, escalated, resolved, closed;
-/// in_progress -> waiting_on_customer, escalated, resolved; waiting_on_customer ->
-/// in_progress, resolved, closed; escalated -> in_progress, resolved; resolved -> closed,
-/// in_progress; closed is final (others: 422 `invalid`). Reaching in_progress or resolved sets
-/// `first_answer_at_ms` once; reaching resolved sets `resolved_at_ms`.
+/// as it is. A status change must be one the `Status` schema lists from the current status
+/// (others: 422 `invalid`, saying which are allowed); closed is final. Reaching in_progress or
+/// resolved sets `first_answer_at_ms` once; reaching resolved sets `resolved_at_ms`.
 #[utoipa::path(patch, path = "/v1/tickets/{number}", tag = "tickets",
     operation_id = "updateTicket", request_body = TicketUpdate,
     params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
