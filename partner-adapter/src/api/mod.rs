@@ -307,3 +307,105 @@ pub(crate) fn parse<T: DeserializeOwned>(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use hotline_federation::authority::Refusal;
+    use hotline_proto::v1::RejectReason;
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// One error of every kind the adapter has (a new variant fails to compile here until it
+    /// is added), with every status a refusal or a domain error can take.
+    fn every_error() -> Vec<Error> {
+        let text = || String::from("x");
+        let mut errors = vec![
+            Error::Config {
+                field: text(),
+                problem: text(),
+            },
+            Error::File {
+                path: PathBuf::new(),
+                problem: text(),
+            },
+            Error::BadRequest(text()),
+            Error::Unmapped(text()),
+            Error::Domain(hotline_federation::Error::invalid("f", "p")),
+            Error::TooLarge(text()),
+            Error::Unauthorized(text()),
+            Error::NotFound(text()),
+            Error::MethodNotAllowed(text()),
+            Error::Conflict(text()),
+            Error::Forbidden(text()),
+            Error::Storage(text()),
+            Error::Corrupt(text()),
+            Error::CorruptStore {
+                dir: PathBuf::new(),
+                damage: Vec::new(),
+            },
+            Error::Gateway(text()),
+            Error::ClockAhead(text()),
+        ];
+        errors.push(Error::Domain(hotline_federation::Error::Character {
+            field: text(),
+            found: text(),
+            at: 0,
+            allowed: text(),
+        }));
+        for reason in [
+            RejectReason::Unspecified,
+            RejectReason::Invalid,
+            RejectReason::Forbidden,
+            RejectReason::Conflict,
+            RejectReason::ClockSkew,
+            RejectReason::Transition,
+            RejectReason::TooLarge,
+            RejectReason::OriginMismatch,
+        ] {
+            errors.push(Error::Refused(Refusal {
+                reason,
+                message: text(),
+            }));
+        }
+        for error in &errors {
+            match error {
+                Error::Config { .. }
+                | Error::File { .. }
+                | Error::BadRequest(_)
+                | Error::Unmapped(_)
+                | Error::Domain(_)
+                | Error::TooLarge(_)
+                | Error::Unauthorized(_)
+                | Error::NotFound(_)
+                | Error::MethodNotAllowed(_)
+                | Error::Conflict(_)
+                | Error::Forbidden(_)
+                | Error::Refused(_)
+                | Error::Storage(_)
+                | Error::Corrupt(_)
+                | Error::CorruptStore { .. }
+                | Error::Gateway(_)
+                | Error::ClockAhead(_) => {}
+            }
+        }
+        errors
+    }
+
+    /// Every code the API can answer is in the document's `ErrorCode` enum, so a generated
+    /// client knows each one.
+    #[test]
+    fn every_error_code_is_documented() {
+        let schema = serde_json::to_value(ErrorCode::schema()).expect("schema");
+        let documented = schema["enum"].as_array().expect("an enum").clone();
+        for error in every_error() {
+            let (_, code) = error.status();
+            assert!(
+                documented.contains(&Value::from(code)),
+                "{code} ({error:?}) is not in {documented:?}"
+            );
+        }
+    }
+}
