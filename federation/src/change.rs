@@ -366,7 +366,8 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
     }
 }
 
-fn check_element_id(field: &str, id: &str) -> Result<()> {
+/// Checks the id of a comment or call event: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+pub fn check_element_id(field: &str, id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id

@@ -40,12 +40,12 @@ pub enum Error {
     /// The thing asked for does not exist (or the site may not see it).
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The request conflicts with the current state (e.g. no ticket numbers left offline).
     #[error("{0}")]
     Conflict(String),
-    /// The site's tenant may not make this change (the gateway would refuse it too).
-    #[error("{0}")]
-    Forbidden(String),
     /// The federation's authority refuses this change, exactly as the gateway would: 422 with
     /// the rule's name.
     #[error("{}", .0.message)]
@@ -82,7 +82,8 @@ impl Error {
     pub fn status(&self) -> (u16, &'static str) {
         match self {
             Error::BadRequest(_) => (400, "bad_request"),
-            Error::Unmapped(_) => (422, "unmapped_value"),
+            // The served document lists the site's terms as enums: another one breaks it.
+            Error::Unmapped(_) => (400, "unmapped_value"),
             Error::TooLarge(_) => (413, "too_large"),
             Error::Domain(domain) => match domain {
                 // Control characters are malformed input, like invalid UTF-8.
@@ -94,8 +95,8 @@ impl Error {
             },
             Error::Unauthorized(_) => (401, "unauthorized"),
             Error::NotFound(_) => (404, "not_found"),
+            Error::MethodNotAllowed(_) => (405, "method_not_allowed"),
             Error::Conflict(_) => (409, "conflict"),
-            Error::Forbidden(_) => (403, "forbidden"),
             // The gateway's authority would refuse the write: nothing was stored, and the
             // body's `rule` names the rule (a client keys on it, not on the message).
             Error::Refused(_) => (422, "refused"),
@@ -104,6 +105,56 @@ impl Error {
             Error::ClockAhead(_) => (503, "clock_skew"),
             Error::Config { .. } | Error::File { .. } => (500, "internal"),
         }
+    }
+}
+
+impl Error {
+    /// The same error with a domain error's field path (`change.ops[3].set.ticket.subject`)
+    /// cut to the field's name in the local API (`subject`): the API's users never see the
+    /// change it builds.
+    pub fn for_api(self) -> Self {
+        use hotline_federation::Error as E;
+        let Error::Domain(domain) = self else {
+            return self;
+        };
+        let name = |path: String| match path.rsplit_once('.') {
+            Some((_, name)) => name.to_owned(),
+            None => path,
+        };
+        Error::Domain(match domain {
+            E::Invalid { field, problem } => E::Invalid {
+                field: name(field),
+                problem,
+            },
+            E::TooLarge { field, size, limit } => E::TooLarge {
+                field: name(field),
+                size,
+                limit,
+            },
+            E::Character {
+                field,
+                found,
+                at,
+                allowed,
+            } => E::Character {
+                field: name(field),
+                found,
+                at,
+                allowed,
+            },
+            E::Transition {
+                field,
+                from,
+                to,
+                allowed,
+            } => E::Transition {
+                field: name(field),
+                from,
+                to,
+                allowed,
+            },
+            skew @ E::ClockSkew { .. } => skew,
+        })
     }
 }
 

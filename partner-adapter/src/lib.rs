@@ -9,7 +9,8 @@
 //!   store check at every open; [`recover`]: `hotline-adapter recover`, which quarantines a
 //!   damaged store and rebuilds it from what can still be read;
 //! - [`sync`]: push, subscribe, lease and reconnect with the gateway;
-//! - [`api`]: the local HTTP API; [`views`]: JSON views; [`openapi`]: its description;
+//! - [`api`]: the local HTTP API, its routes, request types and field rules; [`views`]: the
+//!   response and webhook bodies as types; [`openapi`]: its description, generated from both;
 //! - [`events`]: the bodies of webhook events for partner tools; [`webhooks`]: their signed
 //!   delivery, which reaches the store only through [`webhooks::DeliveryQueue`];
 //! - [`run`]: the adapter as a whole (`run(listener, config, shutdown)`); [`cli`]: the command

@@ -106,6 +106,11 @@ impl Vocabulary {
         })
     }
 
+    /// The partner's terms, when the site maps this vocabulary (`None`: it uses ours).
+    pub fn terms(&self) -> Option<Vec<&str>> {
+        (!self.to_ours.is_empty()).then(|| self.to_ours.keys().map(String::as_str).collect())
+    }
+
     /// The partner term for one of our values (our own name when the table has none).
     pub fn to_theirs(&self, ours: &str) -> String {
         self.to_theirs
@@ -138,20 +143,16 @@ impl Mapping {
         })
     }
 
-    /// A partner status as ours.
+    /// A partner status as ours; a term that is neither mapped nor ours is unmapped.
     pub fn status_in(&self, field: &str, theirs: &str) -> Result<TicketStatus> {
-        Ok(TicketStatus::parse(
-            field,
-            &self.status.to_ours(field, theirs)?,
-        )?)
+        TicketStatus::parse(field, &self.status.to_ours(field, theirs)?)
+            .map_err(|e| Error::Unmapped(e.to_string()))
     }
 
-    /// A partner priority as ours.
+    /// A partner priority as ours; a term that is neither mapped nor ours is unmapped.
     pub fn priority_in(&self, field: &str, theirs: &str) -> Result<Priority> {
-        Ok(Priority::parse(
-            field,
-            &self.priority.to_ours(field, theirs)?,
-        )?)
+        Priority::parse(field, &self.priority.to_ours(field, theirs)?)
+            .map_err(|e| Error::Unmapped(e.to_string()))
     }
 }
 

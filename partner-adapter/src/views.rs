@@ -1,42 +1,202 @@
-//! JSON views of entities for partner tools (API responses and webhook bodies), in the
-//! partner's vocabulary.
+//! What partner tools receive (API responses and webhook bodies), as types: each is serialised
+//! as sent and describes itself to the OpenAPI document, in the partner's vocabulary.
+//!
+//! Response texts carry no request limits: a ticket holds what any site wrote within the
+//! federation's limits, which are wider than what this API accepts per character.
 
 use hotline_federation::EntityState;
 use hotline_federation::model::{FieldValue, TicketField};
+use hotline_federation::state::Stamped;
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
+use crate::api::fields::{
+    ChannelName, LanguageName, PriorityTerm, Slug, StatusTerm, TicketNumber, VisibilityName,
+};
 use crate::mapping::Mapping;
 
 /// A comment as partner tools see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Comment)]
 pub struct CommentView {
-    /// Comment id.
+    /// Unique within the ticket: `<site>-<origin_seq>`.
     pub id: String,
-    /// Advisor alias.
+    /// The advisor's alias.
     pub author_alias: String,
-    /// Advisor's tenant.
+    /// The advisor's tenant.
+    #[schema(value_type = Slug)]
     pub author_tenant: String,
-    /// `public`, `federation` or `tenant`.
+    /// Who may read it.
+    #[schema(value_type = VisibilityName)]
     pub visibility: String,
-    /// Text.
+    /// The text.
     pub body: String,
-    /// When written, ms.
+    /// When written, in ms since the Unix epoch.
     pub created_at_ms: u64,
+}
+
+/// A ticket as this site sees it. Besides `number`, `comments` and `deleted`, each field is
+/// present only once set and if the site may read it. Statuses and priorities are in the
+/// site's terms; a category in the site's terms when it maps that category.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(as = Ticket)]
+pub struct TicketView {
+    /// The ticket's public number.
+    #[schema(value_type = TicketNumber)]
+    pub number: String,
+    /// The same number, as a field of the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<TicketNumber>)]
+    pub public_number: Option<String>,
+    /// The customer's reference in the partner's CRM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_ref: Option<String>,
+    /// The focus team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Slug>)]
+    pub focus_team: Option<String>,
+    /// The category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PriorityTerm>)]
+    pub priority: Option<String>,
+    /// The status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<StatusTerm>)]
+    pub status: Option<String>,
+    /// The customer's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<LanguageName>)]
+    pub language: Option<String>,
+    /// How the customer reached the hotline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ChannelName>)]
+    pub channel: Option<String>,
+    /// When opened, in ms since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_at_ms: Option<u64>,
+    /// When first worked on or resolved, in ms since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_answer_at_ms: Option<u64>,
+    /// When last resolved, in ms since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at_ms: Option<u64>,
+    /// Solved at first contact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_contact: Option<bool>,
+    /// The site handling the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Slug>)]
+    pub handling_site: Option<String>,
+    /// The assigned advisor's alias.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee_alias: Option<String>,
+    /// The subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The tenant that opened the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Slug>)]
+    pub origin_tenant: Option<String>,
+    /// The customer's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    /// The customer's email address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    /// The customer's phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_phone: Option<String>,
+    /// The comments this site may read, oldest first.
+    pub comments: Vec<CommentView>,
+    /// The ticket was deleted.
+    pub deleted: bool,
+}
+
+/// One value of a ticket field, in the partner's terms.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = FieldValue)]
+pub enum FieldValueView {
+    /// A text, id, number, status, priority, category, language or channel.
+    Text(String),
+    /// A time in ms since the Unix epoch.
+    Number(u64),
+    /// A flag.
+    Flag(bool),
+}
+
+/// One ticket field's value, mapped to the partner's terms.
+pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> FieldValueView {
+    use FieldValueView::{Flag, Number, Text};
+    match field {
+        TicketField::Status(t) => Text(mapping.status.to_theirs(t.to.as_str())),
+        TicketField::Priority(p) => Text(mapping.priority.to_theirs(p.as_str())),
+        TicketField::Category(c) => Text(mapping.category.to_theirs(c)),
+        TicketField::Language(l) => Text(l.as_str().to_owned()),
+        TicketField::Channel(c) => Text(c.as_str().to_owned()),
+        TicketField::OpenedAt(v) | TicketField::FirstAnswerAt(v) | TicketField::ResolvedAt(v) => {
+            Number(*v)
+        }
+        TicketField::FirstContact(v) => Flag(*v),
+        TicketField::PublicNumber(s)
+        | TicketField::CustomerRef(s)
+        | TicketField::FocusTeam(s)
+        | TicketField::HandlingSite(s)
+        | TicketField::AssigneeAlias(s)
+        | TicketField::Subject(s)
+        | TicketField::OriginTenant(s)
+        | TicketField::CustomerName(s)
+        | TicketField::CustomerEmail(s)
+        | TicketField::CustomerPhone(s) => Text(s.clone()),
+    }
 }
 
 /// A ticket as partner tools see it: every field the site may read, statuses, priorities and
 /// categories in the partner's terms.
-pub fn ticket(state: &EntityState, mapping: &Mapping) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert("number".into(), json!(state.key.id));
+pub fn ticket(state: &EntityState, mapping: &Mapping) -> TicketView {
+    let mut view = TicketView {
+        number: state.key.id.clone(),
+        comments: comments(state),
+        deleted: state.deleted.is_some(),
+        ..TicketView::default()
+    };
     for register in state.registers.values() {
         let FieldValue::Ticket(field) = &register.winner.value else {
             continue;
         };
-        let name = hotline_federation::model::ticket_field_name(field);
-        out.insert(name.into(), ticket_field(field, mapping));
+        let text = |s: &String| Some(s.clone());
+        match field {
+            TicketField::Status(t) => view.status = Some(mapping.status.to_theirs(t.to.as_str())),
+            TicketField::Priority(p) => {
+                view.priority = Some(mapping.priority.to_theirs(p.as_str()));
+            }
+            TicketField::Category(c) => view.category = Some(mapping.category.to_theirs(c)),
+            TicketField::Language(l) => view.language = Some(l.as_str().to_owned()),
+            TicketField::Channel(c) => view.channel = Some(c.as_str().to_owned()),
+            TicketField::OpenedAt(v) => view.opened_at_ms = Some(*v),
+            TicketField::FirstAnswerAt(v) => view.first_answer_at_ms = Some(*v),
+            TicketField::ResolvedAt(v) => view.resolved_at_ms = Some(*v),
+            TicketField::FirstContact(v) => view.first_contact = Some(*v),
+            TicketField::PublicNumber(s) => view.public_number = text(s),
+            TicketField::CustomerRef(s) => view.customer_ref = text(s),
+            TicketField::FocusTeam(s) => view.focus_team = text(s),
+            TicketField::HandlingSite(s) => view.handling_site = text(s),
+            TicketField::AssigneeAlias(s) => view.assignee_alias = text(s),
+            TicketField::Subject(s) => view.subject = text(s),
+            TicketField::OriginTenant(s) => view.origin_tenant = text(s),
+            TicketField::CustomerName(s) => view.customer_name = text(s),
+            TicketField::CustomerEmail(s) => view.customer_email = text(s),
+            TicketField::CustomerPhone(s) => view.customer_phone = text(s),
+        }
     }
+    view
+}
+
+/// The comments of a ticket, oldest first.
+fn comments(state: &EntityState) -> Vec<CommentView> {
     let mut comments: Vec<CommentView> = state
         .comments
         .values()
@@ -50,61 +210,285 @@ pub fn ticket(state: &EntityState, mapping: &Mapping) -> Value {
         })
         .collect();
     comments.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-    out.insert("comments".into(), json!(comments));
-    out.insert("deleted".into(), json!(state.deleted.is_some()));
-    Value::Object(out)
+    comments
 }
 
-/// One ticket field's value as JSON, mapped to the partner's terms.
-pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> Value {
-    match field {
-        TicketField::Status(t) => json!(mapping.status.to_theirs(t.to.as_str())),
-        TicketField::Priority(p) => json!(mapping.priority.to_theirs(p.as_str())),
-        TicketField::Category(c) => json!(mapping.category.to_theirs(c)),
-        TicketField::Language(l) => json!(l.as_str()),
-        TicketField::Channel(c) => json!(c.as_str()),
-        TicketField::OpenedAt(v) | TicketField::FirstAnswerAt(v) | TicketField::ResolvedAt(v) => {
-            json!(v)
-        }
-        TicketField::FirstContact(v) => json!(v),
-        TicketField::PublicNumber(s)
-        | TicketField::CustomerRef(s)
-        | TicketField::FocusTeam(s)
-        | TicketField::HandlingSite(s)
-        | TicketField::AssigneeAlias(s)
-        | TicketField::Subject(s)
-        | TicketField::OriginTenant(s)
-        | TicketField::CustomerName(s)
-        | TicketField::CustomerEmail(s)
-        | TicketField::CustomerPhone(s) => json!(s),
-    }
+/// One write of a ticket field.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FieldWrite)]
+pub struct FieldWriteView {
+    /// The value, as in `Ticket` (the partner's terms); null for a value that is no ticket
+    /// field.
+    pub value: Option<FieldValueView>,
+    /// The write's hybrid clock: wall time in ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The hybrid clock's logical counter.
+    pub logical: u32,
+    /// The site that wrote it.
+    pub site: String,
+}
+
+/// A field's winning write and the writes it superseded.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FieldHistory)]
+pub struct FieldHistoryView {
+    /// The field's name, as in `Ticket`.
+    pub field: String,
+    /// The winning write.
+    pub current: FieldWriteView,
+    /// The writes it superseded.
+    pub superseded: Vec<FieldWriteView>,
 }
 
 /// A ticket's history: each field's winning write and the superseded ones, and the comments.
-pub fn history(state: &EntityState, mapping: &Mapping) -> Value {
-    let write = |stamped: &hotline_federation::state::Stamped<FieldValue>| {
-        let value = match &stamped.value {
-            FieldValue::Ticket(f) => ticket_field(f, mapping),
-            _ => Value::Null,
-        };
-        json!({
-            "value": value,
-            "at_ms": stamped.stamp.hlc.wall_ms,
-            "logical": stamped.stamp.hlc.logical,
-            "site": stamped.stamp.site,
-        })
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TicketHistory)]
+pub struct HistoryView {
+    /// The ticket's public number.
+    #[schema(value_type = TicketNumber)]
+    pub number: String,
+    /// Every field ever written.
+    pub fields: Vec<FieldHistoryView>,
+    /// The comments this site may read, oldest first.
+    pub comments: Vec<CommentView>,
+}
+
+/// A ticket's history: each field's winning write and the superseded ones, and the comments.
+pub fn history(state: &EntityState, mapping: &Mapping) -> HistoryView {
+    let write = |stamped: &Stamped<FieldValue>| FieldWriteView {
+        value: match &stamped.value {
+            FieldValue::Ticket(f) => Some(ticket_field(f, mapping)),
+            _ => None,
+        },
+        at_ms: stamped.stamp.hlc.wall_ms,
+        logical: stamped.stamp.hlc.logical,
+        site: stamped.stamp.site.clone(),
     };
-    let fields: Vec<Value> = state
-        .registers
-        .iter()
-        .map(|(name, register)| {
-            json!({
-                "field": name,
-                "current": write(&register.winner),
-                "superseded": register.superseded.iter().map(write).collect::<Vec<_>>(),
+    HistoryView {
+        number: state.key.id.clone(),
+        fields: state
+            .registers
+            .iter()
+            .map(|(name, register)| FieldHistoryView {
+                field: name.clone(),
+                current: write(&register.winner),
+                superseded: register.superseded.iter().map(write).collect(),
             })
-        })
-        .collect();
-    let view = ticket(state, mapping);
-    json!({ "number": state.key.id, "fields": fields, "comments": view["comments"] })
+            .collect(),
+        comments: comments(state),
+    }
+}
+
+/// A list of tickets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketList {
+    /// The tickets found.
+    pub tickets: Vec<TicketView>,
+}
+
+/// A written comment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentCreated {
+    /// The comment's id.
+    pub id: String,
+    /// The ticket with the comment.
+    pub ticket: TicketView,
+}
+
+/// One focus team a site may use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FocusTeam {
+    /// The team's id, as tickets name it.
+    #[schema(value_type = Slug)]
+    pub id: String,
+    /// Its human name.
+    pub display_name: String,
+    /// Whether the tenant is granted the customer data (name, email, phone) of the team's
+    /// tickets.
+    pub customer_data: bool,
+}
+
+/// The focus teams a site may use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FocusTeamList {
+    /// The teams.
+    pub teams: Vec<FocusTeam>,
+}
+
+/// A recorded call event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallEventRecorded {
+    /// The event's id.
+    pub id: String,
+    /// The call log: `<site>.<yyyy-mm-dd>`.
+    pub call_log: String,
+}
+
+/// The link to the gateway.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SyncStatus)]
+pub struct SyncStatusView {
+    /// This site.
+    #[schema(value_type = Slug)]
+    pub site: String,
+    /// This site's tenant.
+    #[schema(value_type = Slug)]
+    pub tenant: String,
+    /// A session with the gateway is up.
+    pub connected: bool,
+    /// Last time anything arrived from the gateway, in ms since the Unix epoch (0: never).
+    pub last_contact_ms: u64,
+    /// Position in the gateway's log applied here.
+    pub cursor: u64,
+    /// The gateway's head as last heard (at least `cursor`).
+    pub gateway_head: u64,
+    /// `gateway_head` - `cursor`.
+    pub lag: u64,
+    /// Local changes not yet accepted by the gateway.
+    pub outbox_depth: u64,
+    /// Changes the gateway refused (`GET /v1/dead-letters`).
+    pub dead_letters: u64,
+    /// How far this site's clock ran ahead of the gateway's at the last heartbeat, ms
+    /// (negative: behind; null before the first). Beyond the gateway's allowed skew, local
+    /// writes are refused with 503 `clock_skew`.
+    pub clock_ahead_ms: Option<i64>,
+    /// Entities whose local copy waits to be replaced by the gateway's, after a refused change
+    /// or a duplicate acknowledgement.
+    pub awaiting_gateway_copy: u64,
+    /// Changes the gateway acknowledged since the adapter started.
+    pub pushed_since_start: u64,
+    /// Of those, changes the gateway already held (re-sent after an acknowledgement was lost).
+    pub duplicates_since_start: u64,
+    /// Ticket numbers left in the leased blocks.
+    pub ticket_numbers_left: u64,
+    /// Why the gateway refused the last lease of ticket numbers; null once a lease succeeds.
+    /// Syncing goes on; the lease is asked for again later.
+    pub lease_refused: Option<String>,
+    /// Webhook deliveries queued, over all targets.
+    pub webhooks_pending: u64,
+    /// Webhook events given up (`GET /v1/webhooks/dead-letters`).
+    pub webhook_dead_letters: u64,
+    /// Why the last session ended; empty if none.
+    pub last_error: String,
+}
+
+/// A change the gateway refused.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeadLetter)]
+pub struct DeadLetterView {
+    /// The change's sequence number at this site; replay with it.
+    pub origin_seq: u64,
+    /// The entity's id (a ticket number or call log).
+    pub entity: String,
+    /// Why it was refused, e.g. `REJECT_REASON_INVALID` (a number if unknown).
+    pub reason: String,
+    /// The stable name of the rule it broke, e.g. `only_inhouse_reroutes`; absent for letters
+    /// parked before gateways named rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The gateway's explanation.
+    pub message: String,
+    /// When refused, in ms since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Changes the gateway refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    /// The dead letters.
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// Body of the `ticket.changed` webhook event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketChangedEvent {
+    /// `ticket.changed`.
+    #[schema(pattern = "^ticket\\.changed$")]
+    pub event: String,
+    /// The site sending the event.
+    #[schema(value_type = Slug)]
+    pub site: String,
+    /// The ticket's number.
+    #[schema(value_type = TicketNumber)]
+    pub number: String,
+    /// When the change was applied here, in ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The ticket as the site now sees it.
+    pub ticket: TicketView,
+}
+
+/// Body of the `ticket.revoked` webhook event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketRevokedEvent {
+    /// `ticket.revoked`.
+    #[schema(pattern = "^ticket\\.revoked$")]
+    pub event: String,
+    /// The site sending the event.
+    #[schema(value_type = Slug)]
+    pub site: String,
+    /// The ticket's number.
+    #[schema(value_type = TicketNumber)]
+    pub number: String,
+    /// When the ticket was purged here, in ms since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// A webhook event a target did not accept.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookDeadLetter)]
+pub struct WebhookDeadLetterView {
+    /// The target's name.
+    pub target: String,
+    /// The event id, as sent in `x-hotline-event-id`.
+    pub event_id: u64,
+    /// Failed attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: String,
+    /// When given up, in ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The body that was sent; a JSON string if it was not JSON.
+    #[schema(schema_with = webhook_body)]
+    pub body: serde_json::Value,
+}
+
+impl From<crate::webhooks::WebhookDeadLetter> for WebhookDeadLetterView {
+    fn from(dead: crate::webhooks::WebhookDeadLetter) -> Self {
+        let crate::webhooks::WebhookDeadLetter {
+            target,
+            event_id,
+            attempts,
+            last_error,
+            at_ms,
+            body,
+        } = dead;
+        WebhookDeadLetterView {
+            target,
+            event_id,
+            attempts,
+            last_error,
+            at_ms,
+            body,
+        }
+    }
+}
+
+/// The schema of a webhook dead letter's body: one of the events, or a string.
+fn webhook_body() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::Ref;
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(Ref::from_schema_name("TicketChangedEvent"))
+        .item(Ref::from_schema_name("TicketRevokedEvent"))
+        .item(crate::api::fields::string())
+        .description(Some(
+            "The body that was sent; a JSON string if it was not JSON.",
+        ))
+        .into()
+}
+
+/// Webhook events given up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeadLetterList {
+    /// The webhook dead letters.
+    pub dead_letters: Vec<WebhookDeadLetterView>,
 }

@@ -1,59 +1,32 @@
-//! The OpenAPI document describes every route the router serves, and holds together.
+//! The served OpenAPI document and the router agree: every documented operation is served,
+//! every path serves exactly the documented methods (its `Allow` header, which the router
+//! builds from its own routes, equals the document's methods), the router declares no route
+//! outside the one list the document is generated from, and the document holds together.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod local_api;
 
-use hotline_adapter::openapi::document;
-use serde_json::Value;
+use std::collections::BTreeSet;
 
-/// The router's source; its `.route(` calls are the truth the document must match.
+use hotline_adapter::mapping::MappingConfig;
+use local_api::LocalApi;
+use serde_json::{Value, json};
+
+/// The router's source: its routes must all come from `routes!`, which also documents them.
 const ROUTER: &str = include_str!("../src/api/mod.rs");
 
-const METHODS: [&str; 8] = [
-    "get", "post", "put", "patch", "delete", "head", "options", "trace",
-];
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-/// Path -> methods of every `.route("path", method(handler).method(handler)...)` in `source`.
-fn served_routes(source: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let mut routes = BTreeMap::new();
-    for (start, _) in source.match_indices(".route(") {
-        let call = balanced_call(&source[start + ".route".len()..]);
-        let mut parts = call.splitn(3, '"');
-        let (Some(_), Some(path), Some(after_path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            panic!("no path in .route{call}");
-        };
-        let methods: &mut BTreeSet<String> = routes.entry(path.to_owned()).or_default();
-        methods.extend(method_calls(after_path));
-    }
-    routes
+/// The document as the site serves it.
+async fn served(api: &LocalApi) -> Value {
+    let answer = api.send("GET", "/openapi.json", None, b"").await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    answer.json
 }
 
-/// The parenthesised argument list at the start of `text`, parentheses included.
-fn balanced_call(text: &str) -> &str {
-    let mut depth = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 1 => return &text[..=i],
-            ')' => depth -= 1,
-            _ => {}
-        }
-    }
-    panic!("unbalanced parentheses in .route{text}");
-}
-
-/// The HTTP methods called as `get(`, `.post(`, ... in `text` (not `tickets::get(`).
-fn method_calls(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for method in METHODS {
-        for (i, _) in text.match_indices(&format!("{method}(")) {
-            let before = text[..i].chars().next_back();
-            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                found.push(method.to_owned());
-            }
-        }
-    }
-    found
+/// `path` with its parameters filled with valid values.
+fn concrete(path: &str) -> String {
+    path.replace("{number}", "ASZ-2026-004711")
+        .replace("{origin_seq}", "1")
 }
 
 /// Every `$ref` string anywhere in `value`.
@@ -70,82 +43,115 @@ fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The document is OpenAPI 3.1 and documents exactly the routes and methods the router serves.
-#[test]
-fn every_served_route_is_documented() {
-    let doc = document();
-    let version = doc["openapi"].as_str().expect("openapi is a string");
-    assert!(version.starts_with("3.1"), "openapi is {version}");
-
-    let served = served_routes(ROUTER);
-    assert!(
-        served.len() >= 10,
-        "parsed too few routes from api/mod.rs: {served:?}"
-    );
-    assert!(
-        served.values().all(|m| !m.is_empty()),
-        "a route without methods: {served:?}"
-    );
-
-    let paths = doc["paths"].as_object().expect("paths is an object");
-    let documented: BTreeMap<String, BTreeSet<String>> = paths
-        .iter()
-        .map(|(path, item)| {
-            let methods = item.as_object().expect("path item is an object").keys();
-            let methods = methods
-                .filter(|k| METHODS.contains(&k.as_str()))
-                .cloned()
-                .collect();
-            (path.clone(), methods)
-        })
-        .collect();
-    assert_eq!(
-        documented, served,
-        "documented (left) vs served (right) routes and methods"
-    );
+/// Every documented path and method is served: the answer is never the router's own 404 for
+/// an unknown path or a 405.
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let api = LocalApi::new(MappingConfig::default());
+    let doc = served(&api).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 11, "too few paths: {:?}", paths.keys());
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let upper = method.to_uppercase();
+            let answer = api.call(&upper, &concrete(path), b"{}").await;
+            let message = answer.json["message"].as_str().unwrap_or_default();
+            assert!(
+                answer.status != 405 && !message.contains("no such endpoint"),
+                "{upper} {path} is documented but not served: {} {}",
+                answer.status,
+                answer.json
+            );
+        }
+    }
 }
 
-/// Every `$ref` in the document names an entry of `components.schemas`.
+/// On every documented path, the router serves exactly the documented methods: its `Allow`
+/// header (built from its routes) lists them, and any other method answers a JSON 405.
+#[tokio::test]
+async fn every_path_serves_exactly_its_documented_methods() {
+    let api = LocalApi::new(MappingConfig::default());
+    let doc = served(&api).await;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let documented: BTreeSet<String> = item
+            .as_object()
+            .expect("path item")
+            .keys()
+            .filter(|m| METHODS.contains(&m.as_str()))
+            .map(|m| m.to_uppercase())
+            .collect();
+        for method in METHODS.map(str::to_uppercase) {
+            if documented.contains(&method) {
+                continue;
+            }
+            let answer = api.call(&method, &concrete(path), b"").await;
+            assert_eq!(answer.status, 405, "{method} {path}: {}", answer.json);
+            assert_eq!(answer.json["code"], "method_not_allowed", "{method} {path}");
+            let allow: BTreeSet<String> = answer.headers["allow"]
+                .to_str()
+                .expect("ascii")
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| m != "HEAD")
+                .collect();
+            assert_eq!(
+                allow, documented,
+                "{path}: served (left) vs documented (right)"
+            );
+        }
+    }
+}
+
+/// The router declares every route through `routes!` (which documents it), never with a
+/// plain `.route(`, so no path can be served without being in the document.
 #[test]
-fn every_ref_resolves() {
-    let doc = document();
-    let schemas = doc["components"]["schemas"]
-        .as_object()
-        .expect("components.schemas");
+fn the_router_has_no_undocumented_route() {
+    assert!(
+        !ROUTER.contains(".route(\""),
+        "api/mod.rs declares a route outside routes!()"
+    );
+    assert!(ROUTER.matches("routes!(").count() >= 11);
+}
+
+/// The document is OpenAPI 3.1, every `$ref` resolves, every operation has an id, a summary,
+/// a 401 where a token is needed and the `Error` schema on every error status.
+#[tokio::test]
+async fn the_document_holds_together() {
+    let api = LocalApi::new(MappingConfig::default());
+    let doc = served(&api).await;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     let mut found = Vec::new();
     refs(&doc, &mut found);
-    assert!(found.len() > 10, "suspiciously few $refs: {found:?}");
+    assert!(found.len() > 20, "suspiciously few $refs: {found:?}");
     for target in found {
         let name = target
             .strip_prefix("#/components/schemas/")
             .unwrap_or_else(|| panic!("{target} does not point into components.schemas"));
         assert!(schemas.contains_key(name), "{target} resolves to nothing");
     }
-}
-
-/// Operations have unique ids, summaries and typed errors, and only `/openapi.json` is open.
-#[test]
-fn operations_are_complete() {
-    let doc = document();
-    assert_eq!(doc["security"], serde_json::json!([{ "bearer": [] }]));
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
     let mut ids = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            if !METHODS.contains(&method.as_str()) {
-                continue;
-            }
-            let id = op["operationId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().expect("operationId");
             assert!(ids.insert(id.to_owned()), "operationId {id} used twice");
             assert!(op["summary"].is_string(), "{method} {path}: no summary");
-            let open = op.get("security") == Some(&serde_json::json!([]));
-            assert_eq!(open, path == "/openapi.json", "{method} {path}: security");
-            for (status, response) in op["responses"].as_object().unwrap() {
+            let open = path == "/openapi.json";
+            assert_eq!(open, op.get("security") == Some(&json!([{}])), "{path}");
+            assert_eq!(!open, op["responses"].get("401").is_some(), "{path}: 401");
+            for (status, response) in op["responses"].as_object().expect("responses") {
                 if status.starts_with('4') || status.starts_with('5') {
                     let schema = &response["content"]["application/json"]["schema"]["$ref"];
                     assert_eq!(
@@ -154,14 +160,99 @@ fn operations_are_complete() {
                     );
                 }
             }
-            if path != "/openapi.json" {
-                assert!(
-                    op["responses"].get("401").is_some(),
-                    "{method} {path}: no 401"
-                );
-            }
         }
     }
     let webhooks = doc["webhooks"].as_object().expect("webhooks");
     assert!(webhooks.contains_key("ticket.changed") && webhooks.contains_key("ticket.revoked"));
+}
+
+/// Request bodies refuse unknown fields and carry the server's limits: lengths, patterns,
+/// integer ranges, enums of our own vocabulary.
+#[tokio::test]
+async fn request_schemas_carry_the_servers_limits() {
+    let api = LocalApi::new(MappingConfig::default());
+    let doc = served(&api).await;
+    let schemas = &doc["components"]["schemas"];
+    for body in ["NewTicket", "TicketUpdate", "NewComment", "NewCallEvent"] {
+        assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+    }
+    let required = &schemas["RequiredLine"]["allOf"];
+    assert_eq!(required[0]["minLength"], 1);
+    let widths: Vec<&Value> = (0..4)
+        .map(|i| &required[1]["anyOf"][i]["maxLength"])
+        .collect();
+    assert_eq!(widths, [&json!(512), &json!(256), &json!(170), &json!(128)]);
+    assert_eq!(
+        schemas["CommentBody"]["allOf"][1]["anyOf"][0]["maxLength"],
+        16384
+    );
+    let one_line = schemas["OneLine"]["allOf"][0]["pattern"].as_str().unwrap();
+    assert!(one_line.contains("\\u0000-\\u001F"), "{one_line}");
+    assert!(
+        schemas["TicketNumber"]["pattern"]
+            .as_str()
+            .unwrap()
+            .starts_with("^[A-Z]{2,5}-2")
+    );
+    assert_eq!(schemas["Slug"]["pattern"], "^[a-z][a-z0-9-]{0,63}$");
+    assert_eq!(schemas["WaitSeconds"]["type"], "integer");
+    assert_eq!(schemas["WaitSeconds"]["maximum"], u32::MAX);
+    assert_eq!(schemas["LanguageName"]["enum"], json!(["de", "en"]));
+    let search = &doc["paths"]["/v1/tickets"]["get"]["parameters"][0]["schema"]["oneOf"];
+    assert_eq!(search.as_array().map(Vec::len), Some(2), "{search}");
+}
+
+/// The site's own vocabulary is in the served document as enums: a German status table gives
+/// a German status enum, the statuses a ticket may start in, and the transitions in its terms.
+#[tokio::test]
+async fn the_sites_vocabulary_is_served_as_enums() {
+    let pairs = [
+        ("Neu", "new"),
+        ("In Arbeit", "in_progress"),
+        ("Wartet", "waiting_on_customer"),
+        ("Eskaliert", "escalated"),
+        ("Geloest", "resolved"),
+        ("Geschlossen", "closed"),
+    ];
+    let mapping = MappingConfig {
+        status: pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        category: [("Netz", "network"), ("Drucker", "printer")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        ..MappingConfig::default()
+    };
+    let api = LocalApi::new(mapping);
+    let doc = served(&api).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Status"]["enum"],
+        json!([
+            "Neu",
+            "In Arbeit",
+            "Wartet",
+            "Eskaliert",
+            "Geloest",
+            "Geschlossen"
+        ])
+    );
+    assert_eq!(
+        schemas["NewTicketStatus"]["enum"],
+        json!(["Neu", "In Arbeit", "Geloest"])
+    );
+    assert_eq!(schemas["Category"]["enum"], json!(["Drucker", "Netz"]));
+    assert_eq!(
+        schemas["Priority"]["enum"],
+        json!(["low", "normal", "high", "critical"])
+    );
+    let described = schemas["Status"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        described.contains("Geschlossen -> none (final)"),
+        "{described}"
+    );
 }

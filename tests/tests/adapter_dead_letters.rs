@@ -52,6 +52,7 @@ async fn replay_at_the_gateway_clears_the_sites_dead_letter() -> anyhow::Result<
     .await?;
     let parked = letters().await?;
     assert_eq!(parked[0]["reason"], "REJECT_REASON_FORBIDDEN", "{parked:?}");
+    assert_eq!(parked[0]["rule"], "ticket_visible_or_leased", "{parked:?}");
     assert_eq!(parked[0]["origin_seq"], change.origin_seq, "{parked:?}");
 
     let handlers = Change {

@@ -320,7 +320,7 @@ async fn mapping_round_trip_and_unmapped_values() -> anyhow::Result<()> {
         .api
         .call("PATCH", &path, &json!({ "status": "Offen" }))
         .await?;
-    assert_eq!(status, 422, "{error}");
+    assert_eq!(status, 400, "{error}");
     assert_eq!(error["code"], "unmapped_value");
     let message = error["message"].as_str().unwrap_or_default();
     assert!(

@@ -5,42 +5,42 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hotline_federation::calendar::iso_date;
-use hotline_federation::model::{CallEvent, CallOutcome, EntityKey, EntityKind};
+use hotline_federation::model::{CallEvent, EntityKey, EntityKind};
 use hotline_federation::{Change, FieldOp};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::requests::NewCallEvent;
 use super::tickets::blocking;
 use super::{App, parse};
 use crate::error::{Error, Result};
+use crate::openapi::{ReplayErrors, ServiceErrors, WriteErrors};
 use crate::sync::now_ms;
+use crate::views::{
+    CallEventRecorded, DeadLetterList, DeadLetterView, SyncStatusView, WebhookDeadLetterList,
+    WebhookDeadLetterView,
+};
 
-/// One ACD fact.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewCallEvent {
-    id: Option<String>,
-    outcome: String,
-    wait_seconds: u32,
-    at_ms: Option<u64>,
-    focus_team: Option<String>,
-    ticket_number: Option<String>,
-}
-
-/// `POST /v1/call-events`: records an ACD fact in the site's call log of that day.
+/// Record a call event
+///
+/// Records an ACD fact in the site's call log of the event's day (UTC),
+/// `<site>.<yyyy-mm-dd>`.
+#[utoipa::path(post, path = "/v1/call-events", tag = "calls", operation_id = "recordCallEvent",
+    request_body = NewCallEvent,
+    responses((status = 201, description = "The event's id and call log.",
+        body = CallEventRecorded), WriteErrors))]
 pub(crate) async fn call_event(
     State(app): State<Arc<App>>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<CallEventRecorded>)> {
     let request: NewCallEvent = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
-    let outcome = CallOutcome::parse("outcome", &request.outcome)?;
+    let outcome = request.outcome.0;
     let now = now_ms();
-    let at = request.at_ms.unwrap_or(now);
+    let at = request.at_ms.map_or(now, |at| at.0);
     let site = app.config.site.clone();
     let key = EntityKey::new(EntityKind::CallLog, format!("{site}.{}", iso_date(at)));
     let app2 = app.clone();
@@ -49,13 +49,15 @@ pub(crate) async fn call_event(
         app.replica
             .checked_change(&key, now, &app.events, |seq, hlc, _, _| {
                 let event = CallEvent {
-                    id: request.id.unwrap_or_else(|| format!("{site}-{seq}")),
+                    id: request
+                        .id
+                        .map_or_else(|| format!("{site}-{seq}"), |id| id.0),
                     site: site.clone(),
                     outcome,
-                    wait_seconds: request.wait_seconds,
+                    wait_seconds: request.wait_seconds.0,
                     at_ms: at,
-                    focus_team: request.focus_team,
-                    ticket_number: request.ticket_number,
+                    focus_team: request.focus_team.map(|t| t.0),
+                    ticket_number: request.ticket_number.map(|n| n.0),
                 };
                 Ok(Change {
                     key: key.clone(),
@@ -73,12 +75,20 @@ pub(crate) async fn call_event(
     };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": event.id, "call_log": change.key.id })),
+        Json(CallEventRecorded {
+            id: event.id.clone(),
+            call_log: change.key.id.clone(),
+        }),
     ))
 }
 
-/// `GET /v1/sync/status`.
-pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
+/// The link to the gateway
+///
+/// Connection, replication lag, queues and ticket numbers left.
+#[utoipa::path(get, path = "/v1/sync/status", tag = "sync", operation_id = "getSyncStatus",
+    responses((status = 200, description = "The status.", body = SyncStatusView),
+        ServiceErrors))]
+pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatusView>> {
     let replica = app.replica.clone();
     let (cursor, depth, parked, stale, numbers, hooks_pending, hooks_dead) = blocking(move || {
         Ok((
@@ -94,58 +104,85 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<Value>> {
     .await?;
     let status = &app.status;
     let head = status.head.load(Ordering::SeqCst).max(cursor);
-    Ok(Json(json!({
-        "site": app.config.site,
-        "tenant": app.config.tenant,
-        "connected": status.connected.load(Ordering::SeqCst),
-        "last_contact_ms": status.last_contact_ms.load(Ordering::SeqCst),
-        "cursor": cursor,
-        "gateway_head": head,
-        "lag": head - cursor,
-        "outbox_depth": depth,
-        "dead_letters": parked,
-        "clock_ahead_ms": status.clock().map(|c| c.ahead_ms),
-        "awaiting_gateway_copy": stale,
-        "pushed_since_start": status.pushed.load(Ordering::SeqCst),
-        "duplicates_since_start": status.duplicates.load(Ordering::SeqCst),
-        "ticket_numbers_left": numbers,
-        "lease_refused": status.lease_refused.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        "webhooks_pending": hooks_pending,
-        "webhook_dead_letters": hooks_dead,
-        "last_error": status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-    })))
+    Ok(Json(SyncStatusView {
+        site: app.config.site.clone(),
+        tenant: app.config.tenant.clone(),
+        connected: status.connected.load(Ordering::SeqCst),
+        last_contact_ms: status.last_contact_ms.load(Ordering::SeqCst),
+        cursor,
+        gateway_head: head,
+        lag: head - cursor,
+        outbox_depth: depth as u64,
+        dead_letters: parked as u64,
+        clock_ahead_ms: status.clock().map(|c| c.ahead_ms),
+        awaiting_gateway_copy: stale as u64,
+        pushed_since_start: status.pushed.load(Ordering::SeqCst),
+        duplicates_since_start: status.duplicates.load(Ordering::SeqCst),
+        ticket_numbers_left: numbers,
+        lease_refused: lock(&status.lease_refused).clone(),
+        webhooks_pending: hooks_pending as u64,
+        webhook_dead_letters: hooks_dead as u64,
+        last_error: lock(&status.last_error).clone(),
+    }))
 }
 
-/// `GET /v1/dead-letters`: changes the gateway refused.
-pub(crate) async fn dead_letters(State(app): State<Arc<App>>) -> Result<Json<Value>> {
+/// The value behind `mutex`, also after a panic while it was held.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Changes the gateway refused
+///
+/// Local changes the gateway refused, parked out of the outbox.
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "sync", operation_id = "listDeadLetters",
+    responses((status = 200, description = "The dead letters.", body = DeadLetterList),
+        ServiceErrors))]
+pub(crate) async fn dead_letters(State(app): State<Arc<App>>) -> Result<Json<DeadLetterList>> {
     let replica = app.replica.clone();
     let parked = blocking(move || replica.parked()).await?;
-    let items: Vec<Value> = parked
+    let dead_letters = parked
         .into_iter()
         .map(|p| {
             let change = p.change.unwrap_or_default();
-            json!({
-                "origin_seq": change.origin_seq,
-                "entity": change.key.map(|k| k.id).unwrap_or_default(),
-                "reason": hotline_proto::v1::RejectReason::try_from(p.reason)
+            DeadLetterView {
+                origin_seq: change.origin_seq,
+                entity: change.key.map(|k| k.id).unwrap_or_default(),
+                reason: hotline_proto::v1::RejectReason::try_from(p.reason)
                     .map(|r| r.as_str_name().to_owned())
                     .unwrap_or_else(|_| p.reason.to_string()),
-                "message": p.message,
-                "at_ms": p.at_ms,
-            })
+                rule: (!p.rule.is_empty()).then_some(p.rule),
+                message: p.message,
+                at_ms: p.at_ms,
+            }
         })
         .collect();
-    Ok(Json(json!({ "dead_letters": items })))
+    Ok(Json(DeadLetterList { dead_letters }))
 }
 
-/// `POST /v1/dead-letters/{origin_seq}/replay`: puts a refused change back into the outbox.
+/// Replay a refused change
+///
+/// Puts the refused change back into the outbox at its place, e.g. after the cause was fixed
+/// at the gateway or the site's clock was corrected, and applies it to the local copy again. It
+/// keeps its origin_seq and its clock reading, except a change refused for its clock
+/// (REJECT_REASON_CLOCK_SKEW), which gets a new reading. A change that is still malformed
+/// stays parked (422); while the site's clock is too far ahead, 503 clock_skew. No request
+/// body.
+#[utoipa::path(post, path = "/v1/dead-letters/{origin_seq}/replay", tag = "sync",
+    operation_id = "replayDeadLetter",
+    params(("origin_seq" = u64, Path, minimum = 0,
+        description = "As listed by `GET /v1/dead-letters`.")),
+    responses((status = 202, description = "Queued again; no body."), ReplayErrors))]
 pub(crate) async fn replay(
     State(app): State<Arc<App>>,
-    Path(origin_seq): Path<String>,
+    origin_seq: std::result::Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode> {
+    let Path(origin_seq) =
+        origin_seq.map_err(|e| Error::BadRequest(format!("origin_seq: {}", e.body_text())))?;
     let seq: u64 = origin_seq.parse().map_err(|_| {
         Error::BadRequest(format!(
-            "{origin_seq:?} is not an origin_seq; expected a number"
+            "origin_seq: {origin_seq:?} is not an origin_seq; expected a whole number from 0 \
+             to {}",
+            u64::MAX
         ))
     })?;
     app.check_clock()?;
@@ -156,14 +193,29 @@ pub(crate) async fn replay(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `GET /v1/webhooks/dead-letters`: events no target accepted.
-pub(crate) async fn webhook_dead_letters(State(app): State<Arc<App>>) -> Result<Json<Value>> {
+/// Webhook events no target accepted
+///
+/// Events a target did not accept within its `max_attempts`, ordered by target (its position
+/// in the config), then event id.
+#[utoipa::path(get, path = "/v1/webhooks/dead-letters", tag = "webhooks",
+    operation_id = "listWebhookDeadLetters",
+    responses((status = 200, description = "The webhook dead letters.",
+        body = WebhookDeadLetterList), ServiceErrors))]
+pub(crate) async fn webhook_dead_letters(
+    State(app): State<Arc<App>>,
+) -> Result<Json<WebhookDeadLetterList>> {
     let replica = app.replica.clone();
     let dead = blocking(move || crate::webhooks::dead_letters(replica.db())).await?;
-    Ok(Json(json!({ "dead_letters": dead })))
+    let dead_letters = dead.into_iter().map(WebhookDeadLetterView::from).collect();
+    Ok(Json(WebhookDeadLetterList { dead_letters }))
 }
 
-/// `GET /openapi.json` (no token needed).
-pub(crate) async fn openapi() -> Json<Value> {
-    Json(crate::openapi::document())
+/// This OpenAPI document
+///
+/// The OpenAPI 3.1 description of this API, with the site's own vocabulary. Needs no token.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "getOpenApi",
+    security(()),
+    responses((status = 200, description = "The document.", body = Object)))]
+pub(crate) async fn openapi(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(crate::openapi::document(&app.mapping))
 }

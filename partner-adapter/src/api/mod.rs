@@ -1,23 +1,39 @@
 //! The local HTTP API for the partner's own tools (JSON, one bearer token per tool). Handlers
-//! parse, map the partner's vocabulary, and delegate to the replica; every error is JSON
-//! `{"code": ..., "message": ...}` with a message that says what is allowed.
+//! parse, map the partner's vocabulary, and delegate to the replica; every error, including
+//! unknown paths, unsupported methods and unreadable requests, is JSON
+//! `{"code": ..., "message": ...}` with a message that names the API's own field and says what
+//! is allowed.
+//!
+//! Every route is declared once, in [`routes`]: the router serves exactly those routes and the
+//! OpenAPI document ([`crate::openapi`]) is generated from the same declarations.
+//!
+//! Statuses: 400 `bad_request` for a request the document forbids (malformed JSON, a body that
+//! is not an object, unknown or missing fields, wrong types, values outside their rules,
+//! including a malformed ticket number in the path, query or body, and 400 `unmapped_value` for
+//! a term the site's mapping lacks); 422 for a well-formed request a rule of the federation
+//! refuses given what is stored (a status transition, a ticket past its size bounds).
 
+pub(crate) mod fields;
 mod misc;
+pub(crate) mod requests;
 mod tickets;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::Notify;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
@@ -62,42 +78,98 @@ impl App {
     }
 }
 
+/// Every error of the API.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// Stable error code: bad_request and unmapped_value (400), unauthorized (401), not_found
+    /// (404), method_not_allowed (405), conflict (409), too_large (413), refused and invalid
+    /// (422), storage and clock_skew (503); gateway (502) and internal (500) complete the
+    /// adapter's set.
+    #[schema(value_type = ErrorCode)]
+    pub code: &'static str,
+    /// What went wrong and what is allowed, for people; fields are named as in this API.
+    pub message: String,
+    /// With `refused`: the stable name of the federation rule that refused the change
+    /// (`hotline_federation::authority::Rule`), e.g. `only_inhouse_reroutes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+/// The stable error codes (see [`Error::status`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used: the codes themselves come from Error::status.
+enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    TooLarge,
+    Invalid,
+    Refused,
+    UnmappedValue,
+    Storage,
+    ClockSkew,
+    Gateway,
+    Internal,
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = json!({ "code": code, "message": self.to_string() });
-        if let Error::Refused(refusal) = &self {
-            body["rule"] = json!(refusal.rule.name());
-        }
+        let rule = match &self {
+            Error::Refused(refusal) => Some(refusal.rule.name().to_owned()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            code,
+            message: self.for_api().to_string(),
+            rule,
+        };
         (status, axum::Json(body)).into_response()
     }
+}
+
+/// Every route of the API with its description: the one list the router and the OpenAPI
+/// document are both built from.
+pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
+    let open = OpenApiRouter::with_openapi(crate::openapi::base()).routes(routes!(misc::openapi));
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(tickets::create, tickets::find))
+        .routes(routes!(tickets::read, tickets::update))
+        .routes(routes!(tickets::comment))
+        .routes(routes!(tickets::history))
+        .routes(routes!(tickets::focus_teams))
+        .routes(routes!(misc::call_event))
+        .routes(routes!(misc::status))
+        .routes(routes!(misc::dead_letters))
+        .routes(routes!(misc::replay))
+        .routes(routes!(misc::webhook_dead_letters));
+    (open, guarded)
 }
 
 /// The API router.
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.config.api.max_body_bytes;
-    let api = Router::new()
-        .route("/v1/tickets", post(tickets::create).get(tickets::find))
-        .route(
-            "/v1/tickets/{number}",
-            get(tickets::read).patch(tickets::update),
-        )
-        .route("/v1/tickets/{number}/comments", post(tickets::comment))
-        .route("/v1/tickets/{number}/history", get(tickets::history))
-        .route("/v1/focus-teams", get(tickets::focus_teams))
-        .route("/v1/call-events", post(misc::call_event))
-        .route("/v1/sync/status", get(misc::status))
-        .route("/v1/dead-letters", get(misc::dead_letters))
-        .route("/v1/dead-letters/{origin_seq}/replay", post(misc::replay))
-        .route("/v1/webhooks/dead-letters", get(misc::webhook_dead_letters))
-        .route_layer(middleware::from_fn_with_state(app.clone(), authenticate));
-    Router::new()
-        .route("/openapi.json", get(misc::openapi))
-        .merge(api)
+    let (open, guarded) = routes();
+    let guarded = guarded.route_layer(middleware::from_fn_with_state(app.clone(), authenticate));
+    let (router, _) = open.merge(guarded).split_for_parts();
+    router
         .fallback(|| async {
             Error::NotFound("no such endpoint; the API is described at /openapi.json".into())
         })
+        .method_not_allowed_fallback(|request: Request| async move {
+            Error::MethodNotAllowed(format!(
+                "{} is not served at {}; the Allow header lists the methods that are, and the \
+                 API is described at /openapi.json",
+                request.method(),
+                request.uri().path()
+            ))
+        })
+        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
@@ -113,7 +185,8 @@ pub async fn serve(
         .await
 }
 
-/// Accepts a request only with `Authorization: Bearer <token of a configured tool>`.
+/// Accepts a request only with `Authorization: Bearer <token of a configured tool>`; the
+/// scheme's name is case-insensitive (RFC 9110, section 11.1).
 async fn authenticate(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -123,7 +196,9 @@ async fn authenticate(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start_matches(' '));
     let Some(presented) = presented else {
         return Error::Unauthorized("send Authorization: Bearer <your tool's token>".into())
             .into_response();
@@ -145,7 +220,65 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Parses a JSON body into `T`, with errors that say what was wrong.
+/// Gives every error answer the API's JSON form: one that axum produced itself (an extractor's
+/// plain-text rejection, a 405, ...) is rewritten with its status's code and its text.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_owned(),
+    };
+    let error = match status {
+        StatusCode::NOT_FOUND => Error::NotFound(message),
+        StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed(message),
+        StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge(message),
+        StatusCode::UNAUTHORIZED => Error::Unauthorized(message),
+        s if s.is_client_error() => Error::BadRequest(message),
+        _ => Error::Storage(message),
+    };
+    let (_, code) = error.status();
+    let body = ErrorBody {
+        code,
+        message: error.to_string(),
+        rule: None,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses a JSON object body into `T`, with errors that name the field and say what was
+/// wrong. Anything but an object (an array above all, which serde would read by field
+/// position, past the unknown-field check) is refused.
 pub(crate) fn parse<T: DeserializeOwned>(
     body: std::result::Result<Bytes, BytesRejection>,
     limit: usize,
@@ -161,5 +294,108 @@ pub(crate) fn parse<T: DeserializeOwned>(
             "the request body is not valid UTF-8; send JSON in UTF-8".into(),
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::BadRequest(format!(
+            "the request body is {}; send a JSON object {{\"field\": value, ...}}",
+            json_kind(&value)
+        )));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let problem = e.into_inner();
+        Error::BadRequest(if path == "." {
+            problem.to_string()
+        } else {
+            format!("{path}: {problem}")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use hotline_federation::authority::{Refusal, Rule};
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// One error of every kind the adapter has (a new variant fails to compile here until it
+    /// is added), with every status a refusal or a domain error can take.
+    fn every_error() -> Vec<Error> {
+        let text = || String::from("x");
+        let mut errors = vec![
+            Error::Config {
+                field: text(),
+                problem: text(),
+            },
+            Error::File {
+                path: PathBuf::new(),
+                problem: text(),
+            },
+            Error::BadRequest(text()),
+            Error::Unmapped(text()),
+            Error::Domain(hotline_federation::Error::invalid("f", "p")),
+            Error::TooLarge(text()),
+            Error::Unauthorized(text()),
+            Error::NotFound(text()),
+            Error::MethodNotAllowed(text()),
+            Error::Conflict(text()),
+            Error::Storage(text()),
+            Error::Corrupt(text()),
+            Error::CorruptStore {
+                dir: PathBuf::new(),
+                damage: Vec::new(),
+            },
+            Error::Gateway(text()),
+            Error::ClockAhead(text()),
+        ];
+        errors.push(Error::Domain(hotline_federation::Error::Character {
+            field: text(),
+            found: text(),
+            at: 0,
+            allowed: text(),
+        }));
+        for rule in Rule::ALL {
+            errors.push(Error::Refused(Refusal::new(rule, text())));
+        }
+        for error in &errors {
+            match error {
+                Error::Config { .. }
+                | Error::File { .. }
+                | Error::BadRequest(_)
+                | Error::Unmapped(_)
+                | Error::Domain(_)
+                | Error::TooLarge(_)
+                | Error::Unauthorized(_)
+                | Error::NotFound(_)
+                | Error::MethodNotAllowed(_)
+                | Error::Conflict(_)
+                | Error::Refused(_)
+                | Error::Storage(_)
+                | Error::Corrupt(_)
+                | Error::CorruptStore { .. }
+                | Error::Gateway(_)
+                | Error::ClockAhead(_) => {}
+            }
+        }
+        errors
+    }
+
+    /// Every code the API can answer is in the document's `ErrorCode` enum, so a generated
+    /// client knows each one.
+    #[test]
+    fn every_error_code_is_documented() {
+        let schema = serde_json::to_value(ErrorCode::schema()).expect("schema");
+        let documented = schema["enum"].as_array().expect("an enum").clone();
+        for error in every_error() {
+            let (_, code) = error.status();
+            assert!(
+                documented.contains(&Value::from(code)),
+                "{code} ({error:?}) is not in {documented:?}"
+            );
+        }
+    }
 }

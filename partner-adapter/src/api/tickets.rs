@@ -5,23 +5,25 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use hotline_federation::ids::PublicNumber;
-use hotline_federation::lifecycle::{self, TicketEdit, TicketText};
+use hotline_federation::lifecycle::{self, TicketText};
 use hotline_federation::model::{
-    Channel, EntityKey, EntityKind, FieldValue, Language, PolicyField, TicketStatus, Visibility,
+    Channel, EntityKey, EntityKind, FieldValue, Language, PolicyField, TicketStatus,
 };
 use hotline_federation::visibility::pii_granted_in;
 use hotline_federation::{Change, EntityState, FieldOp};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::fields::TicketNumber;
+use super::requests::{NewComment, NewTicket, Search, TicketUpdate};
 use super::{App, parse};
 use crate::error::{Error, Result};
+use crate::openapi::{ReadErrors, ServiceErrors, WriteErrors};
 use crate::sync::now_ms;
-use crate::views;
+use crate::views::{
+    self, CommentCreated, FocusTeam, FocusTeamList, HistoryView, TicketList, TicketView,
+};
 
 /// Runs a blocking store operation off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -32,71 +34,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Storage(format!("store task failed: {e}")))?
 }
 
-/// A new ticket.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewTicket {
-    customer_ref: String,
-    focus_team: String,
-    category: String,
-    priority: Option<String>,
-    status: Option<String>,
-    language: Option<String>,
-    channel: Option<String>,
-    subject: Option<String>,
-    assignee_alias: Option<String>,
-    first_contact: Option<bool>,
-    customer_name: Option<String>,
-    customer_email: Option<String>,
-    customer_phone: Option<String>,
-}
-
-/// Changes to a ticket; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TicketUpdate {
-    status: Option<String>,
-    priority: Option<String>,
-    category: Option<String>,
-    subject: Option<String>,
-    assignee_alias: Option<String>,
-    focus_team: Option<String>,
-    handling_site: Option<String>,
-    first_contact: Option<bool>,
-    customer_name: Option<String>,
-    customer_email: Option<String>,
-    customer_phone: Option<String>,
-}
-
-/// A new comment.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewComment {
-    author_alias: String,
-    visibility: String,
-    body: String,
-}
-
-/// Search parameters.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Search {
-    customer_ref: Option<String>,
-    number: Option<String>,
-}
-
-fn ticket_key(number: &str) -> Result<EntityKey> {
-    PublicNumber::parse("number", number).map_err(|e| Error::BadRequest(e.to_string()))?;
-    Ok(EntityKey::new(EntityKind::Ticket, number))
+/// The ticket a path names; a malformed number is refused with 400, as in a query or body.
+pub(crate) fn ticket_key(
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<EntityKey> {
+    let Path(number) =
+        number.map_err(|e| Error::BadRequest(format!("number: {}", e.body_text())))?;
+    let number =
+        TicketNumber::parse(&number).map_err(|p| Error::BadRequest(format!("number: {p}")))?;
+    Ok(EntityKey::new(EntityKind::Ticket, number.0))
 }
 
 fn not_found(number: &str, site: &str) -> Error {
     Error::NotFound(format!("ticket {number} is not known at site {site}"))
 }
 
-/// `GET /v1/focus-teams`: the focus teams this site's tenant handles, and whether it holds
-/// their customer data.
-pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<Value>> {
+/// The focus teams this site may use
+///
+/// The focus teams the site's tenant handles (in-house: all), with whether the tenant is
+/// granted their customer data. New tickets name one of them; partners never move a ticket to
+/// another team.
+#[utoipa::path(get, path = "/v1/focus-teams", tag = "tickets", operation_id = "listFocusTeams",
+    responses((status = 200, description = "The teams.", body = FocusTeamList), ServiceErrors))]
+pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<FocusTeamList>> {
     let replica = app.replica.clone();
     let tenant = app.config.tenant.clone();
     let teams = blocking(move || {
@@ -110,16 +70,16 @@ pub(crate) async fn focus_teams(State(app): State<Arc<App>>) -> Result<Json<Valu
                     Some(FieldValue::Policy(PolicyField::DisplayName(n))) => n.clone(),
                     _ => p.key.id.clone(),
                 };
-                json!({
-                    "id": p.key.id,
-                    "display_name": name,
-                    "customer_data": pii_granted_in(&tenant, Some(&p.key.id), &directory),
-                })
+                FocusTeam {
+                    id: p.key.id.clone(),
+                    display_name: name,
+                    customer_data: pii_granted_in(&tenant, Some(&p.key.id), &directory),
+                }
             })
             .collect::<Vec<_>>())
     })
     .await?;
-    Ok(Json(json!({ "teams": teams })))
+    Ok(Json(FocusTeamList { teams }))
 }
 
 fn change(
@@ -138,28 +98,39 @@ fn change(
     }
 }
 
-/// `POST /v1/tickets`: creates a ticket with the next leased number.
+/// Create a ticket
+///
+/// Creates a ticket numbered from the site's leased block, also while the gateway is
+/// unreachable. Defaults: status `new`, priority `normal` (in the site's terms), language
+/// `de`, channel `phone`; `first_contact` defaults to whether the status is `resolved`. The
+/// adapter sets `public_number`, `origin_tenant`, `handling_site` (this site), `opened_at_ms`,
+/// and `first_answer_at_ms` / `resolved_at_ms` as the status implies.
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", operation_id = "createTicket",
+    request_body = NewTicket,
+    responses((status = 201, description = "The new ticket.", body = TicketView), WriteErrors))]
 pub(crate) async fn create(
     State(app): State<Arc<App>>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<TicketView>)> {
     let request: NewTicket = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let mapping = &app.mapping;
     let status = match &request.status {
-        Some(s) => mapping.status_in("status", s)?,
+        Some(s) => mapping.status_in("status", &s.0)?,
         None => TicketStatus::New,
     };
     let priority = mapping.priority_in(
         "priority",
-        request
+        &request
             .priority
-            .as_deref()
-            .unwrap_or(&mapping.priority.to_theirs("normal")),
+            .as_ref()
+            .map_or_else(|| mapping.priority.to_theirs("normal"), |p| p.0.clone()),
     )?;
-    let category = mapping.category.to_ours("category", &request.category)?;
-    let language = Language::parse("language", request.language.as_deref().unwrap_or("de"))?;
-    let channel = Channel::parse("channel", request.channel.as_deref().unwrap_or("phone"))?;
+    let category = mapping
+        .category
+        .to_ours("category", &request.category.0.0)?;
+    let language = request.language.map_or(Language::De, |l| l.0);
+    let channel = request.channel.map_or(Channel::Phone, |c| c.0);
     let app2 = app.clone();
     let (_, after) = blocking(move || {
         let app = app2;
@@ -169,8 +140,8 @@ pub(crate) async fn create(
         // The key is only known once a number is taken, inside the lock.
         let replica = app.replica.clone();
         let ticket = lifecycle::NewTicket {
-            customer_ref: request.customer_ref,
-            focus_team: request.focus_team,
+            customer_ref: request.customer_ref.0,
+            focus_team: request.focus_team.0,
             category,
             priority,
             status,
@@ -178,11 +149,11 @@ pub(crate) async fn create(
             channel,
             first_contact: request.first_contact,
             text: TicketText {
-                subject: request.subject,
-                assignee_alias: request.assignee_alias,
-                customer_name: request.customer_name,
-                customer_email: request.customer_email,
-                customer_phone: request.customer_phone,
+                subject: request.subject.map(|v| v.0),
+                assignee_alias: request.assignee_alias.map(|v| v.0),
+                customer_name: request.customer_name.map(|v| v.0),
+                customer_email: request.customer_email.map(|v| v.0),
+                customer_phone: request.customer_phone.map(|v| v.0),
             },
         };
         replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, _| {
@@ -202,124 +173,145 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(views::ticket(&after, mapping))))
 }
 
-async fn load(app: &Arc<App>, number: &str) -> Result<EntityState> {
-    let key = ticket_key(number)?;
+async fn load(app: &Arc<App>, key: EntityKey) -> Result<EntityState> {
     let replica = app.replica.clone();
+    let number = key.id.clone();
     let state = blocking(move || replica.entity(&key)).await?;
     if state.is_empty() {
-        return Err(not_found(number, &app.config.site));
+        return Err(not_found(&number, &app.config.site));
     }
     Ok(state)
 }
 
-/// `GET /v1/tickets/{number}`.
+/// Read a ticket
+///
+/// The ticket as this site sees it.
+#[utoipa::path(get, path = "/v1/tickets/{number}", tag = "tickets", operation_id = "getTicket",
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The ticket.", body = TicketView), ReadErrors))]
 pub(crate) async fn read(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
-) -> Result<Json<Value>> {
-    let state = load(&app, &number).await?;
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Json<TicketView>> {
+    let state = load(&app, ticket_key(number)?).await?;
     Ok(Json(views::ticket(&state, &app.mapping)))
 }
 
-/// `GET /v1/tickets/{number}/history`.
+/// A ticket's history
+///
+/// Each field's winning write and the writes it superseded, with their clocks and sites, and
+/// the comments.
+#[utoipa::path(get, path = "/v1/tickets/{number}/history", tag = "tickets",
+    operation_id = "getTicketHistory",
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The history.", body = HistoryView), ReadErrors))]
 pub(crate) async fn history(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
-) -> Result<Json<Value>> {
-    let state = load(&app, &number).await?;
+    number: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Json<HistoryView>> {
+    let state = load(&app, ticket_key(number)?).await?;
     Ok(Json(views::history(&state, &app.mapping)))
 }
 
-/// `GET /v1/tickets?customer_ref=...` or `?number=...`.
+/// Find tickets
+///
+/// Finds the tickets of a customer, or one ticket by number: give exactly one of
+/// `customer_ref` or `number`. Tickets not known at this site are left out (no 404).
+#[utoipa::path(get, path = "/v1/tickets", tag = "tickets", operation_id = "findTickets",
+    params(("search" = inline(Search), Query, style = Form, explode,
+        description = "Exactly one of `customer_ref` or `number`.")),
+    responses((status = 200, description = "The tickets found.", body = TicketList),
+        ReadErrors))]
 pub(crate) async fn find(
     State(app): State<Arc<App>>,
-    query: std::result::Result<Query<Search>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>> {
-    let Query(search) = query
-        .map_err(|e| Error::BadRequest(format!("{e}; allowed parameters: customer_ref, number")))?;
-    let numbers = match (search.customer_ref, search.number) {
-        (Some(customer), None) => {
+    query: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<TicketList>> {
+    let Query(params) = query.map_err(|e| {
+        Error::BadRequest(format!(
+            "{}; allowed: exactly one of customer_ref or number",
+            e.body_text()
+        ))
+    })?;
+    let numbers = match Search::from_query(params)? {
+        Search::Customer(customer) => {
             let replica = app.replica.clone();
-            blocking(move || replica.tickets_of_customer(&customer)).await?
+            blocking(move || replica.tickets_of_customer(&customer.0)).await?
         }
-        (None, Some(number)) => vec![number],
-        _ => {
-            return Err(Error::BadRequest(
-                "give exactly one of customer_ref or number".into(),
-            ));
-        }
+        Search::Number(number) => vec![number.0],
     };
     let mut tickets = Vec::new();
     for number in numbers {
-        match load(&app, &number).await {
+        match load(&app, EntityKey::new(EntityKind::Ticket, number)).await {
             Ok(state) => tickets.push(views::ticket(&state, &app.mapping)),
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Json(json!({ "tickets": tickets })))
+    Ok(Json(TicketList { tickets }))
 }
 
-/// `PATCH /v1/tickets/{number}`.
+/// Change a ticket
+///
+/// Sets the fields given; absent (or null) fields stay as they are, and a request that changes
+/// nothing (no field, or a status or focus team equal to the current one) answers the ticket
+/// as it is. A status change must be one the `Status` schema lists from the current status
+/// (others: 422 `invalid`, saying which are allowed); closed is final. Reaching in_progress or
+/// resolved sets `first_answer_at_ms` once; reaching resolved sets `resolved_at_ms`.
+#[utoipa::path(patch, path = "/v1/tickets/{number}", tag = "tickets",
+    operation_id = "updateTicket", request_body = TicketUpdate,
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 200, description = "The ticket after the change.", body = TicketView),
+        WriteErrors))]
 pub(crate) async fn update(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
+    number: std::result::Result<Path<String>, PathRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
-    let key = ticket_key(&number)?;
+) -> Result<Json<TicketView>> {
+    let key = ticket_key(number)?;
     let request: TicketUpdate = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let mapping = &app.mapping;
     let status = request
         .status
-        .as_deref()
-        .map(|s| mapping.status_in("status", s))
+        .as_ref()
+        .map(|s| mapping.status_in("status", &s.0))
         .transpose()?;
     let priority = request
         .priority
-        .as_deref()
-        .map(|p| mapping.priority_in("priority", p))
+        .as_ref()
+        .map(|p| mapping.priority_in("priority", &p.0))
         .transpose()?;
     let category = request
         .category
-        .as_deref()
-        .map(|c| mapping.category.to_ours("category", c))
+        .as_ref()
+        .map(|c| mapping.category.to_ours("category", &c.0.0))
         .transpose()?;
+    let edit = request.into_edit(status, priority, category);
+    let before = load(&app, key.clone()).await?;
+    if lifecycle::edit_ops(&before, edit.clone(), now_ms()).is_empty() {
+        return Ok(Json(views::ticket(&before, mapping)));
+    }
     let app2 = app.clone();
     let (_, after) = blocking(move || {
         let app = app2;
         let site = app.config.site.clone();
         let now = now_ms();
-        app.replica.checked_change(&key, now, &app.events, |seq, hlc, before, _| {
-            if before.is_empty() {
-                return Err(not_found(&key.id, &site));
-            }
-            let edit = TicketEdit {
-                status,
-                priority,
-                category,
-                focus_team: request.focus_team,
-                handling_site: request.handling_site,
-                first_contact: request.first_contact,
-                text: TicketText {
-                    subject: request.subject,
-                    assignee_alias: request.assignee_alias,
-                    customer_name: request.customer_name,
-                    customer_email: request.customer_email,
-                    customer_phone: request.customer_phone,
-                },
-            };
-            let ops = lifecycle::edit_ops(before, edit, now);
-            if ops.is_empty() {
-                return Err(Error::BadRequest(
-                    "nothing to change; send at least one of status, priority, category, subject, assignee_alias, \
-                     focus_team, handling_site, first_contact, customer_name, customer_email, customer_phone \
-                     with a new value"
+        app.replica
+            .checked_change(&key, now, &app.events, |seq, hlc, before, _| {
+                if before.is_empty() {
+                    return Err(not_found(&key.id, &site));
+                }
+                let ops = lifecycle::edit_ops(before, edit, now);
+                if ops.is_empty() {
+                    // The ticket changed since it was read above; what was asked for already holds.
+                    return Err(Error::Conflict(
+                    "the ticket changed while this request was applied, and it now asks for no \
+                     change; read the ticket again"
                         .into(),
                 ));
-            }
-            Ok(change(key.clone(), ops, &site, seq, hlc))
-        })
+                }
+                Ok(change(key.clone(), ops, &site, seq, hlc))
+            })
     })
     .await?;
     app.outbox.notify_one();
@@ -327,16 +319,23 @@ pub(crate) async fn update(
     Ok(Json(views::ticket(&after, mapping)))
 }
 
-/// `POST /v1/tickets/{number}/comments`.
+/// Comment on a ticket
+///
+/// Adds a comment by this site's tenant; comments are immutable.
+#[utoipa::path(post, path = "/v1/tickets/{number}/comments", tag = "tickets",
+    operation_id = "addComment", request_body = NewComment,
+    params(("number" = TicketNumber, Path, description = "The ticket's public number.")),
+    responses((status = 201, description = "The comment's id and the ticket.",
+        body = CommentCreated), WriteErrors))]
 pub(crate) async fn comment(
     State(app): State<Arc<App>>,
-    Path(number): Path<String>,
+    number: std::result::Result<Path<String>, PathRejection>,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let key = ticket_key(&number)?;
+) -> Result<(StatusCode, Json<CommentCreated>)> {
+    let key = ticket_key(number)?;
     let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
-    let visibility = Visibility::parse("visibility", &request.visibility)?;
+    let visibility = request.visibility.0;
     let app2 = app.clone();
     let (change, after) = blocking(move || {
         let app = app2;
@@ -352,9 +351,9 @@ pub(crate) async fn comment(
                     &site,
                     &tenant,
                     seq,
-                    request.author_alias,
+                    request.author_alias.0,
                     visibility,
-                    request.body,
+                    request.body.0,
                     now,
                 );
                 Ok(change(
@@ -375,6 +374,9 @@ pub(crate) async fn comment(
     };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "ticket": views::ticket(&after, &app.mapping) })),
+        Json(CommentCreated {
+            id,
+            ticket: views::ticket(&after, &app.mapping),
+        }),
     ))
 }

@@ -1,0 +1,518 @@
+//! What each request field may hold, as types. Each type refuses on deserialisation what the
+//! server refuses, and describes itself to the OpenAPI document with the same rule: one rule,
+//! read twice, so the document and the server cannot disagree.
+//!
+//! A text is limited by the federation's limit in bytes of UTF-8, stated as JSON Schema can
+//! state it (`maxLength` counts characters): at most `limit / w` characters, where `w` is the
+//! number of bytes its widest character takes (1 for ASCII, 2 up to U+07FF, 3 for the rest of
+//! the Basic Multilingual Plane, 4 beyond). The schema says exactly that with one branch per
+//! width, so the document and the server accept the same texts, and every accepted text fits
+//! the federation's limit. A violation is a 400 `bad_request` naming the field.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use hotline_federation::change::{MAX_COMMENT_BODY, MAX_SHORT_TEXT, check_element_id};
+use hotline_federation::ids::{PublicNumber, check_slug};
+use hotline_federation::model::{CallOutcome, Channel, Language, Visibility};
+use hotline_federation::text::{Lines, check_chars};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A string schema, to be described further.
+pub(crate) fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// Character classes by the most bytes their characters take in UTF-8, as regular expression
+/// class bodies (surrogates excluded, so that an engine reading UTF-16 agrees).
+const WIDTHS: [(usize, Option<&str>); 4] = [
+    (1, Some(r"\u0000-\u007F")),
+    (2, Some(r"\u0000-\u07FF")),
+    (3, Some(r"\u0000-\uD7FF\uE000-\uFFFF")),
+    (4, None),
+];
+
+/// A federation error's problem without its field path (the API names the field itself).
+pub(crate) fn problem(error: hotline_federation::Error) -> String {
+    use hotline_federation::Error as E;
+    match error {
+        E::Invalid { problem, .. } => problem,
+        E::TooLarge { size, limit, .. } => {
+            format!("{size} bytes is more than the limit of {limit} bytes")
+        }
+        E::Character {
+            found, at, allowed, ..
+        } => format!("{found} at byte {at} is not allowed; allowed: {allowed}"),
+        E::Transition {
+            from, to, allowed, ..
+        } => format!(
+            "status {from} -> {to} is not allowed; from {from} a ticket may go to: {allowed}"
+        ),
+        skew @ E::ClockSkew { .. } => skew.to_string(),
+    }
+}
+
+/// What a text field may hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TextRule {
+    /// Most bytes of UTF-8 (the federation's limit).
+    max_bytes: usize,
+    /// Whether it must hold a character other than white space.
+    required: bool,
+    /// One line or several.
+    lines: Lines,
+}
+
+/// Characters that are neither control characters nor white space (Rust's `char::is_whitespace`,
+/// the Unicode White_Space property), as a regular expression class body.
+const VISIBLE: &str =
+    r"\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+impl TextRule {
+    /// Refuses `text` unless it meets the rule; the message says what is allowed.
+    fn check(self, text: &str) -> Result<(), String> {
+        let chars = text.chars().count();
+        let widest = text.chars().map(char::len_utf8).max().unwrap_or(1);
+        let most = self.max_bytes / widest;
+        if chars > most {
+            return Err(format!(
+                "{chars} characters is more than allowed: at most {most} characters when the \
+                 widest character takes {widest} bytes of UTF-8, as here (the limit is {} \
+                 bytes; ASCII text may have {} characters)",
+                self.max_bytes, self.max_bytes
+            ));
+        }
+        if self.required && text.chars().all(char::is_whitespace) {
+            return Err("must hold a character other than white space".into());
+        }
+        check_chars("", text, self.lines).map_err(problem)
+    }
+
+    /// The ECMA-262 pattern of the text: its allowed characters, and one visible one if
+    /// required.
+    fn pattern(self) -> String {
+        let unit = match self.lines {
+            Lines::One => r"[^\u0000-\u001F\u007F-\u009F]",
+            Lines::Many => r"(?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]|\r\n)",
+        };
+        if self.required {
+            format!("^{unit}*[^{VISIBLE}]{unit}*$")
+        } else {
+            format!("^{unit}*$")
+        }
+    }
+
+    fn schema(self, description: &str) -> RefOr<Schema> {
+        let lines = match self.lines {
+            Lines::One => "one line, no control characters",
+            Lines::Many => "line breaks (LF or CRLF) and tabs allowed, no other control characters",
+        };
+        let required = if self.required {
+            "; must hold a character other than white space"
+        } else {
+            ""
+        };
+        let characters = string()
+            .description(Some(format!(
+                "{description} At most {} bytes of UTF-8, stated in characters: at most {} \
+                 characters of ASCII, {} when the widest character takes 2 bytes, {} when 3, {} \
+                 when 4; {lines}{required}.",
+                self.max_bytes,
+                self.max_bytes,
+                self.max_bytes / 2,
+                self.max_bytes / 3,
+                self.max_bytes / 4
+            )))
+            .min_length(self.required.then_some(1))
+            .pattern(Some(self.pattern()));
+        let mut widths = AnyOfBuilder::new();
+        for (width, class) in WIDTHS {
+            let branch = string()
+                .max_length(Some(self.max_bytes / width))
+                .pattern(class.map(|c| format!("^[{c}]*$")));
+            widths = widths.item(branch);
+        }
+        AllOfBuilder::new().item(characters).item(widths).into()
+    }
+}
+
+/// Declares a text type that holds only what `rule` allows.
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, $rule:expr, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub(crate) struct $name(pub(crate) String);
+
+        impl $name {
+            /// The rule this text meets.
+            pub(crate) const RULE: TextRule = $rule;
+
+            /// Checks `text`; the message says what is allowed.
+            pub(crate) fn parse(text: &str) -> Result<Self, String> {
+                Self::RULE.check(text)?;
+                Ok(Self(text.to_owned()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(D::Error::custom)
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                Self::RULE.schema($description)
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+text_type!(
+    /// Optional one-line text: subject, aliases, the customer's contact data.
+    OneLine,
+    TextRule { max_bytes: MAX_SHORT_TEXT, required: false, lines: Lines::One },
+    "Text on one line."
+);
+text_type!(
+    /// Required one-line text: the customer's reference, a free category.
+    RequiredLine,
+    TextRule { max_bytes: MAX_SHORT_TEXT, required: true, lines: Lines::One },
+    "Text on one line."
+);
+text_type!(
+    /// A comment's body.
+    CommentBody,
+    TextRule { max_bytes: MAX_COMMENT_BODY, required: true, lines: Lines::Many },
+    "A comment's text."
+);
+
+/// Declares a string type checked by a federation function, with its pattern.
+macro_rules! pattern_type {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $pattern:expr, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub(crate) struct $name(pub(crate) String);
+
+        impl $name {
+            /// The ECMA-262 pattern of a valid value.
+            pub(crate) const PATTERN: &'static str = $pattern;
+
+            /// Checks `text`; the message says what is allowed.
+            pub(crate) fn parse(text: &str) -> Result<Self, String> {
+                let check: fn(&str) -> hotline_federation::Result<()> = $check;
+                check(text).map_err(problem)?;
+                Ok(Self(text.to_owned()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(D::Error::custom)
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string()
+                    .description(Some($description))
+                    .pattern(Some(Self::PATTERN))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+pattern_type!(
+    /// An id: a focus team, a site, a tenant.
+    Slug,
+    |text| check_slug("", text),
+    "^[a-z][a-z0-9-]{0,63}$",
+    "An id: 1 to 64 of a-z, 0-9 and '-', starting with a letter."
+);
+pattern_type!(
+    /// A public ticket number.
+    TicketNumber,
+    |text| PublicNumber::parse("", text).map(|_| ()),
+    "^[A-Z]{2,5}-2[0-9]{3}-(?:[1-9][0-9]{5}|0[1-9][0-9]{4}|00[1-9][0-9]{3}|000[1-9][0-9]{2}|0000[1-9][0-9]|00000[1-9])$",
+    "A public ticket number, PREFIX-YYYY-NNNNNN: 2 to 5 letters A-Z, a year 2000 to 2999, \
+     six digits not all zero, e.g. ASZ-2026-004711. A malformed number is refused with 400 \
+     `bad_request` wherever it appears (path, query or body)."
+);
+pattern_type!(
+    /// The id of a call event within its call log.
+    ElementId,
+    |text| check_element_id("", text),
+    "^[A-Za-z0-9._-]{1,64}$",
+    "1 to 64 of A-Z, a-z, 0-9, '-', '_' and '.'."
+);
+
+/// Declares a whole number type from 0 to `$max`. A JSON number with a zero fraction
+/// (`18.0`, `1e3`) is the same number (JSON Schema's `integer`) and is accepted.
+macro_rules! whole_type {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $max:expr, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) struct $name(pub(crate) $inner);
+
+        impl $name {
+            /// The largest value.
+            pub(crate) const MAX: $inner = $max;
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let number = serde_json::Number::deserialize(d)?;
+                let max = u64::from(Self::MAX);
+                let whole = match (number.as_u64(), number.as_f64()) {
+                    (Some(n), _) => Some(n),
+                    // Exact: both bounds are below 2^53.
+                    (None, Some(f)) if f.fract() == 0.0 && (0.0..=max as f64).contains(&f) => {
+                        Some(f as u64)
+                    }
+                    _ => None,
+                };
+                match whole {
+                    Some(n) if n <= max => Ok(Self(n as $inner)),
+                    _ => Err(D::Error::custom(format!(
+                        "{number} is not allowed; allowed: a whole number from 0 to {max}"
+                    ))),
+                }
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .maximum(Some(Self::MAX))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+whole_type!(
+    /// How long a caller waited.
+    WaitSeconds(u32),
+    u32::MAX,
+    "Seconds, a whole number."
+);
+whole_type!(
+    /// A moment, in ms since the Unix epoch, up to the end of the year 9999.
+    EpochMs(u64),
+    253_402_300_799_999,
+    "Milliseconds since the Unix epoch, a whole number, at most the end of the year 9999."
+);
+
+/// Declares a type for one of the federation's own enums, by its stable names.
+macro_rules! domain_enum {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $description:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) struct $name(pub(crate) $inner);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$inner>::parse("", &text)
+                    .map(Self)
+                    .map_err(|e| D::Error::custom(problem(e)))
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                let names = <$inner>::ALL.iter().map(|v| v.as_str());
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
+domain_enum!(
+    /// The customer's language.
+    LanguageName(Language),
+    "The customer's language."
+);
+domain_enum!(
+    /// How the customer reached the hotline.
+    ChannelName(Channel),
+    "How the customer reached the hotline."
+);
+domain_enum!(
+    /// Who may read a comment.
+    VisibilityName(Visibility),
+    "Who may read a comment: the customer too (public), every site that sees the ticket \
+     (federation), or the authoring tenant and in-house only (tenant)."
+);
+domain_enum!(
+    /// How a call ended.
+    OutcomeName(CallOutcome),
+    "How a call ended."
+);
+
+/// Declares a term of the site's own vocabulary: any string here; the served document lists
+/// the site's terms as its enum (see `crate::openapi`), and the handler maps it.
+macro_rules! site_term {
+    ($(#[$doc:meta])* $name:ident, $component:literal, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+        #[serde(transparent)]
+        pub(crate) struct $name(pub(crate) String);
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string().description(Some($description)).into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($component)
+            }
+        }
+    };
+}
+
+site_term!(
+    /// A ticket status in the site's terms.
+    StatusTerm,
+    "Status",
+    "A ticket status, in the site's terms (its mapping) or ours without one."
+);
+site_term!(
+    /// A status a new ticket may start in, in the site's terms.
+    NewStatusTerm,
+    "NewTicketStatus",
+    "The status a new ticket starts in: new, in_progress or resolved, in the site's terms."
+);
+site_term!(
+    /// A priority in the site's terms.
+    PriorityTerm,
+    "Priority",
+    "A priority, in the site's terms (its mapping) or ours without one."
+);
+
+/// A category in the site's terms: the site's mapped terms when it maps categories (the served
+/// document lists them), otherwise free text.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct CategoryTerm(pub(crate) RequiredLine);
+
+impl PartialSchema for CategoryTerm {
+    fn schema() -> RefOr<Schema> {
+        RequiredLine::RULE.schema("A ticket category, in the site's terms when it maps categories.")
+    }
+}
+
+impl ToSchema for CategoryTerm {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Category")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_line(text: &str) -> Result<OneLine, String> {
+        serde_json::from_value(serde_json::json!(text)).map_err(|e| e.to_string())
+    }
+
+    /// Texts are limited in characters by the width of their widest character, so ASCII
+    /// text gets the federation's whole byte limit and no accepted text exceeds it.
+    #[test]
+    fn text_limits_follow_the_widest_character() {
+        let limit = OneLine::RULE.max_bytes;
+        assert!(one_line(&"a".repeat(limit)).is_ok());
+        assert!(one_line(&"ä".repeat(limit / 2)).is_ok());
+        assert!(one_line(&"😀".repeat(limit / 4)).is_ok());
+        let err = one_line(&format!("{}😀", "a".repeat(limit / 4))).unwrap_err();
+        assert!(err.contains("at most 128 characters"), "{err}");
+        assert!(one_line(&"a".repeat(limit + 1)).is_err());
+    }
+
+    /// Control characters are refused in one-line text, white space alone in required text,
+    /// and line breaks pass only in multi-line text.
+    #[test]
+    fn characters_are_refused_as_the_federation_refuses_them() {
+        assert!(one_line("VPN\u{0}down").unwrap_err().contains("U+0000"));
+        let required: Result<RequiredLine, _> =
+            serde_json::from_value(serde_json::json!(" \u{3000}"));
+        assert!(required.is_err());
+        let body: CommentBody = serde_json::from_value(serde_json::json!("a\r\nb\tc")).unwrap();
+        assert_eq!(body.0, "a\r\nb\tc");
+        let lone_cr: Result<CommentBody, _> = serde_json::from_value(serde_json::json!("a\rb"));
+        assert!(lone_cr.is_err());
+    }
+
+    /// A whole number may be written with a zero fraction; other fractions, negatives and
+    /// values past the bound are refused.
+    #[test]
+    fn whole_numbers_accept_a_zero_fraction_only() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<WaitSeconds>(v).map(|w| w.0);
+        assert_eq!(parse(serde_json::json!(18.0)).unwrap(), 18);
+        assert_eq!(
+            parse(serde_json::json!(4_294_967_295_u64)).unwrap(),
+            u32::MAX
+        );
+        for bad in [
+            serde_json::json!(18.5),
+            serde_json::json!(-3),
+            serde_json::json!(4_294_967_296_u64),
+        ] {
+            assert!(parse(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    /// The ticket-number pattern and the federation's parser agree on the edge cases.
+    #[test]
+    fn ticket_number_rule_refuses_number_zero() {
+        assert!(TicketNumber::parse("AA-2000-000001").is_ok());
+        assert!(TicketNumber::parse("AA-2000-000000").is_err());
+        assert!(TicketNumber::parse("AA-1999-000001").is_err());
+    }
+}
