@@ -137,6 +137,7 @@ async fn a_full_ticket_is_refused_and_other_sites_keep_syncing() -> anyhow::Resu
         )
         .await?;
     assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["rule"], "entity_bounds", "{answer}");
     assert!(
         answer["message"]
             .as_str()

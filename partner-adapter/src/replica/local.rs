@@ -154,8 +154,10 @@ impl Replica {
         let change = build(seq, hlc, &before, &mut step)?;
         change.validate()?;
         // The gateway refuses an entity past its bounds by this rule; so does the site.
-        hotline_federation::limits::check_change(&before, &change)
-            .map_err(|e| Error::Refused(Refusal::new(Rule::EntityBounds, e.to_string())))?;
+        hotline_federation::limits::check_change(&before, &change).map_err(|e| {
+            let message = Error::Domain(e).for_api().to_string();
+            Error::Refused(Refusal::new(Rule::EntityBounds, message))
+        })?;
         let directory = self.directory()?;
         if checked {
             self.authorize(&change, &before, &directory)?;
