@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -45,7 +47,7 @@ impl Quotas {
     }
 
     fn take_at(&self, tenant: &str, changes: usize, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.buckets.lock();
         let bucket = buckets.entry(tenant.to_owned()).or_insert(Bucket {
             tokens: self.burst,
             at: now,
@@ -88,13 +90,13 @@ impl Slots {
 
     /// How many slots `tenant` holds now.
     pub fn held(&self, tenant: &str) -> usize {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.held.lock();
         held.get(tenant).copied().unwrap_or(0)
     }
 
     /// A slot for `tenant`, or `None` when it holds its limit already.
     pub fn acquire(self: &Arc<Self>, tenant: &str) -> Option<Slot> {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.held.lock();
         let count = held.entry(tenant.to_owned()).or_insert(0);
         if *count >= self.limit {
             return None;
@@ -116,7 +118,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut held = self.slots.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.slots.held.lock();
         if let Some(count) = held.get_mut(&self.tenant) {
             *count = count.saturating_sub(1);
             if *count == 0 {

@@ -2,8 +2,10 @@
 //! Opening it loads the counters, builds the visibility directory and seeds the focus team
 //! policies from config.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+
+use parking_lot::{Mutex, RwLock};
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
 use hotline_federation::{EntityState, FieldOp};
@@ -243,11 +245,7 @@ impl GatewayState {
         self.tasks.close();
         self.tasks.wait().await;
         self.writer.stop().await;
-        let running = self
-            .running_writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let running = self.running_writer.lock().take();
         if let Some(running) = running {
             running.join().await;
         }

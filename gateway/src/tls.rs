@@ -17,7 +17,9 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::ServerConfig;
@@ -114,7 +116,7 @@ impl ServerTls {
     /// old config stays in force.
     pub fn reload(&self) -> Result<()> {
         let loaded = build(&self.files, self.policy)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
+        *self.current.write() = loaded;
         Ok(())
     }
 
@@ -158,8 +160,8 @@ impl ServerTls {
         self.read().stamp.clone()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Loaded> {
+        self.current.read()
     }
 
     /// Reloads when the files differ from `last_seen`; returns what they look like now and, if

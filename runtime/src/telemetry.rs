@@ -7,7 +7,7 @@
 //! stdout can neither panic a task nor block the process. [`finish`] flushes what is queued
 //! (waiting at most about a second) before the process exits.
 
-use std::sync::{Mutex, PoisonError};
+use parking_lot::Mutex;
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -41,13 +41,13 @@ pub fn init(format: &str, level: &str) {
         builder.try_init()
     };
     if installed.is_ok() {
-        *WRITER.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
+        *WRITER.lock() = Some(guard);
     }
 }
 
 /// Writes out the lines still queued, waiting at most about a second for a stuck stdout; call
 /// once before the process exits. Later log lines are dropped.
 pub fn finish() {
-    let guard = WRITER.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let guard = WRITER.lock().take();
     drop(guard);
 }

@@ -205,7 +205,7 @@ fn run_seed(seed: u64) -> Result<Trace, String> {
                     format!("not converged {SETTLE:?} after the network was healed"),
                 );
                 for run in &sites {
-                    let error = run.status.last_error.lock().unwrap().clone();
+                    let error = run.status.last_error.lock().clone();
                     problems.push(format!(
                         "{}: outbox {}, cursor {:?}, gateway head {}, last error {error:?}",
                         run.site,

@@ -2,7 +2,9 @@
 //! propagation and subscribers, each against a server process of [`super::server`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use hotline_proto::v1 as pb;
@@ -181,7 +183,7 @@ pub(super) async fn propagation(
             while let Ok(Some(event)) = stream.message().await {
                 if let Some(pb::sync_event::Body::Change(change)) = event.body {
                     if change.origin_site == "dortmund" {
-                        let mut map = received.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut map = received.lock();
                         let entry = map.entry(change.origin_seq).or_insert((Instant::now(), 0));
                         entry.0 = Instant::now();
                         entry.1 += 1;
@@ -222,7 +224,7 @@ pub(super) async fn propagation(
     for watcher in &watchers {
         watcher.abort();
     }
-    let map = received.lock().unwrap_or_else(|p| p.into_inner());
+    let map = received.lock();
     let mut latencies: Vec<f64> = sent
         .iter()
         .filter_map(|(seq, t0)| {

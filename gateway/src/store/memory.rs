@@ -1,8 +1,8 @@
 //! An in-memory [`Store`] for deterministic tests: a `BTreeMap` behind a mutex, with the same
 //! batch and range semantics as sled. It can be told to fail, to test "disk full" paths.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Batch, Store, Write};
@@ -26,11 +26,9 @@ impl MemoryStore {
         self.failing.store(failing, Ordering::SeqCst);
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+    fn map(&self) -> parking_lot::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
         // A panic while holding the lock leaves a consistent map (batches apply after checks).
-        self.map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map.lock()
     }
 }
 

@@ -9,8 +9,8 @@
 //! [`Store::recover`] therefore drops the handle and opens the directory again, which reads
 //! back exactly what the disk holds.
 
+use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 use super::{Batch, Store, Write};
 use crate::error::{Error, Result};
@@ -55,10 +55,10 @@ impl SledStore {
     /// The current handle (a cheap clone). After a failed reopen the directory is opened again
     /// here, so readers do not depend on the next write to bring the store back.
     fn db(&self) -> Result<sled::Db> {
-        if let Some(db) = self.db.read().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(db) = self.db.read().clone() {
             return Ok(db);
         }
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.db.write();
         if let Some(db) = slot.clone() {
             return Ok(db);
         }
@@ -104,7 +104,7 @@ impl Store for SledStore {
     }
 
     fn recover(&self) -> Result<()> {
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.db.write();
         // The old handle must be gone before the directory is opened again: sled locks it.
         // A reader holding a clone for a moment makes this attempt fail; the next one works.
         drop(slot.take());

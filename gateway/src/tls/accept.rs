@@ -20,7 +20,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -286,8 +288,8 @@ impl PeerTable {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PeerState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> parking_lot::MutexGuard<'_, PeerState> {
+        self.state.lock()
     }
 
     /// A place for one more connection of `ip`, or `None` when its peer is at the bound.

@@ -272,16 +272,8 @@ impl Writer {
     /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
     /// registry first: a subscriber that reads the new head must also see the rules as of it.
     fn publish(&self, directory: Directory, registry: Registry) {
-        *self
-            .shared
-            .directory
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
-        *self
-            .shared
-            .registry
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = registry;
+        *self.shared.directory.write() = Arc::new(directory);
+        *self.shared.registry.write() = registry;
         self.shared.head.store(self.head, Ordering::SeqCst);
         self.shared.floor.store(self.floor, Ordering::SeqCst);
     }

@@ -6,8 +6,10 @@
 //! told `UNAVAILABLE` and nothing of the group is acknowledged or published.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 
 use hotline_federation::model::EntityKey;
 use hotline_federation::visibility::Directory;
@@ -118,15 +120,12 @@ pub struct Shared {
 impl Shared {
     /// A copy of the current directory.
     pub fn directory(&self) -> Arc<Directory> {
-        Arc::clone(&self.directory.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.directory.read())
     }
 
     /// A copy of the current registry.
     pub fn registry(&self) -> crate::registry::Registry {
-        self.registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.registry.read().clone()
     }
 }
 

@@ -127,8 +127,8 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
 }
 
 /// The value behind `mutex`, also after a panic while it was held.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(mutex: &parking_lot::Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    mutex.lock()
 }
 
 /// Changes the gateway refused

@@ -41,9 +41,9 @@ mod step;
 mod touched;
 mod webhook_queue;
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use hotline_federation::model::{EntityKey, EntityKind};
@@ -160,12 +160,12 @@ impl Replica {
 
     /// The local lock: serialises every step that reads and raises counters or the clock.
     fn clock(&self) -> MutexGuard<'_, HybridClock> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
+        self.local.lock()
     }
 
     /// The recent touches (call with the local lock held).
     fn touches(&self) -> MutexGuard<'_, Touched> {
-        self.touched.lock().unwrap_or_else(|p| p.into_inner())
+        self.touched.lock()
     }
 
     fn counter(&self, name: &str) -> Result<u64> {

@@ -41,10 +41,7 @@ pub(super) async fn leaser(
                         "leased ticket numbers"
                     );
                     on_store(ctx, inline, move |r| r.add_numbers(&block)).await?;
-                    *ctx.status
-                        .lease_refused
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = None;
+                    *ctx.status.lease_refused.lock() = None;
                     pause = LEASE_RETRY.0;
                     continue;
                 }
@@ -56,10 +53,7 @@ pub(super) async fn leaser(
                         retry_in_ms = wait.as_millis() as u64,
                         "the gateway refused ticket numbers; syncing on, asking again later"
                     );
-                    *ctx.status
-                        .lease_refused
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) =
+                    *ctx.status.lease_refused.lock() =
                         Some(status_error("lease", status).to_string());
                     pause = (pause * 2).min(LEASE_RETRY.1);
                     tokio::time::sleep(wait).await;

@@ -115,10 +115,7 @@ pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: Canc
             Err(e) => e.to_string(),
         };
         tracing::warn!(site = %ctx.config.site, %error, "sync session ended; reconnecting");
-        *ctx.status
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = error;
+        *ctx.status.last_error.lock() = error;
         if started.elapsed() > Duration::from_secs(10) {
             delay = min;
         }

@@ -18,11 +18,11 @@ pub struct SyncStatus {
     /// Of those, changes the gateway already held: re-sent after an acknowledgement was lost.
     pub duplicates: AtomicU64,
     /// Why the last session ended.
-    pub last_error: std::sync::Mutex<String>,
+    pub last_error: parking_lot::Mutex<String>,
     /// This site's clock against the gateway's, as of the last heartbeat (`None` before one).
-    pub clock: std::sync::Mutex<Option<ClockReading>>,
+    pub clock: parking_lot::Mutex<Option<ClockReading>>,
     /// Why the gateway refused the last lease of ticket numbers, until a lease succeeds.
-    pub lease_refused: std::sync::Mutex<Option<String>>,
+    pub lease_refused: parking_lot::Mutex<Option<String>>,
 }
 
 /// This site's clock against the gateway's at one heartbeat.
@@ -38,7 +38,7 @@ pub struct ClockReading {
 impl SyncStatus {
     /// The last clock reading, if any heartbeat carried one.
     pub fn clock(&self) -> Option<ClockReading> {
-        *self.clock.lock().unwrap_or_else(|p| p.into_inner())
+        *self.clock.lock()
     }
 
     /// Compares this site's clock with the gateway's `gateway_ms` from a heartbeat.
@@ -49,7 +49,7 @@ impl SyncStatus {
             ahead_ms,
             max_skew_ms,
         };
-        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clock = self.clock.lock();
         if ahead_ms > max_skew_ms as i64 && *clock != Some(reading) {
             tracing::warn!(
                 ahead_ms,
