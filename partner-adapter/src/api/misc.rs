@@ -97,8 +97,8 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
             replica.parked()?.len(),
             replica.stale_count(),
             replica.numbers_left()?,
-            crate::webhooks::pending(replica.db())?,
-            crate::webhooks::dead_letters(replica.db())?.len(),
+            crate::webhooks::pending(&replica.webhook_queue())?,
+            crate::webhooks::dead_letters(&replica.webhook_queue())?.len(),
         ))
     })
     .await?;
@@ -205,7 +205,7 @@ pub(crate) async fn webhook_dead_letters(
     State(app): State<Arc<App>>,
 ) -> Result<Json<WebhookDeadLetterList>> {
     let replica = app.replica.clone();
-    let dead = blocking(move || crate::webhooks::dead_letters(replica.db())).await?;
+    let dead = blocking(move || crate::webhooks::dead_letters(&replica.webhook_queue())).await?;
     let dead_letters = dead.into_iter().map(WebhookDeadLetterView::from).collect();
     Ok(Json(WebhookDeadLetterList { dead_letters }))
 }

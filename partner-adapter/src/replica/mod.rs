@@ -151,13 +151,6 @@ impl Replica {
         self.webhooks.clone()
     }
 
-    /// The webhook queue, under the name the API handlers still call it by
-    /// (`crate::webhooks::pending(replica.db())`); [`Replica::webhook_queue`] is the same.
-    /// Raw sled is no longer handed out.
-    pub fn db(&self) -> &WebhookQueue {
-        &self.webhooks
-    }
-
     /// The local lock: serialises every step that reads and raises counters or the clock.
     fn clock(&self) -> MutexGuard<'_, HybridClock> {
         self.local.lock()
