@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use hotline_federation::EntityState;
 use hotline_federation::model::{EntityKey, EntityKind};
-use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::mapping::Mapping;
-use crate::views;
+use crate::views::{self, TicketChangedEvent, TicketRevokedEvent};
 use crate::webhooks::WebhookTarget;
 
 /// Renders webhook events for ticket changes.
@@ -53,12 +52,12 @@ impl TicketEvents {
             return None;
         }
         self.body(|| {
-            json!({
-                "event": "ticket.changed",
-                "site": self.site,
-                "number": ticket.key.id,
-                "at_ms": now_ms,
-                "ticket": views::ticket(ticket, &self.mapping),
+            serde_json::to_vec(&TicketChangedEvent {
+                event: "ticket.changed".into(),
+                site: self.site.clone(),
+                number: ticket.key.id.clone(),
+                at_ms: now_ms,
+                ticket: views::ticket(ticket, &self.mapping),
             })
         })
     }
@@ -70,19 +69,20 @@ impl TicketEvents {
             return None;
         }
         self.body(|| {
-            json!({
-                "event": "ticket.revoked",
-                "site": self.site,
-                "number": key.id,
-                "at_ms": now_ms,
+            serde_json::to_vec(&TicketRevokedEvent {
+                event: "ticket.revoked".into(),
+                site: self.site.clone(),
+                number: key.id.clone(),
+                at_ms: now_ms,
             })
         })
     }
 
-    fn body(&self, render: impl FnOnce() -> serde_json::Value) -> Option<Vec<u8>> {
+    /// Renders a body with the types the OpenAPI document describes, so the two cannot drift.
+    fn body(&self, render: impl FnOnce() -> serde_json::Result<Vec<u8>>) -> Option<Vec<u8>> {
         if self.targets.is_empty() {
             return None;
         }
-        Some(serde_json::to_vec(&render()).unwrap_or_default())
+        Some(render().unwrap_or_default())
     }
 }
