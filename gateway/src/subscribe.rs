@@ -124,8 +124,9 @@ impl Feed {
                             self.catch_up(entry.seq - 1).await?;
                         }
                         let events = self.live_events(&entry)?;
+                        // No reset of the heartbeat: it comes at its interval under traffic too,
+                        // so a busy site still learns the gateway's clock and its tenant's sites.
                         self.send_all(entry.seq, events).await?;
-                        heartbeat.reset();
                     }
                     Err(RecvError::Lagged(missed)) => {
                         return Err(Error::ResourceExhausted(format!(
