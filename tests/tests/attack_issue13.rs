@@ -484,3 +484,49 @@ async fn moved_away_and_closed_tickets_are_answered_at_the_api() -> anyhow::Resu
     site.stop().await?;
     gateway.stop().await
 }
+
+/// Attack 4 (held): a dead letter keeps its rule and reason class on the wire and in the list,
+/// and a replay at the site of a change the rule still refuses comes back as a dead letter
+/// with the same rule (the replay is the gateway's to decide), not as a letter without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_keep_their_rule_across_a_replay() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
+    let site = RunningAdapter::for_site(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )
+    .await?;
+    site.wait_for_numbers().await?;
+    let path = new_ticket(&site, "finance-hr").await?;
+    let number = path.trim_start_matches("/v1/tickets/").to_owned();
+    assert!(dead_letters_when_quiet(&site, &gateway).await?.is_empty());
+    let key = EntityKey::new(EntityKind::Ticket, number);
+    let erfurt = FieldValue::Ticket(TicketField::HandlingSite("erfurt".into()));
+    let change = site.write_directly(&key, now_ms(), vec![FieldOp::Set(erfurt)])?;
+    let letters = dead_letters_when_quiet(&site, &gateway).await?;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["origin_seq"], change.origin_seq, "{letters:?}");
+    assert_eq!(letters[0]["rule"], "site_of_own_tenant", "{letters:?}");
+    assert_eq!(
+        letters[0]["reason"], "REJECT_REASON_FORBIDDEN",
+        "{letters:?}"
+    );
+    let replay = format!("/v1/dead-letters/{}/replay", change.origin_seq);
+    let (status, body) = site.api.call("POST", &replay, &Value::Null).await?;
+    // Not checked again at the site: queued (202), pushed, refused and parked again.
+    assert_eq!(status, 202, "{body}");
+    let again = dead_letters_when_quiet(&site, &gateway).await?;
+    assert_eq!(again.len(), 1, "{again:?}");
+    for field in ["origin_seq", "rule", "reason", "entity"] {
+        assert_eq!(again[0][field], letters[0][field], "{field}: {again:?}");
+    }
+    let ticket = site.api.expect("GET", &path, &Value::Null, 200).await?;
+    assert_eq!(ticket["handling_site"], "dortmund", "{ticket}");
+    site.stop().await?;
+    gateway.stop().await
+}
