@@ -11,7 +11,10 @@ use common::{SITE, TENANT, events, subject, write_at};
 use hotline_adapter::integrity;
 use hotline_adapter::replica::{Fetched, RemoteEntry, Replica};
 use hotline_adapter::sync::now_ms;
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::lifecycle::{self, NewTicket, TicketText};
+use hotline_federation::model::{
+    Channel, EntityKey, EntityKind, FieldValue, Language, Priority, TicketField, TicketStatus,
+};
 use hotline_federation::{Change, EntityState, FieldOp, Hlc, clock::DEFAULT_MAX_SKEW_MS};
 use hotline_proto::v1::RejectReason;
 
@@ -432,4 +435,64 @@ fn refresh_waits_while_a_snapshot_is_being_applied() {
             .is_empty()
     );
     assert_eq!(replica.entity(&key).expect("read"), chunk);
+}
+
+/// A partner site names as handling site only its tenant's sites: before the gateway has named
+/// them only itself (so nothing the gateway would refuse is stored), afterwards its sister
+/// sites too; a foreign or unknown site is refused `site_of_own_tenant` either way.
+#[test]
+fn a_partner_names_only_its_tenants_sites_as_handling_site() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = open(dir.path());
+    let key = ticket("ASZ-2026-000011");
+    let created = NewTicket {
+        customer_ref: "H-11".into(),
+        focus_team: "finance-hr".into(),
+        category: "vpn".into(),
+        priority: Priority::Normal,
+        status: TicketStatus::New,
+        language: Language::De,
+        channel: Channel::Phone,
+        first_contact: None,
+        text: TicketText::default(),
+    };
+    replica
+        .local_change(&key, now_ms(), &events(), |seq, hlc, _, _| {
+            Ok(Change {
+                key: key.clone(),
+                ops: lifecycle::create_ops(created, &key.id, TENANT, SITE, now_ms()),
+                origin_site: SITE.into(),
+                origin_seq: seq,
+                hlc,
+            })
+        })
+        .expect("create");
+    let hand_to = |site: &str| {
+        replica.checked_change(&key, now_ms(), &events(), |seq, hlc, _, _| {
+            Ok(Change {
+                key: key.clone(),
+                ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::HandlingSite(
+                    site.into(),
+                )))],
+                origin_site: SITE.into(),
+                origin_seq: seq,
+                hlc,
+            })
+        })
+    };
+    let rule = |result: hotline_adapter::error::Result<(Change, EntityState)>| match result {
+        Err(hotline_adapter::error::Error::Refused(refusal)) => Some(refusal.rule.name()),
+        Ok(_) => None,
+        Err(other) => panic!("not a refusal: {other}"),
+    };
+    assert_eq!(replica.tenant_sites().expect("read"), None);
+    assert_eq!(rule(hand_to("goerlitz")), Some("site_of_own_tenant"));
+    assert_eq!(rule(hand_to("erfurt")), Some("site_of_own_tenant"));
+    assert_eq!(rule(hand_to(SITE)), None);
+    replica
+        .learn_tenant_sites(vec!["goerlitz".into(), SITE.into()])
+        .expect("learn");
+    assert_eq!(rule(hand_to("goerlitz")), None);
+    assert_eq!(rule(hand_to("erfurt")), Some("site_of_own_tenant"));
+    assert_eq!(rule(hand_to("atlantis")), Some("site_of_own_tenant"));
 }

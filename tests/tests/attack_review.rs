@@ -1613,7 +1613,8 @@ async fn suggestions_and_call_logs_of_others() -> anyhow::Result<()> {
             outcome: CallOutcome::Abandoned,
             wait_seconds: 99,
             at_ms: 1,
-            focus_team: Some("plants".into()),
+            // A team dortmund handles: it may report calls only for those.
+            focus_team: Some("dealers-sales".into()),
             ticket_number: None,
         })]
     };

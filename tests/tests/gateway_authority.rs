@@ -633,7 +633,10 @@ async fn unknown_teams_and_sites_are_refused() -> anyhow::Result<()> {
             })],
         )
         .await?;
-    assert_eq!(call.reason(), Some(pb::RejectReason::Invalid), "{call:?}");
+    // A partner learns nothing of teams it does not handle: an unknown team and another
+    // tenant's team get the same answer, listing only its own.
+    assert_eq!(call.rule(), Some(Rule::TeamHandled), "{call:?}");
+    assert!(!call.message().contains("plants"), "{call:?}");
     world.gateway.stop().await
 }
 
@@ -990,7 +993,8 @@ fn own_expectations(
                 outcome: CallOutcome::Answered,
                 wait_seconds: 5,
                 at_ms: 1,
-                focus_team: Some("finance-hr".into()),
+                // Every partner handles dealers-sales; a site reports calls only of its teams.
+                focus_team: Some("dealers-sales".into()),
                 ticket_number: None,
             })],
             None,

@@ -18,7 +18,11 @@
 //! - articles, the brand and policies: in-house only;
 //! - suggestions: ids are `<site>-<number>` of the proposing site; partners propose and edit
 //!   their open ones, only in-house decides or deletes;
-//! - call logs: each site writes only its own, naming configured focus teams.
+//! - call logs: each site writes only its own, naming focus teams its tenant handles
+//!   (in-house: configured ones);
+//! - what a refusal tells a partner never names another tenant's teams or sites: a team it
+//!   does not handle and one that does not exist, a foreign site and an unregistered name, get
+//!   the same answer.
 //!
 //! Layout: this module holds the entry point [`authorize`] and what the rules share; `ticket`
 //! holds the ticket rules, `others` those of suggestions and call logs.

@@ -119,7 +119,7 @@ pub(super) fn authorize_call_log(
         match op {
             FieldOp::AddCallEvent(event) => {
                 if let Some(team) = &event.focus_team {
-                    check_team(team, "focus_team", directory)?;
+                    check_team(who, team, "focus_team", directory)?;
                 }
             }
             FieldOp::Delete { .. } if !who.inhouse() => {

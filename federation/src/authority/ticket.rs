@@ -76,7 +76,6 @@ pub(super) fn authorize_ticket(
                 ));
             }
             TicketField::FocusTeam(team) => {
-                check_team(team, "focus_team", directory)?;
                 // Not even the same team again: a partner's write of the current team with a
                 // clock ahead would outrank (and so undo) an in-house move made meanwhile.
                 if !who.inhouse() && exists {
@@ -89,29 +88,21 @@ pub(super) fn authorize_ticket(
                         ),
                     ));
                 }
+                check_team(who, team, "focus_team", directory)?;
                 check_outranks(change, before, "focus_team")?;
-                if !who.inhouse() && !exists && !directory.handles(tenant, team) {
-                    return Err(refuse(
-                        Rule::TeamHandled,
-                        format!(
-                            "tenant {tenant} does not handle focus team {team}; it may create \
-                             tickets in: {}",
-                            listed(&teams_handled(tenant, directory))
-                        ),
-                    ));
-                }
             }
             TicketField::HandlingSite(handler) => {
-                let known = directory.site_tenants.get(handler);
-                if known.is_none() && !directory.sites_complete {
-                    if who.inhouse() || !directory.own_sites_complete {
-                        // A site does not know the registry; the gateway decides.
-                        continue;
+                let owner = directory.site_tenants.get(handler);
+                if !who.inhouse() {
+                    // A partner names only its own tenant's sites, and learns nothing else: a
+                    // foreign site and an unregistered name get the same answer.
+                    let sure = directory.sites_complete || directory.own_sites_complete;
+                    match owner {
+                        Some(owner) if owner == tenant => {}
+                        None if !sure => {} // a site that does not know; the gateway decides
+                        _ => return Err(not_own_site(handler, tenant, directory)),
                     }
-                    // Not one of the partner's own sites, registered or not.
-                    return Err(not_own_site(handler, tenant, directory));
-                }
-                let Some(owner) = known else {
+                } else if owner.is_none() && directory.sites_complete {
                     return Err(refuse(
                         Rule::SiteRegistered,
                         format!(
@@ -119,9 +110,6 @@ pub(super) fn authorize_ticket(
                             listed(directory.site_tenants.keys())
                         ),
                     ));
-                };
-                if !who.inhouse() && owner != tenant {
-                    return Err(not_own_site(handler, tenant, directory));
                 }
             }
             TicketField::Status(transition) => {
@@ -239,7 +227,28 @@ fn check_outranks(change: &Change, before: &EntityState, register: &str) -> Resu
     }
 }
 
-pub(super) fn check_team(team: &str, field: &str, directory: &Directory) -> Result<(), Refusal> {
+/// A focus team named in a change: in-house names configured teams (where the checker knows
+/// them all); a partner names only teams its tenant handles, and the answer for one it does not
+/// handle is the same whether the team exists or not, listing only its own.
+pub(super) fn check_team(
+    who: Who<'_>,
+    team: &str,
+    field: &str,
+    directory: &Directory,
+) -> Result<(), Refusal> {
+    let tenant = who.tenant;
+    if !who.inhouse() {
+        if directory.handles(tenant, team) {
+            return Ok(());
+        }
+        return Err(refuse(
+            Rule::TeamHandled,
+            format!(
+                "tenant {tenant} does not handle focus team {team} ({field}); it handles: {}",
+                listed(&teams_handled(tenant, directory))
+            ),
+        ));
+    }
     if directory.teams.contains_key(team) || !directory.teams_complete {
         return Ok(());
     }

@@ -216,18 +216,30 @@ impl Replica {
         before: &EntityState,
         directory: &Directory,
     ) -> Result<()> {
+        let inhouse = self.tenant == hotline_federation::ids::INHOUSE;
         let mut directory = directory.clone();
         directory
             .site_tenants
             .insert(self.site.clone(), self.tenant.clone());
-        if let Some(sites) = self.tenant_sites()? {
-            for site in sites {
+        let sites = self.tenant_sites()?;
+        if inhouse {
+            // The gateway names every registered site to in-house (owners do not matter: in-house
+            // may name any registered site).
+            for site in sites.iter().flatten() {
+                directory.site_tenants.entry(site.clone()).or_default();
+            }
+            directory.sites_complete = sites.is_some();
+        } else {
+            // A partner names only its tenant's sites; before the gateway has named them, only
+            // this one (a write the gateway might refuse is never stored).
+            for site in sites.into_iter().flatten() {
                 directory.site_tenants.insert(site, self.tenant.clone());
             }
             directory.own_sites_complete = true;
         }
-        // In-house sees every policy, so it knows every team; a partner only its own.
-        directory.teams_complete = self.tenant == hotline_federation::ids::INHOUSE;
+        // In-house sees every policy, so once its first snapshot has brought them it knows every
+        // team; a partner knows only the teams it handles, and may name only those.
+        directory.teams_complete = inhouse && !directory.teams.is_empty();
         let prefix = match PublicNumber::parse("id", &change.key.id) {
             Ok(number) if change.key.kind == EntityKind::Ticket => number.prefix,
             _ => String::new(),
