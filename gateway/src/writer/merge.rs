@@ -280,8 +280,10 @@ impl Writer {
         Ok(seq)
     }
 
-    /// The tickets in focus team `team` as of this point of the group: the stored index, with
-    /// the group's own moves into and out of the team applied.
+    /// The tickets in focus team `team` as of this point of the group that partners may see:
+    /// the stored index, with the group's own moves into and out of the team applied, without
+    /// deleted tickets (no partner sees one, so a policy change alters nobody's access to it;
+    /// a ticket deleted later is still listed, and purged where it was seen).
     fn team_tickets(&self, group: &Group, team: &str) -> Result<Vec<String>> {
         let prefix = keys::team_prefix(team);
         let end = keys::prefix_end(&prefix);
@@ -299,7 +301,14 @@ impl Writer {
                 tickets.remove(&key.id);
             }
         }
-        Ok(tickets.into_iter().collect())
+        let mut visible = Vec::with_capacity(tickets.len());
+        for id in tickets {
+            let key = EntityKey::new(EntityKind::Ticket, id.as_str());
+            if self.load(group, &key)?.deleted.is_none() {
+                visible.push(id);
+            }
+        }
+        Ok(visible)
     }
 
     pub(super) fn process_seed(
