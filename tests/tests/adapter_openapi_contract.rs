@@ -65,6 +65,10 @@ fn schemathesis(version: &str, base: &str) -> anyhow::Result<(bool, String)> {
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
         .args(["--request-timeout", "20", "--output-truncate", "false"])
+        // Hypothesis's "too slow" health check measures how fast examples are generated, not
+        // the API: on a loaded 2-core CI machine it failed POST /v1/tickets once without any
+        // mismatch, so it is off; every check of the API itself stays on.
+        .args(["--suppress-health-check", "too_slow"])
         .args(extra_args())
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_HOOKS", "");
