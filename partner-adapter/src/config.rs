@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hotline_federation::ids::check_slug;
+use hotline_runtime::config::slug;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -221,12 +221,6 @@ impl AdapterConfig {
             Err(Error::Config {
                 field: field.into(),
                 problem,
-            })
-        };
-        let slug = |field: &str, value: &str| {
-            check_slug(field, value).map_err(|e| Error::Config {
-                field: field.into(),
-                problem: e.to_string(),
             })
         };
         slug("federation", &self.federation)?;

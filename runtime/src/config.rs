@@ -71,6 +71,14 @@ impl LogConfig {
     }
 }
 
+/// Checks that the id in `field` is a slug (the federation's rule for tenant, site and team ids).
+pub fn slug(field: &str, value: &str) -> Result<(), ConfigProblem> {
+    hotline_federation::ids::check_slug(field, value).map_err(|e| ConfigProblem::Field {
+        field: field.into(),
+        problem: e.to_string(),
+    })
+}
+
 /// Parses the listen address in `field`; `example` shows the expected form.
 pub fn listen_addr(field: &str, value: &str, example: &str) -> Result<SocketAddr, ConfigProblem> {
     value.parse().map_err(|e| ConfigProblem::Field {

@@ -21,6 +21,32 @@ async fn gateway(pki: &Pki, dir: &Path, heartbeat_ms: u64) -> anyhow::Result<Run
     RunningGateway::start(config).await
 }
 
+/// A gateway of the test federation (heartbeat every `heartbeat_ms`) and one site of it,
+/// holding ticket numbers and its first snapshot's policies.
+struct World {
+    pki: Pki,
+    gateway: RunningGateway,
+    site: RunningAdapter,
+    dirs: [tempfile::TempDir; 2],
+}
+
+impl World {
+    async fn start(tenant: &str, site: &str, heartbeat_ms: u64) -> anyhow::Result<World> {
+        let pki = Pki::new()?;
+        let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+        let gateway = gateway(&pki, dirs[0].path(), heartbeat_ms).await?;
+        let site =
+            RunningAdapter::for_site(&pki, tenant, site, gateway.addr, dirs[1].path()).await?;
+        site.wait_for_numbers().await?;
+        Ok(World {
+            pki,
+            gateway,
+            site,
+            dirs,
+        })
+    }
+}
+
 /// Waits until the site has pushed everything and applied the gateway's log, then answers its
 /// dead letters as its API lists them.
 async fn dead_letters_when_quiet(
@@ -76,18 +102,12 @@ async fn assert_no_dead_letter(
 /// (`team_configured`); the API's answer must not be a 201 that turns into a dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_event_of_an_unconfigured_team_never_becomes_a_dead_letter() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 200).await?;
     let event = json!({ "outcome": "answered", "wait_seconds": 18, "focus_team": "no-such-team" });
     let answer = site.api.call("POST", "/v1/call-events", &event).await?;
     assert_no_dead_letter("call event of team no-such-team", answer, &site, &gateway).await?;
@@ -101,19 +121,13 @@ async fn call_event_of_an_unconfigured_team_never_becomes_a_dead_letter() -> any
 /// gateway refuses it `site_of_own_tenant`, so the API must too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handling_site_of_another_tenant_before_the_first_heartbeat() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
     // After the first, the next heartbeat comes in ten minutes, longer than this test.
-    let gateway = gateway(&pki, dirs[0].path(), 600_000).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 600_000).await?;
     let path = new_ticket(&site, "finance-hr").await?;
     let answer = site
         .api
@@ -129,12 +143,12 @@ async fn handling_site_of_another_tenant_before_the_first_heartbeat() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inhouse_handling_site_that_is_not_registered_never_becomes_a_dead_letter()
 -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site =
-        RunningAdapter::for_site(&pki, "inhouse", "munich", gateway.addr, dirs[1].path()).await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("inhouse", "munich", 200).await?;
     eventually(20, "munich knows its tenant's sites", || async {
         Ok(site.replica.tenant_sites()?.is_some())
     })
@@ -189,18 +203,12 @@ fn rejected(response: &pb::PushResponse) -> anyhow::Result<pb::Rejected> {
 /// `erfurt`), nor tell a registered foreign site from an unregistered name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_do_not_show_a_partner_other_tenants_teams_or_sites() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 200).await?;
     let path = new_ticket(&site, "finance-hr").await?;
     let number = path.trim_start_matches("/v1/tickets/").to_owned();
     assert!(dead_letters_when_quiet(&site, &gateway).await?.is_empty());
@@ -250,18 +258,12 @@ async fn refusals_do_not_show_a_partner_other_tenants_teams_or_sites() -> anyhow
 /// of that team (its creator keeps sight of it), and nothing becomes a dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_the_tenant_lost_is_refused_at_the_api() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 200).await?;
     let path = new_ticket(&site, "dealers-sales").await?;
     assert!(dead_letters_when_quiet(&site, &gateway).await?.is_empty());
     let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
@@ -408,18 +410,12 @@ async fn handling_site_writes_do_not_probe_foreign_tickets() -> anyhow::Result<(
 /// gateway. Nothing becomes a dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moved_away_and_closed_tickets_are_answered_at_the_api() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 200).await?;
     let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
     let block = hotline_tests::harness::lease(&mut munich, 10).await?;
     let id = hotline_tests::changes::number(&block, 0);
@@ -490,18 +486,12 @@ async fn moved_away_and_closed_tickets_are_answered_at_the_api() -> anyhow::Resu
 /// with the same rule (the replay is the gateway's to decide), not as a letter without one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_keep_their_rule_across_a_replay() -> anyhow::Result<()> {
-    let pki = Pki::new()?;
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let gateway = gateway(&pki, dirs[0].path(), 200).await?;
-    let site = RunningAdapter::for_site(
-        &pki,
-        "twenty4help",
-        "dortmund",
-        gateway.addr,
-        dirs[1].path(),
-    )
-    .await?;
-    site.wait_for_numbers().await?;
+    let World {
+        pki: _pki,
+        gateway,
+        site,
+        dirs: _dirs,
+    } = World::start("twenty4help", "dortmund", 200).await?;
     let path = new_ticket(&site, "finance-hr").await?;
     let number = path.trim_start_matches("/v1/tickets/").to_owned();
     assert!(dead_letters_when_quiet(&site, &gateway).await?.is_empty());

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hotline_federation::ids::{INHOUSE, check_slug};
+use hotline_federation::ids::INHOUSE;
 use hotline_federation::model::ReviewCadence;
+use hotline_runtime::config::slug;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -238,12 +239,6 @@ impl GatewayConfig {
             Err(Error::Config {
                 field: field.into(),
                 problem,
-            })
-        };
-        let slug = |field: &str, value: &str| {
-            check_slug(field, value).map_err(|e| Error::Config {
-                field: field.into(),
-                problem: e.to_string(),
             })
         };
         slug("federation", &self.federation)?;

@@ -29,16 +29,7 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
-        let mut clock = self.clock();
-        self.finish_local(
-            &mut clock,
-            Step::default(),
-            key,
-            now_ms,
-            events,
-            false,
-            build,
-        )
+        self.change_of(key, now_ms, events, false, build)
     }
 
     /// Like [`Replica::local_change`], but refuses at once a change the gateway's authority
@@ -50,16 +41,21 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
+        self.change_of(key, now_ms, events, true, build)
+    }
+
+    /// One local change under the local lock, checked by the authority when `checked`.
+    fn change_of(
+        &self,
+        key: &EntityKey,
+        now_ms: u64,
+        events: &TicketEvents,
+        checked: bool,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
+    ) -> Result<(Change, EntityState)> {
         let mut clock = self.clock();
-        self.finish_local(
-            &mut clock,
-            Step::default(),
-            key,
-            now_ms,
-            events,
-            true,
-            build,
-        )
+        let step = Step::default();
+        self.finish_local(&mut clock, step, key, now_ms, events, checked, build)
     }
 
     /// Creates a ticket with the next leased number: `build` gets the number too. Refused with
