@@ -10,8 +10,8 @@ use crate::clock::Hlc;
 use crate::error::{Error, Result, quote};
 use crate::ids::{PublicNumber, check_slug};
 use crate::model::{
-    ArticleField, BrandField, CallEvent, Comment, EntityKey, EntityKind, FieldValue, PolicyField,
-    SuggestionField, TicketField,
+    ArticleDraft, ArticleField, BrandField, CallEvent, Comment, EntityKey, EntityKind, FieldValue,
+    PolicyField, SuggestionField, TicketField,
 };
 use crate::status::check_transition;
 use crate::text::{Lines, check_required, check_text};
@@ -244,6 +244,44 @@ fn check_slug_list(field: &str, values: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn check_draft(draft: &ArticleDraft) -> Result<()> {
+    if draft.is_empty() {
+        return if draft == &ArticleDraft::default() {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "draft.title",
+                "is empty but the draft has other content; allowed: a title, or an empty draft \
+                 (no language, body, tags or teams) to discard it",
+            ))
+        };
+    }
+    if draft.language.is_none() {
+        return Err(Error::invalid(
+            "draft.language",
+            "is missing; allowed: de, en",
+        ));
+    }
+    check_required("draft.title", &draft.title, MAX_SHORT_TEXT, Lines::One)?;
+    check_required("draft.body", &draft.body, MAX_LONG_TEXT, Lines::Many)?;
+    check_list("draft.tags", &draft.tags)?;
+    check_slug_list("draft.focus_teams", &draft.focus_teams)
+}
+
+fn check_colour(field: &str, value: &str) -> Result<()> {
+    let ok = value.len() == 7
+        && value.starts_with('#')
+        && value[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{} is not a colour; allowed: #rrggbb", quote(value)),
+        ))
+    }
+}
+
 fn check_percent(field: &str, value: u32) -> Result<()> {
     if value > 100 {
         return Err(Error::invalid(
@@ -265,6 +303,8 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 ArticleField::Title(t) => check_required("title", t, MAX_SHORT_TEXT, Lines::One),
                 ArticleField::Body(t) => check_text("body", t, MAX_LONG_TEXT, Lines::Many),
                 ArticleField::Tags(tags) => check_list("tags", tags),
+                ArticleField::FocusTeams(teams) => check_slug_list("focus_teams", teams),
+                ArticleField::Draft(draft) => check_draft(draft),
             };
             r.map_err(|e| e.within("article"))
         }
@@ -277,9 +317,11 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 BrandField::HotlineNumber(t) => {
                     check_required("hotline_number", t, MAX_SHORT_TEXT, Lines::One)
                 }
-                BrandField::Greeting(_, t) => {
+                BrandField::Greeting(_, _, t) => {
                     check_required("greeting.text", t, MAX_LONG_TEXT, Lines::Many)
                 }
+                BrandField::AliasPatterns(patterns) => check_list("alias_patterns", patterns),
+                BrandField::AccentColor(c) => check_colour("accent_color", c),
                 BrandField::Template(name, _, t) => check_slug("template.name", name)
                     .and_then(|()| check_required("template.text", t, MAX_LONG_TEXT, Lines::Many)),
                 BrandField::Signature(t) => check_text("signature", t, MAX_SHORT_TEXT, Lines::Many),
@@ -309,7 +351,13 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
             let r = match f {
                 SuggestionField::ArticleId(id) => check_slug("article_id", id),
                 SuggestionField::AuthorTenant(t) => check_slug("author_tenant", t),
-                SuggestionField::BaseVersion(_) | SuggestionField::State(_) => Ok(()),
+                SuggestionField::BaseVersion(_)
+                | SuggestionField::State(_)
+                | SuggestionField::ProposedLanguage(_)
+                | SuggestionField::AcceptedVersion(_) => Ok(()),
+                SuggestionField::RejectReason(t) => {
+                    check_text("reject_reason", t, MAX_LONG_TEXT, Lines::Many)
+                }
                 SuggestionField::ProposedTitle(t) => {
                     check_text("proposed_title", t, MAX_SHORT_TEXT, Lines::One)
                 }
@@ -356,6 +404,7 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
         TicketField::CustomerPhone(t) => {
             check_text("customer_phone", t, MAX_SHORT_TEXT, Lines::One)
         }
+        TicketField::AccessCode(t) => check_access_code_hash(t),
         TicketField::Priority(_)
         | TicketField::Language(_)
         | TicketField::Channel(_)
@@ -363,6 +412,26 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
         | TicketField::FirstAnswerAt(_)
         | TicketField::ResolvedAt(_)
         | TicketField::FirstContact(_) => Ok(()),
+    }
+}
+
+/// Checks the stored form of an access code: `<16 to 64 hex salt>:<64 hex sha-256>`.
+fn check_access_code_hash(value: &str) -> Result<()> {
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = value.split_once(':').is_some_and(|(salt, hash)| {
+        (16..=64).contains(&salt.len()) && hex(salt) && hash.len() == 64 && hex(hash)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "access_code",
+            "is not a salted hash; allowed: <16 to 64 lowercase hex salt>:<64 lowercase hex \
+             sha-256>, never the code itself",
+        ))
     }
 }
 

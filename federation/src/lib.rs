@@ -2,6 +2,7 @@
 //! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
 //!
 //! Layout:
+//! - [`access`]: the customer's status-page access code, minted once and stored hashed;
 //! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
 //! - [`clock`]: the hybrid logical clock with its skew bound; [`rewind`]: how far a site's clock
@@ -19,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod authority;
 pub mod calendar;
 pub mod change;

@@ -150,10 +150,10 @@ pub fn strip(tenant: &str, state: &EntityState, pii_granted: bool) -> EntityStat
         return state.clone();
     }
     let mut out = state.clone();
-    if !pii_granted {
-        out.registers
-            .retain(|_, register| !register.winner.value.is_pii());
-    }
+    out.registers.retain(|_, register| {
+        let value = &register.winner.value;
+        !value.is_inhouse_only() && (pii_granted || !value.is_pii())
+    });
     for register in out.registers.values_mut() {
         register.superseded.clear();
     }
@@ -252,7 +252,8 @@ pub fn redact_change(
 }
 
 /// The operations of `change` a tenant that sees the entity may read: PII fields only with
-/// `pii_granted`, `tenant` comments only of its own tenant.
+/// `pii_granted`, `tenant` comments only of its own tenant, in-house-only fields (article
+/// drafts) never.
 pub fn strip_change(
     tenant: &str,
     change: &crate::change::Change,
@@ -264,7 +265,7 @@ pub fn strip_change(
     }
     let mut out = change.clone();
     out.ops.retain(|op| match op {
-        FieldOp::Set(value) => pii_granted || !value.is_pii(),
+        FieldOp::Set(value) => !value.is_inhouse_only() && (pii_granted || !value.is_pii()),
         FieldOp::AddComment(c) => c.visibility != Visibility::Tenant || c.author_tenant == tenant,
         FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => true,
     });

@@ -141,6 +141,8 @@ pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> FieldValueView {
             Number(*v)
         }
         TicketField::FirstContact(v) => Flag(*v),
+        // Only that a code was set: its salted hash is of no use to a partner's tools.
+        TicketField::AccessCode(_) => Flag(true),
         TicketField::PublicNumber(s)
         | TicketField::CustomerRef(s)
         | TicketField::FocusTeam(s)
@@ -190,6 +192,7 @@ pub fn ticket(state: &EntityState, mapping: &Mapping) -> TicketView {
             TicketField::CustomerName(s) => view.customer_name = text(s),
             TicketField::CustomerEmail(s) => view.customer_email = text(s),
             TicketField::CustomerPhone(s) => view.customer_phone = text(s),
+            TicketField::AccessCode(_) => {}
         }
     }
     view

@@ -773,6 +773,16 @@ fn own_expectations(
             None,
         ),
         (
+            "ticket.access_code",
+            K::Ticket,
+            t(TicketField::AccessCode(format!(
+                "{}:{}",
+                "a".repeat(32),
+                "b".repeat(64)
+            ))),
+            Some(Forbidden),
+        ),
+        (
             "ticket.add_comment",
             K::Ticket,
             vec![FieldOp::AddComment(Comment {
@@ -841,6 +851,26 @@ fn own_expectations(
             Some(Forbidden),
         ),
         (
+            "article.focus_teams",
+            K::Article,
+            a(ArticleField::FocusTeams(vec!["plants".into()])),
+            Some(Forbidden),
+        ),
+        (
+            "article.draft",
+            K::Article,
+            a(ArticleField::Draft(
+                hotline_federation::model::ArticleDraft {
+                    language: Some(Language::De),
+                    title: text(),
+                    body: text(),
+                    tags: vec![],
+                    focus_teams: vec![],
+                },
+            )),
+            Some(Forbidden),
+        ),
+        (
             "article.delete",
             K::Article,
             vec![FieldOp::Delete { reason: text() }],
@@ -867,7 +897,7 @@ fn own_expectations(
         (
             "brand.greeting",
             K::Brand,
-            b(BrandField::Greeting(Language::De, text())),
+            b(BrandField::Greeting(Channel::Phone, Language::De, text())),
             Some(Forbidden),
         ),
         (
@@ -886,6 +916,18 @@ fn own_expectations(
             "brand.forbidden_terms",
             K::Brand,
             b(BrandField::ForbiddenTerms(vec![])),
+            Some(Forbidden),
+        ),
+        (
+            "brand.alias_patterns",
+            K::Brand,
+            b(BrandField::AliasPatterns(vec!["t4h-###".into()])),
+            Some(Forbidden),
+        ),
+        (
+            "brand.accent_color",
+            K::Brand,
+            b(BrandField::AccentColor("#123456".into())),
             Some(Forbidden),
         ),
         (
@@ -976,6 +1018,24 @@ fn own_expectations(
             "suggestion.state",
             K::Suggestion,
             s(SuggestionField::State(SuggestionState::Accepted)),
+            Some(Forbidden),
+        ),
+        (
+            "suggestion.proposed_language",
+            K::Suggestion,
+            s(SuggestionField::ProposedLanguage(Language::En)),
+            None,
+        ),
+        (
+            "suggestion.reject_reason",
+            K::Suggestion,
+            s(SuggestionField::RejectReason(text())),
+            Some(Forbidden),
+        ),
+        (
+            "suggestion.accepted_version",
+            K::Suggestion,
+            s(SuggestionField::AcceptedVersion(2)),
             Some(Forbidden),
         ),
         (

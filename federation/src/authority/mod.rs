@@ -14,10 +14,12 @@
 //!   focus teams and handling sites must be configured ones, a partner names only its own
 //!   tenant's sites; comment ids
 //!   carry the writing site as `<site>-<number>`, so no site can write, probe or clash with
-//!   another site's ids;
-//! - articles, the brand and policies: in-house only;
+//!   another site's ids; a ticket's access code is written once, in its creating change;
+//! - articles, the brand and policies: in-house only (an article's draft never leaves
+//!   in-house: see [`crate::visibility::strip`]);
 //! - suggestions: ids are `<site>-<number>` of the proposing site; partners propose and edit
-//!   their open ones, only in-house decides or deletes;
+//!   their open ones, only in-house decides (state, reject reason, accepted version) or
+//!   deletes;
 //! - call logs: each site writes only its own, naming focus teams its tenant handles
 //!   (in-house: configured ones);
 //! - what a refusal tells a partner never names another tenant's teams or sites: a team it

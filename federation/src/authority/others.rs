@@ -49,6 +49,14 @@ pub(super) fn authorize_suggestion(
                     format!("author_tenant must be your tenant {tenant:?}, not {t:?}"),
                 ));
             }
+            FieldOp::Set(FieldValue::Suggestion(
+                SuggestionField::RejectReason(_) | SuggestionField::AcceptedVersion(_),
+            )) => {
+                return Err(refuse(
+                    Rule::OnlyInhouseDecides,
+                    "only the in-house team writes a suggestion's decision",
+                ));
+            }
             FieldOp::Set(FieldValue::Suggestion(SuggestionField::State(state)))
                 if *state != SuggestionState::Open || !before.is_empty() =>
             {

@@ -55,11 +55,15 @@ pub enum Rule {
     OnlyInhouseDecides,
     /// A site reports call events only into its own call logs.
     CallLogOfOwnSite,
+    /// A ticket's access code is written once, in the change that creates the ticket.
+    AccessCodeOnce,
+    /// Customer-visible text names no tenant, site or agent (the leak guard).
+    CustomerTextClean,
 }
 
 impl Rule {
     /// Every rule, for tables and tests.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 26] = [
         Rule::OriginIsCaller,
         Rule::OriginSeqUnique,
         Rule::WellFormed,
@@ -84,6 +88,8 @@ impl Rule {
         Rule::OnlyInhouseDeletes,
         Rule::OnlyInhouseDecides,
         Rule::CallLogOfOwnSite,
+        Rule::AccessCodeOnce,
+        Rule::CustomerTextClean,
     ];
 
     /// The stable name, as clients see it (`rule` in the adapter's error bodies).
@@ -128,6 +134,8 @@ impl Rule {
             Rule::OnlyInhouseDeletes => ("only_inhouse_deletes", R::Forbidden),
             Rule::OnlyInhouseDecides => ("only_inhouse_decides", R::Forbidden),
             Rule::CallLogOfOwnSite => ("call_log_of_own_site", R::Forbidden),
+            Rule::AccessCodeOnce => ("access_code_once", R::Forbidden),
+            Rule::CustomerTextClean => ("customer_text_clean", R::Invalid),
         }
     }
 }

@@ -75,6 +75,15 @@ pub(super) fn authorize_ticket(
                     ),
                 ));
             }
+            TicketField::AccessCode(_) if exists => {
+                return Err(refuse(
+                    Rule::AccessCodeOnce,
+                    format!(
+                        "ticket {id}'s access code is written once, when the ticket is created; \
+                         the customer keeps the code they were given"
+                    ),
+                ));
+            }
             TicketField::FocusTeam(team) => {
                 // Not even the same team again: a partner's write of the current team with a
                 // clock ahead would outrank (and so undo) an in-house move made meanwhile.

@@ -6,8 +6,9 @@ use pb::{article_field, brand_field, field_value, policy_field, suggestion_field
 use super::{WireEnum, required};
 use crate::error::{Error, Result, quote};
 use crate::model::{
-    ArticleField, ArticleState, BrandField, Channel, FieldValue, Language, PolicyField, Priority,
-    ReviewCadence, StatusTransition, SuggestionField, SuggestionState, TicketField, TicketStatus,
+    ArticleDraft, ArticleField, ArticleState, BrandField, Channel, FieldValue, Language,
+    PolicyField, Priority, ReviewCadence, StatusTransition, SuggestionField, SuggestionState,
+    TicketField, TicketStatus,
 };
 
 /// Converts a field value; errors name the field under `ticket.`, `article.`, ...
@@ -63,6 +64,7 @@ fn ticket_from_wire(value: ticket_field::Value) -> Result<TicketField> {
         V::CustomerName(v) => TicketField::CustomerName(v),
         V::CustomerEmail(v) => TicketField::CustomerEmail(v),
         V::CustomerPhone(v) => TicketField::CustomerPhone(v),
+        V::AccessCode(v) => TicketField::AccessCode(v),
     })
 }
 
@@ -75,6 +77,20 @@ fn article_from_wire(value: article_field::Value) -> Result<ArticleField> {
         V::Body(v) => ArticleField::Body(v),
         V::Tags(v) => ArticleField::Tags(list(Some(v))),
         V::State(v) => ArticleField::State(ArticleState::from_wire("article.state", v)?),
+        V::FocusTeams(v) => ArticleField::FocusTeams(list(Some(v))),
+        V::Draft(pb::ArticleDraft {
+            language,
+            title,
+            body,
+            tags,
+            focus_teams,
+        }) => ArticleField::Draft(ArticleDraft {
+            language: Language::from_wire_optional("article.draft.language", language)?,
+            title,
+            body,
+            tags,
+            focus_teams,
+        }),
     })
 }
 
@@ -84,8 +100,13 @@ fn brand_from_wire(value: brand_field::Value) -> Result<BrandField> {
         V::Version(v) => BrandField::Version(v),
         V::DisplayName(v) => BrandField::DisplayName(v),
         V::HotlineNumber(v) => BrandField::HotlineNumber(v),
-        V::Greeting(pb::LocalizedText { language, text }) => BrandField::Greeting(
-            Language::from_wire("brand.greeting.language", language)?,
+        V::ChannelGreeting(pb::ChannelGreeting {
+            channel,
+            language,
+            text,
+        }) => BrandField::Greeting(
+            Channel::from_wire("brand.channel_greeting.channel", channel)?,
+            Language::from_wire("brand.channel_greeting.language", language)?,
             text,
         ),
         V::Template(pb::MessageTemplate {
@@ -99,6 +120,8 @@ fn brand_from_wire(value: brand_field::Value) -> Result<BrandField> {
         ),
         V::Signature(v) => BrandField::Signature(v),
         V::ForbiddenTerms(v) => BrandField::ForbiddenTerms(list(Some(v))),
+        V::AliasPatterns(v) => BrandField::AliasPatterns(list(Some(v))),
+        V::AccentColor(v) => BrandField::AccentColor(v),
     })
 }
 
@@ -128,6 +151,12 @@ fn suggestion_from_wire(value: suggestion_field::Value) -> Result<SuggestionFiel
         V::Rationale(v) => SuggestionField::Rationale(v),
         V::AuthorTenant(v) => SuggestionField::AuthorTenant(v),
         V::State(v) => SuggestionField::State(SuggestionState::from_wire("suggestion.state", v)?),
+        V::ProposedLanguage(v) => SuggestionField::ProposedLanguage(Language::from_wire(
+            "suggestion.proposed_language",
+            v,
+        )?),
+        V::RejectReason(v) => SuggestionField::RejectReason(v),
+        V::AcceptedVersion(v) => SuggestionField::AcceptedVersion(v),
     })
 }
 
@@ -165,6 +194,7 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 TicketField::CustomerName(v) => V::CustomerName(v),
                 TicketField::CustomerEmail(v) => V::CustomerEmail(v),
                 TicketField::CustomerPhone(v) => V::CustomerPhone(v),
+                TicketField::AccessCode(v) => V::AccessCode(v),
             };
             field_value::Kind::Ticket(pb::TicketField { value: Some(v) })
         }
@@ -177,6 +207,20 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 ArticleField::Body(v) => V::Body(v),
                 ArticleField::Tags(v) => V::Tags(string_list(v)),
                 ArticleField::State(v) => V::State(v.to_wire()),
+                ArticleField::FocusTeams(v) => V::FocusTeams(string_list(v)),
+                ArticleField::Draft(ArticleDraft {
+                    language,
+                    title,
+                    body,
+                    tags,
+                    focus_teams,
+                }) => V::Draft(pb::ArticleDraft {
+                    language: language.map_or(pb::Language::Unspecified as i32, WireEnum::to_wire),
+                    title,
+                    body,
+                    tags,
+                    focus_teams,
+                }),
             };
             field_value::Kind::Article(pb::ArticleField { value: Some(v) })
         }
@@ -186,10 +230,13 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 BrandField::Version(v) => V::Version(v),
                 BrandField::DisplayName(v) => V::DisplayName(v),
                 BrandField::HotlineNumber(v) => V::HotlineNumber(v),
-                BrandField::Greeting(language, text) => V::Greeting(pb::LocalizedText {
-                    language: language.to_wire(),
-                    text,
-                }),
+                BrandField::Greeting(channel, language, text) => {
+                    V::ChannelGreeting(pb::ChannelGreeting {
+                        channel: channel.to_wire(),
+                        language: language.to_wire(),
+                        text,
+                    })
+                }
                 BrandField::Template(name, language, text) => V::Template(pb::MessageTemplate {
                     name,
                     language: language.to_wire(),
@@ -197,6 +244,8 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 }),
                 BrandField::Signature(v) => V::Signature(v),
                 BrandField::ForbiddenTerms(v) => V::ForbiddenTerms(string_list(v)),
+                BrandField::AliasPatterns(v) => V::AliasPatterns(string_list(v)),
+                BrandField::AccentColor(v) => V::AccentColor(v),
             };
             field_value::Kind::Brand(pb::BrandField { value: Some(v) })
         }
@@ -224,6 +273,9 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 SuggestionField::Rationale(v) => V::Rationale(v),
                 SuggestionField::AuthorTenant(v) => V::AuthorTenant(v),
                 SuggestionField::State(v) => V::State(v.to_wire()),
+                SuggestionField::ProposedLanguage(v) => V::ProposedLanguage(v.to_wire()),
+                SuggestionField::RejectReason(v) => V::RejectReason(v),
+                SuggestionField::AcceptedVersion(v) => V::AcceptedVersion(v),
             };
             field_value::Kind::Suggestion(pb::SuggestionField { value: Some(v) })
         }

@@ -132,6 +132,7 @@ fn valid_changes() -> Vec<(&'static str, Change)> {
             FieldOp::Set(FieldValue::Brand(BrandField::DisplayName("ASZ".into()))),
             FieldOp::Set(FieldValue::Brand(BrandField::HotlineNumber("0800".into()))),
             FieldOp::Set(FieldValue::Brand(BrandField::Greeting(
+                Channel::Phone,
                 Language::De,
                 "Hallo".into(),
             ))),

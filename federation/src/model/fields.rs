@@ -1,232 +1,12 @@
-//! The entity model: kinds, keys, the enums of the domain, the field values each kind has, and
-//! the elements (comments, call events) that tickets and call logs collect.
-
-use std::fmt;
+//! The field values each entity kind has: the content of one last-writer-wins register each,
+//! and the register names they are written to.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-
-/// Declares a domain enum with its stable lowercase names, used in JSON, mappings and errors.
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable lowercase name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            /// Parses a stable name; the error lists the known ones.
-            pub fn parse(field: &str, text: &str) -> Result<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| {
-                    Error::invalid(
-                        field,
-                        format!(
-                            "{} {} is not known; known: {}",
-                            $what,
-                            crate::error::quote(text),
-                            Self::known()
-                        ),
-                    )
-                })
-            }
-
-            /// The known names, comma separated.
-            pub fn known() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-named_enum!(
-    /// The kind of a synchronised entity.
-    EntityKind, "entity kind" {
-        /// A customer ticket.
-        Ticket = "ticket",
-        /// A knowledge-base article.
-        Article = "article",
-        /// The brand.
-        Brand = "brand",
-        /// A focus team policy.
-        Policy = "policy",
-        /// A partner's article suggestion.
-        Suggestion = "suggestion",
-        /// One site's call events of one day.
-        CallLog = "call_log",
-    }
-);
-
-named_enum!(
-    /// A customer's language.
-    Language, "language" {
-        /// German.
-        De = "de",
-        /// English.
-        En = "en",
-    }
-);
-
-named_enum!(
-    /// Who may read a comment.
-    Visibility, "visibility" {
-        /// The customer too.
-        Public = "public",
-        /// Every site that sees the ticket.
-        Federation = "federation",
-        /// The authoring tenant and in-house only.
-        Tenant = "tenant",
-    }
-);
-
-named_enum!(
-    /// Where a ticket stands.
-    TicketStatus, "status" {
-        /// Recorded, not yet worked on.
-        New = "new",
-        /// Being worked on.
-        InProgress = "in_progress",
-        /// Waiting for the customer.
-        WaitingOnCustomer = "waiting_on_customer",
-        /// With the in-house second level.
-        Escalated = "escalated",
-        /// Solved; may be reopened.
-        Resolved = "resolved",
-        /// Finished for good.
-        Closed = "closed",
-    }
-);
-
-named_enum!(
-    /// Urgency.
-    Priority, "priority" {
-        /// Can wait.
-        Low = "low",
-        /// The usual case.
-        Normal = "normal",
-        /// Someone cannot work.
-        High = "high",
-        /// Many cannot work.
-        Critical = "critical",
-    }
-);
-
-named_enum!(
-    /// How the customer reached the hotline.
-    Channel, "channel" {
-        /// Phone call.
-        Phone = "phone",
-        /// Email.
-        Email = "email",
-        /// Self-service portal.
-        Portal = "portal",
-        /// Chat.
-        Chat = "chat",
-    }
-);
-
-named_enum!(
-    /// An article's life-cycle state.
-    ArticleState, "article state" {
-        /// In-house only.
-        Draft = "draft",
-        /// Visible to all sites.
-        Published = "published",
-        /// History only.
-        Retired = "retired",
-    }
-);
-
-named_enum!(
-    /// What happened to a call.
-    CallOutcome, "call outcome" {
-        /// Reached the queue.
-        Offered = "offered",
-        /// Answered by an advisor.
-        Answered = "answered",
-        /// Caller hung up while waiting.
-        Abandoned = "abandoned",
-        /// Passed on.
-        Transferred = "transferred",
-    }
-);
-
-named_enum!(
-    /// How often a focus team is reviewed.
-    ReviewCadence, "review cadence" {
-        /// Weekly.
-        Weekly = "weekly",
-        /// Every second week.
-        Biweekly = "biweekly",
-        /// Monthly.
-        Monthly = "monthly",
-    }
-);
-
-named_enum!(
-    /// Review state of a suggestion.
-    SuggestionState, "suggestion state" {
-        /// Waiting for review.
-        Open = "open",
-        /// Taken.
-        Accepted = "accepted",
-        /// Declined.
-        Rejected = "rejected",
-    }
-);
-
-/// Names one entity across the federation.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EntityKey {
-    /// Its kind.
-    pub kind: EntityKind,
-    /// Its id within the kind (validated by [`crate::change::check_entity_id`]).
-    pub id: String,
-}
-
-impl EntityKey {
-    /// A key.
-    pub fn new(kind: EntityKind, id: impl Into<String>) -> Self {
-        EntityKey {
-            kind,
-            id: id.into(),
-        }
-    }
-}
-
-impl fmt::Display for EntityKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.id)
-    }
-}
-
-/// A status change as a change carries it: `from` is what the writer saw (`None` while
-/// creating), so the state machine can check each change on its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct StatusTransition {
-    /// The status the writer saw; `None` when the ticket is being created.
-    pub from: Option<TicketStatus>,
-    /// The new status.
-    pub to: TicketStatus,
-}
+use super::{
+    ArticleState, Channel, EntityKind, Language, Priority, ReviewCadence, StatusTransition,
+    SuggestionState,
+};
 
 /// A ticket field with its value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -270,6 +50,9 @@ pub enum TicketField {
     CustomerEmail(String),
     /// Customer phone (PII).
     CustomerPhone(String),
+    /// The salted hash of the customer's access code to the status page, as
+    /// `<salt hex>:<sha-256 hex>`; written once, at creation, by the opening site.
+    AccessCode(String),
 }
 
 /// An article field with its value.
@@ -288,6 +71,33 @@ pub enum ArticleField {
     Tags(Vec<String>),
     /// Life-cycle state.
     State(ArticleState),
+    /// The focus teams the article serves (empty: every team).
+    FocusTeams(Vec<String>),
+    /// The in-house working copy of the next version; never leaves in-house (partners receive
+    /// published versions only). An empty title means no draft.
+    Draft(ArticleDraft),
+}
+
+/// The in-house working copy of an article's next version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ArticleDraft {
+    /// Language; `None` only for the empty draft.
+    pub language: Option<Language>,
+    /// Title; empty for "no draft".
+    pub title: String,
+    /// Body (Markdown).
+    pub body: String,
+    /// Search tags, synonyms among them.
+    pub tags: Vec<String>,
+    /// Focus teams.
+    pub focus_teams: Vec<String>,
+}
+
+impl ArticleDraft {
+    /// True when there is no draft.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_empty()
+    }
 }
 
 /// A brand field with its value.
@@ -300,14 +110,18 @@ pub enum BrandField {
     DisplayName(String),
     /// Hotline number.
     HotlineNumber(String),
-    /// The greeting of one language.
-    Greeting(Language, String),
+    /// The greeting script of one channel and language.
+    Greeting(Channel, Language, String),
     /// One template (name, language, text).
     Template(String, Language, String),
     /// Signature.
     Signature(String),
     /// Forbidden terms.
     ForbiddenTerms(Vec<String>),
+    /// Patterns of agent aliases that must never reach a customer (see `leak`).
+    AliasPatterns(Vec<String>),
+    /// The page's accent colour, `#rrggbb`.
+    AccentColor(String),
 }
 
 /// A focus team policy field with its value.
@@ -350,6 +164,12 @@ pub enum SuggestionField {
     AuthorTenant(String),
     /// Review state.
     State(SuggestionState),
+    /// The language of a proposed new article.
+    ProposedLanguage(Language),
+    /// Why the in-house team rejected it (shown to the proposing site).
+    RejectReason(String),
+    /// The article version that took it in, once accepted.
+    AcceptedVersion(u32),
 }
 
 /// A scalar field value of any kind: the content of one last-writer-wins register.
@@ -392,17 +212,23 @@ impl FieldValue {
                 ArticleField::Body(_) => "body",
                 ArticleField::Tags(_) => "tags",
                 ArticleField::State(_) => "state",
+                ArticleField::FocusTeams(_) => "focus_teams",
+                ArticleField::Draft(_) => "draft",
             },
             FieldValue::Brand(f) => match f {
                 BrandField::Version(_) => "version",
                 BrandField::DisplayName(_) => "display_name",
                 BrandField::HotlineNumber(_) => "hotline_number",
-                BrandField::Greeting(language, _) => return format!("greeting.{language}"),
+                BrandField::Greeting(channel, language, _) => {
+                    return format!("greeting.{channel}.{language}");
+                }
                 BrandField::Template(name, language, _) => {
                     return format!("template.{name}.{language}");
                 }
                 BrandField::Signature(_) => "signature",
                 BrandField::ForbiddenTerms(_) => "forbidden_terms",
+                BrandField::AliasPatterns(_) => "alias_patterns",
+                BrandField::AccentColor(_) => "accent_color",
             },
             FieldValue::Policy(f) => match f {
                 PolicyField::DisplayName(_) => "display_name",
@@ -422,9 +248,17 @@ impl FieldValue {
                 SuggestionField::Rationale(_) => "rationale",
                 SuggestionField::AuthorTenant(_) => "author_tenant",
                 SuggestionField::State(_) => "state",
+                SuggestionField::ProposedLanguage(_) => "proposed_language",
+                SuggestionField::RejectReason(_) => "reject_reason",
+                SuggestionField::AcceptedVersion(_) => "accepted_version",
             },
         };
         name.to_owned()
+    }
+
+    /// True for fields only in-house ever reads: an article's draft.
+    pub fn is_inhouse_only(&self) -> bool {
+        matches!(self, FieldValue::Article(ArticleField::Draft(_)))
     }
 
     /// True for fields that hold personal data of the customer.
@@ -462,41 +296,6 @@ pub fn ticket_field_name(field: &TicketField) -> &'static str {
         TicketField::CustomerName(_) => "customer_name",
         TicketField::CustomerEmail(_) => "customer_email",
         TicketField::CustomerPhone(_) => "customer_phone",
+        TicketField::AccessCode(_) => "access_code",
     }
-}
-
-/// One remark on a ticket; immutable once written.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Comment {
-    /// Unique id within the ticket.
-    pub id: String,
-    /// Advisor alias.
-    pub author_alias: String,
-    /// Advisor's tenant.
-    pub author_tenant: String,
-    /// Who may read it.
-    pub visibility: Visibility,
-    /// Text.
-    pub body: String,
-    /// When written (ms).
-    pub created_at_ms: u64,
-}
-
-/// One ACD fact about one call.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CallEvent {
-    /// Unique id within the call log.
-    pub id: String,
-    /// Reporting site.
-    pub site: String,
-    /// What happened.
-    pub outcome: CallOutcome,
-    /// Seconds waited.
-    pub wait_seconds: u32,
-    /// When (ms).
-    pub at_ms: u64,
-    /// Focus team, when known.
-    pub focus_team: Option<String>,
-    /// Ticket number, when any.
-    pub ticket_number: Option<String>,
 }
