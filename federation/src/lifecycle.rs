@@ -32,6 +32,9 @@ pub struct NewTicket {
     pub first_contact: Option<bool>,
     /// Optional text fields; customer data among them is written without the grant to read it.
     pub text: TicketText,
+    /// The stored form of the customer's access code ([`crate::access::mint`]), if one was
+    /// minted.
+    pub access_code: Option<String>,
 }
 
 /// The free-text fields a site may set on creation and on edit; `None` leaves one as it is.
@@ -106,6 +109,11 @@ pub fn create_ops(
     ];
     times_of(status, false, now_ms, &mut ops);
     text_ops(ticket.text, &mut ops);
+    ops.extend(
+        ticket
+            .access_code
+            .map(|code| set(TicketField::AccessCode(code))),
+    );
     ops
 }
 
@@ -214,6 +222,7 @@ mod tests {
                 subject: Some("VPN drops".into()),
                 ..TicketText::default()
             },
+            access_code: None,
         }
     }
 

@@ -19,6 +19,24 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The names customer-visible text must never contain: every tenant's and site's id and
+    /// display name, sorted, without duplicates.
+    pub fn guard_terms(&self) -> Vec<String> {
+        let tenants = self
+            .tenants
+            .values()
+            .flat_map(|t| [t.id.clone(), t.display_name.clone()]);
+        let sites = self
+            .sites
+            .values()
+            .flat_map(|s| [s.id.clone(), s.display_name.clone()]);
+        let terms: std::collections::BTreeSet<String> = tenants
+            .chain(sites)
+            .filter(|term| !term.trim().is_empty())
+            .collect();
+        terms.into_iter().collect()
+    }
+
     /// Reads the registry from the store.
     pub fn load(store: &dyn Store) -> Result<Registry> {
         let mut registry = Registry::default();

@@ -149,6 +149,7 @@ impl Feed {
                             now_ms: self.state.now_ms(),
                             max_skew_ms: self.state.config.max_skew_ms,
                             tenant_sites: self.tenant_sites(),
+                            guard_terms: self.state.shared.registry().guard_terms(),
                         })),
                     };
                     self.send(event).await?;

@@ -75,6 +75,9 @@ pub enum Error {
     /// This site's clock runs further ahead of the gateway's than the gateway accepts.
     #[error("{0}")]
     ClockAhead(String),
+    /// The operating system gave no random bytes (for a customer's access code).
+    #[error("{0}")]
+    NoRandomness(String),
 }
 
 impl Error {
@@ -103,7 +106,7 @@ impl Error {
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::ClockAhead(_) => (503, "clock_skew"),
-            Error::Config { .. } | Error::File { .. } => (500, "internal"),
+            Error::Config { .. } | Error::File { .. } | Error::NoRandomness(_) => (500, "internal"),
         }
     }
 }

@@ -113,6 +113,10 @@ pub struct TicketView {
     pub comments: Vec<CommentView>,
     /// The ticket was deleted.
     pub deleted: bool,
+    /// Only in the answer that created the ticket: the customer's access code to the status
+    /// page. It is shown this once; the federation stores only its salted hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_code: Option<String>,
 }
 
 /// One value of a ticket field, in the partner's terms.

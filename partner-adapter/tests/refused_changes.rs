@@ -455,6 +455,7 @@ fn a_partner_names_only_its_tenants_sites_as_handling_site() {
         channel: Channel::Phone,
         first_contact: None,
         text: TicketText::default(),
+        access_code: None,
     };
     replica
         .local_change(&key, now_ms(), &events(), |seq, hlc, _, _| {

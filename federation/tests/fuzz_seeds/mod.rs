@@ -299,6 +299,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
                 now_ms: 1_795_000_000_000,
                 max_skew_ms: 300_000,
                 tenant_sites: vec!["dortmund".into()],
+                guard_terms: vec!["twenty4help".into(), "Partner A".into()],
             }),
         ),
     ];

@@ -351,6 +351,7 @@ mod tests {
             },
             Error::Gateway(text()),
             Error::ClockAhead(text()),
+            Error::NoRandomness(text()),
         ];
         errors.push(Error::Domain(hotline_federation::Error::Character {
             field: text(),
@@ -378,7 +379,8 @@ mod tests {
                 | Error::Corrupt(_)
                 | Error::CorruptStore { .. }
                 | Error::Gateway(_)
-                | Error::ClockAhead(_) => {}
+                | Error::ClockAhead(_)
+                | Error::NoRandomness(_) => {}
             }
         }
         errors

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use hotline_federation::access;
 use hotline_federation::lifecycle::{self, TicketText};
 use hotline_federation::model::{
     Channel, EntityKey, EntityKind, FieldValue, Language, PolicyField, TicketStatus,
@@ -131,6 +132,8 @@ pub(crate) async fn create(
         .to_ours("category", &request.category.0.0)?;
     let language = request.language.map_or(Language::De, |l| l.0);
     let channel = request.channel.map_or(Channel::Phone, |c| c.0);
+    let minted = mint_access_code()?;
+    let code = minted.code.clone();
     let app2 = app.clone();
     let (_, after) = blocking(move || {
         let app = app2;
@@ -155,6 +158,7 @@ pub(crate) async fn create(
                 customer_email: request.customer_email.map(|v| v.0),
                 customer_phone: request.customer_phone.map(|v| v.0),
             },
+            access_code: Some(minted.stored),
         };
         replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, _| {
             let ops = lifecycle::create_ops(ticket, number, &tenant, &site, now);
@@ -170,7 +174,17 @@ pub(crate) async fn create(
     .await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
-    Ok((StatusCode::CREATED, Json(views::ticket(&after, mapping))))
+    let mut view = views::ticket(&after, mapping);
+    view.access_code = Some(code);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A new access code for a customer, from the operating system's random generator.
+fn mint_access_code() -> Result<access::MintedCode> {
+    let mut random = [0u8; access::RANDOM_BYTES];
+    getrandom::fill(&mut random)
+        .map_err(|e| Error::NoRandomness(format!("no randomness for an access code: {e}")))?;
+    Ok(access::mint(&random))
 }
 
 async fn load(app: &Arc<App>, key: EntityKey) -> Result<EntityState> {

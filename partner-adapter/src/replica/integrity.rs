@@ -380,9 +380,9 @@ fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Resu
         b"hlc" | b"confirmed" => pb::Hlc::decode(value)
             .map(drop)
             .map_err(|e| what(e.to_string())),
-        // The tenant's sites as the gateway named them (recover drops them: the next
-        // heartbeat names them again).
-        b"tenant_sites" => std::str::from_utf8(value)
+        // The tenant's sites and the guard terms as the gateway named them (recover drops
+        // them: the next heartbeat names them again).
+        b"tenant_sites" | b"guard_terms" => std::str::from_utf8(value)
             .map(drop)
             .map_err(|_| what("not UTF-8".into())),
         _ => Err(what("unknown counter".into())),

@@ -196,6 +196,30 @@ impl Replica {
         Ok(())
     }
 
+    /// Keeps the names the gateway's heartbeat says customer-visible text must never contain
+    /// (written only when they changed); the leak guard adds the brand's terms.
+    pub fn learn_guard_terms(&self, mut terms: Vec<String>) -> Result<()> {
+        terms.sort_unstable();
+        terms.dedup();
+        if self.guard_terms()? == terms {
+            return Ok(());
+        }
+        self.db
+            .insert(meta("guard_terms"), terms.join("\n").into_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The names the gateway last listed for the leak guard; empty before it named any.
+    pub fn guard_terms(&self) -> Result<Vec<String>> {
+        let Some(raw) = self.db.get(meta("guard_terms"))? else {
+            return Ok(Vec::new());
+        };
+        let text = std::str::from_utf8(&raw)
+            .map_err(|e| Error::Corrupt(format!("the guard terms: {e}")))?;
+        Ok(text.split('\n').map(str::to_owned).collect())
+    }
+
     /// The registered sites of this site's tenant, once the gateway has named them.
     pub fn tenant_sites(&self) -> Result<Option<Vec<String>>> {
         let Some(raw) = self.db.get(meta("tenant_sites"))? else {

@@ -77,6 +77,7 @@ pub(super) async fn subscriber(
                 now_ms: gateway_ms,
                 max_skew_ms,
                 tenant_sites,
+                guard_terms,
             })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
                 if gateway_ms > 0 {
@@ -87,6 +88,9 @@ pub(super) async fn subscriber(
                         r.learn_tenant_sites(tenant_sites)
                     })
                     .await?;
+                }
+                if !guard_terms.is_empty() {
+                    on_store(ctx, apply_inline, move |r| r.learn_guard_terms(guard_terms)).await?;
                 }
             }
             None => {}
