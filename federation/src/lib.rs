@@ -2,6 +2,8 @@
 //! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
 //!
 //! Layout:
+//! - [`brand`]: greetings and templates rendered from the central brand;
+//! - [`customer`]: what the customer sees of a ticket (the status page);
 //! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
 //! - [`clock`]: the hybrid logical clock with its skew bound; [`rewind`]: how far a site's clock
@@ -21,9 +23,11 @@
 #![forbid(unsafe_code)]
 
 pub mod authority;
+pub mod brand;
 pub mod calendar;
 pub mod change;
 pub mod clock;
+pub mod customer;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
