@@ -4,12 +4,22 @@
 //!
 //! # How a text is matched
 //!
-//! Text and terms are both reduced to [skeletons](skeleton): lowercase ASCII letters and digits
+//! Text and terms are both reduced to skeletons (module `skeleton`): lowercase ASCII letters and digits
 //! only, in three readings (plain, number words as digits, look-alike digits as letters). A term
 //! leaks when any reading of the term occurs inside the same reading of the text. So with the
 //! term `twenty4help`, "Twenty 4 Help", "twenty-4-help", "TWENTY FOUR HELP", "twentyfour help"
 //! and "Tw3nty4H3lp" all leak; with `goerlitz`, "Görlitz" and "Gorlitz" leak. Agent aliases are
-//! matched by [patterns](pattern) (`t4h-###`) on the plain and number readings.
+//! matched by alias patterns (`t4h-###`, language below) on the plain and number readings.
+//!
+//! # Alias patterns
+//!
+//! Letters and digits match themselves in any case; `#` matches exactly one digit; `*` matches
+//! 1 to [`STAR_MAX`] letters or digits; `-`, `_`, `.` and space are ignored, like spacing in the
+//! text. So `t4h-###` matches "T4H-017", "t4h 017", "T 4 H 0 1 7" and "t four h zero one
+//! seven". A pattern holds at least [`MIN_LITERALS`] letters or digits and [`MIN_FIXED`]
+//! letters, digits and `#` in all, at most [`MAX_STARS`] `*`, never two in a row, and does not
+//! start or end with `*`; anything else is refused by [`LeakGuard::new`] with this list. A
+//! pattern with fewer than [`LONG_TERM`] letters and digits must match from the start of a word.
 //!
 //! # False positives, and what we chose
 //!
@@ -28,7 +38,7 @@
 //! - a reading of a term that falls under [`MIN_TERM`] characters (`twentyone` reads `21`) is not
 //!   used, so a room number cannot leak a tenant;
 //! - number words are read in both languages except German `ein` (the article), and only the
-//!   spellings of [`skeleton`]; a translated place name ("München" for `munich`) is a different
+//!   spellings listed there; a translated place name ("München" for `munich`) is a different
 //!   word: configure it as a forbidden term of the brand;
 //! - `ae`/`oe`/`ue` in a term also match a bare vowel in the text (`goerlitz` finds "Gorlitz"), so
 //!   a term with such a pair matches slightly more;
@@ -177,7 +187,7 @@ pub struct LeakGuard {
 
 impl LeakGuard {
     /// `terms`: every tenant's and site's id and display name plus the brand's forbidden terms;
-    /// `alias_patterns`: agent alias patterns (see [`pattern`] for the language). A term with
+    /// `alias_patterns`: agent alias patterns (language in the module docs). A term with
     /// fewer than [`MIN_TERM`] letters or digits and a malformed pattern are errors naming
     /// `leak_guard.terms[i]` or `leak_guard.alias_patterns[i]`. Terms that read the same
     /// ("Görlitz", "goerlitz") are kept once, as first given.
