@@ -327,5 +327,6 @@ fn list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     }
 }
 
+mod state;
 #[cfg(test)]
 mod tests;

@@ -317,13 +317,14 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 BrandField::HotlineNumber(t) => {
                     check_required("hotline_number", t, MAX_SHORT_TEXT, Lines::One)
                 }
+                // An empty greeting or template is a withdrawn one (a register stays).
                 BrandField::Greeting(_, _, t) => {
-                    check_required("greeting.text", t, MAX_LONG_TEXT, Lines::Many)
+                    check_text("greeting.text", t, MAX_LONG_TEXT, Lines::Many)
                 }
                 BrandField::AliasPatterns(patterns) => check_list("alias_patterns", patterns),
                 BrandField::AccentColor(c) => check_colour("accent_color", c),
                 BrandField::Template(name, _, t) => check_slug("template.name", name)
-                    .and_then(|()| check_required("template.text", t, MAX_LONG_TEXT, Lines::Many)),
+                    .and_then(|()| check_text("template.text", t, MAX_LONG_TEXT, Lines::Many)),
                 BrandField::Signature(t) => check_text("signature", t, MAX_SHORT_TEXT, Lines::Many),
                 BrandField::ForbiddenTerms(terms) => check_list("forbidden_terms", terms),
             };

@@ -235,3 +235,58 @@ fn brand_leak_guard_combines_names_terms_and_patterns() {
     }
     assert!(guard.check("mail.body", "Ihr Ticket ist gelöst.").is_ok());
 }
+
+/// A brand published as ops and read back from the merged entity is the same brand, and a
+/// template dropped in the new version is gone after it (never rendered blank).
+#[test]
+fn published_brand_reads_back_and_drops_withdrawn_templates() {
+    use crate::Change;
+    use crate::clock::Hlc;
+    use crate::model::{EntityKey, EntityKind};
+    use crate::state::EntityState;
+
+    let apply = |state: &mut EntityState, ops, seq| {
+        let change = Change {
+            key: EntityKey::new(EntityKind::Brand, "brand"),
+            ops,
+            origin_site: "munich".into(),
+            origin_seq: seq,
+            hlc: Hlc::new(1_000 + seq, 0),
+        };
+        state.apply(&change);
+    };
+    let mut first = Brand {
+        version: 1,
+        display_name: "IT Service Desk".into(),
+        hotline_number: "+49 89 1234".into(),
+        signature: "Ihr IT Service Desk".into(),
+        accent_color: "#0b5394".into(),
+        ..Brand::default()
+    };
+    first
+        .greetings
+        .insert((Channel::Phone, Language::De), "Guten Tag".into());
+    first.templates.insert(
+        ("ticket_opened".into(), Language::De),
+        "{public_number}".into(),
+    );
+    first
+        .templates
+        .insert(("ticket_closed".into(), Language::De), "zu".into());
+    let mut state = EntityState::new(EntityKey::new(EntityKind::Brand, "brand"));
+    apply(&mut state, first.publish_ops(&Brand::default()), 1);
+    assert_eq!(Brand::from_state(&state), first);
+
+    let mut second = first.clone();
+    second.version = 2;
+    second
+        .templates
+        .remove(&("ticket_closed".into(), Language::De));
+    apply(&mut state, second.publish_ops(&first), 2);
+    let read = Brand::from_state(&state);
+    assert_eq!(read, second);
+    assert!(matches!(
+        read.render("ticket_closed", Language::De, &BTreeMap::new()),
+        Err(BrandError::UnknownTemplate { .. })
+    ));
+}
