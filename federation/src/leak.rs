@@ -258,5 +258,41 @@ impl fmt::Display for Leak {
 
 impl std::error::Error for Leak {}
 
+/// Checks every customer-visible text a site's change writes: the body of each public
+/// comment. A site may not sign a public comment as the customer either (the status page shows
+/// those as the customer's own words); only the gateway writes the customer's replies. The
+/// adapter applies this to a local write and the gateway again to every push; a refusal names
+/// the field and the term, and the change is not stored.
+pub fn check_change(
+    guard: &LeakGuard,
+    change: &crate::change::Change,
+) -> std::result::Result<(), crate::authority::Refusal> {
+    use crate::authority::{Refusal, Rule};
+    use crate::change::FieldOp;
+    use crate::model::Visibility;
+    for op in &change.ops {
+        let FieldOp::AddComment(comment) = op else {
+            continue;
+        };
+        if comment.visibility != Visibility::Public {
+            continue;
+        }
+        if comment.author_alias == crate::customer::CUSTOMER_ALIAS {
+            return Err(Refusal::new(
+                Rule::CustomerTextClean,
+                format!(
+                    "author_alias: {} is reserved for the customer's own replies from the status \
+                     page; sign with your advisor alias",
+                    quote(crate::customer::CUSTOMER_ALIAS)
+                ),
+            ));
+        }
+        guard
+            .check("body", &comment.body)
+            .map_err(|leak| Refusal::new(Rule::CustomerTextClean, leak.to_string()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

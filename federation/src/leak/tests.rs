@@ -190,3 +190,44 @@ fn leak_message_says_field_term_and_rule() {
         "{message}"
     );
 }
+
+/// A change's public comment that names a partner is refused by rule `customer_text_clean`
+/// naming the term; the same words in a federation comment pass, and a site may not sign a
+/// public comment as the customer.
+#[test]
+fn check_change_guards_public_comments_only() {
+    use crate::authority::Rule;
+    use crate::clock::Hlc;
+    use crate::model::{Comment, EntityKey, EntityKind, Visibility};
+    use crate::{Change, FieldOp};
+
+    let guard = LeakGuard::new(["twenty4help".to_owned()], ["t4h-###".to_owned()]).expect("guard");
+    let change = |alias: &str, visibility, body: &str| Change {
+        key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001"),
+        ops: vec![FieldOp::AddComment(Comment {
+            id: "dortmund-1".into(),
+            author_alias: alias.into(),
+            author_tenant: "twenty4help".into(),
+            visibility,
+            body: body.into(),
+            created_at_ms: 1,
+        })],
+        origin_site: "dortmund".into(),
+        origin_seq: 1,
+        hlc: Hlc::new(1, 0),
+    };
+    let leaky = "Ihr Anliegen liegt bei Twenty 4 Help";
+    let refusal = check_change(&guard, &change("A7", Visibility::Public, leaky)).unwrap_err();
+    assert_eq!(refusal.rule, Rule::CustomerTextClean);
+    assert!(refusal.message.contains("twenty4help"), "{refusal}");
+    assert!(check_change(&guard, &change("A7", Visibility::Federation, leaky)).is_ok());
+    assert!(
+        check_change(
+            &guard,
+            &change("A7", Visibility::Public, "Bitte neu starten")
+        )
+        .is_ok()
+    );
+    let impersonated = check_change(&guard, &change("customer", Visibility::Public, "Danke"));
+    assert_eq!(impersonated.unwrap_err().rule, Rule::CustomerTextClean);
+}

@@ -2,10 +2,12 @@
 //! checked, merged into the local entity and queued in the outbox in one flushed step.
 
 use hotline_federation::authority::{Caller, Refusal, Rule, authorize};
+use hotline_federation::brand::Brand;
 use hotline_federation::ids::PublicNumber;
-use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::leak::{self, LeakGuard};
+use hotline_federation::model::{EntityKey, EntityKind, Visibility};
 use hotline_federation::visibility::Directory;
-use hotline_federation::{Change, EntityState, Hlc, HybridClock};
+use hotline_federation::{Change, EntityState, FieldOp, Hlc, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -268,6 +270,33 @@ impl Replica {
             tenant: self.tenant.clone(),
             site: self.site.clone(),
         };
-        authorize(&caller, change, before, &directory, &prefix, |_| true).map_err(Error::Refused)
+        authorize(&caller, change, before, &directory, &prefix, |_| true)
+            .map_err(Error::Refused)?;
+        let public = change
+            .ops
+            .iter()
+            .any(|op| matches!(op, FieldOp::AddComment(c) if c.visibility == Visibility::Public));
+        if public {
+            leak::check_change(&self.leak_guard()?, change).map_err(Error::Refused)?;
+        }
+        Ok(())
+    }
+
+    /// The leak guard as this site knows it: the names the gateway listed (every tenant and
+    /// site), this site's own names, and the brand's forbidden terms and alias patterns. A guard
+    /// that cannot be built refuses every public comment (closed, never open).
+    pub fn leak_guard(&self) -> Result<LeakGuard> {
+        let brand = Brand::from_state(&self.entity(&EntityKey::new(EntityKind::Brand, "brand"))?);
+        let mut names = self.guard_terms()?;
+        names.extend([self.tenant.clone(), self.site.clone()]);
+        brand.leak_guard(names).map_err(|e| {
+            Error::Refused(Refusal::new(
+                Rule::CustomerTextClean,
+                format!(
+                    "customer-visible text cannot be checked, so none is accepted: the leak \
+                     guard's terms are invalid ({e}); the in-house team fixes the brand's terms"
+                ),
+            ))
+        })
     }
 }
