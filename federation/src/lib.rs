@@ -9,6 +9,7 @@
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
+//! - [`knowledge`]: knowledge-base articles as Markdown files with front matter, parsed;
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction;
@@ -27,6 +28,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
+pub mod knowledge;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
