@@ -415,3 +415,10 @@ fn compound_titles_and_tags_match_without_the_body() {
     let top = top_ids(&index, "Passwort vergessen", Some(Language::De));
     assert_eq!(top, ["password"]);
 }
+
+/// The index can be shared behind an `Arc` by the API's handlers and the sync loop.
+#[test]
+fn the_index_is_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<KbIndex>();
+}
