@@ -422,3 +422,19 @@ fn the_index_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<KbIndex>();
 }
+
+/// A directory already open by another index is refused, not wiped: a second opener must not
+/// destroy the index a running site is using.
+#[test]
+fn a_directory_in_use_is_refused_not_wiped() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let first = KbIndex::open(dir.path()).expect("open");
+    first.rebuild(articles()).expect("rebuild");
+    let second = KbIndex::open(dir.path());
+    assert!(
+        second.is_err(),
+        "a second open must fail while the first holds the directory"
+    );
+    assert_eq!(first.len(), articles().len());
+    assert!(!first.search("VPN", None, 5).expect("search").is_empty());
+}

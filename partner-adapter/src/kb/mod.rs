@@ -194,6 +194,14 @@ impl KbIndex {
         if has_meta {
             match Self::open_existing(dir, &schema, fields) {
                 Ok(index) => return Ok(index),
+                // Another index (in this process or another) has the directory open: it is
+                // in use, not damaged, and must not be wiped.
+                Err(
+                    error @ KbError::Engine {
+                        source: tantivy::TantivyError::LockFailure(..),
+                        ..
+                    },
+                ) => return Err(error),
                 Err(error) => {
                     tracing::warn!(dir = %dir.display(), %error, "knowledge index unreadable; wiping it for a rebuild");
                 }
