@@ -222,7 +222,8 @@ fn check_op(key: &EntityKey, op: &FieldOp) -> Result<()> {
     }
 }
 
-fn check_list(field: &str, values: &[String]) -> Result<()> {
+/// A list of at most [`MAX_LIST_LEN`] non-empty one-line short texts (article tags).
+pub(crate) fn check_list(field: &str, values: &[String]) -> Result<()> {
     if values.len() > MAX_LIST_LEN {
         return Err(Error::TooLarge {
             field: field.to_owned(),
@@ -236,7 +237,8 @@ fn check_list(field: &str, values: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn check_slug_list(field: &str, values: &[String]) -> Result<()> {
+/// A list as [`check_list`] whose every entry is a slug (focus teams, tenants).
+pub(crate) fn check_slug_list(field: &str, values: &[String]) -> Result<()> {
     check_list(field, values)?;
     for (i, value) in values.iter().enumerate() {
         check_slug(&format!("{field}[{i}]"), value)?;

@@ -12,6 +12,7 @@
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
+//! - [`knowledge`]: knowledge-base articles as Markdown files with front matter, parsed;
 //! - [`leak`]: the leak guard every customer-visible text passes;
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
@@ -34,6 +35,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
+pub mod knowledge;
 pub mod leak;
 pub mod lifecycle;
 pub mod limits;

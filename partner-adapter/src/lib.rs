@@ -11,6 +11,7 @@
 //! - [`sync`]: push, subscribe, lease and reconnect with the gateway;
 //! - [`api`]: the local HTTP API, its routes, request types and field rules; [`views`]: the
 //!   response and webhook bodies as types; [`openapi`]: its description, generated from both;
+//! - [`kb`]: the knowledge base's offline full-text index (German and English) and its search;
 //! - [`events`]: the bodies of webhook events for partner tools; [`webhooks`]: their signed
 //!   delivery, which reaches the store only through [`webhooks::DeliveryQueue`];
 //! - [`run`]: the adapter as a whole (`run(listener, config, shutdown)`); [`cli`]: the command
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod kb;
 pub mod mapping;
 pub mod openapi;
 pub mod recover;
