@@ -39,6 +39,10 @@ pub struct AdapterConfig {
     pub sync: SyncConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The customer status page's address (the gateway's web listener), used for the
+    /// `{status_url}` placeholder of the brand's templates; empty: templates that use it cannot
+    /// be rendered here.
+    pub status_page_url: String,
 }
 
 /// The gateway's address.
@@ -124,6 +128,7 @@ impl Default for AdapterConfig {
             mapping: MappingConfig::default(),
             sync: SyncConfig::default(),
             log: LogConfig::default(),
+            status_page_url: String::new(),
         }
     }
 }
@@ -194,6 +199,7 @@ impl AdapterConfig {
                 "HOTLINE_GATEWAY_URL" => config.gateway.url = value,
                 "HOTLINE_GATEWAY_SERVER_NAME" => config.gateway.server_name = value,
                 "HOTLINE_API_LISTEN" => config.api.listen = value,
+                "HOTLINE_STATUS_PAGE_URL" => config.status_page_url = value,
                 "HOTLINE_TLS_CA_CERT" => config.tls.ca_cert = value.into(),
                 "HOTLINE_TLS_CERT" => config.tls.cert = value.into(),
                 "HOTLINE_TLS_KEY" => config.tls.key = value.into(),

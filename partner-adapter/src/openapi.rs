@@ -54,6 +54,8 @@ too).";
     tags(
         (name = "tickets", description = "Tickets, numbered locally, also offline."),
         (name = "calls", description = "ACD facts for the site's daily call log."),
+        (name = "knowledge", description = "The knowledge base: search (offline too), articles, suggestions."),
+        (name = "brand", description = "The one face to the customer: greetings and templates rendered from the brand."),
         (name = "sync", description = "The link to the gateway and refused changes."),
         (name = "webhooks", description = "Signed events for partner tools."),
         (name = "meta", description = "This description."),

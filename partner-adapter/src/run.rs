@@ -103,7 +103,15 @@ impl Adapter {
             shutdown.clone(),
         ));
         let stopping_replica = replica.clone();
+        let knowledge = {
+            let replica = replica.clone();
+            let dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || crate::kb::KnowledgeIndex::open(&dir, &replica))
+                .await
+                .map_err(|e| Error::Storage(format!("store task: {e}")))??
+        };
         let app = Arc::new(App {
+            knowledge: Arc::new(knowledge),
             replica,
             config: config.clone(),
             mapping,

@@ -117,6 +117,11 @@ pub struct TicketView {
     /// page. It is shown this once; the federation stores only its salted hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_code: Option<String>,
+    /// Only in the answer that created the ticket: the first message to the customer, the
+    /// brand's `ticket-opened` template in the ticket's language with the access code, when the
+    /// brand has that template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_message: Option<String>,
 }
 
 /// One value of a ticket field, in the partner's terms.

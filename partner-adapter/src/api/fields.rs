@@ -165,6 +165,12 @@ macro_rules! text_type {
             }
         }
 
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
         impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
                 Self::RULE.schema($description)
@@ -221,6 +227,12 @@ macro_rules! pattern_type {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
                 Self::parse(&text).map_err(D::Error::custom)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 
@@ -350,6 +362,12 @@ macro_rules! domain_enum {
                 <$inner>::parse("", &text)
                     .map(Self)
                     .map_err(|e| D::Error::custom(problem(e)))
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.0.as_str())
             }
         }
 

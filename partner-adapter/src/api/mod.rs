@@ -13,9 +13,11 @@
 //! a term the site's mapping lacks); 422 for a well-formed request a rule of the federation
 //! refuses given what is stored (a status transition, a ticket past its size bounds).
 
+mod brand;
 pub(crate) mod fields;
 mod misc;
 pub(crate) mod requests;
+mod search;
 mod tickets;
 
 use std::sync::Arc;
@@ -57,6 +59,8 @@ pub struct App {
     pub status: Arc<SyncStatus>,
     /// Woken when the outbox gets an entry.
     pub outbox: Arc<Notify>,
+    /// The knowledge base's search index, kept in step with the replica.
+    pub knowledge: Arc<crate::kb::KnowledgeIndex>,
 }
 
 impl App {
@@ -147,7 +151,11 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(misc::status))
         .routes(routes!(misc::dead_letters))
         .routes(routes!(misc::replay))
-        .routes(routes!(misc::webhook_dead_letters));
+        .routes(routes!(misc::webhook_dead_letters))
+        .routes(routes!(search::search))
+        .routes(routes!(brand::read, brand::publish))
+        .routes(routes!(brand::greeting))
+        .routes(routes!(brand::render));
     (open, guarded)
 }
 

@@ -175,6 +175,10 @@ pub(crate) async fn create(
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let mut view = views::ticket(&after, mapping);
+    let app2 = app.clone();
+    let (after, message_code) = (after.clone(), code.clone());
+    view.customer_message =
+        blocking(move || Ok(super::brand::opening_message(&app2, &after, &message_code))).await?;
     view.access_code = Some(code);
     Ok((StatusCode::CREATED, Json(view)))
 }

@@ -13,7 +13,10 @@
 //! caller refills it from the replica.
 
 mod analysis;
+mod replica;
 mod search;
+
+pub use replica::{INDEX_DIR, KnowledgeIndex, published, searchable};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Request};
 use hotline_adapter::api::{App, router};
 use hotline_adapter::config::{AdapterConfig, ToolToken};
 use hotline_adapter::events::TicketEvents;
+use hotline_adapter::kb::KnowledgeIndex;
 use hotline_adapter::mapping::{Mapping, MappingConfig};
 use hotline_adapter::replica::Replica;
 use hotline_adapter::sync::SyncStatus;
@@ -33,6 +34,7 @@ pub(crate) struct LocalApi {
 /// One answer: status, headers and JSON body (`Null` when empty).
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    #[allow(dead_code)] // Not every suite reads them.
     pub(crate) headers: HeaderMap,
     pub(crate) json: Value,
 }
@@ -40,10 +42,15 @@ pub(crate) struct Answer {
 impl LocalApi {
     /// The API of dortmund (twenty4help) with `mapping`.
     pub(crate) fn new(mapping: MappingConfig) -> LocalApi {
+        LocalApi::at("twenty4help", "dortmund", mapping)
+    }
+
+    /// The API of `site` of `tenant` with `mapping`.
+    pub(crate) fn at(tenant: &str, site: &str, mapping: MappingConfig) -> LocalApi {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = AdapterConfig {
-            tenant: "twenty4help".into(),
-            site: "dortmund".into(),
+            tenant: tenant.into(),
+            site: site.into(),
             data_dir: dir.path().to_path_buf(),
             tools: vec![ToolToken {
                 name: "crm".into(),
@@ -53,13 +60,15 @@ impl LocalApi {
         };
         config.mapping = mapping;
         let mapping = Mapping::new(&config.mapping).expect("mapping");
-        let replica = Replica::open(dir.path(), "dortmund", "twenty4help", 60_000).expect("store");
+        let replica = Replica::open(dir.path(), site, tenant, 60_000).expect("store");
+        let knowledge = KnowledgeIndex::in_memory(&replica).expect("knowledge index");
         let app = Arc::new(App {
+            knowledge: Arc::new(knowledge),
             replica: Arc::new(replica),
             events: Arc::new(TicketEvents::new(
                 Vec::new(),
                 mapping.clone(),
-                "dortmund".into(),
+                site.into(),
                 Arc::default(),
             )),
             mapping,
