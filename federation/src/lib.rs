@@ -3,6 +3,8 @@
 //!
 //! Layout:
 //! - [`access`]: the customer's status-page access code, minted once and stored hashed;
+//! - [`brand`]: greetings and templates rendered from the central brand;
+//! - [`customer`]: what the customer sees of a ticket (the status page);
 //! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
 //! - [`clock`]: the hybrid logical clock with its skew bound; [`rewind`]: how far a site's clock
@@ -10,6 +12,7 @@
 //! - [`model`]: entity kinds, field values, comments, call events;
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
+//! - [`leak`]: the leak guard every customer-visible text passes;
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction;
@@ -22,13 +25,16 @@
 
 pub mod access;
 pub mod authority;
+pub mod brand;
 pub mod calendar;
 pub mod change;
 pub mod clock;
+pub mod customer;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ids;
+pub mod leak;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
