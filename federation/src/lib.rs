@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`access`]: the customer's status-page access code, minted once and stored hashed;
-//! - [`brand`]: greetings and templates rendered from the central brand;
+//! - [`brand`]: greetings and templates rendered from the central brand; [`brand_state`]: the
+//!   brand read from its stored entity;
 //! - [`customer`]: what the customer sees of a ticket (the status page);
 //! - [`authority`]: who may make which change (the rules the gateway enforces);
 //! - [`ids`]: tenants, sites, public ticket numbers; [`calendar`]: dates from Unix time;
@@ -26,6 +27,7 @@
 pub mod access;
 pub mod authority;
 pub mod brand;
+pub mod brand_state;
 pub mod calendar;
 pub mod change;
 pub mod clock;
