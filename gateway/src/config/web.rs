@@ -87,7 +87,7 @@ impl WebConfig {
             (None, None) => {}
         }
         let url = self.public_url.trim();
-        if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return bad(
                 "public_url",
                 format!("{url:?} must start with https:// or http://"),

@@ -210,16 +210,16 @@ pub(super) fn status_page(
         opened_at = date(view.opened_at_ms, frame.language),
     );
     if let Some(resolved) = view.resolved_at_ms {
-        let _ = write!(
+        let _ = writeln!(
             main,
-            "<dt>{}</dt><dd>{}</dd>\n",
+            "<dt>{}</dt><dd>{}</dd>",
             w.resolved,
             date(resolved, frame.language)
         );
     }
     let _ = write!(main, "</dl>\n<h2>{}</h2>\n", w.history);
     if view.messages.is_empty() {
-        let _ = write!(main, "<p>{}</p>\n", w.no_history);
+        let _ = writeln!(main, "<p>{}</p>", w.no_history);
     } else {
         main.push_str("<ol class=\"history\">\n");
         for (i, message) in view.messages.iter().enumerate() {
@@ -229,9 +229,9 @@ pub(super) fn status_page(
             } else {
                 escape(&message.body)
             };
-            let _ = write!(
+            let _ = writeln!(
                 main,
-                "<li class=\"{class}\"><p class=\"meta\">{signed} &middot; {at}</p><p class=\"body\">{body}</p></li>\n",
+                "<li class=\"{class}\"><p class=\"meta\">{signed} &middot; {at}</p><p class=\"body\">{body}</p></li>",
                 signed = escape(&message.signed),
                 at = date(message.at_ms, frame.language),
             );
@@ -240,7 +240,7 @@ pub(super) fn status_page(
     }
     let hidden = hidden_fields(reached);
     if view.status == TicketStatus::Closed {
-        let _ = write!(main, "<p>{}</p>\n", w.closed);
+        let _ = writeln!(main, "<p>{}</p>", w.closed);
     } else {
         let hint = w
             .reply_hint
@@ -257,9 +257,9 @@ pub(super) fn status_page(
             send = w.send,
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         main,
-        "<p><a href=\"/?lang={lang}\">{}</a></p>\n",
+        "<p><a href=\"/?lang={lang}\">{}</a></p>",
         w.other_ticket
     );
     let switch = form_switch(frame.language, &hidden);
@@ -286,9 +286,9 @@ fn write_notice(out: &mut String, w: &Words, notice: Option<Notice>) {
         Notice::ReplyFailed => ("problem", w.failed.to_owned()),
         Notice::Unavailable => ("problem", w.unavailable.to_owned()),
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"notice {class}\" role=\"{}\">{text}</p>\n",
+        "<p class=\"notice {class}\" role=\"{}\">{text}</p>",
         if class == "problem" {
             "alert"
         } else {
