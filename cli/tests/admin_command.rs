@@ -135,6 +135,7 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
         sites: vec![SiteConfig {
             id: "munich".into(),
             tenant: "inhouse".into(),
+            name: None,
         }],
         focus_teams: vec![FocusTeamConfig {
             id: "dealers-sales".into(),

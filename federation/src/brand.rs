@@ -328,5 +328,7 @@ fn list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 }
 
 mod state;
+
+pub use state::BRAND_ID;
 #[cfg(test)]
 mod tests;

@@ -213,6 +213,56 @@ impl LeakGuard {
         })
     }
 
+    /// Like [`LeakGuard::new`], but a term or pattern that cannot be used (too short,
+    /// malformed) is left out and reported instead of failing the whole guard, so one bad name
+    /// never leaves every other name unguarded. The services build their guards this way from
+    /// names they did not choose (registered tenants and sites); publishing a brand uses
+    /// [`LeakGuard::new`], so its own terms are refused at once.
+    pub fn usable(
+        terms: impl IntoIterator<Item = String>,
+        alias_patterns: impl IntoIterator<Item = String>,
+    ) -> (LeakGuard, Vec<Error>) {
+        let mut problems = Vec::new();
+        let terms: Vec<String> = terms
+            .into_iter()
+            .filter(|term| !term.trim().is_empty())
+            .filter(|term| match Term::parse("leak_guard.terms", term) {
+                Ok(_) => true,
+                Err(e) => {
+                    problems.push(e);
+                    false
+                }
+            })
+            .collect();
+        let patterns: Vec<String> = alias_patterns
+            .into_iter()
+            .filter(
+                |p| match AliasPattern::parse("leak_guard.alias_patterns", p) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        problems.push(e);
+                        false
+                    }
+                },
+            )
+            .collect();
+        match LeakGuard::new(terms, patterns) {
+            Ok(guard) => (guard, problems),
+            // Each entry passed on its own, so this cannot happen; an empty guard with the
+            // reason is still the safe answer (the caller logs the problems).
+            Err(e) => {
+                problems.push(e);
+                (
+                    LeakGuard {
+                        terms: Vec::new(),
+                        patterns: Vec::new(),
+                    },
+                    problems,
+                )
+            }
+        }
+    }
+
     /// Ok, or the first leak found: the first configured term (in the order given), then the
     /// first pattern, that `text` names; `field` says where the text is going (e.g.
     /// `comment.body`).

@@ -12,6 +12,8 @@
 //! - [`api`]: the gRPC services; [`server`]: `run(listener, state, shutdown)`; [`oversize`]:
 //!   `RESOURCE_EXHAUSTED` (not tonic's `OUT_OF_RANGE`) for a message over the size limit;
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
+//! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
+//!   [`web`]: the customer's status page and its JSON on their own listener;
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
@@ -22,6 +24,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod identity;
 pub mod log;
 pub mod oversize;
@@ -32,4 +35,5 @@ pub mod state;
 pub mod store;
 pub mod subscribe;
 pub mod tls;
+pub mod web;
 pub mod writer;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use hotline_gateway::config::GatewayConfig;
-use hotline_gateway::server;
 use hotline_gateway::state::GatewayState;
+use hotline_gateway::{server, web};
 use hotline_runtime::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +34,40 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "listening");
+    let web_listener = match config.web.listen_addr()? {
+        Some(addr) => {
+            let web = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (web.listen)"))?;
+            tracing::info!(addr = %web.local_addr()?, "status page listening");
+            Some(web)
+        }
+        None => None,
+    };
     let token = CancellationToken::new();
     shutdown::install(token.clone())?;
     let state = GatewayState::open(config).await?;
-    let served = server::run(listener, state, token).await;
+    let status_page = async {
+        match web_listener {
+            Some(listener) => web::run(listener, state.clone(), token.clone()).await,
+            None => Ok(()),
+        }
+    };
+    // One failing stops the other: a gateway without its status page is not what was asked.
+    let grpc = async {
+        let served = server::run(listener, state.clone(), token.clone()).await;
+        token.cancel();
+        served
+    };
+    let status_page = async {
+        let served = status_page.await;
+        if served.is_err() {
+            token.cancel();
+        }
+        served
+    };
+    let (served, web_served) = tokio::join!(grpc, status_page);
     telemetry::finish();
-    Ok(served?)
+    served?;
+    Ok(web_served?)
 }

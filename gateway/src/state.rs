@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
+use crate::guard::CustomerFace;
 use crate::log::decode_state;
 use crate::store::memory::MemoryStore;
 use crate::store::sled_store::SledStore;
@@ -107,6 +108,7 @@ impl GatewayState {
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
         let (registry, directory) = writer::load_registry_and_directory(store.as_ref())?;
+        let face = CustomerFace::load(store.as_ref(), &registry)?;
         let (committed, _) = broadcast::channel(config.limits.broadcast_capacity);
         let shared = Arc::new(Shared {
             head: AtomicU64::new(head),
@@ -115,6 +117,7 @@ impl GatewayState {
             registry: RwLock::new(registry),
             committed,
             dead_letters_not_kept: AtomicU64::new(0),
+            face: RwLock::new(Arc::new(face)),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),
@@ -165,12 +168,11 @@ impl GatewayState {
             let record = pb::Site {
                 id: site.id.clone(),
                 tenant: site.tenant.clone(),
-                display_name: site.id.clone(),
+                display_name: site.name.clone().unwrap_or_else(|| site.id.clone()),
             };
-            let same = registry
-                .sites
-                .get(&site.id)
-                .is_some_and(|s| s.tenant == record.tenant);
+            let same = registry.sites.get(&site.id).is_some_and(|s| {
+                s.tenant == record.tenant && s.display_name == record.display_name
+            });
             if !same {
                 self.writer.register(Registration::Site(record)).await?;
             }

@@ -307,6 +307,29 @@ fn build(files: &TlsFiles, policy: CrlPolicy) -> Result<Loaded> {
     })
 }
 
+/// The server-only TLS config of the status page's listener: `cert` (chain) and `key` (PEM),
+/// no client certificates, HTTP/1.1.
+pub fn web_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    let cert_pem = std::fs::read(cert).map_err(|e| file_error(cert, e))?;
+    let key_pem = std::fs::read(key).map_err(|e| file_error(key, e))?;
+    let chain = certificates(cert, &cert_pem)?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| file_error(key, format!("no PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = server_config(provider)?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| {
+            Error::Tls(format!(
+                "web certificate {} with key {}: {e}",
+                cert.display(),
+                key.display()
+            ))
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 fn server_config(
     provider: Arc<CryptoProvider>,
 ) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>> {

@@ -104,6 +104,7 @@ pub fn federation_layout() -> GatewayConfig {
     let site = |id: &str, tenant: &str| SiteConfig {
         id: id.into(),
         tenant: tenant.into(),
+        name: None,
     };
     let team = |id: &str, handlers: &[&str], pii: &[&str]| FocusTeamConfig {
         id: id.into(),

@@ -11,3 +11,5 @@ pub mod changes;
 pub mod harness;
 pub mod processes;
 pub mod sites;
+pub mod web;
+pub mod webdriver;

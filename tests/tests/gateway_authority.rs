@@ -194,6 +194,7 @@ impl World {
             config.sites.push(hotline_gateway::config::SiteConfig {
                 id: site.into(),
                 tenant: tenant.into(),
+                name: None,
             });
         }
         let gateway = RunningGateway::start(config).await?;

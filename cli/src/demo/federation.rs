@@ -135,6 +135,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
             .map(|(id, tenant, _)| SiteConfig {
                 id: (*id).into(),
                 tenant: (*tenant).into(),
+                name: None,
             })
             .collect(),
         focus_teams: TEAMS

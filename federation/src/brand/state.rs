@@ -6,11 +6,17 @@ use crate::change::FieldOp;
 use crate::model::{BrandField, FieldValue};
 use crate::state::EntityState;
 
+/// The id of the one brand entity.
+pub const BRAND_ID: &str = "brand";
+
 impl Brand {
     /// The brand held in `state` (the `brand/brand` entity); registers not yet written stay
-    /// empty, so an unpublished brand is the default one.
+    /// empty, so an unpublished brand is the default one, and a deleted brand reads as it.
     pub fn from_state(state: &EntityState) -> Brand {
         let mut brand = Brand::default();
+        if state.deleted.is_some() {
+            return brand;
+        }
         for register in state.registers.values() {
             let FieldValue::Brand(field) = &register.winner.value else {
                 continue;

@@ -3,7 +3,8 @@
 //! field. Tests build values directly and never touch the process environment.
 //!
 //! Layout: this module holds the config and its file and environment handling; `limits` the
-//! `[limits]` table with its defaults and checks.
+//! `[limits]` table with its defaults and checks; `web` the `[web]` table of the customer's
+//! status page.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -17,8 +18,10 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod limits;
+mod web;
 use crate::tls::CrlExpired;
 pub use limits::Limits;
+pub use web::WebConfig;
 
 /// The whole gateway configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -42,6 +45,8 @@ pub struct GatewayConfig {
     pub tls: TlsConfig,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// The customer's status page (off unless `web.listen` is set).
+    pub web: WebConfig,
     /// Tenants of the federation.
     pub tenants: Vec<TenantConfig>,
     /// Sites and their tenants.
@@ -95,6 +100,10 @@ pub struct SiteConfig {
     pub id: String,
     /// Owning tenant.
     pub tenant: String,
+    /// Human name, e.g. "Görlitz" (never shown to customers; the leak guard refuses it in
+    /// customer-visible text, as it does the id).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// One focus team and its policy.
@@ -153,6 +162,7 @@ impl Default for GatewayConfig {
                 ..TlsConfig::default()
             },
             limits: Limits::default(),
+            web: WebConfig::default(),
             tenants: vec![TenantConfig {
                 id: INHOUSE.into(),
                 name: "In-house IT".into(),
@@ -213,6 +223,10 @@ impl GatewayConfig {
                 "tls.cert" => self.tls.cert = value.into(),
                 "tls.key" => self.tls.key = value.into(),
                 "tls.crl" => self.tls.crl = Some(value.into()),
+                "web.listen" => self.web.listen = value.clone(),
+                "web.tls_cert" => self.web.tls_cert = Some(value.into()),
+                "web.tls_key" => self.web.tls_key = Some(value.into()),
+                "web.public_url" => self.web.public_url = value.clone(),
                 other => {
                     return Err(Error::Config {
                         field: other.into(),
@@ -296,6 +310,7 @@ impl GatewayConfig {
             return bad("tls.crl_warn_interval_s", "must be at least 1".into());
         }
         self.limits.validate()?;
+        self.web.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
@@ -331,6 +346,19 @@ impl GatewayConfig {
                 return bad(
                     &format!("sites[{i}].id"),
                     "\"gateway\" is reserved for the gateway itself".into(),
+                );
+            }
+            if site.id == crate::writer::CUSTOMER_SITE {
+                return bad(
+                    &format!("sites[{i}].id"),
+                    "\"customer\" is reserved for customers' replies (comment ids customer-<n>)"
+                        .into(),
+                );
+            }
+            if site.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return bad(
+                    &format!("sites[{i}].name"),
+                    "must not be empty when given".into(),
                 );
             }
             if !sites.insert(site.id.as_str()) {
@@ -402,6 +430,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("HOTLINE_TLS_CERT", "tls.cert"),
     ("HOTLINE_TLS_KEY", "tls.key"),
     ("HOTLINE_TLS_CRL", "tls.crl"),
+    ("HOTLINE_WEB_LISTEN", "web.listen"),
+    ("HOTLINE_WEB_TLS_CERT", "web.tls_cert"),
+    ("HOTLINE_WEB_TLS_KEY", "web.tls_key"),
+    ("HOTLINE_WEB_PUBLIC_URL", "web.public_url"),
 ];
 
 #[cfg(test)]

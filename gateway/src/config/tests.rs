@@ -24,6 +24,7 @@ fn unknown_tenant_names_the_field() {
     config.sites.push(SiteConfig {
         id: "dortmund".into(),
         tenant: "nobody".into(),
+        name: None,
     });
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("sites[0].tenant"), "{err}");
@@ -132,4 +133,66 @@ fn accept_and_crl_limits_name_the_field() {
         assert!(err.contains(&format!("`{field}`")), "{err}");
         assert!(err.contains(allowed), "{err}");
     }
+}
+
+/// Each bad `[web]` field is refused naming it and saying what is allowed, so an operator
+/// fixes the status page's config before customers meet it; an empty `web.listen` is off.
+#[test]
+fn web_fields_name_the_field() {
+    type Spoil = fn(&mut GatewayConfig);
+    let cases: [(&str, Spoil, &str); 6] = [
+        (
+            "web.listen",
+            |c| c.web.listen = "nowhere".into(),
+            "0.0.0.0:8080",
+        ),
+        (
+            "web.tls_key",
+            |c| c.web.tls_cert = Some("web.pem".into()),
+            "when tls_cert is",
+        ),
+        (
+            "web.public_url",
+            |c| c.web.public_url = "status.example.com".into(),
+            "https://",
+        ),
+        (
+            "web.attempts_per_client_per_minute",
+            |c| c.web.attempts_per_client_per_minute = 0,
+            "at least 1",
+        ),
+        (
+            "web.max_reply_bytes",
+            |c| c.web.max_reply_bytes = 1 << 20,
+            "allowed: 1 to 16384",
+        ),
+        (
+            "sites[0].id",
+            |c| {
+                c.sites.push(SiteConfig {
+                    id: "customer".into(),
+                    tenant: "inhouse".into(),
+                    name: None,
+                })
+            },
+            "reserved",
+        ),
+    ];
+    let config = valid();
+    assert_eq!(config.web.listen_addr().unwrap(), None);
+    for (field, spoil, allowed) in cases {
+        let mut config = valid();
+        spoil(&mut config);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains(&format!("`{field}`")), "{err}");
+        assert!(err.contains(allowed), "{err}");
+    }
+    let mut config = valid();
+    config
+        .apply_env(&[("HOTLINE_WEB_LISTEN".into(), "127.0.0.1:8080".into())])
+        .unwrap();
+    assert_eq!(
+        config.web.listen_addr().unwrap(),
+        Some("127.0.0.1:8080".parse().unwrap())
+    );
 }

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{Job, LeaseGrant, Outcome, Writer, letters, numbers, read_counter, refusal_message};
 use crate::error::{Error, Result};
+use crate::guard::CustomerFace;
 use crate::log::Committed;
 use crate::registry::Registry;
 use crate::store::{Batch, Store, keys};
@@ -37,6 +38,8 @@ pub(super) struct Group {
     pub(super) seed_seq: u64,
     pub(super) lease_next: BTreeMap<u32, u64>,
     pub(super) unused: numbers::Unused,
+    /// The brand and leak guard after this group (rebuilt when the brand or registry changes).
+    pub(super) face: Arc<CustomerFace>,
 }
 
 /// What the writer keeps in memory of the store, read at start and again after a failed group.
@@ -155,6 +158,7 @@ impl Writer {
             seed_seq: self.seed_seq,
             lease_next: self.lease_next.clone(),
             unused: self.unused.clone(),
+            face: self.shared.face(),
         }
     }
 
@@ -213,6 +217,14 @@ impl Writer {
                 });
                 Done::Changes(reply, outcomes)
             }
+            Job::Reply { reply_to, reply } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    outcomes = Some(vec![w.process_reply(g, &reply_to)?]);
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
             Job::Lease { site, count, reply } => {
                 let mut grant = None;
                 attempt(&mut |w, g| {
@@ -266,6 +278,7 @@ impl Writer {
         for (key, state) in group.entities {
             self.cache.put(key, state);
         }
+        *self.shared.face.write() = group.face;
         self.publish(group.directory, group.registry);
     }
 
@@ -299,6 +312,7 @@ impl Writer {
         self.lease_next.clear();
         self.unused = durable.unused;
         self.cache = super::StateCache::default();
+        *self.shared.face.write() = Arc::new(CustomerFace::load(self.store.as_ref(), &registry)?);
         self.publish(directory, registry);
         self.needs_recovery = false;
         Ok(())

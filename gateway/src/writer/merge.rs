@@ -14,6 +14,7 @@ use prost::Message;
 
 use super::{GATEWAY_SITE, Group, LeaseGrant, Outcome, Registration, Writer, read_counter};
 use crate::error::{Error, Result};
+use crate::guard::CustomerFace;
 use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode, encode_state};
 use crate::store::keys;
 use hotline_federation::authority::{
@@ -88,6 +89,8 @@ impl Writer {
                 group.registry.sites.insert(site.id.clone(), site.clone());
             }
         }
+        let brand = hotline_federation::brand::Brand::clone(&group.face.brand);
+        group.face = Arc::new(CustomerFace::build(&group.registry, brand));
     }
 
     fn decide(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
@@ -147,6 +150,9 @@ impl Writer {
             &self.settings.ticket_prefix,
             |_| leased,
         ) {
+            return Ok(Outcome::Rejected(refusal));
+        }
+        if let Err(refusal) = group.face.check_change(change) {
             return Ok(Outcome::Rejected(refusal));
         }
         if let Some(refused) = super::bounds::too_large(&before, change) {
@@ -231,6 +237,10 @@ impl Writer {
             if now_access != Access::Hidden {
                 readers.push((tenant.clone(), now_access));
             }
+        }
+        if change.key.kind == EntityKind::Brand {
+            let brand = hotline_federation::brand::Brand::from_state(&after);
+            group.face = Arc::new(CustomerFace::build(&group.registry, brand));
         }
         group.head += 1;
         let seq = group.head;

@@ -18,6 +18,7 @@ use hotline_proto::v1 as pb;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::guard::CustomerFace;
 use crate::log::{CommittedRef, decode_state};
 use crate::store::{Store, keys};
 use hotline_federation::authority::{Caller, Refusal};
@@ -28,12 +29,17 @@ mod group;
 mod letters;
 mod merge;
 mod numbers;
+mod reply;
 
 use cache::StateCache;
 use group::Group;
 
 /// The site name the gateway uses for changes it makes itself (policies seeded from config).
 pub const GATEWAY_SITE: &str = "gateway";
+
+/// The prefix of the ids of customers' replies (`customer-<n>`), which no site may take as its
+/// name, so a reply's comment id can never clash with a site's `<site>-<n>`.
+pub const CUSTOMER_SITE: &str = "customer";
 
 /// Most jobs committed in one group.
 const MAX_GROUP_JOBS: usize = 256;
@@ -96,7 +102,22 @@ enum Job {
         count: u32,
         reply: oneshot::Sender<Result<LeaseGrant>>,
     },
+    Reply {
+        reply_to: CustomerReply,
+        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+    },
     Stop,
+}
+
+/// A customer's reply from the status page, to add as a public comment of its ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerReply {
+    /// The ticket.
+    pub ticket: EntityKey,
+    /// What the customer wrote.
+    pub body: String,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
 }
 
 /// State the writer shares with readers (subscribers, handlers).
@@ -115,12 +136,19 @@ pub struct Shared {
     /// Refused changes answered `Rejected` but not kept as dead letters, because their site
     /// already had `limits.max_dead_letters_per_site` on record (since start).
     pub dead_letters_not_kept: AtomicU64,
+    /// The brand and the leak guard, as of `head`.
+    pub face: RwLock<Arc<CustomerFace>>,
 }
 
 impl Shared {
     /// A copy of the current directory.
     pub fn directory(&self) -> Arc<Directory> {
         Arc::clone(&self.directory.read())
+    }
+
+    /// The current brand and leak guard.
+    pub fn face(&self) -> Arc<CustomerFace> {
+        Arc::clone(&self.face.read())
     }
 
     /// A copy of the current registry.
@@ -194,6 +222,21 @@ impl WriterHandle {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// Adds a customer's reply to its ticket as a public comment (id `customer-<n>`, author
+    /// `customer`), after the leak guard; answers once durable. Refused when the ticket is
+    /// missing or deleted, or the text names a tenant, site or agent.
+    pub async fn reply(&self, reply_to: CustomerReply) -> Result<Outcome> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Reply { reply_to, reply })
+            .await
+            .map_err(|_| gone())?;
+        let mut outcomes = answer.await.map_err(|_| gone())??;
+        outcomes
+            .pop()
+            .ok_or_else(|| Error::Storage("the writer answered a reply with no outcome".into()))
     }
 
     /// Grants `site` a block of `count` ticket numbers; answers once durable.

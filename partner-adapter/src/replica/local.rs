@@ -2,7 +2,7 @@
 //! checked, merged into the local entity and queued in the outbox in one flushed step.
 
 use hotline_federation::authority::{Caller, Refusal, Rule, authorize};
-use hotline_federation::brand::Brand;
+use hotline_federation::brand::{BRAND_ID, Brand};
 use hotline_federation::ids::PublicNumber;
 use hotline_federation::leak::{self, LeakGuard};
 use hotline_federation::model::{EntityKey, EntityKind, Visibility};
@@ -283,20 +283,19 @@ impl Replica {
     }
 
     /// The leak guard as this site knows it: the names the gateway listed (every tenant and
-    /// site), this site's own names, and the brand's forbidden terms and alias patterns. A guard
-    /// that cannot be built refuses every public comment (closed, never open).
+    /// site), this site's own names, and the brand's forbidden terms and alias patterns (a
+    /// name or pattern the guard cannot use is left out and logged, as at the gateway).
     pub fn leak_guard(&self) -> Result<LeakGuard> {
-        let brand = Brand::from_state(&self.entity(&EntityKey::new(EntityKind::Brand, "brand"))?);
+        let brand = Brand::from_state(&self.entity(&EntityKey::new(EntityKind::Brand, BRAND_ID))?);
         let mut names = self.guard_terms()?;
         names.extend([self.tenant.clone(), self.site.clone()]);
-        brand.leak_guard(names).map_err(|e| {
-            Error::Refused(Refusal::new(
-                Rule::CustomerTextClean,
-                format!(
-                    "customer-visible text cannot be checked, so none is accepted: the leak \
-                     guard's terms are invalid ({e}); the in-house team fixes the brand's terms"
-                ),
-            ))
-        })
+        let names = names
+            .into_iter()
+            .chain(brand.forbidden_terms.iter().cloned());
+        let (guard, problems) = LeakGuard::usable(names, brand.alias_patterns.iter().cloned());
+        for problem in problems {
+            tracing::warn!(%problem, "the leak guard leaves out a term or pattern it cannot use");
+        }
+        Ok(guard)
     }
 }

@@ -1,0 +1,113 @@
+//! Finding a ticket by public number and access code, so that a wrong code, a missing ticket, a
+//! deleted ticket and a malformed number are one answer: every attempt reads the store (unless
+//! the number cannot be one), runs exactly one [`access::verify`] (against [`access::DECOY`]
+//! when there is no stored code) and counts a failure against the typed number. Rate limits
+//! come first and answer alike for existing and missing tickets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotline_federation::EntityState;
+use hotline_federation::access;
+use hotline_federation::ids::PublicNumber;
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+
+use super::limits::{WindowLimit, ticket_key};
+use crate::config::WebConfig;
+use crate::state::GatewayState;
+
+/// The answer to one attempt.
+#[derive(Debug)]
+pub(super) enum Lookup {
+    /// The code is right: the ticket as stored.
+    Found(Box<EntityState>),
+    /// Wrong code, missing, deleted or malformed: all the same.
+    NotFound,
+    /// Over a rate limit.
+    Limited,
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// The rate limits of the status page.
+#[derive(Debug)]
+pub(super) struct Limits {
+    clients: WindowLimit,
+    tickets: WindowLimit,
+}
+
+impl Limits {
+    /// The limits `config` sets.
+    pub(super) fn new(config: &WebConfig) -> Self {
+        Limits {
+            clients: WindowLimit::new(
+                config.attempts_per_client_per_minute,
+                Duration::from_secs(60),
+                config.max_tracked,
+            ),
+            tickets: WindowLimit::new(
+                config.failures_per_ticket_per_15_minutes,
+                Duration::from_secs(15 * 60),
+                config.max_tracked,
+            ),
+        }
+    }
+}
+
+/// Looks `number` up for `client` with the code `code` as typed.
+pub(super) async fn look_up(
+    state: &Arc<GatewayState>,
+    limits: &Limits,
+    client: &str,
+    number: &str,
+    code: &str,
+) -> Lookup {
+    let now = Instant::now();
+    let key = ticket_key(number);
+    if !limits.clients.hit(client, now) || !limits.tickets.allows(&key, now) {
+        return Lookup::Limited;
+    }
+    let (state_, typed, number_key) = (state.clone(), code.to_owned(), key.clone());
+    // The store read and the hash run on the blocking pool: a sled read must not block the
+    // runtime, and the hash costs the same for every answer.
+    let checked = tokio::task::spawn_blocking(move || {
+        let ticket = stored_ticket(&state_, &number_key)?;
+        let stored = ticket.as_ref().and_then(stored_code);
+        let form = stored.as_deref().unwrap_or(access::DECOY);
+        let right = access::verify(form, &typed);
+        Ok::<_, crate::error::Error>(ticket.filter(|_| right && stored.is_some()))
+    })
+    .await;
+    match checked {
+        Ok(Ok(Some(ticket))) => Lookup::Found(Box::new(ticket)),
+        Ok(Ok(None)) => {
+            limits.tickets.hit(&key, now);
+            Lookup::NotFound
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "status page cannot read the store");
+            Lookup::Unavailable
+        }
+        Err(error) => {
+            tracing::error!(%error, "status page look-up task failed");
+            Lookup::Unavailable
+        }
+    }
+}
+
+/// The live ticket stored under `number` (upper-cased, trimmed), if it is one.
+fn stored_ticket(state: &GatewayState, number: &str) -> crate::error::Result<Option<EntityState>> {
+    let Ok(parsed) = PublicNumber::parse("number", number) else {
+        return Ok(None);
+    };
+    let ticket = state.entity(&EntityKey::new(EntityKind::Ticket, parsed.to_string()))?;
+    Ok(Some(ticket).filter(|t| !t.is_empty() && t.deleted.is_none()))
+}
+
+/// The stored form of the ticket's access code, if it has one.
+fn stored_code(ticket: &EntityState) -> Option<String> {
+    match ticket.value("access_code") {
+        Some(FieldValue::Ticket(TicketField::AccessCode(stored))) => Some(stored.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,54 @@
+//! A customer's reply from the status page: written by the gateway itself as a public comment
+//! of the ticket, with an id from the gateway's own durable sequence (`customer-<n>`), so it
+//! is unique across restarts and can never clash with a site's `<site>-<n>`.
+
+use hotline_federation::FieldOp;
+use hotline_federation::authority::{Refusal, Rule};
+use hotline_federation::customer::CUSTOMER_ALIAS;
+use hotline_federation::ids::INHOUSE;
+use hotline_federation::model::{Comment, EntityKind, Visibility};
+
+use super::{CUSTOMER_SITE, CustomerReply, Group, Outcome, Writer};
+use crate::error::Result;
+
+impl Writer {
+    pub(super) fn process_reply(
+        &mut self,
+        group: &mut Group,
+        reply: &CustomerReply,
+    ) -> Result<Outcome> {
+        let before = self.load(group, &reply.ticket)?;
+        if reply.ticket.kind != EntityKind::Ticket || before.is_empty() || before.deleted.is_some()
+        {
+            return Ok(Outcome::Rejected(Refusal::new(
+                Rule::DeleteIsFinal,
+                format!(
+                    "ticket {} is missing or deleted; a reply needs a live ticket",
+                    reply.ticket.id
+                ),
+            )));
+        }
+        if let Err(leak) = group.face.guard.check("reply.body", &reply.body) {
+            return Ok(Outcome::Rejected(Refusal::new(
+                Rule::CustomerTextClean,
+                leak.to_string(),
+            )));
+        }
+        // `process_seed` numbers the change with the next seed sequence number; the comment
+        // takes the same number.
+        let comment = Comment {
+            id: format!("{CUSTOMER_SITE}-{}", group.seed_seq + 1),
+            author_alias: CUSTOMER_ALIAS.into(),
+            // The gateway, run in-house, writes it on the customer's behalf.
+            author_tenant: INHOUSE.into(),
+            visibility: Visibility::Public,
+            body: reply.body.clone(),
+            created_at_ms: reply.at_ms,
+        };
+        self.process_seed(
+            group,
+            reply.ticket.clone(),
+            vec![FieldOp::AddComment(comment)],
+        )
+    }
+}
