@@ -107,10 +107,34 @@ pub struct Federation {
     pub gateway: Arc<GatewayState>,
     /// Where the gateway listens.
     pub gateway_addr: SocketAddr,
+    /// Where the customers' status page listens (plain HTTP on loopback).
+    pub status_page: SocketAddr,
     /// The sites, in [`SITES`] order.
     pub sites: Vec<Site>,
     shutdown: CancellationToken,
     gateway_task: JoinHandle<hotline_gateway::error::Result<()>>,
+    web_task: JoinHandle<hotline_gateway::error::Result<()>>,
+}
+
+/// The display name of a demo tenant (never shown to customers: the leak guard keeps it out).
+fn tenant_name(tenant: &str) -> &'static str {
+    match tenant {
+        "inhouse" => "ACME In-house IT",
+        "twenty4help" => "Twenty4Help GmbH",
+        "helpbycom" => "HelpByCom AG",
+        _ => "Partner",
+    }
+}
+
+/// The display name of a demo site.
+fn site_name(site: &str) -> &'static str {
+    match site {
+        "munich" => "ACME Headquarters",
+        "dortmund" => "Dortmund",
+        "goerlitz" => "Görlitz",
+        "erfurt" => "Erfurt",
+        _ => "Site",
+    }
 }
 
 /// The gateway config of the demo federation, with its files under `dir`.
@@ -120,7 +144,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
         if !tenants.iter().any(|t| t.id == *tenant) {
             tenants.push(TenantConfig {
                 id: (*tenant).into(),
-                name: (*tenant).into(),
+                name: tenant_name(tenant).into(),
             });
         }
     }
@@ -135,7 +159,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
             .map(|(id, tenant, _)| SiteConfig {
                 id: (*id).into(),
                 tenant: (*tenant).into(),
-                name: None,
+                name: Some(site_name(id).into()),
             })
             .collect(),
         focus_teams: TEAMS
@@ -164,7 +188,13 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
     config
 }
 
-fn adapter_config(dir: &Path, site: &str, tenant: &str, gateway: SocketAddr) -> AdapterConfig {
+fn adapter_config(
+    dir: &Path,
+    site: &str,
+    tenant: &str,
+    gateway: SocketAddr,
+    status_page: SocketAddr,
+) -> AdapterConfig {
     let mut config = AdapterConfig {
         federation: FEDERATION.into(),
         tenant: tenant.into(),
@@ -186,6 +216,7 @@ fn adapter_config(dir: &Path, site: &str, tenant: &str, gateway: SocketAddr) -> 
         ..AdapterConfig::default()
     };
     config.api.listen = "127.0.0.1:0".into();
+    config.status_page_url = format!("http://{status_page}/");
     config.sync.backoff_min_ms = 50;
     config.sync.backoff_max_ms = 500;
     config.sync.lease_size = 2000;
@@ -223,9 +254,19 @@ impl Federation {
         let shutdown = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let gateway_addr = listener.local_addr()?;
-        let gateway = GatewayState::open(gateway_config(dir)).await?;
+        let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let status_page = web_listener.local_addr()?;
+        let mut config = gateway_config(dir);
+        config.web.listen = status_page.to_string();
+        config.web.public_url = format!("http://{status_page}/");
+        let gateway = GatewayState::open(config).await?;
         let gateway_task = tokio::spawn(hotline_gateway::server::run(
             listener,
+            gateway.clone(),
+            shutdown.clone(),
+        ));
+        let web_task = tokio::spawn(hotline_gateway::web::run(
+            web_listener,
             gateway.clone(),
             shutdown.clone(),
         ));
@@ -238,7 +279,7 @@ impl Federation {
                 None
             };
             let target = link.as_ref().map_or(gateway_addr, |l| l.addr);
-            let adapter = Adapter::open(adapter_config(dir, id, tenant, target))?;
+            let adapter = Adapter::open(adapter_config(dir, id, tenant, target, status_page))?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let api = SiteApi::new(listener.local_addr()?, TOKEN);
             let replica = adapter.replica.clone();
@@ -256,9 +297,11 @@ impl Federation {
         let fed = Federation {
             gateway,
             gateway_addr,
+            status_page,
             sites,
             shutdown,
             gateway_task,
+            web_task,
         };
         // Every site needs its first lease of ticket numbers and the focus team policies of its
         // first snapshot (a partner creates tickets only in teams it knows it handles) before
@@ -307,6 +350,7 @@ impl Federation {
             site.task.await??;
         }
         self.gateway_task.await??;
+        self.web_task.await??;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! partner sites, a dev PKI), fed by a simulated day of calls, ending with what it shows.
 
 pub mod federation;
+pub mod knowledge;
 pub mod link;
 pub mod random;
 pub mod simulate;
@@ -71,15 +72,34 @@ pub const OFFLINE_SITE: &str = "goerlitz";
 pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<DemoSummary> {
     let mut rng = random::Random::new(options.seed);
     let mut last_shown = usize::MAX;
-    let outcome = simulate::simulate(fed, options.calls, OFFLINE_SITE, &mut rng, |done| {
-        let percent = done * 100 / options.calls.max(1);
-        if options.progress && percent != last_shown {
-            last_shown = percent;
-            let bar = "#".repeat(percent / 4) + &" ".repeat(25 - percent / 4);
-            eprint!("\r  [{bar}] {percent:3}%  {done}/{} calls", options.calls);
-            let _ = std::io::stderr().flush();
-        }
-    })
+    let kb = knowledge::kb_dir();
+    let articles = knowledge::publish(fed, &kb).await?;
+    let queries = knowledge::caller_queries(&kb)?;
+    // Every site holds the brand and the articles before the first call.
+    let started = Instant::now();
+    while !fed.quiet().await? {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sites did not receive the knowledge base within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut outcome = simulate::simulate(
+        fed,
+        options.calls,
+        OFFLINE_SITE,
+        &queries,
+        &mut rng,
+        |done| {
+            let percent = done * 100 / options.calls.max(1);
+            if options.progress && percent != last_shown {
+                last_shown = percent;
+                let bar = "#".repeat(percent / 4) + &" ".repeat(25 - percent / 4);
+                eprint!("\r  [{bar}] {percent:3}%  {done}/{} calls", options.calls);
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )
     .await?;
     if options.progress {
         eprintln!();
@@ -93,6 +113,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let settle = started.elapsed();
+    outcome.articles = articles;
     let mut sites = Vec::new();
     for site in &fed.sites {
         let view = fed.gateway.view(site.tenant)?;
@@ -163,6 +184,16 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
         o.escalated
     );
     println!(
+        "  knowledge: {} articles published in munich; agents found an answer in the top 3 for {:.1}% of {} searches",
+        o.articles,
+        percent(o.search_hits, o.searches),
+        o.searches
+    );
+    println!(
+        "  one face:  {} public comments to customers; the leak guard refused {} that named a partner or site (rewritten, then sent)",
+        o.public_comments, o.leak_refusals
+    );
+    println!(
         "  offline:   {OFFLINE_SITE} worked without the gateway for 15% of the day and created {} tickets meanwhile",
         o.offline_tickets
     );
@@ -195,6 +226,12 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
         );
     }
     println!("  look at:");
+    if let Some((number, code)) = &o.sample {
+        println!(
+            "    customer  http://{}/   ticket {number}, access code {code}",
+            fed.status_page
+        );
+    }
     println!(
         "    gateway   https://{} (mTLS; PKI and staff certificate in {})",
         fed.gateway_addr,

@@ -1,7 +1,9 @@
 //! A simulated day at the hotline: calls arrive as a Poisson process over 24 hours, are routed
 //! to a focus team and a site that handles it (weighted by agents), and go through the sites'
-//! real APIs: ACD call events, tickets (three in four solved in the first contact), escalations
-//! to in-house, and some minutes in which one site is offline.
+//! real APIs: ACD call events, a knowledge search for what the caller said (a call is far more
+//! often solved at once when the agent finds the answer), tickets, public comments to the
+//! customer through the leak guard (a careless one that names the partner or site is refused
+//! and rewritten), escalations to in-house, and some minutes in which one site is offline.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::federation::{Federation, SITES, TEAMS};
+use super::knowledge::{CallerQuery, agent_finds};
 use super::random::Random;
 
 const DAY_MS: f64 = 24.0 * 3600.0 * 1000.0;
@@ -36,6 +39,47 @@ pub struct Outcome {
     pub offline_tickets: usize,
     /// Time from a ticket's creation at one site until another site could read it, ms.
     pub propagation_ms: Vec<u64>,
+    /// Knowledge searches the agents ran (one per answered call).
+    pub searches: usize,
+    /// Searches with an answering article among the first three hits.
+    pub search_hits: usize,
+    /// Public comments written to customers.
+    pub public_comments: usize,
+    /// Public comments the leak guard refused (then rewritten without the name).
+    pub leak_refusals: usize,
+    /// A ticket and its access code, for the status page.
+    pub sample: Option<(String, String)>,
+    /// Articles in the starter knowledge base.
+    pub articles: usize,
+}
+
+/// How likely a call is solved in the first contact, with and without an answer found.
+const SOLVED_WITH_ANSWER: f64 = 0.85;
+const SOLVED_WITHOUT_ANSWER: f64 = 0.30;
+
+/// What an agent tells the customer, and the careless versions that name the partner or site.
+fn public_comment(language: &str, careless: Option<&str>) -> String {
+    match (language, careless) {
+        ("de", None) => {
+            "Wir haben Ihr Anliegen aufgenommen und melden uns, sobald es geloest ist.".into()
+        }
+        ("de", Some(name)) => format!("Ihr Anliegen wird von unserem Team in {name} bearbeitet."),
+        (_, None) => {
+            "We have recorded your request and will get back to you once it is solved.".into()
+        }
+        (_, Some(name)) => format!("Your request is being handled by our team at {name}."),
+    }
+}
+
+/// The names a careless agent at `site` might write: its tenant's and its site's.
+fn careless_name(site: &str, pick: usize) -> &'static str {
+    let names: &[&str] = match site {
+        "dortmund" => &["Dortmund", "Twenty 4 Help", "twenty4help"],
+        "goerlitz" => &["Goerlitz", "Twenty4Help GmbH"],
+        "erfurt" => &["Erfurt", "Help-By-Com"],
+        _ => &["Muenchen"],
+    };
+    names[pick % names.len()]
 }
 
 fn number_of(ticket: &Value) -> String {
@@ -72,6 +116,7 @@ pub async fn simulate(
     fed: &Federation,
     calls: usize,
     offline: &str,
+    queries: &[CallerQuery],
     rng: &mut Random,
     mut progress: impl FnMut(usize),
 ) -> anyhow::Result<Outcome> {
@@ -123,7 +168,16 @@ pub async fn simulate(
             progress(call + 1);
             continue;
         }
-        let solved = rng.chance(0.75);
+        // The agent searches the site's knowledge base for what the caller says.
+        let said = &queries[(rng.exponential(queries.len() as f64) as usize) % queries.len()];
+        let found = agent_finds(fed, site_id, said).await?;
+        outcome.searches += 1;
+        outcome.search_hits += usize::from(found);
+        let solved = rng.chance(if found {
+            SOLVED_WITH_ANSWER
+        } else {
+            SOLVED_WITHOUT_ANSWER
+        });
         let category = ["vpn", "password-reset", "printer", "sap-access", "mail"][call % 5];
         let ticket = api
             .expect(
@@ -137,11 +191,42 @@ pub async fn simulate(
                     "subject": format!("call {call} for {}", team.name),
                     "customer_name": format!("Customer {call}"),
                     "first_contact": solved,
+                    "language": said.language,
                 }),
                 201,
             )
             .await?;
         let number = number_of(&ticket);
+        if outcome.sample.is_none() && site_id != "munich" {
+            let code = ticket["access_code"].as_str().unwrap_or_default();
+            outcome.sample = Some((number.clone(), code.to_owned()));
+        }
+        if rng.chance(0.3) {
+            // One public comment to the customer; a careless one is refused and rewritten.
+            let path = format!("/v1/tickets/{number}/comments");
+            let careless = rng.chance(0.08).then(|| careless_name(site_id, call));
+            let comment = |body: String| json!({"author_alias": format!("Agent {}", call % 17), "visibility": "public", "body": body});
+            let (status, answer) = api
+                .call(
+                    "POST",
+                    &path,
+                    &comment(public_comment(&said.language, careless)),
+                )
+                .await?;
+            if status == 422 && answer["rule"] == "customer_text_clean" {
+                outcome.leak_refusals += 1;
+                api.expect(
+                    "POST",
+                    &path,
+                    &comment(public_comment(&said.language, None)),
+                    201,
+                )
+                .await?;
+            } else {
+                anyhow::ensure!(status == 201, "POST {path}: {status} {answer}");
+            }
+            outcome.public_comments += 1;
+        }
         api.expect(
             "POST",
             "/v1/call-events",

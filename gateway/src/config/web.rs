@@ -34,6 +34,10 @@ pub struct WebConfig {
     pub max_tracked: usize,
     /// Largest customer reply, in bytes.
     pub max_reply_bytes: usize,
+    /// Every look-up (right code, wrong code, missing ticket) is answered no sooner than this
+    /// many milliseconds after it arrived, so its timing does not tell whether a ticket
+    /// exists (the work behind the answer differs by a store read and a decode).
+    pub answer_floor_ms: u64,
 }
 
 impl Default for WebConfig {
@@ -48,6 +52,7 @@ impl Default for WebConfig {
             failures_per_ticket_per_15_minutes: 10,
             max_tracked: 10_000,
             max_reply_bytes: 4096,
+            answer_floor_ms: 50,
         }
     }
 }
@@ -74,6 +79,12 @@ impl WebConfig {
             })
         };
         self.listen_addr()?;
+        if self.answer_floor_ms > 5_000 {
+            return bad(
+                "answer_floor_ms",
+                format!("{} is too long; allowed: 0 to 5000", self.answer_floor_ms),
+            );
+        }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => return bad("tls_key", "must be set when tls_cert is".into()),
             (None, Some(_)) => return bad("tls_cert", "must be set when tls_key is".into()),

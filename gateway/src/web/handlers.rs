@@ -33,6 +33,13 @@ struct Web {
     limits: Limits,
 }
 
+impl Web {
+    /// The least time a look-up takes to answer.
+    fn floor(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.state.config.web.answer_floor_ms)
+    }
+}
+
 /// The routes over `state`.
 pub(super) fn router(state: Arc<GatewayState>) -> Router {
     let config = &state.config.web;
@@ -244,7 +251,16 @@ async fn status_page(
     let (number, code) = (field(&form, "number"), field(&form, "code"));
     let asked = asked_language(&uri, &headers);
     let client = client(&web, peer, &headers);
-    match look_up(&web.state, &web.limits, &client, &number, &code).await {
+    match look_up(
+        &web.state,
+        &web.limits,
+        &client,
+        &number,
+        &code,
+        web.floor(),
+    )
+    .await
+    {
         Lookup::Found(ticket) => ticket_page(&web, &ticket, asked, &number, &code, None),
         Lookup::NotFound => refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound),
         Lookup::Limited => refusal_page(&web, asked.unwrap_or(Language::De), Notice::Limited),
@@ -268,7 +284,16 @@ async fn reply(
     let text = field(&form, "body").replace("\r\n", "\n");
     let asked = asked_language(&uri, &headers);
     let client = client(&web, peer, &headers);
-    let ticket = match look_up(&web.state, &web.limits, &client, &number, &code).await {
+    let ticket = match look_up(
+        &web.state,
+        &web.limits,
+        &client,
+        &number,
+        &code,
+        web.floor(),
+    )
+    .await
+    {
         Lookup::Found(ticket) => ticket,
         Lookup::NotFound => {
             return refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound);
@@ -388,6 +413,7 @@ async fn status_json(
         &client,
         &request.number,
         &request.code,
+        web.floor(),
     )
     .await
     {

@@ -2,7 +2,9 @@
 //! deleted ticket and a malformed number are one answer: every attempt reads the store (unless
 //! the number cannot be one), runs exactly one [`access::verify`] (against [`access::DECOY`]
 //! when there is no stored code) and counts a failure against the typed number. Rate limits
-//! come first and answer alike for existing and missing tickets.
+//! come first and answer alike for existing and missing tickets. Every look-up that reads the
+//! store is answered no sooner than `web.answer_floor_ms` after it arrived, so the time an
+//! answer takes does not tell either.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +63,9 @@ pub(super) async fn look_up(
     client: &str,
     number: &str,
     code: &str,
+    floor: Duration,
 ) -> Lookup {
+    let started = tokio::time::Instant::now();
     let now = Instant::now();
     let key = ticket_key(number);
     if !limits.clients.hit(client, now) || !limits.tickets.allows(&key, now) {
@@ -78,6 +82,7 @@ pub(super) async fn look_up(
         Ok::<_, crate::error::Error>(ticket.filter(|_| right && stored.is_some()))
     })
     .await;
+    tokio::time::sleep_until(started + floor).await;
     match checked {
         Ok(Ok(Some(ticket))) => Lookup::Found(Box::new(ticket)),
         Ok(Ok(None)) => {
