@@ -298,8 +298,8 @@ pub fn read_suggestion(state: &EntityState) -> SuggestionRead {
     read
 }
 
-/// Refuses a decision on a suggestion that is not open.
-fn check_open(suggestion: &EntityState) -> Result<SuggestionRead, AuthoringConflict> {
+/// Refuses a decision on a suggestion that is not open; otherwise reads it.
+pub fn check_open(suggestion: &EntityState) -> Result<SuggestionRead, AuthoringConflict> {
     let read = read_suggestion(suggestion);
     match read.state {
         None | Some(SuggestionState::Open) => Ok(read),

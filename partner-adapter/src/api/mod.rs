@@ -13,9 +13,11 @@
 //! a term the site's mapping lacks); 422 for a well-formed request a rule of the federation
 //! refuses given what is stored (a status transition, a ticket past its size bounds).
 
+mod articles;
 pub(crate) mod fields;
 mod misc;
 pub(crate) mod requests;
+mod suggestions;
 mod tickets;
 
 use std::sync::Arc;
@@ -147,7 +149,17 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(misc::status))
         .routes(routes!(misc::dead_letters))
         .routes(routes!(misc::replay))
-        .routes(routes!(misc::webhook_dead_letters));
+        .routes(routes!(misc::webhook_dead_letters))
+        .routes(routes!(articles::create, articles::list))
+        .routes(routes!(articles::read))
+        .routes(routes!(articles::draft))
+        .routes(routes!(articles::publish))
+        .routes(routes!(articles::retire))
+        .routes(routes!(articles::import))
+        .routes(routes!(suggestions::propose, suggestions::list))
+        .routes(routes!(suggestions::read))
+        .routes(routes!(suggestions::accept))
+        .routes(routes!(suggestions::reject));
     (open, guarded)
 }
 
