@@ -33,6 +33,8 @@ pub(crate) struct LocalApi {
 /// One answer: status, headers and JSON body (`Null` when empty).
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    /// The headers (not every suite reads them).
+    #[allow(dead_code)]
     pub(crate) headers: HeaderMap,
     pub(crate) json: Value,
 }
@@ -40,10 +42,15 @@ pub(crate) struct Answer {
 impl LocalApi {
     /// The API of dortmund (twenty4help) with `mapping`.
     pub(crate) fn new(mapping: MappingConfig) -> LocalApi {
+        Self::of_site("twenty4help", "dortmund", mapping)
+    }
+
+    /// The API of `site` of `tenant` with `mapping`.
+    pub(crate) fn of_site(tenant: &str, site: &str, mapping: MappingConfig) -> LocalApi {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = AdapterConfig {
-            tenant: "twenty4help".into(),
-            site: "dortmund".into(),
+            tenant: tenant.into(),
+            site: site.into(),
             data_dir: dir.path().to_path_buf(),
             tools: vec![ToolToken {
                 name: "crm".into(),
@@ -53,13 +60,13 @@ impl LocalApi {
         };
         config.mapping = mapping;
         let mapping = Mapping::new(&config.mapping).expect("mapping");
-        let replica = Replica::open(dir.path(), "dortmund", "twenty4help", 60_000).expect("store");
+        let replica = Replica::open(dir.path(), site, tenant, 60_000).expect("store");
         let app = Arc::new(App {
             replica: Arc::new(replica),
             events: Arc::new(TicketEvents::new(
                 Vec::new(),
                 mapping.clone(),
-                "dortmund".into(),
+                site.into(),
                 Arc::default(),
             )),
             mapping,
