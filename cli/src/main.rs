@@ -1,5 +1,5 @@
 //! `hotline`: the operator's command: `hotline demo` (the local demo federation), `hotline pki`
-//! (CA, certificates, revocation), `hotline admin` and `hotline bench`. This file parses the
+//! (CA, certificates, revocation), `hotline admin`, `hotline kb import` and `hotline bench`. This file parses the
 //! command line and dispatches to the library (`hotline::admin::run`, `hotline::bench`,
 //! `hotline::demo`).
 
@@ -59,6 +59,11 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// The knowledge base, through an in-house site's API.
+    Kb {
+        #[command(subcommand)]
+        action: KbAction,
+    },
     /// The federation's certificate authority.
     Pki {
         /// The PKI directory.
@@ -66,6 +71,25 @@ enum Command {
         dir: PathBuf,
         #[command(subcommand)]
         action: hotline::pki_command::PkiAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KbAction {
+    /// Imports every `*.md` article file of a directory (front matter and Markdown), published
+    /// at once unless `--draft`; nothing is sent when any file is bad.
+    Import {
+        /// The directory of article files.
+        dir: PathBuf,
+        /// The in-house site's local API, http://HOST:PORT.
+        #[arg(long)]
+        site: String,
+        /// A tool token of that site.
+        #[arg(long)]
+        token: String,
+        /// Leave the articles as drafts (new ones, or over the published versions).
+        #[arg(long)]
+        draft: bool,
     },
 }
 
@@ -104,5 +128,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             seed,
             keep_running,
         } => tokio::runtime::Runtime::new()?.block_on(demo::command(calls, seed, keep_running)),
+        Command::Kb {
+            action:
+                KbAction::Import {
+                    dir,
+                    site,
+                    token,
+                    draft,
+                },
+        } => {
+            let lines = tokio::runtime::Runtime::new()?
+                .block_on(hotline::kb::import(&dir, &site, &token, draft))?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
     }
 }

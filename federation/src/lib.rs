@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod authoring;
 pub mod authority;
 pub mod brand;
 pub mod calendar;

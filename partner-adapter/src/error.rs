@@ -179,3 +179,11 @@ impl From<hotline_runtime::config::ConfigProblem> for Error {
         }
     }
 }
+
+impl From<hotline_federation::authoring::AuthoringConflict> for Error {
+    /// An authoring step that what is stored does not allow (no draft to publish, an id taken,
+    /// a suggestion decided already) conflicts with the current state: 409.
+    fn from(conflict: hotline_federation::authoring::AuthoringConflict) -> Self {
+        Error::Conflict(conflict.to_string())
+    }
+}

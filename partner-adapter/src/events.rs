@@ -1,5 +1,5 @@
-//! Ticket events for partner tools: every change to a ticket the site can see, local or from
-//! the gateway, and every revocation, becomes a webhook event. This module only renders an
+//! Events for partner tools: every change to a ticket or a suggestion the site can see, local
+//! or from the gateway, and every revocation of a ticket, becomes a webhook event. This module only renders an
 //! event's body; the store collects the bodies of a step as values and queues them, one entry
 //! per target, in the same atomic batch as the change itself (see [`crate::replica`]), and
 //! [`crate::webhooks`] delivers them.
@@ -11,10 +11,11 @@ use hotline_federation::model::{EntityKey, EntityKind};
 use tokio::sync::Notify;
 
 use crate::mapping::Mapping;
+use crate::views::knowledge::SuggestionChangedEvent;
 use crate::views::{self, TicketChangedEvent, TicketRevokedEvent};
 use crate::webhooks::WebhookTarget;
 
-/// Renders webhook events for ticket changes.
+/// Renders webhook events for ticket and suggestion changes.
 #[derive(Debug)]
 pub struct TicketEvents {
     targets: Vec<WebhookTarget>,
@@ -45,21 +46,33 @@ impl TicketEvents {
         &self.targets
     }
 
-    /// The body of `ticket.changed` with the ticket as the site now sees it; `None` when
-    /// nothing is sent (not a ticket, or no targets).
-    pub fn changed(&self, ticket: &EntityState, now_ms: u64) -> Option<Vec<u8>> {
-        if ticket.key.kind != EntityKind::Ticket {
-            return None;
+    /// The body of `ticket.changed` with the ticket as the site now sees it, or of
+    /// `suggestion.changed` with the suggestion; `None` when nothing is sent (another kind, or
+    /// no targets).
+    pub fn changed(&self, entity: &EntityState, now_ms: u64) -> Option<Vec<u8>> {
+        match entity.key.kind {
+            EntityKind::Ticket => self.body(|| {
+                serde_json::to_vec(&TicketChangedEvent {
+                    event: "ticket.changed".into(),
+                    site: self.site.clone(),
+                    number: entity.key.id.clone(),
+                    at_ms: now_ms,
+                    ticket: views::ticket(entity, &self.mapping),
+                })
+            }),
+            EntityKind::Suggestion => self.body(|| {
+                serde_json::to_vec(&SuggestionChangedEvent {
+                    event: "suggestion.changed".into(),
+                    site: self.site.clone(),
+                    id: entity.key.id.clone(),
+                    at_ms: now_ms,
+                    suggestion: views::knowledge::suggestion(entity),
+                })
+            }),
+            EntityKind::Article | EntityKind::Brand | EntityKind::Policy | EntityKind::CallLog => {
+                None
+            }
         }
-        self.body(|| {
-            serde_json::to_vec(&TicketChangedEvent {
-                event: "ticket.changed".into(),
-                site: self.site.clone(),
-                number: ticket.key.id.clone(),
-                at_ms: now_ms,
-                ticket: views::ticket(ticket, &self.mapping),
-            })
-        })
     }
 
     /// The body of `ticket.revoked`: the site lost sight of the ticket and purged it; `None`

@@ -22,6 +22,7 @@ use utoipa::{IntoResponses, Modify, OpenApi as _, ToSchema};
 use crate::api::ErrorBody;
 use crate::api::fields::CategoryTerm;
 use crate::mapping::{Mapping, Vocabulary};
+use crate::views::knowledge::SuggestionChangedEvent;
 use crate::views::{TicketChangedEvent, TicketRevokedEvent};
 
 const INTRO: &str = "The local API of a partner site's adapter, for the partner's own tools \
@@ -54,7 +55,8 @@ too).";
     tags(
         (name = "tickets", description = "Tickets, numbered locally, also offline."),
         (name = "calls", description = "ACD facts for the site's daily call log."),
-        (name = "knowledge", description = "The knowledge base: search (offline too), articles, suggestions."),
+        (name = "knowledge", description = "The knowledge base: search (offline too), articles \
+            written and published in-house, and the suggestions every site may propose."),
         (name = "brand", description = "The one face to the customer: greetings and templates rendered from the brand."),
         (name = "sync", description = "The link to the gateway and refused changes."),
         (name = "webhooks", description = "Signed events for partner tools."),
@@ -62,7 +64,12 @@ too).";
     ),
     security(("bearer" = [])),
     modifiers(&BearerScheme),
-    components(schemas(ErrorBody, TicketChangedEvent, TicketRevokedEvent)),
+    components(schemas(
+        ErrorBody,
+        TicketChangedEvent,
+        TicketRevokedEvent,
+        SuggestionChangedEvent
+    )),
 )]
 struct Base;
 
@@ -105,11 +112,15 @@ fn meaning(status: u16) -> &'static str {
         401 => {
             "`unauthorized`: no `Authorization: Bearer` header, or a token of no configured tool."
         }
-        404 => "`not_found`: the ticket or dead letter is not known at this site.",
+        404 => {
+            "`not_found`: the ticket, dead letter, article or suggestion is not known at this \
+             site (one the site may not see answers the same)."
+        }
         409 => {
             "`conflict`: the change conflicts with what is stored: no ticket numbers left \
              offline (the site's leased block is used up and the gateway has not been \
-             reachable), or a concurrent change."
+             reachable), a concurrent change, an article id that exists already, an \
+             article without a draft to publish, or a suggestion decided already."
         }
         413 => "`too_large`: the body is larger than `api.max_body_bytes`.",
         422 => {
@@ -119,8 +130,10 @@ fn meaning(status: u16) -> &'static str {
              `only_inhouse_reroutes` (moving a ticket to another focus team: escalate \
              instead), `site_of_own_tenant` (a handling site of another tenant), \
              `entity_bounds` (a ticket that would hold more than 1,000 comments or 2 MiB of \
-             them); or `invalid`: a rule of the federation refuses the change given what is \
-             stored (a status transition not allowed from the current status)."
+             them), `inhouse_owns_shared_kinds` (a partner writing an article), \
+             `only_inhouse_decides` (a partner deciding a suggestion); or `invalid`: a rule of the federation refuses the change given what is \
+             stored (a status transition not allowed from the current status, a proposed new \
+             article without its title, body or language, an edit proposing nothing)."
         }
         503 => {
             "`storage`: the local store failed or is corrupt (run `hotline-adapter recover`); \
@@ -296,6 +309,10 @@ fn webhooks() -> Value {
         "ticket.revoked": event("ticketRevoked", "A ticket was revoked",
             "The site lost sight of a ticket and purged it from its replica.",
             "TicketRevokedEvent"),
+        "suggestion.changed": event("suggestionChanged", "A suggestion changed",
+            "A suggestion the site can see was proposed, accepted or rejected, here or \
+            elsewhere (a partner site sees its tenant's own).",
+            "SuggestionChangedEvent"),
     })
 }
 

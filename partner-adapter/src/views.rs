@@ -15,6 +15,8 @@ use crate::api::fields::{
 };
 use crate::mapping::Mapping;
 
+pub mod knowledge;
+
 /// A comment as partner tools see it.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Comment)]
@@ -491,6 +493,7 @@ fn webhook_body() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::schema::AnyOfBuilder::new()
         .item(Ref::from_schema_name("TicketChangedEvent"))
         .item(Ref::from_schema_name("TicketRevokedEvent"))
+        .item(Ref::from_schema_name("SuggestionChangedEvent"))
         .item(crate::api::fields::string())
         .description(Some(
             "The body that was sent; a JSON string if it was not JSON.",

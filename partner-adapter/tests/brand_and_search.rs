@@ -220,7 +220,7 @@ async fn search_finds_published_articles_and_follows_new_versions() {
 /// not found at all (in-house writes drafts before it publishes).
 #[tokio::test]
 async fn drafts_and_retired_articles_are_not_searchable() {
-    let api = LocalApi::at("inhouse", "munich", MappingConfig::default());
+    let api = LocalApi::of_site("inhouse", "munich", MappingConfig::default());
     let set = |f| FieldOp::Set(FieldValue::Article(f));
     arrive(
         &api,
@@ -321,7 +321,7 @@ async fn greetings_render_and_partners_cannot_publish() {
 /// greeting that names a partner are refused and change nothing.
 #[tokio::test]
 async fn inhouse_publishes_the_brand_in_versions() {
-    let api = LocalApi::at("inhouse", "munich", MappingConfig::default());
+    let api = LocalApi::of_site("inhouse", "munich", MappingConfig::default());
     api.app
         .replica
         .learn_guard_terms(vec!["twenty4help".into(), "dortmund".into()])

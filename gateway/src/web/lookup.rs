@@ -2,8 +2,8 @@
 //! deleted ticket and a malformed number are one answer: every attempt reads the store (unless
 //! the number cannot be one), runs exactly one [`access::verify`] (against [`access::DECOY`]
 //! when there is no stored code) and counts a failure against the typed number. Rate limits
-//! come first and answer alike for existing and missing tickets. Every look-up that reads the
-//! store is answered no sooner than `web.answer_floor_ms` after it arrived, so the time an
+//! come first and answer alike for existing and missing tickets. Every look-up, limited ones
+//! too, is answered no sooner than `web.answer_floor_ms` after it arrived, so the time an
 //! answer takes does not tell either.
 
 use std::sync::Arc;
@@ -69,6 +69,7 @@ pub(super) async fn look_up(
     let now = Instant::now();
     let key = ticket_key(number);
     if !limits.clients.hit(client, now) || !limits.tickets.allows(&key, now) {
+        tokio::time::sleep_until(started + floor).await;
         return Lookup::Limited;
     }
     let (state_, typed, number_key) = (state.clone(), code.to_owned(), key.clone());

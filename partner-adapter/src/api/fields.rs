@@ -12,9 +12,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use hotline_federation::change::{MAX_COMMENT_BODY, MAX_SHORT_TEXT, check_element_id};
+use hotline_federation::change::{
+    MAX_COMMENT_BODY, MAX_LONG_TEXT, MAX_SHORT_TEXT, check_element_id,
+};
 use hotline_federation::ids::{PublicNumber, check_slug};
-use hotline_federation::model::{CallOutcome, Channel, Language, Visibility};
+use hotline_federation::model::{
+    ArticleState, CallOutcome, Channel, Language, SuggestionState, Visibility,
+};
 use hotline_federation::text::{Lines, check_chars};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
@@ -204,6 +208,13 @@ text_type!(
     "A comment's text."
 );
 
+text_type!(
+    /// An article's body, a proposal's body, a rationale or a reason: Markdown on many lines.
+    LongText,
+    TextRule { max_bytes: MAX_LONG_TEXT, required: true, lines: Lines::Many },
+    "Markdown text."
+);
+
 /// Declares a string type checked by a federation function, with its pattern.
 macro_rules! pattern_type {
     ($(#[$doc:meta])* $name:ident, $check:expr, $pattern:expr, $description:literal) => {
@@ -349,6 +360,13 @@ whole_type!(
     "Milliseconds since the Unix epoch, a whole number, at most the end of the year 9999."
 );
 
+whole_type!(
+    /// An article's version number.
+    VersionNumber(u32),
+    u32::MAX,
+    "An article's published version, a whole number (0: never published)."
+);
+
 /// Declares a type for one of the federation's own enums, by its stable names.
 macro_rules! domain_enum {
     ($(#[$doc:meta])* $name:ident($inner:ty), $description:literal) => {
@@ -410,6 +428,17 @@ domain_enum!(
     /// How a call ended.
     OutcomeName(CallOutcome),
     "How a call ended."
+);
+
+domain_enum!(
+    /// An article's life-cycle state.
+    ArticleStateName(ArticleState),
+    "An article's state: draft (in-house only), published, or retired (history)."
+);
+domain_enum!(
+    /// A suggestion's review state.
+    SuggestionStateName(SuggestionState),
+    "A suggestion's review state."
 );
 
 /// Declares a term of the site's own vocabulary: any string here; the served document lists

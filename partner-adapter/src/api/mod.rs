@@ -13,11 +13,13 @@
 //! a term the site's mapping lacks); 422 for a well-formed request a rule of the federation
 //! refuses given what is stored (a status transition, a ticket past its size bounds).
 
+mod articles;
 mod brand;
 pub(crate) mod fields;
 mod misc;
 pub(crate) mod requests;
 mod search;
+mod suggestions;
 mod tickets;
 
 use std::sync::Arc;
@@ -155,7 +157,17 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(search::search))
         .routes(routes!(brand::read, brand::publish))
         .routes(routes!(brand::greeting))
-        .routes(routes!(brand::render));
+        .routes(routes!(brand::render))
+        .routes(routes!(articles::create, articles::list))
+        .routes(routes!(articles::read))
+        .routes(routes!(articles::draft))
+        .routes(routes!(articles::publish))
+        .routes(routes!(articles::retire))
+        .routes(routes!(articles::import))
+        .routes(routes!(suggestions::propose, suggestions::list))
+        .routes(routes!(suggestions::read))
+        .routes(routes!(suggestions::accept))
+        .routes(routes!(suggestions::reject));
     (open, guarded)
 }
 

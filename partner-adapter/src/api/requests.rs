@@ -3,17 +3,19 @@
 //! (see [`super::fields`]) carries its rule; these types add which fields exist and which are
 //! required (unknown fields are refused: `additionalProperties: false`).
 
+use hotline_federation::authoring::ArticleContent;
+use hotline_federation::change::MAX_LIST_LEN;
 use hotline_federation::lifecycle::{TicketEdit, TicketText};
 use hotline_federation::model::{Priority, TicketStatus};
 use serde::Deserialize;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::fields::{
-    CategoryTerm, ChannelName, CommentBody, ElementId, EpochMs, LanguageName, NewStatusTerm,
-    OneLine, OutcomeName, PriorityTerm, RequiredLine, Slug, StatusTerm, TicketNumber,
-    VisibilityName, WaitSeconds,
+    ArticleStateName, CategoryTerm, ChannelName, CommentBody, ElementId, EpochMs, LanguageName,
+    LongText, NewStatusTerm, OneLine, OutcomeName, PriorityTerm, RequiredLine, Slug, StatusTerm,
+    SuggestionStateName, TicketNumber, VersionNumber, VisibilityName, WaitSeconds,
 };
 use crate::error::{Error, Result};
 
@@ -188,4 +190,162 @@ pub(crate) struct NewCallEvent {
     pub(crate) focus_team: Option<Slug>,
     /// The ticket the call was about.
     pub(crate) ticket_number: Option<TicketNumber>,
+}
+
+/// At most [`MAX_LIST_LEN`] entries, as the federation allows in an article's lists.
+fn bounded<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let list = Vec::<T>::deserialize(d)?;
+    if list.len() > MAX_LIST_LEN {
+        return Err(serde::de::Error::custom(format!(
+            "{} entries is more than allowed; at most {MAX_LIST_LEN}",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
+/// Like [`bounded`], for a list that may be left out or null.
+fn bounded_or_null<'de, D, T>(d: D) -> std::result::Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => bounded(value).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A new article, written in-house; it starts as a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewArticle {
+    /// The article's id, e.g. `vpn-connect-en`.
+    pub(crate) id: Slug,
+    /// The language it is written in.
+    pub(crate) language: LanguageName,
+    /// The title.
+    pub(crate) title: RequiredLine,
+    /// The body, Markdown.
+    pub(crate) body: LongText,
+    /// Search tags (also the article's synonyms); default none.
+    #[serde(default, deserialize_with = "bounded")]
+    #[schema(max_items = 64)]
+    pub(crate) tags: Vec<RequiredLine>,
+    /// The focus teams it serves; default none (every team).
+    #[serde(default, deserialize_with = "bounded")]
+    #[schema(max_items = 64)]
+    pub(crate) focus_teams: Vec<Slug>,
+}
+
+impl NewArticle {
+    /// The article's content in the federation's terms.
+    pub(crate) fn content(&self) -> ArticleContent {
+        ArticleContent {
+            language: Some(self.language.0),
+            title: self.title.0.clone(),
+            body: self.body.0.clone(),
+            tags: self.tags.iter().map(|t| t.0.clone()).collect(),
+            focus_teams: self.focus_teams.iter().map(|t| t.0.clone()).collect(),
+        }
+    }
+}
+
+/// The next version's working copy of an article (replaces the draft as a whole).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArticleDraftText {
+    /// The language it is written in.
+    pub(crate) language: LanguageName,
+    /// The title.
+    pub(crate) title: RequiredLine,
+    /// The body, Markdown.
+    pub(crate) body: LongText,
+    /// Search tags; default none.
+    #[serde(default, deserialize_with = "bounded")]
+    #[schema(max_items = 64)]
+    pub(crate) tags: Vec<RequiredLine>,
+    /// The focus teams it serves; default none (every team).
+    #[serde(default, deserialize_with = "bounded")]
+    #[schema(max_items = 64)]
+    pub(crate) focus_teams: Vec<Slug>,
+}
+
+impl ArticleDraftText {
+    /// The draft in the federation's terms.
+    pub(crate) fn content(self) -> ArticleContent {
+        ArticleContent {
+            language: Some(self.language.0),
+            title: self.title.0,
+            body: self.body.0,
+            tags: self.tags.into_iter().map(|t| t.0).collect(),
+            focus_teams: self.focus_teams.into_iter().map(|t| t.0).collect(),
+        }
+    }
+}
+
+/// Articles to import, each as a new draft (over the existing one when the id is known).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArticleImport {
+    /// The articles; each id at most once.
+    pub(crate) articles: Vec<NewArticle>,
+    /// Publish each draft at once as the article's next version; default true.
+    pub(crate) publish: Option<bool>,
+}
+
+/// Which articles to list; optional fields may be left out.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ArticleFilter {
+    /// Only articles in this state.
+    pub(crate) state: Option<ArticleStateName>,
+    /// Only articles in this language.
+    pub(crate) language: Option<LanguageName>,
+}
+
+/// A proposed edit of an article the site sees, or a proposed new article; optional fields
+/// may also be null.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSuggestion {
+    /// The article: one the site holds, or the id proposed for a new one.
+    pub(crate) article_id: Slug,
+    /// The version the proposal was written against; default: the version the site holds (0
+    /// for a new article). It may not be newer than that.
+    pub(crate) base_version: Option<VersionNumber>,
+    /// A new title (required for a new article).
+    pub(crate) title: Option<RequiredLine>,
+    /// A new body, Markdown (required for a new article).
+    pub(crate) body: Option<LongText>,
+    /// New tags.
+    #[serde(default, deserialize_with = "bounded_or_null")]
+    #[schema(max_items = 64)]
+    pub(crate) tags: Option<Vec<RequiredLine>>,
+    /// Why, for the in-house reviewer.
+    pub(crate) rationale: Option<LongText>,
+    /// The language of a new article (required for one).
+    pub(crate) language: Option<LanguageName>,
+}
+
+/// Which suggestions to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SuggestionFilter {
+    /// Only suggestions in this state.
+    pub(crate) state: Option<SuggestionStateName>,
+}
+
+/// Why a suggestion is rejected; the proposing site sees it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rejection {
+    /// The reason, required.
+    pub(crate) reason: LongText,
 }

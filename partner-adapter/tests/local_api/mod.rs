@@ -34,7 +34,8 @@ pub(crate) struct LocalApi {
 /// One answer: status, headers and JSON body (`Null` when empty).
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    #[allow(dead_code)] // Not every suite reads them.
+    /// The headers (not every suite reads them).
+    #[allow(dead_code)]
     pub(crate) headers: HeaderMap,
     pub(crate) json: Value,
 }
@@ -42,11 +43,11 @@ pub(crate) struct Answer {
 impl LocalApi {
     /// The API of dortmund (twenty4help) with `mapping`.
     pub(crate) fn new(mapping: MappingConfig) -> LocalApi {
-        LocalApi::at("twenty4help", "dortmund", mapping)
+        Self::of_site("twenty4help", "dortmund", mapping)
     }
 
     /// The API of `site` of `tenant` with `mapping`.
-    pub(crate) fn at(tenant: &str, site: &str, mapping: MappingConfig) -> LocalApi {
+    pub(crate) fn of_site(tenant: &str, site: &str, mapping: MappingConfig) -> LocalApi {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = AdapterConfig {
             tenant: tenant.into(),
