@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hotline_federation::EntityState;
-use hotline_federation::model::{ArticleField, ArticleState, EntityKind, FieldValue, Language};
+use hotline_federation::authoring::read_article;
+use hotline_federation::model::{ArticleState, EntityKind, Language};
 use parking_lot::Mutex;
 
 use super::{KbDoc, KbError, KbHit, KbIndex};
@@ -126,35 +127,18 @@ pub fn published(article: &EntityState) -> Option<KbDoc> {
     if article.deleted.is_some() {
         return None;
     }
-    let field = |name: &str| match article.value(name) {
-        Some(FieldValue::Article(field)) => Some(field),
+    let read = read_article(article);
+    let content = read.published;
+    match (read.state, read.version, content.language) {
+        (Some(ArticleState::Published), version, Some(language)) if version > 0 => Some(KbDoc {
+            id: article.key.id.clone(),
+            version,
+            language,
+            title: content.title,
+            body: content.body,
+            tags: content.tags,
+            focus_teams: content.focus_teams,
+        }),
         _ => None,
-    };
-    let Some(ArticleField::State(ArticleState::Published)) = field("state") else {
-        return None;
-    };
-    let version = match field("version") {
-        Some(ArticleField::Version(v)) if *v > 0 => *v,
-        _ => return None,
-    };
-    let Some(ArticleField::Language(language)) = field("language") else {
-        return None;
-    };
-    let text = |name: &str| match field(name) {
-        Some(ArticleField::Title(t) | ArticleField::Body(t)) => t.clone(),
-        _ => String::new(),
-    };
-    let list = |name: &str| match field(name) {
-        Some(ArticleField::Tags(l) | ArticleField::FocusTeams(l)) => l.clone(),
-        _ => Vec::new(),
-    };
-    Some(KbDoc {
-        id: article.key.id.clone(),
-        version,
-        language: *language,
-        title: text("title"),
-        body: text("body"),
-        tags: list("tags"),
-        focus_teams: list("focus_teams"),
-    })
+    }
 }
