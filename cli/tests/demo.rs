@@ -65,4 +65,54 @@ fn demo_with_200_calls_converges() {
         created > 0,
         "the offline site created no tickets while offline: {offline}"
     );
+    let knowledge = stdout
+        .lines()
+        .find(|l| l.contains("agents found an answer"))
+        .unwrap_or_default();
+    let articles: u64 = knowledge
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(articles >= 60, "the starter knowledge base was not published: {knowledge}");
+    let refused = stdout
+        .lines()
+        .find(|l| l.contains("the leak guard refused"))
+        .and_then(|l| l.split("refused ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(refused > 0, "no careless public comment was refused: {stdout}");
+    assert!(stdout.contains("customer  http://"), "no status page line: {stdout}");
+}
+
+/// The status page the demo prints opens with the printed number and access code, shows the
+/// ticket's public history signed by the brand, and names no partner or site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_status_page_opens_with_the_printed_code() -> anyhow::Result<()> {
+    use hotline::demo::{DemoOptions, Federation, OFFLINE_SITE, run};
+    let dir = tempfile::tempdir()?;
+    let fed = Federation::start(dir.path(), OFFLINE_SITE).await?;
+    let summary = run(
+        &fed,
+        &DemoOptions {
+            calls: 40,
+            seed: 3,
+            progress: false,
+        },
+    )
+    .await?;
+    let (number, code) = summary.outcome.sample.clone().expect("a sample ticket");
+    let page = hotline::site_api::SiteApi::new(fed.status_page, "unused");
+    let body = serde_json::json!({"number": number, "code": code});
+    let (status, view) = page.call("POST", "/api/status", &body).await?;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["public_number"], number.as_str(), "{view}");
+    let text = view.to_string().to_lowercase();
+    for name in ["dortmund", "goerlitz", "erfurt", "twenty4help", "helpbycom", "munich"] {
+        assert!(!text.contains(name), "{name} in the customer's view: {view}");
+    }
+    let wrong = serde_json::json!({"number": number, "code": "00000-00000"});
+    assert_eq!(page.call("POST", "/api/status", &wrong).await?.0, 404);
+    fed.stop().await
 }

@@ -53,6 +53,30 @@ pub struct Outcome {
     pub articles: usize,
 }
 
+/// The share of callers whose problem no article covers.
+const UNCOVERED_SHARE: f64 = 0.12;
+
+/// Problems callers bring that the starter knowledge base does not cover: no answer counts as
+/// found for them, whatever the search returns.
+fn uncovered_problems() -> Vec<CallerQuery> {
+    let problem = |text: &str, language: &str| CallerQuery {
+        text: text.into(),
+        language: language.into(),
+        relevant: Vec::new(),
+    };
+    vec![
+        problem(
+            "Die Kaffeemaschine im dritten Stock zeigt einen Fehler",
+            "de",
+        ),
+        problem("Mein Parkausweis oeffnet die Schranke nicht", "de"),
+        problem("Der Beamer im Besprechungsraum hat kein Bild", "de"),
+        problem("The badge reader at gate 4 rejects my card", "en"),
+        problem("The canteen payment terminal is offline", "en"),
+        problem("Our plotter for large drawings jams", "en"),
+    ]
+}
+
 /// How likely a call is solved in the first contact, with and without an answer found.
 const SOLVED_WITH_ANSWER: f64 = 0.85;
 const SOLVED_WITHOUT_ANSWER: f64 = 0.30;
@@ -128,6 +152,7 @@ pub async fn simulate(
     let (cut_at, restore_at) = (calls * 40 / 100, calls * 55 / 100);
     let mut offline_now = false;
     let mut escalations = Vec::new();
+    let uncovered = uncovered_problems();
     let mut t = 0.0;
     for call in 0..calls {
         if call == cut_at {
@@ -168,8 +193,13 @@ pub async fn simulate(
             progress(call + 1);
             continue;
         }
-        // The agent searches the site's knowledge base for what the caller says.
-        let said = &queries[(rng.exponential(queries.len() as f64) as usize) % queries.len()];
+        // The agent searches the site's knowledge base for what the caller says; some callers
+        // bring problems no article covers yet.
+        let said = if rng.chance(UNCOVERED_SHARE) {
+            &uncovered[rng.weighted(&vec![1.0; uncovered.len()])]
+        } else {
+            &queries[rng.weighted(&vec![1.0; queries.len()])]
+        };
         let found = agent_finds(fed, site_id, said).await?;
         outcome.searches += 1;
         outcome.search_hits += usize::from(found);
@@ -204,7 +234,9 @@ pub async fn simulate(
         if rng.chance(0.3) {
             // One public comment to the customer; a careless one is refused and rewritten.
             let path = format!("/v1/tickets/{number}/comments");
-            let careless = rng.chance(0.08).then(|| careless_name(site_id, call));
+            // Every twelfth comment an agent writes carelessly names the partner or the site.
+            let careless =
+                (outcome.public_comments % 12 == 5).then(|| careless_name(site_id, call));
             let comment = |body: String| json!({"author_alias": format!("Agent {}", call % 17), "visibility": "public", "body": body});
             let (status, answer) = api
                 .call(
