@@ -5,8 +5,11 @@
 //! # How a text is matched
 //!
 //! Text and terms are both reduced to skeletons (module `skeleton`): lowercase ASCII letters and digits
-//! only, in three readings (plain, number words as digits, look-alike digits as letters). A term
-//! leaks when any reading of the term occurs inside the same reading of the text. So with the
+//! only, in five readings (plain, number words as digits, look-alike digits as letters, umlauts
+//! as bare vowels, number words through look-alikes). A term leaks when any reading of the term
+//! occurs inside the same reading of the text. The text is read as written, as HTML would
+//! render it (character references decoded, tags removed: module `markup`), and backwards
+//! when it holds a bidirectional control that can reverse its display. So with the
 //! term `twenty4help`, "Twenty 4 Help", "twenty-4-help", "TWENTY FOUR HELP", "twentyfour help"
 //! and "Tw3nty4H3lp" all leak; with `goerlitz`, "Görlitz" and "Gorlitz" leak. Agent aliases are
 //! matched by alias patterns (`t4h-###`, language below) on the plain and number readings.
@@ -45,6 +48,7 @@
 //! - alias patterns are not read through look-alikes (`#` means a digit, and look-alike reading
 //!   turns digits into letters): "t4h-O17" with a letter O does not match `t4h-###`.
 
+mod markup;
 mod pattern;
 mod skeleton;
 
@@ -67,13 +71,19 @@ enum Reading {
     Plain,
     Numbers,
     Leet,
+    /// Umlauts as bare vowels ("Dörtmund" reads `dortmund`).
+    Bare,
+    /// Number words found through look-alikes, all in look-alike classes ("Tw3nty f0ur").
+    LeetNumbers,
 }
 
-/// One text in its three readings.
+/// One text in its readings.
 struct Readings {
     plain: Skeleton,
     numbers: Skeleton,
     leet: Skeleton,
+    bare: Skeleton,
+    leet_numbers: Skeleton,
 }
 
 impl Readings {
@@ -82,6 +92,8 @@ impl Readings {
         Readings {
             numbers: Skeleton::numbers(&plain),
             leet: Skeleton::leet(text),
+            bare: Skeleton::bare(text),
+            leet_numbers: Skeleton::leet_numbers(&plain),
             plain,
         }
     }
@@ -91,8 +103,27 @@ impl Readings {
             Reading::Plain => &self.plain,
             Reading::Numbers => &self.numbers,
             Reading::Leet => &self.leet,
+            Reading::Bare => &self.bare,
+            Reading::LeetNumbers => &self.leet_numbers,
         }
     }
+}
+
+/// The texts a customer may read out of `text`: the text itself; with HTML character
+/// references decoded and tags removed (`Twenty&#52;Help`, `Twenty<b></b>4Help`), since a
+/// mail or a page may render it as HTML; and, when it holds a bidirectional control that can
+/// reverse its display (`\u{202e}pleH4ytnewT`), read backwards.
+fn renderings(text: &str) -> Vec<String> {
+    let mut out = vec![text.to_owned()];
+    if text.contains(['&', '<']) {
+        out.push(markup::decoded(text));
+    }
+    let reverses = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if text.contains(reverses) {
+        let backwards: Vec<String> = out.iter().map(|t| t.chars().rev().collect()).collect();
+        out.extend(backwards);
+    }
+    out
 }
 
 /// A configured term, compiled.
@@ -129,6 +160,8 @@ impl Term {
             (Reading::Plain, bare),
             (Reading::Numbers, text.numbers.bytes),
             (Reading::Leet, text.leet.bytes),
+            (Reading::Bare, plain.clone()),
+            (Reading::LeetNumbers, text.leet_numbers.bytes),
         ];
         for candidate in candidates {
             if candidate.1.len() >= MIN_TERM && !readings.contains(&candidate) {
@@ -267,6 +300,12 @@ impl LeakGuard {
     /// first pattern, that `text` names; `field` says where the text is going (e.g.
     /// `comment.body`).
     pub fn check(&self, field: &str, text: &str) -> Result<(), Leak> {
+        renderings(text)
+            .iter()
+            .try_for_each(|text| self.check_one(field, text))
+    }
+
+    fn check_one(&self, field: &str, text: &str) -> Result<(), Leak> {
         let readings = Readings::of(text);
         let leak = |term: &str| Leak {
             field: field.to_owned(),
@@ -346,3 +385,65 @@ pub fn check_change(
 
 #[cfg(test)]
 mod tests;
+
+/// [`check_change`], and then the public history as the customer reads it: the ticket's
+/// public messages in page order (`before`'s and the change's, by `created_at_ms`), one after
+/// the other. A change whose public comments make that history name a term it did not name
+/// before is refused, so a name cannot be spelled across messages ("... Twenty" and then
+/// "4 Help ..."). A history that already named one (a term added later) does not block
+/// further comments; the status page withholds such messages.
+pub fn check_change_in(
+    guard: &LeakGuard,
+    change: &crate::change::Change,
+    before: &crate::state::EntityState,
+) -> std::result::Result<(), crate::authority::Refusal> {
+    use crate::authority::{Refusal, Rule};
+    use crate::change::FieldOp;
+    use crate::model::Visibility;
+    check_change(guard, change)?;
+    let added: Vec<&crate::model::Comment> = change
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            FieldOp::AddComment(c)
+                if c.visibility == Visibility::Public && !before.comments.contains_key(&c.id) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        })
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let history = |with_added: bool| {
+        let mut public: Vec<&crate::model::Comment> = before
+            .comments
+            .values()
+            .map(|stamped| &stamped.value)
+            .filter(|c| c.visibility == Visibility::Public)
+            .collect();
+        if with_added {
+            public.extend(added.iter().copied());
+        }
+        public.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        public
+            .iter()
+            .map(|c| c.body.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match guard.check("body", &history(true)) {
+        Ok(()) => Ok(()),
+        Err(_) if guard.check("body", &history(false)).is_err() => Ok(()),
+        Err(leak) => Err(Refusal::new(
+            Rule::CustomerTextClean,
+            format!(
+                "body: together with the ticket's earlier public messages, the text names {} \
+                 (in some spelling); customer-visible text may not name a partner, site or \
+                 agent: remove or rephrase it",
+                quote(&leak.term)
+            ),
+        )),
+    }
+}

@@ -66,6 +66,16 @@ impl CustomerFace {
     pub fn check_change(&self, change: &Change) -> std::result::Result<(), Refusal> {
         hotline_federation::leak::check_change(&self.guard, change)
     }
+
+    /// [`CustomerFace::check_change`], and the ticket's public history with the change, as
+    /// the customer reads it ([`hotline_federation::leak::check_change_in`]).
+    pub fn check_change_in(
+        &self,
+        change: &Change,
+        before: &hotline_federation::EntityState,
+    ) -> std::result::Result<(), Refusal> {
+        hotline_federation::leak::check_change_in(&self.guard, change, before)
+    }
 }
 
 #[cfg(test)]

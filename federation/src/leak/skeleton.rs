@@ -66,6 +66,21 @@ impl Skeleton {
         Skeleton::build(text, fold_leet, leet_class)
     }
 
+    /// The plain reading with umlauts read as their bare vowels (`Dörtmund` is `dortmund`).
+    pub(super) fn bare(text: &str) -> Skeleton {
+        Skeleton::build(text, fold_bare, |b| b)
+    }
+
+    /// The number-word reading of a plain skeleton with number words found through
+    /// look-alikes (`tw3nty f0ur`), then every byte as its look-alike class.
+    pub(super) fn leet_numbers(plain: &Skeleton) -> Skeleton {
+        let mut out = Skeleton::numbers_by(plain, leet_class);
+        for b in &mut out.bytes {
+            *b = leet_class(*b);
+        }
+        out
+    }
+
     fn build(text: &str, fold: fn(char) -> Folded, class: fn(u8) -> u8) -> Skeleton {
         let mut skeleton = Skeleton::default();
         let mut in_word = false;
@@ -89,7 +104,12 @@ impl Skeleton {
 
     /// The number-word reading of a plain skeleton (see the module docs).
     pub(super) fn numbers(plain: &Skeleton) -> Skeleton {
-        let tokens = tokenize(plain);
+        Skeleton::numbers_by(plain, |b| b)
+    }
+
+    /// The number-word reading, a number word matching where each byte has its `class`.
+    fn numbers_by(plain: &Skeleton, class: fn(u8) -> u8) -> Skeleton {
+        let tokens = tokenize(plain, class);
         let mut out = Skeleton::default();
         let emit = |out: &mut Skeleton, value: u8, start: bool| {
             for (i, digit) in value.to_string().bytes().enumerate() {
@@ -149,6 +169,9 @@ fn fold_plain(c: char) -> Folded {
     if let Some(b) = full_width {
         return Folded::Byte(b);
     }
+    if let Some(b) = styled_alphanumeric(code) {
+        return Folded::Byte(b);
+    }
     let lower = c.to_lowercase().next().unwrap_or(c);
     let bytes: &'static [u8] = match lower {
         'ä' | 'æ' => b"ae",
@@ -165,25 +188,64 @@ fn fold_plain(c: char) -> Folded {
         'ç' | 'ć' | 'č' | 'с' => b"c",
         'ď' | 'đ' | 'ԁ' => b"d",
         'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' | 'е' | 'ε' => b"e",
-        'н' | 'η' => b"h",
-        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' | 'і' | 'ι' => b"i",
-        'ј' => b"j",
-        'к' | 'κ' => b"k",
-        'ł' => b"l",
-        'м' | 'μ' => b"m",
-        'ñ' | 'ń' | 'ň' | 'ν' => b"n",
-        'ò' | 'ó' | 'ô' | 'õ' | 'ō' | 'ø' | 'о' | 'ο' => b"o",
-        'р' | 'ρ' => b"p",
-        'ř' => b"r",
-        'ś' | 'š' | 'ş' | 'ѕ' => b"s",
-        'ť' | 'т' | 'τ' => b"t",
-        'ù' | 'ú' | 'û' | 'ū' | 'ů' => b"u",
+        'н' | 'η' | 'һ' | 'հ' | 'ʜ' | 'ℎ' => b"h",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' | 'і' | 'ι' | 'ɪ' => b"i",
+        'ј' | 'ᴊ' => b"j",
+        'к' | 'κ' | 'ᴋ' => b"k",
+        'ł' | 'ӏ' | 'ʟ' | 'ⅼ' => b"l",
+        'м' | 'μ' | 'ᴍ' => b"m",
+        'ñ' | 'ń' | 'ň' | 'ν' | 'ɴ' | 'ո' => b"n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ō' | 'ø' | 'о' | 'ο' | 'ᴏ' | 'օ' => b"o",
+        'р' | 'ρ' | 'ᴘ' => b"p",
+        'ԛ' => b"q",
+        'ř' | 'ʀ' => b"r",
+        'ś' | 'š' | 'ş' | 'ѕ' | 'ꜱ' => b"s",
+        'ť' | 'т' | 'τ' | 'ᴛ' => b"t",
+        'ù' | 'ú' | 'û' | 'ū' | 'ů' | 'ᴜ' | 'ս' => b"u",
+        'ᴠ' | 'ѵ' => b"v",
+        'ԝ' | 'ᴡ' | 'ѡ' => b"w",
         'х' | 'χ' => b"x",
-        'ý' | 'ÿ' | 'у' | 'υ' => b"y",
-        'ź' | 'ż' | 'ž' | 'ζ' => b"z",
+        'ý' | 'ÿ' | 'у' | 'υ' | 'ʏ' => b"y",
+        'ź' | 'ż' | 'ž' | 'ζ' | 'ᴢ' => b"z",
+        'ᴀ' => b"a",
+        'ʙ' => b"b",
+        'ᴄ' => b"c",
+        'ᴅ' => b"d",
+        'ᴇ' => b"e",
+        'ɡ' | 'ɢ' => b"g",
         _ => return Folded::Separator,
     };
     Folded::Bytes(bytes)
+}
+
+/// Letters and digits of the styled Unicode alphabets (mathematical bold, italic, script,
+/// double-struck, sans-serif, monospace; circled and parenthesized letters; circled digits).
+fn styled_alphanumeric(code: u32) -> Option<u8> {
+    let letter = |offset: u32| {
+        let i = (offset % 52) as u8;
+        if i < 26 { b'a' + i } else { b'a' + i - 26 }
+    };
+    match code {
+        0x1D400..=0x1D6A3 => Some(letter(code - 0x1D400)),
+        0x1D7CE..=0x1D7FF => Some(b'0' + ((code - 0x1D7CE) % 10) as u8),
+        0x24B6..=0x24CF => Some(b'a' + (code - 0x24B6) as u8),
+        0x24D0..=0x24E9 => Some(b'a' + (code - 0x24D0) as u8),
+        0x249C..=0x24B5 => Some(b'a' + (code - 0x249C) as u8),
+        0x2460..=0x2468 => Some(b'1' + (code - 0x2460) as u8),
+        0x24EA => Some(b'0'),
+        _ => None,
+    }
+}
+
+/// Like [`fold_plain`], with umlauts as their bare vowels.
+fn fold_bare(c: char) -> Folded {
+    match c.to_lowercase().next().unwrap_or(c) {
+        'ä' => Folded::Byte(b'a'),
+        'ö' => Folded::Byte(b'o'),
+        'ü' => Folded::Byte(b'u'),
+        '\u{308}' => Folded::Silent,
+        _ => fold_plain(c),
+    }
 }
 
 /// Like [`fold_plain`], and the symbols that stand in for letters are letters.
@@ -283,14 +345,21 @@ enum Token {
 
 /// Splits a plain skeleton into number words (longest first) and single bytes, each with the
 /// word-start flag of its first byte.
-fn tokenize(plain: &Skeleton) -> Vec<(Token, bool)> {
+fn tokenize(plain: &Skeleton, class: fn(u8) -> u8) -> Vec<(Token, bool)> {
     let bytes = &plain.bytes;
     let mut tokens = Vec::with_capacity(bytes.len());
     let mut i = 0;
+    let starts_with = |at: &[u8], word: &str| {
+        at.len() >= word.len()
+            && at
+                .iter()
+                .zip(word.bytes())
+                .all(|(&a, w)| class(a) == class(w))
+    };
     while i < bytes.len() {
         let longest = NUMBER_WORDS
             .iter()
-            .filter(|(word, _)| bytes[i..].starts_with(word.as_bytes()))
+            .filter(|(word, _)| starts_with(&bytes[i..], word))
             .max_by_key(|(word, _)| word.len());
         match longest {
             Some(&(word, value)) => {

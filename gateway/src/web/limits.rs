@@ -36,8 +36,17 @@ impl WindowLimit {
     }
 
     /// False when `key` has used up its window, without counting anything.
+    #[cfg(test)]
     pub(super) fn allows(&self, key: &str, now: Instant) -> bool {
         self.count(key, now, false)
+    }
+
+    /// Gives back one event counted for `key` (a reserved attempt that turned out not to be a
+    /// failure).
+    pub(super) fn refund(&self, key: &str) {
+        if let Some(entry) = self.windows.lock().get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
     }
 
     fn count(&self, key: &str, now: Instant, add: bool) -> bool {

@@ -68,7 +68,10 @@ pub(super) async fn look_up(
     let started = tokio::time::Instant::now();
     let now = Instant::now();
     let key = ticket_key(number);
-    if !limits.clients.hit(client, now) || !limits.tickets.allows(&key, now) {
+    // The attempt is counted against the ticket before the check runs and given back when
+    // the code is right: counting only after the answer would let many attempts sent at once
+    // all pass the limit before the first of them counts.
+    if !limits.clients.hit(client, now) || !limits.tickets.hit(&key, now) {
         tokio::time::sleep_until(started + floor).await;
         return Lookup::Limited;
     }
@@ -85,11 +88,11 @@ pub(super) async fn look_up(
     .await;
     tokio::time::sleep_until(started + floor).await;
     match checked {
-        Ok(Ok(Some(ticket))) => Lookup::Found(Box::new(ticket)),
-        Ok(Ok(None)) => {
-            limits.tickets.hit(&key, now);
-            Lookup::NotFound
+        Ok(Ok(Some(ticket))) => {
+            limits.tickets.refund(&key);
+            Lookup::Found(Box::new(ticket))
         }
+        Ok(Ok(None)) => Lookup::NotFound,
         Ok(Err(error)) => {
             tracing::error!(%error, "status page cannot read the store");
             Lookup::Unavailable

@@ -152,7 +152,7 @@ impl Writer {
         ) {
             return Ok(Outcome::Rejected(refusal));
         }
-        if let Err(refusal) = group.face.check_change(change) {
+        if let Err(refusal) = group.face.check_change_in(change, &before) {
             return Ok(Outcome::Rejected(refusal));
         }
         if let Some(refused) = super::bounds::too_large(&before, change) {

@@ -277,7 +277,7 @@ impl Replica {
             .iter()
             .any(|op| matches!(op, FieldOp::AddComment(c) if c.visibility == Visibility::Public));
         if public {
-            leak::check_change(&self.leak_guard()?, change).map_err(Error::Refused)?;
+            leak::check_change_in(&self.leak_guard()?, change, before).map_err(Error::Refused)?;
         }
         Ok(())
     }
