@@ -74,7 +74,10 @@ fn demo_with_200_calls_converges() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(articles >= 60, "the starter knowledge base was not published: {knowledge}");
+    assert!(
+        articles >= 60,
+        "the starter knowledge base was not published: {knowledge}"
+    );
     let refused = stdout
         .lines()
         .find(|l| l.contains("the leak guard refused"))
@@ -82,8 +85,14 @@ fn demo_with_200_calls_converges() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
-    assert!(refused > 0, "no careless public comment was refused: {stdout}");
-    assert!(stdout.contains("customer  http://"), "no status page line: {stdout}");
+    assert!(
+        refused > 0,
+        "no careless public comment was refused: {stdout}"
+    );
+    assert!(
+        stdout.contains("customer  http://"),
+        "no status page line: {stdout}"
+    );
 }
 
 /// The status page the demo prints opens with the printed number and access code, shows the
@@ -109,8 +118,18 @@ async fn demo_status_page_opens_with_the_printed_code() -> anyhow::Result<()> {
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["public_number"], number.as_str(), "{view}");
     let text = view.to_string().to_lowercase();
-    for name in ["dortmund", "goerlitz", "erfurt", "twenty4help", "helpbycom", "munich"] {
-        assert!(!text.contains(name), "{name} in the customer's view: {view}");
+    for name in [
+        "dortmund",
+        "goerlitz",
+        "erfurt",
+        "twenty4help",
+        "helpbycom",
+        "munich",
+    ] {
+        assert!(
+            !text.contains(name),
+            "{name} in the customer's view: {view}"
+        );
     }
     let wrong = serde_json::json!({"number": number, "code": "00000-00000"});
     assert_eq!(page.call("POST", "/api/status", &wrong).await?.0, 404);

@@ -98,6 +98,69 @@ pub fn read_article(state: &EntityState) -> ArticleRead {
     read
 }
 
+/// One published version of an article, as its registers' histories hold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedVersion {
+    /// Its number.
+    pub version: u32,
+    /// When it was published (the publishing change's clock, ms).
+    pub published_at_ms: u64,
+    /// The site that published it.
+    pub site: String,
+    /// Its content.
+    pub content: ArticleContent,
+}
+
+/// The published versions `state` still holds, newest first: every write of the `version`
+/// register (the winner and the superseded ones a register keeps, at most
+/// [`crate::state::SUPERSEDED_KEPT`] of them) with the content written in the same change. An
+/// in-house site and the gateway keep superseded writes; a partner site holds the current
+/// version only (see [`crate::visibility::strip`]).
+pub fn published_versions(state: &EntityState) -> Vec<PublishedVersion> {
+    let history = |name: &str| -> Vec<&crate::state::Stamped<FieldValue>> {
+        state
+            .registers
+            .get(name)
+            .map(|r| std::iter::once(&r.winner).chain(&r.superseded).collect())
+            .unwrap_or_default()
+    };
+    let at = |name: &str, stamp: &crate::change::Stamp| {
+        history(name)
+            .into_iter()
+            .find(|w| &w.stamp == stamp)
+            .map(|w| w.value.clone())
+    };
+    let mut versions = Vec::new();
+    for write in history("version") {
+        let FieldValue::Article(ArticleField::Version(version)) = write.value else {
+            continue;
+        };
+        if version == 0 {
+            continue;
+        }
+        let stamp = &write.stamp;
+        let mut content = ArticleContent::default();
+        for name in ["language", "title", "body", "tags", "focus_teams"] {
+            match at(name, stamp) {
+                Some(FieldValue::Article(ArticleField::Language(l))) => content.language = Some(l),
+                Some(FieldValue::Article(ArticleField::Title(t))) => content.title = t,
+                Some(FieldValue::Article(ArticleField::Body(b))) => content.body = b,
+                Some(FieldValue::Article(ArticleField::Tags(t))) => content.tags = t,
+                Some(FieldValue::Article(ArticleField::FocusTeams(t))) => content.focus_teams = t,
+                _ => {}
+            }
+        }
+        versions.push(PublishedVersion {
+            version,
+            published_at_ms: stamp.hlc.wall_ms,
+            site: stamp.site.clone(),
+            content,
+        });
+    }
+    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions
+}
+
 /// Why an authoring step cannot be taken on what is stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthoringConflict {
@@ -325,17 +388,16 @@ pub struct Acceptance {
 }
 
 /// Accepts an open suggestion over the article as stored: what the proposal leaves out stays
-/// as published (or as drafted, for an article never published). The draft stays as it is.
+/// as published. Nothing is taken from the in-house draft, which stays as it is: the proposer
+/// never saw it, and accepting must not publish what in-house has not (a proposal for an
+/// article never published must bring its own title, body and language).
 pub fn accept(
     article: &EntityState,
     suggestion: &EntityState,
 ) -> Result<Acceptance, AuthoringConflict> {
     let read = check_open(suggestion)?;
     let current = read_article(article);
-    let fallback = match (&current.published.title, &current.draft) {
-        (t, Some(draft)) if t.is_empty() => ArticleContent::from_draft(draft.clone()),
-        _ => current.published.clone(),
-    };
+    let fallback = current.published.clone();
     let p = read.proposal;
     let incomplete = |missing| AuthoringConflict::Incomplete {
         id: suggestion.key.id.clone(),
@@ -481,5 +543,87 @@ mod tests {
             reject_ops(&decided, "no".into()),
             Err(AuthoringConflict::Decided { .. })
         ));
+    }
+
+    /// A partner's proposal under the id of an article that is only an in-house draft takes
+    /// nothing from that draft when accepted: a proposal without a body is incomplete, and one
+    /// with its own content publishes only that (never the draft's tags or text).
+    #[test]
+    fn acceptance_never_publishes_the_draft() {
+        let key = EntityKey::new(EntityKind::Article, "secret-en");
+        let empty = EntityState::new(key.clone());
+        let mut secret = content("Secret rollout");
+        secret.tags = vec!["internal-codename".into()];
+        secret.body = "Draft body nobody outside in-house has seen.".into();
+        let drafted = applied(&key, create_ops(secret), 1, &empty);
+        let skey = EntityKey::new(EntityKind::Suggestion, "erfurt-7");
+        let propose = |proposal: Proposal, at| {
+            applied(
+                &skey,
+                propose_ops(proposal),
+                at,
+                &EntityState::new(skey.clone()),
+            )
+        };
+        let bare = propose(
+            Proposal {
+                article_id: "secret-en".into(),
+                title: Some("Guess".into()),
+                language: Some(Language::En),
+                author_tenant: "helpbycom".into(),
+                ..Proposal::default()
+            },
+            2,
+        );
+        assert!(matches!(
+            accept(&drafted, &bare),
+            Err(AuthoringConflict::Incomplete {
+                missing: "body",
+                ..
+            })
+        ));
+        let whole = propose(
+            Proposal {
+                article_id: "secret-en".into(),
+                title: Some("Printer tips".into()),
+                body: Some("Check the paper.".into()),
+                language: Some(Language::En),
+                author_tenant: "helpbycom".into(),
+                ..Proposal::default()
+            },
+            3,
+        );
+        let acceptance = accept(&drafted, &whole).expect("complete proposal");
+        let after = applied(&key, acceptance.article_ops, 4, &drafted);
+        let read = read_article(&after);
+        assert_eq!(read.published.body, "Check the paper.");
+        assert!(read.published.tags.is_empty(), "{:?}", read.published.tags);
+        assert_eq!(
+            read.draft.map(|d| d.body),
+            Some("Draft body nobody outside in-house has seen.".into())
+        );
+    }
+
+    /// Three publications leave three versions in the history an in-house site keeps, newest
+    /// first, each with the content published with it.
+    #[test]
+    fn published_versions_come_from_the_registers_histories() {
+        let key = EntityKey::new(EntityKind::Article, "vpn-en");
+        let mut state = EntityState::new(key.clone());
+        for (at, title) in [(1, "VPN"), (2, "VPN 2"), (3, "VPN 3")] {
+            state = applied(&key, import_ops(&state, content(title), true), at, &state);
+        }
+        let versions = published_versions(&state);
+        let seen: Vec<(u32, &str)> = versions
+            .iter()
+            .map(|v| (v.version, v.content.title.as_str()))
+            .collect();
+        assert_eq!(seen, [(3, "VPN 3"), (2, "VPN 2"), (1, "VPN")]);
+        assert!(
+            versions
+                .iter()
+                .all(|v| v.content.body == "Restart the client.")
+        );
+        assert_eq!(versions[0].published_at_ms, 3);
     }
 }

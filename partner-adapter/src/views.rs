@@ -15,6 +15,7 @@ use crate::api::fields::{
 };
 use crate::mapping::Mapping;
 
+pub mod brand;
 pub mod knowledge;
 
 /// A comment as partner tools see it.

@@ -87,6 +87,22 @@ async fn an_article_goes_from_draft_to_published_versions() {
     assert_eq!(v2.json["version"], 2);
     assert_eq!(v2.json["body"], "Reboot first.");
     assert_eq!(v2.json["credits"], json!([]));
+    let versions = api
+        .call("GET", "/v1/kb/articles/vpn-en/versions", b"")
+        .await;
+    assert_eq!(versions.status, 200, "{}", versions.json);
+    let listed: Vec<(u64, &str)> = versions.json["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap_or(0),
+                v["title"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(2, "VPN, new"), (1, "VPN")], "{}", versions.json);
 
     let retired = api.call("POST", "/v1/kb/articles/vpn-en/retire", b"").await;
     assert_eq!(retired.json["state"], "retired", "{}", retired.json);

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::sync::now_ms;
 use crate::views::knowledge::{
-    self as view, ArticleList, ArticleView, ImportResult, ImportedArticle,
+    self as view, ArticleList, ArticleVersions, ArticleView, ImportResult, ImportedArticle,
 };
 
 impl App {
@@ -316,6 +316,25 @@ pub(crate) async fn read(
     let key = slug_key(EntityKind::Article, id)?;
     let (state, credits) = load(&app, key).await?;
     Ok(Json(view::article(&state, app.inhouse(), credits)))
+}
+
+/// An article's published versions
+///
+/// The versions this site holds, newest first, each with the content published with it: an
+/// in-house site keeps the last nine publications; a partner site holds the current version
+/// only (superseded writes stay in-house). Drafts are never versions.
+#[utoipa::path(get, path = "/v1/kb/articles/{id}/versions", tag = "knowledge",
+    operation_id = "getArticleVersions",
+    params(("id" = Slug, Path, description = "The article's id.")),
+    responses((status = 200, description = "The versions, newest first.",
+        body = ArticleVersions), ReadErrors))]
+pub(crate) async fn versions(
+    State(app): State<Arc<App>>,
+    id: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Json<ArticleVersions>> {
+    let key = slug_key(EntityKind::Article, id)?;
+    let (state, _) = load(&app, key).await?;
+    Ok(Json(view::versions(&state)))
 }
 
 /// The same error, saying which article of an import it is about.

@@ -9,123 +9,27 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use hotline_federation::authority::{Refusal, Rule};
-use hotline_federation::brand::{Brand, BrandError, PLACEHOLDERS, check_template};
+use hotline_federation::brand::{Brand, BrandError, check_template};
 use hotline_federation::customer::status_text;
 use hotline_federation::model::{
     Channel, EntityKey, EntityKind, FieldValue, Language, TicketField,
 };
 use hotline_federation::{Change, EntityState};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::fields::{ChannelName, LanguageName, Slug, TicketNumber};
+use super::fields::{ChannelName, LanguageName, RequiredLine, Slug, TicketNumber};
+use super::requests::NewBrand;
 use super::tickets::blocking;
 use super::{App, parse};
 use crate::error::{Error, Result};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::sync::now_ms;
+use crate::views::brand::{BrandView, Greeting, Rendered, view};
 
 /// The brand's entity key: there is one brand.
 fn brand_key() -> EntityKey {
     EntityKey::new(EntityKind::Brand, "brand")
-}
-
-/// One greeting script.
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct GreetingView {
-    /// The channel it is spoken or written on.
-    channel: ChannelName,
-    /// Its language.
-    language: LanguageName,
-    /// The script.
-    text: String,
-}
-
-/// One message template.
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TemplateView {
-    /// Its name, e.g. `ticket-opened`.
-    name: Slug,
-    /// Its language.
-    language: LanguageName,
-    /// The text with `{placeholder}`s (see the `placeholders` of the brand).
-    text: String,
-}
-
-/// The brand as published in-house, or as a new version to publish.
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BrandBody {
-    /// The name customers see, e.g. "IT Service Desk".
-    display_name: String,
-    /// The one hotline number.
-    hotline_number: String,
-    /// Greeting scripts per channel and language.
-    #[serde(default)]
-    greetings: Vec<GreetingView>,
-    /// Message templates per name and language.
-    #[serde(default)]
-    templates: Vec<TemplateView>,
-    /// The signature under every customer-visible text.
-    #[serde(default)]
-    signature: String,
-    /// Terms that must never reach a customer (partner names, site names, product names of
-    /// partners ...), besides every tenant's and site's own names.
-    #[serde(default)]
-    forbidden_terms: Vec<String>,
-    /// Agent alias patterns: `#` one digit, `*` 1 to 8 letters or digits, e.g. `t4h-###`.
-    #[serde(default)]
-    alias_patterns: Vec<String>,
-    /// The status page's accent colour, `#rrggbb`.
-    #[serde(default)]
-    accent_color: String,
-}
-
-/// The brand as the site holds it.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct BrandView {
-    /// The published version (raised by one on each publication).
-    version: u32,
-    /// The brand itself.
-    #[serde(flatten)]
-    brand: BrandBody,
-    /// The placeholders templates may use.
-    placeholders: Vec<String>,
-}
-
-fn view(brand: &Brand) -> BrandView {
-    BrandView {
-        version: brand.version,
-        brand: BrandBody {
-            display_name: brand.display_name.clone(),
-            hotline_number: brand.hotline_number.clone(),
-            greetings: brand
-                .greetings
-                .iter()
-                .map(|((channel, language), text)| GreetingView {
-                    channel: ChannelName(*channel),
-                    language: LanguageName(*language),
-                    text: text.clone(),
-                })
-                .collect(),
-            templates: brand
-                .templates
-                .iter()
-                .map(|((name, language), text)| TemplateView {
-                    name: Slug(name.clone()),
-                    language: LanguageName(*language),
-                    text: text.clone(),
-                })
-                .collect(),
-            signature: brand.signature.clone(),
-            forbidden_terms: brand.forbidden_terms.clone(),
-            alias_patterns: brand.alias_patterns.clone(),
-            accent_color: brand.accent_color.clone(),
-        },
-        placeholders: PLACEHOLDERS.iter().map(|p| (*p).to_owned()).collect(),
-    }
 }
 
 async fn current(app: &Arc<App>) -> Result<Brand> {
@@ -156,14 +60,14 @@ pub(crate) async fn read(State(app): State<Arc<App>>) -> Result<Json<BrandView>>
 /// synced. Templates may use only the listed placeholders; greetings, templates and the
 /// signature must pass the leak guard themselves. Partners get 422 `inhouse_owns_shared_kinds`.
 #[utoipa::path(put, path = "/v1/brand", tag = "brand", operation_id = "publishBrand",
-    request_body = BrandBody,
+    request_body = NewBrand,
     responses((status = 200, description = "The brand as published.", body = BrandView),
         WriteErrors))]
 pub(crate) async fn publish(
     State(app): State<Arc<App>>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<BrandView>> {
-    let request: BrandBody = parse(body, app.config.api.max_body_bytes)?;
+    let request: NewBrand = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let mut next = brand_of(request)?;
     let app2 = app.clone();
@@ -200,26 +104,24 @@ pub(crate) async fn publish(
 }
 
 /// The brand a request describes, with its templates checked.
-fn brand_of(request: BrandBody) -> Result<Brand> {
+fn brand_of(request: NewBrand) -> Result<Brand> {
     let invalid = |field: String, problem: String| {
         Error::Domain(hotline_federation::Error::invalid(field, problem))
     };
+    let texts = |list: Vec<RequiredLine>| list.into_iter().map(|t| t.0).collect();
     let mut brand = Brand {
-        display_name: request.display_name,
-        hotline_number: request.hotline_number,
-        signature: request.signature,
-        forbidden_terms: request.forbidden_terms,
-        alias_patterns: request.alias_patterns,
-        accent_color: request.accent_color,
+        display_name: request.display_name.0,
+        hotline_number: request.hotline_number.0,
+        signature: request.signature.map(|s| s.0).unwrap_or_default(),
+        forbidden_terms: texts(request.forbidden_terms),
+        alias_patterns: texts(request.alias_patterns),
+        accent_color: request.accent_color.map(|c| c.0).unwrap_or_default(),
         ..Brand::default()
     };
     for (i, g) in request.greetings.into_iter().enumerate() {
-        if g.text.trim().is_empty() {
-            return Err(invalid(format!("greetings[{i}]"), "text is empty".into()));
-        }
         if brand
             .greetings
-            .insert((g.channel.0, g.language.0), g.text)
+            .insert((g.channel.0, g.language.0), g.text.0)
             .is_some()
         {
             return Err(invalid(
@@ -233,13 +135,10 @@ fn brand_of(request: BrandBody) -> Result<Brand> {
     }
     for (i, t) in request.templates.into_iter().enumerate() {
         // The field is named without its `.text`: the API's messages keep the last segment.
-        check_template(&t.text)
+        check_template(&t.text.0)
             .map_err(|e| invalid(format!("templates[{i}]"), format!("text: {e}")))?;
-        if t.text.trim().is_empty() {
-            return Err(invalid(format!("templates[{i}]"), "text is empty".into()));
-        }
         let key = (t.name.0.clone(), t.language.0);
-        if brand.templates.insert(key, t.text).is_some() {
+        if brand.templates.insert(key, t.text.0).is_some() {
             return Err(invalid(
                 format!("templates[{i}]"),
                 format!(
@@ -286,19 +185,6 @@ pub(crate) struct GreetingParams {
     /// The language.
     #[param(value_type = LanguageName)]
     lang: String,
-}
-
-/// A greeting, ready to speak or send.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Greeting {
-    /// The channel.
-    channel: ChannelName,
-    /// The language.
-    language: LanguageName,
-    /// The script.
-    text: String,
-    /// The brand version it comes from.
-    brand_version: u32,
 }
 
 /// The greeting for a channel and language
@@ -360,19 +246,6 @@ pub(crate) struct RenderRequest {
     /// The advisor's alias for `{agent_alias}` (never a partner's agent id: the leak guard
     /// checks the result).
     agent_alias: Option<String>,
-}
-
-/// A rendered message.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Rendered {
-    /// The template.
-    template: String,
-    /// The language rendered in.
-    language: LanguageName,
-    /// The text, ready to send to the customer.
-    text: String,
-    /// The brand version it comes from.
-    brand_version: u32,
 }
 
 /// Render a template for a ticket

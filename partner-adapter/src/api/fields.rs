@@ -287,6 +287,22 @@ pattern_type!(
      `bad_request` wherever it appears (path, query or body)."
 );
 pattern_type!(
+    /// A colour, `#rrggbb`.
+    Colour,
+    |text| {
+        let ok = text.len() == 7
+            && text.starts_with('#')
+            && text[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(())
+        } else {
+            Err(hotline_federation::Error::invalid("", "is not a colour; allowed: #rrggbb"))
+        }
+    },
+    "^#[0-9A-Fa-f]{6}$",
+    "A colour as #rrggbb, e.g. #0b5394."
+);
+pattern_type!(
     /// The id of a call event within its call log.
     ElementId,
     |text| check_element_id("", text),

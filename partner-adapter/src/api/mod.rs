@@ -160,6 +160,7 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(brand::render))
         .routes(routes!(articles::create, articles::list))
         .routes(routes!(articles::read))
+        .routes(routes!(articles::versions))
         .routes(routes!(articles::draft))
         .routes(routes!(articles::publish))
         .routes(routes!(articles::retire))

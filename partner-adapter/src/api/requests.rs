@@ -13,9 +13,9 @@ use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder,
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::fields::{
-    ArticleStateName, CategoryTerm, ChannelName, CommentBody, ElementId, EpochMs, LanguageName,
-    LongText, NewStatusTerm, OneLine, OutcomeName, PriorityTerm, RequiredLine, Slug, StatusTerm,
-    SuggestionStateName, TicketNumber, VersionNumber, VisibilityName, WaitSeconds,
+    ArticleStateName, CategoryTerm, ChannelName, Colour, CommentBody, ElementId, EpochMs,
+    LanguageName, LongText, NewStatusTerm, OneLine, OutcomeName, PriorityTerm, RequiredLine, Slug,
+    StatusTerm, SuggestionStateName, TicketNumber, VersionNumber, VisibilityName, WaitSeconds,
 };
 use crate::error::{Error, Result};
 
@@ -348,4 +348,55 @@ pub(crate) struct SuggestionFilter {
 pub(crate) struct Rejection {
     /// The reason, required.
     pub(crate) reason: LongText,
+}
+
+/// One greeting script of a new brand version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GreetingText {
+    /// The channel it is spoken or written on.
+    pub(crate) channel: ChannelName,
+    /// Its language.
+    pub(crate) language: LanguageName,
+    /// The script.
+    pub(crate) text: LongText,
+}
+
+/// One message template of a new brand version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TemplateText {
+    /// Its name, e.g. `ticket-opened`.
+    pub(crate) name: Slug,
+    /// Its language.
+    pub(crate) language: LanguageName,
+    /// The text with `{placeholder}`s (`GET /v1/brand` lists the placeholders).
+    pub(crate) text: LongText,
+}
+
+/// A new version of the brand, as a whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewBrand {
+    /// The name customers see, e.g. "IT Service Desk".
+    pub(crate) display_name: RequiredLine,
+    /// The one hotline number.
+    pub(crate) hotline_number: RequiredLine,
+    /// Greeting scripts, one per channel and language.
+    #[serde(default)]
+    pub(crate) greetings: Vec<GreetingText>,
+    /// Message templates, one per name and language.
+    #[serde(default)]
+    pub(crate) templates: Vec<TemplateText>,
+    /// The signature under every customer-visible text.
+    pub(crate) signature: Option<LongText>,
+    /// Terms that must never reach a customer (partner names, site names, product names of
+    /// partners ...), besides every tenant's and site's own names.
+    #[serde(default)]
+    pub(crate) forbidden_terms: Vec<RequiredLine>,
+    /// Agent alias patterns: `#` one digit, `*` 1 to 8 letters or digits, e.g. `t4h-###`.
+    #[serde(default)]
+    pub(crate) alias_patterns: Vec<RequiredLine>,
+    /// The status page's accent colour.
+    pub(crate) accent_color: Option<Colour>,
 }

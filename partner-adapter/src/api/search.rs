@@ -23,7 +23,8 @@ const MAX_LIMIT: usize = 50;
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Only its description is used: the handler reads the pairs itself.
 pub(crate) struct SearchParams {
-    /// What the caller said, in their words (1 to 500 characters).
+    /// What the caller said, in their words (1 to 500 characters, not only white space).
+    #[param(min_length = 1, max_length = 500, pattern = "[^\\s\\u0085]")]
     q: String,
     /// Only articles in this language; both when absent.
     #[param(value_type = Option<super::fields::LanguageName>)]
@@ -85,7 +86,14 @@ pub(crate) async fn search(
     let replica = app.replica.clone();
     let knowledge = app.knowledge.clone();
     let query = text.clone();
-    let hits = blocking(move || knowledge.search(&replica, &query, language, limit)).await?;
+    // A query with no searchable word (only punctuation or stop words) finds nothing.
+    let hits = blocking(
+        move || match knowledge.search(&replica, &query, language, limit) {
+            Err(Error::BadRequest(_)) => Ok(Vec::new()),
+            other => other,
+        },
+    )
+    .await?;
     Ok(Json(SearchResults {
         query: text,
         language: language.map(|l| l.as_str().to_owned()),
@@ -143,7 +151,7 @@ fn parse(params: Vec<(String, String)>) -> Result<(String, Option<Language>, usi
         }
     }
     let text = text.ok_or_else(|| Error::BadRequest("q: a query is required".into()))?;
-    if text.trim().is_empty() {
+    if text.chars().all(char::is_whitespace) {
         return Err(Error::BadRequest(
             "q: a query is required, not only white space".into(),
         ));

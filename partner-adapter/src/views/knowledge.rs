@@ -289,3 +289,53 @@ pub fn suggestion(state: &EntityState) -> SuggestionView {
         accepted_version,
     }
 }
+
+/// One published version of an article.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleVersionView {
+    /// Its number.
+    pub version: u32,
+    /// When it was published, ms since the Unix epoch.
+    pub published_at_ms: u64,
+    /// Its language.
+    #[schema(value_type = Option<LanguageName>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Its title.
+    pub title: String,
+    /// Its body (Markdown).
+    pub body: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its focus teams.
+    pub focus_teams: Vec<String>,
+}
+
+/// An article's published versions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArticleVersions {
+    /// The article's id.
+    #[schema(value_type = Slug)]
+    pub id: String,
+    /// The versions this site holds, newest first.
+    pub versions: Vec<ArticleVersionView>,
+}
+
+/// The published versions `state` holds.
+pub fn versions(state: &EntityState) -> ArticleVersions {
+    ArticleVersions {
+        id: state.key.id.clone(),
+        versions: hotline_federation::authoring::published_versions(state)
+            .into_iter()
+            .map(|v| ArticleVersionView {
+                version: v.version,
+                published_at_ms: v.published_at_ms,
+                language: v.content.language.map(|l| l.as_str().to_owned()),
+                title: v.content.title,
+                body: v.content.body,
+                tags: v.content.tags,
+                focus_teams: v.content.focus_teams,
+            })
+            .collect(),
+    }
+}
