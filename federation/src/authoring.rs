@@ -157,7 +157,7 @@ pub fn published_versions(state: &EntityState) -> Vec<PublishedVersion> {
             content,
         });
     }
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     versions
 }
 
