@@ -178,16 +178,45 @@ impl Browser {
         .map(|_| ())
     }
 
-    /// Clicks the element `css` selects (and waits for the page it loads).
+    /// Clicks the element `css` selects, which loads a new page, and waits until that page has
+    /// replaced the old one and finished loading (at most 10 s). The driver's click may return
+    /// before the navigation it starts; reading the old page then meets a stale element.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        let old_body = self.find("body").await?;
         let element = self.find(css).await?;
         self.call(
             "POST",
             &self.at(&format!("/element/{element}/click")),
             Some(json!({})),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let replaced = match self.find("body").await {
+                Ok(body) => body != old_body,
+                Err(_) => false,
+            };
+            if replaced && self.ready_state().await.is_ok_and(|s| s == "complete") {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "clicking {css:?} loaded no new page within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The document's `readyState`, asked through the driver (the page itself has no script).
+    async fn ready_state(&self) -> anyhow::Result<String> {
+        let state = self
+            .call(
+                "POST",
+                &self.at("/execute/sync"),
+                Some(json!({"script": "return document.readyState", "args": []})),
+            )
+            .await?;
+        Ok(state.as_str().unwrap_or_default().to_owned())
     }
 
     /// The visible text of the page.
