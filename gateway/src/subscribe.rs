@@ -112,9 +112,13 @@ impl Feed {
         let mut heartbeat = tokio::time::interval(Duration::from_millis(
             self.state.config.limits.heartbeat_interval_ms,
         ));
-        // The first tick is at once: a heartbeat opens the live tail, so a site learns the
-        // gateway's clock and its tenant's sites as soon as it has caught up.
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A heartbeat opens the live tail, so a site learns the gateway's clock and its
+        // tenant's sites as soon as it has caught up. It is sent here, not left to the
+        // interval's first tick: an entry arriving first would reset the interval, and under
+        // steady traffic the site would never hear one.
+        self.send(self.heartbeat()).await?;
+        heartbeat.reset();
         loop {
             tokio::select! {
                 received = live.recv() => match received {
@@ -141,18 +145,7 @@ impl Feed {
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 _ = heartbeat.tick() => {
-                    let head = shared.head.load(Ordering::SeqCst);
-                    let event = pb::SyncEvent {
-                        cursor: self.sent,
-                        body: Some(Body::Heartbeat(pb::Heartbeat {
-                            head,
-                            now_ms: self.state.now_ms(),
-                            max_skew_ms: self.state.config.max_skew_ms,
-                            tenant_sites: self.tenant_sites(),
-                            guard_terms: self.state.shared.registry().guard_terms(),
-                        })),
-                    };
-                    self.send(event).await?;
+                    self.send(self.heartbeat()).await?;
                 }
             }
         }
@@ -254,6 +247,21 @@ impl Feed {
             self.send_all(last, events).await?;
         }
         Ok(())
+    }
+
+    /// A heartbeat as of now: the head, the gateway's clock and skew bound, the tenant's sites
+    /// and the names the sites' leak guard needs.
+    fn heartbeat(&self) -> pb::SyncEvent {
+        pb::SyncEvent {
+            cursor: self.sent,
+            body: Some(Body::Heartbeat(pb::Heartbeat {
+                head: self.state.shared.head.load(Ordering::SeqCst),
+                now_ms: self.state.now_ms(),
+                max_skew_ms: self.state.config.max_skew_ms,
+                tenant_sites: self.tenant_sites(),
+                guard_terms: self.state.shared.registry().guard_terms(),
+            })),
+        }
     }
 
     /// The sites the subscriber's tenant may name as a ticket's handling site, for the
