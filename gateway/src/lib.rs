@@ -15,6 +15,8 @@
 //! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
 //!   [`web`]: the customer's status page and its JSON on their own listener;
 //! - [`error`]: the crate's one error type and its gRPC mapping.
+//! - [`metrics`]: the Prometheus metrics as typed handles; [`ops`]: the operations port
+//!   (`/metrics`, `/healthz`, `/readyz`) with the gateway's readiness checks.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -27,6 +29,8 @@ pub mod error;
 pub mod guard;
 pub mod identity;
 pub mod log;
+pub mod metrics;
+pub mod ops;
 pub mod oversize;
 pub mod quota;
 pub mod registry;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use hotline_gateway::config::GatewayConfig;
 use hotline_gateway::state::GatewayState;
-use hotline_gateway::{server, web};
+use hotline_gateway::{ops, server, web};
 use hotline_runtime::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +44,14 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ops_listener = match config.ops_listen_addr()? {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (ops.listen)"))?,
+        ),
+        None => None,
+    };
     let token = CancellationToken::new();
     shutdown::install(token.clone())?;
     let state = GatewayState::open(config).await?;
@@ -66,8 +74,21 @@ async fn main() -> anyhow::Result<()> {
         }
         served
     };
-    let (served, web_served) = tokio::join!(grpc, status_page);
+    // The operations port answers until the gateway stops; its failure stops the gateway too,
+    // since probes and scrapes would otherwise report a gateway nobody can see.
+    let operations = async {
+        let served = match ops_listener {
+            Some(listener) => ops::run(listener, state.clone(), token.clone()).await,
+            None => Ok(()),
+        };
+        if served.is_err() {
+            token.cancel();
+        }
+        served
+    };
+    let (served, web_served, ops_served) = tokio::join!(grpc, status_page, operations);
     telemetry::finish();
     served?;
-    Ok(web_served?)
+    web_served?;
+    Ok(ops_served?)
 }

@@ -118,6 +118,7 @@ impl GatewayState {
             committed,
             dead_letters_not_kept: AtomicU64::new(0),
             face: RwLock::new(Arc::new(face)),
+            metrics: crate::metrics::GatewayMetrics::new(),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),

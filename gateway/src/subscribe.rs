@@ -69,6 +69,7 @@ pub fn start(
     let (abort_tx, abort) = oneshot::channel();
     let tracker = state.tasks.clone();
     tracker.spawn(async move {
+        let _streaming = Streaming::new(state.clone());
         let mut feed = Feed {
             stall: Duration::from_millis(state.config.limits.stall_timeout_ms),
             state,
@@ -88,6 +89,22 @@ pub fn start(
     Subscription {
         events,
         abort: Some(abort),
+    }
+}
+
+/// Counts a subscription in `hotline_gateway_subscribers` while it lives.
+struct Streaming(Arc<GatewayState>);
+
+impl Streaming {
+    fn new(state: Arc<GatewayState>) -> Streaming {
+        state.shared.metrics.subscribers.inc();
+        Streaming(state)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.shared.metrics.subscribers.dec();
     }
 }
 
@@ -176,6 +193,11 @@ impl Feed {
             .await?;
         }
         self.sent = seq;
+        let head = self.state.shared.head.load(Ordering::SeqCst);
+        let metrics = &self.state.shared.metrics;
+        metrics
+            .subscriber_lag
+            .observe(head.saturating_sub(seq) as f64);
         Ok(())
     }
 

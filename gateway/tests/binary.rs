@@ -1,5 +1,6 @@
 //! The `hotline-gateway` binary as an operator runs it: config errors name the field, the
-//! example config in deploy/ is valid, and SIGTERM shuts it down gracefully.
+//! example config in deploy/ is valid, its operations port answers, and SIGTERM shuts it down
+//! gracefully.
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,7 +40,8 @@ fn bad_config_exits_naming_the_field() {
     assert!(stderr.contains("sites[0].tenant"), "{stderr}");
 }
 
-/// The binary serves real mTLS clients and exits cleanly (status 0) on SIGTERM, saying so.
+/// The binary serves real mTLS clients and its operations port (/healthz, /readyz), and exits
+/// cleanly (status 0) on SIGTERM, saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,6 +59,7 @@ async fn serves_and_stops_on_sigterm() {
     let config = format!(
         "federation = \"acme\"\nlisten = \"127.0.0.1:0\"\ndata_dir = {data:?}\n\n[log]\nformat = \"json\"\n\n\
          [tls]\nca_cert = {ca:?}\ncert = {cert:?}\nkey = {key:?}\n\n\
+         [ops]\nlisten = \"127.0.0.1:0\"\n\n\
          [[tenants]]\nid = \"inhouse\"\n\n[[tenants]]\nid = \"twenty4help\"\n\n\
          [[sites]]\nid = \"dortmund\"\ntenant = \"twenty4help\"\n",
         data = dir.path().join("data"),
@@ -83,6 +86,25 @@ async fn serves_and_stops_on_sigterm() {
             break rest.split('"').next().unwrap().to_owned();
         }
     };
+
+    // The operations port answers beside the gRPC port (issue 15): its address is logged too.
+    let ops = loop {
+        let line = lines
+            .next()
+            .expect("gateway exited before its operations port listened")
+            .unwrap();
+        if line.contains("operations port listening") {
+            let rest = line
+                .split("\"addr\":\"")
+                .nth(1)
+                .expect("the ops line names addr");
+            break rest.split('"').next().unwrap().to_owned();
+        }
+    };
+    let health = http_get(&ops, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let ready = http_get(&ops, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca.cert_pem()))
@@ -117,4 +139,15 @@ async fn serves_and_stops_on_sigterm() {
         rest.iter().any(|l| l.contains("gateway stopped")),
         "{rest:?}"
     );
+}
+
+/// `GET path` over plain HTTP/1.1 at `addr`; the whole answer as text.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
 }

@@ -143,15 +143,41 @@ pub fn main(cli: Cli, env: &[(String, String)]) -> u8 {
 fn run(config: AdapterConfig) -> anyhow::Result<()> {
     hotline_runtime::telemetry::init(&config.log.format, &config.log.level);
     let addr = config.api_addr()?;
+    let ops_addr = config.ops_addr()?;
     let adapter = Adapter::open(config)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let ops_listener = match ops_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (ops.listen): {e}"))?,
+            ),
+            None => None,
+        };
         let token = CancellationToken::new();
         hotline_runtime::shutdown::install(token.clone())?;
-        adapter.run(listener, token).await?;
+        // The operations port answers until the adapter stops; if it fails, the adapter
+        // stops too, since probes would otherwise report a site nobody can see.
+        let operations = {
+            let (probe, token) = (adapter.probe(), token.clone());
+            async move {
+                let served = match ops_listener {
+                    Some(listener) => crate::ops::run(listener, probe, token.clone()).await,
+                    None => Ok(()),
+                };
+                if served.is_err() {
+                    token.cancel();
+                }
+                served
+            }
+        };
+        let (served, ops_served) = tokio::join!(adapter.run(listener, token), operations);
+        served?;
+        ops_served?;
         anyhow::Ok(())
     });
     hotline_runtime::telemetry::finish();

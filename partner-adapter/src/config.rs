@@ -43,7 +43,14 @@ pub struct AdapterConfig {
     /// `{status_url}` placeholder of the brand's templates; empty: templates that use it cannot
     /// be rendered here.
     pub status_page_url: String,
+    /// The operations port (`/metrics`, `/healthz`, `/readyz`); `listen = ""` turns it off.
+    pub ops: OpsConfig,
 }
+
+pub use hotline_runtime::config::OpsConfig;
+
+/// The operations port's default address.
+pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
 
 /// The gateway's address.
 #[derive(Clone, Debug, Deserialize)]
@@ -129,6 +136,7 @@ impl Default for AdapterConfig {
             sync: SyncConfig::default(),
             log: LogConfig::default(),
             status_page_url: String::new(),
+            ops: OpsConfig::on(DEFAULT_OPS_LISTEN),
         }
     }
 }
@@ -180,6 +188,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "HOTLINE_TLS_KEY",
     "HOTLINE_LOG_FORMAT",
     "HOTLINE_LOG_LEVEL",
+    "HOTLINE_OPS_LISTEN",
 ];
 
 impl AdapterConfig {
@@ -205,6 +214,7 @@ impl AdapterConfig {
                 "HOTLINE_TLS_KEY" => config.tls.key = value.into(),
                 "HOTLINE_LOG_FORMAT" => config.log.format = value,
                 "HOTLINE_LOG_LEVEL" => config.log.level = value,
+                "HOTLINE_OPS_LISTEN" => config.ops.listen = value,
                 _ => {}
             }
         }
@@ -219,6 +229,11 @@ impl AdapterConfig {
             &self.api.listen,
             "127.0.0.1:8080",
         )?)
+    }
+
+    /// The operations port's address, or `None` when it is off.
+    pub fn ops_addr(&self) -> Result<Option<SocketAddr>> {
+        Ok(self.ops.listen_addr(DEFAULT_OPS_LISTEN)?)
     }
 
     /// Checks every field; the error names the first bad one.
@@ -260,6 +275,7 @@ impl AdapterConfig {
             }
         }
         self.api_addr()?;
+        self.ops_addr()?;
         if self.api.max_body_bytes < 1024 {
             return bad("api.max_body_bytes", "must be at least 1024".into());
         }

@@ -17,6 +17,8 @@
 //! - [`run`]: the adapter as a whole (`run(listener, config, shutdown)`); [`cli`]: the command
 //!   line (`main.rs` only parses the arguments);
 //! - [`error`]: the crate's one error type.
+//! - [`metrics`]: the Prometheus metrics as typed handles; [`ops`]: the operations port
+//!   (`/metrics`, `/healthz`, `/readyz`) with the adapter's readiness check.
 //!
 //! Every store call from async code runs on the blocking pool (the API's `blocking`, the sync
 //! loop's `on_store`, the webhook deliverer's `on_queue`).
@@ -33,7 +35,9 @@ pub mod error;
 pub mod events;
 pub mod kb;
 pub mod mapping;
+pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod recover;
 pub mod replica;
 pub mod run;

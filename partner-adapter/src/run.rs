@@ -13,6 +13,8 @@ use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 use crate::mapping::Mapping;
+use crate::metrics::AdapterMetrics;
+use crate::ops::AdapterProbe;
 use crate::replica::Replica;
 use crate::sync::{self, SyncContext, SyncStatus};
 use crate::webhooks::Deliverer;
@@ -24,6 +26,8 @@ pub struct Adapter {
     pub replica: Arc<Replica>,
     /// Link state.
     pub status: Arc<SyncStatus>,
+    /// The metrics (`/metrics` on the operations port).
+    pub metrics: Arc<AdapterMetrics>,
     config: Arc<AdapterConfig>,
     events: Arc<TicketEvents>,
     outbox: Arc<Notify>,
@@ -54,6 +58,7 @@ impl Adapter {
         Ok(Adapter {
             replica,
             status: Arc::new(SyncStatus::default()),
+            metrics: Arc::new(AdapterMetrics::new(&config.tenant, &config.site)),
             config: Arc::new(config),
             events,
             outbox: Arc::new(Notify::new()),
@@ -61,11 +66,22 @@ impl Adapter {
         })
     }
 
+    /// What the operations port asks of this adapter; serve it with [`crate::ops::run`] beside
+    /// [`Adapter::run`].
+    pub fn probe(&self) -> AdapterProbe {
+        AdapterProbe::new(
+            self.replica.clone(),
+            self.status.clone(),
+            self.metrics.clone(),
+        )
+    }
+
     /// Runs until `shutdown`: sync, webhooks and the API on `listener`.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
         let Adapter {
             replica,
             status,
+            metrics,
             config,
             events,
             outbox,
@@ -99,6 +115,7 @@ impl Adapter {
                 status: status.clone(),
                 outbox: outbox.clone(),
                 config: config.clone(),
+                metrics: metrics.clone(),
             },
             shutdown.clone(),
         ));
@@ -118,6 +135,7 @@ impl Adapter {
             events,
             status,
             outbox,
+            metrics,
         });
         let api_addr = listener
             .local_addr()

@@ -78,3 +78,24 @@ fn message_limit_below_the_largest_entity_is_refused() {
     config.sync.max_message_bytes = hotline_federation::limits::MIN_MESSAGE_BYTES;
     config.validate().expect("the smallest allowed limit");
 }
+
+/// `[ops] listen`: the example opens the operations port, `HOTLINE_OPS_LISTEN` moves it, an
+/// empty address turns it off, and a bad one is refused naming `ops.listen`, so a typo cannot
+/// leave the probes knocking on a closed port.
+#[test]
+fn ops_listen_is_validated() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/adapter-dortmund.toml");
+    let config = AdapterConfig::load(Some(&path), &[]).expect("valid");
+    assert_eq!(config.ops_addr().unwrap(), "0.0.0.0:9465".parse().ok());
+    let env = vec![("HOTLINE_OPS_LISTEN".to_owned(), String::new())];
+    let off = AdapterConfig::load(Some(&path), &env).expect("valid");
+    assert_eq!(off.ops_addr().unwrap(), None);
+
+    let mut bad = config.clone();
+    bad.ops.listen = "0.0.0.0".into();
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("ops.listen") && err.contains("\"0.0.0.0\"") && err.contains("127.0.0.1:9465"),
+        "{err}"
+    );
+}

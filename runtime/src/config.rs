@@ -87,6 +87,33 @@ pub fn listen_addr(field: &str, value: &str, example: &str) -> Result<SocketAddr
     })
 }
 
+/// The `[ops]` table of every service: the plain HTTP operations port (`/metrics`, `/healthz`,
+/// `/readyz`, see [`crate::ops`]). Each service has its own default address.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Address of the operations port; empty turns it off.
+    pub listen: String,
+}
+
+impl OpsConfig {
+    /// The operations port on `listen`.
+    pub fn on(listen: &str) -> OpsConfig {
+        OpsConfig {
+            listen: listen.into(),
+        }
+    }
+
+    /// The address to listen on, or `None` when the port is off; a bad address names the field
+    /// `ops.listen` and shows `example`.
+    pub fn listen_addr(&self, example: &str) -> Result<Option<SocketAddr>, ConfigProblem> {
+        if self.listen.trim().is_empty() {
+            return Ok(None);
+        }
+        listen_addr("ops.listen", self.listen.trim(), example).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +153,31 @@ mod tests {
             listen_addr("listen", "127.0.0.1:80", "x").ok(),
             "127.0.0.1:80".parse().ok()
         );
+    }
+
+    /// `[ops] listen`: empty turns the port off, a bad address names `ops.listen` and the
+    /// expected form, and a table without `listen` is refused rather than silently off.
+    #[test]
+    fn ops_listen_is_checked() {
+        assert_eq!(
+            OpsConfig::on("").listen_addr("127.0.0.1:9464").ok(),
+            Some(None)
+        );
+        assert_eq!(
+            OpsConfig::on("127.0.0.1:0").listen_addr("x").ok(),
+            Some("127.0.0.1:0".parse().ok())
+        );
+        let bad = OpsConfig::on("metrics:9464")
+            .listen_addr("127.0.0.1:9464")
+            .expect_err("a host name is no address")
+            .to_string();
+        assert!(
+            bad.contains("ops.listen")
+                && bad.contains("metrics:9464")
+                && bad.contains("127.0.0.1:9464"),
+            "{bad}"
+        );
+        let empty: Result<OpsConfig, _> = toml::from_str("");
+        assert!(empty.is_err(), "an [ops] table needs listen");
     }
 }

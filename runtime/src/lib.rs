@@ -8,6 +8,7 @@
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token;
 //! - [`clock`]: the system clock in milliseconds; [`config`]: reading config files, the `[log]`
 //!   table and listen addresses;
+//! - [`ops`]: the operations port (`/metrics`, `/healthz`, `/readyz`) over a service's probe;
 //! - [`sled_files`]: repairs of a sled directory before it is opened;
 //! - [`pki`]: the federation's certificate authority (CA, site, staff and server certificates,
 //!   CRLs); [`pki_dir`] keeps one in a directory; [`error`] is the crate's one error type.
@@ -17,6 +18,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod ops;
 pub mod pki;
 pub mod pki_dir;
 pub mod shutdown;

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod changes;
+pub mod exposition;
 pub mod harness;
 pub mod processes;
 pub mod sites;

@@ -189,7 +189,7 @@ pub fn gateway_toml(config: &GatewayConfig) -> String {
 pub fn adapter_toml(config: &AdapterConfig) -> String {
     format!(
         "federation = {:?}\ntenant = {:?}\nsite = {:?}\ndata_dir = {:?}\n\n[gateway]\nurl = {:?}\nserver_name = \"localhost\"\n\n\
-         [tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[log]\nformat = \"json\"\n\n\
+         [tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[ops]\nlisten = \"127.0.0.1:0\"\n\n[log]\nformat = \"json\"\n\n\
          [sync]\nbackoff_min_ms = 20\nbackoff_max_ms = 200\nlease_size = 50\nlease_low_water = 10\npush_batch = 8\n\n\
          [[tools]]\nname = \"crm\"\ntoken = {:?}\n",
         config.federation,

@@ -139,6 +139,7 @@ impl Federation for FederationApi {
         let limits = &self.state.config.limits;
         let size = request.get_ref().encoded_len();
         if size > limits.max_push_bytes {
+            self.state.shared.metrics.count_push_refused("too_large");
             return Err(Error::InvalidArgument(format!(
                 "push of {size} bytes is larger than the limit of {} bytes; send smaller batches",
                 limits.max_push_bytes
@@ -148,6 +149,7 @@ impl Federation for FederationApi {
         let pb::PushRequest { changes } = request.into_inner();
         span.record("changes", changes.len());
         if changes.is_empty() || changes.len() > limits.max_push_changes {
+            self.state.shared.metrics.count_push_refused("batch_size");
             return Err(Error::InvalidArgument(format!(
                 "a push holds 1 to {} changes, this one holds {}",
                 limits.max_push_changes,
@@ -171,8 +173,15 @@ impl Federation for FederationApi {
                     status
                 })
             })
-            .collect::<Result<Vec<_>, Status>>()?;
+            .collect::<Result<Vec<_>, Status>>()
+            .inspect_err(|_| {
+                self.state
+                    .shared
+                    .metrics
+                    .count_push_refused("invalid_change")
+            })?;
         if let Err(wait) = self.state.quotas.take(&tenant, changes.len()) {
+            self.state.shared.metrics.count_push_refused("quota");
             let wait_ms = wait_ms(wait);
             return Err(exhausted(
                 format!(
@@ -189,6 +198,7 @@ impl Federation for FederationApi {
             .writer
             .push(Caller::Site { tenant, site }, changes)
             .await?;
+        self.state.shared.metrics.count_push(&outcomes);
         let results = seqs
             .into_iter()
             .zip(outcomes)
@@ -245,6 +255,7 @@ impl Federation for FederationApi {
             .into());
         }
         let grant = self.state.writer.lease(site, count).await?;
+        self.state.shared.metrics.count_lease(grant.count);
         Ok(Response::new(pb::LeaseResponse {
             block: Some(pb::LeaseBlock {
                 prefix: grant.prefix,

@@ -47,6 +47,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// The customer's status page (off unless `web.listen` is set).
     pub web: WebConfig,
+    /// The operations port (`/metrics`, `/healthz`, `/readyz`); `listen = ""` turns it off.
+    pub ops: OpsConfig,
     /// Tenants of the federation.
     pub tenants: Vec<TenantConfig>,
     /// Sites and their tenants.
@@ -56,6 +58,10 @@ pub struct GatewayConfig {
 }
 
 pub use hotline_runtime::config::LogConfig;
+pub use hotline_runtime::config::OpsConfig;
+
+/// The operations port's default address.
+pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9464";
 
 /// TLS files (PEM) and the CRL.
 #[derive(Clone, Debug, Deserialize)]
@@ -163,6 +169,7 @@ impl Default for GatewayConfig {
             },
             limits: Limits::default(),
             web: WebConfig::default(),
+            ops: OpsConfig::on(DEFAULT_OPS_LISTEN),
             tenants: vec![TenantConfig {
                 id: INHOUSE.into(),
                 name: "In-house IT".into(),
@@ -227,6 +234,7 @@ impl GatewayConfig {
                 "web.tls_cert" => self.web.tls_cert = Some(value.into()),
                 "web.tls_key" => self.web.tls_key = Some(value.into()),
                 "web.public_url" => self.web.public_url = value.clone(),
+                "ops.listen" => self.ops.listen = value.clone(),
                 other => {
                     return Err(Error::Config {
                         field: other.into(),
@@ -245,6 +253,11 @@ impl GatewayConfig {
             &self.listen,
             "127.0.0.1:7443",
         )?)
+    }
+
+    /// The operations port's address, or `None` when it is off.
+    pub fn ops_listen_addr(&self) -> Result<Option<SocketAddr>> {
+        Ok(self.ops.listen_addr(DEFAULT_OPS_LISTEN)?)
     }
 
     /// Checks every field; the error names the first bad one.
@@ -311,6 +324,7 @@ impl GatewayConfig {
         }
         self.limits.validate()?;
         self.web.validate()?;
+        self.ops_listen_addr()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
@@ -434,6 +448,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("HOTLINE_WEB_TLS_CERT", "web.tls_cert"),
     ("HOTLINE_WEB_TLS_KEY", "web.tls_key"),
     ("HOTLINE_WEB_PUBLIC_URL", "web.public_url"),
+    ("HOTLINE_OPS_LISTEN", "ops.listen"),
 ];
 
 #[cfg(test)]

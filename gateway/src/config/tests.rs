@@ -196,3 +196,35 @@ fn web_fields_name_the_field() {
         Some("127.0.0.1:8080".parse().unwrap())
     );
 }
+
+/// `[ops] listen`: on at 127.0.0.1:9464 by default, off when empty, moved by
+/// `HOTLINE_OPS_LISTEN`, and a bad address is refused naming `ops.listen` and the expected
+/// form, so a typo cannot silently leave Kubernetes probing a closed port.
+#[test]
+fn ops_listen_is_validated_and_can_be_turned_off() {
+    let mut config = valid();
+    assert_eq!(
+        config.ops_listen_addr().unwrap(),
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
+    config.ops.listen = String::new();
+    config
+        .validate()
+        .expect("an empty address turns the port off");
+    assert_eq!(config.ops_listen_addr().unwrap(), None);
+    config
+        .apply_env(&[("HOTLINE_OPS_LISTEN".into(), "0.0.0.0:9999".into())])
+        .unwrap();
+    assert_eq!(
+        config.ops_listen_addr().unwrap(),
+        Some("0.0.0.0:9999".parse().unwrap())
+    );
+    config.ops.listen = "localhost:9464".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("ops.listen")
+            && err.contains("localhost:9464")
+            && err.contains("127.0.0.1:9464"),
+        "{err}"
+    );
+}

@@ -73,7 +73,7 @@ pub(super) async fn look_up(
     // all pass the limit before the first of them counts.
     if !limits.clients.hit(client, now) || !limits.tickets.hit(&key, now) {
         tokio::time::sleep_until(started + floor).await;
-        return Lookup::Limited;
+        return counted(state, Lookup::Limited);
     }
     let (state_, typed, number_key) = (state.clone(), code.to_owned(), key.clone());
     // The store read and the hash run on the blocking pool: a sled read must not block the
@@ -87,7 +87,7 @@ pub(super) async fn look_up(
     })
     .await;
     tokio::time::sleep_until(started + floor).await;
-    match checked {
+    let answer = match checked {
         Ok(Ok(Some(ticket))) => {
             limits.tickets.refund(&key);
             Lookup::Found(Box::new(ticket))
@@ -101,7 +101,20 @@ pub(super) async fn look_up(
             tracing::error!(%error, "status page look-up task failed");
             Lookup::Unavailable
         }
-    }
+    };
+    counted(state, answer)
+}
+
+/// `answer`, counted in the status page's look-ups by outcome.
+fn counted(state: &GatewayState, answer: Lookup) -> Lookup {
+    let outcome = match &answer {
+        Lookup::Found(_) => "found",
+        Lookup::NotFound => "not_found",
+        Lookup::Limited => "limited",
+        Lookup::Unavailable => "unavailable",
+    };
+    state.shared.metrics.count_lookup(outcome);
+    answer
 }
 
 /// The live ticket stored under `number` (upper-cased, trimmed), if it is one.

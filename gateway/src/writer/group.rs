@@ -121,7 +121,9 @@ impl Writer {
             .filter_map(|job| self.work(&mut group, job, &mut failure))
             .collect();
         let Some(mut group) = group else { return };
+        let started = std::time::Instant::now();
         if let Some(error) = failure.or_else(|| self.write(&mut group).err()) {
+            self.shared.metrics.group_failures.inc();
             tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
             let message = refusal_message(&error);
             for done in done {
@@ -131,8 +133,12 @@ impl Writer {
             self.needs_recovery = true;
             return;
         }
+        self.shared
+            .metrics
+            .observe_group(done.len(), started.elapsed());
         let committed = std::mem::take(&mut group.committed);
         self.adopt(group);
+        self.shared.metrics.set_dead_letters(&self.letters);
         for done in done {
             done.answer();
         }

@@ -138,6 +138,8 @@ pub struct Shared {
     pub dead_letters_not_kept: AtomicU64,
     /// The brand and the leak guard, as of `head`.
     pub face: RwLock<Arc<CustomerFace>>,
+    /// The gateway's metrics (`/metrics` on the operations port).
+    pub metrics: crate::metrics::GatewayMetrics,
 }
 
 impl Shared {
@@ -247,6 +249,11 @@ impl WriterHandle {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// Whether the writer still takes jobs (false once it has stopped).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
     }
 
     /// Asks the writer to finish the jobs queued so far and stop.

@@ -63,6 +63,8 @@ pub struct App {
     pub outbox: Arc<Notify>,
     /// The knowledge base's search index, kept in step with the replica.
     pub knowledge: Arc<crate::kb::KnowledgeIndex>,
+    /// The adapter's metrics (requests are counted by route and status).
+    pub metrics: Arc<crate::metrics::AdapterMetrics>,
 }
 
 impl App {
@@ -192,7 +194,22 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .with_state(app)
+}
+
+/// Counts each request in `hotline_adapter_api_requests` by its declared route (never the
+/// raw path, which would make one series per ticket), method and final status.
+async fn count_requests(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    app.metrics
+        .count_request(&route, &method, response.status().as_u16());
+    response
 }
 
 /// Serves the API on `listener` until `shutdown`.

@@ -50,6 +50,8 @@ pub struct SyncContext {
     pub outbox: Arc<Notify>,
     /// The config.
     pub config: Arc<AdapterConfig>,
+    /// The adapter's metrics.
+    pub metrics: Arc<crate::metrics::AdapterMetrics>,
 }
 
 /// Runs a call on the local store off the async threads (sled reads and flushes block), on the

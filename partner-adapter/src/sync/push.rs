@@ -101,11 +101,16 @@ pub(super) async fn pusher(
             }
         }
         let pushed = accepted.len() as u64;
+        let duplicates = accepted.iter().filter(|(_, duplicate)| *duplicate).count() as u64;
+        let refused_count = refused.len() as u64;
         on_store(ctx, inline, move |r| {
             r.settle(&accepted, &refused, now_ms())
         })
         .await?;
         ctx.status.pushed.fetch_add(pushed, Ordering::SeqCst);
+        ctx.metrics.changes_pushed.inc_by(pushed - duplicates);
+        ctx.metrics.changes_duplicate.inc_by(duplicates);
+        ctx.metrics.changes_refused.inc_by(refused_count);
     }
 }
 

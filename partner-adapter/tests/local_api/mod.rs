@@ -76,6 +76,7 @@ impl LocalApi {
             config: Arc::new(config),
             status: Arc::new(SyncStatus::default()),
             outbox: Arc::default(),
+            metrics: Arc::new(hotline_adapter::metrics::AdapterMetrics::new(tenant, site)),
         });
         LocalApi {
             router: router(app.clone()),

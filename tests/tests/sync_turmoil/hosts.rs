@@ -188,6 +188,10 @@ pub(crate) fn site_host(
             status: status.clone(),
             outbox: Arc::new(Notify::new()),
             config: config.clone(),
+            metrics: Arc::new(hotline_adapter::metrics::AdapterMetrics::new(
+                &config.tenant,
+                &config.site,
+            )),
         };
         let (accepted, done) = (accepted.clone(), done.clone());
         async move {
