@@ -14,7 +14,9 @@
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
 //! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
 //!   [`web`]: the customer's status page and its JSON on their own listener;
-//! - [`error`]: the crate's one error type and its gRPC mapping.
+//! - [`error`]: the crate's one error type and its gRPC mapping;
+//! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
+//!   whose pages are in [`web::staff`].
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -25,6 +27,8 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod guard;
+// Sync health per site (issue 15).
+pub mod health;
 pub mod identity;
 pub mod log;
 pub mod oversize;

@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 
 mod limits;
 mod web;
+// The staff dashboard (issue 15).
+mod dashboard;
 use crate::tls::CrlExpired;
+pub use dashboard::DashboardConfig;
 pub use limits::Limits;
 pub use web::WebConfig;
 
@@ -47,6 +50,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// The customer's status page (off unless `web.listen` is set).
     pub web: WebConfig,
+    /// The staff dashboard's sign-in links and sessions (served on the web listener).
+    pub dashboard: DashboardConfig,
     /// Tenants of the federation.
     pub tenants: Vec<TenantConfig>,
     /// Sites and their tenants.
@@ -163,6 +168,7 @@ impl Default for GatewayConfig {
             },
             limits: Limits::default(),
             web: WebConfig::default(),
+            dashboard: DashboardConfig::default(),
             tenants: vec![TenantConfig {
                 id: INHOUSE.into(),
                 name: "In-house IT".into(),
@@ -311,6 +317,7 @@ impl GatewayConfig {
         }
         self.limits.validate()?;
         self.web.validate()?;
+        self.dashboard.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
