@@ -19,11 +19,11 @@ pub const NAV: &[(&str, &str)] = &[
 pub const STYLE: &str = "\
 body{font-family:system-ui,sans-serif;margin:0;color:#1a1a1a;background:#fafafa}
 header{background:#0b5394;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}
-header a{color:#fff}header a.here{font-weight:700;text-decoration:none}
+header nav{display:flex;gap:1rem}header a{color:#fff}header a.here{font-weight:700;text-decoration:none}
 header form{margin-left:auto}header .who{opacity:.9}
 main{padding:1rem 1.2rem;max-width:70rem}
 table{border-collapse:collapse;margin:.8rem 0}
-th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:left}
+th,td{border:1px solid #bbb;padding:.3rem .6rem;text-align:left}td{white-space:nowrap}
 th{background:#e8eef5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#a10000;font-weight:700}.good{color:#0a6b1f}.none{color:#555;font-style:italic}
 svg{background:#fff;border:1px solid #ccc;margin:.5rem 0;max-width:100%}

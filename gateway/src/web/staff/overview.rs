@@ -208,7 +208,7 @@ pub fn render(rows: &[OverviewRow]) -> String {
     body.push_str(
         "<table id=\"overview\"><thead><tr><th>Partner</th><th>Focus team</th>\
          <th>Service level</th><th>SL target</th><th>First-contact resolution</th>\
-         <th>FCR target</th><th>Resolved tickets</th><th>Calls offered</th></tr></thead><tbody>",
+         <th>FCR target</th><th>Resolved</th><th>Calls offered</th></tr></thead><tbody>",
     );
     let share = |value: Option<f64>, target: f64, none: &str| match value {
         Some(v) => {
