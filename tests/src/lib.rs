@@ -11,5 +11,7 @@ pub mod changes;
 pub mod harness;
 pub mod processes;
 pub mod sites;
+// The staff dashboard (issue 15).
+pub mod staff;
 pub mod web;
 pub mod webdriver;
