@@ -203,6 +203,22 @@ pub enum AdminAction {
         #[arg(long)]
         seq: u64,
     },
+    /// Prints a one-time sign-in link to the staff dashboard for the staff member `--as`
+    /// names (needs an admin certificate; the link works once, for dashboard.link_ttl_secs).
+    DashboardLink {
+        /// The session's role: admin, or auditor (reads only).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+}
+
+/// The wire role named by `--role`.
+pub fn dashboard_role(role: &str) -> anyhow::Result<pb::DashboardRole> {
+    match role {
+        "admin" => Ok(pb::DashboardRole::Admin),
+        "auditor" => Ok(pb::DashboardRole::Auditor),
+        other => anyhow::bail!("--role {other:?} is not known; known: admin, auditor"),
+    }
 }
 
 /// Runs one `hotline admin` action against the gateway and prints its answer.
@@ -213,6 +229,10 @@ pub async fn run(
     staff: &str,
     action: AdminAction,
 ) -> anyhow::Result<()> {
+    let role = match &action {
+        AdminAction::DashboardLink { role } => Some(dashboard_role(role)?),
+        _ => None,
+    };
     let mut client = connect(gateway, server_name, pki, staff).await?;
     let output = match action {
         AdminAction::Tenants => format_tenants(
@@ -319,6 +339,24 @@ pub async fn run(
                 }
                 None => "no result\n".to_owned(),
             }
+        }
+        AdminAction::DashboardLink { .. } => {
+            let answer = client
+                .mint_dashboard_link(pb::MintDashboardLinkRequest {
+                    staff: staff.to_owned(),
+                    role: role.unwrap_or(pb::DashboardRole::Admin) as i32,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let left = answer
+                .expires_at_ms
+                .saturating_sub(hotline_runtime::clock::now_ms())
+                / 1000;
+            format!(
+                "{}\n(works once, for the next {left} s; open it in a browser)\n",
+                answer.url
+            )
         }
     };
     print!("{output}");

@@ -154,6 +154,7 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
     config.tls.key = pki.join("gateway.key");
     config.tls.crl = Some(pki.join("federation.crl"));
     config.tls.reload_interval_ms = 50;
+    config.web.public_url = "https://status.acme.example".into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state: Arc<GatewayState> = GatewayState::open(config).await?;
@@ -187,6 +188,19 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
     assert!(refused.contains("auditor role"), "{refused}");
     let refused = failed(admin("munich", &["tenants"]));
     assert!(refused.contains("needs a staff certificate"), "{refused}");
+
+    // A staff dashboard link for the caller: an admin mints one, an auditor cannot, and an
+    // unknown role is named before anything is sent.
+    let link = ok(admin("alice", &["dashboard-link", "--role", "auditor"]));
+    assert!(
+        link.starts_with("https://status.acme.example/staff/signin?token="),
+        "{link}"
+    );
+    assert!(link.contains("works once"), "{link}");
+    let refused = failed(admin("bob", &["dashboard-link"]));
+    assert!(refused.contains("auditor role"), "{refused}");
+    let refused = failed(admin("alice", &["dashboard-link", "--role", "boss"]));
+    assert!(refused.contains("known: admin, auditor"), "{refused}");
 
     // hamburg of newco is unknown until an admin registers it; then it is served at once.
     let mut hamburg = site_client(&pki, "hamburg", addr).await;

@@ -17,6 +17,8 @@
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //! - [`metrics`]: the Prometheus metrics as typed handles; [`ops`]: the operations port
 //!   (`/metrics`, `/healthz`, `/readyz`) with the gateway's readiness checks.
+//! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
+//!   whose pages are in [`web::staff`].
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -27,6 +29,8 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod guard;
+// Sync health per site (issue 15).
+pub mod health;
 pub mod identity;
 pub mod log;
 pub mod metrics;

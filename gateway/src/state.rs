@@ -45,6 +45,10 @@ pub struct GatewayState {
     pub fetch_quotas: crate::quota::Quotas,
     /// Per-tenant open subscriptions.
     pub subscriptions: Arc<crate::quota::Slots>,
+    /// Sync health per site: last seen and the sites' own reports (staff dashboard).
+    pub sites: crate::health::SiteBoard,
+    /// The staff dashboard's one-time sign-in links and sessions.
+    pub staff_sessions: crate::web::staff::StaffSessions,
     running_writer: Mutex<Option<RunningWriter>>,
     /// The gateway's clock (ms since the Unix epoch).
     clock: fn() -> u64,
@@ -136,6 +140,7 @@ impl GatewayState {
             crate::quota::Quotas::new(limits.tenant_fetches_per_second, limits.tenant_fetch_burst);
         let subscriptions = crate::quota::Slots::new(limits.tenant_subscriptions);
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
+        let staff_sessions = crate::web::staff::StaffSessions::new(&config.dashboard);
         let state = Arc::new(GatewayState {
             config,
             store,
@@ -145,6 +150,8 @@ impl GatewayState {
             quotas,
             fetch_quotas,
             subscriptions,
+            sites: crate::health::SiteBoard::default(),
+            staff_sessions,
             running_writer: Mutex::new(Some(running)),
             clock,
         });

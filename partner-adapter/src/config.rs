@@ -116,6 +116,9 @@ pub struct SyncConfig {
     /// gateway's `limits.max_message_bytes` (16 MiB by default on both ends), and never below
     /// `hotline_federation::limits::MIN_MESSAGE_BYTES`, what the largest entity or change needs.
     pub max_message_bytes: usize,
+    /// How often the site reports its outbox depth, dead letters, cursor and clock to the
+    /// gateway (the staff dashboard's sync health), ms.
+    pub report_interval_ms: u64,
 }
 
 pub use hotline_runtime::config::LogConfig;
@@ -170,6 +173,7 @@ impl Default for SyncConfig {
             webhook_backoff_min_ms: 500,
             webhook_backoff_max_ms: 60_000,
             max_message_bytes: 16 * 1024 * 1024,
+            report_interval_ms: 5_000,
         }
     }
 }
@@ -345,6 +349,15 @@ impl AdapterConfig {
             return bad(
                 "sync.lease_low_water",
                 "must be below sync.lease_size".into(),
+            );
+        }
+        if !(100..=600_000).contains(&s.report_interval_ms) {
+            return bad(
+                "sync.report_interval_ms",
+                format!(
+                    "{}: allowed 100 to 600000 (ten minutes)",
+                    s.report_interval_ms
+                ),
             );
         }
         self.log.validate()?;

@@ -12,5 +12,7 @@ pub mod exposition;
 pub mod harness;
 pub mod processes;
 pub mod sites;
+// The staff dashboard (issue 15).
+pub mod staff;
 pub mod web;
 pub mod webdriver;

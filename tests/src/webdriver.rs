@@ -219,6 +219,17 @@ impl Browser {
         Ok(state.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Runs `script` in the page through the driver (the page itself carries no script; a
+    /// driver's script is not bound by the page's CSP) and returns its value.
+    pub async fn run_script(&self, script: &str) -> anyhow::Result<Value> {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
     /// The visible text of the page.
     pub async fn text(&self) -> anyhow::Result<String> {
         let body = self.find("body").await?;

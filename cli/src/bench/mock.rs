@@ -81,6 +81,14 @@ impl Federation for MockFederation {
             "the baseline server holds no entities",
         ))
     }
+    async fn report(
+        &self,
+        _: Request<pb::SiteReport>,
+    ) -> Result<Response<pb::SiteReportResponse>, Status> {
+        Err(Status::unimplemented(
+            "the baseline server keeps no site reports",
+        ))
+    }
 }
 
 /// Serves the mock on `listener` with the TLS files until `shutdown`.

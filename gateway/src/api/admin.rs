@@ -363,4 +363,55 @@ impl Admin for AdminApi {
         tracing::info!(%staff, %site, origin_seq, "dead letter replayed");
         Ok(Response::new(pb::ReplayDeadLetterResponse { result }))
     }
+
+    async fn mint_dashboard_link(
+        &self,
+        request: Request<pb::MintDashboardLinkRequest>,
+    ) -> Result<Response<pb::MintDashboardLinkResponse>, Status> {
+        let minter = self.staff(&request, true)?;
+        let pb::MintDashboardLinkRequest { staff, role } = request.into_inner();
+        slug("staff", &staff)?;
+        let role = match pb::DashboardRole::try_from(role) {
+            Ok(pb::DashboardRole::Admin) => StaffRole::Admin,
+            Ok(pb::DashboardRole::Auditor) => StaffRole::Auditor,
+            Ok(pb::DashboardRole::Unspecified) | Err(_) => {
+                return Err(invalid(
+                    "role",
+                    format!("{role} is not a dashboard role; allowed: admin (1), auditor (2)"),
+                ));
+            }
+        };
+        let web = &self.state.config.web;
+        let base = if web.public_url.trim().is_empty() {
+            match web.listen_addr().map_err(Status::from)? {
+                Some(addr) => {
+                    let scheme = if web.tls_cert.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    format!("{scheme}://{addr}")
+                }
+                None => {
+                    return Err(Error::FailedPrecondition(
+                        "the web listener is off (web.listen is empty), so there is no dashboard \
+                         to sign in to; set web.listen and web.public_url"
+                            .into(),
+                    )
+                    .into());
+                }
+            }
+        } else {
+            web.public_url.trim().trim_end_matches('/').to_owned()
+        };
+        let link = self
+            .state
+            .staff_sessions
+            .mint(&staff, role, self.state.now_ms())?;
+        tracing::info!(%minter, %staff, %role, "dashboard link minted");
+        Ok(Response::new(pb::MintDashboardLinkResponse {
+            url: format!("{base}/staff/signin?token={}", link.token),
+            expires_at_ms: link.expires_at_ms,
+        }))
+    }
 }

@@ -87,6 +87,16 @@ impl FederationApi {
     }
 }
 
+impl FederationApi {
+    /// Notes for the sync health that registered `site` called just now.
+    fn seen(&self, site: &str) {
+        let now = self.state.now_ms();
+        self.state
+            .sites
+            .seen(&self.state.shared.registry(), site, now);
+    }
+}
+
 /// How long a tenant at its subscription limit is advised to wait before it tries again, ms.
 const SUBSCRIBE_RETRY_MS: u128 = 1_000;
 
@@ -192,6 +202,7 @@ impl Federation for FederationApi {
                 wait_ms,
             ));
         }
+        self.seen(&site);
         let seqs: Vec<u64> = changes.iter().map(|c| c.origin_seq).collect();
         let outcomes = self
             .state
@@ -230,6 +241,7 @@ impl Federation for FederationApi {
                 SUBSCRIBE_RETRY_MS,
             ));
         };
+        self.seen(&site);
         let stream = subscribe::start(
             self.state.clone(),
             tenant,
@@ -340,6 +352,25 @@ impl Federation for FederationApi {
             states,
             absent,
             deferred,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, site))]
+    async fn report(
+        &self,
+        request: Request<pb::SiteReport>,
+    ) -> Result<Response<pb::SiteReportResponse>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str());
+        let report = crate::health::SiteReport::try_from(request.into_inner())?;
+        let now = self.state.now_ms();
+        self.state
+            .sites
+            .report(&self.state.shared.registry(), &site, report, now);
+        Ok(Response::new(pb::SiteReportResponse {
+            gateway_now_ms: now,
         }))
     }
 }

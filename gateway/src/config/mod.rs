@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 
 mod limits;
 mod web;
+// The staff dashboard (issue 15).
+mod dashboard;
 use crate::tls::CrlExpired;
+pub use dashboard::DashboardConfig;
 pub use limits::Limits;
 pub use web::WebConfig;
 
@@ -49,6 +52,8 @@ pub struct GatewayConfig {
     pub web: WebConfig,
     /// The operations port (`/metrics`, `/healthz`, `/readyz`); `listen = ""` turns it off.
     pub ops: OpsConfig,
+    /// The staff dashboard's sign-in links and sessions (served on the web listener).
+    pub dashboard: DashboardConfig,
     /// Tenants of the federation.
     pub tenants: Vec<TenantConfig>,
     /// Sites and their tenants.
@@ -170,6 +175,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             web: WebConfig::default(),
             ops: OpsConfig::on(DEFAULT_OPS_LISTEN),
+            dashboard: DashboardConfig::default(),
             tenants: vec![TenantConfig {
                 id: INHOUSE.into(),
                 name: "In-house IT".into(),
@@ -325,6 +331,7 @@ impl GatewayConfig {
         self.limits.validate()?;
         self.web.validate()?;
         self.ops_listen_addr()?;
+        self.dashboard.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {

@@ -9,13 +9,14 @@
 //! Layout: this module binds nothing (the caller hands in the listener) and serves until
 //! shutdown; [`handlers`] answers requests; [`lookup`] finds a ticket by number and code with
 //! the rate limits of [`limits`]; [`pages`] renders HTML; [`form`] reads form fields and the
-//! language.
+//! language; [`staff`] is the staff dashboard under `/staff/`.
 
 mod form;
 mod handlers;
 mod limits;
 mod lookup;
 mod pages;
+pub mod staff;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub async fn run(
         public_url = %web.public_url,
         "status page serving"
     );
-    let app = handlers::router(state.clone());
+    let app = handlers::router(state.clone()).merge(staff::router(state.clone()));
     let listener = WebListener::start(listener, tls, shutdown.child_token());
     let serve = axum::serve(
         listener,

@@ -9,12 +9,13 @@
 //! Layout: this file (the loop, one session, and [`on_store`], through which every store call
 //! leaves the async threads), `status` ([`SyncStatus`]), `dial` (how a session connects),
 //! `jitter` ([`Jitter`]), `subscribe` (applying the stream), `push` (the outbox and refreshing
-//! refused copies), `lease` (ticket numbers).
+//! refused copies), `lease` (ticket numbers), `report` (the site's sync health for the gateway).
 
 mod dial;
 mod jitter;
 mod lease;
 mod push;
+mod report;
 mod status;
 mod subscribe;
 
@@ -168,6 +169,7 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     tokio::select! {
         result = subscribe::subscriber(ctx, stream, inline) => result,
         result = push::pusher(ctx, client.clone(), inline) => result,
-        result = lease::leaser(ctx, client, inline) => result,
+        result = lease::leaser(ctx, client.clone(), inline) => result,
+        result = report::reporter(ctx, client, inline) => result,
     }
 }

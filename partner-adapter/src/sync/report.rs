@@ -1,0 +1,42 @@
+//! Telling the gateway how this site's side of the sync stands (`Federation.Report`): outbox
+//! depth, parked dead letters, cursor and clock, every `sync.report_interval_ms`, for the
+//! staff dashboard's sync health. A refused or failed report is logged and never ends the
+//! session: pushing and receiving matter more.
+
+use std::time::Duration;
+
+use hotline_proto::v1 as pb;
+use pb::federation_client::FederationClient;
+use tonic::transport::Channel;
+
+use super::{SyncContext, now_ms, on_store};
+use crate::error::Result;
+
+/// Reports to the gateway at the configured interval, the first time at once.
+pub(super) async fn reporter(
+    ctx: &SyncContext,
+    mut client: FederationClient<Channel>,
+    inline: bool,
+) -> Result<()> {
+    let every = Duration::from_millis(ctx.config.sync.report_interval_ms);
+    loop {
+        let (cursor, outbox_depth, dead_letters) = on_store(ctx, inline, |r| {
+            Ok((
+                r.cursor()?,
+                r.outbox_depth() as u64,
+                r.parked()?.len() as u64,
+            ))
+        })
+        .await?;
+        let report = pb::SiteReport {
+            outbox_depth,
+            dead_letters,
+            cursor,
+            site_now_ms: now_ms(),
+        };
+        if let Err(status) = client.report(report).await {
+            tracing::debug!(code = ?status.code(), message = status.message(), "the gateway took no sync report; trying again later");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
