@@ -18,9 +18,11 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod limits;
+mod review;
 mod web;
 use crate::tls::CrlExpired;
 pub use limits::Limits;
+pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
 
 /// The whole gateway configuration.
@@ -53,6 +55,8 @@ pub struct GatewayConfig {
     pub sites: Vec<SiteConfig>,
     /// Focus teams and their policy.
     pub focus_teams: Vec<FocusTeamConfig>,
+    /// Review reports and the quality scorecard.
+    pub review: ReviewConfig,
 }
 
 pub use hotline_runtime::config::LogConfig;
@@ -169,6 +173,7 @@ impl Default for GatewayConfig {
             }],
             sites: Vec::new(),
             focus_teams: Vec::new(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -311,6 +316,7 @@ impl GatewayConfig {
         }
         self.limits.validate()?;
         self.web.validate()?;
+        self.review.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
