@@ -176,3 +176,97 @@ impl AcceptedSuggestion {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Change, FieldOp};
+    use crate::clock::Hlc;
+    use crate::model::{EntityKey, EntityKind, StatusTransition};
+
+    fn change(kind: EntityKind, site: &str, at: u64, ops: Vec<FieldValue>) -> Change {
+        Change {
+            key: EntityKey::new(kind, "x-1"),
+            ops: ops.into_iter().map(FieldOp::Set).collect(),
+            origin_site: site.into(),
+            origin_seq: at,
+            hlc: Hlc::new(at, 0),
+        }
+    }
+
+    fn status(from: Option<TicketStatus>, to: TicketStatus) -> FieldValue {
+        FieldValue::Ticket(TicketField::Status(StatusTransition { from, to }))
+    }
+
+    /// A ticket escalated and then resolved without a `resolved_at_ms` field reads as
+    /// resolved when its status was written, escalated when that was written, and handled by
+    /// the creating site's tenant: what the report counts for a real stored ticket.
+    #[test]
+    fn ticket_facts_follow_the_status_history() {
+        let mut state = EntityState::new(EntityKey::new(EntityKind::Ticket, "x-1"));
+        state.apply(&change(
+            EntityKind::Ticket,
+            "dortmund",
+            1_000,
+            vec![
+                FieldValue::Ticket(TicketField::PublicNumber("x-1".into())),
+                FieldValue::Ticket(TicketField::FocusTeam("finance".into())),
+                status(None, TicketStatus::New),
+            ],
+        ));
+        let tenant = |site: &str| (site == "dortmund").then(|| "twenty4help".to_owned());
+        let open = TicketFacts::read(&state, tenant).unwrap();
+        assert!(open.is_open() && open.closed().is_none());
+        state.apply(&change(
+            EntityKind::Ticket,
+            "munich",
+            2_000,
+            vec![status(Some(TicketStatus::New), TicketStatus::Escalated)],
+        ));
+        state.apply(&change(
+            EntityKind::Ticket,
+            "munich",
+            3_000,
+            vec![status(
+                Some(TicketStatus::Escalated),
+                TicketStatus::Resolved,
+            )],
+        ));
+        let facts = TicketFacts::read(&state, tenant).unwrap();
+        assert_eq!(facts.escalated_at_ms, vec![2_000]);
+        assert_eq!(facts.resolved_at_ms, Some(3_000));
+        assert_eq!(
+            (facts.tenant.as_str(), facts.site.as_str()),
+            ("twenty4help", "dortmund")
+        );
+        assert_eq!(facts.closed().unwrap().resolved_at_ms, 3_000);
+    }
+
+    /// Only an accepted suggestion counts, dated when it was accepted.
+    #[test]
+    fn accepted_suggestions_are_read() {
+        let mut state = EntityState::new(EntityKey::new(EntityKind::Suggestion, "x-1"));
+        let set = |f| FieldValue::Suggestion(f);
+        state.apply(&change(
+            EntityKind::Suggestion,
+            "dortmund",
+            1_000,
+            vec![
+                set(SuggestionField::ArticleId("vpn-reset".into())),
+                set(SuggestionField::AuthorTenant("twenty4help".into())),
+                set(SuggestionField::State(SuggestionState::Open)),
+            ],
+        ));
+        assert_eq!(AcceptedSuggestion::read(&state), None);
+        state.apply(&change(
+            EntityKind::Suggestion,
+            "gateway",
+            5_000,
+            vec![set(SuggestionField::State(SuggestionState::Accepted))],
+        ));
+        let accepted = AcceptedSuggestion::read(&state).unwrap();
+        assert_eq!(accepted.accepted_at_ms, 5_000);
+        assert_eq!(accepted.article, "vpn-reset");
+        assert_eq!(accepted.author_tenant, "twenty4help");
+    }
+}
