@@ -59,6 +59,24 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Review reports and quality scores through the gateway's Reviews service (staff
+    /// certificate).
+    Review {
+        /// The gateway.
+        #[arg(long, default_value = "https://127.0.0.1:7443")]
+        gateway: String,
+        /// The DNS name on the gateway's certificate.
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// The PKI directory holding ca.pem and the staff certificate.
+        #[arg(long, default_value = "pki")]
+        pki: PathBuf,
+        /// The staff member: uses <pki>/<name>.pem and <pki>/<name>.key.
+        #[arg(long = "as")]
+        staff: String,
+        #[command(subcommand)]
+        action: hotline::review::ReviewAction,
+    },
     /// The knowledge base, through an in-house site's API.
     Kb {
         #[command(subcommand)]
@@ -123,6 +141,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &staff,
             action,
         )),
+        Command::Review {
+            gateway,
+            server_name,
+            pki,
+            staff,
+            action,
+        } => {
+            let output = tokio::runtime::Runtime::new()?.block_on(hotline::review::run(
+                &gateway,
+                &server_name,
+                &pki,
+                &staff,
+                action,
+            ))?;
+            print!("{output}");
+            Ok(())
+        }
         Command::Demo {
             calls,
             seed,

@@ -41,6 +41,7 @@ pub mod leak;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
+pub mod review;
 pub mod rewind;
 pub mod state;
 pub mod status;

@@ -14,11 +14,12 @@
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
 //! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
 //!   [`web`]: the customer's status page and its JSON on their own listener;
-//! - [`error`]: the crate's one error type and its gRPC mapping.
+//! - [`error`]: the crate's one error type and its gRPC mapping;
 //! - [`metrics`]: the Prometheus metrics as typed handles; [`ops`]: the operations port
-//!   (`/metrics`, `/healthz`, `/readyz`) with the gateway's readiness checks.
+//!   (`/metrics`, `/healthz`, `/readyz`) with the gateway's readiness checks;
 //! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
-//!   whose pages are in [`web::staff`].
+//!   whose pages are in [`web::staff`];
+//! - [`review`]: review reports per focus team and period, quality sample and scores.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -38,6 +39,7 @@ pub mod ops;
 pub mod oversize;
 pub mod quota;
 pub mod registry;
+pub mod review;
 pub mod server;
 pub mod state;
 pub mod store;

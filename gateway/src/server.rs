@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
 use hotline_proto::v1::federation_server::FederationServer;
+use hotline_proto::v1::reviews_server::ReviewsServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,7 @@ use tower_layer::Stack;
 
 use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
+use crate::api::reviews::ReviewsApi;
 use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Vouched};
@@ -61,6 +63,9 @@ pub async fn run(
         .set_serving::<FederationServer<FederationApi>>()
         .await;
     health.set_serving::<AdminServer<AdminApi>>().await;
+    health.set_serving::<ReviewsServer<ReviewsApi>>().await;
+    let review_stop = shutdown.child_token();
+    let review_schedule = crate::review::schedule::spawn(state.clone(), review_stop.clone());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -77,6 +82,11 @@ pub async fn run(
         .add_service(reflection)
         .add_service(federation)
         .add_service(admin_service(AdminApi::new(state.clone()), limits))
+        .add_service(
+            ReviewsServer::new(ReviewsApi::new(state.clone()))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {
@@ -86,6 +96,8 @@ pub async fn run(
             Ok(())
         }
     };
+    review_stop.cancel();
+    let _ = review_schedule.await;
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

@@ -18,12 +18,14 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod limits;
+mod review;
 mod web;
 // The staff dashboard (issue 15).
 mod dashboard;
 use crate::tls::CrlExpired;
 pub use dashboard::DashboardConfig;
 pub use limits::Limits;
+pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
 
 /// The whole gateway configuration.
@@ -60,6 +62,8 @@ pub struct GatewayConfig {
     pub sites: Vec<SiteConfig>,
     /// Focus teams and their policy.
     pub focus_teams: Vec<FocusTeamConfig>,
+    /// Review reports and the quality scorecard.
+    pub review: ReviewConfig,
 }
 
 pub use hotline_runtime::config::LogConfig;
@@ -182,6 +186,7 @@ impl Default for GatewayConfig {
             }],
             sites: Vec::new(),
             focus_teams: Vec::new(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -332,6 +337,7 @@ impl GatewayConfig {
         self.web.validate()?;
         self.ops_listen_addr()?;
         self.dashboard.validate()?;
+        self.review.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {

@@ -13,6 +13,8 @@
 //! | `s` | site id | `hotline.v1.Site` |
 //! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
 //! | `u` | site, 0, year (u32) | leased ticket numbers of that year the site has not used (u64) |
+//! | `v` | focus team, 0, period start (u64) | review report (JSON of `hotline_federation::review::ReviewReport`) |
+//! | `q` | report id, 0, ticket id | a quality score of a sampled ticket (JSON of `hotline_federation::review::Score`) |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -24,6 +26,41 @@ pub const SITE: u8 = b's';
 pub const DEAD_LETTER: u8 = b'r';
 /// Prefix of the counters of leased but unused ticket numbers.
 pub const UNUSED_NUMBERS: u8 = b'u';
+
+/// Prefix of review reports.
+pub const REVIEW_REPORT: u8 = b'v';
+/// Prefix of quality scores.
+pub const REVIEW_SCORE: u8 = b'q';
+
+/// The key of the review report of `team` for the period starting at `start_ms`.
+pub fn review_report(team: &str, start_ms: u64) -> Vec<u8> {
+    let mut out = review_team_prefix(team);
+    out.extend_from_slice(&start_ms.to_be_bytes());
+    out
+}
+
+/// The prefix of every review report of `team`, oldest period first.
+pub fn review_team_prefix(team: &str) -> Vec<u8> {
+    let mut out = vec![REVIEW_REPORT];
+    out.extend_from_slice(team.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The key of the score of `ticket` in report `report_id`.
+pub fn review_score(report_id: &str, ticket: &str) -> Vec<u8> {
+    let mut out = review_score_prefix(report_id);
+    out.extend_from_slice(ticket.as_bytes());
+    out
+}
+
+/// The prefix of every score of report `report_id`.
+pub fn review_score_prefix(report_id: &str) -> Vec<u8> {
+    let mut out = vec![REVIEW_SCORE];
+    out.extend_from_slice(report_id.as_bytes());
+    out.push(0);
+    out
+}
 
 /// The key of a record under a one-byte prefix.
 pub fn record(prefix: u8, id: &str) -> Vec<u8> {

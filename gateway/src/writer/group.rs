@@ -78,6 +78,7 @@ enum Done {
         oneshot::Sender<Result<LeaseGrant>>,
         Option<Result<LeaseGrant>>,
     ),
+    Review(oneshot::Sender<Result<bool>>, Option<bool>),
 }
 
 impl Done {
@@ -85,8 +86,9 @@ impl Done {
         match self {
             Done::Changes(tx, Some(outcomes)) => drop(tx.send(Ok(outcomes))),
             Done::Lease(tx, Some(grant)) => drop(tx.send(grant)),
+            Done::Review(tx, Some(written)) => drop(tx.send(Ok(written))),
             // Not reached: a failed group is answered with `fail`.
-            Done::Changes(_, None) | Done::Lease(_, None) => {}
+            Done::Changes(_, None) | Done::Lease(_, None) | Done::Review(_, None) => {}
         }
     }
 
@@ -94,6 +96,7 @@ impl Done {
         match self {
             Done::Changes(tx, _) => drop(tx.send(Err(error))),
             Done::Lease(tx, _) => drop(tx.send(Err(error))),
+            Done::Review(tx, _) => drop(tx.send(Err(error))),
         }
     }
 }
@@ -238,6 +241,14 @@ impl Writer {
                     Ok(())
                 });
                 Done::Lease(reply, grant)
+            }
+            Job::Review { write, reply } => {
+                let mut written = None;
+                attempt(&mut |w, g| {
+                    written = Some(w.process_review(g, &write)?);
+                    Ok(())
+                });
+                Done::Review(reply, written)
             }
             Job::Stop => return None,
         })

@@ -30,6 +30,7 @@ mod letters;
 mod merge;
 mod numbers;
 mod reply;
+mod review;
 
 use cache::StateCache;
 use group::Group;
@@ -106,6 +107,10 @@ enum Job {
         reply_to: CustomerReply,
         reply: oneshot::Sender<Result<Vec<Outcome>>>,
     },
+    Review {
+        write: ReviewWrite,
+        reply: oneshot::Sender<Result<bool>>,
+    },
     Stop,
 }
 
@@ -118,6 +123,27 @@ pub struct CustomerReply {
     pub body: String,
     /// When (ms since the epoch).
     pub at_ms: u64,
+}
+
+/// A review record to store (see `crate::review` and the `v` and `q` prefixes of
+/// [`keys`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReviewWrite {
+    /// A new report under `key`: stored only when no report is stored there yet, so a
+    /// report is never produced twice and never replaced.
+    Report {
+        /// Its key.
+        key: Vec<u8>,
+        /// The encoded report.
+        value: Vec<u8>,
+    },
+    /// A score under `key`, replacing an earlier score of the same ticket.
+    Score {
+        /// Its key.
+        key: Vec<u8>,
+        /// The encoded score.
+        value: Vec<u8>,
+    },
 }
 
 /// State the writer shares with readers (subscribers, handlers).
@@ -254,6 +280,17 @@ impl WriterHandle {
     /// Whether the writer still takes jobs (false once it has stopped).
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
+    }
+
+    /// Stores a review report or score; answers once durable: `true` when written, `false`
+    /// for a report whose key already held one (nothing written).
+    pub async fn review(&self, write: ReviewWrite) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Review { write, reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Asks the writer to finish the jobs queued so far and stop.

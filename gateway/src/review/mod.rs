@@ -1,0 +1,341 @@
+//! Review reports on the gateway (DESIGN.md section 7): reads what a report needs from the
+//! store, lets `hotline_federation::review` build and render it, and stores reports and
+//! scores through the one writer (`v` and `q` prefixes of [`crate::store::keys`]).
+//!
+//! - [`schedule`]: the task that produces every ended period's report, once;
+//! - [`list_reports`] and [`read_report`]: what the `Reviews` service and the dashboard read;
+//! - [`generate`] and [`score`]: the writes.
+//!
+//! The reading functions are synchronous store reads: call them from `spawn_blocking` (as
+//! the `Reviews` service does) or from a blocking context.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
+use hotline_federation::review::{
+    self, AcceptedSuggestion, Period, ReportInput, ReviewReport, Score, TicketFacts,
+};
+
+use crate::error::{Error, Result};
+use crate::log::decode_state;
+use crate::state::GatewayState;
+use crate::store::keys;
+use crate::writer::ReviewWrite;
+
+pub mod schedule;
+
+/// Which reports to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportFilter {
+    /// Only this focus team.
+    pub team: Option<String>,
+    /// Only this period label.
+    pub period: Option<String>,
+}
+
+/// A stored report with its scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredReport {
+    /// The report.
+    pub report: ReviewReport,
+    /// Its scores, by ticket.
+    pub scores: Vec<Score>,
+}
+
+impl StoredReport {
+    /// Sampled tickets.
+    pub fn sampled(&self) -> usize {
+        self.report
+            .sample
+            .partners
+            .iter()
+            .map(|p| p.tickets.len())
+            .sum()
+    }
+
+    /// Sampled tickets with a score.
+    pub fn scored(&self) -> usize {
+        self.scores
+            .iter()
+            .filter(|s| self.report.sample.find(&s.ticket).is_some())
+            .count()
+    }
+
+    /// The report and its scores as Markdown.
+    pub fn markdown(&self) -> String {
+        review::render::markdown(&self.report, &self.scores)
+    }
+
+    /// The report and its scores as an HTML page.
+    pub fn html(&self) -> String {
+        review::render::html(&self.report, &self.scores)
+    }
+}
+
+/// A focus team as the review reads its policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewedTeam {
+    /// Focus team id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its cadence.
+    pub cadence: ReviewCadence,
+    /// First-contact resolution target (%).
+    pub fcr_target_percent: Option<u32>,
+}
+
+/// Every focus team with a stored, not deleted policy.
+pub fn teams(state: &GatewayState) -> Result<Vec<ReviewedTeam>> {
+    let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
+    let end = keys::prefix_end(&start);
+    let mut out = Vec::new();
+    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
+        let policy = decode_state(&raw)?;
+        if policy.deleted.is_some() {
+            continue;
+        }
+        let mut team = ReviewedTeam {
+            id: policy.key.id.clone(),
+            name: policy.key.id.clone(),
+            cadence: ReviewCadence::Weekly,
+            fcr_target_percent: None,
+        };
+        for register in policy.registers.values() {
+            match &register.winner.value {
+                FieldValue::Policy(PolicyField::DisplayName(name)) => team.name = name.clone(),
+                FieldValue::Policy(PolicyField::ReviewCadence(c)) => team.cadence = *c,
+                FieldValue::Policy(PolicyField::FcrTargetPercent(p)) => {
+                    team.fcr_target_percent = Some(*p);
+                }
+                _ => {}
+            }
+        }
+        out.push(team);
+    }
+    Ok(out)
+}
+
+fn decode_report(raw: &[u8]) -> Result<ReviewReport> {
+    serde_json::from_slice(raw).map_err(|e| Error::Corrupt(format!("review report: {e}")))
+}
+
+fn scores_of(state: &GatewayState, report_id: &str) -> Result<Vec<Score>> {
+    let start = keys::review_score_prefix(report_id);
+    let end = keys::prefix_end(&start);
+    state
+        .store
+        .range(&start, &end, usize::MAX)?
+        .into_iter()
+        .map(|(_, raw)| {
+            serde_json::from_slice(&raw).map_err(|e| Error::Corrupt(format!("review score: {e}")))
+        })
+        .collect()
+}
+
+/// Every stored report of `team`, oldest period first.
+fn reports_of(state: &GatewayState, team: &str) -> Result<Vec<ReviewReport>> {
+    let start = keys::review_team_prefix(team);
+    let end = keys::prefix_end(&start);
+    state
+        .store
+        .range(&start, &end, usize::MAX)?
+        .into_iter()
+        .map(|(_, raw)| decode_report(&raw))
+        .collect()
+}
+
+/// The stored reports that pass `filter`, newest period first, then by team.
+pub fn list_reports(state: &GatewayState, filter: &ReportFilter) -> Result<Vec<StoredReport>> {
+    let start = match &filter.team {
+        Some(team) => keys::review_team_prefix(team),
+        None => vec![keys::REVIEW_REPORT],
+    };
+    let end = keys::prefix_end(&start);
+    let mut out = Vec::new();
+    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
+        let report = decode_report(&raw)?;
+        if filter
+            .period
+            .as_ref()
+            .is_some_and(|p| *p != report.period.label)
+        {
+            continue;
+        }
+        let scores = scores_of(state, &report.id)?;
+        out.push(StoredReport { report, scores });
+    }
+    out.sort_by(|a, b| {
+        b.report
+            .period
+            .start_ms
+            .cmp(&a.report.period.start_ms)
+            .then_with(|| a.report.team.cmp(&b.report.team))
+    });
+    Ok(out)
+}
+
+/// The report `id` with its scores; `None` when there is none.
+pub fn read_report(state: &GatewayState, id: &str) -> Result<Option<StoredReport>> {
+    let (team, period) = review::parse_report_id(id)?;
+    let Some(raw) = state
+        .store
+        .get(&keys::review_report(&team, period.start_ms))?
+    else {
+        return Ok(None);
+    };
+    let report = decode_report(&raw)?;
+    if report.id != id {
+        return Ok(None);
+    }
+    let scores = scores_of(state, id)?;
+    Ok(Some(StoredReport { report, scores }))
+}
+
+/// The report `id`, or an error naming how to find the existing ones.
+pub fn require_report(state: &GatewayState, id: &str) -> Result<StoredReport> {
+    read_report(state, id)?.ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "there is no review report {id:?}; `hotline review list` shows the existing ones"
+        ))
+    })
+}
+
+/// Builds the report of `team` for `period` from the store (synchronous reads).
+pub fn build_report(
+    state: &GatewayState,
+    team: &ReviewedTeam,
+    period: Period,
+) -> Result<ReviewReport> {
+    let registry = state.shared.registry();
+    let site_tenant = |site: &str| registry.sites.get(site).map(|s| s.tenant.clone());
+    let prefix = keys::team_prefix(&team.id);
+    let mut tickets = Vec::new();
+    for (key, _) in state
+        .store
+        .range(&prefix, &keys::prefix_end(&prefix), usize::MAX)?
+    {
+        let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) else {
+            continue;
+        };
+        let entity = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
+        tickets.extend(TicketFacts::read(&entity, site_tenant));
+    }
+    let start = keys::entity(&EntityKey::new(EntityKind::Suggestion, ""));
+    let mut suggestions = Vec::new();
+    for (_, raw) in state
+        .store
+        .range(&start, &keys::prefix_end(&start), usize::MAX)?
+    {
+        suggestions.extend(AcceptedSuggestion::read(&decode_state(&raw)?));
+    }
+    let earlier = reports_of(state, &team.id)?;
+    let now = state.now_ms();
+    let seed = std::hash::RandomState::new().hash_one((&team.id, period.start_ms, now));
+    let config = &state.config.review;
+    Ok(review::build(ReportInput {
+        team: &team.id,
+        team_name: &team.name,
+        fcr_target_percent: team.fcr_target_percent,
+        period,
+        tickets: &tickets,
+        suggestions: &suggestions,
+        figures: Vec::new(),
+        earlier: &earlier,
+        scorecard: config.criteria(),
+        sample_size: config.sample_size,
+        seed,
+        generated_at_ms: now,
+    }))
+}
+
+/// Produces and stores the report of `team` for the ended period `label`, unless one is
+/// stored; answers the stored report and whether this call produced it.
+pub async fn generate(
+    state: &Arc<GatewayState>,
+    team: &str,
+    label: &str,
+) -> Result<(StoredReport, bool)> {
+    let reader = state.clone();
+    let team = team.to_owned();
+    let label = label.to_owned();
+    let (key, report) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let teams = teams(&reader)?;
+        let Some(found) = teams.iter().find(|t| t.id == team) else {
+            let known: Vec<&str> = teams.iter().map(|t| t.id.as_str()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "focus team {team:?} is not known; known: {}",
+                known.join(", ")
+            )));
+        };
+        let period = Period::parse("period", &label)?;
+        if period.cadence != found.cadence {
+            return Err(Error::InvalidArgument(format!(
+                "period {label:?} is not a {} period, the review cadence of {team}",
+                found.cadence
+            )));
+        }
+        if period.end_ms > reader.now_ms() {
+            return Err(Error::FailedPrecondition(format!(
+                "period {label} has not ended yet; a report covers an ended period"
+            )));
+        }
+        let key = keys::review_report(&team, period.start_ms);
+        Ok((key, build_report(&reader, found, period)?))
+    })
+    .await
+    .map_err(|e| Error::Unavailable(format!("report task failed: {e}")))??;
+    store_report(state, key, report).await
+}
+
+/// Stores a built report unless one is stored under its key; answers what is stored.
+async fn store_report(
+    state: &Arc<GatewayState>,
+    key: Vec<u8>,
+    report: ReviewReport,
+) -> Result<(StoredReport, bool)> {
+    let value = serde_json::to_vec(&report)
+        .map_err(|e| Error::Storage(format!("cannot encode the review report: {e}")))?;
+    let created = state
+        .writer
+        .review(ReviewWrite::Report { key, value })
+        .await?;
+    if created {
+        tracing::info!(report = %report.id, "review report produced");
+    }
+    let reader = state.clone();
+    let id = report.id.clone();
+    let stored = tokio::task::spawn_blocking(move || require_report(&reader, &id))
+        .await
+        .map_err(|e| Error::Unavailable(format!("report task failed: {e}")))??;
+    Ok((stored, created))
+}
+
+/// Stores `score` (points, note, by, at) of a sampled ticket of report `report_id`, after
+/// checking it against the report's scorecard and sample; answers the report re-read.
+pub async fn score(
+    state: &Arc<GatewayState>,
+    report_id: &str,
+    score: Score,
+) -> Result<StoredReport> {
+    let reader = state.clone();
+    let id = report_id.to_owned();
+    let stored = tokio::task::spawn_blocking(move || require_report(&reader, &id))
+        .await
+        .map_err(|e| Error::Unavailable(format!("report task failed: {e}")))??;
+    review::check_score(&stored.report.scorecard, &stored.report.sample, &score)?;
+    let value = serde_json::to_vec(&score)
+        .map_err(|e| Error::Storage(format!("cannot encode the score: {e}")))?;
+    let key = keys::review_score(report_id, &score.ticket);
+    state
+        .writer
+        .review(ReviewWrite::Score { key, value })
+        .await?;
+    tracing::info!(report = report_id, ticket = %score.ticket, by = %score.by, "quality score stored");
+    let reader = state.clone();
+    let id = report_id.to_owned();
+    tokio::task::spawn_blocking(move || require_report(&reader, &id))
+        .await
+        .map_err(|e| Error::Unavailable(format!("report task failed: {e}")))?
+}
