@@ -14,7 +14,9 @@
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
 //! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
 //!   [`web`]: the customer's status page and its JSON on their own listener;
-//! - [`error`]: the crate's one error type and its gRPC mapping.
+//! - [`error`]: the crate's one error type and its gRPC mapping;
+//! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
+//!   (entries are appended by the writer, in [`writer::audit`]).
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod guard;

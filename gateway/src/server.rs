@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
+use hotline_proto::v1::audit_server::AuditServer;
 use hotline_proto::v1::federation_server::FederationServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -21,6 +22,7 @@ use tonic::transport::server::Connected;
 use tower_layer::Stack;
 
 use crate::api::admin::AdminApi;
+use crate::api::audit::AuditApi;
 use crate::api::federation::FederationApi;
 use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
@@ -61,6 +63,8 @@ pub async fn run(
         .set_serving::<FederationServer<FederationApi>>()
         .await;
     health.set_serving::<AdminServer<AdminApi>>().await;
+    health.set_serving::<AuditServer<AuditApi>>().await;
+    let checkpoints = crate::audit::spawn_checkpoints(state.clone(), shutdown.child_token());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -77,6 +81,11 @@ pub async fn run(
         .add_service(reflection)
         .add_service(federation)
         .add_service(admin_service(AdminApi::new(state.clone()), limits))
+        .add_service(
+            AuditServer::new(AuditApi::new(state.clone()))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {
@@ -86,6 +95,7 @@ pub async fn run(
             Ok(())
         }
     };
+    let _ = checkpoints.await;
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

@@ -45,6 +45,8 @@ pub struct GatewayState {
     pub fetch_quotas: crate::quota::Quotas,
     /// Per-tenant open subscriptions.
     pub subscriptions: Arc<crate::quota::Slots>,
+    /// The key that signs audit checkpoints.
+    pub audit_key: crate::audit::AuditKey,
     running_writer: Mutex<Option<RunningWriter>>,
     /// The gateway's clock (ms since the Unix epoch).
     clock: fn() -> u64,
@@ -134,6 +136,8 @@ impl GatewayState {
         let fetch_quotas =
             crate::quota::Quotas::new(limits.tenant_fetches_per_second, limits.tenant_fetch_burst);
         let subscriptions = crate::quota::Slots::new(limits.tenant_subscriptions);
+        let ephemeral_key = config.storage == "memory" && config.audit.signing_key.is_none();
+        let audit_key = crate::audit::load_key(config.audit_key_path(), ephemeral_key).await?;
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
         let state = Arc::new(GatewayState {
             config,
@@ -144,6 +148,7 @@ impl GatewayState {
             quotas,
             fetch_quotas,
             subscriptions,
+            audit_key,
             running_writer: Mutex::new(Some(running)),
             clock,
         });
@@ -246,6 +251,11 @@ impl GatewayState {
     pub async fn close(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        // The head moved since the last checkpoint: sign one more, so a restarted gateway (and
+        // every site holding a receipt) has a checkpoint covering everything recorded.
+        if let Err(error) = self.writer.checkpoint(self.audit_key.secret()).await {
+            tracing::warn!(%error, "no audit checkpoint at shutdown");
+        }
         self.writer.stop().await;
         let running = self.running_writer.lock().take();
         if let Some(running) = running {
