@@ -182,9 +182,27 @@ pub fn parse_log(raw: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// Prefix of the dedupe entries.
+pub const DEDUPE: u8 = b'd';
+
+/// The site and origin sequence of a dedupe key, if it is one.
+pub fn parse_dedupe(raw: &[u8]) -> Option<(&str, u64)> {
+    let rest = raw.strip_prefix(&[DEDUPE])?;
+    let split = rest.len().checked_sub(9)?;
+    let (site, tail) = rest.split_at(split);
+    let (&zero, seq) = tail.split_first()?;
+    if zero != 0 {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(site).ok()?,
+        u64::from_be_bytes(seq.try_into().ok()?),
+    ))
+}
+
 /// The dedupe key of a change.
 pub fn dedupe(site: &str, origin_seq: u64) -> Vec<u8> {
-    let mut out = vec![b'd'];
+    let mut out = vec![DEDUPE];
     out.extend_from_slice(site.as_bytes());
     out.push(0);
     out.extend_from_slice(&origin_seq.to_be_bytes());
