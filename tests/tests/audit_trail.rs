@@ -368,3 +368,71 @@ async fn partners_cannot_read_the_trail_or_prove_foreign_entries() -> anyhow::Re
     assert_eq!(own.digests.len() as u64, size - receipts[0].seq);
     gateway.stop().await
 }
+
+/// A site's adapter keeps the receipt of its accepted change, and `hotline audit prove`, run
+/// with the site's certificate on the stopped adapter's store, proves it against the gateway's
+/// signed checkpoint; with another public key to trust, the proof fails.
+#[tokio::test]
+async fn a_site_proves_its_kept_receipt_with_the_cli() -> anyhow::Result<()> {
+    use hotline_federation::FieldOp;
+    use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+    use hotline_tests::sites::{OneSite, eventually};
+
+    let OneSite {
+        pki,
+        gateway,
+        site,
+        dirs,
+    } = OneSite::start().await?;
+    let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
+    let block = lease(&mut munich, 1).await?;
+    let id = number(&block, 0);
+    munich
+        .push(push(&[open_ticket(
+            &id,
+            "inhouse",
+            "munich",
+            "dealers-sales",
+            1,
+        )]))
+        .await?;
+    let key = EntityKey::new(EntityKind::Ticket, id.clone());
+    eventually(10, "the ticket reached dortmund", || async {
+        Ok(site.snapshot()?.entities.contains_key(&key))
+    })
+    .await?;
+    let subject = FieldValue::Ticket(TicketField::Subject("printer on fire".into()));
+    let now = hotline_gateway::state::system_now_ms();
+    let change = site.write_directly(&key, now, vec![FieldOp::Set(subject)])?;
+    eventually(10, "the receipt kept", || async {
+        Ok(site.replica.receipt(change.origin_seq)?.is_some())
+    })
+    .await?;
+    site.stop().await?;
+    gateway
+        .state
+        .writer
+        .checkpoint(gateway.state.audit_key.secret())
+        .await?;
+    let dir = pki.dir.path();
+    let site_credentials = Credentials {
+        name: None,
+        ca: Some(dir.join("ca.pem")),
+        cert: Some(dir.join("dortmund.pem")),
+        key: Some(dir.join("dortmund.key")),
+        ..credentials(&gateway, &pki, "unused")
+    };
+    let prove = |public_key: Option<String>| AuditAction::Prove {
+        data_dir: dirs[1].path().to_path_buf(),
+        origin_seq: Some(change.origin_seq),
+        public_key,
+    };
+    let proved = hotline::audit::run(&site_credentials, prove(None)).await?;
+    assert!(proved.starts_with("proved:"), "{proved}");
+    let other = hotline_federation::audit::hex(&hotline_federation::audit::public_key(&[5; 32]));
+    let error = hotline::audit::run(&site_credentials, prove(Some(other)))
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("signature"), "{error:#}");
+    gateway.stop().await
+}
