@@ -276,3 +276,29 @@ pub fn verify_store(store: &dyn Store, public: &[u8; 32]) -> Result<Verdict> {
         public,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing key file is created (mode 0600 on Unix) and read back as the same key; a
+    /// malformed one is refused naming the file, so a damaged key never signs silently.
+    #[test]
+    fn key_file_is_created_once_and_malformed_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("audit-signing.key");
+        let created = AuditKey::load_or_create(&path).unwrap();
+        let again = AuditKey::load_or_create(&path).unwrap();
+        assert_eq!(created.public, again.public);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not a key").unwrap();
+        let error = AuditKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(error.contains("audit-signing.key"), "{error}");
+        assert!(error.contains("64 hex digits"), "{error}");
+    }
+}
