@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         action: hotline::admin::AdminAction,
     },
+    /// The gateway's audit trail: list, export, verify (staff), prove a receipt (site).
+    Audit {
+        #[command(flatten)]
+        credentials: hotline::audit::Credentials,
+        #[command(subcommand)]
+        action: hotline::audit::AuditAction,
+    },
     /// Runs a whole federation on this machine (gateway, in-house site, three partner sites)
     /// through a simulated day of calls and shows what it did.
     Demo {
@@ -155,6 +162,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 &staff,
                 action,
             ))?;
+            print!("{output}");
+            Ok(())
+        }
+        Command::Audit {
+            credentials,
+            action,
+        } => {
+            let output = tokio::runtime::Runtime::new()?
+                .block_on(hotline::audit::run(&credentials, action))?;
             print!("{output}");
             Ok(())
         }

@@ -2,6 +2,7 @@
 //! partner adapter. No I/O, no async runtime, no clock reads: time is handed in.
 //!
 //! Layout:
+//! - [`audit`]: the hash-chained audit trail, signed checkpoints and receipt proofs;
 //! - [`access`]: the customer's status-page access code, minted once and stored hashed;
 //! - [`brand`]: greetings and templates rendered from the central brand;
 //! - [`customer`]: what the customer sees of a ticket (the status page);
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 pub mod authoring;
 pub mod authority;
 pub mod brand;

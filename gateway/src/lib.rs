@@ -20,6 +20,8 @@
 //! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
 //!   whose pages are in [`web::staff`];
 //! - [`review`]: review reports per focus team and period, quality sample and scores.
+//! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
+//!   (entries are appended by the writer, in [`writer::audit`]).
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -27,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod guard;

@@ -243,7 +243,7 @@ impl GatewayMetrics {
     }
 
     /// Counts one answered push and each of its outcomes.
-    pub fn count_push(&self, outcomes: &[Outcome]) {
+    pub fn count_push<'a>(&self, outcomes: impl IntoIterator<Item = &'a Outcome>) {
         self.pushes.inc();
         for outcome in outcomes {
             match outcome {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
+use hotline_proto::v1::audit_server::AuditServer;
 use hotline_proto::v1::federation_server::FederationServer;
 use hotline_proto::v1::reviews_server::ReviewsServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -22,6 +23,7 @@ use tonic::transport::server::Connected;
 use tower_layer::Stack;
 
 use crate::api::admin::AdminApi;
+use crate::api::audit::AuditApi;
 use crate::api::federation::FederationApi;
 use crate::api::reviews::ReviewsApi;
 use crate::config::{Limits, TlsConfig};
@@ -66,6 +68,8 @@ pub async fn run(
     health.set_serving::<ReviewsServer<ReviewsApi>>().await;
     let review_stop = shutdown.child_token();
     let review_schedule = crate::review::schedule::spawn(state.clone(), review_stop.clone());
+    health.set_serving::<AuditServer<AuditApi>>().await;
+    let checkpoints = crate::audit::spawn_checkpoints(state.clone(), shutdown.child_token());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -87,6 +91,11 @@ pub async fn run(
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes),
         )
+        .add_service(
+            AuditServer::new(AuditApi::new(state.clone()))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {
@@ -98,6 +107,7 @@ pub async fn run(
     };
     review_stop.cancel();
     let _ = review_schedule.await;
+    let _ = checkpoints.await;
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

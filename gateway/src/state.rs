@@ -49,6 +49,8 @@ pub struct GatewayState {
     pub sites: crate::health::SiteBoard,
     /// The staff dashboard's one-time sign-in links and sessions.
     pub staff_sessions: crate::web::staff::StaffSessions,
+    /// The key that signs audit checkpoints.
+    pub audit_key: crate::audit::AuditKey,
     running_writer: Mutex<Option<RunningWriter>>,
     /// The gateway's clock (ms since the Unix epoch).
     clock: fn() -> u64,
@@ -139,6 +141,8 @@ impl GatewayState {
         let fetch_quotas =
             crate::quota::Quotas::new(limits.tenant_fetches_per_second, limits.tenant_fetch_burst);
         let subscriptions = crate::quota::Slots::new(limits.tenant_subscriptions);
+        let ephemeral_key = config.storage == "memory" && config.audit.signing_key.is_none();
+        let audit_key = crate::audit::load_key(config.audit_key_path(), ephemeral_key).await?;
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
         let staff_sessions = crate::web::staff::StaffSessions::new(&config.dashboard);
         let state = Arc::new(GatewayState {
@@ -152,6 +156,7 @@ impl GatewayState {
             subscriptions,
             sites: crate::health::SiteBoard::default(),
             staff_sessions,
+            audit_key,
             running_writer: Mutex::new(Some(running)),
             clock,
         });
@@ -254,6 +259,11 @@ impl GatewayState {
     pub async fn close(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+        // The head moved since the last checkpoint: sign one more, so a restarted gateway (and
+        // every site holding a receipt) has a checkpoint covering everything recorded.
+        if let Err(error) = self.writer.checkpoint(self.audit_key.secret()).await {
+            tracing::warn!(%error, "no audit checkpoint at shutdown");
+        }
         self.writer.stop().await;
         let running = self.running_writer.lock().take();
         if let Some(running) = running {

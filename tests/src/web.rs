@@ -266,6 +266,7 @@ impl CodeSite {
         let result = self.push(change).await?;
         accepted(&pb::PushResponse {
             results: vec![result],
+            checkpoint: None,
         })?;
         Ok((id, minted.code))
     }

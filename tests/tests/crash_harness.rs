@@ -418,6 +418,7 @@ async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyho
     for tenant in ["inhouse", "twenty4help", "helpbycom"] {
         views.insert(tenant, state.view(tenant)?);
     }
+    let trail = audit_entries(&state)?;
     state.close().await;
     drop(state);
 
@@ -461,6 +462,22 @@ async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyho
             site.tenant,
             hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
         )?;
+        // Every receipt the site holds names the audit entry of that very change.
+        for (origin_seq, receipt) in replica.receipts()? {
+            let entry = trail.get(&receipt.seq).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "site {} holds a receipt for entry {} the trail lacks",
+                    site.id,
+                    receipt.seq
+                )
+            })?;
+            anyhow::ensure!(
+                entry.hash == receipt.hash && names_change(entry, site.id, origin_seq),
+                "site {}'s receipt for change {origin_seq} does not match audit entry {}",
+                site.id,
+                receipt.seq
+            );
+        }
         let snapshot = replica.snapshot()?;
         let view = &views[site.tenant];
         if snapshot.canonical_hash() != view.canonical_hash() {
@@ -483,8 +500,67 @@ async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyho
     Ok(())
 }
 
+/// Whether an audit entry records the acceptance of `site`'s change `origin_seq`.
+fn names_change(entry: &hotline_federation::audit::Entry, site: &str, origin_seq: u64) -> bool {
+    let detail: serde_json::Value =
+        serde_json::from_str(&entry.record.detail_json).unwrap_or_default();
+    entry.record.action == "push.accepted"
+        && detail["origin_site"] == site
+        && detail["origin_seq"] == origin_seq
+}
+
+/// The gateway's audit trail after the kills: it verifies, and every change the log accepted
+/// from a site (each dedupe entry) has its `push.accepted` entry, named by the receipt kept
+/// with it. The trail by position.
+fn audit_entries(
+    state: &GatewayState,
+) -> anyhow::Result<BTreeMap<u64, hotline_federation::audit::Entry>> {
+    use hotline_gateway::store::keys;
+    let store = state.store.as_ref();
+    let verdict = hotline_gateway::audit::verify_store(store, &state.audit_key.public)?;
+    anyhow::ensure!(
+        verdict.broken.is_none(),
+        "the audit trail does not verify after the kills: {:?}",
+        verdict.broken
+    );
+    let mut trail = BTreeMap::new();
+    for entry in hotline_gateway::audit::read_entries(store, 0, usize::MAX)? {
+        let entry = entry.map_err(|seq| anyhow::anyhow!("audit entry {seq} does not decode"))?;
+        trail.insert(entry.seq, entry);
+    }
+    let (start, end) = keys::prefix_range(keys::DEDUPE);
+    let mut accepted = 0;
+    for (key, value) in store.range(&start, &end, usize::MAX)? {
+        let (site, origin_seq) =
+            keys::parse_dedupe(&key).ok_or_else(|| anyhow::anyhow!("bad dedupe key"))?;
+        if site == hotline_gateway::writer::GATEWAY_SITE {
+            continue;
+        }
+        let (_, _, receipt) =
+            keys::decode_dedupe(&value).ok_or_else(|| anyhow::anyhow!("bad dedupe entry"))?;
+        let (seq, hash) = receipt.ok_or_else(|| {
+            anyhow::anyhow!("accepted change {origin_seq} of {site} has no audit receipt")
+        })?;
+        let entry = trail.get(&seq).ok_or_else(|| {
+            anyhow::anyhow!("accepted change {origin_seq} of {site} lacks its audit entry {seq}")
+        })?;
+        anyhow::ensure!(
+            entry.hash == hash && names_change(entry, site, origin_seq),
+            "audit entry {seq} does not record change {origin_seq} of {site}"
+        );
+        accepted += 1;
+    }
+    println!(
+        "audit trail: {} entries, {accepted} accepted site changes each with its entry",
+        trail.len()
+    );
+    Ok(trail)
+}
+
 /// SIGKILLs of the gateway and the adapters at random moments under load lose no acknowledged
-/// write, duplicate none, and leave every replica equal to the gateway's view for its tenant.
+/// write, duplicate none, leave every replica equal to the gateway's view for its tenant, and
+/// never leave an accepted change without its audit entry (the trail verifies, every receipt
+/// a site kept matches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_sigkills_lose_nothing_acknowledged() {
     let cycles = std::env::var("HOTLINE_CRASH_CYCLES")

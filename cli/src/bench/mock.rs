@@ -36,10 +36,14 @@ impl Federation for MockFederation {
                 outcome: Some(pb::change_result::Outcome::Accepted(pb::Accepted {
                     global_seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
                     duplicate: false,
+                    ..pb::Accepted::default()
                 })),
             })
             .collect();
-        Ok(Response::new(pb::PushResponse { results }))
+        Ok(Response::new(pb::PushResponse {
+            results,
+            checkpoint: None,
+        }))
     }
 
     type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<pb::SyncEvent, Status>>;

@@ -31,17 +31,24 @@ impl AdminApi {
         AdminApi { state }
     }
 
-    /// The staff member calling; `change` asks for the admin role, otherwise auditors pass too.
+    /// Records a staff action that writes nothing else (a read) in the audit trail.
+    async fn record(&self, staff: String, action: &str, subject: &str) -> Result<(), Status> {
+        crate::audit::record(&self.state, staff, action, subject, serde_json::json!({})).await?;
+        Ok(())
+    }
+
+    /// The staff member calling, as the audit trail names them (`staff:<role>:<name>`);
+    /// `change` asks for the admin role, otherwise auditors pass too.
     fn staff<T>(&self, request: &Request<T>, change: bool) -> Result<String, Error> {
         match identity_of(request, &self.state.config.federation)? {
             Identity::Staff {
                 role: StaffRole::Admin,
                 name,
-            } => Ok(name),
+            } => Ok(format!("staff:admin:{name}")),
             Identity::Staff {
                 role: StaffRole::Auditor,
                 name,
-            } if !change => Ok(name),
+            } if !change => Ok(format!("staff:auditor:{name}")),
             Identity::Staff {
                 role: StaffRole::Auditor,
                 name,
@@ -108,7 +115,7 @@ impl Admin for AdminApi {
         text("tenant.display_name", &tenant.display_name)?;
         self.state
             .writer
-            .register(Registration::Tenant(tenant.clone()))
+            .register_as(staff.clone(), Registration::Tenant(tenant.clone()))
             .await?;
         tracing::info!(%staff, tenant = %tenant.id, "tenant stored");
         Ok(Response::new(pb::UpsertTenantResponse {
@@ -120,7 +127,8 @@ impl Admin for AdminApi {
         &self,
         request: Request<pb::ListTenantsRequest>,
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
-        self.staff(&request, false)?;
+        let staff = self.staff(&request, false)?;
+        self.record(staff, "admin.list_tenants", "tenants").await?;
         let tenants = self.state.shared.registry().tenants.into_values().collect();
         Ok(Response::new(pb::ListTenantsResponse { tenants }))
     }
@@ -157,7 +165,7 @@ impl Admin for AdminApi {
         text("site.display_name", &site.display_name)?;
         self.state
             .writer
-            .register(Registration::Site(site.clone()))
+            .register_as(staff.clone(), Registration::Site(site.clone()))
             .await?;
         tracing::info!(%staff, site = %site.id, tenant = %site.tenant, "site stored");
         Ok(Response::new(pb::UpsertSiteResponse { site: Some(site) }))
@@ -167,7 +175,8 @@ impl Admin for AdminApi {
         &self,
         request: Request<pb::ListSitesRequest>,
     ) -> Result<Response<pb::ListSitesResponse>, Status> {
-        self.staff(&request, false)?;
+        let staff = self.staff(&request, false)?;
+        self.record(staff, "admin.list_sites", "sites").await?;
         let sites = self.state.shared.registry().sites.into_values().collect();
         Ok(Response::new(pb::ListSitesResponse { sites }))
     }
@@ -237,7 +246,13 @@ impl Admin for AdminApi {
         probe.validate().map_err(|e| {
             Error::InvalidArgument(e.to_string().replace("change.ops[", "policy field ["))
         })?;
-        match self.state.writer.seed(key.clone(), ops).await?.pop() {
+        match self
+            .state
+            .writer
+            .seed_as(staff.clone(), key.clone(), ops)
+            .await?
+            .pop()
+        {
             Some(Outcome::Rejected(refusal)) => return Err(invalid("policy", refusal.message)),
             Some(Outcome::Accepted { .. }) | None => {}
         }
@@ -260,7 +275,9 @@ impl Admin for AdminApi {
         &self,
         request: Request<pb::ListPoliciesRequest>,
     ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
-        self.staff(&request, false)?;
+        let staff = self.staff(&request, false)?;
+        self.record(staff, "admin.list_policies", "policies")
+            .await?;
         let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
         let end = keys::prefix_end(&start);
         let mut policies = Vec::new();
@@ -282,7 +299,9 @@ impl Admin for AdminApi {
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        self.staff(&request, false)?;
+        let staff = self.staff(&request, false)?;
+        self.record(staff, "admin.list_dead_letters", "dead_letters")
+            .await?;
         let pb::ListDeadLettersRequest { site } = request.into_inner();
         let (start, end) = if site.is_empty() {
             keys::prefix_range(keys::DEAD_LETTER)
@@ -360,6 +379,15 @@ impl Admin for AdminApi {
             .into_iter()
             .next()
             .map(|o| crate::api::federation::result_to_wire(origin_seq, o));
+        let detail = serde_json::json!({ "site": site, "origin_seq": origin_seq });
+        crate::audit::record(
+            &self.state,
+            staff.clone(),
+            "admin.replay_dead_letter",
+            &format!("site/{site}"),
+            detail,
+        )
+        .await?;
         tracing::info!(%staff, %site, origin_seq, "dead letter replayed");
         Ok(Response::new(pb::ReplayDeadLetterResponse { result }))
     }

@@ -118,6 +118,15 @@ fn exhausted(message: String, wait_ms: u128) -> Status {
 
 /// A writer outcome as the wire's `ChangeResult`.
 pub fn result_to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
+    receipted_to_wire(origin_seq, outcome, None)
+}
+
+/// A writer outcome as the wire's `ChangeResult`, with the receipt of an accepted change.
+pub fn receipted_to_wire(
+    origin_seq: u64,
+    outcome: Outcome,
+    receipt: Option<hotline_federation::audit::Receipt>,
+) -> pb::ChangeResult {
     use pb::change_result::Outcome as W;
     let outcome = match outcome {
         Outcome::Accepted {
@@ -126,6 +135,8 @@ pub fn result_to_wire(origin_seq: u64, outcome: Outcome) -> pb::ChangeResult {
         } => W::Accepted(pb::Accepted {
             global_seq,
             duplicate,
+            audit_seq: receipt.map_or(0, |r| r.seq),
+            audit_hash: receipt.map_or_else(Vec::new, |r| r.hash.to_vec()),
         }),
         Outcome::Rejected(refusal) => W::Rejected(refusal.to_wire()),
     };
@@ -207,15 +218,23 @@ impl Federation for FederationApi {
         let outcomes = self
             .state
             .writer
-            .push(Caller::Site { tenant, site }, changes)
+            .push_with_receipts(Caller::Site { tenant, site }, changes)
             .await?;
-        self.state.shared.metrics.count_push(&outcomes);
+        self.state
+            .shared
+            .metrics
+            .count_push(outcomes.iter().map(|(outcome, _)| outcome));
         let results = seqs
             .into_iter()
             .zip(outcomes)
-            .map(|(seq, o)| result_to_wire(seq, o))
+            .map(|(seq, (o, receipt))| receipted_to_wire(seq, o, receipt))
             .collect();
-        Ok(Response::new(pb::PushResponse { results }))
+        let checkpoint = crate::writer::audit::latest_checkpoint(self.state.store.as_ref())?
+            .map(pb::AuditCheckpoint::from);
+        Ok(Response::new(pb::PushResponse {
+            results,
+            checkpoint,
+        }))
     }
 
     type SubscribeStream = Holding<Subscription>;

@@ -1,6 +1,7 @@
 //! The gRPC services, one file each. Handlers validate, convert and delegate.
 
 pub mod admin;
+pub mod audit;
 pub mod federation;
 pub mod reviews;
 

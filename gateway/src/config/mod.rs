@@ -64,6 +64,38 @@ pub struct GatewayConfig {
     pub focus_teams: Vec<FocusTeamConfig>,
     /// Review reports and the quality scorecard.
     pub review: ReviewConfig,
+    /// The audit trail's signing key and checkpoint interval.
+    pub audit: AuditConfig,
+}
+
+/// The `[audit]` table: the gateway's own Ed25519 key that signs audit checkpoints.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The signing key file (32 raw bytes, the Ed25519 seed); default
+    /// `<data_dir>/audit-signing.key`, generated with mode 0600 on first start when missing.
+    pub signing_key: Option<PathBuf>,
+    /// How often a checkpoint is signed while the trail grew, in seconds (at least 1).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            signing_key: None,
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The audit signing key's file: `audit.signing_key`, or `<data_dir>/audit-signing.key`.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
+    }
 }
 
 pub use hotline_runtime::config::LogConfig;
@@ -187,6 +219,7 @@ impl Default for GatewayConfig {
             sites: Vec::new(),
             focus_teams: Vec::new(),
             review: ReviewConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -299,6 +332,12 @@ impl GatewayConfig {
             );
         }
         self.log.validate()?;
+        if self.audit.checkpoint_interval_secs == 0 {
+            return bad(
+                "audit.checkpoint_interval_secs",
+                "must be at least 1 (seconds between signed checkpoints)".into(),
+            );
+        }
         for (field, path) in [
             ("tls.ca_cert", &self.tls.ca_cert),
             ("tls.cert", &self.tls.cert),

@@ -228,3 +228,16 @@ fn ops_listen_is_validated_and_can_be_turned_off() {
         "{err}"
     );
 }
+
+/// A checkpoint interval of 0 would sign in a busy loop: refused naming the field; a TOML
+/// `[audit]` table is read with its default for what it leaves out.
+#[test]
+fn audit_checkpoint_interval_must_be_positive() {
+    let mut config = valid();
+    config.audit.checkpoint_interval_secs = 0;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("audit.checkpoint_interval_secs"), "{err}");
+    let parsed: GatewayConfig = toml::from_str("[audit]\nsigning_key = \"/k\"\n").unwrap();
+    assert_eq!(parsed.audit.checkpoint_interval_secs, 60);
+    assert_eq!(parsed.audit_key_path(), std::path::PathBuf::from("/k"));
+}

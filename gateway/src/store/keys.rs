@@ -5,16 +5,18 @@
 //! |---|---|---|
 //! | `e` | kind byte, entity id | `hotline.v1.EntityState` |
 //! | `l` | global sequence (u64) | [`crate::log::LogRecord`] |
-//! | `d` | site, 0, origin sequence (u64) | global sequence (u64) of the first acceptance |
+//! | `d` | site, 0, origin sequence (u64) | global sequence (u64) of the first acceptance, the change's digest, and its audit receipt (position u64, entry hash) |
 //! | `x` | focus team, 0, ticket id | empty: the team index |
 //! | `b` | year (u32), last number of the block (u64) | [`crate::log::LeaseRecord`] |
-//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed` |
+//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed`; `audit` (the trail's head: position u64, hash), `checkpoint` (the latest `hotline.v1.AuditCheckpoint`) |
 //! | `t` | tenant id | `hotline.v1.Tenant` |
 //! | `s` | site id | `hotline.v1.Site` |
 //! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
 //! | `u` | site, 0, year (u32) | leased ticket numbers of that year the site has not used (u64) |
 //! | `v` | focus team, 0, period start (u64) | review report (JSON of `hotline_federation::review::ReviewReport`) |
 //! | `q` | report id, 0, ticket id | a quality score of a sampled ticket (JSON of `hotline_federation::review::Score`) |
+//! | `a` | audit position (u64) | `hotline.v1.AuditEntry`: one entry of the audit trail |
+//! | `k` | checkpoint size (u64) | `hotline.v1.AuditCheckpoint`: a signed checkpoint |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -60,6 +62,46 @@ pub fn review_score_prefix(report_id: &str) -> Vec<u8> {
     out.extend_from_slice(report_id.as_bytes());
     out.push(0);
     out
+}
+
+/// Prefix of the audit trail's entries.
+pub const AUDIT: u8 = b'a';
+/// Prefix of the audit trail's signed checkpoints.
+pub const CHECKPOINT: u8 = b'k';
+
+/// The key of the audit entry at `seq`.
+pub fn audit(seq: u64) -> Vec<u8> {
+    let mut out = vec![AUDIT];
+    out.extend_from_slice(&seq.to_be_bytes());
+    out
+}
+
+/// The position of an audit entry's key.
+pub fn parse_audit(raw: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = raw.strip_prefix(&[AUDIT])?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// The key of the signed checkpoint of `size` entries.
+pub fn checkpoint(size: u64) -> Vec<u8> {
+    let mut out = vec![CHECKPOINT];
+    out.extend_from_slice(&size.to_be_bytes());
+    out
+}
+
+/// The audit trail's head as stored under the `audit` counter: position, then hash.
+pub fn encode_audit_head(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut out = seq.to_be_bytes().to_vec();
+    out.extend_from_slice(hash);
+    out
+}
+
+/// Reads the audit head counter.
+pub fn decode_audit_head(raw: &[u8]) -> Option<(u64, [u8; 32])> {
+    if raw.len() != 40 {
+        return None;
+    }
+    Some((decode_u64(&raw[..8])?, raw[8..].try_into().ok()?))
 }
 
 /// The key of a record under a one-byte prefix.
@@ -177,9 +219,27 @@ pub fn parse_log(raw: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// Prefix of the dedupe entries.
+pub const DEDUPE: u8 = b'd';
+
+/// The site and origin sequence of a dedupe key, if it is one.
+pub fn parse_dedupe(raw: &[u8]) -> Option<(&str, u64)> {
+    let rest = raw.strip_prefix(&[DEDUPE])?;
+    let split = rest.len().checked_sub(9)?;
+    let (site, tail) = rest.split_at(split);
+    let (&zero, seq) = tail.split_first()?;
+    if zero != 0 {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(site).ok()?,
+        u64::from_be_bytes(seq.try_into().ok()?),
+    ))
+}
+
 /// The dedupe key of a change.
 pub fn dedupe(site: &str, origin_seq: u64) -> Vec<u8> {
-    let mut out = vec![b'd'];
+    let mut out = vec![DEDUPE];
     out.extend_from_slice(site.as_bytes());
     out.push(0);
     out.extend_from_slice(&origin_seq.to_be_bytes());
@@ -231,19 +291,36 @@ pub fn decode_u64(raw: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(raw.try_into().ok()?))
 }
 
-/// A dedupe entry's value: the change's global sequence number and its content digest.
-pub fn encode_dedupe(global_seq: u64, digest: &[u8; 32]) -> Vec<u8> {
+/// A dedupe entry's value: the change's global sequence number, its content digest and, when
+/// it has one, its audit receipt (entry position and hash).
+pub fn encode_dedupe(
+    global_seq: u64,
+    digest: &[u8; 32],
+    receipt: Option<(u64, [u8; 32])>,
+) -> Vec<u8> {
     let mut out = global_seq.to_be_bytes().to_vec();
     out.extend_from_slice(digest);
+    if let Some((seq, hash)) = receipt {
+        out.extend_from_slice(&encode_audit_head(seq, &hash));
+    }
     out
 }
 
+/// A dedupe entry as read back.
+pub type Dedupe = (u64, Option<[u8; 32]>, Option<(u64, [u8; 32])>);
+
 /// Reads a dedupe entry: the global sequence number and, for entries written since the digest
-/// was kept, the content digest (older entries hold the number only).
-pub fn decode_dedupe(raw: &[u8]) -> Option<(u64, Option<[u8; 32]>)> {
+/// was kept, the content digest (older entries hold the number only), and since the audit
+/// trail, the audit receipt.
+pub fn decode_dedupe(raw: &[u8]) -> Option<Dedupe> {
     match raw.len() {
-        8 => Some((decode_u64(raw)?, None)),
-        40 => Some((decode_u64(&raw[..8])?, raw[8..].try_into().ok())),
+        8 => Some((decode_u64(raw)?, None, None)),
+        40 => Some((decode_u64(&raw[..8])?, raw[8..].try_into().ok(), None)),
+        80 => Some((
+            decode_u64(&raw[..8])?,
+            raw[8..40].try_into().ok(),
+            Some(decode_audit_head(&raw[40..])?),
+        )),
         _ => None,
     }
 }

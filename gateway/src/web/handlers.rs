@@ -307,13 +307,34 @@ async fn reply(
     };
     let max = web.state.config.web.max_reply_bytes;
     let text = text.trim().to_owned();
-    let notice = if text.is_empty() {
-        Notice::ReplyEmpty
+    let refused_here = if text.is_empty() {
+        Some((Notice::ReplyEmpty, "empty"))
     } else if text.len() > max {
-        Notice::ReplyTooLong(max)
+        Some((Notice::ReplyTooLong(max), "too_long"))
     } else if let Err(leak) = web.state.shared.face().guard.check("reply.body", &text) {
         tracing::info!(ticket = %ticket.key.id, term = %leak.term, "customer reply refused by the leak guard");
-        Notice::ReplyRefused
+        Some((Notice::ReplyRefused, "customer_text_clean"))
+    } else {
+        None
+    };
+    let notice = if let Some((notice, why)) = refused_here {
+        // In the trail without the text (the writer records the replies it decides).
+        let detail = serde_json::json!({ "rule": why });
+        let recorded = crate::audit::record(
+            &web.state,
+            hotline_federation::customer::CUSTOMER_ALIAS.into(),
+            "status_page.reply.refused",
+            &ticket.key.to_string(),
+            detail,
+        )
+        .await;
+        match recorded {
+            Ok(_) => notice,
+            Err(error) => {
+                tracing::error!(ticket = %ticket.key.id, %error, "customer reply not recorded");
+                Notice::ReplyFailed
+            }
+        }
     } else {
         let reply = CustomerReply {
             ticket: ticket.key.clone(),

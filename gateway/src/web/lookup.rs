@@ -83,9 +83,42 @@ pub(super) async fn look_up(
         let stored = ticket.as_ref().and_then(stored_code);
         let form = stored.as_deref().unwrap_or(access::DECOY);
         let right = access::verify(form, &typed);
-        Ok::<_, crate::error::Error>(ticket.filter(|_| right && stored.is_some()))
+        let result = match (&ticket, right && stored.is_some()) {
+            (None, _) => "missing",
+            (Some(_), false) => "wrong",
+            (Some(_), true) => "right",
+        };
+        let subject = PublicNumber::parse("number", &number_key)
+            .map(|n| format!("ticket/{n}"))
+            .unwrap_or_else(|_| "ticket/(malformed number)".into());
+        Ok::<_, crate::error::Error>((
+            ticket.filter(|_| right && stored.is_some()),
+            result,
+            subject,
+        ))
     })
     .await;
+    // Every answered look-up is in the audit trail (right, wrong or missing; never the code),
+    // recorded before the answer floor so the time it takes does not tell either.
+    let checked = match checked {
+        Ok(Ok((ticket, result, subject))) => {
+            let detail = serde_json::json!({ "result": result });
+            let recorded = crate::audit::record(
+                state,
+                hotline_federation::customer::CUSTOMER_ALIAS.into(),
+                "status_page.lookup",
+                &subject,
+                detail,
+            )
+            .await;
+            match recorded {
+                Ok(_) => Ok(Ok(ticket)),
+                Err(error) => Ok(Err(error)),
+            }
+        }
+        Ok(Err(error)) => Ok(Err(error)),
+        Err(error) => Err(error),
+    };
     tokio::time::sleep_until(started + floor).await;
     let answer = match checked {
         Ok(Ok(Some(ticket))) => {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hotline_federation::EntityState;
+use hotline_federation::audit::{Head, Receipt, SignedCheckpoint};
 use hotline_federation::model::EntityKey;
 use hotline_federation::visibility::Directory;
 use tokio::sync::oneshot;
 
-use super::{Job, LeaseGrant, Outcome, Writer, letters, numbers, read_counter, refusal_message};
+use super::{Job, LeaseGrant, Receipted, Writer, letters, numbers, read_counter, refusal_message};
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::log::Committed;
@@ -22,11 +23,17 @@ use crate::store::{Batch, Store, keys};
 pub(super) struct Group {
     pub(super) batch: Batch,
     pub(super) entities: HashMap<EntityKey, Arc<EntityState>>,
-    pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32])>,
+    /// Dedupe entries this group wrote: global sequence, content digest, audit receipt.
+    #[allow(clippy::type_complexity)]
+    pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32], Option<(u64, [u8; 32])>)>,
     pub(super) directory: Directory,
     pub(super) registry: Registry,
     pub(super) committed: Vec<Committed>,
     pub(super) head: u64,
+    /// The audit trail's head after this group's entries so far.
+    pub(super) audit: Head,
+    /// The latest signed checkpoint after this group.
+    pub(super) checkpoint: Option<SignedCheckpoint>,
     /// The log floor after this group's pruning.
     pub(super) floor: u64,
     /// Dead letters this group records (`true`) or clears (`false`), applied on commit.
@@ -45,6 +52,8 @@ pub(super) struct Group {
 /// What the writer keeps in memory of the store, read at start and again after a failed group.
 pub(super) struct Durable {
     pub(super) head: u64,
+    pub(super) audit: Head,
+    pub(super) checkpoint: Option<SignedCheckpoint>,
     pub(super) floor: u64,
     pub(super) seed_seq: u64,
     pub(super) parked: HashSet<Vec<u8>>,
@@ -62,6 +71,8 @@ impl Durable {
             .collect();
         Ok(Durable {
             head: read_counter(store, "head")?,
+            audit: super::audit::load_head(store)?,
+            checkpoint: super::audit::latest_checkpoint(store)?,
             floor: read_counter(store, "floor")?,
             seed_seq: read_counter(store, "seed")?,
             parked,
@@ -73,12 +84,20 @@ impl Durable {
 /// A job done in a group: where its answer goes and the answer (`None` when the group failed
 /// before or at it), sent only once the group is durable.
 enum Done {
-    Changes(oneshot::Sender<Result<Vec<Outcome>>>, Option<Vec<Outcome>>),
+    Changes(
+        oneshot::Sender<Result<Vec<Receipted>>>,
+        Option<Vec<Receipted>>,
+    ),
     Lease(
         oneshot::Sender<Result<LeaseGrant>>,
         Option<Result<LeaseGrant>>,
     ),
     Review(oneshot::Sender<Result<bool>>, Option<bool>),
+    Audit(oneshot::Sender<Result<Vec<Receipt>>>, Option<Vec<Receipt>>),
+    Checkpoint(
+        oneshot::Sender<Result<Option<SignedCheckpoint>>>,
+        Option<Option<SignedCheckpoint>>,
+    ),
 }
 
 impl Done {
@@ -87,8 +106,14 @@ impl Done {
             Done::Changes(tx, Some(outcomes)) => drop(tx.send(Ok(outcomes))),
             Done::Lease(tx, Some(grant)) => drop(tx.send(grant)),
             Done::Review(tx, Some(written)) => drop(tx.send(Ok(written))),
+            Done::Audit(tx, Some(receipts)) => drop(tx.send(Ok(receipts))),
+            Done::Checkpoint(tx, Some(signed)) => drop(tx.send(Ok(signed))),
             // Not reached: a failed group is answered with `fail`.
-            Done::Changes(_, None) | Done::Lease(_, None) | Done::Review(_, None) => {}
+            Done::Changes(_, None)
+            | Done::Lease(_, None)
+            | Done::Review(_, None)
+            | Done::Audit(_, None)
+            | Done::Checkpoint(_, None) => {}
         }
     }
 
@@ -97,6 +122,8 @@ impl Done {
             Done::Changes(tx, _) => drop(tx.send(Err(error))),
             Done::Lease(tx, _) => drop(tx.send(Err(error))),
             Done::Review(tx, _) => drop(tx.send(Err(error))),
+            Done::Audit(tx, _) => drop(tx.send(Err(error))),
+            Done::Checkpoint(tx, _) => drop(tx.send(Err(error))),
         }
     }
 }
@@ -160,6 +187,8 @@ impl Writer {
             registry: self.shared.registry(),
             committed: Vec::new(),
             head: self.head,
+            audit: self.audit,
+            checkpoint: self.checkpoint,
             floor: self.floor,
             parked: Vec::new(),
             letters: HashMap::new(),
@@ -197,7 +226,7 @@ impl Writer {
             } => {
                 let mut outcomes = None;
                 attempt(&mut |w, g| {
-                    let done: Vec<Outcome> = changes
+                    let done: Vec<Receipted> = changes
                         .iter()
                         .map(|c| w.process(g, &caller, c))
                         .collect::<Result<_>>()?;
@@ -207,24 +236,47 @@ impl Writer {
                 Done::Changes(reply, outcomes)
             }
             Job::Register {
+                actor,
                 registration,
                 reply,
             } => {
                 let mut outcomes = None;
                 attempt(&mut |w, g| {
-                    w.process_registration(g, &registration);
+                    w.process_registration(g, &actor, &registration);
                     outcomes = Some(Vec::new());
                     Ok(())
                 });
                 Done::Changes(reply, outcomes)
             }
-            Job::Seed { key, ops, reply } => {
+            Job::Seed {
+                actor,
+                key,
+                ops,
+                reply,
+            } => {
                 let mut outcomes = None;
                 attempt(&mut |w, g| {
-                    outcomes = Some(vec![w.process_seed(g, key.clone(), ops.clone())?]);
+                    let done = w.process_seed(g, &actor, "seed", key.clone(), ops.clone())?;
+                    outcomes = Some(vec![done]);
                     Ok(())
                 });
                 Done::Changes(reply, outcomes)
+            }
+            Job::Audit { records, reply } => {
+                let mut receipts = None;
+                attempt(&mut |w, g| {
+                    receipts = Some(records.iter().map(|r| w.record(g, r.clone())).collect());
+                    Ok(())
+                });
+                Done::Audit(reply, receipts)
+            }
+            Job::Checkpoint { secret, reply } => {
+                let mut signed = None;
+                attempt(&mut |w, g| {
+                    signed = Some(w.process_checkpoint(g, &secret));
+                    Ok(())
+                });
+                Done::Checkpoint(reply, signed)
             }
             Job::Reply { reply_to, reply } => {
                 let mut outcomes = None;
@@ -262,6 +314,12 @@ impl Writer {
                 .batch
                 .put(keys::meta("head"), keys::encode_u64(group.head));
         }
+        if group.audit != self.audit {
+            group.batch.put(
+                keys::meta("audit"),
+                keys::encode_audit_head(group.audit.seq, &group.audit.hash),
+            );
+        }
         if group.seed_seq != self.seed_seq {
             group
                 .batch
@@ -277,6 +335,8 @@ impl Writer {
     /// Takes over what a durable group changed, and publishes it to readers.
     fn adopt(&mut self, group: Group) {
         self.head = group.head;
+        self.audit = group.audit;
+        self.checkpoint = group.checkpoint;
         self.floor = group.floor;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
@@ -319,9 +379,13 @@ impl Writer {
         tracing::warn!(
             head = durable.head,
             previous_head = self.head,
+            audit = durable.audit.seq,
+            previous_audit = self.audit.seq,
             "store reopened after a failure"
         );
         self.head = durable.head;
+        self.audit = durable.audit;
+        self.checkpoint = durable.checkpoint;
         self.floor = durable.floor;
         self.seed_seq = durable.seed_seq;
         self.letters = letters::count_by_site(&durable.parked);

@@ -12,11 +12,15 @@ use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
-use super::{GATEWAY_SITE, Group, LeaseGrant, Outcome, Registration, Writer, read_counter};
+use super::audit::{actor_of, change_record};
+use super::{
+    GATEWAY_SITE, Group, LeaseGrant, Outcome, Receipted, Registration, Writer, read_counter,
+};
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode, encode_state};
 use crate::store::keys;
+use hotline_federation::audit::{Receipt, Record};
 use hotline_federation::authority::{
     Caller, Refusal, Rule, authorize, origin_mismatch, reused_origin_seq,
 };
@@ -28,8 +32,31 @@ impl Writer {
         group: &mut Group,
         caller: &Caller,
         change: &Change,
+    ) -> Result<Receipted> {
+        let (outcome, receipt) = self.decide(group, caller, change)?;
+        let outcome = self.park(group, caller, change, outcome)?;
+        if let Outcome::Rejected(_) = outcome {
+            let tenant = match caller {
+                Caller::Site { tenant, .. } => Some(tenant.as_str()),
+                Caller::Gateway => None,
+            };
+            let now = (self.settings.now_ms)();
+            let record = change_record(now, actor_of(caller), tenant, "push", change, &outcome);
+            let receipt = self.record(group, record);
+            return Ok((outcome, Some(receipt)));
+        }
+        Ok((outcome, receipt))
+    }
+
+    /// Keeps a refused change of a site as a dead letter (within the bounds), or clears the
+    /// dead letter of a change now accepted; the outcome as answered.
+    fn park(
+        &mut self,
+        group: &mut Group,
+        caller: &Caller,
+        change: &Change,
+        outcome: Outcome,
     ) -> Result<Outcome> {
-        let outcome = self.decide(group, caller, change)?;
         if let Caller::Site { site, .. } = caller {
             let key = keys::dead_letter(site, change.origin_seq);
             match &outcome {
@@ -66,7 +93,32 @@ impl Writer {
         Ok(outcome)
     }
 
-    pub(super) fn process_registration(&mut self, group: &mut Group, registration: &Registration) {
+    pub(super) fn process_registration(
+        &mut self,
+        group: &mut Group,
+        actor: &str,
+        registration: &Registration,
+    ) {
+        let (action, subject, detail) = match registration {
+            Registration::Tenant(tenant) => (
+                "register.tenant",
+                format!("tenant/{}", tenant.id),
+                serde_json::json!({ "tenant": tenant.id }),
+            ),
+            Registration::Site(site) => (
+                "register.site",
+                format!("site/{}", site.id),
+                serde_json::json!({ "tenant": site.tenant, "site": site.id }),
+            ),
+        };
+        let record = Record {
+            at_ms: (self.settings.now_ms)(),
+            actor: actor.to_owned(),
+            action: action.into(),
+            subject,
+            detail_json: detail.to_string(),
+        };
+        self.record(group, record);
         match registration {
             Registration::Tenant(tenant) => {
                 group.batch.put(
@@ -93,21 +145,26 @@ impl Writer {
         group.face = Arc::new(CustomerFace::build(&group.registry, brand));
     }
 
-    fn decide(&mut self, group: &mut Group, caller: &Caller, change: &Change) -> Result<Outcome> {
+    fn decide(
+        &mut self,
+        group: &mut Group,
+        caller: &Caller,
+        change: &Change,
+    ) -> Result<(Outcome, Option<Receipt>)> {
         let now = (self.settings.now_ms)();
         if let Caller::Site { site, .. } = caller {
             // Before the dedupe lookup, so no site can learn about another site's changes.
             if &change.origin_site != site {
-                return Ok(Outcome::Rejected(origin_mismatch(
-                    &change.origin_site,
-                    site,
-                )));
+                return Ok((
+                    Outcome::Rejected(origin_mismatch(&change.origin_site, site)),
+                    None,
+                ));
             }
         }
         let dedupe = (change.origin_site.clone(), change.origin_seq);
         let digest = change_digest(change);
         let seen = match group.dedupe.get(&dedupe) {
-            Some(&(global_seq, known)) => Some((global_seq, Some(known))),
+            Some(&(global_seq, known, receipt)) => Some((global_seq, Some(known), receipt)),
             None => match self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
                 Some(raw) => Some(
                     keys::decode_dedupe(&raw)
@@ -116,21 +173,24 @@ impl Writer {
                 None => None,
             },
         };
-        if let Some((global_seq, known)) = seen {
+        if let Some((global_seq, known, receipt)) = seen {
             // Entries from before digests were kept cannot be compared: taken as a retry.
             if known.is_some_and(|known| known != digest) {
-                return Ok(Outcome::Rejected(reused_origin_seq(&dedupe.0, dedupe.1)));
+                return Ok((
+                    Outcome::Rejected(reused_origin_seq(&dedupe.0, dedupe.1)),
+                    None,
+                ));
             }
-            return Ok(Outcome::Accepted {
+            let receipt = receipt.map(|(seq, hash)| Receipt { seq, hash });
+            let outcome = Outcome::Accepted {
                 global_seq,
                 duplicate: true,
-            });
+            };
+            return Ok((outcome, receipt));
         }
+        let refused = |refusal| Ok((Outcome::Rejected(refusal), None));
         if let Err(e) = self.clock.observe(&change.origin_site, change.hlc, now) {
-            return Ok(Outcome::Rejected(Refusal::new(
-                Rule::ClockSkew,
-                e.to_string(),
-            )));
+            return refused(Refusal::new(Rule::ClockSkew, e.to_string()));
         }
         let before = self.load(group, &change.key)?;
         let leased = match (caller, change.key.kind, before.is_empty()) {
@@ -150,25 +210,37 @@ impl Writer {
             &self.settings.ticket_prefix,
             |_| leased,
         ) {
-            return Ok(Outcome::Rejected(refusal));
+            return refused(refusal);
         }
         if let Err(refusal) = group.face.check_change_in(change, &before) {
-            return Ok(Outcome::Rejected(refusal));
+            return refused(refusal);
         }
-        if let Some(refused) = super::bounds::too_large(&before, change) {
-            return Ok(refused);
+        if let Some(too_large) = super::bounds::too_large(&before, change) {
+            return Ok((too_large, None));
         }
         let global_seq = self.append(group, change, before, now)?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
-        group.dedupe.insert(dedupe.clone(), (global_seq, digest));
-        group.batch.put(
-            keys::dedupe(&dedupe.0, dedupe.1),
-            keys::encode_dedupe(global_seq, &digest),
-        );
-        Ok(Outcome::Accepted {
+        let outcome = Outcome::Accepted {
             global_seq,
             duplicate: false,
-        })
+        };
+        // The audit entry goes into the same batch as the change, its log entry and its dedupe
+        // entry, which keeps the receipt for retries.
+        let tenant = match caller {
+            Caller::Site { tenant, .. } => Some(tenant.as_str()),
+            Caller::Gateway => None,
+        };
+        let record = change_record(now, actor_of(caller), tenant, "push", change, &outcome);
+        let receipt = self.record(group, record);
+        group.dedupe.insert(
+            dedupe.clone(),
+            (global_seq, digest, Some((receipt.seq, receipt.hash))),
+        );
+        group.batch.put(
+            keys::dedupe(&dedupe.0, dedupe.1),
+            keys::encode_dedupe(global_seq, &digest, Some((receipt.seq, receipt.hash))),
+        );
+        Ok((outcome, Some(receipt)))
     }
 
     /// Merges an accepted change, computes its visibility effects and adds its writes.
@@ -321,12 +393,16 @@ impl Writer {
         Ok(visible)
     }
 
+    /// Writes the gateway's own change (config seeding, staff through Admin, a customer's
+    /// reply) and records it as `<prefix>.accepted` or `<prefix>.refused` by `actor`.
     pub(super) fn process_seed(
         &mut self,
         group: &mut Group,
+        actor: &str,
+        prefix: &str,
         key: EntityKey,
         ops: Vec<FieldOp>,
-    ) -> Result<Outcome> {
+    ) -> Result<Receipted> {
         let now = (self.settings.now_ms)();
         let before = self.load(group, &key)?;
         // The seed must win over every write already stored for the entity.
@@ -344,21 +420,43 @@ impl Writer {
             origin_seq: group.seed_seq,
             hlc: self.clock.now(now),
         };
-        if let Err(e) = change.validate() {
-            return Ok(Outcome::Rejected(Refusal::new(
-                Rule::WellFormed,
-                e.to_string(),
-            )));
-        }
-        let global_seq = self.append(group, &change, before, now)?;
-        group.batch.put(
-            keys::dedupe(GATEWAY_SITE, change.origin_seq),
-            keys::encode_u64(global_seq),
-        );
-        Ok(Outcome::Accepted {
-            global_seq,
-            duplicate: false,
-        })
+        let outcome = match change.validate() {
+            Err(e) => Outcome::Rejected(Refusal::new(Rule::WellFormed, e.to_string())),
+            Ok(()) => {
+                let global_seq = self.append(group, &change, before, now)?;
+                group.batch.put(
+                    keys::dedupe(GATEWAY_SITE, change.origin_seq),
+                    keys::encode_u64(global_seq),
+                );
+                Outcome::Accepted {
+                    global_seq,
+                    duplicate: false,
+                }
+            }
+        };
+        let record = change_record(now, actor.to_owned(), None, prefix, &change, &outcome);
+        let receipt = self.record(group, record);
+        Ok((outcome, Some(receipt)))
+    }
+
+    /// Records a refusal the gateway decided before any change existed (a customer's reply to
+    /// a missing ticket, or one the leak guard refused).
+    pub(super) fn record_refusal(
+        &self,
+        group: &mut Group,
+        actor: &str,
+        action: &str,
+        subject: &EntityKey,
+        refusal: &Refusal,
+    ) -> Receipt {
+        let record = Record {
+            at_ms: (self.settings.now_ms)(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_string(),
+            detail_json: serde_json::json!({ "rule": refusal.rule.name() }).to_string(),
+        };
+        self.record(group, record)
     }
 
     pub(super) fn process_lease(
@@ -396,6 +494,15 @@ impl Writer {
         );
         group.lease_next.insert(year, last + 1);
         self.note_leased(group, site, year, count);
+        let record = Record {
+            at_ms: (self.settings.now_ms)(),
+            actor: format!("site:{site}"),
+            action: "lease.granted".into(),
+            subject: format!("site/{site}"),
+            detail_json: serde_json::json!({ "year": year, "first": next, "count": count })
+                .to_string(),
+        };
+        self.record(group, record);
         Ok(Ok(LeaseGrant {
             prefix: self.settings.ticket_prefix.clone(),
             year,

@@ -21,8 +21,10 @@ use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::log::{CommittedRef, decode_state};
 use crate::store::{Store, keys};
+use hotline_federation::audit::{Head, Receipt, Record, SignedCheckpoint};
 use hotline_federation::authority::{Caller, Refusal};
 
+pub mod audit;
 mod bounds;
 mod cache;
 mod group;
@@ -61,6 +63,10 @@ pub enum Outcome {
     Rejected(Refusal),
 }
 
+/// An outcome with the receipt of its audit entry (none for a retried push whose first
+/// acceptance predates the audit trail).
+pub type Receipted = (Outcome, Option<Receipt>);
+
 /// A block of ticket numbers granted to a site.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseGrant {
@@ -87,16 +93,26 @@ enum Job {
     Push {
         caller: Caller,
         changes: Vec<Change>,
-        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Register {
+        actor: String,
         registration: Registration,
-        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Seed {
+        actor: String,
         key: EntityKey,
         ops: Vec<FieldOp>,
-        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
+    },
+    Audit {
+        records: Vec<Record>,
+        reply: oneshot::Sender<Result<Vec<Receipt>>>,
+    },
+    Checkpoint {
+        secret: [u8; 32],
+        reply: oneshot::Sender<Result<Option<SignedCheckpoint>>>,
     },
     Lease {
         site: String,
@@ -105,7 +121,7 @@ enum Job {
     },
     Reply {
         reply_to: CustomerReply,
-        reply: oneshot::Sender<Result<Vec<Outcome>>>,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Review {
         write: ReviewWrite,
@@ -210,6 +226,10 @@ pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
 }
 
+fn strip(receipted: Vec<Receipted>) -> Vec<Outcome> {
+    receipted.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
 fn gone() -> Error {
     Error::Unavailable("the gateway is shutting down; retry against the restarted gateway".into())
 }
@@ -217,6 +237,15 @@ fn gone() -> Error {
 impl WriterHandle {
     /// Stores changes of `caller`; answers once they are durable.
     pub async fn push(&self, caller: Caller, changes: Vec<Change>) -> Result<Vec<Outcome>> {
+        Ok(strip(self.push_with_receipts(caller, changes).await?))
+    }
+
+    /// Like [`WriterHandle::push`], with each outcome's audit receipt.
+    pub async fn push_with_receipts(
+        &self,
+        caller: Caller,
+        changes: Vec<Change>,
+    ) -> Result<Vec<Receipted>> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job::Push {
@@ -229,11 +258,18 @@ impl WriterHandle {
         answer.await.map_err(|_| gone())?
     }
 
-    /// Stores a tenant or site record; answers once durable.
+    /// Stores a tenant or site record of the gateway's own config; answers once durable.
     pub async fn register(&self, registration: Registration) -> Result<()> {
+        self.register_as(GATEWAY_SITE.into(), registration).await
+    }
+
+    /// Stores a tenant or site record on behalf of `actor` (e.g. `staff:admin:alice`), recorded
+    /// in the audit trail in the same commit; answers once durable.
+    pub async fn register_as(&self, actor: String, registration: Registration) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job::Register {
+                actor,
                 registration,
                 reply,
             })
@@ -244,9 +280,47 @@ impl WriterHandle {
 
     /// Writes the gateway's own change to an entity (config seeding).
     pub async fn seed(&self, key: EntityKey, ops: Vec<FieldOp>) -> Result<Vec<Outcome>> {
+        self.seed_as(GATEWAY_SITE.into(), key, ops).await
+    }
+
+    /// Writes a change to an entity on behalf of `actor` (staff through Admin), recorded in
+    /// the audit trail in the same commit.
+    pub async fn seed_as(
+        &self,
+        actor: String,
+        key: EntityKey,
+        ops: Vec<FieldOp>,
+    ) -> Result<Vec<Outcome>> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job::Seed { key, ops, reply })
+            .send(Job::Seed {
+                actor,
+                key,
+                ops,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        Ok(strip(answer.await.map_err(|_| gone())??))
+    }
+
+    /// Appends `records` to the audit trail through group commit (actions that change nothing
+    /// else: staff reads, status-page look-ups); their receipts once durable.
+    pub async fn audit(&self, records: Vec<Record>) -> Result<Vec<Receipt>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Audit { records, reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Signs a checkpoint of the trail with `secret` (the gateway's Ed25519 key seed) unless
+    /// the latest one already covers its head; the new checkpoint once durable.
+    pub async fn checkpoint(&self, secret: [u8; 32]) -> Result<Option<SignedCheckpoint>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Checkpoint { secret, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -261,7 +335,7 @@ impl WriterHandle {
             .send(Job::Reply { reply_to, reply })
             .await
             .map_err(|_| gone())?;
-        let mut outcomes = answer.await.map_err(|_| gone())??;
+        let mut outcomes = strip(answer.await.map_err(|_| gone())??);
         outcomes
             .pop()
             .ok_or_else(|| Error::Storage("the writer answered a reply with no outcome".into()))
@@ -350,6 +424,8 @@ pub fn spawn(
         shared,
         settings,
         head: durable.head,
+        audit: durable.audit,
+        checkpoint: durable.checkpoint,
         floor: durable.floor,
         seed_seq: durable.seed_seq,
         clock,
@@ -435,6 +511,10 @@ struct Writer {
     shared: Arc<Shared>,
     settings: WriterSettings,
     head: u64,
+    /// The audit trail's head, as committed.
+    audit: Head,
+    /// The latest signed checkpoint, as committed.
+    checkpoint: Option<SignedCheckpoint>,
     floor: u64,
     seed_seq: u64,
     clock: HybridClock,
@@ -504,3 +584,6 @@ impl Writer {
         group.floor = new_floor;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use hotline_federation::customer::CUSTOMER_ALIAS;
 use hotline_federation::ids::INHOUSE;
 use hotline_federation::model::{Comment, EntityKind, Visibility};
 
-use super::{CUSTOMER_SITE, CustomerReply, Group, Outcome, Writer};
+use super::{CUSTOMER_SITE, CustomerReply, Group, Outcome, Receipted, Writer};
 use crate::error::Result;
 
 impl Writer {
@@ -16,23 +16,22 @@ impl Writer {
         &mut self,
         group: &mut Group,
         reply: &CustomerReply,
-    ) -> Result<Outcome> {
+    ) -> Result<Receipted> {
         let before = self.load(group, &reply.ticket)?;
         if reply.ticket.kind != EntityKind::Ticket || before.is_empty() || before.deleted.is_some()
         {
-            return Ok(Outcome::Rejected(Refusal::new(
+            let refusal = Refusal::new(
                 Rule::DeleteIsFinal,
                 format!(
                     "ticket {} is missing or deleted; a reply needs a live ticket",
                     reply.ticket.id
                 ),
-            )));
+            );
+            return Ok(self.refuse_reply(group, reply, refusal));
         }
         if let Err(leak) = group.face.guard.check("reply.body", &reply.body) {
-            return Ok(Outcome::Rejected(Refusal::new(
-                Rule::CustomerTextClean,
-                leak.to_string(),
-            )));
+            let refusal = Refusal::new(Rule::CustomerTextClean, leak.to_string());
+            return Ok(self.refuse_reply(group, reply, refusal));
         }
         // `process_seed` numbers the change with the next seed sequence number; the comment
         // takes the same number.
@@ -47,8 +46,27 @@ impl Writer {
         };
         self.process_seed(
             group,
+            CUSTOMER_SITE,
+            "status_page.reply",
             reply.ticket.clone(),
             vec![FieldOp::AddComment(comment)],
         )
+    }
+
+    /// A refused reply, recorded without its text.
+    fn refuse_reply(
+        &self,
+        group: &mut Group,
+        reply: &CustomerReply,
+        refusal: Refusal,
+    ) -> Receipted {
+        let receipt = self.record_refusal(
+            group,
+            CUSTOMER_SITE,
+            "status_page.reply.refused",
+            &reply.ticket,
+            &refusal,
+        );
+        (Outcome::Rejected(refusal), Some(receipt))
     }
 }

@@ -99,6 +99,7 @@ fn read_records(db: &sled::Db, site: &str, salvaged: &mut Salvaged) {
         keys::META,
         keys::OUTBOX,
         keys::PARKED,
+        keys::RECEIPT,
         keys::WEBHOOK_QUEUE,
         keys::WEBHOOK_DEAD_LETTER,
     ] {
@@ -164,6 +165,10 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
             b"confirmed" if pb::Hlc::decode(value).is_ok() => {
                 salvaged.records.push((key.to_vec(), value.to_vec()));
             }
+            // The gateway's latest audit checkpoint: evidence the site keeps.
+            b"checkpoint" if pb::AuditCheckpoint::decode(value).is_ok() => {
+                salvaged.records.push((key.to_vec(), value.to_vec()));
+            }
             _ => {}
         },
         Some(keys::OUTBOX) => {
@@ -182,6 +187,10 @@ fn take(key: &[u8], value: &[u8], site: &str, salvaged: &mut Salvaged) {
                 }
                 Err(_) => salvaged.dead_letters.1 += 1,
             }
+        }
+        // Audit receipts are the site's evidence of what the gateway recorded: kept when readable.
+        Some(keys::RECEIPT) if crate::replica::receipts::decode(value).is_some() => {
+            salvaged.records.push((key.to_vec(), value.to_vec()));
         }
         Some(keys::WEBHOOK_QUEUE | keys::WEBHOOK_DEAD_LETTER) => {
             if let Some(id) = webhook_event_id(key) {

@@ -323,6 +323,9 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
                 })
                 .map_err(|e| format!("ticket-number block: {e}")),
             Some(keys::CUSTOMER) => Ok(()),
+            Some(keys::RECEIPT) => super::receipts::decode(&value)
+                .map(drop)
+                .ok_or_else(|| format!("audit receipt {}: not 40 bytes", seq_name(&key))),
             Some(keys::REFRESH) => pb::EntityKey::decode(value.as_ref())
                 .map_err(|e| e.to_string())
                 .and_then(|wire| EntityKey::try_from(wire).map_err(|e| e.to_string()))
@@ -377,6 +380,9 @@ fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Resu
             .map(|n| counters.webhook = n)
             .map_err(what),
         b"cursor" => decode_counter(value).map(drop).map_err(what),
+        b"checkpoint" => pb::AuditCheckpoint::decode(value)
+            .map(drop)
+            .map_err(|e| what(e.to_string())),
         b"hlc" | b"confirmed" => pb::Hlc::decode(value)
             .map(drop)
             .map_err(|e| what(e.to_string())),

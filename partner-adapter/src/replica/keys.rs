@@ -10,7 +10,8 @@
 //! | `n` | year (u32), first (u64) | [`NumberBlock`](super::NumberBlock) |
 //! | `i` | customer ref, 0, ticket id | empty (find by customer) |
 //! | `r` | kind, `/`, id | `hotline.v1.EntityKey`: a change to it was refused, so the local copy waits to be replaced by the gateway's |
-//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format` |
+//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format`; `checkpoint`: the gateway's latest signed audit checkpoint (`hotline.v1.AuditCheckpoint`) |
+//! | `a` | origin sequence (u64) | the audit receipt of an accepted change: entry position (u64), entry hash (32 bytes) |
 //! | `w` | target index (u16), event id (u64) | a webhook delivery waiting (see `crate::webhooks`) |
 //! | `y` | target index (u16), event id (u64) | a webhook given up on, as JSON |
 
@@ -30,6 +31,8 @@ pub(crate) const CUSTOMER: u8 = b'i';
 pub(crate) const REFRESH: u8 = b'r';
 /// `m<name>`: counters and readings (cursor, seq, hlc, confirmed, webhook, ...).
 pub(crate) const META: u8 = b'm';
+/// `a<origin_seq>`: the gateway's audit receipt of an accepted change.
+pub(crate) const RECEIPT: u8 = b'a';
 /// `w<target><event>`: a webhook delivery waiting.
 pub(crate) const WEBHOOK_QUEUE: u8 = b'w';
 /// `y<target><event>`: a webhook given up on (a webhook dead letter).

@@ -33,6 +33,7 @@ pub(crate) mod keys;
 mod local;
 mod numbers;
 mod outbox;
+pub mod receipts;
 mod records;
 mod remote;
 mod restore;

@@ -85,9 +85,23 @@ pub(super) async fn pusher(
         };
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
+        let mut receipts = Vec::new();
+        let checkpoint = response.checkpoint;
         for (change, result) in batch.iter().zip(response.results) {
             match result.outcome {
                 Some(pb::change_result::Outcome::Accepted(a)) => {
+                    // The gateway's receipt: kept as evidence; a gateway without the audit
+                    // trail sends none.
+                    if let (true, Ok(hash)) = (
+                        a.audit_seq > 0,
+                        <[u8; 32]>::try_from(a.audit_hash.as_slice()),
+                    ) {
+                        let receipt = hotline_federation::audit::Receipt {
+                            seq: a.audit_seq,
+                            hash,
+                        };
+                        receipts.push((change.origin_seq, receipt));
+                    }
                     if a.duplicate {
                         ctx.status.duplicates.fetch_add(1, Ordering::SeqCst);
                     }
@@ -104,7 +118,8 @@ pub(super) async fn pusher(
         let duplicates = accepted.iter().filter(|(_, duplicate)| *duplicate).count() as u64;
         let refused_count = refused.len() as u64;
         on_store(ctx, inline, move |r| {
-            r.settle(&accepted, &refused, now_ms())
+            r.settle(&accepted, &refused, now_ms())?;
+            r.keep_receipts(&receipts, checkpoint.as_ref())
         })
         .await?;
         ctx.status.pushed.fetch_add(pushed, Ordering::SeqCst);

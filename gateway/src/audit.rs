@@ -1,0 +1,304 @@
+//! The audit trail's I/O around `hotline_federation::audit`: the gateway's Ed25519 signing key
+//! (a file, generated on first start), the task that signs a checkpoint at a fixed interval,
+//! and reading and verifying the trail in the store. Entries are written only by the writer
+//! (see [`crate::writer::audit`]), in the same batch as what they record.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_federation::audit::{Broken, ChainCheck, Entry, Problem, SignedCheckpoint};
+use hotline_proto::v1 as pb;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::state::GatewayState;
+use crate::store::{Store, keys};
+
+/// The gateway's audit signing key: the Ed25519 seed and its public key.
+#[derive(Clone)]
+pub struct AuditKey {
+    secret: [u8; 32],
+    /// The public key sites verify checkpoints with.
+    pub public: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("AuditKey")
+            .field("public", &hotline_federation::audit::hex(&self.public))
+            .finish()
+    }
+}
+
+impl AuditKey {
+    /// A key from its 32-byte seed.
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        AuditKey {
+            public: hotline_federation::audit::public_key(&secret),
+            secret,
+        }
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Result<Self> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| Error::Unavailable(format!("no randomness for the audit key: {e}")))?;
+        Ok(AuditKey::from_secret(secret))
+    }
+
+    /// The seed, for the writer to sign with.
+    pub fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+
+    /// Reads the key file at `path` (64 hex digits, the seed), or creates it with a fresh key
+    /// and mode 0600 when it does not exist. An unreadable or malformed file is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        let problem = |problem: String| Error::File {
+            path: path.to_path_buf(),
+            problem,
+        };
+        match std::fs::read(path) {
+            Ok(raw) => {
+                let text = std::str::from_utf8(&raw)
+                    .map_err(|_| problem("the audit signing key is not text".into()))?
+                    .trim();
+                let secret = hotline_federation::audit::parse_hex32("audit signing key", text)
+                    .map_err(|e| {
+                        problem(format!(
+                            "{e}; the file must hold the Ed25519 seed as 64 hex digits \
+                             (delete it to have a new key generated)"
+                        ))
+                    })?;
+                Ok(AuditKey::from_secret(secret))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = AuditKey::generate()?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| problem(format!("cannot create its directory: {e}")))?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options
+                    .open(path)
+                    .map_err(|e| problem(format!("cannot create the audit signing key: {e}")))?;
+                file.write_all(hotline_federation::audit::hex(&key.secret).as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| problem(format!("cannot write the audit signing key: {e}")))?;
+                tracing::info!(path = %path.display(), "generated the audit signing key");
+                Ok(key)
+            }
+            Err(e) => Err(problem(format!("cannot read the audit signing key: {e}"))),
+        }
+    }
+}
+
+/// Loads (or creates) the configured key off the async runtime; a memory store without a
+/// configured key gets a key that lives as long as the process, like its trail.
+pub async fn load_key(path: PathBuf, ephemeral: bool) -> Result<AuditKey> {
+    if ephemeral {
+        return AuditKey::generate();
+    }
+    tokio::task::spawn_blocking(move || AuditKey::load_or_create(&path))
+        .await
+        .map_err(|e| Error::Unavailable(format!("loading the audit key failed: {e}")))?
+}
+
+/// Signs a checkpoint every `audit.checkpoint_interval_secs` while the trail grew, until
+/// `shutdown` (the last one is signed by [`GatewayState::close`]).
+pub fn spawn_checkpoints(
+    state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_secs(state.config.audit.checkpoint_interval_secs);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            match state.writer.checkpoint(state.audit_key.secret()).await {
+                Ok(Some(signed)) => {
+                    tracing::debug!(size = signed.checkpoint.size, "audit checkpoint signed");
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "audit checkpoint not signed"),
+            }
+        }
+    })
+}
+
+/// Records one action that writes nothing else (a staff read, a status-page look-up) through
+/// group commit; its receipt once durable. `detail` must never hold personal data.
+pub async fn record(
+    state: &GatewayState,
+    actor: String,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<hotline_federation::audit::Receipt> {
+    let record = hotline_federation::audit::Record {
+        at_ms: state.now_ms(),
+        actor,
+        action: action.into(),
+        subject: subject.into(),
+        detail_json: detail.to_string(),
+    };
+    let mut receipts = state.writer.audit(vec![record]).await?;
+    receipts
+        .pop()
+        .ok_or_else(|| Error::Storage("the writer answered an audit record with no receipt".into()))
+}
+
+/// Reads the entries `from..` (at most `limit`) in storage order, each decoded, or the
+/// position of the key whose value does not decode.
+pub fn read_entries(
+    store: &dyn Store,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<std::result::Result<Entry, u64>>> {
+    let start = keys::audit(from);
+    let (_, end) = keys::prefix_range(keys::AUDIT);
+    let raw = store.range(&start, &end, limit)?;
+    Ok(raw
+        .into_iter()
+        .map(|(key, value)| {
+            let at = keys::parse_audit(&key).unwrap_or(0);
+            pb::AuditEntry::decode(value.as_slice())
+                .ok()
+                .and_then(|wire| Entry::try_from(wire).ok())
+                .ok_or(at)
+        })
+        .collect())
+}
+
+/// The outcome of verifying the stored trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Entries checked.
+    pub checked: u64,
+    /// The first broken entry, `None` when intact.
+    pub broken: Option<Broken>,
+}
+
+/// Verifies a trail given whole (stored or exported) against the trail's recorded end (its
+/// head counter, if known) and a signed checkpoint (checked with `public`).
+pub fn verify_entries(
+    entries: &[std::result::Result<Entry, u64>],
+    recorded_end: Option<u64>,
+    checkpoint: Option<&SignedCheckpoint>,
+    public: &[u8; 32],
+) -> Verdict {
+    let mut check = ChainCheck::new();
+    let mut hash_at_size = None;
+    let size = checkpoint.map(|c| c.checkpoint.size);
+    for (at, entry) in entries.iter().enumerate() {
+        let broken = match entry {
+            Err(seq) => Some(Broken {
+                seq: *seq,
+                problem: Problem::Changed,
+                detail: "its stored bytes do not decode as an audit entry".into(),
+            }),
+            Ok(entry) => check
+                .check(entry, |expected| {
+                    entries[at + 1..]
+                        .iter()
+                        .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
+                })
+                .err(),
+        };
+        if let Some(broken) = broken {
+            return Verdict {
+                checked: check.head().seq,
+                broken: Some(broken),
+            };
+        }
+        if Some(check.head().seq) == size {
+            hash_at_size = Some(check.head().hash);
+        }
+    }
+    let end = check.head().seq;
+    if let Some(recorded) = recorded_end.filter(|r| *r > end) {
+        return Verdict {
+            checked: end,
+            broken: Some(Broken {
+                seq: end + 1,
+                problem: Problem::Removed,
+                detail: format!("the trail ends at entry {end} but recorded {recorded} entries"),
+            }),
+        };
+    }
+    if let Some(signed) = checkpoint {
+        let broken = match signed.verify(public) {
+            Err(e) => Some(Broken {
+                seq: signed.checkpoint.size,
+                problem: Problem::Changed,
+                detail: format!("the latest checkpoint does not verify: {e}"),
+            }),
+            Ok(()) => check
+                .reaches(
+                    signed.checkpoint.size,
+                    hash_at_size,
+                    &signed.checkpoint.head,
+                )
+                .err(),
+        };
+        if broken.is_some() {
+            return Verdict {
+                checked: end,
+                broken,
+            };
+        }
+    }
+    Verdict {
+        checked: end,
+        broken: None,
+    }
+}
+
+/// Verifies the stored trail, its head counter and its latest signed checkpoint.
+pub fn verify_store(store: &dyn Store, public: &[u8; 32]) -> Result<Verdict> {
+    let entries = read_entries(store, 0, usize::MAX)?;
+    let head = crate::writer::audit::load_head(store)?;
+    let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
+    Ok(verify_entries(
+        &entries,
+        Some(head.seq),
+        checkpoint.as_ref(),
+        public,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing key file is created (mode 0600 on Unix) and read back as the same key; a
+    /// malformed one is refused naming the file, so a damaged key never signs silently.
+    #[test]
+    fn key_file_is_created_once_and_malformed_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("audit-signing.key");
+        let created = AuditKey::load_or_create(&path).unwrap();
+        let again = AuditKey::load_or_create(&path).unwrap();
+        assert_eq!(created.public, again.public);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not a key").unwrap();
+        let error = AuditKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(error.contains("audit-signing.key"), "{error}");
+        assert!(error.contains("64 hex digits"), "{error}");
+    }
+}
