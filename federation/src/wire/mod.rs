@@ -130,6 +130,8 @@ impl TryFrom<pb::CallEvent> for CallEvent {
             at_ms,
             focus_team,
             ticket_number,
+            talk_seconds,
+            wrap_seconds,
         } = event;
         Ok(CallEvent {
             id,
@@ -139,6 +141,8 @@ impl TryFrom<pb::CallEvent> for CallEvent {
             at_ms,
             focus_team: non_empty(focus_team),
             ticket_number: non_empty(ticket_number),
+            talk_seconds,
+            wrap_seconds,
         })
     }
 }
@@ -153,6 +157,8 @@ impl From<CallEvent> for pb::CallEvent {
             at_ms: e.at_ms,
             focus_team: e.focus_team.unwrap_or_default(),
             ticket_number: e.ticket_number.unwrap_or_default(),
+            talk_seconds: e.talk_seconds,
+            wrap_seconds: e.wrap_seconds,
         }
     }
 }
