@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "hotline/v1/sync.proto",
     "hotline/v1/admin.proto",
     "hotline/v1/audit.proto",
+    "hotline/v1/reports.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

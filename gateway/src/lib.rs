@@ -14,6 +14,7 @@
 //! - [`quota`]: per-tenant push quotas; [`registry`]: tenants and sites; [`state`]: what the services share (process plumbing such as telemetry and shutdown signals is in `hotline-runtime`);
 //! - [`guard`]: the leak guard over every customer-visible text, with the stored brand;
 //!   [`web`]: the customer's status page and its JSON on their own listener;
+//! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service);
 //! - [`error`]: the crate's one error type and its gRPC mapping.
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
@@ -24,6 +25,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod figures;
 pub mod guard;
 pub mod identity;
 pub mod log;

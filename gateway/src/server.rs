@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
 use hotline_proto::v1::federation_server::FederationServer;
+use hotline_proto::v1::reports_server::ReportsServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,7 @@ use tower_layer::Stack;
 
 use crate::api::admin::AdminApi;
 use crate::api::federation::FederationApi;
+use crate::api::reports::ReportsApi;
 use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Vouched};
@@ -61,6 +63,7 @@ pub async fn run(
         .set_serving::<FederationServer<FederationApi>>()
         .await;
     health.set_serving::<AdminServer<AdminApi>>().await;
+    health.set_serving::<ReportsServer<ReportsApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -77,6 +80,11 @@ pub async fn run(
         .add_service(reflection)
         .add_service(federation)
         .add_service(admin_service(AdminApi::new(state.clone()), limits))
+        .add_service(
+            ReportsServer::new(ReportsApi::new(state.clone()))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
         .serve_with_incoming_shutdown(connections, shutdown.cancelled());
     let grace = Duration::from_millis(limits.shutdown_grace_ms);
     let served = tokio::select! {

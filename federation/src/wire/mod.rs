@@ -6,6 +6,7 @@
 
 mod enums;
 mod fields;
+mod reports;
 mod state;
 
 use hotline_proto::v1 as pb;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::{CallEvent, Comment, EntityKey, EntityKind, Visibility};
 
 pub use enums::WireEnum;
+pub use reports::query_from_wire;
 pub(crate) use state::register_to_wire;
 
 /// Takes a required sub-message or says which field is missing.

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod federation;
+pub mod reports;
 
 /// Longest prefix of a client's value that an error message quotes, in bytes.
 const QUOTED_PREFIX: usize = 64;
