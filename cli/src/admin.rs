@@ -28,6 +28,19 @@ pub async fn connect(
     pki: &Path,
     name: &str,
 ) -> anyhow::Result<AdminClient<Channel>> {
+    Ok(AdminClient::new(
+        channel(url, server_name, pki, name).await?,
+    ))
+}
+
+/// An mTLS channel to the gateway at `url` with the certificate `<pki>/<name>.pem` (a staff
+/// member's or a site's).
+pub async fn channel(
+    url: &str,
+    server_name: &str,
+    pki: &Path,
+    name: &str,
+) -> anyhow::Result<Channel> {
     let read = |file: String| {
         let path = pki.join(&file);
         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
@@ -46,7 +59,7 @@ pub async fn connect(
         .connect()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the gateway at {url}: {}", chain(&e)))?;
-    Ok(AdminClient::new(channel))
+    Ok(channel)
 }
 
 /// Turns a refusal into an error that says what the gateway said.

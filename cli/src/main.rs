@@ -64,6 +64,23 @@ enum Command {
         #[command(subcommand)]
         action: KbAction,
     },
+    /// Service figures from the gateway's Reports service (staff or site certificate).
+    Report {
+        /// The gateway.
+        #[arg(long, default_value = "https://127.0.0.1:7443")]
+        gateway: String,
+        /// The DNS name on the gateway's certificate.
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// The PKI directory holding ca.pem and the certificate.
+        #[arg(long, default_value = "pki")]
+        pki: PathBuf,
+        /// Whose certificate: uses <pki>/<name>.pem and <pki>/<name>.key.
+        #[arg(long = "as")]
+        name: String,
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// The federation's certificate authority.
     Pki {
         /// The PKI directory.
@@ -91,6 +108,13 @@ enum KbAction {
         #[arg(long)]
         draft: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Calls offered and answered, service level, speed of answer, abandonment, handling time,
+    /// first-contact resolution, reopen rate, escalations, backlog and satisfaction.
+    ServiceLevel(hotline::report::ServiceLevelArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -123,6 +147,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &staff,
             action,
         )),
+        Command::Report {
+            gateway,
+            server_name,
+            pki,
+            name,
+            action: ReportAction::ServiceLevel(args),
+        } => {
+            let text = tokio::runtime::Runtime::new()?.block_on(hotline::report::service_level(
+                &gateway,
+                &server_name,
+                &pki,
+                &name,
+                args,
+            ))?;
+            print!("{text}");
+            Ok(())
+        }
         Command::Demo {
             calls,
             seed,
