@@ -93,7 +93,7 @@ fn tenant_of(site: &str) -> String {
 fn counted(rows: &[pb::FigureRow]) -> BTreeMap<String, Counted> {
     rows.iter()
         .map(|r| {
-            let f = r.figures.clone().unwrap_or_default();
+            let f = r.figures.unwrap_or_default();
             (
                 r.group.clone(),
                 (
@@ -266,7 +266,7 @@ async fn figures_match_an_independent_count() -> anyhow::Result<()> {
         .iter()
         .find(|r| r.group == "twenty4help")
         .expect("twenty4help row");
-    let f = t4h.figures.clone().unwrap_or_default();
+    let f = t4h.figures.unwrap_or_default();
     assert_eq!(
         (f.resolved, f.resolved_first_contact, f.reopened),
         (1, 1, 0)
