@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         action: KbAction,
     },
+    /// Imports data through a site's API.
+    Import {
+        #[command(subcommand)]
+        action: ImportAction,
+    },
     /// Service figures from the gateway's Reports service (staff or site certificate).
     Report {
         /// The gateway.
@@ -111,6 +116,23 @@ enum KbAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum ImportAction {
+    /// Imports call events from a CSV file (header row id,at,outcome,wait_seconds,
+    /// talk_seconds,wrap_seconds,focus_team,ticket_number); nothing is sent when any row is
+    /// bad, and importing the same file again changes nothing.
+    Calls {
+        /// The CSV file.
+        file: PathBuf,
+        /// The site's local API, http://HOST:PORT.
+        #[arg(long)]
+        site: String,
+        /// A tool token of that site.
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ReportAction {
     /// Calls offered and answered, service level, speed of answer, abandonment, handling time,
     /// first-contact resolution, reopen rate, escalations, backlog and satisfaction.
@@ -147,6 +169,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &staff,
             action,
         )),
+        Command::Import {
+            action: ImportAction::Calls { file, site, token },
+        } => {
+            let lines = tokio::runtime::Runtime::new()?
+                .block_on(hotline::calls::import(&file, &site, &token))?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Report {
             gateway,
             server_name,

@@ -220,3 +220,59 @@ pub fn render(rows: &[FigureRow], format: Format) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hotline_federation::service::{Figures, Targets};
+
+    use super::*;
+
+    fn row() -> FigureRow {
+        FigureRow {
+            group: "twenty4help".into(),
+            period_start_ms: 1_782_864_000_000,
+            period: "2026-07".into(),
+            figures: Figures {
+                offered: 200,
+                answered: 180,
+                answered_in_target: 150,
+                abandoned: 20,
+                answer_wait_seconds: 3_600,
+                handling_seconds: 54_000,
+                resolved: 40,
+                resolved_first_contact: 30,
+                reopened: 2,
+                ratings: 4,
+                rating_sum: 18,
+                ..Figures::default()
+            },
+            targets: Targets::default(),
+        }
+    }
+
+    /// The table shows the rates as percentages and means next to their targets, and CSV keeps
+    /// the same columns, so the README's sample and a spreadsheet read the same numbers.
+    #[test]
+    fn table_and_csv_show_rates() {
+        let table = render(&[row()], Format::Table);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("group"), "{table}");
+        assert!(
+            lines[1].contains("75.0") && lines[1].contains("20.0"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("300.0") && lines[1].contains("4.5"),
+            "{table}"
+        );
+        let csv = render(&[row()], Format::Csv);
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("twenty4help,2026-07,200,180,75.0,80,20.0,10.0,300.0,75.0,75,5.0,0,0,4.5,4")
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&[row()], Format::Json)).unwrap();
+        assert_eq!(json[0]["service_level"], 0.75);
+        println!("{table}");
+    }
+}
