@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "hotline/v1/admin.proto",
     "hotline/v1/audit.proto",
     "hotline/v1/review.proto",
+    "hotline/v1/reports.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

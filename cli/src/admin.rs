@@ -29,12 +29,13 @@ pub async fn connect(
     name: &str,
 ) -> anyhow::Result<AdminClient<Channel>> {
     Ok(AdminClient::new(
-        staff_channel(url, server_name, pki, name).await?,
+        channel(url, server_name, pki, name).await?,
     ))
 }
 
-/// An mTLS channel to the gateway at `url` as the staff member `name` of the PKI in `pki`.
-pub async fn staff_channel(
+/// An mTLS channel to the gateway at `url` with the certificate `<pki>/<name>.pem` (a staff
+/// member's or a site's).
+pub async fn channel(
     url: &str,
     server_name: &str,
     pki: &Path,

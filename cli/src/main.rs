@@ -89,6 +89,28 @@ enum Command {
         #[command(subcommand)]
         action: KbAction,
     },
+    /// Imports data through a site's API.
+    Import {
+        #[command(subcommand)]
+        action: ImportAction,
+    },
+    /// Service figures from the gateway's Reports service (staff or site certificate).
+    Report {
+        /// The gateway.
+        #[arg(long, default_value = "https://127.0.0.1:7443")]
+        gateway: String,
+        /// The DNS name on the gateway's certificate.
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// The PKI directory holding ca.pem and the certificate.
+        #[arg(long, default_value = "pki")]
+        pki: PathBuf,
+        /// Whose certificate: uses <pki>/<name>.pem and <pki>/<name>.key.
+        #[arg(long = "as")]
+        name: String,
+        #[command(subcommand)]
+        action: ReportAction,
+    },
     /// The federation's certificate authority.
     Pki {
         /// The PKI directory.
@@ -116,6 +138,30 @@ enum KbAction {
         #[arg(long)]
         draft: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportAction {
+    /// Imports call events from a CSV file (header row id,at,outcome,wait_seconds,
+    /// talk_seconds,wrap_seconds,focus_team,ticket_number); nothing is sent when any row is
+    /// bad, and importing the same file again changes nothing.
+    Calls {
+        /// The CSV file.
+        file: PathBuf,
+        /// The site's local API, http://HOST:PORT.
+        #[arg(long)]
+        site: String,
+        /// A tool token of that site.
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportAction {
+    /// Calls offered and answered, service level, speed of answer, abandonment, handling time,
+    /// first-contact resolution, reopen rate, escalations, backlog and satisfaction.
+    ServiceLevel(hotline::report::ServiceLevelArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -172,6 +218,33 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let output = tokio::runtime::Runtime::new()?
                 .block_on(hotline::audit::run(&credentials, action))?;
             print!("{output}");
+            Ok(())
+        }
+        Command::Import {
+            action: ImportAction::Calls { file, site, token },
+        } => {
+            let lines = tokio::runtime::Runtime::new()?
+                .block_on(hotline::calls::import(&file, &site, &token))?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Report {
+            gateway,
+            server_name,
+            pki,
+            name,
+            action: ReportAction::ServiceLevel(args),
+        } => {
+            let text = tokio::runtime::Runtime::new()?.block_on(hotline::report::service_level(
+                &gateway,
+                &server_name,
+                &pki,
+                &name,
+                args,
+            ))?;
+            print!("{text}");
             Ok(())
         }
         Command::Demo {

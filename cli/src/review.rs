@@ -5,7 +5,7 @@
 use hotline_proto::v1 as pb;
 use pb::reviews_client::ReviewsClient;
 
-use crate::admin::{refused, staff_channel};
+use crate::admin::{channel, refused};
 
 /// What `hotline review` does.
 #[derive(Debug, clap::Subcommand)]
@@ -107,7 +107,7 @@ pub async fn run(
     staff: &str,
     action: ReviewAction,
 ) -> anyhow::Result<String> {
-    let mut client = ReviewsClient::new(staff_channel(gateway, server_name, pki, staff).await?);
+    let mut client = ReviewsClient::new(channel(gateway, server_name, pki, staff).await?);
     Ok(match action {
         ReviewAction::List { team, period } => {
             let reports = client

@@ -408,6 +408,15 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
             check_text("customer_phone", t, MAX_SHORT_TEXT, Lines::One)
         }
         TicketField::AccessCode(t) => check_access_code_hash(t),
+        TicketField::Rating(rating) => {
+            crate::service::check_score(u32::from(rating.score))?;
+            check_text(
+                "rating.remark",
+                &rating.remark,
+                MAX_RATING_REMARK,
+                Lines::Many,
+            )
+        }
         TicketField::Priority(_)
         | TicketField::Language(_)
         | TicketField::Channel(_)
@@ -478,8 +487,27 @@ fn check_call_event(event: &CallEvent) -> Result<()> {
     if let Some(number) = &event.ticket_number {
         PublicNumber::parse("ticket_number", number)?;
     }
+    for (field, seconds) in [
+        ("talk_seconds", event.talk_seconds),
+        ("wrap_seconds", event.wrap_seconds),
+    ] {
+        if seconds > MAX_CALL_SECONDS {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{seconds} seconds is more than allowed; at most {MAX_CALL_SECONDS} (one day)"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
+
+/// The longest remark a customer may give with a rating, in bytes.
+pub const MAX_RATING_REMARK: usize = 1000;
+
+/// The most talk or wrap-up seconds one call event may report: one day.
+pub const MAX_CALL_SECONDS: u32 = 86_400;
 
 #[cfg(test)]
 mod tests;

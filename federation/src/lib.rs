@@ -14,6 +14,8 @@
 //! - [`status`]: the ticket status state machine;
 //! - [`change`]: changes and the rules each must meet; [`text`]: what text fields may hold;
 //! - [`knowledge`]: knowledge-base articles as Markdown files with front matter, parsed;
+//! - [`service`]: service figures (service level, first-contact resolution, backlog ...) by
+//!   site, tenant, focus team and period, from call events and tickets;
 //! - [`leak`]: the leak guard every customer-visible text passes;
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
@@ -45,6 +47,7 @@ pub mod limits;
 pub mod model;
 pub mod review;
 pub mod rewind;
+pub mod service;
 pub mod state;
 pub mod status;
 pub mod text;

@@ -19,9 +19,10 @@
 //!   (`/metrics`, `/healthz`, `/readyz`) with the gateway's readiness checks;
 //! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
 //!   whose pages are in [`web::staff`];
-//! - [`review`]: review reports per focus team and period, quality sample and scores.
+//! - [`review`]: review reports per focus team and period, quality sample and scores;
 //! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
-//!   (entries are appended by the writer, in [`writer::audit`]).
+//!   (entries are appended by the writer, in [`writer::audit`]);
+//! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service).
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -32,6 +33,7 @@ pub mod api;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod figures;
 pub mod guard;
 // Sync health per site (issue 15).
 pub mod health;

@@ -14,6 +14,7 @@ use futures_util::Stream;
 use hotline_proto::v1::admin_server::AdminServer;
 use hotline_proto::v1::audit_server::AuditServer;
 use hotline_proto::v1::federation_server::FederationServer;
+use hotline_proto::v1::reports_server::ReportsServer;
 use hotline_proto::v1::reviews_server::ReviewsServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -25,6 +26,7 @@ use tower_layer::Stack;
 use crate::api::admin::AdminApi;
 use crate::api::audit::AuditApi;
 use crate::api::federation::FederationApi;
+use crate::api::reports::ReportsApi;
 use crate::api::reviews::ReviewsApi;
 use crate::config::{Limits, TlsConfig};
 use crate::error::{Error, Result};
@@ -70,6 +72,7 @@ pub async fn run(
     let review_schedule = crate::review::schedule::spawn(state.clone(), review_stop.clone());
     health.set_serving::<AuditServer<AuditApi>>().await;
     let checkpoints = crate::audit::spawn_checkpoints(state.clone(), shutdown.child_token());
+    health.set_serving::<ReportsServer<ReportsApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -93,6 +96,11 @@ pub async fn run(
         )
         .add_service(
             AuditServer::new(AuditApi::new(state.clone()))
+                .max_decoding_message_size(limits.max_message_bytes)
+                .max_encoding_message_size(limits.max_message_bytes),
+        )
+        .add_service(
+            ReportsServer::new(ReportsApi::new(state.clone()))
                 .max_decoding_message_size(limits.max_message_bytes)
                 .max_encoding_message_size(limits.max_message_bytes),
         )

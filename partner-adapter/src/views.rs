@@ -155,6 +155,8 @@ pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> FieldValueView {
         TicketField::FirstContact(v) => Flag(*v),
         // Only that a code was set: its salted hash is of no use to a partner's tools.
         TicketField::AccessCode(_) => Flag(true),
+        // Reaches in-house sites only; their tools learn the score, the remark stays here.
+        TicketField::Rating(r) => Number(u64::from(r.score)),
         TicketField::PublicNumber(s)
         | TicketField::CustomerRef(s)
         | TicketField::FocusTeam(s)
@@ -204,7 +206,8 @@ pub fn ticket(state: &EntityState, mapping: &Mapping) -> TicketView {
             TicketField::CustomerName(s) => view.customer_name = text(s),
             TicketField::CustomerEmail(s) => view.customer_email = text(s),
             TicketField::CustomerPhone(s) => view.customer_phone = text(s),
-            TicketField::AccessCode(_) => {}
+            // In-house only (never at a partner site); not part of the ticket view.
+            TicketField::AccessCode(_) | TicketField::Rating(_) => {}
         }
     }
     view

@@ -516,6 +516,8 @@ async fn drafts_and_foreign_entities_never_reach_partners() -> anyhow::Result<()
                 at_ms: 1,
                 focus_team: Some("plants".into()),
                 ticket_number: None,
+                talk_seconds: 0,
+                wrap_seconds: 0,
             })],
         )
         .await?;
@@ -1616,6 +1618,8 @@ async fn suggestions_and_call_logs_of_others() -> anyhow::Result<()> {
             // A team dortmund handles: it may report calls only for those.
             focus_team: Some("dealers-sales".into()),
             ticket_number: None,
+            talk_seconds: 0,
+            wrap_seconds: 0,
         })]
     };
     check(

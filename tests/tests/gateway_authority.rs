@@ -631,6 +631,8 @@ async fn unknown_teams_and_sites_are_refused() -> anyhow::Result<()> {
                 at_ms: now_ms(),
                 focus_team: Some("nosuchteam".into()),
                 ticket_number: None,
+                talk_seconds: 0,
+                wrap_seconds: 0,
             })],
         )
         .await?;
@@ -1057,6 +1059,8 @@ fn own_expectations(
                 // Every partner handles dealers-sales; a site reports calls only of its teams.
                 focus_team: Some("dealers-sales".into()),
                 ticket_number: None,
+                talk_seconds: 0,
+                wrap_seconds: 0,
             })],
             None,
         ),

@@ -59,11 +59,13 @@ pub enum Rule {
     AccessCodeOnce,
     /// Customer-visible text names no tenant, site or agent (the leak guard).
     CustomerTextClean,
+    /// Only the customer rates a ticket (the gateway writes it for them); no site writes it.
+    RatingByCustomer,
 }
 
 impl Rule {
     /// Every rule, for tables and tests.
-    pub const ALL: [Rule; 26] = [
+    pub const ALL: [Rule; 27] = [
         Rule::OriginIsCaller,
         Rule::OriginSeqUnique,
         Rule::WellFormed,
@@ -90,6 +92,7 @@ impl Rule {
         Rule::CallLogOfOwnSite,
         Rule::AccessCodeOnce,
         Rule::CustomerTextClean,
+        Rule::RatingByCustomer,
     ];
 
     /// The stable name, as clients see it (`rule` in the adapter's error bodies).
@@ -136,6 +139,7 @@ impl Rule {
             Rule::CallLogOfOwnSite => ("call_log_of_own_site", R::Forbidden),
             Rule::AccessCodeOnce => ("access_code_once", R::Forbidden),
             Rule::CustomerTextClean => ("customer_text_clean", R::Invalid),
+            Rule::RatingByCustomer => ("rating_by_customer", R::Forbidden),
         }
     }
 }

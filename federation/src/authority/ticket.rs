@@ -84,6 +84,15 @@ pub(super) fn authorize_ticket(
                     ),
                 ));
             }
+            TicketField::Rating(_) => {
+                return Err(refuse(
+                    Rule::RatingByCustomer,
+                    format!(
+                        "ticket {id}'s rating is the customer's, given on the status page; no \
+                         site writes it"
+                    ),
+                ));
+            }
             TicketField::FocusTeam(team) => {
                 // Not even the same team again: a partner's write of the current team with a
                 // clock ahead would outrank (and so undo) an in-house move made meanwhile.

@@ -157,6 +157,8 @@ fn call_log_op(source: &mut Source<'_>) -> FieldOp {
         at_ms: 1,
         focus_team: (source.byte() & 1 == 1).then(|| "plants".to_owned()),
         ticket_number: None,
+        talk_seconds: 0,
+        wrap_seconds: 0,
     })
 }
 

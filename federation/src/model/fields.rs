@@ -53,6 +53,20 @@ pub enum TicketField {
     /// The salted hash of the customer's access code to the status page, as
     /// `<salt hex>:<sha-256 hex>`; written once, at creation, by the opening site.
     AccessCode(String),
+    /// The customer's rating of the resolved ticket; written once, by the gateway on the
+    /// customer's behalf, read in-house only.
+    Rating(CustomerRating),
+}
+
+/// A customer's 1-5 rating of a resolved ticket with an optional remark.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CustomerRating {
+    /// 1 (poor) to 5 (very good).
+    pub score: u8,
+    /// The customer's remark; may be empty.
+    pub remark: String,
+    /// When given (ms).
+    pub at_ms: u64,
 }
 
 /// An article field with its value.
@@ -256,9 +270,13 @@ impl FieldValue {
         name.to_owned()
     }
 
-    /// True for fields only in-house ever reads: an article's draft.
+    /// True for fields only in-house ever reads: an article's draft, a customer's rating.
     pub fn is_inhouse_only(&self) -> bool {
-        matches!(self, FieldValue::Article(ArticleField::Draft(_)))
+        matches!(
+            self,
+            FieldValue::Article(ArticleField::Draft(_))
+                | FieldValue::Ticket(TicketField::Rating(_))
+        )
     }
 
     /// True for fields that hold personal data of the customer.
@@ -297,5 +315,6 @@ pub fn ticket_field_name(field: &TicketField) -> &'static str {
         TicketField::CustomerEmail(_) => "customer_email",
         TicketField::CustomerPhone(_) => "customer_phone",
         TicketField::AccessCode(_) => "access_code",
+        TicketField::Rating(_) => "rating",
     }
 }

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 mod fields;
 
 pub use fields::{
-    ArticleDraft, ArticleField, BrandField, FieldValue, PolicyField, SuggestionField, TicketField,
-    ticket_field_name,
+    ArticleDraft, ArticleField, BrandField, CustomerRating, FieldValue, PolicyField,
+    SuggestionField, TicketField, ticket_field_name,
 };
 
 /// Declares a domain enum with its stable lowercase names, used in JSON, mappings and errors.
@@ -269,4 +269,10 @@ pub struct CallEvent {
     pub focus_team: Option<String>,
     /// Ticket number, when any.
     pub ticket_number: Option<String>,
+    /// Seconds talked (answered calls); events stored before this field read as 0.
+    #[serde(default)]
+    pub talk_seconds: u32,
+    /// Seconds of after-call work (wrap-up); events stored before this field read as 0.
+    #[serde(default)]
+    pub wrap_seconds: u32,
 }

@@ -6,9 +6,9 @@ use pb::{article_field, brand_field, field_value, policy_field, suggestion_field
 use super::{WireEnum, required};
 use crate::error::{Error, Result, quote};
 use crate::model::{
-    ArticleDraft, ArticleField, ArticleState, BrandField, Channel, FieldValue, Language,
-    PolicyField, Priority, ReviewCadence, StatusTransition, SuggestionField, SuggestionState,
-    TicketField, TicketStatus,
+    ArticleDraft, ArticleField, ArticleState, BrandField, Channel, CustomerRating, FieldValue,
+    Language, PolicyField, Priority, ReviewCadence, StatusTransition, SuggestionField,
+    SuggestionState, TicketField, TicketStatus,
 };
 
 /// Converts a field value; errors name the field under `ticket.`, `article.`, ...
@@ -65,6 +65,15 @@ fn ticket_from_wire(value: ticket_field::Value) -> Result<TicketField> {
         V::CustomerEmail(v) => TicketField::CustomerEmail(v),
         V::CustomerPhone(v) => TicketField::CustomerPhone(v),
         V::AccessCode(v) => TicketField::AccessCode(v),
+        V::Rating(pb::CustomerRating {
+            score,
+            remark,
+            at_ms,
+        }) => TicketField::Rating(CustomerRating {
+            score: crate::service::check_score(score)?,
+            remark,
+            at_ms,
+        }),
     })
 }
 
@@ -195,6 +204,15 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 TicketField::CustomerEmail(v) => V::CustomerEmail(v),
                 TicketField::CustomerPhone(v) => V::CustomerPhone(v),
                 TicketField::AccessCode(v) => V::AccessCode(v),
+                TicketField::Rating(CustomerRating {
+                    score,
+                    remark,
+                    at_ms,
+                }) => V::Rating(pb::CustomerRating {
+                    score: u32::from(score),
+                    remark,
+                    at_ms,
+                }),
             };
             field_value::Kind::Ticket(pb::TicketField { value: Some(v) })
         }

@@ -6,6 +6,7 @@
 
 mod enums;
 mod fields;
+mod reports;
 mod state;
 
 use hotline_proto::v1 as pb;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::{CallEvent, Comment, EntityKey, EntityKind, Visibility};
 
 pub use enums::WireEnum;
+pub use reports::query_from_wire;
 pub(crate) use state::register_to_wire;
 
 /// Takes a required sub-message or says which field is missing.
@@ -130,6 +132,8 @@ impl TryFrom<pb::CallEvent> for CallEvent {
             at_ms,
             focus_team,
             ticket_number,
+            talk_seconds,
+            wrap_seconds,
         } = event;
         Ok(CallEvent {
             id,
@@ -139,6 +143,8 @@ impl TryFrom<pb::CallEvent> for CallEvent {
             at_ms,
             focus_team: non_empty(focus_team),
             ticket_number: non_empty(ticket_number),
+            talk_seconds,
+            wrap_seconds,
         })
     }
 }
@@ -153,6 +159,8 @@ impl From<CallEvent> for pb::CallEvent {
             at_ms: e.at_ms,
             focus_team: e.focus_team.unwrap_or_default(),
             ticket_number: e.ticket_number.unwrap_or_default(),
+            talk_seconds: e.talk_seconds,
+            wrap_seconds: e.wrap_seconds,
         }
     }
 }

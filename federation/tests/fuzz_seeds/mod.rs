@@ -212,6 +212,8 @@ fn valid_changes() -> Vec<(&'static str, Change)> {
             at_ms: T0,
             focus_team: team.map(str::to_owned),
             ticket_number: number.map(str::to_owned),
+            talk_seconds: 0,
+            wrap_seconds: 0,
         })
     };
     let calls = change(

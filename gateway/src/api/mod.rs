@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod federation;
+pub mod reports;
 pub mod reviews;
 
 /// Longest prefix of a client's value that an error message quotes, in bytes.

@@ -53,6 +53,7 @@ pub(super) fn router(state: Arc<GatewayState>) -> Router {
         .route("/", get(form_page))
         .route("/status", post(status_page))
         .route("/reply", post(reply))
+        .route("/rate", post(rate))
         .route("/api/status", post(status_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
@@ -224,6 +225,7 @@ fn ticket_page(
         code,
         max_reply_bytes: web.state.config.web.max_reply_bytes,
         withheld: &withheld,
+        rating: super::rating::offer(ticket),
     };
     html(
         StatusCode::OK,
@@ -365,6 +367,94 @@ async fn reply(
         _ => *ticket,
     };
     ticket_page(&web, &shown, asked, &number, &code, Some(notice))
+}
+
+/// `POST /rate`: the customer's 1-5 rating of a resolved ticket with an optional remark, once
+/// per ticket; stored in-house only.
+async fn rate(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use super::rating::{MAX_REMARK, Offer, RatingNotice as R};
+    let form = fields(&body);
+    let (number, code) = (field(&form, "number"), field(&form, "code"));
+    let remark = field(&form, "remark")
+        .replace("\r\n", "\n")
+        .trim()
+        .to_owned();
+    let score = field(&form, "score").parse::<u32>().ok();
+    let asked = asked_language(&uri, &headers);
+    let client = client(&web, peer, &headers);
+    let ticket = match look_up(
+        &web.state,
+        &web.limits,
+        &client,
+        &number,
+        &code,
+        web.floor(),
+    )
+    .await
+    {
+        Lookup::Found(ticket) => ticket,
+        Lookup::NotFound => {
+            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound);
+        }
+        Lookup::Limited => {
+            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Limited);
+        }
+        Lookup::Unavailable => {
+            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Unavailable);
+        }
+    };
+    let score = score.and_then(|s| hotline_federation::service::check_score(s).ok());
+    let notice = match (super::rating::offer(&ticket), score) {
+        (Offer::Given, _) => R::Twice,
+        (Offer::NotYet, _) => R::NotResolved,
+        (Offer::Open, None) => R::Invalid,
+        (Offer::Open, Some(_)) if remark.len() > MAX_REMARK => R::Invalid,
+        (Offer::Open, Some(score)) => {
+            let request = crate::writer::CustomerRatingRequest {
+                ticket: ticket.key.clone(),
+                score,
+                remark,
+                at_ms: web.state.now_ms(),
+            };
+            match web.state.writer.rate(request).await {
+                Ok(Outcome::Accepted { .. }) => R::Saved,
+                Ok(Outcome::Rejected(refusal)) => {
+                    tracing::info!(ticket = %ticket.key.id, rule = %refusal.rule, message = %refusal.message, "customer rating refused");
+                    match refusal.rule {
+                        Rule::RatingByCustomer => R::Twice,
+                        Rule::CustomerTextClean => R::Refused,
+                        Rule::WellFormed => R::Invalid,
+                        _ => R::Failed,
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(ticket = %ticket.key.id, %error, "customer rating not stored");
+                    R::Failed
+                }
+            }
+        }
+    };
+    let key = ticket.key.clone();
+    let state = web.state.clone();
+    let fresh = tokio::task::spawn_blocking(move || state.entity(&key)).await;
+    let shown = match fresh {
+        Ok(Ok(fresh)) if !fresh.is_empty() && fresh.deleted.is_none() => fresh,
+        _ => *ticket,
+    };
+    ticket_page(
+        &web,
+        &shown,
+        asked,
+        &number,
+        &code,
+        Some(Notice::Rating(notice)),
+    )
 }
 
 /// The JSON request of `POST /api/status`.

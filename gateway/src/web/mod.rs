@@ -3,7 +3,8 @@
 //!
 //! Routes: `GET /` the look-up form; `POST /status` (`number`, `code`) the ticket's status and
 //! public history; `POST /reply` (`number`, `code`, `body`) the customer's reply, stored as a
-//! public comment through the writer; `POST /api/status` the view as JSON. The access code
+//! public comment through the writer; `POST /rate` (`number`, `code`, `score`, `remark`) the
+//! customer's 1-5 rating of a resolved ticket, once ([`rating`]); `POST /api/status` the view as JSON. The access code
 //! travels only in request bodies, never in a URL or a log line.
 //!
 //! Layout: this module binds nothing (the caller hands in the listener) and serves until
@@ -16,6 +17,7 @@ mod handlers;
 mod limits;
 mod lookup;
 mod pages;
+mod rating;
 pub mod staff;
 
 use std::net::SocketAddr;

@@ -33,6 +33,8 @@ pub(super) enum Notice {
     ReplyFailed,
     /// The page cannot be shown right now.
     Unavailable,
+    /// What became of a rating.
+    Rating(super::rating::RatingNotice),
 }
 
 /// The words of the page in one language.
@@ -156,6 +158,8 @@ pub(super) struct Reached<'a> {
     pub(super) max_reply_bytes: usize,
     /// Indexes of messages withheld by the leak guard.
     pub(super) withheld: &'a [usize],
+    /// Whether the rating form is offered.
+    pub(super) rating: super::rating::Offer,
 }
 
 /// The look-up form, with a notice above it.
@@ -193,11 +197,19 @@ pub(super) fn status_page(
     let w = words(frame.language);
     let lang = frame.language.as_str();
     let mut main = String::new();
-    write_notice(
-        &mut main,
-        w,
-        notice.map(|n| adjust(n, reached.max_reply_bytes)),
-    );
+    if let Some(Notice::Rating(rated)) = notice {
+        let (class, text) = super::rating::notice(frame.language, rated);
+        let _ = writeln!(
+            main,
+            "<p class=\"notice {class}\" role=\"status\">{text}</p>"
+        );
+    } else {
+        write_notice(
+            &mut main,
+            w,
+            notice.map(|n| adjust(n, reached.max_reply_bytes)),
+        );
+    }
     let _ = write!(
         main,
         "<h2>{title} {number}</h2>\n<dl>\n<dt>{status}</dt><dd class=\"status\">{text}</dd>\n\
@@ -239,6 +251,11 @@ pub(super) fn status_page(
         main.push_str("</ol>\n");
     }
     let hidden = hidden_fields(reached);
+    main.push_str(&super::rating::section(
+        frame.language,
+        reached.rating,
+        &hidden,
+    ));
     if view.status == TicketStatus::Closed {
         let _ = writeln!(main, "<p>{}</p>", w.closed);
     } else {
@@ -285,6 +302,8 @@ fn write_notice(out: &mut String, w: &Words, notice: Option<Notice>) {
         Notice::ReplyInvalid => ("problem", w.invalid.to_owned()),
         Notice::ReplyFailed => ("problem", w.failed.to_owned()),
         Notice::Unavailable => ("problem", w.unavailable.to_owned()),
+        // Written by the caller, in the rating's own words.
+        Notice::Rating(_) => return,
     };
     let _ = writeln!(
         out,

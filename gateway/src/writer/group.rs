@@ -286,6 +286,14 @@ impl Writer {
                 });
                 Done::Changes(reply, outcomes)
             }
+            Job::Rate { rating, reply } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    outcomes = Some(vec![w.process_rating(g, &rating)?]);
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
             Job::Lease { site, count, reply } => {
                 let mut grant = None;
                 attempt(&mut |w, g| {

@@ -31,6 +31,7 @@ mod group;
 mod letters;
 mod merge;
 mod numbers;
+mod rating;
 mod reply;
 mod review;
 
@@ -127,7 +128,24 @@ enum Job {
         write: ReviewWrite,
         reply: oneshot::Sender<Result<bool>>,
     },
+    Rate {
+        rating: CustomerRatingRequest,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
+    },
     Stop,
+}
+
+/// A customer's rating from the status page, to store in the ticket's `rating` register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRatingRequest {
+    /// The ticket.
+    pub ticket: EntityKey,
+    /// 1 to 5.
+    pub score: u8,
+    /// The customer's remark; may be empty.
+    pub remark: String,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
 }
 
 /// A customer's reply from the status page, to add as a public comment of its ticket.
@@ -339,6 +357,21 @@ impl WriterHandle {
         outcomes
             .pop()
             .ok_or_else(|| Error::Storage("the writer answered a reply with no outcome".into()))
+    }
+
+    /// Stores a customer's rating of a resolved ticket, once; answers once durable. Refused
+    /// when the ticket is missing, not resolved, rated already, or the remark names a tenant,
+    /// site or agent.
+    pub async fn rate(&self, rating: CustomerRatingRequest) -> Result<Outcome> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Rate { rating, reply })
+            .await
+            .map_err(|_| gone())?;
+        let mut outcomes = strip(answer.await.map_err(|_| gone())??);
+        outcomes
+            .pop()
+            .ok_or_else(|| Error::Storage("the writer answered a rating with no outcome".into()))
     }
 
     /// Grants `site` a block of `count` ticket numbers; answers once durable.

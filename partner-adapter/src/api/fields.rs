@@ -370,6 +370,18 @@ whole_type!(
     "Seconds, a whole number."
 );
 whole_type!(
+    /// How long an advisor talked or wrapped up one call: at most one day.
+    CallSeconds(u32),
+    hotline_federation::change::MAX_CALL_SECONDS,
+    "Seconds, a whole number from 0 to 86400 (one day)."
+);
+whole_type!(
+    /// A line of a source file, named in errors.
+    LineNumber(u32),
+    u32::MAX,
+    "A line number of the source file, a whole number."
+);
+whole_type!(
     /// A moment, in ms since the Unix epoch, up to the end of the year 9999.
     EpochMs(u64),
     253_402_300_799_999,

@@ -58,6 +58,8 @@ pub(crate) async fn call_event(
                     at_ms: at,
                     focus_team: request.focus_team.map(|t| t.0),
                     ticket_number: request.ticket_number.map(|n| n.0),
+                    talk_seconds: request.talk_seconds.map_or(0, |s| s.0),
+                    wrap_seconds: request.wrap_seconds.map_or(0, |s| s.0),
                 };
                 Ok(Change {
                     key: key.clone(),

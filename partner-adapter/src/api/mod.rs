@@ -15,6 +15,7 @@
 
 mod articles;
 mod brand;
+mod calls;
 pub(crate) mod fields;
 mod misc;
 pub(crate) mod requests;
@@ -152,6 +153,7 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(tickets::history))
         .routes(routes!(tickets::focus_teams))
         .routes(routes!(misc::call_event))
+        .routes(routes!(calls::import))
         .routes(routes!(misc::status))
         .routes(routes!(misc::dead_letters))
         .routes(routes!(misc::replay))

@@ -13,9 +13,10 @@ use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder,
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::fields::{
-    ArticleStateName, CategoryTerm, ChannelName, Colour, CommentBody, ElementId, EpochMs,
-    LanguageName, LongText, NewStatusTerm, OneLine, OutcomeName, PriorityTerm, RequiredLine, Slug,
-    StatusTerm, SuggestionStateName, TicketNumber, VersionNumber, VisibilityName, WaitSeconds,
+    ArticleStateName, CallSeconds, CategoryTerm, ChannelName, Colour, CommentBody, ElementId,
+    EpochMs, LanguageName, LongText, NewStatusTerm, OneLine, OutcomeName, PriorityTerm,
+    RequiredLine, Slug, StatusTerm, SuggestionStateName, TicketNumber, VersionNumber,
+    VisibilityName, WaitSeconds,
 };
 use crate::error::{Error, Result};
 
@@ -190,6 +191,10 @@ pub(crate) struct NewCallEvent {
     pub(crate) focus_team: Option<Slug>,
     /// The ticket the call was about.
     pub(crate) ticket_number: Option<TicketNumber>,
+    /// How long the advisor talked with the caller; default 0.
+    pub(crate) talk_seconds: Option<CallSeconds>,
+    /// How long the after-call work (wrap-up) took; default 0.
+    pub(crate) wrap_seconds: Option<CallSeconds>,
 }
 
 /// At most [`MAX_LIST_LEN`] entries, as the federation allows in an article's lists.
