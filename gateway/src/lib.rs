@@ -22,7 +22,8 @@
 //! - [`review`]: review reports per focus team and period, quality sample and scores;
 //! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
 //!   (entries are appended by the writer, in [`writer::audit`]);
-//! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service).
+//! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service);
+//!   [`gauges`]: the metrics gauges refreshed from the store (service level, last seen, verify).
 //!
 //! Decisions (merge, visibility, redaction) come from `hotline-federation`; this crate does
 //! the I/O around them.
@@ -34,6 +35,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod figures;
+pub mod gauges;
 pub mod guard;
 // Sync health per site (issue 15).
 pub mod health;

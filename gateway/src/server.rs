@@ -71,8 +71,11 @@ pub async fn run(
     let review_stop = shutdown.child_token();
     let review_schedule = crate::review::schedule::spawn(state.clone(), review_stop.clone());
     health.set_serving::<AuditServer<AuditApi>>().await;
-    let checkpoints = crate::audit::spawn_checkpoints(state.clone(), shutdown.child_token());
+    let checkpoints_stop = shutdown.child_token();
+    let checkpoints = crate::audit::spawn_checkpoints(state.clone(), checkpoints_stop.clone());
     health.set_serving::<ReportsServer<ReportsApi>>().await;
+    let gauges_stop = shutdown.child_token();
+    let gauges = crate::gauges::spawn(state.clone(), gauges_stop.clone());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -115,7 +118,10 @@ pub async fn run(
     };
     review_stop.cancel();
     let _ = review_schedule.await;
+    checkpoints_stop.cancel();
     let _ = checkpoints.await;
+    gauges_stop.cancel();
+    let _ = gauges.await;
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

@@ -183,6 +183,58 @@ async fn metrics_move_with_traffic_through_an_adapter() -> anyhow::Result<()> {
     gateway.stop().await
 }
 
+/// The gauges read from the store (each team's service-level target per partner, a site's
+/// last contact, the audit trail's verdict) are absent until refreshed and then appear with
+/// real values, so the alert rules in `deploy/prometheus/` never fire on a made-up zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_gauges_appear_once_refreshed() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let stop = CancellationToken::new();
+    let (ops, task) = gateway_ops(gateway.state.clone(), &stop).await?;
+    let site = Site::start(&pki, gateway.addr, dirs[1].path()).await?;
+    eventually(10, "the site holds ticket numbers", || async {
+        Ok(site.replica.numbers_left()? > 0)
+    })
+    .await?;
+    let before = scrape(ops).await?;
+    assert_eq!(before.value("hotline_audit_verify_ok", &[]), None);
+    assert!(
+        !before
+            .samples
+            .iter()
+            .any(|s| s.name == "hotline_service_level_target_ratio"),
+        "no target before the first refresh"
+    );
+
+    let state = gateway.state.clone();
+    tokio::task::spawn_blocking(move || hotline_gateway::gauges::refresh(&state, true)).await??;
+    let after = scrape(ops).await?;
+    assert_eq!(after.value("hotline_audit_verify_ok", &[]), Some(1.0));
+    let seen = after
+        .value("hotline_site_last_seen_seconds", &[("site", "dortmund")])
+        .expect("dortmund was seen");
+    assert!(seen > 1.7e9, "last seen is a Unix time in seconds: {seen}");
+    let targets: Vec<_> = after
+        .samples
+        .iter()
+        .filter(|s| s.name == "hotline_service_level_target_ratio")
+        .collect();
+    assert!(
+        targets
+            .iter()
+            .any(|s| s.labels.get("tenant").map(String::as_str) == Some("twenty4help")),
+        "every handling partner has its team's target: {targets:?}"
+    );
+    assert!(targets.iter().all(|s| s.value > 0.0 && s.value <= 1.0));
+
+    site.stop().await?;
+    stop.cancel();
+    task.await??;
+    gateway.stop().await
+}
+
 /// `/healthz` answers 200 while the process runs; `/readyz` answers 200 while the store and
 /// the writer work and 503 naming the writer once it has stopped, which is what takes a
 /// gateway that can no longer store anything out of a load balancer.

@@ -13,9 +13,11 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
+use hotline_federation::calendar::{self, PeriodKind};
 use hotline_federation::review::{
-    self, AcceptedSuggestion, Period, ReportInput, ReviewReport, Score, TicketFacts,
+    self, AcceptedSuggestion, FigureLine, Period, ReportInput, ReviewReport, Score, TicketFacts,
 };
+use hotline_federation::service::{FigureQuery, Figures, GroupBy, Targets};
 
 use crate::error::{Error, Result};
 use crate::log::decode_state;
@@ -241,13 +243,96 @@ pub fn build_report(
         period,
         tickets: &tickets,
         suggestions: &suggestions,
-        figures: Vec::new(),
+        figures: service_lines(state, &team.id, &period)?,
         earlier: &earlier,
         scorecard: config.criteria(),
         sample_size: config.sample_size,
         seed,
         generated_at_ms: now,
     }))
+}
+
+/// The team's call figures over the review period as report lines, from the gateway's
+/// service figures ([`crate::figures`]): a weekly or monthly review is one calendar period, a
+/// biweekly one its two ISO weeks joined. Shares are percentages with one decimal; a figure
+/// without calls or ratings to take it over is left out rather than shown as 0.
+pub fn service_lines(state: &GatewayState, team: &str, period: &Period) -> Result<Vec<FigureLine>> {
+    let kind = match period.cadence {
+        ReviewCadence::Monthly => PeriodKind::Month,
+        _ => PeriodKind::Week,
+    };
+    let mut total: Option<(Figures, Targets)> = None;
+    let mut start = period.start_ms;
+    while start < period.end_ms {
+        let part = calendar::Period::containing(kind, start);
+        start = part.end_ms();
+        let query = FigureQuery {
+            period: part,
+            split: None,
+            by: GroupBy::FocusTeam,
+            focus_team: Some(team.to_owned()),
+            tenant: None,
+        };
+        let Some(row) = crate::figures::service_figures(state, &query)?
+            .into_iter()
+            .find(|row| row.group == team)
+        else {
+            continue;
+        };
+        match &mut total {
+            Some((figures, _)) => figures.merge_following(&row.figures),
+            None => total = Some((row.figures, row.targets)),
+        }
+    }
+    let (figures, targets) = total.unwrap_or_default();
+    Ok(figure_lines(&figures, &targets))
+}
+
+/// The report lines of a team's call figures against its targets.
+pub fn figure_lines(figures: &Figures, targets: &Targets) -> Vec<FigureLine> {
+    let share = |ratio: Option<f64>| ratio.map(|r| (r * 1000.0).round() / 10.0);
+    let seconds = |value: Option<f64>| value.map(|v| (v * 10.0).round() / 10.0);
+    let mut lines = vec![FigureLine {
+        name: "calls offered".into(),
+        value: figures.offered as f64,
+        target: None,
+    }];
+    let mut add = |name: String, value: Option<f64>, target: Option<f64>| {
+        if let Some(value) = value {
+            lines.push(FigureLine {
+                name,
+                value,
+                target,
+            });
+        }
+    };
+    add(
+        format!("service level: answered within {} s (%)", targets.answer_seconds),
+        share(figures.service_level()),
+        Some(f64::from(targets.service_level_percent)),
+    );
+    add(
+        "average speed of answer (s)".into(),
+        seconds(figures.average_speed_of_answer()),
+        None,
+    );
+    add(
+        "abandoned calls (%)".into(),
+        share(figures.abandonment_rate()),
+        None,
+    );
+    add(
+        "average handling time (s)".into(),
+        seconds(figures.average_handling_time()),
+        None,
+    );
+    add("reopened (%)".into(), share(figures.reopen_rate()), None);
+    add(
+        "customer satisfaction (1 to 5)".into(),
+        seconds(figures.satisfaction()),
+        None,
+    );
+    lines
 }
 
 /// Produces and stores the report of `team` for the ended period `label`, unless one is

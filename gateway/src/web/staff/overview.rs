@@ -1,20 +1,21 @@
 //! `/staff/`: service level and first-contact resolution per partner and focus team against
 //! the team's targets, as a table and two SVG bar charts.
 //!
-//! The page renders plain [`OverviewRow`]s. Until the gateway's service figures are wired in,
-//! [`rows_from_tickets`] fills them from what the tickets tell: first-contact resolution per
-//! handling tenant and focus team from resolved tickets' `first_contact` flag; service level
-//! needs call data and is shown as "no call data" rather than guessed.
+//! The page renders plain [`OverviewRow`]s, filled by [`rows_from_figures`] from the gateway's
+//! service figures ([`crate::figures`]) of one period: the current month by default, any other
+//! with `?period=` (`2026-11`, `2026-W48`, `2026-11-28`, `2026-11-28T09`). A partner or team
+//! without calls shows "no call data" rather than a made-up share.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use hotline_federation::EntityState;
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField, TicketStatus};
+use hotline_federation::calendar::{Period, PeriodKind};
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::service::{FigureQuery, FigureRow, Figures, GroupBy, figures};
 
 use super::chart::{Bar, bar_chart};
 use super::layout::{self, escape, percent};
@@ -22,7 +23,6 @@ use super::{Session, html, sign_in_first, signed_in};
 use crate::api::admin::policy_view;
 use crate::error::Result;
 use crate::log::decode_state;
-use crate::registry::Registry;
 use crate::state::GatewayState;
 use crate::store::keys;
 
@@ -60,93 +60,32 @@ pub struct TeamTargets {
     pub fcr_target: f64,
 }
 
-/// What one ticket adds to the overview.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TicketFacts {
-    /// Its focus team.
-    pub focus_team: String,
-    /// The tenant handling it.
-    pub tenant: String,
-    /// Resolved or closed.
-    pub resolved: bool,
-    /// Solved in the first contact.
-    pub first_contact: bool,
-}
-
-/// One row per focus team and handling tenant (every handler of every team, with or without
-/// tickets, plus any tenant that resolved tickets of a team it no longer handles), sorted by
-/// partner, then team.
-pub fn rows_from_tickets(teams: &[TeamTargets], tickets: &[TicketFacts]) -> Vec<OverviewRow> {
-    let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
-    for team in teams {
-        for tenant in &team.handlers {
-            counts
-                .entry((tenant.clone(), team.focus_team.clone()))
-                .or_default();
-        }
+/// One row per handling tenant of `team` (with or without figures) plus any tenant that has
+/// figures for the team without handling it now, sorted by partner.
+pub fn rows_from_figures(team: &TeamTargets, rows: &[FigureRow]) -> Vec<OverviewRow> {
+    let mut by_partner: BTreeMap<String, Option<&Figures>> =
+        team.handlers.iter().map(|h| (h.clone(), None)).collect();
+    for row in rows {
+        by_partner.insert(row.group.clone(), Some(&row.figures));
     }
-    for ticket in tickets.iter().filter(|t| t.resolved) {
-        let entry = counts
-            .entry((ticket.tenant.clone(), ticket.focus_team.clone()))
-            .or_default();
-        entry.0 += 1;
-        entry.1 += u64::from(ticket.first_contact);
-    }
-    let targets: BTreeMap<&str, &TeamTargets> =
-        teams.iter().map(|t| (t.focus_team.as_str(), t)).collect();
-    counts
+    by_partner
         .into_iter()
-        .map(|((partner, focus_team), (resolved, first))| {
-            let team = targets.get(focus_team.as_str());
-            OverviewRow {
-                service_level: None,
-                sl_target: team.map_or(0.0, |t| t.sl_target),
-                fcr: (resolved > 0).then(|| first as f64 / resolved as f64),
-                fcr_target: team.map_or(0.0, |t| t.fcr_target),
-                offered: 0,
-                resolved,
-                partner,
-                focus_team,
-            }
+        .map(|(partner, figures)| OverviewRow {
+            service_level: figures.and_then(Figures::service_level),
+            sl_target: team.sl_target,
+            fcr: figures.and_then(Figures::first_contact_resolution),
+            fcr_target: team.fcr_target,
+            offered: figures.map_or(0, |f| f.offered),
+            resolved: figures.map_or(0, |f| f.resolved),
+            partner,
+            focus_team: team.focus_team.clone(),
         })
         .collect()
 }
 
-/// The facts of one stored ticket (`None` for a deleted one or one without a focus team).
-fn facts(ticket: &EntityState, registry: &Registry) -> Option<TicketFacts> {
-    if ticket.deleted.is_some() {
-        return None;
-    }
-    let text = |register: &str| match ticket.value(register) {
-        Some(FieldValue::Ticket(
-            TicketField::FocusTeam(v) | TicketField::HandlingSite(v) | TicketField::OriginTenant(v),
-        )) => Some(v.clone()),
-        _ => None,
-    };
-    let focus_team = text("focus_team")?;
-    let tenant = text("handling_site")
-        .and_then(|site| registry.site_tenant(&site).map(str::to_owned))
-        .or_else(|| text("origin_tenant"))?;
-    let resolved = matches!(
-        ticket.value("status"),
-        Some(FieldValue::Ticket(TicketField::Status(s)))
-            if matches!(s.to, TicketStatus::Resolved | TicketStatus::Closed)
-    );
-    let first_contact = matches!(
-        ticket.value("first_contact"),
-        Some(FieldValue::Ticket(TicketField::FirstContact(true)))
-    );
-    Some(TicketFacts {
-        focus_team,
-        tenant,
-        resolved,
-        first_contact,
-    })
-}
-
-/// Reads the policies and tickets from the store (blocking) and builds the rows.
-pub fn gather(state: &GatewayState) -> Result<Vec<OverviewRow>> {
-    let registry = state.shared.registry();
+/// Reads the policies, call logs and tickets from the store (blocking) and builds the rows of
+/// `period`, sorted by partner, then team.
+pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> {
     let mut teams = Vec::new();
     let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
     for (_, raw) in state
@@ -165,17 +104,22 @@ pub fn gather(state: &GatewayState) -> Result<Vec<OverviewRow>> {
             fcr_target: f64::from(view.fcr_target_percent) / 100.0,
         });
     }
-    let mut tickets = Vec::new();
-    let start = keys::entity(&EntityKey::new(EntityKind::Ticket, ""));
-    for (_, raw) in state
-        .store
-        .range(&start, &keys::prefix_end(&start), usize::MAX)?
-    {
-        if let Some(facts) = facts(&decode_state(&raw)?, &registry) {
-            tickets.push(facts);
-        }
+    let mut query = FigureQuery {
+        period,
+        split: None,
+        by: GroupBy::Tenant,
+        focus_team: None,
+        tenant: None,
+    };
+    // One read of the store for every team's figures.
+    let input = crate::figures::service_input(state, &query)?;
+    let mut out = Vec::new();
+    for team in &teams {
+        query.focus_team = Some(team.focus_team.clone());
+        out.extend(rows_from_figures(team, &figures(&input, &query)?));
     }
-    Ok(rows_from_tickets(&teams, &tickets))
+    out.sort_by(|a, b| (&a.partner, &a.focus_team).cmp(&(&b.partner, &b.focus_team)));
+    Ok(out)
 }
 
 /// The overview's body for `rows`: both charts and the table.
@@ -237,18 +181,47 @@ pub fn render(rows: &[OverviewRow]) -> String {
 }
 
 /// The whole overview page for `session`.
-pub fn render_page(rows: &[OverviewRow], session: &Session) -> String {
-    layout::page("Overview", "/staff/", session, &render(rows))
+pub fn render_page(rows: &[OverviewRow], period: &str, session: &Session) -> String {
+    let chooser = format!(
+        "<form method=\"get\" action=\"/staff/\"><label>Period (UTC) \
+         <input name=\"period\" value=\"{}\"></label> <button type=\"submit\">Show</button> \
+         <span class=\"none\">a month 2026-11, an ISO week 2026-W48, a day 2026-11-28 or an \
+         hour 2026-11-28T09</span></form>",
+        escape(period)
+    );
+    layout::page("Overview", "/staff/", session, &(chooser + &render(rows)))
+}
+
+/// The overview's query: which period to show.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct PeriodChoice {
+    period: Option<String>,
 }
 
 /// `GET /staff/`.
-pub(super) async fn page(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+pub(super) async fn page(
+    State(state): State<Arc<GatewayState>>,
+    Query(choice): Query<PeriodChoice>,
+    headers: HeaderMap,
+) -> Response {
     let Some(session) = signed_in(&state, &headers) else {
         return sign_in_first();
     };
+    let period = match choice.period.as_deref().map(str::trim) {
+        None | Some("") => Period::containing(PeriodKind::Month, state.now_ms()),
+        Some(text) => match Period::parse(text) {
+            Ok(period) => period,
+            Err(error) => {
+                let body = format!("<p class=\"bad\">{}</p>", escape(&error.to_string()));
+                let page = layout::page("Overview", "/staff/", &session, &body);
+                return html(StatusCode::BAD_REQUEST, page);
+            }
+        },
+    };
+    let label = period.to_string();
     let reader = state.clone();
-    match tokio::task::spawn_blocking(move || gather(&reader)).await {
-        Ok(Ok(rows)) => html(StatusCode::OK, render_page(&rows, &session)),
+    match tokio::task::spawn_blocking(move || gather(&reader, period)).await {
+        Ok(Ok(rows)) => html(StatusCode::OK, render_page(&rows, &label, &session)),
         Ok(Err(error)) => {
             tracing::error!(%error, "overview not readable");
             html(
@@ -280,40 +253,44 @@ pub(super) async fn page(State(state): State<Arc<GatewayState>>, headers: Header
 mod tests {
     use super::*;
 
-    fn ticket(team: &str, tenant: &str, resolved: bool, first: bool) -> TicketFacts {
-        TicketFacts {
-            focus_team: team.into(),
-            tenant: tenant.into(),
+    fn figures(offered: u64, in_target: u64, resolved: u64, first: u64) -> Figures {
+        Figures {
+            offered,
+            answered: offered,
+            answered_in_target: in_target,
             resolved,
-            first_contact: first,
+            resolved_first_contact: first,
+            ..Figures::default()
         }
     }
 
-    /// FCR is counted over resolved tickets only, per tenant and team; a handler without
-    /// resolved tickets still gets its row (no share, not 0 %), and no service level is made up.
+    /// Shares come from the service figures per tenant; a handler without figures still gets
+    /// its row (no share, not 0 %), so a silent partner shows up instead of disappearing.
     #[test]
-    fn rows_count_first_contact_over_resolved_tickets() {
-        let teams = [TeamTargets {
+    fn rows_take_the_figures_and_keep_silent_handlers() {
+        let team = TeamTargets {
             focus_team: "plants".into(),
             handlers: vec!["helpbycom".into(), "inhouse".into()],
             sl_target: 0.8,
             fcr_target: 0.75,
-        }];
-        let tickets = [
-            ticket("plants", "helpbycom", true, true),
-            ticket("plants", "helpbycom", true, false),
-            ticket("plants", "helpbycom", true, true),
-            ticket("plants", "helpbycom", false, true),
-            ticket("plants", "helpbycom", true, true),
-        ];
-        let rows = rows_from_tickets(&teams, &tickets);
+        };
+        let row = |group: &str, f: Figures| FigureRow {
+            group: group.into(),
+            period_start_ms: 0,
+            period: "2026-11".into(),
+            figures: f,
+            targets: Default::default(),
+        };
+        let rows = rows_from_figures(&team, &[row("helpbycom", figures(10, 7, 4, 3))]);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].partner, "helpbycom");
         assert_eq!(rows[0].fcr, Some(0.75));
+        assert_eq!(rows[0].service_level, Some(0.7));
+        assert_eq!(rows[0].offered, 10);
         assert_eq!(rows[0].resolved, 4);
-        assert_eq!(rows[0].service_level, None);
         assert_eq!(rows[1].partner, "inhouse");
         assert_eq!(rows[1].fcr, None);
+        assert_eq!(rows[1].service_level, None);
         let html = render(&rows);
         assert!(
             html.contains("no call data") && html.contains("75.0 %"),
