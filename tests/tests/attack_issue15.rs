@@ -686,3 +686,56 @@ async fn customer_data_stays_out_of_metrics_and_the_audit_trail() -> anyhow::Res
     task.await??;
     board.stop().await
 }
+
+/// Reviews are for staff: every site certificate, the in-house site's too, is refused each
+/// of List, Get, Score and Generate, and an auditor may neither score nor generate.
+#[tokio::test]
+async fn reviews_refuse_sites_and_auditors_writes() -> anyhow::Result<()> {
+    use pb::reviews_client::ReviewsClient;
+    let (board, pki, _data) = start().await?;
+    let score = || pb::ScoreRequest {
+        report_id: "finance-hr.2026-W01".into(),
+        ticket: "ASZ-2026-000001".into(),
+        criteria: Vec::new(),
+        note: String::new(),
+    };
+    let generate = || pb::GenerateReportRequest {
+        focus_team: "finance-hr".into(),
+        period: "2026-W01".into(),
+    };
+    for (tenant, site) in [("twenty4help", "dortmund"), ("inhouse", "munich")] {
+        let cert = pki.site(tenant, site)?;
+        let mut reviews = ReviewsClient::new(board.gateway.channel(&pki, Some(&cert)).await?);
+        let answers = [
+            reviews.list(pb::ListReportsRequest::default()).await.err(),
+            reviews
+                .get(pb::GetReportRequest {
+                    id: "finance-hr.2026-W01".into(),
+                    format: 0,
+                })
+                .await
+                .err(),
+            reviews.score(score()).await.err(),
+            reviews.generate(generate()).await.err(),
+        ];
+        for answer in answers {
+            let refused = answer.ok_or_else(|| anyhow::anyhow!("{site} was answered"))?;
+            assert_eq!(
+                refused.code(),
+                Code::PermissionDenied,
+                "{site}: {refused:?}"
+            );
+            assert!(refused.message().contains("staff"), "{refused:?}");
+        }
+    }
+    let mut auditor = ReviewsClient::new(staff_channel(&board, &pki, "auditor").await?);
+    auditor.list(pb::ListReportsRequest::default()).await?;
+    for refused in [
+        auditor.score(score()).await.unwrap_err(),
+        auditor.generate(generate()).await.unwrap_err(),
+    ] {
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+        assert!(refused.message().contains("admin"), "{refused:?}");
+    }
+    board.stop().await
+}
