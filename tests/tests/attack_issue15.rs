@@ -470,6 +470,18 @@ async fn the_status_page_rating_resists_a_hostile_customer() -> anyhow::Result<(
         );
         answers.push(answer);
     }
+    let (gone, gone_code) = dortmund.open_with_code("finance-hr", 9).await?;
+    ensure_accepted(&dortmund.push(resolve(&gone)).await?)?;
+    let mut munich = CodeSite::connect(&board.gateway, &pki, "inhouse", "munich").await?;
+    let delete = Change {
+        ops: vec![FieldOp::Delete {
+            reason: "duplicate".into(),
+        }],
+        ..set(&gone, TicketField::Category("vpn".into()))
+    };
+    ensure_accepted(&munich.push(delete).await?)?;
+    let deleted = rate(&board, &gone, &gone_code, "5", "").await?;
+    assert!(!deleted.body.contains(SAVED), "{}", deleted.body);
     let early = rate(&board, &open, &open_code, "5", "").await?;
     assert!(
         early.body.contains("sobald es gelöst ist"),
@@ -485,8 +497,8 @@ async fn the_status_page_rating_resists_a_hostile_customer() -> anyhow::Result<(
         );
         answers.push(answer);
     }
-    let long = "x".repeat(1_001);
-    for remark in [long.as_str(), "gut\u{7}gemacht", "gut\u{1b}[31m"] {
+    let (long, huge) = ("x".repeat(1_001), "y".repeat(64 * 1024));
+    for remark in [long.as_str(), &huge, "gut\u{7}gemacht", "gut\u{1b}[31m"] {
         let answer = rate(&board, &a, &a_code, "5", remark).await?;
         assert!(!answer.body.contains(SAVED), "{remark:?}: {}", answer.body);
         answers.push(answer);
@@ -643,6 +655,9 @@ async fn customer_data_stays_out_of_metrics_and_the_audit_trail() -> anyhow::Res
         post_form(&board, "/status", &[("number", &number), ("code", given)]).await?;
     }
     ensure_accepted(&dortmund.push(resolve(&number)).await?)?;
+    let leaking = "Erika Mustermann dankt twenty4help in dortmund, Blaubeerkuchen";
+    let refused = rate(&board, &number, &code, "5", leaking).await?;
+    assert!(!refused.body.contains(SAVED), "{}", refused.body);
     let rated = rate(&board, &number, &code, "4", "Blaubeerkuchen").await?;
     assert!(rated.body.contains(SAVED), "{}", rated.body);
 
@@ -675,7 +690,12 @@ async fn customer_data_stays_out_of_metrics_and_the_audit_trail() -> anyhow::Res
         .await?
         .into_inner()
         .entries;
-    assert!(entries.iter().any(|e| e.actor == "customer"), "{entries:?}");
+    for action in ["status_page.rating.accepted", "status_page.rating.refused"] {
+        assert!(
+            entries.iter().any(|e| e.action == action),
+            "{action}: {entries:?}"
+        );
+    }
     for entry in &entries {
         let text = format!("{} {} {}", entry.action, entry.subject, entry.detail_json);
         for secret in secrets {
