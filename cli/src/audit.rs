@@ -274,7 +274,7 @@ fn write_export(
         let line = json!({
             "seq": e.seq, "at_ms": e.at_ms, "actor": e.actor, "action": e.action,
             "subject": e.subject, "detail_json": e.detail_json,
-            "prev_hash": hex(&e.prev_hash), "hash": hex(&e.hash),
+            "prev_hash": hex(&e.prev_hash), "hash": hex(&e.hash), "salt": hex(&e.salt),
         });
         writeln!(out, "{line}")?;
     }
@@ -294,6 +294,7 @@ fn entry_from_line(line: &str) -> Option<Entry> {
         detail_json: text("detail_json")?,
         prev_hash: audit::parse_hex("prev_hash", &text("prev_hash")?).ok()?,
         hash: audit::parse_hex("hash", &text("hash")?).ok()?,
+        salt: audit::parse_hex("salt", &text("salt")?).ok()?,
     };
     Entry::try_from(wire).ok()
 }

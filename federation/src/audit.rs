@@ -7,7 +7,9 @@
 //! in a fixed order), and its `hash` is SHA-256(`prev_hash` || `content_digest`), with 32 zero
 //! bytes before the first entry. So a receipt (an entry's position and hash) is proved against a
 //! later checkpoint with only the content digests of the entries after it: the proof shows
-//! nothing of what those entries say.
+//! nothing of what those entries say: each entry carries 16 random bytes (its salt, drawn by
+//! the gateway) inside its content, so a digest cannot be matched against a guessed record
+//! (a look-up's time and outcome, a lease) either.
 //!
 //! Entries never hold personal data: a change is described by its digest, origin, global
 //! sequence and field names, never by comment bodies or customer names.
@@ -20,6 +22,9 @@ use crate::error::{Error, Result};
 
 /// The hash before the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
+
+/// Length of an entry's salt.
+pub const SALT_BYTES: usize = 16;
 
 /// What a checkpoint signature covers starts with this, so no other signed message of the
 /// gateway can be taken for a checkpoint.
@@ -47,6 +52,8 @@ pub struct Entry {
     pub seq: u64,
     /// What was recorded.
     pub record: Record,
+    /// Random bytes drawn when it was recorded, part of its content digest.
+    pub salt: [u8; SALT_BYTES],
     /// The hash of the entry before ([`GENESIS`] for the first).
     pub prev_hash: [u8; 32],
     /// SHA-256(`prev_hash` || content digest).
@@ -80,10 +87,10 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// The canonical bytes of an entry's content: its position and every field of its record,
-/// each length-prefixed, in a fixed order. Equal content gives equal bytes, and no two
+/// The canonical bytes of an entry's content: its position, its salt and every field of its
+/// record, each length-prefixed, in a fixed order. Equal content gives equal bytes, and no two
 /// different contents give the same bytes.
-pub fn canonical(seq: u64, record: &Record) -> Vec<u8> {
+pub fn canonical(seq: u64, salt: &[u8; SALT_BYTES], record: &Record) -> Vec<u8> {
     let Record {
         at_ms,
         actor,
@@ -94,6 +101,7 @@ pub fn canonical(seq: u64, record: &Record) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + actor.len() + action.len() + subject.len());
     out.extend_from_slice(b"hotline.v1.audit.entry\0");
     out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(salt);
     out.extend_from_slice(&at_ms.to_be_bytes());
     for field in [actor, action, subject, detail_json] {
         put_bytes(&mut out, field.as_bytes());
@@ -102,8 +110,8 @@ pub fn canonical(seq: u64, record: &Record) -> Vec<u8> {
 }
 
 /// SHA-256 of an entry's canonical bytes.
-pub fn content_digest(seq: u64, record: &Record) -> [u8; 32] {
-    Sha256::digest(canonical(seq, record)).into()
+pub fn content_digest(seq: u64, salt: &[u8; SALT_BYTES], record: &Record) -> [u8; 32] {
+    Sha256::digest(canonical(seq, salt, record)).into()
 }
 
 /// The chain step: SHA-256(`prev_hash` || `content_digest`).
@@ -115,15 +123,17 @@ pub fn link(prev_hash: &[u8; 32], content_digest: &[u8; 32]) -> [u8; 32] {
 }
 
 impl Head {
-    /// Appends `record` after this head: the new entry, and this head moved to it.
-    pub fn append(&mut self, record: Record) -> Entry {
+    /// Appends `record` after this head with `salt` (fresh random bytes from the caller):
+    /// the new entry, and this head moved to it.
+    pub fn append(&mut self, record: Record, salt: [u8; SALT_BYTES]) -> Entry {
         let seq = self.seq + 1;
         let prev_hash = self.hash;
-        let hash = link(&prev_hash, &content_digest(seq, &record));
+        let hash = link(&prev_hash, &content_digest(seq, &salt, &record));
         *self = Head { seq, hash };
         Entry {
             seq,
             record,
+            salt,
             prev_hash,
             hash,
         }
@@ -133,7 +143,7 @@ impl Head {
 impl Entry {
     /// This entry's content digest, from its content as it is now.
     pub fn content_digest(&self) -> [u8; 32] {
-        content_digest(self.seq, &self.record)
+        content_digest(self.seq, &self.salt, &self.record)
     }
 }
 
@@ -472,6 +482,7 @@ impl From<Entry> for pb::AuditEntry {
                     subject,
                     detail_json,
                 },
+            salt,
             prev_hash,
             hash,
         } = entry;
@@ -484,6 +495,7 @@ impl From<Entry> for pb::AuditEntry {
             detail_json,
             prev_hash: prev_hash.to_vec(),
             hash: hash.to_vec(),
+            salt: salt.to_vec(),
         }
     }
 }
@@ -501,6 +513,7 @@ impl TryFrom<pb::AuditEntry> for Entry {
             detail_json,
             prev_hash,
             hash,
+            salt,
         } = wire;
         Ok(Entry {
             seq,
@@ -511,6 +524,12 @@ impl TryFrom<pb::AuditEntry> for Entry {
                 subject,
                 detail_json,
             },
+            salt: salt.as_slice().try_into().map_err(|_| {
+                Error::invalid(
+                    "audit_entry.salt",
+                    format!("is {} bytes; a salt is {SALT_BYTES} bytes", salt.len()),
+                )
+            })?,
             prev_hash: bytes32("audit_entry.prev_hash", &prev_hash)?,
             hash: bytes32("audit_entry.hash", &hash)?,
         })

@@ -17,7 +17,9 @@ fn record(n: u64) -> Record {
 
 fn trail(len: u64) -> Vec<Entry> {
     let mut head = Head::default();
-    (1..=len).map(|n| head.append(record(n))).collect()
+    (1..=len)
+        .map(|n| head.append(record(n), [n as u8; SALT_BYTES]))
+        .collect()
 }
 
 /// Flips one bit of one byte of the entry's stored form (its fields as they would be stored):
@@ -86,7 +88,13 @@ fn canonical_bytes_separate_fields() {
         action: "bc".into(),
         ..record(1)
     };
-    assert_ne!(content_digest(1, &a), content_digest(1, &b));
+    let salt = [7; SALT_BYTES];
+    assert_ne!(content_digest(1, &salt, &a), content_digest(1, &salt, &b));
+    // The salt is content too: the same record under another salt has another digest.
+    assert_ne!(
+        content_digest(1, &salt, &a),
+        content_digest(1, &[8; SALT_BYTES], &a)
+    );
 }
 
 proptest! {

@@ -12,8 +12,8 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
 use hotline_federation::calendar::{self, PeriodKind};
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
 use hotline_federation::review::{
     self, AcceptedSuggestion, FigureLine, Period, ReportInput, ReviewReport, Score, TicketFacts,
 };
@@ -233,6 +233,7 @@ pub fn build_report(
         suggestions.extend(AcceptedSuggestion::read(&decode_state(&raw)?));
     }
     let earlier = reports_of(state, &team.id)?;
+    let service = service_lines(state, &team.id, &period)?;
     let now = state.now_ms();
     let seed = std::hash::RandomState::new().hash_one((&team.id, period.start_ms, now));
     let config = &state.config.review;
@@ -243,7 +244,7 @@ pub fn build_report(
         period,
         tickets: &tickets,
         suggestions: &suggestions,
-        figures: service_lines(state, &team.id, &period)?,
+        figures: service,
         earlier: &earlier,
         scorecard: config.criteria(),
         sample_size: config.sample_size,
@@ -307,7 +308,10 @@ pub fn figure_lines(figures: &Figures, targets: &Targets) -> Vec<FigureLine> {
         }
     };
     add(
-        format!("service level: answered within {} s (%)", targets.answer_seconds),
+        format!(
+            "service level: answered within {} s (%)",
+            targets.answer_seconds
+        ),
         share(figures.service_level()),
         Some(f64::from(targets.service_level_percent)),
     );

@@ -8,7 +8,9 @@
 //! the names of the fields it touched and, when refused, the rule; never comment bodies,
 //! customer names or any other field value.
 
-use hotline_federation::audit::{Checkpoint, Head, Receipt, Record, SignedCheckpoint, hex};
+use hotline_federation::audit::{
+    Checkpoint, Head, Receipt, Record, SALT_BYTES, SignedCheckpoint, hex,
+};
 use hotline_federation::authority::{Caller, Refusal};
 use hotline_federation::{Change, FieldOp};
 use hotline_proto::v1 as pb;
@@ -108,7 +110,13 @@ pub(super) fn change_record(
 impl Writer {
     /// Appends `record` to the group's trail and batch; its receipt.
     pub(super) fn record(&self, group: &mut Group, record: Record) -> Receipt {
-        let entry = group.audit.append(record);
+        // A salt of zeros only lets a proof's digest be matched against a guessed record; the
+        // chain itself stays intact, so a failing random source is logged, not fatal.
+        let mut salt = [0u8; SALT_BYTES];
+        if let Err(error) = getrandom::fill(&mut salt) {
+            tracing::error!(%error, "no random salt for an audit entry");
+        }
+        let entry = group.audit.append(record, salt);
         let receipt = Receipt {
             seq: entry.seq,
             hash: entry.hash,

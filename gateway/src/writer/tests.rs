@@ -77,7 +77,7 @@ async fn the_audit_head_reloads_after_a_failed_group() {
         seq: first.seq,
         hash: first.hash,
     };
-    let entry = head.append(record("reached the disk"));
+    let entry = head.append(record("reached the disk"), [1; 16]);
     let mut batch = Batch::default();
     batch.put(
         keys::audit(entry.seq),
