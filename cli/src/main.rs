@@ -65,6 +65,10 @@ enum Command {
         /// Leave the federation running until Ctrl-C.
         #[arg(long)]
         keep_running: bool,
+        /// Keep the federation's files (PKI, stores, review reports) in this new or empty
+        /// directory instead of a temporary one removed at the end.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Review reports and quality scores through the gateway's Reviews service (staff
     /// certificate).
@@ -251,7 +255,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             calls,
             seed,
             keep_running,
-        } => tokio::runtime::Runtime::new()?.block_on(demo::command(calls, seed, keep_running)),
+            data_dir,
+        } => tokio::runtime::Runtime::new()?.block_on(demo::command(
+            calls,
+            seed,
+            keep_running,
+            data_dir.as_deref(),
+        )),
         Command::Kb {
             action:
                 KbAction::Import {

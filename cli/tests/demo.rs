@@ -1,14 +1,19 @@
 //! `hotline demo` end to end at a small size: the whole federation starts, a simulated day of
-//! 200 calls runs through the sites' real APIs, and the summary shows converged replicas.
+//! 200 calls runs through the sites' real APIs, and the summary shows converged replicas, the
+//! gateway's service figures, review report files, a dashboard link and the audit verdict.
 
 use std::process::Command;
 
 /// The demo with 200 calls exits 0 and reports every replica identical to the gateway's view
-/// for its tenant, holding every ticket that tenant may see, after one site worked offline.
+/// for its tenant, holding every ticket that tenant may see, after one site worked offline;
+/// then shows the gateway's figures, review reports, dashboard link and audit verdict.
 #[test]
 fn demo_with_200_calls_converges() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("demo");
     let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["demo", "--calls", "200", "--seed", "7"])
+        .args(["demo", "--calls", "200", "--seed", "7", "--data-dir"])
+        .arg(&data)
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("hotline runs");
@@ -92,6 +97,139 @@ fn demo_with_200_calls_converges() {
     assert!(
         stdout.contains("customer  http://"),
         "no status page line: {stdout}"
+    );
+    check_figures(&stdout);
+    check_reviews(&stdout, &data);
+    check_dashboard_and_audit(&stdout);
+}
+
+/// The (tenant, focus team) pairs of the demo: each team's handling tenants.
+const PAIRS: &[(&str, &str)] = &[
+    ("inhouse", "bank"),
+    ("inhouse", "dealers-sales"),
+    ("inhouse", "departments-tech"),
+    ("inhouse", "finance-hr"),
+    ("inhouse", "plants"),
+    ("twenty4help", "dealers-sales"),
+    ("twenty4help", "departments-tech"),
+    ("twenty4help", "finance-hr"),
+    ("helpbycom", "dealers-sales"),
+    ("helpbycom", "plants"),
+];
+
+/// Every partner and focus team it handles has a row with calls offered and answered, a
+/// service level and a first-contact resolution, each next to the team's target (80%, 75%).
+fn check_figures(stdout: &str) {
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 2 && PAIRS.contains(&(w[0], w[1])))
+        .collect();
+    for (tenant, team) in PAIRS {
+        let row = rows
+            .iter()
+            .find(|w| w[0] == *tenant && w[1] == *team)
+            .unwrap_or_else(|| panic!("no figures row for {tenant} {team}: {stdout}"));
+        let line = row.join(" ");
+        let offered: u64 = row[2].parse().unwrap_or(0);
+        let answered: u64 = row[3].parse().unwrap_or(u64::MAX);
+        assert!(offered > 0 && answered <= offered, "{line}");
+        let percents: Vec<f64> = row
+            .iter()
+            .filter_map(|w| w.strip_suffix('%'))
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(
+            percents.len(),
+            4,
+            "level, target, resolution, target: {line}"
+        );
+        assert!((0.0..=100.0).contains(&percents[0]), "{line}");
+        assert_eq!(percents[1], 80.0, "{line}");
+        assert!((0.0..=100.0).contains(&percents[2]), "{line}");
+        assert_eq!(percents[3], 75.0, "{line}");
+        assert_eq!(
+            line.ends_with('*'),
+            percents[0] < 80.0 || percents[2] < 75.0,
+            "the below-target mark disagrees with the numbers: {line}"
+        );
+        assert!(line.contains(" s "), "no handling time: {line}");
+    }
+}
+
+/// One Markdown and one HTML review report per focus team exist under the data directory and
+/// name their team.
+fn check_reviews(stdout: &str, data: &std::path::Path) {
+    for name in [
+        "Finance and HR",
+        "Dealers and sales",
+        "Plants",
+        "Departments and technology",
+        "The bank",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name) && l.contains(".md"))
+            .unwrap_or_else(|| panic!("no review line for {name}: {stdout}"));
+        let paths: Vec<&str> = line
+            .split_whitespace()
+            .filter(|w| w.ends_with(".md") || w.ends_with(".html"))
+            .collect();
+        assert_eq!(paths.len(), 2, "{line}");
+        for path in paths {
+            let path = std::path::Path::new(path);
+            assert!(
+                path.starts_with(data),
+                "{} outside the data dir",
+                path.display()
+            );
+            let text =
+                std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(
+                text.contains(name),
+                "{} does not name {name}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The dashboard link has the sign-in form on the gateway's web listener, and the audit trail
+/// verifies intact with a positive entry count and a signed checkpoint.
+fn check_dashboard_and_audit(stdout: &str) {
+    let link = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("dashboard "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no dashboard line: {stdout}"));
+    let token = link
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split_once("/staff/signin?token="))
+        .map(|(_, token)| token)
+        .unwrap_or_else(|| panic!("not a sign-in link: {link}"));
+    assert_eq!(token.len(), 64, "{link}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{link}");
+    let audit = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("audit:"))
+        .unwrap_or_else(|| panic!("no audit line: {stdout}"));
+    assert!(audit.contains("verify: intact"), "{audit}");
+    let entries: u64 = audit
+        .split("intact, ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(entries > 200, "too few audit entries: {audit}");
+    let signed: u64 = audit
+        .split("checkpoint of ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        signed > 0 && signed <= entries,
+        "the checkpoint does not cover the trail: {audit}"
     );
 }
 

@@ -4,6 +4,7 @@
 pub mod federation;
 pub mod knowledge;
 pub mod link;
+pub mod oversight;
 pub mod random;
 pub mod simulate;
 
@@ -150,8 +151,8 @@ fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Prints the summary and where to look.
-pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
+/// Prints the summary of the day.
+pub fn print(summary: &DemoSummary) {
     let o = &summary.outcome;
     let mut lags = o.propagation_ms.clone();
     lags.sort_unstable();
@@ -225,6 +226,17 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
             }
         );
     }
+}
+
+/// Prints where to look while the federation runs: the status page, the staff dashboard's
+/// sign-in link, the gateway and each site's API.
+pub fn print_addresses(
+    summary: &DemoSummary,
+    fed: &Federation,
+    dir: &std::path::Path,
+    dashboard: &str,
+) {
+    let o = &summary.outcome;
     println!("  look at:");
     if let Some((number, code)) = &o.sample {
         println!(
@@ -232,6 +244,7 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
             fed.status_page
         );
     }
+    println!("    dashboard {dashboard}   (staff, admin; the link works once)");
     println!(
         "    gateway   https://{} (mTLS; PKI and staff certificate in {})",
         fed.gateway_addr,
@@ -249,13 +262,60 @@ pub fn print(summary: &DemoSummary, fed: &Federation, dir: &std::path::Path) {
     );
 }
 
-/// `hotline demo`: starts the federation in a temporary directory, runs the day, prints the
-/// report and fails when the replicas did not converge.
-pub async fn command(calls: usize, seed: u64, keep_running: bool) -> anyhow::Result<()> {
+/// Where the demo keeps its files: a temporary directory removed at the end, or `kept`, which
+/// must be new or empty (a second run into the same directory would mix two federations).
+fn data_dir(kept: Option<&std::path::Path>) -> anyhow::Result<DemoDir> {
+    let Some(path) = kept else {
+        let dir = tempfile::Builder::new().prefix("hotline-demo-").tempdir()?;
+        return Ok(DemoDir::Temporary(dir));
+    };
+    if path.exists() {
+        let mut entries = std::fs::read_dir(path).map_err(|e| {
+            anyhow::anyhow!(
+                "--data-dir {}: not a readable directory: {e}",
+                path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            entries.next().is_none(),
+            "--data-dir {} is not empty; give a new or empty directory",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(path)?;
+    Ok(DemoDir::Kept(path.to_owned()))
+}
+
+/// The demo's data directory.
+enum DemoDir {
+    /// Removed when dropped.
+    Temporary(tempfile::TempDir),
+    /// Left in place.
+    Kept(std::path::PathBuf),
+}
+
+impl DemoDir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            DemoDir::Temporary(dir) => dir.path(),
+            DemoDir::Kept(path) => path,
+        }
+    }
+}
+
+/// `hotline demo`: starts the federation in `kept` (or a temporary directory), runs the day,
+/// prints the report with the gateway's figures, review reports, dashboard link and audit
+/// verdict, and fails when the replicas did not converge or the audit trail is broken.
+pub async fn command(
+    calls: usize,
+    seed: u64,
+    keep_running: bool,
+    kept: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(calls > 0, "--calls must be at least 1");
     // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
     hotline_runtime::telemetry::init("text", "error");
-    let dir = tempfile::Builder::new().prefix("hotline-demo-").tempdir()?;
+    let dir = data_dir(kept)?;
     println!(
         "Starting a gateway and four sites in {} ...",
         dir.path().display()
@@ -271,12 +331,18 @@ pub async fn command(calls: usize, seed: u64, keep_running: bool) -> anyhow::Res
         },
     )
     .await?;
-    print(&summary, &fed, dir.path());
+    let seen = oversight::gather(&fed, dir.path(), summary.outcome.day_start_ms).await?;
+    print(&summary);
+    oversight::print(&seen);
+    print_addresses(&summary, &fed, dir.path(), &seen.dashboard);
     if keep_running {
         println!("Running until Ctrl-C ...");
         tokio::signal::ctrl_c().await?;
     }
     fed.stop().await?;
     anyhow::ensure!(summary.converged(), "the replicas did not converge");
+    if let Some(broken) = &seen.audit.broken {
+        anyhow::bail!("the audit trail does not verify: {broken}");
+    }
     Ok(())
 }

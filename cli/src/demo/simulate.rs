@@ -51,7 +51,14 @@ pub struct Outcome {
     pub sample: Option<(String, String)>,
     /// Articles in the starter knowledge base.
     pub articles: usize,
+    /// When the simulated day began (ms); it ends when the last call was taken.
+    pub day_start_ms: u64,
 }
+
+/// Mean seconds an advisor talks with a caller.
+const MEAN_TALK_S: f64 = 310.0;
+/// Mean seconds of after-call work (wrap-up).
+const MEAN_WRAP_S: f64 = 65.0;
 
 /// The share of callers whose problem no article covers.
 const UNCOVERED_SHARE: f64 = 0.12;
@@ -149,6 +156,7 @@ pub async fn simulate(
         ..Outcome::default()
     };
     let day_start = hotline_adapter::sync::now_ms().saturating_sub(DAY_MS as u64);
+    outcome.day_start_ms = day_start;
     let (cut_at, restore_at) = (calls * 40 / 100, calls * 55 / 100);
     let mut offline_now = false;
     let mut escalations = Vec::new();
@@ -177,15 +185,23 @@ pub async fn simulate(
         let site_id: &str =
             sites[rng.weighted(&sites.iter().map(|s| f64::from(s.2)).collect::<Vec<_>>())].0;
         let api = &fed.site(site_id).api;
-        let event = |outcome: &str, wait: u32, ticket: Option<&str>| json!({ "outcome": outcome, "wait_seconds": wait, "at_ms": at_ms, "focus_team": team.id, "ticket_number": ticket });
-        api.expect("POST", "/v1/call-events", &event("offered", 0, None), 201)
-            .await?;
+        // One id per call: the ACD reports the call when offered and again with how it ended,
+        // and the later report replaces the earlier one, so each call counts once.
+        let id = format!("call-{call:06}");
+        let event = |outcome: &str, wait: u32, ticket: Option<&str>, talk: u32, wrap: u32| json!({ "id": id, "outcome": outcome, "wait_seconds": wait, "at_ms": at_ms, "focus_team": team.id, "ticket_number": ticket, "talk_seconds": talk, "wrap_seconds": wrap });
+        api.expect(
+            "POST",
+            "/v1/call-events",
+            &event("offered", 0, None, 0, 0),
+            201,
+        )
+        .await?;
         let wait = rng.exponential(MEAN_WAIT_S);
         if wait > 90.0 || rng.chance(0.04) {
             api.expect(
                 "POST",
                 "/v1/call-events",
-                &event("abandoned", wait as u32, None),
+                &event("abandoned", wait as u32, None, 0, 0),
                 201,
             )
             .await?;
@@ -227,6 +243,9 @@ pub async fn simulate(
             )
             .await?;
         let number = number_of(&ticket);
+        // An IT hotline call: about five minutes' talk, one minute's wrap-up, never instant.
+        let talk = (30.0 + rng.exponential(MEAN_TALK_S - 30.0)).min(3600.0) as u32;
+        let wrap = (10.0 + rng.exponential(MEAN_WRAP_S - 10.0)).min(900.0) as u32;
         if outcome.sample.is_none() && site_id != "munich" {
             let code = ticket["access_code"].as_str().unwrap_or_default();
             outcome.sample = Some((number.clone(), code.to_owned()));
@@ -262,7 +281,7 @@ pub async fn simulate(
         api.expect(
             "POST",
             "/v1/call-events",
-            &event("answered", wait as u32, Some(&number)),
+            &event("answered", wait as u32, Some(&number), talk, wrap),
             201,
         )
         .await?;
