@@ -146,7 +146,7 @@ impl DashboardGateway {
 }
 
 /// A review report of focus team `finance-hr` for last week with a quality sample: three
-/// tickets of partner `twenty4help` at site `dortmund` resolved last week are pushed, then the
+/// tickets of partner `twenty4help` at site `goerlitz` resolved last week are pushed, then the
 /// report is produced (the config must have `review.enabled = false`, so the schedule does not
 /// produce it first, and `review.sample_size = 2`). Answers the report id and the sampled
 /// tickets.
@@ -166,7 +166,7 @@ pub async fn sampled_report(
     let last = Period::last_ended(ReviewCadence::Weekly, now_ms());
     let mut client = dash
         .gateway
-        .site_client(pki, "twenty4help", "dortmund")
+        .site_client(pki, "twenty4help", "goerlitz")
         .await?;
     let block = crate::harness::lease(&mut client, 3).await?;
     let set = |f| FieldOp::Set(FieldValue::Ticket(f));
@@ -186,9 +186,9 @@ pub async fn sampled_report(
                     })),
                     set(TicketField::OpenedAt(at - 60_000)),
                     set(TicketField::ResolvedAt(at)),
-                    set(TicketField::HandlingSite("dortmund".into())),
+                    set(TicketField::HandlingSite("goerlitz".into())),
                 ],
-                origin_site: "dortmund".into(),
+                origin_site: "goerlitz".into(),
                 origin_seq: n + 1,
                 hlc: Hlc::new(now_ms(), 0),
             }

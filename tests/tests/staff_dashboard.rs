@@ -453,7 +453,7 @@ async fn reviews_are_listed_and_scored_through_the_form() -> anyhow::Result<()> 
             .contains("<p class=\"ok\" role=\"status\" id=\"notice\">Score of")
     );
     let scored_row = format!(
-        "<td>{}</td><td>twenty4help</td><td>dortmund</td><td>2</td><td>1</td><td>0</td>\
+        "<td>{}</td><td>twenty4help</td><td>goerlitz</td><td>2</td><td>1</td><td>0</td>\
          <td>checked &lt;the&gt; call</td><td>alice, ",
         sampled[0]
     );

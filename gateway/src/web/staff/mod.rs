@@ -82,7 +82,10 @@ fn secure(headers: &mut HeaderMap) {
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
         (header::PRAGMA, "no-cache"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` with the dashboard's
+        // own form posts, and the cross-site check could not tell them from a forged one.
+        // `same-origin` still gives other sites no referrer.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CONTENT_SECURITY_POLICY, CSP),
@@ -209,7 +212,11 @@ async fn post_guard(
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    if let Err(why) = origin::check(request.headers(), &state.config.web.public_url) {
+    if let Err(why) = origin::check(
+        request.headers(),
+        request.uri().authority().map(|a| a.as_str()),
+        &state.config.web.public_url,
+    ) {
         tracing::warn!(path = %request.uri().path(), %why, "cross-site POST refused");
         return html(
             StatusCode::FORBIDDEN,

@@ -7,11 +7,16 @@
 //! whatever host the request was sent to (`Host`): a browser always sends the host it talks
 //! to, and a page on another site cannot make it name ours as the `Origin`. A request without
 //! either header (a non-browser client) passes; it carries no ambient cookie to abuse.
+//!
+//! Staff pages send `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer`
+//! Chromium sends `Origin: null` with a page's own form posts (seen in the browser test), which
+//! this check must refuse, since a sandboxed page of another site sends the same.
 
 use axum::http::{HeaderMap, header};
 
-/// Why a POST looks cross-site, or `Ok` when it does not.
-pub fn check(headers: &HeaderMap, public_url: &str) -> Result<(), String> {
+/// Why a POST looks cross-site, or `Ok` when it does not. `authority` is the request URI's
+/// (HTTP/2 carries the host there instead of a `Host` header).
+pub fn check(headers: &HeaderMap, authority: Option<&str>, public_url: &str) -> Result<(), String> {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or_default();
         if !matches!(site, "same-origin" | "none") {
@@ -28,6 +33,7 @@ pub fn check(headers: &HeaderMap, public_url: &str) -> Result<(), String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or(authority)
         .unwrap_or_default()
         .trim();
     let own = own_origin(public_url);
@@ -78,15 +84,17 @@ mod tests {
             ("origin", "https://hotline.example"),
             ("host", "internal:8080"),
         ]);
-        assert_eq!(check(&own, url), Ok(()));
+        assert_eq!(check(&own, None, url), Ok(()));
         let by_host = headers(&[
             ("origin", "http://127.0.0.1:4000"),
             ("host", "127.0.0.1:4000"),
         ]);
-        assert_eq!(check(&by_host, ""), Ok(()));
+        assert_eq!(check(&by_host, None, ""), Ok(()));
         let same = headers(&[("sec-fetch-site", "same-origin")]);
-        assert_eq!(check(&same, url), Ok(()));
-        assert_eq!(check(&HeaderMap::new(), url), Ok(()));
+        assert_eq!(check(&same, None, url), Ok(()));
+        assert_eq!(check(&HeaderMap::new(), None, url), Ok(()));
+        let h2 = headers(&[("origin", "https://h2.example")]);
+        assert_eq!(check(&h2, Some("h2.example"), ""), Ok(()));
     }
 
     /// Another site's page, an opaque `null` origin and a cross-site fetch are refused with a
@@ -98,14 +106,14 @@ mod tests {
             ("origin", "https://evil.example"),
             ("host", "hotline.example:443"),
         ]);
-        let refused = check(&evil, url).unwrap_err();
+        let refused = check(&evil, None, url).unwrap_err();
         assert!(refused.contains("\"https://evil.example\""), "{refused}");
         let null = headers(&[("origin", "null"), ("host", "hotline.example")]);
-        assert!(check(&null, url).is_err());
+        assert!(check(&null, None, url).is_err());
         let lookalike = headers(&[("origin", "https://hotline.example.evil"), ("host", "x")]);
-        assert!(check(&lookalike, url).is_err());
+        assert!(check(&lookalike, None, url).is_err());
         let fetch = headers(&[("sec-fetch-site", "cross-site")]);
-        assert!(check(&fetch, url).unwrap_err().contains("cross-site"));
+        assert!(check(&fetch, None, url).unwrap_err().contains("cross-site"));
     }
 
     /// The origin of a public URL drops its path, query and fragment.
