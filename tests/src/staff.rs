@@ -102,6 +102,24 @@ impl DashboardGateway {
         request(self.web, "POST", path, &headers, b"").await
     }
 
+    /// `POST path` with the form `body` (already encoded), a session cookie if given, and the
+    /// `Origin` header a browser would send: `Some("")` for this listener's own origin.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+        origin: Option<&str>,
+    ) -> anyhow::Result<HttpAnswer> {
+        let header = cookie.map(|c| format!("hotline_staff={c}"));
+        let own = format!("http://{}", self.web);
+        let origin = origin.map(|o| if o.is_empty() { own.as_str() } else { o });
+        let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        headers.extend(header.iter().map(|h| ("Cookie", h.as_str())));
+        headers.extend(origin.map(|o| ("Origin", o)));
+        request(self.web, "POST", path, &headers, body.as_bytes()).await
+    }
+
     /// The path of `url` on this gateway's web listener.
     pub fn path_of(&self, url: &str) -> anyhow::Result<String> {
         url.strip_prefix(&format!("http://{}", self.web))
@@ -125,4 +143,66 @@ impl DashboardGateway {
             .context("cookie without the session")?;
         Ok(Ok(id.to_owned()))
     }
+}
+
+/// A review report of focus team `finance-hr` for last week with a quality sample: three
+/// tickets of partner `twenty4help` at site `goerlitz` resolved last week are pushed, then the
+/// report is produced (the config must have `review.enabled = false`, so the schedule does not
+/// produce it first, and `review.sample_size = 2`). Answers the report id and the sampled
+/// tickets.
+pub async fn sampled_report(
+    dash: &DashboardGateway,
+    pki: &Pki,
+) -> anyhow::Result<(String, Vec<String>)> {
+    use hotline_federation::model::{
+        EntityKey, EntityKind, FieldValue, ReviewCadence, StatusTransition, TicketField,
+        TicketStatus,
+    };
+    use hotline_federation::review::{Period, report_id};
+    use hotline_federation::{Change, FieldOp, Hlc};
+
+    use crate::changes::{accepted, now_ms, number, push};
+
+    let last = Period::last_ended(ReviewCadence::Weekly, now_ms());
+    let mut client = dash
+        .gateway
+        .site_client(pki, "twenty4help", "goerlitz")
+        .await?;
+    let block = crate::harness::lease(&mut client, 3).await?;
+    let set = |f| FieldOp::Set(FieldValue::Ticket(f));
+    let changes: Vec<Change> = (0..3u64)
+        .map(|n| {
+            let id = number(&block, n);
+            let at = last.start_ms + n * 3_600_000 + 1;
+            Change {
+                key: EntityKey::new(EntityKind::Ticket, id.as_str()),
+                ops: vec![
+                    set(TicketField::PublicNumber(id.clone())),
+                    set(TicketField::OriginTenant("twenty4help".into())),
+                    set(TicketField::FocusTeam("finance-hr".into())),
+                    set(TicketField::Status(StatusTransition {
+                        from: None,
+                        to: TicketStatus::Resolved,
+                    })),
+                    set(TicketField::OpenedAt(at - 60_000)),
+                    set(TicketField::ResolvedAt(at)),
+                    set(TicketField::HandlingSite("goerlitz".into())),
+                ],
+                origin_site: "goerlitz".into(),
+                origin_seq: n + 1,
+                hlc: Hlc::new(now_ms(), 0),
+            }
+        })
+        .collect();
+    accepted(&client.push(push(&changes)).await?.into_inner())?;
+    let (stored, _) =
+        hotline_gateway::review::generate(&dash.gateway.state, "finance-hr", &last.label).await?;
+    let sampled = stored
+        .report
+        .sample
+        .partners
+        .iter()
+        .flat_map(|p| p.tickets.iter().map(|t| t.id.clone()))
+        .collect();
+    Ok((report_id("finance-hr", &last), sampled))
 }

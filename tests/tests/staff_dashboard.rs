@@ -1,6 +1,7 @@
 //! The staff dashboard (issue 15, item 6) over real HTTP against a real gateway: one-time
 //! sign-in links minted over mTLS, session cookies and expiry, the auditor's read-only role,
-//! and the sites' sync reports (each site reports only for itself).
+//! the sites' sync reports (each site reports only for itself), review reports scored through
+//! the dashboard's forms, cross-site POSTs refused, and the audit browser with verify.
 
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use hotline_proto::v1 as pb;
 use hotline_tests::changes::now_ms;
 use hotline_tests::harness::{Pki, federation_config};
 use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
-use hotline_tests::staff::DashboardGateway;
-use hotline_tests::web::CodeSite;
+use hotline_tests::staff::{DashboardGateway, sampled_report};
+use hotline_tests::web::{CodeSite, encode};
 
 /// A dashboard gateway over a fresh PKI and store, tuned by `tune`.
 async fn start(
@@ -329,6 +330,299 @@ async fn overview_shows_fcr_per_partner_and_team() -> anyhow::Result<()> {
         );
     }
     assert!(page.body.contains("<svg"), "charts are drawn");
+    dash.stop().await
+}
+
+/// A review-ready gateway: no scheduled reports (the test produces one), two tickets sampled.
+async fn start_reviews() -> anyhow::Result<(DashboardGateway, Pki, tempfile::TempDir)> {
+    start(|c| {
+        c.review.enabled = false;
+        c.review.sample_size = 2;
+    })
+    .await
+}
+
+/// Signs in through a fresh link for `staff` with `role`; the session id.
+async fn session(
+    dash: &DashboardGateway,
+    pki: &Pki,
+    staff: &str,
+    role: pb::DashboardRole,
+) -> anyhow::Result<String> {
+    let link = dash.mint(pki, staff, role).await?;
+    dash.sign_in(&link)
+        .await?
+        .map_err(|a| anyhow::anyhow!("sign-in refused: {a:?}"))
+}
+
+/// A score form's body for `ticket` with `points` per criterion.
+fn score_form(ticket: &str, points: &[(&str, &str)], note: &str) -> String {
+    let mut body = format!("ticket={}&note={}", encode(ticket), encode(note));
+    for (criterion, value) in points {
+        body.push_str(&format!("&c.{criterion}={}", encode(value)));
+    }
+    body
+}
+
+/// The reviews list shows a produced report linking to its page; an admin scores a sampled
+/// ticket through the form and the re-rendered report shows it; a bad score says what was
+/// wrong and stores nothing, so staff can score without the CLI and cannot store nonsense.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_are_listed_and_scored_through_the_form() -> anyhow::Result<()> {
+    let (dash, pki, _data) = start_reviews().await?;
+    let (id, sampled) = sampled_report(&dash, &pki).await?;
+    assert_eq!(sampled.len(), 2, "{sampled:?}");
+    let alice = session(&dash, &pki, "alice", pb::DashboardRole::Admin).await?;
+    let list = dash.get("/staff/reviews", Some(&alice)).await?;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let row = list
+        .body
+        .split("<tr>")
+        .find(|r| r.contains(&id))
+        .unwrap_or_default();
+    assert!(
+        row.contains(&format!("href=\"/staff/reviews/{id}\"")) && row.contains(">2</td>"),
+        "{row}"
+    );
+    let path = format!("/staff/reviews/{id}");
+    let page = dash.get(&path, Some(&alice)).await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<article id=\"report\">"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<style>") && !page.body.contains("<script"));
+    assert_eq!(page.body.matches("<form class=\"score\"").count(), 2);
+
+    let score_path = format!("{path}/score");
+    for (form, expected) in [
+        (
+            score_form(&sampled[0], &[("solution_correct", "7")], ""),
+            "criterion solution_correct: &quot;7&quot; is not a score; allowed: 0 (no)",
+        ),
+        (
+            score_form(&sampled[0], &[("solution_correct", "2")], ""),
+            "not scored: brand_voice, documentation_complete",
+        ),
+        (
+            score_form("NOT-SAMPLED", &[("solution_correct", "2")], ""),
+            "is not in this report&#39;s quality sample",
+        ),
+    ] {
+        let refused = dash
+            .post_form(&score_path, Some(&alice), &form, Some(""))
+            .await?;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(
+            refused.body.contains("Score not saved: "),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains(expected),
+            "{expected}: {}",
+            refused.body
+        );
+    }
+    let stored = hotline_gateway::review::read_report(&dash.gateway.state, &id)?;
+    assert!(
+        stored.expect("stored").scores.is_empty(),
+        "a refused score stores nothing"
+    );
+
+    let good = score_form(
+        &sampled[0],
+        &[
+            ("solution_correct", "2"),
+            ("brand_voice", "1"),
+            ("documentation_complete", "0"),
+        ],
+        "checked <the> call",
+    );
+    let saved = dash
+        .post_form(&score_path, Some(&alice), &good, Some(""))
+        .await?;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let back = saved.header("location").unwrap_or_default().to_owned();
+    assert!(back.starts_with(&format!("{path}?saved=")), "{back}");
+    let after = dash.get(&back, Some(&alice)).await?;
+    assert!(
+        after
+            .body
+            .contains("<p class=\"ok\" role=\"status\" id=\"notice\">Score of")
+    );
+    let scored_row = format!(
+        "<td>{}</td><td>twenty4help</td><td>goerlitz</td><td>2</td><td>1</td><td>0</td>\
+         <td>checked &lt;the&gt; call</td><td>alice, ",
+        sampled[0]
+    );
+    assert!(after.body.contains(&scored_row), "{}", after.body);
+    dash.stop().await
+}
+
+/// An auditor reads the reviews and the report without scoring forms and gets 403 on the
+/// score POST; a POST from another origin is refused even for an admin (and leaves a session
+/// signed in), so a forged page cannot act in a staff member's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_read_reviews_only_and_cross_origin_posts_are_refused() -> anyhow::Result<()> {
+    let (dash, pki, _data) = start_reviews().await?;
+    let (id, sampled) = sampled_report(&dash, &pki).await?;
+    let carol = session(&dash, &pki, "carol", pb::DashboardRole::Auditor).await?;
+    let alice = session(&dash, &pki, "alice", pb::DashboardRole::Admin).await?;
+    let path = format!("/staff/reviews/{id}");
+    assert!(
+        dash.get("/staff/reviews", Some(&carol))
+            .await?
+            .body
+            .contains(&id)
+    );
+    let page = dash.get(&path, Some(&carol)).await?;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<article id=\"report\">"));
+    assert!(
+        !page.body.contains("<form class=\"score\""),
+        "{}",
+        page.body
+    );
+    let full = score_form(
+        &sampled[0],
+        &[
+            ("solution_correct", "2"),
+            ("brand_voice", "2"),
+            ("documentation_complete", "2"),
+        ],
+        "",
+    );
+    let score_path = format!("{path}/score");
+    let refused = dash
+        .post_form(&score_path, Some(&carol), &full, Some(""))
+        .await?;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("auditor role"));
+
+    let evil = Some("https://evil.example");
+    let forged = dash
+        .post_form(&score_path, Some(&alice), &full, evil)
+        .await?;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(
+        forged
+            .body
+            .contains("came from origin &quot;https://evil.example&quot;"),
+        "{}",
+        forged.body
+    );
+    let out = dash
+        .post_form("/staff/signout", Some(&alice), "", evil)
+        .await?;
+    assert_eq!(out.status, 403, "{}", out.body);
+    assert_eq!(
+        dash.get("/staff/", Some(&alice)).await?.status,
+        200,
+        "still signed in"
+    );
+    let stored = hotline_gateway::review::read_report(&dash.gateway.state, &id)?;
+    assert!(stored.expect("stored").scores.is_empty(), "nothing stored");
+    dash.stop().await
+}
+
+/// The audit page lists the dashboard's staff actions (the link minted, the sign-in, the
+/// score) with their actors, filters by actor, and verify says the trail is intact, so an
+/// auditor can check who did what from the browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_page_lists_staff_actions_filters_and_verifies() -> anyhow::Result<()> {
+    let (dash, pki, _data) = start_reviews().await?;
+    let (id, sampled) = sampled_report(&dash, &pki).await?;
+    let alice = session(&dash, &pki, "alice", pb::DashboardRole::Admin).await?;
+    let full = score_form(
+        &sampled[1],
+        &[
+            ("solution_correct", "1"),
+            ("brand_voice", "1"),
+            ("documentation_complete", "1"),
+        ],
+        "",
+    );
+    let path = format!("/staff/reviews/{id}/score");
+    assert_eq!(
+        dash.post_form(&path, Some(&alice), &full, Some(""))
+            .await?
+            .status,
+        303
+    );
+    let carol = session(&dash, &pki, "carol", pb::DashboardRole::Auditor).await?;
+
+    let page = dash.get("/staff/audit", Some(&carol)).await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let rows: Vec<&str> = page.body.split("<tr>").skip(2).collect();
+    let has = |actor: &str, action: &str, subject: &str| {
+        rows.iter().any(|r| {
+            r.contains(&format!(
+                "<td>{actor}</td><td>{action}</td><td>{subject}</td>"
+            ))
+        })
+    };
+    assert!(
+        has("staff:admin:alice", "dashboard.link_minted", "staff/carol"),
+        "{}",
+        page.body
+    );
+    assert!(has("staff:admin:alice", "dashboard.sign_in", "staff/alice"));
+    assert!(has(
+        "staff:auditor:carol",
+        "dashboard.sign_in",
+        "staff/carol"
+    ));
+    assert!(has(
+        "staff:admin:alice",
+        "review.score",
+        &format!("review/{id}")
+    ));
+    assert!(
+        !rows.iter().any(|r| r.contains("token")),
+        "no token in the trail"
+    );
+
+    let mine = dash
+        .get(
+            &format!("/staff/audit?actor={}", encode("staff:auditor:carol")),
+            Some(&carol),
+        )
+        .await?;
+    let rows: Vec<&str> = mine.body.split("<tr>").skip(2).collect();
+    assert!(rows.len() >= 2, "{}", mine.body);
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("<td>staff:auditor:carol</td>")),
+        "{}",
+        mine.body
+    );
+    let bad = dash
+        .get("/staff/audit?from=yesterday", Some(&carol))
+        .await?;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("from: &quot;yesterday&quot; is not a time; allowed: YYYY-MM-DD")
+    );
+
+    let verify = dash.get("/staff/audit/verify", Some(&carol)).await?;
+    assert_eq!(verify.status, 200, "{}", verify.body);
+    assert!(
+        verify
+            .body
+            .contains("<p class=\"ok\" id=\"verdict\">Intact: "),
+        "{}",
+        verify.body
+    );
+    let after = dash
+        .get("/staff/audit?actor=staff%3Aauditor%3Acarol", Some(&carol))
+        .await?;
+    assert!(
+        after.body.contains("<td>audit.verify</td>"),
+        "the verify run is recorded"
+    );
     dash.stop().await
 }
 

@@ -1,6 +1,8 @@
 //! The staff dashboard in a real headless Chromium, driven through chromedriver: a sign-in
 //! link works once, the overview shows each partner's row with its charts, the sites page
-//! lists every site, an expired link is refused, and an auditor's session cannot POST.
+//! lists every site, an admin scores a review report's sampled ticket through its form and
+//! finds it in the audit trail, which verifies intact, an expired link is refused, and an
+//! auditor's session cannot POST.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`. Without them the test prints
 //! why and passes, unless `HOTLINE_REQUIRE_CHROMIUM=1` is set (as CI does), then it fails.
@@ -18,7 +20,7 @@ use hotline_proto::v1 as pb;
 use hotline_tests::changes::now_ms;
 use hotline_tests::harness::{Pki, federation_config};
 use hotline_tests::sites::eventually;
-use hotline_tests::staff::DashboardGateway;
+use hotline_tests::staff::{DashboardGateway, sampled_report};
 use hotline_tests::web::CodeSite;
 use hotline_tests::webdriver::{self, Browser};
 
@@ -71,8 +73,10 @@ fn resolve(id: &str, first_contact: bool) -> Change {
     }
 }
 
-/// In a real browser: sign in once, read the overview and the sites, see a used and an
-/// expired link refused, and an auditor's POST refused with 403's page.
+/// In a real browser: sign in once, read the overview and the sites, score a review report
+/// through its form (the browser's own Origin passes the cross-site check), see the score in
+/// the audit trail and the trail intact, see a used and an expired link refused, and an
+/// auditor's POST refused with 403's page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     if let Some(why) = webdriver::missing() {
@@ -85,6 +89,8 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let mut config = federation_config(&pki, data.path());
     config.dashboard.link_ttl_secs = TTL_SECS;
+    config.review.enabled = false;
+    config.review.sample_size = 2;
     let dash = DashboardGateway::start(config).await?;
     let mut dortmund = CodeSite::connect(&dash.gateway, &pki, "twenty4help", "dortmund").await?;
     let mut erfurt = CodeSite::connect(&dash.gateway, &pki, "helpbycom", "erfurt").await?;
@@ -140,6 +146,46 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         assert!(sites.contains(site), "{site} missing:\n{sites}");
     }
     assert!(sites.contains("no report"), "{sites}");
+
+    let (report, _) = sampled_report(&dash, &pki).await?;
+    browser
+        .open(&format!("http://{}/staff/reviews", dash.web))
+        .await?;
+    assert!(browser.text().await?.contains(&report));
+    browser
+        .open(&format!("http://{}/staff/reviews/{report}", dash.web))
+        .await?;
+    let page = browser.text().await?;
+    assert!(page.contains("Score the quality sample"), "{page}");
+    browser
+        .run_script(
+            "const f = document.querySelector('form.score'); \
+             f.querySelectorAll('select').forEach(s => { s.value = '2'; }); \
+             f.querySelector('input[name=note]').value = 'clear answer'; f.submit(); return 1;",
+        )
+        .await?;
+    eventually(10, "the score answered", || async {
+        let text = browser.text().await.unwrap_or_default();
+        Ok(text.contains("saved.") || !text.contains("Score the quality sample"))
+    })
+    .await?;
+    let scored = browser.text().await?;
+    assert!(
+        scored.contains("saved.") && scored.contains("clear answer"),
+        "{scored}"
+    );
+    browser
+        .open(&format!("http://{}/staff/audit", dash.web))
+        .await?;
+    let trail = browser.text().await?;
+    for action in ["dashboard.link_minted", "dashboard.sign_in", "review.score"] {
+        assert!(trail.contains(action), "{action} missing:\n{trail}");
+    }
+    browser
+        .open(&format!("http://{}/staff/audit/verify", dash.web))
+        .await?;
+    let verdict = browser.text().await?;
+    assert!(verdict.contains("Intact: "), "{verdict}");
 
     browser.open(&link).await?;
     let again = browser.text().await?;

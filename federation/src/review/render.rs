@@ -360,6 +360,15 @@ pub fn html(report: &ReviewReport, scores: &[Score]) -> String {
          td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}</style></head><body>\n",
         html_escape(&format!("Review report {}", report.id))
     );
+    out.push_str(&html_body(report, scores));
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The report with its scores as HTML blocks (headings, paragraphs, lists, tables; every
+/// text escaped, no style), for embedding in another page such as the staff dashboard.
+pub fn html_body(report: &ReviewReport, scores: &[Score]) -> String {
+    let mut out = String::new();
     for block in blocks(report, scores) {
         let _ = match block {
             Block::Heading(level, text) => {
@@ -391,6 +400,5 @@ pub fn html(report: &ReviewReport, scores: &[Score]) -> String {
             }
         };
     }
-    out.push_str("</body></html>\n");
     out
 }

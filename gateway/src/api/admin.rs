@@ -436,6 +436,19 @@ impl Admin for AdminApi {
             .state
             .staff_sessions
             .mint(&staff, role, self.state.now_ms())?;
+        // The trail names who minted a link for whom; never the token.
+        let detail = serde_json::json!({
+            "role": role.as_str(),
+            "expires_at_ms": link.expires_at_ms,
+        });
+        crate::audit::record(
+            &self.state,
+            minter.clone(),
+            "dashboard.link_minted",
+            &format!("staff/{staff}"),
+            detail,
+        )
+        .await?;
         tracing::info!(%minter, %staff, %role, "dashboard link minted");
         Ok(Response::new(pb::MintDashboardLinkResponse {
             url: format!("{base}/staff/signin?token={}", link.token),

@@ -97,6 +97,51 @@ fn matches(entry: &Entry, request: &pb::ListAuditRequest, state: &GatewayState) 
     true
 }
 
+/// Refuses a time window whose end is not after its start.
+pub fn check_window(request: &pb::ListAuditRequest) -> Result<(), Error> {
+    if request.to_ms != 0 && request.to_ms <= request.from_ms {
+        return Err(Error::InvalidArgument(format!(
+            "to_ms ({}) must be after from_ms ({}), or 0 for no bound",
+            request.to_ms, request.from_ms
+        )));
+    }
+    Ok(())
+}
+
+/// One page of a List read (a synchronous store read, for `spawn_blocking`): from
+/// `from_seq` (at least 1), at most `limit` matching entries out of at most [`MAX_SCAN`] read;
+/// `next_seq` says where the next page starts (0 at the end). The `Audit` service and the staff
+/// dashboard's audit browser both read through this, so they answer the same.
+pub fn list_page(
+    state: &GatewayState,
+    request: &pb::ListAuditRequest,
+) -> Result<pb::ListAuditResponse, Error> {
+    let from = request.from_seq.max(1);
+    let raw = read_entries(state.store.as_ref(), from, MAX_SCAN)?;
+    let scanned = raw.len();
+    let mut entries = Vec::new();
+    let mut next_seq = 0;
+    for (at, entry) in raw.into_iter().enumerate() {
+        let entry = entry.map_err(|seq| {
+            Error::Corrupt(format!(
+                "audit entry {seq} does not decode; run Verify to see what is wrong"
+            ))
+        })?;
+        if entries.len() == request.limit as usize {
+            next_seq = entry.seq;
+            break;
+        }
+        let seq = entry.seq;
+        if matches(&entry, request, state) {
+            entries.push(pb::AuditEntry::from(entry));
+        }
+        if at + 1 == MAX_SCAN && scanned == MAX_SCAN {
+            next_seq = seq + 1;
+        }
+    }
+    Ok(pb::ListAuditResponse { entries, next_seq })
+}
+
 #[tonic::async_trait]
 impl Audit for AuditApi {
     async fn list(
@@ -112,13 +157,7 @@ impl Audit for AuditApi {
             ))
             .into());
         }
-        if request.to_ms != 0 && request.to_ms <= request.from_ms {
-            return Err(Error::InvalidArgument(format!(
-                "to_ms ({}) must be after from_ms ({}), or 0 for no bound",
-                request.to_ms, request.from_ms
-            ))
-            .into());
-        }
+        check_window(&request)?;
         let from = request.from_seq.max(1);
         if from == 1 {
             // The start of a read (a page after it belongs to the same read).
@@ -132,33 +171,9 @@ impl Audit for AuditApi {
             self.record(staff, "audit.list", detail).await?;
         }
         let state = self.state.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            let raw = read_entries(state.store.as_ref(), from, MAX_SCAN)?;
-            let scanned = raw.len();
-            let mut entries = Vec::new();
-            let mut next_seq = 0;
-            for (at, entry) in raw.into_iter().enumerate() {
-                let entry = entry.map_err(|seq| {
-                    Error::Corrupt(format!(
-                        "audit entry {seq} does not decode; run Verify to see what is wrong"
-                    ))
-                })?;
-                if entries.len() == request.limit as usize {
-                    next_seq = entry.seq;
-                    break;
-                }
-                let seq = entry.seq;
-                if matches(&entry, &request, &state) {
-                    entries.push(pb::AuditEntry::from(entry));
-                }
-                if at + 1 == MAX_SCAN && scanned == MAX_SCAN {
-                    next_seq = seq + 1;
-                }
-            }
-            Ok::<_, Error>(pb::ListAuditResponse { entries, next_seq })
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("reading the trail failed: {e}")))??;
+        let page = tokio::task::spawn_blocking(move || list_page(&state, &request))
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading the trail failed: {e}")))??;
         Ok(Response::new(page))
     }
 

@@ -175,10 +175,11 @@ impl Reviews for ReviewsApi {
             ticket,
             points,
             note: optional(note),
-            by,
+            by: by.clone(),
             at_ms: self.state.now_ms(),
         };
-        let stored = review::score(&self.state, &report_id, score).await?;
+        let actor = format!("staff:{}:{by}", StaffRole::Admin);
+        let stored = review::score(&self.state, &report_id, score, actor, "rpc").await?;
         Ok(Response::new(pb::ScoreResponse {
             markdown: stored.markdown(),
             unscored: (stored.sampled() - stored.scored()) as u32,

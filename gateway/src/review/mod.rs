@@ -73,6 +73,11 @@ impl StoredReport {
     pub fn html(&self) -> String {
         review::render::html(&self.report, &self.scores)
     }
+
+    /// The report and its scores as HTML blocks to embed in a page (the staff dashboard).
+    pub fn html_body(&self) -> String {
+        review::render::html_body(&self.report, &self.scores)
+    }
 }
 
 /// A focus team as the review reads its policy.
@@ -403,10 +408,16 @@ async fn store_report(
 
 /// Stores `score` (points, note, by, at) of a sampled ticket of report `report_id`, after
 /// checking it against the report's scorecard and sample; answers the report re-read.
+///
+/// Once stored, the score is recorded in the audit trail as `review.score` by `actor`
+/// (`staff:<role>:<name>`), subject `review/<report id>`, with the ticket, the points and
+/// `via` (where it came from: `dashboard` or `rpc`); the note stays out of the trail.
 pub async fn score(
     state: &Arc<GatewayState>,
     report_id: &str,
     score: Score,
+    actor: String,
+    via: &str,
 ) -> Result<StoredReport> {
     let reader = state.clone();
     let id = report_id.to_owned();
@@ -422,6 +433,19 @@ pub async fn score(
         .review(ReviewWrite::Score { key, value })
         .await?;
     tracing::info!(report = report_id, ticket = %score.ticket, by = %score.by, "quality score stored");
+    let detail = serde_json::json!({
+        "ticket": score.ticket,
+        "points": score.points,
+        "via": via,
+    });
+    crate::audit::record(
+        state,
+        actor,
+        "review.score",
+        &format!("review/{report_id}"),
+        detail,
+    )
+    .await?;
     let reader = state.clone();
     let id = report_id.to_owned();
     tokio::task::spawn_blocking(move || require_report(&reader, &id))

@@ -37,6 +37,13 @@ pub struct Session {
     pub last_ms: u64,
 }
 
+impl Session {
+    /// The member as the audit trail names staff: `staff:<role>:<name>`.
+    pub fn actor(&self) -> String {
+        format!("staff:{}:{}", self.role, self.staff)
+    }
+}
+
 /// An unused link.
 #[derive(Clone, Debug)]
 struct Link {
