@@ -330,3 +330,39 @@ async fn partner_reads_only_its_own_figures() -> anyhow::Result<()> {
     assert!(bad.message().contains("yyyy-Www"), "{}", bad.message());
     gateway.stop().await
 }
+
+/// A partner cannot poll its figures without limit (each report scans every ticket): past its
+/// tenant's read quota it gets RESOURCE_EXHAUSTED with the advised wait, while staff are not
+/// counted against any tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_draw_on_the_partners_read_quota() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = federation_config(&pki, data.path());
+    config.limits.tenant_fetches_per_second = 1;
+    config.limits.tenant_fetch_burst = config.limits.max_push_changes as u64;
+    let gateway = RunningGateway::start(config.clone()).await?;
+    let partner = pki.site("twenty4help", "goerlitz")?;
+    let mut reports =
+        pb::reports_client::ReportsClient::new(gateway.channel(&pki, Some(&partner)).await?);
+    let day = Period::containing(PeriodKind::Day, now_ms()).to_string();
+    let allowed = config.limits.max_push_changes / 64;
+    for n in 0..allowed {
+        report(&mut reports, &day, pb::FigureGrouping::Site, "")
+            .await
+            .map_err(|e| anyhow::anyhow!("report {n} of the burst refused: {e}"))?;
+    }
+    let refused = report(&mut reports, &day, pb::FigureGrouping::Site, "")
+        .await
+        .expect_err("the burst is spent");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused}");
+    assert!(refused.metadata().get("retry-after-ms").is_some());
+    assert!(refused.message().contains("quota"), "{}", refused.message());
+    let admin = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    let mut staff =
+        pb::reports_client::ReportsClient::new(gateway.channel(&pki, Some(&admin)).await?);
+    report(&mut staff, &day, pb::FigureGrouping::Tenant, "").await?;
+    gateway.stop().await
+}

@@ -257,6 +257,11 @@ impl Audit for AuditApi {
                 "entry {seq} is not one of your site's entries; a site may prove only its own"
             )))
         };
+        if let Identity::Site { tenant, .. } = &identity {
+            // One unit per hundred entries read.
+            let cost = 1 + ((size - seq) / 100) as usize;
+            crate::api::take_read_quota(&self.state, tenant, cost, "a proof")?;
+        }
         let state = self.state.clone();
         let entries = tokio::task::spawn_blocking(move || {
             read_entries(state.store.as_ref(), seq, (size - seq + 1) as usize)

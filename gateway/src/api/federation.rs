@@ -102,13 +102,13 @@ const SUBSCRIBE_RETRY_MS: u128 = 1_000;
 
 /// A quota's wait in whole milliseconds, rounded up (at least 1), so a client that waits as
 /// advised finds its tokens there.
-fn wait_ms(wait: std::time::Duration) -> u128 {
+pub(crate) fn wait_ms(wait: std::time::Duration) -> u128 {
     wait.as_micros().div_ceil(1000).max(1)
 }
 
 /// `RESOURCE_EXHAUSTED` with `message` and the advice to retry in `wait_ms` (metadata
 /// `retry-after-ms`, which clients read instead of parsing the message).
-fn exhausted(message: String, wait_ms: u128) -> Status {
+pub(crate) fn exhausted(message: String, wait_ms: u128) -> Status {
     let mut status: Status = Error::ResourceExhausted(message).into();
     if let Ok(value) = wait_ms.to_string().parse() {
         status.metadata_mut().insert("retry-after-ms", value);

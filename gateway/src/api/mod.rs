@@ -23,6 +23,29 @@ pub(crate) fn quoted(value: &str) -> String {
     format!("{:?}… ({} bytes)", &value[..end], value.len())
 }
 
+/// Takes `units` of `tenant`'s read quota (its Fetch quota, in entities per second) for a read
+/// that costs about as much as fetching that many entities: a site cannot repeat an expensive
+/// read (service figures scan every ticket, a proof reads up to its span) without limit.
+/// `RESOURCE_EXHAUSTED` with the advised wait otherwise.
+pub(crate) fn take_read_quota(
+    state: &crate::state::GatewayState,
+    tenant: &str,
+    units: usize,
+    what: &str,
+) -> Result<(), tonic::Status> {
+    state.fetch_quotas.take(tenant, units).map_err(|wait| {
+        let wait_ms = federation::wait_ms(wait);
+        federation::exhausted(
+            format!(
+                "tenant {tenant} reads above its quota of {} entities/s ({what} counts as {units}); \
+                 retry in {wait_ms} ms",
+                state.fetch_quotas.rate()
+            ),
+            wait_ms,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

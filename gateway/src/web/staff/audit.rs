@@ -350,6 +350,7 @@ mod tests {
                 detail_json: "{\"k\":\"<b>\"}".into(),
                 prev_hash: vec![],
                 hash: vec![0xab; 32],
+                salt: vec![0; 16],
             }],
             next_seq: 9,
         };
