@@ -12,8 +12,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hotline_federation::calendar::iso_date;
 use hotline_federation::model::{
-    EntityKey, EntityKind, FieldValue, StatusTransition, TicketField, TicketStatus,
+    CallEvent, CallOutcome, EntityKey, EntityKind, FieldValue, StatusTransition, TicketField,
+    TicketStatus,
 };
 use hotline_federation::{Change, FieldOp, Hlc};
 use hotline_proto::v1 as pb;
@@ -98,6 +100,43 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         let (id, _) = dortmund.open_with_code("finance-hr", seed).await?;
         dortmund.push(resolve(&id, first)).await?;
     }
+    // Ten calls for finance-hr at dortmund today: 7 answered within the 25 s target, 1 late,
+    // 2 abandoned, so twenty4help's service level for the team is 70.0 %.
+    let calls = (0..10u32).map(|n| {
+        FieldOp::AddCallEvent(CallEvent {
+            id: format!("call-{n}"),
+            site: "dortmund".into(),
+            outcome: if n < 8 {
+                CallOutcome::Answered
+            } else {
+                CallOutcome::Abandoned
+            },
+            wait_seconds: if n == 7 { 40 } else { 5 + n },
+            at_ms: now_ms(),
+            focus_team: Some("finance-hr".into()),
+            ticket_number: None,
+            talk_seconds: 120,
+            wrap_seconds: 30,
+        })
+    });
+    let log = Change {
+        key: EntityKey::new(
+            EntityKind::CallLog,
+            format!("dortmund.{}", iso_date(now_ms())),
+        ),
+        ops: calls.collect(),
+        origin_site: String::new(),
+        origin_seq: 0,
+        hlc: Hlc::new(now_ms(), 0),
+    };
+    let stored = dortmund.push(log).await?;
+    anyhow::ensure!(
+        matches!(
+            stored.outcome,
+            Some(pb::change_result::Outcome::Accepted(_))
+        ),
+        "the call log was refused: {stored:?}"
+    );
     for (seed, first) in [(5u8, true), (6, false)] {
         let (id, _) = erfurt.open_with_code("plants", seed).await?;
         erfurt.push(resolve(&id, first)).await?;
@@ -128,12 +167,17 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         overview.contains("75.0 %") && overview.contains("50.0 %"),
         "{overview}"
     );
+    assert!(
+        overview.contains("70.0 %"),
+        "twenty4help's service level for finance-hr is shown:\n{overview}"
+    );
+    // Partners and teams without calls still say so instead of showing 0 %.
     assert!(overview.contains("no call data"), "{overview}");
     let source = browser.source().await?;
     assert_eq!(
         source.matches("<svg").count(),
-        1,
-        "one chart (FCR); service level has no call data"
+        2,
+        "two charts: service level and first-contact resolution"
     );
     let shot = save(&browser.screenshot().await?)?;
     println!("dashboard screenshot: {}", shot.display());
