@@ -1,6 +1,7 @@
 //! Tests of the audit chain: verification names the first tampered entry, checkpoints sign and
 //! verify, receipts prove against later checkpoints and fail against forged ones.
 
+use hotline_proto::v1 as pb;
 use proptest::prelude::*;
 
 use super::*;
