@@ -242,11 +242,27 @@ mod tests {
         assert_eq!(parsed.iter().filter(|ok| **ok).count(), 1, "{parsed:?}");
     }
 
+    /// Periods that begin before the epoch are clipped to start at 0: the instant 0 still
+    /// lies in one period of each cadence, and nothing lies before it.
+    #[test]
+    fn the_first_periods_are_clipped_at_the_epoch() {
+        for cadence in ReviewCadence::ALL.iter().copied() {
+            let first = Period::containing(cadence, 0);
+            assert_eq!(first.start_ms, 0, "{cadence:?}");
+            assert!(first.contains(0) && first.end_ms > 0, "{first:?}");
+            assert_eq!(first.next().start_ms, first.end_ms, "{cadence:?}");
+        }
+        let week = Period::containing(ReviewCadence::Weekly, 0);
+        assert_eq!((week.label.as_str(), week.end_ms), ("1970-W01", 4 * DAY));
+    }
+
     proptest! {
         /// Every instant lies in exactly one period of each cadence, periods tile time
-        /// without gaps, and each label reads back to the same period.
+        /// without gaps, and each label reads back to the same period. The instants start in
+        /// 1970-03, so that the period before each one also begins after the epoch (the
+        /// clipped first periods are the test above).
         #[test]
-        fn periods_tile_time_and_labels_round_trip(t in 0u64..4_102_444_800_000) {
+        fn periods_tile_time_and_labels_round_trip(t in 60 * DAY..4_102_444_800_000) {
             for cadence in ReviewCadence::ALL.iter().copied() {
                 let period = Period::containing(cadence, t);
                 prop_assert!(period.contains(t));
