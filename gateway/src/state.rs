@@ -125,6 +125,7 @@ impl GatewayState {
             dead_letters_not_kept: AtomicU64::new(0),
             face: RwLock::new(Arc::new(face)),
             metrics: crate::metrics::GatewayMetrics::new(),
+            checkpoint: RwLock::new(None),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),

@@ -229,7 +229,10 @@ impl Federation for FederationApi {
             .zip(outcomes)
             .map(|(seq, (o, receipt))| receipted_to_wire(seq, o, receipt))
             .collect();
-        let checkpoint = crate::writer::audit::latest_checkpoint(self.state.store.as_ref())?
+        let checkpoint = self
+            .state
+            .shared
+            .checkpoint()
             .map(pb::AuditCheckpoint::from);
         Ok(Response::new(pb::PushResponse {
             results,

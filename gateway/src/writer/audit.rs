@@ -110,12 +110,7 @@ pub(super) fn change_record(
 impl Writer {
     /// Appends `record` to the group's trail and batch; its receipt.
     pub(super) fn record(&self, group: &mut Group, record: Record) -> Receipt {
-        // A salt of zeros only lets a proof's digest be matched against a guessed record; the
-        // chain itself stays intact, so a failing random source is logged, not fatal.
-        let mut salt = [0u8; SALT_BYTES];
-        if let Err(error) = getrandom::fill(&mut salt) {
-            tracing::error!(%error, "no random salt for an audit entry");
-        }
+        let salt = entry_salt(&self.salt_key, group.audit.seq + 1);
         let entry = group.audit.append(record, salt);
         let receipt = Receipt {
             seq: entry.seq,
@@ -154,5 +149,49 @@ impl Writer {
         group.batch.put(keys::meta("checkpoint"), wire);
         group.checkpoint = Some(signed);
         Some(signed)
+    }
+}
+
+/// The salt of the entry at `seq`: the first [`SALT_BYTES`] of SHA-256(`key` || `seq`). `key`
+/// is 32 random bytes drawn once when the writer starts and never stored, so the salts are as
+/// unguessable as fresh random ones (what they are for: a proof's digest cannot be matched
+/// against a guessed record), while the writer reads the OS random source once instead of once
+/// per entry.
+pub(super) fn entry_salt(key: &[u8; 32], seq: u64) -> [u8; SALT_BYTES] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(key)
+        .chain_update(seq.to_be_bytes())
+        .finalize();
+    let mut salt = [0u8; SALT_BYTES];
+    salt.copy_from_slice(&digest[..SALT_BYTES]);
+    salt
+}
+
+/// Draws the writer's salt key from the OS random source.
+pub(super) fn salt_key() -> Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| {
+        Error::Unavailable(format!(
+            "cannot read the operating system's random source for audit salts: {e}"
+        ))
+    })?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod salt_tests {
+    use super::entry_salt;
+
+    /// Salts differ per position and per writer key, and are stable for one (key, position):
+    /// the property the chain's privacy relies on (no two entries share a salt).
+    #[test]
+    fn salts_differ_by_position_and_key() {
+        let key = [7u8; 32];
+        let other = [8u8; 32];
+        let salts: std::collections::HashSet<_> = (1..=1000).map(|s| entry_salt(&key, s)).collect();
+        assert_eq!(salts.len(), 1000);
+        assert_eq!(entry_salt(&key, 5), entry_salt(&key, 5));
+        assert_ne!(entry_salt(&key, 5), entry_salt(&other, 5));
     }
 }

@@ -345,6 +345,7 @@ impl Writer {
         self.head = group.head;
         self.audit = group.audit;
         self.checkpoint = group.checkpoint;
+        *self.shared.checkpoint.write() = group.checkpoint;
         self.floor = group.floor;
         self.seed_seq = group.seed_seq;
         self.lease_next = group.lease_next;
@@ -394,6 +395,7 @@ impl Writer {
         self.head = durable.head;
         self.audit = durable.audit;
         self.checkpoint = durable.checkpoint;
+        *self.shared.checkpoint.write() = durable.checkpoint;
         self.floor = durable.floor;
         self.seed_seq = durable.seed_seq;
         self.letters = letters::count_by_site(&durable.parked);

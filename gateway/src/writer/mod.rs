@@ -201,6 +201,8 @@ pub struct Shared {
     pub face: RwLock<Arc<CustomerFace>>,
     /// The gateway's metrics (`/metrics` on the operations port).
     pub metrics: crate::metrics::GatewayMetrics,
+    /// The latest signed audit checkpoint, as committed (each push answer carries it).
+    pub checkpoint: RwLock<Option<SignedCheckpoint>>,
 }
 
 impl Shared {
@@ -212,6 +214,11 @@ impl Shared {
     /// The current brand and leak guard.
     pub fn face(&self) -> Arc<CustomerFace> {
         Arc::clone(&self.face.read())
+    }
+
+    /// The latest signed audit checkpoint, as committed.
+    pub fn checkpoint(&self) -> Option<SignedCheckpoint> {
+        *self.checkpoint.read()
     }
 
     /// A copy of the current registry.
@@ -298,6 +305,7 @@ pub fn spawn(
     mode: WriterMode,
 ) -> Result<(WriterHandle, RunningWriter)> {
     let durable = group::Durable::load(store.as_ref())?;
+    *shared.checkpoint.write() = durable.checkpoint;
     let clock = HybridClock::new(settings.max_skew_ms);
     let writer = Writer {
         store,
@@ -315,6 +323,7 @@ pub fn spawn(
         letters: letters::count_by_site(&durable.parked),
         parked: durable.parked,
         needs_recovery: false,
+        salt_key: audit::salt_key()?,
     };
     let (tx, rx) = mpsc::channel(queue);
     let running = match mode {
@@ -410,6 +419,8 @@ struct Writer {
     /// A group failed to commit: the store must be reopened and everything the writer keeps
     /// in memory read back before the next group.
     needs_recovery: bool,
+    /// The key the audit entries' salts are derived from (see [`audit::entry_salt`]).
+    salt_key: [u8; 32],
 }
 
 impl Writer {
