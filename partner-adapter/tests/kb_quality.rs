@@ -349,6 +349,38 @@ fn remove_removes() {
     assert_eq!(ids, ["b"]);
 }
 
+/// One update removes, replaces and adds in a single commit: the removed article is gone, the
+/// replaced one answers with its new text only, the new one is found.
+#[test]
+fn one_update_removes_replaces_and_adds() {
+    let index = KbIndex::in_memory().expect("an index");
+    index
+        .update(
+            &[],
+            &[
+                doc("a", 1, "Scanner setup", "Scan to mail"),
+                doc("b", 1, "Scanner jam", "Paper stuck"),
+            ],
+        )
+        .expect("first update");
+    index
+        .update(
+            &["a".to_owned()],
+            &[
+                doc("b", 2, "Plotter jam", "Paper stuck in the plotter"),
+                doc("c", 1, "Scanner drivers", "Install the driver"),
+            ],
+        )
+        .expect("second update");
+    assert_eq!(index.len(), 2);
+    let ids = |query: &str| -> Vec<String> {
+        let hits = index.search(query, None, 5).expect("search");
+        hits.into_iter().map(|h| h.id).collect()
+    };
+    assert_eq!(ids("scanner"), ["c"]);
+    assert_eq!(ids("plotter"), ["b"]);
+}
+
 /// An on-disk index keeps its articles across a reopen and does not ask for a rebuild, so a
 /// site restart does not mean re-indexing.
 #[test]

@@ -300,6 +300,26 @@ impl KbIndex {
         self.commit(&mut writer, "committing an upsert")
     }
 
+    /// Removes the articles `gone` and adds or replaces `docs`, all in one commit (a commit
+    /// writes and syncs segment files, so a site that receives many articles at once pays for
+    /// one, not one per article); searchable when this returns. Nothing is committed when both
+    /// are empty.
+    pub fn update(&self, gone: &[String], docs: &[KbDoc]) -> Result<(), KbError> {
+        if gone.is_empty() && docs.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock();
+        for id in gone.iter().chain(docs.iter().map(|doc| &doc.id)) {
+            writer.delete_term(Term::from_field_text(self.fields.id, id));
+        }
+        for doc in docs {
+            writer
+                .add_document(self.document(doc))
+                .map_err(KbError::engine("adding an article"))?;
+        }
+        self.commit(&mut writer, "committing an update")
+    }
+
     /// Removes the article with this id (nothing happens when there is none).
     pub fn remove(&self, id: &str) -> Result<(), KbError> {
         let mut writer = self.writer.lock();

@@ -70,7 +70,6 @@ impl KnowledgeIndex {
     pub fn refresh(&self, replica: &Replica) -> Result<usize> {
         let docs = searchable(&replica.entities(EntityKind::Article)?);
         let mut indexed = self.indexed.lock();
-        let mut changed = 0;
         let current: BTreeMap<&str, u32> =
             docs.iter().map(|d| (d.id.as_str(), d.version)).collect();
         let gone: Vec<String> = indexed
@@ -78,19 +77,18 @@ impl KnowledgeIndex {
             .filter(|id| !current.contains_key(id.as_str()))
             .cloned()
             .collect();
-        for id in gone {
-            self.index.remove(&id)?;
-            indexed.remove(&id);
-            changed += 1;
+        let newer: Vec<KbDoc> = docs
+            .into_iter()
+            .filter(|doc| indexed.get(&doc.id) != Some(&doc.version))
+            .collect();
+        self.index.update(&gone, &newer)?;
+        for id in &gone {
+            indexed.remove(id);
         }
-        for doc in docs {
-            if indexed.get(&doc.id) != Some(&doc.version) {
-                self.index.upsert(&doc)?;
-                indexed.insert(doc.id.clone(), doc.version);
-                changed += 1;
-            }
+        for doc in &newer {
+            indexed.insert(doc.id.clone(), doc.version);
         }
-        Ok(changed)
+        Ok(gone.len() + newer.len())
     }
 
     /// Searches what the replica holds now (refreshing first).
