@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::log::decode_state;
 use crate::store::memory::MemoryStore;
+use crate::store::redb_store::RedbStore;
 use crate::store::sled_store::SledStore;
 use crate::store::{Store, keys};
 use crate::writer::{
@@ -75,12 +76,21 @@ impl GatewayState {
     pub async fn open_with_clock(config: GatewayConfig, clock: fn() -> u64) -> Result<Arc<Self>> {
         let store: Arc<dyn Store> = match config.storage.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
-            _ => {
+            engine => {
                 std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::File {
                     path: config.data_dir.clone(),
                     problem: format!("cannot create the data directory: {e}"),
                 })?;
-                Arc::new(SledStore::open(&config.data_dir)?)
+                match engine {
+                    "sled" => Arc::new(SledStore::open(&config.data_dir)?),
+                    "redb" => Arc::new(RedbStore::open(&config.data_dir)?),
+                    other => {
+                        return Err(Error::Config {
+                            field: "storage".into(),
+                            problem: format!("{other:?} is not known; known: sled, redb, memory"),
+                        });
+                    }
+                }
             }
         };
         Self::start(config, store, WriterMode::Thread, clock).await

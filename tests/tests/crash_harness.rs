@@ -4,22 +4,22 @@
 //! once, and every site's replica has the same canonical hash as the gateway's view for its
 //! tenant, so everything acknowledged reached every site that may see it.
 //!
-//! `HOTLINE_CRASH_CYCLES` sets N (20 by default, the CI size) and `HOTLINE_CRASH_SEED` the seed
-//! of the kill schedule and the load; a failure prints the command that runs the same schedule
-//! again. Process timing is real, so a seed replays the schedule, not every interleaving.
-//! BENCHMARKS.md records the 1,000-cycle run.
+//! `HOTLINE_CRASH_CYCLES` sets N (20 by default, the CI size), `HOTLINE_CRASH_SEED` the seed
+//! of the kill schedule and the load, and `HOTLINE_CRASH_STORAGE` the gateway's engine (`sled`
+//! or `redb`; unset: both in turn, so the CI run covers each engine with the same schedule). A
+//! failure prints the command that runs the same schedule again. Process timing is real, so a
+//! seed replays the schedule, not every interleaving. Progress goes to stderr every few
+//! seconds; the end prints kills, acknowledged writes, restart times and the store's disk size
+//! against its live bytes. BENCHMARKS.md records the long runs.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use hotline_adapter::replica::Replica;
-use hotline_federation::EntityKind;
 use hotline_gateway::config::GatewayConfig;
-use hotline_gateway::state::GatewayState;
-use hotline_tests::harness::{Pki, federation_config, tickets_by_customer};
+use hotline_tests::harness::{Pki, federation_config};
 use hotline_tests::processes::{
     ChildProcess, adapter_toml, child_gateway_command, gateway_toml, run_child_gateway,
     spawn_until_listening,
@@ -29,6 +29,10 @@ use hotline_tests::sites::{
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+#[path = "crash_harness/check.rs"]
+mod check;
+use check::check;
 
 /// Not a test: the entry point of the gateway processes this suite starts and kills.
 #[test]
@@ -99,6 +103,10 @@ struct Gateway {
     config: GatewayConfig,
     config_path: PathBuf,
     process: Option<ChildProcess>,
+    /// Starts that failed and were tried again (a store that did not open, a lingering socket).
+    failed_starts: u64,
+    /// How long each start took until the gateway listened (opening the store included).
+    start_times: Vec<Duration>,
 }
 
 impl Gateway {
@@ -106,16 +114,19 @@ impl Gateway {
         let mut tries = 0;
         loop {
             let command = child_gateway_command(&self.config_path)?;
+            let started = Instant::now();
             match tokio::task::spawn_blocking(move || spawn_until_listening(command, "listening"))
                 .await?
             {
                 Ok((process, addr)) => {
+                    self.start_times.push(started.elapsed());
                     self.process = Some(process);
                     return Ok(addr);
                 }
                 // The old socket may linger for a moment after a SIGKILL.
                 Err(e) if tries < 50 => {
                     tries += 1;
+                    self.failed_starts += 1;
                     eprintln!("crash harness: gateway restart failed, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -280,17 +291,21 @@ async fn wait_until_quiet(sites: &[Site]) -> anyhow::Result<()> {
     }
 }
 
-/// The harness; `cycles` kills with the schedule of `seed`.
-async fn run(seed: u64, cycles: u64) -> anyhow::Result<()> {
+/// The harness; `cycles` kills with the schedule of `seed`, the gateway storing in `engine`.
+async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let root = tempfile::tempdir()?;
     let mut rng = Rng(seed);
+    let began = Instant::now();
 
     let mut config = federation_config(&pki, &root.path().join("gateway"));
+    config.storage = engine.to_owned();
     let mut gateway = Gateway {
         config_path: root.path().join("gateway.toml"),
         config: config.clone(),
         process: None,
+        failed_starts: 0,
+        start_times: Vec::new(),
     };
     std::fs::write(&gateway.config_path, gateway_toml(&config))?;
     let addr = gateway.start().await?;
@@ -347,7 +362,19 @@ async fn run(seed: u64, cycles: u64) -> anyhow::Result<()> {
     }
 
     let mut kills = BTreeMap::<&str, u64>::new();
+    let mut last_progress = Instant::now();
     for cycle in 0..cycles {
+        if last_progress.elapsed() >= Duration::from_secs(5) {
+            last_progress = Instant::now();
+            let ledger = ledger.lock().expect("lock");
+            eprintln!(
+                "crash harness [{engine}]: cycle {cycle}/{cycles}, kills {}, acknowledged {} tickets and {} comments, {:.0} s",
+                kills.values().sum::<u64>(),
+                ledger.tickets.len(),
+                ledger.comments.len(),
+                began.elapsed().as_secs_f64()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50 + rng.below(400))).await;
         let before = ledger.lock().expect("lock").acknowledged();
         // 0: the gateway; 1-3: one site; 4: the gateway and one site; 5: everything.
@@ -402,165 +429,31 @@ async fn run(seed: u64, cycles: u64) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("a writer still holds the ledger"))?
         .into_inner()
         .expect("lock");
+    let run_time = began.elapsed();
     println!(
-        "seed {seed}: {cycles} cycles, kills {kills:?}, acknowledged {} tickets and {} comments, answers by status {:?}",
+        "[{engine}] seed {seed}: {cycles} cycles in {:.1} s, kills {kills:?}, acknowledged {} tickets and {} comments, answers by status {:?}",
+        run_time.as_secs_f64(),
         ledger.tickets.len(),
         ledger.comments.len(),
         ledger.statuses
     );
-    check(&gateway.config, &sites, &ledger).await
-}
-
-/// The guarantees, read from the stores of the stopped processes.
-async fn check(config: &GatewayConfig, sites: &[Site], ledger: &Ledger) -> anyhow::Result<()> {
-    let state = GatewayState::open(config.clone()).await?;
-    let mut views = BTreeMap::new();
-    for tenant in ["inhouse", "twenty4help", "helpbycom"] {
-        views.insert(tenant, state.view(tenant)?);
-    }
-    let trail = audit_entries(&state)?;
-    state.close().await;
-    drop(state);
-
-    // Exactly once: each acknowledged request is one ticket, under the number the API gave.
-    let by_customer = tickets_by_customer(&views["inhouse"]);
-    for (customer, numbers) in &by_customer {
-        anyhow::ensure!(
-            numbers.len() == 1,
-            "request {customer} became {} tickets: {numbers:?}",
-            numbers.len()
-        );
-    }
-    for (customer, number) in &ledger.tickets {
-        anyhow::ensure!(
-            by_customer.get(customer) == Some(&vec![number.clone()]),
-            "acknowledged ticket {number} ({customer}) is missing at the gateway"
-        );
-    }
-    for (number, body, tenant) in &ledger.comments {
-        let ticket = views[tenant]
-            .entities
-            .values()
-            .find(|e| e.key.kind == EntityKind::Ticket && e.key.id == *number)
-            .ok_or_else(|| anyhow::anyhow!("ticket {number} is missing for {tenant}"))?;
-        let copies = ticket
-            .comments
-            .values()
-            .filter(|c| c.value.body == *body)
-            .count();
-        anyhow::ensure!(
-            copies == 1,
-            "acknowledged comment {body:?} on {number} is there {copies} times"
-        );
-    }
-
-    // Every site holds exactly what its tenant may see.
-    for site in sites {
-        let replica = Replica::open(
-            &site.data_dir,
-            site.id,
-            site.tenant,
-            hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
-        )?;
-        // Every receipt the site holds names the audit entry of that very change.
-        for (origin_seq, receipt) in replica.receipts()? {
-            let entry = trail.get(&receipt.seq).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "site {} holds a receipt for entry {} the trail lacks",
-                    site.id,
-                    receipt.seq
-                )
-            })?;
-            anyhow::ensure!(
-                entry.hash == receipt.hash && names_change(entry, site.id, origin_seq),
-                "site {}'s receipt for change {origin_seq} does not match audit entry {}",
-                site.id,
-                receipt.seq
-            );
-        }
-        let snapshot = replica.snapshot()?;
-        let view = &views[site.tenant];
-        if snapshot.canonical_hash() != view.canonical_hash() {
-            let differing: Vec<_> = view
-                .entities
-                .keys()
-                .chain(snapshot.entities.keys())
-                .filter(|k| view.entities.get(k) != snapshot.entities.get(k))
-                .take(5)
-                .collect();
-            anyhow::bail!(
-                "site {} differs from the gateway's view for {} ({} vs {} entities), e.g. {differing:?}",
-                site.id,
-                site.tenant,
-                snapshot.entities.len(),
-                view.entities.len()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Whether an audit entry records the acceptance of `site`'s change `origin_seq`.
-fn names_change(entry: &hotline_federation::audit::Entry, site: &str, origin_seq: u64) -> bool {
-    let detail: serde_json::Value =
-        serde_json::from_str(&entry.record.detail_json).unwrap_or_default();
-    entry.record.action == "push.accepted"
-        && detail["origin_site"] == site
-        && detail["origin_seq"] == origin_seq
-}
-
-/// The gateway's audit trail after the kills: it verifies, and every change the log accepted
-/// from a site (each dedupe entry) has its `push.accepted` entry, named by the receipt kept
-/// with it. The trail by position.
-fn audit_entries(
-    state: &GatewayState,
-) -> anyhow::Result<BTreeMap<u64, hotline_federation::audit::Entry>> {
-    use hotline_gateway::store::keys;
-    let store = state.store.as_ref();
-    let verdict = hotline_gateway::audit::verify_store(store, &state.audit_key.public)?;
-    anyhow::ensure!(
-        verdict.broken.is_none(),
-        "the audit trail does not verify after the kills: {:?}",
-        verdict.broken
-    );
-    let mut trail = BTreeMap::new();
-    for entry in hotline_gateway::audit::read_entries(store, 0, usize::MAX)? {
-        let entry = entry.map_err(|seq| anyhow::anyhow!("audit entry {seq} does not decode"))?;
-        trail.insert(entry.seq, entry);
-    }
-    let (start, end) = keys::prefix_range(keys::DEDUPE);
-    let mut accepted = 0;
-    for (key, value) in store.range(&start, &end, usize::MAX)? {
-        let (site, origin_seq) =
-            keys::parse_dedupe(&key).ok_or_else(|| anyhow::anyhow!("bad dedupe key"))?;
-        if site == hotline_gateway::writer::GATEWAY_SITE {
-            continue;
-        }
-        let (_, _, receipt) =
-            keys::decode_dedupe(&value).ok_or_else(|| anyhow::anyhow!("bad dedupe entry"))?;
-        let (seq, hash) = receipt.ok_or_else(|| {
-            anyhow::anyhow!("accepted change {origin_seq} of {site} has no audit receipt")
-        })?;
-        let entry = trail.get(&seq).ok_or_else(|| {
-            anyhow::anyhow!("accepted change {origin_seq} of {site} lacks its audit entry {seq}")
-        })?;
-        anyhow::ensure!(
-            entry.hash == hash && names_change(entry, site, origin_seq),
-            "audit entry {seq} does not record change {origin_seq} of {site}"
-        );
-        accepted += 1;
-    }
+    let starts = &gateway.start_times;
+    let slowest = starts.iter().max().copied().unwrap_or_default();
+    let mean = starts.iter().sum::<Duration>() / (starts.len().max(1) as u32);
     println!(
-        "audit trail: {} entries, {accepted} accepted site changes each with its entry",
-        trail.len()
+        "[{engine}] gateway starts: {} (mean {:.0} ms, slowest {:.0} ms, each until listening), failed starts retried: {}",
+        starts.len(),
+        mean.as_secs_f64() * 1e3,
+        slowest.as_secs_f64() * 1e3,
+        gateway.failed_starts
     );
-    Ok(trail)
+    check(&gateway.config, &sites, &ledger).await
 }
 
 /// SIGKILLs of the gateway and the adapters at random moments under load lose no acknowledged
 /// write, duplicate none, leave every replica equal to the gateway's view for its tenant, and
 /// never leave an accepted change without its audit entry (the trail verifies, every receipt
-/// a site kept matches).
+/// a site kept matches), with the gateway on sled and on redb.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_sigkills_lose_nothing_acknowledged() {
     let cycles = std::env::var("HOTLINE_CRASH_CYCLES")
@@ -576,11 +469,18 @@ async fn random_sigkills_lose_nothing_acknowledged() {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    println!("crash harness: seed {seed}, {cycles} cycles");
-    if let Err(e) = run(seed, cycles).await {
-        panic!(
-            "crash harness failed: {e:#}\nrun the same schedule again with:\n  \
-             HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test crash_harness -- --nocapture"
-        );
+    let engines: Vec<String> = match std::env::var("HOTLINE_CRASH_STORAGE") {
+        Ok(engine) if matches!(engine.as_str(), "sled" | "redb") => vec![engine],
+        Ok(other) => panic!("HOTLINE_CRASH_STORAGE={other:?} is not known; allowed: sled, redb"),
+        Err(_) => vec!["sled".into(), "redb".into()],
+    };
+    for engine in engines {
+        println!("crash harness: seed {seed}, {cycles} cycles, storage {engine}");
+        if let Err(e) = run(seed, cycles, &engine).await {
+            panic!(
+                "crash harness failed on {engine}: {e:#}\nrun the same schedule again with:\n  \
+                 HOTLINE_CRASH_STORAGE={engine} HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test crash_harness -- --nocapture"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! gateway (ingest, propagation, catch-up, memory), and reports each figure with its ratio to
 //! the baseline measured in the same run.
 
+mod engines;
 pub mod load;
 mod measure;
 pub mod mock;
@@ -309,5 +310,6 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         "target < 64 MiB with 100".into(),
     );
     drop(streams);
+    figures.extend(engines::figures(root.path(), o.seconds)?);
     Ok(figures)
 }

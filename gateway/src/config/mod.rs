@@ -36,9 +36,10 @@ pub struct GatewayConfig {
     pub federation: String,
     /// Address to listen on.
     pub listen: String,
-    /// Directory of the sled store.
+    /// Directory of the store (sled or redb).
     pub data_dir: PathBuf,
-    /// `sled` (default, durable) or `memory` (tests and demos only).
+    /// `sled` (default, durable), `redb` (durable, the alternative engine) or `memory` (tests
+    /// and demos only).
     pub storage: String,
     /// Prefix of public ticket numbers, e.g. `ASZ`.
     pub ticket_prefix: String,
@@ -314,14 +315,17 @@ impl GatewayConfig {
         };
         slug("federation", &self.federation)?;
         self.listen_addr()?;
-        if !matches!(self.storage.as_str(), "sled" | "memory") {
+        if !matches!(self.storage.as_str(), "sled" | "redb" | "memory") {
             return bad(
                 "storage",
-                format!("{:?} is not known; known: sled, memory", self.storage),
+                format!("{:?} is not known; known: sled, redb, memory", self.storage),
             );
         }
-        if self.storage == "sled" && self.data_dir.as_os_str().is_empty() {
-            return bad("data_dir", "must be set for sled storage".into());
+        if self.storage != "memory" && self.data_dir.as_os_str().is_empty() {
+            return bad(
+                "data_dir",
+                format!("must be set for {} storage", self.storage),
+            );
         }
         let prefix_ok = (2..=5).contains(&self.ticket_prefix.len())
             && self.ticket_prefix.chars().all(|c| c.is_ascii_uppercase());

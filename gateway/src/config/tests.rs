@@ -241,3 +241,16 @@ fn audit_checkpoint_interval_must_be_positive() {
     assert_eq!(parsed.audit.checkpoint_interval_secs, 60);
     assert_eq!(parsed.audit_key_path(), std::path::PathBuf::from("/k"));
 }
+
+/// `storage = "redb"` is accepted beside sled and memory, and an unknown engine is refused
+/// naming the field and every allowed value, so a typo does not silently pick an engine.
+#[test]
+fn storage_accepts_redb_and_lists_the_engines() {
+    let mut config = valid();
+    config.storage = "redb".into();
+    config.validate().expect("redb is a known engine");
+    config.storage = "rocksdb".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("storage"), "{err}");
+    assert!(err.contains("known: sled, redb, memory"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Storage behind a narrow trait: one atomic batch write, point reads, ordered range scans and
-//! a durable flush. sled is the default; [`memory::MemoryStore`] is the deterministic double.
+//! a durable flush. sled is the default, [`redb_store::RedbStore`] the alternative engine;
+//! [`memory::MemoryStore`] is the deterministic double.
 //!
 //! Everything lives in one ordered key space; the first byte of a key says what it is (see
 //! [`keys`]). One batch can therefore hold an entity, its dedupe entry, its log entry and the
@@ -7,6 +8,7 @@
 
 pub mod keys;
 pub mod memory;
+pub mod redb_store;
 pub mod sled_store;
 
 use crate::error::Result;

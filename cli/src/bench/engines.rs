@@ -1,0 +1,145 @@
+//! The embedded engines side by side (issue 16): sled and redb behind the gateway's own
+//! `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
+//! and batch 256 of 1 KB records, each followed by the flush that makes it durable) and the
+//! time to open a store that was killed (a copy of its files taken while it was open, which is
+//! what a SIGKILL leaves on disk).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hotline_gateway::store::redb_store::RedbStore;
+use hotline_gateway::store::sled_store::SledStore;
+use hotline_gateway::store::{Batch, Store};
+
+use super::Figure;
+
+/// The engines compared, by their `storage` config name.
+const ENGINES: [&str; 2] = ["sled", "redb"];
+
+/// Opens the engine `name` in `dir`.
+fn open(name: &str, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+    std::fs::create_dir_all(dir)?;
+    Ok(match name {
+        "sled" => Box::new(SledStore::open(dir)?),
+        "redb" => Box::new(RedbStore::open(dir)?),
+        other => anyhow::bail!("engine {other:?} is not known; known: sled, redb"),
+    })
+}
+
+/// Applies batches of `n` 1 KB records, each followed by a flush, for `seconds`: records/s.
+fn throughput(store: &dyn Store, n: usize, seconds: f64) -> anyhow::Result<f64> {
+    let value = vec![7u8; 1024];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let mut records = 0u64;
+    while Instant::now() < deadline {
+        let mut batch = Batch::default();
+        for _ in 0..n {
+            records += 1;
+            batch.put(records.to_be_bytes().to_vec(), value.clone());
+        }
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Copies every file of `from` into `to` (the state a SIGKILL at this moment leaves behind).
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of every file under `dir`.
+fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        total += if entry.file_type()?.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            entry.metadata()?.len()
+        };
+    }
+    Ok(total)
+}
+
+/// Writes `records` 1 KB records (batches of 256, flushed), copies the open store as a kill
+/// would leave it, and times opening the copy and reading its last record: (ms, disk bytes).
+fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64, u64)> {
+    let live = dir.join(format!("{name}-kill"));
+    let store = open(name, &live)?;
+    let value = vec![7u8; 1024];
+    let mut written = 0u64;
+    while written < records {
+        let mut batch = Batch::default();
+        for _ in 0..256.min(records - written) {
+            written += 1;
+            batch.put(written.to_be_bytes().to_vec(), value.clone());
+        }
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    let killed = dir.join(format!("{name}-killed"));
+    copy_dir(&live, &killed)?;
+    drop(store);
+    let bytes = disk_bytes(&killed)?;
+    let started = Instant::now();
+    let reopened = open(name, &killed)?;
+    let last = reopened.get(&records.to_be_bytes())?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(
+        last.is_some(),
+        "{name}: the last flushed record is missing after the simulated kill"
+    );
+    Ok((ms, bytes))
+}
+
+/// The engine figures: throughput at batch 1 and 256, and open time after a kill of a store of
+/// 20,000 records (1,000 in a smoke run, told by `seconds` below one).
+pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> {
+    let records: u64 = if seconds < 1.0 { 1_000 } else { 20_000 };
+    let mut figures = Vec::new();
+    for name in ENGINES {
+        for n in [1usize, 256] {
+            let store = open(name, &root.join(format!("engine-{name}-{n}")))?;
+            let value = throughput(store.as_ref(), n, seconds)?;
+            eprintln!("  {name} store, batch {n} + flush: {value:.1} records/s");
+            figures.push(Figure {
+                key: match (name, n) {
+                    ("sled", 1) => "engine_sled_1",
+                    ("sled", _) => "engine_sled_256",
+                    (_, 1) => "engine_redb_1",
+                    _ => "engine_redb_256",
+                },
+                name: format!("{name} Store, batch {n} of 1 KB + flush"),
+                value,
+                unit: "records/s",
+                detail: String::new(),
+            });
+        }
+        let (ms, bytes) = open_after_kill(name, root, records)?;
+        eprintln!("  {name} store, open after a kill: {ms:.1} ms");
+        figures.push(Figure {
+            key: if name == "sled" {
+                "engine_sled_open_after_kill"
+            } else {
+                "engine_redb_open_after_kill"
+            },
+            name: format!("{name} Store, open after a kill ({records} records)"),
+            value: ms,
+            unit: "ms",
+            detail: format!("{:.1} MiB on disk", bytes as f64 / 1048576.0),
+        });
+    }
+    Ok(figures)
+}
