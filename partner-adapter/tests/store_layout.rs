@@ -3,11 +3,6 @@
 //! migrates and reads back the same, also when the migration was cut short; a migrated store
 //! reopens unchanged; the open-time check knows the comment and call-event records.
 
-mod common;
-
-use std::path::Path;
-
-use common::{SITE, TENANT};
 use hotline_adapter::error::Error;
 use hotline_adapter::integrity;
 use hotline_adapter::replica::{Replica, migrate};
@@ -18,7 +13,12 @@ use hotline_federation::model::{
 use hotline_federation::{Change, EntityState, FieldOp, Hlc};
 use hotline_proto::v1 as pb;
 use prost::Message;
+use std::path::Path;
 
+/// The site every store belongs to.
+const SITE: &str = "dortmund";
+/// Its tenant.
+const TENANT: &str = "twenty4help";
 /// Tickets in the generated store.
 const TICKETS: u64 = 23;
 /// The cursor the generated store holds.

@@ -68,11 +68,10 @@ pub(super) fn scan(
         }
         each(into_state(wire)?)?;
     }
-    for rest in [comments.next(), events.next()].into_iter().flatten() {
-        let (key, _) = rest?;
-        return Err(orphan(&key));
+    match comments.next().or_else(|| events.next()) {
+        Some(rest) => Err(orphan(&rest?.0)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The keys of every entity (reads the heads only).
