@@ -3,7 +3,10 @@
 //! - sled must open it (an error or a panic inside sled on garbage both count as damage; a lock
 //!   held by another process does not);
 //! - every record must decode: counters, clock, format and site markers, outbox entries, dead
-//!   letters, number blocks, entities and webhook queue entries (one pass over the whole store);
+//!   letters, number blocks, entity heads, comments and call events (each with its entity's
+//!   head) and webhook queue entries (one pass over the whole store);
+//! - the format marker must name a layout this release reads ([`FORMAT_V1`], [`FORMAT`]); a
+//!   newer one is refused as a config error, since nothing is damaged;
 //! - sled must not have lost records it had before. sled does not report a damaged log: it
 //!   silently stops recovery at the first bad record, so a damaged store can open empty or
 //!   rolled back. Two checks catch that: a store whose sled files exist must hold its site and
@@ -17,7 +20,7 @@
 //! `crate::integrity`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotline_federation::Change;
@@ -25,18 +28,28 @@ use hotline_federation::model::EntityKey;
 use hotline_proto::v1 as pb;
 use prost::Message;
 
+use super::entities::{check_element, check_head};
+use super::keys::meta as meta_key;
 use super::keys::{self, key_seq};
-use super::records::{NumberBlock, Parked, decode_counter, decode_state};
+use super::records::{NumberBlock, Parked, decode_counter};
 use super::webhook_queue::check_webhook_record;
 use crate::error::{Error, Result};
 
-/// The value of the `format` marker: which layout of records the store uses.
-pub const FORMAT: &[u8] = b"hotline-adapter-store/1";
+pub use super::high_water::{HIGH_WATER_FILE, HighWater, read_high_water, write_high_water};
 
-/// The file in the data directory holding the counters' high-water marks: `seq N` and
-/// `webhook N`, one a line. The counters never go down, so a store whose counters are below
-/// these marks lost writes.
-pub const HIGH_WATER_FILE: &str = "high-water";
+/// The value of the `format` marker: which layout of records the store uses. Layout 2 keeps
+/// each comment and call event under its own key (see `super::entities`).
+pub const FORMAT: &[u8] = b"hotline-adapter-store/2";
+
+/// The `format` marker of layout 1 (each entity one whole record), migrated at open
+/// ([`super::migrate`]).
+pub const FORMAT_V1: &[u8] = b"hotline-adapter-store/1";
+
+/// What every `format` marker starts with; the layout number follows.
+const FORMAT_NAME: &str = "hotline-adapter-store/";
+
+/// The newest layout this release reads and writes.
+const LAYOUT: u32 = 2;
 
 /// The file in the data directory that marks a rebuild by `recover` still in progress; it holds
 /// the path of the quarantined store the rebuild reads from.
@@ -54,19 +67,13 @@ pub struct Health {
     pub outbox: usize,
     /// Entities in the replica.
     pub entities: usize,
-    /// The store was written before the format marker existed (it is added at start).
+    /// The store was written before the format marker existed (it is migrated at start).
     pub legacy: bool,
+    /// The store's records are in layout 1, or a migration was interrupted: it is migrated at
+    /// start ([`super::migrate`]).
+    pub migrate: bool,
     /// The store is new (no sled files were there).
     pub fresh: bool,
-}
-
-/// The high-water marks of the store's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HighWater {
-    /// The origin-sequence counter.
-    pub seq: u64,
-    /// The webhook event-id counter.
-    pub webhook: u64,
 }
 
 /// Microseconds since the Unix epoch: the first origin sequence number (and webhook event id) of
@@ -229,6 +236,16 @@ pub fn verify(db: &sled::Db, dir: &Path, site: &str, existed: bool) -> Result<He
             ));
         }
     };
+    if let Some(layout) = counters.layout.filter(|layout| *layout > LAYOUT) {
+        return Err(Error::Config {
+            field: "data_dir".into(),
+            problem: format!(
+                "{} holds a store in layout {layout} ({FORMAT_NAME}{layout}), written by a newer \
+                 release; this release reads layouts 1 to {LAYOUT}: run the newer release",
+                dir.display()
+            ),
+        });
+    }
     match (&counters.site, &counters.format) {
         (Some(owner), _) if owner != site => {
             return Err(Error::Config {
@@ -246,8 +263,10 @@ pub fn verify(db: &sled::Db, dir: &Path, site: &str, existed: bool) -> Result<He
             .add("it holds no records although sled files are there: sled dropped its log".into()),
         (None, None) => health.fresh = true,
         (None, Some(_)) => findings.add("the site marker is missing".into()),
-        (Some(_), None) => health.legacy = true,
-        (Some(_), Some(_)) => {}
+        (Some(_), None) => (health.legacy, health.migrate) = (true, true),
+        (Some(_), Some(_)) => {
+            health.migrate = counters.layout != Some(LAYOUT) || counters.migrating
+        }
     }
     match read_high_water(dir) {
         Ok(Some(marks)) => {
@@ -279,6 +298,10 @@ pub fn verify(db: &sled::Db, dir: &Path, site: &str, existed: bool) -> Result<He
 struct Counters {
     site: Option<String>,
     format: Option<Vec<u8>>,
+    /// The layout number the format marker names.
+    layout: Option<u32>,
+    /// A migration's progress cursor is there: it was interrupted.
+    migrating: bool,
     seq: u64,
     webhook: u64,
 }
@@ -289,6 +312,10 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
     let mut health = Health::default();
     let mut counters = Counters::default();
     let mut highest_outbox = 0;
+    // Heads hold comments and call events only in layout 1 (or not yet migrated).
+    let split = matches!(db.get(meta_key("format")), Ok(Some(format)) if format.as_ref() == FORMAT)
+        && !matches!(db.contains_key(meta_key("migrate")), Ok(true));
+    let mut last_head = Vec::new();
     for item in db.iter() {
         let (key, value) = match item {
             Ok(pair) => pair,
@@ -302,9 +329,13 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
         };
         health.records += 1;
         let problem = match key.first().copied() {
-            Some(keys::ENTITY) => decode_state(&value)
-                .map(|_| health.entities += 1)
+            Some(keys::ENTITY) => check_head(&value, split)
+                .map(|()| health.entities += 1)
                 .map_err(|e| format!("entity {}: {e}", show(&key[1..]))),
+            Some(keys::COMMENT) => check_element(db, &key, &value, &mut last_head)
+                .map_err(|e| format!("comment {}: {e}", show_element(&key))),
+            Some(keys::CALL_EVENT) => check_element(db, &key, &value, &mut last_head)
+                .map_err(|e| format!("call event {}: {e}", show_element(&key))),
             Some(keys::OUTBOX) => decode_outbox(&key, &value, site)
                 .map(|change| {
                     health.outbox += 1;
@@ -364,15 +395,29 @@ fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Resu
             counters.site = Some(owner);
             Ok(())
         }
-        b"format" if value == FORMAT => {
+        b"format" => {
+            let layout = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.strip_prefix(FORMAT_NAME))
+                .and_then(|number| number.parse::<u32>().ok())
+                .filter(|layout| *layout >= 1)
+                .ok_or_else(|| {
+                    what(format!(
+                        "{:?}, expected {:?} or {:?}",
+                        String::from_utf8_lossy(value),
+                        String::from_utf8_lossy(FORMAT_V1),
+                        String::from_utf8_lossy(FORMAT)
+                    ))
+                })?;
             counters.format = Some(value.to_vec());
+            counters.layout = Some(layout);
             Ok(())
         }
-        b"format" => Err(what(format!(
-            "{:?}, expected {:?}",
-            String::from_utf8_lossy(value),
-            String::from_utf8_lossy(FORMAT)
-        ))),
+        // The head key of the last entity an interrupted migration rewrote.
+        b"migrate" => {
+            counters.migrating = true;
+            Ok(())
+        }
         b"seq" => decode_counter(value)
             .map(|n| counters.seq = n)
             .map_err(what),
@@ -399,61 +444,20 @@ fn seq_name(key: &[u8]) -> String {
     key_seq(key).map_or_else(|| show(key), |seq| seq.to_string())
 }
 
+/// A comment or call-event key in words: its element id, then its entity.
+fn show_element(key: &[u8]) -> String {
+    match keys::element_parts(key) {
+        Some((entity, id)) => format!("{} of {}", show(id), show(entity)),
+        None => show(key),
+    }
+}
+
 /// A key in words: UTF-8 when it is, hex otherwise.
 fn show(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) if !text.chars().any(char::is_control) => format!("{text:?}"),
         _ => bytes.iter().map(|b| format!("{b:02x}")).collect(),
     }
-}
-
-/// Reads the high-water marks of the store in `dir`; `Ok(None)` when there are none yet.
-pub fn read_high_water(dir: &Path) -> std::result::Result<Option<HighWater>, String> {
-    let path = dir.join(HIGH_WATER_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{HIGH_WATER_FILE}: cannot read it: {e}")),
-    };
-    let mut marks = HighWater::default();
-    let (mut seq, mut webhook) = (false, false);
-    for line in text.lines() {
-        let bad = || format!("{HIGH_WATER_FILE}: line {line:?} is not `seq N` or `webhook N`");
-        let (name, number) = line.split_once(' ').ok_or_else(bad)?;
-        let number: u64 = number.parse().map_err(|_| bad())?;
-        match name {
-            "seq" => (marks.seq, seq) = (number, true),
-            "webhook" => (marks.webhook, webhook) = (number, true),
-            _ => return Err(bad()),
-        }
-    }
-    if !(seq && webhook) {
-        return Err(format!(
-            "{HIGH_WATER_FILE}: needs both `seq N` and `webhook N`"
-        ));
-    }
-    Ok(Some(marks))
-}
-
-/// Writes the high-water marks atomically (temporary file, fsync, rename, fsync of the
-/// directory).
-pub fn write_high_water(dir: &Path, marks: HighWater) -> Result<()> {
-    let file_error = |path: PathBuf, e: std::io::Error| Error::File {
-        path,
-        problem: format!("cannot write the high-water marks: {e}"),
-    };
-    let path = dir.join(HIGH_WATER_FILE);
-    let tmp = dir.join(format!("{HIGH_WATER_FILE}.tmp"));
-    let text = format!("seq {}\nwebhook {}\n", marks.seq, marks.webhook);
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp).map_err(|e| file_error(tmp.clone(), e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| file_error(tmp.clone(), e))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(|e| file_error(path.clone(), e))?;
-    sync_dir(dir)
 }
 
 /// Fsyncs a directory, so a rename or a new file in it is durable.

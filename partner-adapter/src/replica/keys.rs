@@ -4,21 +4,27 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `e` | kind, `/`, id | `hotline.v1.EntityState` |
+//! | `e` | kind, `/`, id | the entity's head: `hotline.v1.EntityState` with its registers and delete stamp only (layout 2; in layout 1 the whole state) |
+//! | `c` | kind, `/`, id, 0, comment id | `hotline.v1.StampedComment`: one comment of a ticket (layout 2) |
+//! | `g` | kind, `/`, id, 0, event id | `hotline.v1.StampedCallEvent`: one event of a call log (layout 2) |
 //! | `o` | origin sequence (u64) | `hotline.v1.Change` (the outbox) |
 //! | `p` | origin sequence (u64) | [`Parked`](super::Parked) (dead letters) |
 //! | `n` | year (u32), first (u64) | [`NumberBlock`](super::NumberBlock) |
 //! | `i` | customer ref, 0, ticket id | empty (find by customer) |
 //! | `r` | kind, `/`, id | `hotline.v1.EntityKey`: a change to it was refused, so the local copy waits to be replaced by the gateway's |
-//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format`; `checkpoint`: the gateway's latest signed audit checkpoint (`hotline.v1.AuditCheckpoint`) |
+//! | `m` | name | counters: `cursor`, `seq`, `hlc`, `confirmed`, `webhook`; markers `site`, `format`; `migrate`: the head key of the last entity a layout migration rewrote (see `super::migrate`); `checkpoint`: the gateway's latest signed audit checkpoint (`hotline.v1.AuditCheckpoint`) |
 //! | `a` | origin sequence (u64) | the audit receipt of an accepted change: entry position (u64), entry hash (32 bytes) |
 //! | `w` | target index (u16), event id (u64) | a webhook delivery waiting (see `crate::webhooks`) |
 //! | `y` | target index (u16), event id (u64) | a webhook given up on, as JSON |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
-/// `e<kind>/<id>`: an entity's state as this site holds it.
+/// `e<kind>/<id>`: an entity's head (registers and delete stamp) as this site holds it.
 pub(crate) const ENTITY: u8 = b'e';
+/// `c<kind>/<id>\0<comment id>`: one comment of a ticket.
+pub(crate) const COMMENT: u8 = b'c';
+/// `g<kind>/<id>\0<event id>`: one event of a call log.
+pub(crate) const CALL_EVENT: u8 = b'g';
 /// `o<origin_seq>`: an outbox entry (a local change not yet acknowledged by the gateway).
 pub(crate) const OUTBOX: u8 = b'o';
 /// `p<origin_seq>`: a parked change the gateway refused (a dead letter).
@@ -53,6 +59,47 @@ pub(crate) fn entity_kind_prefix(kind: EntityKind) -> Vec<u8> {
     let mut out = vec![ENTITY];
     out.extend_from_slice(kind.as_str().as_bytes());
     out.push(b'/');
+    out
+}
+
+/// The prefix under `prefix` (`e`, `c` or `g`) of every entity of `kind`, or of every entity.
+pub(crate) fn entities_prefix(prefix: u8, kind: Option<EntityKind>) -> Vec<u8> {
+    let mut out = vec![prefix];
+    if let Some(kind) = kind {
+        out.extend_from_slice(kind.as_str().as_bytes());
+        out.push(b'/');
+    }
+    out
+}
+
+/// The prefix of one entity's comments (`c`) or call events (`g`): kind, `/`, id, 0.
+pub(crate) fn element_prefix(prefix: u8, key: &EntityKey) -> Vec<u8> {
+    let mut out = entity_key(key);
+    out[0] = prefix;
+    out.push(0);
+    out
+}
+
+/// The key of one comment (`c`) or call event (`g`) of an entity.
+pub(crate) fn element_key(prefix: u8, key: &EntityKey, element_id: &str) -> Vec<u8> {
+    let mut out = element_prefix(prefix, key);
+    out.extend_from_slice(element_id.as_bytes());
+    out
+}
+
+/// Splits a `c` or `g` key into its entity part (kind, `/`, id: the head key without its
+/// prefix byte) and its element id; `None` when the key has no 0 separator.
+pub(crate) fn element_parts(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = key.get(1..)?;
+    let zero = rest.iter().position(|byte| *byte == 0)?;
+    Some((&rest[..zero], &rest[zero + 1..]))
+}
+
+/// The head key of the entity a `c` or `g` key's entity part names (see [`element_parts`]).
+pub(crate) fn head_key_of(entity_part: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entity_part.len() + 1);
+    out.push(ENTITY);
+    out.extend_from_slice(entity_part);
     out
 }
 

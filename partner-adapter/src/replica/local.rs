@@ -166,7 +166,7 @@ impl Replica {
         // focus team does not grant us goes out in the change but stays out of the replica.
         after = self.visible(&after, &directory);
         self.index(&mut step, &before, &after);
-        step.put_entity(&after);
+        step.put_entity(&before, &after);
         step.raise(events.changed(&after, now_ms));
         step.put(
             seq_key(keys::OUTBOX, seq),

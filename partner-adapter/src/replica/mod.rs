@@ -9,7 +9,9 @@
 //!
 //! Layout, one concern a file, each an `impl Replica` block or the values it stores:
 //! - this file: the [`Replica`] type, opening, reads and the commit of a step;
-//! - [`keys`]: the one key table; `records`: stored values ([`Parked`], [`NumberBlock`],
+//! - [`keys`]: the one key table; `entities`: how an entity is stored (a head, one record per
+//!   comment and call event) and read back, the only module that knows; [`migrate`]: rewriting
+//!   a store of an older layout at open; `records`: stored values ([`Parked`], [`NumberBlock`],
 //!   counters); `step`: [`Step`];
 //! - `local`: local writes and replays; `numbers`: leased ticket numbers; `outbox`: the outbox,
 //!   dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
@@ -28,9 +30,12 @@
 //! Every method blocks on sled (reads, and a flush per step): async callers run them on the
 //! blocking pool.
 
+mod entities;
+mod high_water;
 pub mod integrity;
 pub(crate) mod keys;
 mod local;
+pub mod migrate;
 mod numbers;
 mod outbox;
 pub mod receipts;
@@ -52,14 +57,14 @@ use hotline_federation::visibility::{Directory, pii_granted, strip};
 use hotline_federation::{EntityState, Hlc, HybridClock};
 
 pub(crate) use records::decode_counter;
-pub use records::{NumberBlock, Parked, decode_state};
+pub use records::{NumberBlock, Parked};
 pub use remote::{Fetched, RemoteEntry};
 pub use step::Step;
 pub use webhook_queue::WebhookQueue;
 pub(crate) use webhook_queue::{check_webhook_record, webhook_event_id};
 
 use self::integrity::HighWater;
-use self::keys::{customer_key, customer_prefix, entity_key, meta};
+use self::keys::{customer_key, customer_prefix, meta};
 use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
 use self::touched::Touched;
 use crate::error::Result;
@@ -115,9 +120,8 @@ impl Replica {
             batch.insert(meta("confirmed"), encode_hlc(Hlc::default()));
             db.apply_batch(batch)?;
             db.flush()?;
-        } else if health.legacy {
-            db.insert(meta("format"), integrity::FORMAT)?;
-            db.flush()?;
+        } else if health.migrate {
+            migrate::run(&db)?;
         }
         let last = read_hlc(&db, "hlc")?.unwrap_or_default();
         let replica = Replica {
@@ -173,36 +177,31 @@ impl Replica {
 
     /// Reads an entity (empty when absent).
     pub fn entity(&self, key: &EntityKey) -> Result<EntityState> {
-        match self.db.get(entity_key(key))? {
-            Some(raw) => decode_state(&raw),
-            None => Ok(EntityState::new(key.clone())),
-        }
+        Ok(entities::read(&self.db, key)?.unwrap_or_else(|| EntityState::new(key.clone())))
     }
 
     /// Every entity of a kind.
     pub fn entities(&self, kind: EntityKind) -> Result<Vec<EntityState>> {
-        self.db
-            .scan_prefix(keys::entity_kind_prefix(kind))
-            .map(|item| decode_state(&item?.1))
-            .collect()
+        let mut out = Vec::new();
+        entities::scan(&self.db, Some(kind), |state| {
+            out.push(state);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Keys of every entity (for snapshot reconciliation).
     pub fn entity_keys(&self) -> Result<BTreeSet<EntityKey>> {
-        let mut keys = BTreeSet::new();
-        for item in self.db.scan_prefix([keys::ENTITY]) {
-            keys.insert(decode_state(&item?.1)?.key);
-        }
-        Ok(keys)
+        entities::keys(&self.db)
     }
 
     /// The whole replica (for convergence checks).
     pub fn snapshot(&self) -> Result<hotline_federation::Replica> {
         let mut replica = hotline_federation::Replica::default();
-        for item in self.db.scan_prefix([keys::ENTITY]) {
-            let state = decode_state(&item?.1)?;
+        entities::scan(&self.db, None, |state| {
             replica.entities.insert(state.key.clone(), state);
-        }
+            Ok(())
+        })?;
         Ok(replica)
     }
 

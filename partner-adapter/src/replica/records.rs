@@ -1,4 +1,4 @@
-//! The records the store keeps besides entity states and changes, and how stored values decode:
+//! The records the store keeps besides entities (see `entities`) and changes, and how stored values decode:
 //! dead letters, ticket-number blocks, counters and clock readings.
 
 use hotline_federation::model::{FieldValue, TicketField};
@@ -48,12 +48,6 @@ pub struct NumberBlock {
     /// Numbers handed out so far.
     #[prost(uint32, tag = "5")]
     pub used: u32,
-}
-
-/// Decodes a stored entity state.
-pub fn decode_state(raw: &[u8]) -> Result<EntityState> {
-    let wire = pb::EntityState::decode(raw).map_err(|e| corrupt("entity", e))?;
-    EntityState::try_from(wire).map_err(|e| corrupt("entity", e))
 }
 
 /// A stored counter (8 bytes, big-endian).

@@ -80,7 +80,7 @@ impl Replica {
             if let Some(customer) = customer_of(&before) {
                 step.remove(customer_key(customer, &key.id));
             }
-            step.remove_entity(key);
+            step.remove_entity(&before);
             // A purge the same entry re-sends is a replacement (a changed grant): the tools
             // hear of the new state, not of a revocation.
             if !remote.states.iter().any(|s| s.key == *key) {
@@ -116,7 +116,7 @@ impl Replica {
             self.clear_taken(&mut step, &mut parked, incoming);
             if after != before {
                 self.index(&mut step, &before, &after);
-                step.put_entity(&after);
+                step.put_entity(&before, &after);
                 step.raise(events.changed(&after, now_ms));
                 changed += 1;
             }
@@ -188,10 +188,10 @@ impl Replica {
             }
             self.index(&mut step, &before, &after);
             if after.is_empty() {
-                step.remove_entity(&key);
+                step.remove_entity(&before);
                 step.raise(events.revoked(&key, now_ms));
             } else {
-                step.put_entity(&after);
+                step.put_entity(&before, &after);
                 step.raise(events.changed(&after, now_ms));
             }
         }

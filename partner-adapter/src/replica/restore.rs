@@ -46,7 +46,7 @@ impl Replica {
         for after in states.values() {
             let before = self.entity(&after.key)?;
             self.index(&mut step, &before, after);
-            step.put_entity(after);
+            step.put_entity(&before, after);
         }
         for (key, value) in records {
             step.put(key.clone(), value.clone());

@@ -3,11 +3,8 @@
 //! ([`Replica::commit`](super::Replica)).
 
 use hotline_federation::EntityState;
-use hotline_federation::model::EntityKey;
-use hotline_proto::v1 as pb;
-use prost::Message;
 
-use super::keys::entity_key;
+use super::entities;
 
 /// The writes of one atomic step, built by the caller and applied by the store's commit.
 #[derive(Default)]
@@ -21,17 +18,15 @@ pub struct Step {
 }
 
 impl Step {
-    /// Stores an entity.
-    pub fn put_entity(&mut self, state: &EntityState) {
-        self.batch.insert(
-            entity_key(&state.key),
-            pb::EntityState::from(state.clone()).encode_to_vec(),
-        );
+    /// Stores an entity: `after` replaces `before`, the state stored now (empty when there is
+    /// none), and only what changed between them is written (see `entities::write`).
+    pub fn put_entity(&mut self, before: &EntityState, after: &EntityState) {
+        entities::write(&mut self.batch, before, after);
     }
 
-    /// Removes an entity.
-    pub fn remove_entity(&mut self, key: &EntityKey) {
-        self.batch.remove(entity_key(key));
+    /// Removes an entity: `before` is the state stored now.
+    pub fn remove_entity(&mut self, before: &EntityState) {
+        entities::remove(&mut self.batch, before);
     }
 
     /// Any other write (a key built in [`super::keys`]).

@@ -1,0 +1,300 @@
+//! How an entity is stored (layout 2) and read back: the one place that knows it.
+//!
+//! An entity is a head under `e` (its registers and delete stamp, as a `hotline.v1.EntityState`
+//! without comments or call events), one `c` record per comment and one `g` record per call
+//! event (keys in [`super::keys`]). Comments and call events are grow-only sets, so a new comment
+//! writes that comment and nothing else; the head is written only when a register or the delete
+//! changed. A head written in layout 1 (the whole state) still reads: its comments and events
+//! are joined with the records of their own, which is how a store mid-migration reads
+//! ([`super::migrate`]).
+//!
+//! Readers: [`read`] (one entity), [`scan`] (every entity of a kind, or all, in key order),
+//! [`keys`] (heads only). Writers: [`write`] (what changed between two states of one entity)
+//! and [`remove`]. The open-time check uses [`check_head`] and [`check_element`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::iter::Peekable;
+
+use hotline_federation::EntityState;
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::state::Stamped;
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use super::keys::{
+    self, element_key, element_parts, element_prefix, entities_prefix, entity_key, head_key_of,
+};
+use super::records::corrupt;
+use crate::error::{Error, Result};
+
+/// Reads one entity; `None` when it has no head.
+pub(super) fn read(db: &sled::Db, key: &EntityKey) -> Result<Option<EntityState>> {
+    let Some(raw) = db.get(entity_key(key))? else {
+        return Ok(None);
+    };
+    let mut wire = decode_head(&raw)?;
+    for item in db.scan_prefix(element_prefix(keys::COMMENT, key)) {
+        wire.comments.push(decode_comment(&item?.1)?);
+    }
+    for item in db.scan_prefix(element_prefix(keys::CALL_EVENT, key)) {
+        wire.call_events.push(decode_event(&item?.1)?);
+    }
+    into_state(wire).map(Some)
+}
+
+/// Calls `each` with every entity of `kind` (every entity when `None`) in key order: one pass
+/// over the heads, the comments and the call events side by side. A comment or call event
+/// without a head is a damaged store.
+pub(super) fn scan(
+    db: &sled::Db,
+    kind: Option<EntityKind>,
+    mut each: impl FnMut(EntityState) -> Result<()>,
+) -> Result<()> {
+    let mut comments = db
+        .scan_prefix(entities_prefix(keys::COMMENT, kind))
+        .peekable();
+    let mut events = db
+        .scan_prefix(entities_prefix(keys::CALL_EVENT, kind))
+        .peekable();
+    for head in db.scan_prefix(entities_prefix(keys::ENTITY, kind)) {
+        let (key, raw) = head?;
+        let name = &key[1..];
+        let mut wire = decode_head(&raw)?;
+        while let Some(raw) = next_of(&mut comments, name)? {
+            wire.comments.push(decode_comment(&raw)?);
+        }
+        while let Some(raw) = next_of(&mut events, name)? {
+            wire.call_events.push(decode_event(&raw)?);
+        }
+        each(into_state(wire)?)?;
+    }
+    match comments.next().or_else(|| events.next()) {
+        Some(rest) => Err(orphan(&rest?.0)),
+        None => Ok(()),
+    }
+}
+
+/// The keys of every entity (reads the heads only).
+pub(super) fn keys(db: &sled::Db) -> Result<BTreeSet<EntityKey>> {
+    let mut out = BTreeSet::new();
+    for item in db.scan_prefix([keys::ENTITY]) {
+        let wire = decode_head(&item?.1)?;
+        let key = wire
+            .key
+            .ok_or_else(|| corrupt("entity", "a head without its key"))?;
+        out.insert(EntityKey::try_from(key).map_err(|e| corrupt("entity", e))?);
+    }
+    Ok(out)
+}
+
+/// Writes into `batch` what turns the stored `before` into `after` (the same entity): the head
+/// when `before` may have none (it is empty) or a register or the delete differs, each comment
+/// and call event whose value is new or changed, and removals of those `after` no longer holds
+/// (a replacement may hold fewer).
+pub(super) fn write(batch: &mut sled::Batch, before: &EntityState, after: &EntityState) {
+    if before.is_empty() || before.registers != after.registers || before.deleted != after.deleted {
+        batch.insert(entity_key(&after.key), encode_head(after));
+    }
+    write_elements(
+        batch,
+        keys::COMMENT,
+        &after.key,
+        &before.comments,
+        &after.comments,
+        |c| {
+            pb::StampedComment {
+                stamp: Some(c.stamp.clone().into()),
+                comment: Some(c.value.clone().into()),
+            }
+            .encode_to_vec()
+        },
+    );
+    write_elements(
+        batch,
+        keys::CALL_EVENT,
+        &after.key,
+        &before.call_events,
+        &after.call_events,
+        |e| {
+            pb::StampedCallEvent {
+                stamp: Some(e.stamp.clone().into()),
+                event: Some(e.value.clone().into()),
+            }
+            .encode_to_vec()
+        },
+    );
+}
+
+/// Removes the stored `before` from the store: its head, comments and call events.
+pub(super) fn remove(batch: &mut sled::Batch, before: &EntityState) {
+    batch.remove(entity_key(&before.key));
+    for id in before.comments.keys() {
+        batch.remove(element_key(keys::COMMENT, &before.key, id));
+    }
+    for id in before.call_events.keys() {
+        batch.remove(element_key(keys::CALL_EVENT, &before.key, id));
+    }
+}
+
+/// Writes the elements of one grow-only set that differ between `before` and `after`.
+fn write_elements<T: PartialEq>(
+    batch: &mut sled::Batch,
+    prefix: u8,
+    key: &EntityKey,
+    before: &BTreeMap<String, Stamped<T>>,
+    after: &BTreeMap<String, Stamped<T>>,
+    encode: impl Fn(&Stamped<T>) -> Vec<u8>,
+) {
+    for (id, element) in after {
+        if before.get(id) != Some(element) {
+            batch.insert(element_key(prefix, key, id), encode(element));
+        }
+    }
+    for id in before.keys().filter(|id| !after.contains_key(*id)) {
+        batch.remove(element_key(prefix, key, id));
+    }
+}
+
+/// The head of a state: its key, registers and delete stamp.
+fn encode_head(state: &EntityState) -> Vec<u8> {
+    let head = EntityState {
+        key: state.key.clone(),
+        registers: state.registers.clone(),
+        comments: BTreeMap::new(),
+        call_events: BTreeMap::new(),
+        deleted: state.deleted.clone(),
+    };
+    pb::EntityState::from(head).encode_to_vec()
+}
+
+/// The next element record of the entity named `name` (its head key without the prefix byte),
+/// if the peeked one is of it; an element of an entity before `name` has no head.
+fn next_of<I>(elements: &mut Peekable<I>, name: &[u8]) -> Result<Option<sled::IVec>>
+where
+    I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+{
+    let owner = match elements.peek() {
+        None => return Ok(None),
+        Some(Err(_)) => match elements.next() {
+            Some(Err(e)) => return Err(e.into()),
+            _ => return Ok(None),
+        },
+        Some(Ok((key, _))) => match element_parts(key) {
+            Some((owner, _)) => owner.to_vec(),
+            None => return Err(malformed(key)),
+        },
+    };
+    match owner.as_slice().cmp(name) {
+        std::cmp::Ordering::Greater => Ok(None),
+        std::cmp::Ordering::Equal => Ok(elements.next().transpose()?.map(|(_, value)| value)),
+        std::cmp::Ordering::Less => match elements.next() {
+            Some(Ok((key, _))) => Err(orphan(&key)),
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(None),
+        },
+    }
+}
+
+fn decode_head(raw: &[u8]) -> Result<pb::EntityState> {
+    pb::EntityState::decode(raw).map_err(|e| corrupt("entity", e))
+}
+
+fn decode_comment(raw: &[u8]) -> Result<pb::StampedComment> {
+    pb::StampedComment::decode(raw).map_err(|e| corrupt("comment", e))
+}
+
+fn decode_event(raw: &[u8]) -> Result<pb::StampedCallEvent> {
+    pb::StampedCallEvent::decode(raw).map_err(|e| corrupt("call event", e))
+}
+
+fn into_state(wire: pb::EntityState) -> Result<EntityState> {
+    EntityState::try_from(wire).map_err(|e| corrupt("entity", e))
+}
+
+fn orphan(key: &[u8]) -> Error {
+    corrupt(
+        "entity",
+        format!("record {} has no entity head", keys::show_hex(key)),
+    )
+}
+
+fn malformed(key: &[u8]) -> Error {
+    corrupt(
+        "entity",
+        format!(
+            "record {} is not <kind>/<id>, 0, <element id>",
+            keys::show_hex(key)
+        ),
+    )
+}
+
+/// Checks a head record for the open-time check: it decodes and, in layout 2 (`split`), holds
+/// no comments or call events (they have records of their own).
+pub(super) fn check_head(raw: &[u8], split: bool) -> std::result::Result<(), String> {
+    let wire = pb::EntityState::decode(raw).map_err(|e| format!("cannot decode: {e}"))?;
+    if split && !(wire.comments.is_empty() && wire.call_events.is_empty()) {
+        return Err(format!(
+            "the head holds {} comments and {} call events; layout 2 keeps each under its own key",
+            wire.comments.len(),
+            wire.call_events.len()
+        ));
+    }
+    into_state(wire).map(drop).map_err(|e| e.to_string())
+}
+
+/// Checks a comment (`c`) or call event (`g`) record for the open-time check: its key names a
+/// valid entity and element id, the value decodes into an element of that id valid for the
+/// entity's kind, and the entity has a head. `last_head` remembers the last head found, so a
+/// ticket with many comments is looked up once.
+pub(super) fn check_element(
+    db: &sled::Db,
+    key: &[u8],
+    raw: &[u8],
+    last_head: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    let (owner, id) = element_parts(key)
+        .ok_or_else(|| "the key is not <kind>/<id>, 0, <element id>".to_owned())?;
+    let text = std::str::from_utf8(owner).map_err(|_| "the key is not UTF-8".to_owned())?;
+    let (kind, entity) = text
+        .split_once('/')
+        .ok_or_else(|| "the key is not <kind>/<id>, 0, <element id>".to_owned())?;
+    let kind = EntityKind::parse("kind", kind).map_err(|e| e.to_string())?;
+    let entity_key = EntityKey::new(kind, entity);
+    let mut wire = pb::EntityState {
+        key: Some(entity_key.clone().into()),
+        ..pb::EntityState::default()
+    };
+    let element_id = if key[0] == keys::COMMENT {
+        let comment = pb::StampedComment::decode(raw).map_err(|e| format!("cannot decode: {e}"))?;
+        let id = comment.comment.as_ref().map(|c| c.id.clone());
+        wire.comments.push(comment);
+        id
+    } else {
+        let event = pb::StampedCallEvent::decode(raw).map_err(|e| format!("cannot decode: {e}"))?;
+        let id = event.event.as_ref().map(|e| e.id.clone());
+        wire.call_events.push(event);
+        id
+    };
+    into_state(wire).map_err(|e| e.to_string())?;
+    if element_id.as_deref().map(str::as_bytes) != Some(id) {
+        return Err(format!(
+            "holds element {:?} under the key of element {:?}",
+            element_id.unwrap_or_default(),
+            String::from_utf8_lossy(id)
+        ));
+    }
+    if last_head.as_slice() != owner {
+        if !db
+            .contains_key(head_key_of(owner))
+            .map_err(|e| e.to_string())?
+        {
+            return Err("its entity has no head (`e` record)".to_owned());
+        }
+        *last_head = owner.to_vec();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "entities_tests.rs"]
+mod tests;
