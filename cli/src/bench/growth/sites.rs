@@ -70,6 +70,9 @@ pub fn extend_config(config: &mut GatewayConfig, dir: &Path) -> anyhow::Result<(
         });
     }
     config.limits.tenant_subscriptions = 4096;
+    // The production default (the demo's 500 ms would make idle heartbeats, which carry every
+    // site's name, dominate with 1,000 sites).
+    config.limits.heartbeat_interval_ms = 5_000;
     config.limits.tenant_fetches_per_second = 10_000_000;
     config.limits.tenant_fetch_burst = 10_000_000;
     Ok(())
