@@ -30,6 +30,10 @@ pub struct SiteLoad {
     current: (usize, u64),
     seq: u64,
     random: Random,
+    /// Comments each ticket gets (default [`COMMENTS_PER_TICKET`]).
+    comments: u64,
+    /// Tickets opened so far.
+    opened: usize,
 }
 
 impl SiteLoad {
@@ -80,11 +84,25 @@ impl SiteLoad {
             current: (0, 0),
             seq: 0,
             random: Random::new(site.len() as u64 * 7919),
+            comments: COMMENTS_PER_TICKET,
+            opened: 0,
         }
+    }
+
+    /// The same writer giving each ticket `comments` comments (the growth fill uses a few).
+    pub fn with_comments(mut self, comments: u64) -> SiteLoad {
+        self.comments = comments;
+        self
+    }
+
+    /// The ids of the tickets opened so far.
+    pub fn opened(&self) -> &[String] {
+        &self.tickets[..self.opened.min(self.tickets.len())]
     }
 
     /// The change that opens ticket `id`.
     fn opening(&mut self, id: String) -> Change {
+        self.opened += 1;
         let set = |f| FieldOp::Set(FieldValue::Ticket(f));
         let ops = vec![
             set(TicketField::PublicNumber(id.clone())),
@@ -108,7 +126,7 @@ impl SiteLoad {
     /// opens the first ticket.
     pub fn next_change(&mut self) -> Change {
         let (index, comments) = self.current;
-        if self.seq == 0 || comments >= COMMENTS_PER_TICKET {
+        if self.seq == 0 || comments >= self.comments {
             let next = if self.seq == 0 {
                 0
             } else {

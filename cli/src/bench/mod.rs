@@ -4,6 +4,7 @@
 //! the baseline measured in the same run.
 
 mod engines;
+pub mod growth;
 pub mod load;
 mod measure;
 pub mod mock;
@@ -40,10 +41,23 @@ pub struct BenchArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Another mode instead of the default figures (`growth`).
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
+}
+
+/// The modes of `hotline bench` besides its default figures.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum BenchMode {
+    /// How cost grows with the store's size and the number of connected sites.
+    Growth(growth::GrowthArgs),
 }
 
 /// `hotline bench`: runs every measurement and prints the figures.
 pub fn command(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchMode::Growth(growth)) = args.mode {
+        return growth::command(growth);
+    }
     let mut options = if args.smoke {
         BenchOptions::smoke()
     } else {

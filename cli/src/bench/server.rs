@@ -77,14 +77,12 @@ impl ServerProcess {
 
     /// The child's resident memory in bytes (from /proc).
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .context("no VmRSS in /proc status")?;
-        Ok(kb * 1024)
+        rss_of(self.child.id())
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A Federation client presenting `site`'s certificate.
@@ -104,6 +102,18 @@ impl ServerProcess {
             .await?;
         Ok(FederationClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
     }
+}
+
+/// The resident memory of process `pid` in bytes (from /proc).
+pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS in /proc status")?;
+    Ok(kb * 1024)
 }
 
 impl Drop for ServerProcess {
@@ -132,7 +142,8 @@ pub async fn serve_child(kind: Kind, dir: &Path) -> anyhow::Result<()> {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let config = crate::demo::federation::gateway_config(dir);
+    let mut config = crate::demo::federation::gateway_config(dir);
+    super::growth::sites::extend_config(&mut config, dir)?;
     let announce = || -> anyhow::Result<()> {
         let mut out = std::io::stdout();
         writeln!(out, "ready {addr}")?;

@@ -1,0 +1,203 @@
+//! `hotline bench growth`: how the gateway's cost grows with the store and with the number of
+//! connected sites. It fills a real gateway through the push RPC to each size in turn and
+//! measures ingest, Fetch p99, a new site's snapshot (time and the gateway's peak memory),
+//! catch-up and disk bytes per ticket; then it connects more and more sites (each its own mTLS
+//! connection and subscription) and measures the gateway's memory and propagation p99. The
+//! result is a table, JSON and an SVG plot ([`plot`]).
+
+pub mod plot;
+mod report;
+pub mod sites;
+mod steps;
+
+use std::path::PathBuf;
+
+pub use report::{GrowthReport, SitesPoint, SizePoint, table};
+
+use super::measure::{SITES, fresh_dir, percentile};
+use super::server::{Kind, ServerProcess};
+
+/// The options of `hotline bench growth`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct GrowthArgs {
+    /// Store sizes to fill to, in tickets, ascending (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<u64>>,
+    /// Connected-site counts, ascending (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub site_counts: Option<Vec<usize>>,
+    /// Small sizes that only prove every measurement works.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seconds per timed measurement (ingest, Fetch, propagation).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where to write the SVG plot.
+    #[arg(long, default_value = "docs/growth.svg")]
+    pub svg: PathBuf,
+}
+
+/// Sizes and durations of a growth run.
+#[derive(Clone, Debug)]
+pub struct GrowthOptions {
+    /// Store sizes in tickets, ascending.
+    pub sizes: Vec<u64>,
+    /// Connected-site counts, ascending.
+    pub site_counts: Vec<usize>,
+    /// Seconds per timed measurement.
+    pub seconds: f64,
+    /// Comments each filled ticket gets.
+    pub comments: u64,
+    /// Changes the catch-up figure replays (at most what the store holds).
+    pub catch_up: u64,
+    /// Changes per second the sites' propagation figure pushes (each a comment of about 1 KB).
+    pub propagation_rate: f64,
+}
+
+impl GrowthOptions {
+    /// The full run: 10k, 100k and 1M tickets; 10, 100 and 1,000 sites.
+    pub fn full() -> Self {
+        GrowthOptions {
+            sizes: vec![10_000, 100_000, 1_000_000],
+            site_counts: vec![10, 100, 1_000],
+            seconds: 5.0,
+            comments: 3,
+            catch_up: 20_000,
+            propagation_rate: 50.0,
+        }
+    }
+
+    /// Small sizes for the test suite.
+    pub fn quick() -> Self {
+        GrowthOptions {
+            sizes: vec![200, 1_000],
+            site_counts: vec![3, 10],
+            seconds: 0.3,
+            comments: 3,
+            catch_up: 300,
+            propagation_rate: 50.0,
+        }
+    }
+
+    /// Checks the sizes: non-empty, positive and ascending.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ascending = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
+        anyhow::ensure!(
+            !self.sizes.is_empty() && self.sizes[0] > 0 && ascending(&self.sizes),
+            "--sizes {:?}: give one or more ticket counts above 0, strictly ascending (e.g. 10000,100000)",
+            self.sizes
+        );
+        let counts: Vec<u64> = self.site_counts.iter().map(|&n| n as u64).collect();
+        anyhow::ensure!(
+            counts.first().is_none_or(|&n| n > 0) && ascending(&counts) && counts.len() <= 8,
+            "--site-counts {:?}: give up to 8 site counts above 0, strictly ascending (e.g. 10,100,1000)",
+            self.site_counts
+        );
+        anyhow::ensure!(
+            self.seconds > 0.0,
+            "--seconds {}: must be above 0",
+            self.seconds
+        );
+        Ok(())
+    }
+}
+
+/// `hotline bench growth`: runs the growth measurements, prints the table and writes the JSON
+/// and the SVG.
+pub fn command(args: GrowthArgs) -> anyhow::Result<()> {
+    let mut options = if args.quick {
+        GrowthOptions::quick()
+    } else {
+        GrowthOptions::full()
+    };
+    options.sizes = args.sizes.unwrap_or(options.sizes);
+    options.site_counts = args.site_counts.unwrap_or(options.site_counts);
+    options.seconds = args.seconds.unwrap_or(options.seconds);
+    options.validate()?;
+    hotline_runtime::telemetry::init("text", "error");
+    let report = tokio::runtime::Runtime::new()?.block_on(run(&options))?;
+    print!("{}", table(&report));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(parent) = args.svg.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.svg, plot::svg(&report))?;
+    eprintln!("wrote {}", args.svg.display());
+    Ok(())
+}
+
+/// Runs the growth measurements.
+pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
+    options.validate()?;
+    let root = tempfile::Builder::new()
+        .prefix("hotline-growth-")
+        .tempdir()?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut report = GrowthReport {
+        cores,
+        comments_per_ticket: options.comments,
+        propagation_rate: options.propagation_rate,
+        sizes: Vec::new(),
+        sites: Vec::new(),
+    };
+
+    // The store growing.
+    let dir = fresh_dir(root.path(), "store")?;
+    sites::register(&dir, 1)?;
+    let gateway = ServerProcess::start(Kind::Gateway, &dir)?;
+    let mut fill = steps::Fill::start(&gateway, options.comments).await?;
+    for &size in &options.sizes {
+        report
+            .sizes
+            .push(steps::at_size(&gateway, &mut fill, size, options).await?);
+    }
+    drop(fill);
+    drop(gateway);
+
+    // Sites connecting.
+    let dir = fresh_dir(root.path(), "sites")?;
+    let most = options.site_counts.last().copied().unwrap_or(0);
+    eprintln!("issuing {most} site certificates");
+    sites::register(&dir, most)?;
+    let gateway = ServerProcess::start(Kind::Gateway, &dir)?;
+    let (site, tenant) = SITES[0];
+    let mut client = gateway.client(site).await?;
+    let mut load = super::load::SiteLoad::new(&mut client, site, tenant, 10_000).await?;
+    client.push(load.batch(1)).await?;
+    let mut streams = Vec::new();
+    for &count in &options.site_counts {
+        let connected = streams.len();
+        streams.extend(sites::subscribe(&gateway, connected, count).await?);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let rss = gateway.rss_bytes()? as f64 / 1048576.0;
+        let (latencies, sent, back) = sites::propagation(
+            streams,
+            &mut client,
+            &mut load,
+            options.propagation_rate,
+            options.seconds,
+        )
+        .await?;
+        streams = back;
+        let point = SitesPoint {
+            sites: count,
+            rss_mib: rss,
+            propagation_p50_ms: percentile(&latencies, 0.5),
+            propagation_p99_ms: percentile(&latencies, 0.99),
+            changes_timed: latencies.len(),
+            changes_sent: sent,
+        };
+        eprintln!(
+            "  {count} sites: {rss:.1} MiB, propagation p99 {:.2} ms",
+            point.propagation_p99_ms
+        );
+        report.sites.push(point);
+    }
+    drop(streams);
+    Ok(report)
+}

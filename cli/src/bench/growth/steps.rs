@@ -1,0 +1,281 @@
+//! The growth mode's steps at one store size: fill to the size through the push RPC, then
+//! ingest, Fetch, a new site's snapshot, catch-up and disk.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_proto::v1 as pb;
+use pb::federation_client::FederationClient;
+use tonic::transport::Channel;
+
+use super::super::load::SiteLoad;
+use super::super::measure::{SITES, closed_loop, percentile};
+use super::super::server::ServerProcess;
+use super::{GrowthOptions, SizePoint, sites};
+
+/// Changes per push while filling (the gateway's default push limit).
+const FILL_BATCH: usize = 512;
+/// Changes per push of the ingest figure (as `hotline bench`).
+const INGEST_BATCH: usize = 64;
+
+/// The four writers that fill the store, one connection each.
+pub(super) struct Fill {
+    writers: Vec<(FederationClient<Channel>, SiteLoad)>,
+    /// Comments each ticket gets.
+    comments: u64,
+}
+
+impl Fill {
+    /// Connects the four bench sites, each giving its tickets `comments` comments.
+    pub(super) async fn start(server: &ServerProcess, comments: u64) -> anyhow::Result<Fill> {
+        let mut writers = Vec::new();
+        for (site, tenant) in SITES {
+            let mut client = server.client(site).await?;
+            let load = SiteLoad::new(&mut client, site, tenant, 10_000)
+                .await?
+                .with_comments(comments);
+            writers.push((client, load));
+        }
+        Ok(Fill { writers, comments })
+    }
+
+    /// Tickets opened so far over all writers.
+    pub(super) fn tickets(&self) -> u64 {
+        self.writers
+            .iter()
+            .map(|(_, l)| l.opened().len() as u64)
+            .sum()
+    }
+
+    /// Pushes until `target` tickets are open, from all writers at once, printing progress.
+    async fn to(&mut self, target: u64) -> anyhow::Result<()> {
+        let missing = target.saturating_sub(self.tickets());
+        let share = missing.div_ceil(self.writers.len() as u64);
+        let opened = Arc::new(AtomicU64::new(self.tickets()));
+        let done = Arc::new(AtomicBool::new(false));
+        let progress = {
+            let (opened, done) = (opened.clone(), done.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    eprintln!(
+                        "  filling: {} of {target} tickets after {:.0} s",
+                        opened.load(Ordering::Relaxed),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            })
+        };
+        let mut tasks = Vec::new();
+        let per_ticket = self.comments as usize + 1;
+        for (mut client, mut load) in std::mem::take(&mut self.writers) {
+            let opened = opened.clone();
+            tasks.push(tokio::spawn(async move {
+                let goal = load.opened().len() as u64 + share;
+                while (load.opened().len() as u64) < goal {
+                    load.refill(&mut client).await?;
+                    let before = load.opened().len() as u64;
+                    // No more than the tickets still missing (their comments included).
+                    let n = FILL_BATCH.min((goal - before) as usize * per_ticket);
+                    let answer = client.push(load.batch(n)).await?.into_inner();
+                    opened.fetch_add(load.opened().len() as u64 - before, Ordering::Relaxed);
+                    accepted(&answer)?;
+                }
+                anyhow::Ok((client, load))
+            }));
+        }
+        let mut result = Ok(());
+        for task in tasks {
+            match task.await? {
+                Ok(writer) => self.writers.push(writer),
+                Err(e) => result = Err(e),
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        progress.abort();
+        result
+    }
+}
+
+/// An error if any change of a push's answer was refused.
+fn accepted(answer: &pb::PushResponse) -> anyhow::Result<()> {
+    for result in &answer.results {
+        match &result.outcome {
+            Some(pb::change_result::Outcome::Accepted(_)) => {}
+            other => anyhow::bail!("a fill change was refused: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// Fills to `size` tickets and measures there.
+pub(super) async fn at_size(
+    server: &ServerProcess,
+    fill: &mut Fill,
+    size: u64,
+    options: &GrowthOptions,
+) -> anyhow::Result<SizePoint> {
+    let started = Instant::now();
+    fill.to(size).await?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let tickets = fill.tickets();
+    eprintln!("{tickets} tickets after {fill_seconds:.1} s of filling");
+    let disk_bytes = dir_bytes(&server.dir.join("gateway"))?;
+
+    let (fetch_p50_ms, fetch_p99_ms, fetches) = fetch(server, fill, options.seconds).await?;
+    eprintln!("  Fetch p99 {fetch_p99_ms:.2} ms over {fetches} fetches");
+
+    let snapshot = new_site(server, 0).await?;
+    eprintln!(
+        "  new site: {:.2} s, peak RSS {:.1} MiB",
+        snapshot.seconds, snapshot.peak_rss_mib
+    );
+    let behind = options.catch_up.min(snapshot.head.saturating_sub(1)).max(1);
+    let catch_up = new_site(server, snapshot.head - behind).await?;
+    let catch_up_rate = behind as f64 / catch_up.seconds;
+    eprintln!("  catch-up of {behind} changes: {catch_up_rate:.0} changes/s");
+
+    // Ingest last: the tickets it opens are not part of this size's other figures.
+    let writers = std::mem::take(&mut fill.writers);
+    let (ingest, _, _, writers) = closed_loop(writers, INGEST_BATCH, options.seconds, true).await?;
+    fill.writers = writers;
+    eprintln!("  ingest {ingest:.0} changes/s");
+
+    Ok(SizePoint {
+        tickets,
+        fill_seconds,
+        ingest_changes_per_s: ingest,
+        fetch_p50_ms,
+        fetch_p99_ms,
+        fetches,
+        snapshot_seconds: snapshot.seconds,
+        snapshot_items: snapshot.items,
+        snapshot_as_snapshot: snapshot.as_snapshot,
+        rss_before_snapshot_mib: snapshot.rss_before_mib,
+        snapshot_peak_rss_mib: snapshot.peak_rss_mib,
+        catch_up_changes: behind,
+        catch_up_changes_per_s: catch_up_rate,
+        disk_bytes,
+        disk_bytes_per_ticket: disk_bytes as f64 / tickets.max(1) as f64,
+    })
+}
+
+/// One-key Fetches of random open tickets for `seconds`, one at a time: (p50, p99, count).
+async fn fetch(
+    server: &ServerProcess,
+    fill: &Fill,
+    seconds: f64,
+) -> anyhow::Result<(f64, f64, usize)> {
+    let ids: Vec<&String> = fill.writers.iter().flat_map(|(_, l)| l.opened()).collect();
+    anyhow::ensure!(!ids.is_empty(), "no tickets to fetch");
+    let mut client = server.client(SITES[2].0).await?;
+    let mut random = crate::demo::random::Random::new(20261129);
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    while Instant::now() < deadline {
+        let id = ids[(random.next_u64() % ids.len() as u64) as usize];
+        let key = EntityKey::new(EntityKind::Ticket, id.clone());
+        let t0 = Instant::now();
+        let answer = client
+            .fetch(pb::FetchRequest {
+                keys: vec![key.into()],
+            })
+            .await?
+            .into_inner();
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            answer.states.len() == 1,
+            "Fetch of ticket {id} answered {} states, {} absent",
+            answer.states.len(),
+            answer.absent.len()
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.len(),
+    ))
+}
+
+/// What a site subscribing from a cursor received until its live tail opened.
+struct Arrival {
+    seconds: f64,
+    items: u64,
+    as_snapshot: bool,
+    head: u64,
+    rss_before_mib: f64,
+    peak_rss_mib: f64,
+}
+
+/// A site (the registered extra site) subscribes from `cursor` and reads until the live tail
+/// opens (the gateway's first heartbeat), while the gateway's resident memory is sampled.
+async fn new_site(server: &ServerProcess, cursor: u64) -> anyhow::Result<Arrival> {
+    let mut client = server.client(&sites::site_id(0)).await?;
+    let rss_before_mib = server.rss_bytes()? as f64 / 1048576.0;
+    let peak = Arc::new(AtomicU64::new(server.rss_bytes()?));
+    let done = Arc::new(AtomicBool::new(false));
+    let pid = server.pid();
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(rss) = super::super::server::rss_of(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest { cursor })
+        .await?
+        .into_inner();
+    let (mut items, mut as_snapshot, mut head) = (0u64, false, 0);
+    while let Some(event) = stream.message().await? {
+        match event.body {
+            Some(pb::sync_event::Body::Heartbeat(beat)) => {
+                head = beat.head;
+                break;
+            }
+            Some(pb::sync_event::Body::SnapshotBegin(_)) => as_snapshot = true,
+            _ => items += 1,
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    anyhow::ensure!(
+        head > 0,
+        "the subscription ended before its live tail opened"
+    );
+    Ok(Arrival {
+        seconds,
+        items,
+        as_snapshot,
+        head,
+        rss_before_mib,
+        peak_rss_mib: peak.load(Ordering::Relaxed) as f64 / 1048576.0,
+    })
+}
+
+/// Bytes the files under `dir` take on disk (allocated blocks).
+pub(super) fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}

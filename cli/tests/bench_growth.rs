@@ -1,0 +1,147 @@
+//! `hotline bench growth --quick`: proves the growth mode fills a real gateway, measures at each
+//! size and site count, and writes its JSON and SVG. No timing is asserted (the machine is shared
+//! and noisy); the figures live in BENCHMARKS.md.
+
+use std::process::Command;
+
+/// Checks that `text` is well-formed XML as far as an SVG needs (balanced, properly nested
+/// tags; quoted attributes); returns the `id`s it holds.
+fn xml_ids(text: &str) -> Result<Vec<String>, String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut ids = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..]
+            .find('>')
+            .ok_or_else(|| format!("unclosed tag at {:?}", &rest[open..]))?;
+        let tag = &rest[open + 1..open + close];
+        rest = &rest[open + close + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            match stack.pop() {
+                Some(top) if top == name.trim() => continue,
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+        }
+        let self_closing = tag.ends_with('/');
+        let body = tag.trim_end_matches('/');
+        let mut parts = body.splitn(2, char::is_whitespace);
+        let name = parts.next().unwrap_or_default().to_string();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == ':') {
+            return Err(format!("bad tag name in <{tag}>"));
+        }
+        let mut attrs = parts.next().unwrap_or_default().trim();
+        while !attrs.is_empty() {
+            let (key, after) = attrs
+                .split_once("=\"")
+                .ok_or_else(|| format!("unquoted attribute in <{tag}>"))?;
+            let (value, after) = after
+                .split_once('"')
+                .ok_or_else(|| format!("unterminated attribute in <{tag}>"))?;
+            if value.contains('<') || value.contains('&') {
+                return Err(format!("unescaped character in attribute {key} of <{tag}>"));
+            }
+            if key.trim() == "id" {
+                ids.push(value.to_string());
+            }
+            attrs = after.trim_start();
+        }
+        if !self_closing {
+            stack.push(name);
+        }
+    }
+    if stack.is_empty() {
+        Ok(ids)
+    } else {
+        Err(format!("unclosed elements {stack:?}"))
+    }
+}
+
+/// The XML check itself catches a misnested document, so the test below can fail.
+#[test]
+fn xml_check_refuses_misnested_tags() {
+    assert!(xml_ids("<svg><g></svg></g>").is_err());
+    assert!(xml_ids("<svg><path d=M1/></svg>").is_err());
+    assert_eq!(
+        xml_ids(r#"<svg><polyline id="series-a" points="1,2"/></svg>"#),
+        Ok(vec!["series-a".to_string()])
+    );
+}
+
+/// A quick growth run (200 and 1,000 tickets; 3 and 10 sites) exits 0 with every figure
+/// present and plausible, and an SVG that parses and holds every series.
+#[test]
+fn quick_growth_run_reports_every_size_and_site_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json_path = dir.path().join("growth.json");
+    let svg_path = dir.path().join("plots/growth.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "growth", "--quick", "--json"])
+        .arg(&json_path)
+        .arg("--svg")
+        .arg(&svg_path)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hotline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "growth bench failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("bytes/ticket"), "no table: {stdout}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).expect("JSON written")).expect("JSON");
+    let sizes = json["sizes"].as_array().expect("sizes");
+    assert_eq!(sizes.len(), 2, "{json}");
+    for (point, want) in sizes.iter().zip([200u64, 1_000]) {
+        let tickets = point["tickets"].as_u64().unwrap_or(0);
+        assert!(
+            (want..want + 50).contains(&tickets),
+            "{tickets} tickets filled for size {want}"
+        );
+        for key in [
+            "ingest_changes_per_s",
+            "fetch_p99_ms",
+            "snapshot_seconds",
+            "snapshot_peak_rss_mib",
+            "catch_up_changes_per_s",
+            "disk_bytes_per_ticket",
+        ] {
+            let value = point[key].as_f64().unwrap_or(-1.0);
+            assert!(value > 0.0, "{key} at {want} tickets: {}", point[key]);
+        }
+        // The new site received at least every ticket (each as an entity or its opening).
+        assert!(
+            point["snapshot_items"].as_u64().unwrap_or(0) >= want,
+            "{point}"
+        );
+        assert!(
+            point["snapshot_peak_rss_mib"].as_f64() >= point["rss_before_snapshot_mib"].as_f64(),
+            "{point}"
+        );
+    }
+    let sites = json["sites"].as_array().expect("sites");
+    let counts: Vec<u64> = sites.iter().filter_map(|p| p["sites"].as_u64()).collect();
+    assert_eq!(counts, [3, 10]);
+    for point in sites {
+        assert!(point["rss_mib"].as_f64().unwrap_or(0.0) > 1.0, "{point}");
+        assert!(
+            point["propagation_p99_ms"].as_f64().unwrap_or(0.0) > 0.0,
+            "{point}"
+        );
+        assert!(point["changes_timed"].as_u64().unwrap_or(0) > 0, "{point}");
+    }
+
+    let svg = std::fs::read_to_string(&svg_path).expect("SVG written");
+    let ids = xml_ids(&svg).unwrap_or_else(|e| panic!("SVG is not well-formed: {e}"));
+    for series in [
+        "series-ingest",
+        "series-catch-up",
+        "series-fetch-p99",
+        "series-memory",
+        "series-propagation-p99",
+    ] {
+        assert!(
+            ids.iter().any(|id| id == series),
+            "{series} missing: {ids:?}"
+        );
+    }
+}
