@@ -108,6 +108,12 @@ pub struct SyncConfig {
     pub lease_size: u32,
     /// Lease again when fewer numbers than this are left.
     pub lease_low_water: u32,
+    /// Largest lease asked for: a lease is twice the numbers used in the last minute, at least
+    /// `lease_size` and at most this (keep it within the gateway's `limits.max_lease`).
+    pub lease_max_size: u32,
+    /// While connected, how long a ticket create that finds no leased number left waits for
+    /// the refill before it is refused (409), ms; 0 refuses at once. Offline it never waits.
+    pub number_wait_ms: u64,
     /// Webhook retry delays, ms.
     pub webhook_backoff_min_ms: u64,
     /// Longest webhook retry delay, ms.
@@ -170,6 +176,8 @@ impl Default for SyncConfig {
             backoff_max_ms: 30_000,
             lease_size: 500,
             lease_low_water: 100,
+            lease_max_size: 10_000,
+            number_wait_ms: 2_000,
             webhook_backoff_min_ms: 500,
             webhook_backoff_max_ms: 60_000,
             max_message_bytes: 16 * 1024 * 1024,
@@ -349,6 +357,21 @@ impl AdapterConfig {
             return bad(
                 "sync.lease_low_water",
                 "must be below sync.lease_size".into(),
+            );
+        }
+        if s.lease_max_size < s.lease_size || s.lease_max_size > 10_000 {
+            return bad(
+                "sync.lease_max_size",
+                format!(
+                    "{}: allowed sync.lease_size ({}) to 10000",
+                    s.lease_max_size, s.lease_size
+                ),
+            );
+        }
+        if s.number_wait_ms > 60_000 {
+            return bad(
+                "sync.number_wait_ms",
+                format!("{}: allowed 0 to 60000 (one minute)", s.number_wait_ms),
             );
         }
         if !(100..=600_000).contains(&s.report_interval_ms) {

@@ -3,6 +3,7 @@
 //! gateway (ingest, propagation, catch-up, memory), and reports each figure with its ratio to
 //! the baseline measured in the same run.
 
+mod adapter;
 mod engines;
 pub mod growth;
 pub mod load;
@@ -160,6 +161,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         String::new(),
     );
 
+    let (key, name, value, unit, detail) = adapter::creates(root.path(), o.seconds, b3_one).await?;
+    figure(key, name, value, unit, detail);
     let mock = ServerProcess::start(Kind::Mock, &fresh_dir(root.path(), "mock")?)?;
     let (b1_one, b1_one_req, lat, _) =
         closed_loop(writers(&mock, 1, false).await?, o.batch, o.seconds, false).await?;

@@ -2,6 +2,8 @@
 //! history.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,6 +23,7 @@ use super::requests::{NewComment, NewTicket, Search, TicketUpdate};
 use super::{App, parse};
 use crate::error::{Error, Result};
 use crate::openapi::{ReadErrors, ServiceErrors, WriteErrors};
+use crate::replica::NO_NUMBERS;
 use crate::sync::now_ms;
 use crate::views::{
     self, CommentCreated, FocusTeam, FocusTeamList, HistoryView, TicketList, TicketView,
@@ -134,44 +137,25 @@ pub(crate) async fn create(
     let channel = request.channel.map_or(Channel::Phone, |c| c.0);
     let minted = mint_access_code()?;
     let code = minted.code.clone();
-    let app2 = app.clone();
-    let (_, after) = blocking(move || {
-        let app = app2;
-        let now = now_ms();
-        let site = app.config.site.clone();
-        let tenant = app.config.tenant.clone();
-        // The key is only known once a number is taken, inside the lock.
-        let replica = app.replica.clone();
-        let ticket = lifecycle::NewTicket {
-            customer_ref: request.customer_ref.0,
-            focus_team: request.focus_team.0,
-            category,
-            priority,
-            status,
-            language,
-            channel,
-            first_contact: request.first_contact,
-            text: TicketText {
-                subject: request.subject.map(|v| v.0),
-                assignee_alias: request.assignee_alias.map(|v| v.0),
-                customer_name: request.customer_name.map(|v| v.0),
-                customer_email: request.customer_email.map(|v| v.0),
-                customer_phone: request.customer_phone.map(|v| v.0),
-            },
-            access_code: Some(minted.stored),
-        };
-        replica.local_change_new_ticket(now, &app.events, |number, seq, hlc, _| {
-            let ops = lifecycle::create_ops(ticket, number, &tenant, &site, now);
-            Ok(change(
-                EntityKey::new(EntityKind::Ticket, number),
-                ops,
-                &site,
-                seq,
-                hlc,
-            ))
-        })
-    })
-    .await?;
+    let ticket = lifecycle::NewTicket {
+        customer_ref: request.customer_ref.0,
+        focus_team: request.focus_team.0,
+        category,
+        priority,
+        status,
+        language,
+        channel,
+        first_contact: request.first_contact,
+        text: TicketText {
+            subject: request.subject.map(|v| v.0),
+            assignee_alias: request.assignee_alias.map(|v| v.0),
+            customer_name: request.customer_name.map(|v| v.0),
+            customer_email: request.customer_email.map(|v| v.0),
+            customer_phone: request.customer_phone.map(|v| v.0),
+        },
+        access_code: Some(minted.stored),
+    };
+    let (_, after) = numbered(&app, ticket).await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let mut view = views::ticket(&after, mapping);
@@ -181,6 +165,50 @@ pub(crate) async fn create(
         blocking(move || Ok(super::brand::opening_message(&app2, &after, &message_code))).await?;
     view.access_code = Some(code);
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Creates `ticket` with the next leased number. While connected, a create that finds none
+/// left wakes the leaser and waits for the refill, up to `sync.number_wait_ms`, before it is
+/// refused (409); offline it is refused at once, as the lease cannot grow then.
+async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<(Change, EntityState)> {
+    let wait = Duration::from_millis(app.config.sync.number_wait_ms);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Registered before the attempt, so a refill between the attempt and the wait counts.
+        let refilled = app.status.numbers_added.notified();
+        tokio::pin!(refilled);
+        refilled.as_mut().enable();
+        let (app2, ticket) = (app.clone(), ticket.clone());
+        let made = blocking(move || {
+            let app = app2;
+            let now = now_ms();
+            let (site, tenant) = (&app.config.site, &app.config.tenant);
+            app.replica
+                .try_new_ticket(now, &app.events, |number, seq, hlc, _| {
+                    let ops = lifecycle::create_ops(ticket, number, tenant, site, now);
+                    let key = EntityKey::new(EntityKind::Ticket, number);
+                    Ok(change(key, ops, site, seq, hlc))
+                })
+        })
+        .await?;
+        if let Some(made) = made {
+            return Ok(made);
+        }
+        let online = app.status.connected.load(Ordering::SeqCst);
+        if !online {
+            return Err(Error::Conflict(NO_NUMBERS.into()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Conflict(format!(
+                "no ticket numbers left at this site: waited {} ms (sync.number_wait_ms) for the \
+                 gateway to lease more; try again shortly",
+                wait.as_millis()
+            )));
+        }
+        app.status.lease_wanted.notify_one();
+        // Woken by the refill, or at the deadline (then refused above after one more try).
+        let _ = tokio::time::timeout_at(deadline, refilled).await;
+    }
 }
 
 /// A new access code for a customer, from the operating system's random generator.

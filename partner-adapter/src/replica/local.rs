@@ -1,5 +1,6 @@
 //! Local writes: a change the site makes (through the API, or a replayed dead letter) is
-//! checked, merged into the local entity and queued in the outbox in one flushed step.
+//! checked, merged into the local entity and queued in the outbox in one step, applied under the
+//! local lock and acknowledged after the group flush that holds it ([`super::group`]).
 
 use hotline_federation::authority::{Caller, Refusal, Rule, authorize};
 use hotline_federation::brand::{BRAND_ID, Brand};
@@ -13,9 +14,13 @@ use prost::Message;
 
 use super::keys::{self, meta, seq_key};
 use super::records::{Parked, corrupt, encode_hlc};
-use super::{Replica, Step};
+use super::{Pending, Replica, Step};
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
+
+/// Why a ticket cannot be created when the lease is used up.
+pub const NO_NUMBERS: &str = "no ticket numbers left at this site: the lease is used up and the \
+     gateway has not been reachable to grant more; tickets can be created again once it is";
 
 impl Replica {
     /// Makes a local change: `build` gets the origin sequence number, the HLC reading and the
@@ -55,9 +60,13 @@ impl Replica {
         checked: bool,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
-        let mut clock = self.clock();
-        let step = Step::default();
-        self.finish_local(&mut clock, step, key, now_ms, events, checked, build)
+        let (change, after, pending) = {
+            let mut clock = self.clock();
+            let step = Step::default();
+            self.finish_local(&mut clock, step, key, now_ms, events, checked, build)?
+        };
+        self.durable(pending)?;
+        Ok((change, after))
     }
 
     /// Creates a ticket with the next leased number: `build` gets the number too. Refused with
@@ -69,25 +78,37 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
-        let mut clock = self.clock();
-        let mut step = Step::default();
-        let number = self.take_number(&mut step)?.ok_or_else(|| {
-            Error::Conflict(
-                "no ticket numbers left at this site: the lease is used up and the gateway has not been \
-                 reachable to grant more; tickets can be created again once it is"
-                    .into(),
-            )
-        })?;
-        let key = EntityKey::new(EntityKind::Ticket, number.clone());
-        self.finish_local(
-            &mut clock,
-            step,
-            &key,
-            now_ms,
-            events,
-            true,
-            |seq, hlc, before, _| build(&number, seq, hlc, before),
-        )
+        self.try_new_ticket(now_ms, events, build)?
+            .ok_or_else(|| Error::Conflict(NO_NUMBERS.into()))
+    }
+
+    /// Like [`Replica::local_change_new_ticket`], but `None` (and `build` not called) when the
+    /// lease is used up, so the caller may wait for a refill and try again.
+    pub fn try_new_ticket(
+        &self,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
+    ) -> Result<Option<(Change, EntityState)>> {
+        let (change, after, pending) = {
+            let mut clock = self.clock();
+            let mut step = Step::default();
+            let Some(number) = self.take_number(&mut step)? else {
+                return Ok(None);
+            };
+            let key = EntityKey::new(EntityKind::Ticket, number.clone());
+            self.finish_local(
+                &mut clock,
+                step,
+                &key,
+                now_ms,
+                events,
+                true,
+                |seq, hlc, before, _| build(&number, seq, hlc, before),
+            )?
+        };
+        self.durable(pending)?;
+        Ok(Some((change, after)))
     }
 
     /// Offers a parked change again (after its cause was fixed): it keeps its origin sequence
@@ -97,7 +118,7 @@ impl Replica {
     /// new one. Checked like a new local change, so a change that is still malformed stays
     /// parked with the error.
     pub fn replay(&self, origin_seq: u64, now_ms: u64, events: &TicketEvents) -> Result<Change> {
-        let mut clock = self.clock();
+        let clock = &mut self.clock();
         let key = seq_key(keys::PARKED, origin_seq);
         let raw = self.db.get(&key)?.ok_or_else(|| {
             Error::NotFound(format!("no dead letter with origin_seq {origin_seq}"))
@@ -112,8 +133,8 @@ impl Replica {
             ..Step::default()
         };
         step.remove(key);
-        let (change, _) = self.finish_local(
-            &mut clock,
+        let (change, _, pending) = self.finish_local(
+            clock,
             step,
             &change.key.clone(),
             now_ms,
@@ -128,9 +149,13 @@ impl Replica {
                 }
             },
         )?;
+        // A replay is rare: waiting for its flush under the lock costs nobody much.
+        self.durable(pending)?;
         Ok(change)
     }
 
+    /// Checks, merges and applies one local change under the local lock (`clock` is its guard),
+    /// unflushed: the caller acknowledges it after [`Replica::durable`].
     #[allow(clippy::too_many_arguments)]
     fn finish_local(
         &self,
@@ -141,7 +166,7 @@ impl Replica {
         events: &TicketEvents,
         checked: bool,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
-    ) -> Result<(Change, EntityState)> {
+    ) -> Result<(Change, EntityState, Pending)> {
         let seq = match step.replayed {
             Some(seq) => seq,
             None => self.counter("seq")? + 1,
@@ -176,9 +201,9 @@ impl Replica {
             step.put(meta("seq"), seq.to_be_bytes().to_vec());
         }
         step.put(meta("hlc"), encode_hlc(hlc));
-        self.commit(step, events.targets())?;
+        let pending = self.apply(step, events.targets())?;
         *clock = trial;
-        Ok((change, after))
+        Ok((change, after, pending))
     }
 
     /// Refuses at once a local change the gateway's authority would refuse, with the same rule

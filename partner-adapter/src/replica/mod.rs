@@ -4,7 +4,8 @@
 //! ([`Step`]):
 //!
 //! - a local change = its merged entity + its outbox entry + counters (+ a used ticket number)
-//!   + webhook events, flushed before the API answers;
+//!   + webhook events, flushed before the API answers (concurrent local changes share one
+//!     flush: `group`, the group commit, says what readers may see before it);
 //! - a remote entry = the merged entities + the cursor + webhook events.
 //!
 //! Layout, one concern a file, each an `impl Replica` block or the values it stores:
@@ -31,6 +32,7 @@
 //! blocking pool.
 
 mod entities;
+mod group;
 mod high_water;
 pub mod integrity;
 pub(crate) mod keys;
@@ -50,12 +52,15 @@ mod webhook_queue;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::visibility::{Directory, pii_granted, strip};
 use hotline_federation::{EntityState, Hlc, HybridClock};
 
+use group::{GroupFlush, Pending};
+pub use local::NO_NUMBERS;
 pub(crate) use records::decode_counter;
 pub use records::{NumberBlock, Parked};
 pub use remote::{Fetched, RemoteEntry};
@@ -65,6 +70,7 @@ pub(crate) use webhook_queue::{check_webhook_record, webhook_event_id};
 
 use self::integrity::HighWater;
 use self::keys::{customer_key, customer_prefix, meta};
+use self::numbers::UseRate;
 use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
 use self::touched::Touched;
 use crate::error::Result;
@@ -82,6 +88,11 @@ pub struct Replica {
     touched: Mutex<Touched>,
     /// The webhook queue, as the deliverer sees it.
     webhooks: WebhookQueue,
+    /// The group commit of local steps ([`group`]).
+    group: Arc<GroupFlush>,
+    /// Ticket numbers taken recently (the lease follows this rate); locked only while `local`
+    /// is held, or alone.
+    uses: Mutex<UseRate>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -124,8 +135,11 @@ impl Replica {
             migrate::run(&db)?;
         }
         let last = read_hlc(&db, "hlc")?.unwrap_or_default();
+        let group = Arc::new(GroupFlush::default());
         let replica = Replica {
-            webhooks: WebhookQueue::new(db.clone()),
+            webhooks: WebhookQueue::new(db.clone(), group.clone()),
+            group,
+            uses: Mutex::new(UseRate::default()),
             db,
             dir: dir.to_path_buf(),
             tenant: tenant.to_owned(),
@@ -250,10 +264,41 @@ impl Replica {
         }
     }
 
-    /// Applies and flushes a step: its writes and, for each webhook event it raised, the next
-    /// event id and one queue entry per target. Call under the local lock, so ids never
-    /// collide.
-    fn commit(&self, mut step: Step, targets: &[WebhookTarget]) -> Result<()> {
+    /// Applies and flushes a step (see [`Replica::apply`]); the flush may be shared with local
+    /// steps applied before it.
+    fn commit(&self, step: Step, targets: &[WebhookTarget]) -> Result<()> {
+        let pending = self.apply(step, targets)?;
+        self.durable(pending)
+    }
+
+    /// Waits until an applied step is flushed ([`GroupFlush::wait`]): call without the local
+    /// lock when others may be waiting to apply theirs, so they join the same flush.
+    fn durable(&self, pending: Pending) -> Result<()> {
+        self.group.wait(pending, || {
+            self.db.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Flushes every step applied so far, when any is not yet durable: what leaves the site
+    /// (outbox push, webhooks) is read after this, so nothing published can be lost.
+    pub fn flush_applied(&self) -> Result<()> {
+        self.group.flush_applied(|| {
+            self.db.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Flushes made through the group commit since open (a group of writes shares one).
+    pub fn group_flushes(&self) -> u64 {
+        self.group.flushes()
+    }
+
+    /// Applies a step without flushing: its writes and, for each webhook event it raised, the
+    /// next event id and one queue entry per target. Call under the local lock, so ids never
+    /// collide and places in the group commit follow the apply order; it is acknowledged only
+    /// after [`Replica::durable`].
+    fn apply(&self, mut step: Step, targets: &[WebhookTarget]) -> Result<Pending> {
         if !step.events.is_empty() {
             let mut id = self.counter("webhook")?;
             for body in std::mem::take(&mut step.events) {
@@ -265,7 +310,6 @@ impl Replica {
             step.put(meta("webhook"), id.to_be_bytes().to_vec());
         }
         self.db.apply_batch(step.batch)?;
-        self.db.flush()?;
-        Ok(())
+        Ok(self.group.applied())
     }
 }

@@ -1,5 +1,9 @@
 //! Leased ticket numbers: blocks the gateway granted, so a site that is offline still creates
-//! tickets with the one number format.
+//! tickets with the one number format; and how many the site used recently ([`UseRate`]), which
+//! the lease size follows.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use hotline_proto::v1 as pb;
 use prost::Message;
@@ -18,6 +22,7 @@ impl Replica {
             let mut block =
                 NumberBlock::decode(raw.as_ref()).map_err(|e| corrupt("number block", e))?;
             if block.used < block.count {
+                self.uses.lock().note(Instant::now());
                 let number = block.first + u64::from(block.used);
                 block.used += 1;
                 if block.used == block.count {
@@ -45,6 +50,11 @@ impl Replica {
         Ok(left)
     }
 
+    /// Ticket numbers taken in the last minute (in memory: counted since open).
+    pub fn numbers_used_last_minute(&self) -> u64 {
+        self.uses.lock().last_minute(Instant::now())
+    }
+
     /// Stores a newly leased block.
     pub fn add_numbers(&self, block: &pb::LeaseBlock) -> Result<()> {
         let value = NumberBlock {
@@ -58,5 +68,62 @@ impl Replica {
             .insert(numbers_key(block.year, block.first), value.encode_to_vec())?;
         self.db.flush()?;
         Ok(())
+    }
+}
+
+/// How long [`UseRate`] remembers.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Ticket numbers taken, counted per second over the last minute.
+#[derive(Debug, Default)]
+pub(super) struct UseRate {
+    /// (start of the second, numbers taken in it), oldest first.
+    seconds: VecDeque<(Instant, u64)>,
+}
+
+impl UseRate {
+    /// Counts one number taken at `now`.
+    pub(super) fn note(&mut self, now: Instant) {
+        match self.seconds.back_mut() {
+            Some((start, count)) if now.duration_since(*start) < Duration::from_secs(1) => {
+                *count += 1;
+            }
+            _ => self.seconds.push_back((now, 1)),
+        }
+        self.forget_before(now);
+    }
+
+    /// Numbers taken in the minute before `now`.
+    pub(super) fn last_minute(&mut self, now: Instant) -> u64 {
+        self.forget_before(now);
+        self.seconds.iter().map(|(_, count)| count).sum()
+    }
+
+    fn forget_before(&mut self, now: Instant) {
+        while let Some((start, _)) = self.seconds.front() {
+            if now.duration_since(*start) < RATE_WINDOW {
+                break;
+            }
+            self.seconds.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Numbers taken more than a minute ago stop counting, so the lease shrinks after a burst.
+    #[test]
+    fn the_rate_forgets_numbers_older_than_a_minute() {
+        let start = Instant::now();
+        let mut rate = UseRate::default();
+        for i in 0..30 {
+            rate.note(start + Duration::from_millis(i * 100));
+        }
+        assert_eq!(rate.last_minute(start + Duration::from_secs(10)), 30);
+        rate.note(start + Duration::from_secs(61));
+        // The first second (10 numbers) and the next two (20) are older than a minute now.
+        assert_eq!(rate.last_minute(start + Duration::from_secs(63)), 1);
     }
 }

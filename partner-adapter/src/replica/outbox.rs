@@ -14,8 +14,10 @@ use super::{Replica, Step};
 use crate::error::Result;
 
 impl Replica {
-    /// The oldest outbox entries, in order.
+    /// The oldest outbox entries, in order; only flushed ones (a local step applied but not yet
+    /// flushed is flushed first), so nothing is pushed that a crash could take back.
     pub fn outbox(&self, limit: usize) -> Result<Vec<Change>> {
+        self.flush_applied()?;
         self.db
             .scan_prefix([keys::OUTBOX])
             .take(limit)

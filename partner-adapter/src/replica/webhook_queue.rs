@@ -2,6 +2,9 @@
 //! implements [`DeliveryQueue`]), the queue entries a step writes, and the check of stored
 //! webhook records at open and in `recover`.
 
+use std::sync::Arc;
+
+use super::GroupFlush;
 use crate::error::Result;
 use crate::webhooks::DeliveryQueue;
 use crate::webhooks::record::{self, QueueEntry};
@@ -16,6 +19,8 @@ use super::keys::{
 #[derive(Clone)]
 pub struct WebhookQueue {
     db: sled::Db,
+    /// The store's group commit: events are delivered only once flushed.
+    group: Arc<GroupFlush>,
 }
 
 impl std::fmt::Debug for WebhookQueue {
@@ -25,8 +30,8 @@ impl std::fmt::Debug for WebhookQueue {
 }
 
 impl WebhookQueue {
-    pub(super) fn new(db: sled::Db) -> Self {
-        WebhookQueue { db }
+    pub(super) fn new(db: sled::Db, group: Arc<GroupFlush>) -> Self {
+        WebhookQueue { db, group }
     }
 
     /// Queues `body` as event `event_id` for the first `targets` targets of the configuration,
@@ -44,6 +49,11 @@ impl WebhookQueue {
 
 impl DeliveryQueue for WebhookQueue {
     fn head(&self, target: u16) -> Result<Option<(u64, Vec<u8>)>> {
+        // A local step's events are visible once applied; deliver them only once flushed.
+        self.group.flush_applied(|| {
+            self.db.flush()?;
+            Ok(())
+        })?;
         let prefix = webhook_target_prefix(WEBHOOK_QUEUE, target);
         loop {
             let Some((key, value)) = self.db.scan_prefix(&prefix).next().transpose()? else {

@@ -1,4 +1,7 @@
-//! Keeping enough leased ticket numbers for offline work.
+//! Keeping enough leased ticket numbers for offline work and for bursts: a lease is twice the
+//! numbers used in the last minute (within `sync.lease_size` and `sync.lease_max_size`), the
+//! site leases again when fewer than a minute's use are left, and a create that found none left
+//! wakes the leaser at once (`SyncStatus::lease_wanted`).
 
 use std::time::Duration;
 
@@ -7,6 +10,7 @@ use pb::federation_client::FederationClient;
 use tonic::transport::Channel;
 
 use super::{SyncContext, on_store, retry_after, status_error};
+use crate::config::SyncConfig;
 use crate::error::{Error, Result};
 
 /// First and longest wait before asking again for ticket numbers the gateway refused.
@@ -22,12 +26,15 @@ pub(super) async fn leaser(
     inline: bool,
 ) -> Result<()> {
     let mut pause = LEASE_RETRY.0;
+    // Halved after a refusal (the gateway may bound the site's unused numbers), back to the
+    // rate's size after a grant.
+    let mut ceiling = ctx.config.sync.lease_max_size;
     loop {
         let left = on_store(ctx, inline, |r| r.numbers_left()).await?;
-        if left < u64::from(ctx.config.sync.lease_low_water) {
-            let request = pb::LeaseRequest {
-                count: ctx.config.sync.lease_size,
-            };
+        let recent = ctx.replica.numbers_used_last_minute();
+        let (count, low_water) = lease_plan(&ctx.config.sync, recent, ceiling);
+        if left < low_water {
+            let request = pb::LeaseRequest { count };
             match client.lease(request).await {
                 Ok(response) => {
                     let block = response
@@ -41,8 +48,10 @@ pub(super) async fn leaser(
                         "leased ticket numbers"
                     );
                     on_store(ctx, inline, move |r| r.add_numbers(&block)).await?;
+                    ctx.status.numbers_added.notify_waiters();
                     *ctx.status.lease_refused.lock() = None;
                     pause = LEASE_RETRY.0;
+                    ceiling = ctx.config.sync.lease_max_size;
                     continue;
                 }
                 Err(status) => {
@@ -56,11 +65,48 @@ pub(super) async fn leaser(
                     *ctx.status.lease_refused.lock() =
                         Some(status_error("lease", status).to_string());
                     pause = (pause * 2).min(LEASE_RETRY.1);
+                    ceiling = (count / 2).max(ctx.config.sync.lease_size);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = ctx.status.lease_wanted.notified() => {}
+        }
+    }
+}
+
+/// How many numbers to ask for and below how many left to ask: twice the numbers used in the
+/// last minute (`recent`), at least `lease_size`, at most `ceiling`; lease again when fewer
+/// than a minute's use are left (at least `lease_low_water`, at most half the lease).
+fn lease_plan(sync: &SyncConfig, recent: u64, ceiling: u32) -> (u32, u64) {
+    let wanted = recent.saturating_mul(2).min(u64::from(ceiling));
+    let count = u32::try_from(wanted)
+        .unwrap_or(ceiling)
+        .max(sync.lease_size)
+        .min(sync.lease_max_size);
+    let low_water = recent
+        .min(u64::from(count) / 2)
+        .max(u64::from(sync.lease_low_water));
+    (count, low_water)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quiet site leases the configured size, a busy one twice its last minute up to the
+    /// ceiling: a burst gets numbers enough without asking past the gateway's bound.
+    #[test]
+    fn the_lease_follows_the_recent_rate_within_its_bounds() {
+        let sync = SyncConfig::default();
+        assert_eq!(lease_plan(&sync, 0, 10_000), (500, 100));
+        assert_eq!(lease_plan(&sync, 1_500, 10_000), (3_000, 1_500));
+        assert_eq!(lease_plan(&sync, 50_000, 10_000), (10_000, 5_000));
+        // After a refusal the ceiling is lower, never below lease_size.
+        assert_eq!(lease_plan(&sync, 50_000, 2_000), (2_000, 1_000));
+        assert_eq!(lease_plan(&sync, 50_000, 100), (500, 250));
     }
 }

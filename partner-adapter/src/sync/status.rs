@@ -23,6 +23,10 @@ pub struct SyncStatus {
     pub clock: parking_lot::Mutex<Option<ClockReading>>,
     /// Why the gateway refused the last lease of ticket numbers, until a lease succeeds.
     pub lease_refused: parking_lot::Mutex<Option<String>>,
+    /// Woken by a create that found no ticket number left: the leaser asks at once.
+    pub lease_wanted: tokio::sync::Notify,
+    /// Woken (every waiter) when a leased block was stored.
+    pub numbers_added: tokio::sync::Notify,
 }
 
 /// This site's clock against the gateway's at one heartbeat.

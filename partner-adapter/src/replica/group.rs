@@ -1,0 +1,249 @@
+//! Group commit for local steps: a step is applied to sled under the local lock without a
+//! flush and gets a [`Pending`] ticket; after the lock is released its caller waits for a flush
+//! that began after the step was applied. The first waiter that finds no flush running flushes
+//! for everyone applied so far (the leader); the others wait on a condition variable. sled's
+//! `apply_batch` is atomic per step and a flush makes every batch applied before it durable, so
+//! one flush acknowledges a whole group.
+//!
+//! A failed flush fails every step of its group: each waiter of the range the flush covered
+//! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes.
+//!
+//! What readers see: sled shows an applied batch to readers before it is flushed. Nothing is
+//! acknowledged before its flush, and what leaves the site (the outbox push, webhook delivery)
+//! is read only after [`GroupFlush::flush_applied`], so nothing a crash could take back is ever
+//! published. A local read (`GET` of a ticket) may show a write whose flush is still running.
+
+use std::collections::VecDeque;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+
+/// A step applied but not yet known durable: its place in the apply order.
+#[must_use = "a pending step is acknowledged only once `GroupFlush::wait` says it is durable"]
+#[derive(Debug)]
+pub(super) struct Pending(u64);
+
+/// A flush that failed: the steps it covered (`after` < place <= `upto`), the error, and how
+/// many of those steps have not yet been told.
+#[derive(Debug)]
+struct Failed {
+    after: u64,
+    upto: u64,
+    error: String,
+    untold: u64,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    /// Steps applied so far (the last place handed out).
+    applied: u64,
+    /// Every step at or below this place is durable.
+    flushed: u64,
+    /// A leader is flushing now.
+    flushing: bool,
+    /// Failed flushes whose waiters have not all been told.
+    failed: VecDeque<Failed>,
+    /// Flushes made (for the metrics and tests: a group shares one).
+    flushes: u64,
+    /// Flushes that failed so far, and how many of those a later successful flush (begun after
+    /// them) has covered: while they differ, steps of a failed group sit in sled unflushed.
+    failures: u64,
+    cured: u64,
+}
+
+/// The group commit of one store (see the module documentation).
+#[derive(Debug, Default)]
+pub(super) struct GroupFlush {
+    progress: Mutex<Progress>,
+    done: Condvar,
+}
+
+impl GroupFlush {
+    /// Notes a step just applied; call right after its `apply_batch`, under the local lock, so
+    /// places follow the apply order.
+    pub(super) fn applied(&self) -> Pending {
+        let mut progress = self.progress.lock();
+        progress.applied += 1;
+        Pending(progress.applied)
+    }
+
+    /// Waits until `pending` is durable, flushing with `flush` when no flush is running (one
+    /// flush for every step applied before it began). Fails with the flush's error when the
+    /// flush that covered `pending` failed.
+    pub(super) fn wait(&self, pending: Pending, flush: impl Fn() -> Result<()>) -> Result<()> {
+        let place = pending.0;
+        let mut progress = self.progress.lock();
+        loop {
+            if let Some(at) = progress
+                .failed
+                .iter()
+                .position(|f| f.after < place && place <= f.upto)
+            {
+                let failed = &mut progress.failed[at];
+                failed.untold -= 1;
+                let error = failed.error.clone();
+                if failed.untold == 0 {
+                    progress.failed.remove(at);
+                }
+                return Err(Error::Storage(format!(
+                    "the flush that held this write failed, so it was not acknowledged: {error}"
+                )));
+            }
+            if progress.flushed >= place {
+                return Ok(());
+            }
+            if progress.flushing {
+                self.done.wait(&mut progress);
+                continue;
+            }
+            progress.flushing = true;
+            let (after, upto, failures) = (progress.flushed, progress.applied, progress.failures);
+            let outcome = parking_lot::MutexGuard::unlocked(&mut progress, &flush);
+            progress.flushing = false;
+            progress.flushes += 1;
+            // Everything applied up to `upto` and not flushed before is this group; when it
+            // failed, its waiters are told by `failed`, and later steps need not cover it.
+            progress.flushed = upto;
+            match outcome {
+                Ok(()) => progress.cured = progress.cured.max(failures),
+                Err(e) => {
+                    progress.failures += 1;
+                    progress.failed.push_back(Failed {
+                        after,
+                        upto,
+                        error: e.to_string(),
+                        untold: upto - after,
+                    });
+                }
+            }
+            self.done.notify_all();
+        }
+    }
+
+    /// Makes every step applied so far durable before a reader sends it anywhere: flushes when
+    /// any applied step is not yet known durable (waiters of a failed group still get their
+    /// error; this reader then flushes again, so what it reads is durable).
+    pub(super) fn flush_applied(&self, flush: impl Fn() -> Result<()>) -> Result<()> {
+        let (target, failures) = {
+            let progress = self.progress.lock();
+            if progress.flushed >= progress.applied && progress.cured == progress.failures {
+                return Ok(());
+            }
+            (progress.applied, progress.failures)
+        };
+        flush()?;
+        let mut progress = self.progress.lock();
+        progress.flushes += 1;
+        progress.cured = progress.cured.max(failures);
+        if progress.flushed < target && !progress.flushing {
+            progress.flushed = target;
+            self.done.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Flushes made so far.
+    pub(super) fn flushes(&self) -> u64 {
+        self.progress.lock().flushes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// Waits for `pending` on one thread each, flushing with `outcome`; the results and how
+    /// many flushes ran.
+    fn wait_all(
+        group: &Arc<GroupFlush>,
+        pending: Vec<Pending>,
+        outcome: fn() -> Result<()>,
+    ) -> (Vec<Result<()>>, u64) {
+        let flushes = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = pending
+            .into_iter()
+            .map(|pending| {
+                let (group, flushes) = (group.clone(), flushes.clone());
+                std::thread::spawn(move || {
+                    group.wait(pending, || {
+                        flushes.fetch_add(1, Ordering::SeqCst);
+                        outcome()
+                    })
+                })
+            })
+            .collect();
+        let results = threads
+            .into_iter()
+            .map(|t| t.join().expect("waiter panicked"))
+            .collect();
+        (results, flushes.load(Ordering::SeqCst))
+    }
+
+    /// Eight writes applied before any flush share one: a burst costs one flush, not eight.
+    #[test]
+    fn one_flush_acknowledges_every_write_applied_before_it() {
+        let group = Arc::new(GroupFlush::default());
+        let pending = (0..8).map(|_| group.applied()).collect();
+        let (results, flushes) = wait_all(&group, pending, || Ok(()));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(flushes, 1);
+        assert_eq!(group.flushes(), 1);
+    }
+
+    /// A flush that fails fails every write of its group and acknowledges none of them (a
+    /// tool is never told "stored" for a write the disk refused); the next write flushes again.
+    #[test]
+    fn a_failed_flush_acknowledges_none_of_its_group() {
+        let group = Arc::new(GroupFlush::default());
+        let pending = (0..8).map(|_| group.applied()).collect();
+        let (results, flushes) = wait_all(&group, pending, || {
+            Err(Error::Storage("injected: the disk is gone".into()))
+        });
+        assert_eq!(flushes, 1, "the group shared its one failed flush");
+        for result in &results {
+            let error = result
+                .as_ref()
+                .expect_err("a write of the failed group was acknowledged");
+            assert!(
+                error.to_string().contains("injected: the disk is gone"),
+                "{error}"
+            );
+        }
+        assert!(
+            group.progress.lock().failed.is_empty(),
+            "every waiter was told"
+        );
+        // A later write succeeds once the flush does.
+        let (results, flushes) = wait_all(&group, vec![group.applied()], || Ok(()));
+        assert!(results[0].is_ok());
+        assert_eq!(flushes, 1);
+    }
+
+    /// After a failed flush, a reader about to publish (outbox, webhooks) flushes again, since
+    /// the failed group's writes still sit unflushed in the store; then it need not flush.
+    #[test]
+    fn a_reader_flushes_again_after_a_failed_flush() {
+        let group = GroupFlush::default();
+        let pending = group.applied();
+        let failed = group.wait(pending, || Err(Error::Storage("injected".into())));
+        assert!(failed.is_err());
+        let flushed = Cell::new(0);
+        let count = || {
+            flushed.set(flushed.get() + 1);
+            Ok(())
+        };
+        group.flush_applied(count).expect("flush");
+        assert_eq!(flushed.get(), 1);
+        group.flush_applied(count).expect("flush");
+        assert_eq!(
+            flushed.get(),
+            1,
+            "nothing new was applied, nothing to flush"
+        );
+    }
+}
