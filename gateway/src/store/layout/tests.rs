@@ -267,3 +267,100 @@ async fn the_gateway_opens_a_layout_1_store() {
     }
     state.close().await;
 }
+
+/// A store that remembers every batch the writer applied, to weigh them.
+#[derive(Default)]
+struct WeighedStore {
+    inner: MemoryStore,
+    batches: parking_lot::Mutex<Vec<Batch>>,
+}
+
+impl Store for WeighedStore {
+    fn apply(&self, batch: Batch) -> crate::error::Result<()> {
+        self.batches.lock().push(batch.clone());
+        self.inner.apply(batch)
+    }
+    fn get(&self, key: &[u8]) -> crate::error::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> crate::error::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.range(start, end, limit)
+    }
+    fn flush(&self) -> crate::error::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Through the real writer, the 101st comment's committed batch holds that comment (under
+/// twice one comment's record) plus the log, dedupe and audit entries, and weighs a small
+/// part of the whole ticket that layout 1 rewrote.
+#[tokio::test]
+async fn the_writer_commits_a_comment_without_its_ticket() {
+    let store = Arc::new(WeighedStore::default());
+    let config = crate::config::GatewayConfig {
+        storage: "memory".into(),
+        ..crate::config::GatewayConfig::default()
+    };
+    let state = crate::state::GatewayState::open_with_store(config, store.clone())
+        .await
+        .unwrap();
+    let key = EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001");
+    let category = FieldValue::Ticket(TicketField::Category("billing".into()));
+    let number = FieldValue::Ticket(TicketField::PublicNumber(key.id.clone()));
+    let seeded = state.writer.seed(
+        key.clone(),
+        vec![FieldOp::Set(number), FieldOp::Set(category)],
+    );
+    assert!(matches!(
+        seeded.await.unwrap()[0],
+        crate::writer::Outcome::Accepted { .. }
+    ));
+    for i in 0..=100 {
+        let outcome = state
+            .writer
+            .seed(key.clone(), vec![comment(i)])
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome[0], crate::writer::Outcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+    }
+    let last = store.batches.lock().last().cloned().unwrap();
+    let ticket = state.entity(&key).unwrap();
+    assert_eq!(ticket.comments.len(), 101);
+    let mut one = Batch::default();
+    entities::write_whole(&mut one, &ticket);
+    let one_comment = bytes(&Batch {
+        writes: vec![one.writes[1].clone()],
+    });
+    let entity_part = Batch {
+        writes: last
+            .writes
+            .iter()
+            .filter(|w| match w {
+                Write::Put(k, _) | Write::Delete(k) => {
+                    [keys::ENTITY, keys::COMMENT, keys::CALL_EVENT].contains(&k[0])
+                }
+            })
+            .cloned()
+            .collect(),
+    };
+    assert!(
+        bytes(&entity_part) < 2 * one_comment,
+        "{} bytes",
+        bytes(&entity_part)
+    );
+    let whole = encode_state(&ticket).len();
+    assert!(
+        bytes(&last) * 4 < whole,
+        "batch {} bytes, ticket {whole}",
+        bytes(&last)
+    );
+    state.close().await;
+}
