@@ -5,15 +5,13 @@
 use std::collections::BTreeMap;
 
 use hotline_federation::calendar::iso_date;
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField};
+use hotline_federation::model::{EntityKind, FieldValue, PolicyField};
 use hotline_federation::service::{
     FigureQuery, FigureRow, ServiceInput, Targets, TicketFacts, figures,
 };
 
 use crate::error::Result;
-use crate::log::decode_state;
 use crate::state::GatewayState;
-use crate::store::keys;
 
 /// The figures `query` asks for, over everything the gateway holds. The caller decides what
 /// the asker may read (`query.tenant`).
@@ -64,14 +62,7 @@ fn entities(
     state: &GatewayState,
     kind: EntityKind,
 ) -> Result<Vec<hotline_federation::EntityState>> {
-    let start = keys::entity(&EntityKey::new(kind, ""));
-    let end = keys::prefix_end(&start);
-    state
-        .store
-        .range(&start, &end, usize::MAX)?
-        .into_iter()
-        .map(|(_, raw)| decode_state(&raw))
-        .collect()
+    crate::store::entities::scan(state.store.as_ref(), kind)
 }
 
 /// A policy's targets; fields not written keep the defaults.

@@ -14,9 +14,8 @@ use hotline_federation::leak::LeakGuard;
 use hotline_federation::model::{EntityKey, EntityKind};
 
 use crate::error::Result;
-use crate::log::decode_state;
 use crate::registry::Registry;
-use crate::store::{Store, keys};
+use crate::store::{Store, entities};
 
 /// The brand customers see and the guard over what they see, as of one commit.
 #[derive(Clone, Debug)]
@@ -53,8 +52,8 @@ impl CustomerFace {
 
     /// The face as the store holds it now.
     pub fn load(store: &dyn Store, registry: &Registry) -> Result<CustomerFace> {
-        let brand = match store.get(&keys::entity(&brand_key()))? {
-            Some(raw) => Brand::from_state(&decode_state(&raw)?),
+        let brand = match entities::read(store, &brand_key())? {
+            Some(state) => Brand::from_state(&state),
             None => Brand::default(),
         };
         Ok(CustomerFace::build(registry, brand))

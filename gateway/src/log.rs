@@ -119,13 +119,15 @@ pub fn decode<M: prost::Message + Default>(what: &str, bytes: &[u8]) -> Result<M
     M::decode(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
 }
 
-/// Decodes a stored entity state.
+/// Decodes an entity state record: a layout-1 record (the whole state) or a layout-2 head
+/// (registers and delete only). Reads go through [`crate::store::entities`].
 pub fn decode_state(bytes: &[u8]) -> Result<EntityState> {
     let wire: pb::EntityState = decode("entity state", bytes)?;
     EntityState::try_from(wire).map_err(|e| Error::Corrupt(format!("entity state: {e}")))
 }
 
-/// Encodes an entity state for storage.
+/// Encodes an entity state whole, as storage layout 1 stored it (the migration's tests write
+/// such stores); layout 2 writes through [`crate::store::entities`].
 pub fn encode_state(state: &EntityState) -> Vec<u8> {
     prost::Message::encode_to_vec(&pb::EntityState::from(state.clone()))
 }

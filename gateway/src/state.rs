@@ -15,11 +15,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
-use crate::log::decode_state;
 use crate::store::memory::MemoryStore;
 use crate::store::redb_store::RedbStore;
 use crate::store::sled_store::SledStore;
-use crate::store::{Store, keys};
+use crate::store::{Store, entities};
 use crate::writer::{
     self, Outcome, Registration, RunningWriter, Shared, WriterHandle, WriterMode, WriterSettings,
     read_counter,
@@ -121,6 +120,7 @@ impl GatewayState {
         mode: WriterMode,
         clock: fn() -> u64,
     ) -> Result<Arc<Self>> {
+        migrate_layout(&store, &mode).await?;
         let head = read_counter(store.as_ref(), "head")?;
         let floor = read_counter(store.as_ref(), "floor")?;
         let (registry, directory) = writer::load_registry_and_directory(store.as_ref())?;
@@ -235,10 +235,8 @@ impl GatewayState {
     /// once quiet (the convergence check of DESIGN.md section 4).
     pub fn view(&self, tenant: &str) -> Result<hotline_federation::Replica> {
         let directory = self.shared.directory();
-        let (start, end) = keys::entity_range();
         let mut replica = hotline_federation::Replica::default();
-        for (_, raw) in self.store.range(&start, &end, usize::MAX)? {
-            let entity = decode_state(&raw)?;
+        for entity in entities::scan_all(self.store.as_ref())? {
             if let Some(view) = hotline_federation::visibility::redact(tenant, &entity, &directory)
             {
                 replica.entities.insert(view.key.clone(), view);
@@ -249,10 +247,7 @@ impl GatewayState {
 
     /// The stored state of an entity (empty when nothing is stored).
     pub fn entity(&self, key: &EntityKey) -> Result<EntityState> {
-        match self.store.get(&keys::entity(key))? {
-            Some(raw) => decode_state(&raw),
-            None => Ok(EntityState::new(key.clone())),
-        }
+        entities::read_or_new(self.store.as_ref(), key)
     }
 
     /// The gateway's clock, ms since the Unix epoch.
@@ -306,4 +301,23 @@ fn policy_fields(team: &FocusTeamConfig) -> Result<Vec<FieldValue>> {
     .into_iter()
     .map(FieldValue::Policy)
     .collect())
+}
+
+/// Brings the store to the current storage layout before anything reads it (see
+/// [`crate::store::layout`]): off the runtime on a blocking thread, except for the simulation's
+/// in-memory store, whose writer runs on the runtime too.
+async fn migrate_layout(store: &Arc<dyn Store>, mode: &WriterMode) -> Result<()> {
+    let chunk = crate::store::layout::MIGRATION_CHUNK;
+    match mode {
+        WriterMode::Task => crate::store::layout::migrate(store.as_ref(), chunk, None)?,
+        WriterMode::Thread => {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::store::layout::migrate(store.as_ref(), chunk, None)
+            })
+            .await
+            .map_err(|e| Error::Unavailable(format!("the storage migration stopped: {e}")))??
+        }
+    };
+    Ok(())
 }

@@ -25,9 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::log::{Committed, TeamChange, decode_record, decode_state};
+use crate::log::{Committed, TeamChange, decode_record};
 use crate::state::GatewayState;
-use crate::store::keys;
+use crate::store::{entities, keys};
 
 /// How many log entries or entities are read from the store at a time.
 const READ_CHUNK: usize = 512;
@@ -208,14 +208,11 @@ impl Feed {
             body: Some(Body::SnapshotBegin(pb::SnapshotBegin { as_of })),
         })
         .await?;
-        let (mut start, end) = keys::entity_range();
-        loop {
-            let chunk = self.state.store.range(&start, &end, READ_CHUNK)?;
-            let Some((last, _)) = chunk.last() else { break };
-            start = last.clone();
-            start.push(0);
-            for (_, raw) in &chunk {
-                let entity = decode_state(raw)?;
+        // One chunk of whole states at a time: the snapshot of a large store is never held
+        // in memory whole.
+        let mut chunks = entities::Chunks::new(READ_CHUNK);
+        while let Some(chunk) = chunks.next_chunk(self.state.store.as_ref())? {
+            for entity in chunk {
                 // The rules as they are now, not as they were when the snapshot began: a slow
                 // reader must not receive what a policy change has withdrawn meanwhile.
                 let directory = self.state.shared.directory();

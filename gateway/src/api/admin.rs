@@ -13,9 +13,9 @@ use tonic::{Request, Response, Status};
 use crate::api::quoted;
 use crate::error::Error;
 use crate::identity::{Identity, StaffRole, identity_of};
-use crate::log::{decode, decode_state};
+use crate::log::decode;
 use crate::state::GatewayState;
-use crate::store::keys;
+use crate::store::{entities, keys};
 use crate::writer::{GATEWAY_SITE, Outcome, Registration};
 use hotline_federation::authority::Caller;
 
@@ -256,15 +256,7 @@ impl Admin for AdminApi {
             Some(Outcome::Rejected(refusal)) => return Err(invalid("policy", refusal.message)),
             Some(Outcome::Accepted { .. }) | None => {}
         }
-        let stored = match self
-            .state
-            .store
-            .get(&keys::entity(&key))
-            .map_err(Status::from)?
-        {
-            Some(raw) => decode_state(&raw)?,
-            None => EntityState::new(key),
-        };
+        let stored = entities::read_or_new(self.state.store.as_ref(), &key)?;
         tracing::info!(%staff, team = %focus_team, "policy stored");
         Ok(Response::new(pb::PutPolicyResponse {
             policy: Some(policy_view(&stored)),
@@ -278,16 +270,8 @@ impl Admin for AdminApi {
         let staff = self.staff(&request, false)?;
         self.record(staff, "admin.list_policies", "policies")
             .await?;
-        let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
-        let end = keys::prefix_end(&start);
         let mut policies = Vec::new();
-        for (_, raw) in self
-            .state
-            .store
-            .range(&start, &end, usize::MAX)
-            .map_err(Status::from)?
-        {
-            let state = decode_state(&raw)?;
+        for state in entities::scan(self.state.store.as_ref(), EntityKind::Policy)? {
             if state.deleted.is_none() {
                 policies.push(policy_view(&state));
             }

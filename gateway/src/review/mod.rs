@@ -20,9 +20,8 @@ use hotline_federation::review::{
 use hotline_federation::service::{FigureQuery, Figures, GroupBy, Targets};
 
 use crate::error::{Error, Result};
-use crate::log::decode_state;
 use crate::state::GatewayState;
-use crate::store::keys;
+use crate::store::{entities, keys};
 use crate::writer::ReviewWrite;
 
 pub mod schedule;
@@ -95,11 +94,8 @@ pub struct ReviewedTeam {
 
 /// Every focus team with a stored, not deleted policy.
 pub fn teams(state: &GatewayState) -> Result<Vec<ReviewedTeam>> {
-    let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
-    let end = keys::prefix_end(&start);
     let mut out = Vec::new();
-    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
-        let policy = decode_state(&raw)?;
+    for policy in entities::scan(state.store.as_ref(), EntityKind::Policy)? {
         if policy.deleted.is_some() {
             continue;
         }
@@ -229,13 +225,9 @@ pub fn build_report(
         let entity = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
         tickets.extend(TicketFacts::read(&entity, site_tenant));
     }
-    let start = keys::entity(&EntityKey::new(EntityKind::Suggestion, ""));
     let mut suggestions = Vec::new();
-    for (_, raw) in state
-        .store
-        .range(&start, &keys::prefix_end(&start), usize::MAX)?
-    {
-        suggestions.extend(AcceptedSuggestion::read(&decode_state(&raw)?));
+    for suggestion in entities::scan(state.store.as_ref(), EntityKind::Suggestion)? {
+        suggestions.extend(AcceptedSuggestion::read(&suggestion));
     }
     let earlier = reports_of(state, &team.id)?;
     let service = service_lines(state, &team.id, &period)?;

@@ -3,12 +3,14 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `e` | kind byte, entity id | `hotline.v1.EntityState` |
+//! | `e` | kind byte, entity id | `hotline.v1.EntityState`: the entity's head (registers and delete stamp; comments and call events empty, see `c` and `g`) |
+//! | `c` | kind byte, entity id, 0, comment id | `hotline.v1.StampedComment`: one comment of a ticket |
+//! | `g` | kind byte, entity id, 0, call event id | `hotline.v1.StampedCallEvent`: one event of a call log |
 //! | `l` | global sequence (u64) | [`crate::log::LogRecord`] |
 //! | `d` | site, 0, origin sequence (u64) | global sequence (u64) of the first acceptance, the change's digest, and its audit receipt (position u64, entry hash) |
 //! | `x` | focus team, 0, ticket id | empty: the team index |
 //! | `b` | year (u32), last number of the block (u64) | [`crate::log::LeaseRecord`] |
-//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed`; `audit` (the trail's head: position u64, hash), `checkpoint` (the latest `hotline.v1.AuditCheckpoint`) |
+//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed`, `layout` (the storage layout, absent = 1), `layout.cursor` (the last entity head a running migration rewrote); `audit` (the trail's head: position u64, hash), `checkpoint` (the latest `hotline.v1.AuditCheckpoint`) |
 //! | `t` | tenant id | `hotline.v1.Tenant` |
 //! | `s` | site id | `hotline.v1.Site` |
 //! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
@@ -166,23 +168,58 @@ pub fn parse_unused_numbers(raw: &[u8]) -> Option<(String, u32)> {
     Some((String::from_utf8(site.to_vec()).ok()?, year))
 }
 
-/// The key of an entity's state.
+/// Prefix of entity heads.
+pub const ENTITY: u8 = b'e';
+/// Prefix of the comments of tickets, one key each.
+pub const COMMENT: u8 = b'c';
+/// Prefix of the events of call logs, one key each.
+pub const CALL_EVENT: u8 = b'g';
+
+/// The key of an entity's head.
 pub fn entity(key: &EntityKey) -> Vec<u8> {
-    let mut out = vec![b'e', kind_byte(key.kind)];
+    let mut out = entity_kind_prefix(key.kind);
     out.extend_from_slice(key.id.as_bytes());
     out
 }
 
+/// The prefix of the heads of every entity of `kind`.
+pub fn entity_kind_prefix(kind: EntityKind) -> Vec<u8> {
+    vec![ENTITY, kind_byte(kind)]
+}
+
+/// The prefix of the elements (under [`COMMENT`] or [`CALL_EVENT`]) of one entity. Entity ids
+/// hold no control characters, so the 0 ends the id and elements sort in the entities' order.
+pub fn element_prefix(prefix: u8, key: &EntityKey) -> Vec<u8> {
+    let mut out = vec![prefix, kind_byte(key.kind)];
+    out.extend_from_slice(key.id.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The key of one comment or call event of an entity.
+pub fn element(prefix: u8, key: &EntityKey, element_id: &str) -> Vec<u8> {
+    let mut out = element_prefix(prefix, key);
+    out.extend_from_slice(element_id.as_bytes());
+    out
+}
+
+/// The id of the entity an element's key belongs to, as bytes.
+pub fn element_owner(raw: &[u8]) -> Option<&[u8]> {
+    let id_and_element = raw.get(2..)?;
+    let end = id_and_element.iter().position(|&b| b == 0)?;
+    Some(&id_and_element[..end])
+}
+
 /// The range of all entity keys.
 pub fn entity_range() -> (Vec<u8>, Vec<u8>) {
-    (vec![b'e'], vec![b'e' + 1])
+    (vec![ENTITY], vec![ENTITY + 1])
 }
 
 /// The entity key of a stored entity key, if it is one.
 pub fn parse_entity(raw: &[u8]) -> Option<EntityKey> {
     let (&prefix, rest) = raw.split_first()?;
     let (&kind, id) = rest.split_first()?;
-    if prefix != b'e' {
+    if prefix != ENTITY {
         return None;
     }
     let kind = EntityKind::ALL

@@ -6,7 +6,9 @@
 //! [`keys`]). One batch can therefore hold an entity, its dedupe entry, its log entry and the
 //! counters together, and applies atomically.
 
+pub mod entities;
 pub mod keys;
+pub mod layout;
 pub mod memory;
 pub mod redb_store;
 pub mod sled_store;

@@ -18,8 +18,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
-use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode, encode_state};
-use crate::store::keys;
+use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode};
+use crate::store::{entities, keys};
 use hotline_federation::audit::{Receipt, Record};
 use hotline_federation::authority::{
     Caller, Refusal, Rule, authorize, origin_mismatch, reused_origin_seq,
@@ -345,9 +345,7 @@ impl Writer {
             team_tickets: team.tickets.clone(),
         };
         group.batch.put(keys::log(seq), record.encode_to_vec());
-        group
-            .batch
-            .put(keys::entity(&change.key), encode_state(&after));
+        entities::write_delta(&mut group.batch, &before, &after);
         let after = Arc::new(after);
         group.entities.insert(change.key.clone(), after.clone());
         group.committed.push(Committed {

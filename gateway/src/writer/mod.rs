@@ -19,8 +19,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
-use crate::log::{CommittedRef, decode_state};
-use crate::store::{Store, keys};
+use crate::log::CommittedRef;
+use crate::store::{Store, entities, keys};
 use hotline_federation::audit::{Head, Receipt, Record, SignedCheckpoint};
 use hotline_federation::authority::{Caller, Refusal};
 
@@ -375,13 +375,8 @@ pub fn load_registry_and_directory(
             .site_tenants
             .insert(site.id.clone(), site.tenant.clone());
     }
-    let policies_start = keys::entity(&EntityKey::new(
-        hotline_federation::model::EntityKind::Policy,
-        "",
-    ));
-    let policies_end = keys::prefix_end(&policies_start);
-    for (_, raw) in store.range(&policies_start, &policies_end, usize::MAX)? {
-        directory.learn_policy(&decode_state(&raw)?);
+    for policy in entities::scan(store, hotline_federation::model::EntityKind::Policy)? {
+        directory.learn_policy(&policy);
     }
     Ok((registry, directory))
 }
@@ -452,10 +447,7 @@ impl Writer {
         if let Some(state) = group.entities.get(key).or_else(|| self.cache.get(key)) {
             return Ok(EntityState::clone(state));
         }
-        match self.store.get(&keys::entity(key))? {
-            Some(raw) => decode_state(&raw),
-            None => Ok(EntityState::new(key.clone())),
-        }
+        entities::read_or_new(self.store.as_ref(), key)
     }
 
     /// Drops log entries beyond the retention, a step per group.

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use hotline_federation::{Change, EntityState, FieldOp};
 use hotline_gateway::state::GatewayState;
 use hotline_gateway::store::memory::MemoryStore;
-use hotline_gateway::store::{Store, keys};
+use hotline_gateway::store::{Store, entities, keys};
 use hotline_proto::v1 as pb;
 
 use crate::SITES;
@@ -88,18 +88,15 @@ pub(crate) fn check(gateway: &GatewayState, store: &MemoryStore, sites: &[SiteRu
                     many.len()
                 )),
             }
-            match store.get(&keys::entity(&change.key)) {
-                Ok(Some(raw)) => match hotline_gateway::log::decode_state(&raw) {
-                    Ok(state) => {
-                        if let Some(missing) = unreflected(&state, change) {
-                            problems.push(format!(
-                                "{} change {}: gateway state of {} does not reflect {missing}",
-                                run.site, change.origin_seq, change.key
-                            ));
-                        }
+            match entities::read(store, &change.key) {
+                Ok(Some(state)) => {
+                    if let Some(missing) = unreflected(&state, change) {
+                        problems.push(format!(
+                            "{} change {}: gateway state of {} does not reflect {missing}",
+                            run.site, change.origin_seq, change.key
+                        ));
                     }
-                    Err(e) => problems.push(format!("unreadable entity {}: {e}", change.key)),
-                },
+                }
                 Ok(None) => problems.push(format!(
                     "{} change {}: entity {} is missing at the gateway",
                     run.site, change.origin_seq, change.key

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hotline_federation::calendar::{Period, PeriodKind};
-use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::model::EntityKind;
 use hotline_federation::service::{FigureQuery, FigureRow, Figures, GroupBy, figures};
 
 use super::chart::{Bar, bar_chart};
@@ -22,9 +22,8 @@ use super::layout::{self, escape, percent};
 use super::{Session, html, sign_in_first, signed_in};
 use crate::api::admin::policy_view;
 use crate::error::Result;
-use crate::log::decode_state;
 use crate::state::GatewayState;
-use crate::store::keys;
+use crate::store::entities;
 
 /// One row of the overview: how one partner (tenant) does for one focus team.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,12 +86,7 @@ pub fn rows_from_figures(team: &TeamTargets, rows: &[FigureRow]) -> Vec<Overview
 /// `period`, sorted by partner, then team.
 pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> {
     let mut teams = Vec::new();
-    let start = keys::entity(&EntityKey::new(EntityKind::Policy, ""));
-    for (_, raw) in state
-        .store
-        .range(&start, &keys::prefix_end(&start), usize::MAX)?
-    {
-        let policy = decode_state(&raw)?;
+    for policy in entities::scan(state.store.as_ref(), EntityKind::Policy)? {
         if policy.deleted.is_some() {
             continue;
         }

@@ -1,0 +1,218 @@
+//! Entities in storage layout 2: the one module that reads and writes them.
+//!
+//! An entity is a head under `e` (its registers and delete stamp) plus one key per comment
+//! under `c` and one per call event under `g` (see [`super::keys`]). Comments and call events
+//! are grow-only sets, so a change writes the head only when the registers or the delete
+//! changed, and only the elements the join changed: a comment on a ticket with 100 comments
+//! writes that comment, not the ticket.
+//!
+//! Reads give the whole [`EntityState`]. A scan reads the heads with one range read and the
+//! elements of all of them with one more per element prefix, merged in key order; it never
+//! reads entity by entity.
+
+use std::collections::BTreeMap;
+
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::state::EntityState;
+use hotline_proto::v1 as pb;
+use prost::Message;
+
+use super::{Batch, Store, keys};
+use crate::error::{Error, Result};
+use crate::log::decode;
+
+/// The storage layout this module reads and writes.
+pub const LAYOUT: u64 = 2;
+
+/// The stored state of `key`, whole; `None` when nothing is stored.
+pub fn read(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
+    let Some(raw) = store.get(&keys::entity(key))? else {
+        return Ok(None);
+    };
+    let mut head: pb::EntityState = decode("entity head", &raw)?;
+    for &prefix in element_prefixes(key.kind) {
+        let start = keys::element_prefix(prefix, key);
+        let elements = store.range(&start, &keys::prefix_end(&start), usize::MAX)?;
+        for (_, value) in elements {
+            push_element(&mut head, prefix, &value)?;
+        }
+    }
+    finish(head).map(Some)
+}
+
+/// The stored state of `key`, or the empty state when nothing is stored.
+pub fn read_or_new(store: &dyn Store, key: &EntityKey) -> Result<EntityState> {
+    Ok(read(store, key)?.unwrap_or_else(|| EntityState::new(key.clone())))
+}
+
+/// Every stored entity of `kind`, whole, in key order.
+pub fn scan(store: &dyn Store, kind: EntityKind) -> Result<Vec<EntityState>> {
+    let start = keys::entity_kind_prefix(kind);
+    let heads = store.range(&start, &keys::prefix_end(&start), usize::MAX)?;
+    assemble(store, heads)
+}
+
+/// Every stored entity, whole, in key order.
+pub fn scan_all(store: &dyn Store) -> Result<Vec<EntityState>> {
+    let (start, end) = keys::entity_range();
+    assemble(store, store.range(&start, &end, usize::MAX)?)
+}
+
+/// Streams the stored entities a chunk at a time, so a large store is never held whole.
+#[derive(Debug)]
+pub struct Chunks {
+    next: Option<Vec<u8>>,
+    limit: usize,
+}
+
+impl Chunks {
+    /// Chunks of at most `limit` entities (at least one), from the first entity on.
+    pub fn new(limit: usize) -> Self {
+        Chunks {
+            next: Some(keys::entity_range().0),
+            limit: limit.max(1),
+        }
+    }
+
+    /// The next chunk, whole states in key order; `None` after the last.
+    pub fn next_chunk(&mut self, store: &dyn Store) -> Result<Option<Vec<EntityState>>> {
+        let Some(start) = self.next.take() else {
+            return Ok(None);
+        };
+        let (_, end) = keys::entity_range();
+        let heads = store.range(&start, &end, self.limit)?;
+        if heads.len() == self.limit {
+            if let Some((last, _)) = heads.last() {
+                let mut next = last.clone();
+                next.push(0);
+                self.next = Some(next);
+            }
+        }
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        assemble(store, heads).map(Some)
+    }
+}
+
+/// Adds to `batch` the writes that turn the stored `before` into `after` (`after` being
+/// `before` joined with something): the head when the registers or the delete changed (or
+/// nothing was stored), and each comment and call event whose stamped value changed.
+pub fn write_delta(batch: &mut Batch, before: &EntityState, after: &EntityState) {
+    if before.is_empty() || before.registers != after.registers || before.deleted != after.deleted {
+        batch.put(keys::entity(&after.key), encode_head(after));
+    }
+    for (id, comment) in &after.comments {
+        if before.comments.get(id) != Some(comment) {
+            let wire = pb::StampedComment {
+                stamp: Some(comment.stamp.clone().into()),
+                comment: Some(comment.value.clone().into()),
+            };
+            let key = keys::element(keys::COMMENT, &after.key, id);
+            batch.put(key, wire.encode_to_vec());
+        }
+    }
+    for (id, event) in &after.call_events {
+        if before.call_events.get(id) != Some(event) {
+            let wire = pb::StampedCallEvent {
+                stamp: Some(event.stamp.clone().into()),
+                event: Some(event.value.clone().into()),
+            };
+            let key = keys::element(keys::CALL_EVENT, &after.key, id);
+            batch.put(key, wire.encode_to_vec());
+        }
+    }
+}
+
+/// Adds to `batch` every record of `state`, as when nothing of it was stored.
+pub fn write_whole(batch: &mut Batch, state: &EntityState) {
+    write_delta(batch, &EntityState::new(state.key.clone()), state);
+}
+
+/// The head record: the state without its comments and call events.
+fn encode_head(state: &EntityState) -> Vec<u8> {
+    let head = EntityState {
+        key: state.key.clone(),
+        registers: state.registers.clone(),
+        comments: BTreeMap::new(),
+        call_events: BTreeMap::new(),
+        deleted: state.deleted.clone(),
+    };
+    pb::EntityState::from(head).encode_to_vec()
+}
+
+/// The element prefixes an entity of `kind` may have.
+fn element_prefixes(kind: EntityKind) -> &'static [u8] {
+    match kind {
+        EntityKind::Ticket => &[keys::COMMENT],
+        EntityKind::CallLog => &[keys::CALL_EVENT],
+        EntityKind::Article | EntityKind::Brand | EntityKind::Policy | EntityKind::Suggestion => {
+            &[]
+        }
+    }
+}
+
+fn push_element(head: &mut pb::EntityState, prefix: u8, value: &[u8]) -> Result<()> {
+    if prefix == keys::COMMENT {
+        head.comments.push(decode("comment", value)?);
+    } else {
+        head.call_events.push(decode("call event", value)?);
+    }
+    Ok(())
+}
+
+fn finish(head: pb::EntityState) -> Result<EntityState> {
+    EntityState::try_from(head).map_err(|e| Error::Corrupt(format!("entity state: {e}")))
+}
+
+/// Whole states of the heads of one key range: one range read per element prefix covering
+/// the elements of every head that can have them, merged with the heads in key order.
+fn assemble(store: &dyn Store, heads: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<EntityState>> {
+    let mut states = Vec::with_capacity(heads.len());
+    for (key, raw) in heads {
+        let entity = keys::parse_entity(&key)
+            .ok_or_else(|| Error::Corrupt(format!("entity head key {key:?} names no entity")))?;
+        states.push((entity, decode::<pb::EntityState>("entity head", &raw)?));
+    }
+    for kind in [EntityKind::Ticket, EntityKind::CallLog] {
+        for &prefix in element_prefixes(kind) {
+            attach(store, &mut states, kind, prefix)?;
+        }
+    }
+    states.into_iter().map(|(_, head)| finish(head)).collect()
+}
+
+/// Reads the elements under `prefix` of the heads of `kind` in `states` (contiguous, as heads
+/// sort by kind first) and adds each to its head. Elements without a head are skipped.
+fn attach(
+    store: &dyn Store,
+    states: &mut [(EntityKey, pb::EntityState)],
+    kind: EntityKind,
+    prefix: u8,
+) -> Result<()> {
+    let Some(first) = states.iter().position(|(k, _)| k.kind == kind) else {
+        return Ok(());
+    };
+    let count = states[first..]
+        .iter()
+        .take_while(|(k, _)| k.kind == kind)
+        .count();
+    let run = &mut states[first..first + count];
+    let start = keys::element_prefix(prefix, &run[0].0);
+    let end = keys::prefix_end(&keys::element_prefix(prefix, &run[count - 1].0));
+    let mut at = 0;
+    for (key, value) in store.range(&start, &end, usize::MAX)? {
+        let owner = keys::element_owner(&key)
+            .ok_or_else(|| Error::Corrupt(format!("element key {key:?} names no entity")))?;
+        while at < run.len() && run[at].0.id.as_bytes() < owner {
+            at += 1;
+        }
+        match run.get_mut(at) {
+            Some((entity, head)) if entity.id.as_bytes() == owner => {
+                push_element(head, prefix, &value)?;
+            }
+            _ => tracing::warn!(key = ?key, "an element without its entity's head; skipped"),
+        }
+    }
+    Ok(())
+}

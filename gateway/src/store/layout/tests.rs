@@ -1,0 +1,366 @@
+//! The migration from layout 1 on real sled files, and the bytes a comment writes in layout 2.
+
+use std::sync::Arc;
+
+use hotline_federation::clock::Hlc;
+use hotline_federation::model::{
+    CallEvent, CallOutcome, Comment, EntityKey, EntityKind, FieldValue, TicketField, Visibility,
+};
+use hotline_federation::{Change, EntityState, FieldOp};
+
+use super::{MIGRATION_CHUNK, migrate, stored_layout};
+use crate::log::encode_state;
+use crate::store::memory::MemoryStore;
+use crate::store::sled_store::SledStore;
+use crate::store::{Batch, Store, Write, entities, keys};
+
+fn change(key: &EntityKey, ops: Vec<FieldOp>, wall_ms: u64) -> Change {
+    Change {
+        key: key.clone(),
+        ops,
+        origin_site: "dortmund".into(),
+        origin_seq: wall_ms,
+        hlc: Hlc::new(wall_ms, 0),
+    }
+}
+
+fn comment(i: usize) -> FieldOp {
+    FieldOp::AddComment(Comment {
+        id: format!("dortmund-{i}"),
+        author_alias: "Advisor 7".into(),
+        author_tenant: "inhouse".into(),
+        visibility: Visibility::Tenant,
+        body: format!("Rückruf vereinbart, Versuch {i}"),
+        created_at_ms: 1_000 + i as u64,
+    })
+}
+
+/// A ticket with a category and `comments` comments.
+fn ticket(n: usize, comments: usize) -> EntityState {
+    let key = EntityKey::new(EntityKind::Ticket, format!("ASZ-2026-{n:06}"));
+    let mut state = EntityState::new(key.clone());
+    let category = FieldValue::Ticket(TicketField::Category("billing".into()));
+    state.apply(&change(&key, vec![FieldOp::Set(category)], 1));
+    for i in 0..comments {
+        state.apply(&change(&key, vec![comment(i)], 2 + i as u64));
+    }
+    state
+}
+
+/// A call log of one day with `events` events.
+fn call_log(day: usize, events: usize) -> EntityState {
+    let key = EntityKey::new(EntityKind::CallLog, format!("dortmund.2026-11-{day:02}"));
+    let mut state = EntityState::new(key.clone());
+    for i in 0..events {
+        let event = CallEvent {
+            id: format!("call-{i}"),
+            site: "dortmund".into(),
+            outcome: CallOutcome::Answered,
+            wait_seconds: 12,
+            at_ms: 5_000 + i as u64,
+            focus_team: Some("finance-hr".into()),
+            ticket_number: None,
+            talk_seconds: 90,
+            wrap_seconds: 30,
+        };
+        state.apply(&change(
+            &key,
+            vec![FieldOp::AddCallEvent(event)],
+            1 + i as u64,
+        ));
+    }
+    state
+}
+
+/// A store as the previous release wrote it: each entity one whole record, plus log entries.
+fn write_layout_1(store: &dyn Store, tickets: usize) -> Vec<EntityState> {
+    let mut states: Vec<EntityState> = (0..tickets).map(|n| ticket(n + 1, n % 7)).collect();
+    states.extend((1..=5).map(|day| call_log(day, day * 3)));
+    let mut batch = Batch::default();
+    for (seq, state) in states.iter().enumerate() {
+        batch.put(keys::entity(&state.key), encode_state(state));
+        batch.put(
+            keys::log(seq as u64 + 1),
+            format!("entry {seq}").into_bytes(),
+        );
+    }
+    batch.put(keys::meta("head"), keys::encode_u64(states.len() as u64));
+    store.apply(batch).unwrap();
+    store.flush().unwrap();
+    states
+}
+
+fn everything(store: &dyn Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.range(&[], &[u8::MAX; 4], usize::MAX).unwrap()
+}
+
+/// Every entity reads back with the canonical hash it had when written.
+fn assert_reads_back(store: &dyn Store, states: &[EntityState]) {
+    for state in states {
+        let read = entities::read(store, &state.key).unwrap().expect("stored");
+        assert_eq!(
+            read.canonical_hash(),
+            state.canonical_hash(),
+            "{}",
+            state.key
+        );
+    }
+    let scanned = entities::scan_all(store).unwrap();
+    assert_eq!(scanned.len(), states.len());
+    let mut chunks = entities::Chunks::new(7);
+    let mut streamed = Vec::new();
+    while let Some(chunk) = chunks.next_chunk(store).unwrap() {
+        assert!(chunk.len() <= 7);
+        streamed.extend(chunk);
+    }
+    assert_eq!(streamed, scanned, "chunks and one scan disagree");
+}
+
+/// A store of the previous release (sled files, whole records, log entries) migrates at open:
+/// every ticket and call log reads back equal, the log is untouched, the layout says 2.
+#[test]
+fn a_layout_1_store_migrates_and_reads_back_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let states = write_layout_1(&store, 600);
+    let log_before = store.range(&keys::log(0), &keys::log(u64::MAX), usize::MAX);
+    let migration = migrate(&store, MIGRATION_CHUNK, None).unwrap();
+    assert_eq!((migration.from, migration.done), (1, true));
+    assert_eq!(migration.rewritten, states.len() as u64);
+    assert_eq!(stored_layout(&store).unwrap(), 2);
+    assert_eq!(store.get(&keys::meta("layout.cursor")).unwrap(), None);
+    let log_after = store.range(&keys::log(0), &keys::log(u64::MAX), usize::MAX);
+    assert_eq!(log_before.unwrap(), log_after.unwrap());
+    // The heads hold no comment any more: the comments live under their own keys.
+    let big = &states[5];
+    assert_eq!(big.comments.len(), 5);
+    let head = store.get(&keys::entity(&big.key)).unwrap().unwrap();
+    assert!(crate::log::decode_state(&head).unwrap().comments.is_empty());
+    assert_reads_back(&store, &states);
+    drop(store);
+    let reopened = SledStore::open(dir.path()).unwrap();
+    assert_reads_back(&reopened, &states);
+}
+
+/// A migration stopped after two chunks (a kill) leaves its cursor; run again it finishes with
+/// exactly what an uninterrupted migration gives.
+#[test]
+fn a_stopped_migration_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let states = write_layout_1(&store, 100);
+    let stopped = migrate(&store, 16, Some(2)).unwrap();
+    assert_eq!((stopped.rewritten, stopped.done), (32, false));
+    assert_eq!(stored_layout(&store).unwrap(), 1);
+    assert!(store.get(&keys::meta("layout.cursor")).unwrap().is_some());
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    let resumed = migrate(&store, 16, None).unwrap();
+    assert!(resumed.done);
+    assert_eq!(resumed.rewritten, states.len() as u64 - 32);
+    assert_reads_back(&store, &states);
+
+    let whole = MemoryStore::new();
+    write_layout_1(&whole, 100);
+    migrate(&whole, 16, None).unwrap();
+    assert_eq!(everything(&store), everything(&whole));
+}
+
+/// Migrating a store already in layout 2 rewrites nothing and changes no byte.
+#[test]
+fn migrating_a_layout_2_store_changes_nothing() {
+    let store = MemoryStore::new();
+    let states = write_layout_1(&store, 40);
+    migrate(&store, 8, None).unwrap();
+    let before = everything(&store);
+    let again = migrate(&store, 8, None).unwrap();
+    assert_eq!((again.from, again.rewritten, again.done), (2, 0, true));
+    assert_eq!(everything(&store), before);
+    assert_reads_back(&store, &states);
+}
+
+/// A store written by a later build (layout 3) is refused, naming the number and what this
+/// build reads, rather than read wrongly.
+#[test]
+fn an_unknown_layout_is_refused() {
+    let store = MemoryStore::new();
+    let mut batch = Batch::default();
+    batch.put(keys::meta("layout"), keys::encode_u64(3));
+    store.apply(batch).unwrap();
+    let error = migrate(&store, 8, None).unwrap_err().to_string();
+    assert!(error.contains("storage layout 3"), "{error}");
+    assert!(error.contains("reads layouts 1 and 2"), "{error}");
+}
+
+fn bytes(batch: &Batch) -> usize {
+    batch
+        .writes
+        .iter()
+        .map(|w| match w {
+            Write::Put(k, v) => k.len() + v.len(),
+            Write::Delete(k) => k.len(),
+        })
+        .sum()
+}
+
+/// The 101st comment on a ticket writes that comment alone: under twice one comment's
+/// record, where layout 1 rewrote all 101.
+#[test]
+fn a_comment_writes_bytes_of_the_comment_not_the_ticket() {
+    let store = MemoryStore::new();
+    let before = ticket(1, 100);
+    let mut batch = Batch::default();
+    entities::write_whole(&mut batch, &before);
+    let one_comment = match &batch.writes[1] {
+        Write::Put(k, v) => k.len() + v.len(),
+        Write::Delete(_) => unreachable!("write_whole only puts"),
+    };
+    store.apply(batch).unwrap();
+    let mut after = before.clone();
+    after.apply(&change(&before.key, vec![comment(100)], 500));
+    let mut delta = Batch::default();
+    entities::write_delta(&mut delta, &before, &after);
+    assert_eq!(delta.writes.len(), 1, "only the new comment is written");
+    assert!(bytes(&delta) < 2 * one_comment, "{} bytes", bytes(&delta));
+    assert!(bytes(&delta) * 50 < encode_state(&after).len());
+    store.apply(delta).unwrap();
+    let read = entities::read(&store, &after.key).unwrap().unwrap();
+    assert_eq!(read.canonical_hash(), after.canonical_hash());
+}
+
+/// A change of a register rewrites the head and no comment.
+#[test]
+fn a_register_change_writes_the_head_alone() {
+    let before = ticket(1, 20);
+    let mut after = before.clone();
+    let category = FieldValue::Ticket(TicketField::Category("hardware".into()));
+    after.apply(&change(&before.key, vec![FieldOp::Set(category)], 900));
+    let mut delta = Batch::default();
+    entities::write_delta(&mut delta, &before, &after);
+    let written: Vec<_> = delta
+        .writes
+        .iter()
+        .map(|w| match w {
+            Write::Put(k, _) | Write::Delete(k) => k.clone(),
+        })
+        .collect();
+    assert_eq!(written, vec![keys::entity(&before.key)]);
+}
+
+/// A gateway opened on a layout-1 store serves the migrated entities: the writer and every
+/// reader start only after the migration.
+#[tokio::test]
+async fn the_gateway_opens_a_layout_1_store() {
+    let store = Arc::new(MemoryStore::new());
+    let states = write_layout_1(store.as_ref(), 30);
+    let config = crate::config::GatewayConfig {
+        storage: "memory".into(),
+        ..crate::config::GatewayConfig::default()
+    };
+    let state = crate::state::GatewayState::open_with_store(config, store.clone())
+        .await
+        .expect("the gateway opens a layout-1 store");
+    assert_eq!(stored_layout(store.as_ref()).unwrap(), 2);
+    for expected in &states {
+        let read = state.entity(&expected.key).unwrap();
+        assert_eq!(read.canonical_hash(), expected.canonical_hash());
+    }
+    state.close().await;
+}
+
+/// A store that remembers every batch the writer applied, to weigh them.
+#[derive(Default)]
+struct WeighedStore {
+    inner: MemoryStore,
+    batches: parking_lot::Mutex<Vec<Batch>>,
+}
+
+impl Store for WeighedStore {
+    fn apply(&self, batch: Batch) -> crate::error::Result<()> {
+        self.batches.lock().push(batch.clone());
+        self.inner.apply(batch)
+    }
+    fn get(&self, key: &[u8]) -> crate::error::Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> crate::error::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.range(start, end, limit)
+    }
+    fn flush(&self) -> crate::error::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Through the real writer, the 101st comment's committed batch holds that comment (under
+/// twice one comment's record) plus the log, dedupe and audit entries, and weighs a small
+/// part of the whole ticket that layout 1 rewrote.
+#[tokio::test]
+async fn the_writer_commits_a_comment_without_its_ticket() {
+    let store = Arc::new(WeighedStore::default());
+    let config = crate::config::GatewayConfig {
+        storage: "memory".into(),
+        ..crate::config::GatewayConfig::default()
+    };
+    let state = crate::state::GatewayState::open_with_store(config, store.clone())
+        .await
+        .unwrap();
+    let key = EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001");
+    let category = FieldValue::Ticket(TicketField::Category("billing".into()));
+    let number = FieldValue::Ticket(TicketField::PublicNumber(key.id.clone()));
+    let seeded = state.writer.seed(
+        key.clone(),
+        vec![FieldOp::Set(number), FieldOp::Set(category)],
+    );
+    assert!(matches!(
+        seeded.await.unwrap()[0],
+        crate::writer::Outcome::Accepted { .. }
+    ));
+    for i in 0..=100 {
+        let outcome = state
+            .writer
+            .seed(key.clone(), vec![comment(i)])
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome[0], crate::writer::Outcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+    }
+    let last = store.batches.lock().last().cloned().unwrap();
+    let ticket = state.entity(&key).unwrap();
+    assert_eq!(ticket.comments.len(), 101);
+    let mut one = Batch::default();
+    entities::write_whole(&mut one, &ticket);
+    let one_comment = bytes(&Batch {
+        writes: vec![one.writes[1].clone()],
+    });
+    let entity_part = Batch {
+        writes: last
+            .writes
+            .iter()
+            .filter(|w| match w {
+                Write::Put(k, _) | Write::Delete(k) => {
+                    [keys::ENTITY, keys::COMMENT, keys::CALL_EVENT].contains(&k[0])
+                }
+            })
+            .cloned()
+            .collect(),
+    };
+    assert!(
+        bytes(&entity_part) < 2 * one_comment,
+        "{} bytes",
+        bytes(&entity_part)
+    );
+    let whole = encode_state(&ticket).len();
+    assert!(
+        bytes(&last) * 4 < whole,
+        "batch {} bytes, ticket {whole}",
+        bytes(&last)
+    );
+    state.close().await;
+}
