@@ -176,30 +176,45 @@ impl GatewayState {
         Ok(state)
     }
 
-    /// Writes each configured tenant and site where the store differs from the config.
+    /// Writes each configured tenant and site where the store differs from the config. The
+    /// writes are sent together, so the writer commits them in few groups (one flush for many
+    /// sites, not one each); tenants go first, as a site names its tenant.
     async fn seed_registry(&self) -> Result<()> {
         let registry = self.shared.registry();
-        for tenant in &self.config.tenants {
-            let record = pb::Tenant {
+        let tenants: Vec<Registration> = self
+            .config
+            .tenants
+            .iter()
+            .map(|tenant| pb::Tenant {
                 id: tenant.id.clone(),
                 display_name: tenant.name.clone(),
-            };
-            if registry.tenants.get(&tenant.id) != Some(&record) {
-                self.writer.register(Registration::Tenant(record)).await?;
-            }
-        }
-        for site in &self.config.sites {
-            let record = pb::Site {
+            })
+            .filter(|record| registry.tenants.get(&record.id) != Some(record))
+            .map(Registration::Tenant)
+            .collect();
+        let sites: Vec<Registration> = self
+            .config
+            .sites
+            .iter()
+            .map(|site| pb::Site {
                 id: site.id.clone(),
                 tenant: site.tenant.clone(),
                 display_name: site.name.clone().unwrap_or_else(|| site.id.clone()),
-            };
-            let same = registry.sites.get(&site.id).is_some_and(|s| {
-                s.tenant == record.tenant && s.display_name == record.display_name
-            });
-            if !same {
-                self.writer.register(Registration::Site(record)).await?;
-            }
+            })
+            .filter(|record| {
+                !registry.sites.get(&record.id).is_some_and(|s| {
+                    s.tenant == record.tenant && s.display_name == record.display_name
+                })
+            })
+            .map(Registration::Site)
+            .collect();
+        for registrations in [tenants, sites] {
+            futures_util::future::try_join_all(
+                registrations
+                    .into_iter()
+                    .map(|registration| self.writer.register(registration)),
+            )
+            .await?;
         }
         Ok(())
     }

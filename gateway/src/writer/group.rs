@@ -45,8 +45,30 @@ pub(super) struct Group {
     pub(super) seed_seq: u64,
     pub(super) lease_next: BTreeMap<u32, u64>,
     pub(super) unused: numbers::Unused,
-    /// The brand and leak guard after this group (rebuilt when the brand or registry changes).
-    pub(super) face: Arc<CustomerFace>,
+    /// The brand and leak guard after this group (rebuilt when the brand or registry changes);
+    /// read it through [`Group::face`].
+    face: Arc<CustomerFace>,
+    /// The registry changed since `face` was built: rebuild it before its next use, so a group
+    /// of many registrations (a gateway started with a thousand sites) builds it once.
+    pub(super) face_stale: bool,
+}
+
+impl Group {
+    /// The brand and leak guard as of this group's registry and brand.
+    pub(super) fn face(&mut self) -> &Arc<CustomerFace> {
+        if self.face_stale {
+            let brand = hotline_federation::brand::Brand::clone(&self.face.brand);
+            self.face = Arc::new(CustomerFace::build(&self.registry, brand));
+            self.face_stale = false;
+        }
+        &self.face
+    }
+
+    /// Replaces the brand: the guard is rebuilt from it and the group's registry.
+    pub(super) fn set_brand(&mut self, brand: hotline_federation::brand::Brand) {
+        self.face = Arc::new(CustomerFace::build(&self.registry, brand));
+        self.face_stale = false;
+    }
 }
 
 /// What the writer keeps in memory of the store, read at start and again after a failed group.
@@ -197,6 +219,7 @@ impl Writer {
             lease_next: self.lease_next.clone(),
             unused: self.unused.clone(),
             face: self.shared.face(),
+            face_stale: false,
         }
     }
 
@@ -341,7 +364,8 @@ impl Writer {
     }
 
     /// Takes over what a durable group changed, and publishes it to readers.
-    fn adopt(&mut self, group: Group) {
+    fn adopt(&mut self, mut group: Group) {
+        let face = Arc::clone(group.face());
         self.head = group.head;
         self.audit = group.audit;
         self.checkpoint = group.checkpoint;
@@ -364,7 +388,7 @@ impl Writer {
         for (key, state) in group.entities {
             self.cache.put(key, state);
         }
-        *self.shared.face.write() = group.face;
+        *self.shared.face.write() = face;
         self.publish(group.directory, group.registry);
     }
 

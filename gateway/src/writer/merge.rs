@@ -17,7 +17,6 @@ use super::{
     GATEWAY_SITE, Group, LeaseGrant, Outcome, Receipted, Registration, Writer, read_counter,
 };
 use crate::error::{Error, Result};
-use crate::guard::CustomerFace;
 use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode};
 use crate::store::{entities, keys};
 use hotline_federation::audit::{Receipt, Record};
@@ -141,8 +140,7 @@ impl Writer {
                 group.registry.sites.insert(site.id.clone(), site.clone());
             }
         }
-        let brand = hotline_federation::brand::Brand::clone(&group.face.brand);
-        group.face = Arc::new(CustomerFace::build(&group.registry, brand));
+        group.face_stale = true;
     }
 
     fn decide(
@@ -212,7 +210,7 @@ impl Writer {
         ) {
             return refused(refusal);
         }
-        if let Err(refusal) = group.face.check_change_in(change, &before) {
+        if let Err(refusal) = group.face().check_change_in(change, &before) {
             return refused(refusal);
         }
         if let Some(too_large) = super::bounds::too_large(&before, change) {
@@ -311,8 +309,7 @@ impl Writer {
             }
         }
         if change.key.kind == EntityKind::Brand {
-            let brand = hotline_federation::brand::Brand::from_state(&after);
-            group.face = Arc::new(CustomerFace::build(&group.registry, brand));
+            group.set_brand(hotline_federation::brand::Brand::from_state(&after));
         }
         group.head += 1;
         let seq = group.head;

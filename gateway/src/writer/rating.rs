@@ -56,7 +56,7 @@ impl Writer {
                 ),
             ));
         }
-        if let Err(leak) = group.face.guard.check("rating.remark", &request.remark) {
+        if let Err(leak) = group.face().guard.check("rating.remark", &request.remark) {
             return Ok(self.refuse(group, request, Rule::CustomerTextClean, leak.to_string()));
         }
         let rating = CustomerRating {

@@ -29,7 +29,7 @@ impl Writer {
             );
             return Ok(self.refuse_reply(group, reply, refusal));
         }
-        if let Err(leak) = group.face.guard.check("reply.body", &reply.body) {
+        if let Err(leak) = group.face().guard.check("reply.body", &reply.body) {
             let refusal = Refusal::new(Rule::CustomerTextClean, leak.to_string());
             return Ok(self.refuse_reply(group, reply, refusal));
         }
