@@ -29,18 +29,44 @@ fn storage(e: sled::Error) -> Error {
 
 use hotline_runtime::sled_files::clear_interrupted_snapshots;
 
+/// How long opening waits for sled's lock on the directory: a store closed a moment ago in
+/// this process (a restart in place, or `recover`) keeps its lock until sled's background
+/// thread has stopped.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn open_db(dir: &Path) -> Result<sled::Db> {
     clear_interrupted_snapshots(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
         problem: format!("cannot remove an interrupted snapshot file: {e}"),
     })?;
-    sled::Config::new()
-        .path(dir)
-        .open()
-        .map_err(|e| Error::File {
-            path: dir.to_path_buf(),
-            problem: format!("cannot open the sled store: {e}"),
-        })
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                return Err(Error::File {
+                    path: dir.to_path_buf(),
+                    problem: format!(
+                        "another process holds the store's lock (is a gateway running on this \
+                         data directory?); waited {} s: {e}",
+                        LOCK_WAIT.as_secs()
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(Error::File {
+                    path: dir.to_path_buf(),
+                    problem: format!("cannot open the sled store: {e}"),
+                });
+            }
+        }
+    }
 }
 
 impl SledStore {
@@ -117,6 +143,22 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store held open elsewhere is refused after the wait with a message naming the lock,
+    /// and opens at once when the holder lets go during the wait.
+    #[test]
+    fn a_held_lock_is_waited_for_then_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let holder = SledStore::open(dir.path()).expect("first open");
+        let err = SledStore::open(dir.path()).expect_err("the lock is held");
+        assert!(err.to_string().contains("holds the store's lock"), "{err}");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(holder);
+        });
+        SledStore::open(dir.path()).expect("opens once the holder closes");
+        releaser.join().expect("releaser");
+    }
 
     /// A store whose process was killed while sled wrote a snapshot (a truncated
     /// `snap.*.generating` file with the newest position) opens with everything it held;
