@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hotline_federation::EntityState;
-use hotline_federation::authority::Rule;
 use hotline_federation::brand::Brand;
 use hotline_federation::customer::{CustomerView, customer_view};
 use hotline_federation::model::{FieldValue, Language, TicketField};
@@ -25,11 +24,10 @@ use super::lookup::{Limits, Lookup, look_up};
 use super::pages::{self, Frame, Notice, Reached};
 use crate::guard::CustomerFace;
 use crate::state::GatewayState;
-use crate::writer::{CustomerReply, Outcome};
 
 /// What the handlers share.
-struct Web {
-    state: Arc<GatewayState>,
+pub(super) struct Web {
+    pub(super) state: Arc<GatewayState>,
     limits: Limits,
 }
 
@@ -52,8 +50,8 @@ pub(super) fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/", get(form_page))
         .route("/status", post(status_page))
-        .route("/reply", post(reply))
-        .route("/rate", post(rate))
+        .route("/reply", post(super::writes::reply))
+        .route("/rate", post(super::writes::rate))
         .route("/api/status", post(status_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
@@ -79,7 +77,7 @@ fn client(web: &Web, peer: PeerAddr, headers: &HeaderMap) -> String {
 }
 
 /// The language the request asks for: `?lang=`, then `Accept-Language`.
-fn asked_language(uri: &Uri, headers: &HeaderMap) -> Option<Language> {
+pub(super) fn asked_language(uri: &Uri, headers: &HeaderMap) -> Option<Language> {
     let query = fields(uri.query().unwrap_or_default().as_bytes());
     language_named(&field(&query, "lang")).or_else(|| {
         headers
@@ -206,7 +204,7 @@ fn refusal_page(web: &Web, language: Language, notice: Notice) -> Response {
 }
 
 /// The status page of a found ticket.
-fn ticket_page(
+pub(super) fn ticket_page(
     web: &Web,
     ticket: &EntityState,
     asked: Option<Language>,
@@ -252,209 +250,41 @@ async fn status_page(
     let form = fields(&body);
     let (number, code) = (field(&form, "number"), field(&form, "code"));
     let asked = asked_language(&uri, &headers);
-    let client = client(&web, peer, &headers);
-    match look_up(
-        &web.state,
-        &web.limits,
-        &client,
-        &number,
-        &code,
-        web.floor(),
-    )
-    .await
-    {
-        Lookup::Found(ticket) => ticket_page(&web, &ticket, asked, &number, &code, None),
-        Lookup::NotFound => refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound),
-        Lookup::Limited => refusal_page(&web, asked.unwrap_or(Language::De), Notice::Limited),
-        Lookup::Unavailable => {
-            refusal_page(&web, asked.unwrap_or(Language::De), Notice::Unavailable)
-        }
+    match found(&web, peer, &headers, asked, &number, &code).await {
+        Ok(ticket) => ticket_page(&web, &ticket, asked, &number, &code, None),
+        Err(refused) => refused,
     }
 }
 
-/// `POST /reply`: the customer's reply, stored as a public comment once the code, the size
-/// and the leak guard allow it.
-async fn reply(
-    State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<PeerAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = fields(&body);
-    let (number, code) = (field(&form, "number"), field(&form, "code"));
-    let text = field(&form, "body").replace("\r\n", "\n");
-    let asked = asked_language(&uri, &headers);
-    let client = client(&web, peer, &headers);
-    let ticket = match look_up(
-        &web.state,
-        &web.limits,
-        &client,
-        &number,
-        &code,
-        web.floor(),
-    )
-    .await
-    {
-        Lookup::Found(ticket) => ticket,
-        Lookup::NotFound => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound);
-        }
-        Lookup::Limited => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Limited);
-        }
-        Lookup::Unavailable => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Unavailable);
-        }
-    };
-    let max = web.state.config.web.max_reply_bytes;
-    let text = text.trim().to_owned();
-    let refused_here = if text.is_empty() {
-        Some((Notice::ReplyEmpty, "empty"))
-    } else if text.len() > max {
-        Some((Notice::ReplyTooLong(max), "too_long"))
-    } else if let Err(leak) = web.state.shared.face().guard.check("reply.body", &text) {
-        tracing::info!(ticket = %ticket.key.id, term = %leak.term, "customer reply refused by the leak guard");
-        Some((Notice::ReplyRefused, "customer_text_clean"))
-    } else {
-        None
-    };
-    let notice = if let Some((notice, why)) = refused_here {
-        // In the trail without the text (the writer records the replies it decides).
-        let detail = serde_json::json!({ "rule": why });
-        let recorded = crate::audit::record(
-            &web.state,
-            hotline_federation::customer::CUSTOMER_ALIAS.into(),
-            "status_page.reply.refused",
-            &ticket.key.to_string(),
-            detail,
-        )
-        .await;
-        match recorded {
-            Ok(_) => notice,
-            Err(error) => {
-                tracing::error!(ticket = %ticket.key.id, %error, "customer reply not recorded");
-                Notice::ReplyFailed
-            }
-        }
-    } else {
-        let reply = CustomerReply {
-            ticket: ticket.key.clone(),
-            body: text,
-            at_ms: web.state.now_ms(),
-        };
-        match web.state.writer.reply(reply).await {
-            Ok(Outcome::Accepted { .. }) => Notice::ReplySent,
-            Ok(Outcome::Rejected(refusal)) => {
-                tracing::info!(ticket = %ticket.key.id, rule = %refusal.rule, message = %refusal.message, "customer reply refused");
-                match refusal.rule {
-                    Rule::CustomerTextClean => Notice::ReplyRefused,
-                    Rule::WellFormed => Notice::ReplyInvalid,
-                    _ => Notice::ReplyFailed,
-                }
-            }
-            Err(error) => {
-                tracing::error!(ticket = %ticket.key.id, %error, "customer reply not stored");
-                Notice::ReplyFailed
-            }
-        }
-    };
-    let key = ticket.key.clone();
-    let state = web.state.clone();
-    let fresh = tokio::task::spawn_blocking(move || state.entity(&key)).await;
-    let shown = match fresh {
-        Ok(Ok(fresh)) if !fresh.is_empty() && fresh.deleted.is_none() => fresh,
-        _ => *ticket,
-    };
-    ticket_page(&web, &shown, asked, &number, &code, Some(notice))
+/// Looks the ticket of a form up for `client`: the ticket, or the page that answers a wrong
+/// code, a missing ticket, a rate limit or an unreadable store (all independent of the ticket).
+pub(super) async fn found(
+    web: &Web,
+    peer: PeerAddr,
+    headers: &HeaderMap,
+    asked: Option<Language>,
+    number: &str,
+    code: &str,
+) -> Result<Box<EntityState>, Response> {
+    let client = client(web, peer, headers);
+    let language = asked.unwrap_or(Language::De);
+    match look_up(&web.state, &web.limits, &client, number, code, web.floor()).await {
+        Lookup::Found(ticket) => Ok(ticket),
+        Lookup::NotFound => Err(refusal_page(web, language, Notice::NotFound)),
+        Lookup::Limited => Err(refusal_page(web, language, Notice::Limited)),
+        Lookup::Unavailable => Err(refusal_page(web, language, Notice::Unavailable)),
+    }
 }
 
-/// `POST /rate`: the customer's 1-5 rating of a resolved ticket with an optional remark, once
-/// per ticket; stored in-house only.
-async fn rate(
-    State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<PeerAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    use super::rating::{MAX_REMARK, Offer, RatingNotice as R};
-    let form = fields(&body);
-    let (number, code) = (field(&form, "number"), field(&form, "code"));
-    let remark = field(&form, "remark")
-        .replace("\r\n", "\n")
-        .trim()
-        .to_owned();
-    let score = field(&form, "score").parse::<u32>().ok();
-    let asked = asked_language(&uri, &headers);
-    let client = client(&web, peer, &headers);
-    let ticket = match look_up(
-        &web.state,
-        &web.limits,
-        &client,
-        &number,
-        &code,
-        web.floor(),
-    )
-    .await
-    {
-        Lookup::Found(ticket) => ticket,
-        Lookup::NotFound => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::NotFound);
-        }
-        Lookup::Limited => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Limited);
-        }
-        Lookup::Unavailable => {
-            return refusal_page(&web, asked.unwrap_or(Language::De), Notice::Unavailable);
-        }
-    };
-    let score = score.and_then(|s| hotline_federation::service::check_score(s).ok());
-    let notice = match (super::rating::offer(&ticket), score) {
-        (Offer::Given, _) => R::Twice,
-        (Offer::NotYet, _) => R::NotResolved,
-        (Offer::Open, None) => R::Invalid,
-        (Offer::Open, Some(_)) if remark.len() > MAX_REMARK => R::Invalid,
-        (Offer::Open, Some(score)) => {
-            let request = crate::writer::CustomerRatingRequest {
-                ticket: ticket.key.clone(),
-                score,
-                remark,
-                at_ms: web.state.now_ms(),
-            };
-            match web.state.writer.rate(request).await {
-                Ok(Outcome::Accepted { .. }) => R::Saved,
-                Ok(Outcome::Rejected(refusal)) => {
-                    tracing::info!(ticket = %ticket.key.id, rule = %refusal.rule, message = %refusal.message, "customer rating refused");
-                    match refusal.rule {
-                        Rule::RatingByCustomer => R::Twice,
-                        Rule::CustomerTextClean => R::Refused,
-                        Rule::WellFormed => R::Invalid,
-                        _ => R::Failed,
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(ticket = %ticket.key.id, %error, "customer rating not stored");
-                    R::Failed
-                }
-            }
-        }
-    };
+/// The ticket as stored after a customer's write (their reply or rating shows at once), or
+/// `ticket` as looked up when it cannot be read again.
+pub(super) async fn reread(web: &Web, ticket: Box<EntityState>) -> EntityState {
     let key = ticket.key.clone();
     let state = web.state.clone();
-    let fresh = tokio::task::spawn_blocking(move || state.entity(&key)).await;
-    let shown = match fresh {
+    match tokio::task::spawn_blocking(move || state.entity(&key)).await {
         Ok(Ok(fresh)) if !fresh.is_empty() && fresh.deleted.is_none() => fresh,
         _ => *ticket,
-    };
-    ticket_page(
-        &web,
-        &shown,
-        asked,
-        &number,
-        &code,
-        Some(Notice::Rating(notice)),
-    )
+    }
 }
 
 /// The JSON request of `POST /api/status`.

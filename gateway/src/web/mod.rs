@@ -19,6 +19,7 @@ mod lookup;
 mod pages;
 mod rating;
 pub mod staff;
+mod writes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
