@@ -175,6 +175,18 @@ impl EntityState {
         self.registers.get(register).map(|r| &r.winner.value)
     }
 
+    /// The head of the state: its key, registers and delete stamp without the comments and
+    /// call events (the stores keep those one record each, beside the head).
+    pub fn head(&self) -> EntityState {
+        EntityState {
+            key: self.key.clone(),
+            registers: self.registers.clone(),
+            comments: BTreeMap::new(),
+            call_events: BTreeMap::new(),
+            deleted: self.deleted.clone(),
+        }
+    }
+
     /// True when nothing has been written.
     pub fn is_empty(&self) -> bool {
         self.registers.is_empty()

@@ -10,7 +10,6 @@
 //! elements of all of them with one more per element prefix, merged in key order; it never
 //! reads entity by entity.
 
-use std::collections::BTreeMap;
 
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::state::EntityState;
@@ -131,14 +130,7 @@ pub fn write_whole(batch: &mut Batch, state: &EntityState) {
 
 /// The head record: the state without its comments and call events.
 fn encode_head(state: &EntityState) -> Vec<u8> {
-    let head = EntityState {
-        key: state.key.clone(),
-        registers: state.registers.clone(),
-        comments: BTreeMap::new(),
-        call_events: BTreeMap::new(),
-        deleted: state.deleted.clone(),
-    };
-    pb::EntityState::from(head).encode_to_vec()
+    pb::EntityState::from(state.head()).encode_to_vec()
 }
 
 /// The element prefixes an entity of `kind` may have.

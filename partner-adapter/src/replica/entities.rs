@@ -157,14 +157,7 @@ fn write_elements<T: PartialEq>(
 
 /// The head of a state: its key, registers and delete stamp.
 fn encode_head(state: &EntityState) -> Vec<u8> {
-    let head = EntityState {
-        key: state.key.clone(),
-        registers: state.registers.clone(),
-        comments: BTreeMap::new(),
-        call_events: BTreeMap::new(),
-        deleted: state.deleted.clone(),
-    };
-    pb::EntityState::from(head).encode_to_vec()
+    pb::EntityState::from(state.head()).encode_to_vec()
 }
 
 /// The next element record of the entity named `name` (its head key without the prefix byte),
