@@ -10,7 +10,6 @@
 //! elements of all of them with one more per element prefix, merged in key order; it never
 //! reads entity by entity.
 
-
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::state::EntityState;
 use hotline_proto::v1 as pb;
