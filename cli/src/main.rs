@@ -3,6 +3,11 @@
 //! command line and dispatches to the library (`hotline::admin::run`, `hotline::bench`,
 //! `hotline::demo`).
 
+/// mimalloc: with glibc's allocator the gateway's writer spent about 45% of its time in
+/// malloc and free (BENCHMARKS.md, "Where the writer's time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

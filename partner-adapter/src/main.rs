@@ -3,6 +3,11 @@
 //! arguments is in [`hotline_adapter::cli`], so the tests run exactly this code in a child
 //! process.
 
+/// mimalloc: with glibc's allocator the gateway's writer spent about 45% of its time in
+/// malloc and free (BENCHMARKS.md, "Where the writer's time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
