@@ -81,7 +81,10 @@ impl GatewayState {
                     problem: format!("cannot create the data directory: {e}"),
                 })?;
                 match engine {
-                    "sled" => Arc::new(SledStore::open(&config.data_dir)?),
+                    "sled" => Arc::new(SledStore::open_with_cache(
+                        &config.data_dir,
+                        config.storage_cache_mib << 20,
+                    )?),
                     "redb" => Arc::new(RedbStore::open(&config.data_dir)?),
                     other => {
                         return Err(Error::Config {

@@ -28,6 +28,9 @@ pub use limits::Limits;
 pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
 
+/// The default of [`GatewayConfig::storage_cache_mib`].
+pub const DEFAULT_STORAGE_CACHE_MIB: u64 = 256;
+
 /// The whole gateway configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,6 +44,10 @@ pub struct GatewayConfig {
     /// `sled` (default, durable), `redb` (durable, the alternative engine) or `memory` (tests
     /// and demos only).
     pub storage: String,
+    /// The sled engine's cache of store pages, in MiB (8 to 65536; sled's own default is
+    /// 1024). What a new site's snapshot or a long catch-up reads passes through it, so it
+    /// bounds the gateway's memory for them: BENCHMARKS.md, "How cost grows".
+    pub storage_cache_mib: u64,
     /// Prefix of public ticket numbers, e.g. `ASZ`.
     pub ticket_prefix: String,
     /// Largest accepted clock lead of a site, in milliseconds.
@@ -202,6 +209,7 @@ impl Default for GatewayConfig {
             listen: "127.0.0.1:7443".into(),
             data_dir: PathBuf::from("hotline-gateway-data"),
             storage: "sled".into(),
+            storage_cache_mib: DEFAULT_STORAGE_CACHE_MIB,
             ticket_prefix: "ASZ".into(),
             max_skew_ms: hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
             log: LogConfig::default(),
@@ -319,6 +327,12 @@ impl GatewayConfig {
             return bad(
                 "storage",
                 format!("{:?} is not known; known: sled, redb, memory", self.storage),
+            );
+        }
+        if !(8..=65536).contains(&self.storage_cache_mib) {
+            return bad(
+                "storage_cache_mib",
+                format!("{}: allowed are 8 to 65536 (MiB)", self.storage_cache_mib),
             );
         }
         if self.storage != "memory" && self.data_dir.as_os_str().is_empty() {

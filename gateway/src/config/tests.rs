@@ -254,3 +254,19 @@ fn storage_accepts_redb_and_lists_the_engines() {
     assert!(err.contains("storage"), "{err}");
     assert!(err.contains("known: sled, redb, memory"), "{err}");
 }
+
+/// The sled page cache is bounded both ways, and a value outside says the field and the range.
+#[test]
+fn storage_cache_is_bounded() {
+    let mut config = valid();
+    for mib in [8, 256, 65536] {
+        config.storage_cache_mib = mib;
+        config.validate().expect("inside the range");
+    }
+    for mib in [0, 7, 65537] {
+        config.storage_cache_mib = mib;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("storage_cache_mib"), "{err}");
+        assert!(err.contains("allowed are 8 to 65536"), "{err}");
+    }
+}

@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct SledStore {
     dir: PathBuf,
+    /// The page cache sled is opened with, in bytes.
+    cache_bytes: u64,
     /// `None` after a failed reopen; the next operation tries to open the directory again.
     db: RwLock<Option<sled::Db>>,
 }
@@ -34,14 +36,18 @@ use hotline_runtime::sled_files::clear_interrupted_snapshots;
 /// thread has stopped.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn open_db(dir: &Path) -> Result<sled::Db> {
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     clear_interrupted_snapshots(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
         problem: format!("cannot remove an interrupted snapshot file: {e}"),
     })?;
     let started = std::time::Instant::now();
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
@@ -70,11 +76,18 @@ fn open_db(dir: &Path) -> Result<sled::Db> {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with the default page cache
+    /// ([`crate::config::DEFAULT_STORAGE_CACHE_MIB`]).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_cache(dir, crate::config::DEFAULT_STORAGE_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         Ok(SledStore {
             dir: dir.to_path_buf(),
-            db: RwLock::new(Some(open_db(dir)?)),
+            cache_bytes,
+            db: RwLock::new(Some(open_db(dir, cache_bytes)?)),
         })
     }
 
@@ -88,7 +101,7 @@ impl SledStore {
         if let Some(db) = slot.clone() {
             return Ok(db);
         }
-        let db = open_db(&self.dir).map_err(|e| {
+        let db = open_db(&self.dir, self.cache_bytes).map_err(|e| {
             Error::Storage(format!(
                 "the store was closed after a failure and cannot be opened again yet: {e}"
             ))
@@ -134,7 +147,7 @@ impl Store for SledStore {
         // The old handle must be gone before the directory is opened again: sled locks it.
         // A reader holding a clone for a moment makes this attempt fail; the next one works.
         drop(slot.take());
-        let db = open_db(&self.dir).map_err(|e| Error::Storage(e.to_string()))?;
+        let db = open_db(&self.dir, self.cache_bytes).map_err(|e| Error::Storage(e.to_string()))?;
         *slot = Some(db);
         Ok(())
     }
