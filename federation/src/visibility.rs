@@ -191,7 +191,19 @@ pub enum Access {
 
 /// How much of `state` `tenant` may read under `directory`. An empty state is hidden.
 pub fn access(tenant: &str, state: &EntityState, directory: &Directory) -> Access {
-    if state.is_empty() || !sees(tenant, state, directory) {
+    head_access(tenant, state, state.is_empty(), directory)
+}
+
+/// [`access`] from the head of a state ([`EntityState::head`]: what access depends on) and
+/// whether the whole state is empty, which its head alone cannot tell (a call log holds only
+/// call events).
+pub fn head_access(
+    tenant: &str,
+    state: &EntityState,
+    empty: bool,
+    directory: &Directory,
+) -> Access {
+    if empty || !sees(tenant, state, directory) {
         Access::Hidden
     } else if pii_granted(tenant, state, directory) {
         Access::Full

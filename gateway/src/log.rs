@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hotline_federation::model::EntityKey;
 use hotline_federation::{Change, EntityState};
 use hotline_proto::v1 as pb;
 
@@ -45,6 +46,72 @@ pub struct LogRecord {
     /// moment (a ticket moved or deleted since is still one whose access changed).
     #[prost(string, repeated, tag = "10")]
     pub team_tickets: Vec<String>,
+}
+
+/// A log record read for catch-up, which needs the entity and the access effects but not the
+/// change's operations: decoding with this type skips the operations' bytes (comment bodies)
+/// instead of allocating them. Same tags as [`LogRecord`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRecordHead {
+    /// The change, of which only its entity is read.
+    #[prost(message, optional, tag = "1")]
+    pub change: Option<ChangeKey>,
+    /// See [`LogRecord::lost`].
+    #[prost(string, repeated, tag = "3")]
+    pub lost: Vec<String>,
+    /// See [`LogRecord::team`].
+    #[prost(string, tag = "4")]
+    pub team: String,
+    /// See [`LogRecord::access_changed`].
+    #[prost(string, repeated, tag = "5")]
+    pub access_changed: Vec<String>,
+    /// See [`LogRecord::handlers_before`].
+    #[prost(string, repeated, tag = "7")]
+    pub handlers_before: Vec<String>,
+    /// See [`LogRecord::pii_before`].
+    #[prost(string, repeated, tag = "8")]
+    pub pii_before: Vec<String>,
+    /// See [`LogRecord::access_recorded`].
+    #[prost(bool, tag = "9")]
+    pub access_recorded: bool,
+    /// See [`LogRecord::team_tickets`].
+    #[prost(string, repeated, tag = "10")]
+    pub team_tickets: Vec<String>,
+}
+
+/// The entity of a stored `pb::Change` (tag 1 of `hotline.v1.Change`), its other fields
+/// skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChangeKey {
+    /// The entity changed.
+    #[prost(message, optional, tag = "1")]
+    pub key: Option<pb::EntityKey>,
+}
+
+/// Decodes a log record's entity and access effects, skipping the change's operations.
+pub fn decode_record_head(bytes: &[u8]) -> Result<(EntityKey, LogRecordHead)> {
+    let mut record: LogRecordHead = decode("log record", bytes)?;
+    let wire = record
+        .change
+        .take()
+        .and_then(|change| change.key)
+        .ok_or_else(|| Error::Corrupt("log record without the key of its change".into()))?;
+    let key = EntityKey::try_from(wire).map_err(|e| Error::Corrupt(format!("log record: {e}")))?;
+    Ok((key, record))
+}
+
+impl From<LogRecordHead> for TeamChange {
+    /// The team change a stored record describes.
+    fn from(record: LogRecordHead) -> Self {
+        TeamChange {
+            team: record.team,
+            access_changed: record.access_changed,
+            handlers_before: record.handlers_before,
+            pii_before: record.pii_before,
+            tickets: record.team_tickets,
+            recorded: record.access_recorded,
+        }
+    }
 }
 
 /// How a policy change altered its focus team's access, as far as a subscriber needs it.
@@ -99,8 +166,12 @@ pub struct Committed {
     pub seq: u64,
     /// The change.
     pub change: Change,
-    /// The entity's state right after the change.
-    pub after: Arc<EntityState>,
+    /// The head of the entity's state right after the change (see [`EntityState::head`]):
+    /// what a reader's access depends on, without copying the comments of a busy ticket.
+    pub after: EntityState,
+    /// The whole state was empty right after the change (see
+    /// [`hotline_federation::visibility::head_access`]).
+    pub after_empty: bool,
     /// See [`LogRecord::gained`].
     pub gained: Vec<String>,
     /// See [`LogRecord::lost`].
@@ -141,4 +212,56 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Change, LogRecord)> {
         .ok_or_else(|| Error::Corrupt("log record without change".into()))?;
     let change = Change::try_from(wire).map_err(|e| Error::Corrupt(format!("log record: {e}")))?;
     Ok((change, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use hotline_federation::clock::Hlc;
+    use hotline_federation::model::{Comment, EntityKind, Visibility};
+    use hotline_federation::{Change, FieldOp};
+    use prost::Message;
+
+    use super::*;
+
+    /// The light decode catch-up uses reads the same entity and access effects as the whole
+    /// decode, from a record whose change carries a comment body it skips.
+    #[test]
+    fn record_head_reads_what_the_whole_record_says() {
+        let change = Change {
+            key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000042"),
+            ops: vec![FieldOp::AddComment(Comment {
+                id: "munich-7".into(),
+                author_alias: "Agent 7".into(),
+                author_tenant: "inhouse".into(),
+                visibility: Visibility::Public,
+                body: "x".repeat(1500),
+                created_at_ms: 1,
+            })],
+            origin_site: "munich".into(),
+            origin_seq: 7,
+            hlc: Hlc::new(1, 0),
+        };
+        let record = LogRecord {
+            change: Some(pb::Change::from(change.clone())),
+            gained: vec!["t4h".into()],
+            lost: vec!["brightcall".into()],
+            team: "sap".into(),
+            access_changed: vec!["t4h".into(), "brightcall".into()],
+            at_ms: 5,
+            handlers_before: vec!["brightcall".into()],
+            pii_before: vec!["t4h".into()],
+            access_recorded: true,
+            team_tickets: vec!["ASZ-2026-000001".into()],
+        };
+        let bytes = record.encode_to_vec();
+        let (whole_change, whole) = decode_record(&bytes).expect("whole");
+        let (key, head) = decode_record_head(&bytes).expect("head");
+        assert_eq!(key, whole_change.key);
+        assert_eq!(whole_change, change);
+        assert_eq!(head.lost, whole.lost);
+        assert_eq!(TeamChange::from(head), TeamChange::from(whole));
+        let empty = LogRecord::default().encode_to_vec();
+        let err = decode_record_head(&empty).unwrap_err().to_string();
+        assert!(err.contains("without the key"), "{err}");
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use hotline_federation::ids::INHOUSE;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::visibility::{Access, access, effect, redact, strip_change};
+use hotline_federation::visibility::{Access, access, effect, head_access, redact, strip_change};
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 use tokio::sync::broadcast::error::RecvError;
@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::log::{Committed, TeamChange, decode_record};
+use crate::log::{Committed, TeamChange, decode_record_head};
 use crate::state::GatewayState;
 use crate::store::{entities, keys};
 
@@ -257,9 +257,9 @@ impl Feed {
             for (key, raw) in chunk {
                 last = keys::parse_log(&key)
                     .ok_or_else(|| Error::Corrupt("log key without sequence".into()))?;
-                let (change, record) = decode_record(&raw)?;
+                let (key, record) = decode_record_head(&raw)?;
                 let purge = record.lost.contains(&self.tenant);
-                touches.touch(&change.key, purge);
+                touches.touch(&key, purge);
                 self.team_touches(last, &TeamChange::from(record), &mut touches)?;
             }
             let events = self.emit(touches)?;
@@ -312,7 +312,8 @@ impl Feed {
             .find(|(t, _)| t == tenant)
             .map_or(Access::Hidden, |(_, a)| *a);
         let directory = self.state.shared.directory();
-        let allowed = at_entry.min(access(tenant, &entry.after, &directory));
+        let now = head_access(tenant, &entry.after, entry.after_empty, &directory);
+        let allowed = at_entry.min(now);
         if allowed == Access::Hidden {
             return Ok(Vec::new());
         }

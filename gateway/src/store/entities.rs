@@ -10,8 +10,10 @@
 //! elements of all of them with one more per element prefix, merged in key order; it never
 //! reads entity by entity.
 
-use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::model::{CallEvent, Comment, EntityKey, EntityKind};
 use hotline_federation::state::EntityState;
+use hotline_federation::state::Stamped;
+use hotline_federation::{Change, FieldOp};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -102,22 +104,65 @@ pub fn write_delta(batch: &mut Batch, before: &EntityState, after: &EntityState)
     }
     for (id, comment) in &after.comments {
         if before.comments.get(id) != Some(comment) {
-            let wire = pb::StampedComment {
-                stamp: Some(comment.stamp.clone().into()),
-                comment: Some(comment.value.clone().into()),
-            };
-            let key = keys::element(keys::COMMENT, &after.key, id);
-            batch.put(key, wire.encode_to_vec());
+            put_comment(batch, &after.key, id, comment);
         }
     }
     for (id, event) in &after.call_events {
         if before.call_events.get(id) != Some(event) {
-            let wire = pb::StampedCallEvent {
-                stamp: Some(event.stamp.clone().into()),
-                event: Some(event.value.clone().into()),
-            };
-            let key = keys::element(keys::CALL_EVENT, &after.key, id);
-            batch.put(key, wire.encode_to_vec());
+            put_call_event(batch, &after.key, id, event);
+        }
+    }
+}
+
+fn put_comment(batch: &mut Batch, entity: &EntityKey, id: &str, comment: &Stamped<Comment>) {
+    let wire = pb::StampedComment {
+        stamp: Some(comment.stamp.clone().into()),
+        comment: Some(comment.value.clone().into()),
+    };
+    batch.put(
+        keys::element(keys::COMMENT, entity, id),
+        wire.encode_to_vec(),
+    );
+}
+
+fn put_call_event(batch: &mut Batch, entity: &EntityKey, id: &str, event: &Stamped<CallEvent>) {
+    let wire = pb::StampedCallEvent {
+        stamp: Some(event.stamp.clone().into()),
+        event: Some(event.value.clone().into()),
+    };
+    batch.put(
+        keys::element(keys::CALL_EVENT, entity, id),
+        wire.encode_to_vec(),
+    );
+}
+
+/// Adds to `batch` the records `change` wrote into `after`, without comparing whole states:
+/// the head when the change set a register or deleted the entity, or when nothing of the
+/// entity was stored before (`before_empty`); and each comment and call event the change
+/// added, as merged. A register write that lost to a newer one rewrites the head unchanged,
+/// which is harmless.
+pub fn write_change(batch: &mut Batch, before_empty: bool, after: &EntityState, change: &Change) {
+    let head = before_empty
+        || change
+            .ops
+            .iter()
+            .any(|op| matches!(op, FieldOp::Set(_) | FieldOp::Delete { .. }));
+    if head {
+        batch.put(keys::entity(&after.key), encode_head(after));
+    }
+    for op in &change.ops {
+        match op {
+            FieldOp::AddComment(comment) => {
+                if let Some(stored) = after.comments.get(&comment.id) {
+                    put_comment(batch, &after.key, &comment.id, stored);
+                }
+            }
+            FieldOp::AddCallEvent(event) => {
+                if let Some(stored) = after.call_events.get(&event.id) {
+                    put_call_event(batch, &after.key, &event.id, stored);
+                }
+            }
+            FieldOp::Set(_) | FieldOp::Delete { .. } => {}
         }
     }
 }

@@ -76,9 +76,10 @@ pub(super) fn change_record(
     tenant: Option<&str>,
     prefix: &str,
     change: &Change,
+    digest: &[u8; 32],
     outcome: &Outcome,
 ) -> Record {
-    let digest = hex(&hotline_federation::state::change_digest(change));
+    let digest = hex(digest);
     let mut detail = json!({
         "origin_site": change.origin_site,
         "origin_seq": change.origin_seq,

@@ -23,6 +23,13 @@ impl StateCache {
         self.states.get(key)
     }
 
+    /// Takes a state out, so the writer can change it in place; it comes back with
+    /// [`StateCache::put`] once its group committed. Its old place in the eviction order stays
+    /// and may evict it early, which costs a store read, never a wrong answer.
+    pub(super) fn take(&mut self, key: &EntityKey) -> Option<Arc<EntityState>> {
+        self.states.remove(key)
+    }
+
     pub(super) fn put(&mut self, key: EntityKey, state: Arc<EntityState>) {
         if self.states.insert(key.clone(), state).is_none() {
             self.order.push_back(key);

@@ -251,7 +251,7 @@ impl Writer {
                 attempt(&mut |w, g| {
                     let done: Vec<Receipted> = changes
                         .iter()
-                        .map(|c| w.process(g, &caller, c))
+                        .map(|(change, digest)| w.process(g, &caller, change, digest))
                         .collect::<Result<_>>()?;
                     outcomes = Some(done);
                     Ok(())

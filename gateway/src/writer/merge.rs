@@ -31,8 +31,9 @@ impl Writer {
         group: &mut Group,
         caller: &Caller,
         change: &Change,
+        digest: &[u8; 32],
     ) -> Result<Receipted> {
-        let (outcome, receipt) = self.decide(group, caller, change)?;
+        let (outcome, receipt) = self.decide(group, caller, change, digest)?;
         let outcome = self.park(group, caller, change, outcome)?;
         if let Outcome::Rejected(_) = outcome {
             let tenant = match caller {
@@ -40,7 +41,8 @@ impl Writer {
                 Caller::Gateway => None,
             };
             let now = (self.settings.now_ms)();
-            let record = change_record(now, actor_of(caller), tenant, "push", change, &outcome);
+            let actor = actor_of(caller);
+            let record = change_record(now, actor, tenant, "push", change, digest, &outcome);
             let receipt = self.record(group, record);
             return Ok((outcome, Some(receipt)));
         }
@@ -148,6 +150,7 @@ impl Writer {
         group: &mut Group,
         caller: &Caller,
         change: &Change,
+        digest: &[u8; 32],
     ) -> Result<(Outcome, Option<Receipt>)> {
         let now = (self.settings.now_ms)();
         if let Caller::Site { site, .. } = caller {
@@ -160,7 +163,7 @@ impl Writer {
             }
         }
         let dedupe = (change.origin_site.clone(), change.origin_seq);
-        let digest = change_digest(change);
+        let digest = *digest;
         let seen = match group.dedupe.get(&dedupe) {
             Some(&(global_seq, known, receipt)) => Some((global_seq, Some(known), receipt)),
             None => match self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
@@ -228,7 +231,8 @@ impl Writer {
             Caller::Site { tenant, .. } => Some(tenant.as_str()),
             Caller::Gateway => None,
         };
-        let record = change_record(now, actor_of(caller), tenant, "push", change, &outcome);
+        let actor = actor_of(caller);
+        let record = change_record(now, actor, tenant, "push", change, &digest, &outcome);
         let receipt = self.record(group, record);
         group.dedupe.insert(
             dedupe.clone(),
@@ -246,16 +250,22 @@ impl Writer {
         &mut self,
         group: &mut Group,
         change: &Change,
-        before: EntityState,
+        before: Arc<EntityState>,
         now: u64,
     ) -> Result<u64> {
-        let mut after = before.clone();
-        after.apply(change);
         let tenants = group.registry.tenant_ids();
         let access_before: Vec<Access> = tenants
             .iter()
             .map(|t| access(t, &before, &group.directory))
             .collect();
+        let before_empty = before.is_empty();
+        let team_before = focus_team(&before).map(str::to_owned);
+        // The state is changed in place: neither the group nor the cache keeps the old one, so
+        // it is copied only when a reader still holds it.
+        group.entities.remove(&change.key);
+        self.cache.take(&change.key);
+        let mut after = before;
+        Arc::make_mut(&mut after).apply(change);
         let mut team = TeamChange {
             recorded: true,
             ..TeamChange::default()
@@ -314,7 +324,7 @@ impl Writer {
         group.head += 1;
         let seq = group.head;
         if change.key.kind == EntityKind::Ticket {
-            let (old, new) = (focus_team(&before), focus_team(&after));
+            let (old, new) = (team_before.as_deref(), focus_team(&after));
             if old != new {
                 if let Some(old) = old {
                     group.batch.delete(keys::team_ticket(old, &change.key.id));
@@ -342,13 +352,15 @@ impl Writer {
             team_tickets: team.tickets.clone(),
         };
         group.batch.put(keys::log(seq), record.encode_to_vec());
-        entities::write_delta(&mut group.batch, &before, &after);
-        let after = Arc::new(after);
-        group.entities.insert(change.key.clone(), after.clone());
+        entities::write_change(&mut group.batch, before_empty, &after, change);
+        let head = after.head();
+        let after_empty = after.is_empty();
+        group.entities.insert(change.key.clone(), after);
         group.committed.push(Committed {
             seq,
             change: change.clone(),
-            after,
+            after: head,
+            after_empty,
             gained,
             lost,
             team,
@@ -429,7 +441,9 @@ impl Writer {
                 }
             }
         };
-        let record = change_record(now, actor.to_owned(), None, prefix, &change, &outcome);
+        let digest = change_digest(&change);
+        let actor = actor.to_owned();
+        let record = change_record(now, actor, None, prefix, &change, &digest, &outcome);
         let receipt = self.record(group, record);
         Ok((outcome, Some(receipt)))
     }

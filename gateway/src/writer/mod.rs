@@ -94,7 +94,8 @@ pub enum Registration {
 enum Job {
     Push {
         caller: Caller,
-        changes: Vec<Change>,
+        /// Each change with its digest, computed on the caller's thread.
+        changes: Vec<(Change, [u8; 32])>,
         reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Register {
@@ -443,11 +444,13 @@ impl Writer {
         !stop
     }
 
-    fn load(&self, group: &Group, key: &EntityKey) -> Result<EntityState> {
+    /// The entity's state as of this point of the group: shared, not copied (a change takes
+    /// it over in [`Writer::append`] and copies it only when somebody else still holds it).
+    fn load(&self, group: &Group, key: &EntityKey) -> Result<Arc<EntityState>> {
         if let Some(state) = group.entities.get(key).or_else(|| self.cache.get(key)) {
-            return Ok(EntityState::clone(state));
+            return Ok(Arc::clone(state));
         }
-        entities::read_or_new(self.store.as_ref(), key)
+        Ok(Arc::new(entities::read_or_new(self.store.as_ref(), key)?))
     }
 
     /// Drops log entries beyond the retention, a step per group.
