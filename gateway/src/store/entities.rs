@@ -2,9 +2,10 @@
 //!
 //! An entity is a head under `e` (its registers and delete stamp) plus one key per comment
 //! under `c` and one per call event under `g` (see [`super::keys`]). Comments and call events
-//! are grow-only sets, so a change writes the head only when the registers or the delete
-//! changed, and only the elements the join changed: a comment on a ticket with 100 comments
-//! writes that comment, not the ticket.
+//! are grow-only sets, so a change writes the head only when it sets a register or deletes
+//! (or the entity is new), and only the elements it adds: a comment on a ticket with 100
+//! comments writes that comment, not the ticket. The writer derives these records from the
+//! change's operations ([`write_change`]), without comparing whole states.
 //!
 //! Reads give the whole [`EntityState`]. A scan reads the heads with one range read and the
 //! elements of all of them with one more per element prefix, merged in key order; it never

@@ -64,6 +64,8 @@ impl Writer {
             remark: request.remark.clone(),
             at_ms: request.at_ms,
         };
+        // Released before the write, so the ticket is changed in place, not copied.
+        drop(before);
         self.process_seed(
             group,
             CUSTOMER_SITE,

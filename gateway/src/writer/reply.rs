@@ -44,6 +44,8 @@ impl Writer {
             body: reply.body.clone(),
             created_at_ms: reply.at_ms,
         };
+        // Released before the write, so the ticket is changed in place, not copied.
+        drop(before);
         self.process_seed(
             group,
             CUSTOMER_SITE,

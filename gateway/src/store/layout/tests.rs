@@ -364,3 +364,91 @@ async fn the_writer_commits_a_comment_without_its_ticket() {
     );
     state.close().await;
 }
+
+/// What the writer writes from a change's operations ([`entities::write_change`]) leaves the
+/// store byte for byte as the comparison of whole states ([`entities::write_delta`]) does, for
+/// every kind of operation: a new comment, a comment re-added with an older stamp, a register
+/// set that wins and one that loses to a newer write, a delete, a call event, and an entity
+/// that did not exist before.
+#[test]
+fn writing_from_the_change_stores_what_comparing_states_stores() {
+    let category = |c: &str| FieldOp::Set(FieldValue::Ticket(TicketField::Category(c.into())));
+    let ticket_key = ticket(9, 0).key;
+    let log = call_log(3, 2);
+    let event = match log.call_events.values().next() {
+        Some(event) => FieldOp::AddCallEvent(event.value.clone()),
+        None => unreachable!("the call log has two events"),
+    };
+    let cases: Vec<(&str, EntityState, Change)> = vec![
+        (
+            "new comment",
+            ticket(9, 5),
+            change(&ticket_key, vec![comment(5)], 900),
+        ),
+        (
+            "comment again, older",
+            ticket(9, 5),
+            change(&ticket_key, vec![comment(2)], 1),
+        ),
+        (
+            "set wins",
+            ticket(9, 5),
+            change(&ticket_key, vec![category("hw")], 900),
+        ),
+        (
+            "set loses",
+            ticket(9, 5),
+            change(&ticket_key, vec![category("hw")], 0),
+        ),
+        (
+            "delete",
+            ticket(9, 5),
+            change(
+                &ticket_key,
+                vec![FieldOp::Delete {
+                    reason: "dup".into(),
+                }],
+                900,
+            ),
+        ),
+        (
+            "set and comment",
+            ticket(9, 2),
+            change(&ticket_key, vec![category("net"), comment(7)], 900),
+        ),
+        (
+            "call event again",
+            log.clone(),
+            change(&log.key, vec![event.clone()], 900),
+        ),
+        (
+            "new entity",
+            EntityState::new(ticket_key.clone()),
+            change(&ticket_key, vec![category("hw"), comment(0)], 900),
+        ),
+        (
+            "new call log",
+            EntityState::new(log.key.clone()),
+            change(&log.key, vec![event], 900),
+        ),
+    ];
+    for (name, before, change) in cases {
+        let mut after = before.clone();
+        after.apply(&change);
+        let (by_change, by_states) = (MemoryStore::new(), MemoryStore::new());
+        for store in [&by_change, &by_states] {
+            let mut whole = Batch::default();
+            entities::write_whole(&mut whole, &before);
+            store.apply(whole).unwrap();
+        }
+        let mut batch = Batch::default();
+        entities::write_change(&mut batch, before.is_empty(), &after, &change);
+        by_change.apply(batch).unwrap();
+        let mut batch = Batch::default();
+        entities::write_delta(&mut batch, &before, &after);
+        by_states.apply(batch).unwrap();
+        assert_eq!(everything(&by_change), everything(&by_states), "{name}");
+        let read = entities::read(&by_change, &after.key).unwrap().expect(name);
+        assert_eq!(read.canonical_hash(), after.canonical_hash(), "{name}");
+    }
+}
