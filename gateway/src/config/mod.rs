@@ -29,7 +29,7 @@ pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
 
 /// The default of [`GatewayConfig::storage_cache_mib`].
-pub const DEFAULT_STORAGE_CACHE_MIB: u64 = 256;
+pub const DEFAULT_STORAGE_CACHE_MIB: u64 = 32;
 
 /// The whole gateway configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -45,8 +45,9 @@ pub struct GatewayConfig {
     /// and demos only).
     pub storage: String,
     /// The sled engine's cache of store pages, in MiB (8 to 65536; sled's own default is
-    /// 1024). What a new site's snapshot or a long catch-up reads passes through it, so it
-    /// bounds the gateway's memory for them: BENCHMARKS.md, "How cost grows".
+    /// 1024). sled holds several times this in memory, and what a new site's sync reads passes
+    /// through it: with 256 the gateway grew to 1.56 GiB serving a new site at 100,000
+    /// tickets, with 32 to 253 MiB and no slower (BENCHMARKS.md, "How cost grows").
     pub storage_cache_mib: u64,
     /// Prefix of public ticket numbers, e.g. `ASZ`.
     pub ticket_prefix: String,
