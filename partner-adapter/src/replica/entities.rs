@@ -13,7 +13,6 @@
 //! and [`remove`]. The open-time check uses [`check_head`] and [`check_element`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::iter::Peekable;
 
 use hotline_federation::EntityState;
 use hotline_federation::model::{EntityKey, EntityKind};
@@ -42,36 +41,56 @@ pub(super) fn read(db: &sled::Db, key: &EntityKey) -> Result<Option<EntityState>
     into_state(wire).map(Some)
 }
 
-/// Calls `each` with every entity of `kind` (every entity when `None`) in key order: one pass
-/// over the heads, the comments and the call events side by side. A comment or call event
-/// without a head is a damaged store.
+/// Calls `each` with every entity of `kind` (every entity when `None`) in key order, each read
+/// as its head and then its elements. sled's iterators are not snapshots: one pass over the
+/// heads beside one over the elements, as this was before, could pair a head with an element
+/// pass that had already gone by it, or meet the first comment of a ticket created during the
+/// scan before its head, and call a healthy store damaged. Writes are atomic batches that never
+/// leave an element without its head, so an element read after its head belongs to it.
+///
+/// Then every element of `kind` is checked for its head: one without (still there when looked
+/// at again, its head still missing) is a damaged store.
 pub(super) fn scan(
     db: &sled::Db,
     kind: Option<EntityKind>,
     mut each: impl FnMut(EntityState) -> Result<()>,
 ) -> Result<()> {
-    let mut comments = db
-        .scan_prefix(entities_prefix(keys::COMMENT, kind))
-        .peekable();
-    let mut events = db
-        .scan_prefix(entities_prefix(keys::CALL_EVENT, kind))
-        .peekable();
     for head in db.scan_prefix(entities_prefix(keys::ENTITY, kind)) {
         let (key, raw) = head?;
-        let name = &key[1..];
         let mut wire = decode_head(&raw)?;
-        while let Some(raw) = next_of(&mut comments, name)? {
-            wire.comments.push(decode_comment(&raw)?);
+        for item in db.scan_prefix(elements_of(keys::COMMENT, &key)) {
+            wire.comments.push(decode_comment(&item?.1)?);
         }
-        while let Some(raw) = next_of(&mut events, name)? {
-            wire.call_events.push(decode_event(&raw)?);
+        for item in db.scan_prefix(elements_of(keys::CALL_EVENT, &key)) {
+            wire.call_events.push(decode_event(&item?.1)?);
         }
         each(into_state(wire)?)?;
     }
-    match comments.next().or_else(|| events.next()) {
-        Some(rest) => Err(orphan(&rest?.0)),
-        None => Ok(()),
+    for prefix in [keys::COMMENT, keys::CALL_EVENT] {
+        let mut checked: Option<Vec<u8>> = None;
+        for item in db.scan_prefix(entities_prefix(prefix, kind)) {
+            let (key, _) = item?;
+            let (owner, _) = element_parts(&key).ok_or_else(|| malformed(&key))?;
+            if checked.as_deref() == Some(owner) {
+                continue;
+            }
+            let head = head_key_of(owner);
+            if db.get(&head)?.is_none() && db.get(&key)?.is_some() && db.get(&head)?.is_none() {
+                return Err(orphan(&key));
+            }
+            checked = Some(owner.to_vec());
+        }
     }
+    Ok(())
+}
+
+/// The prefix of the comments (`c`) or call events (`g`) of the entity whose head key is
+/// `head`.
+fn elements_of(prefix: u8, head: &[u8]) -> Vec<u8> {
+    let mut out = head.to_vec();
+    out[0] = prefix;
+    out.push(0);
+    out
 }
 
 /// The keys of every entity (reads the heads only).
@@ -158,34 +177,6 @@ fn write_elements<T: PartialEq>(
 /// The head of a state: its key, registers and delete stamp.
 fn encode_head(state: &EntityState) -> Vec<u8> {
     pb::EntityState::from(state.head()).encode_to_vec()
-}
-
-/// The next element record of the entity named `name` (its head key without the prefix byte),
-/// if the peeked one is of it; an element of an entity before `name` has no head.
-fn next_of<I>(elements: &mut Peekable<I>, name: &[u8]) -> Result<Option<sled::IVec>>
-where
-    I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-{
-    let owner = match elements.peek() {
-        None => return Ok(None),
-        Some(Err(_)) => match elements.next() {
-            Some(Err(e)) => return Err(e.into()),
-            _ => return Ok(None),
-        },
-        Some(Ok((key, _))) => match element_parts(key) {
-            Some((owner, _)) => owner.to_vec(),
-            None => return Err(malformed(key)),
-        },
-    };
-    match owner.as_slice().cmp(name) {
-        std::cmp::Ordering::Greater => Ok(None),
-        std::cmp::Ordering::Equal => Ok(elements.next().transpose()?.map(|(_, value)| value)),
-        std::cmp::Ordering::Less => match elements.next() {
-            Some(Ok((key, _))) => Err(orphan(&key)),
-            Some(Err(e)) => Err(e.into()),
-            None => Ok(None),
-        },
-    }
 }
 
 fn decode_head(raw: &[u8]) -> Result<pb::EntityState> {

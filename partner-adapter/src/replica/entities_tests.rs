@@ -139,3 +139,56 @@ fn scan_refuses_a_comment_without_head() {
     let error = scan(&db, None, |_| Ok(())).expect_err("an orphan comment");
     assert!(error.to_string().contains("has no entity head"), "{error}");
 }
+
+/// A scan while another thread creates tickets (head and first comments in one batch) and
+/// comments on them never calls the store damaged and never shows a ticket without the
+/// comments it was created with.
+#[test]
+fn a_scan_beside_writes_sees_whole_tickets() {
+    const TICKETS: u64 = 1500;
+    let db = sled::Config::new()
+        .temporary(true)
+        .open()
+        .expect("temporary sled");
+    let writer_db = db.clone();
+    let writer = std::thread::spawn(move || {
+        for n in 1..=TICKETS {
+            let key = EntityKey::new(EntityKind::Ticket, format!("ASZ-2025-{n:06}"));
+            let mut state = EntityState::new(key.clone());
+            let mut first = change(n, vec![subject("printer"), comment(0), comment(1)]);
+            first.key = key.clone();
+            state.apply(&first);
+            let mut batch = sled::Batch::default();
+            write(&mut batch, &EntityState::new(key.clone()), &state);
+            writer_db.apply_batch(batch).expect("create");
+            let before = state.clone();
+            let mut more = change(n, vec![comment(2)]);
+            more.key = key;
+            state.apply(&more);
+            let mut batch = sled::Batch::default();
+            write(&mut batch, &before, &state);
+            writer_db.apply_batch(batch).expect("comment");
+        }
+    });
+    let (mut scans, mut seen) = (0, 0);
+    loop {
+        let writing = !writer.is_finished();
+        scan(&db, None, |state| {
+            assert!(
+                state.comments.len() >= 2,
+                "{} without its first comments",
+                state.key
+            );
+            seen += 1;
+            Ok(())
+        })
+        .expect("a healthy store scans");
+        scans += 1;
+        if !writing {
+            break;
+        }
+    }
+    writer.join().expect("writer");
+    assert!(scans > 1, "no scan overlapped the writes");
+    assert!(seen >= TICKETS, "seen {seen}");
+}
