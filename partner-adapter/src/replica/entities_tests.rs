@@ -151,7 +151,10 @@ fn a_scan_beside_writes_sees_whole_tickets() {
         .open()
         .expect("temporary sled");
     let writer_db = db.clone();
+    let (go, started) = std::sync::mpsc::channel::<()>();
     let writer = std::thread::spawn(move || {
+        // Starts with the first scan, so scans and writes overlap.
+        started.recv().expect("the first scan starts");
         for n in 1..=TICKETS {
             let key = EntityKey::new(EntityKind::Ticket, format!("ASZ-2025-{n:06}"));
             let mut state = EntityState::new(key.clone());
@@ -170,25 +173,24 @@ fn a_scan_beside_writes_sees_whole_tickets() {
             writer_db.apply_batch(batch).expect("comment");
         }
     });
-    let (mut scans, mut seen) = (0, 0);
-    loop {
+    go.send(()).expect("the writer waits");
+    let last = loop {
         let writing = !writer.is_finished();
+        let mut count = 0u64;
         scan(&db, None, |state| {
             assert!(
                 state.comments.len() >= 2,
                 "{} without its first comments",
                 state.key
             );
-            seen += 1;
+            count += 1;
             Ok(())
         })
         .expect("a healthy store scans");
-        scans += 1;
         if !writing {
-            break;
+            break count;
         }
-    }
+    };
     writer.join().expect("writer");
-    assert!(scans > 1, "no scan overlapped the writes");
-    assert!(seen >= TICKETS, "seen {seen}");
+    assert_eq!(last, TICKETS, "the scan after the writes");
 }

@@ -95,6 +95,21 @@ pub(crate) fn element_parts(key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&rest[..zero], &rest[zero + 1..]))
 }
 
+/// The prefix of the comments (`c`) or call events (`g`) of the entity whose head key is
+/// `head` (see [`entity_key`]): the same bytes as [`element_prefix`] builds from its key.
+pub(crate) fn head_element_prefix(prefix: u8, head: &[u8]) -> Vec<u8> {
+    let mut out = head.to_vec();
+    out[0] = prefix;
+    out.push(0);
+    out
+}
+
+/// True when the head key `head` (see [`entity_key`]) is of an entity of `kind`.
+pub(crate) fn head_is_kind(head: &[u8], kind: EntityKind) -> bool {
+    let name = kind.as_str().as_bytes();
+    head.get(1..1 + name.len()) == Some(name) && head.get(1 + name.len()) == Some(&b'/')
+}
+
 /// The head key of the entity a `c` or `g` key's entity part names (see [`element_parts`]).
 pub(crate) fn head_key_of(entity_part: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entity_part.len() + 1);
