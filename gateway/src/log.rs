@@ -131,6 +131,8 @@ pub struct TeamChange {
     pub recorded: bool,
 }
 
+// Only the test that compares it with [`LogRecordHead`] reads a whole record's team change.
+#[cfg(test)]
 impl From<LogRecord> for TeamChange {
     /// The team change a stored record describes.
     fn from(record: LogRecord) -> Self {

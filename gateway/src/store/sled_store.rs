@@ -29,49 +29,38 @@ fn storage(e: sled::Error) -> Error {
     Error::Storage(e.to_string())
 }
 
-use hotline_runtime::sled_files::clear_interrupted_snapshots;
-
-/// How long opening waits for sled's lock on the directory: a store closed a moment ago in
-/// this process (a restart in place, or `recover`) keeps its lock until sled's background
-/// thread has stopped.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+use hotline_runtime::sled_files::{
+    LOCK_WAIT, clear_interrupted_snapshots, lock_held, retry_while_locked,
+};
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
     clear_interrupted_snapshots(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
         problem: format!("cannot remove an interrupted snapshot file: {e}"),
     })?;
-    let started = std::time::Instant::now();
-    loop {
-        match sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-        {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                return Err(Error::File {
-                    path: dir.to_path_buf(),
-                    problem: format!(
-                        "another process holds the store's lock (is a gateway running on this \
-                         data directory?); waited {} s: {e}",
-                        LOCK_WAIT.as_secs()
-                    ),
-                });
-            }
-            Err(e) => {
-                return Err(Error::File {
-                    path: dir.to_path_buf(),
-                    problem: format!("cannot open the sled store: {e}"),
-                });
-            }
-        }
+    let opened = retry_while_locked(
+        || {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_bytes)
+                .open()
+        },
+        |opened| matches!(opened, Err(sled::Error::Io(e)) if lock_held(e)),
+    );
+    match opened {
+        Ok(db) => Ok(db),
+        Err(sled::Error::Io(e)) if lock_held(&e) => Err(Error::File {
+            path: dir.to_path_buf(),
+            problem: format!(
+                "another process holds the store's lock (is a gateway running on this data \
+                 directory?); waited {} s: {e}",
+                LOCK_WAIT.as_secs()
+            ),
+        }),
+        Err(e) => Err(Error::File {
+            path: dir.to_path_buf(),
+            problem: format!("cannot open the sled store: {e}"),
+        }),
     }
 }
 

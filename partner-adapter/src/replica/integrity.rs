@@ -20,6 +20,8 @@
 //! `crate::integrity`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use hotline_runtime::sled_files::{LOCK_WAIT, lock_held, retry_while_locked};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -92,11 +94,6 @@ pub fn holds_store(dir: &Path) -> bool {
     ["db", "conf"].iter().any(|name| dir.join(name).exists())
 }
 
-/// How long opening waits for sled's lock: a store closed a moment ago in this process (a
-/// restart in place, a test reopening its store) keeps the lock until sled's background thread
-/// has stopped, which a loaded machine can delay.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Opens sled in `dir` (waiting up to [`LOCK_WAIT`] for a lock just released): sled's errors
 /// and panics on a damaged store become
 /// [`Error::CorruptStore`]; a lock held by another process, a permission problem or a full
@@ -106,31 +103,20 @@ pub fn open_db(dir: &Path) -> Result<sled::Db> {
         path: dir.into(),
         problem: format!("cannot remove an interrupted snapshot file: {e}"),
     })?;
-    let started = std::time::Instant::now();
-    let opened = loop {
-        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open()));
-        match &opened {
-            Ok(Err(sled::Error::Io(e)))
-                if e.to_string().contains("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => break opened,
-        }
-    };
+    let opened = retry_while_locked(
+        || catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open())),
+        |opened| matches!(opened, Ok(Err(sled::Error::Io(e))) if lock_held(e)),
+    );
     match opened {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
-            Err(Error::File {
-                path: dir.into(),
-                problem: format!(
-                    "another process holds the local store's lock (is an adapter running on this \
+        Ok(Err(sled::Error::Io(e))) if lock_held(&e) => Err(Error::File {
+            path: dir.into(),
+            problem: format!(
+                "another process holds the local store's lock (is an adapter running on this \
                      data directory?); waited {} s; stop it first",
-                    LOCK_WAIT.as_secs()
-                ),
-            })
-        }
+                LOCK_WAIT.as_secs()
+            ),
+        }),
         Ok(Err(sled::Error::Io(e)))
             if matches!(
                 e.kind(),
