@@ -346,6 +346,21 @@ fn stamp(wall_ms: u64) -> Option<pb::Stamp> {
     })
 }
 
+/// A valid public comment `c1` with `stamp`.
+fn public_comment(stamp: Option<pb::Stamp>) -> pb::StampedComment {
+    pb::StampedComment {
+        stamp,
+        comment: Some(pb::Comment {
+            id: "c1".into(),
+            author_alias: "advisor".into(),
+            author_tenant: "inhouse".into(),
+            visibility: Visibility::Public.to_wire(),
+            body: "hello".into(),
+            created_at_ms: 1,
+        }),
+    }
+}
+
 fn refusal(wire: pb::EntityState) -> String {
     let err = EntityState::try_from(wire).expect_err("the state must be refused");
     err.field().expect("a field path").to_owned()
@@ -379,6 +394,70 @@ fn state_element_errors_name_the_element_field() {
         }),
     });
     assert_eq!(refusal(log), "state.call_events[0].event.outcome");
+}
+
+/// A bad stamp is reported at its whole path wherever it sits: a register's winner, a value
+/// it superseded, a comment, the deletion mark (the paths are built only for the error).
+#[test]
+fn state_stamp_errors_name_the_whole_path() {
+    use pb::{article_field, field_value};
+    let version = |v| {
+        Some(pb::FieldValue {
+            kind: Some(field_value::Kind::Article(pb::ArticleField {
+                value: Some(article_field::Value::Version(v)),
+            })),
+        })
+    };
+    let bad_site = Some(pb::Stamp {
+        hlc: Some(pb::Hlc {
+            wall_ms: 3,
+            logical: 0,
+        }),
+        site: "Not A Site".into(),
+    });
+    let no_hlc = Some(pb::Stamp {
+        hlc: None,
+        site: "munich".into(),
+    });
+    let article = |winner: Option<pb::Stamp>, old: Option<pb::Stamp>| pb::EntityState {
+        key: Some(EntityKey::new(EntityKind::Article, "vpn-setup").into()),
+        registers: vec![pb::Register {
+            stamp: winner,
+            value: version(2),
+            superseded: vec![
+                pb::StampedValue {
+                    stamp: stamp(1),
+                    value: version(1),
+                },
+                pb::StampedValue {
+                    stamp: old,
+                    value: version(1),
+                },
+            ],
+        }],
+        comments: vec![],
+        call_events: vec![],
+        deleted: None,
+    };
+    assert_eq!(
+        refusal(article(no_hlc.clone(), stamp(2))),
+        "state.registers[0].stamp.hlc"
+    );
+    assert_eq!(
+        refusal(article(stamp(5), bad_site.clone())),
+        "state.registers[0].superseded[1].stamp.site"
+    );
+    assert_eq!(
+        refusal(article(stamp(5), None)),
+        "state.registers[0].superseded[1].stamp"
+    );
+    let mut ticket =
+        pb::EntityState::from(EntityState::new(EntityKey::new(EntityKind::Ticket, TICKET)));
+    ticket.comments.push(public_comment(bad_site.clone()));
+    assert_eq!(refusal(ticket.clone()), "state.comments[0].stamp.site");
+    ticket.comments.clear();
+    ticket.deleted = no_hlc;
+    assert_eq!(refusal(ticket), "state.deleted.hlc");
 }
 
 /// A brand field hidden in the history of an article's `version` register (same register
@@ -416,17 +495,7 @@ fn state_refuses_a_foreign_kind_in_register_history() {
 /// Comments belong to tickets and call events to call logs, in states as in changes.
 #[test]
 fn state_refuses_elements_on_the_wrong_kind() {
-    let comment = pb::StampedComment {
-        stamp: stamp(5),
-        comment: Some(pb::Comment {
-            id: "c1".into(),
-            author_alias: "advisor".into(),
-            author_tenant: "inhouse".into(),
-            visibility: Visibility::Public.to_wire(),
-            body: "hello".into(),
-            created_at_ms: 1,
-        }),
-    };
+    let comment = public_comment(stamp(5));
     let mut article = pb::EntityState::from(EntityState::new(EntityKey::new(
         EntityKind::Article,
         "vpn-setup",

@@ -303,12 +303,17 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
 
 /// Rejects a value whose kind differs from the register it is stored in (state messages only;
 /// changes are checked by `Change::validate`).
-pub(crate) fn check_register_name(field: &str, name: &str, value: &FieldValue) -> Result<()> {
+/// `field` names the value's place; it is called only for the error.
+pub(crate) fn check_register_name(
+    field: impl FnOnce() -> String,
+    name: &str,
+    value: &FieldValue,
+) -> Result<()> {
     if value.register() == name {
         Ok(())
     } else {
         Err(Error::invalid(
-            field,
+            field(),
             format!(
                 "value for register {} found in register {}",
                 quote(&value.register()),

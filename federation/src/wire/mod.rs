@@ -49,8 +49,9 @@ impl From<Hlc> for pb::Hlc {
 /// Converts a stamp, naming `field` in errors.
 pub(crate) fn stamp_from_wire(field: &str, stamp: Option<pb::Stamp>) -> Result<Stamp> {
     let pb::Stamp { hlc, site } = required(field, stamp)?;
-    let hlc = required(&format!("{field}.hlc"), hlc)?.into();
-    crate::ids::check_slug(&format!("{field}.site"), &site)?;
+    // Paths are built only for an error: decoding a stored store runs this per register.
+    let hlc = required("hlc", hlc).map_err(|e| e.within(field))?.into();
+    crate::ids::check_slug("site", &site).map_err(|e| e.within(field))?;
     Ok(Stamp { hlc, site })
 }
 

@@ -10,12 +10,13 @@ use crate::error::{Error, Result, quote};
 use crate::model::{EntityKey, EntityKind, FieldValue};
 use crate::state::{EntityState, Register, SUPERSEDED_KEPT, Stamped};
 
-fn stamped_value(field: &str, value: pb::StampedValue) -> Result<Stamped<FieldValue>> {
+/// A stamped value; errors name their field relative to it (`stamp.hlc`, `value`), so the
+/// caller's path is formatted only when there is an error.
+fn stamped_value(value: pb::StampedValue) -> Result<Stamped<FieldValue>> {
     let pb::StampedValue { stamp, value } = value;
     Ok(Stamped {
-        stamp: stamp_from_wire(&format!("{field}.stamp"), stamp)?,
-        value: value_from_wire(required(&format!("{field}.value"), value)?)
-            .map_err(|e| e.within(&format!("{field}.value")))?,
+        stamp: stamp_from_wire("stamp", stamp)?,
+        value: value_from_wire(required("value", value)?).map_err(|e| e.within("value"))?,
     })
 }
 
@@ -34,16 +35,17 @@ impl TryFrom<pb::EntityState> for EntityState {
         let key = EntityKey::try_from(key).map_err(|e| e.within("state.key"))?;
         let mut out = EntityState::new(key);
         for (i, register) in registers.into_iter().enumerate() {
-            let path = format!("state.registers[{i}]");
+            let path = || format!("state.registers[{i}]");
             let pb::Register {
                 stamp,
                 value,
                 superseded,
             } = register;
-            let winner = stamped_value(&path, pb::StampedValue { stamp, value })?;
+            let winner =
+                stamped_value(pb::StampedValue { stamp, value }).map_err(|e| e.within(&path()))?;
             if winner.value.kind() != out.key.kind {
                 return Err(Error::invalid(
-                    format!("{path}.value"),
+                    format!("{}.value", path()),
                     format!(
                         "a {} field in a {} state",
                         winner.value.kind(),
@@ -53,7 +55,7 @@ impl TryFrom<pb::EntityState> for EntityState {
             }
             if superseded.len() > SUPERSEDED_KEPT {
                 return Err(Error::TooLarge {
-                    field: format!("{path}.superseded"),
+                    field: format!("{}.superseded", path()),
                     size: superseded.len(),
                     limit: SUPERSEDED_KEPT,
                 });
@@ -64,15 +66,15 @@ impl TryFrom<pb::EntityState> for EntityState {
                 superseded: Vec::new(),
             };
             for (j, old) in superseded.into_iter().enumerate() {
-                let field = format!("{path}.superseded[{j}]");
-                let old = stamped_value(&field, old)?;
+                let field = || format!("{}.superseded[{j}]", path());
+                let old = stamped_value(old).map_err(|e| e.within(&field()))?;
                 if old.value.kind() != out.key.kind {
                     return Err(Error::invalid(
-                        format!("{field}.value"),
+                        format!("{}.value", field()),
                         format!("a {} field in a {} state", old.value.kind(), out.key.kind),
                     ));
                 }
-                check_register_name(&field, &name, &old.value)?;
+                check_register_name(field, &name, &old.value)?;
                 register.join(&Register {
                     winner: old,
                     superseded: Vec::new(),
@@ -80,7 +82,7 @@ impl TryFrom<pb::EntityState> for EntityState {
             }
             if out.registers.insert(name.clone(), register).is_some() {
                 return Err(Error::invalid(
-                    path,
+                    path(),
                     format!("register {} appears twice", quote(&name)),
                 ));
             }
@@ -131,13 +133,13 @@ where
 {
     let mut out = BTreeMap::new();
     for (i, item) in items.into_iter().enumerate() {
-        let field = format!("{path}[{i}]");
-        let (stamp, value) = convert(item).map_err(|e| e.within(&field))?;
-        let stamp = stamp_from_wire(&format!("{field}.stamp"), stamp)?;
+        let field = || format!("{path}[{i}]");
+        let (stamp, value) = convert(item).map_err(|e| e.within(&field()))?;
+        let stamp = stamp_from_wire("stamp", stamp).map_err(|e| e.within(&field()))?;
         let id = value.element_id().to_owned();
         if out.insert(id.clone(), Stamped { stamp, value }).is_some() {
             return Err(Error::invalid(
-                field,
+                field(),
                 format!("element id {} appears twice", quote(&id)),
             ));
         }
