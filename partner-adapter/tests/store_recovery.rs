@@ -251,6 +251,28 @@ fn replica_level_damage_is_named() {
     }
 }
 
+/// Entity heads are checked on a second thread in batches: damage in every batch, the last
+/// partial one included, is counted once, after what the main pass found.
+#[test]
+fn damaged_heads_in_every_batch_are_all_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    store_with_outbox(dir.path());
+    {
+        let db = integrity::open_db(dir.path()).expect("open the sled files");
+        for n in 0..600 {
+            db.insert(format!("eticket/ASZ-2025-{n:06}"), &b"\xff\xff"[..])
+                .expect("insert");
+        }
+        db.insert(b"mcursor", &b"abc"[..]).expect("insert");
+        db.flush().expect("flush");
+    }
+    let damage = damage_of(open(dir.path()));
+    assert_eq!(damage.len(), 13, "{damage:?}");
+    assert!(damage[0].contains("\"cursor\" marker"), "{damage:?}");
+    assert!(damage[1].starts_with("entity "), "{damage:?}");
+    assert_eq!(damage[12], "and 589 more damaged records");
+}
+
 /// On a healthy store recover changes nothing; with force it rebuilds and keeps everything.
 #[test]
 fn healthy_store_is_left_alone_unless_forced() {

@@ -188,6 +188,14 @@ impl Findings {
         }
     }
 
+    /// Adds what another pass found.
+    fn merge(&mut self, other: Findings) {
+        for problem in other.listed {
+            self.add(problem);
+        }
+        self.more += other.more;
+    }
+
     fn into_damage(mut self) -> Vec<String> {
         if self.more > 0 {
             self.listed
@@ -312,16 +320,68 @@ struct Counters {
     webhook: u64,
 }
 
-/// One pass over every record.
+/// Entity heads handed to the second thread at a time.
+const HEAD_BATCH: usize = 256;
+
+/// Records as sled returns them.
+type Records = Vec<(sled::IVec, sled::IVec)>;
+
+/// Checks the entity heads it receives on a second thread (decoding them is most of the check's
+/// time on a large store): what it found, and how many heads were sound.
+fn head_checker<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    split: bool,
+) -> (
+    std::sync::mpsc::SyncSender<Records>,
+    std::thread::ScopedJoinHandle<'scope, (Findings, usize)>,
+) {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Records>(4);
+    let worker = scope.spawn(move || {
+        let mut findings = Findings::default();
+        let mut sound = 0;
+        for batch in receiver {
+            for (key, value) in batch {
+                match check_head(&value, split) {
+                    Ok(()) => sound += 1,
+                    Err(e) => findings.add(format!("entity {}: {e}", show(&key[1..]))),
+                }
+            }
+        }
+        (findings, sound)
+    });
+    (sender, worker)
+}
+
+/// One pass over every record; entity heads are decoded on a second thread meanwhile.
 fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
+    // Heads hold comments and call events only in layout 1 (or not yet migrated).
+    let split = matches!(db.get(meta_key("format")), Ok(Some(format)) if format.as_ref() == FORMAT)
+        && !matches!(db.contains_key(meta_key("migrate")), Ok(true));
+    std::thread::scope(|scope| {
+        let (heads, worker) = head_checker(scope, split);
+        let (mut findings, mut health, counters) = scan_records(db, site, &heads);
+        drop(heads);
+        let (head_findings, sound) = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        findings.merge(head_findings);
+        health.entities = sound;
+        (findings, health, counters)
+    })
+}
+
+/// The pass itself; entity heads go to `heads` in batches.
+fn scan_records(
+    db: &sled::Db,
+    site: &str,
+    heads: &std::sync::mpsc::SyncSender<Records>,
+) -> (Findings, Health, Counters) {
     let mut findings = Findings::default();
     let mut health = Health::default();
     let mut counters = Counters::default();
     let mut highest_outbox = 0;
-    // Heads hold comments and call events only in layout 1 (or not yet migrated).
-    let split = matches!(db.get(meta_key("format")), Ok(Some(format)) if format.as_ref() == FORMAT)
-        && !matches!(db.contains_key(meta_key("migrate")), Ok(true));
     let mut last_head = Vec::new();
+    let mut pending = Vec::with_capacity(HEAD_BATCH);
     for item in db.iter() {
         let (key, value) = match item {
             Ok(pair) => pair,
@@ -335,9 +395,21 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
         };
         health.records += 1;
         let problem = match key.first().copied() {
-            Some(keys::ENTITY) => check_head(&value, split)
-                .map(|()| health.entities += 1)
-                .map_err(|e| format!("entity {}: {e}", show(&key[1..]))),
+            Some(keys::ENTITY) => {
+                pending.push((key, value));
+                if pending.len() == HEAD_BATCH
+                    && heads
+                        .send(std::mem::replace(
+                            &mut pending,
+                            Vec::with_capacity(HEAD_BATCH),
+                        ))
+                        .is_err()
+                {
+                    // The checker stopped (it panicked): the caller reports its panic.
+                    break;
+                }
+                Ok(())
+            }
             Some(keys::COMMENT) => check_element(db, &key, &value, &mut last_head)
                 .map_err(|e| format!("comment {}: {e}", show_element(&key))),
             Some(keys::CALL_EVENT) => check_element(db, &key, &value, &mut last_head)
@@ -382,6 +454,8 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
             findings.add(problem);
         }
     }
+    // A send fails only when the checker panicked, which the caller reports.
+    let _ = heads.send(pending);
     if highest_outbox > counters.seq {
         findings.add(format!(
             "outbox entry {highest_outbox} is above the origin-sequence counter {}",
