@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hotline_runtime::sled_files::LogSync;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
@@ -108,11 +109,18 @@ pub(super) fn fresh_dir(root: &std::path::Path, name: &str) -> anyhow::Result<st
     Ok(dir)
 }
 
-/// B3: raw sled, `apply_batch(n)` of 1 KB records plus `flush`, for `seconds`.
-pub(super) fn raw_sled(dir: &std::path::Path, n: usize, seconds: f64) -> anyhow::Result<f64> {
-    let db = sled::Config::new()
-        .path(dir.join(format!("sled-{n}")))
-        .open()?;
+/// B3: raw sled, `apply_batch(n)` of 1 KB records plus `flush`, for `seconds`; `durable`: each
+/// flush followed by the `fdatasync` of sled's log that the gateway's and the adapters' flush
+/// also do ([`LogSync`]), so the baseline is as durable as what it is compared with.
+pub(super) fn raw_sled(
+    dir: &std::path::Path,
+    n: usize,
+    seconds: f64,
+    durable: bool,
+) -> anyhow::Result<f64> {
+    let path = dir.join(format!("sled-{n}-{durable}"));
+    let db = sled::Config::new().path(&path).open()?;
+    let log = LogSync::open(&path)?;
     let value = vec![7u8; 1024];
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
@@ -125,6 +133,9 @@ pub(super) fn raw_sled(dir: &std::path::Path, n: usize, seconds: f64) -> anyhow:
         }
         db.apply_batch(batch)?;
         db.flush()?;
+        if durable {
+            log.sync()?;
+        }
     }
     Ok(records as f64 / started.elapsed().as_secs_f64())
 }

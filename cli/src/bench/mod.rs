@@ -136,29 +136,40 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     };
 
     // Baselines.
-    let b3_one = raw_sled(root.path(), 1, o.seconds)?;
-    let b3 = raw_sled(root.path(), o.batch, o.seconds)?;
-    let b3_group = raw_sled(root.path(), o.batch * 4, o.seconds)?;
+    let b3_one = raw_sled(root.path(), 1, o.seconds, true)?;
+    let b3 = raw_sled(root.path(), o.batch, o.seconds, true)?;
+    let b3_group = raw_sled(root.path(), o.batch * 4, o.seconds, true)?;
+    let b3_group_unsynced = raw_sled(root.path(), o.batch * 4, o.seconds, false)?;
     figure(
         "b3_sled_1",
-        "B3 raw sled, batch 1 + flush".into(),
+        "B3 raw sled, batch 1 + flush + fdatasync".into(),
         b3_one,
         "records/s",
         String::new(),
     );
     figure(
         "b3_sled_batch",
-        format!("B3 raw sled, batch {} + flush", o.batch),
+        format!("B3 raw sled, batch {} + flush + fdatasync", o.batch),
         b3,
         "records/s",
         String::new(),
     );
     figure(
         "b3_sled_group",
-        format!("B3 raw sled, batch {} + flush", o.batch * 4),
+        format!("B3 raw sled, batch {} + flush + fdatasync", o.batch * 4),
         b3_group,
         "records/s",
         String::new(),
+    );
+    figure(
+        "b3_sled_group_unsynced",
+        format!("B3 raw sled, batch {} + flush only", o.batch * 4),
+        b3_group_unsynced,
+        "records/s",
+        format!(
+            "sled's own flush, not durable on power loss: fdatasync costs {:.0}% at this batch",
+            (1.0 - b3_group / b3_group_unsynced.max(f64::MIN_POSITIVE)) * 100.0
+        ),
     );
 
     let (key, name, value, unit, detail) = adapter::creates(root.path(), o.seconds, b3_one).await?;

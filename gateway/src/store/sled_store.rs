@@ -1,8 +1,8 @@
 //! The default [`Store`]: one sled tree in the gateway's data directory.
 //!
-//! Durability: `flush` makes every applied batch durable with sled's flush, which on Linux uses
-//! `sync_file_range`. That survives a crash of the process, not every power loss (DESIGN.md
-//! section 8).
+//! Durability: `flush` makes every applied batch durable: sled's flush (which on Linux writes
+//! with `sync_file_range`, enough for a crash of the process) followed by an `fdatasync` of
+//! sled's log file ([`LogSync`]), so an acknowledged change also survives a power loss.
 //!
 //! Failure: once sled fails a write (a full disk, an I/O error) it refuses every later
 //! operation of that handle, and its memory may hold batches that never reached the disk.
@@ -23,6 +23,8 @@ pub struct SledStore {
     cache_bytes: u64,
     /// `None` after a failed reopen; the next operation tries to open the directory again.
     db: RwLock<Option<sled::Db>>,
+    /// sled's log file, synced after each flush (a reopen keeps using the same file).
+    log: LogSync,
 }
 
 fn storage(e: sled::Error) -> Error {
@@ -30,7 +32,7 @@ fn storage(e: sled::Error) -> Error {
 }
 
 use hotline_runtime::sled_files::{
-    LOCK_WAIT, clear_interrupted_snapshots, lock_held, retry_while_locked,
+    LOCK_WAIT, LogSync, clear_interrupted_snapshots, lock_held, retry_while_locked,
 };
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db> {
@@ -73,10 +75,16 @@ impl SledStore {
 
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        let db = open_db(dir, cache_bytes)?;
+        let log = LogSync::open(dir).map_err(|e| Error::File {
+            path: dir.join("db"),
+            problem: format!("cannot open sled's log file to sync it: {e}"),
+        })?;
         Ok(SledStore {
             dir: dir.to_path_buf(),
             cache_bytes,
-            db: RwLock::new(Some(open_db(dir, cache_bytes)?)),
+            db: RwLock::new(Some(db)),
+            log,
         })
     }
 
@@ -128,7 +136,10 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db()?.flush().map(|_| ()).map_err(storage)
+        self.db()?.flush().map_err(storage)?;
+        self.log
+            .sync()
+            .map_err(|e| Error::Storage(format!("cannot sync sled's log file: {e}")))
     }
 
     fn recover(&self) -> Result<()> {

@@ -219,7 +219,7 @@ impl Replica {
         }
         self.db
             .insert(meta("tenant_sites"), sites.join("\n").into_bytes())?;
-        self.db.flush()?;
+        self.flush_durably()?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl Replica {
         }
         self.db
             .insert(meta("guard_terms"), terms.join("\n").into_bytes())?;
-        self.db.flush()?;
+        self.flush_durably()?;
         Ok(())
     }
 

@@ -73,12 +73,15 @@ use self::keys::{customer_key, customer_prefix, meta};
 use self::numbers::UseRate;
 use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
 use self::touched::Touched;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::webhooks::WebhookTarget;
+use hotline_runtime::sled_files::LogSync;
 
 /// The local store.
 pub struct Replica {
     db: sled::Db,
+    /// sled's log file, synced after every flush ([`Replica::flush_durably`]).
+    log: Arc<LogSync>,
     dir: PathBuf,
     tenant: String,
     site: String,
@@ -93,6 +96,11 @@ pub struct Replica {
     /// Ticket numbers taken recently (the lease follows this rate); locked only while `local`
     /// is held, or alone.
     uses: Mutex<UseRate>,
+}
+
+/// A failed sync of sled's log file: the flush before it may not survive a power loss.
+fn log_sync_failed(e: std::io::Error) -> Error {
+    Error::Storage(format!("cannot sync the local store's log file: {e}"))
 }
 
 impl std::fmt::Debug for Replica {
@@ -121,6 +129,10 @@ impl Replica {
         let existed = integrity::holds_store(dir);
         let db = integrity::open_db(dir)?;
         let health = integrity::verify(&db, dir, site, existed)?;
+        let log = Arc::new(LogSync::open(dir).map_err(|e| Error::File {
+            path: dir.join("db"),
+            problem: format!("cannot open sled's log file to sync it: {e}"),
+        })?);
         if health.fresh {
             let floor = integrity::time_floor(SystemTime::now());
             let mut batch = sled::Batch::default();
@@ -131,13 +143,17 @@ impl Replica {
             batch.insert(meta("confirmed"), encode_hlc(Hlc::default()));
             db.apply_batch(batch)?;
             db.flush()?;
+            log.sync().map_err(log_sync_failed)?;
         } else if health.migrate {
+            // Not synced chunk by chunk: sled recovers a prefix of its log, the migration
+            // resumes from its cursor, and the high-water record below syncs the result.
             migrate::run(&db)?;
         }
         let last = read_hlc(&db, "hlc")?.unwrap_or_default();
         let group = Arc::new(GroupFlush::default());
         let replica = Replica {
-            webhooks: WebhookQueue::new(db.clone(), group.clone()),
+            webhooks: WebhookQueue::new(db.clone(), log.clone(), group.clone()),
+            log,
             group,
             uses: Mutex::new(UseRate::default()),
             db,
@@ -157,7 +173,7 @@ impl Replica {
     /// every clean stop), so a later start notices when sled lost writes.
     pub fn record_high_water(&self) -> Result<()> {
         let _clock = self.clock();
-        self.db.flush()?;
+        self.flush_durably()?;
         let marks = HighWater {
             seq: self.counter("seq")?,
             webhook: self.counter("webhook")?,
@@ -274,19 +290,20 @@ impl Replica {
     /// Waits until an applied step is flushed ([`GroupFlush::wait`]): call without the local
     /// lock when others may be waiting to apply theirs, so they join the same flush.
     fn durable(&self, pending: Pending) -> Result<()> {
-        self.group.wait(pending, || {
-            self.db.flush()?;
-            Ok(())
-        })
+        self.group.wait(pending, || self.flush_durably())
+    }
+
+    /// sled's flush, then the sync of its log file that makes the flush survive a power loss
+    /// ([`LogSync`]).
+    fn flush_durably(&self) -> Result<()> {
+        self.db.flush()?;
+        self.log.sync().map_err(log_sync_failed)
     }
 
     /// Flushes every step applied so far, when any is not yet durable: what leaves the site
     /// (outbox push, webhooks) is read after this, so nothing published can be lost.
     pub fn flush_applied(&self) -> Result<()> {
-        self.group.flush_applied(|| {
-            self.db.flush()?;
-            Ok(())
-        })
+        self.group.flush_applied(|| self.flush_durably())
     }
 
     /// Flushes made through the group commit since open (a group of writes shares one).

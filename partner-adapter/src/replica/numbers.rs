@@ -66,7 +66,7 @@ impl Replica {
         };
         self.db
             .insert(numbers_key(block.year, block.first), value.encode_to_vec())?;
-        self.db.flush()?;
+        self.flush_durably()?;
         Ok(())
     }
 }

@@ -116,7 +116,7 @@ impl Replica {
         }
         batch.insert(meta("confirmed"), encode_hlc(confirmed));
         self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.flush_durably()?;
         if let Some(back_to) = rewound {
             tracing::warn!(
                 from_ms = clock.last().wall_ms,

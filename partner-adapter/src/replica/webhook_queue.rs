@@ -8,6 +8,7 @@ use super::GroupFlush;
 use crate::error::Result;
 use crate::webhooks::DeliveryQueue;
 use crate::webhooks::record::{self, QueueEntry};
+use hotline_runtime::sled_files::LogSync;
 
 use super::keys::{
     self, WEBHOOK_DEAD_LETTER, WEBHOOK_QUEUE, show_hex, webhook_key, webhook_parts,
@@ -19,6 +20,8 @@ use super::keys::{
 #[derive(Clone)]
 pub struct WebhookQueue {
     db: sled::Db,
+    /// sled's log file, synced after a flush.
+    log: Arc<LogSync>,
     /// The store's group commit: events are delivered only once flushed.
     group: Arc<GroupFlush>,
 }
@@ -30,8 +33,8 @@ impl std::fmt::Debug for WebhookQueue {
 }
 
 impl WebhookQueue {
-    pub(super) fn new(db: sled::Db, group: Arc<GroupFlush>) -> Self {
-        WebhookQueue { db, group }
+    pub(super) fn new(db: sled::Db, log: Arc<LogSync>, group: Arc<GroupFlush>) -> Self {
+        WebhookQueue { db, log, group }
     }
 
     /// Queues `body` as event `event_id` for the first `targets` targets of the configuration,
@@ -52,7 +55,7 @@ impl DeliveryQueue for WebhookQueue {
         // A local step's events are visible once applied; deliver them only once flushed.
         self.group.flush_applied(|| {
             self.db.flush()?;
-            Ok(())
+            self.log.sync().map_err(super::log_sync_failed)
         })?;
         let prefix = webhook_target_prefix(WEBHOOK_QUEUE, target);
         loop {
