@@ -34,12 +34,22 @@ pub fn clear_interrupted_snapshots(dir: &Path) -> std::io::Result<usize> {
 /// `sync_file_range`: the bytes reach the device, but neither the file's metadata (its new
 /// length) nor the device's write cache are flushed, so a power loss can take writes that
 /// were acknowledged after the flush returned. [`LogSync::sync`] after each flush is an
-/// `fdatasync` of that file, which flushes both. sled writes values larger than a quarter of
-/// a segment (128 KiB) to separate files under `blobs/` without syncing them; the gateway's
-/// and the adapters' records stay far below that.
+/// `fdatasync` of that file, which flushes both. Items larger than a quarter of a segment
+/// (128 KiB: a large value, or a tree node of many comments) sled writes to their own files
+/// under `blobs/`, named by their log position, without syncing them; `sync` also syncs every
+/// blob file it has not synced before, then the `blobs` directory.
+///
+/// A failed sync is final for this handle: the kernel reports a write-back error only once,
+/// so a later sync would succeed although pages of the earlier flush never reached the disk.
+/// Every later `sync` fails too, naming the first failure; the process must restart.
 #[derive(Debug)]
 pub struct LogSync {
     log: std::fs::File,
+    blobs: std::path::PathBuf,
+    /// The highest blob (by log position) already synced.
+    synced_blob: std::sync::atomic::AtomicU64,
+    /// The first failure, once a sync failed.
+    failed: std::sync::OnceLock<String>,
 }
 
 impl LogSync {
@@ -49,12 +59,58 @@ impl LogSync {
     pub fn open(dir: &Path) -> std::io::Result<LogSync> {
         let log = std::fs::File::open(dir.join("db"))?;
         std::fs::File::open(dir)?.sync_all()?;
-        Ok(LogSync { log })
+        Ok(LogSync {
+            log,
+            blobs: dir.join("blobs"),
+            synced_blob: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::OnceLock::new(),
+        })
     }
 
-    /// Makes everything sled has flushed durable (`fdatasync` of its log file).
+    /// Makes everything sled has flushed durable: `fdatasync` of its log file, and of blob
+    /// files written since the last sync.
     pub fn sync(&self) -> std::io::Result<()> {
-        self.log.sync_data()
+        if let Some(first) = self.failed.get() {
+            return Err(std::io::Error::other(format!(
+                "an earlier sync of the store failed ({first}); writes since may not be on                  disk: restart once the disk is healthy"
+            )));
+        }
+        let synced = self.log.sync_data().and_then(|()| self.sync_blobs());
+        if let Err(e) = &synced {
+            let _first = self.failed.set(e.to_string());
+        }
+        synced
+    }
+
+    /// Syncs blob files above the highest one synced so far, then the `blobs` directory.
+    fn sync_blobs(&self) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let floor = self.synced_blob.load(Ordering::Acquire);
+        let mut highest = floor;
+        for entry in entries {
+            let entry = entry?;
+            let Some(lsn) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if lsn > floor {
+                std::fs::File::open(entry.path())?.sync_data()?;
+                highest = highest.max(lsn);
+            }
+        }
+        if highest > floor {
+            std::fs::File::open(&self.blobs)?.sync_all()?;
+            self.synced_blob.fetch_max(highest, Ordering::AcqRel);
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +152,32 @@ mod tests {
         std::fs::write(dir.path().join("db"), b"log").expect("write");
         let sync = LogSync::open(dir.path()).expect("open");
         sync.sync().expect("sync");
+    }
+
+    /// Blob files are synced once each, by their log position; a failed sync is final.
+    #[test]
+    fn log_sync_takes_new_blobs_and_a_failure_sticks() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("db"), b"log").expect("write");
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir(&blobs).expect("blobs");
+        std::fs::write(blobs.join("4096"), b"blob").expect("write");
+        std::fs::write(blobs.join("not-a-blob"), b"?").expect("write");
+        let sync = LogSync::open(dir.path()).expect("open");
+        sync.sync().expect("sync");
+        assert_eq!(sync.synced_blob.load(Ordering::Acquire), 4096);
+        std::fs::write(blobs.join("8192"), b"blob").expect("write");
+        sync.sync().expect("sync");
+        assert_eq!(sync.synced_blob.load(Ordering::Acquire), 8192);
+        // A blob that cannot be opened (here a dangling link) fails the sync, and every
+        // later sync fails too, after the blob is gone.
+        let broken = blobs.join("9000");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &broken).expect("link");
+        sync.sync().expect_err("the blob cannot be opened");
+        std::fs::remove_file(&broken).expect("remove");
+        let err = sync.sync().expect_err("a failure is final");
+        assert!(err.to_string().contains("restart"), "{err}");
     }
 
     /// A held lock is tried again until it is free; any other outcome is returned at once.

@@ -326,30 +326,81 @@ const HEAD_BATCH: usize = 256;
 /// Records as sled returns them.
 type Records = Vec<(sled::IVec, sled::IVec)>;
 
-/// Checks the entity heads it receives on a second thread (decoding them is most of the check's
-/// time on a large store): what it found, and how many heads were sound.
-fn head_checker<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    split: bool,
-) -> (
-    std::sync::mpsc::SyncSender<Records>,
-    std::thread::ScopedJoinHandle<'scope, (Findings, usize)>,
-) {
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Records>(4);
-    let worker = scope.spawn(move || {
-        let mut findings = Findings::default();
-        let mut sound = 0;
-        for batch in receiver {
-            for (key, value) in batch {
-                match check_head(&value, split) {
-                    Ok(()) => sound += 1,
-                    Err(e) => findings.add(format!("entity {}: {e}", show(&key[1..]))),
-                }
+/// What the head checks found, and how many heads were sound.
+#[derive(Default)]
+struct HeadChecks {
+    findings: Findings,
+    sound: usize,
+}
+
+impl HeadChecks {
+    fn check(&mut self, batch: Records, split: bool) {
+        for (key, value) in batch {
+            match check_head(&value, split) {
+                Ok(()) => self.sound += 1,
+                Err(e) => self
+                    .findings
+                    .add(format!("entity {}: {e}", show(&key[1..]))),
             }
         }
-        (findings, sound)
-    });
-    (sender, worker)
+    }
+}
+
+/// Where the pass hands entity heads: a second thread (decoding them is most of the check's
+/// time on a large store), or, when no thread could be started, the pass's own thread.
+enum Heads<'scope> {
+    Worker {
+        sender: std::sync::mpsc::SyncSender<Records>,
+        worker: std::thread::ScopedJoinHandle<'scope, HeadChecks>,
+    },
+    Inline(HeadChecks),
+}
+
+impl<'scope> Heads<'scope> {
+    fn start(scope: &'scope std::thread::Scope<'scope, '_>, split: bool) -> Self {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Records>(4);
+        let spawned = std::thread::Builder::new()
+            .name("store-check".into())
+            .spawn_scoped(scope, move || {
+                let mut checks = HeadChecks::default();
+                for batch in receiver {
+                    checks.check(batch, split);
+                }
+                checks
+            });
+        match spawned {
+            Ok(worker) => Heads::Worker { sender, worker },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a second thread for the store check; checking on one");
+                Heads::Inline(HeadChecks::default())
+            }
+        }
+    }
+
+    /// Hands a batch over; false when the second thread has stopped (it panicked, which
+    /// [`Heads::finish`] reports).
+    fn give(&mut self, batch: Records, split: bool) -> bool {
+        match self {
+            Heads::Worker { sender, .. } => sender.send(batch).is_ok(),
+            Heads::Inline(checks) => {
+                checks.check(batch, split);
+                true
+            }
+        }
+    }
+
+    /// Waits for the checks; a panic of the second thread is raised again here.
+    fn finish(self) -> HeadChecks {
+        match self {
+            Heads::Worker { sender, worker } => {
+                drop(sender);
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+            Heads::Inline(checks) => checks,
+        }
+    }
 }
 
 /// One pass over every record; entity heads are decoded on a second thread meanwhile.
@@ -358,14 +409,11 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
     let split = matches!(db.get(meta_key("format")), Ok(Some(format)) if format.as_ref() == FORMAT)
         && !matches!(db.contains_key(meta_key("migrate")), Ok(true));
     std::thread::scope(|scope| {
-        let (heads, worker) = head_checker(scope, split);
-        let (mut findings, mut health, counters) = scan_records(db, site, &heads);
-        drop(heads);
-        let (head_findings, sound) = worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        findings.merge(head_findings);
-        health.entities = sound;
+        let mut heads = Heads::start(scope, split);
+        let (mut findings, mut health, counters) = scan_records(db, site, &mut heads, split);
+        let checks = heads.finish();
+        findings.merge(checks.findings);
+        health.entities = checks.sound;
         (findings, health, counters)
     })
 }
@@ -374,7 +422,8 @@ fn scan(db: &sled::Db, site: &str) -> (Findings, Health, Counters) {
 fn scan_records(
     db: &sled::Db,
     site: &str,
-    heads: &std::sync::mpsc::SyncSender<Records>,
+    heads: &mut Heads<'_>,
+    split: bool,
 ) -> (Findings, Health, Counters) {
     let mut findings = Findings::default();
     let mut health = Health::default();
@@ -398,12 +447,10 @@ fn scan_records(
             Some(keys::ENTITY) => {
                 pending.push((key, value));
                 if pending.len() == HEAD_BATCH
-                    && heads
-                        .send(std::mem::replace(
-                            &mut pending,
-                            Vec::with_capacity(HEAD_BATCH),
-                        ))
-                        .is_err()
+                    && !heads.give(
+                        std::mem::replace(&mut pending, Vec::with_capacity(HEAD_BATCH)),
+                        split,
+                    )
                 {
                     // The checker stopped (it panicked): the caller reports its panic.
                     break;
@@ -454,8 +501,8 @@ fn scan_records(
             findings.add(problem);
         }
     }
-    // A send fails only when the checker panicked, which the caller reports.
-    let _ = heads.send(pending);
+    // This fails only when the second thread panicked, which `Heads::finish` reports.
+    heads.give(pending, split);
     if highest_outbox > counters.seq {
         findings.add(format!(
             "outbox entry {highest_outbox} is above the origin-sequence counter {}",
