@@ -15,7 +15,7 @@ use hotline_federation::model::EntityKey;
 use hotline_gateway::audit;
 use hotline_gateway::state::GatewayState;
 use hotline_gateway::store::sled_store::SledStore;
-use hotline_gateway::store::{Store, entities, layout};
+use hotline_gateway::store::{entities, layout};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
