@@ -33,6 +33,9 @@ enum Command {
         kind: String,
         /// Its directory.
         dir: PathBuf,
+        /// The gateway's storage engine, when not the config's default.
+        #[arg(long)]
+        storage: Option<String>,
     },
     /// Administers the federation through the gateway's Admin service (staff certificate).
     Admin {
@@ -184,11 +187,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pki { dir, action } => hotline::pki_command::run(&PkiDir::new(dir), action),
         Command::Bench(args) => hotline::bench::command(args),
-        Command::ServeBench { kind, dir } => {
+        Command::ServeBench { kind, dir, storage } => {
             hotline_runtime::telemetry::init("text", "error");
             let kind = hotline::bench::server::Kind::parse(&kind)?;
             tokio::runtime::Runtime::new()?
-                .block_on(hotline::bench::server::serve_child(kind, &dir))
+                .block_on(hotline::bench::server::serve_child(kind, &dir, storage))
         }
         Command::Admin {
             gateway,

@@ -89,6 +89,7 @@ fn quick_growth_run_reports_every_size_and_site_count() {
 
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("JSON written")).expect("JSON");
+    assert_eq!(json["storage"], "sled", "the default engine: {json}");
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");
     for (point, want) in sizes.iter().zip([200u64, 1_000]) {

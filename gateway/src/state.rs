@@ -85,7 +85,10 @@ impl GatewayState {
                         &config.data_dir,
                         config.storage_cache_mib << 20,
                     )?),
-                    "redb" => Arc::new(RedbStore::open(&config.data_dir)?),
+                    "redb" => Arc::new(RedbStore::open_with_cache(
+                        &config.data_dir,
+                        config.storage_cache_mib << 20,
+                    )?),
                     other => {
                         return Err(Error::Config {
                             field: "storage".into(),

@@ -50,11 +50,24 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts a `kind` server over the PKI and data in `dir`.
+    /// Starts a `kind` server over the PKI and data in `dir`, on the config's default engine.
     pub fn start(kind: Kind, dir: &Path) -> anyhow::Result<ServerProcess> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve-bench", kind.name()])
-            .arg(dir)
+        Self::start_on(kind, dir, None)
+    }
+
+    /// Starts a `kind` server over the PKI and data in `dir`; a gateway stores with `storage`
+    /// (`sled`, `redb`) when given.
+    pub fn start_on(
+        kind: Kind,
+        dir: &Path,
+        storage: Option<&str>,
+    ) -> anyhow::Result<ServerProcess> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["serve-bench", kind.name()]).arg(dir);
+        if let Some(engine) = storage {
+            command.args(["--storage", engine]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -131,8 +144,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The body of `hotline serve-bench KIND DIR`: serve until stdin closes.
-pub async fn serve_child(kind: Kind, dir: &Path) -> anyhow::Result<()> {
+/// The body of `hotline serve-bench KIND DIR [--storage ENGINE]`: serve until stdin closes.
+pub async fn serve_child(kind: Kind, dir: &Path, storage: Option<String>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     std::thread::spawn(move || {
@@ -144,6 +157,9 @@ pub async fn serve_child(kind: Kind, dir: &Path) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let mut config = crate::demo::federation::gateway_config(dir);
     super::growth::sites::extend_config(&mut config, dir)?;
+    if let Some(engine) = storage {
+        config.storage = engine;
+    }
     let announce = || -> anyhow::Result<()> {
         let mut out = std::io::stdout();
         writeln!(out, "ready {addr}")?;

@@ -40,17 +40,23 @@ pub struct RedbStore {
     db: RwLock<Option<Arc<Database>>>,
     /// Whether a batch was applied since the last flush (a flush without one skips the fsync).
     dirty: AtomicBool,
+    /// The page cache redb is opened with, in bytes.
+    cache_bytes: u64,
 }
 
 fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("redb {what}: {e}"))
 }
 
-fn open_db(path: &Path) -> Result<Database> {
-    let db = Database::create(path).map_err(|e| Error::File {
-        path: path.to_path_buf(),
-        problem: format!("cannot open the redb store: {e}"),
-    })?;
+fn open_db(path: &Path, cache_bytes: u64) -> Result<Database> {
+    let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
+    let db = redb::Builder::new()
+        .set_cache_size(cache)
+        .create(path)
+        .map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            problem: format!("cannot open the redb store: {e}"),
+        })?;
     // Create the table once, durably, so readers of a fresh store find it.
     let tx = db.begin_write().map_err(|e| storage("begin", e))?;
     tx.open_table(TABLE).map_err(|e| storage("open table", e))?;
@@ -59,13 +65,21 @@ fn open_db(path: &Path) -> Result<Database> {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with the default page cache
+    /// ([`crate::config::DEFAULT_STORAGE_CACHE_MIB`]).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_cache(dir, crate::config::DEFAULT_STORAGE_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes` (redb's own
+    /// default is 1 GiB; the gateway's memory bound counts on the configured one).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let path = dir.join(FILE_NAME);
         Ok(RedbStore {
-            db: RwLock::new(Some(Arc::new(open_db(&path)?))),
+            db: RwLock::new(Some(Arc::new(open_db(&path, cache_bytes)?))),
             path,
             dirty: AtomicBool::new(false),
+            cache_bytes,
         })
     }
 
@@ -79,7 +93,7 @@ impl RedbStore {
         if let Some(db) = slot.clone() {
             return Ok(db);
         }
-        let db = Arc::new(open_db(&self.path).map_err(|e| {
+        let db = Arc::new(open_db(&self.path, self.cache_bytes).map_err(|e| {
             Error::Storage(format!(
                 "the store was closed after a failure and cannot be opened again yet: {e}"
             ))
@@ -166,7 +180,8 @@ impl Store for RedbStore {
         // The old handle must be gone before the file is opened again: redb locks it. A reader
         // holding a clone for a moment makes this attempt fail; the next one works.
         drop(slot.take());
-        let db = open_db(&self.path).map_err(|e| Error::Storage(e.to_string()))?;
+        let db =
+            open_db(&self.path, self.cache_bytes).map_err(|e| Error::Storage(e.to_string()))?;
         *slot = Some(Arc::new(db));
         self.dirty.store(false, Ordering::SeqCst);
         Ok(())

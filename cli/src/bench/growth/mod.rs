@@ -38,6 +38,9 @@ pub struct GrowthArgs {
     /// Where to write the SVG plot.
     #[arg(long, default_value = "docs/growth.svg")]
     pub svg: PathBuf,
+    /// The gateway's storage engine.
+    #[arg(long, default_value = "sled", value_parser = ["sled", "redb"])]
+    pub storage: String,
 }
 
 /// Sizes and durations of a growth run.
@@ -55,6 +58,8 @@ pub struct GrowthOptions {
     pub catch_up: u64,
     /// Changes per second the sites' propagation figure pushes (each a comment of about 1 KB).
     pub propagation_rate: f64,
+    /// The gateway's storage engine (`sled`, `redb`).
+    pub storage: String,
 }
 
 impl GrowthOptions {
@@ -67,6 +72,7 @@ impl GrowthOptions {
             comments: 3,
             catch_up: 20_000,
             propagation_rate: 50.0,
+            storage: "sled".into(),
         }
     }
 
@@ -79,6 +85,7 @@ impl GrowthOptions {
             comments: 3,
             catch_up: 300,
             propagation_rate: 50.0,
+            storage: "sled".into(),
         }
     }
 
@@ -95,6 +102,11 @@ impl GrowthOptions {
             counts.first().is_none_or(|&n| n > 0) && ascending(&counts) && counts.len() <= 8,
             "--site-counts {:?}: give up to 8 site counts above 0, strictly ascending (e.g. 10,100,1000)",
             self.site_counts
+        );
+        anyhow::ensure!(
+            ["sled", "redb"].contains(&self.storage.as_str()),
+            "--storage {:?}: the growth mode measures sled or redb",
+            self.storage
         );
         anyhow::ensure!(
             self.seconds > 0.0,
@@ -116,6 +128,7 @@ pub fn command(args: GrowthArgs) -> anyhow::Result<()> {
     options.sizes = args.sizes.unwrap_or(options.sizes);
     options.site_counts = args.site_counts.unwrap_or(options.site_counts);
     options.seconds = args.seconds.unwrap_or(options.seconds);
+    options.storage = args.storage;
     options.validate()?;
     hotline_runtime::telemetry::init("text", "error");
     let report = tokio::runtime::Runtime::new()?.block_on(run(&options))?;
@@ -140,6 +153,7 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut report = GrowthReport {
         cores,
+        storage: options.storage.clone(),
         comments_per_ticket: options.comments,
         propagation_rate: options.propagation_rate,
         sizes: Vec::new(),
@@ -149,7 +163,7 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     // The store growing.
     let dir = fresh_dir(root.path(), "store")?;
     sites::register(&dir, 1)?;
-    let gateway = ServerProcess::start(Kind::Gateway, &dir)?;
+    let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
     let mut fill = steps::Fill::start(&gateway, options.comments).await?;
     for &size in &options.sizes {
         report
@@ -164,7 +178,7 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     let most = options.site_counts.last().copied().unwrap_or(0);
     eprintln!("issuing {most} site certificates");
     sites::register(&dir, most)?;
-    let gateway = ServerProcess::start(Kind::Gateway, &dir)?;
+    let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
     let (site, tenant) = SITES[0];
     let mut client = gateway.client(site).await?;
     let mut load = super::load::SiteLoad::new(&mut client, site, tenant, 10_000).await?;

@@ -8,6 +8,8 @@ use serde::Serialize;
 pub struct GrowthReport {
     /// Cores of the machine.
     pub cores: usize,
+    /// The gateway's storage engine.
+    pub storage: String,
     /// Comments each filled ticket got.
     pub comments_per_ticket: u64,
     /// Changes per second pushed while propagation to many sites was timed.
@@ -72,24 +74,27 @@ pub struct SitesPoint {
 
 /// The report as two tables.
 pub fn table(report: &GrowthReport) -> String {
-    let mut out = format!(
-        "{:>9} {:>10} {:>9} {:>9} {:>10} {:>12} {:>10} {:>11}\n",
+    let mut out = format!("gateway storage: {}\n", report.storage);
+    out.push_str(&format!(
+        "{:>9} {:>10} {:>9} {:>9} {:>10} {:>10} {:>12} {:>10} {:>11}\n",
         "tickets",
         "ingest/s",
         "Fetch p99",
         "new site",
+        "RSS before",
         "peak RSS",
         "catch-up/s",
         "disk",
         "bytes/ticket"
-    );
+    ));
     for p in &report.sizes {
         out.push_str(&format!(
-            "{:>9} {:>10.0} {:>6.2} ms {:>7.2} s {:>6.1} MiB {:>12.0} {:>6.0} MiB {:>11.0}\n",
+            "{:>9} {:>10.0} {:>6.2} ms {:>7.2} s {:>6.1} MiB {:>6.1} MiB {:>12.0} {:>6.0} MiB {:>11.0}\n",
             p.tickets,
             p.ingest_changes_per_s,
             p.fetch_p99_ms,
             p.snapshot_seconds,
+            p.rss_before_snapshot_mib,
             p.snapshot_peak_rss_mib,
             p.catch_up_changes_per_s,
             p.disk_bytes as f64 / 1048576.0,
