@@ -89,7 +89,19 @@ fn quick_growth_run_reports_every_size_and_site_count() {
 
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).expect("JSON written")).expect("JSON");
-    assert_eq!(json["storage"], "sled", "the default engine: {json}");
+    assert_eq!(json["storage"], "redb", "the default engine: {json}");
+    // The store after the fill, against its live keys and values: both measured, and the
+    // allocated file is at least as large as what it holds.
+    let live = json["final_live_bytes"].as_u64().unwrap_or(0);
+    let disk = json["final_disk_bytes"].as_u64().unwrap_or(0);
+    assert!(
+        live > 1_000 * 1_000 && disk >= live,
+        "{live} live, {disk} on disk"
+    );
+    assert!(
+        json["restart_after_kill_seconds"].as_f64().unwrap_or(0.0) > 0.0,
+        "{json}"
+    );
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");
     for (point, want) in sizes.iter().zip([200u64, 1_000]) {

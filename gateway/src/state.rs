@@ -16,9 +16,7 @@ use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::store::memory::MemoryStore;
-use crate::store::redb_store::RedbStore;
-use crate::store::sled_store::SledStore;
-use crate::store::{Store, entities};
+use crate::store::{Store, engine, entities};
 use crate::writer::{
     self, Outcome, Registration, RunningWriter, Shared, WriterHandle, WriterMode, WriterSettings,
     read_counter,
@@ -75,27 +73,11 @@ impl GatewayState {
     pub async fn open_with_clock(config: GatewayConfig, clock: fn() -> u64) -> Result<Arc<Self>> {
         let store: Arc<dyn Store> = match config.storage.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
-            engine => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::File {
-                    path: config.data_dir.clone(),
-                    problem: format!("cannot create the data directory: {e}"),
-                })?;
-                match engine {
-                    "sled" => Arc::new(SledStore::open_with_cache(
-                        &config.data_dir,
-                        config.storage_cache_mib << 20,
-                    )?),
-                    "redb" => Arc::new(RedbStore::open_with_cache(
-                        &config.data_dir,
-                        config.storage_cache_mib << 20,
-                    )?),
-                    other => {
-                        return Err(Error::Config {
-                            field: "storage".into(),
-                            problem: format!("{other:?} is not known; known: sled, redb, memory"),
-                        });
-                    }
-                }
+            storage => {
+                let (engine, store) =
+                    engine::open(storage, &config.data_dir, config.storage_cache_mib << 20)?;
+                tracing::info!(engine, data_dir = %config.data_dir.display(), "store opened");
+                store
             }
         };
         Self::start(config, store, WriterMode::Thread, clock).await

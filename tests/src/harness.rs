@@ -81,13 +81,13 @@ impl Pki {
     }
 }
 
-/// The federation of the tests on a sled store in `data_dir`, behind the TLS of `pki` (see
-/// [`federation_layout`]).
+/// The federation of the tests on the default engine's store in `data_dir` (`auto`: redb for a
+/// new directory), behind the TLS of `pki` (see [`federation_layout`]).
 pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
     GatewayConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
-        storage: "sled".into(),
+        storage: "auto".into(),
         tls: pki.gateway_tls(),
         ..federation_layout()
     }

@@ -8,7 +8,6 @@ use std::path::Path;
 use hotline::audit::{AuditAction, Credentials};
 use hotline_federation::audit::{Checkpoint, Receipt, SignedCheckpoint, prove};
 use hotline_gateway::config::GatewayConfig;
-use hotline_gateway::store::sled_store::SledStore;
 use hotline_gateway::store::{Batch, Store, keys};
 use hotline_proto::v1 as pb;
 use hotline_tests::changes::{number, open_ticket, push};
@@ -81,18 +80,23 @@ fn credentials(gateway: &RunningGateway, pki: &Pki, name: &str) -> Credentials {
 }
 
 /// Rewrites the stored trail with the gateway stopped, through the store API.
+/// The store in `dir`, on the engine the gateway used there.
+fn open_store(dir: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(hotline_gateway::store::engine::open("auto", dir, 8 << 20)?.1)
+}
+
 fn tamper(
     dir: &Path,
-    change: impl FnOnce(&SledStore) -> anyhow::Result<Batch>,
+    change: impl FnOnce(&dyn Store) -> anyhow::Result<Batch>,
 ) -> anyhow::Result<()> {
-    let store = SledStore::open(dir)?;
-    let batch = change(&store)?;
+    let store = open_store(dir)?;
+    let batch = change(store.as_ref())?;
     store.apply(batch)?;
     store.flush()?;
     Ok(())
 }
 
-fn stored(store: &SledStore, seq: u64) -> anyhow::Result<Vec<u8>> {
+fn stored(store: &dyn Store, seq: u64) -> anyhow::Result<Vec<u8>> {
     store
         .get(&keys::audit(seq))?
         .ok_or_else(|| anyhow::anyhow!("audit entry {seq} is not stored"))
@@ -115,11 +119,11 @@ async fn verify_online(
     Ok(answer)
 }
 
-/// One byte flipped, one entry deleted or two entries swapped in the real sled store are each
+/// One byte flipped, one entry deleted or two entries swapped in the real store are each
 /// named (entry and kind) by Verify after a restart, and the intact trail verifies before and
 /// after: the trail proves that nothing recorded was changed, removed or reordered.
 #[tokio::test]
-async fn verify_names_tampered_entries_in_the_sled_store() -> anyhow::Result<()> {
+async fn verify_names_tampered_entries_in_the_store() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let config = federation_config(&pki, data.path());
@@ -133,8 +137,11 @@ async fn verify_names_tampered_entries_in_the_sled_store() -> anyhow::Result<()>
     assert!(intact.checked > target + 1);
 
     let original = {
-        let store = SledStore::open(data.path())?;
-        (stored(&store, target)?, stored(&store, target + 1)?)
+        let store = open_store(data.path())?;
+        (
+            stored(store.as_ref(), target)?,
+            stored(store.as_ref(), target + 1)?,
+        )
     };
     let restore = |dir: &Path| {
         tamper(dir, |_| {

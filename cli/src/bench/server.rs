@@ -93,6 +93,13 @@ impl ServerProcess {
         rss_of(self.child.id())
     }
 
+    /// Kills the child with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

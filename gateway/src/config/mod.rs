@@ -41,13 +41,13 @@ pub struct GatewayConfig {
     pub listen: String,
     /// Directory of the store (sled or redb).
     pub data_dir: PathBuf,
-    /// `sled` (default, durable), `redb` (durable, the alternative engine) or `memory` (tests
-    /// and demos only).
+    /// `auto` (default: the engine whose store `data_dir` holds, redb for a new one), `redb`,
+    /// `sled` (both durable) or `memory` (tests and demos only). See [`crate::store::engine`].
     pub storage: String,
-    /// The sled engine's cache of store pages, in MiB (8 to 65536; sled's own default is
-    /// 1024). sled holds several times this in memory, and what a new site's sync reads passes
-    /// through it: with 256 the gateway grew to 1.56 GiB serving a new site at 100,000
-    /// tickets, with 32 to 253 MiB and no slower (BENCHMARKS.md, "How cost grows").
+    /// The engine's cache of store pages, in MiB (8 to 65536; redb's own default is 1024, sled's
+    /// 1024). redb keeps to it; sled holds several times this and, past about 100,000 tickets,
+    /// memory that grows with the store whatever the setting (BENCHMARKS.md, "How cost
+    /// grows").
     pub storage_cache_mib: u64,
     /// Prefix of public ticket numbers, e.g. `ASZ`.
     pub ticket_prefix: String,
@@ -209,7 +209,7 @@ impl Default for GatewayConfig {
             federation: "hotline".into(),
             listen: "127.0.0.1:7443".into(),
             data_dir: PathBuf::from("hotline-gateway-data"),
-            storage: "sled".into(),
+            storage: "auto".into(),
             storage_cache_mib: DEFAULT_STORAGE_CACHE_MIB,
             ticket_prefix: "ASZ".into(),
             max_skew_ms: hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
@@ -324,10 +324,13 @@ impl GatewayConfig {
         };
         slug("federation", &self.federation)?;
         self.listen_addr()?;
-        if !matches!(self.storage.as_str(), "sled" | "redb" | "memory") {
+        if !matches!(self.storage.as_str(), "auto" | "sled" | "redb" | "memory") {
             return bad(
                 "storage",
-                format!("{:?} is not known; known: sled, redb, memory", self.storage),
+                format!(
+                    "{:?} is not known; known: auto, sled, redb, memory",
+                    self.storage
+                ),
             );
         }
         if !(8..=65536).contains(&self.storage_cache_mib) {

@@ -242,17 +242,20 @@ fn audit_checkpoint_interval_must_be_positive() {
     assert_eq!(parsed.audit_key_path(), std::path::PathBuf::from("/k"));
 }
 
-/// `storage = "redb"` is accepted beside sled and memory, and an unknown engine is refused
+/// `storage` defaults to "auto"; every engine is accepted, and an unknown one is refused
 /// naming the field and every allowed value, so a typo does not silently pick an engine.
 #[test]
 fn storage_accepts_redb_and_lists_the_engines() {
+    assert_eq!(GatewayConfig::default().storage, "auto");
     let mut config = valid();
-    config.storage = "redb".into();
-    config.validate().expect("redb is a known engine");
+    for engine in ["auto", "redb", "sled", "memory"] {
+        config.storage = engine.into();
+        config.validate().expect("a known engine");
+    }
     config.storage = "rocksdb".into();
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("storage"), "{err}");
-    assert!(err.contains("known: sled, redb, memory"), "{err}");
+    assert!(err.contains("known: auto, sled, redb, memory"), "{err}");
 }
 
 /// The sled page cache is bounded both ways, and a value outside says the field and the range.

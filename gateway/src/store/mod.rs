@@ -1,11 +1,13 @@
 //! Storage behind a narrow trait: one atomic batch write, point reads, ordered range scans and
-//! a durable flush. sled is the default, [`redb_store::RedbStore`] the alternative engine;
+//! a durable flush. [`redb_store::RedbStore`] is the default for a new store, sled
+//! ([`sled_store::SledStore`]) stays selectable and keeps the stores it wrote ([`engine`]);
 //! [`memory::MemoryStore`] is the deterministic double.
 //!
 //! Everything lives in one ordered key space; the first byte of a key says what it is (see
 //! [`keys`]). One batch can therefore hold an entity, its dedupe entry, its log entry and the
 //! counters together, and applies atomically.
 
+pub mod engine;
 pub mod entities;
 pub mod keys;
 pub mod layout;
@@ -63,5 +65,29 @@ pub trait Store: Send + Sync + 'static {
     /// gone. The writer calls it before the next group and reloads its counters afterwards.
     fn recover(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// The live bytes of `store`: the lengths of every key and value it holds (entities, log,
+/// dedupe, audit, ...), read a chunk at a time. What the disk rules of BENCHMARKS.md compare
+/// the data directory's size with.
+pub fn live_bytes(store: &dyn Store) -> Result<u64> {
+    const CHUNK: usize = 4096;
+    let end = [0xff; 16];
+    let mut start = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let chunk = store.range(&start, &end, CHUNK)?;
+        total += chunk
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum::<u64>();
+        match chunk.last() {
+            Some((last, _)) if chunk.len() == CHUNK => {
+                start = last.clone();
+                start.push(0);
+            }
+            _ => return Ok(total),
+        }
     }
 }

@@ -38,12 +38,7 @@ pub(super) async fn check(
     let state = GatewayState::open(config.clone()).await?;
     let open_time = opening.elapsed();
     // The live data: every key and value the store holds (entities, log, dedupe, audit, ...).
-    let live: usize = state
-        .store
-        .range(&[], &[0xff; 16], usize::MAX)?
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
+    let live = hotline_gateway::store::live_bytes(state.store.as_ref())?;
     println!(
         "[{}] store: {disk} bytes on disk for {live} live bytes (keys + values), {:.1}x; reopened in {:.0} ms",
         config.storage,

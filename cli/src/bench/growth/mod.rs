@@ -39,7 +39,7 @@ pub struct GrowthArgs {
     #[arg(long, default_value = "docs/growth.svg")]
     pub svg: PathBuf,
     /// The gateway's storage engine.
-    #[arg(long, default_value = "sled", value_parser = ["sled", "redb"])]
+    #[arg(long, default_value = "redb", value_parser = ["redb", "sled"])]
     pub storage: String,
 }
 
@@ -72,7 +72,7 @@ impl GrowthOptions {
             comments: 3,
             catch_up: 20_000,
             propagation_rate: 50.0,
-            storage: "sled".into(),
+            storage: hotline_gateway::store::engine::DEFAULT_ENGINE.into(),
         }
     }
 
@@ -85,7 +85,7 @@ impl GrowthOptions {
             comments: 3,
             catch_up: 300,
             propagation_rate: 50.0,
-            storage: "sled".into(),
+            storage: hotline_gateway::store::engine::DEFAULT_ENGINE.into(),
         }
     }
 
@@ -157,6 +157,9 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         comments_per_ticket: options.comments,
         propagation_rate: options.propagation_rate,
         sizes: Vec::new(),
+        final_disk_bytes: 0,
+        restart_after_kill_seconds: 0.0,
+        final_live_bytes: 0,
         sites: Vec::new(),
     };
 
@@ -171,7 +174,28 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
             .push(steps::at_size(&gateway, &mut fill, size, options).await?);
     }
     drop(fill);
+    // Recovery: the gateway killed at the largest size, and started again on what it left.
+    gateway.kill()?;
+    let restarting = std::time::Instant::now();
+    let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
+    report.restart_after_kill_seconds = restarting.elapsed().as_secs_f64();
+    eprintln!(
+        "restart after a kill at the largest size: {:.2} s",
+        report.restart_after_kill_seconds
+    );
     drop(gateway);
+    // The disk rule: the store on disk against its live bytes, read back after the gateway
+    // stopped (both engines lock their files).
+    let data = dir.join("gateway");
+    report.final_disk_bytes = steps::dir_bytes(&data)?;
+    let (_, store) = hotline_gateway::store::engine::open(&options.storage, &data, 32 << 20)?;
+    report.final_live_bytes = hotline_gateway::store::live_bytes(store.as_ref())?;
+    drop(store);
+    eprintln!(
+        "store after the last size: {} MiB on disk for {} MiB live",
+        report.final_disk_bytes >> 20,
+        report.final_live_bytes >> 20
+    );
 
     // Sites connecting.
     let dir = fresh_dir(root.path(), "sites")?;

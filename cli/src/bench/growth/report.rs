@@ -16,6 +16,14 @@ pub struct GrowthReport {
     pub propagation_rate: f64,
     /// One point per store size.
     pub sizes: Vec<SizePoint>,
+    /// The data directory's allocated bytes after the last size (its ingest included), with
+    /// the gateway stopped.
+    pub final_disk_bytes: u64,
+    /// The lengths of every key and value the store held then.
+    pub final_live_bytes: u64,
+    /// Seconds from starting the gateway again after a SIGKILL at the largest size until it
+    /// listened (the engine's recovery included).
+    pub restart_after_kill_seconds: f64,
     /// One point per connected-site count.
     pub sites: Vec<SitesPoint>,
 }
@@ -101,6 +109,16 @@ pub fn table(report: &GrowthReport) -> String {
             p.disk_bytes_per_ticket
         ));
     }
+    out.push_str(&format!(
+        "after the last size: {:.0} MiB on disk for {:.0} MiB live keys and values ({:.2}x)\n",
+        report.final_disk_bytes as f64 / 1048576.0,
+        report.final_live_bytes as f64 / 1048576.0,
+        report.final_disk_bytes as f64 / report.final_live_bytes.max(1) as f64
+    ));
+    out.push_str(&format!(
+        "restart after a SIGKILL at the last size: {:.2} s until it listened\n",
+        report.restart_after_kill_seconds
+    ));
     out.push_str(&format!(
         "\n{:>6} {:>12} {:>16} {:>16} {:>9}   (propagation at {:.0} changes/s)\n",
         "sites",
