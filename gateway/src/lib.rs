@@ -5,7 +5,7 @@
 //! - [`config`]: the TOML config with defaults, env overrides and validation;
 //! - [`tls`] and [`identity`]: our own mTLS accept loop with CRL reload, and the caller's
 //!   identity from its certificate's one URI SAN;
-//! - [`store`]: the narrow storage trait, sled and in-memory;
+//! - [`store`]: the narrow storage trait; redb (default for a new store), sled and in-memory;
 //! - [`writer`]: the one writer thread with group commit; who may change what is [`hotline_federation::authority`];
 //!   [`log`]: what the global log holds;
 //! - [`subscribe`]: snapshot, catch-up and live tail per subscriber, redacted per tenant;

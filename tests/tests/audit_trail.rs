@@ -1,4 +1,4 @@
-//! The audit trail end to end, over real mTLS on a real sled store: verification names the
+//! The audit trail end to end, over real mTLS on a real store (the default engine): verification names the
 //! entry after a byte flip, a deletion or a swap (online after a restart, and offline on an
 //! export file), receipts prove against later checkpoints and fail against forged ones, and
 //! partner certificates can neither read the trail nor prove another site's entry.
@@ -79,12 +79,12 @@ fn credentials(gateway: &RunningGateway, pki: &Pki, name: &str) -> Credentials {
     }
 }
 
-/// Rewrites the stored trail with the gateway stopped, through the store API.
 /// The store in `dir`, on the engine the gateway used there.
 fn open_store(dir: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     Ok(hotline_gateway::store::engine::open("auto", dir, 8 << 20)?.1)
 }
 
+/// Rewrites the stored trail with the gateway stopped, through the store API.
 fn tamper(
     dir: &Path,
     change: impl FnOnce(&dyn Store) -> anyhow::Result<Batch>,

@@ -1,5 +1,5 @@
 //! The gateway's sync protocol end to end: push, subscribe, retries and restarts, over real
-//! mTLS on loopback with a sled store in a temp dir.
+//! mTLS on loopback with the default engine's store in a temp dir.
 
 use hotline_federation::Replica;
 use hotline_federation::model::Visibility;

@@ -22,7 +22,7 @@ pub const DEFAULT_ENGINE: &str = "redb";
 pub enum Found {
     /// Nothing of either engine (new or empty).
     Nothing,
-    /// A sled store (its `conf` or `db` file).
+    /// A sled store (its `conf`, `db`, `blobs` or `snap.*`).
     Sled,
     /// A redb store (`store.redb`).
     Redb,
@@ -30,21 +30,49 @@ pub enum Found {
     Both,
 }
 
-/// Looks at `dir` without opening anything.
-pub fn found(dir: &Path) -> Found {
-    let sled = dir.join("conf").is_file() || dir.join("db").is_file();
-    let redb = dir.join(redb_store::FILE_NAME).is_file();
-    match (sled, redb) {
+/// Looks at `dir` without opening anything. Any entry under one of an engine's names counts,
+/// whatever its type (a dangling symlink too), and a name that cannot be looked at is an error,
+/// not an absence: "auto" must never take an unreadable sled store for an empty directory and
+/// start a new store beside it.
+pub fn found(dir: &Path) -> Result<Found> {
+    let present = |name: &str| -> Result<bool> {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::File {
+                path,
+                problem: format!("cannot tell which store the data directory holds: {e}"),
+            }),
+        }
+    };
+    let mut sled = present("conf")? || present("db")? || present("blobs")?;
+    if !sled {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::File {
+            path: dir.to_path_buf(),
+            problem: format!("cannot list the data directory: {e}"),
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::File {
+                path: dir.to_path_buf(),
+                problem: format!("cannot list the data directory: {e}"),
+            })?;
+            // sled's snapshot files (`snap.<hex>`, `snap.<hex>.generating`).
+            sled |= entry.file_name().to_string_lossy().starts_with("snap.");
+        }
+    }
+    let redb = present(redb_store::FILE_NAME)?;
+    Ok(match (sled, redb) {
         (false, false) => Found::Nothing,
         (true, false) => Found::Sled,
         (false, true) => Found::Redb,
         (true, true) => Found::Both,
-    }
+    })
 }
 
 /// The engine `storage` (`auto`, `sled` or `redb`) means for `dir`, or why it must not open.
 pub fn choose(storage: &str, dir: &Path) -> Result<&'static str> {
-    let here = found(dir);
+    let here = found(dir)?;
     let refuse = |problem: String| Error::Config {
         field: "storage".into(),
         problem,
@@ -121,12 +149,12 @@ mod tests {
     #[test]
     fn auto_gives_a_new_directory_redb() {
         let dir = tempfile::tempdir().expect("temp dir");
-        assert_eq!(found(dir.path()), Found::Nothing);
+        assert_eq!(found(dir.path()).expect("look"), Found::Nothing);
         let (engine, store) = open("auto", dir.path(), CACHE).expect("open");
         assert_eq!(engine, "redb");
         write_one(store.as_ref());
         drop(store);
-        assert_eq!(found(dir.path()), Found::Redb);
+        assert_eq!(found(dir.path()).expect("look"), Found::Redb);
         let (engine, store) = open("auto", dir.path(), CACHE).expect("reopen");
         assert_eq!(engine, "redb");
         assert_eq!(store.get(b"x").expect("get"), Some(b"kept".to_vec()));
@@ -141,7 +169,7 @@ mod tests {
         assert_eq!(engine, "sled");
         write_one(store.as_ref());
         drop(store);
-        assert_eq!(found(dir.path()), Found::Sled);
+        assert_eq!(found(dir.path()).expect("look"), Found::Sled);
         let (engine, store) = open("auto", dir.path(), CACHE).expect("auto");
         assert_eq!(engine, "sled");
         assert_eq!(store.get(b"x").expect("get"), Some(b"kept".to_vec()));
@@ -153,7 +181,7 @@ mod tests {
             "{refused}"
         );
         assert_eq!(
-            found(dir.path()),
+            found(dir.path()).expect("look"),
             Found::Sled,
             "nothing of redb was created"
         );
@@ -167,15 +195,65 @@ mod tests {
         drop(open("redb", dir.path(), CACHE).expect("open redb"));
         let refused = problem(open("sled", dir.path(), CACHE).err().expect("refused"));
         assert!(refused.contains("holds a redb store"), "{refused}");
-        assert_eq!(found(dir.path()), Found::Redb);
+        assert_eq!(found(dir.path()).expect("look"), Found::Redb);
 
         std::fs::write(dir.path().join("conf"), b"segment_size: 524288\n").expect("conf");
-        assert_eq!(found(dir.path()), Found::Both);
+        assert_eq!(found(dir.path()).expect("look"), Found::Both);
         let refused = problem(choose("auto", dir.path()).expect_err("ambiguous"));
         assert!(refused.contains("cannot tell"), "{refused}");
         assert_eq!(choose("redb", dir.path()).expect("explicit"), "redb");
 
+        assert_eq!(choose("sled", dir.path()).expect("explicit"), "sled");
+
         let refused = problem(choose("memory", dir.path()).expect_err("not on disk"));
         assert!(refused.contains("known: auto, sled, redb"), "{refused}");
+    }
+
+    /// Each of sled's names alone marks a sled store, whatever the entry is (a dangling
+    /// symlink too), so "auto" never starts a redb store beside a damaged sled one; the audit
+    /// key or other files of the gateway's own do not count.
+    #[test]
+    fn any_of_sleds_names_marks_a_sled_store() {
+        for name in [
+            "conf",
+            "db",
+            "blobs",
+            "snap.0000000000001234",
+            "snap.1.generating",
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            std::fs::write(dir.path().join("audit-signing.key"), b"k").expect("key");
+            assert_eq!(found(dir.path()).expect("look"), Found::Nothing, "{name}");
+            std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join(name))
+                .expect("symlink");
+            assert_eq!(found(dir.path()).expect("look"), Found::Sled, "{name}");
+            assert_eq!(choose("auto", dir.path()).expect("auto"), "sled", "{name}");
+        }
+    }
+
+    /// A data directory that does not exist yet is created and gets redb.
+    #[test]
+    fn a_missing_data_directory_is_created() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("not").join("yet");
+        let (engine, _store) = open("auto", &data, CACHE).expect("open");
+        assert_eq!(engine, "redb");
+        assert!(data.join(redb_store::FILE_NAME).is_file());
+    }
+
+    /// A directory that cannot be read is an error naming it, not an empty directory.
+    #[test]
+    fn an_unreadable_directory_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").expect("file");
+        // A regular file as the data directory: every name under it fails with ENOTDIR.
+        match found(&file) {
+            Err(Error::File { path, problem }) => {
+                assert!(path.starts_with(&file), "{path:?}");
+                assert!(problem.contains("cannot"), "{problem}");
+            }
+            other => panic!("expected a file error, got {other:?}"),
+        }
     }
 }

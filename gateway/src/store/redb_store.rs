@@ -48,22 +48,56 @@ fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("redb {what}: {e}"))
 }
 
-fn open_db(path: &Path, cache_bytes: u64) -> Result<Database> {
+/// Whether an open may compact the file: only the first open of a process, never the reopen
+/// after a failure (a full disk, where compaction's own writes would fail too, and while the
+/// writer waits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compact {
+    IfSparse,
+    Never,
+}
+
+fn open_db(path: &Path, cache_bytes: u64, compact: Compact) -> Result<Database> {
     let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
-    let mut db = redb::Builder::new()
-        .set_cache_size(cache)
-        .create(path)
-        .map_err(|e| Error::File {
-            path: path.to_path_buf(),
-            problem: format!("cannot open the redb store: {e}"),
-        })?;
+    let new = !path.exists();
+    let create = || {
+        redb::Builder::new()
+            .set_cache_size(cache)
+            .create(path)
+            .map_err(|e| Error::File {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "cannot open the redb store: {e} (a file that a crash left half-created \
+                     before anything was stored can be moved away; an older store is restored \
+                     from its backup)"
+                ),
+            })
+    };
+    let mut db = create()?;
+    if new {
+        // The new file's name must survive a power loss, or the next start would find the
+        // directory without a store and begin an empty one.
+        if let Some(dir) = path.parent() {
+            let synced = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            synced.map_err(|e| Error::File {
+                path: dir.to_path_buf(),
+                problem: format!("cannot sync the data directory: {e}"),
+            })?;
+        }
+    }
     // Create the table once, durably, so readers of a fresh store find it.
     let tx = db.begin_write().map_err(|e| storage("begin", e))?;
     tx.open_table(TABLE).map_err(|e| storage("open table", e))?;
     tx.commit().map_err(|e| storage("commit", e))?;
-    if let Err(e) = compact_if_sparse(&mut db, path) {
-        // A store that cannot be compacted still serves; the next start tries again.
-        tracing::warn!(error = %e, "the redb store could not be compacted at open");
+    if compact == Compact::IfSparse {
+        if let Err(e) = compact_if_sparse(&mut db, path) {
+            // A failed compaction can leave the handle refusing every later operation (redb
+            // marks it after an I/O error): drop it and open the file again, uncompacted. redb
+            // compacts with durable commits, so the file holds the last one either way.
+            tracing::warn!(error = %e, "the redb store could not be compacted at open; opened as it is");
+            drop(db);
+            db = create()?;
+        }
     }
     Ok(db)
 }
@@ -88,21 +122,20 @@ fn compact_if_sparse(db: &mut Database, path: &Path) -> Result<()> {
     if !sparse(used, file) {
         return Ok(());
     }
+    // Compaction takes time in proportion to what it moves, and the gateway listens only
+    // after it: say so first. A kill during it costs the next open a full repair, nothing more.
+    tracing::info!(
+        file_mib = file >> 20,
+        used_mib = used >> 20,
+        "compacting the redb store before the gateway listens"
+    );
     let started = std::time::Instant::now();
-    // Each pass moves what it can towards the start; a handful is enough in practice.
-    let mut passes = 0;
-    for _ in 0..64 {
-        passes += 1;
-        if !db.compact().map_err(|e| storage("compact", e))? {
-            break;
-        }
-    }
+    // redb repeats its passes until one moves nothing.
+    db.compact().map_err(|e| storage("compact", e))?;
     let (_, after) = usage(db, path)?;
     tracing::info!(
         before_mib = file >> 20,
         after_mib = after >> 20,
-        used_mib = used >> 20,
-        passes,
         ms = started.elapsed().as_millis() as u64,
         "redb store compacted at open"
     );
@@ -136,7 +169,11 @@ impl RedbStore {
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let path = dir.join(FILE_NAME);
         Ok(RedbStore {
-            db: RwLock::new(Some(Arc::new(open_db(&path, cache_bytes)?))),
+            db: RwLock::new(Some(Arc::new(open_db(
+                &path,
+                cache_bytes,
+                Compact::IfSparse,
+            )?))),
             path,
             dirty: AtomicBool::new(false),
             cache_bytes,
@@ -153,11 +190,13 @@ impl RedbStore {
         if let Some(db) = slot.clone() {
             return Ok(db);
         }
-        let db = Arc::new(open_db(&self.path, self.cache_bytes).map_err(|e| {
-            Error::Storage(format!(
-                "the store was closed after a failure and cannot be opened again yet: {e}"
-            ))
-        })?);
+        let db = Arc::new(
+            open_db(&self.path, self.cache_bytes, Compact::Never).map_err(|e| {
+                Error::Storage(format!(
+                    "the store was closed after a failure and cannot be opened again yet: {e}"
+                ))
+            })?,
+        );
         *slot = Some(db.clone());
         Ok(db)
     }
@@ -240,8 +279,8 @@ impl Store for RedbStore {
         // The old handle must be gone before the file is opened again: redb locks it. A reader
         // holding a clone for a moment makes this attempt fail; the next one works.
         drop(slot.take());
-        let db =
-            open_db(&self.path, self.cache_bytes).map_err(|e| Error::Storage(e.to_string()))?;
+        let db = open_db(&self.path, self.cache_bytes, Compact::Never)
+            .map_err(|e| Error::Storage(e.to_string()))?;
         *slot = Some(Arc::new(db));
         self.dirty.store(false, Ordering::SeqCst);
         Ok(())

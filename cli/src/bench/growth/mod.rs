@@ -39,7 +39,7 @@ pub struct GrowthArgs {
     #[arg(long, default_value = "docs/growth.svg")]
     pub svg: PathBuf,
     /// The gateway's storage engine.
-    #[arg(long, default_value = "redb", value_parser = ["redb", "sled"])]
+    #[arg(long, default_value = hotline_gateway::store::engine::DEFAULT_ENGINE, value_parser = ["redb", "sled"])]
     pub storage: String,
 }
 
