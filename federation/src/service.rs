@@ -3,7 +3,9 @@
 //! backlog by age and customer satisfaction, by site, tenant or focus team and period.
 //!
 //! Pure arithmetic over facts the caller hands in ([`ServiceInput`]): the gateway reads call
-//! logs, tickets, policies and the registry, builds the input and calls [`figures`]. A
+//! logs, tickets, policies and the registry, builds the input and calls [`figures`], or, for a
+//! store too large to hold every ticket's facts at once, hands the tickets to a
+//! [`FigureCounter`] one at a time as it reads them. A
 //! [`Figures`] value keeps counts and sums only, so figures of parts add up to the figures of the
 //! whole ([`Figures::merge_following`]); the rates are computed from them on demand.
 //!
@@ -23,10 +25,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Period, PeriodKind};
 use crate::error::{Error, Result};
-use crate::model::{
-    CallEvent, CallOutcome, FieldValue, StatusTransition, TicketField, TicketStatus,
-};
+use crate::model::{CallEvent, FieldValue, StatusTransition, TicketField, TicketStatus};
 use crate::state::EntityState;
+
+mod count;
+
+pub use count::{FigureCounter, figures};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -399,144 +403,6 @@ pub struct FigureRow {
 
 /// The group name used for facts without a site, tenant or team.
 pub const UNKNOWN_GROUP: &str = "(unknown)";
-
-/// The figures the query asks for, one row per (period, group) with any fact, ordered by period
-/// then group.
-pub fn figures(input: &ServiceInput, query: &FigureQuery) -> Result<Vec<FigureRow>> {
-    let periods = query
-        .period
-        .split(query.split.unwrap_or(query.period.kind))?;
-    let tenant_of = |site: Option<&str>, fallback: Option<&str>| -> String {
-        site.and_then(|s| input.site_tenants.get(s))
-            .map(String::as_str)
-            .or(fallback)
-            .unwrap_or(UNKNOWN_GROUP)
-            .to_owned()
-    };
-    let group_of = |site: Option<&str>, tenant: &str, team: Option<&str>| -> String {
-        match query.by {
-            GroupBy::Site => site.unwrap_or(UNKNOWN_GROUP).to_owned(),
-            GroupBy::Tenant => tenant.to_owned(),
-            GroupBy::FocusTeam => team.unwrap_or(UNKNOWN_GROUP).to_owned(),
-        }
-    };
-    let wanted = |tenant: &str, team: Option<&str>| {
-        query.tenant.as_deref().is_none_or(|t| t == tenant)
-            && query.focus_team.as_deref().is_none_or(|f| Some(f) == team)
-    };
-    let mut rows: BTreeMap<(u64, String), Figures> = BTreeMap::new();
-    let index = |ms: u64| -> Option<Period> {
-        let i = periods.partition_point(|p| p.end_ms() <= ms);
-        periods.get(i).copied().filter(|p| p.contains(ms))
-    };
-
-    for call in &input.calls {
-        let Some(period) = index(call.at_ms) else {
-            continue;
-        };
-        let tenant = tenant_of(Some(&call.site), None);
-        let team = call.focus_team.as_deref();
-        if !wanted(&tenant, team) {
-            continue;
-        }
-        let target = team
-            .and_then(|t| input.teams.get(t))
-            .unwrap_or(&input.default_targets)
-            .answer_seconds;
-        let f = rows
-            .entry((period.start_ms, group_of(Some(&call.site), &tenant, team)))
-            .or_default();
-        f.offered += 1;
-        match call.outcome {
-            CallOutcome::Answered => {
-                f.answered += 1;
-                f.answered_in_target += u64::from(call.wait_seconds <= target);
-                f.answer_wait_seconds += u64::from(call.wait_seconds);
-                f.handling_seconds += u64::from(call.talk_seconds) + u64::from(call.wrap_seconds);
-            }
-            CallOutcome::Abandoned => f.abandoned += 1,
-            CallOutcome::Transferred => f.transferred += 1,
-            CallOutcome::Offered => f.unresolved_calls += 1,
-        }
-    }
-
-    for ticket in &input.tickets {
-        let site = ticket.site.as_deref();
-        let tenant = tenant_of(site, ticket.origin_tenant.as_deref());
-        let team = Some(ticket.focus_team.as_str()).filter(|t| !t.is_empty());
-        if !wanted(&tenant, team) {
-            continue;
-        }
-        let group = group_of(site, &tenant, team);
-        for at in ticket.resolutions() {
-            if let Some(period) = index(at) {
-                let f = row(&mut rows, period, &group);
-                f.resolved += 1;
-                f.resolved_first_contact += u64::from(ticket.first_contact);
-                f.reopened += u64::from(ticket.reopened_after(at));
-            }
-        }
-        for t in &ticket.transitions {
-            if t.transition.to == TicketStatus::Escalated
-                && t.transition.from != Some(TicketStatus::Escalated)
-            {
-                if let Some(period) = index(t.at_ms) {
-                    row(&mut rows, period, &group).escalations += 1;
-                }
-            }
-        }
-        if let Some(rating) = ticket.rating {
-            if let Some(period) = index(rating.at_ms) {
-                let f = row(&mut rows, period, &group);
-                f.ratings += 1;
-                f.rating_sum += u64::from(rating.score);
-            }
-        }
-        for period in &periods {
-            let end = period.end_ms();
-            if ticket.open_at(end) {
-                row(&mut rows, *period, &group)
-                    .backlog
-                    .add_age(end - ticket.opened_at_ms);
-            }
-        }
-    }
-
-    let targets_of = |group: &str| -> Targets {
-        let team = match query.by {
-            GroupBy::FocusTeam => Some(group),
-            GroupBy::Site | GroupBy::Tenant => query.focus_team.as_deref(),
-        };
-        team.and_then(|t| input.teams.get(t))
-            .copied()
-            .unwrap_or(input.default_targets)
-    };
-    Ok(rows
-        .into_iter()
-        .map(|((start, group), figures)| {
-            let period = Period {
-                kind: query.split.unwrap_or(query.period.kind),
-                start_ms: start,
-            };
-            FigureRow {
-                targets: targets_of(&group),
-                period: period.to_string(),
-                group,
-                period_start_ms: start,
-                figures,
-            }
-        })
-        .collect())
-}
-
-/// The figures of `group` in `period`, created empty on first use.
-fn row<'a>(
-    rows: &'a mut BTreeMap<(u64, String), Figures>,
-    period: Period,
-    group: &str,
-) -> &'a mut Figures {
-    rows.entry((period.start_ms, group.to_owned())).or_default()
-}
 
 /// Checks a rating score: 1 to 5.
 pub fn check_score(score: u32) -> Result<u8> {

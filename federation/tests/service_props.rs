@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use hotline_federation::calendar::{Period, PeriodKind};
 use hotline_federation::model::{CallEvent, CallOutcome, StatusTransition, TicketStatus};
 use hotline_federation::service::{
-    FigureQuery, FigureRow, Figures, GroupBy, RatingFact, ServiceInput, Targets, TicketFacts,
-    TimedTransition, figures,
+    FigureCounter, FigureQuery, FigureRow, Figures, GroupBy, RatingFact, ServiceInput, Targets,
+    TicketFacts, TimedTransition, figures,
 };
 use proptest::prelude::*;
 
@@ -228,6 +228,37 @@ proptest! {
             ..input.clone()
         };
         prop_assert_eq!(own, figures(&only, &query(by)).unwrap());
+    }
+
+    /// Facts handed to a counter one at a time, tickets and calls interleaved in any order and
+    /// from a context without them (as the gateway reads a large store a chunk at a time),
+    /// give exactly the rows of the whole input.
+    #[test]
+    fn counting_one_at_a_time_in_any_order_is_the_whole(
+        input in input(),
+        by in prop::sample::select(vec![GroupBy::Site, GroupBy::Tenant, GroupBy::FocusTeam]),
+        seed in any::<u64>(),
+    ) {
+        let whole = figures(&input, &query(by)).unwrap();
+        let context = ServiceInput { calls: Vec::new(), tickets: Vec::new(), ..input.clone() };
+        let mut counter = FigureCounter::new(&context, &query(by)).unwrap();
+        let (mut calls, mut tickets) = (input.calls.iter(), input.tickets.iter().rev());
+        let mut bits = seed;
+        loop {
+            bits = bits.rotate_left(1) ^ 0x9e37_79b9_7f4a_7c15;
+            let call_first = bits & 1 == 0;
+            let next_call = if call_first { calls.next() } else { None };
+            if let Some(call) = next_call {
+                counter.add_call(call);
+            } else if let Some(ticket) = tickets.next() {
+                counter.add_ticket(ticket);
+            } else if let Some(call) = calls.next() {
+                counter.add_call(call);
+            } else {
+                break;
+            }
+        }
+        prop_assert_eq!(whole, counter.finish());
     }
 }
 

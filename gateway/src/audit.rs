@@ -165,6 +165,19 @@ pub fn read_entries(
     from: u64,
     limit: usize,
 ) -> Result<Vec<std::result::Result<Entry, u64>>> {
+    Ok(read_positioned(store, from, limit)?
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .collect())
+}
+
+/// Like [`read_entries`], each with the position its key names (what a reader pages by: an
+/// entry's own number may have been tampered with).
+fn read_positioned(
+    store: &dyn Store,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, std::result::Result<Entry, u64>)>> {
     let start = keys::audit(from);
     let (_, end) = keys::prefix_range(keys::AUDIT);
     let raw = store.range(&start, &end, limit)?;
@@ -172,10 +185,11 @@ pub fn read_entries(
         .into_iter()
         .map(|(key, value)| {
             let at = keys::parse_audit(&key).unwrap_or(0);
-            pb::AuditEntry::decode(value.as_slice())
+            let entry = pb::AuditEntry::decode(value.as_slice())
                 .ok()
                 .and_then(|wire| Entry::try_from(wire).ok())
-                .ok_or(at)
+                .ok_or(at);
+            (at, entry)
         })
         .collect())
 }
@@ -197,84 +211,169 @@ pub fn verify_entries(
     checkpoint: Option<&SignedCheckpoint>,
     public: &[u8; 32],
 ) -> Verdict {
-    let mut check = ChainCheck::new();
-    let mut hash_at_size = None;
-    let size = checkpoint.map(|c| c.checkpoint.size);
+    let mut pass = TrailPass::new(checkpoint);
     for (at, entry) in entries.iter().enumerate() {
+        let later = |expected: u64| {
+            entries[at + 1..]
+                .iter()
+                .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
+        };
+        if let Some(broken) = pass.feed(entry, later) {
+            return pass.broken_at(broken);
+        }
+    }
+    pass.finish(recorded_end, checkpoint, public)
+}
+
+/// Entries read at a time when the stored trail is verified.
+const VERIFY_CHUNK: usize = 4096;
+
+/// Verifies the stored trail, its head counter and its latest signed checkpoint, reading
+/// [`VERIFY_CHUNK`] entries at a time: the trail grows with every change, and the periodic
+/// check (`hotline_audit_verify_ok`) must not hold it whole.
+pub fn verify_store(store: &dyn Store, public: &[u8; 32]) -> Result<Verdict> {
+    verify_store_in_chunks(store, public, VERIFY_CHUNK)
+}
+
+/// [`verify_store`] reading `chunk` entries at a time (at least one): the verdict does not
+/// depend on it, which the tests check with small chunks.
+pub fn verify_store_in_chunks(
+    store: &dyn Store,
+    public: &[u8; 32],
+    chunk: usize,
+) -> Result<Verdict> {
+    let chunk_size = chunk.max(1);
+    let head = crate::writer::audit::load_head(store)?;
+    let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
+    let mut pass = TrailPass::new(checkpoint.as_ref());
+    let mut from = 0;
+    loop {
+        let positioned = read_positioned(store, from, chunk_size)?;
+        let Some(&(next, _)) = positioned.last() else {
+            break;
+        };
+        let chunk: Vec<_> = positioned.into_iter().map(|(_, entry)| entry).collect();
+        for (at, entry) in chunk.iter().enumerate() {
+            // Only a broken entry asks what comes later (reordered or removed?): the rest of
+            // this chunk, then the rest of the store, a chunk at a time.
+            let later = |expected: u64| {
+                chunk[at + 1..]
+                    .iter()
+                    .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
+                    || stored_after(store, next + 1, expected, chunk_size).unwrap_or(false)
+            };
+            if let Some(broken) = pass.feed(entry, later) {
+                return Ok(pass.broken_at(broken));
+            }
+        }
+        if chunk.len() < chunk_size {
+            break;
+        }
+        from = next + 1;
+    }
+    Ok(pass.finish(Some(head.seq), checkpoint.as_ref(), public))
+}
+
+/// Whether an entry numbered `expected` is stored at or after key position `from`.
+fn stored_after(store: &dyn Store, mut from: u64, expected: u64, size: usize) -> Result<bool> {
+    loop {
+        let chunk = read_positioned(store, from, size)?;
+        if chunk
+            .iter()
+            .any(|(_, e)| e.as_ref().is_ok_and(|e| e.seq == expected))
+        {
+            return Ok(true);
+        }
+        match chunk.last() {
+            Some(&(at, _)) if chunk.len() == size => from = at + 1,
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// One pass over a trail in order: the chain so far and the hash at the checkpoint's size.
+struct TrailPass {
+    check: ChainCheck,
+    hash_at_size: Option<[u8; 32]>,
+    size: Option<u64>,
+}
+
+impl TrailPass {
+    fn new(checkpoint: Option<&SignedCheckpoint>) -> Self {
+        TrailPass {
+            check: ChainCheck::new(),
+            hash_at_size: None,
+            size: checkpoint.map(|c| c.checkpoint.size),
+        }
+    }
+
+    /// Checks the next entry; `later` tells whether an entry numbered `n` comes after it.
+    fn feed(
+        &mut self,
+        entry: &std::result::Result<Entry, u64>,
+        later: impl Fn(u64) -> bool,
+    ) -> Option<Broken> {
         let broken = match entry {
             Err(seq) => Some(Broken {
                 seq: *seq,
                 problem: Problem::Changed,
                 detail: "its stored bytes do not decode as an audit entry".into(),
             }),
-            Ok(entry) => check
-                .check(entry, |expected| {
-                    entries[at + 1..]
-                        .iter()
-                        .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
-                })
-                .err(),
+            Ok(entry) => self.check.check(entry, later).err(),
         };
-        if let Some(broken) = broken {
+        if broken.is_none() && Some(self.check.head().seq) == self.size {
+            self.hash_at_size = Some(self.check.head().hash);
+        }
+        broken
+    }
+
+    fn broken_at(&self, broken: Broken) -> Verdict {
+        Verdict {
+            checked: self.check.head().seq,
+            broken: Some(broken),
+        }
+    }
+
+    /// The verdict once every entry passed: the recorded end, then the checkpoint.
+    fn finish(
+        self,
+        recorded_end: Option<u64>,
+        checkpoint: Option<&SignedCheckpoint>,
+        public: &[u8; 32],
+    ) -> Verdict {
+        let end = self.check.head().seq;
+        if let Some(recorded) = recorded_end.filter(|r| *r > end) {
             return Verdict {
-                checked: check.head().seq,
-                broken: Some(broken),
+                checked: end,
+                broken: Some(Broken {
+                    seq: end + 1,
+                    problem: Problem::Removed,
+                    detail: format!(
+                        "the trail ends at entry {end} but recorded {recorded} entries"
+                    ),
+                }),
             };
         }
-        if Some(check.head().seq) == size {
-            hash_at_size = Some(check.head().hash);
-        }
-    }
-    let end = check.head().seq;
-    if let Some(recorded) = recorded_end.filter(|r| *r > end) {
-        return Verdict {
-            checked: end,
-            broken: Some(Broken {
-                seq: end + 1,
-                problem: Problem::Removed,
-                detail: format!("the trail ends at entry {end} but recorded {recorded} entries"),
-            }),
-        };
-    }
-    if let Some(signed) = checkpoint {
-        let broken = match signed.verify(public) {
+        let broken = checkpoint.and_then(|signed| match signed.verify(public) {
             Err(e) => Some(Broken {
                 seq: signed.checkpoint.size,
                 problem: Problem::Changed,
                 detail: format!("the latest checkpoint does not verify: {e}"),
             }),
-            Ok(()) => check
+            Ok(()) => self
+                .check
                 .reaches(
                     signed.checkpoint.size,
-                    hash_at_size,
+                    self.hash_at_size,
                     &signed.checkpoint.head,
                 )
                 .err(),
-        };
-        if broken.is_some() {
-            return Verdict {
-                checked: end,
-                broken,
-            };
+        });
+        Verdict {
+            checked: end,
+            broken,
         }
     }
-    Verdict {
-        checked: end,
-        broken: None,
-    }
-}
-
-/// Verifies the stored trail, its head counter and its latest signed checkpoint.
-pub fn verify_store(store: &dyn Store, public: &[u8; 32]) -> Result<Verdict> {
-    let entries = read_entries(store, 0, usize::MAX)?;
-    let head = crate::writer::audit::load_head(store)?;
-    let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
-    Ok(verify_entries(
-        &entries,
-        Some(head.seq),
-        checkpoint.as_ref(),
-        public,
-    ))
 }
 
 #[cfg(test)]

@@ -1,28 +1,70 @@
 //! Service figures on the gateway: reads call logs, tickets, focus team policies (the targets)
 //! and the registry (site -> tenant) from the store, and hands them to the pure arithmetic in
-//! [`hotline_federation::service`]. Blocking (store reads): call it off the async runtime.
+//! [`hotline_federation::service`], tickets one at a time as their heads are read.
+//! Blocking (store reads): call it off the async runtime.
 
 use std::collections::BTreeMap;
 
 use hotline_federation::calendar::iso_date;
 use hotline_federation::model::{EntityKind, FieldValue, PolicyField};
 use hotline_federation::service::{
-    FigureQuery, FigureRow, ServiceInput, Targets, TicketFacts, figures,
+    FigureCounter, FigureQuery, FigureRow, ServiceInput, Targets, TicketFacts,
 };
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::GatewayState;
+use crate::store::entities;
+
+/// Heads read at a time while the figures pass over every ticket.
+const TICKET_CHUNK: usize = 512;
 
 /// The figures `query` asks for, over everything the gateway holds. The caller decides what
 /// the asker may read (`query.tenant`).
 pub fn service_figures(state: &GatewayState, query: &FigureQuery) -> Result<Vec<FigureRow>> {
-    let input = service_input(state, query)?;
-    Ok(figures(&input, query)?)
+    let mut rows = figures_of(state, std::slice::from_ref(query))?;
+    Ok(rows.pop().unwrap_or_default())
 }
 
-/// The facts the figures of `query`'s period need: the call logs of its days, every live
-/// ticket, the policies' targets and the registry.
-pub fn service_input(state: &GatewayState, query: &FigureQuery) -> Result<ServiceInput> {
+/// The figures of several queries over one period (the dashboard's one query per focus team),
+/// from one pass over the store. Tickets are read as heads a chunk at a time and counted as
+/// they come, so the memory this takes is a chunk of heads plus the rows, whatever the number
+/// of tickets stored (BENCHMARKS.md, "How cost grows": at 900,000 tickets holding them whole
+/// took the gateway to 8 GiB every minute).
+pub fn figures_of(state: &GatewayState, queries: &[FigureQuery]) -> Result<Vec<Vec<FigureRow>>> {
+    let Some(first) = queries.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(other) = queries.iter().find(|q| q.period != first.period) {
+        return Err(Error::InvalidArgument(format!(
+            "figures of one pass must share a period: {} and {}",
+            first.period, other.period
+        )));
+    }
+    let context = service_context(state, first)?;
+    let mut counters = queries
+        .iter()
+        .map(|query| FigureCounter::new(&context, query))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    for call in &context.calls {
+        for counter in &mut counters {
+            counter.add_call(call);
+        }
+    }
+    let store = state.store.as_ref();
+    entities::for_each_head(store, EntityKind::Ticket, TICKET_CHUNK, |head| {
+        if let Some(facts) = TicketFacts::from_state(&head) {
+            for counter in &mut counters {
+                counter.add_ticket(&facts);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(counters.into_iter().map(FigureCounter::finish).collect())
+}
+
+/// What the figures of `query`'s period need besides the tickets: the call events of its days,
+/// the policies' targets and the registry (`tickets` stays empty).
+fn service_context(state: &GatewayState, query: &FigureQuery) -> Result<ServiceInput> {
     let first_day = iso_date(query.period.start_ms);
     let last_day = iso_date(query.period.end_ms() - 1);
     let mut input = ServiceInput {
@@ -35,34 +77,30 @@ pub fn service_input(state: &GatewayState, query: &FigureQuery) -> Result<Servic
             .collect(),
         ..ServiceInput::default()
     };
-    for state in entities(state, EntityKind::CallLog)? {
-        // Call logs are `<site>.<yyyy-mm-dd>`: only the period's days are read.
-        let day = state.key.id.rsplit_once('.').map_or("", |(_, day)| day);
-        if state.deleted.is_some() || day < first_day.as_str() || day > last_day.as_str() {
-            continue;
+    let store = state.store.as_ref();
+    // Call logs are `<site>.<yyyy-mm-dd>`: the heads tell the days, and only the period's
+    // days are read whole (with their call events).
+    let mut days = Vec::new();
+    entities::for_each_head(store, EntityKind::CallLog, TICKET_CHUNK, |head| {
+        let day = head.key.id.rsplit_once('.').map_or("", |(_, day)| day);
+        if head.deleted.is_none() && day >= first_day.as_str() && day <= last_day.as_str() {
+            days.push(head.key);
         }
-        input
-            .calls
-            .extend(state.call_events.into_values().map(|e| e.value));
+        Ok(())
+    })?;
+    for key in days {
+        if let Some(log) = entities::read(store, &key)? {
+            input
+                .calls
+                .extend(log.call_events.into_values().map(|e| e.value));
+        }
     }
-    input.tickets = entities(state, EntityKind::Ticket)?
-        .iter()
-        .filter_map(TicketFacts::from_state)
-        .collect();
-    input.teams = entities(state, EntityKind::Policy)?
+    input.teams = entities::scan(store, EntityKind::Policy)?
         .into_iter()
         .filter(|p| p.deleted.is_none())
         .map(|policy| (policy.key.id.clone(), targets(&policy)))
         .collect::<BTreeMap<_, _>>();
     Ok(input)
-}
-
-/// Every stored entity of `kind`.
-fn entities(
-    state: &GatewayState,
-    kind: EntityKind,
-) -> Result<Vec<hotline_federation::EntityState>> {
-    crate::store::entities::scan(state.store.as_ref(), kind)
 }
 
 /// A policy's targets; fields not written keep the defaults.

@@ -102,10 +102,26 @@ fn stored(store: &dyn Store, seq: u64) -> anyhow::Result<Vec<u8>> {
         .ok_or_else(|| anyhow::anyhow!("audit entry {seq} is not stored"))
 }
 
+/// The stored trail verified offline, reading 1, 2, 3 and the default number of entries at a
+/// time: the verdicts must be equal (a swap or a removal across a chunk's end is classified as
+/// within one); returns the one verdict.
+fn verify_offline(config: &GatewayConfig) -> anyhow::Result<hotline_gateway::audit::Verdict> {
+    let key = hotline_gateway::audit::AuditKey::load_or_create(&config.audit_key_path())?;
+    let store = open_store(&config.data_dir)?;
+    let whole = hotline_gateway::audit::verify_store(store.as_ref(), &key.public)?;
+    for chunk in [1, 2, 3] {
+        let chunked =
+            hotline_gateway::audit::verify_store_in_chunks(store.as_ref(), &key.public, chunk)?;
+        assert_eq!(chunked, whole, "chunks of {chunk}");
+    }
+    Ok(whole)
+}
+
 async fn verify_online(
     config: &GatewayConfig,
     pki: &Pki,
 ) -> anyhow::Result<pb::VerifyAuditResponse> {
+    let offline = verify_offline(config)?;
     let gateway = RunningGateway::start(config.clone()).await?;
     let auditor = pki
         .ca
@@ -116,6 +132,11 @@ async fn verify_online(
         .await?
         .into_inner();
     gateway.stop().await?;
+    assert_eq!(
+        offline.broken.as_ref().map_or(0, |b| b.seq),
+        answer.first_broken_seq,
+        "offline {offline:?}, online {answer:?}"
+    );
     Ok(answer)
 }
 

@@ -59,6 +59,39 @@ pub fn scan_all(store: &dyn Store) -> Result<Vec<EntityState>> {
     assemble(store, store.range(&start, &end, usize::MAX)?)
 }
 
+/// Calls `each` with the head of every stored entity of `kind`, in key order, reading
+/// `chunk` heads at a time: the registers and the delete stamp only, without comments or call
+/// events, so a pass over every ticket holds one chunk of small records, whatever the store's
+/// size. For readers that need registers only (the service figures); anything that needs the
+/// elements reads the entity whole ([`read`]).
+pub fn for_each_head(
+    store: &dyn Store,
+    kind: EntityKind,
+    chunk: usize,
+    mut each: impl FnMut(EntityState) -> Result<()>,
+) -> Result<()> {
+    let prefix = keys::entity_kind_prefix(kind);
+    let end = keys::prefix_end(&prefix);
+    let chunk = chunk.max(1);
+    let mut start = prefix;
+    loop {
+        let heads = store.range(&start, &end, chunk)?;
+        let full = heads.len() == chunk;
+        let mut last = None;
+        for (key, raw) in heads {
+            each(finish(decode::<pb::EntityState>("entity head", &raw)?)?)?;
+            last = Some(key);
+        }
+        match last {
+            Some(mut key) if full => {
+                key.push(0);
+                start = key;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Streams the stored entities a chunk at a time, so a large store is never held whole.
 #[derive(Debug)]
 pub struct Chunks {

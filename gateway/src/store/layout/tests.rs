@@ -452,3 +452,38 @@ fn writing_from_the_change_stores_what_comparing_states_stores() {
         assert_eq!(read.canonical_hash(), after.canonical_hash(), "{name}");
     }
 }
+
+/// A pass over the heads of one kind reads every entity of that kind once, in key order, across
+/// chunk boundaries, as its head only (registers and delete, no comments), and nothing of
+/// another kind.
+#[test]
+fn each_head_of_a_kind_is_read_once_without_its_elements() {
+    let store = MemoryStore::new();
+    let mut batch = Batch::default();
+    let tickets: Vec<EntityState> = (1..=5).map(|n| ticket(n, n)).collect();
+    for state in tickets
+        .iter()
+        .chain([call_log(1, 3), call_log(2, 1)].iter())
+    {
+        entities::write_whole(&mut batch, state);
+    }
+    store.apply(batch).unwrap();
+    for chunk in [1, 2, 5, 512] {
+        let mut seen = Vec::new();
+        entities::for_each_head(&store, EntityKind::Ticket, chunk, |head| {
+            seen.push(head);
+            Ok(())
+        })
+        .unwrap();
+        let heads: Vec<EntityState> = tickets.iter().map(EntityState::head).collect();
+        assert_eq!(seen, heads, "chunk {chunk}");
+    }
+    let mut logs = Vec::new();
+    entities::for_each_head(&store, EntityKind::CallLog, 1, |head| {
+        logs.push(head.key.id.clone());
+        assert!(head.call_events.is_empty());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(logs, ["dortmund.2026-11-01", "dortmund.2026-11-02"]);
+}

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hotline_federation::calendar::{Period, PeriodKind};
 use hotline_federation::model::EntityKind;
-use hotline_federation::service::{FigureQuery, FigureRow, Figures, GroupBy, figures};
+use hotline_federation::service::{FigureQuery, FigureRow, Figures, GroupBy};
 
 use super::chart::{Bar, bar_chart};
 use super::layout::{self, escape, percent};
@@ -98,19 +98,21 @@ pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> 
             fcr_target: f64::from(view.fcr_target_percent) / 100.0,
         });
     }
-    let mut query = FigureQuery {
-        period,
-        split: None,
-        by: GroupBy::Tenant,
-        focus_team: None,
-        tenant: None,
-    };
-    // One read of the store for every team's figures.
-    let input = crate::figures::service_input(state, &query)?;
+    let queries: Vec<FigureQuery> = teams
+        .iter()
+        .map(|team| FigureQuery {
+            period,
+            split: None,
+            by: GroupBy::Tenant,
+            focus_team: Some(team.focus_team.clone()),
+            tenant: None,
+        })
+        .collect();
+    // One pass over the store for every team's figures.
+    let rows = crate::figures::figures_of(state, &queries)?;
     let mut out = Vec::new();
-    for team in &teams {
-        query.focus_team = Some(team.focus_team.clone());
-        out.extend(rows_from_figures(team, &figures(&input, &query)?));
+    for (team, figures) in teams.iter().zip(&rows) {
+        out.extend(rows_from_figures(team, figures));
     }
     out.sort_by(|a, b| (&a.partner, &a.focus_team).cmp(&(&b.partner, &b.focus_team)));
     Ok(out)
