@@ -165,22 +165,21 @@ pub fn read_entries(
     from: u64,
     limit: usize,
 ) -> Result<Vec<std::result::Result<Entry, u64>>> {
-    Ok(read_positioned(store, from, limit)?
+    Ok(read_keyed(store, &keys::audit(from), limit)?
         .into_iter()
         .map(|(_, entry)| entry)
         .collect())
 }
 
-/// Like [`read_entries`], each with the position its key names (what a reader pages by: an
-/// entry's own number may have been tampered with).
-fn read_positioned(
+/// Up to `limit` stored entries from key `start` on, each with its raw key (what a reader pages
+/// by: a key of an unexpected shape or an entry's own number may have been tampered with).
+fn read_keyed(
     store: &dyn Store,
-    from: u64,
+    start: &[u8],
     limit: usize,
-) -> Result<Vec<(u64, std::result::Result<Entry, u64>)>> {
-    let start = keys::audit(from);
+) -> Result<Vec<(Vec<u8>, std::result::Result<Entry, u64>)>> {
     let (_, end) = keys::prefix_range(keys::AUDIT);
-    let raw = store.range(&start, &end, limit)?;
+    let raw = store.range(start, &end, limit)?;
     Ok(raw
         .into_iter()
         .map(|(key, value)| {
@@ -189,9 +188,16 @@ fn read_positioned(
                 .ok()
                 .and_then(|wire| Entry::try_from(wire).ok())
                 .ok_or(at);
-            (at, entry)
+            (key, entry)
         })
         .collect())
+}
+
+/// The key right after `key`.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
 }
 
 /// The outcome of verifying the stored trail.
@@ -246,13 +252,14 @@ pub fn verify_store_in_chunks(
     let head = crate::writer::audit::load_head(store)?;
     let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
     let mut pass = TrailPass::new(checkpoint.as_ref());
-    let mut from = 0;
+    let mut start = keys::audit(0);
     loop {
-        let positioned = read_positioned(store, from, chunk_size)?;
-        let Some(&(next, _)) = positioned.last() else {
+        let keyed = read_keyed(store, &start, chunk_size)?;
+        let Some(next) = keyed.last().map(|(key, _)| after(key)) else {
             break;
         };
-        let chunk: Vec<_> = positioned.into_iter().map(|(_, entry)| entry).collect();
+        let chunk: Vec<_> = keyed.into_iter().map(|(_, entry)| entry).collect();
+        let failed = std::cell::RefCell::new(None);
         for (at, entry) in chunk.iter().enumerate() {
             // Only a broken entry asks what comes later (reordered or removed?): the rest of
             // this chunk, then the rest of the store, a chunk at a time.
@@ -260,24 +267,36 @@ pub fn verify_store_in_chunks(
                 chunk[at + 1..]
                     .iter()
                     .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
-                    || stored_after(store, next + 1, expected, chunk_size).unwrap_or(false)
+                    || match stored_after(store, &next, expected, chunk_size) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            failed.borrow_mut().get_or_insert(e);
+                            false
+                        }
+                    }
             };
-            if let Some(broken) = pass.feed(entry, later) {
+            let broken = pass.feed(entry, later);
+            // A store that cannot be read is an error, not a verdict on the trail.
+            if let Some(e) = failed.borrow_mut().take() {
+                return Err(e);
+            }
+            if let Some(broken) = broken {
                 return Ok(pass.broken_at(broken));
             }
         }
         if chunk.len() < chunk_size {
             break;
         }
-        from = next + 1;
+        start = next;
     }
     Ok(pass.finish(Some(head.seq), checkpoint.as_ref(), public))
 }
 
-/// Whether an entry numbered `expected` is stored at or after key position `from`.
-fn stored_after(store: &dyn Store, mut from: u64, expected: u64, size: usize) -> Result<bool> {
+/// Whether an entry numbered `expected` is stored at or after key `from`.
+fn stored_after(store: &dyn Store, from: &[u8], expected: u64, size: usize) -> Result<bool> {
+    let mut start = from.to_vec();
     loop {
-        let chunk = read_positioned(store, from, size)?;
+        let chunk = read_keyed(store, &start, size)?;
         if chunk
             .iter()
             .any(|(_, e)| e.as_ref().is_ok_and(|e| e.seq == expected))
@@ -285,7 +304,7 @@ fn stored_after(store: &dyn Store, mut from: u64, expected: u64, size: usize) ->
             return Ok(true);
         }
         match chunk.last() {
-            Some(&(at, _)) if chunk.len() == size => from = at + 1,
+            Some((key, _)) if chunk.len() == size => start = after(key),
             _ => return Ok(false),
         }
     }

@@ -89,7 +89,8 @@ fn service_context(state: &GatewayState, query: &FigureQuery) -> Result<ServiceI
         Ok(())
     })?;
     for key in days {
-        if let Some(log) = entities::read(store, &key)? {
+        // Deleted since its head was read: counted for nothing, as the head pass would.
+        if let Some(log) = entities::read(store, &key)?.filter(|l| l.deleted.is_none()) {
             input
                 .calls
                 .extend(log.call_events.into_values().map(|e| e.value));

@@ -109,6 +109,17 @@ fn verify_offline(config: &GatewayConfig) -> anyhow::Result<hotline_gateway::aud
     let key = hotline_gateway::audit::AuditKey::load_or_create(&config.audit_key_path())?;
     let store = open_store(&config.data_dir)?;
     let whole = hotline_gateway::audit::verify_store(store.as_ref(), &key.public)?;
+    // The same as verifying the trail read whole (what verify_store did before it paged).
+    let entries = hotline_gateway::audit::read_entries(store.as_ref(), 0, usize::MAX)?;
+    let head = hotline_gateway::writer::audit::load_head(store.as_ref())?.seq;
+    let checkpoint = hotline_gateway::writer::audit::latest_checkpoint(store.as_ref())?;
+    let read_whole = hotline_gateway::audit::verify_entries(
+        &entries,
+        Some(head),
+        checkpoint.as_ref(),
+        &key.public,
+    );
+    assert_eq!(read_whole, whole, "paged against read whole");
     for chunk in [1, 2, 3] {
         let chunked =
             hotline_gateway::audit::verify_store_in_chunks(store.as_ref(), &key.public, chunk)?;

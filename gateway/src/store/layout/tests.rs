@@ -461,14 +461,21 @@ fn each_head_of_a_kind_is_read_once_without_its_elements() {
     let store = MemoryStore::new();
     let mut batch = Batch::default();
     let tickets: Vec<EntityState> = (1..=5).map(|n| ticket(n, n)).collect();
+    // Article ids that are prefixes of one another ("kb-1", "kb-10", "kb-100"), so a chunk
+    // that ended at "kb-1" and went on from anything but the very next key would skip one.
+    let articles: Vec<EntityState> = ["kb-1", "kb-10", "kb-100", "kb-2"]
+        .iter()
+        .map(|id| EntityState::new(EntityKey::new(EntityKind::Article, id.to_string())))
+        .collect();
     for state in tickets
         .iter()
+        .chain(&articles)
         .chain([call_log(1, 3), call_log(2, 1)].iter())
     {
         entities::write_whole(&mut batch, state);
     }
     store.apply(batch).unwrap();
-    for chunk in [1, 2, 5, 512] {
+    for chunk in [1, 2, 3, 5, 512] {
         let mut seen = Vec::new();
         entities::for_each_head(&store, EntityKind::Ticket, chunk, |head| {
             seen.push(head);
@@ -477,6 +484,13 @@ fn each_head_of_a_kind_is_read_once_without_its_elements() {
         .unwrap();
         let heads: Vec<EntityState> = tickets.iter().map(EntityState::head).collect();
         assert_eq!(seen, heads, "chunk {chunk}");
+        let mut ids = Vec::new();
+        entities::for_each_head(&store, EntityKind::Article, chunk, |head| {
+            ids.push(head.key.id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ids, ["kb-1", "kb-10", "kb-100", "kb-2"], "chunk {chunk}");
     }
     let mut logs = Vec::new();
     entities::for_each_head(&store, EntityKind::CallLog, 1, |head| {
