@@ -171,13 +171,12 @@ pub fn read_entries(
         .collect())
 }
 
+/// A stored entry with its raw key; the entry is `Err(position)` when its bytes do not decode.
+type Keyed = (Vec<u8>, std::result::Result<Entry, u64>);
+
 /// Up to `limit` stored entries from key `start` on, each with its raw key (what a reader pages
 /// by: a key of an unexpected shape or an entry's own number may have been tampered with).
-fn read_keyed(
-    store: &dyn Store,
-    start: &[u8],
-    limit: usize,
-) -> Result<Vec<(Vec<u8>, std::result::Result<Entry, u64>)>> {
+fn read_keyed(store: &dyn Store, start: &[u8], limit: usize) -> Result<Vec<Keyed>> {
     let (_, end) = keys::prefix_range(keys::AUDIT);
     let raw = store.range(start, &end, limit)?;
     Ok(raw
