@@ -70,6 +70,7 @@ impl Replica {
         let mut purged = BTreeSet::new();
         let mut confirmed = read_hlc(&self.db, "confirmed")?.unwrap_or_default();
         let mut pending = None;
+        let mut directory = None;
         let mut parked = self.parked_by_reading()?;
         for key in &remote.purge {
             let before = self.entity(key)?;
@@ -94,23 +95,26 @@ impl Replica {
             } else {
                 self.entity(&incoming.key)?
             };
+            let rules = match &directory {
+                Some(read) => read,
+                None => directory.insert(self.directory()?),
+            };
             let after = if remote.replace {
                 // Replace, but keep showing what the site changed itself and has not pushed.
-                let (outbox, directory) = match &pending {
+                // Only a replacement reads the outbox (all of it, once per entry): a join must
+                // not, or a site with a deep outbox would decode all of it for every entry the
+                // gateway sends back while it drains (found by a 1,000-cycle crash run).
+                let outbox = match &pending {
                     Some(read) => read,
-                    None => pending.insert((self.pending_by_entity()?, self.directory()?)),
+                    None => pending.insert(self.pending_by_entity()?),
                 };
-                self.with_pending(incoming.clone(), outbox.get(&incoming.key), directory)
+                self.with_pending(incoming.clone(), outbox.get(&incoming.key), rules)
             } else {
                 let mut after = before.clone();
                 after.join(incoming);
                 // Keep only what the gateway's view for this tenant holds (no superseded
                 // writes at a partner), so the replica still equals that view.
-                let (_, directory) = match &pending {
-                    Some(read) => read,
-                    None => pending.insert((self.pending_by_entity()?, self.directory()?)),
-                };
-                self.visible(&after, directory)
+                self.visible(&after, rules)
             };
             confirmed = observe_state(&mut clock, incoming, confirmed);
             self.clear_taken(&mut step, &mut parked, incoming);
