@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::state::GatewayState;
-use crate::store::{Store, keys};
+use crate::store::{Pages, Store, keys};
 
 /// The gateway's audit signing key: the Ed25519 seed and its public key.
 #[derive(Clone)]
@@ -165,38 +165,32 @@ pub fn read_entries(
     from: u64,
     limit: usize,
 ) -> Result<Vec<std::result::Result<Entry, u64>>> {
-    Ok(read_keyed(store, &keys::audit(from), limit)?
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect())
-}
-
-/// A stored entry with its raw key; the entry is `Err(position)` when its bytes do not decode.
-type Keyed = (Vec<u8>, std::result::Result<Entry, u64>);
-
-/// Up to `limit` stored entries from key `start` on, each with its raw key (what a reader pages
-/// by: a key of an unexpected shape or an entry's own number may have been tampered with).
-fn read_keyed(store: &dyn Store, start: &[u8], limit: usize) -> Result<Vec<Keyed>> {
     let (_, end) = keys::prefix_range(keys::AUDIT);
-    let raw = store.range(start, &end, limit)?;
-    Ok(raw
-        .into_iter()
-        .map(|(key, value)| {
-            let at = keys::parse_audit(&key).unwrap_or(0);
-            let entry = pb::AuditEntry::decode(value.as_slice())
-                .ok()
-                .and_then(|wire| Entry::try_from(wire).ok())
-                .ok_or(at);
-            (key, entry)
-        })
+    Ok(store
+        .range(&keys::audit(from), &end, limit)?
+        .iter()
+        .map(|(key, value)| decode_entry(key, value))
         .collect())
 }
 
-/// The key right after `key`.
-fn after(key: &[u8]) -> Vec<u8> {
-    let mut next = key.to_vec();
-    next.push(0);
-    next
+/// One stored entry decoded, or the position its key names when its bytes do not decode.
+fn decode_entry(key: &[u8], value: &[u8]) -> std::result::Result<Entry, u64> {
+    pb::AuditEntry::decode(value)
+        .ok()
+        .and_then(|wire| Entry::try_from(wire).ok())
+        .ok_or_else(|| keys::parse_audit(key).unwrap_or(0))
+}
+
+/// The stored trail a page of `size` entries at a time, paged by raw key (a key of an
+/// unexpected shape or an entry's own number may have been tampered with).
+fn trail_pages(size: usize) -> Pages {
+    let (_, end) = keys::prefix_range(keys::AUDIT);
+    Pages::new(keys::audit(0), end, size)
+}
+
+/// A page of the trail, decoded.
+fn decoded(page: &[(Vec<u8>, Vec<u8>)]) -> Vec<std::result::Result<Entry, u64>> {
+    page.iter().map(|(k, v)| decode_entry(k, v)).collect()
 }
 
 /// The outcome of verifying the stored trail.
@@ -247,26 +241,21 @@ pub fn verify_store_in_chunks(
     public: &[u8; 32],
     chunk: usize,
 ) -> Result<Verdict> {
-    let chunk_size = chunk.max(1);
     let head = crate::writer::audit::load_head(store)?;
     let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
     let mut pass = TrailPass::new(checkpoint.as_ref());
-    let mut start = keys::audit(0);
-    loop {
-        let keyed = read_keyed(store, &start, chunk_size)?;
-        let Some(next) = keyed.last().map(|(key, _)| after(key)) else {
-            break;
-        };
-        let chunk: Vec<_> = keyed.into_iter().map(|(_, entry)| entry).collect();
+    let mut pages = trail_pages(chunk);
+    while let Some(page) = pages.next_page(store)? {
+        let entries = decoded(&page);
         let failed = std::cell::RefCell::new(None);
-        for (at, entry) in chunk.iter().enumerate() {
+        for (at, entry) in entries.iter().enumerate() {
             // Only a broken entry asks what comes later (reordered or removed?): the rest of
             // this chunk, then the rest of the store, a chunk at a time.
             let later = |expected: u64| {
-                chunk[at + 1..]
+                entries[at + 1..]
                     .iter()
                     .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
-                    || match stored_after(store, &next, expected, chunk_size) {
+                    || match stored_after(store, pages.clone(), expected) {
                         Ok(found) => found,
                         Err(e) => {
                             failed.borrow_mut().get_or_insert(e);
@@ -283,30 +272,21 @@ pub fn verify_store_in_chunks(
                 return Ok(pass.broken_at(broken));
             }
         }
-        if chunk.len() < chunk_size {
-            break;
-        }
-        start = next;
     }
     Ok(pass.finish(Some(head.seq), checkpoint.as_ref(), public))
 }
 
-/// Whether an entry numbered `expected` is stored at or after key `from`.
-fn stored_after(store: &dyn Store, from: &[u8], expected: u64, size: usize) -> Result<bool> {
-    let mut start = from.to_vec();
-    loop {
-        let chunk = read_keyed(store, &start, size)?;
-        if chunk
+/// Whether an entry numbered `expected` is stored in the pages `rest` has still to read.
+fn stored_after(store: &dyn Store, mut rest: Pages, expected: u64) -> Result<bool> {
+    while let Some(page) = rest.next_page(store)? {
+        if decoded(&page)
             .iter()
-            .any(|(_, e)| e.as_ref().is_ok_and(|e| e.seq == expected))
+            .any(|e| e.as_ref().is_ok_and(|e| e.seq == expected))
         {
             return Ok(true);
         }
-        match chunk.last() {
-            Some((key, _)) if chunk.len() == size => start = after(key),
-            _ => return Ok(false),
-        }
     }
+    Ok(false)
 }
 
 /// One pass over a trail in order: the chain so far and the hash at the checkpoint's size.

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::state::GatewayState;
 use crate::store::entities;
 
-/// Heads read at a time while the figures pass over every ticket.
-const TICKET_CHUNK: usize = 512;
+/// Heads read at a time while the figures pass over every ticket and call log.
+const HEAD_CHUNK: usize = 512;
 
 /// The figures `query` asks for, over everything the gateway holds. The caller decides what
 /// the asker may read (`query.tenant`).
@@ -51,7 +51,7 @@ pub fn figures_of(state: &GatewayState, queries: &[FigureQuery]) -> Result<Vec<V
         }
     }
     let store = state.store.as_ref();
-    entities::for_each_head(store, EntityKind::Ticket, TICKET_CHUNK, |head| {
+    entities::for_each_head(store, EntityKind::Ticket, HEAD_CHUNK, |head| {
         if let Some(facts) = TicketFacts::from_state(&head) {
             for counter in &mut counters {
                 counter.add_ticket(&facts);
@@ -81,7 +81,7 @@ fn service_context(state: &GatewayState, query: &FigureQuery) -> Result<ServiceI
     // Call logs are `<site>.<yyyy-mm-dd>`: the heads tell the days, and only the period's
     // days are read whole (with their call events).
     let mut days = Vec::new();
-    entities::for_each_head(store, EntityKind::CallLog, TICKET_CHUNK, |head| {
+    entities::for_each_head(store, EntityKind::CallLog, HEAD_CHUNK, |head| {
         let day = head.key.id.rsplit_once('.').map_or("", |(_, day)| day);
         if head.deleted.is_none() && day >= first_day.as_str() && day <= last_day.as_str() {
             days.push(head.key);

@@ -44,10 +44,9 @@ pub struct GatewayConfig {
     /// `auto` (default: the engine whose store `data_dir` holds, redb for a new one), `redb`,
     /// `sled` (both durable) or `memory` (tests and demos only). See [`crate::store::engine`].
     pub storage: String,
-    /// The engine's cache of store pages, in MiB (8 to 65536; redb's own default is 1024, sled's
-    /// 1024). redb keeps to it; sled holds several times this and, past about 100,000 tickets,
-    /// memory that grows with the store whatever the setting (BENCHMARKS.md, "How cost
-    /// grows").
+    /// The engine's cache of store pages, in MiB (8 to 65536; both engines' own default is
+    /// 1024). redb kept to it at 900,000 tickets; sled held several times this (BENCHMARKS.md,
+    /// "How cost grows").
     pub storage_cache_mib: u64,
     /// Prefix of public ticket numbers, e.g. `ASZ`.
     pub ticket_prefix: String,

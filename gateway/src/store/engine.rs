@@ -30,38 +30,23 @@ pub enum Found {
     Both,
 }
 
-/// Looks at `dir` without opening anything. Any entry under one of an engine's names counts,
-/// whatever its type (a dangling symlink too), and a name that cannot be looked at is an error,
-/// not an absence: "auto" must never take an unreadable sled store for an empty directory and
-/// start a new store beside it.
+/// Looks at `dir` without opening anything: one listing of its names. Any entry under one of an
+/// engine's names counts, whatever its type (a dangling symlink too), and a directory that
+/// cannot be listed is an error, not an absence: "auto" must never take an unreadable sled
+/// store for an empty directory and start a new store beside it.
 pub fn found(dir: &Path) -> Result<Found> {
-    let present = |name: &str| -> Result<bool> {
-        let path = dir.join(name);
-        match std::fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::File {
-                path,
-                problem: format!("cannot tell which store the data directory holds: {e}"),
-            }),
-        }
+    let unreadable = |e: std::io::Error| Error::File {
+        path: dir.to_path_buf(),
+        problem: format!("cannot tell which store the data directory holds: {e}"),
     };
-    let mut sled = present("conf")? || present("db")? || present("blobs")?;
-    if !sled {
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::File {
-            path: dir.to_path_buf(),
-            problem: format!("cannot list the data directory: {e}"),
-        })?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::File {
-                path: dir.to_path_buf(),
-                problem: format!("cannot list the data directory: {e}"),
-            })?;
-            // sled's snapshot files (`snap.<hex>`, `snap.<hex>.generating`).
-            sled |= entry.file_name().to_string_lossy().starts_with("snap.");
-        }
+    let (mut sled, mut redb) = (false, false);
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let name = entry.map_err(unreadable)?.file_name();
+        let name = name.to_string_lossy();
+        // sled's config, log, blob directory and snapshot files (`snap.<hex>[.generating]`).
+        sled |= matches!(name.as_ref(), "conf" | "db" | "blobs") || name.starts_with("snap.");
+        redb |= name == redb_store::FILE_NAME;
     }
-    let redb = present(redb_store::FILE_NAME)?;
     Ok(match (sled, redb) {
         (false, false) => Found::Nothing,
         (true, false) => Found::Sled,
@@ -78,7 +63,8 @@ pub fn choose(storage: &str, dir: &Path) -> Result<&'static str> {
         problem,
     };
     match (storage, here) {
-        ("auto", Found::Nothing | Found::Redb) => Ok("redb"),
+        ("auto", Found::Nothing) => Ok(DEFAULT_ENGINE),
+        ("auto", Found::Redb) => Ok("redb"),
         ("auto", Found::Sled) => Ok("sled"),
         ("auto", Found::Both) => Err(refuse(format!(
             "{} holds a sled store and a redb store ({}); \"auto\" cannot tell which is the \

@@ -18,7 +18,7 @@ use hotline_federation::{Change, FieldOp};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
-use super::{Batch, Store, keys};
+use super::{Batch, Pages, Store, keys};
 use crate::error::{Error, Result};
 use crate::log::decode;
 
@@ -72,60 +72,36 @@ pub fn for_each_head(
 ) -> Result<()> {
     let prefix = keys::entity_kind_prefix(kind);
     let end = keys::prefix_end(&prefix);
-    let chunk = chunk.max(1);
-    let mut start = prefix;
-    loop {
-        let heads = store.range(&start, &end, chunk)?;
-        let full = heads.len() == chunk;
-        let mut last = None;
-        for (key, raw) in heads {
+    let mut pages = Pages::new(prefix, end, chunk);
+    while let Some(heads) = pages.next_page(store)? {
+        for (_, raw) in heads {
             each(finish(decode::<pb::EntityState>("entity head", &raw)?)?)?;
-            last = Some(key);
-        }
-        match last {
-            Some(mut key) if full => {
-                key.push(0);
-                start = key;
-            }
-            _ => return Ok(()),
         }
     }
+    Ok(())
 }
 
 /// Streams the stored entities a chunk at a time, so a large store is never held whole.
 #[derive(Debug)]
 pub struct Chunks {
-    next: Option<Vec<u8>>,
-    limit: usize,
+    heads: Pages,
 }
 
 impl Chunks {
     /// Chunks of at most `limit` entities (at least one), from the first entity on.
     pub fn new(limit: usize) -> Self {
+        let (start, end) = keys::entity_range();
         Chunks {
-            next: Some(keys::entity_range().0),
-            limit: limit.max(1),
+            heads: Pages::new(start, end, limit),
         }
     }
 
     /// The next chunk, whole states in key order; `None` after the last.
     pub fn next_chunk(&mut self, store: &dyn Store) -> Result<Option<Vec<EntityState>>> {
-        let Some(start) = self.next.take() else {
-            return Ok(None);
-        };
-        let (_, end) = keys::entity_range();
-        let heads = store.range(&start, &end, self.limit)?;
-        if heads.len() == self.limit {
-            if let Some((last, _)) = heads.last() {
-                let mut next = last.clone();
-                next.push(0);
-                self.next = Some(next);
-            }
+        match self.heads.next_page(store)? {
+            Some(heads) => assemble(store, heads).map(Some),
+            None => Ok(None),
         }
-        if heads.is_empty() {
-            return Ok(None);
-        }
-        assemble(store, heads).map(Some)
     }
 }
 

@@ -68,26 +68,58 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Key and value pairs in key order, as a range read gives them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Pages through the keys `start..end`, at most `size` entries at a time (at least one). Each
+/// page starts right after the last key of the one before, so no key is skipped or read twice
+/// whatever the keys look like; a short page is the last. A clone reads on from where the
+/// original stands.
+#[derive(Clone, Debug)]
+pub struct Pages {
+    next: Option<Vec<u8>>,
+    end: Vec<u8>,
+    size: usize,
+}
+
+impl Pages {
+    /// Pages of `size` entries over `start..end`.
+    pub fn new(start: Vec<u8>, end: Vec<u8>, size: usize) -> Self {
+        Pages {
+            next: Some(start),
+            end,
+            size: size.max(1),
+        }
+    }
+
+    /// The next page in key order; `None` after the last.
+    pub fn next_page(&mut self, store: &dyn Store) -> Result<Option<Entries>> {
+        let Some(start) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = store.range(&start, &self.end, self.size)?;
+        if page.len() == self.size {
+            if let Some((last, _)) = page.last() {
+                let mut next = last.clone();
+                next.push(0);
+                self.next = Some(next);
+            }
+        }
+        Ok(Some(page).filter(|p| !p.is_empty()))
+    }
+}
+
 /// The live bytes of `store`: the lengths of every key and value it holds (entities, log,
-/// dedupe, audit, ...), read a chunk at a time. What the disk rules of BENCHMARKS.md compare
+/// dedupe, audit, ...), read a page at a time. What the disk rules of BENCHMARKS.md compare
 /// the data directory's size with.
 pub fn live_bytes(store: &dyn Store) -> Result<u64> {
-    const CHUNK: usize = 4096;
-    let end = [0xff; 16];
-    let mut start = Vec::new();
+    let mut pages = Pages::new(Vec::new(), vec![0xff; 16], 4096);
     let mut total = 0u64;
-    loop {
-        let chunk = store.range(&start, &end, CHUNK)?;
-        total += chunk
+    while let Some(page) = pages.next_page(store)? {
+        total += page
             .iter()
             .map(|(k, v)| (k.len() + v.len()) as u64)
             .sum::<u64>();
-        match chunk.last() {
-            Some((last, _)) if chunk.len() == CHUNK => {
-                start = last.clone();
-                start.push(0);
-            }
-            _ => return Ok(total),
-        }
     }
+    Ok(total)
 }

@@ -103,7 +103,8 @@ impl Replica {
                 // Replace, but keep showing what the site changed itself and has not pushed.
                 // Only a replacement reads the outbox (all of it, once per entry): a join must
                 // not, or a site with a deep outbox would decode all of it for every entry the
-                // gateway sends back while it drains (found by a 1,000-cycle crash run).
+                // gateway sends back while it drains (the likely cause of a 1,000-cycle crash
+                // run's slow drain; BENCHMARKS.md).
                 let outbox = match &pending {
                     Some(read) => read,
                     None => pending.insert(self.pending_by_entity()?),

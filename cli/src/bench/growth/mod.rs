@@ -188,7 +188,8 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     // stopped (both engines lock their files).
     let data = dir.join("gateway");
     report.final_disk_bytes = steps::dir_bytes(&data)?;
-    let (_, store) = hotline_gateway::store::engine::open(&options.storage, &data, 32 << 20)?;
+    let cache = hotline_gateway::config::DEFAULT_STORAGE_CACHE_MIB << 20;
+    let (_, store) = hotline_gateway::store::engine::open(&options.storage, &data, cache)?;
     report.final_live_bytes = hotline_gateway::store::live_bytes(store.as_ref())?;
     drop(store);
     eprintln!(
