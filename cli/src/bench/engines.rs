@@ -1,5 +1,5 @@
-//! The embedded engines side by side (issue 16): sled and redb behind the gateway's own
-//! `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
+//! The embedded engines side by side (issue 16): sled and redb (with and without quick repair)
+//! behind the gateway's own `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
 //! and batch 256 of 1 KB records, each followed by the flush that makes it durable) and the
 //! time to open a store that was killed (a copy of its files taken while it was open, which is
 //! what a SIGKILL leaves on disk).
@@ -13,17 +13,41 @@ use hotline_gateway::store::{Batch, Store};
 
 use super::Figure;
 
-/// The engines compared, by their `storage` config name.
-const ENGINES: [&str; 2] = ["sled", "redb"];
+/// The engines compared: sled, redb as the gateway opens it and redb with quick repair, by
+/// their label in the table.
+const ENGINES: [&str; 3] = ["sled", "redb", "redb with quick repair"];
 
-/// Opens the engine `name` in `dir`.
+/// Opens the engine labelled `name` in `dir`.
 fn open(name: &str, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
     std::fs::create_dir_all(dir)?;
+    let cache = hotline_gateway::config::DEFAULT_STORAGE_CACHE_MIB << 20;
     Ok(match name {
         "sled" => Box::new(SledStore::open(dir)?),
-        "redb" => Box::new(RedbStore::open(dir)?),
-        other => anyhow::bail!("engine {other:?} is not known; known: sled, redb"),
+        "redb" => Box::new(RedbStore::open_with(dir, cache, false)?),
+        "redb with quick repair" => Box::new(RedbStore::open_with(dir, cache, true)?),
+        other => anyhow::bail!("engine {other:?} is not known; known: {ENGINES:?}"),
     })
+}
+
+/// The stable JSON keys of an engine's three figures: batch 1, batch 256, open after a kill.
+fn keys(name: &str) -> [&'static str; 3] {
+    match name {
+        "sled" => [
+            "engine_sled_1",
+            "engine_sled_256",
+            "engine_sled_open_after_kill",
+        ],
+        "redb" => [
+            "engine_redb_1",
+            "engine_redb_256",
+            "engine_redb_open_after_kill",
+        ],
+        _ => [
+            "engine_redb_quick_repair_1",
+            "engine_redb_quick_repair_256",
+            "engine_redb_quick_repair_open_after_kill",
+        ],
+    }
 }
 
 /// Applies batches of `n` 1 KB records, each followed by a flush, for `seconds`: records/s.
@@ -76,7 +100,8 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
 /// Writes `records` 1 KB records (batches of 256, flushed), copies the open store as a kill
 /// would leave it, and times opening the copy and reading its last record: (ms, disk bytes).
 fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64, u64)> {
-    let live = dir.join(format!("{name}-kill"));
+    let label = name.replace(' ', "-");
+    let live = dir.join(format!("{label}-kill"));
     let store = open(name, &live)?;
     let value = vec![7u8; 1024];
     let mut written = 0u64;
@@ -89,7 +114,7 @@ fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64,
         store.apply(batch)?;
         store.flush()?;
     }
-    let killed = dir.join(format!("{name}-killed"));
+    let killed = dir.join(format!("{label}-killed"));
     copy_dir(&live, &killed)?;
     drop(store);
     let bytes = disk_bytes(&killed)?;
@@ -105,22 +130,19 @@ fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64,
 }
 
 /// The engine figures: throughput at batch 1 and 256, and open time after a kill of a store of
-/// 20,000 records (1,000 in a smoke run, told by `seconds` below one).
+/// 100,000 records (1,000 in a smoke run, told by `seconds` below one).
 pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> {
-    let records: u64 = if seconds < 1.0 { 1_000 } else { 20_000 };
+    let records: u64 = if seconds < 1.0 { 1_000 } else { 100_000 };
     let mut figures = Vec::new();
     for name in ENGINES {
-        for n in [1usize, 256] {
-            let store = open(name, &root.join(format!("engine-{name}-{n}")))?;
+        let [key_one, key_batch, key_open] = keys(name);
+        let label = name.replace(' ', "-");
+        for (n, key) in [(1usize, key_one), (256, key_batch)] {
+            let store = open(name, &root.join(format!("engine-{label}-{n}")))?;
             let value = throughput(store.as_ref(), n, seconds)?;
             eprintln!("  {name} store, batch {n} + flush: {value:.1} records/s");
             figures.push(Figure {
-                key: match (name, n) {
-                    ("sled", 1) => "engine_sled_1",
-                    ("sled", _) => "engine_sled_256",
-                    (_, 1) => "engine_redb_1",
-                    _ => "engine_redb_256",
-                },
+                key,
                 name: format!("{name} Store, batch {n} of 1 KB + flush"),
                 value,
                 unit: "records/s",
@@ -130,11 +152,7 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
         let (ms, bytes) = open_after_kill(name, root, records)?;
         eprintln!("  {name} store, open after a kill: {ms:.1} ms");
         figures.push(Figure {
-            key: if name == "sled" {
-                "engine_sled_open_after_kill"
-            } else {
-                "engine_redb_open_after_kill"
-            },
+            key: key_open,
             name: format!("{name} Store, open after a kill ({records} records)"),
             value: ms,
             unit: "ms",

@@ -52,13 +52,18 @@ pub struct BenchArgs {
 pub enum BenchMode {
     /// How cost grows with the store's size and the number of connected sites.
     Growth(growth::GrowthArgs),
+    /// Only the adapter API figure and its baseline (B3 batch 1), e.g. to profile the adapter.
+    Adapter,
+    /// Only the embedded engines side by side (sled, redb with and without quick repair).
+    Engines,
 }
 
 /// `hotline bench`: runs every measurement and prints the figures.
 pub fn command(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchMode::Growth(growth)) = args.mode {
-        return growth::command(growth);
-    }
+    let mode = match args.mode {
+        Some(BenchMode::Growth(growth)) => return growth::command(growth),
+        mode => mode,
+    };
     let mut options = if args.smoke {
         BenchOptions::smoke()
     } else {
@@ -69,7 +74,17 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
     options.catch_up = args.catch_up.unwrap_or(options.catch_up);
     options.subscribers = args.subscribers.unwrap_or(options.subscribers);
     hotline_runtime::telemetry::init("text", "error");
-    let figures = tokio::runtime::Runtime::new()?.block_on(run(&options))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = match mode {
+        Some(BenchMode::Adapter) => runtime.block_on(run_adapter(&options))?,
+        Some(BenchMode::Engines) => {
+            let root = tempfile::Builder::new()
+                .prefix("hotline-bench-")
+                .tempdir()?;
+            engines::figures(root.path(), options.seconds)?
+        }
+        _ => runtime.block_on(run(&options))?,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&figures))?);
     } else {
@@ -115,6 +130,31 @@ impl BenchOptions {
             subscribers: 8,
         }
     }
+}
+
+/// The adapter API figure after its baseline, B3 batch 1 (`hotline bench adapter`).
+pub async fn run_adapter(o: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
+    let root = tempfile::Builder::new()
+        .prefix("hotline-bench-")
+        .tempdir()?;
+    let b3_one = raw_sled(root.path(), 1, o.seconds, true)?;
+    let (key, name, value, unit, detail) = adapter::creates(root.path(), o.seconds, b3_one).await?;
+    Ok(vec![
+        Figure {
+            key: "b3_sled_1",
+            name: "B3 raw sled, batch 1 + flush + fdatasync".into(),
+            value: b3_one,
+            unit: "records/s",
+            detail: String::new(),
+        },
+        Figure {
+            key,
+            name,
+            value,
+            unit,
+            detail,
+        },
+    ])
 }
 
 /// Runs every measurement; the figures in table order.

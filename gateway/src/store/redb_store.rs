@@ -13,6 +13,13 @@
 //! power. redb frees pages only at durable commits, so the file grows between flushes; the
 //! writer flushes every group, which keeps that bounded.
 //!
+//! Restart after a kill: redb walks the whole file to rebuild its allocator (a full repair;
+//! 23.6 s at 900,000 tickets in the growth run of BENCHMARKS.md). redb's quick repair saves
+//! the allocator's state with each durable commit instead, making it a two-phase commit; it is
+//! measured by `hotline bench engines` ([`RedbStore::open_with`]) and not used: it cut commits
+//! of one record 5.4x and of 256 records 1.5x, grew the file 1.5x, and halved the open after a
+//! kill only at 100,000 records.
+//!
 //! Failure: after a failed commit or fsync the handle may hold state the disk lacks, so
 //! [`Store::recover`] drops the database and opens the file again (redb repairs an uncleanly
 //! closed file on open, back to its last durable commit).
@@ -42,6 +49,8 @@ pub struct RedbStore {
     dirty: AtomicBool,
     /// The page cache redb is opened with, in bytes.
     cache_bytes: u64,
+    /// Whether each flush saves redb's allocator state (quick repair, see [`RedbStore::flush`]).
+    quick_repair: bool,
 }
 
 fn storage(what: &str, e: impl std::fmt::Display) -> Error {
@@ -57,12 +66,42 @@ enum Compact {
     Never,
 }
 
+/// Logs a full repair (a file closed uncleanly without the allocator state of quick repair):
+/// when it begins, at every further tenth, and that the gateway listens only after it.
+fn log_repair(session: &mut redb::RepairSession, logged: &std::cell::Cell<i32>) {
+    let tenth = (session.progress() * 10.0) as i32;
+    if tenth > logged.get() {
+        logged.set(tenth);
+        tracing::warn!(
+            percent = tenth * 10,
+            "repairing the redb store (closed uncleanly without quick repair): the whole file is \
+             read before the gateway listens"
+        );
+    }
+}
+
 fn open_db(path: &Path, cache_bytes: u64, compact: Compact) -> Result<Database> {
+    open_db_with(path, cache_bytes, compact, |_| {})
+}
+
+/// [`open_db`], with `repaired` called whenever redb reports progress of a full repair.
+fn open_db_with(
+    path: &Path,
+    cache_bytes: u64,
+    compact: Compact,
+    repaired: impl Fn(f64) + Clone + 'static,
+) -> Result<Database> {
     let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
     let new = !path.exists();
     let create = || {
+        let logged = std::cell::Cell::new(-1);
+        let repaired = repaired.clone();
         redb::Builder::new()
             .set_cache_size(cache)
+            .set_repair_callback(move |session| {
+                repaired(session.progress());
+                log_repair(session, &logged);
+            })
             .create(path)
             .map_err(|e| Error::File {
                 path: path.to_path_buf(),
@@ -165,8 +204,16 @@ impl RedbStore {
     }
 
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes` (redb's own
-    /// default is 1 GiB; the gateway's memory bound counts on the configured one).
+    /// default is 1 GiB; the gateway's memory bound counts on the configured one), without
+    /// quick repair (see the module documentation).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        Self::open_with(dir, cache_bytes, false)
+    }
+
+    /// Like [`RedbStore::open_with_cache`], with quick repair on or off: on, each flush also
+    /// saves redb's allocator state (a two-phase commit), so opening after a kill reads it back
+    /// instead of walking the whole file to rebuild it. `hotline bench engines` measures both.
+    pub fn open_with(dir: &Path, cache_bytes: u64, quick_repair: bool) -> Result<Self> {
         let path = dir.join(FILE_NAME);
         Ok(RedbStore {
             db: RwLock::new(Some(Arc::new(open_db(
@@ -177,6 +224,7 @@ impl RedbStore {
             path,
             dirty: AtomicBool::new(false),
             cache_bytes,
+            quick_repair,
         })
     }
 
@@ -265,6 +313,7 @@ impl Store for RedbStore {
             .map_err(|e| storage("begin", e))
             .and_then(|mut tx| {
                 tx.set_durability(Durability::Immediate);
+                tx.set_quick_repair(self.quick_repair);
                 tx.commit().map_err(|e| storage("durable commit", e))
             });
         if result.is_err() {
@@ -420,6 +469,53 @@ mod tests {
         assert_eq!(
             after_flush.get(b"volatile").expect("get"),
             Some(b"2".to_vec())
+        );
+    }
+
+    /// Fills a store opened with `quick_repair`, copies its file while open (a kill), and
+    /// opens the copy: whether redb had to repair the whole file.
+    fn full_repair_after_kill(quick_repair: bool) -> bool {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open_with(dir.path(), 1 << 20, quick_repair).expect("open");
+        for round in 0..3u32 {
+            let mut batch = Batch::default();
+            for i in 0..200u32 {
+                put(&mut batch, &format!("{round}-{i:04}"), "some value");
+            }
+            store.apply(batch).expect("apply");
+            store.flush().expect("flush");
+        }
+        let copy = dir.path().join("killed");
+        std::fs::create_dir(&copy).expect("copy dir");
+        std::fs::copy(dir.path().join(FILE_NAME), copy.join(FILE_NAME)).expect("copy");
+        let repaired = std::rc::Rc::new(std::cell::Cell::new(false));
+        let seen = repaired.clone();
+        let db = open_db_with(&copy.join(FILE_NAME), 1 << 20, Compact::Never, move |_| {
+            seen.set(true)
+        })
+        .expect("open the copy");
+        let tx = db.begin_read().expect("read");
+        let table = tx.open_table(TABLE).expect("table");
+        let last = table.get(b"2-0199".as_slice()).expect("get");
+        assert_eq!(
+            last.map(|v| v.value().to_vec()),
+            Some(b"some value".to_vec())
+        );
+        repaired.get()
+    }
+
+    /// With quick repair an open after a kill reads the allocator state back; without it (how
+    /// the gateway opens its store), redb walks the whole file, which is what made the restart
+    /// after a SIGKILL at 900,000 tickets take 23.6 s. The bench's comparison rests on this.
+    #[test]
+    fn quick_repair_spares_the_full_repair_after_a_kill() {
+        assert!(
+            !full_repair_after_kill(true),
+            "a store flushed with quick repair was repaired in full after a kill"
+        );
+        assert!(
+            full_repair_after_kill(false),
+            "a store flushed without quick repair opened without a repair after a kill"
         );
     }
 
