@@ -155,22 +155,26 @@ pub(crate) async fn create(
         },
         access_code: Some(minted.stored),
     };
-    let (_, after) = numbered(&app, ticket).await?;
+    let (after, message) = numbered(&app, ticket, code.clone()).await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let mut view = views::ticket(&after, mapping);
-    let app2 = app.clone();
-    let (after, message_code) = (after.clone(), code.clone());
-    view.customer_message =
-        blocking(move || Ok(super::brand::opening_message(&app2, &after, &message_code))).await?;
+    view.customer_message = message;
     view.access_code = Some(code);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Creates `ticket` with the next leased number. While connected, a create that finds none
-/// left wakes the leaser and waits for the refill, up to `sync.number_wait_ms`, before it is
-/// refused (409); offline it is refused at once, as the lease cannot grow then.
-async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<(Change, EntityState)> {
+/// Creates `ticket` with the next leased number; with it, the first customer message that
+/// tells the customer their access `code` (rendered on the same blocking thread: a second trip
+/// to the blocking pool cost each create two more thread switches). While connected, a create
+/// that finds none left wakes the leaser and waits for the refill, up to
+/// `sync.number_wait_ms`, before it is refused (409); offline it is refused at once, as the
+/// lease cannot grow then.
+async fn numbered(
+    app: &Arc<App>,
+    ticket: lifecycle::NewTicket,
+    code: String,
+) -> Result<(EntityState, Option<String>)> {
     let wait = Duration::from_millis(app.config.sync.number_wait_ms);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -178,17 +182,22 @@ async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<(Chang
         let refilled = app.status.numbers_added.notified();
         tokio::pin!(refilled);
         refilled.as_mut().enable();
-        let (app2, ticket) = (app.clone(), ticket.clone());
+        let (app2, ticket, code) = (app.clone(), ticket.clone(), code.clone());
         let made = blocking(move || {
             let app = app2;
             let now = now_ms();
             let (site, tenant) = (&app.config.site, &app.config.tenant);
-            app.replica
+            let made = app
+                .replica
                 .try_new_ticket(now, &app.events, |number, seq, hlc, _| {
                     let ops = lifecycle::create_ops(ticket, number, tenant, site, now);
                     let key = EntityKey::new(EntityKind::Ticket, number);
                     Ok(change(key, ops, site, seq, hlc))
-                })
+                })?;
+            Ok(made.map(|(_, after)| {
+                let message = super::brand::opening_message(&app, &after, &code);
+                (after, message)
+            }))
         })
         .await?;
         if let Some(made) = made {

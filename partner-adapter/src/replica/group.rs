@@ -5,6 +5,14 @@
 //! `apply_batch` is atomic per step and a flush makes every batch applied before it durable, so
 //! one flush acknowledges a whole group.
 //!
+//! A leader that knows of steps on their way (begun with [`GroupFlush::begin`], waiting for
+//! the local lock or holding it, not yet applied) waits for them before it flushes, at most
+//! [`GATHER_MAX`]: on this 2-core machine a flush costs more CPU in the kernel (sled's I/O
+//! threads, the sync, the wake-ups) than a create's own work, so each step that joins a flush
+//! instead of needing its own leaves more of the machine to the API (`hotline bench adapter`,
+//! BENCHMARKS.md). A step on its way is already past its HTTP parsing, so the wait is short;
+//! with no other writer in flight a lone step is flushed at once.
+//!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
 //! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes.
 //!
@@ -14,8 +22,12 @@
 //! published. A local read (`GET` of a ticket) may show a write whose flush is still running.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+/// The longest a leader waits for steps on their way before it flushes.
+pub(super) const GATHER_MAX: Duration = Duration::from_micros(500);
 
 use crate::error::{Error, Result};
 
@@ -36,6 +48,8 @@ struct Failed {
 
 #[derive(Debug, Default)]
 struct Progress {
+    /// Steps begun and not yet applied or given up ([`GroupFlush::begin`]).
+    on_the_way: u64,
     /// Steps applied so far (the last place handed out).
     applied: u64,
     /// Every step at or below this place is durable.
@@ -53,13 +67,51 @@ struct Progress {
 }
 
 /// The group commit of one store (see the module documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct GroupFlush {
     progress: Mutex<Progress>,
     done: Condvar,
+    /// Told when no step is on its way any more (the gathering leader waits on it).
+    arrived: Condvar,
+    /// The longest a leader waits for steps on their way ([`GATHER_MAX`]; tests set more).
+    gather: Duration,
+}
+
+impl Default for GroupFlush {
+    fn default() -> Self {
+        GroupFlush {
+            progress: Mutex::default(),
+            done: Condvar::new(),
+            arrived: Condvar::new(),
+            gather: GATHER_MAX,
+        }
+    }
+}
+
+/// A step on its way to being applied: a gathering leader waits for it. Dropped when the step
+/// is applied or given up (an error, a refusal), so a leader waits only for steps that will
+/// come, and never longer than [`GATHER_MAX`].
+#[derive(Debug)]
+pub(super) struct OnTheWay<'a>(&'a GroupFlush);
+
+impl Drop for OnTheWay<'_> {
+    fn drop(&mut self) {
+        let mut progress = self.0.progress.lock();
+        progress.on_the_way -= 1;
+        if progress.on_the_way == 0 {
+            self.0.arrived.notify_all();
+        }
+    }
 }
 
 impl GroupFlush {
+    /// Notes a step about to take the local lock and be applied: a leader about to flush waits
+    /// for it (at most [`GATHER_MAX`]) so that both share the flush. Take it before the lock.
+    pub(super) fn begin(&self) -> OnTheWay<'_> {
+        self.progress.lock().on_the_way += 1;
+        OnTheWay(self)
+    }
+
     /// Notes a step just applied; call right after its `apply_batch`, under the local lock, so
     /// places follow the apply order.
     pub(super) fn applied(&self) -> Pending {
@@ -98,6 +150,13 @@ impl GroupFlush {
                 continue;
             }
             progress.flushing = true;
+            // Gather the steps on their way (see the module documentation).
+            let until = Instant::now() + self.gather;
+            while progress.on_the_way > 0 {
+                if self.arrived.wait_until(&mut progress, until).timed_out() {
+                    break;
+                }
+            }
             let (after, upto, failures) = (progress.flushed, progress.applied, progress.failures);
             let outcome = parking_lot::MutexGuard::unlocked(&mut progress, &flush);
             progress.flushing = false;
@@ -222,6 +281,68 @@ mod tests {
         let (results, flushes) = wait_all(&group, vec![group.applied()], || Ok(()));
         assert!(results[0].is_ok());
         assert_eq!(flushes, 1);
+    }
+
+    /// A group whose leader would wait up to a minute for steps on their way: long enough
+    /// that only the step's arrival (or its being given up) can end the wait in these tests.
+    fn patient() -> Arc<GroupFlush> {
+        Arc::new(GroupFlush {
+            gather: Duration::from_secs(60),
+            ..GroupFlush::default()
+        })
+    }
+
+    /// A leader waits for a step on its way (begun, not yet applied), so the two share one
+    /// flush.
+    #[test]
+    fn a_leader_gathers_the_steps_on_their_way() {
+        let group = patient();
+        let first = group.applied();
+        let on_the_way = group.begin();
+        let flushes = AtomicU64::new(0);
+        let second = std::thread::scope(|scope| {
+            let leader = scope.spawn(|| {
+                group.wait(first, || {
+                    flushes.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(
+                flushes.load(Ordering::SeqCst),
+                0,
+                "the leader flushed before the step on its way arrived"
+            );
+            let second = group.applied();
+            drop(on_the_way);
+            leader.join().expect("leader").expect("flushed");
+            second
+        });
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+        // The second step was applied before the flush began, so that flush covered it.
+        let unused = || -> Result<()> { panic!("the second step needed a flush of its own") };
+        group
+            .wait(second, unused)
+            .expect("covered by the first flush");
+        assert_eq!(group.flushes(), 1);
+    }
+
+    /// With no step on its way, or one given up (an error before it was applied), the leader
+    /// flushes without waiting out its bound (a minute here).
+    #[test]
+    fn a_leader_waits_for_no_step_that_will_not_come() {
+        let group = patient();
+        let started = Instant::now();
+        group.wait(group.applied(), || Ok(())).expect("flushed");
+        drop(group.begin());
+        group.wait(group.applied(), || Ok(())).expect("flushed");
+        assert_eq!(group.progress.lock().on_the_way, 0);
+        assert_eq!(group.flushes(), 2);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the leader waited for nothing: {:?}",
+            started.elapsed()
+        );
     }
 
     /// After a failed flush, a reader about to publish (outbox, webhooks) flushes again, since

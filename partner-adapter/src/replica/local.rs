@@ -61,6 +61,8 @@ impl Replica {
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
         let (change, after, pending) = {
+            // Ends with this block, before the wait: a leader waits for steps on their way.
+            let _on_the_way = self.group.begin();
             let mut clock = self.clock();
             let step = Step::default();
             self.finish_local(&mut clock, step, key, now_ms, events, checked, build)?
@@ -91,6 +93,7 @@ impl Replica {
         build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
     ) -> Result<Option<(Change, EntityState)>> {
         let (change, after, pending) = {
+            let _on_the_way = self.group.begin();
             let mut clock = self.clock();
             let mut step = Step::default();
             let Some(number) = self.take_number(&mut step)? else {
