@@ -120,7 +120,9 @@ pub fn child_gateway_command(config: &Path) -> anyhow::Result<Command> {
 }
 
 /// The body of the `child_gateway` entry: what `hotline-gateway --config` does. It logs
-/// `listening` with the bound address, and stops gracefully on SIGTERM.
+/// `listening` with the bound address once its store is open (so a start's time, as the
+/// crash harness measures it, includes opening and repairing the store), and stops gracefully
+/// on SIGTERM.
 pub fn run_child_gateway() -> anyhow::Result<()> {
     let Some(path) = std::env::var_os(CHILD_GATEWAY_CONFIG) else {
         return Ok(());
@@ -130,10 +132,10 @@ pub fn run_child_gateway() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen_addr()?).await?;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
         let token = CancellationToken::new();
         hotline_runtime::shutdown::install(token.clone())?;
         let state = hotline_gateway::state::GatewayState::open(config).await?;
+        tracing::info!(addr = %listener.local_addr()?, "listening");
         hotline_gateway::server::run(listener, state, token).await?;
         anyhow::Ok(())
     })
