@@ -5,13 +5,13 @@
 //! `apply_batch` is atomic per step and a flush makes every batch applied before it durable, so
 //! one flush acknowledges a whole group.
 //!
-//! A leader that knows of steps on their way (begun with [`GroupFlush::begin`], waiting for
-//! the local lock or holding it, not yet applied) waits for them before it flushes, at most
-//! [`GATHER_MAX`]: on this 2-core machine a flush costs more CPU in the kernel (sled's I/O
-//! threads, the sync, the wake-ups) than a create's own work, so each step that joins a flush
-//! instead of needing its own leaves more of the machine to the API (`hotline bench adapter`,
-//! BENCHMARKS.md). A step on its way is already past its HTTP parsing, so the wait is short;
-//! with no other writer in flight a lone step is flushed at once.
+//! A leader that knows of steps on their way when it is about to flush (begun with
+//! [`GroupFlush::begin`], waiting for the local lock or holding it, not yet applied) waits for
+//! those, not for later ones, at most [`GATHER_MAX`], so they share its flush instead of each
+//! needing one (BENCHMARKS.md, "The adapter's creates, profiled"). With no step on its way a
+//! lone step is flushed at once. A waiter that holds the local lock itself (a remote entry, a
+//! refresh, a replay, a restore: [`GroupFlush::wait_holding_lock`]) never gathers, and while
+//! one waits no leader gathers either: the steps on their way queue behind that lock.
 //!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
 //! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes.
@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::error::{Error, Result};
+
 /// The longest a leader waits for steps on their way before it flushes.
 pub(super) const GATHER_MAX: Duration = Duration::from_micros(500);
-
-use crate::error::{Error, Result};
 
 /// A step applied but not yet known durable: its place in the apply order.
 #[must_use = "a pending step is acknowledged only once `GroupFlush::wait` says it is durable"]
@@ -48,8 +48,14 @@ struct Failed {
 
 #[derive(Debug, Default)]
 struct Progress {
-    /// Steps begun and not yet applied or given up ([`GroupFlush::begin`]).
-    on_the_way: u64,
+    /// Steps begun ([`GroupFlush::begin`]) since the store opened, and those of them applied or
+    /// given up since: the difference is on its way.
+    begun: u64,
+    arrived: u64,
+    /// Waiters holding the local lock ([`GroupFlush::wait_holding_lock`]).
+    holding_lock: u64,
+    /// A leader is gathering: arrivals must tell it.
+    gathering: bool,
     /// Steps applied so far (the last place handed out).
     applied: u64,
     /// Every step at or below this place is durable.
@@ -71,7 +77,7 @@ struct Progress {
 pub(super) struct GroupFlush {
     progress: Mutex<Progress>,
     done: Condvar,
-    /// Told when no step is on its way any more (the gathering leader waits on it).
+    /// Told a gathering leader when a step arrives or a waiter holds the local lock.
     arrived: Condvar,
     /// The longest a leader waits for steps on their way ([`GATHER_MAX`]; tests set more).
     gather: Duration,
@@ -97,8 +103,8 @@ pub(super) struct OnTheWay<'a>(&'a GroupFlush);
 impl Drop for OnTheWay<'_> {
     fn drop(&mut self) {
         let mut progress = self.0.progress.lock();
-        progress.on_the_way -= 1;
-        if progress.on_the_way == 0 {
+        progress.arrived += 1;
+        if progress.gathering {
             self.0.arrived.notify_all();
         }
     }
@@ -108,7 +114,7 @@ impl GroupFlush {
     /// Notes a step about to take the local lock and be applied: a leader about to flush waits
     /// for it (at most [`GATHER_MAX`]) so that both share the flush. Take it before the lock.
     pub(super) fn begin(&self) -> OnTheWay<'_> {
-        self.progress.lock().on_the_way += 1;
+        self.progress.lock().begun += 1;
         OnTheWay(self)
     }
 
@@ -124,6 +130,34 @@ impl GroupFlush {
     /// flush for every step applied before it began). Fails with the flush's error when the
     /// flush that covered `pending` failed.
     pub(super) fn wait(&self, pending: Pending, flush: impl Fn() -> Result<()>) -> Result<()> {
+        self.wait_for(pending, flush, true)
+    }
+
+    /// [`GroupFlush::wait`] for a caller that holds the local lock: it does not gather (the steps
+    /// on their way wait for its lock), and while it waits, no leader gathers either.
+    pub(super) fn wait_holding_lock(
+        &self,
+        pending: Pending,
+        flush: impl Fn() -> Result<()>,
+    ) -> Result<()> {
+        {
+            let mut progress = self.progress.lock();
+            progress.holding_lock += 1;
+            if progress.gathering {
+                self.arrived.notify_all();
+            }
+        }
+        let outcome = self.wait_for(pending, flush, false);
+        self.progress.lock().holding_lock -= 1;
+        outcome
+    }
+
+    fn wait_for(
+        &self,
+        pending: Pending,
+        flush: impl Fn() -> Result<()>,
+        gather: bool,
+    ) -> Result<()> {
         let place = pending.0;
         let mut progress = self.progress.lock();
         loop {
@@ -150,12 +184,18 @@ impl GroupFlush {
                 continue;
             }
             progress.flushing = true;
-            // Gather the steps on their way (see the module documentation).
-            let until = Instant::now() + self.gather;
-            while progress.on_the_way > 0 {
-                if self.arrived.wait_until(&mut progress, until).timed_out() {
-                    break;
+            if gather {
+                // Gather the steps on their way now (see the module documentation): until as
+                // many steps have arrived as had begun, which a later step arriving first can
+                // cut short (a shorter wait, never a longer one).
+                let (awaited, until) = (progress.begun, Instant::now() + self.gather);
+                progress.gathering = true;
+                while progress.arrived < awaited && progress.holding_lock == 0 {
+                    if self.arrived.wait_until(&mut progress, until).timed_out() {
+                        break;
+                    }
                 }
+                progress.gathering = false;
             }
             let (after, upto, failures) = (progress.flushed, progress.applied, progress.failures);
             let outcome = parking_lot::MutexGuard::unlocked(&mut progress, &flush);
@@ -307,6 +347,10 @@ mod tests {
                     Ok(())
                 })
             });
+            // The leader has begun (it holds the flushing flag), and waits, not flushes.
+            while !group.progress.lock().flushing {
+                std::thread::yield_now();
+            }
             std::thread::sleep(Duration::from_millis(20));
             assert_eq!(
                 flushes.load(Ordering::SeqCst),
@@ -327,6 +371,49 @@ mod tests {
         assert_eq!(group.flushes(), 1);
     }
 
+    /// A step begun after the leader started gathering is not waited for, and a waiter that
+    /// holds the local lock ends a gathering at once (the steps on their way queue behind that
+    /// lock, so waiting for them would only stall everyone for the bound).
+    #[test]
+    fn a_leader_waits_neither_for_later_steps_nor_behind_a_held_lock() {
+        let group = patient();
+        let on_the_way = group.begin();
+        let first = group.applied();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let leader = scope.spawn(|| group.wait(first, || Ok(())));
+            while !group.progress.lock().gathering {
+                std::thread::yield_now();
+            }
+            // A later step: the leader still waits only for the one begun before it gathered.
+            let later = group.begin();
+            drop(on_the_way);
+            leader.join().expect("leader").expect("flushed");
+            drop(later);
+        });
+        assert_eq!(group.flushes(), 1);
+
+        let blocked = group.begin();
+        let second = group.applied();
+        std::thread::scope(|scope| {
+            let leader = scope.spawn(|| group.wait(second, || Ok(())));
+            while !group.progress.lock().gathering {
+                std::thread::yield_now();
+            }
+            let third = group.applied();
+            group
+                .wait_holding_lock(third, || Ok(()))
+                .expect("flushed while holding the lock");
+            leader.join().expect("leader").expect("flushed");
+        });
+        drop(blocked);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a leader waited out its bound: {:?}",
+            started.elapsed()
+        );
+    }
+
     /// With no step on its way, or one given up (an error before it was applied), the leader
     /// flushes without waiting out its bound (a minute here).
     #[test]
@@ -336,7 +423,9 @@ mod tests {
         group.wait(group.applied(), || Ok(())).expect("flushed");
         drop(group.begin());
         group.wait(group.applied(), || Ok(())).expect("flushed");
-        assert_eq!(group.progress.lock().on_the_way, 0);
+        let progress = group.progress.lock();
+        assert_eq!(progress.begun, progress.arrived);
+        drop(progress);
         assert_eq!(group.flushes(), 2);
         assert!(
             started.elapsed() < Duration::from_secs(30),

@@ -153,7 +153,7 @@ impl Replica {
             },
         )?;
         // A replay is rare: waiting for its flush under the lock costs nobody much.
-        self.durable(pending)?;
+        self.durable_holding_lock(pending)?;
         Ok(change)
     }
 

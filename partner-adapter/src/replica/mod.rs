@@ -281,16 +281,23 @@ impl Replica {
     }
 
     /// Applies and flushes a step (see [`Replica::apply`]); the flush may be shared with local
-    /// steps applied before it.
+    /// steps applied before it. For callers that hold the local lock.
     fn commit(&self, step: Step, targets: &[WebhookTarget]) -> Result<()> {
         let pending = self.apply(step, targets)?;
-        self.durable(pending)
+        self.durable_holding_lock(pending)
     }
 
     /// Waits until an applied step is flushed ([`GroupFlush::wait`]): call without the local
     /// lock when others may be waiting to apply theirs, so they join the same flush.
     fn durable(&self, pending: Pending) -> Result<()> {
         self.group.wait(pending, || self.flush_durably())
+    }
+
+    /// [`Replica::durable`] for a caller that holds the local lock
+    /// ([`GroupFlush::wait_holding_lock`]: no leader waits for the steps that lock holds up).
+    fn durable_holding_lock(&self, pending: Pending) -> Result<()> {
+        self.group
+            .wait_holding_lock(pending, || self.flush_durably())
     }
 
     /// sled's flush, then the sync of its log file that makes the flush survive a power loss
