@@ -38,15 +38,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    tracing::info!(addr = %bound, "listening");
     let web_listener = match config.web.listen_addr()? {
-        Some(addr) => {
-            let web = tokio::net::TcpListener::bind(addr)
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("cannot listen on {addr} (web.listen)"))?;
-            tracing::info!(addr = %web.local_addr()?, "status page listening");
-            Some(web)
-        }
+                .with_context(|| format!("cannot listen on {addr} (web.listen)"))?,
+        ),
         None => None,
     };
     let ops_listener = match config.ops_listen_addr()? {
@@ -60,6 +57,12 @@ async fn main() -> anyhow::Result<()> {
     let token = CancellationToken::new();
     shutdown::install(token.clone())?;
     let state = GatewayState::open(config).await?;
+    // Said once the store is open (a repair after a crash can take seconds): the sockets are
+    // bound before, so connections wait in the backlog until the gateway answers.
+    tracing::info!(addr = %bound, "listening");
+    if let Some(web) = &web_listener {
+        tracing::info!(addr = %web.local_addr()?, "status page listening");
+    }
     let status_page = async {
         match web_listener {
             Some(listener) => web::run(listener, state.clone(), token.clone()).await,

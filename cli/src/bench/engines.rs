@@ -1,5 +1,5 @@
-//! The embedded engines side by side (issue 16): sled and redb (with and without quick repair)
-//! behind the gateway's own `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
+//! The embedded engines side by side (issue 16): sled and redb (with and without quick
+//! repair) behind the gateway's own `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
 //! and batch 256 of 1 KB records, each followed by the flush that makes it durable) and the
 //! time to open a store that was killed (a copy of its files taken while it was open, which is
 //! what a SIGKILL leaves on disk).
@@ -99,6 +99,8 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
 
 /// Writes `records` 1 KB records (batches of 256, flushed), copies the open store as a kill
 /// would leave it, and times opening the copy and reading its last record: (ms, disk bytes).
+/// The open is the gateway's: for redb it includes a compaction when the file is more free
+/// than used (`RedbStore`), as a gateway's start after a kill would.
 fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64, u64)> {
     let label = name.replace(' ', "-");
     let live = dir.join(format!("{label}-kill"));

@@ -74,16 +74,17 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
     options.catch_up = args.catch_up.unwrap_or(options.catch_up);
     options.subscribers = args.subscribers.unwrap_or(options.subscribers);
     hotline_runtime::telemetry::init("text", "error");
-    let runtime = tokio::runtime::Runtime::new()?;
     let figures = match mode {
-        Some(BenchMode::Adapter) => runtime.block_on(run_adapter(&options))?,
         Some(BenchMode::Engines) => {
             let root = tempfile::Builder::new()
                 .prefix("hotline-bench-")
                 .tempdir()?;
             engines::figures(root.path(), options.seconds)?
         }
-        _ => runtime.block_on(run(&options))?,
+        Some(BenchMode::Adapter) => {
+            tokio::runtime::Runtime::new()?.block_on(run_adapter(&options))?
+        }
+        _ => tokio::runtime::Runtime::new()?.block_on(run(&options))?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&figures))?);

@@ -66,41 +66,40 @@ enum Compact {
     Never,
 }
 
-/// Logs a full repair (a file closed uncleanly without the allocator state of quick repair):
-/// when it begins, at every further tenth, and that the gateway listens only after it.
-fn log_repair(session: &mut redb::RepairSession, logged: &std::cell::Cell<i32>) {
-    let tenth = (session.progress() * 10.0) as i32;
-    if tenth > logged.get() {
-        logged.set(tenth);
-        tracing::warn!(
-            percent = tenth * 10,
-            "repairing the redb store (closed uncleanly without quick repair): the whole file is \
-             read before the gateway listens"
-        );
-    }
+/// Logs a full repair (a file closed uncleanly without the allocator state of quick repair)
+/// each time redb reports its progress (when it begins and at a few steps after).
+fn log_repair(session: &mut redb::RepairSession) {
+    tracing::warn!(
+        percent = (session.progress() * 100.0) as u32,
+        "repairing the redb store (closed uncleanly): the whole file is read; the store answers \
+         once the repair is done"
+    );
 }
 
-fn open_db(path: &Path, cache_bytes: u64, compact: Compact) -> Result<Database> {
-    open_db_with(path, cache_bytes, compact, |_| {})
+fn open_db(path: &Path, cache_bytes: u64, compact: Compact, quick: bool) -> Result<Database> {
+    open_db_with(path, cache_bytes, compact, quick, |_| {})
 }
 
-/// [`open_db`], with `repaired` called whenever redb reports progress of a full repair.
+/// [`open_db`], with `repaired` called whenever redb reports progress of a full repair. With
+/// `quick` the commit that makes sure the table exists uses quick repair too (a durable commit
+/// without it drops the allocator state, so a kill before the first flush would need a full
+/// repair); compaction's own commits do not, so a kill right after a compaction does.
 fn open_db_with(
     path: &Path,
     cache_bytes: u64,
     compact: Compact,
+    quick: bool,
     repaired: impl Fn(f64) + Clone + 'static,
 ) -> Result<Database> {
     let cache = usize::try_from(cache_bytes).unwrap_or(usize::MAX);
     let new = !path.exists();
     let create = || {
-        let logged = std::cell::Cell::new(-1);
         let repaired = repaired.clone();
         redb::Builder::new()
             .set_cache_size(cache)
             .set_repair_callback(move |session| {
                 repaired(session.progress());
-                log_repair(session, &logged);
+                log_repair(session);
             })
             .create(path)
             .map_err(|e| Error::File {
@@ -125,7 +124,8 @@ fn open_db_with(
         }
     }
     // Create the table once, durably, so readers of a fresh store find it.
-    let tx = db.begin_write().map_err(|e| storage("begin", e))?;
+    let mut tx = db.begin_write().map_err(|e| storage("begin", e))?;
+    tx.set_quick_repair(quick);
     tx.open_table(TABLE).map_err(|e| storage("open table", e))?;
     tx.commit().map_err(|e| storage("commit", e))?;
     if compact == Compact::IfSparse {
@@ -220,6 +220,7 @@ impl RedbStore {
                 &path,
                 cache_bytes,
                 Compact::IfSparse,
+                quick_repair,
             )?))),
             path,
             dirty: AtomicBool::new(false),
@@ -239,7 +240,13 @@ impl RedbStore {
             return Ok(db);
         }
         let db = Arc::new(
-            open_db(&self.path, self.cache_bytes, Compact::Never).map_err(|e| {
+            open_db(
+                &self.path,
+                self.cache_bytes,
+                Compact::Never,
+                self.quick_repair,
+            )
+            .map_err(|e| {
                 Error::Storage(format!(
                     "the store was closed after a failure and cannot be opened again yet: {e}"
                 ))
@@ -328,8 +335,13 @@ impl Store for RedbStore {
         // The old handle must be gone before the file is opened again: redb locks it. A reader
         // holding a clone for a moment makes this attempt fail; the next one works.
         drop(slot.take());
-        let db = open_db(&self.path, self.cache_bytes, Compact::Never)
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        let db = open_db(
+            &self.path,
+            self.cache_bytes,
+            Compact::Never,
+            self.quick_repair,
+        )
+        .map_err(|e| Error::Storage(e.to_string()))?;
         *slot = Some(Arc::new(db));
         self.dirty.store(false, Ordering::SeqCst);
         Ok(())
@@ -490,7 +502,8 @@ mod tests {
         std::fs::copy(dir.path().join(FILE_NAME), copy.join(FILE_NAME)).expect("copy");
         let repaired = std::rc::Rc::new(std::cell::Cell::new(false));
         let seen = repaired.clone();
-        let db = open_db_with(&copy.join(FILE_NAME), 1 << 20, Compact::Never, move |_| {
+        let path = copy.join(FILE_NAME);
+        let db = open_db_with(&path, 1 << 20, Compact::Never, quick_repair, move |_| {
             seen.set(true)
         })
         .expect("open the copy");
