@@ -1,8 +1,8 @@
 //! The embedded engines side by side (issue 16): sled and redb (with and without quick
-//! repair) behind the gateway's own `Store` trait, so each figure is what the writer would see. Raw batch throughput (batch 1
-//! and batch 256 of 1 KB records, each followed by the flush that makes it durable) and the
-//! time to open a store that was killed (a copy of its files taken while it was open, which is
-//! what a SIGKILL leaves on disk).
+//! repair) behind the gateway's own `Store` trait, so each figure is what the writer would
+//! see. Raw batch throughput (batch 1 and batch 256 of 1 KB records, each followed by the
+//! flush that makes it durable) and the time to open a store that was killed (a copy of its
+//! files taken while it was open, which is what a SIGKILL leaves on disk).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,40 +13,58 @@ use hotline_gateway::store::{Batch, Store};
 
 use super::Figure;
 
-/// The engines compared: sled, redb as the gateway opens it and redb with quick repair, by
-/// their label in the table.
-const ENGINES: [&str; 3] = ["sled", "redb", "redb with quick repair"];
-
-/// Opens the engine labelled `name` in `dir`.
-fn open(name: &str, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
-    std::fs::create_dir_all(dir)?;
-    let cache = hotline_gateway::config::DEFAULT_STORAGE_CACHE_MIB << 20;
-    Ok(match name {
-        "sled" => Box::new(SledStore::open(dir)?),
-        "redb" => Box::new(RedbStore::open_with(dir, cache, false)?),
-        "redb with quick repair" => Box::new(RedbStore::open_with(dir, cache, true)?),
-        other => anyhow::bail!("engine {other:?} is not known; known: {ENGINES:?}"),
-    })
+/// One engine of the comparison: its label in the table, the stable JSON keys of its three
+/// figures (batch 1, batch 256, open after a kill) and how it is opened.
+struct Engine {
+    label: &'static str,
+    keys: [&'static str; 3],
+    open: fn(&Path) -> hotline_gateway::error::Result<Box<dyn Store>>,
 }
 
-/// The stable JSON keys of an engine's three figures: batch 1, batch 256, open after a kill.
-fn keys(name: &str) -> [&'static str; 3] {
-    match name {
-        "sled" => [
+/// The page cache every engine gets: the gateway's default.
+const CACHE: u64 = hotline_gateway::config::DEFAULT_STORAGE_CACHE_MIB << 20;
+
+/// sled, redb as the gateway opens it, and redb with quick repair.
+const ENGINES: [Engine; 3] = [
+    Engine {
+        label: "sled",
+        keys: [
             "engine_sled_1",
             "engine_sled_256",
             "engine_sled_open_after_kill",
         ],
-        "redb" => [
+        open: |dir| Ok(Box::new(SledStore::open(dir)?)),
+    },
+    Engine {
+        label: "redb",
+        keys: [
             "engine_redb_1",
             "engine_redb_256",
             "engine_redb_open_after_kill",
         ],
-        _ => [
+        open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, false)?)),
+    },
+    Engine {
+        label: "redb with quick repair",
+        keys: [
             "engine_redb_quick_repair_1",
             "engine_redb_quick_repair_256",
             "engine_redb_quick_repair_open_after_kill",
         ],
+        open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, true)?)),
+    },
+];
+
+impl Engine {
+    /// Opens this engine's store in `dir`, creating the directory.
+    fn open(&self, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+        std::fs::create_dir_all(dir)?;
+        Ok((self.open)(dir)?)
+    }
+
+    /// The label as a file name.
+    fn dir_name(&self) -> String {
+        self.label.replace(' ', "-")
     }
 }
 
@@ -101,10 +119,10 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
 /// would leave it, and times opening the copy and reading its last record: (ms, disk bytes).
 /// The open is the gateway's: for redb it includes a compaction when the file is more free
 /// than used (`RedbStore`), as a gateway's start after a kill would.
-fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64, u64)> {
-    let label = name.replace(' ', "-");
+fn open_after_kill(engine: &Engine, dir: &Path, records: u64) -> anyhow::Result<(f64, u64)> {
+    let label = engine.dir_name();
     let live = dir.join(format!("{label}-kill"));
-    let store = open(name, &live)?;
+    let store = engine.open(&live)?;
     let value = vec![7u8; 1024];
     let mut written = 0u64;
     while written < records {
@@ -121,12 +139,13 @@ fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64,
     drop(store);
     let bytes = disk_bytes(&killed)?;
     let started = Instant::now();
-    let reopened = open(name, &killed)?;
+    let reopened = engine.open(&killed)?;
     let last = reopened.get(&records.to_be_bytes())?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     anyhow::ensure!(
         last.is_some(),
-        "{name}: the last flushed record is missing after the simulated kill"
+        "{}: the last flushed record is missing after the simulated kill",
+        engine.label
     );
     Ok((ms, bytes))
 }
@@ -136,11 +155,11 @@ fn open_after_kill(name: &str, dir: &Path, records: u64) -> anyhow::Result<(f64,
 pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> {
     let records: u64 = if seconds < 1.0 { 1_000 } else { 100_000 };
     let mut figures = Vec::new();
-    for name in ENGINES {
-        let [key_one, key_batch, key_open] = keys(name);
-        let label = name.replace(' ', "-");
+    for engine in &ENGINES {
+        let ([key_one, key_batch, key_open], name) = (engine.keys, engine.label);
         for (n, key) in [(1usize, key_one), (256, key_batch)] {
-            let store = open(name, &root.join(format!("engine-{label}-{n}")))?;
+            let dir = root.join(format!("engine-{}-{n}", engine.dir_name()));
+            let store = engine.open(&dir)?;
             let value = throughput(store.as_ref(), n, seconds)?;
             eprintln!("  {name} store, batch {n} + flush: {value:.1} records/s");
             figures.push(Figure {
@@ -151,7 +170,7 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
                 detail: String::new(),
             });
         }
-        let (ms, bytes) = open_after_kill(name, root, records)?;
+        let (ms, bytes) = open_after_kill(engine, root, records)?;
         eprintln!("  {name} store, open after a kill: {ms:.1} ms");
         figures.push(Figure {
             key: key_open,

@@ -133,6 +133,9 @@ impl BenchOptions {
     }
 }
 
+/// The name of the adapter's baseline figure (key `b3_sled_1`).
+const B3_ONE: &str = "B3 raw sled, batch 1 + flush + fdatasync";
+
 /// The adapter API figure after its baseline, B3 batch 1 (`hotline bench adapter`).
 pub async fn run_adapter(o: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     let root = tempfile::Builder::new()
@@ -143,7 +146,7 @@ pub async fn run_adapter(o: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     Ok(vec![
         Figure {
             key: "b3_sled_1",
-            name: "B3 raw sled, batch 1 + flush + fdatasync".into(),
+            name: B3_ONE.into(),
             value: b3_one,
             unit: "records/s",
             detail: String::new(),
@@ -183,7 +186,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     let b3_group_unsynced = raw_sled(root.path(), o.batch * 4, o.seconds, false)?;
     figure(
         "b3_sled_1",
-        "B3 raw sled, batch 1 + flush + fdatasync".into(),
+        B3_ONE.into(),
         b3_one,
         "records/s",
         String::new(),

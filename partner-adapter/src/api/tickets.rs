@@ -165,8 +165,8 @@ pub(crate) async fn create(
 }
 
 /// Creates `ticket` with the next leased number; with it, the first customer message that
-/// tells the customer their access `code` (rendered on the same blocking thread: a second trip
-/// to the blocking pool cost each create two more thread switches). While connected, a create
+/// tells the customer their access `code` (rendered on the same blocking thread, not on a
+/// second trip to the blocking pool). While connected, a create
 /// that finds none left wakes the leaser and waits for the refill, up to
 /// `sync.number_wait_ms`, before it is refused (409); offline it is refused at once, as the
 /// lease cannot grow then.

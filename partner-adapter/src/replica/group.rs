@@ -332,6 +332,22 @@ mod tests {
         })
     }
 
+    /// Waits until the group's progress shows `reached` (a leader has begun, or gathers).
+    fn until(group: &GroupFlush, reached: fn(&Progress) -> bool) {
+        while !reached(&group.progress.lock()) {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Fails when a test's leaders took anywhere near their minute-long bound.
+    fn assert_no_bound_waited_out(started: Instant) {
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(30),
+            "a leader waited out its bound: {took:?}"
+        );
+    }
+
     /// A leader waits for a step on its way (begun, not yet applied), so the two share one
     /// flush.
     #[test]
@@ -348,9 +364,7 @@ mod tests {
                 })
             });
             // The leader has begun (it holds the flushing flag), and waits, not flushes.
-            while !group.progress.lock().flushing {
-                std::thread::yield_now();
-            }
+            until(&group, |p| p.flushing);
             std::thread::sleep(Duration::from_millis(20));
             assert_eq!(
                 flushes.load(Ordering::SeqCst),
@@ -382,9 +396,7 @@ mod tests {
         let started = Instant::now();
         std::thread::scope(|scope| {
             let leader = scope.spawn(|| group.wait(first, || Ok(())));
-            while !group.progress.lock().gathering {
-                std::thread::yield_now();
-            }
+            until(&group, |p| p.gathering);
             // A later step: the leader still waits only for the one begun before it gathered.
             let later = group.begin();
             drop(on_the_way);
@@ -397,9 +409,7 @@ mod tests {
         let second = group.applied();
         std::thread::scope(|scope| {
             let leader = scope.spawn(|| group.wait(second, || Ok(())));
-            while !group.progress.lock().gathering {
-                std::thread::yield_now();
-            }
+            until(&group, |p| p.gathering);
             let third = group.applied();
             group
                 .wait_holding_lock(third, || Ok(()))
@@ -407,11 +417,7 @@ mod tests {
             leader.join().expect("leader").expect("flushed");
         });
         drop(blocked);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "a leader waited out its bound: {:?}",
-            started.elapsed()
-        );
+        assert_no_bound_waited_out(started);
     }
 
     /// With no step on its way, or one given up (an error before it was applied), the leader
@@ -427,11 +433,7 @@ mod tests {
         assert_eq!(progress.begun, progress.arrived);
         drop(progress);
         assert_eq!(group.flushes(), 2);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the leader waited for nothing: {:?}",
-            started.elapsed()
-        );
+        assert_no_bound_waited_out(started);
     }
 
     /// After a failed flush, a reader about to publish (outbox, webhooks) flushes again, since
