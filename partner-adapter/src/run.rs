@@ -15,7 +15,7 @@ use crate::events::TicketEvents;
 use crate::mapping::Mapping;
 use crate::metrics::AdapterMetrics;
 use crate::ops::AdapterProbe;
-use crate::replica::Replica;
+use crate::replica::{LocalWriter, Replica};
 use crate::sync::{self, SyncContext, SyncStatus};
 use crate::webhooks::Deliverer;
 
@@ -129,6 +129,7 @@ impl Adapter {
         };
         let app = Arc::new(App {
             knowledge: Arc::new(knowledge),
+            writer: LocalWriter::start(&replica)?,
             replica,
             config: config.clone(),
             mapping,

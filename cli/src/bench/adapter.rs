@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use hotline_adapter::config::{AdapterConfig, ClientTls, GatewayLink, ToolToken};
 use hotline_adapter::run::Adapter;
+use hotline_federation::model::EntityKind;
 use hotline_proto::v1 as pb;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::Figure;
 use crate::site_api::SiteApi;
 
 /// Concurrent API clients.
@@ -23,13 +25,10 @@ const CLIENTS: usize = 32;
 /// The bench's tool token.
 const TOKEN: &str = "bench-token-0123456789abcdef";
 
-/// Creates per second from [`CLIENTS`] clients for `seconds`, as a figure (key, name, value,
-/// unit, detail) with its ratio to `b3_one` (raw sled, batch 1 + flush).
-pub(super) async fn creates(
-    root: &Path,
-    seconds: f64,
-    b3_one: f64,
-) -> anyhow::Result<(&'static str, String, f64, &'static str, String)> {
+/// Creates per second from [`CLIENTS`] clients for `seconds`, with its ratio to `b3_one` (raw
+/// sled, batch 1 + flush); then reads of one ticket per second from the same clients, the API's
+/// ceiling without a write.
+pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::Result<[Figure; 2]> {
     let dir = root.join("adapter");
     let mut config = AdapterConfig {
         tenant: "inhouse".into(),
@@ -67,23 +66,81 @@ pub(super) async fn creates(
     let task = tokio::spawn(adapter.run(listener, shutdown.clone()));
 
     let flushes = replica.group_flushes();
-    let made = Arc::new(AtomicU64::new(0));
+    let creator = api.clone();
+    let (made, took) = closed_loop(seconds, move |client, i| {
+        let api = creator.clone();
+        async move {
+            let body = json!({
+                "customer_ref": format!("bench-{client}-{i}"),
+                "focus_team": "dealers-sales",
+                "category": "vpn",
+                "subject": "bench",
+            });
+            api.expect("POST", "/v1/tickets", &body, 201).await?;
+            anyhow::Ok(())
+        }
+    })
+    .await?;
+    let flushes = replica.group_flushes() - flushes;
+    // The same clients reading one ticket: what the HTTP path, the token check and one trip
+    // to the blocking pool cost without any write (the ceiling the creates cannot pass).
+    let number = replica.entities(EntityKind::Ticket)?[0].key.id.clone();
+    let path = format!("/v1/tickets/{number}");
+    let (read, read_took) = closed_loop(seconds, move |_, _| {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            api.expect("GET", &path, &serde_json::Value::Null, 200)
+                .await?;
+            anyhow::Ok(())
+        }
+    })
+    .await?;
+    shutdown.cancel();
+    task.await??;
+    let reads = read as f64 / read_took;
+    let rate = made as f64 / took;
+    Ok([
+        Figure {
+            key: "adapter_creates_32",
+            name: format!("adapter API, {CLIENTS} clients creating tickets (group commit)"),
+            value: rate,
+            unit: "creates/s",
+            detail: format!(
+                "{made} creates, {flushes} flushes ({:.1} creates/flush); {:.2}x B3 batch 1 \
+                 (target 3x); {:.0}% of the reads below",
+                made as f64 / flushes.max(1) as f64,
+                rate / b3_one,
+                rate / reads.max(f64::MIN_POSITIVE) * 100.0
+            ),
+        },
+        Figure {
+            key: "adapter_reads_32",
+            name: format!("adapter API, {CLIENTS} clients reading a ticket (no write)"),
+            value: reads,
+            unit: "reads/s",
+            detail: format!("{:.2}x B3 batch 1: the API's ceiling", reads / b3_one),
+        },
+    ])
+}
+
+/// Runs `request(client, i)` in a closed loop from [`CLIENTS`] clients for `seconds`: how
+/// many completed, and the seconds they took.
+async fn closed_loop<F, Fut>(seconds: f64, request: F) -> anyhow::Result<(u64, f64)>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
-        let (api, made) = (api.clone(), made.clone());
+        let (request, done) = (request.clone(), done.clone());
         clients.push(tokio::spawn(async move {
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let body = json!({
-                    "customer_ref": format!("bench-{client}-{i}"),
-                    "focus_team": "dealers-sales",
-                    "category": "vpn",
-                    "subject": "bench",
-                });
-                api.expect("POST", "/v1/tickets", &body, 201).await?;
-                made.fetch_add(1, Ordering::Relaxed);
+                request(client, i).await?;
+                done.fetch_add(1, Ordering::Relaxed);
                 i += 1;
             }
             anyhow::Ok(())
@@ -92,22 +149,8 @@ pub(super) async fn creates(
     for client in clients {
         client.await??;
     }
-    let took = started.elapsed().as_secs_f64();
-    let made = made.load(Ordering::Relaxed);
-    let flushes = replica.group_flushes() - flushes;
-    shutdown.cancel();
-    task.await??;
-    let rate = made as f64 / took;
     Ok((
-        "adapter_creates_32",
-        format!("adapter API, {CLIENTS} clients creating tickets (group commit)"),
-        rate,
-        "creates/s",
-        format!(
-            "{made} creates, {flushes} flushes ({:.1} creates/flush); {:.2}x B3 batch 1 \
-             (target 3x)",
-            made as f64 / flushes.max(1) as f64,
-            rate / b3_one
-        ),
+        done.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
     ))
 }

@@ -142,23 +142,15 @@ pub async fn run_adapter(o: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         .prefix("hotline-bench-")
         .tempdir()?;
     let b3_one = raw_sled(root.path(), 1, o.seconds, true)?;
-    let (key, name, value, unit, detail) = adapter::creates(root.path(), o.seconds, b3_one).await?;
-    Ok(vec![
-        Figure {
-            key: "b3_sled_1",
-            name: B3_ONE.into(),
-            value: b3_one,
-            unit: "records/s",
-            detail: String::new(),
-        },
-        Figure {
-            key,
-            name,
-            value,
-            unit,
-            detail,
-        },
-    ])
+    let mut figures = vec![Figure {
+        key: "b3_sled_1",
+        name: B3_ONE.into(),
+        value: b3_one,
+        unit: "records/s",
+        detail: String::new(),
+    }];
+    figures.extend(adapter::creates(root.path(), o.seconds, b3_one).await?);
+    Ok(figures)
 }
 
 /// Runs every measurement; the figures in table order.
@@ -216,8 +208,9 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         ),
     );
 
-    let (key, name, value, unit, detail) = adapter::creates(root.path(), o.seconds, b3_one).await?;
-    figure(key, name, value, unit, detail);
+    for f in adapter::creates(root.path(), o.seconds, b3_one).await? {
+        figure(f.key, f.name, f.value, f.unit, f.detail);
+    }
     let mock = ServerProcess::start(Kind::Mock, &fresh_dir(root.path(), "mock")?)?;
     let (b1_one, b1_one_req, lat, _) =
         closed_loop(writers(&mock, 1, false).await?, o.batch, o.seconds, false).await?;

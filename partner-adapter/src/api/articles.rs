@@ -122,22 +122,24 @@ pub(crate) async fn write(
     build: impl FnOnce(&EntityState) -> Result<Vec<FieldOp>> + Send + 'static,
 ) -> Result<EntityState> {
     app.check_clock()?;
-    let writing = app.clone();
-    let (_, after) = blocking(move || {
-        let app = writing;
-        let site = app.config.site.clone();
-        app.replica
-            .checked_change(&key, now_ms(), &app.events, |seq, hlc, before, _| {
+    let site = app.config.site.clone();
+    let (_, after) = app
+        .writer
+        .checked_change(
+            key.clone(),
+            now_ms(),
+            app.events.clone(),
+            move |seq, hlc, before, _| {
                 Ok(Change {
-                    key: key.clone(),
+                    key,
                     ops: build(before)?,
                     origin_site: site,
                     origin_seq: seq,
                     hlc,
                 })
-            })
-    })
-    .await?;
+            },
+        )
+        .await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     Ok(after)

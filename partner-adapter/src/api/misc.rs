@@ -43,11 +43,13 @@ pub(crate) async fn call_event(
     let at = request.at_ms.map_or(now, |at| at.0);
     let site = app.config.site.clone();
     let key = EntityKey::new(EntityKind::CallLog, format!("{site}.{}", iso_date(at)));
-    let app2 = app.clone();
-    let (change, _) = blocking(move || {
-        let app = app2;
-        app.replica
-            .checked_change(&key, now, &app.events, |seq, hlc, _, _| {
+    let (change, _) = app
+        .writer
+        .checked_change(
+            key.clone(),
+            now,
+            app.events.clone(),
+            move |seq, hlc, _, _| {
                 let event = CallEvent {
                     id: request
                         .id
@@ -62,15 +64,15 @@ pub(crate) async fn call_event(
                     wrap_seconds: request.wrap_seconds.map_or(0, |s| s.0),
                 };
                 Ok(Change {
-                    key: key.clone(),
+                    key,
                     ops: vec![FieldOp::AddCallEvent(event)],
                     origin_site: site,
                     origin_seq: seq,
                     hlc,
                 })
-            })
-    })
-    .await?;
+            },
+        )
+        .await?;
     app.outbox.notify_one();
     let Some(FieldOp::AddCallEvent(event)) = change.ops.first() else {
         return Err(Error::Storage("call event change lost its event".into()));

@@ -44,7 +44,7 @@ use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 use crate::mapping::Mapping;
-use crate::replica::Replica;
+use crate::replica::{LocalWriter, Replica};
 use crate::sync::SyncStatus;
 
 /// What the handlers share.
@@ -52,6 +52,8 @@ use crate::sync::SyncStatus;
 pub struct App {
     /// The local store.
     pub replica: Arc<Replica>,
+    /// The writer the API's local writes go through (`replica::writer`).
+    pub writer: LocalWriter,
     /// The config.
     pub config: Arc<AdapterConfig>,
     /// The site's vocabulary.

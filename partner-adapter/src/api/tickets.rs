@@ -164,9 +164,8 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Creates `ticket` with the next leased number; with it, the first customer message that
-/// tells the customer their access `code` (rendered on the same blocking thread, not on a
-/// second trip to the blocking pool). While connected, a create
+/// Creates `ticket` with the next leased number through the store's writer; with it, the first
+/// customer message that tells the customer their access `code`. While connected, a create
 /// that finds none left wakes the leaser and waits for the refill, up to
 /// `sync.number_wait_ms`, before it is refused (409); offline it is refused at once, as the
 /// lease cannot grow then.
@@ -182,26 +181,25 @@ async fn numbered(
         let refilled = app.status.numbers_added.notified();
         tokio::pin!(refilled);
         refilled.as_mut().enable();
-        let (app2, ticket, code) = (app.clone(), ticket.clone(), code.clone());
-        let made = blocking(move || {
-            let app = app2;
-            let now = now_ms();
-            let (site, tenant) = (&app.config.site, &app.config.tenant);
-            let made = app
-                .replica
-                .try_new_ticket(now, &app.events, |number, seq, hlc, _| {
-                    let ops = lifecycle::create_ops(ticket, number, tenant, site, now);
-                    let key = EntityKey::new(EntityKind::Ticket, number);
-                    Ok(change(key, ops, site, seq, hlc))
-                })?;
-            Ok(made.map(|(_, after)| {
+        let (site, tenant) = (app.config.site.clone(), app.config.tenant.clone());
+        let ticket = ticket.clone();
+        let now = now_ms();
+        let made = app
+            .writer
+            .try_new_ticket(now, app.events.clone(), move |number, seq, hlc, _| {
+                let ops = lifecycle::create_ops(ticket, number, &tenant, &site, now);
+                let key = EntityKey::new(EntityKind::Ticket, number);
+                Ok(change(key, ops, &site, seq, hlc))
+            })
+            .await?;
+        if let Some((_, after)) = made {
+            // Reads the brand (and may build the leak guard): off the async threads.
+            let app = app.clone();
+            return blocking(move || {
                 let message = super::brand::opening_message(&app, &after, &code);
-                (after, message)
-            }))
-        })
-        .await?;
-        if let Some(made) = made {
-            return Ok(made);
+                Ok((after, message))
+            })
+            .await;
         }
         let online = app.status.connected.load(Ordering::SeqCst);
         if !online {
@@ -346,32 +344,48 @@ pub(crate) async fn update(
     if lifecycle::edit_ops(&before, edit.clone(), now_ms()).is_empty() {
         return Ok(Json(views::ticket(&before, mapping)));
     }
-    let app2 = app.clone();
-    let (_, after) = blocking(move || {
-        let app = app2;
-        let site = app.config.site.clone();
-        let now = now_ms();
-        app.replica
-            .checked_change(&key, now, &app.events, |seq, hlc, before, _| {
-                if before.is_empty() {
-                    return Err(not_found(&key.id, &site));
-                }
-                let ops = lifecycle::edit_ops(before, edit, now);
-                if ops.is_empty() {
-                    // The ticket changed since it was read above; what was asked for already holds.
-                    return Err(Error::Conflict(
-                    "the ticket changed while this request was applied, and it now asks for no \
-                     change; read the ticket again"
-                        .into(),
-                ));
-                }
-                Ok(change(key.clone(), ops, &site, seq, hlc))
-            })
+    let (_, after) = change_ticket(&app, key, move |_, before, now| {
+        let ops = lifecycle::edit_ops(before, edit, now);
+        if ops.is_empty() {
+            // The ticket changed since it was read above; what was asked for already holds.
+            return Err(Error::Conflict(
+                "the ticket changed while this request was applied, and it now asks for no \
+                 change; read the ticket again"
+                    .into(),
+            ));
+        }
+        Ok(ops)
     })
     .await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     Ok(Json(views::ticket(&after, mapping)))
+}
+
+/// One change to an existing ticket through the store's writer: `ops` gets the origin
+/// sequence number, the ticket as stored and the time of the write; 404 when there is no such
+/// ticket at this site.
+async fn change_ticket(
+    app: &Arc<App>,
+    key: EntityKey,
+    ops: impl FnOnce(u64, &EntityState, u64) -> Result<Vec<FieldOp>> + Send + 'static,
+) -> Result<(Change, EntityState)> {
+    let site = app.config.site.clone();
+    let now = now_ms();
+    app.writer
+        .checked_change(
+            key.clone(),
+            now,
+            app.events.clone(),
+            move |seq, hlc, before, _| {
+                if before.is_empty() {
+                    return Err(not_found(&key.id, &site));
+                }
+                let ops = ops(seq, before, now)?;
+                Ok(change(key, ops, &site, seq, hlc))
+            },
+        )
+        .await
 }
 
 /// Comment on a ticket
@@ -391,34 +405,18 @@ pub(crate) async fn comment(
     let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
     let visibility = request.visibility.0;
-    let app2 = app.clone();
-    let (change, after) = blocking(move || {
-        let app = app2;
-        let site = app.config.site.clone();
-        let tenant = app.config.tenant.clone();
-        let now = now_ms();
-        app.replica
-            .checked_change(&key, now, &app.events, |seq, hlc, before, _| {
-                if before.is_empty() {
-                    return Err(not_found(&key.id, &site));
-                }
-                let comment = lifecycle::new_comment(
-                    &site,
-                    &tenant,
-                    seq,
-                    request.author_alias.0,
-                    visibility,
-                    request.body.0,
-                    now,
-                );
-                Ok(change(
-                    key.clone(),
-                    vec![FieldOp::AddComment(comment)],
-                    &site,
-                    seq,
-                    hlc,
-                ))
-            })
+    let (site, tenant) = (app.config.site.clone(), app.config.tenant.clone());
+    let (change, after) = change_ticket(&app, key, move |seq, _, now| {
+        let comment = lifecycle::new_comment(
+            &site,
+            &tenant,
+            seq,
+            request.author_alias.0,
+            visibility,
+            request.body.0,
+            now,
+        );
+        Ok(vec![FieldOp::AddComment(comment)])
     })
     .await?;
     app.outbox.notify_one();

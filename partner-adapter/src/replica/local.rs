@@ -92,26 +92,41 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
     ) -> Result<Option<(Change, EntityState)>> {
-        let (change, after, pending) = {
+        let made = {
             let _on_the_way = self.group.begin();
-            let mut clock = self.clock();
-            let mut step = Step::default();
-            let Some(number) = self.take_number(&mut step)? else {
-                return Ok(None);
-            };
-            let key = EntityKey::new(EntityKind::Ticket, number.clone());
-            self.finish_local(
-                &mut clock,
-                step,
-                &key,
-                now_ms,
-                events,
-                true,
-                |seq, hlc, before, _| build(&number, seq, hlc, before),
-            )?
+            self.new_ticket_under(&mut self.clock(), now_ms, events, build)?
+        };
+        let Some((change, after, pending)) = made else {
+            return Ok(None);
         };
         self.durable(pending)?;
         Ok(Some((change, after)))
+    }
+
+    /// The body of [`Replica::try_new_ticket`] under the local lock (`clock` is its guard),
+    /// unflushed: `None` when the lease is used up.
+    pub(super) fn new_ticket_under(
+        &self,
+        clock: &mut HybridClock,
+        now_ms: u64,
+        events: &TicketEvents,
+        build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
+    ) -> Result<Option<(Change, EntityState, Pending)>> {
+        let mut step = Step::default();
+        let Some(number) = self.take_number(&mut step)? else {
+            return Ok(None);
+        };
+        let key = EntityKey::new(EntityKind::Ticket, number.clone());
+        self.finish_local(
+            clock,
+            step,
+            &key,
+            now_ms,
+            events,
+            true,
+            |seq, hlc, before, _| build(&number, seq, hlc, before),
+        )
+        .map(Some)
     }
 
     /// Offers a parked change again (after its cause was fixed): it keeps its origin sequence
@@ -160,7 +175,7 @@ impl Replica {
     /// Checks, merges and applies one local change under the local lock (`clock` is its guard),
     /// unflushed: the caller acknowledges it after [`Replica::durable`].
     #[allow(clippy::too_many_arguments)]
-    fn finish_local(
+    pub(super) fn finish_local(
         &self,
         clock: &mut HybridClock,
         mut step: Step,

@@ -14,7 +14,8 @@
 //!   comment and call event) and read back, the only module that knows; [`migrate`]: rewriting
 //!   a store of an older layout at open; `records`: stored values ([`Parked`], [`NumberBlock`],
 //!   counters); `step`: [`Step`];
-//! - `local`: local writes and replays; `numbers`: leased ticket numbers; `outbox`: the outbox,
+//! - `local`: local writes and replays; `writer`: [`LocalWriter`], the thread the API's local
+//!   writes go through (a group of them under one hold of the local lock); `numbers`: leased ticket numbers; `outbox`: the outbox,
 //!   dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
 //!   `hotline_federation::rewind`);
 //! - `remote`: entries and fetch answers from the gateway; `touched`: which entities recent log
@@ -48,6 +49,7 @@ mod settle;
 mod step;
 mod touched;
 mod webhook_queue;
+mod writer;
 
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeSet;
@@ -67,6 +69,7 @@ pub use remote::{Fetched, RemoteEntry};
 pub use step::Step;
 pub use webhook_queue::WebhookQueue;
 pub(crate) use webhook_queue::{check_webhook_record, webhook_event_id};
+pub use writer::LocalWriter;
 
 use self::integrity::HighWater;
 use self::keys::{customer_key, customer_prefix, meta};

@@ -12,7 +12,7 @@ use hotline_adapter::config::{AdapterConfig, ToolToken};
 use hotline_adapter::events::TicketEvents;
 use hotline_adapter::kb::KnowledgeIndex;
 use hotline_adapter::mapping::{Mapping, MappingConfig};
-use hotline_adapter::replica::Replica;
+use hotline_adapter::replica::{LocalWriter, Replica};
 use hotline_adapter::sync::SyncStatus;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -63,9 +63,11 @@ impl LocalApi {
         let mapping = Mapping::new(&config.mapping).expect("mapping");
         let replica = Replica::open(dir.path(), site, tenant, 60_000).expect("store");
         let knowledge = KnowledgeIndex::in_memory(&replica).expect("knowledge index");
+        let replica = Arc::new(replica);
         let app = Arc::new(App {
             knowledge: Arc::new(knowledge),
-            replica: Arc::new(replica),
+            writer: LocalWriter::start(&replica).expect("writer"),
+            replica,
             events: Arc::new(TicketEvents::new(
                 Vec::new(),
                 mapping.clone(),

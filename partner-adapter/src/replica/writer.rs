@@ -1,0 +1,210 @@
+//! The writer of the API's local writes: one thread takes the writes waiting in its queue,
+//! applies them one after another under a single hold of the local lock, and answers each after
+//! the group flush that holds it ([`super::group`]); each caller awaits only its own answer.
+//!
+//! Why a thread of its own: with 32 API clients on two cores, writing through the blocking pool
+//! meant 32 threads queueing on the local lock and then on the flush's condition variable, so a
+//! create was handed between threads several times (BENCHMARKS.md, "The adapter's creates,
+//! profiled"). Through the writer a write occupies no blocking thread and takes no lock of its
+//! own: its task waits on its answer, and the writer's next group is whatever arrived during
+//! the last flush.
+//!
+//! What stays as in the blocking calls ([`Replica::checked_change`],
+//! [`Replica::try_new_ticket`]): the same checks, merge and step (`finish_local`), the same
+//! group commit (an answer only after the flush that holds the write; a failed flush fails its
+//! whole group, and a refused write is answered at once with nothing stored), and the same
+//! local lock, so remote entries, refreshes and replays still interleave with local writes
+//! only between steps.
+//!
+//! The thread holds the store only while it writes a group (a weak reference otherwise), so a
+//! stopped adapter's store closes as before; it ends when every [`LocalWriter`] is dropped.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+
+use hotline_federation::model::EntityKey;
+use hotline_federation::{Change, EntityState, Hlc, HybridClock};
+use tokio::sync::oneshot;
+
+use super::{Pending, Replica, Step};
+use crate::error::{Error, Result};
+use crate::events::TicketEvents;
+
+/// The most writes one hold of the local lock applies (remote entries wait for the lock).
+const GROUP_MAX: usize = 256;
+
+/// A write as the writer runs it: applied under the local lock, `None` when it was answered at
+/// once (refused, or nothing to store).
+type Job = Box<dyn FnOnce(&Replica, &mut HybridClock) -> Option<Applied> + Send>;
+
+/// What a write's step gives the writer: the caller's value, and the place of what it applied
+/// (`None` when it applied nothing).
+type Written<T> = Result<(T, Option<Pending>)>;
+
+/// A write applied and not yet durable: its place in the group commit, and how to answer it
+/// once the flush that holds it is known.
+struct Applied {
+    pending: Pending,
+    answer: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+/// A handle on the writer (see the module documentation); clones share one thread.
+#[derive(Clone, Debug)]
+pub struct LocalWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl LocalWriter {
+    /// Starts the writer of `replica`.
+    pub fn start(replica: &Arc<Replica>) -> Result<LocalWriter> {
+        let (queue, jobs) = mpsc::channel();
+        let replica = Arc::downgrade(replica);
+        std::thread::Builder::new()
+            .name("local-writer".into())
+            .spawn(move || write_groups(&replica, &jobs))
+            .map_err(|e| Error::Storage(format!("cannot start the local writer thread: {e}")))?;
+        Ok(LocalWriter { queue })
+    }
+
+    /// [`Replica::checked_change`] through the writer: `build` runs on the writer's thread.
+    pub async fn checked_change(
+        &self,
+        key: EntityKey,
+        now_ms: u64,
+        events: Arc<TicketEvents>,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change> + Send + 'static,
+    ) -> Result<(Change, EntityState)> {
+        self.write(checked_change(key, now_ms, events, build)).await
+    }
+
+    /// [`Replica::try_new_ticket`] through the writer: `None` (and `build` not called) when
+    /// the lease is used up.
+    pub async fn try_new_ticket(
+        &self,
+        now_ms: u64,
+        events: Arc<TicketEvents>,
+        build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static,
+    ) -> Result<Option<(Change, EntityState)>> {
+        self.write(new_ticket(now_ms, events, build)).await
+    }
+
+    /// Queues `step` and waits for its answer: its value once the flush that holds what it
+    /// applied succeeded, its error at once.
+    async fn write<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Replica, &mut HybridClock) -> Written<T> + Send + 'static,
+    ) -> Result<T> {
+        self.submit(step)?.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `step`; its answer comes on the returned channel.
+    fn submit<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Replica, &mut HybridClock) -> Written<T> + Send + 'static,
+    ) -> Result<oneshot::Receiver<Result<T>>> {
+        let (tell, answer) = oneshot::channel();
+        let job: Job = Box::new(move |replica, clock| match step(replica, clock) {
+            Err(e) => {
+                let _ = tell.send(Err(e));
+                None
+            }
+            Ok((value, None)) => {
+                let _ = tell.send(Ok(value));
+                None
+            }
+            Ok((value, Some(pending))) => Some(Applied {
+                pending,
+                answer: Box::new(move |flushed| {
+                    let _ = tell.send(flushed.map(|()| value));
+                }),
+            }),
+        });
+        self.queue.send(job).map_err(|_| stopped())?;
+        Ok(answer)
+    }
+}
+
+/// What the writer runs for [`LocalWriter::checked_change`].
+fn checked_change(
+    key: EntityKey,
+    now_ms: u64,
+    events: Arc<TicketEvents>,
+    build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change> + Send + 'static,
+) -> impl FnOnce(&Replica, &mut HybridClock) -> Written<(Change, EntityState)> + Send + 'static {
+    move |replica, clock| {
+        let (change, after, pending) =
+            replica.finish_local(clock, Step::default(), &key, now_ms, &events, true, build)?;
+        Ok(((change, after), Some(pending)))
+    }
+}
+
+/// What the writer runs for [`LocalWriter::try_new_ticket`].
+fn new_ticket(
+    now_ms: u64,
+    events: Arc<TicketEvents>,
+    build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static,
+) -> impl FnOnce(&Replica, &mut HybridClock) -> Written<Option<(Change, EntityState)>> + Send + 'static
+{
+    move |replica, clock| {
+        Ok(
+            match replica.new_ticket_under(clock, now_ms, &events, build)? {
+                Some((change, after, pending)) => (Some((change, after)), Some(pending)),
+                None => (None, None),
+            },
+        )
+    }
+}
+
+/// The answer to a write the writer dropped unanswered: it stopped, or the write panicked.
+fn stopped() -> Error {
+    Error::Storage(
+        "the store's writer stopped before this write was answered, so it may or may not be \
+         stored; read it back before writing again"
+            .into(),
+    )
+}
+
+/// The writer's loop: a group is the first write waiting and every write queued behind it (at
+/// most [`GROUP_MAX`]); applied under one hold of the local lock, then each answered after its
+/// flush (the first wait flushes for the whole group).
+fn write_groups(replica: &Weak<Replica>, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let group: Vec<Job> = std::iter::once(first)
+            .chain(jobs.try_iter().take(GROUP_MAX - 1))
+            .collect();
+        // The store is gone: dropping the group tells its callers.
+        let Some(replica) = replica.upgrade() else {
+            return;
+        };
+        let applied: Vec<Applied> = {
+            let mut clock = replica.clock();
+            group
+                .into_iter()
+                .filter_map(|job| {
+                    // A panicking write drops its answer (its caller is told); the clock is
+                    // moved only by a step that was applied, so the others go on.
+                    std::panic::catch_unwind(AssertUnwindSafe(|| job(&replica, &mut clock)))
+                        .unwrap_or_else(|_| {
+                            tracing::error!("a local write panicked; its caller was told");
+                            None
+                        })
+                })
+                .collect()
+        };
+        let flushed: Vec<_> = applied
+            .into_iter()
+            .map(|Applied { pending, answer }| (answer, replica.durable(pending)))
+            .collect();
+        // Let go of the store before answering: once the last write is answered, a stopping
+        // adapter's store closes.
+        drop(replica);
+        for (answer, outcome) in flushed {
+            answer(outcome);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

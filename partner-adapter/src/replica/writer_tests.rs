@@ -1,0 +1,206 @@
+//! The writer against a real store: groups share a flush, a refused or panicking write spares
+//! its group and stores nothing, and the writer never keeps a stopped store open.
+
+use std::collections::BTreeSet;
+
+use hotline_federation::lifecycle::{self, TicketText};
+use hotline_federation::model::{Channel, EntityKind, Language, Priority, TicketStatus};
+use hotline_proto::v1 as pb;
+
+use super::*;
+use crate::mapping::{Mapping, MappingConfig};
+
+const NOW: u64 = 1_795_000_000_000;
+const SITE: &str = "munich";
+const TENANT: &str = "inhouse";
+
+/// What each test starts from: a store with leased numbers, its writer, and webhook events
+/// without targets.
+struct Fixture {
+    dir: tempfile::TempDir,
+    replica: Arc<Replica>,
+    writer: LocalWriter,
+    events: Arc<TicketEvents>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = Arc::new(Replica::open(dir.path(), SITE, TENANT, 60_000).expect("store"));
+    replica
+        .add_numbers(&pb::LeaseBlock {
+            prefix: "HL".into(),
+            year: 2026,
+            first: 1,
+            count: 1_000,
+        })
+        .expect("numbers");
+    let mapping = Mapping::new(&MappingConfig::default()).expect("mapping");
+    Fixture {
+        writer: LocalWriter::start(&replica).expect("writer"),
+        events: Arc::new(TicketEvents::new(
+            Vec::new(),
+            mapping,
+            SITE.into(),
+            Arc::default(),
+        )),
+        replica,
+        dir,
+    }
+}
+
+type Answer<T> = oneshot::Receiver<Result<T>>;
+
+/// Waits for an answer as [`LocalWriter::write`] does: a dropped one is "the writer stopped".
+fn answer<T>(answer: Answer<T>) -> Result<T> {
+    answer.blocking_recv().map_err(|_| stopped())?
+}
+
+impl Fixture {
+    /// Queues the creation of a ticket for `customer`.
+    fn new_ticket(&self, customer: &str) -> Answer<Option<(Change, EntityState)>> {
+        let customer = customer.to_owned();
+        let step = new_ticket(NOW, self.events.clone(), move |number, seq, hlc, _| {
+            let ticket = lifecycle::NewTicket {
+                customer_ref: customer,
+                focus_team: "dealers-sales".into(),
+                category: "vpn".into(),
+                priority: Priority::Normal,
+                status: TicketStatus::New,
+                language: Language::De,
+                channel: Channel::Phone,
+                first_contact: None,
+                text: TicketText::default(),
+                access_code: None,
+            };
+            Ok(Change {
+                key: EntityKey::new(EntityKind::Ticket, number),
+                ops: lifecycle::create_ops(ticket, number, TENANT, SITE, NOW),
+                origin_site: SITE.into(),
+                origin_seq: seq,
+                hlc,
+            })
+        });
+        self.writer.submit(step).expect("queued")
+    }
+
+    /// Queues a change whose `build` the writer runs (refusing, or panicking).
+    fn change(
+        &self,
+        number: &str,
+        build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change> + Send + 'static,
+    ) -> Answer<(Change, EntityState)> {
+        let key = EntityKey::new(EntityKind::Ticket, number);
+        let step = checked_change(key, NOW, self.events.clone(), build);
+        self.writer.submit(step).expect("queued")
+    }
+}
+
+/// The number of the ticket a create answered with.
+fn created(answer: Answer<Option<(Change, EntityState)>>) -> String {
+    let (change, after) = self::answer(answer)
+        .expect("stored")
+        .expect("a number was left");
+    assert_eq!(change.key, after.key);
+    after.key.id
+}
+
+/// Writes queued while the writer waits for the local lock are applied as one group and share
+/// one flush: 64 creates cost at most two flushes (the writer may have taken the first alone
+/// before it reached the lock), and every one is stored with its own number and outbox entry.
+#[test]
+fn a_group_of_writes_shares_one_flush() {
+    let f = fixture();
+    let flushes = f.replica.group_flushes();
+    let answers: Vec<_> = {
+        let _held = f.replica.clock();
+        (0..64).map(|i| f.new_ticket(&format!("c-{i}"))).collect()
+    };
+    let numbers: BTreeSet<String> = answers.into_iter().map(created).collect();
+    assert_eq!(numbers.len(), 64, "each create got its own number");
+    let used = f.replica.group_flushes() - flushes;
+    assert!((1..=2).contains(&used), "64 creates took {used} flushes");
+    assert_eq!(f.replica.outbox_depth(), 64);
+    for number in &numbers {
+        let stored = f
+            .replica
+            .entity(&EntityKey::new(EntityKind::Ticket, number.as_str()))
+            .expect("read");
+        assert!(!stored.is_empty(), "{number} was answered but not stored");
+    }
+}
+
+/// In one group, a refused write (a comment on a ticket that does not exist) gets its error,
+/// a write whose build panics is told the writer dropped it, and neither stores anything; the
+/// writes around them are stored, and the writer goes on.
+#[test]
+fn a_refused_or_panicking_write_stores_nothing_and_spares_its_group() {
+    let f = fixture();
+    let (first, missing, panicking, last) = {
+        let _held = f.replica.clock();
+        let first = f.new_ticket("c-first");
+        let missing = f.change("HL-2026-000999", |_, _, before, _| {
+            assert!(before.is_empty());
+            Err(Error::NotFound("no ticket HL-2026-000999 at munich".into()))
+        });
+        let panicking = f.change("HL-2026-000998", |_, _, _, _| {
+            panic!("a build that panics (injected by the test)")
+        });
+        (first, missing, panicking, f.new_ticket("c-last"))
+    };
+    let (first, last) = (created(first), created(last));
+    assert_ne!(first, last);
+    let missing = answer(missing);
+    assert!(
+        matches!(&missing, Err(Error::NotFound(m)) if m.contains("HL-2026-000999")),
+        "{missing:?}"
+    );
+    let panicked = answer(panicking).expect_err("a panicking write was answered as if it ran");
+    assert!(
+        panicked.to_string().contains("writer stopped"),
+        "{panicked}"
+    );
+    assert_eq!(
+        f.replica.outbox_depth(),
+        2,
+        "only the two creates were stored"
+    );
+    created(f.new_ticket("c-after"));
+    assert_eq!(f.replica.outbox_depth(), 3);
+}
+
+/// The writer holds the store only while it writes: once a write is answered and the adapter
+/// lets go of its store, the store is closed and opens again with the write; a write queued
+/// after that is answered with an error, not left waiting.
+#[test]
+fn the_writer_never_keeps_a_stopped_store_open() {
+    let f = fixture();
+    let number = created(f.new_ticket("c-1"));
+    let Fixture {
+        dir,
+        replica,
+        writer,
+        events,
+    } = f;
+    let store = Arc::downgrade(&replica);
+    drop(replica);
+    assert!(
+        store.upgrade().is_none(),
+        "the writer still holds the store"
+    );
+    let reopened = Replica::open(dir.path(), SITE, TENANT, 60_000).expect("reopened");
+    let stored = reopened
+        .entity(&EntityKey::new(EntityKind::Ticket, number.as_str()))
+        .expect("read");
+    assert!(!stored.is_empty(), "the acknowledged create was lost");
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running = ran.clone();
+    let late = writer
+        .submit(new_ticket(NOW, events, move |_, _, _, _| {
+            running.store(true, std::sync::atomic::Ordering::SeqCst);
+            Err(Error::Storage("ran against a closed store".into()))
+        }))
+        .expect("queued");
+    let error = answer(late).expect_err("a write after the store closed was answered as stored");
+    assert!(error.to_string().contains("writer stopped"), "{error}");
+    assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+}
