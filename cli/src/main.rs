@@ -36,6 +36,10 @@ enum Command {
         /// The gateway's storage engine, when not the config's default.
         #[arg(long)]
         storage: Option<String>,
+        /// Runs the gateway's clock this many milliseconds off the system's (the growth
+        /// mode's fill turns the year this way; see `bench::server::serve_child`).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        clock_offset_ms: i64,
     },
     /// Administers the federation through the gateway's Admin service (staff certificate).
     Admin {
@@ -187,11 +191,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pki { dir, action } => hotline::pki_command::run(&PkiDir::new(dir), action),
         Command::Bench(args) => hotline::bench::command(args),
-        Command::ServeBench { kind, dir, storage } => {
+        Command::ServeBench {
+            kind,
+            dir,
+            storage,
+            clock_offset_ms,
+        } => {
             hotline_runtime::telemetry::init("text", "error");
             let kind = hotline::bench::server::Kind::parse(&kind)?;
-            tokio::runtime::Runtime::new()?
-                .block_on(hotline::bench::server::serve_child(kind, &dir, storage))
+            tokio::runtime::Runtime::new()?.block_on(hotline::bench::server::serve_child(
+                kind,
+                &dir,
+                storage,
+                clock_offset_ms,
+            ))
         }
         Command::Admin {
             gateway,

@@ -102,6 +102,22 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         json["restart_after_kill_seconds"].is_f64(),
         "the restart after a kill was not measured: {json}"
     );
+    // The quick run turns the year at 500 tickets: the gateway restarts with its clock in the
+    // next January, and the tickets after the turn are numbered in that year.
+    let turns = json["year_turned_at"].as_array().expect("year turns");
+    assert_eq!(turns.len(), 1, "{json}");
+    let turned = turns[0].as_u64().unwrap_or(0);
+    assert!((500..600).contains(&turned), "turned at {turned}");
+    let years: Vec<u64> = json["ticket_years"]
+        .as_array()
+        .expect("ticket years")
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    assert!(
+        years.len() == 2 && years[1] == years[0] + 1,
+        "tickets numbered in {years:?}"
+    );
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");
     for (point, want) in sizes.iter().zip([200u64, 1_000]) {

@@ -75,6 +75,14 @@ impl SiteLoad {
         Ok(())
     }
 
+    /// Gives up the leased numbers not opened yet (the growth fill at a year's turn, so the
+    /// tickets after it are numbered in the new year); the next [`SiteLoad::refill`] leases
+    /// more. The numbers stay leased at the gateway, counted as unused in their year.
+    pub fn forget_unopened(&mut self) {
+        let keep = self.opened.min(self.tickets.len());
+        self.tickets.truncate(keep);
+    }
+
     /// A writer with given ticket ids (for the baseline server, which leases nothing).
     pub fn with_tickets(site: &str, tenant: &str, tickets: Vec<String>) -> SiteLoad {
         SiteLoad {

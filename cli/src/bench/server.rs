@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
 use hotline_proto::v1 as pb;
@@ -62,10 +63,24 @@ impl ServerProcess {
         dir: &Path,
         storage: Option<&str>,
     ) -> anyhow::Result<ServerProcess> {
+        Self::start_shifted(kind, dir, storage, 0)
+    }
+
+    /// [`ServerProcess::start_on`] with the gateway's clock `clock_offset_ms` off the system's
+    /// (the growth mode's fill turns the year this way).
+    pub fn start_shifted(
+        kind: Kind,
+        dir: &Path,
+        storage: Option<&str>,
+        clock_offset_ms: i64,
+    ) -> anyhow::Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["serve-bench", kind.name()]).arg(dir);
         if let Some(engine) = storage {
             command.args(["--storage", engine]);
+        }
+        if clock_offset_ms != 0 {
+            command.arg(format!("--clock-offset-ms={clock_offset_ms}"));
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -151,8 +166,24 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The body of `hotline serve-bench KIND DIR [--storage ENGINE]`: serve until stdin closes.
-pub async fn serve_child(kind: Kind, dir: &Path, storage: Option<String>) -> anyhow::Result<()> {
+/// The offset of a bench gateway's clock from the system's ([`serve_child`]); one per process.
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The bench gateway's clock: the system's, moved by [`CLOCK_OFFSET_MS`].
+fn shifted_now_ms() -> u64 {
+    hotline_gateway::state::system_now_ms()
+        .saturating_add_signed(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+}
+
+/// The body of `hotline serve-bench KIND DIR [--storage ENGINE] [--clock-offset-ms MS]`: serve
+/// until stdin closes. A gateway whose clock is moved (`clock_offset_ms`) leases numbers of the
+/// year its clock is in: the growth mode fills more tickets than one year's numbers that way.
+pub async fn serve_child(
+    kind: Kind,
+    dir: &Path,
+    storage: Option<String>,
+    clock_offset_ms: i64,
+) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     std::thread::spawn(move || {
@@ -175,7 +206,10 @@ pub async fn serve_child(kind: Kind, dir: &Path, storage: Option<String>) -> any
     };
     match kind {
         Kind::Gateway => {
-            let state = hotline_gateway::state::GatewayState::open(config).await?;
+            CLOCK_OFFSET_MS.store(clock_offset_ms, Ordering::Relaxed);
+            let state =
+                hotline_gateway::state::GatewayState::open_with_clock(config, shifted_now_ms)
+                    .await?;
             announce()?;
             hotline_gateway::server::run(listener, state, shutdown).await?;
         }

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 pub use report::{GrowthReport, SitesPoint, SizePoint, table};
 
+use hotline_gateway::state::system_now_ms;
+
 use super::measure::{SITES, fresh_dir, percentile};
 use super::server::{Kind, ServerProcess};
 
@@ -60,7 +62,14 @@ pub struct GrowthOptions {
     pub propagation_rate: f64,
     /// The gateway's storage engine (`sled`, `redb`).
     pub storage: String,
+    /// Tickets the fill opens in one calendar year before it turns the gateway's clock to the
+    /// next one (one federation can number at most 999,999 tickets a year: `MAX_TICKET_NUMBER`;
+    /// the rest of a year's numbers stay for the sites' leases).
+    pub year_capacity: u64,
 }
+
+/// Tickets the full run opens in one year (see [`GrowthOptions::year_capacity`]).
+const YEAR_CAPACITY: u64 = 950_000;
 
 impl GrowthOptions {
     /// The full run: 10k, 100k and 1M tickets; 10, 100 and 1,000 sites.
@@ -73,10 +82,12 @@ impl GrowthOptions {
             catch_up: 20_000,
             propagation_rate: 50.0,
             storage: hotline_gateway::store::engine::DEFAULT_ENGINE.into(),
+            year_capacity: YEAR_CAPACITY,
         }
     }
 
-    /// Small sizes for the test suite.
+    /// Small sizes for the test suite; the year turns once, at 500 tickets, so the turn is
+    /// tested too.
     pub fn quick() -> Self {
         GrowthOptions {
             sizes: vec![200, 1_000],
@@ -86,6 +97,7 @@ impl GrowthOptions {
             catch_up: 300,
             propagation_rate: 50.0,
             storage: hotline_gateway::store::engine::DEFAULT_ENGINE.into(),
+            year_capacity: 500,
         }
     }
 
@@ -112,6 +124,11 @@ impl GrowthOptions {
             self.seconds > 0.0,
             "--seconds {}: must be above 0",
             self.seconds
+        );
+        anyhow::ensure!(
+            (1..=YEAR_CAPACITY).contains(&self.year_capacity),
+            "a year's capacity of {} tickets: must be 1 to {YEAR_CAPACITY}",
+            self.year_capacity
         );
         Ok(())
     }
@@ -160,24 +177,43 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         final_disk_bytes: 0,
         restart_after_kill_seconds: 0.0,
         final_live_bytes: 0,
+        year_turned_at: Vec::new(),
+        ticket_years: Vec::new(),
         sites: Vec::new(),
     };
 
     // The store growing.
     let dir = fresh_dir(root.path(), "store")?;
     sites::register(&dir, 1)?;
-    let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
+    let storage = Some(options.storage.as_str());
+    let mut gateway = ServerProcess::start_on(Kind::Gateway, &dir, storage)?;
     let mut fill = steps::Fill::start(&gateway, options.comments).await?;
+    // The gateway's clock, moved a year on each time the fill has opened a year's capacity.
+    let (mut clock_offset_ms, mut year_began_at) = (0, 0);
     for &size in &options.sizes {
+        while size - year_began_at > options.year_capacity {
+            fill.to(year_began_at + options.year_capacity).await?;
+            // Stopped cleanly (stdin closed), as at a year's end; started in the next January.
+            drop(gateway);
+            clock_offset_ms = steps::next_year_offset(system_now_ms(), clock_offset_ms);
+            gateway = ServerProcess::start_shifted(Kind::Gateway, &dir, storage, clock_offset_ms)?;
+            fill.turn_year(&gateway).await?;
+            year_began_at = fill.tickets();
+            report.year_turned_at.push(year_began_at);
+            eprintln!(
+                "  the year turned at {year_began_at} tickets (the gateway restarted with its clock in the next January)"
+            );
+        }
         report
             .sizes
             .push(steps::at_size(&gateway, &mut fill, size, options).await?);
     }
+    report.ticket_years = fill.years();
     drop(fill);
     // Recovery: the gateway killed at the largest size, and started again on what it left.
     gateway.kill()?;
     let restarting = std::time::Instant::now();
-    let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
+    let gateway = ServerProcess::start_shifted(Kind::Gateway, &dir, storage, clock_offset_ms)?;
     report.restart_after_kill_seconds = restarting.elapsed().as_secs_f64();
     eprintln!(
         "restart after a kill at the largest size: {:.2} s",

@@ -24,6 +24,11 @@ pub struct GrowthReport {
     /// Seconds from starting the gateway again after a SIGKILL at the largest size until it
     /// listened (the engine's recovery included).
     pub restart_after_kill_seconds: f64,
+    /// Tickets in the store each time the fill turned the gateway's clock to the next year
+    /// (one year's numbers hold at most 999,999 tickets).
+    pub year_turned_at: Vec<u64>,
+    /// The years the filled tickets' numbers are of.
+    pub ticket_years: Vec<u32>,
     /// One point per connected-site count.
     pub sites: Vec<SitesPoint>,
 }
@@ -119,6 +124,12 @@ pub fn table(report: &GrowthReport) -> String {
         "restart after a SIGKILL at the last size: {:.2} s until it listened\n",
         report.restart_after_kill_seconds
     ));
+    for turned in &report.year_turned_at {
+        out.push_str(&format!(
+            "the year turned at {turned} tickets (numbers of {:?})\n",
+            report.ticket_years
+        ));
+    }
     out.push_str(&format!(
         "\n{:>6} {:>12} {:>16} {:>16} {:>9}   (propagation at {:.0} changes/s)\n",
         "sites",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hotline_federation::calendar::{civil_date, days_from_civil};
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_proto::v1 as pb;
 use pb::federation_client::FederationClient;
@@ -50,8 +51,30 @@ impl Fill {
             .sum()
     }
 
+    /// The years of the numbers of the tickets opened so far, ascending.
+    pub(super) fn years(&self) -> Vec<u32> {
+        let years: std::collections::BTreeSet<u32> = self
+            .writers
+            .iter()
+            .flat_map(|(_, load)| load.opened())
+            .filter_map(|id| id.split('-').nth(1)?.parse().ok())
+            .collect();
+        years.into_iter().collect()
+    }
+
+    /// Connects the writers to `server`, the gateway restarted in a new year: each keeps its
+    /// tickets and sequence numbers and gives up the old year's numbers it has not used, so
+    /// the tickets after the turn are numbered in the new year.
+    pub(super) async fn turn_year(&mut self, server: &ServerProcess) -> anyhow::Result<()> {
+        for (client, load) in &mut self.writers {
+            *client = server.client(&load.site).await?;
+            load.forget_unopened();
+        }
+        Ok(())
+    }
+
     /// Pushes until `target` tickets are open, from all writers at once, printing progress.
-    async fn to(&mut self, target: u64) -> anyhow::Result<()> {
+    pub(super) async fn to(&mut self, target: u64) -> anyhow::Result<()> {
         let missing = target.saturating_sub(self.tickets());
         let share = missing.div_ceil(self.writers.len() as u64);
         let opened = Arc::new(AtomicU64::new(self.tickets()));
@@ -99,6 +122,14 @@ impl Fill {
         progress.abort();
         result
     }
+}
+
+/// How far a gateway's clock must run ahead of the system's (`now_ms`) to stand at one in the
+/// morning (UTC) of the January 1st after the year it stands in with `offset_ms`.
+pub(super) fn next_year_offset(now_ms: u64, offset_ms: i64) -> i64 {
+    let (year, _, _) = civil_date(now_ms.saturating_add_signed(offset_ms));
+    let january = days_from_civil(year + 1, 1, 1) * 86_400_000 + 3_600_000;
+    january - now_ms as i64
 }
 
 /// An error if any change of a push's answer was refused.
@@ -278,4 +309,27 @@ pub(super) fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
         };
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offset takes the gateway's clock to one in the morning of the next January 1st,
+    /// from wherever it stands, and a second turn goes one more year on.
+    #[test]
+    fn the_next_year_offset_lands_on_the_next_january_first() {
+        let now = (days_from_civil(2026, 11, 29) * 86_400_000 + 45_000_000) as u64;
+        let first = next_year_offset(now, 0);
+        let at = |offset: i64| now.saturating_add_signed(offset);
+        assert_eq!(civil_date(at(first)), (2027, 1, 1));
+        assert_eq!(at(first) % 86_400_000, 3_600_000);
+        let second = next_year_offset(now, first);
+        assert_eq!(civil_date(at(second)), (2028, 1, 1));
+        // From the system's clock later in the same run, the target stays the same moment.
+        assert_eq!(
+            at(first),
+            (now + 5_000).saturating_add_signed(next_year_offset(now + 5_000, 0))
+        );
+    }
 }
