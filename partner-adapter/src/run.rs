@@ -87,6 +87,8 @@ impl Adapter {
             outbox,
             mapping,
         } = self;
+        // Before any task is spawned, so a failure to start it leaves nothing running.
+        let writer = LocalWriter::start(&replica)?;
         let deliverer = Deliverer::new(
             replica.webhook_queue(),
             config.webhooks.clone(),
@@ -129,7 +131,7 @@ impl Adapter {
         };
         let app = Arc::new(App {
             knowledge: Arc::new(knowledge),
-            writer: LocalWriter::start(&replica)?,
+            writer,
             replica,
             config: config.clone(),
             mapping,

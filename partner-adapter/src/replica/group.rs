@@ -14,7 +14,8 @@
 //! one waits no leader gathers either: the steps on their way queue behind that lock.
 //!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
-//! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes.
+//! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes. A
+//! flush that panics counts as failed.
 //!
 //! What readers see: sled shows an applied batch to readers before it is flushed. Nothing is
 //! acknowledged before its flush, and what leaves the site (the outbox push, webhook delivery)
@@ -198,7 +199,12 @@ impl GroupFlush {
                 progress.gathering = false;
             }
             let (after, upto, failures) = (progress.flushed, progress.applied, progress.failures);
-            let outcome = parking_lot::MutexGuard::unlocked(&mut progress, &flush);
+            // A flush that panics fails its group like one that errs: `flushing` must not stay
+            // set, or every later waiter would wait for ever.
+            let outcome = parking_lot::MutexGuard::unlocked(&mut progress, || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(&flush))
+                    .unwrap_or_else(|_| Err(Error::Storage("the store's flush panicked".into())))
+            });
             progress.flushing = false;
             progress.flushes += 1;
             // Everything applied up to `upto` and not flushed before is this group; when it
@@ -434,6 +440,24 @@ mod tests {
         drop(progress);
         assert_eq!(group.flushes(), 2);
         assert_no_bound_waited_out(started);
+    }
+
+    /// A flush that panics fails its group like one that errs, and does not leave the group
+    /// commit believing a flush still runs: the next write flushes and is acknowledged.
+    #[test]
+    fn a_panicking_flush_fails_its_group_and_the_next_write_flushes() {
+        let group = Arc::new(GroupFlush::default());
+        let failed = group.wait(group.applied(), || panic!("injected: the flush panicked"));
+        let error = failed.expect_err("a write was acknowledged after its flush panicked");
+        assert!(error.to_string().contains("panicked"), "{error}");
+        // On a thread of its own, so a wait that never ends fails the test instead of hanging.
+        let (next, waiter) = (group.applied(), group.clone());
+        let (tell, told) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tell.send(waiter.wait(next, || Ok(()))));
+        told.recv_timeout(Duration::from_secs(30))
+            .expect("the next write waited for a flush that had panicked")
+            .expect("the next write was flushed");
+        assert_eq!(group.flushes(), 2);
     }
 
     /// After a failed flush, a reader about to publish (outbox, webhooks) flushes again, since

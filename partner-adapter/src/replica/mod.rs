@@ -99,6 +99,9 @@ pub struct Replica {
     /// Ticket numbers taken recently (the lease follows this rate); locked only while `local`
     /// is held, or alone.
     uses: Mutex<UseRate>,
+    /// Tests: every flush fails while set.
+    #[cfg(test)]
+    failing_flushes: std::sync::atomic::AtomicBool,
 }
 
 /// A failed sync of sled's log file: the flush before it may not survive a power loss.
@@ -165,6 +168,8 @@ impl Replica {
             site: site.to_owned(),
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
             touched: Mutex::new(Touched::default()),
+            #[cfg(test)]
+            failing_flushes: std::sync::atomic::AtomicBool::new(false),
         };
         let cursor = replica.cursor()?;
         replica.touches().forget_up_to(cursor);
@@ -306,6 +311,15 @@ impl Replica {
     /// sled's flush, then the sync of its log file that makes the flush survive a power loss
     /// ([`LogSync`]).
     fn flush_durably(&self) -> Result<()> {
+        #[cfg(test)]
+        if self
+            .failing_flushes
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Error::Storage(
+                "injected: the disk refused the flush".into(),
+            ));
+        }
         self.db.flush()?;
         self.log.sync().map_err(log_sync_failed)
     }

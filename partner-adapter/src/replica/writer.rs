@@ -5,19 +5,27 @@
 //! Why a thread of its own: with 32 API clients on two cores, writing through the blocking pool
 //! meant 32 threads queueing on the local lock and then on the flush's condition variable, so a
 //! create was handed between threads several times (BENCHMARKS.md, "The adapter's creates,
-//! profiled"). Through the writer a write occupies no blocking thread and takes no lock of its
-//! own: its task waits on its answer, and the writer's next group is whatever arrived during
-//! the last flush.
+//! profiled"). Through the writer the write itself occupies no blocking thread and takes no
+//! lock of its own: its task waits on its answer, and the writer's next group is whatever
+//! arrived during the last flush. (A create still renders its first customer message on the
+//! blocking pool afterwards.)
 //!
 //! What stays as in the blocking calls ([`Replica::checked_change`],
-//! [`Replica::try_new_ticket`]): the same checks, merge and step (`finish_local`), the same
-//! group commit (an answer only after the flush that holds the write; a failed flush fails its
-//! whole group, and a refused write is answered at once with nothing stored), and the same
-//! local lock, so remote entries, refreshes and replays still interleave with local writes
-//! only between steps.
+//! [`Replica::try_new_ticket`], still used by brand publishing, call imports and replays): the
+//! same checks, merge and step (`finish_local`), the same group commit (an answer only after
+//! the flush that holds the write; a failed flush fails its whole group, and a refused write is
+//! answered at once with nothing stored), and the same local lock, so remote entries,
+//! refreshes and replays still interleave with local writes only between steps. What differs:
+//! the writer neither announces its writes as on their way ([`GroupFlush::begin`]) nor counts
+//! as holding the lock while it applies a group, so a leader of the blocking path may gather
+//! (at most [`super::group::GATHER_MAX`]) while a step it waits for queues behind a writer
+//! group, and the writer as leader may gather for steps of the blocking path: bounded, it
+//! costs only time.
 //!
-//! The thread holds the store only while it writes a group (a weak reference otherwise), so a
-//! stopped adapter's store closes as before; it ends when every [`LocalWriter`] is dropped.
+//! The thread holds the store only while it writes a group (a weak reference otherwise): a
+//! refused write is answered during its group, and the store is let go before the group's
+//! applied writes are answered, so a stopped adapter's store closes once the last applied write
+//! is answered. The thread ends when every [`LocalWriter`] is dropped.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -27,6 +35,8 @@ use hotline_federation::model::EntityKey;
 use hotline_federation::{Change, EntityState, Hlc, HybridClock};
 use tokio::sync::oneshot;
 
+#[cfg(doc)]
+use super::group::GroupFlush;
 use super::{Pending, Replica, Step};
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;

@@ -1,7 +1,9 @@
-//! The writer against a real store: groups share a flush, a refused or panicking write spares
-//! its group and stores nothing, and the writer never keeps a stopped store open.
+//! The writer against a real store: groups share a flush, a failed flush acknowledges none of
+//! its group, a refused or panicking write spares its group and stores nothing, and the writer
+//! never keeps a stopped store open.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hotline_federation::lifecycle::{self, TicketText};
 use hotline_federation::model::{Channel, EntityKind, Language, Priority, TicketStatus};
@@ -56,6 +58,29 @@ fn answer<T>(answer: Answer<T>) -> Result<T> {
 }
 
 impl Fixture {
+    /// Keeps the writer busy inside a group of its own (holding the local lock) until the
+    /// returned sender is dropped, so every write queued meanwhile lands in its next group.
+    fn hold_writer(&self) -> (std::sync::mpsc::Sender<()>, Answer<()>) {
+        let (started, taken) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let held = self
+            .writer
+            .submit(move |_, _| {
+                let _ = started.send(());
+                let _ = released.recv();
+                Ok(((), None))
+            })
+            .expect("queued");
+        taken.recv().expect("the writer took the holding write");
+        (release, held)
+    }
+
+    /// Lets the writer go on after [`Fixture::hold_writer`].
+    fn release(release: std::sync::mpsc::Sender<()>, held: Answer<()>) {
+        drop(release);
+        answer(held).expect("the holding write");
+    }
+
     /// Queues the creation of a ticket for `customer`.
     fn new_ticket(&self, customer: &str) -> Answer<Option<(Change, EntityState)>> {
         let customer = customer.to_owned();
@@ -104,21 +129,19 @@ fn created(answer: Answer<Option<(Change, EntityState)>>) -> String {
     after.key.id
 }
 
-/// Writes queued while the writer waits for the local lock are applied as one group and share
-/// one flush: 64 creates cost at most two flushes (the writer may have taken the first alone
-/// before it reached the lock), and every one is stored with its own number and outbox entry.
+/// Writes queued while the writer is busy are applied as one group and share one flush, and
+/// every one is stored with its own number and outbox entry.
 #[test]
 fn a_group_of_writes_shares_one_flush() {
     let f = fixture();
     let flushes = f.replica.group_flushes();
-    let answers: Vec<_> = {
-        let _held = f.replica.clock();
-        (0..64).map(|i| f.new_ticket(&format!("c-{i}"))).collect()
-    };
+    let (release, held) = f.hold_writer();
+    let answers: Vec<_> = (0..64).map(|i| f.new_ticket(&format!("c-{i}"))).collect();
+    Fixture::release(release, held);
     let numbers: BTreeSet<String> = answers.into_iter().map(created).collect();
     assert_eq!(numbers.len(), 64, "each create got its own number");
     let used = f.replica.group_flushes() - flushes;
-    assert!((1..=2).contains(&used), "64 creates took {used} flushes");
+    assert_eq!(used, 1, "64 creates took {used} flushes");
     assert_eq!(f.replica.outbox_depth(), 64);
     for number in &numbers {
         let stored = f
@@ -135,8 +158,9 @@ fn a_group_of_writes_shares_one_flush() {
 #[test]
 fn a_refused_or_panicking_write_stores_nothing_and_spares_its_group() {
     let f = fixture();
+    let flushes = f.replica.group_flushes();
     let (first, missing, panicking, last) = {
-        let _held = f.replica.clock();
+        let (release, held) = f.hold_writer();
         let first = f.new_ticket("c-first");
         let missing = f.change("HL-2026-000999", |_, _, before, _| {
             assert!(before.is_empty());
@@ -145,10 +169,17 @@ fn a_refused_or_panicking_write_stores_nothing_and_spares_its_group() {
         let panicking = f.change("HL-2026-000998", |_, _, _, _| {
             panic!("a build that panics (injected by the test)")
         });
-        (first, missing, panicking, f.new_ticket("c-last"))
+        let last = f.new_ticket("c-last");
+        Fixture::release(release, held);
+        (first, missing, panicking, last)
     };
     let (first, last) = (created(first), created(last));
     assert_ne!(first, last);
+    assert_eq!(
+        f.replica.group_flushes() - flushes,
+        1,
+        "the creates around the refusal and the panic were not one group"
+    );
     let missing = answer(missing);
     assert!(
         matches!(&missing, Err(Error::NotFound(m)) if m.contains("HL-2026-000999")),
@@ -166,6 +197,31 @@ fn a_refused_or_panicking_write_stores_nothing_and_spares_its_group() {
     );
     created(f.new_ticket("c-after"));
     assert_eq!(f.replica.outbox_depth(), 3);
+}
+
+/// A flush that fails answers every applied write of its group with the error (none is told
+/// "stored"), while a refused write of the same group keeps its own error; once flushes work
+/// again, so do writes.
+#[test]
+fn a_failed_flush_acknowledges_none_of_its_group() {
+    let f = fixture();
+    let (release, held) = f.hold_writer();
+    let creates: Vec<_> = (0..3).map(|i| f.new_ticket(&format!("c-{i}"))).collect();
+    let missing = f.change("HL-2026-000999", |_, _, _, _| {
+        Err(Error::NotFound("no ticket HL-2026-000999 at munich".into()))
+    });
+    f.replica.failing_flushes.store(true, Ordering::SeqCst);
+    Fixture::release(release, held);
+    for create in creates {
+        let error = answer(create).expect_err("a create was acknowledged after its flush failed");
+        assert!(error.to_string().contains("injected"), "{error}");
+    }
+    assert!(
+        matches!(answer(missing), Err(Error::NotFound(_))),
+        "the refusal lost its own error"
+    );
+    f.replica.failing_flushes.store(false, Ordering::SeqCst);
+    created(f.new_ticket("c-after"));
 }
 
 /// The writer holds the store only while it writes: once a write is answered and the adapter
@@ -192,15 +248,15 @@ fn the_writer_never_keeps_a_stopped_store_open() {
         .entity(&EntityKey::new(EntityKind::Ticket, number.as_str()))
         .expect("read");
     assert!(!stored.is_empty(), "the acknowledged create was lost");
-    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ran = Arc::new(AtomicBool::new(false));
     let running = ran.clone();
     let late = writer
         .submit(new_ticket(NOW, events, move |_, _, _, _| {
-            running.store(true, std::sync::atomic::Ordering::SeqCst);
+            running.store(true, Ordering::SeqCst);
             Err(Error::Storage("ran against a closed store".into()))
         }))
         .expect("queued");
     let error = answer(late).expect_err("a write after the store closed was answered as stored");
     assert!(error.to_string().contains("writer stopped"), "{error}");
-    assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!ran.load(Ordering::SeqCst));
 }
