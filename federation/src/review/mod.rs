@@ -4,7 +4,8 @@
 //!
 //! - [`period`]: ISO weeks, pairs of ISO weeks and calendar months in UTC, with labels;
 //! - [`sample`]: the seeded per-partner draw (own SplitMix64);
-//! - [`facts`]: what a report reads from stored tickets and suggestions;
+//! - [`facts`]: what a report reads from stored tickets and suggestions; [`relevant`]: which
+//!   of a team's tickets a report over a period needs (read one at a time);
 //! - [`report`]: the report and its builder; [`scorecard`]: criteria and the check of a
 //!   score; [`render`]: Markdown and HTML.
 //!
@@ -12,6 +13,7 @@
 
 pub mod facts;
 pub mod period;
+pub mod relevant;
 pub mod render;
 pub mod report;
 pub mod sample;
@@ -19,6 +21,7 @@ pub mod scorecard;
 
 pub use facts::{AcceptedSuggestion, TicketFacts};
 pub use period::Period;
+pub use relevant::PeriodTickets;
 pub use report::{FigureLine, ReportInput, ReviewReport, build, parse_report_id, report_id};
 pub use sample::{ClosedTicket, QualitySample};
 pub use scorecard::{Criterion, Score, check_score};

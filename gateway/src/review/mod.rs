@@ -15,14 +15,18 @@ use std::sync::Arc;
 use hotline_federation::calendar::{self, PeriodKind};
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, PolicyField, ReviewCadence};
 use hotline_federation::review::{
-    self, AcceptedSuggestion, FigureLine, Period, ReportInput, ReviewReport, Score, TicketFacts,
+    self, AcceptedSuggestion, FigureLine, Period, PeriodTickets, ReportInput, ReviewReport, Score,
+    TicketFacts,
 };
 use hotline_federation::service::{FigureQuery, Figures, GroupBy, Targets};
 
 use crate::error::{Error, Result};
 use crate::state::GatewayState;
-use crate::store::{entities, keys};
+use crate::store::{Pages, entities, keys};
 use crate::writer::ReviewWrite;
+
+/// Team index entries read at a time when a report is built.
+const TEAM_PAGE: usize = 512;
 
 pub mod schedule;
 
@@ -214,17 +218,22 @@ pub fn build_report(
     let registry = state.shared.registry();
     let site_tenant = |site: &str| registry.sites.get(site).map(|s| s.tenant.clone());
     let prefix = keys::team_prefix(&team.id);
-    let mut tickets = Vec::new();
-    for (key, _) in state
-        .store
-        .range(&prefix, &keys::prefix_end(&prefix), usize::MAX)?
-    {
-        let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) else {
-            continue;
-        };
-        let entity = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
-        tickets.extend(TicketFacts::read(&entity, site_tenant));
+    // The team's tickets a page at a time, keeping only what the period's report reads: a
+    // team's whole history is never held.
+    let mut relevant = PeriodTickets::new(&team.id, &period);
+    let mut pages = Pages::new(prefix.clone(), keys::prefix_end(&prefix), TEAM_PAGE);
+    while let Some(page) = pages.next_page(state.store.as_ref())? {
+        for (key, _) in page {
+            let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) else {
+                continue;
+            };
+            let entity = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
+            if let Some(facts) = TicketFacts::read(&entity, site_tenant) {
+                relevant.offer(facts);
+            }
+        }
     }
+    let tickets = relevant.into_tickets();
     let mut suggestions = Vec::new();
     for suggestion in entities::scan(state.store.as_ref(), EntityKind::Suggestion)? {
         suggestions.extend(AcceptedSuggestion::read(&suggestion));
