@@ -227,8 +227,10 @@ pub fn build_report(
             let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) else {
                 continue;
             };
-            let entity = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
-            if let Some(facts) = TicketFacts::read(&entity, site_tenant) {
+            // A ticket's facts are in its registers: its comments are not read.
+            let key = EntityKey::new(EntityKind::Ticket, id);
+            let head = entities::read_head(state.store.as_ref(), &key)?;
+            if let Some(facts) = head.and_then(|head| TicketFacts::read(&head, site_tenant)) {
                 relevant.offer(facts);
             }
         }

@@ -41,6 +41,16 @@ pub fn read(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
     finish(head).map(Some)
 }
 
+/// The stored head of `key`: its registers and delete stamp, without comments or call events
+/// (one read, where [`read`] also reads every element); `None` when nothing is stored. For
+/// readers of registers only, as [`for_each_head`].
+pub fn read_head(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
+    match store.get(&keys::entity(key))? {
+        Some(raw) => finish(decode("entity head", &raw)?).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The stored state of `key`, or the empty state when nothing is stored.
 pub fn read_or_new(store: &dyn Store, key: &EntityKey) -> Result<EntityState> {
     Ok(read(store, key)?.unwrap_or_else(|| EntityState::new(key.clone())))

@@ -501,3 +501,27 @@ fn each_head_of_a_kind_is_read_once_without_its_elements() {
     .unwrap();
     assert_eq!(logs, ["dortmund.2026-11-01", "dortmund.2026-11-02"]);
 }
+
+/// A head read gives the registers and delete stamp a whole read gives, without the elements,
+/// and nothing for a key that is not stored.
+#[test]
+fn a_head_read_gives_the_registers_without_the_elements() {
+    let store = MemoryStore::new();
+    let (with_comments, log) = (ticket(1, 4), call_log(2, 3));
+    let mut batch = Batch::default();
+    entities::write_whole(&mut batch, &with_comments);
+    entities::write_whole(&mut batch, &log);
+    store.apply(batch).unwrap();
+    for state in [&with_comments, &log] {
+        let whole = entities::read(&store, &state.key).unwrap().expect("stored");
+        let head = entities::read_head(&store, &state.key)
+            .unwrap()
+            .expect("stored");
+        assert_eq!(head.registers, whole.registers, "{}", state.key);
+        assert_eq!(head.deleted, whole.deleted);
+        assert!(head.comments.is_empty() && head.call_events.is_empty());
+        assert!(!whole.comments.is_empty() || !whole.call_events.is_empty());
+    }
+    let absent = EntityKey::new(EntityKind::Ticket, "ASZ-2026-999999");
+    assert!(entities::read_head(&store, &absent).unwrap().is_none());
+}
