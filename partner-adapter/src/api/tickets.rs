@@ -155,25 +155,23 @@ pub(crate) async fn create(
         },
         access_code: Some(minted.stored),
     };
-    let (after, message) = numbered(&app, ticket, code.clone()).await?;
+    let after = numbered(&app, ticket).await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let mut view = views::ticket(&after, mapping);
-    view.customer_message = message;
+    // Reads the brand (and may build the leak guard): off the async threads.
+    let (app2, message_code) = (app.clone(), code.clone());
+    view.customer_message =
+        blocking(move || Ok(super::brand::opening_message(&app2, &after, &message_code))).await?;
     view.access_code = Some(code);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Creates `ticket` with the next leased number through the store's writer; with it, the first
-/// customer message that tells the customer their access `code`. While connected, a create
-/// that finds none left wakes the leaser and waits for the refill, up to
+/// Creates `ticket` with the next leased number through the store's writer. While connected,
+/// a create that finds none left wakes the leaser and waits for the refill, up to
 /// `sync.number_wait_ms`, before it is refused (409); offline it is refused at once, as the
 /// lease cannot grow then.
-async fn numbered(
-    app: &Arc<App>,
-    ticket: lifecycle::NewTicket,
-    code: String,
-) -> Result<(EntityState, Option<String>)> {
+async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<EntityState> {
     let wait = Duration::from_millis(app.config.sync.number_wait_ms);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -193,13 +191,7 @@ async fn numbered(
             })
             .await?;
         if let Some((_, after)) = made {
-            // Reads the brand (and may build the leak guard): off the async threads.
-            let app = app.clone();
-            return blocking(move || {
-                let message = super::brand::opening_message(&app, &after, &code);
-                Ok((after, message))
-            })
-            .await;
+            return Ok(after);
         }
         let online = app.status.connected.load(Ordering::SeqCst);
         if !online {

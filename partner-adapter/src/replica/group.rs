@@ -5,13 +5,8 @@
 //! `apply_batch` is atomic per step and a flush makes every batch applied before it durable, so
 //! one flush acknowledges a whole group.
 //!
-//! A leader that knows of steps on their way when it is about to flush (begun with
-//! [`GroupFlush::begin`], waiting for the local lock or holding it, not yet applied) waits for
-//! those, not for later ones, at most [`GATHER_MAX`], so they share its flush instead of each
-//! needing one (BENCHMARKS.md, "The adapter's creates, profiled"). With no step on its way a
-//! lone step is flushed at once. A waiter that holds the local lock itself (a remote entry, a
-//! refresh, a replay, a restore: [`GroupFlush::wait_holding_lock`]) never gathers, and while
-//! one waits no leader gathers either: the steps on their way queue behind that lock.
+//! Concurrent local writes of the API reach it as one group from the store's writer
+//! (`super::writer`); a leader flushes at once, with every step applied before it.
 //!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
 //! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes. A
@@ -23,14 +18,10 @@
 //! published. A local read (`GET` of a ticket) may show a write whose flush is still running.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
-
-/// The longest a leader waits for steps on their way before it flushes.
-pub(super) const GATHER_MAX: Duration = Duration::from_micros(500);
 
 /// A step applied but not yet known durable: its place in the apply order.
 #[must_use = "a pending step is acknowledged only once `GroupFlush::wait` says it is durable"]
@@ -49,14 +40,6 @@ struct Failed {
 
 #[derive(Debug, Default)]
 struct Progress {
-    /// Steps begun ([`GroupFlush::begin`]) since the store opened, and those of them applied or
-    /// given up since: the difference is on its way.
-    begun: u64,
-    arrived: u64,
-    /// Waiters holding the local lock ([`GroupFlush::wait_holding_lock`]).
-    holding_lock: u64,
-    /// A leader is gathering: arrivals must tell it.
-    gathering: bool,
     /// Steps applied so far (the last place handed out).
     applied: u64,
     /// Every step at or below this place is durable.
@@ -74,51 +57,13 @@ struct Progress {
 }
 
 /// The group commit of one store (see the module documentation).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct GroupFlush {
     progress: Mutex<Progress>,
     done: Condvar,
-    /// Told a gathering leader when a step arrives or a waiter holds the local lock.
-    arrived: Condvar,
-    /// The longest a leader waits for steps on their way ([`GATHER_MAX`]; tests set more).
-    gather: Duration,
-}
-
-impl Default for GroupFlush {
-    fn default() -> Self {
-        GroupFlush {
-            progress: Mutex::default(),
-            done: Condvar::new(),
-            arrived: Condvar::new(),
-            gather: GATHER_MAX,
-        }
-    }
-}
-
-/// A step on its way to being applied: a gathering leader waits for it. Dropped when the step
-/// is applied or given up (an error, a refusal), so a leader waits only for steps that will
-/// come, and never longer than [`GATHER_MAX`].
-#[derive(Debug)]
-pub(super) struct OnTheWay<'a>(&'a GroupFlush);
-
-impl Drop for OnTheWay<'_> {
-    fn drop(&mut self) {
-        let mut progress = self.0.progress.lock();
-        progress.arrived += 1;
-        if progress.gathering {
-            self.0.arrived.notify_all();
-        }
-    }
 }
 
 impl GroupFlush {
-    /// Notes a step about to take the local lock and be applied: a leader about to flush waits
-    /// for it (at most [`GATHER_MAX`]) so that both share the flush. Take it before the lock.
-    pub(super) fn begin(&self) -> OnTheWay<'_> {
-        self.progress.lock().begun += 1;
-        OnTheWay(self)
-    }
-
     /// Notes a step just applied; call right after its `apply_batch`, under the local lock, so
     /// places follow the apply order.
     pub(super) fn applied(&self) -> Pending {
@@ -131,34 +76,6 @@ impl GroupFlush {
     /// flush for every step applied before it began). Fails with the flush's error when the
     /// flush that covered `pending` failed.
     pub(super) fn wait(&self, pending: Pending, flush: impl Fn() -> Result<()>) -> Result<()> {
-        self.wait_for(pending, flush, true)
-    }
-
-    /// [`GroupFlush::wait`] for a caller that holds the local lock: it does not gather (the steps
-    /// on their way wait for its lock), and while it waits, no leader gathers either.
-    pub(super) fn wait_holding_lock(
-        &self,
-        pending: Pending,
-        flush: impl Fn() -> Result<()>,
-    ) -> Result<()> {
-        {
-            let mut progress = self.progress.lock();
-            progress.holding_lock += 1;
-            if progress.gathering {
-                self.arrived.notify_all();
-            }
-        }
-        let outcome = self.wait_for(pending, flush, false);
-        self.progress.lock().holding_lock -= 1;
-        outcome
-    }
-
-    fn wait_for(
-        &self,
-        pending: Pending,
-        flush: impl Fn() -> Result<()>,
-        gather: bool,
-    ) -> Result<()> {
         let place = pending.0;
         let mut progress = self.progress.lock();
         loop {
@@ -185,19 +102,6 @@ impl GroupFlush {
                 continue;
             }
             progress.flushing = true;
-            if gather {
-                // Gather the steps on their way now (see the module documentation): until as
-                // many steps have arrived as had begun, which a later step arriving first can
-                // cut short (a shorter wait, never a longer one).
-                let (awaited, until) = (progress.begun, Instant::now() + self.gather);
-                progress.gathering = true;
-                while progress.arrived < awaited && progress.holding_lock == 0 {
-                    if self.arrived.wait_until(&mut progress, until).timed_out() {
-                        break;
-                    }
-                }
-                progress.gathering = false;
-            }
             let (after, upto, failures) = (progress.flushed, progress.applied, progress.failures);
             // A flush that panics fails its group like one that errs: `flushing` must not stay
             // set, or every later waiter would wait for ever.
@@ -259,6 +163,7 @@ mod tests {
     use std::cell::Cell;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
 
     use super::*;
 
@@ -327,119 +232,6 @@ mod tests {
         let (results, flushes) = wait_all(&group, vec![group.applied()], || Ok(()));
         assert!(results[0].is_ok());
         assert_eq!(flushes, 1);
-    }
-
-    /// A group whose leader would wait up to a minute for steps on their way: long enough
-    /// that only the step's arrival (or its being given up) can end the wait in these tests.
-    fn patient() -> Arc<GroupFlush> {
-        Arc::new(GroupFlush {
-            gather: Duration::from_secs(60),
-            ..GroupFlush::default()
-        })
-    }
-
-    /// Waits until the group's progress shows `reached` (a leader has begun, or gathers).
-    fn until(group: &GroupFlush, reached: fn(&Progress) -> bool) {
-        while !reached(&group.progress.lock()) {
-            std::thread::yield_now();
-        }
-    }
-
-    /// Fails when a test's leaders took anywhere near their minute-long bound.
-    fn assert_no_bound_waited_out(started: Instant) {
-        let took = started.elapsed();
-        assert!(
-            took < Duration::from_secs(30),
-            "a leader waited out its bound: {took:?}"
-        );
-    }
-
-    /// A leader waits for a step on its way (begun, not yet applied), so the two share one
-    /// flush.
-    #[test]
-    fn a_leader_gathers_the_steps_on_their_way() {
-        let group = patient();
-        let first = group.applied();
-        let on_the_way = group.begin();
-        let flushes = AtomicU64::new(0);
-        let second = std::thread::scope(|scope| {
-            let leader = scope.spawn(|| {
-                group.wait(first, || {
-                    flushes.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
-                })
-            });
-            // The leader has begun (it holds the flushing flag), and waits, not flushes.
-            until(&group, |p| p.flushing);
-            std::thread::sleep(Duration::from_millis(20));
-            assert_eq!(
-                flushes.load(Ordering::SeqCst),
-                0,
-                "the leader flushed before the step on its way arrived"
-            );
-            let second = group.applied();
-            drop(on_the_way);
-            leader.join().expect("leader").expect("flushed");
-            second
-        });
-        assert_eq!(flushes.load(Ordering::SeqCst), 1);
-        // The second step was applied before the flush began, so that flush covered it.
-        let unused = || -> Result<()> { panic!("the second step needed a flush of its own") };
-        group
-            .wait(second, unused)
-            .expect("covered by the first flush");
-        assert_eq!(group.flushes(), 1);
-    }
-
-    /// A step begun after the leader started gathering is not waited for, and a waiter that
-    /// holds the local lock ends a gathering at once (the steps on their way queue behind that
-    /// lock, so waiting for them would only stall everyone for the bound).
-    #[test]
-    fn a_leader_waits_neither_for_later_steps_nor_behind_a_held_lock() {
-        let group = patient();
-        let on_the_way = group.begin();
-        let first = group.applied();
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            let leader = scope.spawn(|| group.wait(first, || Ok(())));
-            until(&group, |p| p.gathering);
-            // A later step: the leader still waits only for the one begun before it gathered.
-            let later = group.begin();
-            drop(on_the_way);
-            leader.join().expect("leader").expect("flushed");
-            drop(later);
-        });
-        assert_eq!(group.flushes(), 1);
-
-        let blocked = group.begin();
-        let second = group.applied();
-        std::thread::scope(|scope| {
-            let leader = scope.spawn(|| group.wait(second, || Ok(())));
-            until(&group, |p| p.gathering);
-            let third = group.applied();
-            group
-                .wait_holding_lock(third, || Ok(()))
-                .expect("flushed while holding the lock");
-            leader.join().expect("leader").expect("flushed");
-        });
-        drop(blocked);
-        assert_no_bound_waited_out(started);
-    }
-
-    /// With no step on its way, or one given up (an error before it was applied), the leader
-    /// flushes without waiting out its bound (a minute here).
-    #[test]
-    fn a_leader_waits_for_no_step_that_will_not_come() {
-        let group = patient();
-        let started = Instant::now();
-        group.wait(group.applied(), || Ok(())).expect("flushed");
-        drop(group.begin());
-        group.wait(group.applied(), || Ok(())).expect("flushed");
-        let progress = group.progress.lock();
-        assert_eq!(progress.begun, progress.arrived);
-        drop(progress);
-        assert_eq!(group.flushes(), 2);
-        assert_no_bound_waited_out(started);
     }
 
     /// A flush that panics fails its group like one that errs, and does not leave the group

@@ -61,8 +61,6 @@ impl Replica {
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState)> {
         let (change, after, pending) = {
-            // Ends with this block, before the wait: a leader waits for steps on their way.
-            let _on_the_way = self.group.begin();
             let mut clock = self.clock();
             let step = Step::default();
             self.finish_local(&mut clock, step, key, now_ms, events, checked, build)?
@@ -92,10 +90,7 @@ impl Replica {
         events: &TicketEvents,
         build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change>,
     ) -> Result<Option<(Change, EntityState)>> {
-        let made = {
-            let _on_the_way = self.group.begin();
-            self.new_ticket_under(&mut self.clock(), now_ms, events, build)?
-        };
+        let made = self.new_ticket_under(&mut self.clock(), now_ms, events, build)?;
         let Some((change, after, pending)) = made else {
             return Ok(None);
         };
@@ -168,7 +163,7 @@ impl Replica {
             },
         )?;
         // A replay is rare: waiting for its flush under the lock costs nobody much.
-        self.durable_holding_lock(pending)?;
+        self.durable(pending)?;
         Ok(change)
     }
 

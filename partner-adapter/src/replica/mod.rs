@@ -15,8 +15,8 @@
 //!   a store of an older layout at open; `records`: stored values ([`Parked`], [`NumberBlock`],
 //!   counters); `step`: [`Step`];
 //! - `local`: local writes and replays; `writer`: [`LocalWriter`], the thread the API's local
-//!   writes go through (a group of them under one hold of the local lock); `numbers`: leased ticket numbers; `outbox`: the outbox,
-//!   dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
+//!   writes go through (a group of them under one hold of the local lock); `numbers`: leased
+//!   ticket numbers; `outbox`: the outbox, dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
 //!   `hotline_federation::rewind`);
 //! - `remote`: entries and fetch answers from the gateway; `touched`: which entities recent log
 //!   entries touched;
@@ -292,20 +292,13 @@ impl Replica {
     /// steps applied before it. For callers that hold the local lock.
     fn commit(&self, step: Step, targets: &[WebhookTarget]) -> Result<()> {
         let pending = self.apply(step, targets)?;
-        self.durable_holding_lock(pending)
+        self.durable(pending)
     }
 
     /// Waits until an applied step is flushed ([`GroupFlush::wait`]): call without the local
     /// lock when others may be waiting to apply theirs, so they join the same flush.
     fn durable(&self, pending: Pending) -> Result<()> {
         self.group.wait(pending, || self.flush_durably())
-    }
-
-    /// [`Replica::durable`] for a caller that holds the local lock
-    /// ([`GroupFlush::wait_holding_lock`]: no leader waits for the steps that lock holds up).
-    fn durable_holding_lock(&self, pending: Pending) -> Result<()> {
-        self.group
-            .wait_holding_lock(pending, || self.flush_durably())
     }
 
     /// sled's flush, then the sync of its log file that makes the flush survive a power loss

@@ -15,12 +15,7 @@
 //! same checks, merge and step (`finish_local`), the same group commit (an answer only after
 //! the flush that holds the write; a failed flush fails its whole group, and a refused write is
 //! answered at once with nothing stored), and the same local lock, so remote entries,
-//! refreshes and replays still interleave with local writes only between steps. What differs:
-//! the writer neither announces its writes as on their way ([`GroupFlush::begin`]) nor counts
-//! as holding the lock while it applies a group, so a leader of the blocking path may gather
-//! (at most [`super::group::GATHER_MAX`]) while a step it waits for queues behind a writer
-//! group, and the writer as leader may gather for steps of the blocking path: bounded, it
-//! costs only time.
+//! refreshes and replays still interleave with local writes only between steps.
 //!
 //! The thread holds the store only while it writes a group (a weak reference otherwise): a
 //! refused write is answered during its group, and the store is let go before the group's
@@ -35,8 +30,6 @@ use hotline_federation::model::EntityKey;
 use hotline_federation::{Change, EntityState, Hlc, HybridClock};
 use tokio::sync::oneshot;
 
-#[cfg(doc)]
-use super::group::GroupFlush;
 use super::{Pending, Replica, Step};
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
