@@ -119,6 +119,25 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         years.len() == 2 && years[1] == years[0] + 1,
         "tickets numbered in {years:?}"
     );
+    // The yardstick of the ingest ratio, measured on the empty store in three runs, and the
+    // audit verify timed over the trail the run left (one entry at least per filled ticket).
+    let trials = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let empty = trials(&json["empty_ingest_trials"]);
+    assert!(
+        empty.len() == 3 && empty.iter().all(|&r| r > 0.0),
+        "empty-store ingest runs: {json}"
+    );
+    assert!(json["empty_ingest_changes_per_s"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(
+        json["final_audit_entries"].as_u64().unwrap_or(0) >= 1_000,
+        "{json}"
+    );
+    assert!(json["final_audit_verify_seconds"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(stdout.contains("of empty"), "no ratio column: {stdout}");
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");
     for (point, want) in sizes.iter().zip([200u64, 1_000]) {
@@ -138,6 +157,13 @@ fn quick_growth_run_reports_every_size_and_site_count() {
             let value = point[key].as_f64().unwrap_or(-1.0);
             assert!(value > 0.0, "{key} at {want} tickets: {}", point[key]);
         }
+        // The figure is the median of three timed runs, so it is one of them.
+        let runs = trials(&point["ingest_trials"]);
+        let figure = point["ingest_changes_per_s"].as_f64().unwrap_or(-1.0);
+        assert!(
+            runs.len() == 3 && runs.contains(&figure),
+            "{figure} of {runs:?}"
+        );
         // The new site received at least every ticket (each as an entity or its opening).
         assert!(
             point["snapshot_items"].as_u64().unwrap_or(0) >= want,

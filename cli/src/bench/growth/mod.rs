@@ -173,14 +173,38 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         storage: options.storage.clone(),
         comments_per_ticket: options.comments,
         propagation_rate: options.propagation_rate,
+        empty_ingest_changes_per_s: 0.0,
+        empty_ingest_trials: Vec::new(),
         sizes: Vec::new(),
         final_disk_bytes: 0,
+        final_audit_entries: 0,
+        final_audit_verify_seconds: 0.0,
         restart_after_kill_seconds: 0.0,
         final_live_bytes: 0,
         year_turned_at: Vec::new(),
         ticket_years: Vec::new(),
         sites: Vec::new(),
     };
+
+    // The yardstick of each size's ingest: the same ingest, each run on an empty store of its
+    // own (on the growing store it would open tens of thousands of tickets before the first
+    // size, and a second run would no longer start empty).
+    for run in 0..steps::INGEST_TRIALS {
+        let dir = fresh_dir(root.path(), &format!("empty-{run}"))?;
+        sites::register(&dir, 1)?;
+        let gateway = ServerProcess::start_on(Kind::Gateway, &dir, Some(&options.storage))?;
+        let mut fill = steps::Fill::start(&gateway, options.comments).await?;
+        report
+            .empty_ingest_trials
+            .extend(fill.ingest(options.seconds, 1).await?);
+        drop((fill, gateway));
+        std::fs::remove_dir_all(&dir)?;
+    }
+    report.empty_ingest_changes_per_s = steps::median(&report.empty_ingest_trials);
+    eprintln!(
+        "ingest on an empty store: {:.0} changes/s (median of {:.0?})",
+        report.empty_ingest_changes_per_s, report.empty_ingest_trials
+    );
 
     // The store growing.
     let dir = fresh_dir(root.path(), "store")?;
@@ -228,11 +252,28 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
     let cache = hotline_gateway::config::DEFAULT_STORAGE_CACHE_MIB << 20;
     let (_, store) = hotline_gateway::store::engine::open(&options.storage, &data, cache)?;
     report.final_live_bytes = hotline_gateway::store::live_bytes(store.as_ref())?;
-    drop(store);
     eprintln!(
         "store after the last size: {} MiB on disk for {} MiB live",
         report.final_disk_bytes >> 20,
         report.final_live_bytes >> 20
+    );
+    // What the gateway's own verify of the trail costs at this size (at start and every ten
+    // minutes): the same call, timed here with nothing else running.
+    let config = crate::demo::federation::gateway_config(&dir);
+    let key = hotline_gateway::audit::AuditKey::load_or_create(&config.audit_key_path())?;
+    let verifying = std::time::Instant::now();
+    let verdict = hotline_gateway::audit::verify_store(store.as_ref(), &key.public)?;
+    report.final_audit_verify_seconds = verifying.elapsed().as_secs_f64();
+    report.final_audit_entries = verdict.checked;
+    anyhow::ensure!(
+        verdict.broken.is_none(),
+        "the audit trail after the growth run does not verify: {:?}",
+        verdict.broken
+    );
+    drop(store);
+    eprintln!(
+        "one full audit verify of {} entries: {:.2} s",
+        report.final_audit_entries, report.final_audit_verify_seconds
     );
 
     // Sites connecting.

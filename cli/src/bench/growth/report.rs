@@ -14,6 +14,11 @@ pub struct GrowthReport {
     pub comments_per_ticket: u64,
     /// Changes per second pushed while propagation to many sites was timed.
     pub propagation_rate: f64,
+    /// Four-site ingest on an empty store (before the fill; each run on a store of its own),
+    /// changes/s: the median of `empty_ingest_trials`, what each size's ingest is compared with.
+    pub empty_ingest_changes_per_s: f64,
+    /// Each timed run of that ingest, changes/s.
+    pub empty_ingest_trials: Vec<f64>,
     /// One point per store size.
     pub sizes: Vec<SizePoint>,
     /// The data directory's allocated bytes after the last size (its ingest included), with
@@ -21,6 +26,11 @@ pub struct GrowthReport {
     pub final_disk_bytes: u64,
     /// The lengths of every key and value the store held then.
     pub final_live_bytes: u64,
+    /// Entries of the audit trail after the last size.
+    pub final_audit_entries: u64,
+    /// Seconds one full verify of that trail took (what a gateway runs at start and every ten
+    /// minutes for `hotline_audit_verify_ok`), read with the gateway stopped.
+    pub final_audit_verify_seconds: f64,
     /// Seconds from starting the gateway again after a SIGKILL at the largest size until it
     /// listened (the engine's recovery included).
     pub restart_after_kill_seconds: f64,
@@ -40,8 +50,10 @@ pub struct SizePoint {
     pub tickets: u64,
     /// Seconds the fill from the previous size took.
     pub fill_seconds: f64,
-    /// Four-site ingest on top of the fill, changes/s.
+    /// Four-site ingest on top of the fill, changes/s: the median of `ingest_trials`.
     pub ingest_changes_per_s: f64,
+    /// Each timed run of that ingest, changes/s.
+    pub ingest_trials: Vec<f64>,
     /// Median latency of a one-ticket Fetch, ms.
     pub fetch_p50_ms: f64,
     /// 99th percentile latency of a one-ticket Fetch, ms.
@@ -88,10 +100,16 @@ pub struct SitesPoint {
 /// The report as two tables.
 pub fn table(report: &GrowthReport) -> String {
     let mut out = format!("gateway storage: {}\n", report.storage);
+    let empty = report.empty_ingest_changes_per_s;
     out.push_str(&format!(
-        "{:>9} {:>10} {:>9} {:>9} {:>10} {:>10} {:>12} {:>10} {:>11}\n",
+        "ingest on an empty store: {empty:.0} changes/s (median of {:.0?})\n",
+        report.empty_ingest_trials
+    ));
+    out.push_str(&format!(
+        "{:>9} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10} {:>12} {:>10} {:>11}\n",
         "tickets",
         "ingest/s",
+        "of empty",
         "Fetch p99",
         "new site",
         "RSS before",
@@ -102,9 +120,10 @@ pub fn table(report: &GrowthReport) -> String {
     ));
     for p in &report.sizes {
         out.push_str(&format!(
-            "{:>9} {:>10.0} {:>6.2} ms {:>7.2} s {:>6.1} MiB {:>6.1} MiB {:>12.0} {:>6.0} MiB {:>11.0}\n",
+            "{:>9} {:>10.0} {:>7.0}% {:>6.2} ms {:>7.2} s {:>6.1} MiB {:>6.1} MiB {:>12.0} {:>6.0} MiB {:>11.0}\n",
             p.tickets,
             p.ingest_changes_per_s,
+            p.ingest_changes_per_s / empty.max(f64::MIN_POSITIVE) * 100.0,
             p.fetch_p99_ms,
             p.snapshot_seconds,
             p.rss_before_snapshot_mib,
@@ -119,6 +138,19 @@ pub fn table(report: &GrowthReport) -> String {
         report.final_disk_bytes as f64 / 1048576.0,
         report.final_live_bytes as f64 / 1048576.0,
         report.final_disk_bytes as f64 / report.final_live_bytes.max(1) as f64
+    ));
+    out.push_str(&format!(
+        "ingest runs at each size (changes/s): {}\n",
+        report
+            .sizes
+            .iter()
+            .map(|p| format!("{}: {:.0?}", p.tickets, p.ingest_trials))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    out.push_str(&format!(
+        "one full audit verify of {} entries: {:.2} s\n",
+        report.final_audit_entries, report.final_audit_verify_seconds
     ));
     out.push_str(&format!(
         "restart after a SIGKILL at the last size: {:.2} s until it listened\n",
