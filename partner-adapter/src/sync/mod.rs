@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use dial::{Dial, Dialer, connect};
 pub use hotline_runtime::clock::now_ms;
 pub use jitter::Jitter;
-pub use status::{ClockReading, SyncStatus};
+pub use status::{ClockReading, ClockReadings, SyncStatus};
 
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
