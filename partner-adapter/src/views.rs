@@ -366,10 +366,11 @@ pub struct SyncStatusView {
     pub outbox_depth: u64,
     /// Changes the gateway refused (`GET /v1/dead-letters`).
     pub dead_letters: u64,
-    /// How far this site's clock runs ahead of the gateway's, ms: the smallest reading of the
-    /// last three heartbeats (a heartbeat that waited behind a catch-up reads too high;
-    /// negative: behind; null before the first). Beyond the gateway's allowed skew, local
-    /// writes are refused with 503 `clock_skew`.
+    /// How far this site's clock ran ahead of the gateway's at the last heartbeat, ms
+    /// (negative: behind; null before the first). The heartbeat that opens a session is read
+    /// against the time the site asked to subscribe, so a wait behind the catch-up never
+    /// counts as a lead. Beyond the gateway's allowed skew, local writes are refused with 503
+    /// `clock_skew`.
     pub clock_ahead_ms: Option<i64>,
     /// Entities whose local copy waits to be replaced by the gateway's, after a refused change
     /// or a duplicate acknowledgement.

@@ -232,3 +232,92 @@ async fn site_refuses_writes_while_its_clock_is_ahead_of_the_gateways() -> anyho
     site.stop().await?;
     gateway.stop().await
 }
+
+/// How far the gateway's clock runs behind in the test below: a lead 20 ms inside the bound.
+const JUST_INSIDE_MS: u64 = hotline_federation::clock::DEFAULT_MAX_SKEW_MS - 20;
+
+fn just_inside_the_bound() -> u64 {
+    now_ms() - JUST_INSIDE_MS
+}
+
+/// A site whose clock leads the gateway's by 20 ms less than the bound comes back to 3,000
+/// entries to catch up. The heartbeat that opens its live tail is stamped once the gateway has
+/// queued them and read once the site has applied them, a few hundred ms later: read against its
+/// arrival, the site would look further ahead than the bound and refuse its writes. Read
+/// against the time the site asked to subscribe, it is inside the bound and a create is stored.
+/// The gateway's later heartbeats are held back (one a minute), so the first one's reading is
+/// the one checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_catch_up_does_not_make_a_right_clock_look_ahead() -> anyhow::Result<()> {
+    let pki = hotline_tests::harness::Pki::new()?;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let mut config = hotline_tests::harness::federation_config(&pki, dirs[0].path());
+    config.limits.heartbeat_interval_ms = 60_000;
+    // Room for the whole catch-up in the gateway's queue, so the heartbeat waits behind it.
+    config.limits.subscriber_buffer = 8_192;
+    let gateway =
+        hotline_tests::harness::RunningGateway::start_with_clock(config, just_inside_the_bound)
+            .await?;
+    let start_site = || {
+        hotline_tests::sites::RunningAdapter::for_site(
+            &pki,
+            "twenty4help",
+            "dortmund",
+            gateway.addr,
+            dirs[1].path(),
+        )
+    };
+    let site = start_site().await?;
+    site.wait_for_numbers().await?;
+    site.stop().await?;
+
+    // Meanwhile Görlitz, of the same tenant, opens 3,000 tickets Dortmund may see, stamped
+    // with the gateway's clock.
+    let mut goerlitz = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
+    let block = hotline_tests::harness::lease(&mut goerlitz, 3_000).await?;
+    for batch in 0..30u64 {
+        let changes: Vec<_> = (0..100u64)
+            .map(|i| {
+                let at = batch * 100 + i;
+                let mut change = hotline_tests::changes::open_ticket(
+                    &hotline_tests::changes::number(&block, at),
+                    "twenty4help",
+                    "goerlitz",
+                    "finance-hr",
+                    at + 1,
+                );
+                change.hlc = hotline_federation::Hlc::new(just_inside_the_bound(), 0);
+                change
+            })
+            .collect();
+        let response = goerlitz
+            .push(hotline_tests::changes::push(&changes))
+            .await?
+            .into_inner();
+        hotline_tests::changes::accepted(&response)?;
+    }
+
+    let restarted = std::time::Instant::now();
+    let site = start_site().await?;
+    eventually(60, "the first heartbeat after the catch-up", || async {
+        Ok(site.status.clock().is_some())
+    })
+    .await?;
+    let took = restarted.elapsed();
+    let reading = site.status.clock().expect("a reading");
+    assert!(
+        reading.ahead_ms > 250_000 && !reading.refuses(),
+        "a lead of {JUST_INSIDE_MS} ms read as {reading:?} after a catch-up of {took:?}"
+    );
+    let (status, body) = site
+        .api
+        .call(
+            "POST",
+            "/v1/tickets",
+            &json!({ "customer_ref": "K-77", "focus_team": "finance-hr", "category": "vpn" }),
+        )
+        .await?;
+    assert_eq!(status, 201, "after a catch-up of {took:?}: {body}");
+    site.stop().await?;
+    gateway.stop().await
+}

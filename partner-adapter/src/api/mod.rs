@@ -72,18 +72,16 @@ pub struct App {
 
 impl App {
     /// Refuses a local write while this site's clock runs further ahead of the gateway's than
-    /// the gateway accepts (as of the last heartbeat): the gateway would refuse the change as
+    /// the gateway accepts (as of the last heartbeat, see `SyncStatus::note_clock`): the gateway would refuse the change as
     /// CLOCK_SKEW, after the site's tools had already seen it stored.
     pub(crate) fn check_clock(&self) -> Result<()> {
         match self.status.clock() {
-            Some(reading) if reading.ahead_ms > reading.max_skew_ms as i64 => {
-                Err(Error::ClockAhead(format!(
-                    "this site's clock is {} ms ahead of the gateway's; the gateway accepts at \
+            Some(reading) if reading.refuses() => Err(Error::ClockAhead(format!(
+                "this site's clock is {} ms ahead of the gateway's; the gateway accepts at \
                      most {} ms, so nothing was stored: fix the site's clock (NTP), then write \
                      again",
-                    reading.ahead_ms, reading.max_skew_ms
-                )))
-            }
+                reading.ahead_ms, reading.max_skew_ms
+            ))),
             _ => Ok(()),
         }
     }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use dial::{Dial, Dialer, connect};
 pub use hotline_runtime::clock::now_ms;
 pub use jitter::Jitter;
-pub use status::{ClockReading, ClockReadings, SyncStatus};
+pub use status::{ClockReading, SyncStatus};
 
 use crate::config::AdapterConfig;
 use crate::error::{Error, Result};
@@ -157,6 +157,8 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
         .max_encoding_message_size(limit);
     let inline = options.apply_inline;
     let cursor = on_store(ctx, inline, |r| r.cursor()).await?;
+    // The gateway stamps no heartbeat of this session before it has the request.
+    let asked_ms = now_ms();
     let stream = client
         .clone()
         .subscribe(pb::SubscribeRequest { cursor })
@@ -167,7 +169,7 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
     tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
     tokio::select! {
-        result = subscribe::subscriber(ctx, stream, inline) => result,
+        result = subscribe::subscriber(ctx, stream, inline, asked_ms) => result,
         result = push::pusher(ctx, client.clone(), inline) => result,
         result = lease::leaser(ctx, client.clone(), inline) => result,
         result = report::reporter(ctx, client, inline) => result,

@@ -2,8 +2,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
-use super::now_ms;
-
 /// What the sync loop knows about the link, for `GET /v1/sync/status`.
 #[derive(Debug, Default)]
 pub struct SyncStatus {
@@ -19,9 +17,9 @@ pub struct SyncStatus {
     pub duplicates: AtomicU64,
     /// Why the last session ended.
     pub last_error: parking_lot::Mutex<String>,
-    /// This site's clock against the gateway's, from the last few heartbeats (see
-    /// [`SyncStatus::clock`]).
-    pub clock: parking_lot::Mutex<ClockReadings>,
+    /// This site's clock against the gateway's, as of the last heartbeat (`None` before one;
+    /// see [`SyncStatus::note_clock`]).
+    pub clock: parking_lot::Mutex<Option<ClockReading>>,
     /// Why the gateway refused the last lease of ticket numbers, until a lease succeeds.
     pub lease_refused: parking_lot::Mutex<Option<String>>,
     /// Woken by a create that found no ticket number left: the leaser asks at once.
@@ -33,73 +31,77 @@ pub struct SyncStatus {
 /// This site's clock against the gateway's at one heartbeat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClockReading {
-    /// How far this site's clock ran ahead of the gateway's, ms (negative: behind; includes
-    /// the heartbeat's travel time).
+    /// How far this site's clock ran ahead of the gateway's, ms (negative: behind; at most
+    /// its true lead for the heartbeat that opened the session, see
+    /// [`SyncStatus::note_clock`]; the travel time included for later ones).
     pub ahead_ms: i64,
     /// How far ahead the gateway accepts a change's clock.
     pub max_skew_ms: u64,
 }
 
-/// Heartbeats whose readings [`SyncStatus::clock`] takes the smallest of.
-const CLOCK_READINGS: usize = 3;
+impl ClockReading {
+    /// The site's clock runs further ahead than the gateway accepts: local writes are refused.
+    pub fn refuses(&self) -> bool {
+        self.ahead_ms > i64::try_from(self.max_skew_ms).unwrap_or(i64::MAX)
+    }
+}
 
-/// The last [`CLOCK_READINGS`] readings, oldest first.
-#[derive(Debug, Default)]
-pub struct ClockReadings(std::collections::VecDeque<ClockReading>);
+/// The local time each heartbeat of one session is read against (see
+/// [`SyncStatus::note_clock`]): the first, the time the site asked to subscribe; the others,
+/// the time they arrive.
+#[derive(Debug)]
+pub(super) struct HeartbeatTimes {
+    asked_ms: Option<u64>,
+}
 
-impl ClockReadings {
-    /// Adds a reading, forgetting the oldest beyond [`CLOCK_READINGS`].
-    pub fn note(&mut self, reading: ClockReading) {
-        if self.0.len() == CLOCK_READINGS {
-            self.0.pop_front();
+impl HeartbeatTimes {
+    /// A session the site asked for at `asked_ms`.
+    pub(super) fn new(asked_ms: u64) -> Self {
+        HeartbeatTimes {
+            asked_ms: Some(asked_ms),
         }
-        self.0.push_back(reading);
     }
 
-    /// The smallest of the readings kept, with the latest skew bound (`None` before any).
-    /// A reading is this site's lead plus the time the heartbeat spent between the gateway's
-    /// clock and this site's, never less; the heartbeat that opens the live tail waits behind
-    /// everything of the catch-up still in flight (62 to 100 s were seen after an outage). So
-    /// each reading bounds the lead from above and the smallest is the best bound: a late
-    /// heartbeat after a truthful one does not refuse the site's writes (a late first one does,
-    /// until the next heartbeat), and a clock that really jumped ahead is caught by the third
-    /// heartbeat after the jump (15 s at the gateway's default interval).
-    pub fn best(&self) -> Option<ClockReading> {
-        let latest = self.0.back()?;
-        Some(ClockReading {
-            ahead_ms: self.0.iter().map(|r| r.ahead_ms).min()?,
-            max_skew_ms: latest.max_skew_ms,
-        })
+    /// The earliest local time at which the gateway can have stamped the heartbeat read at
+    /// `now_ms`.
+    pub(super) fn earliest(&mut self, now_ms: u64) -> u64 {
+        self.asked_ms.take().unwrap_or(now_ms)
     }
 }
 
 impl SyncStatus {
-    /// This site's lead on the gateway's clock: the smallest of the last [`CLOCK_READINGS`]
-    /// heartbeats' readings ([`ClockReadings::best`]); `None` before any heartbeat.
+    /// The last clock reading, if any heartbeat carried one.
     pub fn clock(&self) -> Option<ClockReading> {
-        self.clock.lock().best()
+        *self.clock.lock()
     }
 
-    /// Compares this site's clock with the gateway's `gateway_ms` from a heartbeat.
-    pub(super) fn note_clock(&self, gateway_ms: u64, max_skew_ms: u64) {
-        let ahead_ms = i64::try_from(now_ms()).unwrap_or(i64::MAX)
+    /// Compares this site's clock with the gateway's `gateway_ms` from a heartbeat that the
+    /// gateway cannot have stamped before this site's `earliest_ms`.
+    ///
+    /// A reading against the time the heartbeat is read is the site's lead plus the time the
+    /// heartbeat waited on its way. The heartbeat that opens a session's live tail waits behind
+    /// all of the catch-up still in flight (62 to 100 s were seen after an outage), and against
+    /// the time it is read it would make a site with a right clock look minutes ahead and
+    /// refuse its writes. The gateway stamps it after the subscription arrived, so for that one
+    /// the caller passes the time the site asked to subscribe: the reading is then never more
+    /// than the site's true lead. Later heartbeats come only on a quiet stream and are read
+    /// against now.
+    pub(super) fn note_clock(&self, gateway_ms: u64, max_skew_ms: u64, earliest_ms: u64) {
+        let ahead_ms = i64::try_from(earliest_ms).unwrap_or(i64::MAX)
             - i64::try_from(gateway_ms).unwrap_or(i64::MAX);
-        let mut readings = self.clock.lock();
-        let before = readings.best();
-        readings.note(ClockReading {
+        let reading = ClockReading {
             ahead_ms,
             max_skew_ms,
-        });
-        let now = readings.best();
-        let refusing =
-            |r: Option<ClockReading>| r.is_some_and(|r| r.ahead_ms > r.max_skew_ms as i64);
-        if refusing(now) && !refusing(before) {
+        };
+        let mut clock = self.clock.lock();
+        if reading.refuses() && !clock.is_some_and(|r| r.refuses()) {
             tracing::warn!(
-                ahead_ms = now.map_or(ahead_ms, |r| r.ahead_ms),
+                ahead_ms,
                 max_skew_ms,
                 "this site's clock runs ahead of the gateway's further than it accepts; local writes are refused until the clock is fixed"
             );
         }
+        *clock = Some(reading);
     }
 }
 
@@ -107,43 +109,44 @@ impl SyncStatus {
 mod tests {
     use super::*;
 
-    fn reading(ahead_ms: i64) -> ClockReading {
-        ClockReading {
-            ahead_ms,
-            max_skew_ms: 300_000,
-        }
-    }
+    const SKEW: u64 = 300_000;
 
-    fn best_after(readings: &[i64]) -> Option<i64> {
-        let mut kept = ClockReadings::default();
-        for &ahead in readings {
-            kept.note(reading(ahead));
-        }
-        kept.best().map(|r| r.ahead_ms)
-    }
-
-    /// A heartbeat that waited 400 s behind a catch-up reads the site 400 s ahead; the ones
-    /// before and after it read the truth, so the site is never taken for one whose clock runs
-    /// ahead further than the gateway accepts.
+    /// A site with a right clock asks to subscribe; the gateway stamps the heartbeat that opens
+    /// the live tail 20 ms later, and the site reads it 400 s later, after the catch-up queued
+    /// before it. Read against its arrival that is a 400 s lead, beyond the 300 s bound; read
+    /// against the time the site asked, it is none. A later heartbeat on the quiet stream is
+    /// read against its arrival.
     #[test]
-    fn one_late_heartbeat_does_not_refuse_the_sites_writes() {
-        assert_eq!(best_after(&[40, 400_000]), Some(40));
-        assert_eq!(best_after(&[40, 400_000, 35]), Some(35));
-        assert_eq!(best_after(&[]), None);
+    fn a_heartbeat_that_waited_behind_a_catch_up_is_no_lead() {
+        let status = SyncStatus::default();
+        let asked = 1_000_000_000;
+        let stamped = asked + 20;
+        let mut times = HeartbeatTimes::new(asked);
+        let arrival = ClockReading {
+            ahead_ms: (asked + 400_000 - stamped) as i64,
+            max_skew_ms: SKEW,
+        };
+        assert!(arrival.refuses(), "the arrival time alone would refuse");
+        status.note_clock(stamped, SKEW, times.earliest(asked + 400_000));
+        let reading = status.clock().expect("a reading");
+        assert_eq!(reading.ahead_ms, -20);
+        assert!(!reading.refuses());
+        let later = asked + 405_000;
+        status.note_clock(later - 7, SKEW, times.earliest(later));
+        assert_eq!(status.clock().map(|r| r.ahead_ms), Some(7));
     }
 
-    /// A clock that jumped an hour ahead is refused once three heartbeats in a row say so, and
-    /// let go as soon as one reading shows it fixed.
+    /// A site an hour ahead is refused at the session's first heartbeat, however quickly it
+    /// arrives, and let go by the first heartbeat after its clock was fixed.
     #[test]
-    fn a_clock_that_stays_ahead_is_caught_by_the_third_heartbeat() {
-        let hour = 3_600_000;
-        let refusing = |readings: &[i64]| best_after(readings).is_some_and(|a| a > 300_000);
-        assert!(!refusing(&[50, hour, hour]));
-        assert!(refusing(&[50, hour, hour, hour]));
-        assert!(
-            refusing(&[hour]),
-            "a site whose first reading is an hour ahead"
-        );
-        assert!(!refusing(&[hour, hour, hour, 20]));
+    fn a_clock_an_hour_ahead_is_refused_at_the_first_heartbeat() {
+        let status = SyncStatus::default();
+        let gateway = 1_000_000_000;
+        let asked = gateway + 3_600_000;
+        let mut times = HeartbeatTimes::new(asked);
+        status.note_clock(gateway + 15, SKEW, times.earliest(asked + 30));
+        assert!(status.clock().is_some_and(|r| r.refuses()));
+        status.note_clock(gateway + 5_000, SKEW, times.earliest(gateway + 5_010));
+        assert!(status.clock().is_some_and(|r| !r.refuses()));
     }
 }

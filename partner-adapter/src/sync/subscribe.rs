@@ -8,11 +8,12 @@ use hotline_federation::{Change, EntityState};
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 
+use super::status::HeartbeatTimes;
 use super::{SyncContext, now_ms, on_store, status_error};
 use crate::error::{Error, Result};
 use crate::replica::RemoteEntry;
 
-/// Applies the stream. Events of one log entry are buffered until the event that carries the
+/// Applies the stream (`asked_ms`: when the site asked for it). Events of one log entry are buffered until the event that carries the
 /// entry's cursor, then applied with it in one atomic write. Snapshot items replace local
 /// states (in chunks); the snapshot's end purges what it did not contain and stores its
 /// cursor, even when that is lower than the stored one (a gateway restored from a backup).
@@ -20,8 +21,10 @@ pub(super) async fn subscriber(
     ctx: &SyncContext,
     mut stream: tonic::Streaming<pb::SyncEvent>,
     apply_inline: bool,
+    asked_ms: u64,
 ) -> Result<()> {
     let mut entry = RemoteEntry::default();
+    let mut heartbeat_times = HeartbeatTimes::new(asked_ms);
     let mut snapshot: Option<BTreeSet<EntityKey>> = None;
     loop {
         let event = match stream.message().await {
@@ -81,7 +84,8 @@ pub(super) async fn subscriber(
             })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
                 if gateway_ms > 0 {
-                    ctx.status.note_clock(gateway_ms, max_skew_ms);
+                    let earliest_ms = heartbeat_times.earliest(now_ms());
+                    ctx.status.note_clock(gateway_ms, max_skew_ms, earliest_ms);
                 }
                 if !tenant_sites.is_empty() {
                     on_store(ctx, apply_inline, move |r| {
