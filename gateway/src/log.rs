@@ -182,6 +182,22 @@ pub struct Committed {
     pub team: TeamChange,
     /// Every tenant that may read the entity right after the change, and how much of it.
     pub readers: Vec<(String, hotline_federation::visibility::Access)>,
+    /// The events of this entry already encoded for a tenant (see [`Prepared`]): the first of
+    /// a tenant's subscribers encodes them, the others write the same bytes.
+    pub prepared: parking_lot::Mutex<Vec<Prepared>>,
+}
+
+/// A live entry's events as one tenant receives them, encoded, with the rules they were
+/// decided by: reused only under the very same rules (the same `Directory`), so a policy
+/// change between two subscribers' turns is decided again.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The tenant they are for.
+    pub tenant: String,
+    /// The rules they were decided by.
+    pub directory: Arc<hotline_federation::visibility::Directory>,
+    /// The events, the last carrying the entry's cursor (none: the tenant receives nothing).
+    pub events: Arc<[hotline_proto::prepared::PreparedSyncEvent]>,
 }
 
 /// Shared handle of a committed entry.

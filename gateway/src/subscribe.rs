@@ -17,7 +17,10 @@ use std::time::Duration;
 use futures_util::Stream;
 use hotline_federation::ids::INHOUSE;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::visibility::{Access, access, effect, head_access, redact, strip_change};
+use hotline_federation::visibility::{
+    Access, Directory, access, effect, head_access, redact, strip_change,
+};
+use hotline_proto::prepared::PreparedSyncEvent;
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 use tokio::sync::broadcast::error::RecvError;
@@ -25,14 +28,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::log::{Committed, TeamChange, decode_record_head};
+use crate::log::{Committed, Prepared, TeamChange, decode_record_head};
 use crate::state::GatewayState;
 use crate::store::{entities, keys};
 
 /// How many log entries or entities are read from the store at a time.
 const READ_CHUNK: usize = 512;
 
-type Item = std::result::Result<pb::SyncEvent, tonic::Status>;
+type Item = std::result::Result<PreparedSyncEvent, tonic::Status>;
 
 /// The response stream: events from the subscription task, or its final error status.
 pub struct Subscription {
@@ -146,8 +149,7 @@ impl Feed {
                         if entry.seq > self.sent + 1 {
                             self.catch_up(entry.seq - 1).await?;
                         }
-                        let events = self.live_events(&entry)?;
-                        self.send_all(entry.seq, events).await?;
+                        self.send_live(&entry).await?;
                         // The heartbeat keeps a quiet stream alive; under traffic the entries do.
                         // (Heartbeats between entries made seed 8 of sync_turmoil diverge: see
                         // the closing note of issue 13.)
@@ -169,6 +171,10 @@ impl Feed {
     }
 
     async fn send(&self, event: pb::SyncEvent) -> Result<()> {
+        self.send_prepared(PreparedSyncEvent::new(&event)).await
+    }
+
+    async fn send_prepared(&self, event: PreparedSyncEvent) -> Result<()> {
         match tokio::time::timeout(self.stall, self.tx.send(Ok(event))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Error::Unavailable("subscriber went away".into())),
@@ -183,22 +189,31 @@ impl Feed {
     /// Sends the events of log entry `seq`; only the last one carries the cursor, so a site
     /// that stores it has applied the whole entry.
     async fn send_all(&mut self, seq: u64, bodies: Vec<Body>) -> Result<()> {
-        let count = bodies.len();
-        for (i, body) in bodies.into_iter().enumerate() {
-            let cursor = if i + 1 == count { seq } else { 0 };
-            self.send(pb::SyncEvent {
-                cursor,
-                body: Some(body),
-            })
-            .await?;
+        for event in encode_entry(seq, bodies).iter() {
+            self.send_prepared(event.clone()).await?;
         }
+        self.sent(seq);
+        Ok(())
+    }
+
+    /// Sends a live entry's events, encoded by the first subscriber of this tenant that
+    /// reached the entry under the same rules, or here (and kept for the others).
+    async fn send_live(&mut self, entry: &Committed) -> Result<()> {
+        for event in self.live_prepared(entry)?.iter() {
+            self.send_prepared(event.clone()).await?;
+        }
+        self.sent(entry.seq);
+        Ok(())
+    }
+
+    /// Notes that everything up to `seq` was given to the subscriber.
+    fn sent(&mut self, seq: u64) {
         self.sent = seq;
         let head = self.state.shared.head.load(Ordering::SeqCst);
         let metrics = &self.state.shared.metrics;
         metrics
             .subscriber_lag
             .observe(head.saturating_sub(seq) as f64);
-        Ok(())
     }
 
     async fn snapshot(&mut self) -> Result<()> {
@@ -294,35 +309,64 @@ impl Feed {
             .collect()
     }
 
-    /// What this tenant receives for one live entry: the change as it may read it, both at the
-    /// entry and now; or, when the entry changed the tenant's access, the entity whole.
-    fn live_events(&self, entry: &Committed) -> Result<Vec<Body>> {
+    /// What this tenant receives for a live entry, encoded, the entry's cursor on the last
+    /// event: the change as it may read it, both at the entry and now; or, when the entry
+    /// changed the tenant's access, the entities whole ([`Feed::access_events`]). Those are
+    /// read from the store now and may be newer for a later subscriber: never shared.
+    fn live_prepared(&self, entry: &Committed) -> Result<Arc<[PreparedSyncEvent]>> {
         let tenant = self.tenant.as_str();
         let named = |list: &[String]| list.iter().any(|t| t == tenant);
         let team_reset = !entry.team.team.is_empty() && named(&entry.team.access_changed);
         if named(&entry.lost) || named(&entry.gained) || team_reset {
-            let mut touches = Touches::default();
-            touches.touch(&entry.change.key, named(&entry.lost));
-            self.team_touches(entry.seq, &entry.team, &mut touches)?;
-            return self.emit(touches);
+            let events = self.access_events(entry, named(&entry.lost))?;
+            return Ok(encode_entry(entry.seq, events));
         }
+        let directory = self.state.shared.directory();
+        let cached = entry.prepared.lock().iter().find_map(|p| {
+            (p.tenant == tenant && Arc::ptr_eq(&p.directory, &directory)).then(|| p.events.clone())
+        });
+        if let Some(events) = cached {
+            return Ok(events);
+        }
+        let events = encode_entry(entry.seq, self.change_events(entry, &directory));
+        entry.prepared.lock().push(Prepared {
+            tenant: tenant.to_owned(),
+            directory,
+            events: events.clone(),
+        });
+        Ok(events)
+    }
+
+    /// The events of a live entry that changed this tenant's access: the entity (and the
+    /// team's tickets whose access changed) whole, as the tenant may read them now, each
+    /// purged first where that is due.
+    fn access_events(&self, entry: &Committed, lost: bool) -> Result<Vec<Body>> {
+        let mut touches = Touches::default();
+        touches.touch(&entry.change.key, lost);
+        self.team_touches(entry.seq, &entry.team, &mut touches)?;
+        self.emit(touches)
+    }
+
+    /// The change of a live entry that did not change this tenant's access, as the tenant may
+    /// read it both at the entry and under `directory`.
+    fn change_events(&self, entry: &Committed, directory: &Directory) -> Vec<Body> {
+        let tenant = self.tenant.as_str();
         let at_entry = entry
             .readers
             .iter()
             .find(|(t, _)| t == tenant)
             .map_or(Access::Hidden, |(_, a)| *a);
-        let directory = self.state.shared.directory();
-        let now = head_access(tenant, &entry.after, entry.after_empty, &directory);
+        let now = head_access(tenant, &entry.after, entry.after_empty, directory);
         let allowed = at_entry.min(now);
         if allowed == Access::Hidden {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let view = strip_change(tenant, &entry.change, allowed == Access::Full);
-        Ok(if view.ops.is_empty() {
+        if view.ops.is_empty() {
             Vec::new()
         } else {
             vec![Body::Change(view.into())]
-        })
+        }
     }
 
     /// Adds the tickets of a focus team whose access changed for this tenant at entry `seq`:
@@ -409,6 +453,22 @@ impl Feed {
     }
 }
 
+/// The events of log entry `seq`, encoded; only the last carries the cursor, so a site that
+/// stores it has applied the whole entry.
+fn encode_entry(seq: u64, bodies: Vec<Body>) -> Arc<[PreparedSyncEvent]> {
+    let count = bodies.len();
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            PreparedSyncEvent::new(&pb::SyncEvent {
+                cursor: if i + 1 == count { seq } else { 0 },
+                body: Some(body),
+            })
+        })
+        .collect()
+}
+
 /// The entities a run of log entries touched, in order, and those due a purge.
 #[derive(Default)]
 struct Touches {
@@ -427,3 +487,7 @@ impl Touches {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "subscribe_tests.rs"]
+mod tests;

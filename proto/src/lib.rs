@@ -5,6 +5,8 @@
 //! - with the `grpc` feature (default) `v1` also holds the tonic clients and servers of the
 //!   `Federation`, `Admin` and `Audit` services;
 //! - [`codec`]: the servers' codec, which refuses a malformed request with `INVALID_ARGUMENT`;
+//! - [`prepared`]: the events the server's `Subscribe` answers, encoded once however many
+//!   subscribers they go to;
 //! - [`FILE_DESCRIPTOR_SET`] is the encoded descriptor set for gRPC reflection.
 //!
 //! Domain conversions live in `hotline-federation`, not here: this crate is only the contract.
@@ -20,6 +22,8 @@ pub mod v1 {
 
 #[cfg(feature = "grpc")]
 pub mod codec;
+#[cfg(feature = "grpc")]
+pub mod prepared;
 
 /// The encoded `FileDescriptorSet` of every `hotline.v1` file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -426,6 +426,8 @@ impl World {
                         )
                     })?
                     .ok_or_else(|| anyhow::anyhow!("{}: subscription ended", sub.tenant))??;
+                // The bytes the site would receive, decoded as the site decodes them.
+                let event = event.event()?;
                 if event.cursor > 0 {
                     sub.cursor = event.cursor;
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hotline_gateway::tls::{AcceptLimits, ServerTls, TlsFiles, incoming};
+use hotline_proto::prepared::PreparedSyncEvent;
 use hotline_proto::v1 as pb;
 use pb::federation_server::{Federation, FederationServer};
 use tokio::net::TcpListener;
@@ -46,7 +47,8 @@ impl Federation for MockFederation {
         }))
     }
 
-    type SubscribeStream = tokio_stream::wrappers::ReceiverStream<Result<pb::SyncEvent, Status>>;
+    type SubscribeStream =
+        tokio_stream::wrappers::ReceiverStream<Result<PreparedSyncEvent, Status>>;
 
     async fn subscribe(
         &self,
@@ -60,7 +62,8 @@ impl Federation for MockFederation {
                 cursor += 1;
                 let mut event = event.clone();
                 event.cursor = cursor;
-                if tx.send(Ok(event)).await.is_err() {
+                // Encoded per event, as each carries its own cursor.
+                if tx.send(Ok(PreparedSyncEvent::new(&event))).await.is_err() {
                     break;
                 }
             }

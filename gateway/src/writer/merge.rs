@@ -365,6 +365,7 @@ impl Writer {
             lost,
             team,
             readers,
+            prepared: parking_lot::Mutex::new(Vec::new()),
         });
         Ok(seq)
     }

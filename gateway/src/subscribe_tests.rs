@@ -1,0 +1,138 @@
+//! The live path's shared encoding: one tenant's subscribers write the same bytes for an
+//! entry, decided once, and never bytes decided under other rules or for another tenant.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::visibility::{Access, Directory, TeamAccess};
+use hotline_federation::{Change, EntityState, FieldOp, Hlc};
+use tokio::sync::mpsc;
+
+use super::Feed;
+use crate::config::GatewayConfig;
+use crate::log::{Committed, TeamChange};
+use crate::state::GatewayState;
+use crate::store::memory::MemoryStore;
+
+const NAME: &str = "Erika Mustermann";
+
+async fn state() -> Arc<GatewayState> {
+    let config = GatewayConfig {
+        storage: "memory".into(),
+        ..GatewayConfig::default()
+    };
+    GatewayState::open_with_store(config, Arc::new(MemoryStore::new()))
+        .await
+        .expect("gateway opens on a memory store")
+}
+
+/// finance-hr handled by in-house and twenty4help; its customer data granted to twenty4help
+/// when `pii` is set.
+fn rules(pii: bool) -> Arc<Directory> {
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+    let team = TeamAccess {
+        handlers: set(&["inhouse", "twenty4help"]),
+        pii_grants: if pii { set(&["twenty4help"]) } else { set(&[]) },
+    };
+    Arc::new(Directory {
+        teams: BTreeMap::from([("finance-hr".to_string(), team)]),
+        teams_complete: true,
+        sites_complete: true,
+        ..Directory::default()
+    })
+}
+
+fn set_rules(state: &GatewayState, directory: Arc<Directory>) {
+    *state.shared.directory.write() = directory;
+}
+
+/// A ticket of finance-hr opened by in-house, with the customer's name, as entry 7.
+fn entry() -> Committed {
+    let set = |field| FieldOp::Set(FieldValue::Ticket(field));
+    let change = Change {
+        key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000007"),
+        ops: vec![
+            set(TicketField::OriginTenant("inhouse".into())),
+            set(TicketField::FocusTeam("finance-hr".into())),
+            set(TicketField::Subject("VPN drops".into())),
+            set(TicketField::CustomerName(NAME.into())),
+        ],
+        origin_site: "munich".into(),
+        origin_seq: 1,
+        hlc: Hlc::new(1_790_000_000_000, 0),
+    };
+    let after: EntityState = EntityState::delta(&change);
+    Committed {
+        seq: 7,
+        after: after.head(),
+        change,
+        after_empty: false,
+        gained: Vec::new(),
+        lost: Vec::new(),
+        team: TeamChange::default(),
+        readers: vec![
+            ("inhouse".into(), Access::Full),
+            ("twenty4help".into(), Access::Full),
+        ],
+        prepared: parking_lot::Mutex::new(Vec::new()),
+    }
+}
+
+fn feed(state: &Arc<GatewayState>, tenant: &str) -> Feed {
+    let (tx, _events) = mpsc::channel(16);
+    Feed {
+        state: state.clone(),
+        tenant: tenant.into(),
+        tx,
+        sent: 6,
+        stall: Duration::from_secs(1),
+    }
+}
+
+fn carries_name(events: &[hotline_proto::prepared::PreparedSyncEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| e.encoded().windows(NAME.len()).any(|w| w == NAME.as_bytes()))
+}
+
+/// Two subscribers of twenty4help get the very same bytes (encoded once, the name included:
+/// granted), with the entry's cursor; a tenant that may not see the ticket gets nothing, kept
+/// apart from twenty4help's.
+#[tokio::test]
+async fn one_tenants_subscribers_share_one_encoding() {
+    let state = state().await;
+    set_rules(&state, rules(true));
+    let entry = entry();
+    let first = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    let second = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "encoded twice");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].event().unwrap().cursor, 7);
+    assert!(carries_name(&first), "the granted name is missing");
+    let outsider = feed(&state, "helpbycom").live_prepared(&entry).unwrap();
+    assert!(outsider.is_empty(), "helpbycom may not see the ticket");
+    assert_eq!(entry.prepared.lock().len(), 2);
+}
+
+/// The grant is withdrawn after the first subscriber's turn and before the second's: the
+/// second is decided again under the new rules and gets no customer data, and a third under
+/// the new rules shares the second's bytes.
+#[tokio::test]
+async fn a_rule_change_between_two_turns_is_decided_again() {
+    let state = state().await;
+    set_rules(&state, rules(true));
+    let entry = entry();
+    let granted = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(carries_name(&granted));
+    set_rules(&state, rules(false));
+    let withdrawn = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(
+        !carries_name(&withdrawn),
+        "bytes decided before the grant was withdrawn were reused"
+    );
+    assert_eq!(withdrawn.len(), 1, "the ticket itself stays visible");
+    let third = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(Arc::ptr_eq(&withdrawn, &third));
+}
