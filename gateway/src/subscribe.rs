@@ -322,14 +322,15 @@ impl Feed {
             return Ok(encode_entry(entry.seq, events));
         }
         let directory = self.state.shared.directory();
-        let cached = entry.prepared.lock().iter().find_map(|p| {
-            (p.tenant == tenant && Arc::ptr_eq(&p.directory, &directory)).then(|| p.events.clone())
-        });
-        if let Some(events) = cached {
-            return Ok(events);
+        // Held while deciding (microseconds, no await): subscribers of one tenant arriving
+        // together decide once.
+        let mut prepared = entry.prepared.lock();
+        let mine = |p: &&Prepared| p.tenant == tenant && Arc::ptr_eq(&p.directory, &directory);
+        if let Some(found) = prepared.iter().find(mine) {
+            return Ok(found.events.clone());
         }
         let events = encode_entry(entry.seq, self.change_events(entry, &directory));
-        entry.prepared.lock().push(Prepared {
+        prepared.push(Prepared {
             tenant: tenant.to_owned(),
             directory,
             events: events.clone(),

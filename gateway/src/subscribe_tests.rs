@@ -10,11 +10,13 @@ use hotline_federation::visibility::{Access, Directory, TeamAccess};
 use hotline_federation::{Change, EntityState, FieldOp, Hlc};
 use tokio::sync::mpsc;
 
-use super::Feed;
+use super::{Feed, encode_entry};
 use crate::config::GatewayConfig;
 use crate::log::{Committed, TeamChange};
 use crate::state::GatewayState;
 use crate::store::memory::MemoryStore;
+use hotline_proto::v1::Revocation;
+use hotline_proto::v1::sync_event::Body;
 
 const NAME: &str = "Erika Mustermann";
 
@@ -92,9 +94,11 @@ fn feed(state: &Arc<GatewayState>, tenant: &str) -> Feed {
 }
 
 fn carries_name(events: &[hotline_proto::prepared::PreparedSyncEvent]) -> bool {
-    events
-        .iter()
-        .any(|e| e.encoded().windows(NAME.len()).any(|w| w == NAME.as_bytes()))
+    events.iter().any(|e| {
+        e.encoded()
+            .windows(NAME.len())
+            .any(|w| w == NAME.as_bytes())
+    })
 }
 
 /// Two subscribers of twenty4help get the very same bytes (encoded once, the name included:
@@ -135,4 +139,52 @@ async fn a_rule_change_between_two_turns_is_decided_again() {
     assert_eq!(withdrawn.len(), 1, "the ticket itself stays visible");
     let third = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
     assert!(Arc::ptr_eq(&withdrawn, &third));
+}
+
+/// An entry that took the tenant's sight away is built for each subscriber from the store as
+/// it is then, never shared: the cache stays empty and two turns give two encodings, the
+/// purge first and the entry's cursor on the last.
+#[tokio::test]
+async fn an_entry_that_changes_a_tenants_access_is_never_shared() {
+    let state = state().await;
+    set_rules(&state, rules(true));
+    let mut entry = entry();
+    entry.lost = vec!["twenty4help".into()];
+    let first = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    let second = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert!(entry.prepared.lock().is_empty());
+    let purge = first[0].event().unwrap();
+    assert!(
+        matches!(purge.body, Some(Body::Revocation(_))),
+        "the lost ticket is purged first: {purge:?}"
+    );
+    assert_eq!(first.last().unwrap().event().unwrap().cursor, 7);
+}
+
+/// Only an entry's last event carries its cursor.
+#[test]
+fn only_the_last_event_of_an_entry_carries_its_cursor() {
+    let revocation = || Body::Revocation(Revocation { key: None });
+    let events = encode_entry(9, vec![revocation(), revocation(), revocation()]);
+    let cursors: Vec<u64> = events.iter().map(|e| e.event().unwrap().cursor).collect();
+    assert_eq!(cursors, [0, 0, 9]);
+    assert!(encode_entry(9, Vec::new()).is_empty());
+}
+
+/// A group commit that changes no rule (here: an audit entry) keeps the rules' `Arc`, so the
+/// subscribers that reach an entry after it still share what the first one decided.
+#[tokio::test]
+async fn a_commit_that_changes_no_rule_keeps_the_shared_decisions() {
+    let state = state().await;
+    let before = state.shared.directory();
+    let record = hotline_federation::audit::Record {
+        at_ms: 1,
+        actor: "staff:admin:alice".into(),
+        action: "test".into(),
+        subject: "audit".into(),
+        detail_json: "{}".into(),
+    };
+    state.writer.audit(vec![record]).await.unwrap();
+    assert!(Arc::ptr_eq(&before, &state.shared.directory()));
 }

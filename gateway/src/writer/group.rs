@@ -395,7 +395,14 @@ impl Writer {
     /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
     /// registry first: a subscriber that reads the new head must also see the rules as of it.
     fn publish(&self, directory: Directory, registry: Registry) {
-        *self.shared.directory.write() = Arc::new(directory);
+        {
+            // Unchanged rules keep their `Arc`: subscribers share what they decided under it
+            // (`crate::subscribe`), so only a change of the rules makes them decide again.
+            let mut current = self.shared.directory.write();
+            if **current != directory {
+                *current = Arc::new(directory);
+            }
+        }
         *self.shared.registry.write() = registry;
         self.shared.head.store(self.head, Ordering::SeqCst);
         self.shared.floor.store(self.floor, Ordering::SeqCst);
