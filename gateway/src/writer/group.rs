@@ -26,7 +26,7 @@ pub(super) struct Group {
     /// Dedupe entries this group wrote: global sequence, content digest, audit receipt.
     #[allow(clippy::type_complexity)]
     pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32], Option<(u64, [u8; 32])>)>,
-    pub(super) directory: Directory,
+    pub(super) directory: Arc<Directory>,
     pub(super) registry: Registry,
     pub(super) committed: Vec<Committed>,
     pub(super) head: u64,
@@ -205,7 +205,7 @@ impl Writer {
             batch: Batch::default(),
             entities: HashMap::new(),
             dedupe: HashMap::new(),
-            directory: Directory::clone(&self.shared.directory()),
+            directory: self.shared.directory(),
             registry: self.shared.registry(),
             committed: Vec::new(),
             head: self.head,
@@ -394,13 +394,14 @@ impl Writer {
 
     /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
     /// registry first: a subscriber that reads the new head must also see the rules as of it.
-    fn publish(&self, directory: Directory, registry: Registry) {
+    fn publish(&self, directory: Arc<Directory>, registry: Registry) {
         {
-            // Unchanged rules keep their `Arc`: subscribers share what they decided under it
-            // (`crate::subscribe`), so only a change of the rules makes them decide again.
+            // A group copies the rules only when it changes them (`Arc::make_mut`), so
+            // unchanged rules keep their `Arc`: subscribers share what they decided under it
+            // (`crate::subscribe`), and only a change of the rules makes them decide again.
             let mut current = self.shared.directory.write();
-            if **current != directory {
-                *current = Arc::new(directory);
+            if !Arc::ptr_eq(&current, &directory) {
+                *current = directory;
             }
         }
         *self.shared.registry.write() = registry;
@@ -435,7 +436,7 @@ impl Writer {
         self.unused = durable.unused;
         self.cache = super::StateCache::default();
         *self.shared.face.write() = Arc::new(CustomerFace::load(self.store.as_ref(), &registry)?);
-        self.publish(directory, registry);
+        self.publish(Arc::new(directory), registry);
         self.needs_recovery = false;
         Ok(())
     }

@@ -135,8 +135,7 @@ impl Writer {
                 group
                     .batch
                     .put(keys::record(keys::SITE, &site.id), site.encode_to_vec());
-                group
-                    .directory
+                Arc::make_mut(&mut group.directory)
                     .site_tenants
                     .insert(site.id.clone(), site.tenant.clone());
                 group.registry.sites.insert(site.id.clone(), site.clone());
@@ -277,7 +276,7 @@ impl Writer {
                 .get(&change.key.id)
                 .cloned()
                 .unwrap_or_default();
-            group.directory.learn_policy(&after);
+            Arc::make_mut(&mut group.directory).learn_policy(&after);
             let new = group
                 .directory
                 .teams
