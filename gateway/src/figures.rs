@@ -72,8 +72,8 @@ fn service_context(state: &GatewayState, query: &FigureQuery) -> Result<ServiceI
             .shared
             .registry()
             .sites
-            .into_iter()
-            .map(|(id, site)| (id, site.tenant))
+            .iter()
+            .map(|(id, site)| (id.clone(), site.tenant.clone()))
             .collect(),
         ..ServiceInput::default()
     };

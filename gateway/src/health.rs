@@ -141,7 +141,7 @@ pub fn site_health(state: &GatewayState) -> Vec<SiteHealth> {
         .shared
         .registry()
         .sites
-        .into_values()
+        .values()
         .map(|site| {
             let seen = state.sites.get(&site.id);
             let report = seen.and_then(|s| s.report);
@@ -153,9 +153,9 @@ pub fn site_health(state: &GatewayState) -> Vec<SiteHealth> {
                 dead_letters: report.map(|(r, _)| r.dead_letters),
                 clock_offset_ms: report.map(|(r, at)| signed(r.site_now_ms) - signed(at)),
                 reported_at_ms: report.map(|(_, at)| at),
-                site: site.id,
-                tenant: site.tenant,
-                display_name: site.display_name,
+                site: site.id.clone(),
+                tenant: site.tenant.clone(),
+                display_name: site.display_name.clone(),
             }
         })
         .collect()

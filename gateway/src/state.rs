@@ -118,7 +118,7 @@ impl GatewayState {
             head: AtomicU64::new(head),
             floor: AtomicU64::new(floor),
             directory: RwLock::new(Arc::new(directory)),
-            registry: RwLock::new(registry),
+            registry: RwLock::new(Arc::new(registry)),
             committed,
             dead_letters_not_kept: AtomicU64::new(0),
             face: RwLock::new(Arc::new(face)),

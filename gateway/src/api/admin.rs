@@ -129,7 +129,14 @@ impl Admin for AdminApi {
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
         let staff = self.staff(&request, false)?;
         self.record(staff, "admin.list_tenants", "tenants").await?;
-        let tenants = self.state.shared.registry().tenants.into_values().collect();
+        let tenants = self
+            .state
+            .shared
+            .registry()
+            .tenants
+            .values()
+            .cloned()
+            .collect();
         Ok(Response::new(pb::ListTenantsResponse { tenants }))
     }
 
@@ -177,7 +184,14 @@ impl Admin for AdminApi {
     ) -> Result<Response<pb::ListSitesResponse>, Status> {
         let staff = self.staff(&request, false)?;
         self.record(staff, "admin.list_sites", "sites").await?;
-        let sites = self.state.shared.registry().sites.into_values().collect();
+        let sites = self
+            .state
+            .shared
+            .registry()
+            .sites
+            .values()
+            .cloned()
+            .collect();
         Ok(Response::new(pb::ListSitesResponse { sites }))
     }
 

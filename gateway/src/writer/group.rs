@@ -27,7 +27,7 @@ pub(super) struct Group {
     #[allow(clippy::type_complexity)]
     pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32], Option<(u64, [u8; 32])>)>,
     pub(super) directory: Arc<Directory>,
-    pub(super) registry: Registry,
+    pub(super) registry: Arc<Registry>,
     pub(super) committed: Vec<Committed>,
     pub(super) head: u64,
     /// The audit trail's head after this group's entries so far.
@@ -394,7 +394,7 @@ impl Writer {
 
     /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
     /// registry first: a subscriber that reads the new head must also see the rules as of it.
-    fn publish(&self, directory: Arc<Directory>, registry: Registry) {
+    fn publish(&self, directory: Arc<Directory>, registry: Arc<Registry>) {
         {
             // A group copies the rules only when it changes them (`Arc::make_mut`), so
             // unchanged rules keep their `Arc`: subscribers share what they decided under it
@@ -436,7 +436,7 @@ impl Writer {
         self.unused = durable.unused;
         self.cache = super::StateCache::default();
         *self.shared.face.write() = Arc::new(CustomerFace::load(self.store.as_ref(), &registry)?);
-        self.publish(Arc::new(directory), registry);
+        self.publish(Arc::new(directory), Arc::new(registry));
         self.needs_recovery = false;
         Ok(())
     }

@@ -126,8 +126,7 @@ impl Writer {
                     keys::record(keys::TENANT, &tenant.id),
                     tenant.encode_to_vec(),
                 );
-                group
-                    .registry
+                Arc::make_mut(&mut group.registry)
                     .tenants
                     .insert(tenant.id.clone(), tenant.clone());
             }
@@ -138,7 +137,9 @@ impl Writer {
                 Arc::make_mut(&mut group.directory)
                     .site_tenants
                     .insert(site.id.clone(), site.tenant.clone());
-                group.registry.sites.insert(site.id.clone(), site.clone());
+                Arc::make_mut(&mut group.registry)
+                    .sites
+                    .insert(site.id.clone(), site.clone());
             }
         }
         group.face_stale = true;

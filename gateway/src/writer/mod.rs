@@ -192,7 +192,7 @@ pub struct Shared {
     /// Focus team access and site tenants, as of `head`.
     pub directory: RwLock<Arc<Directory>>,
     /// Tenants and sites.
-    pub registry: RwLock<crate::registry::Registry>,
+    pub registry: RwLock<Arc<crate::registry::Registry>>,
     /// Committed entries for live subscribers.
     pub committed: broadcast::Sender<CommittedRef>,
     /// Refused changes answered `Rejected` but not kept as dead letters, because their site
@@ -223,8 +223,8 @@ impl Shared {
     }
 
     /// A copy of the current registry.
-    pub fn registry(&self) -> crate::registry::Registry {
-        self.registry.read().clone()
+    pub fn registry(&self) -> Arc<crate::registry::Registry> {
+        Arc::clone(&self.registry.read())
     }
 }
 
