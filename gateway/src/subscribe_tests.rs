@@ -227,4 +227,20 @@ async fn a_registration_publishes_new_rules_and_leaves_the_old_ones_alone() {
         Some("twenty4help")
     );
     assert!(state.shared.registry().sites.contains_key("dortmund"));
+
+    // Renamed, same tenant: the registry changes, the rules keep their `Arc`.
+    let renamed = hotline_proto::v1::Site {
+        id: "dortmund".into(),
+        tenant: "twenty4help".into(),
+        display_name: "Dortmund Nord".into(),
+    };
+    let register = crate::writer::Registration::Site(renamed);
+    state
+        .writer
+        .register_as("test".into(), register)
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&now, &state.shared.directory()));
+    let registry = state.shared.registry();
+    assert_eq!(registry.sites["dortmund"].display_name, "Dortmund Nord");
 }

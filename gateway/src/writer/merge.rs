@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hotline_federation::authority::focus_team;
 use hotline_federation::ids::{MAX_TICKET_NUMBER, PublicNumber};
 use hotline_federation::model::{EntityKey, EntityKind};
-use hotline_federation::visibility::{Access, access, effect};
+use hotline_federation::visibility::{Access, Directory, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
@@ -134,9 +134,12 @@ impl Writer {
                 group
                     .batch
                     .put(keys::record(keys::SITE, &site.id), site.encode_to_vec());
-                Arc::make_mut(&mut group.directory)
-                    .site_tenants
-                    .insert(site.id.clone(), site.tenant.clone());
+                // Copied only when the site's tenant is new: a renamed site changes no rule.
+                if group.directory.site_tenants.get(&site.id) != Some(&site.tenant) {
+                    Arc::make_mut(&mut group.directory)
+                        .site_tenants
+                        .insert(site.id.clone(), site.tenant.clone());
+                }
                 Arc::make_mut(&mut group.registry)
                     .sites
                     .insert(site.id.clone(), site.clone());
@@ -277,7 +280,14 @@ impl Writer {
                 .get(&change.key.id)
                 .cloned()
                 .unwrap_or_default();
-            Arc::make_mut(&mut group.directory).learn_policy(&after);
+            // Copied only when the team's access changes: a new name, target or review
+            // cadence changes no rule, and keeps what subscribers decided under the rules.
+            let mut learned = Directory::default();
+            learned.learn_policy(&after);
+            let wanted = learned.teams.remove(&change.key.id);
+            if group.directory.teams.get(&change.key.id) != wanted.as_ref() {
+                Arc::make_mut(&mut group.directory).learn_policy(&after);
+            }
             let new = group
                 .directory
                 .teams
