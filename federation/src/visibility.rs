@@ -33,6 +33,28 @@ pub struct TeamAccess {
     pub pii_grants: BTreeSet<String>,
 }
 
+impl TeamAccess {
+    /// The access rules a policy entity grants; `None` for a deleted policy (its team then
+    /// grants nothing).
+    pub fn of_policy(policy: &EntityState) -> Option<TeamAccess> {
+        if policy.deleted.is_some() {
+            return None;
+        }
+        let list = |register: &str| -> BTreeSet<String> {
+            match policy.value(register) {
+                Some(FieldValue::Policy(
+                    PolicyField::Handlers(values) | PolicyField::PiiGrants(values),
+                )) => values.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            }
+        };
+        Some(TeamAccess {
+            handlers: list("handlers"),
+            pii_grants: list("pii_grants"),
+        })
+    }
+}
+
 /// The facts visibility depends on: focus team access and which tenant runs which site.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Directory {
@@ -61,23 +83,10 @@ impl Directory {
         if policy.key.kind != EntityKind::Policy {
             return;
         }
-        if policy.deleted.is_some() {
-            self.teams.remove(&policy.key.id);
-            return;
-        }
-        let list = |register: &str| -> BTreeSet<String> {
-            match policy.value(register) {
-                Some(FieldValue::Policy(
-                    PolicyField::Handlers(values) | PolicyField::PiiGrants(values),
-                )) => values.iter().cloned().collect(),
-                _ => BTreeSet::new(),
-            }
+        match TeamAccess::of_policy(policy) {
+            Some(access) => self.teams.insert(policy.key.id.clone(), access),
+            None => self.teams.remove(&policy.key.id),
         };
-        let access = TeamAccess {
-            handlers: list("handlers"),
-            pii_grants: list("pii_grants"),
-        };
-        self.teams.insert(policy.key.id.clone(), access);
     }
 
     fn team_of(&self, ticket: &EntityState) -> Option<&TeamAccess> {

@@ -149,7 +149,10 @@ impl Feed {
                         if entry.seq > self.sent + 1 {
                             self.catch_up(entry.seq - 1).await?;
                         }
-                        self.send_live(&entry).await?;
+                        // Encoded by the first subscriber of this tenant that reached the
+                        // entry under the same rules, or here (and kept for the others).
+                        let events = self.live_prepared(&entry)?;
+                        self.send_entry(entry.seq, &events).await?;
                         // The heartbeat keeps a quiet stream alive; under traffic the entries do.
                         // (Heartbeats between entries made seed 8 of sync_turmoil diverge: see
                         // the closing note of issue 13.)
@@ -186,34 +189,19 @@ impl Feed {
         }
     }
 
-    /// Sends the events of log entry `seq`; only the last one carries the cursor, so a site
-    /// that stores it has applied the whole entry.
-    async fn send_all(&mut self, seq: u64, bodies: Vec<Body>) -> Result<()> {
-        for event in encode_entry(seq, bodies).iter() {
+    /// Sends the encoded events of log entry `seq` ([`encode_entry`]: only the last one
+    /// carries the cursor, so a site that stores it has applied the whole entry).
+    async fn send_entry(&mut self, seq: u64, events: &[PreparedSyncEvent]) -> Result<()> {
+        for event in events {
             self.send_prepared(event.clone()).await?;
         }
-        self.sent(seq);
-        Ok(())
-    }
-
-    /// Sends a live entry's events, encoded by the first subscriber of this tenant that
-    /// reached the entry under the same rules, or here (and kept for the others).
-    async fn send_live(&mut self, entry: &Committed) -> Result<()> {
-        for event in self.live_prepared(entry)?.iter() {
-            self.send_prepared(event.clone()).await?;
-        }
-        self.sent(entry.seq);
-        Ok(())
-    }
-
-    /// Notes that everything up to `seq` was given to the subscriber.
-    fn sent(&mut self, seq: u64) {
         self.sent = seq;
         let head = self.state.shared.head.load(Ordering::SeqCst);
         let metrics = &self.state.shared.metrics;
         metrics
             .subscriber_lag
             .observe(head.saturating_sub(seq) as f64);
+        Ok(())
     }
 
     async fn snapshot(&mut self) -> Result<()> {
@@ -277,8 +265,8 @@ impl Feed {
                 touches.touch(&key, purge);
                 self.team_touches(last, &TeamChange::from(record), &mut touches)?;
             }
-            let events = self.emit(touches)?;
-            self.send_all(last, events).await?;
+            let events = encode_entry(last, self.emit(touches)?);
+            self.send_entry(last, &events).await?;
         }
         Ok(())
     }

@@ -34,12 +34,6 @@ impl PreparedSyncEvent {
     }
 }
 
-impl From<SyncEvent> for PreparedSyncEvent {
-    fn from(event: SyncEvent) -> Self {
-        PreparedSyncEvent::new(&event)
-    }
-}
-
 impl Message for PreparedSyncEvent {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         buf.put_slice(&self.encoded);

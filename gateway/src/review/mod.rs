@@ -236,10 +236,17 @@ pub fn build_report(
         }
     }
     let tickets = relevant.into_tickets();
+    // An accepted suggestion is read from its registers: heads only, a page at a time.
     let mut suggestions = Vec::new();
-    for suggestion in entities::scan(state.store.as_ref(), EntityKind::Suggestion)? {
-        suggestions.extend(AcceptedSuggestion::read(&suggestion));
-    }
+    entities::for_each_head(
+        state.store.as_ref(),
+        EntityKind::Suggestion,
+        TEAM_PAGE,
+        |suggestion| {
+            suggestions.extend(AcceptedSuggestion::read(&suggestion));
+            Ok(())
+        },
+    )?;
     let earlier = reports_of(state, &team.id)?;
     let service = service_lines(state, &team.id, &period)?;
     let now = state.now_ms();

@@ -45,10 +45,15 @@ pub fn read(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
 /// (one read, where [`read`] also reads every element); `None` when nothing is stored. For
 /// readers of registers only, as [`for_each_head`].
 pub fn read_head(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
-    match store.get(&keys::entity(key))? {
-        Some(raw) => finish(decode("entity head", &raw)?).map(Some),
-        None => Ok(None),
-    }
+    store
+        .get(&keys::entity(key))?
+        .map(|raw| decode_head(&raw))
+        .transpose()
+}
+
+/// A stored head record (registers and delete stamp) as a state without elements.
+fn decode_head(raw: &[u8]) -> Result<EntityState> {
+    finish(decode("entity head", raw)?)
 }
 
 /// The stored state of `key`, or the empty state when nothing is stored.
@@ -85,7 +90,7 @@ pub fn for_each_head(
     let mut pages = Pages::new(prefix, end, chunk);
     while let Some(heads) = pages.next_page(store)? {
         for (_, raw) in heads {
-            each(finish(decode::<pb::EntityState>("entity head", &raw)?)?)?;
+            each(decode_head(&raw)?)?;
         }
     }
     Ok(())

@@ -395,15 +395,10 @@ impl Writer {
     /// Hands readers the visibility rules, the registry, the head and the floor. Directory and
     /// registry first: a subscriber that reads the new head must also see the rules as of it.
     fn publish(&self, directory: Arc<Directory>, registry: Arc<Registry>) {
-        {
-            // A group copies the rules only when it changes them (`Arc::make_mut`), so
-            // unchanged rules keep their `Arc`: subscribers share what they decided under it
-            // (`crate::subscribe`), and only a change of the rules makes them decide again.
-            let mut current = self.shared.directory.write();
-            if !Arc::ptr_eq(&current, &directory) {
-                *current = directory;
-            }
-        }
+        // A group copies the rules only when it changes them (`Arc::make_mut`), so unchanged
+        // rules are handed back as the same `Arc`: subscribers share what they decided under
+        // it (`crate::subscribe`), and only a change of the rules makes them decide again.
+        *self.shared.directory.write() = directory;
         *self.shared.registry.write() = registry;
         self.shared.head.store(self.head, Ordering::SeqCst);
         self.shared.floor.store(self.floor, Ordering::SeqCst);

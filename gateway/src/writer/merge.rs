@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hotline_federation::authority::focus_team;
 use hotline_federation::ids::{MAX_TICKET_NUMBER, PublicNumber};
 use hotline_federation::model::{EntityKey, EntityKind};
-use hotline_federation::visibility::{Access, Directory, access, effect};
+use hotline_federation::visibility::{Access, TeamAccess, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
@@ -282,9 +282,7 @@ impl Writer {
                 .unwrap_or_default();
             // Copied only when the team's access changes: a new name, target or review
             // cadence changes no rule, and keeps what subscribers decided under the rules.
-            let mut learned = Directory::default();
-            learned.learn_policy(&after);
-            let wanted = learned.teams.remove(&change.key.id);
+            let wanted = TeamAccess::of_policy(&after);
             if group.directory.teams.get(&change.key.id) != wanted.as_ref() {
                 Arc::make_mut(&mut group.directory).learn_policy(&after);
             }

@@ -289,7 +289,9 @@ impl Replica {
     }
 
     /// Applies and flushes a step (see [`Replica::apply`]); the flush may be shared with local
-    /// steps applied before it. For callers that hold the local lock.
+    /// steps applied before it. Its callers (remote entries, restores) hold the local lock, so
+    /// they wait for the flush with it held: unlike [`Replica::durable`]'s other callers, no
+    /// local write joins their group.
     fn commit(&self, step: Step, targets: &[WebhookTarget]) -> Result<()> {
         let pending = self.apply(step, targets)?;
         self.durable(pending)

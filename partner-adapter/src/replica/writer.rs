@@ -10,9 +10,8 @@
 //! arrived during the last flush. (A create still renders its first customer message on the
 //! blocking pool afterwards.)
 //!
-//! What stays as in the blocking calls ([`Replica::checked_change`],
-//! [`Replica::try_new_ticket`], still used by brand publishing, call imports and replays): the
-//! same checks, merge and step (`finish_local`), the same group commit (an answer only after
+//! What stays as on the blocking path ([`Replica::checked_change`], which brand publishing and
+//! call imports still use, and replays): the same checks, merge and step (`finish_local`), the same group commit (an answer only after
 //! the flush that holds the write; a failed flush fails its whole group, and a refused write is
 //! answered at once with nothing stored), and the same local lock, so remote entries,
 //! refreshes and replays still interleave with local writes only between steps.

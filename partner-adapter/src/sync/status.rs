@@ -46,29 +46,6 @@ impl ClockReading {
     }
 }
 
-/// The local time each heartbeat of one session is read against (see
-/// [`SyncStatus::note_clock`]): the first, the time the site asked to subscribe; the others,
-/// the time they arrive.
-#[derive(Debug)]
-pub(super) struct HeartbeatTimes {
-    asked_ms: Option<u64>,
-}
-
-impl HeartbeatTimes {
-    /// A session the site asked for at `asked_ms`.
-    pub(super) fn new(asked_ms: u64) -> Self {
-        HeartbeatTimes {
-            asked_ms: Some(asked_ms),
-        }
-    }
-
-    /// The earliest local time at which the gateway can have stamped the heartbeat read at
-    /// `now_ms`.
-    pub(super) fn earliest(&mut self, now_ms: u64) -> u64 {
-        self.asked_ms.take().unwrap_or(now_ms)
-    }
-}
-
 impl SyncStatus {
     /// The last clock reading, if any heartbeat carried one.
     pub fn clock(&self) -> Option<ClockReading> {
@@ -121,18 +98,17 @@ mod tests {
         let status = SyncStatus::default();
         let asked = 1_000_000_000;
         let stamped = asked + 20;
-        let mut times = HeartbeatTimes::new(asked);
         let arrival = ClockReading {
             ahead_ms: (asked + 400_000 - stamped) as i64,
             max_skew_ms: SKEW,
         };
         assert!(arrival.refuses(), "the arrival time alone would refuse");
-        status.note_clock(stamped, SKEW, times.earliest(asked + 400_000));
+        status.note_clock(stamped, SKEW, asked);
         let reading = status.clock().expect("a reading");
         assert_eq!(reading.ahead_ms, -20);
         assert!(!reading.refuses());
         let later = asked + 405_000;
-        status.note_clock(later - 7, SKEW, times.earliest(later));
+        status.note_clock(later - 7, SKEW, later);
         assert_eq!(status.clock().map(|r| r.ahead_ms), Some(7));
     }
 
@@ -143,10 +119,9 @@ mod tests {
         let status = SyncStatus::default();
         let gateway = 1_000_000_000;
         let asked = gateway + 3_600_000;
-        let mut times = HeartbeatTimes::new(asked);
-        status.note_clock(gateway + 15, SKEW, times.earliest(asked + 30));
+        status.note_clock(gateway + 15, SKEW, asked);
         assert!(status.clock().is_some_and(|r| r.refuses()));
-        status.note_clock(gateway + 5_000, SKEW, times.earliest(gateway + 5_010));
+        status.note_clock(gateway + 5_000, SKEW, gateway + 5_010);
         assert!(status.clock().is_some_and(|r| !r.refuses()));
     }
 }

@@ -8,13 +8,13 @@ use hotline_federation::{Change, EntityState};
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 
-use super::status::HeartbeatTimes;
 use super::{SyncContext, now_ms, on_store, status_error};
 use crate::error::{Error, Result};
 use crate::replica::RemoteEntry;
 
-/// Applies the stream (`asked_ms`: when the site asked for it). Events of one log entry are buffered until the event that carries the
-/// entry's cursor, then applied with it in one atomic write. Snapshot items replace local
+/// Applies the stream (`asked_ms`: when the site asked for it). Events of one log entry are
+/// buffered until the event that carries the entry's cursor, then applied with it in one
+/// atomic write. Snapshot items replace local
 /// states (in chunks); the snapshot's end purges what it did not contain and stores its
 /// cursor, even when that is lower than the stored one (a gateway restored from a backup).
 pub(super) async fn subscriber(
@@ -24,7 +24,9 @@ pub(super) async fn subscriber(
     asked_ms: u64,
 ) -> Result<()> {
     let mut entry = RemoteEntry::default();
-    let mut heartbeat_times = HeartbeatTimes::new(asked_ms);
+    // The session's first heartbeat is read against the time the site asked for the stream,
+    // later ones against their arrival (`SyncStatus::note_clock`).
+    let mut asked_ms = Some(asked_ms);
     let mut snapshot: Option<BTreeSet<EntityKey>> = None;
     loop {
         let event = match stream.message().await {
@@ -84,7 +86,7 @@ pub(super) async fn subscriber(
             })) => {
                 ctx.status.head.store(head, Ordering::SeqCst);
                 if gateway_ms > 0 {
-                    let earliest_ms = heartbeat_times.earliest(now_ms());
+                    let earliest_ms = asked_ms.take().unwrap_or_else(now_ms);
                     ctx.status.note_clock(gateway_ms, max_skew_ms, earliest_ms);
                 }
                 if !tenant_sites.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hotline_federation::calendar::{civil_date, days_from_civil};
+use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_proto::v1 as pb;
 use pb::federation_client::FederationClient;
@@ -61,7 +62,8 @@ impl Fill {
             .writers
             .iter()
             .flat_map(|(_, load)| load.opened())
-            .filter_map(|id| id.split('-').nth(1)?.parse().ok())
+            .filter_map(|id| PublicNumber::parse("ticket", id).ok())
+            .map(|number| number.year)
             .collect();
         years.into_iter().collect()
     }
