@@ -25,9 +25,11 @@ use hotline_proto::v1 as pb;
 use prost::Message;
 use prost::encoding::encoded_len_varint;
 
-use crate::change::{Change, FieldOp, MAX_LONG_TEXT, MAX_OPS};
+use crate::change::{Change, MAX_LONG_TEXT, MAX_OPS, Stamp};
 use crate::error::{Error, Result};
-use crate::state::EntityState;
+use crate::model::{CallEvent, Comment, EntityKey};
+use crate::state::{EntityState, Register, Stamped};
+use crate::wire::WireEnum;
 
 /// Most comments on one ticket.
 pub const MAX_COMMENTS: usize = 1_000;
@@ -73,40 +75,86 @@ fn framed(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
 }
 
+// The encoded sizes of comments and call events, read from the domain values in place: a
+// change to a ticket measures every comment of it, so nothing is copied to measure. Every
+// field below has a one-byte tag; proto3 leaves out empty strings and zero numbers.
+
+fn text_len(text: &str) -> usize {
+    if text.is_empty() {
+        0
+    } else {
+        framed(text.len())
+    }
+}
+
+fn number_len(value: u64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        1 + encoded_len_varint(value)
+    }
+}
+
+/// Enums are `int32` on the wire: a negative number would take ten bytes, ours never are.
+fn enum_len(value: i32) -> usize {
+    number_len(u64::try_from(value).unwrap_or(u64::MAX))
+}
+
+fn stamp_len(stamp: &Stamp) -> usize {
+    let hlc = number_len(stamp.hlc.wall_ms) + number_len(u64::from(stamp.hlc.logical));
+    framed(hlc) + text_len(&stamp.site)
+}
+
+fn comment_len(c: &Comment) -> usize {
+    text_len(&c.id)
+        + text_len(&c.author_alias)
+        + text_len(&c.author_tenant)
+        + enum_len(c.visibility.to_wire())
+        + text_len(&c.body)
+        + number_len(c.created_at_ms)
+}
+
+fn call_event_len(e: &CallEvent) -> usize {
+    text_len(&e.id)
+        + text_len(&e.site)
+        + enum_len(e.outcome.to_wire())
+        + number_len(u64::from(e.wait_seconds))
+        + number_len(e.at_ms)
+        + e.focus_team.as_deref().map_or(0, text_len)
+        + e.ticket_number.as_deref().map_or(0, text_len)
+        + number_len(u64::from(e.talk_seconds))
+        + number_len(u64::from(e.wrap_seconds))
+}
+
+/// A `StampedComment` or `StampedCallEvent` as one element of the entity's repeated field.
+fn element_len(stamp: &Stamp, body: usize) -> usize {
+    framed(framed(stamp_len(stamp)) + framed(body))
+}
+
+fn comments_bytes<'a>(comments: impl Iterator<Item = &'a Stamped<Comment>>) -> usize {
+    comments
+        .map(|c| element_len(&c.stamp, comment_len(&c.value)))
+        .sum()
+}
+
+fn call_events_bytes<'a>(events: impl Iterator<Item = &'a Stamped<CallEvent>>) -> usize {
+    events
+        .map(|e| element_len(&e.stamp, call_event_len(&e.value)))
+        .sum()
+}
+
+fn registers_bytes<'a>(registers: impl Iterator<Item = &'a Register>) -> usize {
+    registers
+        .map(|r| framed(crate::wire::register_to_wire(r.clone()).encoded_len()))
+        .sum()
+}
+
 impl EntitySize {
     /// Measures `state` by its wire encoding.
     pub fn of(state: &EntityState) -> Self {
-        let comments: usize = state
-            .comments
-            .values()
-            .map(|c| {
-                framed(
-                    pb::StampedComment {
-                        stamp: Some(c.stamp.clone().into()),
-                        comment: Some(c.value.clone().into()),
-                    }
-                    .encoded_len(),
-                )
-            })
-            .sum();
-        let call_events: usize = state
-            .call_events
-            .values()
-            .map(|e| {
-                framed(
-                    pb::StampedCallEvent {
-                        stamp: Some(e.stamp.clone().into()),
-                        event: Some(e.value.clone().into()),
-                    }
-                    .encoded_len(),
-                )
-            })
-            .sum();
-        let register_bytes: usize = state
-            .registers
-            .values()
-            .map(|r| framed(crate::wire::register_to_wire(r.clone()).encoded_len()))
-            .sum();
+        let comments = comments_bytes(state.comments.values());
+        let call_events = call_events_bytes(state.call_events.values());
+        let register_bytes = registers_bytes(state.registers.values());
         let key = framed(pb::EntityKey::from(state.key.clone()).encoded_len());
         let deleted = state
             .deleted
@@ -122,39 +170,104 @@ impl EntitySize {
     }
 }
 
+/// The measures a change can grow, of the parts of an entity it writes: a status change to a
+/// ticket full of comments does not measure its comments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Grown {
+    /// Comments.
+    pub comments: usize,
+    /// Call events.
+    pub call_events: usize,
+    /// Encoded bytes of comments and call events.
+    pub element_bytes: usize,
+    /// Encoded bytes of the registers.
+    pub register_bytes: usize,
+}
+
+impl Grown {
+    /// The measures of `state`'s registers, comments and call events that `parts` writes.
+    fn of(state: &EntityState, parts: &EntityState) -> Self {
+        let mut grown = Grown::default();
+        if !parts.registers.is_empty() {
+            grown.register_bytes = registers_bytes(state.registers.values());
+        }
+        if !parts.comments.is_empty() {
+            grown.comments = state.comments.len();
+            grown.element_bytes += comments_bytes(state.comments.values());
+        }
+        if !parts.call_events.is_empty() {
+            grown.call_events = state.call_events.len();
+            grown.element_bytes += call_events_bytes(state.call_events.values());
+        }
+        grown
+    }
+
+    /// True when a measure is larger than in `before`.
+    fn grows(&self, before: &Grown) -> bool {
+        self.comments > before.comments
+            || self.call_events > before.call_events
+            || self.element_bytes > before.element_bytes
+            || self.register_bytes > before.register_bytes
+    }
+
+    /// `self` with the measures of `old` elements replaced by those of `new` ones.
+    fn replace(self, old: Grown, new: Grown) -> Grown {
+        let step = |total: usize, old: usize, new: usize| total - old + new;
+        Grown {
+            comments: step(self.comments, old.comments, new.comments),
+            call_events: step(self.call_events, old.call_events, new.call_events),
+            element_bytes: step(self.element_bytes, old.element_bytes, new.element_bytes),
+            register_bytes: step(self.register_bytes, old.register_bytes, new.register_bytes),
+        }
+    }
+}
+
+/// The measures of the parts `change` writes, before and after merging it into `before`.
+///
+/// A merge is a join per register, comment and call event, so only the elements the change
+/// names can change: those are copied and merged, and the rest of the entity is measured in
+/// place, and only when the change grows a measure (a step that grows nothing breaks no bound).
+/// `None` when nothing grows.
+pub fn growth(before: &EntityState, change: &Change) -> Option<(Grown, Grown)> {
+    let delta = EntityState::delta(change);
+    let mut touched = EntityState::new(before.key.clone());
+    for name in delta.registers.keys() {
+        if let Some(register) = before.registers.get(name) {
+            touched.registers.insert(name.clone(), register.clone());
+        }
+    }
+    for id in delta.comments.keys() {
+        if let Some(comment) = before.comments.get(id) {
+            touched.comments.insert(id.clone(), comment.clone());
+        }
+    }
+    for id in delta.call_events.keys() {
+        if let Some(event) = before.call_events.get(id) {
+            touched.call_events.insert(id.clone(), event.clone());
+        }
+    }
+    let old_touched = Grown::of(&touched, &delta);
+    touched.join(&delta);
+    let new_touched = Grown::of(&touched, &delta);
+    if !new_touched.grows(&old_touched) {
+        return None;
+    }
+    let old = Grown::of(before, &delta);
+    Some((old, old.replace(old_touched, new_touched)))
+}
+
 /// Checks that `change`, merged into `before`, keeps the entity within its bounds (see the
 /// module docs); the error names the measure, the entity and the limit.
 pub fn check_change(before: &EntityState, change: &Change) -> Result<()> {
-    // Only the parts the change can grow are copied and measured: a status change to a ticket
-    // full of comments does not measure its comments.
-    let mut old = EntityState::new(before.key.clone());
-    for op in &change.ops {
-        match op {
-            FieldOp::Set(_) if old.registers.is_empty() => {
-                old.registers = before.registers.clone();
-            }
-            FieldOp::AddComment(_) if old.comments.is_empty() => {
-                old.comments = before.comments.clone();
-            }
-            FieldOp::AddCallEvent(_) if old.call_events.is_empty() => {
-                old.call_events = before.call_events.clone();
-            }
-            FieldOp::Set(_)
-            | FieldOp::AddComment(_)
-            | FieldOp::AddCallEvent(_)
-            | FieldOp::Delete { .. } => {}
-        }
+    match growth(before, change) {
+        None => Ok(()),
+        Some((old, new)) => check_growth(&before.key, &old, &new),
     }
-    let mut new = old.clone();
-    new.apply(change);
-    check_growth(&old, &new)
 }
 
-/// Checks the step from `before` to `after`: a measure past its bound is refused only when the
-/// step grew it.
-pub fn check_growth(before: &EntityState, after: &EntityState) -> Result<()> {
-    let (old, new) = (EntitySize::of(before), EntitySize::of(after));
-    let key = &after.key;
+/// Checks the step from `old` to `new` measures: a measure past its bound is refused only when
+/// the step grew it.
+fn check_growth(key: &EntityKey, old: &Grown, new: &Grown) -> Result<()> {
     let over = |old: usize, new: usize, limit: usize| new > limit && new > old;
     if over(old.comments, new.comments, MAX_COMMENTS) {
         return Err(Error::invalid(
@@ -203,6 +316,7 @@ pub fn check_growth(before: &EntityState, after: &EntityState) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FieldOp;
     use crate::clock::Hlc;
     use crate::model::{
         BrandField, Comment, EntityKey, EntityKind, FieldValue, Language, StatusTransition,

@@ -233,6 +233,8 @@ fn receipts_fail_against_forged_checkpoints() {
 fn hex_round_trips() {
     let hash = trail(1)[0].hash;
     assert_eq!(parse_hex32("h", &hex(&hash)), Ok(hash));
+    // Lower case, two digits a byte: stored entries hold digests written this way.
+    assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     assert!(parse_hex32("h", "abc").is_err());
     assert!(parse_hex32("h", "zz").is_err());
     assert!(parse_hex32("h", "00").is_err());
