@@ -69,6 +69,24 @@ fn touched(change: &Change) -> Vec<String> {
         .collect()
 }
 
+/// What an entry says of a change whatever its outcome: its digest in hex and the names of
+/// what it touches.
+#[derive(Clone, Debug)]
+pub(super) struct Summary {
+    digest: String,
+    fields: Vec<String>,
+}
+
+impl Summary {
+    /// The summary of `change`, whose digest is `digest`.
+    pub(super) fn of(change: &Change, digest: &[u8; 32]) -> Self {
+        Summary {
+            digest: hex(digest),
+            fields: touched(change),
+        }
+    }
+}
+
 /// The entry of a decided change: `<prefix>.accepted` or `<prefix>.refused`.
 pub(super) fn change_record(
     now: u64,
@@ -76,15 +94,14 @@ pub(super) fn change_record(
     tenant: Option<&str>,
     prefix: &str,
     change: &Change,
-    digest: &[u8; 32],
+    summary: &Summary,
     outcome: &Outcome,
 ) -> Record {
-    let digest = hex(digest);
     let mut detail = json!({
         "origin_site": change.origin_site,
         "origin_seq": change.origin_seq,
-        "digest": digest,
-        "fields": touched(change),
+        "digest": summary.digest,
+        "fields": summary.fields,
     });
     if let Some(tenant) = tenant {
         detail["tenant"] = json!(tenant);

@@ -244,14 +244,14 @@ impl Writer {
         Some(match job {
             Job::Push {
                 caller,
-                changes,
+                mut changes,
                 reply,
             } => {
                 let mut outcomes = None;
                 attempt(&mut |w, g| {
-                    let done: Vec<Receipted> = changes
-                        .iter()
-                        .map(|(change, digest)| w.process(g, &caller, change, digest))
+                    let done: Vec<Receipted> = std::mem::take(&mut changes)
+                        .into_iter()
+                        .map(|pushed| w.process(g, &caller, pushed))
                         .collect::<Result<_>>()?;
                     outcomes = Some(done);
                     Ok(())

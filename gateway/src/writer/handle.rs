@@ -2,7 +2,6 @@
 //! for its answer once the group is durable.
 
 use super::*;
-use hotline_federation::state::change_digest;
 
 impl WriterHandle {
     /// Stores changes of `caller`; answers once they are durable.
@@ -17,15 +16,9 @@ impl WriterHandle {
         changes: Vec<Change>,
     ) -> Result<Vec<Receipted>> {
         let (reply, answer) = oneshot::channel();
-        // Hashing every change is work the writer would otherwise do alone: it is done here,
-        // on the caller's thread, while the writer commits other groups.
-        let changes = changes
-            .into_iter()
-            .map(|change| {
-                let digest = change_digest(&change);
-                (change, digest)
-            })
-            .collect();
+        // Hashing and encoding every change is work the writer would otherwise do alone: it is
+        // done here, on the caller's thread, while the writer commits other groups.
+        let changes = changes.into_iter().map(pushed::Pushed::new).collect();
         self.tx
             .send(Job::Push {
                 caller,

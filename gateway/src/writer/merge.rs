@@ -12,7 +12,8 @@ use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
-use super::audit::{actor_of, change_record};
+use super::audit::{Summary, actor_of, change_record};
+use super::pushed::{Pushed, change_field, log_record_bytes};
 use super::{
     GATEWAY_SITE, Group, LeaseGrant, Outcome, Receipted, Registration, Writer, read_counter,
 };
@@ -30,10 +31,10 @@ impl Writer {
         &mut self,
         group: &mut Group,
         caller: &Caller,
-        change: &Change,
-        digest: &[u8; 32],
+        mut pushed: Pushed,
     ) -> Result<Receipted> {
-        let (outcome, receipt) = self.decide(group, caller, change, digest)?;
+        let (outcome, receipt) = self.decide(group, caller, &mut pushed)?;
+        let change = &pushed.change;
         let outcome = self.park(group, caller, change, outcome)?;
         if let Outcome::Rejected(_) = outcome {
             let tenant = match caller {
@@ -42,7 +43,8 @@ impl Writer {
             };
             let now = (self.settings.now_ms)();
             let actor = actor_of(caller);
-            let record = change_record(now, actor, tenant, "push", change, digest, &outcome);
+            let summary = &pushed.summary;
+            let record = change_record(now, actor, tenant, "push", change, summary, &outcome);
             let receipt = self.record(group, record);
             return Ok((outcome, Some(receipt)));
         }
@@ -152,9 +154,15 @@ impl Writer {
         &mut self,
         group: &mut Group,
         caller: &Caller,
-        change: &Change,
-        digest: &[u8; 32],
+        pushed: &mut Pushed,
     ) -> Result<(Outcome, Option<Receipt>)> {
+        let log_field = std::mem::take(&mut pushed.log_field);
+        let Pushed {
+            change,
+            digest,
+            summary,
+            ..
+        } = pushed;
         let now = (self.settings.now_ms)();
         if let Caller::Site { site, .. } = caller {
             // Before the dedupe lookup, so no site can learn about another site's changes.
@@ -222,7 +230,7 @@ impl Writer {
         if let Some(too_large) = super::bounds::too_large(&before, change) {
             return Ok((too_large, None));
         }
-        let global_seq = self.append(group, change, before, now)?;
+        let global_seq = self.append(group, change, before, now, Some(log_field))?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
         let outcome = Outcome::Accepted {
             global_seq,
@@ -235,7 +243,7 @@ impl Writer {
             Caller::Gateway => None,
         };
         let actor = actor_of(caller);
-        let record = change_record(now, actor, tenant, "push", change, &digest, &outcome);
+        let record = change_record(now, actor, tenant, "push", change, summary, &outcome);
         let receipt = self.record(group, record);
         group.dedupe.insert(
             dedupe.clone(),
@@ -248,13 +256,15 @@ impl Writer {
         Ok((outcome, Some(receipt)))
     }
 
-    /// Merges an accepted change, computes its visibility effects and adds its writes.
+    /// Merges an accepted change, computes its visibility effects and adds its writes;
+    /// `log_field` is the change already encoded for its log record (see [`Pushed`]).
     fn append(
         &mut self,
         group: &mut Group,
         change: &Change,
         before: Arc<EntityState>,
         now: u64,
+        log_field: Option<Vec<u8>>,
     ) -> Result<u64> {
         let tenants = group.registry.tenant_ids();
         let access_before: Vec<Access> = tenants
@@ -348,7 +358,7 @@ impl Writer {
             }
         }
         let record = LogRecord {
-            change: Some(pb::Change::from(change.clone())),
+            change: None,
             gained: gained.clone(),
             lost: lost.clone(),
             team: team.team.clone(),
@@ -359,7 +369,10 @@ impl Writer {
             access_recorded: true,
             team_tickets: team.tickets.clone(),
         };
-        group.batch.put(keys::log(seq), record.encode_to_vec());
+        let log_field = log_field.unwrap_or_else(|| change_field(change));
+        group
+            .batch
+            .put(keys::log(seq), log_record_bytes(log_field, &record));
         entities::write_change(&mut group.batch, before_empty, &after, change);
         let head = after.head();
         let after_empty = after.is_empty();
@@ -439,7 +452,7 @@ impl Writer {
         let outcome = match change.validate() {
             Err(e) => Outcome::Rejected(Refusal::new(Rule::WellFormed, e.to_string())),
             Ok(()) => {
-                let global_seq = self.append(group, &change, before, now)?;
+                let global_seq = self.append(group, &change, before, now, None)?;
                 group.batch.put(
                     keys::dedupe(GATEWAY_SITE, change.origin_seq),
                     keys::encode_u64(global_seq),
@@ -450,9 +463,9 @@ impl Writer {
                 }
             }
         };
-        let digest = change_digest(&change);
+        let summary = Summary::of(&change, &change_digest(&change));
         let actor = actor.to_owned();
-        let record = change_record(now, actor, None, prefix, &change, &digest, &outcome);
+        let record = change_record(now, actor, None, prefix, &change, &summary, &outcome);
         let receipt = self.record(group, record);
         Ok((outcome, Some(receipt)))
     }

@@ -32,6 +32,7 @@ mod handle;
 mod letters;
 mod merge;
 mod numbers;
+mod pushed;
 mod rating;
 mod reply;
 mod review;
@@ -94,8 +95,8 @@ pub enum Registration {
 enum Job {
     Push {
         caller: Caller,
-        /// Each change with its digest, computed on the caller's thread.
-        changes: Vec<(Change, [u8; 32])>,
+        /// Each change, prepared on the caller's thread.
+        changes: Vec<pushed::Pushed>,
         reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Register {
