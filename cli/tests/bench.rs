@@ -24,6 +24,7 @@ fn smoke_run_reports_every_figure() {
         "b2_fanout",
         "ingest_1",
         "ingest_4",
+        "ingest_many",
         "propagation_p99",
         "catch_up",
         "memory_idle",

@@ -30,6 +30,11 @@ pub fn site_id(i: usize) -> String {
     format!("growth-{i:04}")
 }
 
+/// The tenant of extra site `i`.
+pub fn tenant_of(i: usize) -> &'static str {
+    TENANTS[i % TENANTS.len()]
+}
+
 /// Issues certificates for `count` extra sites in `dir`'s PKI and registers them for the
 /// gateway child (call before starting it).
 pub fn register(dir: &Path, count: usize) -> anyhow::Result<()> {
@@ -38,7 +43,7 @@ pub fn register(dir: &Path, count: usize) -> anyhow::Result<()> {
     let federation = pki.federation()?;
     let mut lines = String::new();
     for i in 0..count {
-        let (site, tenant) = (site_id(i), TENANTS[i % TENANTS.len()]);
+        let (site, tenant) = (site_id(i), tenant_of(i));
         let cert = ca.issue_site(&federation, tenant, &site, time::Duration::days(2))?;
         pki.store(&site, &cert, false)?;
         lines.push_str(&format!("{site} {tenant}\n"));
