@@ -225,8 +225,9 @@ impl Grown {
 /// The measures of the parts `change` writes, before and after merging it into `before`.
 ///
 /// A merge is a join per register, comment and call event, so only the elements the change
-/// names can change: those are copied and merged, and the rest of the entity is measured in
-/// place, and only when the change grows a measure (a step that grows nothing breaks no bound).
+/// names can change: those are copied and merged, and the rest of the entity is measured only
+/// when the change grows a measure (a step that grows nothing breaks no bound); its comments
+/// and call events in place, its registers each converted to the wire type to be measured.
 /// `None` when nothing grows.
 pub fn growth(before: &EntityState, change: &Change) -> Option<(Grown, Grown)> {
     let delta = EntityState::delta(change);

@@ -4,8 +4,10 @@
 mod common;
 
 use hotline_federation::limits::{EntitySize, Grown, growth};
-use hotline_federation::model::{CallEvent, CallOutcome, EntityKey, EntityKind};
-use hotline_federation::{Change, EntityState, FieldOp};
+use hotline_federation::model::{
+    CallEvent, CallOutcome, Comment, EntityKey, EntityKind, Visibility,
+};
+use hotline_federation::{Change, EntityState, FieldOp, Hlc};
 use hotline_proto::v1 as pb;
 use proptest::prelude::*;
 
@@ -16,55 +18,122 @@ fn config() -> ProptestConfig {
     }
 }
 
-/// Call events with every optional field present or absent and numbers zero or not.
+/// Numbers whose encodings take one to ten bytes, zero (left out) included.
+fn number() -> impl Strategy<Value = u64> {
+    prop::sample::select(vec![
+        0u64,
+        1,
+        127,
+        128,
+        16_383,
+        16_384,
+        1_790_000_000_000,
+        u64::MAX,
+    ])
+}
+
+fn small_number() -> impl Strategy<Value = u32> {
+    prop::sample::select(vec![0u32, 1, 127, 128, 16_384, u32::MAX])
+}
+
+/// Texts whose length prefix takes one to three bytes, empty (left out) included.
+fn text() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![0usize, 1, 127, 128, 20_000]).prop_map(|n| "ä".repeat(n / 2))
+}
+
+fn hlc() -> impl Strategy<Value = Hlc> {
+    (number(), small_number()).prop_map(|(wall, logical)| Hlc::new(wall, logical))
+}
+
+/// Call events with every optional field present, empty or absent and every number of any
+/// width, each drawn on its own.
 fn call_event() -> impl Strategy<Value = CallEvent> {
     (
         prop::sample::select(vec!["e1", "e2", "e3"]),
         prop::sample::select(CallOutcome::ALL.to_vec()),
-        prop::sample::select(vec![0u32, 1, 127, 128, 70_000]),
-        prop::sample::select(vec![0u64, 1, 1_790_000_000_000]),
-        prop::option::of(prop::sample::select(vec!["", "finance-hr"])),
-        prop::option::of(prop::sample::select(vec!["", "ASZ-2026-000001"])),
+        (small_number(), small_number(), small_number()),
+        number(),
+        prop::option::of(text()),
+        prop::option::of(text()),
     )
-        .prop_map(|(id, outcome, seconds, at_ms, team, ticket)| CallEvent {
+        .prop_map(
+            |(id, outcome, (wait, talk, wrap), at_ms, team, ticket)| CallEvent {
+                id: id.to_owned(),
+                site: "erfurt".to_owned(),
+                outcome,
+                wait_seconds: wait,
+                at_ms,
+                focus_team: team,
+                ticket_number: ticket,
+                talk_seconds: talk,
+                wrap_seconds: wrap,
+            },
+        )
+}
+
+/// Comments with every field of any width, ids shared with [`common::change`]'s.
+fn comment() -> impl Strategy<Value = Comment> {
+    (
+        prop::sample::select(vec!["c1", "c2", "c9"]),
+        text(),
+        text(),
+        prop::sample::select(Visibility::ALL.to_vec()),
+        text(),
+        number(),
+    )
+        .prop_map(|(id, alias, tenant, visibility, body, at)| Comment {
             id: id.to_owned(),
-            site: "erfurt".to_owned(),
-            outcome,
-            wait_seconds: seconds,
-            at_ms,
-            focus_team: team.map(str::to_owned),
-            ticket_number: ticket.map(str::to_owned),
-            talk_seconds: seconds / 2,
-            wrap_seconds: seconds,
+            author_alias: alias,
+            author_tenant: tenant,
+            visibility,
+            body,
+            created_at_ms: at,
         })
 }
 
-/// A history of ticket changes, and of call log changes on the same keys' neighbour.
+/// One change of `key` adding `elements`, each id once.
+fn adding<T>(
+    key: EntityKey,
+    elements: impl Strategy<Value = T>,
+    op: fn(T) -> FieldOp,
+    id: fn(&FieldOp) -> String,
+) -> impl Strategy<Value = Change> {
+    (prop::collection::vec(elements, 1..3), hlc(), 1u64..1000).prop_map(move |(all, hlc, seq)| {
+        let mut ops: Vec<FieldOp> = Vec::new();
+        for op in all.into_iter().map(op) {
+            if !ops.iter().any(|o| id(o) == id(&op)) {
+                ops.push(op);
+            }
+        }
+        Change {
+            key: key.clone(),
+            ops,
+            origin_site: "erfurt".to_owned(),
+            origin_seq: seq,
+            hlc,
+        }
+    })
+}
+
+fn element_id(op: &FieldOp) -> String {
+    match op {
+        FieldOp::AddComment(c) => c.id.clone(),
+        FieldOp::AddCallEvent(e) => e.id.clone(),
+        FieldOp::Set(_) | FieldOp::Delete { .. } => String::new(),
+    }
+}
+
+/// Histories of ticket changes (narrow values, many conflicts), of comments of every width on
+/// the same tickets, and of call log changes.
 fn history() -> impl Strategy<Value = Vec<Change>> {
-    let calls = (
-        prop::collection::vec(call_event(), 1..3),
-        common::hlc(),
-        1u64..1000,
+    let ticket = EntityKey::new(EntityKind::Ticket, common::TICKETS[0]);
+    let calls = EntityKey::new(EntityKind::CallLog, "erfurt-2026-07-14");
+    let comments = adding(ticket, comment(), FieldOp::AddComment, element_id);
+    let calls = adding(calls, call_event(), FieldOp::AddCallEvent, element_id);
+    prop::collection::vec(
+        prop_oneof![3 => common::change(), 1 => comments, 1 => calls],
+        1..24,
     )
-        .prop_map(|(events, hlc, seq)| {
-            let mut ops: Vec<FieldOp> = Vec::new();
-            for event in events {
-                if !ops
-                    .iter()
-                    .any(|op| matches!(op, FieldOp::AddCallEvent(e) if e.id == event.id))
-                {
-                    ops.push(FieldOp::AddCallEvent(event));
-                }
-            }
-            Change {
-                key: EntityKey::new(EntityKind::CallLog, "erfurt-2026-07-14"),
-                ops,
-                origin_site: "erfurt".to_owned(),
-                origin_seq: seq,
-                hlc,
-            }
-        });
-    prop::collection::vec(prop_oneof![3 => common::change(), 1 => calls], 1..24)
 }
 
 /// The bytes of `messages` as elements of a repeated field (one-byte tag, length, body).

@@ -54,6 +54,7 @@ pub(super) fn change_field(change: &Change) -> Vec<u8> {
 /// is empty. Protobuf reads fields in any order, so this is the record with the change in it.
 pub(super) fn log_record_bytes(change_field: Vec<u8>, rest: &crate::log::LogRecord) -> Vec<u8> {
     debug_assert!(rest.change.is_none(), "the change goes in once");
+    debug_assert!(!change_field.is_empty(), "a log record carries its change");
     let mut bytes = change_field;
     bytes.reserve(rest.encoded_len());
     rest.encode_raw(&mut bytes);
@@ -84,22 +85,35 @@ mod tests {
         }
     }
 
-    /// The record written from the prepared field decodes to the record the writer would
-    /// have encoded whole.
+    /// The record written from the prepared field has the very bytes of the record encoded
+    /// whole (the change is field 1, which prost writes first), every field set and at the
+    /// widest numbers; so it decodes to it for every reader.
     #[test]
     fn a_record_from_the_prepared_change_is_the_whole_record() {
+        let names = |n: &str| vec![format!("{n}-a"), format!("{n}-b")];
         let rest = LogRecord {
-            gained: vec!["twenty4help".into()],
-            at_ms: 1_790_000_000_123,
+            change: None,
+            gained: names("gained"),
+            lost: names("lost"),
+            team: "finance-hr".into(),
+            access_changed: names("changed"),
+            at_ms: u64::MAX,
+            handlers_before: names("handler"),
+            pii_before: names("pii"),
             access_recorded: true,
-            ..LogRecord::default()
+            team_tickets: names("ticket"),
         };
-        let whole = LogRecord {
-            change: Some(pb::Change::from(change())),
-            ..rest.clone()
-        };
-        let bytes = log_record_bytes(Pushed::new(change()).log_field, &rest);
-        assert_eq!(LogRecord::decode(bytes.as_slice()).unwrap(), whole);
-        assert_eq!(bytes.len(), whole.encoded_len());
+        let mut wide = change();
+        wide.origin_seq = u64::MAX;
+        wide.hlc = Hlc::new(u64::MAX, u32::MAX);
+        for change in [change(), wide] {
+            let whole = LogRecord {
+                change: Some(pb::Change::from(change.clone())),
+                ..rest.clone()
+            };
+            let bytes = log_record_bytes(Pushed::new(change).log_field, &rest);
+            assert_eq!(bytes, whole.encode_to_vec());
+            assert_eq!(LogRecord::decode(bytes.as_slice()).unwrap(), whole);
+        }
     }
 }
