@@ -357,21 +357,25 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
     }
 
-    /// The offset takes the gateway's clock to one in the morning of the next January 1st,
-    /// from wherever it stands, and a second turn goes one more year on.
+    /// The offset takes the gateway's clock to the next January 1st from wherever it stands,
+    /// a second turn goes one more year on, and the year is the calendar's at the edges: half
+    /// an hour before midnight on New Year's Eve, and half an hour into January 1st (before
+    /// the one o'clock it aims at).
     #[test]
     fn the_next_year_offset_lands_on_the_next_january_first() {
         let now = (days_from_civil(2026, 11, 29) * 86_400_000 + 45_000_000) as u64;
         let first = next_year_offset(now, 0);
         let at = |offset: i64| now.saturating_add_signed(offset);
         assert_eq!(civil_date(at(first)), (2027, 1, 1));
-        assert_eq!(at(first) % 86_400_000, 3_600_000);
         let second = next_year_offset(now, first);
         assert_eq!(civil_date(at(second)), (2028, 1, 1));
-        // From the system's clock later in the same run, the target stays the same moment.
+        let eve = (days_from_civil(2027, 1, 1) * 86_400_000 - 1_800_000) as u64;
         assert_eq!(
-            at(first),
-            (now + 5_000).saturating_add_signed(next_year_offset(now + 5_000, 0))
+            civil_date(eve.saturating_add_signed(next_year_offset(eve, 0))),
+            (2027, 1, 1)
         );
+        let new_year = (days_from_civil(2027, 1, 1) * 86_400_000 + 1_800_000) as u64;
+        let turned = new_year.saturating_add_signed(next_year_offset(new_year, 0));
+        assert_eq!(civil_date(turned), (2028, 1, 1));
     }
 }
