@@ -6,14 +6,15 @@
 //!
 //! [`super::build`] reads of a ticket only: whether it was opened, resolved or escalated in
 //! the period (counts, categories, escalations, the quality sample), and, for the oldest open
-//! tickets, its opening time among those still open and opened before the period's end. So a
+//! tickets, its opening time among those still open and opened before the period's end (the
+//! predicates of `report::reads`, which both use). So a
 //! ticket with something in the period is kept, and of the others only the [`LIST_LINES`]
 //! oldest open ones: the report built from what is kept equals the one built from every ticket
 //! (tested below).
 
 use super::facts::TicketFacts;
 use super::period::Period;
-use super::report::LIST_LINES;
+use super::report::{LIST_LINES, reads};
 
 /// The tickets of one team a report over one period needs, offered one at a time.
 #[derive(Debug)]
@@ -40,17 +41,12 @@ impl PeriodTickets {
 
     /// Keeps `ticket` if the report can read it (see the module documentation).
     pub fn offer(&mut self, ticket: TicketFacts) {
-        if ticket.team.as_deref() != Some(self.team.as_str()) {
+        if !reads::of_team(&ticket, &self.team) {
             return;
         }
-        let period = &self.period;
-        let inside = |at: Option<u64>| at.is_some_and(|at| period.contains(at));
-        let in_period = inside(ticket.opened_at_ms)
-            || inside(ticket.resolved_at_ms)
-            || ticket.escalated_at_ms.iter().any(|&at| period.contains(at));
-        if in_period {
+        if reads::touched_in(&ticket, &self.period) {
             self.kept.push(ticket);
-        } else if ticket.is_open() && ticket.opened_at_ms.is_some_and(|at| at < period.end_ms) {
+        } else if reads::open_since(&ticket, &self.period).is_some() {
             self.open.push(ticket);
             if self.open.len() >= 2 * LIST_LINES {
                 self.keep_oldest_open();

@@ -135,21 +135,65 @@ pub struct ReportInput<'a> {
     pub generated_at_ms: u64,
 }
 
+/// What a report reads of a ticket: [`build`] and the selection of the tickets it needs
+/// ([`super::PeriodTickets`]) both decide with these, so they cannot drift apart.
+pub(super) mod reads {
+    use super::{Period, TicketFacts};
+
+    /// Whether `t` belongs to `team`.
+    pub(in crate::review) fn of_team(t: &TicketFacts, team: &str) -> bool {
+        t.team.as_deref() == Some(team)
+    }
+
+    /// Whether `t` was opened in `period`.
+    pub(in crate::review) fn opened_in(t: &TicketFacts, period: &Period) -> bool {
+        t.opened_at_ms.is_some_and(|at| period.contains(at))
+    }
+
+    /// Whether `t` was resolved or closed in `period`.
+    pub(in crate::review) fn resolved_in(t: &TicketFacts, period: &Period) -> bool {
+        t.resolved_at_ms.is_some_and(|at| period.contains(at))
+    }
+
+    /// When `t` was first escalated in `period`, if it was.
+    pub(in crate::review) fn escalated_in(t: &TicketFacts, period: &Period) -> Option<u64> {
+        t.escalated_at_ms
+            .iter()
+            .find(|at| period.contains(**at))
+            .copied()
+    }
+
+    /// Whether anything of `t` happened in `period`: what the counts, the categories, the
+    /// escalations and the quality sample read.
+    pub(in crate::review) fn touched_in(t: &TicketFacts, period: &Period) -> bool {
+        opened_in(t, period) || resolved_in(t, period) || escalated_in(t, period).is_some()
+    }
+
+    /// When `t` was opened, if it is still open and was opened before `period` ended: what the
+    /// list of the oldest open tickets reads.
+    pub(in crate::review) fn open_since(t: &TicketFacts, period: &Period) -> Option<u64> {
+        if !t.is_open() {
+            return None;
+        }
+        t.opened_at_ms.filter(|at| *at < period.end_ms)
+    }
+}
+
 /// Builds the report.
 pub fn build(input: ReportInput<'_>) -> ReviewReport {
     let period = &input.period;
     let team: Vec<&TicketFacts> = input
         .tickets
         .iter()
-        .filter(|t| t.team.as_deref() == Some(input.team))
+        .filter(|t| reads::of_team(t, input.team))
         .collect();
     let opened: Vec<&&TicketFacts> = team
         .iter()
-        .filter(|t| t.opened_at_ms.is_some_and(|at| period.contains(at)))
+        .filter(|t| reads::opened_in(t, period))
         .collect();
     let resolved: Vec<&&TicketFacts> = team
         .iter()
-        .filter(|t| t.resolved_at_ms.is_some_and(|at| period.contains(at)))
+        .filter(|t| reads::resolved_in(t, period))
         .collect();
     let line = |t: &TicketFacts, at_ms: u64| TicketLine {
         ticket: t.id.clone(),
@@ -160,10 +204,7 @@ pub fn build(input: ReportInput<'_>) -> ReviewReport {
     };
     let mut escalations: Vec<TicketLine> = team
         .iter()
-        .filter_map(|t| {
-            let at = t.escalated_at_ms.iter().find(|at| period.contains(**at))?;
-            Some(line(t, *at))
-        })
+        .filter_map(|t| Some(line(t, reads::escalated_in(t, period)?)))
         .collect();
     escalations.sort_by(|a, b| (a.at_ms, &a.ticket).cmp(&(b.at_ms, &b.ticket)));
 
@@ -231,11 +272,7 @@ pub fn build(input: ReportInput<'_>) -> ReviewReport {
 
     let mut oldest_open: Vec<TicketLine> = team
         .iter()
-        .filter(|t| t.is_open())
-        .filter_map(|t| {
-            let at = t.opened_at_ms.filter(|at| *at < period.end_ms)?;
-            Some(line(t, at))
-        })
+        .filter_map(|t| Some(line(t, reads::open_since(t, period)?)))
         .collect();
     oldest_open.sort_by(|a, b| (a.at_ms, &a.ticket).cmp(&(b.at_ms, &b.ticket)));
     oldest_open.truncate(LIST_LINES);
