@@ -215,12 +215,29 @@ pub fn build_report(
     team: &ReviewedTeam,
     period: Period,
 ) -> Result<ReviewReport> {
+    let mut reports = build_reports(state, team, vec![period])?;
+    reports
+        .pop()
+        .ok_or_else(|| Error::Storage("a report build answered no report".into()))
+}
+
+/// Builds the reports of `team` for each of `periods` from the store (synchronous reads),
+/// reading the team's tickets and the suggestions once for all of them (a start after an
+/// outage builds up to twelve periods of a team).
+pub fn build_reports(
+    state: &GatewayState,
+    team: &ReviewedTeam,
+    periods: Vec<Period>,
+) -> Result<Vec<ReviewReport>> {
     let registry = state.shared.registry();
     let site_tenant = |site: &str| registry.sites.get(site).map(|s| s.tenant.clone());
     let prefix = keys::team_prefix(&team.id);
-    // The team's tickets a page at a time, keeping only what the period's report reads: a
+    // The team's tickets a page at a time, keeping only what each period's report reads: a
     // team's whole history is never held.
-    let mut relevant = PeriodTickets::new(&team.id, &period);
+    let mut relevant: Vec<PeriodTickets> = periods
+        .iter()
+        .map(|period| PeriodTickets::new(&team.id, period))
+        .collect();
     let mut pages = Pages::new(prefix.clone(), keys::prefix_end(&prefix), TEAM_PAGE);
     while let Some(page) = pages.next_page(state.store.as_ref())? {
         for (key, _) in page {
@@ -230,12 +247,17 @@ pub fn build_report(
             // A ticket's facts are in its registers: its comments are not read.
             let key = EntityKey::new(EntityKind::Ticket, id);
             let head = entities::read_head(state.store.as_ref(), &key)?;
-            if let Some(facts) = head.and_then(|head| TicketFacts::read(&head, site_tenant)) {
-                relevant.offer(facts);
+            let Some(facts) = head.and_then(|head| TicketFacts::read(&head, site_tenant)) else {
+                continue;
+            };
+            if let Some((last, others)) = relevant.split_last_mut() {
+                for period in others {
+                    period.offer(facts.clone());
+                }
+                last.offer(facts);
             }
         }
     }
-    let tickets = relevant.into_tickets();
     // An accepted suggestion is read from its registers: heads only, a page at a time.
     let mut suggestions = Vec::new();
     entities::for_each_head(
@@ -248,24 +270,29 @@ pub fn build_report(
         },
     )?;
     let earlier = reports_of(state, &team.id)?;
-    let service = service_lines(state, &team.id, &period)?;
-    let now = state.now_ms();
-    let seed = std::hash::RandomState::new().hash_one((&team.id, period.start_ms, now));
     let config = &state.config.review;
-    Ok(review::build(ReportInput {
-        team: &team.id,
-        team_name: &team.name,
-        fcr_target_percent: team.fcr_target_percent,
-        period,
-        tickets: &tickets,
-        suggestions: &suggestions,
-        figures: service,
-        earlier: &earlier,
-        scorecard: config.criteria(),
-        sample_size: config.sample_size,
-        seed,
-        generated_at_ms: now,
-    }))
+    let mut reports = Vec::with_capacity(periods.len());
+    for (period, relevant) in periods.into_iter().zip(relevant) {
+        let tickets = relevant.into_tickets();
+        let service = service_lines(state, &team.id, &period)?;
+        let now = state.now_ms();
+        let seed = std::hash::RandomState::new().hash_one((&team.id, period.start_ms, now));
+        reports.push(review::build(ReportInput {
+            team: &team.id,
+            team_name: &team.name,
+            fcr_target_percent: team.fcr_target_percent,
+            period,
+            tickets: &tickets,
+            suggestions: &suggestions,
+            figures: service,
+            earlier: &earlier,
+            scorecard: config.criteria(),
+            sample_size: config.sample_size,
+            seed,
+            generated_at_ms: now,
+        }));
+    }
+    Ok(reports)
 }
 
 /// The team's call figures over the review period as report lines, from the gateway's
