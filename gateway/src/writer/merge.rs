@@ -1,11 +1,11 @@
-//! What the writer does with each job of a group: decide a pushed change (dedupe, origin,
-//! clock, authorisation), merge it and compute its visibility effects, seed the gateway's own
-//! changes, register tenants and sites, and grant ticket-number leases.
+//! What the writer does with each change of a group: decide a pushed change (dedupe, origin,
+//! clock, authorisation), merge it and compute its visibility effects, and seed the gateway's
+//! own changes. Registrations are in `register`, ticket-number leases in `lease`.
 
 use std::sync::Arc;
 
 use hotline_federation::authority::focus_team;
-use hotline_federation::ids::{MAX_TICKET_NUMBER, PublicNumber};
+use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::visibility::{Access, TeamAccess, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
@@ -14,11 +14,9 @@ use prost::Message;
 
 use super::audit::{Summary, actor_of, change_record};
 use super::pushed::{Pushed, change_field, log_record_bytes};
-use super::{
-    GATEWAY_SITE, Group, LeaseGrant, Outcome, Receipted, Registration, Writer, read_counter,
-};
+use super::{GATEWAY_SITE, Group, Outcome, Receipted, Writer};
 use crate::error::{Error, Result};
-use crate::log::{Committed, LeaseRecord, LogRecord, TeamChange, decode};
+use crate::log::{Committed, LogRecord, TeamChange};
 use crate::store::{entities, keys};
 use hotline_federation::audit::{Receipt, Record};
 use hotline_federation::authority::{
@@ -94,60 +92,6 @@ impl Writer {
             }
         }
         Ok(outcome)
-    }
-
-    pub(super) fn process_registration(
-        &mut self,
-        group: &mut Group,
-        actor: &str,
-        registration: &Registration,
-    ) {
-        let (action, subject, detail) = match registration {
-            Registration::Tenant(tenant) => (
-                "register.tenant",
-                format!("tenant/{}", tenant.id),
-                serde_json::json!({ "tenant": tenant.id }),
-            ),
-            Registration::Site(site) => (
-                "register.site",
-                format!("site/{}", site.id),
-                serde_json::json!({ "tenant": site.tenant, "site": site.id }),
-            ),
-        };
-        let record = Record {
-            at_ms: (self.settings.now_ms)(),
-            actor: actor.to_owned(),
-            action: action.into(),
-            subject,
-            detail_json: detail.to_string(),
-        };
-        self.record(group, record);
-        match registration {
-            Registration::Tenant(tenant) => {
-                group.batch.put(
-                    keys::record(keys::TENANT, &tenant.id),
-                    tenant.encode_to_vec(),
-                );
-                Arc::make_mut(&mut group.registry)
-                    .tenants
-                    .insert(tenant.id.clone(), tenant.clone());
-            }
-            Registration::Site(site) => {
-                group
-                    .batch
-                    .put(keys::record(keys::SITE, &site.id), site.encode_to_vec());
-                // Copied only when the site's tenant is new: a renamed site changes no rule.
-                if group.directory.site_tenants.get(&site.id) != Some(&site.tenant) {
-                    Arc::make_mut(&mut group.directory)
-                        .site_tenants
-                        .insert(site.id.clone(), site.tenant.clone());
-                }
-                Arc::make_mut(&mut group.registry)
-                    .sites
-                    .insert(site.id.clone(), site.clone());
-            }
-        }
-        group.face_stale = true;
     }
 
     fn decide(
@@ -488,67 +432,5 @@ impl Writer {
             detail_json: serde_json::json!({ "rule": refusal.rule.name() }).to_string(),
         };
         self.record(group, record)
-    }
-
-    pub(super) fn process_lease(
-        &mut self,
-        group: &mut Group,
-        site: &str,
-        count: u32,
-    ) -> Result<Result<LeaseGrant>> {
-        let (year, _, _) = hotline_federation::calendar::civil_date((self.settings.now_ms)());
-        let next = match group.lease_next.get(&year) {
-            Some(next) => *next,
-            None => read_counter(self.store.as_ref(), &format!("lease.{year}"))?.max(1),
-        };
-        if let Some(refusal) = self.lease_beyond_bound(group, site, year, count) {
-            return Ok(Err(refusal));
-        }
-        let last = next + u64::from(count) - 1;
-        if last > MAX_TICKET_NUMBER {
-            return Ok(Err(Error::ResourceExhausted(format!(
-                "only {} ticket numbers are left for {year}; ask for at most that many",
-                (MAX_TICKET_NUMBER + 1).saturating_sub(next)
-            ))));
-        }
-        let record = LeaseRecord {
-            site: site.to_owned(),
-            first: next,
-            count,
-        };
-        group
-            .batch
-            .put(keys::lease_block(year, last), record.encode_to_vec());
-        group.batch.put(
-            keys::meta(&format!("lease.{year}")),
-            keys::encode_u64(last + 1),
-        );
-        group.lease_next.insert(year, last + 1);
-        self.note_leased(group, site, year, count);
-        let record = Record {
-            at_ms: (self.settings.now_ms)(),
-            actor: format!("site:{site}"),
-            action: "lease.granted".into(),
-            subject: format!("site/{site}"),
-            detail_json: serde_json::json!({ "year": year, "first": next, "count": count })
-                .to_string(),
-        };
-        self.record(group, record);
-        Ok(Ok(LeaseGrant {
-            prefix: self.settings.ticket_prefix.clone(),
-            year,
-            first: next,
-            count,
-        }))
-    }
-
-    fn is_leased(&self, number: &PublicNumber, site: &str) -> Result<bool> {
-        let start = keys::lease_block(number.year, number.number);
-        let end = keys::lease_year_end(number.year);
-        let Some((_, raw)) = self.store.range(&start, &end, 1)?.into_iter().next() else {
-            return Ok(false);
-        };
-        let record: LeaseRecord = decode("lease record", &raw)?;
-        Ok(record.site == site && record.first <= number.number)
     }
 }

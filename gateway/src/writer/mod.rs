@@ -29,11 +29,13 @@ mod bounds;
 mod cache;
 mod group;
 mod handle;
+mod lease;
 mod letters;
 mod merge;
 mod numbers;
 mod pushed;
 mod rating;
+mod register;
 mod reply;
 mod review;
 
