@@ -189,6 +189,23 @@ async fn a_commit_that_changes_no_rule_keeps_the_shared_decisions() {
     assert!(Arc::ptr_eq(&before, &state.shared.directory()));
 }
 
+async fn register(state: &GatewayState, registration: crate::writer::Registration) {
+    state
+        .writer
+        .register_as("test".into(), registration)
+        .await
+        .unwrap();
+}
+
+/// Site dortmund of twenty4help, named `name`.
+fn dortmund(name: &str) -> crate::writer::Registration {
+    crate::writer::Registration::Site(hotline_proto::v1::Site {
+        id: "dortmund".into(),
+        tenant: "twenty4help".into(),
+        display_name: name.into(),
+    })
+}
+
 /// Registering a site publishes new rules and a new registry (a reader that holds the rules
 /// from before keeps its own copy, as `Arc` guarantees, so no subscriber's decisions change
 /// under it), and the published ones name the new site.
@@ -199,24 +216,9 @@ async fn a_registration_publishes_new_rules_and_leaves_the_old_ones_alone() {
         id: "twenty4help".into(),
         display_name: "Twenty4Help".into(),
     };
-    let register = crate::writer::Registration::Tenant(tenant);
-    state
-        .writer
-        .register_as("test".into(), register)
-        .await
-        .unwrap();
+    register(&state, crate::writer::Registration::Tenant(tenant)).await;
     let rules = state.shared.directory();
-    let site = hotline_proto::v1::Site {
-        id: "dortmund".into(),
-        tenant: "twenty4help".into(),
-        display_name: "Dortmund".into(),
-    };
-    let register = crate::writer::Registration::Site(site);
-    state
-        .writer
-        .register_as("test".into(), register)
-        .await
-        .unwrap();
+    register(&state, dortmund("Dortmund")).await;
     let now = state.shared.directory();
     assert!(!Arc::ptr_eq(&rules, &now));
     assert_eq!(
@@ -226,17 +228,7 @@ async fn a_registration_publishes_new_rules_and_leaves_the_old_ones_alone() {
     assert!(state.shared.registry().sites.contains_key("dortmund"));
 
     // Renamed, same tenant: the registry changes, the rules keep their `Arc`.
-    let renamed = hotline_proto::v1::Site {
-        id: "dortmund".into(),
-        tenant: "twenty4help".into(),
-        display_name: "Dortmund Nord".into(),
-    };
-    let register = crate::writer::Registration::Site(renamed);
-    state
-        .writer
-        .register_as("test".into(), register)
-        .await
-        .unwrap();
+    register(&state, dortmund("Dortmund Nord")).await;
     assert!(Arc::ptr_eq(&now, &state.shared.directory()));
     let registry = state.shared.registry();
     assert_eq!(registry.sites["dortmund"].display_name, "Dortmund Nord");

@@ -210,7 +210,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A copy of the current directory.
+    /// The current visibility rules, shared (a change of them publishes new ones).
     pub fn directory(&self) -> Arc<Directory> {
         Arc::clone(&self.directory.read())
     }
@@ -225,7 +225,7 @@ impl Shared {
         *self.checkpoint.read()
     }
 
-    /// A copy of the current registry.
+    /// The current registry, shared (a registration publishes a new one).
     pub fn registry(&self) -> Arc<crate::registry::Registry> {
         Arc::clone(&self.registry.read())
     }

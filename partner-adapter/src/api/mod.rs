@@ -72,8 +72,9 @@ pub struct App {
 
 impl App {
     /// Refuses a local write while this site's clock runs further ahead of the gateway's than
-    /// the gateway accepts (as of the last heartbeat, see `SyncStatus::note_clock`): the gateway would refuse the change as
-    /// CLOCK_SKEW, after the site's tools had already seen it stored.
+    /// the gateway accepts (as of the last heartbeat, see `SyncStatus::note_clock`): the
+    /// gateway would refuse the change as CLOCK_SKEW, after the site's tools had already seen
+    /// it stored.
     pub(crate) fn check_clock(&self) -> Result<()> {
         match self.status.clock() {
             Some(reading) if reading.refuses() => Err(Error::ClockAhead(format!(

@@ -11,10 +11,11 @@
 //! blocking pool afterwards.)
 //!
 //! What stays as on the blocking path ([`Replica::checked_change`], which brand publishing and
-//! call imports still use, and replays): the same checks, merge and step (`finish_local`), the same group commit (an answer only after
-//! the flush that holds the write; a failed flush fails its whole group, and a refused write is
-//! answered at once with nothing stored), and the same local lock, so remote entries,
-//! refreshes and replays still interleave with local writes only between steps.
+//! call imports still use, and replays): the same checks, merge and step (`finish_local`), the
+//! same group commit (an answer only after the flush that holds the write; a failed flush
+//! fails its whole group, and a refused write is answered at once with nothing stored), and
+//! the same local lock, so remote entries, refreshes and replays still interleave with local
+//! writes only between steps.
 //!
 //! The thread holds the store only while it writes a group (a weak reference otherwise): a
 //! refused write is answered during its group, and the store is let go before the group's

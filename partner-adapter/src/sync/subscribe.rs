@@ -14,8 +14,7 @@ use crate::replica::RemoteEntry;
 
 /// Applies the stream (`asked_ms`: when the site asked for it). Events of one log entry are
 /// buffered until the event that carries the entry's cursor, then applied with it in one
-/// atomic write. Snapshot items replace local
-/// states (in chunks); the snapshot's end purges what it did not contain and stores its
+/// atomic write. Snapshot items replace local states (in chunks); the snapshot's end purges what it did not contain and stores its
 /// cursor, even when that is lower than the stored one (a gateway restored from a backup).
 pub(super) async fn subscriber(
     ctx: &SyncContext,
