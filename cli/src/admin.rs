@@ -100,7 +100,7 @@ pub fn format_policies(policies: &[pb::Policy]) -> String {
                 })
                 .unwrap_or_default();
             format!(
-                "{:<18} handlers {:<36} pii {:<24} sla {}s/{}% fcr {}% {}  ({})\n",
+                "{:<18} handlers {:<36} pii {:<24} sla {}s/{}% fcr {}% {} partners keep {}d  ({})\n",
                 p.focus_team,
                 p.handlers.join(","),
                 if p.pii_grants.is_empty() {
@@ -112,6 +112,8 @@ pub fn format_policies(policies: &[pb::Policy]) -> String {
                 p.sla_target_percent,
                 p.fcr_target_percent,
                 cadence,
+                p.partner_retention_days
+                    .unwrap_or(hotline_federation::retention::DEFAULT_PARTNER_DAYS),
                 p.display_name
             )
         })
@@ -200,6 +202,11 @@ pub enum AdminAction {
         /// weekly, biweekly or monthly.
         #[arg(long, default_value = "weekly")]
         cadence: String,
+        /// Days partner sites keep a closed ticket of the team before purging it (in-house
+        /// keeps it), 0 to 36500; 0 purges at the next retention sweep after closing. Not
+        /// given: the stored value stays (90 for a new team).
+        #[arg(long)]
+        partner_retention_days: Option<u32>,
     },
     /// Lists changes the gateway refused.
     DeadLetters {
@@ -306,6 +313,7 @@ pub async fn run(
             sla_percent,
             fcr_percent,
             cadence,
+            partner_retention_days,
         } => {
             let cadence = hotline_federation::model::ReviewCadence::parse("--cadence", &cadence)?;
             let policy = pb::Policy {
@@ -317,6 +325,7 @@ pub async fn run(
                 fcr_target_percent: fcr_percent,
                 review_cadence: hotline_federation::wire::WireEnum::to_wire(cadence),
                 pii_grants: pii,
+                partner_retention_days,
             };
             let stored = client
                 .put_policy(pb::PutPolicyRequest {

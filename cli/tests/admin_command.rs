@@ -146,6 +146,7 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
             fcr_target_percent: 75,
             review_cadence: "weekly".into(),
             pii_grants: vec![],
+            partner_retention_days: None,
         }],
         ..GatewayConfig::default()
     };
@@ -277,9 +278,8 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
     );
 
     // The admin makes newco a handler; the replay is accepted and the dead letter is gone.
-    let put = ok(admin(
-        "alice",
-        &[
+    let put_policy = |extra: &[&str]| {
+        let mut args = vec![
             "put-policy",
             "--team",
             "dealers-sales",
@@ -287,10 +287,24 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
             "Dealers and sales",
             "--handlers",
             "inhouse,newco",
-        ],
-    ));
+        ];
+        args.extend_from_slice(extra);
+        admin("alice", &args)
+    };
+    let put = ok(put_policy(&[]));
     assert!(put.contains("inhouse,newco"), "{put}");
+    assert!(put.contains("partners keep 90d"), "{put}");
     assert!(ok(admin("bob", &["policies"])).contains("inhouse,newco"));
+    // The partners' retention: set, then kept by a put that does not name it.
+    let days = put_policy;
+    assert!(ok(days(&["--partner-retention-days", "30"])).contains("partners keep 30d"));
+    assert!(ok(days(&[])).contains("partners keep 30d"));
+    let refused = failed(days(&["--partner-retention-days", "40000"]));
+    assert!(
+        refused.contains("partner_retention_days") && refused.contains("to 36500 days"),
+        "{refused}"
+    );
+    assert!(ok(admin("bob", &["policies"])).contains("partners keep 30d"));
     let replay = ok(admin(
         "alice",
         &["replay", "--site", "hamburg", "--seq", "1"],

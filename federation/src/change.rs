@@ -347,6 +347,7 @@ fn check_value(key: &EntityKey, value: &FieldValue) -> Result<()> {
                 PolicyField::SlaTargetPercent(p) => check_percent("sla_target_percent", *p),
                 PolicyField::FcrTargetPercent(p) => check_percent("fcr_target_percent", *p),
                 PolicyField::ReviewCadence(_) => Ok(()),
+                PolicyField::PartnerRetentionDays(d) => crate::retention::check_days(*d),
             };
             r.map_err(|e| e.within("policy"))
         }
@@ -423,7 +424,8 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
         | TicketField::OpenedAt(_)
         | TicketField::FirstAnswerAt(_)
         | TicketField::ResolvedAt(_)
-        | TicketField::FirstContact(_) => Ok(()),
+        | TicketField::FirstContact(_)
+        | TicketField::ArchivedAt(_) => Ok(()),
     }
 }
 

@@ -19,7 +19,8 @@
 //! - [`leak`]: the leak guard every customer-visible text passes;
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
-//! - [`visibility`]: who sees which entity, and redaction;
+//! - [`visibility`]: who sees which entity, and redaction; [`retention`]: how long partners
+//!   keep closed tickets;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
 //! - [`error`]: the crate's one error type;
 //! - `fuzzing` (feature `fuzzing`): byte-level entry points the fuzz targets and their stable
@@ -45,6 +46,7 @@ pub mod leak;
 pub mod lifecycle;
 pub mod limits;
 pub mod model;
+pub mod retention;
 pub mod review;
 pub mod rewind;
 pub mod service;

@@ -2,7 +2,8 @@
 //! redacted state it receives when it may.
 //!
 //! - In-house sees everything, unredacted.
-//! - A ticket is seen by the tenant that created it and by the handlers of its focus team.
+//! - A ticket is seen by the tenant that created it and by the handlers of its focus team,
+//!   until the partners' retention of it ends (`retention`): an archived ticket only in-house.
 //!   `tenant` comments reach only their author's tenant; PII fields only tenants granted them
 //!   by the focus team's policy.
 //! - Published and retired articles, and the brand, are seen by every tenant; drafts only
@@ -124,10 +125,11 @@ pub fn sees(tenant: &str, state: &EntityState, directory: &Directory) -> bool {
     }
     match state.key.kind {
         EntityKind::Ticket => {
-            text_of(state, "origin_tenant") == Some(tenant)
-                || directory
-                    .team_of(state)
-                    .is_some_and(|team| team.handlers.contains(tenant))
+            !crate::retention::archived(state)
+                && (text_of(state, "origin_tenant") == Some(tenant)
+                    || directory
+                        .team_of(state)
+                        .is_some_and(|team| team.handlers.contains(tenant)))
         }
         EntityKind::Article => matches!(
             state.value("state"),

@@ -1,6 +1,6 @@
 //! Sync health per site, for the staff dashboard and the metrics: when the gateway last heard
 //! from each site, and what the site last reported about its own side (outbox, dead letters,
-//! cursor, clock) through `Federation.Report`.
+//! cursor, clock, retention purges) through `Federation.Report`.
 //!
 //! Kept in memory only: a restart forgets it until each site reports again (every few
 //! seconds). The board holds at most one entry per registered site: callers are identified by
@@ -27,6 +27,8 @@ pub struct SiteReport {
     pub cursor: u64,
     /// The site's clock when it sent the report, ms since the Unix epoch.
     pub site_now_ms: u64,
+    /// Closed tickets the site purged because partners' retention of them ended.
+    pub retention_purged: u64,
 }
 
 impl TryFrom<pb::SiteReport> for SiteReport {
@@ -38,6 +40,7 @@ impl TryFrom<pb::SiteReport> for SiteReport {
             dead_letters,
             cursor,
             site_now_ms,
+            retention_purged,
         } = wire;
         if site_now_ms == 0 {
             return Err(Error::InvalidArgument(
@@ -49,6 +52,7 @@ impl TryFrom<pb::SiteReport> for SiteReport {
             dead_letters,
             cursor,
             site_now_ms,
+            retention_purged,
         })
     }
 }
@@ -132,6 +136,8 @@ pub struct SiteHealth {
     pub clock_offset_ms: Option<i64>,
     /// When its last report arrived (gateway clock, ms).
     pub reported_at_ms: Option<u64>,
+    /// Closed tickets it purged because partners' retention of them ended.
+    pub retention_purged: Option<u64>,
 }
 
 /// The sync health of every registered site, by site id.
@@ -153,6 +159,7 @@ pub fn site_health(state: &GatewayState) -> Vec<SiteHealth> {
                 dead_letters: report.map(|(r, _)| r.dead_letters),
                 clock_offset_ms: report.map(|(r, at)| signed(r.site_now_ms) - signed(at)),
                 reported_at_ms: report.map(|(_, at)| at),
+                retention_purged: report.map(|(r, _)| r.retention_purged),
                 site: site.id.clone(),
                 tenant: site.tenant.clone(),
                 display_name: site.display_name.clone(),
@@ -190,6 +197,7 @@ mod tests {
             dead_letters: 0,
             cursor: 3,
             site_now_ms: 10,
+            retention_purged: 0,
         };
         board.report(&registry(&["a", "b"]), "x", report, 5);
         assert!(board.is_empty());

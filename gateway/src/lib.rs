@@ -20,6 +20,7 @@
 //! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
 //!   whose pages are in [`web::staff`];
 //! - [`review`]: review reports per focus team and period, quality sample and scores;
+//! - [`retention`]: the sweep that ends partners' retention of closed tickets;
 //! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
 //!   (entries are appended by the writer, in [`writer::audit`]);
 //! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service);
@@ -46,6 +47,7 @@ pub mod ops;
 pub mod oversize;
 pub mod quota;
 pub mod registry;
+pub mod retention;
 pub mod review;
 pub mod server;
 pub mod state;

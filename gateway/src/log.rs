@@ -46,6 +46,10 @@ pub struct LogRecord {
     /// moment (a ticket moved or deleted since is still one whose access changed).
     #[prost(string, repeated, tag = "10")]
     pub team_tickets: Vec<String>,
+    /// The change ended partners' retention of its ticket: the tenants in `lost` lost sight
+    /// of it for that reason (their sites count it as a retention purge).
+    #[prost(bool, tag = "11")]
+    pub expired: bool,
 }
 
 /// A log record read for catch-up, which needs the entity and the access effects but not the
@@ -77,6 +81,9 @@ pub struct LogRecordHead {
     /// See [`LogRecord::team_tickets`].
     #[prost(string, repeated, tag = "10")]
     pub team_tickets: Vec<String>,
+    /// See [`LogRecord::expired`].
+    #[prost(bool, tag = "11")]
+    pub expired: bool,
 }
 
 /// The entity of a stored `pb::Change` (tag 1 of `hotline.v1.Change`), its other fields
@@ -178,6 +185,8 @@ pub struct Committed {
     pub gained: Vec<String>,
     /// See [`LogRecord::lost`].
     pub lost: Vec<String>,
+    /// See [`LogRecord::expired`].
+    pub expired: bool,
     /// What a policy change did to its team's access (empty team otherwise).
     pub team: TeamChange,
     /// Every tenant that may read the entity right after the change, and how much of it.
@@ -270,6 +279,7 @@ mod tests {
             pii_before: vec!["t4h".into()],
             access_recorded: true,
             team_tickets: vec!["ASZ-2026-000001".into()],
+            expired: true,
         };
         let bytes = record.encode_to_vec();
         let (whole_change, whole) = decode_record(&bytes).expect("whole");
@@ -277,6 +287,7 @@ mod tests {
         assert_eq!(key, whole_change.key);
         assert_eq!(whole_change, change);
         assert_eq!(head.lost, whole.lost);
+        assert!(head.expired && whole.expired);
         assert_eq!(TeamChange::from(head), TeamChange::from(whole));
         let empty = LogRecord::default().encode_to_vec();
         let err = decode_record_head(&empty).unwrap_err().to_string();

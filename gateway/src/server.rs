@@ -70,6 +70,8 @@ pub async fn run(
     health.set_serving::<ReviewsServer<ReviewsApi>>().await;
     let review_stop = shutdown.child_token();
     let review_schedule = crate::review::schedule::spawn(state.clone(), review_stop.clone());
+    let retention_stop = shutdown.child_token();
+    let retention_sweep = crate::retention::spawn(state.clone(), retention_stop.clone());
     health.set_serving::<AuditServer<AuditApi>>().await;
     let checkpoints_stop = shutdown.child_token();
     let checkpoints = crate::audit::spawn_checkpoints(state.clone(), checkpoints_stop.clone());
@@ -118,6 +120,8 @@ pub async fn run(
     };
     review_stop.cancel();
     let _ = review_schedule.await;
+    retention_stop.cancel();
+    let _ = retention_sweep.await;
     checkpoints_stop.cancel();
     let _ = checkpoints.await;
     gauges_stop.cancel();

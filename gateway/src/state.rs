@@ -302,6 +302,10 @@ fn policy_fields(team: &FocusTeamConfig) -> Result<Vec<FieldValue>> {
         PolicyField::PiiGrants(sorted(&team.pii_grants)),
     ]
     .into_iter()
+    .chain(
+        team.partner_retention_days
+            .map(PolicyField::PartnerRetentionDays),
+    )
     .map(FieldValue::Policy)
     .collect())
 }

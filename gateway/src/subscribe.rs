@@ -262,7 +262,11 @@ impl Feed {
                     .ok_or_else(|| Error::Corrupt("log key without sequence".into()))?;
                 let (key, record) = decode_record_head(&raw)?;
                 let purge = record.lost.contains(&self.tenant);
-                touches.touch(&key, purge);
+                if purge && record.expired {
+                    touches.expire(&key);
+                } else {
+                    touches.touch(&key, purge);
+                }
                 self.team_touches(last, &TeamChange::from(record), &mut touches)?;
             }
             let events = encode_entry(last, self.emit(touches)?);
@@ -331,7 +335,11 @@ impl Feed {
     /// purged first where that is due.
     fn access_events(&self, entry: &Committed, lost: bool) -> Result<Vec<Body>> {
         let mut touches = Touches::default();
-        touches.touch(&entry.change.key, lost);
+        if lost && entry.expired {
+            touches.expire(&entry.change.key);
+        } else {
+            touches.touch(&entry.change.key, lost);
+        }
         self.team_touches(entry.seq, &entry.team, &mut touches)?;
         self.emit(touches)
     }
@@ -430,8 +438,14 @@ impl Feed {
                 && access(&self.tenant, &current, &directory) == Access::Redacted
                 && current.registers.values().any(|r| r.winner.value.is_pii());
             if touches.purge.contains(&key) || stale_pii {
+                let reason = if touches.expired.contains(&key) {
+                    pb::RevocationReason::Retention
+                } else {
+                    pb::RevocationReason::Access
+                };
                 out.push(Body::Revocation(pb::Revocation {
                     key: Some(key.clone().into()),
+                    reason: reason.into(),
                 }));
             }
             if let Some(view) = view {
@@ -464,6 +478,8 @@ struct Touches {
     order: Vec<EntityKey>,
     seen: HashSet<EntityKey>,
     purge: HashSet<EntityKey>,
+    /// Of `purge`, those purged because partners' retention of them ended.
+    expired: HashSet<EntityKey>,
 }
 
 impl Touches {
@@ -474,6 +490,12 @@ impl Touches {
         if purge {
             self.purge.insert(key.clone());
         }
+    }
+
+    /// A purge of `key` at an entry that ended partners' retention of it.
+    fn expire(&mut self, key: &EntityKey) {
+        self.touch(key, true);
+        self.expired.insert(key.clone());
     }
 }
 

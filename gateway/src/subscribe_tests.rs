@@ -73,6 +73,7 @@ fn entry() -> Committed {
         after_empty: false,
         gained: Vec::new(),
         lost: Vec::new(),
+        expired: false,
         team: TeamChange::default(),
         readers: vec![
             ("inhouse".into(), Access::Full),
@@ -165,7 +166,12 @@ async fn an_entry_that_changes_a_tenants_access_is_never_shared() {
 /// Only an entry's last event carries its cursor.
 #[test]
 fn only_the_last_event_of_an_entry_carries_its_cursor() {
-    let revocation = || Body::Revocation(Revocation { key: None });
+    let revocation = || {
+        Body::Revocation(Revocation {
+            key: None,
+            reason: 0,
+        })
+    };
     let events = encode_entry(9, vec![revocation(), revocation(), revocation()]);
     let cursors: Vec<u64> = events.iter().map(|e| e.event().unwrap().cursor).collect();
     assert_eq!(cursors, [0, 0, 9]);

@@ -75,9 +75,10 @@ impl TicketEvents {
         }
     }
 
-    /// The body of `ticket.revoked`: the site lost sight of the ticket and purged it; `None`
-    /// when nothing is sent (not a ticket, or no targets).
-    pub fn revoked(&self, key: &EntityKey, now_ms: u64) -> Option<Vec<u8>> {
+    /// The body of `ticket.revoked`: the site lost sight of the ticket and purged it, for
+    /// partners' retention of the closed ticket ending (`expired`) or a change of access;
+    /// `None` when nothing is sent (not a ticket, or no targets).
+    pub fn revoked(&self, key: &EntityKey, expired: bool, now_ms: u64) -> Option<Vec<u8>> {
         if key.kind != EntityKind::Ticket {
             return None;
         }
@@ -87,6 +88,7 @@ impl TicketEvents {
                 site: self.site.clone(),
                 number: key.id.clone(),
                 at_ms: now_ms,
+                reason: if expired { "retention" } else { "access" }.into(),
             })
         })
     }

@@ -89,6 +89,10 @@ pub struct TicketView {
     /// Solved at first contact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_contact: Option<bool>,
+    /// When partners' retention of the closed ticket ended, in ms since the Unix epoch
+    /// (in-house sites only: a partner site has purged the ticket by then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_retention_ended_at_ms: Option<u64>,
     /// The site handling the ticket.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Slug>)]
@@ -149,9 +153,10 @@ pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> FieldValueView {
         TicketField::Category(c) => Text(mapping.category.to_theirs(c)),
         TicketField::Language(l) => Text(l.as_str().to_owned()),
         TicketField::Channel(c) => Text(c.as_str().to_owned()),
-        TicketField::OpenedAt(v) | TicketField::FirstAnswerAt(v) | TicketField::ResolvedAt(v) => {
-            Number(*v)
-        }
+        TicketField::OpenedAt(v)
+        | TicketField::FirstAnswerAt(v)
+        | TicketField::ResolvedAt(v)
+        | TicketField::ArchivedAt(v) => Number(*v),
         TicketField::FirstContact(v) => Flag(*v),
         // Only that a code was set: its salted hash is of no use to a partner's tools.
         TicketField::AccessCode(_) => Flag(true),
@@ -196,6 +201,7 @@ pub fn ticket(state: &EntityState, mapping: &Mapping) -> TicketView {
             TicketField::FirstAnswerAt(v) => view.first_answer_at_ms = Some(*v),
             TicketField::ResolvedAt(v) => view.resolved_at_ms = Some(*v),
             TicketField::FirstContact(v) => view.first_contact = Some(*v),
+            TicketField::ArchivedAt(v) => view.partner_retention_ended_at_ms = Some(*v),
             TicketField::PublicNumber(s) => view.public_number = text(s),
             TicketField::CustomerRef(s) => view.customer_ref = text(s),
             TicketField::FocusTeam(s) => view.focus_team = text(s),
@@ -390,6 +396,11 @@ pub struct SyncStatusView {
     pub webhook_dead_letters: u64,
     /// Why the last session ended; empty if none.
     pub last_error: String,
+    /// Closed tickets purged here because partners' retention of them ended (the gateway
+    /// keeps them in-house), since this replica was created.
+    pub retention_purged: u64,
+    /// When the last of them was purged, in ms since the Unix epoch; null if never.
+    pub last_retention_purge_ms: Option<u64>,
 }
 
 /// A change the gateway refused.
@@ -451,6 +462,11 @@ pub struct TicketRevokedEvent {
     pub number: String,
     /// When the ticket was purged here, in ms since the Unix epoch.
     pub at_ms: u64,
+    /// Why: `retention` (the ticket was closed longer than its focus team's
+    /// partner_retention_days; in-house keeps it) or `access` (a re-route, a policy change, a
+    /// delete).
+    #[schema(pattern = "^(access|retention)$")]
+    pub reason: String,
 }
 
 /// A webhook event a target did not accept.

@@ -82,7 +82,10 @@ mod tests {
             },
             SyncEvent {
                 cursor: 0,
-                body: Some(Body::Revocation(Revocation { key: None })),
+                body: Some(Body::Revocation(Revocation {
+                    key: None,
+                    reason: 0,
+                })),
             },
             SyncEvent::default(),
         ];

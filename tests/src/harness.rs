@@ -115,6 +115,7 @@ pub fn federation_layout() -> GatewayConfig {
         fcr_target_percent: 75,
         review_cadence: "weekly".into(),
         pii_grants: pii.iter().map(|s| s.to_string()).collect(),
+        partner_retention_days: None,
     };
     GatewayConfig {
         federation: FEDERATION.into(),
@@ -335,7 +336,7 @@ pub fn apply_events(
             Some(Body::SnapshotBegin(_)) => replica.entities.clear(),
             Some(Body::Entity(state)) => replica.join_state(&EntityState::try_from(state)?),
             Some(Body::Change(change)) => replica.apply(&Change::try_from(change)?),
-            Some(Body::Revocation(pb::Revocation { key })) => {
+            Some(Body::Revocation(pb::Revocation { key, reason: _ })) => {
                 let key = EntityKey::try_from(key.context("revocation without key")?)?;
                 replica.entities.remove(&key);
             }

@@ -357,6 +357,7 @@ async fn sites_prove_only_their_own_entries_and_report_only_for_themselves() -> 
         dead_letters: 3,
         cursor: 1,
         site_now_ms: now_ms(),
+        retention_purged: 0,
     };
     let admin = pki
         .ca

@@ -61,6 +61,7 @@ fn config(pki: &Pki, dir: &std::path::Path) -> GatewayConfig {
         fcr_target_percent: 75,
         review_cadence: "weekly".into(),
         pii_grants: vec![],
+        partner_retention_days: None,
     });
     config
 }

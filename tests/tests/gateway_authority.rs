@@ -786,6 +786,12 @@ fn own_expectations(
             Some(Forbidden),
         ),
         (
+            "ticket.archived_at_ms",
+            K::Ticket,
+            t(TicketField::ArchivedAt(1)),
+            Some(Forbidden),
+        ),
+        (
             "ticket.add_comment",
             K::Ticket,
             vec![FieldOp::AddComment(Comment {
@@ -973,6 +979,12 @@ fn own_expectations(
             "policy.pii_grants",
             K::Policy,
             p(PolicyField::PiiGrants(vec!["twenty4help".into()])),
+            Some(Forbidden),
+        ),
+        (
+            "policy.partner_retention_days",
+            K::Policy,
+            p(PolicyField::PartnerRetentionDays(0)),
             Some(Forbidden),
         ),
         (

@@ -84,6 +84,9 @@ enum Step {
         handlers: u8,
         grants: u8,
     },
+    /// The retention sweep archives a ticket (it does when the ticket is closed: every team
+    /// keeps closed tickets 0 days here).
+    Archive { ticket: usize },
     /// A new subscriber for a tenant: from the start, from the head, from a random cursor, or
     /// with a snapshot (cursor beyond the head).
     Subscribe { tenant: usize, from: u8 },
@@ -108,6 +111,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..4usize, 0..4u8, 0..4u8)
             .prop_map(|(team, handlers, grants)| Step::Policy { team, handlers, grants }),
         2 => (0..3usize, any::<u8>()).prop_map(|(tenant, from)| Step::Subscribe { tenant, from }),
+        2 => ticket.prop_map(|ticket| Step::Archive { ticket }),
     ]
 }
 
@@ -136,10 +140,13 @@ struct World {
 
 impl World {
     async fn start() -> anyhow::Result<World> {
-        let config = GatewayConfig {
+        let mut config = GatewayConfig {
             storage: "memory".into(),
             ..federation_layout()
         };
+        for team in &mut config.focus_teams {
+            team.partner_retention_days = Some(0);
+        }
         let state = GatewayState::open_with_store(config, Arc::new(MemoryStore::new())).await?;
         let mut numbers = BTreeMap::new();
         for (i, (site, _)) in SITES.iter().enumerate() {
@@ -208,15 +215,21 @@ impl World {
             _ => None,
         };
         if let Some(seq) = accepted {
-            let entity = self.state.entity(&key)?;
-            let directory = self.state.shared.directory();
-            let per_tenant = SITES
-                .iter()
-                .map(|(_, t)| (*t, access(t, &entity, &directory)))
-                .collect();
-            self.access_at.insert(seq, per_tenant);
+            self.note_access(seq, &key)?;
         }
         Ok(accepted.is_some())
+    }
+
+    /// Records how much of `key` each tenant may read right after log entry `seq`.
+    fn note_access(&mut self, seq: u64, key: &EntityKey) -> anyhow::Result<()> {
+        let entity = self.state.entity(key)?;
+        let directory = self.state.shared.directory();
+        let per_tenant = SITES
+            .iter()
+            .map(|(_, t)| (*t, access(t, &entity, &directory)))
+            .collect();
+        self.access_at.insert(seq, per_tenant);
+        Ok(())
     }
 
     /// Records which entities each tenant may read now.
@@ -374,6 +387,15 @@ impl World {
                 self.push(0, EntityKey::new(EntityKind::Policy, TEAMS[team]), ops)
                     .await?;
             }
+            Step::Archive { ticket } => {
+                let key = ticket_key(self.ticket(ticket));
+                let outcomes = self.state.writer.archive(vec![key.clone()]).await?;
+                for outcome in outcomes {
+                    if let Outcome::Accepted { global_seq, .. } = outcome {
+                        self.note_access(global_seq, &key)?;
+                    }
+                }
+            }
             Step::Subscribe { tenant, from } => {
                 let head = self.state.head();
                 let cursor = match from % 4 {
@@ -507,12 +529,18 @@ fn check_event(
                 }
             }
         }
-        Some(Body::Revocation(pb::Revocation { key })) => {
+        Some(Body::Revocation(pb::Revocation { key, reason })) => {
             let key = EntityKey::try_from(key.clone().ok_or_else(|| anyhow::anyhow!("no key"))?)?;
             anyhow::ensure!(
                 ever_seen.contains(&key),
                 "{tenant} received a revocation of {key}, which it never could see"
             );
+            if *reason == i32::from(pb::RevocationReason::Retention) {
+                anyhow::ensure!(
+                    hotline_federation::retention::archived(&state.entity(&key)?),
+                    "{tenant} was told {key} ended its retention, but it is not archived"
+                );
+            }
         }
         _ => {}
     }
@@ -575,4 +603,34 @@ proptest! {
         let result = run_history(steps);
         prop_assert!(result.is_ok(), "{:?}", result.err());
     }
+}
+
+/// A ticket archived before a tenant became a handler of its team: adding and removing that
+/// tenant again tells it nothing of the ticket (no revocation of a ticket it never saw, which
+/// would give away its number).
+#[test]
+fn a_handler_added_after_the_archive_hears_nothing_of_the_ticket() {
+    let steps = vec![
+        Step::Subscribe { tenant: 2, from: 0 },
+        Step::Open { site: 0, team: 2 },
+        Step::Status {
+            site: 0,
+            ticket: 0,
+            to: 3,
+            lie: false,
+        },
+        Step::Archive { ticket: 0 },
+        Step::Policy {
+            team: 2,
+            handlers: 0b10,
+            grants: 0,
+        },
+        Step::Policy {
+            team: 2,
+            handlers: 0,
+            grants: 0,
+        },
+    ];
+    let result = run_history(steps);
+    assert!(result.is_ok(), "{:?}", result.err());
 }

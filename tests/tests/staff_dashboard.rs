@@ -203,6 +203,7 @@ async fn site_reports_count_only_for_the_calling_site() -> anyhow::Result<()> {
             dead_letters: 3,
             cursor: 0,
             site_now_ms: sent_at + 120_000,
+            retention_purged: 4,
         })
         .await?;
     let mut stranger = dash
@@ -215,6 +216,7 @@ async fn site_reports_count_only_for_the_calling_site() -> anyhow::Result<()> {
             dead_letters: 1,
             cursor: 0,
             site_now_ms: sent_at,
+            retention_purged: 0,
         })
         .await
         .expect_err("unregistered site");
@@ -234,6 +236,7 @@ async fn site_reports_count_only_for_the_calling_site() -> anyhow::Result<()> {
     let dortmund_health = &health[0];
     assert_eq!(dortmund_health.outbox_depth, Some(7));
     assert_eq!(dortmund_health.dead_letters, Some(3));
+    assert_eq!(dortmund_health.retention_purged, Some(4));
     assert_eq!(dortmund_health.lag, Some(state.head()));
     let offset = dortmund_health.clock_offset_ms.unwrap_or_default();
     assert!((110_000..=120_000).contains(&offset), "{offset}");

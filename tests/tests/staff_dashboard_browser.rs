@@ -148,6 +148,7 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
             dead_letters: 1,
             cursor: 1,
             site_now_ms: now_ms(),
+            retention_purged: 0,
         })
         .await?;
 

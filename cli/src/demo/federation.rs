@@ -173,6 +173,7 @@ pub fn gateway_config(dir: &Path) -> GatewayConfig {
                 fcr_target_percent: 75,
                 review_cadence: "weekly".into(),
                 pii_grants: strings(team.pii),
+                partner_retention_days: None,
             })
             .collect(),
         ..GatewayConfig::default()

@@ -61,11 +61,13 @@ pub enum Rule {
     CustomerTextClean,
     /// Only the customer rates a ticket (the gateway writes it for them); no site writes it.
     RatingByCustomer,
+    /// Only the gateway's retention sweep ends the partners' retention of a ticket.
+    RetentionBySweep,
 }
 
 impl Rule {
     /// Every rule, for tables and tests.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 28] = [
         Rule::OriginIsCaller,
         Rule::OriginSeqUnique,
         Rule::WellFormed,
@@ -93,6 +95,7 @@ impl Rule {
         Rule::AccessCodeOnce,
         Rule::CustomerTextClean,
         Rule::RatingByCustomer,
+        Rule::RetentionBySweep,
     ];
 
     /// The stable name, as clients see it (`rule` in the adapter's error bodies).
@@ -140,6 +143,7 @@ impl Rule {
             Rule::AccessCodeOnce => ("access_code_once", R::Forbidden),
             Rule::CustomerTextClean => ("customer_text_clean", R::Invalid),
             Rule::RatingByCustomer => ("rating_by_customer", R::Forbidden),
+            Rule::RetentionBySweep => ("retention_by_sweep", R::Forbidden),
         }
     }
 }

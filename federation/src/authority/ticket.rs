@@ -93,6 +93,16 @@ pub(super) fn authorize_ticket(
                     ),
                 ));
             }
+            TicketField::ArchivedAt(_) => {
+                return Err(refuse(
+                    Rule::RetentionBySweep,
+                    format!(
+                        "ticket {id}'s archived_at_ms is written by the gateway's retention \
+                         sweep when partners' retention of the closed ticket ends; no site \
+                         writes it"
+                    ),
+                ));
+            }
             TicketField::FocusTeam(team) => {
                 // Not even the same team again: a partner's write of the current team with a
                 // clock ahead would outrank (and so undo) an in-house move made meanwhile.

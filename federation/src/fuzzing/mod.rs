@@ -69,11 +69,17 @@ pub fn wire_decode(data: &[u8]) -> DecodeReport {
         match body {
             Some(Body::Entity(state)) => report.note(check_state(state)),
             Some(Body::Change(change)) => report.note(check_change(change)),
-            Some(Body::Revocation(pb::Revocation { key: Some(key) })) => {
+            Some(Body::Revocation(pb::Revocation {
+                key: Some(key),
+                reason: _,
+            })) => {
                 report.note(check_key(key));
             }
             Some(
-                Body::Revocation(pb::Revocation { key: None })
+                Body::Revocation(pb::Revocation {
+                    key: None,
+                    reason: _,
+                })
                 | Body::SnapshotBegin(_)
                 | Body::SnapshotEnd(_)
                 | Body::Heartbeat(_),

@@ -56,6 +56,9 @@ pub enum TicketField {
     /// The customer's rating of the resolved ticket; written once, by the gateway on the
     /// customer's behalf, read in-house only.
     Rating(CustomerRating),
+    /// When the partners' retention of the closed ticket ended (ms): written once, by the
+    /// gateway's retention sweep; from then on only in-house sees the ticket (`retention`).
+    ArchivedAt(u64),
 }
 
 /// A customer's 1-5 rating of a resolved ticket with an optional remark.
@@ -156,6 +159,9 @@ pub enum PolicyField {
     ReviewCadence(ReviewCadence),
     /// Tenants granted PII.
     PiiGrants(Vec<String>),
+    /// Days partner sites keep a closed ticket of the team before it is purged there (the
+    /// gateway keeps it in-house); without this register, `retention::DEFAULT_PARTNER_DAYS`.
+    PartnerRetentionDays(u32),
 }
 
 /// A suggestion field with its value.
@@ -252,6 +258,7 @@ impl FieldValue {
                 PolicyField::FcrTargetPercent(_) => "fcr_target_percent",
                 PolicyField::ReviewCadence(_) => "review_cadence",
                 PolicyField::PiiGrants(_) => "pii_grants",
+                PolicyField::PartnerRetentionDays(_) => "partner_retention_days",
             },
             FieldValue::Suggestion(f) => match f {
                 SuggestionField::ArticleId(_) => "article_id",
@@ -270,12 +277,13 @@ impl FieldValue {
         name.to_owned()
     }
 
-    /// True for fields only in-house ever reads: an article's draft, a customer's rating.
+    /// True for fields only in-house ever reads: an article's draft, a customer's rating, the
+    /// end of the partners' retention.
     pub fn is_inhouse_only(&self) -> bool {
         matches!(
             self,
             FieldValue::Article(ArticleField::Draft(_))
-                | FieldValue::Ticket(TicketField::Rating(_))
+                | FieldValue::Ticket(TicketField::Rating(_) | TicketField::ArchivedAt(_))
         )
     }
 
@@ -316,5 +324,6 @@ pub fn ticket_field_name(field: &TicketField) -> &'static str {
         TicketField::CustomerPhone(_) => "customer_phone",
         TicketField::AccessCode(_) => "access_code",
         TicketField::Rating(_) => "rating",
+        TicketField::ArchivedAt(_) => "archived_at_ms",
     }
 }

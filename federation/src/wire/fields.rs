@@ -74,6 +74,7 @@ fn ticket_from_wire(value: ticket_field::Value) -> Result<TicketField> {
             remark,
             at_ms,
         }),
+        V::ArchivedAtMs(v) => TicketField::ArchivedAt(v),
     })
 }
 
@@ -146,6 +147,7 @@ fn policy_from_wire(value: policy_field::Value) -> Result<PolicyField> {
             PolicyField::ReviewCadence(ReviewCadence::from_wire("policy.review_cadence", v)?)
         }
         V::PiiGrants(v) => PolicyField::PiiGrants(list(Some(v))),
+        V::PartnerRetentionDays(v) => PolicyField::PartnerRetentionDays(v),
     })
 }
 
@@ -213,6 +215,7 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                     remark,
                     at_ms,
                 }),
+                TicketField::ArchivedAt(v) => V::ArchivedAtMs(v),
             };
             field_value::Kind::Ticket(pb::TicketField { value: Some(v) })
         }
@@ -277,6 +280,7 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                 PolicyField::FcrTargetPercent(v) => V::FcrTargetPercent(v),
                 PolicyField::ReviewCadence(v) => V::ReviewCadence(v.to_wire()),
                 PolicyField::PiiGrants(v) => V::PiiGrants(string_list(v)),
+                PolicyField::PartnerRetentionDays(v) => V::PartnerRetentionDays(v),
             };
             field_value::Kind::Policy(pb::PolicyField { value: Some(v) })
         }

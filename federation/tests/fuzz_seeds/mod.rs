@@ -292,6 +292,7 @@ fn wire_seeds() -> Vec<(String, Vec<u8>)> {
             "revocation",
             Body::Revocation(pb::Revocation {
                 key: Some(EntityKey::new(EntityKind::Ticket, TICKET).into()),
+                reason: 0,
             }),
         ),
         (

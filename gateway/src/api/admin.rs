@@ -97,6 +97,7 @@ pub fn policy_view(state: &EntityState) -> pb::Policy {
                 view.review_cadence = hotline_federation::wire::WireEnum::to_wire(*v);
             }
             PolicyField::PiiGrants(v) => view.pii_grants = v.clone(),
+            PolicyField::PartnerRetentionDays(v) => view.partner_retention_days = Some(*v),
         }
     }
     view
@@ -210,6 +211,7 @@ impl Admin for AdminApi {
             fcr_target_percent,
             review_cadence,
             pii_grants,
+            partner_retention_days,
         } = policy.ok_or_else(|| invalid("policy", "is required"))?;
         slug("policy.focus_team", &focus_team)?;
         let registry = self.state.shared.registry();
@@ -246,6 +248,9 @@ impl Admin for AdminApi {
             PolicyField::PiiGrants(tenants("policy.pii_grants", &pii_grants)?),
         ]
         .into_iter()
+        // Unset keeps the stored value: a client that does not know the field never shortens
+        // (or lengthens) the partners' retention by accident.
+        .chain(partner_retention_days.map(PolicyField::PartnerRetentionDays))
         .map(|f| FieldOp::Set(FieldValue::Policy(f)))
         .collect();
         let key = EntityKey::new(EntityKind::Policy, focus_team.clone());

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod limits;
+mod retention;
 mod review;
 mod web;
 // The staff dashboard (issue 15).
@@ -25,6 +26,7 @@ mod dashboard;
 use crate::tls::CrlExpired;
 pub use dashboard::DashboardConfig;
 pub use limits::Limits;
+pub use retention::RetentionConfig;
 pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
 
@@ -74,6 +76,8 @@ pub struct GatewayConfig {
     pub review: ReviewConfig,
     /// The audit trail's signing key and checkpoint interval.
     pub audit: AuditConfig,
+    /// The sweep that ends partners' retention of closed tickets.
+    pub retention: RetentionConfig,
 }
 
 /// The `[audit]` table: the gateway's own Ed25519 key that signs audit checkpoints.
@@ -187,6 +191,11 @@ pub struct FocusTeamConfig {
     /// Tenants granted the customer's PII on this team's tickets.
     #[serde(default)]
     pub pii_grants: Vec<String>,
+    /// Days partner sites keep a closed ticket of this team before it is purged there (the
+    /// gateway keeps it in-house); 0 purges at the next sweep after closing. Unset leaves the
+    /// stored policy's value (set through Admin), or 90 where none was ever set.
+    #[serde(default)]
+    pub partner_retention_days: Option<u32>,
 }
 
 fn default_sla_seconds() -> u32 {
@@ -229,6 +238,7 @@ impl Default for GatewayConfig {
             focus_teams: Vec::new(),
             review: ReviewConfig::default(),
             audit: AuditConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -398,6 +408,7 @@ impl GatewayConfig {
         self.ops_listen_addr()?;
         self.dashboard.validate()?;
         self.review.validate()?;
+        self.retention.validate()?;
 
         let mut tenants = BTreeSet::new();
         for (i, tenant) in self.tenants.iter().enumerate() {
@@ -485,6 +496,12 @@ impl GatewayConfig {
                         format!("{v} is not a percentage; allowed: 0 to 100"),
                     );
                 }
+            }
+            if let Some(days) = team.partner_retention_days {
+                hotline_federation::retention::check_days(days).map_err(|e| Error::Config {
+                    field: at("partner_retention_days"),
+                    problem: e.to_string(),
+                })?;
             }
             ReviewCadence::parse(&at("review_cadence"), &team.review_cadence).map_err(|e| {
                 Error::Config {

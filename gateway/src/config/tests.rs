@@ -17,6 +17,21 @@ fn valid() -> GatewayConfig {
     }
 }
 
+/// A valid focus team entry.
+fn plants() -> FocusTeamConfig {
+    FocusTeamConfig {
+        id: "plants".into(),
+        name: "Plants".into(),
+        handlers: vec![],
+        sla_answer_seconds: 25,
+        sla_target_percent: 80,
+        fcr_target_percent: 75,
+        review_cadence: "weekly".into(),
+        pii_grants: vec![],
+        partner_retention_days: None,
+    }
+}
+
 /// A site of an unknown tenant is refused with the field path and the known tenants.
 #[test]
 fn unknown_tenant_names_the_field() {
@@ -74,14 +89,8 @@ fn unknown_toml_keys_are_refused() {
 fn bad_cadence_is_refused() {
     let mut config = valid();
     config.focus_teams.push(FocusTeamConfig {
-        id: "plants".into(),
-        name: "Plants".into(),
-        handlers: vec![],
-        sla_answer_seconds: 25,
-        sla_target_percent: 80,
-        fcr_target_percent: 75,
         review_cadence: "daily".into(),
-        pii_grants: vec![],
+        ..plants()
     });
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("focus_teams[0].review_cadence"), "{err}");
@@ -272,4 +281,35 @@ fn storage_cache_is_bounded() {
         assert!(err.contains("storage_cache_mib"), "{err}");
         assert!(err.contains("allowed are 8 to 65536"), "{err}");
     }
+}
+
+/// Retention settings out of range are refused naming the field and the allowed range; a
+/// team's days beyond the maximum name the team's entry.
+#[test]
+fn retention_out_of_range_names_the_field() {
+    let mut config = valid();
+    config.retention.sweep_interval_secs = 0;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("retention.sweep_interval_secs"), "{err}");
+    assert!(err.contains("allowed: 1 to 86400"), "{err}");
+
+    let mut config = valid();
+    config.retention.archive_batch = 5000;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("retention.archive_batch"), "{err}");
+    assert!(err.contains("allowed: 1 to 1024"), "{err}");
+
+    let mut config = valid();
+    config.focus_teams.push(FocusTeamConfig {
+        partner_retention_days: Some(36_501),
+        ..plants()
+    });
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("focus_teams[0].partner_retention_days"),
+        "{err}"
+    );
+    assert!(err.contains("to 36500 days"), "{err}");
+    config.focus_teams[0].partner_retention_days = Some(36_500);
+    assert!(config.validate().is_ok());
 }

@@ -317,6 +317,18 @@ impl Writer {
                 });
                 Done::Changes(reply, outcomes)
             }
+            Job::Archive { tickets, reply } => {
+                let mut outcomes = None;
+                attempt(&mut |w, g| {
+                    let mut done = Vec::new();
+                    for ticket in &tickets {
+                        done.extend(w.process_archive(g, ticket)?);
+                    }
+                    outcomes = Some(done);
+                    Ok(())
+                });
+                Done::Changes(reply, outcomes)
+            }
             Job::Lease { site, count, reply } => {
                 let mut grant = None;
                 attempt(&mut |w, g| {

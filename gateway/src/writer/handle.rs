@@ -113,6 +113,18 @@ impl WriterHandle {
             .ok_or_else(|| Error::Storage("the writer answered a reply with no outcome".into()))
     }
 
+    /// Ends partners' retention of each of `tickets` that is due at the writer's clock (see
+    /// [`hotline_federation::retention`]); answers, once durable, the outcomes of the tickets
+    /// archived (those no longer due are left alone and have none).
+    pub async fn archive(&self, tickets: Vec<EntityKey>) -> Result<Vec<Outcome>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Archive { tickets, reply })
+            .await
+            .map_err(|_| gone())?;
+        Ok(strip(answer.await.map_err(|_| gone())??))
+    }
+
     /// Stores a customer's rating of a resolved ticket, once; answers once durable. Refused
     /// when the ticket is missing, not resolved, rated already, or the remark names a tenant,
     /// site or agent.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use hotline_federation::authority::focus_team;
 use hotline_federation::ids::PublicNumber;
-use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::retention;
 use hotline_federation::visibility::{Access, TeamAccess, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
@@ -301,6 +302,12 @@ impl Writer {
                 }
             }
         }
+        let expired = change.ops.iter().any(|op| {
+            matches!(
+                op,
+                FieldOp::Set(FieldValue::Ticket(TicketField::ArchivedAt(_)))
+            )
+        });
         let record = LogRecord {
             change: None,
             gained: gained.clone(),
@@ -312,6 +319,7 @@ impl Writer {
             pii_before: team.pii_before.clone(),
             access_recorded: true,
             team_tickets: team.tickets.clone(),
+            expired,
         };
         let log_field = log_field.unwrap_or_else(|| change_field(change));
         group
@@ -328,6 +336,7 @@ impl Writer {
             after_empty,
             gained,
             lost,
+            expired,
             team,
             readers,
             prepared: parking_lot::Mutex::new(Vec::new()),
@@ -337,8 +346,9 @@ impl Writer {
 
     /// The tickets in focus team `team` as of this point of the group that partners may see:
     /// the stored index, with the group's own moves into and out of the team applied, without
-    /// deleted tickets (no partner sees one, so a policy change alters nobody's access to it;
-    /// a ticket deleted later is still listed, and purged where it was seen).
+    /// deleted or archived tickets (no partner sees one, so a policy change alters nobody's
+    /// access to it; a ticket deleted or archived later is still listed, and purged where it
+    /// was seen).
     fn team_tickets(&self, group: &Group, team: &str) -> Result<Vec<String>> {
         let prefix = keys::team_prefix(team);
         let end = keys::prefix_end(&prefix);
@@ -359,7 +369,8 @@ impl Writer {
         let mut visible = Vec::with_capacity(tickets.len());
         for id in tickets {
             let key = EntityKey::new(EntityKind::Ticket, id.as_str());
-            if self.load(group, &key)?.deleted.is_none() {
+            let ticket = self.load(group, &key)?;
+            if ticket.deleted.is_none() && !retention::archived(&ticket) {
                 visible.push(id);
             }
         }

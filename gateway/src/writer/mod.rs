@@ -37,6 +37,7 @@ mod pushed;
 mod rating;
 mod register;
 mod reply;
+mod retention;
 mod review;
 
 use cache::StateCache;
@@ -48,6 +49,8 @@ pub const GATEWAY_SITE: &str = "gateway";
 /// The prefix of the ids of customers' replies (`customer-<n>`), which no site may take as its
 /// name, so a reply's comment id can never clash with a site's `<site>-<n>`.
 pub const CUSTOMER_SITE: &str = "customer";
+
+pub use retention::RETENTION_ACTOR;
 
 /// Most jobs committed in one group.
 const MAX_GROUP_JOBS: usize = 256;
@@ -135,6 +138,10 @@ enum Job {
     },
     Rate {
         rating: CustomerRatingRequest,
+        reply: oneshot::Sender<Result<Vec<Receipted>>>,
+    },
+    Archive {
+        tickets: Vec<EntityKey>,
         reply: oneshot::Sender<Result<Vec<Receipted>>>,
     },
     Stop,

@@ -102,6 +102,7 @@ mod tests {
             pii_before: names("pii"),
             access_recorded: true,
             team_tickets: names("ticket"),
+            expired: true,
         };
         let mut wide = change();
         wide.origin_seq = u64::MAX;

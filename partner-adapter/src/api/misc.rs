@@ -94,15 +94,18 @@ pub(crate) async fn call_event(
         ServiceErrors))]
 pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatusView>> {
     let replica = app.replica.clone();
-    let (cursor, depth, parked, stale, numbers, hooks_pending, hooks_dead) = blocking(move || {
+    let (cursor, depth, parked, stale, numbers, hooks, purges) = blocking(move || {
         Ok((
             replica.cursor()?,
             replica.outbox_depth(),
             replica.parked()?.len(),
             replica.stale_count(),
             replica.numbers_left()?,
-            crate::webhooks::pending(&replica.webhook_queue())?,
-            crate::webhooks::dead_letters(&replica.webhook_queue())?.len(),
+            (
+                crate::webhooks::pending(&replica.webhook_queue())?,
+                crate::webhooks::dead_letters(&replica.webhook_queue())?.len(),
+            ),
+            replica.retention_purges()?,
         ))
     })
     .await?;
@@ -124,9 +127,11 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
         duplicates_since_start: status.duplicates.load(Ordering::SeqCst),
         ticket_numbers_left: numbers,
         lease_refused: lock(&status.lease_refused).clone(),
-        webhooks_pending: hooks_pending as u64,
-        webhook_dead_letters: hooks_dead as u64,
+        webhooks_pending: hooks.0 as u64,
+        webhook_dead_letters: hooks.1 as u64,
         last_error: lock(&status.last_error).clone(),
+        retention_purged: purges.0,
+        last_retention_purge_ms: purges.1,
     }))
 }
 

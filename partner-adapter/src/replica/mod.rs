@@ -204,7 +204,7 @@ impl Replica {
         self.touched.lock()
     }
 
-    fn counter(&self, name: &str) -> Result<u64> {
+    pub(crate) fn counter(&self, name: &str) -> Result<u64> {
         read_counter(&self.db, name)
     }
 

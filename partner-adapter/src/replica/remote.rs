@@ -14,6 +14,11 @@ use super::{Replica, Step};
 use crate::error::Result;
 use crate::events::TicketEvents;
 
+/// The counter of tickets purged because partners' retention of them ended.
+const RETENTION_PURGED: &str = "retention_purged";
+/// When the last of them was purged (ms).
+const RETENTION_PURGED_AT: &str = "retention_purged_at";
+
 /// What one log entry (or one chunk of a snapshot) does to the replica.
 #[derive(Clone, Debug, Default)]
 pub struct RemoteEntry {
@@ -21,6 +26,9 @@ pub struct RemoteEntry {
     pub states: Vec<EntityState>,
     /// Entities to purge (applied first).
     pub purge: Vec<EntityKey>,
+    /// Of `purge`, the tickets purged because partners' retention of them ended (the gateway
+    /// keeps them in-house); counted for the sync status and named in `ticket.revoked`.
+    pub expired: BTreeSet<EntityKey>,
     /// The cursor to store with the entry, when it carries one.
     pub cursor: Option<u64>,
     /// Snapshot items replace local states instead of joining them.
@@ -53,6 +61,14 @@ fn observe_state(clock: &mut HybridClock, state: &EntityState, highest: Hlc) -> 
 }
 
 impl Replica {
+    /// How many closed tickets this site purged because partners' retention of them ended,
+    /// and when it last did (ms; `None`: never).
+    pub fn retention_purges(&self) -> Result<(u64, Option<u64>)> {
+        let count = self.counter(RETENTION_PURGED)?;
+        let at = self.counter(RETENTION_PURGED_AT)?;
+        Ok((count, (at > 0).then_some(at)))
+    }
+
     /// Applies one log entry from the gateway, in one flushed batch with the cursor (when the
     /// entry carries one) and the webhook events. Purges run first, so an entity revoked and
     /// re-sent in the same entry (a changed grant) is replaced, not deleted. With `replace`
@@ -68,6 +84,7 @@ impl Replica {
         let mut changed = 0;
         let mut clock = self.clock();
         let mut purged = BTreeSet::new();
+        let mut retention_purged = 0u64;
         let mut confirmed = read_hlc(&self.db, "confirmed")?.unwrap_or_default();
         let mut pending = None;
         let mut directory = None;
@@ -82,12 +99,25 @@ impl Replica {
                 step.remove(customer_key(customer, &key.id));
             }
             step.remove_entity(&before);
+            let expired = remote.expired.contains(key);
+            if expired {
+                retention_purged += 1;
+                // Undelivered and dead events about the ticket hold its content: withdrawn.
+                for event in super::webhook_queue::ticket_event_keys(&self.db, &key.id)? {
+                    step.remove(event);
+                }
+            }
             // A purge the same entry re-sends is a replacement (a changed grant): the tools
             // hear of the new state, not of a revocation.
             if !remote.states.iter().any(|s| s.key == *key) {
-                step.raise(events.revoked(key, now_ms));
+                step.raise(events.revoked(key, expired, now_ms));
             }
             changed += 1;
+        }
+        if retention_purged > 0 {
+            let total = self.counter(RETENTION_PURGED)? + retention_purged;
+            step.put(meta(RETENTION_PURGED), total.to_be_bytes().to_vec());
+            step.put(meta(RETENTION_PURGED_AT), now_ms.to_be_bytes().to_vec());
         }
         for incoming in &remote.states {
             let before = if purged.contains(&incoming.key) {
@@ -194,7 +224,7 @@ impl Replica {
             self.index(&mut step, &before, &after);
             if after.is_empty() {
                 step.remove_entity(&before);
-                step.raise(events.revoked(&key, now_ms));
+                step.raise(events.revoked(&key, false, now_ms));
             } else {
                 step.put_entity(&before, &after);
                 step.raise(events.changed(&after, now_ms));

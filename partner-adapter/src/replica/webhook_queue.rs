@@ -73,8 +73,11 @@ impl DeliveryQueue for WebhookQueue {
     }
 
     fn requeue(&self, target: u16, event_id: u64, entry: Vec<u8>) -> Result<()> {
+        // Only while still queued: a purge may have withdrawn the event during the attempt.
         self.db
-            .insert(webhook_key(WEBHOOK_QUEUE, target, event_id), entry)?;
+            .update_and_fetch(webhook_key(WEBHOOK_QUEUE, target, event_id), |held| {
+                held.map(|_| entry.clone())
+            })?;
         Ok(())
     }
 
@@ -85,10 +88,22 @@ impl DeliveryQueue for WebhookQueue {
     }
 
     fn bury(&self, target: u16, event_id: u64, letter: Vec<u8>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        batch.remove(webhook_key(WEBHOOK_QUEUE, target, event_id));
-        batch.insert(webhook_key(WEBHOOK_DEAD_LETTER, target, event_id), letter);
-        self.db.apply_batch(batch)?;
+        let queued = webhook_key(WEBHOOK_QUEUE, target, event_id);
+        let dead = webhook_key(WEBHOOK_DEAD_LETTER, target, event_id);
+        // Only while still queued: a purge may have withdrawn the event during the attempt.
+        self.db
+            .transaction(|tx| {
+                if tx.remove(queued.as_slice())?.is_some() {
+                    tx.insert(dead.as_slice(), letter.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => e.into(),
+                sled::transaction::TransactionError::Abort(()) => {
+                    crate::error::Error::Storage("burying a webhook event was aborted".into())
+                }
+            })?;
         Ok(())
     }
 
@@ -118,6 +133,29 @@ impl DeliveryQueue for WebhookQueue {
             })
             .collect()
     }
+}
+
+/// The keys of the queued deliveries and dead letters that carry an event about ticket
+/// `number` (`ticket.changed` with the ticket's content, an earlier `ticket.revoked`): a
+/// retention purge removes them with the ticket, so its content does not outlive it in the
+/// queue. A record that does not decode is left to the store check.
+pub(super) fn ticket_event_keys(db: &sled::Db, number: &str) -> Result<Vec<Vec<u8>>> {
+    let about = |body: serde_json::Value| body["number"].as_str() == Some(number);
+    let mut keys = Vec::new();
+    for item in db.scan_prefix([WEBHOOK_QUEUE]) {
+        let (key, value) = item?;
+        if QueueEntry::decode(&value).is_ok_and(|entry| about(record::body_json(&entry.body))) {
+            keys.push(key.to_vec());
+        }
+    }
+    for item in db.scan_prefix([WEBHOOK_DEAD_LETTER]) {
+        let (key, value) = item?;
+        let letter = serde_json::from_slice::<record::WebhookDeadLetter>(&value);
+        if letter.is_ok_and(|letter| about(letter.body)) {
+            keys.push(key.to_vec());
+        }
+    }
+    Ok(keys)
 }
 
 /// The key/value pairs that queue `body` as event `event_id` for the first `targets` targets

@@ -1,5 +1,5 @@
 //! Telling the gateway how this site's side of the sync stands (`Federation.Report`): outbox
-//! depth, parked dead letters, cursor and clock, every `sync.report_interval_ms`, for the
+//! depth, parked dead letters, cursor, clock and retention purges, every `sync.report_interval_ms`, for the
 //! staff dashboard's sync health. A refused or failed report is logged and never ends the
 //! session: pushing and receiving matter more.
 
@@ -20,19 +20,22 @@ pub(super) async fn reporter(
 ) -> Result<()> {
     let every = Duration::from_millis(ctx.config.sync.report_interval_ms);
     loop {
-        let (cursor, outbox_depth, dead_letters) = on_store(ctx, inline, |r| {
-            Ok((
-                r.cursor()?,
-                r.outbox_depth() as u64,
-                r.parked()?.len() as u64,
-            ))
-        })
-        .await?;
+        let (cursor, outbox_depth, dead_letters, (retention_purged, _)) =
+            on_store(ctx, inline, |r| {
+                Ok((
+                    r.cursor()?,
+                    r.outbox_depth() as u64,
+                    r.parked()?.len() as u64,
+                    r.retention_purges()?,
+                ))
+            })
+            .await?;
         let report = pb::SiteReport {
             outbox_depth,
             dead_letters,
             cursor,
             site_now_ms: now_ms(),
+            retention_purged,
         };
         if let Err(status) = client.report(report).await {
             tracing::debug!(code = ?status.code(), message = status.message(), "the gateway took no sync report; trying again later");

@@ -54,10 +54,13 @@ pub(super) async fn subscriber(
             Some(Body::Change(change)) => entry
                 .states
                 .push(EntityState::delta(&Change::try_from(change)?)),
-            Some(Body::Revocation(pb::Revocation { key })) => {
+            Some(Body::Revocation(pb::Revocation { key, reason })) => {
                 let key = key.ok_or_else(|| Error::Gateway("revocation without key".into()))?;
                 let key = EntityKey::try_from(key)?;
                 entry.states.retain(|s| s.key != key);
+                if reason == i32::from(pb::RevocationReason::Retention) {
+                    entry.expired.insert(key.clone());
+                }
                 entry.purge.push(key);
             }
             Some(Body::SnapshotEnd(pb::SnapshotEnd { as_of })) => {

@@ -1,5 +1,6 @@
 //! `/staff/sites`: sync health per registered site from [`crate::health::site_health`]: last
-//! seen, lag, outbox depth, dead letters and clock offset, each flagged when it needs a look.
+//! seen, lag, outbox depth, dead letters and clock offset, each flagged when it needs a look,
+//! and the closed tickets each site purged for retention.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub fn render(sites: &[SiteHealth], now_ms: u64, max_skew_ms: u64) -> String {
          heard from it (kept in memory: empty after a gateway restart until sites report).</p>\
          <table id=\"sites\"><thead><tr><th>Site</th><th>Tenant</th><th>Last seen</th>\
          <th>Lag (entries)</th><th>Outbox</th><th>Dead letters</th><th>Clock offset</th>\
-         </tr></thead><tbody>",
+         <th>Purged (retention)</th></tr></thead><tbody>",
     );
     let none = "<td class=\"none\">no report</td>";
     for site in sites {
@@ -58,9 +59,15 @@ pub fn render(sites: &[SiteHealth], now_ms: u64, max_skew_ms: u64) -> String {
             }
             None => none.to_owned(),
         };
+        // Purges are the retention working, not a problem: shown without a flag.
+        let purged = match site.retention_purged {
+            Some(n) => format!("<td class=\"num\">{n}</td>"),
+            None => none.to_owned(),
+        };
         let _ = write!(
             body,
-            "<tr><td>{} <span class=\"none\">({})</span></td><td>{}</td>{seen}{}{}{}{clock}</tr>",
+            "<tr><td>{} <span class=\"none\">({})</span></td><td>{}</td>{seen}{}{}{}{clock}\
+             {purged}</tr>",
             escape(&site.site),
             escape(&site.display_name),
             escape(&site.tenant),
@@ -93,8 +100,9 @@ pub(super) async fn page(State(state): State<Arc<GatewayState>>, headers: Header
 mod tests {
     use super::*;
 
-    /// A silent site, a backlog and a clock ahead beyond the skew are flagged; a site that
-    /// never reported says so instead of showing zeros.
+    /// A silent site, a backlog and a clock ahead beyond the skew are flagged; retention
+    /// purges are shown in the last column; a site that never reported says so instead of
+    /// showing zeros.
     #[test]
     fn sites_table_flags_problems() {
         let sites = [
@@ -108,6 +116,7 @@ mod tests {
                 dead_letters: Some(2),
                 clock_offset_ms: Some(90_000),
                 reported_at_ms: Some(1_000),
+                retention_purged: Some(7),
             },
             SiteHealth {
                 site: "munich".into(),
@@ -119,6 +128,7 @@ mod tests {
                 dead_letters: None,
                 clock_offset_ms: None,
                 reported_at_ms: None,
+                retention_purged: None,
             },
         ];
         let html = render(&sites, 1_000 + SILENT_MS + 1, 60_000);
@@ -126,6 +136,7 @@ mod tests {
         assert!(html.contains("class=\"num bad\">+90000 ms"), "{html}");
         assert!(html.contains("class=\"num bad\">2<"));
         assert!(html.contains("class=\"bad\">1970-01-01"));
-        assert_eq!(html.matches("no report").count(), 4);
+        assert!(html.contains("<td class=\"num\">7</td></tr>"), "{html}");
+        assert_eq!(html.matches("no report").count(), 5);
     }
 }

@@ -1,0 +1,94 @@
+//! The retention sweep: every `retention.sweep_interval_secs` (and once at start) the gateway
+//! reads the head of every ticket, finds the closed ones whose partners' retention has ended
+//! (each focus team's `partner_retention_days`, see [`hotline_federation::retention`]) and
+//! has the writer archive them, a batch per group. The writer decides again on the current
+//! state, so a sweep that read an older one archives nothing twice. Partner sites then
+//! receive a revocation (reason `retention`) and purge the ticket; in-house keeps it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_federation::authority::focus_team;
+use hotline_federation::model::{EntityKey, EntityKind};
+use hotline_federation::retention;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::state::GatewayState;
+use crate::store::entities;
+use crate::writer::Outcome;
+
+/// Ticket heads read per page of the sweep's pass.
+const PAGE: usize = 512;
+
+/// Starts the sweep (unless `retention.enabled` is false); it ends when `shutdown` is
+/// cancelled.
+pub fn spawn(state: Arc<GatewayState>, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if !state.config.retention.enabled {
+            return;
+        }
+        let interval = Duration::from_secs(state.config.retention.sweep_interval_secs);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                swept = sweep(&state) => match swept {
+                    Ok(0) => {}
+                    Ok(archived) => tracing::info!(archived, "partners' retention ended"),
+                    Err(error) => {
+                        tracing::warn!(%error, "retention sweep failed; retrying next interval");
+                    }
+                },
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
+}
+
+/// Archives every ticket due now; answers how many were archived.
+pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
+    let reader = state.clone();
+    let due = tokio::task::spawn_blocking(move || due_tickets(&reader, reader.now_ms()))
+        .await
+        .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
+    let mut archived = 0;
+    for batch in due.chunks(state.config.retention.archive_batch) {
+        let outcomes = state.writer.archive(batch.to_vec()).await?;
+        archived += outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Accepted { .. }))
+            .count();
+    }
+    Ok(archived)
+}
+
+/// The tickets whose partners' retention has ended at `now_ms`, from one pass over the
+/// ticket heads (registers only, a page at a time).
+pub fn due_tickets(state: &GatewayState, now_ms: u64) -> Result<Vec<EntityKey>> {
+    let store = state.store.as_ref();
+    let mut days_of_team: BTreeMap<String, u32> = BTreeMap::new();
+    let mut due = Vec::new();
+    entities::for_each_head(store, EntityKind::Ticket, PAGE, |ticket| {
+        let team = focus_team(&ticket).unwrap_or_default().to_owned();
+        let days = match days_of_team.get(&team) {
+            Some(days) => *days,
+            None => {
+                let key = EntityKey::new(EntityKind::Policy, team.as_str());
+                let policy = entities::read_head(store, &key)?;
+                let days = retention::partner_days(policy.as_ref());
+                days_of_team.insert(team, days);
+                days
+            }
+        };
+        if retention::partner_purge_due(&ticket, days, now_ms) {
+            due.push(ticket.key);
+        }
+        Ok(())
+    })?;
+    Ok(due)
+}
