@@ -120,6 +120,35 @@ pub fn format_policies(policies: &[pb::Policy]) -> String {
         .collect()
 }
 
+/// Two lines per erasure: what was erased and which sites confirmed it.
+pub fn format_erasures(erasures: &[pb::Erasure]) -> String {
+    erasures
+        .iter()
+        .map(|e| {
+            let list = |sites: &[String]| {
+                if sites.is_empty() {
+                    "-".to_owned()
+                } else {
+                    sites.join(",")
+                }
+            };
+            format!(
+                "erasure {} of customer {}: {} tickets, by {} at {} ms, reason {:?}, log {}\n  \
+                 confirmed {}; pending {}\n",
+                e.id,
+                e.customer_digest,
+                e.tickets,
+                e.erased_by,
+                e.at_ms,
+                e.reason,
+                e.log_seq,
+                list(&e.confirmed),
+                list(&e.pending)
+            )
+        })
+        .collect()
+}
+
 /// One line per refused change.
 pub fn format_dead_letters(letters: &[pb::DeadLetter]) -> String {
     letters
@@ -223,6 +252,19 @@ pub enum AdminAction {
         #[arg(long)]
         seq: u64,
     },
+    /// Erases a customer's personal data (name, email, phone, comment bodies) on all their
+    /// tickets, at the gateway and, through the log, at every site (admin certificate).
+    Erase {
+        /// The reference on the customer's tickets.
+        #[arg(long)]
+        customer_ref: String,
+        /// Why, e.g. the request's case number: kept in the audit trail as given, so not the
+        /// erased data itself.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lists the erasures, newest first, with the sites that confirmed each and those pending.
+    Erasures,
     /// Prints a one-time sign-in link to the staff dashboard for the staff member `--as`
     /// names (needs an admin certificate; the link works once, for dashboard.link_ttl_secs).
     DashboardLink {
@@ -362,6 +404,28 @@ pub async fn run(
                 None => "no result\n".to_owned(),
             }
         }
+        AdminAction::Erase {
+            customer_ref,
+            reason,
+        } => {
+            let answer = client
+                .erase_customer(pb::EraseCustomerRequest {
+                    customer_ref,
+                    reason,
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            format_erasures(&answer.erasure.into_iter().collect::<Vec<_>>())
+        }
+        AdminAction::Erasures => format_erasures(
+            &client
+                .list_erasures(pb::ListErasuresRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .erasures,
+        ),
         AdminAction::DashboardLink { .. } => {
             let answer = client
                 .mint_dashboard_link(pb::MintDashboardLinkRequest {

@@ -425,7 +425,8 @@ fn check_ticket_field(key: &EntityKey, field: &TicketField) -> Result<()> {
         | TicketField::FirstAnswerAt(_)
         | TicketField::ResolvedAt(_)
         | TicketField::FirstContact(_)
-        | TicketField::ArchivedAt(_) => Ok(()),
+        | TicketField::ArchivedAt(_)
+        | TicketField::ErasedAt(_) => Ok(()),
     }
 }
 

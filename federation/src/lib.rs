@@ -20,7 +20,7 @@
 //! - [`limits`]: bounds on the size of one entity, so every entity fits in one message;
 //! - [`state`]: merged entity state and the merge (a join), replicas, canonical hashes;
 //! - [`visibility`]: who sees which entity, and redaction; [`retention`]: how long partners
-//!   keep closed tickets;
+//!   keep closed tickets; [`erasure`]: what an erased customer's tickets keep;
 //! - [`wire`]: conversions to and from the `hotline.v1` contract;
 //! - [`error`]: the crate's one error type;
 //! - `fuzzing` (feature `fuzzing`): byte-level entry points the fuzz targets and their stable
@@ -37,6 +37,7 @@ pub mod calendar;
 pub mod change;
 pub mod clock;
 pub mod customer;
+pub mod erasure;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

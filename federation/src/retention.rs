@@ -79,6 +79,16 @@ pub fn partner_expiry_ms(ticket: &EntityState, days: u32) -> Option<u64> {
     Some(closed.saturating_add(u64::from(days) * DAY_MS))
 }
 
+/// True when the in-house retention of `days` of the closed `ticket` ended at `now_ms`: its
+/// personal data is then erased (`erasure`); the ticket's facts stay for the figures.
+pub fn inhouse_erase_due(ticket: &EntityState, days: u32, now_ms: u64) -> bool {
+    if ticket.key.kind != EntityKind::Ticket || crate::erasure::erased(ticket) {
+        return false;
+    }
+    closed_at_ms(ticket)
+        .is_some_and(|closed| closed.saturating_add(u64::from(days) * DAY_MS) <= now_ms)
+}
+
 /// True when the sweep at `now_ms` must archive `ticket` under a retention of `days`.
 pub fn partner_purge_due(ticket: &EntityState, days: u32, now_ms: u64) -> bool {
     partner_expiry_ms(ticket, days).is_some_and(|expiry| expiry <= now_ms)

@@ -168,6 +168,8 @@ impl EntityState {
         if other.deleted > self.deleted {
             self.deleted = other.deleted.clone();
         }
+        // An erased ticket keeps no personal data, whatever the join brought.
+        crate::erasure::erase_personal_data(self);
     }
 
     /// The winning value of a register, if written.

@@ -20,7 +20,8 @@
 //! - [`health`]: sync health per site (last seen, the sites' reports) for the staff dashboard,
 //!   whose pages are in [`web::staff`];
 //! - [`review`]: review reports per focus team and period, quality sample and scores;
-//! - [`retention`]: the sweep that ends partners' retention of closed tickets;
+//! - [`retention`]: the sweep that ends partners' retention of closed tickets; [`erasure`]:
+//!   erasing a customer's personal data and which sites have applied it;
 //! - [`audit`]: the audit trail's signing key, checkpoint task and verification over the store
 //!   (entries are appended by the writer, in [`writer::audit`]);
 //! - [`figures`]: service figures from the stored call logs and tickets (`Reports` service);
@@ -34,6 +35,7 @@
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod figures;
 pub mod gauges;

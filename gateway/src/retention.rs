@@ -50,12 +50,33 @@ pub fn spawn(state: Arc<GatewayState>, shutdown: CancellationToken) -> JoinHandl
     })
 }
 
-/// Archives every ticket due now; answers how many were archived.
+/// Archives every ticket due now, and erases the personal data of those past the in-house
+/// retention (`retention.inhouse_days`); answers how many were archived.
 pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
     let reader = state.clone();
-    let due = tokio::task::spawn_blocking(move || due_tickets(&reader, reader.now_ms()))
-        .await
-        .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
+    let (due, inhouse) = tokio::task::spawn_blocking(move || {
+        let now = reader.now_ms();
+        let inhouse = match reader.config.retention.inhouse_days {
+            Some(days) => inhouse_due(&reader, days, now)?,
+            None => Vec::new(),
+        };
+        Ok::<_, Error>((due_tickets(&reader, now)?, inhouse))
+    })
+    .await
+    .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
+    if let (false, Some(days)) = (inhouse.is_empty(), state.config.retention.inhouse_days) {
+        let record = hotline_proto::v1::Erasure {
+            reason: format!("in-house retention: closed more than {days} days ago"),
+            erased_by: crate::writer::RETENTION_ACTOR.into(),
+            ..hotline_proto::v1::Erasure::default()
+        };
+        let erased = crate::erasure::erase_tickets(state, None, inhouse, record).await?;
+        tracing::info!(
+            tickets = erased.tickets,
+            erasure = erased.id,
+            "in-house retention ended: personal data erased"
+        );
+    }
     let mut archived = 0;
     for batch in due.chunks(state.config.retention.archive_batch) {
         let outcomes = state.writer.archive(batch.to_vec()).await?;
@@ -65,6 +86,18 @@ pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
             .count();
     }
     Ok(archived)
+}
+
+/// The closed tickets whose personal data the gateway has kept for `days` at `now_ms`.
+pub fn inhouse_due(state: &GatewayState, days: u32, now_ms: u64) -> Result<Vec<EntityKey>> {
+    let mut due = Vec::new();
+    entities::for_each_head(state.store.as_ref(), EntityKind::Ticket, PAGE, |ticket| {
+        if retention::inhouse_erase_due(&ticket, days, now_ms) {
+            due.push(ticket.key);
+        }
+        Ok(())
+    })?;
+    Ok(due)
 }
 
 /// The tickets whose partners' retention has ended at `now_ms`, from one pass over the

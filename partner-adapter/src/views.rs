@@ -93,6 +93,11 @@ pub struct TicketView {
     /// (in-house sites only: a partner site has purged the ticket by then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_retention_ended_at_ms: Option<u64>,
+    /// When in-house staff erased the customer's personal data, in ms since the Unix epoch:
+    /// the ticket then holds no customer name, email or phone, and comment bodies read
+    /// `[erased]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at_ms: Option<u64>,
     /// The site handling the ticket.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Slug>)]
@@ -156,7 +161,8 @@ pub fn ticket_field(field: &TicketField, mapping: &Mapping) -> FieldValueView {
         TicketField::OpenedAt(v)
         | TicketField::FirstAnswerAt(v)
         | TicketField::ResolvedAt(v)
-        | TicketField::ArchivedAt(v) => Number(*v),
+        | TicketField::ArchivedAt(v)
+        | TicketField::ErasedAt(v) => Number(*v),
         TicketField::FirstContact(v) => Flag(*v),
         // Only that a code was set: its salted hash is of no use to a partner's tools.
         TicketField::AccessCode(_) => Flag(true),
@@ -202,6 +208,7 @@ pub fn ticket(state: &EntityState, mapping: &Mapping) -> TicketView {
             TicketField::ResolvedAt(v) => view.resolved_at_ms = Some(*v),
             TicketField::FirstContact(v) => view.first_contact = Some(*v),
             TicketField::ArchivedAt(v) => view.partner_retention_ended_at_ms = Some(*v),
+            TicketField::ErasedAt(v) => view.erased_at_ms = Some(*v),
             TicketField::PublicNumber(s) => view.public_number = text(s),
             TicketField::CustomerRef(s) => view.customer_ref = text(s),
             TicketField::FocusTeam(s) => view.focus_team = text(s),

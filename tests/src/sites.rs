@@ -164,6 +164,32 @@ impl RunningAdapter {
     }
 }
 
+/// Points the site's webhooks at a port nobody listens on, giving up at the first attempt, so
+/// its webhook dead letters show every event with its body; answers that address (also a
+/// gateway address that is down, for a site cut off).
+pub fn dead_webhook(config: &mut AdapterConfig) -> anyhow::Result<SocketAddr> {
+    let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    config.webhooks = vec![hotline_adapter::webhooks::WebhookTarget {
+        name: "crm".into(),
+        url: format!("http://{down}/hook"),
+        secret: "s".repeat(32),
+        max_attempts: 1,
+    }];
+    Ok(down)
+}
+
+/// Waits (at most 20 s) until the site has pushed everything and applied the gateway's whole
+/// log.
+pub async fn quiet(
+    site: &RunningAdapter,
+    gateway: &crate::harness::RunningGateway,
+) -> anyhow::Result<()> {
+    eventually(20, "the site is quiet", || async {
+        Ok(site.replica.outbox_depth() == 0 && site.replica.cursor()? >= gateway.head())
+    })
+    .await
+}
+
 /// A client of an adapter's local API with the test token.
 pub type Api = hotline::site_api::SiteApi;
 

@@ -792,6 +792,12 @@ fn own_expectations(
             Some(Forbidden),
         ),
         (
+            "ticket.erased_at_ms",
+            K::Ticket,
+            t(TicketField::ErasedAt(1)),
+            Some(Forbidden),
+        ),
+        (
             "ticket.add_comment",
             K::Ticket,
             vec![FieldOp::AddComment(Comment {

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use hotline_adapter::webhooks::WebhookTarget;
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_federation::retention::DAY_MS;
 use hotline_gateway::audit::read_entries;
@@ -13,7 +12,7 @@ use hotline_gateway::health::site_health;
 use hotline_gateway::retention::{due_tickets, sweep};
 use hotline_tests::changes::now_ms;
 use hotline_tests::harness::{Pki, RunningGateway, federation_config, gateway_view};
-use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
+use hotline_tests::sites::{RunningAdapter, adapter_config, dead_webhook, eventually, quiet};
 use serde_json::{Value, json};
 
 /// `dealers-sales` (handled by both partner tenants) purged at the next sweep after closing,
@@ -54,14 +53,6 @@ async fn read(site: &RunningAdapter, number: &str) -> anyhow::Result<(u16, Value
     site.api
         .call("GET", &format!("/v1/tickets/{number}"), &Value::Null)
         .await
-}
-
-/// Waits until the site has pushed everything and applied the gateway's whole log.
-async fn quiet(site: &RunningAdapter, gateway: &RunningGateway) -> anyhow::Result<()> {
-    eventually(20, "the site is quiet", || async {
-        Ok(site.replica.outbox_depth() == 0 && site.replica.cursor()? >= gateway.head())
-    })
-    .await
 }
 
 async fn dead_letters(site: &RunningAdapter) -> anyhow::Result<Vec<Value>> {
@@ -113,13 +104,7 @@ async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_
     // dortmund's webhook target is down and gives up at once: its dead letters show every
     // event with its body.
     let mut with_hook = site_config("twenty4help", "dortmund", dirs[1].path())?;
-    let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    with_hook.webhooks = vec![WebhookTarget {
-        name: "crm".into(),
-        url: format!("http://{down}/hook"),
-        secret: "s".repeat(32),
-        max_attempts: 1,
-    }];
+    dead_webhook(&mut with_hook)?;
     let dortmund = RunningAdapter::start(with_hook).await?;
     let erfurt_config = site_config("helpbycom", "erfurt", dirs[2].path())?;
     let erfurt = RunningAdapter::start(erfurt_config.clone()).await?;
@@ -302,6 +287,83 @@ async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_
     assert!(archived[0].record.subject.contains(&expiring));
 
     for site in [dortmund, erfurt, munich] {
+        site.stop().await?;
+    }
+    // A store that counted purges opens again, the count kept.
+    let mut again = site_config("helpbycom", "erfurt", dirs[2].path())?;
+    again.gateway.url = format!("https://{}", gateway.addr);
+    let erfurt = RunningAdapter::start(again).await?;
+    assert_eq!(status(&erfurt).await?["retention_purged"], 1);
+    erfurt.stop().await?;
+    gateway.stop().await
+}
+
+/// How far the in-house retention test's gateway clock runs ahead of real time, ms.
+static AHEAD_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn clock_ahead() -> u64 {
+    now_ms() + AHEAD_MS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// With `retention.inhouse_days`, the sweep erases the personal data of tickets closed longer
+/// ago (at the gateway and every site that holds them, the ticket itself kept) and leaves
+/// open ones and those closed more recently alone; the trail says it was the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inhouse_retention_erases_personal_data_of_old_closed_tickets() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let mut config = federation_config(&pki, dirs[0].path());
+    config.retention.sweep_interval_secs = 3600;
+    config.retention.inhouse_days = Some(2);
+    let gateway = RunningGateway::start_with_clock(config, clock_ahead).await?;
+    let dortmund = RunningAdapter::for_site(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )
+    .await?;
+    let munich =
+        RunningAdapter::for_site(&pki, "inhouse", "munich", gateway.addr, dirs[2].path()).await?;
+    for site in [&dortmund, &munich] {
+        site.wait_for_numbers().await?;
+    }
+    let closed = open(&dortmund, "finance-hr", "R-10").await?;
+    let open_one = open(&dortmund, "finance-hr", "R-11").await?;
+    set_status(&dortmund, &closed, "closed").await?;
+    for site in [&dortmund, &munich] {
+        quiet(site, &gateway).await?;
+    }
+    assert_eq!(sweep(&gateway.state).await?, 0, "nothing is due yet");
+    assert_eq!(
+        read(&munich, &closed).await?.1["customer_name"],
+        "Erika Mustermann"
+    );
+
+    AHEAD_MS.store(2 * DAY_MS + 60_000, std::sync::atomic::Ordering::SeqCst);
+    sweep(&gateway.state).await?;
+    for site in [&dortmund, &munich] {
+        quiet(site, &gateway).await?;
+        let (code, ticket) = read(site, &closed).await?;
+        assert_eq!(code, 200, "the ticket stays: {ticket}");
+        assert!(ticket["erased_at_ms"].is_u64(), "{ticket}");
+        assert!(ticket.get("customer_name").is_none(), "{ticket}");
+        let (_, untouched) = read(site, &open_one).await?;
+        assert_eq!(untouched["customer_name"], "Erika Mustermann");
+    }
+    let trail = read_entries(gateway.state.store.as_ref(), 1, usize::MAX)?;
+    assert!(
+        trail
+            .iter()
+            .filter_map(|e| e.as_ref().ok())
+            .any(|e| e.record.action == "retention.erased" && e.record.actor == "retention")
+    );
+    for site in [dortmund, munich] {
         site.stop().await?;
     }
     gateway.stop().await

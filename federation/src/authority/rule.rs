@@ -63,11 +63,13 @@ pub enum Rule {
     RatingByCustomer,
     /// Only the gateway's retention sweep ends the partners' retention of a ticket.
     RetentionBySweep,
+    /// Only in-house staff erase a customer (through the gateway); no site writes the marker.
+    ErasureByStaff,
 }
 
 impl Rule {
     /// Every rule, for tables and tests.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::OriginIsCaller,
         Rule::OriginSeqUnique,
         Rule::WellFormed,
@@ -96,6 +98,7 @@ impl Rule {
         Rule::CustomerTextClean,
         Rule::RatingByCustomer,
         Rule::RetentionBySweep,
+        Rule::ErasureByStaff,
     ];
 
     /// The stable name, as clients see it (`rule` in the adapter's error bodies).
@@ -144,6 +147,7 @@ impl Rule {
             Rule::CustomerTextClean => ("customer_text_clean", R::Invalid),
             Rule::RatingByCustomer => ("rating_by_customer", R::Forbidden),
             Rule::RetentionBySweep => ("retention_by_sweep", R::Forbidden),
+            Rule::ErasureByStaff => ("erasure_by_staff", R::Forbidden),
         }
     }
 }

@@ -60,6 +60,9 @@ pub(super) fn authorize_ticket(
         }
     }
     let team_now = focus_team(before);
+    if crate::erasure::erased(before) {
+        check_not_personal(id, change)?;
+    }
     for op in &change.ops {
         let FieldOp::Set(FieldValue::Ticket(field)) = op else {
             check_ticket_element(who, op, before)?;
@@ -100,6 +103,15 @@ pub(super) fn authorize_ticket(
                         "ticket {id}'s archived_at_ms is written by the gateway's retention \
                          sweep when partners' retention of the closed ticket ends; no site \
                          writes it"
+                    ),
+                ));
+            }
+            TicketField::ErasedAt(_) => {
+                return Err(refuse(
+                    Rule::ErasureByStaff,
+                    format!(
+                        "ticket {id}'s erased_at_ms is written by the gateway when in-house \
+                         staff erase the customer (hotline admin erase); no site writes it"
                     ),
                 ));
             }
@@ -185,6 +197,26 @@ fn not_own_site(handler: &str, tenant: &str, directory: &Directory) -> Refusal {
 }
 
 /// Comments and deletes of a ticket.
+/// An erased ticket takes no personal data again: no contact field, no comment (whose text
+/// would be erased at once).
+fn check_not_personal(id: &str, change: &Change) -> Result<(), Refusal> {
+    for op in &change.ops {
+        let what = match op {
+            FieldOp::Set(value) if value.is_pii() => value.register(),
+            FieldOp::AddComment(_) => "a comment".to_owned(),
+            FieldOp::Set(_) | FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => continue,
+        };
+        return Err(refuse(
+            Rule::ErasureByStaff,
+            format!(
+                "ticket {id}'s customer data was erased; it takes no customer name, email, \
+                 phone or comment any more ({what} refused); other fields may still change"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_ticket_element(who: Who<'_>, op: &FieldOp, before: &EntityState) -> Result<(), Refusal> {
     let Who { tenant, site } = who;
     match op {

@@ -59,6 +59,9 @@ pub enum TicketField {
     /// When the partners' retention of the closed ticket ended (ms): written once, by the
     /// gateway's retention sweep; from then on only in-house sees the ticket (`retention`).
     ArchivedAt(u64),
+    /// When in-house staff erased the customer's personal data (ms): written once, by the
+    /// gateway; from then on the ticket holds none (`erasure`).
+    ErasedAt(u64),
 }
 
 /// A customer's 1-5 rating of a resolved ticket with an optional remark.
@@ -325,5 +328,6 @@ pub fn ticket_field_name(field: &TicketField) -> &'static str {
         TicketField::AccessCode(_) => "access_code",
         TicketField::Rating(_) => "rating",
         TicketField::ArchivedAt(_) => "archived_at_ms",
+        TicketField::ErasedAt(_) => "erased_at_ms",
     }
 }

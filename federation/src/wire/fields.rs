@@ -75,6 +75,7 @@ fn ticket_from_wire(value: ticket_field::Value) -> Result<TicketField> {
             at_ms,
         }),
         V::ArchivedAtMs(v) => TicketField::ArchivedAt(v),
+        V::ErasedAtMs(v) => TicketField::ErasedAt(v),
     })
 }
 
@@ -216,6 +217,7 @@ pub(crate) fn value_to_wire(value: FieldValue) -> pb::FieldValue {
                     at_ms,
                 }),
                 TicketField::ArchivedAt(v) => V::ArchivedAtMs(v),
+                TicketField::ErasedAt(v) => V::ErasedAtMs(v),
             };
             field_value::Kind::Ticket(pb::TicketField { value: Some(v) })
         }

@@ -395,6 +395,33 @@ impl Admin for AdminApi {
         Ok(Response::new(pb::ReplayDeadLetterResponse { result }))
     }
 
+    async fn erase_customer(
+        &self,
+        request: Request<pb::EraseCustomerRequest>,
+    ) -> Result<Response<pb::EraseCustomerResponse>, Status> {
+        let staff = self.staff(&request, true)?;
+        let pb::EraseCustomerRequest {
+            customer_ref,
+            reason,
+        } = request.into_inner();
+        let erasure =
+            crate::erasure::erase_customer(&self.state, staff, customer_ref, reason).await?;
+        Ok(Response::new(pb::EraseCustomerResponse {
+            erasure: Some(erasure),
+        }))
+    }
+
+    async fn list_erasures(
+        &self,
+        request: Request<pb::ListErasuresRequest>,
+    ) -> Result<Response<pb::ListErasuresResponse>, Status> {
+        let staff = self.staff(&request, false)?;
+        self.record(staff, "admin.list_erasures", "erasures")
+            .await?;
+        let erasures = crate::erasure::list(&self.state)?;
+        Ok(Response::new(pb::ListErasuresResponse { erasures }))
+    }
+
     async fn mint_dashboard_link(
         &self,
         request: Request<pb::MintDashboardLinkRequest>,

@@ -17,6 +17,10 @@ pub struct RetentionConfig {
     /// Most tickets archived in one writer group; a sweep with more due goes on in the next
     /// group, so pushes are not held up behind a large first sweep.
     pub archive_batch: usize,
+    /// Days the gateway keeps the personal data of a closed ticket (1 to 36500); after them
+    /// the sweep erases it (name, email, phone, comment bodies) as an erasure does, and the
+    /// ticket's facts stay for the figures. Unset: kept for ever.
+    pub inhouse_days: Option<u32>,
 }
 
 impl Default for RetentionConfig {
@@ -25,6 +29,7 @@ impl Default for RetentionConfig {
             enabled: true,
             sweep_interval_secs: 3600,
             archive_batch: 64,
+            inhouse_days: None,
         }
     }
 }
@@ -52,6 +57,18 @@ impl RetentionConfig {
                 "retention.archive_batch",
                 format!("{} is out of range; allowed: 1 to 1024", self.archive_batch),
             );
+        }
+        if let Some(days) = self.inhouse_days {
+            if !(1..=hotline_federation::retention::MAX_DAYS).contains(&days) {
+                return bad(
+                    "retention.inhouse_days",
+                    format!(
+                        "{days} is out of range; allowed: 1 to {} days, or unset to keep \
+                         closed tickets' personal data for ever",
+                        hotline_federation::retention::MAX_DAYS
+                    ),
+                );
+            }
         }
         Ok(())
     }

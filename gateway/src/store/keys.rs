@@ -10,7 +10,7 @@
 //! | `d` | site, 0, origin sequence (u64) | global sequence (u64) of the first acceptance, the change's digest, and its audit receipt (position u64, entry hash) |
 //! | `x` | focus team, 0, ticket id | empty: the team index |
 //! | `b` | year (u32), last number of the block (u64) | [`crate::log::LeaseRecord`] |
-//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed`, `layout` (the storage layout, absent = 1), `layout.cursor` (the last entity head a running migration rewrote); `audit` (the trail's head: position u64, hash), `checkpoint` (the latest `hotline.v1.AuditCheckpoint`) |
+//! | `m` | name | counters: `head`, `floor`, `lease.<year>`, `seed`, `layout` (the storage layout, absent = 1), `layout.cursor` (the last entity head a running migration rewrote); `audit` (the trail's head: position u64, hash), `checkpoint` (the latest `hotline.v1.AuditCheckpoint`); `rewrite` (present: rewrite the store into a fresh file at the next open, after an erasure) |
 //! | `t` | tenant id | `hotline.v1.Tenant` |
 //! | `s` | site id | `hotline.v1.Site` |
 //! | `r` | site, 0, origin sequence (u64) | `hotline.v1.DeadLetter`: a refused change |
@@ -19,6 +19,7 @@
 //! | `q` | report id, 0, ticket id | a quality score of a sampled ticket (JSON of `hotline_federation::review::Score`) |
 //! | `a` | audit position (u64) | `hotline.v1.AuditEntry`: one entry of the audit trail |
 //! | `k` | checkpoint size (u64) | `hotline.v1.AuditCheckpoint`: a signed checkpoint |
+//! | `z` | erasure id (u64) | `hotline.v1.Erasure`: one erasure of a customer (its sites' progress not stored) |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -256,6 +257,16 @@ pub fn parse_log(raw: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes))
 }
 
+/// Prefix of the erasure records.
+pub const ERASURE: u8 = b'z';
+
+/// The key of erasure `id`.
+pub fn erasure(id: u64) -> Vec<u8> {
+    let mut out = vec![ERASURE];
+    out.extend_from_slice(&id.to_be_bytes());
+    out
+}
+
 /// Prefix of the dedupe entries.
 pub const DEDUPE: u8 = b'd';
 
@@ -310,6 +321,10 @@ pub fn lease_block(year: u32, last: u64) -> Vec<u8> {
 pub fn lease_year_end(year: u32) -> Vec<u8> {
     lease_block(year, u64::MAX)
 }
+
+/// The counter whose presence asks for the store to be rewritten into a fresh file at the next
+/// open (an erasure sets it; see `redb_store::rewrite`).
+pub const REWRITE_ASKED: &str = "rewrite";
 
 /// A counter's key.
 pub fn meta(name: &str) -> Vec<u8> {

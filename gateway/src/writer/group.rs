@@ -115,6 +115,10 @@ enum Done {
         Option<Result<LeaseGrant>>,
     ),
     Review(oneshot::Sender<Result<bool>>, Option<bool>),
+    Erasure(
+        oneshot::Sender<Result<hotline_proto::v1::Erasure>>,
+        Option<hotline_proto::v1::Erasure>,
+    ),
     Audit(oneshot::Sender<Result<Vec<Receipt>>>, Option<Vec<Receipt>>),
     Checkpoint(
         oneshot::Sender<Result<Option<SignedCheckpoint>>>,
@@ -128,12 +132,14 @@ impl Done {
             Done::Changes(tx, Some(outcomes)) => drop(tx.send(Ok(outcomes))),
             Done::Lease(tx, Some(grant)) => drop(tx.send(grant)),
             Done::Review(tx, Some(written)) => drop(tx.send(Ok(written))),
+            Done::Erasure(tx, Some(erasure)) => drop(tx.send(Ok(erasure))),
             Done::Audit(tx, Some(receipts)) => drop(tx.send(Ok(receipts))),
             Done::Checkpoint(tx, Some(signed)) => drop(tx.send(Ok(signed))),
             // Not reached: a failed group is answered with `fail`.
             Done::Changes(_, None)
             | Done::Lease(_, None)
             | Done::Review(_, None)
+            | Done::Erasure(_, None)
             | Done::Audit(_, None)
             | Done::Checkpoint(_, None) => {}
         }
@@ -144,6 +150,7 @@ impl Done {
             Done::Changes(tx, _) => drop(tx.send(Err(error))),
             Done::Lease(tx, _) => drop(tx.send(Err(error))),
             Done::Review(tx, _) => drop(tx.send(Err(error))),
+            Done::Erasure(tx, _) => drop(tx.send(Err(error))),
             Done::Audit(tx, _) => drop(tx.send(Err(error))),
             Done::Checkpoint(tx, _) => drop(tx.send(Err(error))),
         }
@@ -328,6 +335,14 @@ impl Writer {
                     Ok(())
                 });
                 Done::Changes(reply, outcomes)
+            }
+            Job::Erase { job, reply } => {
+                let mut erasure = None;
+                attempt(&mut |w, g| {
+                    erasure = Some(w.process_erasure(g, &job)?);
+                    Ok(())
+                });
+                Done::Erasure(reply, erasure)
             }
             Job::Lease { site, count, reply } => {
                 let mut grant = None;

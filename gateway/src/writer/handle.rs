@@ -125,6 +125,20 @@ impl WriterHandle {
         Ok(strip(answer.await.map_err(|_| gone())??))
     }
 
+    /// Erases the customer of `job` (see [`ErasureJob`]); answers the stored erasure record
+    /// once durable.
+    pub async fn erase(&self, job: ErasureJob) -> Result<pb::Erasure> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Erase {
+                job: Box::new(job),
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
     /// Stores a customer's rating of a resolved ticket, once; answers once durable. Refused
     /// when the ticket is missing, not resolved, rated already, or the remark names a tenant,
     /// site or agent.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use hotline_federation::authority::focus_team;
 use hotline_federation::ids::PublicNumber;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::retention;
 use hotline_federation::visibility::{Access, TeamAccess, access, effect};
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
+use hotline_federation::{erasure, retention};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -66,8 +66,16 @@ impl Writer {
                     if !self.is_parked(group, &key) && !self.room_for_letter(group, site) {
                         return Ok(Outcome::Rejected(self.not_kept(group, site, refusal, None)));
                     }
+                    // An erased ticket's refused change is kept as the ticket keeps changes.
+                    let erased_ticket = change.key.kind == EntityKind::Ticket
+                        && erasure::erased(self.load(group, &change.key)?.as_ref());
+                    let kept = if erased_ticket {
+                        erasure::erase_change(change)
+                    } else {
+                        change.clone()
+                    };
                     let letter = pb::DeadLetter {
-                        change: Some(pb::Change::from(change.clone())),
+                        change: Some(pb::Change::from(kept)),
                         rejection: Some(refusal.to_wire()),
                         at_ms: (self.settings.now_ms)(),
                     }
@@ -321,17 +329,27 @@ impl Writer {
             team_tickets: team.tickets.clone(),
             expired,
         };
-        let log_field = log_field.unwrap_or_else(|| change_field(change));
+        // An erased ticket's log keeps its changes as the ticket keeps them; the marker's own
+        // change rewrites every record of the ticket.
+        let kept = erasure::erased(&after).then(|| erasure::erase_change(change));
+        let log_field = match &kept {
+            Some(kept) => change_field(kept),
+            None => log_field.unwrap_or_else(|| change_field(change)),
+        };
         group
             .batch
             .put(keys::log(seq), log_record_bytes(log_field, &record));
-        entities::write_change(&mut group.batch, before_empty, &after, change);
+        if erasure::erases(change) {
+            entities::write_whole(&mut group.batch, &after);
+        } else {
+            entities::write_change(&mut group.batch, before_empty, &after, change);
+        }
         let head = after.head();
         let after_empty = after.is_empty();
         group.entities.insert(change.key.clone(), after);
         group.committed.push(Committed {
             seq,
-            change: change.clone(),
+            change: kept.unwrap_or_else(|| change.clone()),
             after: head,
             after_empty,
             gained,

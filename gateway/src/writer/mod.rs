@@ -27,6 +27,7 @@ use hotline_federation::authority::{Caller, Refusal};
 pub mod audit;
 mod bounds;
 mod cache;
+mod erasure;
 mod group;
 mod handle;
 mod lease;
@@ -50,6 +51,7 @@ pub const GATEWAY_SITE: &str = "gateway";
 /// name, so a reply's comment id can never clash with a site's `<site>-<n>`.
 pub const CUSTOMER_SITE: &str = "customer";
 
+pub use erasure::ErasureJob;
 pub use retention::RETENTION_ACTOR;
 
 /// Most jobs committed in one group.
@@ -143,6 +145,10 @@ enum Job {
     Archive {
         tickets: Vec<EntityKey>,
         reply: oneshot::Sender<Result<Vec<Receipted>>>,
+    },
+    Erase {
+        job: Box<ErasureJob>,
+        reply: oneshot::Sender<Result<pb::Erasure>>,
     },
     Stop,
 }

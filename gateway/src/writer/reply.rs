@@ -29,6 +29,16 @@ impl Writer {
             );
             return Ok(self.refuse_reply(group, reply, refusal));
         }
+        if hotline_federation::erasure::erased(&before) {
+            let refusal = Refusal::new(
+                Rule::ErasureByStaff,
+                format!(
+                    "ticket {}'s customer data was erased; it takes no replies any more",
+                    reply.ticket.id
+                ),
+            );
+            return Ok(self.refuse_reply(group, reply, refusal));
+        }
         if let Err(leak) = group.face().guard.check("reply.body", &reply.body) {
             let refusal = Refusal::new(Rule::CustomerTextClean, leak.to_string());
             return Ok(self.refuse_reply(group, reply, refusal));

@@ -22,7 +22,8 @@
 //!   entries touched;
 //! - `webhook_queue`: [`WebhookQueue`], the narrow view of the store the webhook deliverer gets;
 //! - [`integrity`]: the check at every open; `restore`: filling a store rebuilt by
-//!   [`crate::recover`].
+//!   [`crate::recover`]; `rewrite`: the fresh copy of the store an erasure asks for, made at
+//!   the next open.
 //!
 //! Every record is checked when the store is opened ([`integrity`]); a damaged store is
 //! refused with `Error::CorruptStore` and rebuilt by [`crate::recover`]. A new store starts
@@ -45,6 +46,7 @@ pub mod receipts;
 mod records;
 mod remote;
 mod restore;
+mod rewrite;
 mod settle;
 mod step;
 mod touched;
@@ -122,6 +124,7 @@ impl Replica {
     /// interrupted. A new store is created with its markers and counter floors.
     pub fn open(dir: &Path, site: &str, tenant: &str, max_skew_ms: u64) -> Result<Self> {
         integrity::check_not_recovering(dir)?;
+        rewrite::rewrite_if_asked(dir)?;
         Self::open_checked(dir, site, tenant, max_skew_ms)
     }
 

@@ -51,6 +51,35 @@ impl Replica {
             .collect()
     }
 
+    /// Rewrites, in `step`, this site's unpushed and refused changes of `key` (a ticket whose
+    /// customer was erased) as an erased ticket keeps them: each keeps its place, origin
+    /// sequence and clock reading, without the customer's data.
+    pub(super) fn erase_pending(&self, step: &mut Step, key: &EntityKey) -> Result<()> {
+        use hotline_federation::erasure::erase_change;
+        for item in self.db.scan_prefix([keys::OUTBOX]) {
+            let (stored, raw) = item?;
+            let wire = pb::Change::decode(raw.as_ref()).map_err(|e| corrupt("outbox", e))?;
+            let change = Change::try_from(wire).map_err(|e| corrupt("outbox", e))?;
+            if change.key == *key {
+                let kept = pb::Change::from(erase_change(&change));
+                step.put(stored.to_vec(), kept.encode_to_vec());
+            }
+        }
+        for item in self.db.scan_prefix([keys::PARKED]) {
+            let (stored, raw) = item?;
+            let mut letter = Parked::decode(raw.as_ref()).map_err(|e| corrupt("dead letter", e))?;
+            let Some(wire) = letter.change.take() else {
+                continue;
+            };
+            let change = Change::try_from(wire).map_err(|e| corrupt("dead letter", e))?;
+            if change.key == *key {
+                letter.change = Some(pb::Change::from(erase_change(&change)));
+                step.put(stored.to_vec(), letter.encode_to_vec());
+            }
+        }
+        Ok(())
+    }
+
     /// This site's parked changes by clock reading (a site never issues a reading twice), to
     /// notice one the gateway took after all: an operator replayed it there.
     pub(super) fn parked_by_reading(&self) -> Result<BTreeMap<Hlc, u64>> {

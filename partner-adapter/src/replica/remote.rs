@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hotline_federation::erasure;
 use hotline_federation::model::EntityKey;
 use hotline_federation::visibility::Directory;
 use hotline_federation::{Change, EntityState, Hlc, HybridClock};
@@ -149,6 +150,9 @@ impl Replica {
             };
             confirmed = observe_state(&mut clock, incoming, confirmed);
             self.clear_taken(&mut step, &mut parked, incoming);
+            if erasure::erased(&after) && !erasure::erased(&before) {
+                self.on_erased(&mut step, &incoming.key, now_ms)?;
+            }
             if after != before {
                 self.index(&mut step, &before, &after);
                 step.put_entity(&before, &after);
@@ -218,6 +222,9 @@ impl Replica {
             let after = self.with_pending(gateway, pending.get(&key), &directory);
             let before = self.entity(&key)?;
             step.remove(refresh_key(&key));
+            if erasure::erased(&after) && !erasure::erased(&before) {
+                self.on_erased(&mut step, &key, now_ms)?;
+            }
             if after == before {
                 continue;
             }
@@ -234,6 +241,23 @@ impl Replica {
         step.put(meta("hlc"), encode_hlc(clock.last()));
         self.commit(step, events.targets())?;
         Ok(deferred.into_keys().collect())
+    }
+
+    /// The customer of ticket `key` was erased (its marker just arrived, by the subscription
+    /// or a fetch): so are this site's own copies of the ticket's changes (unpushed and
+    /// refused) and the webhook events about it not yet delivered (the event raised with the
+    /// erased ticket follows), and the store asks to be rewritten at its next open, so the old
+    /// bytes leave its files.
+    fn on_erased(&self, step: &mut Step, key: &EntityKey, now_ms: u64) -> Result<()> {
+        self.erase_pending(step, key)?;
+        for event in super::webhook_queue::ticket_event_keys(&self.db, &key.id)? {
+            step.remove(event);
+        }
+        step.put(
+            meta(super::rewrite::REWRITE_ASKED),
+            now_ms.to_be_bytes().to_vec(),
+        );
+        Ok(())
     }
 
     /// `base` (the gateway's copy) with the site's unpushed `changes` to it applied, as much

@@ -74,7 +74,16 @@ impl Replica {
         }
         for (change, refusal) in refused {
             settled.insert(change.origin_seq);
-            park(&mut batch, change, refusal);
+            // Refused after its customer was erased here (the erasure arrived while the push
+            // was on its way): parked as an erased ticket keeps changes.
+            let erased = change.key.kind == hotline_federation::EntityKind::Ticket
+                && hotline_federation::erasure::erased(&self.entity(&change.key)?);
+            if erased {
+                let kept = hotline_federation::erasure::erase_change(change);
+                park(&mut batch, &kept, refusal);
+            } else {
+                park(&mut batch, change, refusal);
+            }
         }
         let skewed = refused
             .iter()

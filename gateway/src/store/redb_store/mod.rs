@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod compact;
+mod rewrite;
 
 use self::compact::compact_if_sparse;
 use super::{Batch, Store, Write};
@@ -163,6 +164,7 @@ impl RedbStore {
     /// instead of walking the whole file to rebuild it. `hotline bench engines` measures both.
     pub fn open_with(dir: &Path, cache_bytes: u64, quick_repair: bool) -> Result<Self> {
         let path = dir.join(FILE_NAME);
+        rewrite::rewrite_if_asked(&path, cache_bytes)?;
         Ok(RedbStore {
             db: RwLock::new(Some(Arc::new(open_db(
                 &path,

@@ -237,3 +237,51 @@ fn a_sparse_file_is_compacted_at_open() {
     assert!(kept.iter().all(|(_, v)| *v == value));
     assert_eq!(store.get(b"k0-0000").expect("get"), None);
 }
+
+/// A store that asks for a rewrite is copied into a fresh file at the next open: every record
+/// kept, the request gone, and the bytes of an overwritten value no longer in the file; an
+/// unfinished copy a kill left is removed first.
+#[test]
+fn a_rewrite_keeps_every_record_and_drops_old_bytes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = "Erika-Mustermann-0177";
+    {
+        let store = RedbStore::open(dir.path()).expect("open");
+        let mut batch = Batch::default();
+        for i in 0..5000 {
+            put(&mut batch, &format!("k{i:05}"), &format!("value {i}"));
+        }
+        put(&mut batch, "customer", secret);
+        store.apply(batch).expect("apply");
+        store.flush().expect("flush");
+        let mut batch = Batch::default();
+        put(&mut batch, "customer", "[erased]");
+        batch.put(
+            crate::store::keys::meta(crate::store::keys::REWRITE_ASKED),
+            vec![1],
+        );
+        store.apply(batch).expect("apply");
+        store.flush().expect("flush");
+    }
+    let path = dir.path().join(FILE_NAME);
+    std::fs::write(path.with_extension("redb.new"), b"half a copy").expect("leftover");
+    let store = RedbStore::open(dir.path()).expect("reopen");
+    let all = store.range(&[], &[0xff], usize::MAX).expect("range");
+    assert_eq!(
+        all.len(),
+        5001,
+        "the request is gone, everything else is kept"
+    );
+    assert_eq!(
+        store.get(b"customer").expect("get"),
+        Some(b"[erased]".to_vec())
+    );
+    assert_eq!(
+        store.get(b"k04999").expect("get"),
+        Some(b"value 4999".to_vec())
+    );
+    drop(store);
+    let bytes = std::fs::read(&path).expect("read file");
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(!path.with_extension("redb.new").exists());
+}

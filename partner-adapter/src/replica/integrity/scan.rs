@@ -258,6 +258,10 @@ fn meta(name: &[u8], value: &[u8], counters: &mut Counters) -> std::result::Resu
             .map(|n| counters.webhook = n)
             .map_err(what),
         b"cursor" => decode_counter(value).map(drop).map_err(what),
+        // Retention purges (count, time of the last) and the rewrite an erasure asks for.
+        b"retention_purged" | b"retention_purged_at" | b"rewrite" => {
+            decode_counter(value).map(drop).map_err(what)
+        }
         b"checkpoint" => pb::AuditCheckpoint::decode(value)
             .map(drop)
             .map_err(|e| what(e.to_string())),

@@ -1,0 +1,165 @@
+//! Erasure of a customer's personal data (issue 17, DESIGN.md section 8a), the gateway's
+//! side: find the customer's tickets and the log entries about them (off the writer, a page
+//! at a time), have the writer mark each ticket erased and rewrite its copies
+//! ([`crate::writer::ErasureJob`]), and tell which sites have applied it since: a site whose
+//! reported cursor reached the erasure's log position has erased its replica, outbox, dead
+//! letters and webhook queue (the adapter does so when the marker arrives).
+//!
+//! The erasure record keeps a SHA-256 digest of the customer reference, never the reference.
+
+use std::sync::Arc;
+
+use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_proto::v1 as pb;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::health::site_health;
+use crate::state::GatewayState;
+use crate::store::{Pages, entities, keys};
+use crate::writer::ErasureJob;
+
+/// Longest customer reference accepted, bytes.
+const MAX_REF: usize = 200;
+/// Longest reason accepted, bytes.
+const MAX_REASON: usize = 500;
+/// Log entries read per page of the scan.
+const LOG_PAGE: usize = 1024;
+
+/// The digest the erasure record keeps of a customer reference.
+pub fn customer_digest(customer_ref: &str) -> String {
+    hotline_federation::audit::hex(&Sha256::digest(customer_ref.as_bytes()))
+}
+
+/// Checks the request's fields: what was wrong and what is allowed.
+fn check(customer_ref: &str, reason: &str) -> Result<()> {
+    let one_line = |s: &str| !s.chars().any(char::is_control);
+    if customer_ref.trim().is_empty() || customer_ref.len() > MAX_REF || !one_line(customer_ref) {
+        return Err(Error::InvalidArgument(format!(
+            "customer_ref: must be the reference on the customer's tickets, one line of 1 to \
+             {MAX_REF} bytes"
+        )));
+    }
+    if reason.trim().is_empty() || reason.len() > MAX_REASON || !one_line(reason) {
+        return Err(Error::InvalidArgument(format!(
+            "reason: must say why (e.g. the request's case number), one line of 1 to \
+             {MAX_REASON} bytes, without the data it erases"
+        )));
+    }
+    Ok(())
+}
+
+/// Erases every ticket of `customer_ref`, as `staff`; answers the stored erasure.
+pub async fn erase_customer(
+    state: &Arc<GatewayState>,
+    staff: String,
+    customer_ref: String,
+    reason: String,
+) -> Result<pb::Erasure> {
+    check(&customer_ref, &reason)?;
+    let reader = state.clone();
+    let wanted = customer_ref.clone();
+    let tickets = tokio::task::spawn_blocking(move || tickets_of(&reader, &wanted))
+        .await
+        .map_err(|e| Error::Unavailable(format!("erasure scan failed: {e}")))??;
+    let record = pb::Erasure {
+        customer_digest: customer_digest(&customer_ref),
+        reason,
+        erased_by: staff,
+        ..pb::Erasure::default()
+    };
+    erase_tickets(state, Some(customer_ref), tickets, record).await
+}
+
+/// Erases `tickets` (of the customer `customer_ref`, checked again by the writer, or any for
+/// the in-house retention): finds the log entries about them, has the writer erase, and
+/// answers the stored erasure `record` with the sites' progress.
+pub async fn erase_tickets(
+    state: &Arc<GatewayState>,
+    customer_ref: Option<String>,
+    tickets: Vec<EntityKey>,
+    record: pb::Erasure,
+) -> Result<pb::Erasure> {
+    let reader = state.clone();
+    let scanned = tickets.clone();
+    let (log_seqs, scanned_to) =
+        tokio::task::spawn_blocking(move || log_entries_of(&reader, &scanned))
+            .await
+            .map_err(|e| Error::Unavailable(format!("erasure scan failed: {e}")))??;
+    let job = ErasureJob {
+        record,
+        customer_ref,
+        tickets,
+        log_seqs,
+        scanned_to,
+    };
+    let erasure = state.writer.erase(job).await?;
+    Ok(with_progress(state, erasure))
+}
+
+/// The tickets whose customer reference is `customer_ref`, from the ticket heads.
+fn tickets_of(state: &GatewayState, customer_ref: &str) -> Result<Vec<EntityKey>> {
+    let mut found = Vec::new();
+    entities::for_each_head(state.store.as_ref(), EntityKind::Ticket, 512, |ticket| {
+        if matches!(
+            ticket.value("customer_ref"),
+            Some(FieldValue::Ticket(TicketField::CustomerRef(r))) if r == customer_ref
+        ) {
+            found.push(ticket.key);
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// The log entries about `tickets`, and the position the scan reached.
+fn log_entries_of(state: &GatewayState, tickets: &[EntityKey]) -> Result<(Vec<u64>, u64)> {
+    let scanned_to = state.head();
+    if tickets.is_empty() {
+        return Ok((Vec::new(), scanned_to));
+    }
+    let wanted: std::collections::BTreeSet<&EntityKey> = tickets.iter().collect();
+    let mut seqs = Vec::new();
+    let mut pages = Pages::new(keys::log(0), keys::log(scanned_to + 1), LOG_PAGE);
+    while let Some(page) = pages.next_page(state.store.as_ref())? {
+        for (key, raw) in page {
+            let (entity, _) = crate::log::decode_record_head(&raw)?;
+            if wanted.contains(&entity) {
+                seqs.extend(keys::parse_log(&key));
+            }
+        }
+    }
+    Ok((seqs, scanned_to))
+}
+
+/// Every stored erasure, newest first, with the sites' progress.
+pub fn list(state: &GatewayState) -> Result<Vec<pb::Erasure>> {
+    let (start, end) = keys::prefix_range(keys::ERASURE);
+    let mut out = Vec::new();
+    for (_, raw) in state.store.range(&start, &end, usize::MAX)? {
+        let erasure = pb::Erasure::decode(raw.as_slice())
+            .map_err(|e| Error::Corrupt(format!("erasure record: {e}")))?;
+        out.push(with_progress(state, erasure));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// `erasure` with the registered sites split into those whose last report shows they applied
+/// it and the rest.
+fn with_progress(state: &GatewayState, mut erasure: pb::Erasure) -> pb::Erasure {
+    let head = state.head();
+    erasure.confirmed.clear();
+    erasure.pending.clear();
+    for site in site_health(state) {
+        // The board keeps the lag (head minus the reported cursor), so the cursor is back.
+        let cursor = site.lag.map(|lag| head.saturating_sub(lag));
+        if cursor.is_some_and(|c| c >= erasure.log_seq) {
+            erasure.confirmed.push(site.site);
+        } else {
+            erasure.pending.push(site.site);
+        }
+    }
+    erasure
+}

@@ -1,0 +1,345 @@
+//! Erasure (issue 17, item 2): in-house staff erase a customer, and their name, email, phone
+//! and comment bodies leave every live record at the gateway (entities, log, dead letters,
+//! audit trail) and at every site (replica, outbox, dead letters, webhook queue), including a
+//! site that was offline and had written about the customer meanwhile. A real gateway and
+//! three real adapters over mTLS on loopback; after each store's rewrite at its next open, no
+//! byte of any store directory holds them.
+
+use std::path::Path;
+
+use hotline_proto::v1 as pb;
+use hotline_tests::harness::{FEDERATION, Pki, RunningGateway, federation_config, gateway_view};
+use hotline_tests::sites::{RunningAdapter, adapter_config, dead_webhook, eventually, quiet};
+use pb::admin_client::AdminClient;
+use serde_json::{Value, json};
+
+const NAME: &str = "Erika Mustermann";
+const EMAIL: &str = "erika.mustermann@example.com";
+const PHONE: &str = "+49 30 5550177";
+const SAID: &str = "Frau Mustermann ruft wegen VPN an";
+const OFFLINE_NOTE: &str = "Rueckruf bei Frau Mustermann erledigt";
+const OFFLINE_PHONE: &str = "+49 361 5550188";
+const OTHER: &str = "Max Beispiel";
+
+/// What must not remain anywhere once the customer is erased.
+const ERASED: [&str; 6] = [NAME, EMAIL, PHONE, SAID, OFFLINE_NOTE, OFFLINE_PHONE];
+
+/// Opens a ticket of `customer` in `team`; the other customer's contact data is their own.
+async fn open(
+    site: &RunningAdapter,
+    team: &str,
+    customer: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let (email, phone) = if name == NAME {
+        (EMAIL, PHONE)
+    } else {
+        ("max@example.org", "+49 89 1111")
+    };
+    let body = json!({ "customer_ref": customer, "focus_team": team, "category": "vpn",
+        "customer_name": name, "customer_email": email, "customer_phone": phone });
+    let ticket = site.api.expect("POST", "/v1/tickets", &body, 201).await?;
+    Ok(ticket["number"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn comment(site: &RunningAdapter, number: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+    let comment = json!({ "author_alias": "ak", "visibility": "federation", "body": body });
+    site.api
+        .call("POST", &format!("/v1/tickets/{number}/comments"), &comment)
+        .await
+}
+
+async fn read(site: &RunningAdapter, number: &str) -> anyhow::Result<Value> {
+    site.api
+        .expect("GET", &format!("/v1/tickets/{number}"), &Value::Null, 200)
+        .await
+}
+
+/// The erased strings found in `bytes`.
+fn found(bytes: &[u8]) -> Vec<&'static str> {
+    let text = String::from_utf8_lossy(bytes);
+    ERASED.into_iter().filter(|s| text.contains(s)).collect()
+}
+
+/// Every live record of a stopped site's store that still holds an erased string.
+fn site_leftovers(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let db = sled::open(dir)?;
+    let mut out = Vec::new();
+    for name in db.tree_names() {
+        let tree = db.open_tree(&name)?;
+        for item in tree.iter() {
+            let (key, value) = item?;
+            let hits = [found(&key), found(&value)].concat();
+            if !hits.is_empty() {
+                out.push(format!("{}: {hits:?}", String::from_utf8_lossy(&key)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A customer with tickets at a partner and in-house, comments about them, a site offline
+/// during the erasure that wrote about the customer meanwhile: after `EraseCustomer` and the
+/// sites' return, no live record at the gateway or any site holds the customer's data, the
+/// tickets read erased everywhere and refuse new personal data, another customer is untouched,
+/// the sites confirm, the replicas equal the gateway's views and the trail still chains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -> anyhow::Result<()>
+{
+    let pki = Pki::new()?;
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let site_config = |tenant: &str, site: &str, dir: &Path| {
+        let mut config = adapter_config(&pki, tenant, site, gateway.addr, dir)?;
+        config.sync.report_interval_ms = 200;
+        anyhow::Ok(config)
+    };
+    // dortmund's webhook target is down and gives up at once: its dead letters keep bodies.
+    let mut with_hook = site_config("twenty4help", "dortmund", dirs[1].path())?;
+    let down = dead_webhook(&mut with_hook)?;
+    let dortmund = RunningAdapter::start(with_hook.clone()).await?;
+    let erfurt_config = site_config("helpbycom", "erfurt", dirs[2].path())?;
+    let erfurt = RunningAdapter::start(erfurt_config.clone()).await?;
+    let munich_config = site_config("inhouse", "munich", dirs[3].path())?;
+    let munich = RunningAdapter::start(munich_config.clone()).await?;
+    for site in [&dortmund, &erfurt, &munich] {
+        site.wait_for_numbers().await?;
+    }
+
+    let at_partner = open(&dortmund, "finance-hr", "C-77", NAME).await?;
+    assert_eq!(comment(&dortmund, &at_partner, SAID).await?.0, 201);
+    let in_house = open(&munich, "dealers-sales", "C-77", NAME).await?;
+    assert_eq!(comment(&munich, &in_house, SAID).await?.0, 201);
+    let other = open(&dortmund, "finance-hr", "C-88", OTHER).await?;
+    for site in [&dortmund, &erfurt, &munich] {
+        quiet(site, &gateway).await?;
+    }
+    assert_eq!(read(&erfurt, &in_house).await?["comments"][0]["body"], SAID);
+
+    // erfurt loses its link and writes about the customer while offline.
+    erfurt.stop().await?;
+    let mut offline = erfurt_config.clone();
+    offline.gateway.url = format!("https://{down}");
+    let erfurt = RunningAdapter::start(offline).await?;
+    assert_eq!(comment(&erfurt, &in_house, OFFLINE_NOTE).await?.0, 201);
+    // A change of contact data alone: erased, it must stay a valid change.
+    erfurt
+        .api
+        .expect(
+            "PATCH",
+            &format!("/v1/tickets/{in_house}"),
+            &json!({ "customer_phone": OFFLINE_PHONE }),
+            200,
+        )
+        .await?;
+    erfurt.stop().await?;
+
+    let admin_cert = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    let mut admin = AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
+    let erasure = admin
+        .erase_customer(pb::EraseCustomerRequest {
+            customer_ref: "C-77".into(),
+            reason: "DSGVO request 2026-117".into(),
+        })
+        .await?
+        .into_inner()
+        .erasure
+        .unwrap_or_default();
+    assert_eq!(erasure.tickets, 2, "{erasure:?}");
+    assert_eq!(erasure.erased_by, "staff:admin:alice");
+    assert_eq!(erasure.customer_digest.len(), 64);
+    assert!(
+        erasure.pending.contains(&"erfurt".to_string()),
+        "{erasure:?}"
+    );
+
+    let erfurt = RunningAdapter::start(erfurt_config.clone()).await?;
+    for site in [&dortmund, &erfurt, &munich] {
+        quiet(site, &gateway).await?;
+    }
+
+    // Every site that sees the tickets reads them erased; the other customer is untouched.
+    for (site, number) in [
+        (&dortmund, &at_partner),
+        (&munich, &at_partner),
+        (&munich, &in_house),
+        (&erfurt, &in_house),
+    ] {
+        let ticket = read(site, number).await?;
+        let text = ticket.to_string();
+        assert!(found(text.as_bytes()).is_empty(), "{text}");
+        assert!(ticket["erased_at_ms"].is_u64(), "{text}");
+        let comments = ticket["comments"].as_array().cloned().unwrap_or_default();
+        assert!(!comments.is_empty());
+        assert!(comments.iter().all(|c| c["body"] == "[erased]"), "{text}");
+    }
+    assert_eq!(read(&dortmund, &other).await?["customer_name"], OTHER);
+
+    // An erased ticket takes no personal data again, with the rule named.
+    let path = format!("/v1/tickets/{at_partner}");
+    let (code, body) = dortmund
+        .api
+        .call("PATCH", &path, &json!({ "customer_name": NAME }))
+        .await?;
+    assert_eq!(
+        (code, body["rule"].as_str()),
+        (422, Some("erasure_by_staff")),
+        "{body}"
+    );
+    let (code, body) = comment(&dortmund, &at_partner, "noch eine Notiz").await?;
+    assert_eq!(
+        (code, body["rule"].as_str()),
+        (422, Some("erasure_by_staff")),
+        "{body}"
+    );
+    let (code, _) = dortmund
+        .api
+        .call("PATCH", &path, &json!({ "status": "in_progress" }))
+        .await?;
+    assert_eq!(code, 200, "other fields still change");
+
+    // The tools' undelivered events about the tickets are gone with the data.
+    let letters = dortmund
+        .api
+        .expect("GET", "/v1/webhooks/dead-letters", &Value::Null, 200)
+        .await?;
+    let letters = letters.to_string();
+    assert!(found(letters.as_bytes()).is_empty(), "{letters}");
+    assert!(letters.contains(OTHER), "the other customer's events stay");
+
+    // The sites confirm (goerlitz is registered but never runs here: it stays pending).
+    let listed = || {
+        let mut admin = admin.clone();
+        async move {
+            anyhow::Ok(
+                admin
+                    .list_erasures(pb::ListErasuresRequest {})
+                    .await?
+                    .into_inner()
+                    .erasures,
+            )
+        }
+    };
+    eventually(20, "the running sites confirmed", || async {
+        Ok(listed()
+            .await?
+            .first()
+            .is_some_and(|e| e.confirmed.len() == 3))
+    })
+    .await?;
+    let listed = listed().await?;
+    assert_eq!(listed.len(), 1);
+    let mut confirmed = listed[0].confirmed.clone();
+    confirmed.sort();
+    assert_eq!(confirmed, ["dortmund", "erfurt", "munich"], "{listed:?}");
+    assert_eq!(listed[0].pending, ["goerlitz"], "never started here");
+
+    for (site, tenant) in [
+        (&dortmund, "twenty4help"),
+        (&erfurt, "helpbycom"),
+        (&munich, "inhouse"),
+    ] {
+        quiet(site, &gateway).await?;
+        let view = gateway_view(&gateway.state, tenant)?;
+        assert_eq!(
+            site.snapshot()?.canonical_hash(),
+            view.canonical_hash(),
+            "{tenant} converged"
+        );
+    }
+
+    // No live record at the gateway holds the data: entities, log, dead letters, audit.
+    let mut leftovers = Vec::new();
+    for (key, value) in gateway.state.store.range(&[], &[0xff; 8], usize::MAX)? {
+        let hits = [found(&key), found(&value)].concat();
+        if !hits.is_empty() {
+            leftovers.push(format!("{:?}: {hits:?}", String::from_utf8_lossy(&key)));
+        }
+    }
+    assert!(leftovers.is_empty(), "gateway: {leftovers:?}");
+    let entries =
+        hotline_gateway::audit::read_entries(gateway.state.store.as_ref(), 0, usize::MAX)?;
+    let verdict = hotline_gateway::audit::verify_entries(&entries, None, None, &[0; 32]);
+    assert!(verdict.broken.is_none(), "{verdict:?}");
+    let erased_entry = entries
+        .iter()
+        .filter_map(|e| e.as_ref().ok())
+        .find(|e| e.record.action == "customer.erased")
+        .cloned();
+    let erased_entry = erased_entry.ok_or_else(|| anyhow::anyhow!("no customer.erased entry"))?;
+    assert_eq!(
+        erased_entry.record.subject,
+        format!("customer/{}", erasure.customer_digest)
+    );
+
+    for site in [dortmund, erfurt, munich] {
+        site.stop().await?;
+    }
+    for dir in &dirs[1..] {
+        let left = site_leftovers(dir.path())?;
+        assert!(
+            left.is_empty(),
+            "site store {}: {left:?}",
+            dir.path().display()
+        );
+    }
+    gateway.stop().await?;
+
+    // Proof at rest: each store is rewritten into fresh files when next opened; after that no
+    // byte of any store directory holds the erased data, while the other customer's is there
+    // (so the scan finds what is present).
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let mut reopened = Vec::new();
+    for mut config in [with_hook, erfurt_config, munich_config] {
+        config.gateway.url = format!("https://{}", gateway.addr);
+        reopened.push(RunningAdapter::start(config).await?);
+    }
+    for site in reopened {
+        site.stop().await?;
+    }
+    gateway.stop().await?;
+    for dir in &dirs {
+        let (hits, other_found) = raw_scan(dir.path())?;
+        assert!(hits.is_empty(), "{}: {hits:?}", dir.path().display());
+        if dir.path() != dirs[2].path() {
+            // erfurt's tenant never held the other customer's ticket.
+            assert!(
+                other_found,
+                "{}: the scan finds live data",
+                dir.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The erased strings found in any byte of any file under `dir`, and whether the other
+/// customer's name was found.
+fn raw_scan(dir: &Path) -> anyhow::Result<(Vec<String>, bool)> {
+    let mut hits = Vec::new();
+    let mut other = false;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        for erased in ERASED {
+            if bytes.windows(erased.len()).any(|w| w == erased.as_bytes()) {
+                hits.push(format!("{}: {erased}", path.display()));
+            }
+        }
+        other |= bytes.windows(OTHER.len()).any(|w| w == OTHER.as_bytes());
+    }
+    Ok((hits, other))
+}
