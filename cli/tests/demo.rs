@@ -1,6 +1,7 @@
 //! `hotline demo` end to end at a small size: the whole federation starts, a simulated day of
 //! 200 calls runs through the sites' real APIs, and the summary shows converged replicas, the
-//! gateway's service figures, review report files, a dashboard link and the audit verdict.
+//! gateway's service figures, review report files, a dashboard link, the audit verdict and a
+//! customer erased midway (confirmed by every site, no byte of any store left holding them).
 
 use std::process::Command;
 
@@ -55,7 +56,12 @@ fn demo_with_200_calls_converges() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(answered > 150, "{stdout}");
-    assert_eq!(munich, answered, "in-house must see every ticket: {stdout}");
+    // Every call's ticket, and the one of the customer the demo erases.
+    assert_eq!(
+        munich,
+        answered + 1,
+        "in-house must see every ticket: {stdout}"
+    );
     let offline = stdout
         .lines()
         .find(|l| l.contains("worked without the gateway"))
@@ -101,6 +107,17 @@ fn demo_with_200_calls_converges() {
     check_figures(&stdout);
     check_reviews(&stdout, &data);
     check_dashboard_and_audit(&stdout);
+    // A customer erased midway: every site confirmed, and after the stores' rewrite no byte
+    // of any store directory holds their data.
+    assert!(
+        stdout.contains("1 ticket(s) erased") && stdout.contains("confirmed by 4 of 4 sites"),
+        "{stdout}"
+    );
+    let scan = stdout
+        .lines()
+        .find(|l| l.contains("byte scan of 5 store directories"))
+        .unwrap_or_default();
+    assert!(scan.ends_with("after the rewrite: clean"), "{stdout}");
 }
 
 /// The (tenant, focus team) pairs of the demo: each team's handling tenants.

@@ -1,6 +1,7 @@
 //! `hotline demo`: a whole federation on this machine (gateway, in-house site and three
 //! partner sites, a dev PKI), fed by a simulated day of calls, ending with what it shows.
 
+pub mod erasure;
 pub mod federation;
 pub mod knowledge;
 pub mod link;
@@ -55,6 +56,8 @@ pub struct DemoSummary {
     pub settle: Duration,
     /// The gateway's log head at the end.
     pub gateway_head: u64,
+    /// The customer erased midway (its byte scan is filled in after the federation stops).
+    pub erasure: erasure::ErasureReport,
 }
 
 impl DemoSummary {
@@ -76,6 +79,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
     let kb = knowledge::kb_dir();
     let articles = knowledge::publish(fed, &kb).await?;
     let queries = knowledge::caller_queries(&kb)?;
+    erasure::open_ticket(fed).await?;
     // Every site holds the brand and the articles before the first call.
     let started = Instant::now();
     while !fed.quiet().await? {
@@ -114,6 +118,11 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let settle = started.elapsed();
+    // Midway through the evening, a customer asks to be forgotten.
+    let erased = erasure::erase(fed).await?;
+    while !fed.quiet().await? {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     outcome.articles = articles;
     let mut sites = Vec::new();
     for site in &fed.sites {
@@ -140,6 +149,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         sites,
         settle,
         gateway_head: fed.gateway.head(),
+        erasure: erased,
     })
 }
 
@@ -322,7 +332,7 @@ pub async fn command(
     );
     let fed = Federation::start(dir.path(), OFFLINE_SITE).await?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let summary = run(
+    let mut summary = run(
         &fed,
         &DemoOptions {
             calls,
@@ -340,7 +350,13 @@ pub async fn command(
         tokio::signal::ctrl_c().await?;
     }
     fed.stop().await?;
+    erasure::rewrite_and_scan(dir.path(), &mut summary.erasure)?;
+    erasure::print(&summary.erasure);
     anyhow::ensure!(summary.converged(), "the replicas did not converge");
+    anyhow::ensure!(
+        summary.erasure.pending.is_empty() && summary.erasure.found.is_empty(),
+        "the erasure did not reach every site or left data behind"
+    );
     if let Some(broken) = &seen.audit.broken {
         anyhow::bail!("the audit trail does not verify: {broken}");
     }
