@@ -85,6 +85,21 @@ pub fn erase_change(change: &Change) -> Change {
     out
 }
 
+/// True when `change` is the erased copy of a change that held personal data: it holds an
+/// erased comment body or contact value and nothing [`erase_change`] would still change.
+pub fn is_erased_copy(change: &Change) -> bool {
+    let marked = change.ops.iter().any(|op| match op {
+        FieldOp::AddComment(comment) => comment.body == ERASED_BODY,
+        FieldOp::Set(FieldValue::Ticket(
+            TicketField::CustomerName(v)
+            | TicketField::CustomerEmail(v)
+            | TicketField::CustomerPhone(v),
+        )) => v == ERASED_BODY,
+        FieldOp::Set(_) | FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => false,
+    });
+    change.key.kind == EntityKind::Ticket && marked && erase_change(change) == *change
+}
+
 /// True when `change` erases its ticket (sets the marker).
 pub fn erases(change: &Change) -> bool {
     change.ops.iter().any(|op| {
@@ -320,6 +335,10 @@ mod tests {
             ("a", 1, original.hlc)
         );
         assert!(!erases(&original));
+        assert!(is_erased_copy(&kept) && is_erased_copy(&kept_contact));
+        assert!(!is_erased_copy(&original), "it still holds personal data");
+        let plain = change("a", 3, 12, vec![set(TicketField::Subject("x".into()))]);
+        assert!(!is_erased_copy(&plain), "nothing in it was erased");
         assert!(erases(&change(
             "gateway",
             1,

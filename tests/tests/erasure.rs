@@ -127,6 +127,9 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
     offline.gateway.url = format!("https://{down}");
     let erfurt = RunningAdapter::start(offline).await?;
     assert_eq!(comment(&erfurt, &in_house, OFFLINE_NOTE).await?.0, 201);
+    // The customer calls erfurt too: a ticket the gateway learns of only after the erasure.
+    let late = open(&erfurt, "dealers-sales", "C-77", NAME).await?;
+    assert_eq!(comment(&erfurt, &late, SAID).await?.0, 201);
     // A change of contact data alone: erased, it must stay a valid change.
     erfurt
         .api
@@ -171,13 +174,18 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
         (&munich, &at_partner),
         (&munich, &in_house),
         (&erfurt, &in_house),
+        (&erfurt, &late),
+        (&munich, &late),
+        (&dortmund, &late),
     ] {
         let ticket = read(site, number).await?;
         let text = ticket.to_string();
         assert!(found(text.as_bytes()).is_empty(), "{text}");
         assert!(ticket["erased_at_ms"].is_u64(), "{text}");
         let comments = ticket["comments"].as_array().cloned().unwrap_or_default();
-        assert!(!comments.is_empty());
+        // The late ticket's comment reached the gateway only after the erasure, which refused
+        // it (an erased ticket takes no comment); the others keep theirs, erased.
+        assert_eq!(comments.is_empty(), number == &late, "{text}");
         assert!(comments.iter().all(|c| c["body"] == "[erased]"), "{text}");
     }
     assert_eq!(read(&dortmund, &other).await?["customer_name"], OTHER);
@@ -342,4 +350,66 @@ fn raw_scan(dir: &Path) -> anyhow::Result<(Vec<String>, bool)> {
         other |= bytes.windows(OTHER.len()).any(|w| w == OTHER.as_bytes());
     }
     Ok((hits, other))
+}
+
+/// A site whose push was accepted but whose answer was lost erases its outbox copy when the
+/// erasure arrives, then sends that copy again: the gateway takes it as the retry it is (one
+/// acceptance, nothing written), while a different change under the same number is still a
+/// conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<()> {
+    use hotline_federation::erasure::erase_change;
+    use hotline_federation::model::{FieldValue, TicketField, Visibility};
+    use hotline_federation::{Change, FieldOp};
+    use hotline_tests::changes::{self, accepted, push};
+
+    let pki = Pki::new()?;
+    let dir = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, dir.path())).await?;
+    let mut site = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
+    let block = hotline_tests::harness::lease(&mut site, 1).await?;
+    let number = changes::number(&block, 0);
+    let opened = changes::open_ticket(&number, "twenty4help", "goerlitz", "finance-hr", 1);
+    let said = changes::comment(
+        &number,
+        "twenty4help",
+        "goerlitz",
+        2,
+        "goerlitz-2",
+        Visibility::Federation,
+        SAID,
+    );
+    let first = site.push(push(&[opened, said.clone()])).await?.into_inner();
+    let first = accepted(&first)?;
+
+    let admin_cert = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    let mut admin = AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
+    let erasure = admin
+        .erase_customer(pb::EraseCustomerRequest {
+            customer_ref: "E-104711".into(),
+            reason: "request 9".into(),
+        })
+        .await?
+        .into_inner()
+        .erasure
+        .unwrap_or_default();
+    assert_eq!(erasure.tickets, 1);
+
+    let retry = site.push(push(&[erase_change(&said)])).await?.into_inner();
+    assert_eq!(
+        accepted(&retry)?,
+        vec![(first[1].0, true)],
+        "the same acceptance"
+    );
+    let other = Change {
+        ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::Subject(
+            "something else".into(),
+        )))],
+        ..said
+    };
+    let conflict = site.push(push(&[other])).await?.into_inner();
+    assert!(accepted(&conflict).is_err(), "{conflict:?}");
+    gateway.stop().await
 }

@@ -5,7 +5,7 @@
 //! (`append`). The bytes the engine kept of the old records leave the files only when the
 //! store is compacted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hotline_federation::audit::Record;
 use hotline_federation::erasure::{erase_change, erased};
@@ -35,6 +35,15 @@ pub struct ErasureJob {
     /// The record to store: reason, staff, digest (id, time, counts and position are filled
     /// in here).
     pub record: pb::Erasure,
+}
+
+/// Notes a customer's erasure (the in-house retention's, without a customer, are not).
+fn note_erasure(known: &mut BTreeMap<String, u64>, record: &pb::Erasure) {
+    if record.customer_digest.is_empty() {
+        return;
+    }
+    let at = known.entry(record.customer_digest.clone()).or_default();
+    *at = (*at).max(record.at_ms);
 }
 
 impl Writer {
@@ -143,12 +152,83 @@ impl Writer {
             ..job.record.clone()
         };
         group.batch.put(keys::erasure(id), record.encode_to_vec());
+        // Read again from the store (and this group) when next needed.
+        self.erased_customers = None;
         // The old bytes of the rewritten records leave the files when the store is next
         // opened (a fresh copy of the live records).
         group
             .batch
             .put(keys::meta(keys::REWRITE_ASKED), keys::encode_u64(id));
         Ok(record)
+    }
+
+    /// Marks `key` erased when it is a ticket of a customer erased after the ticket was
+    /// opened (an offline site created it before the erasure and pushed it after): called for
+    /// each accepted change that wrote a ticket's customer reference.
+    pub(super) fn erase_if_customer_erased(
+        &mut self,
+        group: &mut Group,
+        key: &EntityKey,
+    ) -> Result<()> {
+        let ticket = self.load(group, key)?;
+        if erased(&ticket) {
+            return Ok(());
+        }
+        let Some(FieldValue::Ticket(TicketField::CustomerRef(customer))) =
+            ticket.value("customer_ref")
+        else {
+            return Ok(());
+        };
+        let digest = crate::erasure::customer_digest(customer);
+        let opened = match ticket.value("opened_at_ms") {
+            Some(FieldValue::Ticket(TicketField::OpenedAt(at))) => *at,
+            _ => 0,
+        };
+        drop(ticket);
+        let erased_at = self.erased_customers(group)?.get(&digest).copied();
+        if erased_at.is_none_or(|at| opened > at) {
+            return Ok(());
+        }
+        let now = (self.settings.now_ms)();
+        let ops = vec![FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(now)))];
+        self.process_seed(group, "erasure", "erasure.late", key.clone(), ops)?;
+        let only: BTreeSet<EntityKey> = [key.clone()].into();
+        let seqs: Vec<u64> = group
+            .committed
+            .iter()
+            .filter(|c| c.change.key == *key)
+            .map(|c| c.seq)
+            .collect();
+        for seq in seqs {
+            self.erase_log_entry(group, seq, &only)?;
+        }
+        self.erase_dead_letters(group, &only)
+    }
+
+    /// The erased customers by digest with the time of their (latest) erasure: the stored
+    /// records, read once, plus those of this group.
+    fn erased_customers(&mut self, group: &Group) -> Result<&BTreeMap<String, u64>> {
+        if self.erased_customers.is_none() {
+            let (start, end) = keys::prefix_range(keys::ERASURE);
+            let mut known = BTreeMap::new();
+            for (_, raw) in self.store.range(&start, &end, usize::MAX)? {
+                let record = pb::Erasure::decode(raw.as_slice())
+                    .map_err(|e| Error::Corrupt(format!("erasure record: {e}")))?;
+                note_erasure(&mut known, &record);
+            }
+            self.erased_customers = Some(known);
+        }
+        let known = self.erased_customers.get_or_insert_with(BTreeMap::new);
+        for write in &group.batch.writes {
+            if let Write::Put(key, raw) = write {
+                if key.first() == Some(&keys::ERASURE) {
+                    if let Ok(record) = pb::Erasure::decode(raw.as_slice()) {
+                        note_erasure(known, &record);
+                    }
+                }
+            }
+        }
+        Ok(known)
     }
 
     /// Rewrites log entry `seq` (stored, or written earlier in this group) with its change as

@@ -139,8 +139,13 @@ impl Writer {
             },
         };
         if let Some((global_seq, known, receipt)) = seen {
-            // Entries from before digests were kept cannot be compared: taken as a retry.
-            if known.is_some_and(|known| known != digest) {
+            // Entries from before digests were kept cannot be compared: taken as a retry. So is
+            // a change of an erased ticket that is its own erased copy: a site re-sending a
+            // change it erased in its outbox after the first send's answer was lost (the
+            // stored digest is the original's; the copy writes nothing personal).
+            let erased_retry = erasure::is_erased_copy(change)
+                && erasure::erased(self.load(group, &change.key)?.as_ref());
+            if known.is_some_and(|known| known != digest) && !erased_retry {
                 return Ok((
                     Outcome::Rejected(reused_origin_seq(&dedupe.0, dedupe.1)),
                     None,
@@ -185,6 +190,15 @@ impl Writer {
         }
         let global_seq = self.append(group, change, before, now, Some(log_field))?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
+        let names_customer = change.ops.iter().any(|op| {
+            matches!(
+                op,
+                FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(_)))
+            )
+        });
+        if names_customer {
+            self.erase_if_customer_erased(group, &change.key)?;
+        }
         let outcome = Outcome::Accepted {
             global_seq,
             duplicate: false,

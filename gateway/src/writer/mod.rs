@@ -341,6 +341,7 @@ pub fn spawn(
         parked: durable.parked,
         needs_recovery: false,
         salt_key: audit::salt_key()?,
+        erased_customers: None,
     };
     let (tx, rx) = mpsc::channel(queue);
     let running = match mode {
@@ -433,6 +434,9 @@ struct Writer {
     needs_recovery: bool,
     /// The key the audit entries' salts are derived from (see [`audit::entry_salt`]).
     salt_key: [u8; 32],
+    /// Erased customers (digest of the reference, erasure time), read from the store at the
+    /// first ticket change that needs them; see `erasure::Writer::erase_if_customer_erased`.
+    erased_customers: Option<BTreeMap<String, u64>>,
 }
 
 impl Writer {
