@@ -12,6 +12,7 @@ use hotline_tests::harness::{FEDERATION, Pki, RunningGateway, federation_config,
 use hotline_tests::sites::{RunningAdapter, adapter_config, dead_webhook, eventually, quiet};
 use pb::admin_client::AdminClient;
 use serde_json::{Value, json};
+use tonic::transport::Channel;
 
 const NAME: &str = "Erika Mustermann";
 const EMAIL: &str = "erika.mustermann@example.com";
@@ -53,6 +54,32 @@ async fn read(site: &RunningAdapter, number: &str) -> anyhow::Result<Value> {
     site.api
         .expect("GET", &format!("/v1/tickets/{number}"), &Value::Null, 200)
         .await
+}
+
+/// An Admin client of the staff member alice (admin role).
+async fn admin(gateway: &RunningGateway, pki: &Pki) -> anyhow::Result<AdminClient<Channel>> {
+    let cert = pki
+        .ca
+        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
+    Ok(AdminClient::new(gateway.channel(pki, Some(&cert)).await?))
+}
+
+/// Erases `customer` through Admin; answers the erasure.
+async fn erase(
+    admin: &mut AdminClient<Channel>,
+    customer: &str,
+    reason: &str,
+) -> anyhow::Result<pb::Erasure> {
+    let answer = admin
+        .erase_customer(pb::EraseCustomerRequest {
+            customer_ref: customer.into(),
+            reason: reason.into(),
+        })
+        .await?
+        .into_inner();
+    answer
+        .erasure
+        .ok_or_else(|| anyhow::anyhow!("an erasure answer without the erasure"))
 }
 
 /// The erased strings found in `bytes`.
@@ -142,19 +169,8 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
         .await?;
     erfurt.stop().await?;
 
-    let admin_cert = pki
-        .ca
-        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
-    let mut admin = AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
-    let erasure = admin
-        .erase_customer(pb::EraseCustomerRequest {
-            customer_ref: "C-77".into(),
-            reason: "DSGVO request 2026-117".into(),
-        })
-        .await?
-        .into_inner()
-        .erasure
-        .unwrap_or_default();
+    let mut admin = admin(&gateway, &pki).await?;
+    let erasure = erase(&mut admin, "C-77", "DSGVO request 2026-117").await?;
     assert_eq!(erasure.tickets, 2, "{erasure:?}");
     assert_eq!(erasure.erased_by, "staff:admin:alice");
     assert_eq!(erasure.customer_digest.len(), 64);
@@ -382,19 +398,7 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
     let first = site.push(push(&[opened, said.clone()])).await?.into_inner();
     let first = accepted(&first)?;
 
-    let admin_cert = pki
-        .ca
-        .issue_staff(FEDERATION, "admin", "alice", time::Duration::days(1))?;
-    let mut admin = AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
-    let erasure = admin
-        .erase_customer(pb::EraseCustomerRequest {
-            customer_ref: "E-104711".into(),
-            reason: "request 9".into(),
-        })
-        .await?
-        .into_inner()
-        .erasure
-        .unwrap_or_default();
+    let erasure = erase(&mut admin(&gateway, &pki).await?, "E-104711", "request 9").await?;
     assert_eq!(erasure.tickets, 1);
 
     let retry = site.push(push(&[erase_change(&said)])).await?.into_inner();
