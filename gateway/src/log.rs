@@ -187,6 +187,8 @@ pub struct Committed {
     pub lost: Vec<String>,
     /// See [`LogRecord::expired`].
     pub expired: bool,
+    /// [`crate::writer::Shared::erasures`] when the entry was committed.
+    pub erasures_before: u64,
     /// What a policy change did to its team's access (empty team otherwise).
     pub team: TeamChange,
     /// Every tenant that may read the entity right after the change, and how much of it.

@@ -121,6 +121,7 @@ impl GatewayState {
             registry: RwLock::new(Arc::new(registry)),
             committed,
             dead_letters_not_kept: AtomicU64::new(0),
+            erasures: AtomicU64::new(0),
             face: RwLock::new(Arc::new(face)),
             metrics: crate::metrics::GatewayMetrics::new(),
             checkpoint: RwLock::new(None),

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
+use hotline_federation::Change;
 use hotline_federation::ids::INHOUSE;
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
 use hotline_federation::visibility::{
@@ -314,6 +315,14 @@ impl Feed {
             return Ok(encode_entry(entry.seq, events));
         }
         let directory = self.state.shared.directory();
+        if let Some(kept) = self.erased_since(entry)? {
+            // Committed before its ticket was erased: sent as the ticket keeps it now, and
+            // never shared (it was not decided on the entry alone).
+            return Ok(encode_entry(
+                entry.seq,
+                self.change_events(entry, &kept, &directory),
+            ));
+        }
         // Held while deciding (microseconds, no await): subscribers of one tenant arriving
         // together decide once.
         let mut prepared = entry.prepared.lock();
@@ -321,7 +330,10 @@ impl Feed {
         if let Some(found) = prepared.iter().find(mine) {
             return Ok(found.events.clone());
         }
-        let events = encode_entry(entry.seq, self.change_events(entry, &directory));
+        let events = encode_entry(
+            entry.seq,
+            self.change_events(entry, &entry.change, &directory),
+        );
         prepared.push(Prepared {
             tenant: tenant.to_owned(),
             directory,
@@ -344,9 +356,29 @@ impl Feed {
         self.emit(touches)
     }
 
+    /// The erased copy of a live ticket entry whose ticket was erased after it was committed
+    /// (a subscriber behind in the live tail); `None` otherwise. Reads the ticket only when a
+    /// group erased something since the entry.
+    fn erased_since(&self, entry: &Committed) -> Result<Option<Change>> {
+        let key = &entry.change.key;
+        let erasures = self.state.shared.erasures.load(Ordering::SeqCst);
+        if key.kind != EntityKind::Ticket || erasures <= entry.erasures_before {
+            return Ok(None);
+        }
+        let current = crate::store::entities::read_head(self.state.store.as_ref(), key)?;
+        Ok(current
+            .filter(hotline_federation::erasure::erased)
+            .map(|_| hotline_federation::erasure::erase_change(&entry.change)))
+    }
+
     /// The change of a live entry that did not change this tenant's access, as the tenant may
     /// read it both at the entry and under `directory`.
-    fn change_events(&self, entry: &Committed, directory: &Directory) -> Vec<Body> {
+    fn change_events(
+        &self,
+        entry: &Committed,
+        change: &Change,
+        directory: &Directory,
+    ) -> Vec<Body> {
         let tenant = self.tenant.as_str();
         let at_entry = entry
             .readers
@@ -358,7 +390,7 @@ impl Feed {
         if allowed == Access::Hidden {
             return Vec::new();
         }
-        let view = strip_change(tenant, &entry.change, allowed == Access::Full);
+        let view = strip_change(tenant, change, allowed == Access::Full);
         if view.ops.is_empty() {
             Vec::new()
         } else {

@@ -74,6 +74,7 @@ fn entry() -> Committed {
         gained: Vec::new(),
         lost: Vec::new(),
         expired: false,
+        erasures_before: 0,
         team: TeamChange::default(),
         readers: vec![
             ("inhouse".into(), Access::Full),
@@ -238,4 +239,37 @@ async fn a_registration_publishes_new_rules_and_leaves_the_old_ones_alone() {
     assert!(Arc::ptr_eq(&now, &state.shared.directory()));
     let registry = state.shared.registry();
     assert_eq!(registry.sites["dortmund"].display_name, "Dortmund Nord");
+}
+
+/// A live entry committed before its ticket was erased (a subscriber behind in the live tail):
+/// before any erasure it carries the customer's name and is shared; once a later group erased
+/// the ticket, the next subscriber of the same tenant gets it without the name, decided anew.
+#[tokio::test]
+async fn an_entry_committed_before_its_ticket_was_erased_is_sent_erased() {
+    use std::sync::atomic::Ordering;
+    let state = state().await;
+    set_rules(&state, rules(true));
+    let entry = entry();
+    let before = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(carries_name(&before), "the granted name is missing");
+
+    let mut erased = EntityState::delta(&entry.change);
+    erased.apply(&Change {
+        key: entry.change.key.clone(),
+        ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(9)))],
+        origin_site: "gateway".into(),
+        origin_seq: 1,
+        hlc: Hlc::new(1_790_000_000_001, 0),
+    });
+    let mut batch = crate::store::Batch::default();
+    crate::store::entities::write_whole(&mut batch, &erased);
+    state.store.apply(batch).unwrap();
+    state.shared.erasures.fetch_add(1, Ordering::SeqCst);
+
+    let after = feed(&state, "twenty4help").live_prepared(&entry).unwrap();
+    assert!(!carries_name(&after), "sent with the erased name");
+    assert_eq!(after.len(), 1, "the rest of the change still goes");
+    assert_eq!(after[0].event().unwrap().cursor, 7);
+    let inhouse = feed(&state, "inhouse").live_prepared(&entry).unwrap();
+    assert!(!carries_name(&inhouse));
 }

@@ -109,6 +109,7 @@ impl Writer {
                 )));
             }
             erased_now.insert(key.clone());
+            group.erased = true;
         }
         let mut seqs: BTreeSet<u64> = job.log_seqs.iter().copied().collect();
         seqs.extend(
@@ -192,6 +193,7 @@ impl Writer {
         let now = (self.settings.now_ms)();
         let ops = vec![FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(now)))];
         self.process_seed(group, "erasure", "erasure.late", key.clone(), ops)?;
+        group.erased = true;
         let only: BTreeSet<EntityKey> = [key.clone()].into();
         let seqs: Vec<u64> = group
             .committed

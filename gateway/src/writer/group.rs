@@ -51,6 +51,8 @@ pub(super) struct Group {
     /// The registry changed since `face` was built: rebuild it before its next use, so a group
     /// of many registrations (a gateway started with a thousand sites) builds it once.
     pub(super) face_stale: bool,
+    /// This group erased a ticket: live entries committed before it are checked again.
+    pub(super) erased: bool,
 }
 
 impl Group {
@@ -196,6 +198,11 @@ impl Writer {
             .metrics
             .observe_group(done.len(), started.elapsed());
         let committed = std::mem::take(&mut group.committed);
+        if group.erased {
+            // Before this group's entries reach subscribers: they and every older entry still
+            // in the live tail are checked against the tickets' current state.
+            self.shared.erasures.fetch_add(1, Ordering::SeqCst);
+        }
         self.adopt(group);
         self.shared.metrics.set_dead_letters(&self.letters);
         for done in done {
@@ -227,6 +234,7 @@ impl Writer {
             unused: self.unused.clone(),
             face: self.shared.face(),
             face_stale: false,
+            erased: false,
         }
     }
 

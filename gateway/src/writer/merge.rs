@@ -369,6 +369,10 @@ impl Writer {
             gained,
             lost,
             expired,
+            erasures_before: self
+                .shared
+                .erasures
+                .load(std::sync::atomic::Ordering::SeqCst),
             team,
             readers,
             prepared: parking_lot::Mutex::new(Vec::new()),

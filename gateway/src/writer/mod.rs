@@ -220,6 +220,9 @@ pub struct Shared {
     pub metrics: crate::metrics::GatewayMetrics,
     /// The latest signed audit checkpoint, as committed (each push answer carries it).
     pub checkpoint: RwLock<Option<SignedCheckpoint>>,
+    /// Groups that erased a ticket since start: a live entry committed before one
+    /// ([`crate::log::Committed::erasures_before`]) is sent as the ticket keeps it now.
+    pub erasures: AtomicU64,
 }
 
 impl Shared {
