@@ -132,11 +132,16 @@ pub fn format_erasures(erasures: &[pb::Erasure]) -> String {
                     sites.join(",")
                 }
             };
+            // The in-house retention's erasures name no customer.
+            let whose = if e.customer_digest.is_empty() {
+                "closed tickets past the in-house retention".to_owned()
+            } else {
+                format!("customer {}", e.customer_digest)
+            };
             format!(
-                "erasure {} of customer {}: {} tickets, by {} at {} ms, reason {:?}, log {}\n  \
+                "erasure {} of {whose}: {} tickets, by {} at {} ms, reason {:?}, log {}\n  \
                  confirmed {}; pending {}\n",
                 e.id,
-                e.customer_digest,
                 e.tickets,
                 e.erased_by,
                 e.at_ms,

@@ -305,6 +305,27 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
         "{refused}"
     );
     assert!(ok(admin("bob", &["policies"])).contains("partners keep 30d"));
+    // Erasure: an admin erases (a reference without tickets erases none), an auditor may
+    // list but not erase, and bad input says what is allowed.
+    let erase = |staff: &str, reference: &str, reason: &str| {
+        admin(
+            staff,
+            &["erase", "--customer-ref", reference, "--reason", reason],
+        )
+    };
+    let erased = ok(erase("alice", "E-4711", "request 2026-117"));
+    assert!(
+        erased.starts_with("erasure 1 of customer ")
+            && erased.contains(": 0 tickets, by staff:admin:alice"),
+        "{erased}"
+    );
+    let refused = failed(erase("bob", "E-4711", "again"));
+    assert!(refused.contains("auditor"), "{refused}");
+    let refused = failed(erase("alice", "E-4711", " "));
+    assert!(refused.contains("reason: must say why"), "{refused}");
+    let listed = ok(admin("bob", &["erasures"]));
+    assert!(listed.contains("reason \"request 2026-117\""), "{listed}");
+    assert_eq!(listed.matches("erasure ").count(), 1, "{listed}");
     let replay = ok(admin(
         "alice",
         &["replay", "--site", "hamburg", "--seq", "1"],

@@ -64,19 +64,6 @@ pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
     })
     .await
     .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
-    if let (false, Some(days)) = (inhouse.is_empty(), state.config.retention.inhouse_days) {
-        let record = hotline_proto::v1::Erasure {
-            reason: format!("in-house retention: closed more than {days} days ago"),
-            erased_by: crate::writer::RETENTION_ACTOR.into(),
-            ..hotline_proto::v1::Erasure::default()
-        };
-        let erased = crate::erasure::erase_tickets(state, None, inhouse, record).await?;
-        tracing::info!(
-            tickets = erased.tickets,
-            erasure = erased.id,
-            "in-house retention ended: personal data erased"
-        );
-    }
     let mut archived = 0;
     for batch in due.chunks(state.config.retention.archive_batch) {
         let outcomes = state.writer.archive(batch.to_vec()).await?;
@@ -84,6 +71,23 @@ pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
             .iter()
             .filter(|o| matches!(o, Outcome::Accepted { .. }))
             .count();
+    }
+    // After the partners' archive, which a failure here must not hold up; in batches, so a
+    // first sweep over a large store does not hold pushes up behind one group.
+    if let Some(days) = state.config.retention.inhouse_days {
+        for batch in inhouse.chunks(state.config.retention.archive_batch) {
+            let record = hotline_proto::v1::Erasure {
+                reason: format!("in-house retention: closed more than {days} days ago"),
+                erased_by: crate::writer::RETENTION_ACTOR.into(),
+                ..hotline_proto::v1::Erasure::default()
+            };
+            let erased = crate::erasure::erase_tickets(state, None, batch.to_vec(), record).await?;
+            tracing::info!(
+                tickets = erased.tickets,
+                erasure = erased.id,
+                "in-house retention ended: personal data erased"
+            );
+        }
     }
     Ok(archived)
 }

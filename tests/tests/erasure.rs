@@ -383,9 +383,18 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
     let dir = tempfile::tempdir()?;
     let gateway = RunningGateway::start(federation_config(&pki, dir.path())).await?;
     let mut site = gateway.site_client(&pki, "twenty4help", "goerlitz").await?;
-    let block = hotline_tests::harness::lease(&mut site, 1).await?;
+    let block = hotline_tests::harness::lease(&mut site, 2).await?;
     let number = changes::number(&block, 0);
     let opened = changes::open_ticket(&number, "twenty4help", "goerlitz", "finance-hr", 1);
+    // Another customer's ticket, opened before the erasure too.
+    let another = changes::number(&block, 1);
+    let mut other_ticket =
+        changes::open_ticket(&another, "twenty4help", "goerlitz", "finance-hr", 3);
+    for op in &mut other_ticket.ops {
+        if let FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(r))) = op {
+            *r = "E-200".into();
+        }
+    }
     let said = changes::comment(
         &number,
         "twenty4help",
@@ -395,7 +404,10 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
         Visibility::Federation,
         SAID,
     );
-    let first = site.push(push(&[opened, said.clone()])).await?.into_inner();
+    let first = site
+        .push(push(&[opened, said.clone(), other_ticket.clone()]))
+        .await?
+        .into_inner();
     let first = accepted(&first)?;
 
     let erasure = erase(&mut admin(&gateway, &pki).await?, "E-104711", "request 9").await?;
@@ -415,5 +427,35 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
     };
     let conflict = site.push(push(&[other])).await?.into_inner();
     assert!(accepted(&conflict).is_err(), "{conflict:?}");
+    // An erased-looking change that is not the stored copy is no retry either.
+    let forged = changes::comment(
+        &number,
+        "twenty4help",
+        "goerlitz",
+        2,
+        "goerlitz-99",
+        Visibility::Federation,
+        hotline_federation::erasure::ERASED_BODY,
+    );
+    let conflict = site.push(push(&[forged])).await?.into_inner();
+    assert!(accepted(&conflict).is_err(), "{conflict:?}");
+
+    // A site cannot erase a ticket opened before the erasure by giving it the erased
+    // customer's reference afterwards.
+    let renamed = Change {
+        ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(
+            "E-104711".into(),
+        )))],
+        origin_seq: 4,
+        hlc: hotline_federation::Hlc::new(changes::now_ms() + 1, 0),
+        ..other_ticket
+    };
+    accepted(&site.push(push(&[renamed])).await?.into_inner())?;
+    let key = hotline_federation::model::EntityKey::new(
+        hotline_federation::model::EntityKind::Ticket,
+        another.as_str(),
+    );
+    let state = gateway.state.entity(&key)?;
+    assert!(!hotline_federation::erasure::erased(&state), "{state:?}");
     gateway.stop().await
 }

@@ -120,7 +120,12 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
     let settle = started.elapsed();
     // Midway through the evening, a customer asks to be forgotten.
     let erased = erasure::erase(fed).await?;
+    let erased_at = Instant::now();
     while !fed.quiet().await? {
+        anyhow::ensure!(
+            erased_at.elapsed() < Duration::from_secs(60),
+            "the sites did not apply the erasure within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     outcome.articles = articles;

@@ -194,6 +194,9 @@ impl Writer {
         let ops = vec![FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(now)))];
         self.process_seed(group, "erasure", "erasure.late", key.clone(), ops)?;
         group.erased = true;
+        group
+            .batch
+            .put(keys::meta(keys::REWRITE_ASKED), keys::encode_u64(now));
         let only: BTreeSet<EntityKey> = [key.clone()].into();
         let seqs: Vec<u64> = group
             .committed
@@ -231,6 +234,29 @@ impl Writer {
             }
         }
         Ok(known)
+    }
+
+    /// The change of log entry `seq` as logged (stored, or written earlier in this group);
+    /// `None` when pruned.
+    pub(super) fn logged_change(&self, group: &Group, seq: u64) -> Result<Option<Change>> {
+        let key = keys::log(seq);
+        let pending = group
+            .batch
+            .writes
+            .iter()
+            .rev()
+            .find_map(|write| match write {
+                Write::Put(k, v) if *k == key => Some(v.clone()),
+                Write::Put(..) | Write::Delete(_) => None,
+            });
+        let raw = match pending {
+            Some(raw) => raw,
+            None => match self.store.get(&key)? {
+                Some(raw) => raw,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(decode_record(&raw)?.0))
     }
 
     /// Rewrites log entry `seq` (stored, or written earlier in this group) with its change as

@@ -456,6 +456,8 @@ impl Writer {
         );
         self.head = durable.head;
         self.audit = durable.audit;
+        // Read again from what is durable (a failed group may have held an erasure).
+        self.erased_customers = None;
         self.checkpoint = durable.checkpoint;
         *self.shared.checkpoint.write() = durable.checkpoint;
         self.floor = durable.floor;

@@ -144,7 +144,7 @@ impl Writer {
             // change it erased in its outbox after the first send's answer was lost (the
             // stored digest is the original's; the copy writes nothing personal).
             let erased_retry = erasure::is_erased_copy(change)
-                && erasure::erased(self.load(group, &change.key)?.as_ref());
+                && self.logged_change(group, global_seq)?.as_ref() == Some(&*change);
             if known.is_some_and(|known| known != digest) && !erased_retry {
                 return Ok((
                     Outcome::Rejected(reused_origin_seq(&dedupe.0, dedupe.1)),
@@ -163,6 +163,7 @@ impl Writer {
             return refused(Refusal::new(Rule::ClockSkew, e.to_string()));
         }
         let before = self.load(group, &change.key)?;
+        let was_new = before.is_empty();
         let leased = match (caller, change.key.kind, before.is_empty()) {
             (Caller::Site { site, .. }, EntityKind::Ticket, true) => {
                 match PublicNumber::parse("id", &change.key.id) {
@@ -196,7 +197,9 @@ impl Writer {
                 FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(_)))
             )
         });
-        if names_customer {
+        // Only a creation: changing an existing ticket's reference to an erased customer's
+        // must not let a site erase a ticket.
+        if was_new && names_customer {
             self.erase_if_customer_erased(group, &change.key)?;
         }
         let outcome = Outcome::Accepted {
