@@ -236,9 +236,9 @@ impl Writer {
         Ok(known)
     }
 
-    /// The change of log entry `seq` as logged (stored, or written earlier in this group);
-    /// `None` when pruned.
-    pub(super) fn logged_change(&self, group: &Group, seq: u64) -> Result<Option<Change>> {
+    /// Log entry `seq` as logged (written earlier in this group, or stored); `None` when
+    /// pruned.
+    fn logged(&self, group: &Group, seq: u64) -> Result<Option<Vec<u8>>> {
         let key = keys::log(seq);
         let pending = group
             .batch
@@ -249,14 +249,18 @@ impl Writer {
                 Write::Put(k, v) if *k == key => Some(v.clone()),
                 Write::Put(..) | Write::Delete(_) => None,
             });
-        let raw = match pending {
-            Some(raw) => raw,
-            None => match self.store.get(&key)? {
-                Some(raw) => raw,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some(decode_record(&raw)?.0))
+        match pending {
+            Some(raw) => Ok(Some(raw)),
+            None => self.store.get(&key),
+        }
+    }
+
+    /// The change of log entry `seq` as logged; `None` when pruned.
+    pub(super) fn logged_change(&self, group: &Group, seq: u64) -> Result<Option<Change>> {
+        match self.logged(group, seq)? {
+            Some(raw) => Ok(Some(decode_record(&raw)?.0)),
+            None => Ok(None),
+        }
     }
 
     /// Rewrites log entry `seq` (stored, or written earlier in this group) with its change as
@@ -267,22 +271,8 @@ impl Writer {
         seq: u64,
         erased: &BTreeSet<EntityKey>,
     ) -> Result<()> {
-        let key = keys::log(seq);
-        let pending = group
-            .batch
-            .writes
-            .iter()
-            .rev()
-            .find_map(|write| match write {
-                Write::Put(k, v) if *k == key => Some(v.clone()),
-                Write::Put(..) | Write::Delete(_) => None,
-            });
-        let raw = match pending {
-            Some(raw) => raw,
-            None => match self.store.get(&key)? {
-                Some(raw) => raw,
-                None => return Ok(()), // pruned meanwhile
-            },
+        let Some(raw) = self.logged(group, seq)? else {
+            return Ok(()); // pruned meanwhile
         };
         let (change, record) = decode_record(&raw)?;
         if !erased.contains(&change.key) {
@@ -296,7 +286,7 @@ impl Writer {
             change: Some(pb::Change::from(kept.clone())),
             ..record
         };
-        group.batch.put(key, record.encode_to_vec());
+        group.batch.put(keys::log(seq), record.encode_to_vec());
         for committed in &mut group.committed {
             if committed.seq == seq {
                 committed.change = kept.clone();
