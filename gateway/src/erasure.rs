@@ -69,33 +69,47 @@ pub async fn erase_customer(
         erased_by: staff,
         ..pb::Erasure::default()
     };
-    erase_tickets(state, Some(customer_ref), tickets, record).await
+    let mut erased = erase_tickets(state, Some(customer_ref), tickets, record, usize::MAX).await?;
+    erased
+        .pop()
+        .ok_or_else(|| Error::Storage("the erasure answered no record".into()))
 }
 
 /// Erases `tickets` (of the customer `customer_ref`, checked again by the writer, or any for
-/// the in-house retention): finds the log entries about them, has the writer erase, and
-/// answers the stored erasure `record` with the sites' progress.
+/// the in-house retention), at most `batch` per writer group: finds the log entries about
+/// them in one scan, has the writer erase each batch under `record`, and answers the stored
+/// erasure records with the sites' progress.
 pub async fn erase_tickets(
     state: &Arc<GatewayState>,
     customer_ref: Option<String>,
     tickets: Vec<EntityKey>,
     record: pb::Erasure,
-) -> Result<pb::Erasure> {
+    batch: usize,
+) -> Result<Vec<pb::Erasure>> {
     let reader = state.clone();
     let scanned = tickets.clone();
-    let (log_seqs, scanned_to) =
+    let (entries, scanned_to) =
         tokio::task::spawn_blocking(move || log_entries_of(&reader, &scanned))
             .await
             .map_err(|e| Error::Unavailable(format!("erasure scan failed: {e}")))??;
-    let job = ErasureJob {
-        record,
-        customer_ref,
-        tickets,
-        log_seqs,
-        scanned_to,
-    };
-    let erasure = state.writer.erase(job).await?;
-    Ok(with_progress(state, erasure))
+    let mut erasures = Vec::new();
+    for chunk in tickets.chunks(batch.max(1)) {
+        let mine: std::collections::BTreeSet<&EntityKey> = chunk.iter().collect();
+        let job = ErasureJob {
+            record: record.clone(),
+            customer_ref: customer_ref.clone(),
+            tickets: chunk.to_vec(),
+            log_seqs: entries
+                .iter()
+                .filter(|(_, key)| mine.contains(key))
+                .map(|(seq, _)| *seq)
+                .collect(),
+            scanned_to,
+        };
+        let erasure = state.writer.erase(job).await?;
+        erasures.push(with_progress(state, erasure));
+    }
+    Ok(erasures)
 }
 
 /// The tickets whose customer reference is `customer_ref`, from the ticket heads.
@@ -113,8 +127,11 @@ fn tickets_of(state: &GatewayState, customer_ref: &str) -> Result<Vec<EntityKey>
     Ok(found)
 }
 
-/// The log entries about `tickets`, and the position the scan reached.
-fn log_entries_of(state: &GatewayState, tickets: &[EntityKey]) -> Result<(Vec<u64>, u64)> {
+/// The log entries about `tickets` (position, ticket), and the position the scan reached.
+fn log_entries_of(
+    state: &GatewayState,
+    tickets: &[EntityKey],
+) -> Result<(Vec<(u64, EntityKey)>, u64)> {
     let scanned_to = state.head();
     if tickets.is_empty() {
         return Ok((Vec::new(), scanned_to));
@@ -125,8 +142,8 @@ fn log_entries_of(state: &GatewayState, tickets: &[EntityKey]) -> Result<(Vec<u6
     while let Some(page) = pages.next_page(state.store.as_ref())? {
         for (key, raw) in page {
             let (entity, _) = crate::log::decode_record_head(&raw)?;
-            if wanted.contains(&entity) {
-                seqs.extend(keys::parse_log(&key));
+            if let (true, Some(seq)) = (wanted.contains(&entity), keys::parse_log(&key)) {
+                seqs.push((seq, entity));
             }
         }
     }
@@ -149,13 +166,10 @@ pub fn list(state: &GatewayState) -> Result<Vec<pb::Erasure>> {
 /// `erasure` with the registered sites split into those whose last report shows they applied
 /// it and the rest.
 fn with_progress(state: &GatewayState, mut erasure: pb::Erasure) -> pb::Erasure {
-    let head = state.head();
     erasure.confirmed.clear();
     erasure.pending.clear();
     for site in site_health(state) {
-        // The board keeps the lag (head minus the reported cursor), so the cursor is back.
-        let cursor = site.lag.map(|lag| head.saturating_sub(lag));
-        if cursor.is_some_and(|c| c >= erasure.log_seq) {
+        if site.cursor.is_some_and(|c| c >= erasure.log_seq) {
             erasure.confirmed.push(site.site);
         } else {
             erasure.pending.push(site.site);

@@ -125,6 +125,8 @@ pub struct SiteHealth {
     pub display_name: String,
     /// When the gateway last heard from it (ms; `None`: not since the gateway started).
     pub last_seen_ms: Option<u64>,
+    /// The log position it reported having applied.
+    pub cursor: Option<u64>,
     /// Log entries it has yet to apply: the gateway's head minus its reported cursor.
     pub lag: Option<u64>,
     /// Changes waiting in its outbox.
@@ -154,6 +156,7 @@ pub fn site_health(state: &GatewayState) -> Vec<SiteHealth> {
             let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             SiteHealth {
                 last_seen_ms: seen.map(|s| s.last_seen_ms).filter(|ms| *ms > 0),
+                cursor: report.map(|(r, _)| r.cursor),
                 lag: report.map(|(r, _)| head.saturating_sub(r.cursor)),
                 outbox_depth: report.map(|(r, _)| r.outbox_depth),
                 dead_letters: report.map(|(r, _)| r.dead_letters),

@@ -54,19 +54,14 @@ pub fn spawn(state: Arc<GatewayState>, shutdown: CancellationToken) -> JoinHandl
 /// retention (`retention.inhouse_days`); answers how many were archived.
 pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
     let reader = state.clone();
-    let (due, inhouse) = tokio::task::spawn_blocking(move || {
-        let now = reader.now_ms();
-        let inhouse = match reader.config.retention.inhouse_days {
-            Some(days) => inhouse_due(&reader, days, now)?,
-            None => Vec::new(),
-        };
-        Ok::<_, Error>((due_tickets(&reader, now)?, inhouse))
-    })
-    .await
-    .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
+    let inhouse_days = state.config.retention.inhouse_days;
+    let due = tokio::task::spawn_blocking(move || due(&reader, reader.now_ms(), inhouse_days))
+        .await
+        .map_err(|e| Error::Unavailable(format!("retention sweep failed: {e}")))??;
+    let batch = state.config.retention.archive_batch;
     let mut archived = 0;
-    for batch in due.chunks(state.config.retention.archive_batch) {
-        let outcomes = state.writer.archive(batch.to_vec()).await?;
+    for chunk in due.archive.chunks(batch) {
+        let outcomes = state.writer.archive(chunk.to_vec()).await?;
         archived += outcomes
             .iter()
             .filter(|o| matches!(o, Outcome::Accepted { .. }))
@@ -74,14 +69,13 @@ pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
     }
     // After the partners' archive, which a failure here must not hold up; in batches, so a
     // first sweep over a large store does not hold pushes up behind one group.
-    if let Some(days) = state.config.retention.inhouse_days {
-        for batch in inhouse.chunks(state.config.retention.archive_batch) {
-            let record = hotline_proto::v1::Erasure {
-                reason: format!("in-house retention: closed more than {days} days ago"),
-                erased_by: crate::writer::RETENTION_ACTOR.into(),
-                ..hotline_proto::v1::Erasure::default()
-            };
-            let erased = crate::erasure::erase_tickets(state, None, batch.to_vec(), record).await?;
+    if let (Some(days), false) = (inhouse_days, due.erase.is_empty()) {
+        let record = hotline_proto::v1::Erasure {
+            reason: format!("in-house retention: closed more than {days} days ago"),
+            erased_by: crate::writer::RETENTION_ACTOR.into(),
+            ..hotline_proto::v1::Erasure::default()
+        };
+        for erased in crate::erasure::erase_tickets(state, None, due.erase, record, batch).await? {
             tracing::info!(
                 tickets = erased.tickets,
                 erasure = erased.id,
@@ -92,24 +86,26 @@ pub async fn sweep(state: &Arc<GatewayState>) -> Result<usize> {
     Ok(archived)
 }
 
-/// The closed tickets whose personal data the gateway has kept for `days` at `now_ms`.
-pub fn inhouse_due(state: &GatewayState, days: u32, now_ms: u64) -> Result<Vec<EntityKey>> {
-    let mut due = Vec::new();
-    entities::for_each_head(state.store.as_ref(), EntityKind::Ticket, PAGE, |ticket| {
-        if retention::inhouse_erase_due(&ticket, days, now_ms) {
-            due.push(ticket.key);
-        }
-        Ok(())
-    })?;
-    Ok(due)
+/// What a sweep at one moment has to do.
+#[derive(Debug, Default)]
+pub struct Due {
+    /// Tickets whose partners' retention has ended.
+    pub archive: Vec<EntityKey>,
+    /// Closed tickets whose personal data the gateway has kept for the in-house retention.
+    pub erase: Vec<EntityKey>,
 }
 
-/// The tickets whose partners' retention has ended at `now_ms`, from one pass over the
-/// ticket heads (registers only, a page at a time).
+/// The tickets whose partners' retention has ended at `now_ms`.
 pub fn due_tickets(state: &GatewayState, now_ms: u64) -> Result<Vec<EntityKey>> {
+    Ok(due(state, now_ms, None)?.archive)
+}
+
+/// What the sweep at `now_ms` has to do, from one pass over the ticket heads (registers only,
+/// a page at a time); `inhouse_days` unset erases nothing.
+pub fn due(state: &GatewayState, now_ms: u64, inhouse_days: Option<u32>) -> Result<Due> {
     let store = state.store.as_ref();
     let mut days_of_team: BTreeMap<String, u32> = BTreeMap::new();
-    let mut due = Vec::new();
+    let mut due = Due::default();
     entities::for_each_head(store, EntityKind::Ticket, PAGE, |ticket| {
         let team = focus_team(&ticket).unwrap_or_default().to_owned();
         let days = match days_of_team.get(&team) {
@@ -122,8 +118,11 @@ pub fn due_tickets(state: &GatewayState, now_ms: u64) -> Result<Vec<EntityKey>> 
                 days
             }
         };
+        if inhouse_days.is_some_and(|kept| retention::inhouse_erase_due(&ticket, kept, now_ms)) {
+            due.erase.push(ticket.key.clone());
+        }
         if retention::partner_purge_due(&ticket, days, now_ms) {
-            due.push(ticket.key);
+            due.archive.push(ticket.key);
         }
         Ok(())
     })?;
