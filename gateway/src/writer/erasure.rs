@@ -153,6 +153,7 @@ impl Writer {
             ..job.record.clone()
         };
         group.batch.put(keys::erasure(id), record.encode_to_vec());
+        group.erased = true;
         // Read again from the store (and this group) when next needed.
         self.erased_customers = None;
         // The old bytes of the rewritten records leave the files when the store is next
@@ -171,6 +172,10 @@ impl Writer {
         group: &mut Group,
         key: &EntityKey,
     ) -> Result<()> {
+        // The usual case, on every creation: nobody was ever erased.
+        if self.erased_customers(group)?.is_empty() {
+            return Ok(());
+        }
         let ticket = self.load(group, key)?;
         if erased(&ticket) {
             return Ok(());
@@ -224,6 +229,10 @@ impl Writer {
             self.erased_customers = Some(known);
         }
         let known = self.erased_customers.get_or_insert_with(BTreeMap::new);
+        if !group.erased {
+            // No erasure record in this group's writes.
+            return Ok(known);
+        }
         for write in &group.batch.writes {
             if let Write::Put(key, raw) = write {
                 if key.first() == Some(&keys::ERASURE) {

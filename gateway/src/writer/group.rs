@@ -51,7 +51,8 @@ pub(super) struct Group {
     /// The registry changed since `face` was built: rebuild it before its next use, so a group
     /// of many registrations (a gateway started with a thousand sites) builds it once.
     pub(super) face_stale: bool,
-    /// This group erased a ticket: live entries committed before it are checked again.
+    /// This group erased a ticket or recorded an erasure: live entries committed before it are
+    /// checked again, and its writes are read for erasure records.
     pub(super) erased: bool,
 }
 
