@@ -25,11 +25,6 @@ pub fn erased(state: &EntityState) -> bool {
     state.key.kind == EntityKind::Ticket && state.registers.contains_key(ERASED_REGISTER)
 }
 
-/// True for a value an erased ticket must not hold: the customer's contact data.
-fn personal(value: &FieldValue) -> bool {
-    value.is_pii()
-}
-
 /// Removes the customer's personal data from an erased ticket (nothing otherwise): the
 /// contact registers with their history, the rating's remark, every comment's body.
 pub fn erase_personal_data(state: &mut EntityState) {
@@ -38,7 +33,7 @@ pub fn erase_personal_data(state: &mut EntityState) {
     }
     state
         .registers
-        .retain(|_, register| !personal(&register.winner.value));
+        .retain(|_, register| !register.winner.value.is_pii());
     if let Some(rating) = state.registers.get_mut("rating") {
         for value in std::iter::once(&mut rating.winner).chain(rating.superseded.iter_mut()) {
             if let FieldValue::Ticket(TicketField::Rating(r)) = &mut value.value {
