@@ -93,7 +93,13 @@ pub async fn erase_tickets(
             .await
             .map_err(|e| Error::Unavailable(format!("erasure scan failed: {e}")))??;
     let mut erasures = Vec::new();
-    for chunk in tickets.chunks(batch.max(1)) {
+    // A customer without tickets still gets its (empty) erasure on record.
+    let chunks: Vec<&[EntityKey]> = if tickets.is_empty() {
+        vec![&[]]
+    } else {
+        tickets.chunks(batch.max(1)).collect()
+    };
+    for chunk in chunks {
         let mine: std::collections::BTreeSet<&EntityKey> = chunk.iter().collect();
         let job = ErasureJob {
             record: record.clone(),
