@@ -65,6 +65,49 @@ impl SiteApi {
         Ok((status, json))
     }
 
+    /// POSTs a file's bytes with `content_type`; returns the status and the JSON answer.
+    pub async fn upload(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let request = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}{path}", self.addr))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(bytes)))?;
+        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+            .await
+            .with_context(|| format!("POST {path}: no answer within 60 s"))??;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, json))
+    }
+
+    /// GETs `path`; returns the status, the Content-Type and the body's bytes.
+    pub async fn bytes(&self, path: &str) -> anyhow::Result<(u16, String, Vec<u8>)> {
+        let request = hyper::Request::builder()
+            .method("GET")
+            .uri(format!("http://{}{path}", self.addr))
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Full::new(Bytes::new()))?;
+        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+            .await
+            .with_context(|| format!("GET {path}: no answer within 60 s"))??;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.into_body().collect().await?.to_bytes().to_vec();
+        Ok((status, content_type, bytes))
+    }
+
     /// Sends JSON (nothing for `Value::Null`).
     pub async fn call(
         &self,

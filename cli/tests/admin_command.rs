@@ -256,6 +256,7 @@ async fn admin_commands_manage_a_running_gateway() -> anyhow::Result<()> {
             visibility: Visibility::Federation,
             body: "called the dealer".into(),
             created_at_ms: now(),
+            attachments: Vec::new(),
         })],
         origin_site: "hamburg".into(),
         origin_seq: 1,

@@ -479,7 +479,22 @@ fn check_comment(comment: &Comment) -> Result<()> {
         MAX_SHORT_TEXT,
         Lines::One,
     )?;
-    check_required("body", &comment.body, MAX_COMMENT_BODY, Lines::Many)
+    if comment.attachments.len() > crate::attachment::MAX_PER_COMMENT {
+        return Err(Error::TooLarge {
+            field: "attachments".into(),
+            size: comment.attachments.len(),
+            limit: crate::attachment::MAX_PER_COMMENT,
+        });
+    }
+    for (i, file) in comment.attachments.iter().enumerate() {
+        crate::attachment::check_ref(file).map_err(|e| e.within(&format!("attachments[{i}]")))?;
+    }
+    // A comment that carries files may leave its text empty (a file attached to the ticket).
+    if comment.attachments.is_empty() {
+        check_required("body", &comment.body, MAX_COMMENT_BODY, Lines::Many)
+    } else {
+        check_text("body", &comment.body, MAX_COMMENT_BODY, Lines::Many)
+    }
 }
 
 fn check_call_event(event: &CallEvent) -> Result<()> {

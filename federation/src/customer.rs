@@ -42,11 +42,15 @@ pub struct CustomerMessage {
     pub body: String,
     /// When it was written (ms).
     pub at_ms: u64,
+    /// The files the message carries (the status page links them by digest, never by the
+    /// comment's id, which names a site).
+    pub files: Vec<crate::attachment::AttachmentRef>,
 }
 
 impl CustomerView {
     /// Runs the leak guard over every text of the view (fields `status_text`,
-    /// `messages[i].signed` and `messages[i].body`): the gateway's last check before the view
+    /// `messages[i].signed`, `messages[i].body` and the files' names): the gateway's last
+    /// check before the view
     /// leaves.
     pub fn check(&self, guard: &LeakGuard) -> Result<(), Leak> {
         guard.check("public_number", &self.public_number)?;
@@ -54,6 +58,12 @@ impl CustomerView {
         for (i, message) in self.messages.iter().enumerate() {
             guard.check(&format!("messages[{i}].signed"), &message.signed)?;
             guard.check(&format!("messages[{i}].body"), &message.body)?;
+            for (j, file) in message.files.iter().enumerate() {
+                guard.check(
+                    &format!("messages[{i}].files[{j}].filename"),
+                    &file.filename,
+                )?;
+            }
         }
         Ok(())
     }
@@ -145,6 +155,7 @@ pub fn customer_view(
                 signed: signed.to_owned(),
                 body: comment.body.clone(),
                 at_ms: comment.created_at_ms,
+                files: comment.attachments.clone(),
             }
         })
         .collect();

@@ -8,7 +8,8 @@
 //! late with personal data (from a site that was offline) never brings it back, and every
 //! replica that holds the register converges on the same erased state. The marker is not
 //! personal data; every site that sees the ticket receives it and erases its own copies
-//! (replica, outbox, dead letters, webhook queue) when it does.
+//! (replica, outbox, dead letters, webhook queue) when it does. An erased comment carries no
+//! file either (`crate::attachment`): each store deletes the bytes no other comment needs.
 
 use crate::change::{Change, FieldOp};
 use crate::model::{EntityKind, FieldValue, TicketField};
@@ -49,6 +50,8 @@ pub fn erase_personal_data(state: &mut EntityState) {
         if comment.value.body != ERASED_BODY {
             comment.value.body = ERASED_BODY.to_owned();
         }
+        // The files go with the text: their names and digests are the customer's too.
+        comment.value.attachments.clear();
     }
 }
 
@@ -65,7 +68,10 @@ pub fn erase_change(change: &Change) -> Change {
     let mut out = change.clone();
     for op in &mut out.ops {
         match op {
-            FieldOp::AddComment(comment) => comment.body = ERASED_BODY.to_owned(),
+            FieldOp::AddComment(comment) => {
+                comment.body = ERASED_BODY.to_owned();
+                comment.attachments.clear();
+            }
             FieldOp::Set(FieldValue::Ticket(
                 TicketField::CustomerName(v)
                 | TicketField::CustomerEmail(v)
@@ -137,6 +143,7 @@ mod tests {
             visibility: Visibility::Public,
             body: body.into(),
             created_at_ms: 5,
+            attachments: Vec::new(),
         })
     }
 

@@ -348,7 +348,7 @@ impl fmt::Display for Leak {
 impl std::error::Error for Leak {}
 
 /// Checks every customer-visible text a site's change writes: the body of each public
-/// comment. A site may not sign a public comment as the customer either (the status page shows
+/// comment and the names of its files. A site may not sign a public comment as the customer either (the status page shows
 /// those as the customer's own words); only the gateway writes the customer's replies. The
 /// adapter applies this to a local write and the gateway again to every push; a refusal names
 /// the field and the term, and the change is not stored.
@@ -379,6 +379,12 @@ pub fn check_change(
         guard
             .check("body", &comment.body)
             .map_err(|leak| Refusal::new(Rule::CustomerTextClean, leak.to_string()))?;
+        // The customer sees the names of a public comment's files too.
+        for (i, file) in comment.attachments.iter().enumerate() {
+            guard
+                .check(&format!("attachments[{i}].filename"), &file.filename)
+                .map_err(|leak| Refusal::new(Rule::CustomerTextClean, leak.to_string()))?;
+        }
     }
     Ok(())
 }

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod attachment;
 pub mod audit;
 pub mod authoring;
 pub mod authority;

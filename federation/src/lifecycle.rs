@@ -197,6 +197,7 @@ pub fn new_comment(
         visibility,
         body,
         created_at_ms: now_ms,
+        attachments: Vec::new(),
     }
 }
 

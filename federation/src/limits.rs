@@ -344,6 +344,7 @@ mod tests {
             visibility: Visibility::Federation,
             body: body.into(),
             created_at_ms: 1,
+            attachments: Vec::new(),
         })
     }
 

@@ -293,6 +293,7 @@ mod tests {
             visibility: crate::model::Visibility::Federation,
             body: "hello".into(),
             created_at_ms: 10_000,
+            attachments: Vec::new(),
         });
         let subject = FieldOp::Set(FieldValue::Ticket(TicketField::Subject("x".into())));
         let stamp = FieldOp::Set(FieldValue::Ticket(TicketField::ArchivedAt(1)));

@@ -357,6 +357,7 @@ fn public_comment(stamp: Option<pb::Stamp>) -> pb::StampedComment {
             visibility: Visibility::Public.to_wire(),
             body: "hello".into(),
             created_at_ms: 1,
+            attachments: Vec::new(),
         }),
     }
 }

@@ -400,6 +400,7 @@ fn check_history(history: &[Event], language: Language) -> Result<usize, TestCas
                     visibility: event.visibility,
                     body,
                     created_at_ms: 1_000 + seq,
+                    attachments: Vec::new(),
                 }),
                 set(TicketField::AssigneeAlias(event.alias())),
                 set(TicketField::HandlingSite(event.site().to_owned())),

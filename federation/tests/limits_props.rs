@@ -88,6 +88,7 @@ fn comment() -> impl Strategy<Value = Comment> {
             visibility,
             body,
             created_at_ms: at,
+            attachments: Vec::new(),
         })
 }
 

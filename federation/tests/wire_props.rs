@@ -37,6 +37,7 @@ fn comment_op(visibility: i32, body: String) -> pb::FieldOp {
             visibility,
             body,
             created_at_ms: 1,
+            attachments: Vec::new(),
         })),
     }
 }
@@ -404,6 +405,7 @@ fn huge_ids_get_short_errors_naming_the_field() {
             visibility: Visibility::Public.to_wire(),
             body: "b".into(),
             created_at_ms: 1,
+            attachments: Vec::new(),
         })),
     });
     wire.ops.remove(0);

@@ -116,6 +116,7 @@ mod tests {
                 visibility,
                 body: body.into(),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             })],
             origin_site: "goerlitz".into(),
             origin_seq: 1,

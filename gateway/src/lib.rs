@@ -38,6 +38,7 @@ pub mod config;
 pub mod erasure;
 pub mod error;
 pub mod figures;
+pub mod files;
 pub mod gauges;
 pub mod guard;
 // Sync health per site (issue 15).

@@ -265,6 +265,7 @@ mod tests {
                 visibility: Visibility::Public,
                 body: "x".repeat(1500),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             })],
             origin_site: "munich".into(),
             origin_seq: 7,

@@ -45,6 +45,39 @@ pub struct AdapterConfig {
     pub status_page_url: String,
     /// The operations port (`/metrics`, `/healthz`, `/readyz`); `listen = ""` turns it off.
     pub ops: OpsConfig,
+    /// Files attached to comments.
+    pub files: FilesConfig,
+}
+
+/// Files attached to comments (`crate::files`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest file the API takes, in bytes (1 to 256 MiB; keep it within the gateway's
+    /// `limits.max_file_bytes`). Larger uploads get 413 and nothing is kept.
+    pub max_bytes: u64,
+    /// When the site fetches the files of comments it receives: `lazy` on first read through
+    /// the API, `eager` as soon as the comment arrives.
+    pub fetch: FetchMode,
+}
+
+/// When a site fetches received files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchMode {
+    /// On first read.
+    Lazy,
+    /// As soon as a comment carrying the file arrives.
+    Eager,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_bytes: hotline_federation::attachment::DEFAULT_MAX_BYTES,
+            fetch: FetchMode::Lazy,
+        }
+    }
 }
 
 pub use hotline_runtime::config::OpsConfig;
@@ -146,6 +179,7 @@ impl Default for AdapterConfig {
             log: LogConfig::default(),
             status_page_url: String::new(),
             ops: OpsConfig::on(DEFAULT_OPS_LISTEN),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -257,6 +291,16 @@ impl AdapterConfig {
             })
         };
         slug("federation", &self.federation)?;
+        if !(1..=hotline_federation::attachment::MAX_FILE_BYTES).contains(&self.files.max_bytes) {
+            return bad(
+                "files.max_bytes",
+                format!(
+                    "{} is not allowed; allowed: 1 to {} (256 MiB)",
+                    self.files.max_bytes,
+                    hotline_federation::attachment::MAX_FILE_BYTES
+                ),
+            );
+        }
         slug("tenant", &self.tenant)?;
         slug("site", &self.site)?;
         if self.data_dir.as_os_str().is_empty() {

@@ -69,6 +69,9 @@ pub enum Error {
         /// What is damaged, one item per problem found (bounded).
         damage: Vec<String>,
     },
+    /// A file's declared content type is not allowed or does not match its bytes.
+    #[error("{0}")]
+    UnsupportedType(String),
     /// The gateway could not be reached or refused the call.
     #[error("gateway: {0}")]
     Gateway(String),
@@ -88,6 +91,7 @@ impl Error {
             // The served document lists the site's terms as enums: another one breaks it.
             Error::Unmapped(_) => (400, "unmapped_value"),
             Error::TooLarge(_) => (413, "too_large"),
+            Error::UnsupportedType(_) => (415, "unsupported_media_type"),
             Error::Domain(domain) => match domain {
                 // Control characters are malformed input, like invalid UTF-8.
                 hotline_federation::Error::Character { .. } => (400, "bad_request"),

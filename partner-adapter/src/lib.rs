@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod kb;
 pub mod mapping;
 pub mod metrics;

@@ -122,7 +122,19 @@ fn meaning(status: u16) -> &'static str {
              reachable), a concurrent change, an article id that exists already, an \
              article without a draft to publish, or a suggestion decided already."
         }
-        413 => "`too_large`: the body is larger than `api.max_body_bytes`.",
+        413 => {
+            "`too_large`: the body is larger than `api.max_body_bytes` (a file: larger than \
+             `files.max_bytes`, 10 MiB by default; nothing was stored)."
+        }
+        415 => {
+            "`unsupported_media_type`: a file's declared Content-Type is not allowed \
+             (application/pdf, application/zip, image/gif, image/jpeg, image/png, image/webp, \
+             text/plain) or its bytes are not of that type; nothing was stored."
+        }
+        502 => {
+            "`gateway`: the file is not at this site yet and the gateway cannot be reached \
+             now; try again once the site is connected."
+        }
         422 => {
             "`refused`: the gateway would refuse this change too, by the rule `rule` names \
              (checked here with the same code before anything is stored), e.g. \
@@ -179,6 +191,16 @@ error_set!(
     /// A write: anything can be refused.
     WriteErrors,
     [400, 401, 404, 409, 413, 422, 503]
+);
+error_set!(
+    /// An upload: a write that can also be too large or of a type not allowed.
+    FileWriteErrors,
+    [400, 401, 404, 409, 413, 415, 422, 503]
+);
+error_set!(
+    /// Reading a file, which may need the gateway.
+    FileReadErrors,
+    [400, 401, 404, 502, 503]
 );
 error_set!(
     /// A read by path or query parameters.

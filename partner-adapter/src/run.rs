@@ -110,8 +110,12 @@ impl Adapter {
             })
         };
         let hooks = tokio::spawn(deliverer.run(shutdown.clone()));
+        let files = Arc::new(crate::files::Files::open(&config.data_dir, &config.files)?);
+        // Files an erasure or purge left unnamed before a kill go now, before the API serves.
+        crate::files::keep_once(&files, &replica).await?;
         let sync_task = tokio::spawn(sync::run(
             SyncContext {
+                files: files.clone(),
                 replica: replica.clone(),
                 events: events.clone(),
                 status: status.clone(),
@@ -139,6 +143,7 @@ impl Adapter {
             status,
             outbox,
             metrics,
+            files,
         });
         let api_addr = listener
             .local_addr()

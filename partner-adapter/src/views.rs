@@ -36,6 +36,24 @@ pub struct CommentView {
     pub body: String,
     /// When written, in ms since the Unix epoch.
     pub created_at_ms: u64,
+    /// The files the comment carries (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// One file a comment carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// The file's name.
+    pub filename: String,
+    /// Its content type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where the site's API serves the bytes (`GET`, fetched from the gateway on first read).
+    pub url: String,
 }
 
 /// A ticket as this site sees it. Besides `number`, `comments` and `deleted`, each field is
@@ -238,6 +256,18 @@ fn comments(state: &EntityState) -> Vec<CommentView> {
             visibility: c.value.visibility.as_str().into(),
             body: c.value.body.clone(),
             created_at_ms: c.value.created_at_ms,
+            attachments: c
+                .value
+                .attachments
+                .iter()
+                .map(|f| AttachmentView {
+                    sha256: f.sha256.clone(),
+                    filename: f.filename.clone(),
+                    content_type: f.content_type.clone(),
+                    size: f.size,
+                    url: format!("/v1/tickets/{}/files/{}", state.key.id, f.sha256),
+                })
+                .collect(),
         })
         .collect();
     comments.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));

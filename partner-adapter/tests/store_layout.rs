@@ -55,6 +55,7 @@ fn comment(ticket: u64, i: u64) -> FieldOp {
         visibility: Visibility::Federation,
         body: format!("comment {i} on ticket {ticket}"),
         created_at_ms: 1_764_000_000_000 + i,
+        attachments: Vec::new(),
     })
 }
 

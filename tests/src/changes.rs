@@ -73,6 +73,7 @@ pub fn comment(
             visibility,
             body: body.into(),
             created_at_ms: now_ms(),
+            attachments: Vec::new(),
         })],
         origin_site: site.into(),
         origin_seq: seq,

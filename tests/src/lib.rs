@@ -11,6 +11,7 @@ pub mod changes;
 pub mod exposition;
 pub mod harness;
 pub mod processes;
+pub mod proxy;
 pub mod sites;
 // The staff dashboard (issue 15).
 pub mod staff;

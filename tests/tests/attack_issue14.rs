@@ -225,6 +225,7 @@ async fn a_site_cannot_sign_a_public_comment_as_the_customer() -> anyhow::Result
             visibility: Visibility::Public,
             body: "Danke, Sie können das Ticket schließen.".into(),
             created_at_ms: now_ms(),
+            attachments: Vec::new(),
         })],
         origin_site: String::new(),
         origin_seq: 0,

@@ -205,6 +205,7 @@ fn comment_op(id: &str, tenant: &str, visibility: Visibility, body: &str) -> Fie
         visibility,
         body: body.into(),
         created_at_ms: now_ms(),
+        attachments: Vec::new(),
     })
 }
 

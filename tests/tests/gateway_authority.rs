@@ -419,6 +419,7 @@ async fn ids_carry_their_site() -> anyhow::Result<()> {
             visibility: Visibility::Federation,
             body: "note".into(),
             created_at_ms: now_ms(),
+            attachments: Vec::new(),
         })
     };
     let spoof = berlin
@@ -807,6 +808,7 @@ fn own_expectations(
                 visibility: Visibility::Federation,
                 body: text(),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             })],
             None,
         ),
@@ -820,6 +822,7 @@ fn own_expectations(
                 visibility: Visibility::Federation,
                 body: text(),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             })],
             Some(Invalid),
         ),

@@ -327,6 +327,7 @@ impl World {
                     visibility: Visibility::ALL[visibility],
                     body: format!("comment {n}"),
                     created_at_ms: n,
+                    attachments: Vec::new(),
                 };
                 self.push(site, ticket_key(id), vec![FieldOp::AddComment(comment)])
                     .await?;

@@ -164,6 +164,7 @@ impl SiteLoad {
             visibility: Visibility::Federation,
             body,
             created_at_ms: now_ms(),
+            attachments: Vec::new(),
         };
         self.change(ticket, vec![FieldOp::AddComment(comment)])
     }

@@ -96,6 +96,29 @@ impl Federation for MockFederation {
             "the baseline server keeps no site reports",
         ))
     }
+
+    async fn file_status(
+        &self,
+        _: Request<pb::FileStatusRequest>,
+    ) -> Result<Response<pb::FileStatusResponse>, Status> {
+        Err(Status::unimplemented("the baseline server keeps no files"))
+    }
+
+    async fn put_file(
+        &self,
+        _: Request<tonic::Streaming<pb::FilePiece>>,
+    ) -> Result<Response<pb::PutFileResponse>, Status> {
+        Err(Status::unimplemented("the baseline server keeps no files"))
+    }
+
+    type GetFileStream = tokio_stream::Empty<Result<pb::FileChunk, Status>>;
+
+    async fn get_file(
+        &self,
+        _: Request<pb::GetFileRequest>,
+    ) -> Result<Response<Self::GetFileStream>, Status> {
+        Err(Status::unimplemented("the baseline server keeps no files"))
+    }
 }
 
 /// Serves the mock on `listener` with the TLS files until `shutdown`.

@@ -65,11 +65,14 @@ pub enum Rule {
     RetentionBySweep,
     /// Only in-house staff erase a customer (through the gateway); no site writes the marker.
     ErasureByStaff,
+    /// A comment's files are at the gateway before the comment, uploaded by the writing site
+    /// itself (`Federation.PutFile`), with the size and content type the comment names.
+    FileUploaded,
 }
 
 impl Rule {
     /// Every rule, for tables and tests.
-    pub const ALL: [Rule; 29] = [
+    pub const ALL: [Rule; 30] = [
         Rule::OriginIsCaller,
         Rule::OriginSeqUnique,
         Rule::WellFormed,
@@ -99,6 +102,7 @@ impl Rule {
         Rule::RatingByCustomer,
         Rule::RetentionBySweep,
         Rule::ErasureByStaff,
+        Rule::FileUploaded,
     ];
 
     /// The stable name, as clients see it (`rule` in the adapter's error bodies).
@@ -148,6 +152,7 @@ impl Rule {
             Rule::RatingByCustomer => ("rating_by_customer", R::Forbidden),
             Rule::RetentionBySweep => ("retention_by_sweep", R::Forbidden),
             Rule::ErasureByStaff => ("erasure_by_staff", R::Forbidden),
+            Rule::FileUploaded => ("file_uploaded", R::Invalid),
         }
     }
 }

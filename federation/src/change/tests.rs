@@ -21,6 +21,7 @@ fn comment(body: &str) -> FieldOp {
         visibility: Visibility::Public,
         body: body.into(),
         created_at_ms: 1,
+        attachments: Vec::new(),
     })
 }
 

@@ -38,6 +38,7 @@ fn comment(id: &str, alias: &str, tenant: &str, visibility: Visibility, at: u64)
         visibility,
         body: format!("text of {id}"),
         created_at_ms: at,
+        attachments: Vec::new(),
     })
 }
 
@@ -228,6 +229,7 @@ fn view_check_finds_a_stored_leak() {
             visibility: Visibility::Public,
             body: "Grüße von Twenty 4 Help".to_owned(),
             created_at_ms: 5_000,
+            attachments: Vec::new(),
         })],
     ));
     let view = customer_view(&state, &brand(), Language::De).expect("live");

@@ -108,6 +108,7 @@ fn ticket_op(source: &mut Source<'_>, id: &str) -> FieldOp {
                 visibility,
                 body: body.to_owned(),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             });
         }
         _ => return delete(source),

@@ -211,6 +211,7 @@ fn check_change_guards_public_comments_only() {
             visibility,
             body: body.into(),
             created_at_ms: 1,
+            attachments: Vec::new(),
         })],
         origin_site: "dortmund".into(),
         origin_seq: 1,

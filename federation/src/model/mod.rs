@@ -250,6 +250,11 @@ pub struct Comment {
     pub body: String,
     /// When written (ms).
     pub created_at_ms: u64,
+    /// The files the comment carries (`crate::attachment`); the body may be empty when there
+    /// is at least one. Absent from the canonical bytes when empty, so states written before
+    /// attachments existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentRef>,
 }
 
 /// One ACD fact about one call.

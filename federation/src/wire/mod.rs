@@ -11,6 +11,7 @@ mod state;
 
 use hotline_proto::v1 as pb;
 
+use crate::attachment::AttachmentRef;
 use crate::change::{Change, FieldOp, Stamp};
 use crate::clock::Hlc;
 use crate::error::{Error, Result};
@@ -96,6 +97,7 @@ impl TryFrom<pb::Comment> for Comment {
             visibility,
             body,
             created_at_ms,
+            attachments,
         } = comment;
         Ok(Comment {
             id,
@@ -104,7 +106,30 @@ impl TryFrom<pb::Comment> for Comment {
             visibility: Visibility::from_wire("visibility", visibility)?,
             body,
             created_at_ms,
+            attachments: attachments.into_iter().map(AttachmentRef::from).collect(),
         })
+    }
+}
+
+impl From<pb::Attachment> for AttachmentRef {
+    fn from(file: pb::Attachment) -> Self {
+        AttachmentRef {
+            sha256: file.sha256,
+            size: file.size,
+            content_type: file.content_type,
+            filename: file.filename,
+        }
+    }
+}
+
+impl From<AttachmentRef> for pb::Attachment {
+    fn from(file: AttachmentRef) -> Self {
+        pb::Attachment {
+            sha256: file.sha256,
+            size: file.size,
+            content_type: file.content_type,
+            filename: file.filename,
+        }
     }
 }
 
@@ -117,6 +142,11 @@ impl From<Comment> for pb::Comment {
             visibility: c.visibility.to_wire(),
             body: c.body,
             created_at_ms: c.created_at_ms,
+            attachments: c
+                .attachments
+                .into_iter()
+                .map(pb::Attachment::from)
+                .collect(),
         }
     }
 }

@@ -66,6 +66,7 @@ pub fn comment() -> impl Strategy<Value = Comment> {
             visibility,
             body: body.to_owned(),
             created_at_ms: 1,
+            attachments: Vec::new(),
         })
 }
 

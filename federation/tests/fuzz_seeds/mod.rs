@@ -38,6 +38,7 @@ fn comment(id: &str, tenant: &str, visibility: Visibility, body: &str) -> FieldO
         visibility,
         body: body.to_owned(),
         created_at_ms: T0,
+        attachments: Vec::new(),
     })
 }
 

@@ -378,6 +378,84 @@ impl Federation for FederationApi {
     }
 
     #[tracing::instrument(skip_all, fields(tenant, site))]
+    async fn file_status(
+        &self,
+        request: Request<pb::FileStatusRequest>,
+    ) -> Result<Response<pb::FileStatusResponse>, Status> {
+        let (_, site) = self.caller(&request)?;
+        let (stored, offset) =
+            crate::files::status(self.state.store.as_ref(), &request.get_ref().sha256, &site)?;
+        Ok(Response::new(pb::FileStatusResponse { stored, offset }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, site))]
+    async fn put_file(
+        &self,
+        request: Request<tonic::Streaming<pb::FilePiece>>,
+    ) -> Result<Response<pb::PutFileResponse>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str());
+        self.seen(&site);
+        let max = self.state.config.limits.max_file_bytes;
+        let mut pieces = request.into_inner();
+        let mut last: Option<(String, u64, u64)> = None;
+        while let Some(piece) = pieces.message().await? {
+            if let Some((sha256, _, _)) = &last {
+                if *sha256 != piece.sha256 {
+                    return Err(Status::invalid_argument(
+                        "every piece of one PutFile names the same file; upload another file                          with another call",
+                    ));
+                }
+            }
+            let received = crate::files::put_piece(self.state.store.as_ref(), &site, max, &piece)?;
+            last = Some((piece.sha256, piece.size, received));
+        }
+        let Some((sha256, size, received)) = last else {
+            return Err(Status::invalid_argument("PutFile needs at least one piece"));
+        };
+        let stored =
+            received == size && crate::files::finish(self.state.store.as_ref(), &site, &sha256)?;
+        Ok(Response::new(pb::PutFileResponse { stored, received }))
+    }
+
+    type GetFileStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::FileChunk, Status>> + Send + 'static>,
+    >;
+
+    #[tracing::instrument(skip_all, fields(tenant, site))]
+    async fn get_file(
+        &self,
+        request: Request<pb::GetFileRequest>,
+    ) -> Result<Response<Self::GetFileStream>, Status> {
+        let (tenant, site) = self.caller(&request)?;
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str())
+            .record("site", site.as_str());
+        let pb::GetFileRequest { sha256, offset } = request.into_inner();
+        let Some((digest, meta)) = crate::files::readable(&self.state, &tenant, &sha256)? else {
+            return Err(Status::not_found(format!(
+                "no file {sha256:?} that your site may read; a file is readable while a comment                  your site sees carries it"
+            )));
+        };
+        if offset > meta.size {
+            return Err(Status::invalid_argument(format!(
+                "offset {offset} is past the end of the file ({} bytes)",
+                meta.size
+            )));
+        }
+        let size = meta.size;
+        let stream = crate::files::pieces(self.state.clone(), digest, offset, size);
+        let stream = futures_util::StreamExt::map(stream, move |piece| match piece {
+            Ok((offset, data)) => Ok(pb::FileChunk { size, offset, data }),
+            Err(Error::Unavailable(message)) => Err(Status::not_found(message)),
+            Err(error) => Err(error.into()),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, site))]
     async fn report(
         &self,
         request: Request<pb::SiteReport>,

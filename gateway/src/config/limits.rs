@@ -77,6 +77,9 @@ pub struct Limits {
     /// Most ticket numbers a site may hold leased but not yet used (per year); a lease beyond
     /// it is refused until the site has used some. Well above an adapter's lease size.
     pub max_unused_numbers_per_site: u64,
+    /// Largest file a site may upload (`Federation.PutFile`), in bytes: 1 to 256 MiB; larger
+    /// uploads are refused with INVALID_ARGUMENT before any byte is stored.
+    pub max_file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -109,6 +112,7 @@ impl Default for Limits {
             tenant_fetches_per_second: 2_000,
             tenant_fetch_burst: 10_000,
             max_unused_numbers_per_site: 20_000,
+            max_file_bytes: hotline_federation::attachment::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -170,6 +174,16 @@ impl Limits {
                 self.max_unused_numbers_per_site,
             ),
         ];
+        if !(1..=hotline_federation::attachment::MAX_FILE_BYTES).contains(&self.max_file_bytes) {
+            return Err(Error::Config {
+                field: "limits.max_file_bytes".into(),
+                problem: format!(
+                    "{} is not allowed; allowed: 1 to {} (256 MiB)",
+                    self.max_file_bytes,
+                    hotline_federation::attachment::MAX_FILE_BYTES
+                ),
+            });
+        }
         for (field, value) in positive {
             if value == 0 {
                 return Err(Error::Config {

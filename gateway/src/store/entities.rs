@@ -148,6 +148,7 @@ fn put_comment(batch: &mut Batch, entity: &EntityKey, id: &str, comment: &Stampe
         keys::element(keys::COMMENT, entity, id),
         wire.encode_to_vec(),
     );
+    crate::files::put_refs(batch, entity, &comment.value);
 }
 
 fn put_call_event(batch: &mut Batch, entity: &EntityKey, id: &str, event: &Stamped<CallEvent>) {

@@ -20,6 +20,12 @@
 //! | `a` | audit position (u64) | `hotline.v1.AuditEntry`: one entry of the audit trail |
 //! | `k` | checkpoint size (u64) | `hotline.v1.AuditCheckpoint`: a signed checkpoint |
 //! | `z` | erasure id (u64) | `hotline.v1.Erasure`: one erasure of a customer (its sites' progress not stored) |
+//! | `f` | SHA-256 (32 bytes) | a stored file's size (u64) and content type ([`crate::files`]) |
+//! | `h` | SHA-256, offset (u64) | a piece of a stored file's bytes |
+//! | `w` | SHA-256, site, 0, 0 | a site's unfinished upload: size (u64), bytes received (u64), content type |
+//! | `w` | SHA-256, site, 0, 1, offset (u64) | a piece of that upload |
+//! | `o` | SHA-256, site | empty: the site uploaded the file whole (it may name it in a comment) |
+//! | `y` | SHA-256, ticket id, 0, comment id | empty: the comment carries the file (while none does, the file goes) |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -375,6 +381,98 @@ pub fn decode_dedupe(raw: &[u8]) -> Option<Dedupe> {
         )),
         _ => None,
     }
+}
+
+/// Prefix of stored files' meta records ([`file_meta`]).
+pub const FILE: u8 = b'f';
+/// Prefix of stored files' pieces ([`file_piece`]).
+pub const FILE_PIECE: u8 = b'h';
+/// Prefix of unfinished uploads.
+pub const UPLOAD: u8 = b'w';
+/// Prefix of the sites that uploaded a file whole.
+pub const FILE_HOLDER: u8 = b'o';
+/// Prefix of the comments that carry a file.
+pub const FILE_REF: u8 = b'y';
+
+fn digest_key(prefix: u8, digest: &[u8; 32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    out.push(prefix);
+    out.extend_from_slice(digest);
+    out
+}
+
+/// Every key of a file under `prefix` (its meta and pieces, its uploads, holders or refs).
+pub fn file_prefix(prefix: u8, digest: &[u8; 32]) -> Vec<u8> {
+    digest_key(prefix, digest)
+}
+
+/// The meta record of a stored file.
+pub fn file_meta(digest: &[u8; 32]) -> Vec<u8> {
+    digest_key(FILE, digest)
+}
+
+/// The prefix of a stored file's pieces.
+pub fn file_pieces(digest: &[u8; 32]) -> Vec<u8> {
+    digest_key(FILE_PIECE, digest)
+}
+
+/// One piece of a stored file, by the offset of its first byte.
+pub fn file_piece(digest: &[u8; 32], offset: u64) -> Vec<u8> {
+    let mut out = file_pieces(digest);
+    out.extend_from_slice(&offset.to_be_bytes());
+    out
+}
+
+/// The prefix of one site's unfinished upload of a file (meta and pieces).
+pub fn upload_prefix(digest: &[u8; 32], site: &str) -> Vec<u8> {
+    let mut out = digest_key(UPLOAD, digest);
+    out.extend_from_slice(site.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The meta record of one site's unfinished upload.
+pub fn upload_meta(digest: &[u8; 32], site: &str) -> Vec<u8> {
+    let mut out = upload_prefix(digest, site);
+    out.push(0);
+    out
+}
+
+/// The prefix of the pieces of one site's unfinished upload.
+pub fn upload_pieces(digest: &[u8; 32], site: &str) -> Vec<u8> {
+    let mut out = upload_prefix(digest, site);
+    out.push(1);
+    out
+}
+
+/// One piece of one site's unfinished upload, by offset.
+pub fn upload_piece(digest: &[u8; 32], site: &str, offset: u64) -> Vec<u8> {
+    let mut out = upload_pieces(digest, site);
+    out.extend_from_slice(&offset.to_be_bytes());
+    out
+}
+
+/// The record that `site` uploaded the file whole.
+pub fn file_holder(digest: &[u8; 32], site: &str) -> Vec<u8> {
+    let mut out = digest_key(FILE_HOLDER, digest);
+    out.extend_from_slice(site.as_bytes());
+    out
+}
+
+/// The record that a comment of a ticket carries the file.
+pub fn file_ref(digest: &[u8; 32], ticket: &str, comment: &str) -> Vec<u8> {
+    let mut out = digest_key(FILE_REF, digest);
+    out.extend_from_slice(ticket.as_bytes());
+    out.push(0);
+    out.extend_from_slice(comment.as_bytes());
+    out
+}
+
+/// The ticket id of a [`file_ref`] key.
+pub fn parse_file_ref(raw: &[u8]) -> Option<&str> {
+    let rest = raw.get(33..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// The smallest key greater than every key starting with `prefix`.

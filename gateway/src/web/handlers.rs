@@ -53,6 +53,7 @@ pub(super) fn router(state: Arc<GatewayState>) -> Router {
         .route("/reply", post(super::writes::reply))
         .route("/rate", post(super::writes::rate))
         .route("/api/status", post(status_json))
+        .route("/file", post(file_bytes))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(web)
 }
@@ -148,7 +149,11 @@ fn guarded_view(
     let view = customer_view(ticket, brand, language)?;
     let mut withheld = Vec::new();
     for (i, message) in view.messages.iter().enumerate() {
-        if let Err(leak) = face.guard.check("message.body", &message.body) {
+        let names = message.files.iter().map(|f| f.filename.as_str());
+        if let Err(leak) = std::iter::once(message.body.as_str())
+            .chain(names)
+            .try_for_each(|text| face.guard.check("message.body", text))
+        {
             tracing::warn!(ticket = %view.public_number, message = i, term = %leak.term, "stored public text would leak; withheld from the status page");
             withheld.push(i);
         }
@@ -287,6 +292,64 @@ pub(super) async fn reread(web: &Web, ticket: Box<EntityState>) -> EntityState {
     }
 }
 
+/// `POST /file` (form fields `number`, `code`, `sha256`): the bytes of a file a public
+/// message of the ticket carries (not of a withheld one); the form page for anything else.
+async fn file_bytes(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = fields(&body);
+    let (number, code, sha256) = (
+        field(&form, "number"),
+        field(&form, "code"),
+        field(&form, "sha256"),
+    );
+    let asked = asked_language(&uri, &headers);
+    let ticket = match found(&web, peer, &headers, asked, &number, &code).await {
+        Ok(ticket) => ticket,
+        Err(refused) => return refused,
+    };
+    let face = web.state.shared.face();
+    let brand = safe_brand(&face);
+    let language = asked.unwrap_or_else(|| ticket_language(&ticket));
+    let file = guarded_view(&face, &brand, &ticket, language).and_then(|(view, withheld)| {
+        view.messages
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !withheld.contains(i))
+            .flat_map(|(_, m)| m.files)
+            .find(|f| f.sha256 == sha256)
+    });
+    let Some(file) = file else {
+        return refusal_page(&web, language, Notice::NotFound);
+    };
+    let Some(digest) = hotline_federation::attachment::digest_of(&file.sha256) else {
+        return refusal_page(&web, language, Notice::NotFound);
+    };
+    let stream = crate::files::pieces(web.state.clone(), digest, 0, file.size);
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::map(stream, |piece| {
+        piece.map(|(_, data)| data).map_err(std::io::Error::other)
+    }));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    secure(headers);
+    if let Ok(value) = HeaderValue::from_str(&file.content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size));
+    // The name goes percent-encoded: it is the writer's text.
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename*=UTF-8''{}",
+        hotline_federation::attachment::header_name(&file.filename)
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 /// The JSON request of `POST /api/status`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -314,6 +377,17 @@ struct MessageAnswer {
     signed: String,
     body: String,
     at_ms: u64,
+    /// The files (`POST /file` with `sha256` answers the bytes); none for a withheld message.
+    files: Vec<FileAnswer>,
+}
+
+/// One file of a [`MessageAnswer`].
+#[derive(Debug, Serialize)]
+struct FileAnswer {
+    sha256: String,
+    filename: String,
+    content_type: String,
+    size: u64,
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Response {
@@ -405,6 +479,19 @@ async fn status_json(
                     m.body
                 },
                 at_ms: m.at_ms,
+                files: if withheld.contains(&i) {
+                    Vec::new()
+                } else {
+                    m.files
+                        .into_iter()
+                        .map(|f| FileAnswer {
+                            sha256: f.sha256,
+                            filename: f.filename,
+                            content_type: f.content_type,
+                            size: f.size,
+                        })
+                        .collect()
+                },
             })
             .collect(),
     };

@@ -241,9 +241,14 @@ pub(super) fn status_page(
             } else {
                 escape(&message.body)
             };
+            let files = if reached.withheld.contains(&i) {
+                String::new()
+            } else {
+                file_list(&message.files, reached)
+            };
             let _ = writeln!(
                 main,
-                "<li class=\"{class}\"><p class=\"meta\">{signed} &middot; {at}</p><p class=\"body\">{body}</p></li>",
+                "<li class=\"{class}\"><p class=\"meta\">{signed} &middot; {at}</p><p class=\"body\">{body}</p>{files}</li>",
                 signed = escape(&message.signed),
                 at = date(message.at_ms, frame.language),
             );
@@ -314,6 +319,30 @@ fn write_notice(out: &mut String, w: &Words, notice: Option<Notice>) {
             "status"
         }
     );
+}
+
+/// The files of a message: one small form each that posts the number and code (never in a
+/// URL) with the file's digest to `/file`, which answers the bytes.
+fn file_list(
+    files: &[hotline_federation::attachment::AttachmentRef],
+    reached: Reached<'_>,
+) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let hidden = hidden_fields(reached);
+    let mut out = String::from("<ul class=\"files\">");
+    for file in files {
+        let _ = write!(
+            out,
+            "<li><form method=\"post\" action=\"/file\">{hidden}<input type=\"hidden\" name=\"sha256\" value=\"{sha}\"><button type=\"submit\">{name}</button> ({kib} KiB)</form></li>",
+            sha = escape(&file.sha256),
+            name = escape(&file.filename),
+            kib = file.size.div_ceil(1024),
+        );
+    }
+    out.push_str("</ul>");
+    out
 }
 
 fn hidden_fields(reached: Reached<'_>) -> String {

@@ -54,6 +54,9 @@ pub(super) struct Group {
     /// This group erased a ticket or recorded an erasure: live entries committed before it are
     /// checked again, and its writes are read for erasure records.
     pub(super) erased: bool,
+    /// Records of comments carrying files that this group deleted (an erasure): the files no
+    /// comment carries any more go with the group ([`crate::files::collect`]).
+    pub(super) dropped_files: Vec<([u8; 32], Vec<u8>)>,
 }
 
 impl Group {
@@ -236,6 +239,7 @@ impl Writer {
             face: self.shared.face(),
             face_stale: false,
             erased: false,
+            dropped_files: Vec::new(),
         }
     }
 
@@ -376,6 +380,9 @@ impl Writer {
     /// Prunes, adds the counters and applies and flushes the group's batch.
     fn write(&self, group: &mut Group) -> Result<()> {
         self.prune(group);
+        if !group.dropped_files.is_empty() {
+            crate::files::collect(self.store.as_ref(), &mut group.batch, &group.dropped_files)?;
+        }
         if group.head != self.head {
             group
                 .batch

@@ -186,6 +186,9 @@ impl Writer {
         if let Err(refusal) = group.face().check_change_in(change, &before) {
             return refused(refusal);
         }
+        if let Some(refusal) = crate::files::check_change(self.store.as_ref(), caller, change)? {
+            return refused(refusal);
+        }
         if let Some(too_large) = super::bounds::too_large(&before, change) {
             return Ok((too_large, None));
         }
@@ -247,6 +250,13 @@ impl Writer {
         // it is copied only when a reader still holds it.
         group.entities.remove(&change.key);
         self.cache.take(&change.key);
+        if erasure::erases(change) {
+            // The erased comments carry no file any more (the state's join clears them).
+            for (digest, key) in crate::files::refs_of(&before) {
+                group.batch.delete(key.clone());
+                group.dropped_files.push((digest, key));
+            }
+        }
         let mut after = before;
         Arc::make_mut(&mut after).apply(change);
         let mut team = TeamChange {

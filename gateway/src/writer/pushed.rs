@@ -78,6 +78,7 @@ mod tests {
                 visibility: Visibility::Federation,
                 body: "called back".into(),
                 created_at_ms: 1,
+                attachments: Vec::new(),
             })],
             origin_site: "erfurt".into(),
             origin_seq: 7,

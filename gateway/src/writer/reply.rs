@@ -53,6 +53,7 @@ impl Writer {
             visibility: Visibility::Public,
             body: reply.body.clone(),
             created_at_ms: reply.at_ms,
+            attachments: Vec::new(),
         };
         // Released before the write, so the ticket is changed in place, not copied.
         drop(before);

@@ -303,6 +303,30 @@ pattern_type!(
     "A colour as #rrggbb, e.g. #0b5394."
 );
 pattern_type!(
+    /// A SHA-256 in lowercase hex: a file's name in the federation.
+    Sha256Hex,
+    |text| {
+        if hotline_federation::attachment::is_sha256_hex(text) {
+            Ok(())
+        } else {
+            Err(hotline_federation::Error::invalid(
+                "",
+                "is not a SHA-256; allowed: 64 lowercase hex digits",
+            ))
+        }
+    },
+    "^[0-9a-f]{64}$",
+    "A SHA-256 in lowercase hex (64 digits)."
+);
+pattern_type!(
+    /// A file's name as readers see it.
+    FileName,
+    |text| hotline_federation::attachment::check_filename("", text),
+    r"^[^/\\\u0000-\u001F\u007F-\u009F]{1,255}$",
+    "A file name: 1 to 255 bytes of printable text on one line without / or \\, not . or \
+     .., no leading or trailing space."
+);
+pattern_type!(
     /// The id of a call event within its call log.
     ElementId,
     |text| check_element_id("", text),

@@ -17,6 +17,7 @@ mod articles;
 mod brand;
 mod calls;
 pub(crate) mod fields;
+mod files;
 mod misc;
 pub(crate) mod requests;
 mod search;
@@ -68,6 +69,8 @@ pub struct App {
     pub knowledge: Arc<crate::kb::KnowledgeIndex>,
     /// The adapter's metrics (requests are counted by route and status).
     pub metrics: Arc<crate::metrics::AdapterMetrics>,
+    /// The files of the site's comments.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl App {
@@ -117,6 +120,7 @@ enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     TooLarge,
+    UnsupportedMediaType,
     Invalid,
     Refused,
     UnmappedValue,
@@ -151,6 +155,9 @@ pub fn routes() -> (OpenApiRouter<Arc<App>>, OpenApiRouter<Arc<App>>) {
         .routes(routes!(tickets::create, tickets::find))
         .routes(routes!(tickets::read, tickets::update))
         .routes(routes!(tickets::comment))
+        .routes(routes!(files::upload))
+        .routes(routes!(files::attach))
+        .routes(routes!(files::download))
         .routes(routes!(tickets::history))
         .routes(routes!(tickets::focus_teams))
         .routes(routes!(misc::call_event))
@@ -380,6 +387,7 @@ mod tests {
             Error::Unmapped(text()),
             Error::Domain(hotline_federation::Error::invalid("f", "p")),
             Error::TooLarge(text()),
+            Error::UnsupportedType(text()),
             Error::Unauthorized(text()),
             Error::NotFound(text()),
             Error::MethodNotAllowed(text()),
@@ -411,6 +419,7 @@ mod tests {
                 | Error::Unmapped(_)
                 | Error::Domain(_)
                 | Error::TooLarge(_)
+                | Error::UnsupportedType(_)
                 | Error::Unauthorized(_)
                 | Error::NotFound(_)
                 | Error::MethodNotAllowed(_)

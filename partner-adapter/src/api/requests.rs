@@ -117,6 +117,9 @@ pub(crate) struct NewComment {
     pub(crate) visibility: VisibilityName,
     /// The text.
     pub(crate) body: CommentBody,
+    /// Files the comment carries (uploaded first with `POST /v1/files`), at most 8.
+    #[serde(default)]
+    pub(crate) attachments: Vec<super::files::NewAttachment>,
 }
 
 /// How to find tickets: exactly one of a customer's reference or a ticket number.

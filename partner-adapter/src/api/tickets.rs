@@ -218,7 +218,7 @@ fn mint_access_code() -> Result<access::MintedCode> {
     Ok(access::mint(&random))
 }
 
-async fn load(app: &Arc<App>, key: EntityKey) -> Result<EntityState> {
+pub(crate) async fn load(app: &Arc<App>, key: EntityKey) -> Result<EntityState> {
     let replica = app.replica.clone();
     let number = key.id.clone();
     let state = blocking(move || replica.entity(&key)).await?;
@@ -357,7 +357,7 @@ pub(crate) async fn update(
 /// One change to an existing ticket through the store's writer: `ops` gets the origin
 /// sequence number, the ticket as stored and the time of the write; 404 when there is no such
 /// ticket at this site.
-async fn change_ticket(
+pub(crate) async fn change_ticket(
     app: &Arc<App>,
     key: EntityKey,
     ops: impl FnOnce(u64, &EntityState, u64) -> Result<Vec<FieldOp>> + Send + 'static,
@@ -396,32 +396,18 @@ pub(crate) async fn comment(
     let key = ticket_key(number)?;
     let request: NewComment = parse(body, app.config.api.max_body_bytes)?;
     app.check_clock()?;
-    let visibility = request.visibility.0;
-    let (site, tenant) = (app.config.site.clone(), app.config.tenant.clone());
-    let (change, after) = change_ticket(&app, key, move |seq, _, now| {
-        let comment = lifecycle::new_comment(
-            &site,
-            &tenant,
-            seq,
-            request.author_alias.0,
-            visibility,
-            request.body.0,
-            now,
-        );
-        Ok(vec![FieldOp::AddComment(comment)])
-    })
-    .await?;
-    app.outbox.notify_one();
-    app.events.notify.notify_one();
-    let id = match change.ops.first() {
-        Some(FieldOp::AddComment(c)) => c.id.clone(),
-        _ => String::new(),
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(CommentCreated {
-            id,
-            ticket: views::ticket(&after, &app.mapping),
-        }),
-    ))
+    let files = request
+        .attachments
+        .into_iter()
+        .map(|a| (a.sha256.0, a.filename.0))
+        .collect();
+    super::files::write_comment(
+        &app,
+        key,
+        request.author_alias.0,
+        request.visibility.0,
+        request.body.0,
+        files,
+    )
+    .await
 }

@@ -33,6 +33,7 @@ fn comment(i: u64) -> FieldOp {
         visibility: Visibility::Federation,
         body: format!("comment {i}"),
         created_at_ms: 1_764_000_000_000 + i,
+        attachments: Vec::new(),
     })
 }
 

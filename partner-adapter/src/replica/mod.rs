@@ -34,6 +34,7 @@
 //! blocking pool.
 
 mod entities;
+mod files;
 mod group;
 mod high_water;
 pub mod integrity;
@@ -101,6 +102,8 @@ pub struct Replica {
     /// Ticket numbers taken recently (the lease follows this rate); locked only while `local`
     /// is held, or alone.
     uses: Mutex<UseRate>,
+    /// Set when file references may have changed ([`Replica::take_files_changed`]).
+    files_changed: std::sync::atomic::AtomicBool,
     /// Tests: every flush fails while set.
     #[cfg(test)]
     failing_flushes: std::sync::atomic::AtomicBool,
@@ -165,6 +168,9 @@ impl Replica {
             log,
             group,
             uses: Mutex::new(UseRate::default()),
+            // A store just opened may hold files nothing names any more (a kill between an
+            // erasure and the keeper's pass): look at once.
+            files_changed: std::sync::atomic::AtomicBool::new(true),
             db,
             dir: dir.to_path_buf(),
             tenant: tenant.to_owned(),

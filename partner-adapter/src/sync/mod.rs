@@ -53,6 +53,8 @@ pub struct SyncContext {
     pub config: Arc<AdapterConfig>,
     /// The adapter's metrics.
     pub metrics: Arc<crate::metrics::AdapterMetrics>,
+    /// The files of the site's comments (uploaded before the changes that name them).
+    pub files: Arc<crate::files::Files>,
 }
 
 /// Runs a call on the local store off the async threads (sled reads and flushes block), on the
@@ -172,6 +174,7 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
         result = subscribe::subscriber(ctx, stream, inline, asked_ms) => result,
         result = push::pusher(ctx, client.clone(), inline) => result,
         result = lease::leaser(ctx, client.clone(), inline) => result,
-        result = report::reporter(ctx, client, inline) => result,
+        result = report::reporter(ctx, client.clone(), inline) => result,
+        result = crate::files::keeper(ctx.files.clone(), ctx.replica.clone(), client) => result,
     }
 }

@@ -48,6 +48,16 @@ pub(super) async fn pusher(
             }
             continue;
         }
+        // A change's files go first: the gateway takes a comment only with its files.
+        for change in &batch {
+            for op in &change.ops {
+                if let hotline_federation::FieldOp::AddComment(comment) = op {
+                    for file in &comment.attachments {
+                        ctx.files.upload(&mut client, file).await?;
+                    }
+                }
+            }
+        }
         let request = pb::PushRequest {
             changes: batch.iter().cloned().map(Into::into).collect(),
         };

@@ -64,7 +64,9 @@ impl LocalApi {
         let replica = Replica::open(dir.path(), site, tenant, 60_000).expect("store");
         let knowledge = KnowledgeIndex::in_memory(&replica).expect("knowledge index");
         let replica = Arc::new(replica);
+        let files = hotline_adapter::files::Files::open(dir.path(), &config.files).expect("files");
         let app = Arc::new(App {
+            files: Arc::new(files),
             knowledge: Arc::new(knowledge),
             writer: LocalWriter::start(&replica).expect("writer"),
             replica,

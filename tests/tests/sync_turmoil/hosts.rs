@@ -187,6 +187,10 @@ pub(crate) fn site_host(
             events: events.clone(),
             status: status.clone(),
             outbox: Arc::new(Notify::new()),
+            files: Arc::new(
+                hotline_adapter::files::Files::open(&config.data_dir, &config.files)
+                    .expect("files directory"),
+            ),
             config: config.clone(),
             metrics: Arc::new(hotline_adapter::metrics::AdapterMetrics::new(
                 &config.tenant,

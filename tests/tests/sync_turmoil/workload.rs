@@ -156,6 +156,7 @@ pub(crate) fn local_write(
                 visibility,
                 body,
                 created_at_ms: now,
+                attachments: Vec::new(),
             }),
             Edit::Field(op) => op,
         };

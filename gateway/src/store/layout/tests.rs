@@ -32,6 +32,7 @@ fn comment(i: usize) -> FieldOp {
         visibility: Visibility::Tenant,
         body: format!("Rückruf vereinbart, Versuch {i}"),
         created_at_ms: 1_000 + i as u64,
+        attachments: Vec::new(),
     })
 }
 
