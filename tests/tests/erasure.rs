@@ -21,9 +21,60 @@ const SAID: &str = "Frau Mustermann ruft wegen VPN an";
 const OFFLINE_NOTE: &str = "Rueckruf bei Frau Mustermann erledigt";
 const OFFLINE_PHONE: &str = "+49 361 5550188";
 const OTHER: &str = "Max Beispiel";
+/// The name and the content of a file attached to the customer's ticket.
+const FILE_NAME: &str = "mustermann-vpn.log";
+const FILE_TEXT: &str = "vpn client log of E. M., tunnel dropped at 10:07";
 
 /// What must not remain anywhere once the customer is erased.
-const ERASED: [&str; 6] = [NAME, EMAIL, PHONE, SAID, OFFLINE_NOTE, OFFLINE_PHONE];
+const ERASED: [&str; 8] = [
+    NAME,
+    EMAIL,
+    PHONE,
+    SAID,
+    OFFLINE_NOTE,
+    OFFLINE_PHONE,
+    FILE_NAME,
+    FILE_TEXT,
+];
+
+/// Attaches a file to ticket `number` at `site`; answers the file's SHA-256.
+async fn attach(
+    site: &RunningAdapter,
+    number: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> anyhow::Result<String> {
+    let path = format!(
+        "/v1/tickets/{number}/attachments?filename={name}&visibility=federation&author_alias=ak"
+    );
+    let (status, answer) = site.api.upload(&path, content_type, bytes.to_vec()).await?;
+    anyhow::ensure!(status == 201, "attach: {status} {answer}");
+    let comments = answer["ticket"]["comments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let sha = comments
+        .iter()
+        .flat_map(|c| c["attachments"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["filename"] == name)
+        .filter_map(|f| f["sha256"].as_str().map(str::to_owned))
+        .next_back();
+    sha.ok_or_else(|| anyhow::anyhow!("no file {name} in {answer}"))
+}
+
+/// The SHA-256s of the whole files a site's data directory holds.
+fn site_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("files"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| hotline_federation::attachment::is_sha256_hex(n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Opens a ticket of `customer` in `team`; the other customer's contact data is their own.
 async fn open(
@@ -143,9 +194,35 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
     let in_house = open(&munich, "dealers-sales", "C-77", NAME).await?;
     assert_eq!(comment(&munich, &in_house, SAID).await?.0, 201);
     let other = open(&dortmund, "finance-hr", "C-88", OTHER).await?;
+    // A file about the customer, and a neutral picture attached to the customer's ticket and
+    // to the other customer's: the first goes with the erasure, the second stays.
+    let erased_file = attach(
+        &dortmund,
+        &at_partner,
+        FILE_NAME,
+        "text/plain",
+        FILE_TEXT.as_bytes(),
+    )
+    .await?;
+    let picture = b"\x89PNG\r\n\x1a\nneutral network diagram".to_vec();
+    let kept_file = attach(&dortmund, &at_partner, "diagram.png", "image/png", &picture).await?;
+    assert_eq!(
+        attach(&dortmund, &other, "diagram.png", "image/png", &picture).await?,
+        kept_file
+    );
     for site in [&dortmund, &erfurt, &munich] {
         quiet(site, &gateway).await?;
     }
+    // munich reads the file, so it holds a copy too.
+    let (status, _, bytes) = munich
+        .api
+        .bytes(&format!("/v1/tickets/{at_partner}/files/{erased_file}"))
+        .await?;
+    assert_eq!((status, bytes.as_slice()), (200, FILE_TEXT.as_bytes()));
+    assert_eq!(
+        hotline_gateway::files::stored(gateway.state.store.as_ref())?.0,
+        2
+    );
     assert_eq!(read(&erfurt, &in_house).await?["comments"][0]["body"], SAID);
 
     // erfurt loses its link and writes about the customer while offline.
@@ -205,6 +282,34 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
         assert!(comments.iter().all(|c| c["body"] == "[erased]"), "{text}");
     }
     assert_eq!(read(&dortmund, &other).await?["customer_name"], OTHER);
+
+    // The customer's file is gone at the gateway and at every site that held it; the picture
+    // another customer's ticket carries too stays.
+    eventually(10, "the erased file deleted at the gateway", || async {
+        Ok(hotline_gateway::files::stored(gateway.state.store.as_ref())?.0 == 1)
+    })
+    .await?;
+    for dir in [dirs[1].path(), dirs[3].path()] {
+        let dir = dir.to_path_buf();
+        let erased_file = erased_file.clone();
+        eventually(10, "the erased file deleted at the site", || {
+            let dir = dir.clone();
+            let erased_file = erased_file.clone();
+            async move { Ok(!site_files(&dir).contains(&erased_file)) }
+        })
+        .await?;
+    }
+    assert!(site_files(dirs[1].path()).contains(&kept_file));
+    let (status, _, _) = munich
+        .api
+        .bytes(&format!("/v1/tickets/{at_partner}/files/{erased_file}"))
+        .await?;
+    assert_eq!(status, 404, "an erased file reads like a missing one");
+    let (status, _, bytes) = munich
+        .api
+        .bytes(&format!("/v1/tickets/{other}/files/{kept_file}"))
+        .await?;
+    assert_eq!((status, bytes), (200, picture.clone()));
 
     // An erased ticket takes no personal data again, with the rule named.
     let path = format!("/v1/tickets/{at_partner}");
