@@ -528,3 +528,163 @@ async fn page_never_names_site_tenant_or_agent() -> anyhow::Result<()> {
     );
     world.page.stop().await
 }
+
+/// Uploads `bytes` as `content_type` through `site`'s own connection; answers the reference a
+/// comment names.
+async fn upload(
+    site: &mut CodeSite,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> anyhow::Result<hotline_federation::attachment::AttachmentRef> {
+    use sha2::Digest;
+    let sha256 = hotline_federation::attachment::hex(&sha2::Sha256::digest(bytes));
+    let piece = pb::FilePiece {
+        sha256: sha256.clone(),
+        size: bytes.len() as u64,
+        content_type: content_type.into(),
+        offset: 0,
+        data: bytes.to_vec(),
+    };
+    let answer = site
+        .client
+        .put_file(futures_util::stream::iter(vec![piece]))
+        .await?
+        .into_inner();
+    anyhow::ensure!(answer.stored, "not stored: {answer:?}");
+    Ok(hotline_federation::attachment::AttachmentRef {
+        sha256,
+        size: bytes.len() as u64,
+        content_type: content_type.into(),
+        filename: name.into(),
+    })
+}
+
+/// A comment of `site` on ticket `id` carrying `files`.
+fn comment_with(
+    site: &CodeSite,
+    id: &str,
+    visibility: Visibility,
+    body: &str,
+    files: Vec<hotline_federation::attachment::AttachmentRef>,
+) -> Change {
+    let mut change = hotline_tests::changes::comment(
+        id,
+        &site.tenant,
+        &site.site,
+        0,
+        &format!("{}-{}", site.site, now_ms()),
+        visibility,
+        body,
+    );
+    if let Some(FieldOp::AddComment(comment)) = change.ops.first_mut() {
+        comment.attachments = files;
+    }
+    change
+}
+
+/// The customer sees the files of public messages, by name and size, and downloads them with
+/// number and code; a file of an internal comment answers like a wrong code; a public file
+/// whose name names a partner is refused by the leak guard.
+#[tokio::test]
+async fn public_files_show_and_download_internal_ones_do_not() -> anyhow::Result<()> {
+    let mut world = World::start(|c| c.web.attempts_per_client_per_minute = 1000).await?;
+    let (number, code) = world.dortmund.open_with_code("finance-hr", 7).await?;
+    let guide = b"1. Open the VPN client.\n2. Choose 'Reconnect'.\n".to_vec();
+    let public = upload(&mut world.dortmund, "vpn-guide.txt", "text/plain", &guide).await?;
+    let internal_bytes = b"internal trace: VPN drops at the concentrator\n".to_vec();
+    let internal = upload(
+        &mut world.dortmund,
+        "trace.txt",
+        "text/plain",
+        &internal_bytes,
+    )
+    .await?;
+    let change = comment_with(
+        &world.dortmund,
+        &number,
+        Visibility::Public,
+        "Anbei die Anleitung.",
+        vec![public.clone()],
+    );
+    ok(&world.dortmund.push(change).await?)?;
+    let change = comment_with(
+        &world.dortmund,
+        &number,
+        Visibility::Federation,
+        "",
+        vec![internal.clone()],
+    );
+    ok(&world.dortmund.push(change).await?)?;
+    // A public file whose name names the partner is refused before it is stored.
+    let mut leaking = public.clone();
+    leaking.filename = "Twenty4Help-Anleitung.txt".into();
+    let change = comment_with(
+        &world.dortmund,
+        &number,
+        Visibility::Public,
+        "",
+        vec![leaking],
+    );
+    let refused = refused_rule(&world.dortmund.push(change).await?);
+    assert_eq!(
+        refused.as_ref().map(|(rule, _)| *rule),
+        Some(Rule::CustomerTextClean),
+        "{refused:?}"
+    );
+
+    let page = world.status(&number, &code, &[]).await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("vpn-guide.txt"), "{}", page.body);
+    assert!(!page.body.contains("trace.txt"), "{}", page.body);
+    let json = hotline_tests::web::request(
+        world.page.web,
+        "POST",
+        "/api/status",
+        &[("Content-Type", "application/json")],
+        serde_json::json!({"number": number, "code": code})
+            .to_string()
+            .as_bytes(),
+    )
+    .await?;
+    let view: serde_json::Value = serde_json::from_str(&json.body)?;
+    let files: Vec<&serde_json::Value> = view["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["files"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(files.len(), 1, "{}", json.body);
+    assert_eq!(files[0]["filename"], "vpn-guide.txt");
+    assert_eq!(files[0]["sha256"], public.sha256.as_str());
+
+    let download = |sha: String, code: String| {
+        let page = &world.page;
+        let number = number.clone();
+        async move {
+            page.post_form(
+                "/file",
+                &[("number", &number), ("code", &code), ("sha256", &sha)],
+                &[],
+            )
+            .await
+        }
+    };
+    let got = download(public.sha256.clone(), code.clone()).await?;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    assert_eq!(got.body.as_bytes(), guide.as_slice());
+    assert!(
+        got.header("content-disposition")
+            .is_some_and(|v| v.contains("vpn-guide.txt")),
+        "{:?}",
+        got.headers
+    );
+    // The internal file, and the public one with a wrong code: the answer of a wrong code.
+    let internal_answer = download(internal.sha256.clone(), code.clone()).await?;
+    let wrong_code = download(public.sha256.clone(), "AAAAA-AAAAA".into()).await?;
+    assert_eq!(internal_answer.status, 404);
+    assert_eq!(internal_answer.without_date(), wrong_code.without_date());
+    assert!(!internal_answer.body.contains("VPN drops"));
+    world.page.stop().await
+}
