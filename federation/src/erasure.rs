@@ -147,6 +147,45 @@ mod tests {
         })
     }
 
+    /// A comment's files go with the erasure in either order, and the erased copy of a change
+    /// that carried files is still a valid change.
+    #[test]
+    fn erased_comments_carry_no_files() {
+        let file = crate::attachment::AttachmentRef {
+            sha256: "ab".repeat(32),
+            size: 10,
+            content_type: "text/plain".into(),
+            filename: "erika-vpn.log".into(),
+        };
+        let FieldOp::AddComment(mut with_file) = comment("a-1", "") else {
+            unreachable!("comment() builds a comment")
+        };
+        with_file.attachments = vec![file];
+        let carrying = change("a", 1, 10, vec![FieldOp::AddComment(with_file)]);
+        assert!(
+            carrying.validate().is_ok(),
+            "a comment with a file may have no text"
+        );
+        let erasing = change("gateway", 1, 30, vec![set(TicketField::ErasedAt(30))]);
+        for order in [[&carrying, &erasing], [&erasing, &carrying]] {
+            let mut state = EntityState::new(key());
+            for c in order {
+                state.apply(c);
+            }
+            assert!(
+                state
+                    .comments
+                    .values()
+                    .all(|c| c.value.attachments.is_empty()),
+                "{state:?}"
+            );
+        }
+        let kept = erase_change(&carrying);
+        assert!(kept.validate().is_ok(), "{kept:?}");
+        assert!(is_erased_copy(&kept));
+        assert!(!format!("{kept:?}").contains("erika-vpn.log"));
+    }
+
     /// A history with the customer's data written before and after the erasure (a site that
     /// was offline): every order and grouping gives one state, which holds none of it.
     #[test]

@@ -491,3 +491,176 @@ pub fn stored(store: &dyn Store) -> Result<(u64, u64)> {
     }
     Ok((files, bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn piece(bytes: &[u8], offset: usize, len: usize, content_type: &str) -> pb::FilePiece {
+        pb::FilePiece {
+            sha256: hex(&Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            content_type: content_type.into(),
+            offset: offset as u64,
+            data: bytes[offset..offset + len].to_vec(),
+        }
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    /// A cut upload resumes where the gateway's copy ends; a piece elsewhere is refused with
+    /// the offset to resume at; the whole file is kept once, with the site as its holder.
+    #[test]
+    fn uploads_resume_at_the_offset_and_keep_one_copy() {
+        let store = MemoryStore::new();
+        let bytes = text(10_000);
+        let sha = hex(&Sha256::digest(&bytes));
+        assert_eq!(
+            put_piece(
+                &store,
+                "dortmund",
+                1 << 20,
+                &piece(&bytes, 0, 5000, "text/plain")
+            )
+            .unwrap(),
+            5000
+        );
+        assert_eq!(status(&store, &sha, "dortmund").unwrap(), (false, 5000));
+        // Another site's upload of the same bytes is its own.
+        assert_eq!(status(&store, &sha, "erfurt").unwrap(), (false, 0));
+        let wrong = put_piece(
+            &store,
+            "dortmund",
+            1 << 20,
+            &piece(&bytes, 6000, 100, "text/plain"),
+        )
+        .unwrap_err();
+        assert_eq!(wrong.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            wrong.message().contains("from offset 5000"),
+            "{}",
+            wrong.message()
+        );
+        assert_eq!(
+            put_piece(
+                &store,
+                "dortmund",
+                1 << 20,
+                &piece(&bytes, 5000, 5000, "text/plain")
+            )
+            .unwrap(),
+            10_000
+        );
+        assert!(finish(&store, "dortmund", &sha).unwrap());
+        assert_eq!(status(&store, &sha, "dortmund").unwrap(), (true, 0));
+        assert_eq!(stored(&store).unwrap(), (1, 10_000));
+        let digest = digest_of(&sha).unwrap();
+        let mut read = Vec::new();
+        while let Some((start, data)) = piece_at(&store, &digest, read.len() as u64).unwrap() {
+            assert_eq!(start, read.len() as u64);
+            read.extend(data);
+        }
+        assert_eq!(read, bytes);
+        // Read from the middle of a piece.
+        assert_eq!(
+            piece_at(&store, &digest, 7000).unwrap().unwrap().1,
+            bytes[7000..].to_vec()
+        );
+        // erfurt uploads the same bytes whole: still one copy, two holders.
+        put_piece(
+            &store,
+            "erfurt",
+            1 << 20,
+            &piece(&bytes, 0, 10_000, "text/plain"),
+        )
+        .unwrap();
+        assert!(finish(&store, "erfurt", &sha).unwrap());
+        assert_eq!(stored(&store).unwrap(), (1, 10_000));
+        assert_eq!(status(&store, &sha, "erfurt").unwrap(), (true, 0));
+    }
+
+    /// Bytes that do not hash to the file's name are dropped; a type that does not match the
+    /// first bytes and a file above the limit are refused before anything is stored.
+    #[test]
+    fn wrong_bytes_types_and_sizes_store_nothing() {
+        let store = MemoryStore::new();
+        let bytes = text(100);
+        let mut lying = piece(&bytes, 0, 100, "text/plain");
+        lying.sha256 = hex(&Sha256::digest(b"something else"));
+        lying.size = 100;
+        put_piece(&store, "dortmund", 1 << 20, &lying).unwrap();
+        let refused = finish(&store, "dortmund", &lying.sha256).unwrap_err();
+        assert!(
+            refused.message().contains("hash to"),
+            "{}",
+            refused.message()
+        );
+        assert_eq!(stored(&store).unwrap(), (0, 0));
+        let (start, end) = keys::prefix_range(keys::UPLOAD);
+        assert!(store.range(&start, &end, usize::MAX).unwrap().is_empty());
+        let pdf = piece(b"%PDF-1.7", 0, 8, "image/png");
+        assert_eq!(
+            put_piece(&store, "dortmund", 1 << 20, &pdf)
+                .unwrap_err()
+                .code(),
+            tonic::Code::InvalidArgument
+        );
+        let big = piece(&bytes, 0, 100, "text/plain");
+        let refused = put_piece(&store, "dortmund", 99, &big).unwrap_err();
+        assert!(
+            refused.message().contains("limits.max_file_bytes"),
+            "{}",
+            refused.message()
+        );
+        assert!(store.range(&start, &end, usize::MAX).unwrap().is_empty());
+    }
+
+    /// A file goes when the last comment carrying it drops it, not before, and a ref the same
+    /// batch writes back keeps it.
+    #[test]
+    fn a_file_goes_with_its_last_reference() {
+        let store = MemoryStore::new();
+        let bytes = text(300);
+        let sha = hex(&Sha256::digest(&bytes));
+        put_piece(
+            &store,
+            "dortmund",
+            1 << 20,
+            &piece(&bytes, 0, 300, "text/plain"),
+        )
+        .unwrap();
+        finish(&store, "dortmund", &sha).unwrap();
+        let digest = digest_of(&sha).unwrap();
+        let first = keys::file_ref(&digest, "ASZ-2026-000001", "dortmund-1");
+        let second = keys::file_ref(&digest, "ASZ-2026-000002", "dortmund-7");
+        let mut batch = Batch::default();
+        batch.put(first.clone(), Vec::new());
+        batch.put(second.clone(), Vec::new());
+        store.apply(batch).unwrap();
+        // Dropping one of two keeps the file.
+        let mut batch = Batch::default();
+        batch.delete(first.clone());
+        collect(&store, &mut batch, &[(digest, first.clone())]).unwrap();
+        store.apply(batch).unwrap();
+        assert_eq!(stored(&store).unwrap().0, 1);
+        // Dropping the last one while the batch puts another back keeps it too.
+        let third = keys::file_ref(&digest, "ASZ-2026-000003", "munich-2");
+        let mut batch = Batch::default();
+        batch.delete(second.clone());
+        batch.put(third.clone(), Vec::new());
+        collect(&store, &mut batch, &[(digest, second.clone())]).unwrap();
+        store.apply(batch).unwrap();
+        assert_eq!(stored(&store).unwrap().0, 1);
+        // Dropping the last one deletes bytes, meta and holders.
+        let mut batch = Batch::default();
+        batch.delete(third.clone());
+        collect(&store, &mut batch, &[(digest, third)]).unwrap();
+        store.apply(batch).unwrap();
+        assert_eq!(stored(&store).unwrap(), (0, 0));
+        assert!(piece_at(&store, &digest, 0).unwrap().is_none());
+        assert_eq!(status(&store, &sha, "dortmund").unwrap(), (false, 0));
+    }
+}

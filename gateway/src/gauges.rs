@@ -59,6 +59,8 @@ pub fn refresh(state: &GatewayState, verify: bool) -> Result<()> {
             metrics.set_service_level(&row.partner, &row.focus_team, level);
         }
     }
+    let (files, bytes) = crate::files::stored(state.store.as_ref())?;
+    metrics.set_files_stored(files, bytes);
     if verify {
         let started = std::time::Instant::now();
         let verdict = crate::audit::verify_store(state.store.as_ref(), &state.audit_key.public)?;

@@ -102,6 +102,8 @@ pub struct GatewayMetrics {
     service_level_target: Family<TeamLabel, RatioGauge>,
     site_last_seen: Family<SiteLabel, Gauge>,
     audit_verify_ok: Family<NoLabels, Gauge>,
+    files_stored: Family<NoLabels, Gauge>,
+    file_bytes: Family<NoLabels, Gauge>,
 }
 
 impl Default for GatewayMetrics {
@@ -218,6 +220,18 @@ impl GatewayMetrics {
             "1 when the last audit trail verification passed, 0 when it failed",
             audit_verify_ok.clone(),
         );
+        let files_stored = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "hotline_files_stored",
+            "Files the gateway stores (each once, whatever number of comments carries it)",
+            files_stored.clone(),
+        );
+        let file_bytes = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "hotline_file_bytes_stored",
+            "The bytes of the files the gateway stores",
+            file_bytes.clone(),
+        );
         GatewayMetrics {
             registry,
             pushes,
@@ -239,6 +253,8 @@ impl GatewayMetrics {
             service_level_target,
             site_last_seen,
             audit_verify_ok,
+            files_stored,
+            file_bytes,
         }
     }
 
@@ -329,6 +345,15 @@ impl GatewayMetrics {
         self.site_last_seen
             .get_or_create(&SiteLabel { site: site.into() })
             .set(unix_seconds);
+    }
+
+    /// Records how many files the store holds and their bytes.
+    pub fn set_files_stored(&self, files: u64, bytes: u64) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.files_stored
+            .get_or_create(&Vec::new())
+            .set(gauge(files));
+        self.file_bytes.get_or_create(&Vec::new()).set(gauge(bytes));
     }
 
     /// Records the result of an audit trail verification.

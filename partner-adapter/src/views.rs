@@ -438,6 +438,10 @@ pub struct SyncStatusView {
     pub retention_purged: u64,
     /// When the last of them was purged, in ms since the Unix epoch; null if never.
     pub last_retention_purge_ms: Option<u64>,
+    /// Whole files this site holds (each stored once, whatever number of comments carries it).
+    pub files_stored: u64,
+    /// The bytes of those files.
+    pub file_bytes: u64,
 }
 
 /// A change the gateway refused.

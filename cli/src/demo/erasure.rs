@@ -13,12 +13,14 @@ use super::federation::Federation;
 
 /// The customer who asks to be forgotten.
 pub const CUSTOMER_REF: &str = "E-DEMO-1";
-/// Their data, as written at the site; none of it may remain.
-const ERASED: [&str; 4] = [
+/// Their data, as written at the site (a log file about them too); none of it may remain.
+const ERASED: [&str; 6] = [
     "Clara Beispiel",
     "clara.beispiel@example.com",
     "+49 30 5550199",
     "Frau Beispiel meldet sich wegen des VPN",
+    super::files::LOG_NAME,
+    super::files::LOG_TEXT,
 ];
 /// The site that takes their call.
 const SITE: &str = "dortmund";

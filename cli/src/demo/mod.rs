@@ -3,6 +3,7 @@
 
 pub mod erasure;
 pub mod federation;
+pub mod files;
 pub mod knowledge;
 pub mod link;
 pub mod oversight;
@@ -58,6 +59,8 @@ pub struct DemoSummary {
     pub gateway_head: u64,
     /// The customer erased midway (its byte scan is filled in after the federation stops).
     pub erasure: erasure::ErasureReport,
+    /// The files attached, read and erased.
+    pub files: files::FilesReport,
 }
 
 impl DemoSummary {
@@ -79,7 +82,8 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
     let kb = knowledge::kb_dir();
     let articles = knowledge::publish(fed, &kb).await?;
     let queries = knowledge::caller_queries(&kb)?;
-    erasure::open_ticket(fed).await?;
+    let erased_ticket = erasure::open_ticket(fed).await?;
+    let mut attached = files::attach_files(fed, &erased_ticket).await?;
     // Every site holds the brand and the articles before the first call.
     let started = Instant::now();
     while !fed.quiet().await? {
@@ -89,6 +93,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    files::read_back(fed, &erased_ticket, &mut attached).await?;
     let mut outcome = simulate::simulate(
         fed,
         options.calls,
@@ -128,6 +133,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    files::after_erasure(fed, &mut attached).await?;
     outcome.articles = articles;
     let mut sites = Vec::new();
     for site in &fed.sites {
@@ -155,6 +161,7 @@ pub async fn run(fed: &Federation, options: &DemoOptions) -> anyhow::Result<Demo
         settle,
         gateway_head: fed.gateway.head(),
         erasure: erased,
+        files: attached,
     })
 }
 
@@ -357,7 +364,12 @@ pub async fn command(
     fed.stop().await?;
     erasure::rewrite_and_scan(dir.path(), &mut summary.erasure)?;
     erasure::print(&summary.erasure);
+    files::print(&summary.files);
     anyhow::ensure!(summary.converged(), "the replicas did not converge");
+    anyhow::ensure!(
+        files::ok(&summary.files),
+        "the files were not stored once, read back or erased as shown"
+    );
     anyhow::ensure!(
         summary.erasure.pending.is_empty() && summary.erasure.found.is_empty(),
         "the erasure did not reach every site or left data behind"

@@ -109,6 +109,7 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
         ))
     })
     .await?;
+    let (files_stored, file_bytes) = app.files.stored();
     let status = &app.status;
     let head = status.head.load(Ordering::SeqCst).max(cursor);
     Ok(Json(SyncStatusView {
@@ -132,6 +133,8 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
         last_error: lock(&status.last_error).clone(),
         retention_purged: purges.0,
         last_retention_purge_ms: purges.1,
+        files_stored,
+        file_bytes,
     }))
 }
 
