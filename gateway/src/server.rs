@@ -78,6 +78,8 @@ pub async fn run(
     health.set_serving::<ReportsServer<ReportsApi>>().await;
     let gauges_stop = shutdown.child_token();
     let gauges = crate::gauges::spawn(state.clone(), gauges_stop.clone());
+    let sweeper_stop = shutdown.child_token();
+    let sweeper = crate::files::spawn_sweeper(state.clone(), sweeper_stop.clone());
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -126,6 +128,8 @@ pub async fn run(
     let _ = checkpoints.await;
     gauges_stop.cancel();
     let _ = gauges.await;
+    sweeper_stop.cancel();
+    let _ = sweeper.await;
     state.close().await;
     let _ = reloader.await;
     tracing::info!("gateway stopped");

@@ -60,8 +60,9 @@ pub struct Files {
     /// Held shared while a comment naming a file is written, exclusively while unnamed files
     /// are deleted: the keeper never deletes a file a comment is being written with.
     naming: RwLock<()>,
-    /// One download at a time (a second reader of the same file waits and finds it there).
-    downloads: Mutex<()>,
+    /// One download per file at a time (a second reader of the same file waits and finds it
+    /// there); downloads of different files run side by side.
+    downloads: parking_lot::Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     /// The gateway connection while the site is connected (lazy fetches use it).
     client: parking_lot::Mutex<Option<FederationClient<Channel>>>,
     /// Wakes the keeper.
@@ -93,7 +94,7 @@ impl Files {
             dir,
             config: config.clone(),
             naming: RwLock::new(()),
-            downloads: Mutex::new(()),
+            downloads: parking_lot::Mutex::new(BTreeMap::new()),
             client: parking_lot::Mutex::new(None),
             wake: Notify::new(),
         })
@@ -116,14 +117,20 @@ impl Files {
         self.dir.join("partial").join(sha256)
     }
 
-    /// True when the whole file is here.
+    /// True when the whole file is here (named by a record of the store).
     pub fn has(&self, sha256: &str) -> bool {
         attachment::is_sha256_hex(sha256) && self.path(sha256).is_file()
     }
 
-    /// The whole file's path, when it is here.
+    /// The whole file's path, when it is here: under `files/`, or still under `uploads/` (a
+    /// comment naming it was just written and [`Files::settle`] has not moved it yet).
     pub fn file(&self, sha256: &str) -> Option<PathBuf> {
-        self.has(sha256).then(|| self.path(sha256))
+        if !attachment::is_sha256_hex(sha256) {
+            return None;
+        }
+        [self.path(sha256), self.upload_path(sha256)]
+            .into_iter()
+            .find(|p| p.is_file())
     }
 
     /// Sets (or clears, when disconnected) the gateway connection lazy fetches use.
@@ -197,26 +204,43 @@ impl Files {
         out.sync_all().await.map_err(|e| io(temp, "sync", e))?;
         drop(out);
         let sha256 = hex(&hasher.finalize());
-        if !self.has(&sha256) {
-            let target = self.upload_path(&sha256);
-            tokio::fs::write(type_path(&target), declared)
-                .await
-                .map_err(|e| io(&target, "write the type of", e))?;
-            tokio::fs::rename(temp, &target)
-                .await
-                .map_err(|e| io(&target, "store", e))?;
-            sync_dir(&self.dir.join("uploads"))?;
-        }
+        let existing = self.file(&sha256);
+        let content_type = match &existing {
+            // The same bytes are here: keep that copy (and its type), drop this one.
+            Some(path) => {
+                let _ = tokio::fs::remove_file(temp).await;
+                // A copy waiting in uploads/ is fresh again: the hour starts anew.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                tokio::fs::read_to_string(type_path(path))
+                    .await
+                    .unwrap_or_else(|_| declared.to_owned())
+            }
+            None => {
+                let target = self.upload_path(&sha256);
+                tokio::fs::write(type_path(&target), declared)
+                    .await
+                    .map_err(|e| io(&target, "write the type of", e))?;
+                tokio::fs::rename(temp, &target)
+                    .await
+                    .map_err(|e| io(&target, "store", e))?;
+                sync_dir(&self.dir.join("uploads"))?;
+                declared.to_owned()
+            }
+        };
         Ok(StoredFile {
             sha256,
             size,
-            content_type: declared.to_owned(),
+            content_type,
         })
     }
 
-    /// Takes the file `sha256` for a comment: moves an upload into `files/` (kept there while a
-    /// record names it) and answers its size and type; 422 when the site holds no such file.
-    /// Call it while holding [`Files::naming`] shared, until the comment is written.
+    /// The file `sha256` a comment is about to name: its size and type; 422 when the site
+    /// holds no such file. Nothing moves yet ([`Files::settle`] does, once the comment is
+    /// written), so a refused comment leaves the upload where it was. Call it while holding
+    /// [`Files::naming`] shared, until the comment is written and settled.
     pub fn adopt(&self, sha256: &str) -> Result<StoredFile> {
         let unknown = || {
             Error::Domain(hotline_federation::Error::invalid(
@@ -230,27 +254,30 @@ impl Files {
         if !attachment::is_sha256_hex(sha256) {
             return Err(unknown());
         }
-        let target = self.path(sha256);
-        let upload = self.upload_path(sha256);
-        if !target.is_file() {
-            if !upload.is_file() {
-                return Err(unknown());
-            }
-            std::fs::rename(type_path(&upload), type_path(&target))
-                .map_err(|e| io(&target, "store the type of", e))?;
-            std::fs::rename(&upload, &target).map_err(|e| io(&target, "store", e))?;
-            sync_dir(&self.dir)?;
-        }
-        let size = std::fs::metadata(&target)
-            .map_err(|e| io(&target, "read", e))?
+        let path = self.file(sha256).ok_or_else(unknown)?;
+        let size = std::fs::metadata(&path)
+            .map_err(|e| io(&path, "read", e))?
             .len();
-        let content_type = std::fs::read_to_string(type_path(&target))
-            .map_err(|e| io(&target, "read the type of", e))?;
+        let content_type = std::fs::read_to_string(type_path(&path))
+            .map_err(|e| io(&path, "read the type of", e))?;
         Ok(StoredFile {
             sha256: sha256.to_owned(),
             size,
             content_type,
         })
+    }
+
+    /// Moves an upload a comment now names into `files/`, where it stays while a record of the
+    /// store names it.
+    pub fn settle(&self, sha256: &str) -> Result<()> {
+        let (target, upload) = (self.path(sha256), self.upload_path(sha256));
+        if target.is_file() || !upload.is_file() {
+            return Ok(());
+        }
+        std::fs::rename(type_path(&upload), type_path(&target))
+            .map_err(|e| io(&target, "store the type of", e))?;
+        std::fs::rename(&upload, &target).map_err(|e| io(&target, "store", e))?;
+        sync_dir(&self.dir)
     }
 
     /// The lock a comment naming files is written under (shared), see [`Files::adopt`].
@@ -281,11 +308,17 @@ impl Files {
         }
         let offset = status.offset.min(file.size);
         let pieces = read_pieces(&path, offset, file).await?;
-        let response = client
-            .put_file(pieces)
-            .await
-            .map_err(|s| gateway("file upload", &s))?
-            .into_inner();
+        let response = match client.put_file(pieces).await {
+            Ok(response) => response.into_inner(),
+            // A refusal for good (too large for the gateway, a type it does not take): the
+            // push goes on and the gateway parks the comment (rule file_uploaded), instead of
+            // the session ending over it again and again.
+            Err(refused) if refused.code() == tonic::Code::InvalidArgument => {
+                tracing::warn!(sha256 = %file.sha256, reason = %refused.message(), "the gateway refused the file; its comment will be refused too");
+                return Ok(false);
+            }
+            Err(status) => return Err(gateway("file upload", &status)),
+        };
         if !response.stored {
             return Err(Error::Gateway(format!(
                 "file upload of {} ended at byte {} of {}; it resumes there at the next try",
@@ -298,7 +331,19 @@ impl Files {
 
     /// Fetches `file` from the gateway unless it is here, resuming a cut download.
     pub async fn fetch(&self, file: &AttachmentRef) -> Result<PathBuf> {
-        let _one = self.downloads.lock().await;
+        let lock = self
+            .downloads
+            .lock()
+            .entry(file.sha256.clone())
+            .or_default()
+            .clone();
+        let _one = lock.lock().await;
+        let fetched = self.fetch_locked(file).await;
+        self.downloads.lock().remove(&file.sha256);
+        fetched
+    }
+
+    async fn fetch_locked(&self, file: &AttachmentRef) -> Result<PathBuf> {
         if let Some(path) = self.file(&file.sha256) {
             return Ok(path);
         }
@@ -363,10 +408,18 @@ impl Files {
         Ok(target)
     }
 
-    /// Deletes every file no record names (`named`), every unfinished download of such a file,
-    /// and uploads no comment took within [`UPLOAD_GRACE`]. Answers how many files went.
-    pub async fn collect(&self, named: &BTreeSet<String>) -> Result<usize> {
+    /// Deletes every file no record of `replica` names, every unfinished download of such a
+    /// file, and uploads no comment took within [`UPLOAD_GRACE`]. The names are read while no
+    /// comment naming a file is being written ([`Files::naming`] held exclusively), so a file a
+    /// comment was just written with is named. Answers how many files went.
+    pub async fn collect(&self, replica: &Arc<Replica>) -> Result<usize> {
         let _exclusive = self.naming.write().await;
+        let reader = replica.clone();
+        let named: BTreeSet<String> = tokio::task::spawn_blocking(move || reader.file_refs())
+            .await
+            .map_err(|e| Error::Storage(format!("file scan task: {e}")))??
+            .into_keys()
+            .collect();
         let mut removed = 0;
         for (sub, grace) in [
             (None, Duration::ZERO),
@@ -530,15 +583,15 @@ pub async fn keeper(
     }
 }
 
-/// One pass of the keeper: what the store names, fetched (eager) and the rest deleted.
+/// One pass of the keeper: what the store names, fetched (eager), then the rest deleted.
 pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()> {
-    let reader = replica.clone();
-    let named: BTreeMap<String, AttachmentRef> =
-        tokio::task::spawn_blocking(move || reader.file_refs())
-            .await
-            .map_err(|e| Error::Storage(format!("file scan task: {e}")))??;
     let connected = files.client.lock().is_some();
     if connected && files.config.fetch == FetchMode::Eager {
+        let reader = replica.clone();
+        let named: BTreeMap<String, AttachmentRef> =
+            tokio::task::spawn_blocking(move || reader.file_refs())
+                .await
+                .map_err(|e| Error::Storage(format!("file scan task: {e}")))??;
         for file in named.values() {
             if !files.has(&file.sha256) {
                 if let Err(error) = files.fetch(file).await {
@@ -547,7 +600,7 @@ pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()>
             }
         }
     }
-    let removed = files.collect(&named.keys().cloned().collect()).await?;
+    let removed = files.collect(replica).await?;
     if removed > 0 {
         tracing::info!(removed, "files no record names any more deleted");
     }

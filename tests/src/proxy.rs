@@ -23,6 +23,8 @@ struct Shared {
     since_cut: AtomicU64,
     /// New connections are closed at once while set.
     refusing: AtomicBool,
+    /// A cut sets `refusing`.
+    hold: AtomicBool,
     /// Cancelled to cut every open connection.
     cut: parking_lot::Mutex<CancellationToken>,
 }
@@ -68,6 +70,14 @@ impl CuttingProxy {
             }
         });
         Ok(CuttingProxy { addr, shared, stop })
+    }
+
+    /// Cuts every connection once `bytes` more bytes went from the sites to the gateway, and
+    /// refuses new ones from then on (the site is offline) until [`CuttingProxy::offline`]
+    /// with `false`.
+    pub fn cut_after_and_hold(&self, bytes: u64) {
+        self.shared.hold.store(true, Ordering::SeqCst);
+        self.cut_after(bytes);
     }
 
     /// Cuts every connection once `bytes` more bytes went from the sites to the gateway.
@@ -123,6 +133,9 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>, stop: 
             if armed && shared.left.fetch_sub(len, Ordering::SeqCst) - len <= 0 {
                 // Armed and used up: cut everything, once.
                 shared.left.store(DISARMED, Ordering::SeqCst);
+                if shared.hold.swap(false, Ordering::SeqCst) {
+                    shared.refusing.store(true, Ordering::SeqCst);
+                }
                 shared.cuts.fetch_add(1, Ordering::SeqCst);
                 shared.since_cut.store(0, Ordering::SeqCst);
                 let mut current = shared.cut.lock();

@@ -161,10 +161,11 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     })
     .await?;
 
-    // 1. A 3 MiB screenshot; the relay cuts dortmund's connection after 1.5 MiB of it.
+    // 1. A 3 MiB screenshot; the relay cuts dortmund's connection after 1.5 MiB of it and
+    // keeps the site offline until the test has looked at what the gateway holds.
     let screenshot = png(3 * 1024 * 1024, 1);
     let digest = sha256(&screenshot);
-    relay.cut_after(1536 * 1024);
+    relay.cut_after_and_hold(1536 * 1024);
     let (status, created) = attach(
         &dortmund,
         &shared,
@@ -179,17 +180,35 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     assert_eq!(file["sha256"], digest.as_str());
     assert_eq!(file["size"], screenshot.len());
     assert_eq!(file["content_type"], "image/png");
+    eventually(30, "the relay cut the upload", || async {
+        Ok(relay.cuts() == 1)
+    })
+    .await?;
+    // What the gateway kept of the cut upload, asked with dortmund's own certificate.
+    let mut as_dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let kept = as_dortmund
+        .file_status(pb::FileStatusRequest {
+            sha256: digest.clone(),
+        })
+        .await?
+        .into_inner();
+    assert!(!kept.stored, "the upload finished before the cut");
+    assert!(
+        kept.offset >= 256 * 1024 && kept.offset < screenshot.len() as u64,
+        "the gateway kept {} bytes of the cut upload",
+        kept.offset
+    );
+    relay.offline(false);
     eventually(30, "the screenshot stored at the gateway", || async {
         Ok(stored_at_gateway(&gateway)?.0 == 1)
     })
     .await?;
-    assert_eq!(relay.cuts(), 1, "the relay cut the upload once");
-    // Resumed, not started again: after the cut less than the whole file went over the wire.
+    // Resumed, not started again: after the cut about the rest went over the wire.
+    let rest = screenshot.len() as u64 - kept.offset;
     let after_cut = relay.bytes_since_cut();
     assert!(
-        after_cut < screenshot.len() as u64 * 3 / 4,
-        "{after_cut} bytes after the cut for a file of {} bytes: the upload started again",
-        screenshot.len()
+        after_cut < rest + 256 * 1024,
+        "{after_cut} bytes after the cut for the {rest} bytes left: the upload started again"
     );
     assert_eq!(stored_at_gateway(&gateway)?, (1, screenshot.len() as u64));
 
@@ -243,6 +262,50 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     for dir in &dirs[1..] {
         assert_eq!(files_at(dir.path()), vec![digest.clone()]);
     }
+    assert!(
+        !everything_under_files(dirs[1].path())
+            .iter()
+            .any(|f| f.contains("/incoming/")),
+        "the second upload's copy was left behind"
+    );
+
+    // A comment naming uploaded files that is refused leaves them where they were: the tool
+    // corrects the comment and sends it again.
+    let guide = b"Step 1: reconnect.\n".to_vec();
+    let (status, uploaded) = dortmund
+        .api
+        .upload("/v1/files", "text/plain", guide.clone())
+        .await?;
+    assert_eq!(status, 201, "{uploaded}");
+    let guide_digest = sha256(&guide);
+    assert_eq!(uploaded["sha256"], guide_digest.as_str());
+    let named = |count: usize| {
+        let files: Vec<Value> = (0..count)
+            .map(|i| json!({ "sha256": guide_digest, "filename": format!("guide-{i}.txt") }))
+            .collect();
+        json!({ "author_alias": "ak", "visibility": "federation", "body": "see the guide",
+            "attachments": files })
+    };
+    let path = format!("/v1/tickets/{shared}/comments");
+    let (status, answer) = dortmund.api.call("POST", &path, &named(9)).await?;
+    assert_eq!(status, 422, "{answer}");
+    let (status, answer) = dortmund.api.call("POST", &path, &named(1)).await?;
+    assert_eq!(status, 201, "{answer}");
+    // The customer reads a public text file: a partner's name in it is refused at the site.
+    let (status, answer) = attach(
+        &dortmund,
+        &shared,
+        "notes.txt",
+        "public",
+        "text/plain",
+        b"handled by Twenty4Help in Dortmund\n".to_vec(),
+    )
+    .await?;
+    assert_eq!(
+        (status, answer["rule"].as_str()),
+        (422, Some("customer_text_clean")),
+        "{answer}"
+    );
 
     // 4. Visibility: a tenant-only file of twenty4help is not erfurt's (helpbycom) to read;
     // a file on a finance-hr ticket (twenty4help only) neither. Both answer like a missing one.
@@ -275,7 +338,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         20,
         "both files at the gateway and munich's view",
         || async {
-            Ok(stored_at_gateway(&gateway)?.0 == 3
+            Ok(stored_at_gateway(&gateway)?.0 == 4
                 && munich
                     .api
                     .bytes(&format!("/v1/tickets/{shared}/files/{note_digest}"))
@@ -421,7 +484,6 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     .await?;
     assert_eq!(status, 404, "{answer}");
     assert_eq!(everything_under_files(dirs[1].path()), before);
-    let mut as_dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
     let huge = pb::FilePiece {
         sha256: sha256(b"huge"),
         size: 10 * 1024 * 1024 + 1,
@@ -451,7 +513,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         .await
         .expect_err("a file of the wrong type was taken");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert_eq!(stored_at_gateway(&gateway)?.0, 3);
+    assert_eq!(stored_at_gateway(&gateway)?.0, 4);
 
     // 6. Offline: a file attached while dortmund cannot reach the gateway is kept and sent
     // once it can.
@@ -475,7 +537,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     )
     .await?;
     assert_eq!(status, 201, "{answer}");
-    assert_eq!(stored_at_gateway(&gateway)?.0, 3);
+    assert_eq!(stored_at_gateway(&gateway)?.0, 4);
     relay.offline(false);
     let erfurt_dir = dirs[2].path().to_path_buf();
     eventually(30, "the offline file at the gateway and at erfurt", || {
@@ -483,7 +545,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         let offline_digest = offline_digest.clone();
         let gateway = &gateway;
         async move {
-            Ok(stored_at_gateway(gateway)?.0 == 4 && files_at(&dir).contains(&offline_digest))
+            Ok(stored_at_gateway(gateway)?.0 == 5 && files_at(&dir).contains(&offline_digest))
         }
     })
     .await?;

@@ -24,9 +24,11 @@ const OTHER: &str = "Max Beispiel";
 /// The name and the content of a file attached to the customer's ticket.
 const FILE_NAME: &str = "mustermann-vpn.log";
 const FILE_TEXT: &str = "vpn client log of E. M., tunnel dropped at 10:07";
+/// A file erfurt attaches about the customer while offline during the erasure.
+const OFFLINE_FILE: &str = "callback notes for E. M., second line of the offline site";
 
 /// What must not remain anywhere once the customer is erased.
-const ERASED: [&str; 8] = [
+const ERASED: [&str; 9] = [
     NAME,
     EMAIL,
     PHONE,
@@ -35,6 +37,7 @@ const ERASED: [&str; 8] = [
     OFFLINE_PHONE,
     FILE_NAME,
     FILE_TEXT,
+    OFFLINE_FILE,
 ];
 
 /// Attaches a file to ticket `number` at `site`; answers the file's SHA-256.
@@ -231,6 +234,15 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
     offline.gateway.url = format!("https://{down}");
     let erfurt = RunningAdapter::start(offline).await?;
     assert_eq!(comment(&erfurt, &in_house, OFFLINE_NOTE).await?.0, 201);
+    // And a file about them: uploaded when erfurt returns, its comment then refused.
+    attach(
+        &erfurt,
+        &in_house,
+        "callback.txt",
+        "text/plain",
+        OFFLINE_FILE.as_bytes(),
+    )
+    .await?;
     // The customer calls erfurt too: a ticket the gateway learns of only after the erasure.
     let late = open(&erfurt, "dealers-sales", "C-77", NAME).await?;
     assert_eq!(comment(&erfurt, &late, SAID).await?.0, 201);

@@ -383,8 +383,13 @@ impl Federation for FederationApi {
         request: Request<pb::FileStatusRequest>,
     ) -> Result<Response<pb::FileStatusResponse>, Status> {
         let (_, site) = self.caller(&request)?;
-        let (stored, offset) =
-            crate::files::status(self.state.store.as_ref(), &request.get_ref().sha256, &site)?;
+        let now = self.state.now_ms();
+        let (stored, offset) = crate::files::status(
+            self.state.store.as_ref(),
+            &request.get_ref().sha256,
+            &site,
+            now,
+        )?;
         Ok(Response::new(pb::FileStatusResponse { stored, offset }))
     }
 
@@ -405,18 +410,30 @@ impl Federation for FederationApi {
             if let Some((sha256, _, _)) = &last {
                 if *sha256 != piece.sha256 {
                     return Err(Status::invalid_argument(
-                        "every piece of one PutFile names the same file; upload another file                          with another call",
+                        "every piece of one PutFile names the same file; upload another file \
+                         with another call",
                     ));
                 }
             }
-            let received = crate::files::put_piece(self.state.store.as_ref(), &site, max, &piece)?;
-            last = Some((piece.sha256, piece.size, received));
+            let (state, site) = (self.state.clone(), site.clone());
+            let (sha256, size) = (piece.sha256.clone(), piece.size);
+            let received = tokio::task::spawn_blocking(move || {
+                crate::files::put_piece(state.store.as_ref(), &site, max, state.now_ms(), &piece)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("upload task: {e}")))??;
+            last = Some((sha256, size, received));
         }
         let Some((sha256, size, received)) = last else {
             return Err(Status::invalid_argument("PutFile needs at least one piece"));
         };
-        let stored =
-            received == size && crate::files::finish(self.state.store.as_ref(), &site, &sha256)?;
+        let state = self.state.clone();
+        let stored = received == size
+            && tokio::task::spawn_blocking(move || {
+                crate::files::finish(state.store.as_ref(), &site, &sha256, state.now_ms())
+            })
+            .await
+            .map_err(|e| Status::internal(format!("upload task: {e}")))??;
         Ok(Response::new(pb::PutFileResponse { stored, received }))
     }
 

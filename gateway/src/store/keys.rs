@@ -20,11 +20,11 @@
 //! | `a` | audit position (u64) | `hotline.v1.AuditEntry`: one entry of the audit trail |
 //! | `k` | checkpoint size (u64) | `hotline.v1.AuditCheckpoint`: a signed checkpoint |
 //! | `z` | erasure id (u64) | `hotline.v1.Erasure`: one erasure of a customer (its sites' progress not stored) |
-//! | `f` | SHA-256 (32 bytes) | a stored file's size (u64) and content type ([`crate::files`]) |
-//! | `h` | SHA-256, offset (u64) | a piece of a stored file's bytes |
-//! | `w` | SHA-256, site, 0, 0 | a site's unfinished upload: size (u64), bytes received (u64), content type |
-//! | `w` | SHA-256, site, 0, 1, offset (u64) | a piece of that upload |
-//! | `o` | SHA-256, site | empty: the site uploaded the file whole (it may name it in a comment) |
+//! | `f` | SHA-256 (32 bytes) | a stored file: size (u64), when stored (ms, u64), content type ([`crate::files`]) |
+//! | `h` | SHA-256, piece index (u64) | one piece of a stored file's bytes (256 KiB; the last may be shorter) |
+//! | `w` | site, 0, SHA-256 | a site's unfinished upload: size, bytes received, last piece at (ms), each u64, then the content type |
+//! | `p` | site, 0, SHA-256, offset (u64) | a piece of that upload, as it arrived |
+//! | `o` | SHA-256, site | when the site last uploaded the file whole or was told it holds it (ms, u64): it may name it in a comment |
 //! | `y` | SHA-256, ticket id, 0, comment id | empty: the comment carries the file (while none does, the file goes) |
 
 use hotline_federation::model::{EntityKey, EntityKind};
@@ -387,8 +387,10 @@ pub fn decode_dedupe(raw: &[u8]) -> Option<Dedupe> {
 pub const FILE: u8 = b'f';
 /// Prefix of stored files' pieces ([`file_piece`]).
 pub const FILE_PIECE: u8 = b'h';
-/// Prefix of unfinished uploads.
+/// Prefix of unfinished uploads' records, by site ([`upload_meta`]).
 pub const UPLOAD: u8 = b'w';
+/// Prefix of unfinished uploads' pieces, by site ([`upload_piece`]).
+pub const UPLOAD_PIECE: u8 = b'p';
 /// Prefix of the sites that uploaded a file whole.
 pub const FILE_HOLDER: u8 = b'o';
 /// Prefix of the comments that carry a file.
@@ -401,7 +403,7 @@ fn digest_key(prefix: u8, digest: &[u8; 32]) -> Vec<u8> {
     out
 }
 
-/// Every key of a file under `prefix` (its meta and pieces, its uploads, holders or refs).
+/// Every key of a file under `prefix` (its pieces, holders or refs).
 pub fn file_prefix(prefix: u8, digest: &[u8; 32]) -> Vec<u8> {
     digest_key(prefix, digest)
 }
@@ -411,48 +413,56 @@ pub fn file_meta(digest: &[u8; 32]) -> Vec<u8> {
     digest_key(FILE, digest)
 }
 
-/// The prefix of a stored file's pieces.
-pub fn file_pieces(digest: &[u8; 32]) -> Vec<u8> {
-    digest_key(FILE_PIECE, digest)
-}
-
-/// One piece of a stored file, by the offset of its first byte.
-pub fn file_piece(digest: &[u8; 32], offset: u64) -> Vec<u8> {
-    let mut out = file_pieces(digest);
-    out.extend_from_slice(&offset.to_be_bytes());
+/// The `index`th piece of a stored file (pieces have one fixed size, the last may be short).
+pub fn file_piece(digest: &[u8; 32], index: u64) -> Vec<u8> {
+    let mut out = digest_key(FILE_PIECE, digest);
+    out.extend_from_slice(&index.to_be_bytes());
     out
 }
 
-/// The prefix of one site's unfinished upload of a file (meta and pieces).
-pub fn upload_prefix(digest: &[u8; 32], site: &str) -> Vec<u8> {
-    let mut out = digest_key(UPLOAD, digest);
+fn site_key(prefix: u8, site: &str) -> Vec<u8> {
+    let mut out = vec![prefix];
     out.extend_from_slice(site.as_bytes());
     out.push(0);
     out
 }
 
-/// The meta record of one site's unfinished upload.
+/// The prefix of one site's unfinished upload records (one per file).
+pub fn site_uploads(site: &str) -> Vec<u8> {
+    site_key(UPLOAD, site)
+}
+
+/// The record of one site's unfinished upload of a file.
 pub fn upload_meta(digest: &[u8; 32], site: &str) -> Vec<u8> {
-    let mut out = upload_prefix(digest, site);
-    out.push(0);
+    let mut out = site_key(UPLOAD, site);
+    out.extend_from_slice(digest);
     out
 }
 
-/// The prefix of the pieces of one site's unfinished upload.
+/// The site and digest of an [`upload_meta`] key.
+pub fn parse_upload_meta(raw: &[u8]) -> Option<(String, [u8; 32])> {
+    let rest = raw.strip_prefix(&[UPLOAD])?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    let site = std::str::from_utf8(&rest[..end]).ok()?.to_owned();
+    let digest: [u8; 32] = rest.get(end + 1..)?.try_into().ok()?;
+    Some((site, digest))
+}
+
+/// The prefix of the pieces of one site's unfinished upload of a file.
 pub fn upload_pieces(digest: &[u8; 32], site: &str) -> Vec<u8> {
-    let mut out = upload_prefix(digest, site);
-    out.push(1);
+    let mut out = site_key(UPLOAD_PIECE, site);
+    out.extend_from_slice(digest);
     out
 }
 
-/// One piece of one site's unfinished upload, by offset.
+/// One piece of one site's unfinished upload, by the offset of its first byte.
 pub fn upload_piece(digest: &[u8; 32], site: &str, offset: u64) -> Vec<u8> {
     let mut out = upload_pieces(digest, site);
     out.extend_from_slice(&offset.to_be_bytes());
     out
 }
 
-/// The record that `site` uploaded the file whole.
+/// The record that `site` uploaded the file whole (its value: when, ms).
 pub fn file_holder(digest: &[u8; 32], site: &str) -> Vec<u8> {
     let mut out = digest_key(FILE_HOLDER, digest);
     out.extend_from_slice(site.as_bytes());

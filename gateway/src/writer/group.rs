@@ -381,7 +381,13 @@ impl Writer {
     fn write(&self, group: &mut Group) -> Result<()> {
         self.prune(group);
         if !group.dropped_files.is_empty() {
-            crate::files::collect(self.store.as_ref(), &mut group.batch, &group.dropped_files)?;
+            let sites: Vec<String> = group.registry.sites.keys().cloned().collect();
+            crate::files::collect(
+                self.store.as_ref(),
+                &mut group.batch,
+                &group.dropped_files,
+                &sites,
+            )?;
         }
         if group.head != self.head {
             group

@@ -36,6 +36,16 @@ impl Writer {
         let change = &pushed.change;
         let outcome = self.park(group, caller, change, outcome)?;
         if let Outcome::Rejected(_) = outcome {
+            if let Caller::Site { site, .. } = caller {
+                let sites: Vec<String> = group.registry.sites.keys().cloned().collect();
+                crate::files::release_refused(
+                    self.store.as_ref(),
+                    &mut group.batch,
+                    change,
+                    site,
+                    &sites,
+                )?;
+            }
             let tenant = match caller {
                 Caller::Site { tenant, .. } => Some(tenant.as_str()),
                 Caller::Gateway => None,
@@ -186,7 +196,10 @@ impl Writer {
         if let Err(refusal) = group.face().check_change_in(change, &before) {
             return refused(refusal);
         }
-        if let Some(refusal) = crate::files::check_change(self.store.as_ref(), caller, change)? {
+        let guard = group.face().guard.clone();
+        if let Some(refusal) =
+            crate::files::check_change(self.store.as_ref(), caller, change, &guard)?
+        {
             return refused(refusal);
         }
         if let Some(too_large) = super::bounds::too_large(&before, change) {
@@ -259,6 +272,10 @@ impl Writer {
         }
         let mut after = before;
         Arc::make_mut(&mut after).apply(change);
+        // Files the change named that the ticket does not keep (an erased ticket) go too.
+        group
+            .dropped_files
+            .extend(crate::files::not_taken(change, &after));
         let mut team = TeamChange {
             recorded: true,
             ..TeamChange::default()

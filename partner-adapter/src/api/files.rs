@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hotline_federation::attachment::{self, AttachmentRef};
+use hotline_federation::authority::{Refusal, Rule};
 use hotline_federation::model::{EntityKey, Visibility};
 use hotline_federation::{FieldOp, lifecycle};
 use serde::{Deserialize, Serialize};
@@ -175,6 +176,10 @@ pub(crate) async fn write_comment(
             filename,
         });
     }
+    if visibility == Visibility::Public {
+        check_public_texts(app, &attachments).await?;
+    }
+    let settle: Vec<String> = attachments.iter().map(|f| f.sha256.clone()).collect();
     let (site, tenant) = (app.config.site.clone(), app.config.tenant.clone());
     let (change, after) = change_ticket(app, key, move |seq, _, now| {
         let mut comment =
@@ -183,6 +188,9 @@ pub(crate) async fn write_comment(
         Ok(vec![FieldOp::AddComment(comment)])
     })
     .await?;
+    for sha256 in settle {
+        app.files.settle(&sha256)?;
+    }
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let id = match change.ops.first() {
@@ -196,6 +204,34 @@ pub(crate) async fn write_comment(
             ticket: views::ticket(&after, &app.mapping),
         }),
     ))
+}
+
+/// The customer reads a public comment's text files: they pass the leak guard like its text
+/// (the gateway checks again), or the comment is refused (422 `customer_text_clean`).
+async fn check_public_texts(app: &Arc<App>, files: &[AttachmentRef]) -> Result<()> {
+    for (i, file) in files.iter().enumerate() {
+        if file.content_type != "text/plain" {
+            continue;
+        }
+        let Some(path) = app.files.file(&file.sha256) else {
+            continue;
+        };
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::Storage(format!("files: cannot read {}: {e}", path.display())))?;
+        let replica = app.replica.clone();
+        let guard = super::tickets::blocking(move || replica.leak_guard()).await?;
+        if let Err(leak) = guard.check(
+            &format!("attachments[{i}]"),
+            &String::from_utf8_lossy(&bytes),
+        ) {
+            return Err(Error::Refused(Refusal::new(
+                Rule::CustomerTextClean,
+                format!("the customer reads {}: {leak}", file.filename),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Read a ticket's file
