@@ -17,6 +17,8 @@ const DISARMED: i64 = i64::MAX;
 struct Shared {
     /// Client-to-server bytes left before the cut; [`DISARMED`] when none is asked.
     left: AtomicI64,
+    /// Server-to-client bytes left before the cut; [`DISARMED`] when none is asked.
+    left_down: AtomicI64,
     /// Cuts made.
     cuts: AtomicU64,
     /// Client-to-server bytes relayed since the last cut (or the start).
@@ -45,6 +47,7 @@ impl CuttingProxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             left: AtomicI64::new(DISARMED),
+            left_down: AtomicI64::new(DISARMED),
             ..Shared::default()
         });
         let stop = CancellationToken::new();
@@ -78,6 +81,16 @@ impl CuttingProxy {
     pub fn cut_after_and_hold(&self, bytes: u64) {
         self.shared.hold.store(true, Ordering::SeqCst);
         self.cut_after(bytes);
+    }
+
+    /// Cuts every connection once `bytes` more bytes went from the gateway to the sites (a
+    /// download), and refuses new ones until [`CuttingProxy::offline`] with `false`.
+    pub fn cut_downstream_after_and_hold(&self, bytes: u64) {
+        self.shared.hold.store(true, Ordering::SeqCst);
+        self.shared.left_down.store(
+            i64::try_from(bytes).unwrap_or(DISARMED - 1),
+            Ordering::SeqCst,
+        );
     }
 
     /// Cuts every connection once `bytes` more bytes went from the sites to the gateway.
@@ -117,6 +130,30 @@ impl Drop for CuttingProxy {
     }
 }
 
+/// True when `left` was armed and `len` more bytes use it up (it is disarmed then).
+fn used_up(left: &AtomicI64, len: i64) -> bool {
+    if left.load(Ordering::SeqCst) == DISARMED {
+        return false;
+    }
+    if left.fetch_sub(len, Ordering::SeqCst) - len > 0 {
+        return false;
+    }
+    left.store(DISARMED, Ordering::SeqCst);
+    true
+}
+
+/// Cuts every open connection (once per armed cut), going offline when asked to hold.
+fn cut_all(shared: &Shared) {
+    if shared.hold.swap(false, Ordering::SeqCst) {
+        shared.refusing.store(true, Ordering::SeqCst);
+    }
+    shared.cuts.fetch_add(1, Ordering::SeqCst);
+    shared.since_cut.store(0, Ordering::SeqCst);
+    let mut current = shared.cut.lock();
+    current.cancel();
+    *current = CancellationToken::new();
+}
+
 async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>, stop: CancellationToken) {
     let cut = shared.cut.lock().clone();
     let (mut client_read, mut client_write) = client.into_split();
@@ -129,18 +166,8 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>, stop: 
                 Ok(n) => n,
             };
             let len = i64::try_from(n).unwrap_or(i64::MAX);
-            let armed = shared.left.load(Ordering::SeqCst) != DISARMED;
-            if armed && shared.left.fetch_sub(len, Ordering::SeqCst) - len <= 0 {
-                // Armed and used up: cut everything, once.
-                shared.left.store(DISARMED, Ordering::SeqCst);
-                if shared.hold.swap(false, Ordering::SeqCst) {
-                    shared.refusing.store(true, Ordering::SeqCst);
-                }
-                shared.cuts.fetch_add(1, Ordering::SeqCst);
-                shared.since_cut.store(0, Ordering::SeqCst);
-                let mut current = shared.cut.lock();
-                current.cancel();
-                *current = CancellationToken::new();
+            if used_up(&shared.left, len) {
+                cut_all(&shared);
                 return;
             }
             shared.since_cut.fetch_add(n as u64, Ordering::SeqCst);
@@ -156,6 +183,10 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>, stop: 
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            if used_up(&shared.left_down, i64::try_from(n).unwrap_or(i64::MAX)) {
+                cut_all(&shared);
+                return;
+            }
             if client_write.write_all(&buf[..n]).await.is_err() {
                 return;
             }

@@ -141,11 +141,13 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         adapter_config(&pki, "helpbycom", "erfurt", gateway.addr, dirs[2].path())?;
     erfurt_config.files.fetch = FetchMode::Eager;
     let erfurt = RunningAdapter::start(erfurt_config).await?;
+    // munich too, to cut a download.
+    let munich_relay = CuttingProxy::start(gateway.addr).await?;
     let munich = RunningAdapter::start(adapter_config(
         &pki,
         "inhouse",
         "munich",
-        gateway.addr,
+        munich_relay.addr,
         dirs[3].path(),
     )?)
     .await?;
@@ -228,6 +230,29 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         files_at(dirs[3].path()).is_empty(),
         "munich fetched before a read"
     );
+    // munich's first read fetches the file; the relay cuts the download after 1 MiB: the
+    // read fails (502, nothing half-served), the part fetched stays, and the next read once
+    // munich is back resumes from it.
+    munich_relay.cut_downstream_after_and_hold(1024 * 1024);
+    let (status, _, _) = munich
+        .api
+        .bytes(&format!("/v1/tickets/{shared}/files/{digest}"))
+        .await?;
+    assert_eq!(status, 502, "a read whose fetch was cut");
+    let partial = dirs[3].path().join("files/partial").join(&digest);
+    let part = std::fs::metadata(&partial).map_or(0, |m| m.len());
+    assert!(
+        part > 0 && part < screenshot.len() as u64,
+        "{part} bytes of the cut download kept"
+    );
+    munich_relay.offline(false);
+    eventually(10, "munich connected again", || async {
+        Ok(munich
+            .status
+            .connected
+            .load(std::sync::atomic::Ordering::SeqCst))
+    })
+    .await?;
     for site in [&munich, &erfurt, &dortmund] {
         let (status, content_type, bytes) = site
             .api

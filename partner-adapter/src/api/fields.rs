@@ -322,9 +322,9 @@ pattern_type!(
     /// A file's name as readers see it.
     FileName,
     |text| hotline_federation::attachment::check_filename("", text),
-    r"^[^/\\\u0000-\u001F\u007F-\u009F]{1,255}$",
-    "A file name: 1 to 255 bytes of printable text on one line without / or \\, not . or \
-     .., no leading or trailing space."
+    r"^[^ /\\\u0000-\u001F\u007F-\u009F](?:[^/\\\u0000-\u001F\u007F-\u009F]{0,118}[^ /\\\u0000-\u001F\u007F-\u009F])?$",
+    "A file name: 1 to 120 characters of printable text on one line without / or \\, not \
+     starting or ending with a space."
 );
 pattern_type!(
     /// The id of a call event within its call log.

@@ -103,8 +103,12 @@ fn declared_type(headers: &HeaderMap) -> Result<String> {
 /// Name the answered `sha256` in a comment's `attachments` within an hour; a file no comment
 /// names is deleted then. The same bytes are stored once however often they are uploaded.
 #[utoipa::path(post, path = "/v1/files", tag = "files", operation_id = "uploadFile",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "The file's bytes; Content-Type declares their type."),
+    request_body(description = "The file's bytes, of one of the allowed types (Content-Type); \
+        the bytes must be of the type declared (a PNG starts with the PNG signature, text is \
+        UTF-8 without NUL bytes), or the answer is 415.",
+        content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/zip"),
+            (Vec<u8> = "image/gif"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/webp"), (Vec<u8> = "text/plain"))),
     responses((status = 201, description = "Stored.", body = FileStored), FileWriteErrors))]
 pub(crate) async fn upload(
     State(app): State<Arc<App>>,
@@ -124,8 +128,12 @@ pub(crate) async fn upload(
     operation_id = "attachFile",
     params(("number" = TicketNumber, Path, description = "The ticket's public number."),
         AttachParams),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "The file's bytes; Content-Type declares their type."),
+    request_body(description = "The file's bytes, of one of the allowed types (Content-Type); \
+        the bytes must be of the type declared (a PNG starts with the PNG signature, text is \
+        UTF-8 without NUL bytes), or the answer is 415.",
+        content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/zip"),
+            (Vec<u8> = "image/gif"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/webp"), (Vec<u8> = "text/plain"))),
     responses((status = 201, description = "The comment carrying the file, and the ticket.",
         body = CommentCreated), FileWriteErrors))]
 pub(crate) async fn attach(
@@ -244,7 +252,9 @@ async fn check_public_texts(app: &Arc<App>, files: &[AttachmentRef]) -> Result<(
     params(("number" = TicketNumber, Path, description = "The ticket's public number."),
         ("sha256" = Sha256Hex, Path, description = "The file's SHA-256.")),
     responses((status = 200, description = "The file's bytes, with its Content-Type.",
-        content_type = "application/octet-stream"), FileReadErrors))]
+        content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/zip"),
+            (Vec<u8> = "image/gif"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"),
+            (Vec<u8> = "image/webp"), (Vec<u8> = "text/plain"))), FileReadErrors))]
 pub(crate) async fn download(
     State(app): State<Arc<App>>,
     path: std::result::Result<Path<(String, String)>, PathRejection>,
