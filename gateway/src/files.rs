@@ -53,7 +53,7 @@ pub const UPLOAD_TTL_MS: u64 = 24 * 3600 * 1000;
 pub const UNNAMED_GRACE_MS: u64 = 3600 * 1000;
 /// How often the sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
-/// Downloads served at once (GetFile and the status page); more wait.
+/// Pieces read for downloads at once (GetFile and the status page); more wait.
 const MAX_DOWNLOADS: usize = 32;
 
 /// What the gateway stores about a file beside its bytes.
@@ -180,10 +180,12 @@ pub fn status(
         store.apply(batch)?;
         return Ok((true, 0));
     }
-    Ok((
-        false,
-        upload(store, &digest, site)?.map_or(0, |u| u.received),
-    ))
+    match upload(store, &digest, site)? {
+        // Every byte arrived but the upload was cut before it was finished: finish it now.
+        Some(up) if up.received == up.size => Ok((finish(store, site, sha256, now)?, 0)),
+        Some(up) => Ok((false, up.received)),
+        None => Ok((false, 0)),
+    }
 }
 
 /// Stores one piece of `site`'s upload; answers the bytes received so far. A piece at offset 0
@@ -300,17 +302,37 @@ pub fn finish(
     if up.received < up.size {
         return Ok(false);
     }
-    let copy = meta(store, &digest)?.is_none();
+    // Hash first: nothing is written under the file's own keys before the bytes are known
+    // to be the file's.
     let mut hasher = Sha256::new();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut index = 0u64;
-    let mut batch = Batch::default();
     let mut staged = Vec::new();
-    let piece = usize::try_from(PIECE).unwrap_or(usize::MAX);
     each_under(store, &keys::upload_pieces(&digest, site), |key, data| {
         hasher.update(&data);
         staged.push(key);
-        if copy {
+        Ok(())
+    })?;
+    let got = hex(&hasher.finalize());
+    let mut last = Batch::default();
+    last.delete(keys::upload_meta(&digest, site));
+    for key in &staged {
+        last.delete(key.clone());
+    }
+    if got != sha256 {
+        store.apply(last)?;
+        return Err(Status::invalid_argument(format!(
+            "the {} bytes uploaded hash to {got}, not to {sha256}; nothing was kept, upload \
+             again from offset 0",
+            up.size
+        )));
+    }
+    if meta(store, &digest)?.is_none() {
+        // The copy, re-cut into fixed pieces, a few at a time; the meta record last, so a
+        // file is whole once it is seen.
+        let piece = usize::try_from(PIECE).unwrap_or(usize::MAX);
+        let mut pending: Vec<u8> = Vec::new();
+        let mut index = 0u64;
+        let mut batch = Batch::default();
+        each_under(store, &keys::upload_pieces(&digest, site), |_, data| {
             pending.extend_from_slice(&data);
             while pending.len() >= piece {
                 let rest = pending.split_off(piece);
@@ -323,31 +345,8 @@ pub fn finish(
             if batch.writes.len() >= 16 {
                 store.apply(std::mem::take(&mut batch))?;
             }
-        }
-        Ok(())
-    })?;
-    let got = hex(&hasher.finalize());
-    let mut last = Batch::default();
-    last.delete(keys::upload_meta(&digest, site));
-    for key in staged {
-        last.delete(key);
-    }
-    if got != sha256 {
-        if copy {
-            // The pieces written so far, without their meta record, go again.
-            for i in 0..=index {
-                last.delete(keys::file_piece(&digest, i));
-            }
-        }
-        store.apply(batch)?;
-        store.apply(last)?;
-        return Err(Status::invalid_argument(format!(
-            "the {} bytes uploaded hash to {got}, not to {sha256}; nothing was kept, upload \
-             again from offset 0",
-            up.size
-        )));
-    }
-    if copy {
+            Ok(())
+        })?;
         if !pending.is_empty() {
             batch.put(keys::file_piece(&digest, index), pending);
         }
@@ -422,36 +421,34 @@ fn downloads() -> &'static tokio::sync::Semaphore {
 }
 
 /// The bytes of a stored file from `offset`, one piece at a time as the stream is polled, each
-/// read off the async threads: `(start, bytes)` each. At most [`MAX_DOWNLOADS`] streams read at
-/// once (process-wide); a file deleted meanwhile (an erasure) ends the stream with an error.
+/// read off the async threads: `(start, bytes)` each. At most [`MAX_DOWNLOADS`] pieces are read
+/// at once (process-wide); a file deleted meanwhile (an erasure) ends the stream with an error.
 pub fn pieces(
     state: Arc<GatewayState>,
     digest: [u8; 32],
     offset: u64,
     size: u64,
 ) -> impl futures_util::Stream<Item = Result<(u64, Vec<u8>)>> + Send + 'static {
-    futures_util::stream::unfold(Some((offset, None)), move |at| {
+    futures_util::stream::unfold(Some(offset), move |at| {
         let state = state.clone();
         async move {
-            let (at, permit) = at?;
+            let at = at?;
             if at >= size {
                 return None;
             }
-            let permit = match permit {
-                Some(permit) => permit,
-                None => match downloads().acquire().await {
-                    Ok(permit) => permit,
-                    Err(_) => return None,
-                },
+            // A permit per piece read, not per stream: a reader that stops reading holds none.
+            let Ok(permit) = downloads().acquire().await else {
+                return None;
             };
             let read =
                 tokio::task::spawn_blocking(move || piece_at(state.store.as_ref(), &digest, at))
                     .await
                     .map_err(|e| Error::Storage(format!("file read task: {e}")));
+            drop(permit);
             match read.and_then(|r| r) {
                 Ok(Some((start, data))) => {
                     let next = start + data.len() as u64;
-                    Some((Ok((start, data)), Some((next, Some(permit)))))
+                    Some((Ok((start, data)), Some(next)))
                 }
                 Ok(None) => Some((
                     Err(Error::Unavailable(
@@ -473,6 +470,7 @@ pub fn check_change(
     caller: &Caller,
     change: &Change,
     guard: &LeakGuard,
+    pending: &Batch,
 ) -> Result<Option<Refusal>> {
     for op in &change.ops {
         let FieldOp::AddComment(comment) = op else {
@@ -492,9 +490,15 @@ pub fn check_change(
                 }
                 Caller::Gateway => true,
             };
+            // A file the group deletes (an erasure, the sweep) is gone for this change too.
+            let meta_key = keys::file_meta(&digest);
+            let deleted = pending
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::Delete(key) if *key == meta_key));
             // The same answer whether the gateway holds the file or not: no site learns of
             // another's files by naming them.
-            let stored = meta(store, &digest)?.filter(|_| held);
+            let stored = meta(store, &digest)?.filter(|_| held && !deleted);
             let Some(stored) = stored else {
                 return Ok(Some(Refusal::new(
                     Rule::FileUploaded,
@@ -594,18 +598,8 @@ pub fn not_taken(change: &Change, after: &EntityState) -> Vec<([u8; 32], Vec<u8>
     out
 }
 
-/// What a refused change of `site` leaves behind: for each file its comments named, the site's
-/// holder record goes, and the file itself when no comment carries it (in the store or in
-/// `batch`) and no other site holds it. So an upload made for a comment the gateway refused
-/// (one written offline on a ticket erased meanwhile) does not outlive it; another site's
-/// upload of the same bytes, waiting for its own comment, is left alone.
-pub fn release_refused(
-    store: &dyn Store,
-    batch: &mut Batch,
-    change: &Change,
-    site: &str,
-    sites: &[String],
-) -> Result<()> {
+/// The files `change`'s comments name.
+pub fn named_by(change: &Change) -> BTreeSet<[u8; 32]> {
     let mut digests = BTreeSet::new();
     for op in &change.ops {
         if let FieldOp::AddComment(comment) = op {
@@ -617,26 +611,54 @@ pub fn release_refused(
             );
         }
     }
-    for digest in digests {
-        let own = keys::file_holder(&digest, site);
+    digests
+}
+
+/// True when `batch` writes a ref under `refs` (a comment the group stores carries the file).
+fn puts_under(batch: &Batch, refs: &[u8]) -> bool {
+    batch
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Put(key, _) if key.starts_with(refs)))
+}
+
+/// What changes a group refused leave behind, at the group's end (`refused`: site and file):
+/// for a file no comment carries (in the store or in `batch`, which by then holds every ref
+/// the group writes), the refused site's holder record goes, and the file itself when no other
+/// site holds it. So an upload made for a comment the gateway refused (one written offline on
+/// a ticket erased meanwhile) does not outlive it; a file another comment of the group names,
+/// or another site's upload waiting for its own comment, is left alone.
+pub fn release_refused(
+    store: &dyn Store,
+    batch: &mut Batch,
+    refused: &[(String, [u8; 32])],
+    sites: &[String],
+) -> Result<()> {
+    let mut dropped = BTreeSet::new();
+    for (site, digest) in refused {
+        let own = keys::file_holder(digest, site);
         if store.get(&own)?.is_none() {
             // Not this site's upload: nothing of it to release.
             continue;
         }
+        let refs = keys::file_prefix(keys::FILE_REF, digest);
+        if !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty() || puts_under(batch, &refs)
+        {
+            continue;
+        }
         batch.delete(own.clone());
-        let refs = keys::file_prefix(keys::FILE_REF, &digest);
-        let named = !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty()
-            || batch
-                .writes
-                .iter()
-                .any(|w| matches!(w, Write::Put(key, _) if key.starts_with(&refs)));
-        let holders = keys::file_prefix(keys::FILE_HOLDER, &digest);
+        let holders = keys::file_prefix(keys::FILE_HOLDER, digest);
         let others = store
             .range(&holders, &keys::prefix_end(&holders), usize::MAX)?
             .into_iter()
-            .any(|(key, _)| key != own);
-        if !named && !others {
-            drop_file(store, batch, &digest, sites)?;
+            .any(|(key, _)| {
+                key != own
+                    && !refused
+                        .iter()
+                        .any(|(s, d)| d == digest && keys::file_holder(d, s) == key)
+            });
+        if !others && dropped.insert(*digest) {
+            drop_file(store, batch, digest, sites)?;
         }
     }
     Ok(())
@@ -715,11 +737,14 @@ pub fn collect(
 /// The deletions of the sweep at `now`: unfinished uploads untouched for [`UPLOAD_TTL_MS`],
 /// and whole files no comment names whose last upload or status answer is older than
 /// [`UNNAMED_GRACE_MS`].
-pub fn sweep(store: &dyn Store, now: u64, sites: &[String]) -> Result<Batch> {
+pub fn sweep(store: &dyn Store, now: u64, sites: &[String], pending: &Batch) -> Result<Batch> {
     let mut batch = Batch::default();
     let (start, end) = keys::prefix_range(keys::UPLOAD);
     for (key, raw) in store.range(&start, &end, usize::MAX)? {
-        let up = decode_upload(&raw)?;
+        let Ok(up) = decode_upload(&raw) else {
+            tracing::warn!(key = ?key, "an unreadable upload record; the sweep leaves it");
+            continue;
+        };
         if now.saturating_sub(up.updated_at_ms) >= UPLOAD_TTL_MS {
             if let Some((site, digest)) = keys::parse_upload_meta(&key) {
                 drop_upload(store, &mut batch, &digest, &site)?;
@@ -731,9 +756,14 @@ pub fn sweep(store: &dyn Store, now: u64, sites: &[String]) -> Result<Batch> {
         let Ok(digest) = <[u8; 32]>::try_from(&key[1..]) else {
             continue;
         };
-        let meta = decode_meta(&raw)?;
+        let Ok(meta) = decode_meta(&raw) else {
+            tracing::warn!(key = ?key, "an unreadable file record; the sweep leaves it");
+            continue;
+        };
         let refs = keys::file_prefix(keys::FILE_REF, &digest);
-        if !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty() {
+        if !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty()
+            || puts_under(pending, &refs)
+        {
             continue;
         }
         let holders = keys::file_prefix(keys::FILE_HOLDER, &digest);
@@ -760,25 +790,10 @@ pub fn spawn_sweeper(state: Arc<GatewayState>, stop: CancellationToken) -> JoinH
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let swept = state.clone();
-            let run = tokio::task::spawn_blocking(move || {
-                let sites: Vec<String> = swept.shared.registry().sites.keys().cloned().collect();
-                let batch = sweep(swept.store.as_ref(), swept.now_ms(), &sites)?;
-                let deleted = batch.writes.len();
-                if deleted > 0 {
-                    swept.store.apply(batch)?;
-                    swept.store.flush()?;
-                }
-                Ok::<_, Error>(deleted)
-            });
-            match run.await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(deleted)) => tracing::info!(
-                    deleted,
-                    "file sweep deleted expired uploads and unnamed files"
-                ),
-                Ok(Err(error)) => tracing::warn!(%error, "file sweep failed"),
-                Err(error) => tracing::warn!(%error, "file sweep task failed"),
+            match state.writer.sweep_files().await {
+                Ok(false) => {}
+                Ok(true) => tracing::info!("file sweep deleted expired uploads or unnamed files"),
+                Err(error) => tracing::warn!(%error, "file sweep failed"),
             }
         }
     })
@@ -945,11 +960,11 @@ mod tests {
         put(&store, "erfurt", &piece(&ninth, 0, 100_000, "text/plain")).unwrap();
         // The sweep removes uploads untouched for a day, and nothing younger.
         assert!(
-            sweep(&store, 7 + UPLOAD_TTL_MS - 1, &[])
+            sweep(&store, 7 + UPLOAD_TTL_MS - 1, &[], &Batch::default())
                 .unwrap()
                 .is_empty()
         );
-        let expired = sweep(&store, 7 + UPLOAD_TTL_MS, &[]).unwrap();
+        let expired = sweep(&store, 7 + UPLOAD_TTL_MS, &[], &Batch::default()).unwrap();
         store.apply(expired).unwrap();
         let (start, end) = keys::prefix_range(keys::UPLOAD_PIECE);
         assert!(store.range(&start, &end, usize::MAX).unwrap().is_empty());
@@ -972,7 +987,9 @@ mod tests {
         batch.put(second.clone(), Vec::new());
         store.apply(batch).unwrap();
         assert!(
-            sweep(&store, 8 + UNNAMED_GRACE_MS, &[]).unwrap().is_empty(),
+            sweep(&store, 8 + UNNAMED_GRACE_MS, &[], &Batch::default())
+                .unwrap()
+                .is_empty(),
             "named files stay"
         );
         let mut batch = Batch::default();
@@ -1004,15 +1021,70 @@ mod tests {
         put(&store, "erfurt", &piece(&bytes, 0, 300, "text/plain")).unwrap();
         finish(&store, "erfurt", &sha, 100).unwrap();
         assert!(
-            sweep(&store, 100 + UNNAMED_GRACE_MS - 1, &[])
+            sweep(&store, 100 + UNNAMED_GRACE_MS - 1, &[], &Batch::default())
                 .unwrap()
                 .is_empty()
         );
         store
-            .apply(sweep(&store, 100 + UNNAMED_GRACE_MS, &[]).unwrap())
+            .apply(sweep(&store, 100 + UNNAMED_GRACE_MS, &[], &Batch::default()).unwrap())
             .unwrap();
         assert_eq!(stored(&store).unwrap(), (0, 0));
         let (start, end) = keys::prefix_range(keys::FILE_HOLDER);
         assert!(store.range(&start, &end, usize::MAX).unwrap().is_empty());
+    }
+
+    /// An upload cut after its last piece (every byte there, never finished) is finished by
+    /// the next status question, instead of waiting for a piece that will never come.
+    #[test]
+    fn a_complete_upload_cut_before_its_end_is_finished_by_status() {
+        let store = MemoryStore::new();
+        let bytes = text(200);
+        let sha = hex(&Sha256::digest(&bytes));
+        put(&store, "dortmund", &piece(&bytes, 0, 200, "text/plain")).unwrap();
+        assert_eq!(stored(&store).unwrap().0, 0);
+        assert_eq!(status(&store, &sha, "dortmund", 9).unwrap(), (true, 0));
+        assert_eq!(stored(&store).unwrap(), (1, 200));
+    }
+
+    /// A refused comment's upload goes at the group's end, unless a comment the same group
+    /// stores names the file, or another site holds it too.
+    #[test]
+    fn a_refused_comments_upload_goes_unless_named_or_held_elsewhere() {
+        let store = MemoryStore::new();
+        let bytes = text(200);
+        let sha = hex(&Sha256::digest(&bytes));
+        let digest = digest_of(&sha).unwrap();
+        put(&store, "erfurt", &piece(&bytes, 0, 200, "text/plain")).unwrap();
+        finish(&store, "erfurt", &sha, 8).unwrap();
+        let sites = vec!["erfurt".to_string(), "dortmund".to_string()];
+        let refused = vec![("erfurt".to_string(), digest)];
+        // Named by a comment the group stores: kept, holder and all.
+        let mut batch = Batch::default();
+        batch.put(
+            keys::file_ref(&digest, "ASZ-2026-000001", "erfurt-2"),
+            Vec::new(),
+        );
+        release_refused(&store, &mut batch, &refused, &sites).unwrap();
+        assert!(!batch.writes.iter().any(|w| matches!(w, Write::Delete(_))));
+        // Held by another site too: only erfurt's claim goes.
+        put(&store, "dortmund", &piece(&bytes, 0, 200, "text/plain")).unwrap();
+        finish(&store, "dortmund", &sha, 8).unwrap();
+        let mut batch = Batch::default();
+        release_refused(&store, &mut batch, &refused, &sites).unwrap();
+        store.apply(batch).unwrap();
+        assert_eq!(stored(&store).unwrap().0, 1);
+        assert_eq!(status(&store, &sha, "erfurt", 9).unwrap(), (false, 0));
+        assert_eq!(status(&store, &sha, "dortmund", 9).unwrap(), (true, 0));
+        // Nobody else: the file goes.
+        let mut batch = Batch::default();
+        release_refused(
+            &store,
+            &mut batch,
+            &[("dortmund".to_string(), digest)],
+            &sites,
+        )
+        .unwrap();
+        store.apply(batch).unwrap();
+        assert_eq!(stored(&store).unwrap(), (0, 0));
     }
 }

@@ -431,9 +431,14 @@ impl Files {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let sha = name.strip_suffix(".type").unwrap_or(&name);
-                if !attachment::is_sha256_hex(sha)
-                    || (sub != Some("uploads") && named.contains(sha))
-                {
+                if !attachment::is_sha256_hex(sha) {
+                    continue;
+                }
+                if named.contains(sha) {
+                    // A named upload (its comment was written, the move was not): moved now.
+                    if sub == Some("uploads") && !name.ends_with(".type") {
+                        self.settle(sha)?;
+                    }
                     continue;
                 }
                 let young = entry
@@ -559,13 +564,7 @@ async fn read_pieces(
 /// Runs while the site is connected: fetches the files of received comments (eager sites) and
 /// deletes the files nothing names any more, whenever the store says references changed (and
 /// every minute).
-pub async fn keeper(
-    files: Arc<Files>,
-    replica: Arc<Replica>,
-    client: FederationClient<Channel>,
-) -> Result<()> {
-    files.set_client(Some(client));
-    let _clear = ClearOnDrop(files.clone());
+pub async fn keeper(files: Arc<Files>, replica: Arc<Replica>) -> Result<()> {
     let mut last_pass = tokio::time::Instant::now();
     loop {
         let woken = files.wake.notified();
@@ -605,12 +604,4 @@ pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()>
         tracing::info!(removed, "files no record names any more deleted");
     }
     Ok(())
-}
-
-struct ClearOnDrop(Arc<Files>);
-
-impl Drop for ClearOnDrop {
-    fn drop(&mut self) {
-        self.0.set_client(None);
-    }
 }

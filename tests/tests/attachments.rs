@@ -258,7 +258,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
             .api
             .bytes(&format!("/v1/tickets/{shared}/files/{digest}"))
             .await?;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
         assert_eq!(content_type, "image/png");
         assert!(bytes == screenshot, "the file read back differs");
     }

@@ -116,6 +116,24 @@ async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_
     let expiring = open(&dortmund, "dealers-sales", "R-1").await?;
     let kept = open(&dortmund, "finance-hr", "R-2").await?;
     let resolved = open(&dortmund, "dealers-sales", "R-3").await?;
+    // A file on the ticket that expires: it leaves the partners with the ticket.
+    let path = format!(
+        "/v1/tickets/{expiring}/attachments?filename=trace.txt&visibility=federation&author_alias=ak"
+    );
+    let (code, answer) = dortmund
+        .api
+        .upload(&path, "text/plain", b"vpn trace of R-1\n".to_vec())
+        .await?;
+    assert_eq!(code, 201, "{answer}");
+    let trace = answer["ticket"]["comments"][0]["attachments"][0]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dortmund_file = dirs[1].path().join("files").join(&trace);
+    assert!(
+        dortmund_file.is_file(),
+        "dortmund holds the file it attached"
+    );
     set_status(&dortmund, &expiring, "closed").await?;
     set_status(&dortmund, &kept, "closed").await?;
     set_status(&dortmund, &resolved, "resolved").await?;
@@ -189,6 +207,29 @@ async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_
         "{inhouse}"
     );
     assert_eq!(inhouse["customer_name"], "Erika Mustermann");
+    // The file left dortmund with the ticket; in-house still reads it.
+    eventually(
+        10,
+        "the purged ticket's file deleted at dortmund",
+        || async { Ok(!dortmund_file.exists()) },
+    )
+    .await?;
+    let (code, _, bytes) = munich
+        .api
+        .bytes(&format!("/v1/tickets/{expiring}/files/{trace}"))
+        .await?;
+    assert_eq!(
+        (code, bytes.as_slice()),
+        (200, b"vpn trace of R-1\n".as_slice())
+    );
+    let (code, _, _) = dortmund
+        .api
+        .bytes(&format!("/v1/tickets/{expiring}/files/{trace}"))
+        .await?;
+    assert_eq!(
+        code, 404,
+        "a purged ticket's file answers like a missing one"
+    );
 
     for (site, purged) in [(&dortmund, 1), (&erfurt, 1), (&munich, 0)] {
         let status = status(site).await?;

@@ -383,13 +383,12 @@ impl Federation for FederationApi {
         request: Request<pb::FileStatusRequest>,
     ) -> Result<Response<pb::FileStatusResponse>, Status> {
         let (_, site) = self.caller(&request)?;
-        let now = self.state.now_ms();
-        let (stored, offset) = crate::files::status(
-            self.state.store.as_ref(),
-            &request.get_ref().sha256,
-            &site,
-            now,
-        )?;
+        let (state, sha256) = (self.state.clone(), request.into_inner().sha256);
+        let (stored, offset) = tokio::task::spawn_blocking(move || {
+            crate::files::status(state.store.as_ref(), &sha256, &site, state.now_ms())
+        })
+        .await
+        .map_err(|e| Status::internal(format!("file status task: {e}")))??;
         Ok(Response::new(pb::FileStatusResponse { stored, offset }))
     }
 
@@ -451,7 +450,12 @@ impl Federation for FederationApi {
         span.record("tenant", tenant.as_str())
             .record("site", site.as_str());
         let pb::GetFileRequest { sha256, offset } = request.into_inner();
-        let Some((digest, meta)) = crate::files::readable(&self.state, &tenant, &sha256)? else {
+        let (state, asked) = (self.state.clone(), sha256.clone());
+        let readable =
+            tokio::task::spawn_blocking(move || crate::files::readable(&state, &tenant, &asked))
+                .await
+                .map_err(|e| Status::internal(format!("file lookup task: {e}")))??;
+        let Some((digest, meta)) = readable else {
             return Err(Status::not_found(format!(
                 "no file {sha256:?} that your site may read; a file is readable while a comment                  your site sees carries it"
             )));

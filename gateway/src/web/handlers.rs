@@ -329,6 +329,14 @@ async fn file_bytes(
     let Some(digest) = hotline_federation::attachment::digest_of(&file.sha256) else {
         return refusal_page(&web, language, Notice::NotFound);
     };
+    // Headers go only for a file the store holds (one deleted meanwhile answers as missing).
+    let state = web.state.clone();
+    let held =
+        tokio::task::spawn_blocking(move || crate::files::meta(state.store.as_ref(), &digest))
+            .await;
+    if !matches!(held, Ok(Ok(Some(_)))) {
+        return refusal_page(&web, language, Notice::NotFound);
+    }
     let stream = crate::files::pieces(web.state.clone(), digest, 0, file.size);
     let body = axum::body::Body::from_stream(futures_util::StreamExt::map(stream, |piece| {
         piece.map(|(_, data)| data).map_err(std::io::Error::other)

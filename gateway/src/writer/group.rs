@@ -57,6 +57,9 @@ pub(super) struct Group {
     /// Records of comments carrying files that this group deleted (an erasure): the files no
     /// comment carries any more go with the group ([`crate::files::collect`]).
     pub(super) dropped_files: Vec<([u8; 32], Vec<u8>)>,
+    /// Files named by changes of a site this group refused: released at the group's end
+    /// ([`crate::files::release_refused`]), once every ref the group writes is known.
+    pub(super) refused_files: Vec<(String, [u8; 32])>,
 }
 
 impl Group {
@@ -240,6 +243,7 @@ impl Writer {
             face_stale: false,
             erased: false,
             dropped_files: Vec::new(),
+            refused_files: Vec::new(),
         }
     }
 
@@ -373,6 +377,18 @@ impl Writer {
                 });
                 Done::Review(reply, written)
             }
+            Job::SweepFiles { reply } => {
+                let mut swept = None;
+                attempt(&mut |w, g| {
+                    let sites: Vec<String> = g.registry.sites.keys().cloned().collect();
+                    let now = (w.settings.now_ms)();
+                    let batch = crate::files::sweep(w.store.as_ref(), now, &sites, &g.batch)?;
+                    swept = Some(!batch.is_empty());
+                    g.batch.writes.extend(batch.writes);
+                    Ok(())
+                });
+                Done::Review(reply, swept)
+            }
             Job::Stop => return None,
         })
     }
@@ -386,6 +402,15 @@ impl Writer {
                 self.store.as_ref(),
                 &mut group.batch,
                 &group.dropped_files,
+                &sites,
+            )?;
+        }
+        if !group.refused_files.is_empty() {
+            let sites: Vec<String> = group.registry.sites.keys().cloned().collect();
+            crate::files::release_refused(
+                self.store.as_ref(),
+                &mut group.batch,
+                &group.refused_files,
                 &sites,
             )?;
         }

@@ -180,6 +180,17 @@ impl WriterHandle {
         answer.await.map_err(|_| gone())?
     }
 
+    /// Deletes expired unfinished uploads and files no comment names (see
+    /// [`crate::files::sweep`]); answers, once durable, whether anything went.
+    pub async fn sweep_files(&self) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::SweepFiles { reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
     /// Asks the writer to finish the jobs queued so far and stop.
     pub async fn stop(&self) {
         let _ = self.tx.send(Job::Stop).await;

@@ -37,14 +37,11 @@ impl Writer {
         let outcome = self.park(group, caller, change, outcome)?;
         if let Outcome::Rejected(_) = outcome {
             if let Caller::Site { site, .. } = caller {
-                let sites: Vec<String> = group.registry.sites.keys().cloned().collect();
-                crate::files::release_refused(
-                    self.store.as_ref(),
-                    &mut group.batch,
-                    change,
-                    site,
-                    &sites,
-                )?;
+                group.refused_files.extend(
+                    crate::files::named_by(change)
+                        .into_iter()
+                        .map(|digest| (site.clone(), digest)),
+                );
             }
             let tenant = match caller {
                 Caller::Site { tenant, .. } => Some(tenant.as_str()),
@@ -198,7 +195,7 @@ impl Writer {
         }
         let guard = group.face().guard.clone();
         if let Some(refusal) =
-            crate::files::check_change(self.store.as_ref(), caller, change, &guard)?
+            crate::files::check_change(self.store.as_ref(), caller, change, &guard, &group.batch)?
         {
             return refused(refusal);
         }

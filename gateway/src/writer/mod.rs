@@ -138,6 +138,11 @@ enum Job {
         write: ReviewWrite,
         reply: oneshot::Sender<Result<bool>>,
     },
+    /// The file sweep ([`crate::files::sweep`]), in the writer so no accepted comment's file
+    /// can go between its check and its commit.
+    SweepFiles {
+        reply: oneshot::Sender<Result<bool>>,
+    },
     Rate {
         rating: CustomerRatingRequest,
         reply: oneshot::Sender<Result<Vec<Receipted>>>,

@@ -198,6 +198,9 @@ pub(crate) async fn replay(
         ))
     })?;
     app.check_clock()?;
+    // A replayed change moves from the dead letters to the outbox: the keeper, which reads
+    // both, does not look meanwhile (it could miss the change's files and delete them).
+    let _naming = app.files.naming().await;
     let replaying = app.clone();
     blocking(move || replaying.replica.replay(seq, now_ms(), &replaying.events)).await?;
     app.outbox.notify_one();

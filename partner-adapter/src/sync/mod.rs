@@ -115,6 +115,7 @@ pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: Canc
             () = shutdown.cancelled() => break,
         };
         ctx.status.connected.store(false, Ordering::SeqCst);
+        ctx.files.set_client(None);
         let error = match result {
             Ok(()) => "gateway ended the session".to_owned(),
             Err(e) => e.to_string(),
@@ -167,6 +168,8 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
         .await
         .map_err(|s| status_error("subscribe", s))?
         .into_inner();
+    // Lazy file reads use this session from the moment it counts as connected.
+    ctx.files.set_client(Some(client.clone()));
     ctx.status.connected.store(true, Ordering::SeqCst);
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
     tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
@@ -174,7 +177,7 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
         result = subscribe::subscriber(ctx, stream, inline, asked_ms) => result,
         result = push::pusher(ctx, client.clone(), inline) => result,
         result = lease::leaser(ctx, client.clone(), inline) => result,
-        result = report::reporter(ctx, client.clone(), inline) => result,
-        result = crate::files::keeper(ctx.files.clone(), ctx.replica.clone(), client) => result,
+        result = report::reporter(ctx, client, inline) => result,
+        result = crate::files::keeper(ctx.files.clone(), ctx.replica.clone()) => result,
     }
 }
