@@ -527,8 +527,40 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
         .into_inner();
     let first = accepted(&first)?;
 
+    // A creation for the customer the gateway refused (goerlitz's tenant does not handle
+    // `plants`): no ticket exists, but the dead letter holds the customer's name.
+    let refused_number = changes::number(&block, 1500);
+    let mut refused = changes::open_ticket(&refused_number, "twenty4help", "goerlitz", "plants", 5);
+    let refused_name = "Ingrid Abgelehnt";
+    for op in &mut refused.ops {
+        if let FieldOp::Set(FieldValue::Ticket(TicketField::CustomerName(name))) = op {
+            refused_name.clone_into(name);
+        }
+    }
+    let answer = site.push(push(&[refused])).await?.into_inner();
+    assert!(accepted(&answer).is_err(), "{answer:?}");
+    let holds_name = |gateway: &RunningGateway| -> anyhow::Result<bool> {
+        Ok(gateway
+            .state
+            .store
+            .range(&[], &[0xff; 8], usize::MAX)?
+            .iter()
+            .any(|(_, v)| {
+                v.windows(refused_name.len())
+                    .any(|w| w == refused_name.as_bytes())
+            }))
+    };
+    assert!(
+        holds_name(&gateway)?,
+        "the refused creation is a dead letter"
+    );
+
     let erasure = erase(&mut admin(&gateway, &pki).await?, "E-104711", "request 9").await?;
     assert_eq!(erasure.tickets, 1);
+    assert!(
+        !holds_name(&gateway)?,
+        "the refused creation's dead letter keeps the customer's name"
+    );
 
     let retry = site.push(push(&[erase_change(&said)])).await?.into_inner();
     assert_eq!(

@@ -120,7 +120,7 @@ impl Writer {
         for seq in seqs {
             self.erase_log_entry(group, seq, &erased_all)?;
         }
-        self.erase_dead_letters(group, &erased_all)?;
+        self.erase_dead_letters(group, &erased_all, job.customer_ref.as_deref())?;
         let id = self.next_erasure_id(group)?;
         // The trail names the customer by digest only.
         let (action, subject) = match job.customer_ref {
@@ -212,7 +212,7 @@ impl Writer {
         for seq in seqs {
             self.erase_log_entry(group, seq, &only)?;
         }
-        self.erase_dead_letters(group, &only)
+        self.erase_dead_letters(group, &only, None)
     }
 
     /// The erased customers by digest with the time of their (latest) erasure: the stored
@@ -306,7 +306,14 @@ impl Writer {
 
     /// Rewrites the dead letters of `tickets` (stored, or written earlier in this group; not
     /// those this group deleted) with their changes as erased tickets keep them.
-    fn erase_dead_letters(&self, group: &mut Group, tickets: &BTreeSet<EntityKey>) -> Result<()> {
+    /// Rewrites erased the dead letters of `tickets`, and those naming `customer` (a creation
+    /// the gateway refused, whose ticket therefore does not exist).
+    fn erase_dead_letters(
+        &self,
+        group: &mut Group,
+        tickets: &BTreeSet<EntityKey>,
+        customer: Option<&str>,
+    ) -> Result<()> {
         let (start, end) = keys::prefix_range(keys::DEAD_LETTER);
         let mut letters: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
             .store
@@ -337,7 +344,12 @@ impl Writer {
             let Ok(change) = Change::try_from(wire) else {
                 continue;
             };
-            if !tickets.contains(&change.key) {
+            let names_customer = customer.is_some_and(|wanted| {
+                change.ops.iter().any(|op| {
+                    matches!(op, FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(r))) if r == wanted)
+                })
+            });
+            if !tickets.contains(&change.key) && !names_customer {
                 continue;
             }
             letter.change = Some(pb::Change::from(erase_change(&change)));
