@@ -23,4 +23,5 @@ pub mod pki;
 pub mod pki_dir;
 pub mod shutdown;
 pub mod sled_files;
+pub mod sled_rewrite;
 pub mod telemetry;

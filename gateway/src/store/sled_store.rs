@@ -75,6 +75,18 @@ impl SledStore {
 
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        // After an erasure the store asks to be copied into fresh files, so the old bytes of
+        // rewritten records leave the directory (sled keeps them in its log segments).
+        let open = |path: &Path| {
+            open_db(path, cache_bytes).map_err(|e| std::io::Error::other(e.to_string()))
+        };
+        let request = super::keys::meta(super::keys::REWRITE_ASKED);
+        hotline_runtime::sled_rewrite::rewrite_if_asked(dir, &open, &request).map_err(|e| {
+            Error::File {
+                path: dir.to_path_buf(),
+                problem: format!("rewriting the store after an erasure: {e}"),
+            }
+        })?;
         let db = open_db(dir, cache_bytes)?;
         let log = LogSync::open(dir).map_err(|e| Error::File {
             path: dir.join("db"),
@@ -209,5 +221,72 @@ mod tests {
         let db = store.db().expect("handle");
         assert_eq!(db.len(), 1000);
         assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+    }
+
+    /// Every byte under `dir`, concatenated.
+    fn bytes_under(dir: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("list") {
+                    stack.push(entry.expect("entry").path());
+                }
+            } else {
+                out.extend(std::fs::read(&path).expect("read"));
+            }
+        }
+        out
+    }
+
+    /// A gateway on sled after an erasure: the store asks for the rewrite, and at the next
+    /// open no byte of its directory holds a value that was overwritten and deleted (sled kept
+    /// it in its log before), while the live records are all there.
+    #[test]
+    fn an_erasure_rewrite_leaves_no_old_bytes() {
+        const OLD: &[u8] = b"Erika Mustermann, old contact value";
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("gateway");
+        {
+            let store = SledStore::open(&dir).expect("open");
+            let mut batch = Batch::default();
+            batch.put(b"ekeep".to_vec(), b"live record".to_vec());
+            batch.put(b"eperson".to_vec(), OLD.to_vec());
+            store.apply(batch).expect("apply");
+            store.flush().expect("flush");
+            let mut batch = Batch::default();
+            batch.delete(b"eperson".to_vec());
+            batch.put(
+                super::super::keys::meta(super::super::keys::REWRITE_ASKED),
+                1u64.to_be_bytes().to_vec(),
+            );
+            store.apply(batch).expect("apply");
+            store.flush().expect("flush");
+        }
+        let held = |bytes: &[u8]| bytes.windows(OLD.len()).any(|w| w == OLD);
+        assert!(
+            held(&bytes_under(&dir)),
+            "sled kept the old bytes: the test shows something"
+        );
+        let store = SledStore::open(&dir).expect("reopen, rewriting");
+        assert_eq!(
+            store.get(b"ekeep").expect("read"),
+            Some(b"live record".to_vec())
+        );
+        assert_eq!(store.get(b"eperson").expect("read"), None);
+        assert_eq!(
+            store
+                .get(&super::super::keys::meta(super::super::keys::REWRITE_ASKED))
+                .expect("read"),
+            None,
+            "asked no more"
+        );
+        drop(store);
+        assert!(
+            !held(&bytes_under(&dir)),
+            "old bytes left after the rewrite"
+        );
+        assert!(!root.path().join("gateway.rewrite").exists());
+        assert!(!root.path().join("gateway.old").exists());
     }
 }

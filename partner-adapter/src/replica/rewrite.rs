@@ -13,7 +13,7 @@
 //! A kill before step 1's mark leaves the old store and the request: the copy is removed and
 //! made again. After it, each step is finished at the next open from where it stopped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::keys::meta;
 use crate::error::{Error, Result};
@@ -21,254 +21,27 @@ use crate::error::{Error, Result};
 /// The counter whose presence asks for the rewrite.
 pub(crate) const REWRITE_ASKED: &str = "rewrite";
 
-/// The file that marks a finished copy.
-const REWRITTEN: &str = "REWRITTEN";
-
-/// `<data_dir><suffix>` beside the data directory (also for a path written with a trailing
-/// slash, which names the same directory).
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.file_name().unwrap_or(dir.as_os_str()).to_owned();
-    name.push(suffix);
-    match dir.parent() {
-        Some(parent) => parent.join(name),
-        None => PathBuf::from(name),
-    }
-}
-
-/// Records copied per batch.
-const COPY_CHUNK: usize = 4096;
-
-/// True for the entries sled keeps in its directory.
-fn sled_file(name: &str) -> bool {
-    matches!(name, "db" | "conf" | "blobs") || name.starts_with("snap.")
-}
-
-fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
-    Error::File {
-        path: path.to_path_buf(),
-        problem: format!("rewriting the local store: cannot {what}: {e}"),
-    }
-}
-
-/// Finishes a rewrite a kill interrupted, then rewrites the store in `dir` if it asks for it;
-/// answers whether a rewrite finished here.
+/// Finishes a rewrite a kill interrupted, then rewrites the store in `dir` if it asks for it
+/// (`hotline_runtime::sled_rewrite`, shared with a gateway on sled); answers whether a rewrite
+/// finished here.
 pub(crate) fn rewrite_if_asked(dir: &Path) -> Result<bool> {
-    let fresh = sibling(dir, ".rewrite");
-    let old = sibling(dir, ".old");
-    if fresh.exists() && !fresh.join(REWRITTEN).exists() {
-        std::fs::remove_dir_all(&fresh).map_err(|e| io(&fresh, "remove an unfinished copy", e))?;
-    }
-    if !fresh.exists() {
-        if dir.exists() {
-            finish(dir, &old)?;
-        }
-        if !asked(dir)? {
-            return Ok(false);
-        }
-        copy(dir, &fresh)?;
-    }
-    swap(dir, &fresh, &old)?;
-    Ok(true)
-}
-
-/// Whether the store in `dir` asks for a rewrite.
-fn asked(dir: &Path) -> Result<bool> {
-    if !super::integrity::holds_store(dir) {
-        return Ok(false);
-    }
-    let db = super::integrity::open_db(dir)?;
-    Ok(db.contains_key(meta(REWRITE_ASKED))?)
-}
-
-/// Step 1: every record but the request, into a new store in `fresh`, marked whole.
-fn copy(dir: &Path, fresh: &Path) -> Result<()> {
-    let started = std::time::Instant::now();
-    tracing::info!(dir = %dir.display(), "rewriting the local store into a fresh directory (an erasure asked for it)");
-    let from = super::integrity::open_db(dir)?;
-    let to = sled::Config::new()
-        .path(fresh)
-        .open()
-        .map_err(|e| Error::Storage(format!("cannot create the rewritten store: {e}")))?;
-    let request = meta(REWRITE_ASKED);
-    let mut copied = 0u64;
-    for name in from.tree_names() {
-        let source = from.open_tree(&name)?;
-        let target = to.open_tree(&name)?;
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
-        for item in source.iter() {
-            let (key, value) = item?;
-            if name == b"__sled__default" && key == request.as_slice() {
-                continue;
-            }
-            batch.insert(key, value);
-            copied += 1;
-            in_batch += 1;
-            if in_batch == COPY_CHUNK {
-                target.apply_batch(std::mem::take(&mut batch))?;
-                in_batch = 0;
-            }
-        }
-        target.apply_batch(batch)?;
-    }
-    to.flush()?;
-    drop(to);
-    drop(from);
-    std::fs::write(fresh.join(REWRITTEN), b"").map_err(|e| io(fresh, "mark the copy", e))?;
-    sync_dir(fresh)?;
-    tracing::info!(
-        records = copied,
-        ms = started.elapsed().as_millis() as u64,
-        "local store copied"
-    );
-    Ok(())
-}
-
-/// Steps 2 and 3.
-fn swap(dir: &Path, fresh: &Path, old: &Path) -> Result<()> {
-    if dir.exists() {
-        for entry in std::fs::read_dir(dir).map_err(|e| io(dir, "list the data directory", e))? {
-            let entry = entry.map_err(|e| io(dir, "list the data directory", e))?;
-            let name = entry.file_name();
-            if !sled_file(&name.to_string_lossy()) {
-                let to = fresh.join(&name);
-                std::fs::rename(entry.path(), &to).map_err(|e| io(&to, "move over", e))?;
-            }
-        }
-        std::fs::rename(dir, old).map_err(|e| io(old, "move the old store aside", e))?;
-    }
-    std::fs::rename(fresh, dir).map_err(|e| io(dir, "put the copy in place", e))?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    finish(dir, old)
-}
-
-/// The last of step 3: the mark and the old store removed.
-fn finish(dir: &Path, old: &Path) -> Result<()> {
-    let mark = dir.join(REWRITTEN);
-    if mark.exists() {
-        std::fs::remove_file(&mark).map_err(|e| io(&mark, "remove the mark", e))?;
-    }
-    if old.exists() {
-        std::fs::remove_dir_all(old).map_err(|e| io(old, "remove the old store", e))?;
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io(dir, "sync the directory", e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A store of `records` plus the request, with a knowledge index file beside it.
-    fn store(dir: &Path, records: &[(&str, &str)]) {
-        let db = super::super::integrity::open_db(dir).expect("open");
-        for (k, v) in records {
-            db.insert(k.as_bytes(), v.as_bytes()).expect("insert");
-        }
-        db.open_tree("other")
-            .expect("tree")
-            .insert(b"t", b"tree value")
-            .expect("insert");
-        db.insert(meta(REWRITE_ASKED), 1u64.to_be_bytes().to_vec())
-            .expect("insert");
-        db.flush().expect("flush");
-        std::fs::create_dir_all(dir.join("kb-index")).expect("kb dir");
-        std::fs::write(dir.join("kb-index/segment"), b"index").expect("kb file");
-    }
-
-    /// Every record of every tree, in order.
-    type Records = Vec<(Vec<u8>, Vec<u8>)>;
-
-    /// What the store in `dir` holds, every tree, and whether it still asks for a rewrite.
-    fn held(dir: &Path) -> (Records, bool) {
-        // Waits for a lock a handle just dropped still holds, as a start does.
-        let db = super::super::integrity::open_db(dir).expect("open");
-        let mut out = Vec::new();
-        for name in db.tree_names() {
-            for item in db.open_tree(&name).expect("tree").iter() {
-                let (k, v) = item.expect("read");
-                out.push((k.to_vec(), v.to_vec()));
-            }
-        }
-        let asked = db.contains_key(meta(REWRITE_ASKED)).expect("read");
-        (out, asked)
-    }
-
-    fn leftovers(dir: &Path) -> Vec<PathBuf> {
-        [".rewrite", ".old"]
-            .into_iter()
-            .map(|s| sibling(dir, s))
-            .filter(|p| p.exists())
-            .collect()
-    }
-
-    /// A store that asks is copied whole (every tree, more records than one batch), the
-    /// request gone, the index moved over, nothing left beside it, also when the data
-    /// directory is written with a trailing slash; one that does not ask is left alone.
-    #[test]
-    fn a_store_that_asks_is_copied_whole_and_swapped() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let dir = root.path().join("data/");
-        let many: Vec<(String, String)> = (0..COPY_CHUNK + 10)
-            .map(|i| (format!("k{i:06}"), format!("v{i}")))
-            .collect();
-        let records: Vec<(&str, &str)> =
-            many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        store(&dir, &records);
-        assert_eq!(sibling(&dir, ".rewrite"), root.path().join("data.rewrite"));
-        let (before, _) = held(&dir);
-        assert!(rewrite_if_asked(&dir).expect("rewrite"));
-        let (after, asked) = held(&dir);
-        assert!(!asked);
-        let without_request: Vec<_> = before
-            .into_iter()
-            .filter(|(k, _)| *k != meta(REWRITE_ASKED))
-            .collect();
-        assert_eq!(after, without_request);
-        assert_eq!(
-            std::fs::read(dir.join("kb-index/segment")).expect("kb"),
-            b"index"
-        );
-        assert!(leftovers(&dir).is_empty());
-        assert!(!rewrite_if_asked(&dir).expect("again"), "asked no more");
-    }
-
-    /// Every place a kill can stop the rewrite is finished (or started over) by the next
-    /// open, and the store ends whole: an unmarked copy, a marked copy before the swap, and a
-    /// marked copy with the data directory already moved aside.
-    #[test]
-    fn an_interrupted_rewrite_is_finished_at_the_next_open() {
-        for stop in ["unmarked copy", "before the swap", "data directory aside"] {
-            let root = tempfile::tempdir().expect("tempdir");
-            let dir = root.path().join("data");
-            store(&dir, &[("a", "1")]);
-            let (before, _) = held(&dir);
-            let fresh = sibling(&dir, ".rewrite");
-            match stop {
-                "unmarked copy" => {
-                    copy(&dir, &fresh).expect("copy");
-                    std::fs::remove_file(fresh.join(REWRITTEN)).expect("unmark");
-                }
-                "before the swap" => copy(&dir, &fresh).expect("copy"),
-                _ => {
-                    copy(&dir, &fresh).expect("copy");
-                    std::fs::rename(dir.join("kb-index"), fresh.join("kb-index")).expect("mv");
-                    std::fs::rename(&dir, sibling(&dir, ".old")).expect("aside");
-                }
-            }
-            assert!(rewrite_if_asked(&dir).expect("finish"), "{stop}");
-            let (after, asked) = held(&dir);
-            assert!(!asked, "{stop}");
-            assert_eq!(after.len(), before.len() - 1, "{stop}");
-            assert!(dir.join("kb-index/segment").exists(), "{stop}");
-            assert!(leftovers(&dir).is_empty(), "{stop}");
-        }
+    // A store that does not open keeps its own error (a damaged one says how to recover).
+    let failure = std::cell::RefCell::new(None);
+    let open = |path: &Path| {
+        super::integrity::open_db(path).map_err(|e| {
+            let text = e.to_string();
+            failure.borrow_mut().get_or_insert(e);
+            std::io::Error::other(text)
+        })
+    };
+    let rewritten =
+        hotline_runtime::sled_rewrite::rewrite_if_asked(dir, &open, &meta(REWRITE_ASKED));
+    match (rewritten, failure.into_inner()) {
+        (Ok(done), _) => Ok(done),
+        (Err(_), Some(opening)) => Err(opening),
+        (Err(e), None) => Err(Error::File {
+            path: dir.to_path_buf(),
+            problem: format!("rewriting the local store: {e}"),
+        }),
     }
 }
