@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::health::site_health;
 use crate::state::GatewayState;
-use crate::store::{Pages, entities, keys};
+use crate::store::{Pages, Store, entities, keys};
 use crate::writer::ErasureJob;
 
 /// Longest customer reference accepted, bytes.
@@ -182,4 +182,26 @@ fn with_progress(state: &GatewayState, mut erasure: pb::Erasure) -> pb::Erasure 
         }
     }
     erasure
+}
+
+/// Forgets the requests `site` confirmed (`erased`: origin sequences of its dead letters it
+/// erased), and answers those still to ask it for (at most 256 at a time).
+pub fn letters_to_erase(store: &dyn Store, site: &str, erased: &[u64]) -> Result<Vec<u64>> {
+    if !erased.is_empty() {
+        let mut batch = crate::store::Batch::default();
+        for seq in erased {
+            batch.delete(keys::erase_letter(site, *seq));
+        }
+        store.apply(batch)?;
+    }
+    let prefix = keys::erase_letters(site);
+    Ok(store
+        .range(&prefix, &keys::prefix_end(&prefix), 256)?
+        .into_iter()
+        .filter_map(|(key, _)| {
+            let seq: [u8; 8] = key.get(prefix.len()..)?.try_into().ok()?;
+            Some(u64::from_be_bytes(seq))
+        })
+        .filter(|seq| !erased.contains(seq))
+        .collect())
 }

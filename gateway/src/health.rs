@@ -41,6 +41,8 @@ impl TryFrom<pb::SiteReport> for SiteReport {
             cursor,
             site_now_ms,
             retention_purged,
+            // The confirmations of erased dead letters are the report handler's.
+            erased_dead_letters: _,
         } = wire;
         if site_now_ms == 0 {
             return Err(Error::InvalidArgument(

@@ -358,6 +358,7 @@ async fn sites_prove_only_their_own_entries_and_report_only_for_themselves() -> 
         cursor: 1,
         site_now_ms: now_ms(),
         retention_purged: 0,
+        erased_dead_letters: Vec::new(),
     };
     let admin = pki
         .ca
@@ -367,7 +368,7 @@ async fn sites_prove_only_their_own_entries_and_report_only_for_themselves() -> 
         let mut client = pb::federation_client::FederationClient::new(
             board.gateway.channel(&pki, Some(cert)).await?,
         );
-        let refused = client.report(report).await.unwrap_err();
+        let refused = client.report(report.clone()).await.unwrap_err();
         assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     }
     board.stop().await

@@ -213,6 +213,41 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
         attach(&dortmund, &other, "diagram.png", "image/png", &picture).await?,
         kept_file
     );
+    // A creation for the customer that the gateway refuses (a number dortmund never leased):
+    // parked at dortmund and kept as a dead letter at the gateway, with the customer's name,
+    // and no ticket ever carries a marker for it.
+    let refused_number = "ASZ-2026-987654";
+    let mut refused = hotline_tests::changes::open_ticket(
+        refused_number,
+        "twenty4help",
+        "dortmund",
+        "finance-hr",
+        0,
+    );
+    for op in &mut refused.ops {
+        if let hotline_federation::FieldOp::Set(hotline_federation::model::FieldValue::Ticket(
+            hotline_federation::model::TicketField::CustomerRef(r),
+        )) = op
+        {
+            "C-77".clone_into(r);
+        }
+    }
+    dortmund.write_directly(
+        &hotline_federation::model::EntityKey::new(
+            hotline_federation::model::EntityKind::Ticket,
+            refused_number,
+        ),
+        hotline_tests::changes::now_ms(),
+        refused.ops,
+    )?;
+    eventually(10, "the refused creation parked at dortmund", || async {
+        let letters = dortmund
+            .api
+            .expect("GET", "/v1/dead-letters", &Value::Null, 200)
+            .await?;
+        Ok(letters.to_string().contains(refused_number))
+    })
+    .await?;
     for site in [&dortmund, &erfurt, &munich] {
         quiet(site, &gateway).await?;
     }
@@ -345,6 +380,21 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
         .call("PATCH", &path, &json!({ "status": "in_progress" }))
         .await?;
     assert_eq!(code, 200, "other fields still change");
+
+    // The refused creation's parked copy at dortmund is erased too: the gateway asked with its
+    // answer to dortmund's report.
+    eventually(10, "dortmund erased its refused creation", || async {
+        let parked = dortmund.replica.parked()?;
+        let bytes: Vec<u8> = parked
+            .iter()
+            .flat_map(prost::Message::encode_to_vec)
+            .collect();
+        let names = bytes
+            .windows(refused_number.len())
+            .any(|w| w == refused_number.as_bytes());
+        Ok(names && found(&bytes).is_empty())
+    })
+    .await?;
 
     // The tools' undelivered events about the tickets are gone with the data.
     let letters = dortmund

@@ -204,6 +204,7 @@ async fn site_reports_count_only_for_the_calling_site() -> anyhow::Result<()> {
             cursor: 0,
             site_now_ms: sent_at + 120_000,
             retention_purged: 4,
+            erased_dead_letters: Vec::new(),
         })
         .await?;
     let mut stranger = dash
@@ -217,6 +218,7 @@ async fn site_reports_count_only_for_the_calling_site() -> anyhow::Result<()> {
             cursor: 0,
             site_now_ms: sent_at,
             retention_purged: 0,
+            erased_dead_letters: Vec::new(),
         })
         .await
         .expect_err("unregistered site");

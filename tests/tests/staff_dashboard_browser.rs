@@ -149,6 +149,7 @@ async fn staff_use_the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
             cursor: 1,
             site_now_ms: now_ms(),
             retention_purged: 0,
+            erased_dead_letters: Vec::new(),
         })
         .await?;
 

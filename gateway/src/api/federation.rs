@@ -485,13 +485,22 @@ impl Federation for FederationApi {
         let span = tracing::Span::current();
         span.record("tenant", tenant.as_str())
             .record("site", site.as_str());
-        let report = crate::health::SiteReport::try_from(request.into_inner())?;
+        let mut wire = request.into_inner();
+        let erased = std::mem::take(&mut wire.erased_dead_letters);
+        let report = crate::health::SiteReport::try_from(wire)?;
         let now = self.state.now_ms();
         self.state
             .sites
             .report(&self.state.shared.registry(), &site, report, now);
+        let state = self.state.clone();
+        let erase_dead_letters = tokio::task::spawn_blocking(move || {
+            crate::erasure::letters_to_erase(state.store.as_ref(), &site, &erased)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("report task: {e}")))??;
         Ok(Response::new(pb::SiteReportResponse {
             gateway_now_ms: now,
+            erase_dead_letters,
         }))
     }
 }

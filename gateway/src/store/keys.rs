@@ -26,6 +26,7 @@
 //! | `p` | site, 0, SHA-256, offset (u64) | a piece of that upload, as it arrived |
 //! | `o` | SHA-256, site | when the site last uploaded the file whole or was told it holds it (ms, u64): it may name it in a comment |
 //! | `y` | SHA-256, ticket id, 0, comment id | empty: the comment carries the file (while none does, the file goes) |
+//! | `j` | site, 0, origin sequence (u64) | empty: an erasure rewrote this dead letter of the site; the site is asked to erase its copy until it confirms |
 
 use hotline_federation::model::{EntityKey, EntityKind};
 
@@ -483,6 +484,24 @@ pub fn parse_file_ref(raw: &[u8]) -> Option<&str> {
     let rest = raw.get(33..)?;
     let end = rest.iter().position(|&b| b == 0)?;
     std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// Prefix of the dead letters a site is asked to erase its copies of.
+pub const ERASE_LETTER: u8 = b'j';
+
+/// The prefix of one site's [`erase_letter`] records.
+pub fn erase_letters(site: &str) -> Vec<u8> {
+    let mut out = vec![ERASE_LETTER];
+    out.extend_from_slice(site.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The record that `site` is asked to erase its copy of its dead letter `origin_seq`.
+pub fn erase_letter(site: &str, origin_seq: u64) -> Vec<u8> {
+    let mut out = erase_letters(site);
+    out.extend_from_slice(&origin_seq.to_be_bytes());
+    out
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -353,6 +353,11 @@ impl Writer {
                 continue;
             }
             letter.change = Some(pb::Change::from(erase_change(&change)));
+            // The site parked the same change: asked to erase its copy (with its next report),
+            // which it may otherwise never learn of (a refused creation has no ticket).
+            if let Some((site, seq)) = keys::parse_dead_letter(&key) {
+                group.batch.put(keys::erase_letter(site, seq), Vec::new());
+            }
             group.batch.put(key, letter.encode_to_vec());
         }
         Ok(())

@@ -19,6 +19,8 @@ pub(super) async fn reporter(
     inline: bool,
 ) -> Result<()> {
     let every = Duration::from_millis(ctx.config.sync.report_interval_ms);
+    // Dead letters erased as the gateway asked, confirmed with the next report.
+    let mut erased = Vec::new();
     loop {
         let (cursor, outbox_depth, dead_letters, (retention_purged, _)) =
             on_store(ctx, inline, |r| {
@@ -36,9 +38,24 @@ pub(super) async fn reporter(
             cursor,
             site_now_ms: now_ms(),
             retention_purged,
+            erased_dead_letters: erased.clone(),
         };
-        if let Err(status) = client.report(report).await {
-            tracing::debug!(code = ?status.code(), message = status.message(), "the gateway took no sync report; trying again later");
+        match client.report(report).await {
+            Ok(answer) => {
+                let asked = answer.into_inner().erase_dead_letters;
+                erased = if asked.is_empty() {
+                    Vec::new()
+                } else {
+                    tracing::info!(
+                        letters = asked.len(),
+                        "erasing dead letters an erasure rewrote at the gateway"
+                    );
+                    on_store(ctx, inline, move |r| r.erase_parked(&asked, now_ms())).await?
+                };
+            }
+            Err(status) => {
+                tracing::debug!(code = ?status.code(), message = status.message(), "the gateway took no sync report; trying again later");
+            }
         }
         tokio::time::sleep(every).await;
     }
