@@ -50,25 +50,66 @@ fn failed(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Finishes a rewrite a kill interrupted, then rewrites the store in `dir` if its default
-/// tree holds `request`; answers whether a rewrite finished here.
+/// tree holds `request`; answers whether a rewrite finished here. A copy that cannot be made
+/// (a full disk, a directory whose parent is read-only) is logged as an error and the store
+/// opens as it is: the request stays, and the next open tries again.
 pub fn rewrite_if_asked(dir: &Path, open: Open<'_>, request: &[u8]) -> Result<bool> {
+    if finish_interrupted(dir)? {
+        return Ok(true);
+    }
+    if !asked(dir, open, request)? {
+        return Ok(false);
+    }
+    let fresh = sibling(dir, ".rewrite");
+    if let Err(error) = copy(dir, &fresh, open, request) {
+        tracing::error!(%error, dir = %dir.display(), "the store could not be rewritten after an erasure; it opens as it is and tries again at the next start (the erased data's old bytes stay in its files until then)");
+        let _ = std::fs::remove_dir_all(&fresh);
+        return Ok(false);
+    }
+    swap(dir, &fresh)?;
+    Ok(true)
+}
+
+/// Finishes what a kill left of a rewrite of `dir`, before anything opens or creates it (an
+/// empty directory created meanwhile is taken for the one moved aside): an unmarked copy is
+/// removed; a marked one is swapped in; an old store left beside it is removed. Answers
+/// whether a rewrite finished here.
+pub fn finish_interrupted(dir: &Path) -> Result<bool> {
     let fresh = sibling(dir, ".rewrite");
     let old = sibling(dir, ".old");
     if fresh.exists() && !fresh.join(REWRITTEN).exists() {
         std::fs::remove_dir_all(&fresh)
             .map_err(|e| failed(&fresh, "remove an unfinished copy", e))?;
     }
-    if !fresh.exists() {
-        if dir.exists() {
-            finish(dir, &old)?;
+    if fresh.exists() {
+        if old.exists() && dir.exists() {
+            // The directory was moved aside, then made again (empty) by a start that did not
+            // know: nothing of it is the store.
+            let empty = std::fs::read_dir(dir)
+                .map_err(|e| failed(dir, "list the directory", e))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(failed(
+                    dir,
+                    "finish an interrupted rewrite",
+                    format!(
+                        "both {} (moved aside) and {} hold files; keep the one with the store and \
+                         remove the other",
+                        old.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            std::fs::remove_dir(dir).map_err(|e| failed(dir, "remove an empty directory", e))?;
         }
-        if !asked(dir, open, request)? {
-            return Ok(false);
-        }
-        copy(dir, &fresh, open, request)?;
+        swap(dir, &fresh)?;
+        return Ok(true);
     }
-    swap(dir, &fresh, &old)?;
-    Ok(true)
+    if old.exists() && dir.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| failed(&old, "remove the old store", e))?;
+    }
+    Ok(false)
 }
 
 /// True when `dir` holds a sled store (its log or config).
@@ -137,24 +178,30 @@ fn copy(dir: &Path, fresh: &Path, open: Open<'_>, request: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// Steps 2 and 3.
-fn swap(dir: &Path, fresh: &Path, old: &Path) -> Result<()> {
+/// Steps 2 and 3, in an order every kill point can finish: the directory is moved aside
+/// first (a directory that cannot be renamed, a mount point, fails here with nothing moved
+/// yet), then whatever it held besides the store moves into the copy, the copy takes its place
+/// and the old store goes.
+fn swap(dir: &Path, fresh: &Path) -> Result<()> {
+    let old = sibling(dir, ".old");
     if dir.exists() {
-        for entry in std::fs::read_dir(dir).map_err(|e| failed(dir, "list the directory", e))? {
-            let entry = entry.map_err(|e| failed(dir, "list the directory", e))?;
+        std::fs::rename(dir, &old).map_err(|e| failed(&old, "move the old store aside", e))?;
+    }
+    if old.exists() {
+        for entry in std::fs::read_dir(&old).map_err(|e| failed(&old, "list the old store", e))? {
+            let entry = entry.map_err(|e| failed(&old, "list the old store", e))?;
             let name = entry.file_name();
             if !sled_file(&name.to_string_lossy()) {
                 let to = fresh.join(&name);
                 std::fs::rename(entry.path(), &to).map_err(|e| failed(&to, "move over", e))?;
             }
         }
-        std::fs::rename(dir, old).map_err(|e| failed(old, "move the old store aside", e))?;
     }
     std::fs::rename(fresh, dir).map_err(|e| failed(dir, "put the copy in place", e))?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
     }
-    finish(dir, old)
+    finish(dir, &old)
 }
 
 /// The last of step 3: the mark and the old store removed.
@@ -266,12 +313,43 @@ mod tests {
         assert!(!rewrite(&dir).expect("again"), "asked no more");
     }
 
+    /// A copy that cannot be made (here: the store does not open a second time) is logged,
+    /// leaves the store as it was, asking still, and the open goes on.
+    #[test]
+    fn a_copy_that_cannot_be_made_leaves_the_store_as_it_was() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("data");
+        store(&dir, &[("a", "1")]);
+        let (before, _) = held(&dir);
+        let opened = std::cell::Cell::new(0);
+        let failing = |path: &Path| {
+            opened.set(opened.get() + 1);
+            if opened.get() > 1 {
+                return Err(Error::other("no second open"));
+            }
+            open(path)
+        };
+        assert!(!rewrite_if_asked(&dir, &failing, REQUEST).expect("goes on"));
+        assert!(opened.get() > 1, "the copy was tried");
+        let (after, asked) = held(&dir);
+        assert!(asked);
+        assert_eq!(after, before);
+        assert!(leftovers(&dir).is_empty());
+    }
+
     /// Every place a kill can stop the rewrite is finished (or started over) by the next
-    /// open, and the store ends whole: an unmarked copy, a marked copy before the swap, and a
-    /// marked copy with the directory already moved aside.
+    /// open, and the store ends whole: an unmarked copy, a marked copy before the swap, a
+    /// marked copy with the directory moved aside (and an empty one made again by a start
+    /// that did not know), and one with the index already moved over.
     #[test]
     fn an_interrupted_rewrite_is_finished_at_the_next_open() {
-        for stop in ["unmarked copy", "before the swap", "data directory aside"] {
+        for stop in [
+            "unmarked copy",
+            "before the swap",
+            "data directory aside",
+            "aside, then made again empty",
+            "index moved over",
+        ] {
             let root = tempfile::tempdir().expect("tempdir");
             let dir = root.path().join("data");
             store(&dir, &[("a", "1")]);
@@ -283,10 +361,23 @@ mod tests {
                     std::fs::remove_file(fresh.join(REWRITTEN)).expect("unmark");
                 }
                 "before the swap" => copy(&dir, &fresh, &open, REQUEST).expect("copy"),
+                "data directory aside" => {
+                    copy(&dir, &fresh, &open, REQUEST).expect("copy");
+                    std::fs::rename(&dir, sibling(&dir, ".old")).expect("aside");
+                }
+                "aside, then made again empty" => {
+                    copy(&dir, &fresh, &open, REQUEST).expect("copy");
+                    std::fs::rename(&dir, sibling(&dir, ".old")).expect("aside");
+                    std::fs::create_dir_all(&dir).expect("an empty directory again");
+                }
                 _ => {
                     copy(&dir, &fresh, &open, REQUEST).expect("copy");
-                    std::fs::rename(dir.join("kb-index"), fresh.join("kb-index")).expect("mv");
                     std::fs::rename(&dir, sibling(&dir, ".old")).expect("aside");
+                    std::fs::rename(
+                        sibling(&dir, ".old").join("kb-index"),
+                        fresh.join("kb-index"),
+                    )
+                    .expect("mv");
                 }
             }
             assert!(rewrite(&dir).expect("finish"), "{stop}");

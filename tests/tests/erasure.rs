@@ -611,6 +611,49 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
         !holds_name(&gateway)?,
         "the refused creation's dead letter keeps the customer's name"
     );
+    // goerlitz is asked to erase its parked copy of it.
+    let asked =
+        hotline_gateway::erasure::letters_to_erase(gateway.state.store.as_ref(), "goerlitz", &[])?;
+    assert_eq!(asked, vec![5], "{asked:?}");
+
+    // A creation for the customer opened before the erasure and refused after it (an offline
+    // site's): kept erased at once, and the site asked too.
+    let late_name = "Ingrid Spaet";
+    let mut late = changes::open_ticket(
+        &changes::number(&block, 1501),
+        "twenty4help",
+        "goerlitz",
+        "plants",
+        6,
+    );
+    for op in &mut late.ops {
+        match op {
+            FieldOp::Set(FieldValue::Ticket(TicketField::CustomerName(name))) => {
+                late_name.clone_into(name);
+            }
+            FieldOp::Set(FieldValue::Ticket(TicketField::OpenedAt(at))) => {
+                *at = erasure.at_ms - 60_000;
+            }
+            _ => {}
+        }
+    }
+    let answer = site.push(push(&[late])).await?.into_inner();
+    assert!(accepted(&answer).is_err(), "{answer:?}");
+    let store_holds = |text: &str| -> anyhow::Result<bool> {
+        Ok(gateway
+            .state
+            .store
+            .range(&[], &[0xff; 8], usize::MAX)?
+            .iter()
+            .any(|(_, v)| v.windows(text.len()).any(|w| w == text.as_bytes())))
+    };
+    assert!(
+        !store_holds(late_name)?,
+        "a late refused creation kept its data"
+    );
+    let asked =
+        hotline_gateway::erasure::letters_to_erase(gateway.state.store.as_ref(), "goerlitz", &[5])?;
+    assert_eq!(asked, vec![6], "{asked:?}");
 
     let retry = site.push(push(&[erase_change(&said)])).await?.into_inner();
     assert_eq!(

@@ -94,6 +94,12 @@ pub fn choose(storage: &str, dir: &Path) -> Result<&'static str> {
 /// Opens the store in `dir` with the engine `storage` means there (see [`choose`]), with a page
 /// cache of `cache_bytes`. Returns the engine's name with the store.
 pub fn open(storage: &str, dir: &Path, cache_bytes: u64) -> Result<(&'static str, Arc<dyn Store>)> {
+    // A sled store's rewrite a kill interrupted (its directory moved aside) is finished before
+    // the directory is made again, or "auto" would take the empty directory for a new store.
+    hotline_runtime::sled_rewrite::finish_interrupted(dir).map_err(|e| Error::File {
+        path: dir.to_path_buf(),
+        problem: e.to_string(),
+    })?;
     std::fs::create_dir_all(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
         problem: format!("cannot create the data directory: {e}"),

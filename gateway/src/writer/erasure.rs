@@ -217,6 +217,29 @@ impl Writer {
 
     /// The erased customers by digest with the time of their (latest) erasure: the stored
     /// records, read once, plus those of this group.
+    /// True when `change` names a customer erased before it (its `customer_ref`, with an
+    /// opening time before the erasure when it carries one): a refused copy of it is kept
+    /// erased, and the site that parked it is asked to erase its own.
+    pub(super) fn names_erased_customer(&mut self, group: &Group, change: &Change) -> Result<bool> {
+        let mut named = None;
+        let mut opened = None;
+        for op in &change.ops {
+            match op {
+                FieldOp::Set(FieldValue::Ticket(TicketField::CustomerRef(r))) => named = Some(r),
+                FieldOp::Set(FieldValue::Ticket(TicketField::OpenedAt(at))) => opened = Some(*at),
+                _ => {}
+            }
+        }
+        let Some(customer) = named else {
+            return Ok(false);
+        };
+        let digest = crate::erasure::customer_digest(customer);
+        Ok(self
+            .erased_customers(group)?
+            .get(&digest)
+            .is_some_and(|&erased_at| opened.is_none_or(|at| at <= erased_at)))
+    }
+
     fn erased_customers(&mut self, group: &Group) -> Result<&BTreeMap<String, u64>> {
         if self.erased_customers.is_none() {
             let (start, end) = keys::prefix_range(keys::ERASURE);

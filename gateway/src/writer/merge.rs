@@ -76,7 +76,18 @@ impl Writer {
                     // An erased ticket's refused change is kept as the ticket keeps changes.
                     let erased_ticket = change.key.kind == EntityKind::Ticket
                         && erasure::erased(self.load(group, &change.key)?.as_ref());
-                    let kept = if erased_ticket {
+                    // A refused change naming a customer erased before it (an offline site's
+                    // creation arriving after the erasure): kept erased, and the site asked to
+                    // erase its parked copy too.
+                    let erased_customer = change.key.kind == EntityKind::Ticket
+                        && !erased_ticket
+                        && self.names_erased_customer(group, change)?;
+                    if erased_customer {
+                        group
+                            .batch
+                            .put(keys::erase_letter(site, change.origin_seq), Vec::new());
+                    }
+                    let kept = if erased_ticket || erased_customer {
                         erasure::erase_change(change)
                     } else {
                         change.clone()

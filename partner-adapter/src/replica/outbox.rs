@@ -80,38 +80,59 @@ impl Replica {
         Ok(())
     }
 
-    /// Erases this site's parked changes `seqs` as an erased ticket keeps them (the gateway
-    /// asked: an erasure rewrote its copies, of a creation it refused, say, whose ticket this
-    /// site never holds), and asks for the store's rewrite; one flushed write, under the local
-    /// lock (a replay cannot move a letter meanwhile). Numbers the site does not hold are done
-    /// already. Answers the numbers handled (all of them).
+    /// Erases this site's parked changes `seqs` (or their replays waiting in the outbox) as an
+    /// erased ticket keeps them (the gateway asked: an erasure rewrote its copies, of a creation
+    /// it refused, say, whose ticket this site never holds), and asks for the store's rewrite;
+    /// one flushed write, under the local lock (a replay cannot move a letter meanwhile).
+    /// Numbers the site holds neither way are done already. Answers the numbers handled (all).
     pub fn erase_parked(&self, seqs: &[u64], now_ms: u64) -> Result<Vec<u64>> {
         use hotline_federation::erasure::erase_change;
         let _local = self.clock();
         let mut step = Step::default();
+        let mut erased = 0;
         for &seq in seqs {
-            let key = seq_key(keys::PARKED, seq);
-            let Some(raw) = self.db.get(&key)? else {
-                continue;
-            };
-            let mut letter = Parked::decode(raw.as_ref()).map_err(|e| corrupt("dead letter", e))?;
-            let Some(wire) = letter.change.take() else {
-                continue;
-            };
-            let change = Change::try_from(wire).map_err(|e| corrupt("dead letter", e))?;
-            // The tools' undelivered events about the ticket held the same data.
-            for event in super::webhook_queue::ticket_event_keys(&self.db, &change.key.id)? {
-                step.remove(event);
+            // Parked, or replayed into the outbox before the gateway's request arrived.
+            for prefix in [keys::PARKED, keys::OUTBOX] {
+                let key = seq_key(prefix, seq);
+                let Some(raw) = self.db.get(&key)? else {
+                    continue;
+                };
+                let change = if prefix == keys::PARKED {
+                    let mut letter =
+                        Parked::decode(raw.as_ref()).map_err(|e| corrupt("dead letter", e))?;
+                    let Some(wire) = letter.change.take() else {
+                        continue;
+                    };
+                    let change = Change::try_from(wire).map_err(|e| corrupt("dead letter", e))?;
+                    letter.change = Some(pb::Change::from(erase_change(&change)));
+                    step.put(key, letter.encode_to_vec());
+                    change
+                } else {
+                    let wire =
+                        pb::Change::decode(raw.as_ref()).map_err(|e| corrupt("outbox", e))?;
+                    let change = Change::try_from(wire).map_err(|e| corrupt("outbox", e))?;
+                    step.put(key, pb::Change::from(erase_change(&change)).encode_to_vec());
+                    change
+                };
+                erased += 1;
+                // The tools' undelivered events about a ticket the site does not hold (a
+                // refused creation) held the same data; those of a ticket it holds stay.
+                if self.entity(&change.key)?.is_empty() {
+                    for event in super::webhook_queue::ticket_event_keys(&self.db, &change.key.id)?
+                    {
+                        step.remove(event);
+                    }
+                }
             }
-            letter.change = Some(pb::Change::from(erase_change(&change)));
-            step.put(key, letter.encode_to_vec());
         }
-        step.put(
-            keys::meta(super::rewrite::REWRITE_ASKED),
-            now_ms.to_be_bytes().to_vec(),
-        );
-        self.commit(step, &[])?;
-        self.note_files_changed();
+        if erased > 0 {
+            step.put(
+                keys::meta(super::rewrite::REWRITE_ASKED),
+                now_ms.to_be_bytes().to_vec(),
+            );
+            self.commit(step, &[])?;
+            self.note_files_changed();
+        }
         Ok(seqs.to_vec())
     }
 

@@ -50,7 +50,15 @@ pub(super) async fn reporter(
                         letters = asked.len(),
                         "erasing dead letters an erasure rewrote at the gateway"
                     );
-                    on_store(ctx, inline, move |r| r.erase_parked(&asked, now_ms())).await?
+                    // A failure is logged and asked again with the next report; reporting never
+                    // ends the session.
+                    match on_store(ctx, inline, move |r| r.erase_parked(&asked, now_ms())).await {
+                        Ok(done) => done,
+                        Err(error) => {
+                            tracing::error!(%error, "cannot erase the dead letters the gateway named; trying again with the next report");
+                            Vec::new()
+                        }
+                    }
                 };
             }
             Err(status) => {
