@@ -589,26 +589,23 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
     }
     let answer = site.push(push(&[refused])).await?.into_inner();
     assert!(accepted(&answer).is_err(), "{answer:?}");
-    let holds_name = |gateway: &RunningGateway| -> anyhow::Result<bool> {
+    let store_holds = |text: &str| -> anyhow::Result<bool> {
         Ok(gateway
             .state
             .store
             .range(&[], &[0xff; 8], usize::MAX)?
             .iter()
-            .any(|(_, v)| {
-                v.windows(refused_name.len())
-                    .any(|w| w == refused_name.as_bytes())
-            }))
+            .any(|(_, v)| v.windows(text.len()).any(|w| w == text.as_bytes())))
     };
     assert!(
-        holds_name(&gateway)?,
+        store_holds(refused_name)?,
         "the refused creation is a dead letter"
     );
 
     let erasure = erase(&mut admin(&gateway, &pki).await?, "E-104711", "request 9").await?;
     assert_eq!(erasure.tickets, 1);
     assert!(
-        !holds_name(&gateway)?,
+        !store_holds(refused_name)?,
         "the refused creation's dead letter keeps the customer's name"
     );
     // goerlitz is asked to erase its parked copy of it.
@@ -639,14 +636,6 @@ async fn an_erased_retry_after_a_lost_answer_is_a_duplicate() -> anyhow::Result<
     }
     let answer = site.push(push(&[late])).await?.into_inner();
     assert!(accepted(&answer).is_err(), "{answer:?}");
-    let store_holds = |text: &str| -> anyhow::Result<bool> {
-        Ok(gateway
-            .state
-            .store
-            .range(&[], &[0xff; 8], usize::MAX)?
-            .iter()
-            .any(|(_, v)| v.windows(text.len()).any(|w| w == text.as_bytes())))
-    };
     assert!(
         !store_holds(late_name)?,
         "a late refused creation kept its data"
