@@ -87,6 +87,40 @@ impl SiteApi {
         Ok((status, json))
     }
 
+    /// Attaches `bytes` (of `content_type`) to ticket `number` as a comment of `alias` with
+    /// `visibility` (`POST /v1/tickets/{number}/attachments`); returns the status and answer.
+    pub async fn attach(
+        &self,
+        number: &str,
+        file: (&str, &str),
+        visibility: &str,
+        alias: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let (name, content_type) = file;
+        let path = format!(
+            "/v1/tickets/{number}/attachments?filename={}&visibility={visibility}&author_alias={}",
+            query_value(name),
+            query_value(alias)
+        );
+        self.upload(&path, content_type, bytes).await
+    }
+
+    /// [`SiteApi::attach`], insisting on 201; answers the file's SHA-256.
+    pub async fn attach_expect(
+        &self,
+        number: &str,
+        file: (&str, &str),
+        visibility: &str,
+        alias: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<String> {
+        let (status, answer) = self.attach(number, file, visibility, alias, bytes).await?;
+        anyhow::ensure!(status == 201, "attaching {}: {status} {answer}", file.0);
+        attached_sha(&answer, file.0)
+            .ok_or_else(|| anyhow::anyhow!("{} is not on ticket {number}: {answer}", file.0))
+    }
+
     /// GETs `path`; returns the status, the Content-Type and the body's bytes.
     pub async fn bytes(&self, path: &str) -> anyhow::Result<(u16, String, Vec<u8>)> {
         let request = hyper::Request::builder()
@@ -138,4 +172,29 @@ impl SiteApi {
         );
         Ok(json)
     }
+}
+
+/// The SHA-256 of the last file named `name` on the ticket of an answer that holds one
+/// (`{"ticket": {"comments": [{"attachments": [...]}]}}`).
+pub fn attached_sha(answer: &Value, name: &str) -> Option<String> {
+    answer["ticket"]["comments"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["attachments"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["filename"] == name)
+        .filter_map(|f| f["sha256"].as_str().map(str::to_owned))
+        .next_back()
+}
+
+/// A query parameter's value, percent-encoded.
+fn query_value(text: &str) -> String {
+    use std::fmt::Write;
+    text.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+        out
+    })
 }

@@ -198,6 +198,16 @@ pub fn api(addr: SocketAddr) -> Api {
     Api::new(addr, TOKEN)
 }
 
+/// `N` fresh temporary directories (a gateway's and its sites' data directories).
+pub fn temp_dirs<const N: usize>() -> anyhow::Result<[tempfile::TempDir; N]> {
+    let mut dirs = Vec::with_capacity(N);
+    for _ in 0..N {
+        dirs.push(tempfile::tempdir()?);
+    }
+    dirs.try_into()
+        .map_err(|_| anyhow::anyhow!("{N} temporary directories"))
+}
+
 /// Waits until `check` holds, polling every 20 ms for at most `seconds`.
 pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F) -> anyhow::Result<()>
 where

@@ -83,13 +83,7 @@ async fn attach(
     bytes: Vec<u8>,
 ) -> anyhow::Result<(u16, Value)> {
     site.api
-        .upload(
-            &format!(
-                "/v1/tickets/{number}/attachments?filename={name}&visibility={visibility}&author_alias=ak"
-            ),
-            content_type,
-            bytes,
-        )
+        .attach(number, (name, content_type), visibility, "ak", bytes)
         .await
 }
 
@@ -125,12 +119,7 @@ fn stored_at_gateway(gateway: &RunningGateway) -> anyhow::Result<(u64, u64)> {
 async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_comment()
 -> anyhow::Result<()> {
     let pki = Pki::new()?;
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
+    let dirs = hotline_tests::sites::temp_dirs::<4>()?;
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
     // dortmund reaches the gateway through a relay that cuts the connection on demand.
     let relay = CuttingProxy::start(gateway.addr).await?;

@@ -48,22 +48,10 @@ async fn attach(
     content_type: &str,
     bytes: &[u8],
 ) -> anyhow::Result<String> {
-    let path = format!(
-        "/v1/tickets/{number}/attachments?filename={name}&visibility=federation&author_alias=ak"
-    );
-    let (status, answer) = site.api.upload(&path, content_type, bytes.to_vec()).await?;
-    anyhow::ensure!(status == 201, "attach: {status} {answer}");
-    let comments = answer["ticket"]["comments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let sha = comments
-        .iter()
-        .flat_map(|c| c["attachments"].as_array().cloned().unwrap_or_default())
-        .filter(|f| f["filename"] == name)
-        .filter_map(|f| f["sha256"].as_str().map(str::to_owned))
-        .next_back();
-    sha.ok_or_else(|| anyhow::anyhow!("no file {name} in {answer}"))
+    let file = (name, content_type);
+    site.api
+        .attach_expect(number, file, "federation", "ak", bytes.to_vec())
+        .await
 }
 
 /// The SHA-256s of the whole files a site's data directory holds.
@@ -168,12 +156,7 @@ fn site_leftovers(dir: &Path) -> anyhow::Result<Vec<String>> {
 async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -> anyhow::Result<()>
 {
     let pki = Pki::new()?;
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
+    let dirs = hotline_tests::sites::temp_dirs::<4>()?;
     let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
     let site_config = |tenant: &str, site: &str, dir: &Path| {
         let mut config = adapter_config(&pki, tenant, site, gateway.addr, dir)?;

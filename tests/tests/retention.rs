@@ -89,12 +89,7 @@ async fn status(site: &RunningAdapter) -> anyhow::Result<Value> {
 async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_them()
 -> anyhow::Result<()> {
     let pki = Pki::new()?;
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
+    let dirs = hotline_tests::sites::temp_dirs::<4>()?;
     let gateway = RunningGateway::start(config(&pki, dirs[0].path())).await?;
     let site_config = |tenant: &str, site: &str, dir: &Path| {
         let mut config = adapter_config(&pki, tenant, site, gateway.addr, dir)?;
@@ -117,18 +112,18 @@ async fn partners_purge_closed_tickets_after_their_teams_days_and_inhouse_keeps_
     let kept = open(&dortmund, "finance-hr", "R-2").await?;
     let resolved = open(&dortmund, "dealers-sales", "R-3").await?;
     // A file on the ticket that expires: it leaves the partners with the ticket.
-    let path = format!(
-        "/v1/tickets/{expiring}/attachments?filename=trace.txt&visibility=federation&author_alias=ak"
-    );
     let (code, answer) = dortmund
         .api
-        .upload(&path, "text/plain", b"vpn trace of R-1\n".to_vec())
+        .attach(
+            &expiring,
+            ("trace.txt", "text/plain"),
+            "federation",
+            "ak",
+            b"vpn trace of R-1\n".to_vec(),
+        )
         .await?;
     assert_eq!(code, 201, "{answer}");
-    let trace = answer["ticket"]["comments"][0]["attachments"][0]["sha256"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let trace = hotline::site_api::attached_sha(&answer, "trace.txt").unwrap_or_default();
     let dortmund_file = dirs[1].path().join("files").join(&trace);
     assert!(
         dortmund_file.is_file(),
@@ -352,11 +347,7 @@ fn clock_ahead() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inhouse_retention_erases_personal_data_of_old_closed_tickets() -> anyhow::Result<()> {
     let pki = Pki::new()?;
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
+    let dirs = hotline_tests::sites::temp_dirs::<3>()?;
     let mut config = federation_config(&pki, dirs[0].path());
     config.retention.sweep_interval_secs = 3600;
     config.retention.inhouse_days = Some(2);

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::federation::Federation;
 
@@ -52,28 +52,9 @@ async fn attach(
     content_type: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<String> {
-    let path = format!(
-        "/v1/tickets/{number}/attachments?filename={name}&visibility={visibility}&author_alias=Agent%203"
-    );
-    let (status, answer) = fed
-        .site(SITE)
-        .api
-        .upload(&path, content_type, bytes)
-        .await?;
-    anyhow::ensure!(status == 201, "attaching {name}: {status} {answer}");
-    let files: Vec<Value> = answer["ticket"]["comments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["attachments"].as_array().cloned().unwrap_or_default())
-        .collect();
-    files
-        .iter()
-        .rev()
-        .find(|f| f["filename"] == name)
-        .and_then(|f| f["sha256"].as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("{name} is not on ticket {number}: {answer}"))
+    let api = &fed.site(SITE).api;
+    api.attach_expect(number, (name, content_type), visibility, "Agent 3", bytes)
+        .await
 }
 
 /// Attaches the files: the log and the screenshot to the erased customer's ticket

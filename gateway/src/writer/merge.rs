@@ -204,11 +204,15 @@ impl Writer {
         if let Err(refusal) = group.face().check_change_in(change, &before) {
             return refused(refusal);
         }
-        let guard = group.face().guard.clone();
-        if let Some(refusal) =
-            crate::files::check_change(self.store.as_ref(), caller, change, &guard, &group.batch)?
-        {
-            return refused(refusal);
+        // Only a change whose comments carry files reads the file records.
+        if crate::files::names_files(change) {
+            let guard = group.face().guard.clone();
+            let store = self.store.as_ref();
+            if let Some(refusal) =
+                crate::files::check_change(store, caller, change, &guard, &group.batch)?
+            {
+                return refused(refusal);
+            }
         }
         if let Some(too_large) = super::bounds::too_large(&before, change) {
             return Ok((too_large, None));

@@ -221,6 +221,7 @@ pub(crate) async fn write_comment(
 /// The customer reads a public comment's text files: they pass the leak guard like its text
 /// (the gateway checks again), or the comment is refused (422 `customer_text_clean`).
 async fn check_public_texts(app: &Arc<App>, files: &[AttachmentRef]) -> Result<()> {
+    let mut guard = None;
     for (i, file) in files.iter().enumerate() {
         if file.content_type != "text/plain" {
             continue;
@@ -231,8 +232,13 @@ async fn check_public_texts(app: &Arc<App>, files: &[AttachmentRef]) -> Result<(
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|e| Error::Storage(format!("files: cannot read {}: {e}", path.display())))?;
-        let replica = app.replica.clone();
-        let guard = super::tickets::blocking(move || replica.leak_guard()).await?;
+        let guard = match &guard {
+            Some(guard) => guard,
+            None => {
+                let replica = app.replica.clone();
+                guard.insert(super::tickets::blocking(move || replica.leak_guard()).await?)
+            }
+        };
         if let Err(leak) = guard.check(
             &format!("attachments[{i}]"),
             &String::from_utf8_lossy(&bytes),

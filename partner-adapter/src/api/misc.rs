@@ -93,8 +93,8 @@ pub(crate) async fn call_event(
     responses((status = 200, description = "The status.", body = SyncStatusView),
         ServiceErrors))]
 pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatusView>> {
-    let replica = app.replica.clone();
-    let (cursor, depth, parked, stale, numbers, hooks, purges) = blocking(move || {
+    let (replica, files) = (app.replica.clone(), app.files.clone());
+    let (cursor, depth, parked, stale, numbers, hooks, purges, stored) = blocking(move || {
         Ok((
             replica.cursor()?,
             replica.outbox_depth(),
@@ -106,10 +106,11 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
                 crate::webhooks::dead_letters(&replica.webhook_queue())?.len(),
             ),
             replica.retention_purges()?,
+            files.stored(),
         ))
     })
     .await?;
-    let (files_stored, file_bytes) = app.files.stored();
+    let (files_stored, file_bytes) = stored;
     let status = &app.status;
     let head = status.head.load(Ordering::SeqCst).max(cursor);
     Ok(Json(SyncStatusView {
