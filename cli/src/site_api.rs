@@ -39,6 +39,37 @@ impl SiteApi {
         }
     }
 
+    /// Sends `body` (with `content_type`, if any) and waits at most `wait` for the whole
+    /// answer: its status, Content-Type and body.
+    async fn send(
+        &self,
+        (method, path): (&str, &str),
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        wait: Duration,
+    ) -> anyhow::Result<(u16, String, Bytes)> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("authorization", format!("Bearer {}", self.token));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let request = request.body(Full::new(Bytes::from(body)))?;
+        let response = tokio::time::timeout(wait, self.client.request(request))
+            .await
+            .with_context(|| format!("{method} {path}: no answer within {} s", wait.as_secs()))??;
+        let status = response.status().as_u16();
+        let answered_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, answered_type, bytes))
+    }
+
     /// Sends a raw body; returns the status and the JSON answer (Null when empty).
     pub async fn raw(
         &self,
@@ -46,17 +77,10 @@ impl SiteApi {
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<(u16, Value)> {
-        let request = hyper::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr))
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
-            .await
-            .with_context(|| format!("{method} {path}: no answer within 20 s"))??;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
+        let json = Some("application/json");
+        let (status, _, bytes) = self
+            .send((method, path), json, body, Duration::from_secs(20))
+            .await?;
         let json = if bytes.is_empty() {
             Value::Null
         } else {
@@ -72,19 +96,18 @@ impl SiteApi {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> anyhow::Result<(u16, Value)> {
-        let request = hyper::Request::builder()
-            .method("POST")
-            .uri(format!("http://{}{path}", self.addr))
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", content_type)
-            .body(Full::new(Bytes::from(bytes)))?;
-        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
-            .await
-            .with_context(|| format!("POST {path}: no answer within 60 s"))??;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, json))
+        let (status, _, bytes) = self
+            .send(
+                ("POST", path),
+                Some(content_type),
+                bytes,
+                Duration::from_secs(60),
+            )
+            .await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     /// Attaches `bytes` (of `content_type`) to ticket `number` as a comment of `alias` with
@@ -123,23 +146,10 @@ impl SiteApi {
 
     /// GETs `path`; returns the status, the Content-Type and the body's bytes.
     pub async fn bytes(&self, path: &str) -> anyhow::Result<(u16, String, Vec<u8>)> {
-        let request = hyper::Request::builder()
-            .method("GET")
-            .uri(format!("http://{}{path}", self.addr))
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Full::new(Bytes::new()))?;
-        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
-            .await
-            .with_context(|| format!("GET {path}: no answer within 60 s"))??;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = response.into_body().collect().await?.to_bytes().to_vec();
-        Ok((status, content_type, bytes))
+        let (status, content_type, bytes) = self
+            .send(("GET", path), None, Vec::new(), Duration::from_secs(60))
+            .await?;
+        Ok((status, content_type, bytes.to_vec()))
     }
 
     /// Sends JSON (nothing for `Value::Null`).
