@@ -3,7 +3,7 @@
 //! body must be a JSON object, the bearer scheme is case-insensitive, a malformed ticket
 //! number is 400 wherever it appears, and messages name this API's fields.
 
-mod local_api;
+use crate::local_api;
 
 use hotline_adapter::mapping::MappingConfig;
 use local_api::{LocalApi, TOKEN};

@@ -2,7 +2,7 @@
 //! the federation's data arriving as it would from the gateway (applied remote entries): what
 //! an agent finds, what a customer is told, and what the leak guard refuses.
 
-mod local_api;
+use crate::local_api;
 
 use hotline_adapter::mapping::MappingConfig;
 use hotline_adapter::replica::RemoteEntry;

@@ -7,7 +7,7 @@
 //! - MRR: the mean over queries of 1 / rank of the first relevant hit (0 when none is in the
 //!   first ten).
 //!
-//! Run with `cargo test -p hotline-adapter --test kb_quality -- --nocapture` to see the table.
+//! Run with `cargo test -p hotline-adapter --test suite kb_quality -- --nocapture` to see the table.
 
 use std::path::{Path, PathBuf};
 

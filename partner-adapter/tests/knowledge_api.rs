@@ -2,7 +2,7 @@
 //! imported in-house; partners refused every article write by the federation's rule and never
 //! shown a draft; suggestions proposed by any site and decided in-house only.
 
-mod local_api;
+use crate::local_api;
 
 use hotline_adapter::events::TicketEvents;
 use hotline_adapter::mapping::{Mapping, MappingConfig};

@@ -3,7 +3,7 @@
 //! builds from its own routes, equals the document's methods), the router declares no route
 //! outside the one list the document is generated from, and the document holds together.
 
-mod local_api;
+use crate::local_api;
 
 use std::collections::BTreeSet;
 

@@ -3,7 +3,7 @@
 //! unpushed changes on top), and a `CLOCK_SKEW` refusal turns the site's clock back so the
 //! site can write again once its clock is right, never below a write the gateway accepted.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

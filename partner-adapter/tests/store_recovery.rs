@@ -2,7 +2,7 @@
 //! kind is refused with a list of what is damaged, and recover keeps what can be read while the
 //! counters stay above every number the old store used.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

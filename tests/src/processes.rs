@@ -104,7 +104,7 @@ pub fn spawn_until_listening(
 pub const CHILD_GATEWAY_CONFIG: &str = "HOTLINE_TEST_CHILD_GATEWAY_CONFIG";
 
 /// A command running a gateway with the config file `config` as its own process (the ignored
-/// test `child_gateway` of the calling test binary, which calls [`run_child_gateway`]).
+/// test `child_gateway` at the root of the test executable, which calls [`run_child_gateway`]).
 pub fn child_gateway_command(config: &Path) -> anyhow::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command

@@ -232,7 +232,7 @@ where
 pub const CHILD_CONFIG: &str = "HOTLINE_TEST_CHILD_ADAPTER_CONFIG";
 
 /// A command that runs an adapter as its own process: the current test executable again,
-/// running only the ignored test `child_adapter`, which calls [`run_child_adapter`]. This way
+/// running only the ignored test `child_adapter` at its root, which calls [`run_child_adapter`]. This way
 /// the process always runs the adapter code of this very build.
 pub fn child_adapter_command(config: &Path) -> anyhow::Result<std::process::Command> {
     let mut command = std::process::Command::new(std::env::current_exe()?);

@@ -10,22 +10,12 @@ use hotline_tests::harness::{
     Pki, RunningGateway, federation_config, gateway_view, tickets_by_customer,
 };
 use hotline_tests::processes::{ChildProcess, adapter_toml, spawn_until_listening};
-use hotline_tests::sites::{
-    adapter_config, api, child_adapter_command, eventually, run_child_adapter,
-};
+use hotline_tests::sites::{adapter_config, api, child_adapter_command, eventually};
 use serde_json::{Value, json};
 
 /// Starts an adapter process with `config_path` and returns it with its API address.
 fn spawn(config_path: &std::path::Path) -> anyhow::Result<(ChildProcess, SocketAddr)> {
     spawn_until_listening(child_adapter_command(config_path)?, "adapter API listening")
-}
-
-/// Not a test: the entry point of the adapter processes this suite starts and kills (it runs
-/// only when started by `child_adapter_command`).
-#[test]
-#[ignore = "entry point of child adapter processes, started by the tests in this file"]
-fn child_adapter() -> anyhow::Result<()> {
-    run_child_adapter()
 }
 
 /// Three SIGKILLs in the middle of a stream of writes: afterwards the gateway holds every

@@ -43,7 +43,7 @@ fn hotline_adapter(args: &[&str]) -> anyhow::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args([
-            "child_cli",
+            "adapter_recover::child_cli",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -21,32 +21,15 @@ use std::time::{Duration, Instant};
 use hotline_gateway::config::GatewayConfig;
 use hotline_tests::harness::{Pki, federation_config};
 use hotline_tests::processes::{
-    ChildProcess, adapter_toml, child_gateway_command, gateway_toml, run_child_gateway,
-    spawn_until_listening,
+    ChildProcess, adapter_toml, child_gateway_command, gateway_toml, spawn_until_listening,
 };
-use hotline_tests::sites::{
-    adapter_config, api, child_adapter_command, eventually, run_child_adapter,
-};
+use hotline_tests::sites::{adapter_config, api, child_adapter_command, eventually};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 #[path = "crash_harness/check.rs"]
 mod check;
 use check::check;
-
-/// Not a test: the entry point of the gateway processes this suite starts and kills.
-#[test]
-#[ignore = "entry point of child gateway processes, started by the crash harness"]
-fn child_gateway() -> anyhow::Result<()> {
-    run_child_gateway()
-}
-
-/// Not a test: the entry point of the adapter processes this suite starts and kills.
-#[test]
-#[ignore = "entry point of child adapter processes, started by the crash harness"]
-fn child_adapter() -> anyhow::Result<()> {
-    run_child_adapter()
-}
 
 /// A small deterministic generator (splitmix64) for the schedule and the load.
 struct Rng(u64);
@@ -513,7 +496,7 @@ async fn random_sigkills_lose_nothing_acknowledged() {
         if let Err(e) = run(seed, cycles, &engine).await {
             panic!(
                 "crash harness failed on {engine}: {e:#}\nrun the same schedule again with:\n  \
-                 HOTLINE_CRASH_STORAGE={engine} HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test crash_harness -- --nocapture"
+                 HOTLINE_CRASH_STORAGE={engine} HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test end_to_end crash_harness -- --nocapture"
             );
         }
     }

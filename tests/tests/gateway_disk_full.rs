@@ -47,7 +47,12 @@ fn on_a_full_disk(engine: &str) {
     }
     let output = command
         .arg(&exe)
-        .args(["--exact", "disk_full_child", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "gateway_disk_full::disk_full_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(DIR_VAR, mount_point.path())
         .env(ENGINE_VAR, engine)
         .output()

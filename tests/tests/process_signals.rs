@@ -13,27 +13,11 @@ use std::time::Duration;
 
 use hotline_tests::harness::{Pki, RunningGateway, federation_config};
 use hotline_tests::processes::adapter_toml;
-use hotline_tests::sites::{adapter_config, child_adapter_command, run_child_adapter};
+use hotline_tests::sites::{adapter_config, child_adapter_command};
 
 /// `O_NONBLOCK` on Linux (all the architectures the tests run on), so the test can fill a pipe
 /// without blocking itself.
 const O_NONBLOCK: i32 = 0o4000;
-
-/// Not a test: the entry point of the adapter processes this suite starts. Exits straight
-/// away when the adapter has stopped, so the exit status is the adapter's and the test
-/// harness does not print its summary to the (broken) stdout.
-#[test]
-#[ignore = "entry point of child adapter processes, started by the tests in this file"]
-fn child_adapter() {
-    let code = match run_child_adapter() {
-        Ok(()) => 0,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            1
-        }
-    };
-    std::process::exit(code);
-}
 
 /// What the reader of the adapter's stdout does once the adapter is listening.
 #[derive(Clone, Copy, Debug)]

@@ -290,7 +290,7 @@ fn every_seed_converges_and_loses_nothing() {
             Err(problems) => {
                 eprintln!(
                     "seed {seed} FAILED:\n  {problems}\nreplay: HOTLINE_TURMOIL_SEED={seed} \
-                     cargo test -p hotline-tests --test sync_turmoil -- --nocapture"
+                     cargo test -p hotline-tests --test end_to_end sync_turmoil -- --nocapture"
                 );
                 failed.push(seed);
             }
@@ -311,7 +311,7 @@ fn every_seed_converges_and_loses_nothing() {
     assert!(
         failed.is_empty(),
         "seeds {failed:?} failed; replay one with HOTLINE_TURMOIL_SEED=<seed> cargo test -p \
-         hotline-tests --test sync_turmoil -- --nocapture"
+         hotline-tests --test end_to_end sync_turmoil -- --nocapture"
     );
     if passed.len() >= 8 {
         // The weather must bite, or the seeds prove nothing: sessions die, the gateway

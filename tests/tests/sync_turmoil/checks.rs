@@ -11,8 +11,8 @@ use hotline_gateway::store::memory::MemoryStore;
 use hotline_gateway::store::{Store, entities, keys};
 use hotline_proto::v1 as pb;
 
-use crate::SITES;
-use crate::hosts::SiteRun;
+use super::SITES;
+use super::hosts::SiteRun;
 
 /// True when every site is done writing, every outbox is empty and every replica equals the
 /// gateway's view for its tenant.

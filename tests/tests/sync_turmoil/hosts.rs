@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::codegen::http::Uri;
 use tonic::transport::Endpoint;
 
-use crate::workload::{Rng, local_write, now_for_site};
-use crate::{FAST_KEEPALIVE, GATEWAY, PORT, SITES};
+use super::workload::{Rng, local_write, now_for_site};
+use super::{FAST_KEEPALIVE, GATEWAY, PORT, SITES};
 
 /// The gateway's config; with `fast_keepalive` both ends give up on a silent connection
 /// within seconds (see [`FAST_KEEPALIVE`]).

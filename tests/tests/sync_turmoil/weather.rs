@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::workload::Rng;
-use crate::{GATEWAY, SITES, verbose};
+use super::workload::Rng;
+use super::{GATEWAY, SITES, verbose};
 
 /// The network's misbehaviour over time, all drawn from the seed.
 pub(crate) struct Weather {
