@@ -81,6 +81,15 @@ enum Command {
         /// directory instead of a temporary one removed at the end.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The gateway's storage: `auto` (the default engine, in the data directory) or
+        /// `postgres` (a throwaway local server of the demo's own, unless --postgres-url names
+        /// a database).
+        #[arg(long, default_value = "auto")]
+        storage: String,
+        /// The PostgreSQL database for `--storage postgres`
+        /// (postgres://user[:password]@host[:port]/database).
+        #[arg(long)]
+        postgres_url: Option<String>,
     },
     /// Review reports and quality scores through the gateway's Reviews service (staff
     /// certificate).
@@ -277,11 +286,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             seed,
             keep_running,
             data_dir,
+            storage,
+            postgres_url,
         } => tokio::runtime::Runtime::new()?.block_on(demo::command(
             calls,
             seed,
             keep_running,
             data_dir.as_deref(),
+            &storage,
+            postgres_url,
         )),
         Command::Kb {
             action:

@@ -5,6 +5,77 @@
 
 use std::process::Command;
 
+/// `hotline demo <args>`, which must exit 0; its stdout.
+fn demo(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("demo")
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hotline runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// `--storage postgres` without a URL: the demo starts a PostgreSQL server of its own, the
+/// gateway stores in it, the replicas converge, the audit trail verifies, and the erasure
+/// check reads back the database's rows; the server is gone afterwards. Passes with a notice
+/// where PostgreSQL is not installed, unless `HOTLINE_REQUIRE_POSTGRES` is set.
+#[test]
+fn demo_on_postgres_converges_and_cleans_up() {
+    if hotline_runtime::local_postgres::LocalPostgres::binaries().is_none() {
+        assert!(
+            std::env::var_os("HOTLINE_REQUIRE_POSTGRES").is_none(),
+            "HOTLINE_REQUIRE_POSTGRES is set but PostgreSQL is not installed"
+        );
+        eprintln!("NOTICE: PostgreSQL not installed; demo on PostgreSQL skipped");
+        return;
+    }
+    let stdout = demo(&["--calls", "60", "--seed", "5", "--storage", "postgres"]);
+    assert!(
+        stdout.contains("a throwaway server of the demo's own"),
+        "{stdout}"
+    );
+    let identical = stdout
+        .lines()
+        .filter(|l| l.contains("tickets visible") && l.ends_with("identical"))
+        .count();
+    assert_eq!(identical, 4, "{stdout}");
+    assert!(stdout.contains("verify: intact"), "{stdout}");
+    let rows = stdout
+        .lines()
+        .find(|l| l.contains("gateway on PostgreSQL:"))
+        .unwrap_or_else(|| panic!("no PostgreSQL scan line: {stdout}"));
+    assert!(rows.contains("live rows"), "{rows}");
+    assert!(stdout.contains("after the rewrite: clean"), "{stdout}");
+    let port: u16 = stdout
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no server port: {stdout}"));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the demo's PostgreSQL server still listens on {port}"
+    );
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["demo", "--storage", "rocksdb"])
+        .output()
+        .expect("hotline runs");
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("allowed: auto") && message.contains("postgres"),
+        "{message}"
+    );
+}
+
 /// The demo with 200 calls exits 0 and reports every replica identical to the gateway's view
 /// for its tenant, holding every ticket that tenant may see, after one site worked offline;
 /// then shows the gateway's figures, review reports, dashboard link and audit verdict.
@@ -12,18 +83,8 @@ use std::process::Command;
 fn demo_with_200_calls_converges() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().join("demo");
-    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["demo", "--calls", "200", "--seed", "7", "--data-dir"])
-        .arg(&data)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("hotline runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let data_arg = data.to_string_lossy();
+    let stdout = demo(&["--calls", "200", "--seed", "7", "--data-dir", &data_arg]);
 
     let replica_lines: Vec<&str> = stdout
         .lines()
@@ -265,7 +326,7 @@ fn check_dashboard_and_audit(stdout: &str) {
 async fn demo_status_page_opens_with_the_printed_code() -> anyhow::Result<()> {
     use hotline::demo::{DemoOptions, Federation, OFFLINE_SITE, run};
     let dir = tempfile::tempdir()?;
-    let fed = Federation::start(dir.path(), OFFLINE_SITE).await?;
+    let fed = Federation::start(dir.path(), OFFLINE_SITE, &Default::default()).await?;
     let summary = run(
         &fed,
         &DemoOptions {

@@ -16,6 +16,7 @@ use crate::config::{FocusTeamConfig, GatewayConfig};
 use crate::error::{Error, Result};
 use crate::guard::CustomerFace;
 use crate::store::memory::MemoryStore;
+use crate::store::postgres::PostgresStore;
 use crate::store::{Store, engine, entities};
 use crate::writer::{
     self, Outcome, Registration, RunningWriter, Shared, WriterHandle, WriterMode, WriterSettings,
@@ -73,6 +74,16 @@ impl GatewayState {
     pub async fn open_with_clock(config: GatewayConfig, clock: fn() -> u64) -> Result<Arc<Self>> {
         let store: Arc<dyn Store> = match config.storage.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
+            "postgres" => {
+                let pg = &config.postgres;
+                let store = PostgresStore::open(&pg.url, pg.pool_size)?;
+                tracing::info!(
+                    engine = "postgres",
+                    pool_size = pg.pool_size,
+                    "store opened"
+                );
+                Arc::new(store)
+            }
             storage => {
                 let (engine, store) =
                     engine::open(storage, &config.data_dir, config.storage_cache_mib << 20)?;

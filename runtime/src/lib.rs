@@ -9,6 +9,7 @@
 //! - [`clock`]: the system clock in milliseconds; [`config`]: reading config files, the `[log]`
 //!   table and listen addresses;
 //! - [`ops`]: the operations port (`/metrics`, `/healthz`, `/readyz`) over a service's probe;
+//! - [`local_postgres`]: a throwaway PostgreSQL server on loopback (demo, tests, bench);
 //! - [`sled_files`]: repairs of a sled directory before it is opened;
 //! - [`pki`]: the federation's certificate authority (CA, site, staff and server certificates,
 //!   CRLs); [`pki_dir`] keeps one in a directory; [`error`] is the crate's one error type.
@@ -18,6 +19,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod local_postgres;
 pub mod ops;
 pub mod pki;
 pub mod pki_dir;

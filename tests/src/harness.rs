@@ -82,12 +82,15 @@ impl Pki {
 }
 
 /// The federation of the tests on the default engine's store in `data_dir` (`auto`: redb for a
-/// new directory), behind the TLS of `pki` (see [`federation_layout`]).
+/// new directory), or on the directory's PostgreSQL database when the suite runs on PostgreSQL
+/// ([`crate::backend`]), behind the TLS of `pki` (see [`federation_layout`]).
 pub fn federation_config(pki: &Pki, data_dir: &Path) -> GatewayConfig {
+    let (storage, postgres) = crate::backend::storage_for(data_dir);
     GatewayConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
-        storage: "auto".into(),
+        storage,
+        postgres,
         tls: pki.gateway_tls(),
         ..federation_layout()
     }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod changes;
 pub mod exposition;
 pub mod harness;

@@ -159,6 +159,9 @@ pub fn gateway_toml(config: &GatewayConfig) -> String {
     if let Some(crl) = &config.tls.crl {
         toml += &format!("crl = {crl:?}\n");
     }
+    if config.storage == "postgres" {
+        toml += &format!("\n[postgres]\nurl = {:?}\n", config.postgres.url);
+    }
     toml += &format!(
         "\n[limits]\nheartbeat_interval_ms = {}\n",
         config.limits.heartbeat_interval_ms

@@ -81,7 +81,7 @@ fn credentials(gateway: &RunningGateway, pki: &Pki, name: &str) -> Credentials {
 
 /// The store in `dir`, on the engine the gateway used there.
 fn open_store(dir: &Path) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    Ok(hotline_gateway::store::engine::open("auto", dir, 8 << 20)?.1)
+    hotline_tests::backend::open_store(dir)
 }
 
 /// Rewrites the stored trail with the gateway stopped, through the store API.

@@ -6,7 +6,8 @@
 //!
 //! `HOTLINE_CRASH_CYCLES` sets N (20 by default, the CI size), `HOTLINE_CRASH_SEED` the seed
 //! of the kill schedule and the load, and `HOTLINE_CRASH_STORAGE` the gateway's engine (`sled`
-//! or `redb`; unset: both in turn, so the CI run covers each engine with the same schedule). A
+//! or `redb`; unset: both in turn, so the CI run covers each engine with the same schedule;
+//! PostgreSQL alone when the suite runs on it, `HOTLINE_TEST_STORAGE=postgres`). A
 //! failure prints the command that runs the same schedule again. Process timing is real, so a
 //! seed replays the schedule, not every interleaving. Progress goes to stderr every few
 //! seconds; the end prints kills, acknowledged writes, restart times and the store's disk size
@@ -289,7 +290,9 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
     let began = Instant::now();
 
     let mut config = federation_config(&pki, &root.path().join("gateway"));
-    config.storage = engine.to_owned();
+    if engine != "postgres" {
+        config.storage = engine.to_owned();
+    }
     let mut gateway = Gateway {
         config_path: root.path().join("gateway.toml"),
         config: config.clone(),
@@ -486,17 +489,29 @@ async fn random_sigkills_lose_nothing_acknowledged() {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
+    // On the PostgreSQL run of the suite the gateway's store is the database (and the engines
+    // on disk had their run already).
+    let on_postgres = hotline_tests::backend::on_postgres();
     let engines: Vec<String> = match std::env::var("HOTLINE_CRASH_STORAGE") {
-        Ok(engine) if matches!(engine.as_str(), "sled" | "redb") => vec![engine],
-        Ok(other) => panic!("HOTLINE_CRASH_STORAGE={other:?} is not known; allowed: sled, redb"),
+        Ok(engine) if matches!(engine.as_str(), "sled" | "redb") && !on_postgres => vec![engine],
+        Ok(other) => panic!(
+            "HOTLINE_CRASH_STORAGE={other:?} is not known here; allowed: sled, redb (and \
+             neither when HOTLINE_TEST_STORAGE=postgres, which runs the gateway on PostgreSQL)"
+        ),
+        Err(_) if on_postgres => vec!["postgres".into()],
         Err(_) => vec!["sled".into(), "redb".into()],
     };
     for engine in engines {
         println!("crash harness: seed {seed}, {cycles} cycles, storage {engine}");
         if let Err(e) = run(seed, cycles, &engine).await {
+            let storage = if engine == "postgres" {
+                "HOTLINE_TEST_STORAGE=postgres HOTLINE_TEST_POSTGRES_URL=<server>".to_string()
+            } else {
+                format!("HOTLINE_CRASH_STORAGE={engine}")
+            };
             panic!(
                 "crash harness failed on {engine}: {e:#}\nrun the same schedule again with:\n  \
-                 HOTLINE_CRASH_STORAGE={engine} HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test end_to_end crash_harness -- --nocapture"
+                 {storage} HOTLINE_CRASH_SEED={seed} HOTLINE_CRASH_CYCLES={cycles} cargo test -p hotline-tests --test end_to_end crash_harness -- --nocapture"
             );
         }
     }

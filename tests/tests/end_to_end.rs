@@ -87,6 +87,8 @@ mod kb_authoring;
 mod kb_offline_search;
 #[path = "ops_endpoints.rs"]
 mod ops_endpoints;
+#[path = "postgres_backend.rs"]
+mod postgres_backend;
 #[path = "process_signals.rs"]
 mod process_signals;
 #[path = "received_views_props.rs"]

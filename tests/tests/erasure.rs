@@ -480,7 +480,15 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
     }
     gateway.stop().await?;
     for dir in &dirs {
-        let (hits, other_found) = raw_scan(dir.path())?;
+        let on_postgres = dir.path() == dirs[0].path() && hotline_tests::backend::on_postgres();
+        let (hits, other_found) = if on_postgres {
+            // The gateway's store is a database: every live row, read back. PostgreSQL's own
+            // files (dead row versions until vacuumed, the WAL) are not scanned; README,
+            // "PostgreSQL", says what an operator does about them.
+            live_scan(dirs[0].path())?
+        } else {
+            raw_scan(dir.path())?
+        };
         assert!(hits.is_empty(), "{}: {hits:?}", dir.path().display());
         if dir.path() != dirs[2].path() {
             // erfurt's tenant never held the other customer's ticket.
@@ -496,6 +504,27 @@ async fn erasing_a_customer_reaches_every_copy_at_the_gateway_and_every_site() -
 
 /// The erased strings found in any byte of any file under `dir`, and whether the other
 /// customer's name was found.
+/// [`raw_scan`] over every key and value of the gateway's store on the suite's backend.
+fn live_scan(dir: &Path) -> anyhow::Result<(Vec<String>, bool)> {
+    use hotline_gateway::store::Pages;
+    let store = hotline_tests::backend::open_store(dir)?;
+    let mut pages = Pages::new(Vec::new(), vec![0xff; 16], 1024);
+    let (mut hits, mut other) = (Vec::new(), false);
+    while let Some(page) = pages.next_page(store.as_ref())? {
+        for (key, value) in page {
+            for bytes in [&key, &value] {
+                for erased in ERASED {
+                    if bytes.windows(erased.len()).any(|w| w == erased.as_bytes()) {
+                        hits.push(format!("key {key:02x?}: {erased}"));
+                    }
+                }
+                other |= bytes.windows(OTHER.len()).any(|w| w == OTHER.as_bytes());
+            }
+        }
+    }
+    Ok((hits, other))
+}
+
 fn raw_scan(dir: &Path) -> anyhow::Result<(Vec<String>, bool)> {
     let mut hits = Vec::new();
     let mut other = false;

@@ -40,7 +40,7 @@ fn on_a_full_disk(engine: &str) {
     let mut command = Command::new("unshare");
     // Root only needs a private mount namespace; anyone else maps itself to root in a new user
     // namespace, which may mount a tmpfs there.
-    if is_root() {
+    if hotline_runtime::local_postgres::is_root() {
         command.args(["--mount", "--propagation", "private"]);
     } else {
         command.args(["--user", "--map-root-user", "--mount"]);
@@ -64,14 +64,6 @@ fn on_a_full_disk(engine: &str) {
         "the disk-full scenario failed on {engine} ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         output.status
     );
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 /// Writes zeros to `path` until the file system is full, then gives `headroom` bytes back.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::federation::Federation;
+use super::federation::{Federation, GatewayStorage};
 
 /// The customer who asks to be forgotten.
 pub const CUSTOMER_REF: &str = "E-DEMO-1";
@@ -38,6 +38,8 @@ pub struct ErasureReport {
     pub scanned: (usize, usize, u64),
     /// Erased strings found (file: string); empty when clean.
     pub found: Vec<String>,
+    /// With the gateway on PostgreSQL: its live rows scanned, and their bytes.
+    pub rows_scanned: Option<(usize, u64)>,
 }
 
 /// Opens the customer's ticket at the partner site, with a comment naming them.
@@ -102,15 +104,24 @@ pub async fn erase(fed: &Federation) -> anyhow::Result<ErasureReport> {
 
 /// After the federation stopped: opens every store once more (the rewrite an erasure asks
 /// for runs at open) and scans every byte of the store directories under `dir`.
-pub fn rewrite_and_scan(dir: &Path, report: &mut ErasureReport) -> anyhow::Result<()> {
+pub fn rewrite_and_scan(
+    dir: &Path,
+    storage: &GatewayStorage,
+    report: &mut ErasureReport,
+) -> anyhow::Result<()> {
     let config = super::federation::gateway_config(dir);
-    let cache = config.storage_cache_mib << 20;
-    drop(hotline_gateway::store::engine::open(
-        &config.storage,
-        &config.data_dir,
-        cache,
-    )?);
-    let mut stores = vec![config.data_dir.clone()];
+    let mut stores = Vec::new();
+    if let Some(url) = &storage.postgres_url {
+        scan_rows(url, report)?;
+    } else {
+        let cache = config.storage_cache_mib << 20;
+        drop(hotline_gateway::store::engine::open(
+            &config.storage,
+            &config.data_dir,
+            cache,
+        )?);
+        stores.push(config.data_dir.clone());
+    }
     for (id, tenant, _) in super::federation::SITES {
         let site_dir = dir.join(format!("site-{id}"));
         drop(hotline_adapter::replica::Replica::open(
@@ -148,6 +159,42 @@ pub fn rewrite_and_scan(dir: &Path, report: &mut ErasureReport) -> anyhow::Resul
     Ok(())
 }
 
+/// The gateway's store on PostgreSQL: every live key and value read back through the store
+/// (the database's own files, with row versions until vacuumed and the WAL, are the server's;
+/// README "PostgreSQL" says what an operator does about them).
+fn scan_rows(url: &str, report: &mut ErasureReport) -> anyhow::Result<()> {
+    use hotline_gateway::store::{Pages, postgres::PostgresStore};
+    // The stopped gateway's session may take a moment to end and free the writer lock.
+    let started = std::time::Instant::now();
+    let store = loop {
+        match PostgresStore::open(url, 1) {
+            Ok(store) => break store,
+            Err(e) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                tracing::debug!(error = %e, "waiting for the gateway's session to end");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut pages = Pages::new(Vec::new(), vec![0xff; 16], 1024);
+    let (mut rows, mut bytes) = (0usize, 0u64);
+    while let Some(page) = pages.next_page(&store)? {
+        for (key, value) in page {
+            rows += 1;
+            bytes += (key.len() + value.len()) as u64;
+            for erased in ERASED {
+                if value.windows(erased.len()).any(|w| w == erased.as_bytes()) {
+                    report
+                        .found
+                        .push(format!("PostgreSQL row {key:02x?}: {erased}"));
+                }
+            }
+        }
+    }
+    report.rows_scanned = Some((rows, bytes));
+    Ok(())
+}
+
 /// Prints what the erasure did.
 pub fn print(report: &ErasureReport) {
     let (stores, files, bytes) = report.scanned;
@@ -176,4 +223,11 @@ pub fn print(report: &ErasureReport) {
         "  byte scan of {stores} store directories ({files} files, {:.1} MiB) after the rewrite: {verdict}",
         bytes as f64 / (1024.0 * 1024.0)
     );
+    if let Some((rows, bytes)) = report.rows_scanned {
+        println!(
+            "  gateway on PostgreSQL: {rows} live rows ({:.1} MiB) read back and scanned; the \
+             server's own files (old row versions until vacuumed, the WAL) are not scanned",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
 }

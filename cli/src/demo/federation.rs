@@ -137,6 +137,24 @@ fn site_name(site: &str) -> &'static str {
     }
 }
 
+/// Where the demo's gateway keeps its store: the default engine in `<dir>/gateway`, or a
+/// PostgreSQL database.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayStorage {
+    /// The database's URL; `None` for the default engine on disk.
+    pub postgres_url: Option<String>,
+}
+
+impl GatewayStorage {
+    /// Points `config` at this storage.
+    pub fn apply(&self, config: &mut GatewayConfig) {
+        if let Some(url) = &self.postgres_url {
+            config.storage = "postgres".into();
+            config.postgres.url = url.clone();
+        }
+    }
+}
+
 /// The gateway config of the demo federation, with its files under `dir`.
 pub fn gateway_config(dir: &Path) -> GatewayConfig {
     let mut tenants: Vec<TenantConfig> = Vec::new();
@@ -249,7 +267,11 @@ pub fn make_pki(dir: &Path) -> anyhow::Result<()> {
 impl Federation {
     /// Creates the PKI in `dir` and starts the gateway and the sites. The site `offline_site`
     /// reaches the gateway through a [`Link`] the demo can cut.
-    pub async fn start(dir: &Path, offline_site: &str) -> anyhow::Result<Federation> {
+    pub async fn start(
+        dir: &Path,
+        offline_site: &str,
+        storage: &GatewayStorage,
+    ) -> anyhow::Result<Federation> {
         make_pki(dir)?;
 
         let shutdown = CancellationToken::new();
@@ -258,6 +280,7 @@ impl Federation {
         let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let status_page = web_listener.local_addr()?;
         let mut config = gateway_config(dir);
+        storage.apply(&mut config);
         config.web.listen = status_page.to_string();
         config.web.public_url = format!("http://{status_page}/");
         let gateway = GatewayState::open(config).await?;

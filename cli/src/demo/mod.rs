@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hotline_federation::EntityKind;
 
-pub use federation::{FEDERATION, Federation, TOKEN};
+pub use federation::{FEDERATION, Federation, GatewayStorage, TOKEN};
 pub use simulate::Outcome;
 
 /// Options of a demo run.
@@ -333,16 +333,50 @@ pub async fn command(
     seed: u64,
     keep_running: bool,
     kept: Option<&std::path::Path>,
+    storage: &str,
+    postgres_url: Option<String>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(calls > 0, "--calls must be at least 1");
+    anyhow::ensure!(
+        matches!(storage, "auto" | "postgres"),
+        "--storage {storage:?} is not known; allowed: auto (the default engine on disk), postgres"
+    );
+    anyhow::ensure!(
+        storage == "postgres" || postgres_url.is_none(),
+        "--postgres-url needs --storage postgres"
+    );
     // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
     hotline_runtime::telemetry::init("text", "error");
     let dir = data_dir(kept)?;
+    // A server of the demo's own when none is given; stopped and removed at the end.
+    let mut local_server = None;
+    let gateway_storage = match (storage, postgres_url) {
+        ("postgres", Some(url)) => {
+            println!("The gateway stores in the given PostgreSQL database.");
+            GatewayStorage {
+                postgres_url: Some(url),
+            }
+        }
+        ("postgres", None) => {
+            let server = hotline_runtime::local_postgres::LocalPostgres::start()?;
+            println!(
+                "The gateway stores in PostgreSQL: a throwaway server of the demo's own on \
+                 127.0.0.1:{} (removed at the end).",
+                server.port()
+            );
+            let url = server.url("postgres");
+            local_server = Some(server);
+            GatewayStorage {
+                postgres_url: Some(url),
+            }
+        }
+        _ => GatewayStorage::default(),
+    };
     println!(
         "Starting a gateway and four sites in {} ...",
         dir.path().display()
     );
-    let fed = Federation::start(dir.path(), OFFLINE_SITE).await?;
+    let fed = Federation::start(dir.path(), OFFLINE_SITE, &gateway_storage).await?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut summary = run(
         &fed,
@@ -362,7 +396,8 @@ pub async fn command(
         tokio::signal::ctrl_c().await?;
     }
     fed.stop().await?;
-    erasure::rewrite_and_scan(dir.path(), &mut summary.erasure)?;
+    erasure::rewrite_and_scan(dir.path(), &gateway_storage, &mut summary.erasure)?;
+    drop(local_server);
     erasure::print(&summary.erasure);
     files::print(&summary.files);
     anyhow::ensure!(summary.converged(), "the replicas did not converge");

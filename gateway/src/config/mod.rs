@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 mod limits;
+mod postgres;
 mod retention;
 mod review;
 mod web;
@@ -26,6 +27,7 @@ mod dashboard;
 use crate::tls::CrlExpired;
 pub use dashboard::DashboardConfig;
 pub use limits::Limits;
+pub use postgres::PostgresConfig;
 pub use retention::RetentionConfig;
 pub use review::{CriterionConfig, ReviewConfig};
 pub use web::WebConfig;
@@ -44,8 +46,11 @@ pub struct GatewayConfig {
     /// Directory of the store (sled or redb).
     pub data_dir: PathBuf,
     /// `auto` (default: the engine whose store `data_dir` holds, redb for a new one), `redb`,
-    /// `sled` (both durable) or `memory` (tests and demos only). See [`crate::store::engine`].
+    /// `sled` (both durable), `postgres` (a PostgreSQL database, `[postgres]`) or `memory`
+    /// (tests and demos only). See [`crate::store::engine`].
     pub storage: String,
+    /// The database for `storage = "postgres"`.
+    pub postgres: PostgresConfig,
     /// The engine's cache of store pages, in MiB (8 to 65536; both engines' own default is
     /// 1024). redb kept to it at 900,000 tickets; sled held several times this (BENCHMARKS.md,
     /// "How cost grows").
@@ -219,6 +224,7 @@ impl Default for GatewayConfig {
             data_dir: PathBuf::from("hotline-gateway-data"),
             storage: "auto".into(),
             storage_cache_mib: DEFAULT_STORAGE_CACHE_MIB,
+            postgres: PostgresConfig::default(),
             ticket_prefix: "ASZ".into(),
             max_skew_ms: hotline_federation::clock::DEFAULT_MAX_SKEW_MS,
             log: LogConfig::default(),
@@ -287,6 +293,7 @@ impl GatewayConfig {
                 "listen" => self.listen = value.clone(),
                 "data_dir" => self.data_dir = value.into(),
                 "storage" => self.storage = value.clone(),
+                "postgres.url" => self.postgres.url = value.clone(),
                 "log.format" => self.log.format = value.clone(),
                 "log.level" => self.log.level = value.clone(),
                 "tls.ca_cert" => self.tls.ca_cert = value.into(),
@@ -333,14 +340,20 @@ impl GatewayConfig {
         };
         slug("federation", &self.federation)?;
         self.listen_addr()?;
-        if !matches!(self.storage.as_str(), "auto" | "sled" | "redb" | "memory") {
+        if !matches!(
+            self.storage.as_str(),
+            "auto" | "sled" | "redb" | "postgres" | "memory"
+        ) {
             return bad(
                 "storage",
                 format!(
-                    "{:?} is not known; known: auto, sled, redb, memory",
+                    "{:?} is not known; known: auto, sled, redb, postgres, memory",
                     self.storage
                 ),
             );
+        }
+        if self.storage == "postgres" {
+            self.postgres.validate()?;
         }
         if !(8..=65536).contains(&self.storage_cache_mib) {
             return bad(
@@ -528,6 +541,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("HOTLINE_LISTEN", "listen"),
     ("HOTLINE_DATA_DIR", "data_dir"),
     ("HOTLINE_STORAGE", "storage"),
+    ("HOTLINE_POSTGRES_URL", "postgres.url"),
     ("HOTLINE_LOG_FORMAT", "log.format"),
     ("HOTLINE_LOG_LEVEL", "log.level"),
     ("HOTLINE_TLS_CA_CERT", "tls.ca_cert"),

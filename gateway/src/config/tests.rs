@@ -264,7 +264,50 @@ fn storage_accepts_redb_and_lists_the_engines() {
     config.storage = "rocksdb".into();
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("storage"), "{err}");
-    assert!(err.contains("known: auto, sled, redb, memory"), "{err}");
+    assert!(
+        err.contains("known: auto, sled, redb, postgres, memory"),
+        "{err}"
+    );
+}
+
+/// `storage = "postgres"` needs a URL that parses and a pool of 1 to 64; the errors name the
+/// field and never repeat the URL, which may hold a password; the environment sets the URL and
+/// the config's debug form hides it.
+#[test]
+fn postgres_needs_a_url_and_a_bounded_pool() {
+    let mut config = valid();
+    config.storage = "postgres".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("postgres.url") && err.contains("must be set"),
+        "{err}"
+    );
+
+    config.postgres.url = "postgres://hotline:s3cret@127.0.0.1:5432/hotline?bogus=1".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("postgres.url"), "{err}");
+    assert!(!err.contains("s3cret"), "the password leaked: {err}");
+
+    config.postgres.url = "postgres://hotline:s3cret@127.0.0.1:5432/hotline".into();
+    config.validate().expect("a good url");
+    assert!(!format!("{config:?}").contains("s3cret"));
+    for size in [0, 65] {
+        config.postgres.pool_size = size;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("postgres.pool_size") && err.contains("1 to 64"),
+            "{err}"
+        );
+    }
+
+    let mut from_env = valid();
+    from_env
+        .apply_env(&[(
+            "HOTLINE_POSTGRES_URL".to_string(),
+            "postgres://a@b/c".to_string(),
+        )])
+        .expect("env");
+    assert_eq!(from_env.postgres.url, "postgres://a@b/c");
 }
 
 /// The sled page cache is bounded both ways, and a value outside says the field and the range.

@@ -1,6 +1,7 @@
 //! Storage behind a narrow trait: one atomic batch write, point reads, ordered range scans and
 //! a durable flush. [`redb_store::RedbStore`] is the default for a new store, sled
 //! ([`sled_store::SledStore`]) stays selectable and keeps the stores it wrote ([`engine`]);
+//! [`postgres::PostgresStore`] keeps the same key space in a PostgreSQL table;
 //! [`memory::MemoryStore`] is the deterministic double.
 //!
 //! Everything lives in one ordered key space; the first byte of a key says what it is (see
@@ -12,6 +13,7 @@ pub mod entities;
 pub mod keys;
 pub mod layout;
 pub mod memory;
+pub mod postgres;
 pub mod redb_store;
 pub mod sled_store;
 

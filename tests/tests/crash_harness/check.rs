@@ -41,13 +41,21 @@ pub(super) async fn check(
     let live = hotline_gateway::store::live_bytes(state.store.as_ref())?;
     // After the open too: an open may compact the store (redb, when more of it is free than used).
     let reopened = disk_bytes(&config.data_dir)?;
-    println!(
-        "[{}] store: {disk} bytes on disk for {live} live bytes (keys + values), {:.1}x; reopened in {:.0} ms, then {reopened} bytes ({:.1}x)",
-        config.storage,
-        disk as f64 / live.max(1) as f64,
-        open_time.as_secs_f64() * 1e3,
-        reopened as f64 / live.max(1) as f64
-    );
+    if config.storage == "postgres" {
+        // The data directory holds only the audit key; the database's files are the server's.
+        println!(
+            "[postgres] store: {live} live bytes (keys + values); reopened in {:.0} ms",
+            open_time.as_secs_f64() * 1e3
+        );
+    } else {
+        println!(
+            "[{}] store: {disk} bytes on disk for {live} live bytes (keys + values), {:.1}x; reopened in {:.0} ms, then {reopened} bytes ({:.1}x)",
+            config.storage,
+            disk as f64 / live.max(1) as f64,
+            open_time.as_secs_f64() * 1e3,
+            reopened as f64 / live.max(1) as f64
+        );
+    }
     let mut views = BTreeMap::new();
     for tenant in ["inhouse", "twenty4help", "helpbycom"] {
         views.insert(tenant, state.view(tenant)?);

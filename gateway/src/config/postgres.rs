@@ -1,0 +1,75 @@
+//! The `[postgres]` table: where the gateway's store lives when `storage = "postgres"`.
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The default of [`PostgresConfig::pool_size`].
+pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
+
+/// The connection to PostgreSQL (used only with `storage = "postgres"`).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user[:password]@host[:port]/database`; the environment variable
+    /// `HOTLINE_POSTGRES_URL` keeps a password out of the config file. Without TLS: for
+    /// loopback and private networks (README, "PostgreSQL").
+    pub url: String,
+    /// Connections for reads (1 to 64); writes have one connection of their own.
+    pub pool_size: usize,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: String::new(),
+            pool_size: DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
+/// Never prints the URL, which may hold a password.
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &if self.url.is_empty() { "" } else { "(set)" })
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// Checks the table for `storage = "postgres"`; the error names the field and never
+    /// repeats the URL.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, problem: String| {
+            Err(Error::Config {
+                field: field.into(),
+                problem,
+            })
+        };
+        if self.url.is_empty() {
+            return bad(
+                "postgres.url",
+                "must be set for storage = \"postgres\" (postgres://user@host:port/database, or \
+                 the environment variable HOTLINE_POSTGRES_URL)"
+                    .into(),
+            );
+        }
+        if let Err(e) = self.url.parse::<tokio_postgres::Config>() {
+            return bad(
+                "postgres.url",
+                format!(
+                    "not a PostgreSQL connection URL (postgres://user@host:port/database): {e}"
+                ),
+            );
+        }
+        if !(1..=64).contains(&self.pool_size) {
+            return bad(
+                "postgres.pool_size",
+                format!("{}: allowed are 1 to 64 connections", self.pool_size),
+            );
+        }
+        Ok(())
+    }
+}

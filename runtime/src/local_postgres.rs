@@ -1,0 +1,304 @@
+//! A throwaway PostgreSQL server on loopback, for the demo, the tests and the bench: a new
+//! cluster in a temporary directory (`initdb`), started with `pg_ctl` on a free port of
+//! 127.0.0.1 and no Unix socket outside that directory, trusted logins for one user, and
+//! stopped and removed when dropped. Not for production: nobody but this process's user (or
+//! `postgres`, see below) can reach it, and it has no password.
+//!
+//! PostgreSQL refuses to run as root, so a root process runs the server's commands as the
+//! system user `postgres` (which Debian's packages create) through `runuser`, and gives that
+//! user the cluster's directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The user the cluster trusts.
+pub const USER: &str = "hotline";
+
+/// Where Debian's packages put a server's programs: `/usr/lib/postgresql/<major>/bin`.
+const DEBIAN_ROOT: &str = "/usr/lib/postgresql";
+
+/// Why a local server could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPostgresError {
+    /// No `initdb` and `pg_ctl` were found.
+    #[error(
+        "no PostgreSQL server programs found (looked for initdb and pg_ctl in $HOTLINE_POSTGRES_BIN, \
+         {DEBIAN_ROOT}/<version>/bin and on PATH); install them, e.g. `apt-get install postgresql`"
+    )]
+    NotInstalled,
+    /// A command failed; what it printed is kept.
+    #[error("{command} failed: {output}")]
+    Command {
+        /// The command line, shortened to its program and first argument.
+        command: String,
+        /// Its stderr and stdout, or why it could not run.
+        output: String,
+    },
+}
+
+/// A running throwaway server; stopped (immediately) and deleted when dropped.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl LocalPostgres {
+    /// The directory holding `initdb` and `pg_ctl`: `$HOTLINE_POSTGRES_BIN`, the newest of
+    /// Debian's versions, or the directory of `initdb` on `PATH`.
+    pub fn binaries() -> Option<PathBuf> {
+        let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+        if let Some(dir) = std::env::var_os("HOTLINE_POSTGRES_BIN").map(PathBuf::from) {
+            return has_both(&dir).then_some(dir);
+        }
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(DEBIAN_ROOT)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let major = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+                let bin = entry.path().join("bin");
+                has_both(&bin).then_some((major, bin))
+            })
+            .collect();
+        versions.sort();
+        if let Some((_, bin)) = versions.pop() {
+            return Some(bin);
+        }
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|dir| has_both(dir))
+    }
+
+    /// A new cluster, started and accepting connections.
+    pub fn start() -> Result<LocalPostgres, LocalPostgresError> {
+        let bin = Self::binaries().ok_or(LocalPostgresError::NotInstalled)?;
+        let dir = tempfile::Builder::new()
+            .prefix("hotline-postgres-")
+            .tempdir()
+            .map_err(|e| failed("mkdir", e.to_string()))?;
+        let as_postgres = is_root();
+        if as_postgres {
+            give_to_postgres(dir.path())?;
+        }
+        let server = LocalPostgres {
+            bin,
+            dir,
+            port: 0,
+            as_postgres,
+        };
+        let data = server.data_dir();
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        )?;
+        let mut server = server;
+        // A port taken between the probe and the start makes pg_ctl fail: try a few.
+        let mut last = None;
+        for _ in 0..5 {
+            server.port = free_port()?;
+            match server.pg_ctl_start() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(LocalPostgresError::NotInstalled))
+    }
+
+    /// For tests: a new server, or `None` with a notice naming `what` was skipped where
+    /// PostgreSQL is not installed. With `HOTLINE_REQUIRE_POSTGRES` set (as `.ci/run` does)
+    /// a missing installation or a failed start fails the test instead.
+    pub fn start_for_test(what: &str) -> Option<LocalPostgres> {
+        if Self::binaries().is_none() {
+            assert!(
+                std::env::var_os("HOTLINE_REQUIRE_POSTGRES").is_none(),
+                "HOTLINE_REQUIRE_POSTGRES is set but PostgreSQL is not installed"
+            );
+            eprintln!("NOTICE: PostgreSQL not installed; {what} skipped");
+            return None;
+        }
+        match Self::start() {
+            Ok(server) => Some(server),
+            Err(e) => panic!("a local PostgreSQL server for {what}: {e}"),
+        }
+    }
+
+    /// The URL of `database` on this server, as user [`USER`].
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The server's TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint, the
+    /// next start replays the WAL).
+    pub fn kill(&self) -> Result<(), LocalPostgresError> {
+        let data = self.data_dir();
+        self.run("pg_ctl", &["stop", "-D", &data, "-m", "immediate", "-w"])
+    }
+
+    /// Starts the server again on the same port after [`LocalPostgres::kill`].
+    pub fn restart(&self) -> Result<(), LocalPostgresError> {
+        self.pg_ctl_start()
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), LocalPostgresError> {
+        let data = self.data_dir();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='{}' \
+             -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "start", "-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options,
+            ],
+        )
+        .map_err(|e| match e {
+            LocalPostgresError::Command { command, output } => {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                LocalPostgresError::Command {
+                    command,
+                    output: format!("{output}\nserver log:\n{log}"),
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), LocalPostgresError> {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        // pg_ctl's server inherits the working directory; root's may be closed to `postgres`.
+        command.args(args).current_dir(self.dir.path());
+        let output = command
+            .output()
+            .map_err(|e| failed(program, format!("cannot run {}: {e}", path.display())))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(failed(
+                program,
+                format!(
+                    "{}: {}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr),
+                    String::from_utf8_lossy(&output.stdout)
+                ),
+            ))
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        // Best effort: a server already stopped answers with an error that changes nothing.
+        let _ = self.kill();
+    }
+}
+
+fn failed(command: &str, output: String) -> LocalPostgresError {
+    LocalPostgresError::Command {
+        command: command.to_string(),
+        output,
+    }
+}
+
+fn free_port() -> Result<u16, LocalPostgresError> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| failed("bind 127.0.0.1:0", e.to_string()))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| failed("bind 127.0.0.1:0", e.to_string()))?
+        .port();
+    Ok(port)
+}
+
+/// True when this process runs as root (`id -u` says 0).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Hands `dir` to the system user `postgres` (root only).
+fn give_to_postgres(dir: &Path) -> Result<(), LocalPostgresError> {
+    let status = Command::new("chown")
+        .arg("postgres:")
+        .arg(dir)
+        .output()
+        .map_err(|e| failed("chown", e.to_string()))?;
+    if status.status.success() {
+        Ok(())
+    } else {
+        Err(failed(
+            "chown postgres",
+            format!(
+                "{}; PostgreSQL does not run as root and needs the system user `postgres` \
+                 (Debian's postgresql package creates it)",
+                String::from_utf8_lossy(&status.stderr).trim()
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server starts, takes TCP connections on its port, survives a kill and restart, and
+    /// leaves nothing behind when dropped. Skipped with a notice where PostgreSQL is not
+    /// installed, unless `HOTLINE_REQUIRE_POSTGRES` is set (as `.ci/run` does).
+    #[test]
+    fn a_server_starts_restarts_and_goes() {
+        let Some(server) = LocalPostgres::start_for_test("the local server test") else {
+            return;
+        };
+        let port = server.port();
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening");
+        assert!(server.url("x").ends_with(&format!("127.0.0.1:{port}/x")));
+        server.kill().expect("kill");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        server.restart().expect("restart");
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening again");
+        let dir = server.dir.path().to_path_buf();
+        drop(server);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+}
