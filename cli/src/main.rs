@@ -87,7 +87,8 @@ enum Command {
         #[arg(long, default_value = "auto")]
         storage: String,
         /// The PostgreSQL database for `--storage postgres`
-        /// (postgres://user[:password]@host[:port]/database).
+        /// (postgres://user[:password]@host[:port]/database); the environment variable
+        /// HOTLINE_POSTGRES_URL keeps a password off the command line.
         #[arg(long)]
         postgres_url: Option<String>,
     },

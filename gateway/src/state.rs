@@ -76,9 +76,10 @@ impl GatewayState {
             "memory" => Arc::new(MemoryStore::new()),
             "postgres" => {
                 let pg = &config.postgres;
-                let store = PostgresStore::open(&pg.url, pg.pool_size)?;
+                let store = PostgresStore::open_in(&pg.url, &pg.schema, pg.pool_size)?;
                 tracing::info!(
                     engine = "postgres",
+                    schema = pg.schema,
                     pool_size = pg.pool_size,
                     "store opened"
                 );
@@ -133,6 +134,7 @@ impl GatewayState {
             committed,
             dead_letters_not_kept: AtomicU64::new(0),
             erasures: AtomicU64::new(0),
+            reloaded: tokio::sync::watch::channel(0).0,
             face: RwLock::new(Arc::new(face)),
             metrics: crate::metrics::GatewayMetrics::new(),
             checkpoint: RwLock::new(None),
@@ -155,6 +157,14 @@ impl GatewayState {
         let ephemeral_key = config.storage == "memory" && config.audit.signing_key.is_none();
         let audit_key = crate::audit::load_key(config.audit_key_path(), ephemeral_key).await?;
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
+        if let Some(mut others) = store.others_wrote() {
+            // Another gateway sharing the store wrote: a group of this one reads it again and
+            // wakes the subscribers (see `Shared::reloaded`).
+            let writer = writer.clone();
+            tokio::spawn(
+                async move { while others.changed().await.is_ok() && writer.refresh() {} },
+            );
+        }
         let staff_sessions = crate::web::staff::StaffSessions::new(&config.dashboard);
         let state = Arc::new(GatewayState {
             config,

@@ -125,6 +125,7 @@ impl Feed {
     async fn run(&mut self) -> Result<()> {
         let shared = self.state.shared.clone();
         let mut live = shared.committed.subscribe();
+        let mut reloaded = shared.reloaded.subscribe();
         let head = shared.head.load(Ordering::SeqCst);
         if self.sent < shared.floor.load(Ordering::SeqCst) || self.sent > head {
             self.snapshot().await?;
@@ -169,6 +170,15 @@ impl Feed {
                 },
                 _ = heartbeat.tick() => {
                     self.send(self.heartbeat()).await?;
+                }
+                // The writer read the store again (another gateway sharing it wrote, or after
+                // a failure): what it found is not on the live broadcast, so read it here.
+                Ok(()) = reloaded.changed() => {
+                    let head = shared.head.load(Ordering::SeqCst);
+                    if head > self.sent {
+                        self.catch_up(head).await?;
+                        heartbeat.reset();
+                    }
                 }
             }
         }

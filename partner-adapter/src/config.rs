@@ -91,8 +91,21 @@ pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:9465";
 pub struct GatewayLink {
     /// `https://host:port`.
     pub url: String,
+    /// Further gateways of the federation (replicas on one PostgreSQL database), each
+    /// `https://host:port` with the same certificate name: when a session with the gateway in
+    /// use ends or cannot start, the next one is tried, in turn.
+    pub replicas: Vec<String>,
     /// The name the gateway's certificate carries.
     pub server_name: String,
+}
+
+impl GatewayLink {
+    /// The gateways in the order they are tried: `url`, then `replicas`.
+    pub fn urls(&self) -> Vec<&str> {
+        std::iter::once(self.url.as_str())
+            .chain(self.replicas.iter().map(String::as_str))
+            .collect()
+    }
 }
 
 /// Client certificate, key and the federation CA.
@@ -188,6 +201,7 @@ impl Default for GatewayLink {
     fn default() -> Self {
         GatewayLink {
             url: "https://127.0.0.1:7443".into(),
+            replicas: Vec::new(),
             server_name: "localhost".into(),
         }
     }
@@ -314,6 +328,20 @@ impl AdapterConfig {
                     self.gateway.url
                 ),
             );
+        }
+        if self.gateway.replicas.len() > 16 {
+            return bad(
+                "gateway.replicas",
+                format!("{} given; at most 16", self.gateway.replicas.len()),
+            );
+        }
+        for (i, url) in self.gateway.replicas.iter().enumerate() {
+            if !url.starts_with("https://") {
+                return bad(
+                    &format!("gateway.replicas[{i}]"),
+                    format!("{url:?}: a gateway is reached over https://host:port"),
+                );
+            }
         }
         if self.gateway.server_name.is_empty() {
             return bad(

@@ -99,3 +99,31 @@ fn ops_listen_is_validated() {
         "{err}"
     );
 }
+
+/// `gateway.replicas` lists further gateways, tried in turn after `url`; each must be an
+/// https:// address, named by its position when not, and at most 16 are taken.
+#[test]
+fn gateway_replicas_are_checked_and_tried_after_the_url() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/adapter-dortmund.toml");
+    let mut config = AdapterConfig::load(Some(&path), &[]).expect("valid");
+    config.gateway.replicas = vec![
+        "https://gw-2.example:7443".into(),
+        "https://gw-3.example:7443".into(),
+    ];
+    config.validate().expect("replicas");
+    assert_eq!(
+        config.gateway.urls()[1..],
+        ["https://gw-2.example:7443", "https://gw-3.example:7443"]
+    );
+    assert_eq!(config.gateway.urls()[0], config.gateway.url);
+
+    config.gateway.replicas[1] = "http://gw-3.example:7443".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("gateway.replicas[1]") && err.contains("https://"),
+        "{err}"
+    );
+    config.gateway.replicas = vec!["https://gw.example:7443".to_string(); 17];
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("at most 16"), "{err}");
+}

@@ -1,8 +1,10 @@
 //! A throwaway PostgreSQL server on loopback, for the demo, the tests and the bench: a new
 //! cluster in a temporary directory (`initdb`), started with `pg_ctl` on a free port of
-//! 127.0.0.1 and no Unix socket outside that directory, trusted logins for one user, and
-//! stopped and removed when dropped. Not for production: nobody but this process's user (or
-//! `postgres`, see below) can reach it, and it has no password.
+//! 127.0.0.1 and no Unix socket outside that directory, one user with a random password
+//! (SCRAM; it is in [`LocalPostgres::url`] and nowhere else), and stopped and removed when
+//! dropped. Its WAL writer waits 10 s between rounds, so what is durable is what a synchronous
+//! commit made durable: the store's tests can tell a flushed batch from one that is not. Not
+//! for production.
 //!
 //! PostgreSQL refuses to run as root, so a root process runs the server's commands as the
 //! system user `postgres` (which Debian's packages create) through `runuser`, and gives that
@@ -38,11 +40,11 @@ pub enum LocalPostgresError {
 }
 
 /// A running throwaway server; stopped (immediately) and deleted when dropped.
-#[derive(Debug)]
 pub struct LocalPostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    password: String,
     as_postgres: bool,
 }
 
@@ -86,14 +88,20 @@ impl LocalPostgres {
         if as_postgres {
             give_to_postgres(dir.path())?;
         }
+        let password = random_password()?;
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{password}\n"))
+            .map_err(|e| failed("write the password file", e.to_string()))?;
         let server = LocalPostgres {
             bin,
             dir,
             port: 0,
+            password,
             as_postgres,
         };
         let data = server.data_dir();
-        server.run(
+        let pwfile = format!("--pwfile={}", password_file.display());
+        let initdb = server.run(
             "initdb",
             &[
                 "-D",
@@ -101,14 +109,17 @@ impl LocalPostgres {
                 "-U",
                 USER,
                 "-A",
-                "trust",
+                "scram-sha-256",
+                &pwfile,
                 "-E",
                 "UTF8",
                 "--locale=C",
                 "--no-sync",
                 "--no-instructions",
             ],
-        )?;
+        );
+        let _ = std::fs::remove_file(&password_file);
+        initdb?;
         let mut server = server;
         // A port taken between the probe and the start makes pg_ctl fail: try a few.
         let mut last = None;
@@ -140,9 +151,12 @@ impl LocalPostgres {
         }
     }
 
-    /// The URL of `database` on this server, as user [`USER`].
+    /// The URL of `database` on this server, as user [`USER`] with its password.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{USER}:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// The server's TCP port on 127.0.0.1.
@@ -167,7 +181,7 @@ impl LocalPostgres {
         let log = self.dir.path().join("server.log").display().to_string();
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='{}' \
-             -c max_connections=200",
+             -c max_connections=200 -c wal_writer_delay=10000",
             self.port,
             self.dir.path().display()
         );
@@ -224,6 +238,16 @@ impl LocalPostgres {
     }
 }
 
+/// Leaves the password out.
+impl std::fmt::Debug for LocalPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPostgres")
+            .field("dir", &self.dir.path())
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
         // Best effort: a server already stopped answers with an error that changes nothing.
@@ -236,6 +260,16 @@ fn failed(command: &str, output: String) -> LocalPostgresError {
         command: command.to_string(),
         output,
     }
+}
+
+/// 32 hex digits from the system's random source.
+fn random_password() -> Result<String, LocalPostgresError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| failed("read /dev/urandom", e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn free_port() -> Result<u16, LocalPostgresError> {
@@ -293,6 +327,11 @@ mod tests {
         let port = server.port();
         std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening");
         assert!(server.url("x").ends_with(&format!("127.0.0.1:{port}/x")));
+        assert!(
+            server.url("x").contains(&format!(":{}@", server.password))
+                && server.password.len() == 32,
+            "the URL carries the random password"
+        );
         server.kill().expect("kill");
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
         server.restart().expect("restart");

@@ -160,7 +160,13 @@ pub fn gateway_toml(config: &GatewayConfig) -> String {
         toml += &format!("crl = {crl:?}\n");
     }
     if config.storage == "postgres" {
-        toml += &format!("\n[postgres]\nurl = {:?}\n", config.postgres.url);
+        toml += &format!(
+            "\n[postgres]\nurl = {:?}\nschema = {:?}\n",
+            config.postgres.url, config.postgres.schema
+        );
+    }
+    if let Some(key) = &config.audit.signing_key {
+        toml += &format!("\n[audit]\nsigning_key = {key:?}\n");
     }
     toml += &format!(
         "\n[limits]\nheartbeat_interval_ms = {}\n",

@@ -42,6 +42,7 @@ pub fn adapter_config(
         data_dir: data_dir.to_path_buf(),
         gateway: GatewayLink {
             url: format!("https://{gateway}"),
+            replicas: Vec::new(),
             server_name: "localhost".into(),
         },
         tls: ClientTls {

@@ -37,6 +37,7 @@ pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::R
         // Nobody listens there: the sync loop retries in the background, the API works.
         gateway: GatewayLink {
             url: "https://127.0.0.1:9".into(),
+            replicas: Vec::new(),
             server_name: "localhost".into(),
         },
         tls: ClientTls {

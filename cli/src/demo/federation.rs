@@ -221,6 +221,7 @@ fn adapter_config(
         data_dir: dir.join(format!("site-{site}")),
         gateway: GatewayLink {
             url: format!("https://{gateway}"),
+            replicas: Vec::new(),
             server_name: "localhost".into(),
         },
         tls: ClientTls {

@@ -345,6 +345,12 @@ pub async fn command(
         storage == "postgres" || postgres_url.is_none(),
         "--postgres-url needs --storage postgres"
     );
+    // The environment keeps a password off the command line (and out of `ps`).
+    let postgres_url = postgres_url.or_else(|| {
+        (storage == "postgres")
+            .then(|| std::env::var("HOTLINE_POSTGRES_URL").ok())
+            .flatten()
+    });
     // Links are cut on purpose; keep the sites' reconnect warnings out of the report.
     hotline_runtime::telemetry::init("text", "error");
     let dir = data_dir(kept)?;

@@ -15,6 +15,9 @@ pub struct PostgresConfig {
     /// `HOTLINE_POSTGRES_URL` keeps a password out of the config file. Without TLS: for
     /// loopback and private networks (README, "PostgreSQL").
     pub url: String,
+    /// The schema the gateway's tables live in (made when missing): several federations can
+    /// share one database, each in its own schema; the gateways of one federation name the same.
+    pub schema: String,
     /// Connections for reads (1 to 64); writes have one connection of their own.
     pub pool_size: usize,
 }
@@ -23,6 +26,7 @@ impl Default for PostgresConfig {
     fn default() -> Self {
         PostgresConfig {
             url: String::new(),
+            schema: "public".into(),
             pool_size: DEFAULT_POOL_SIZE,
         }
     }
@@ -33,6 +37,7 @@ impl std::fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresConfig")
             .field("url", &if self.url.is_empty() { "" } else { "(set)" })
+            .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .finish()
     }
@@ -64,6 +69,7 @@ impl PostgresConfig {
                 ),
             );
         }
+        crate::store::postgres::Namespace::new(&self.schema)?;
         if !(1..=64).contains(&self.pool_size) {
             return bad(
                 "postgres.pool_size",

@@ -68,6 +68,30 @@ pub trait Store: Send + Sync + 'static {
     fn recover(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Opens one of the writer's groups. A store several gateways write to (PostgreSQL) waits
+    /// here for this gateway's turn, held until [`Store::end_group`], and answers whether
+    /// another gateway wrote since this one's last group, so the writer reads its state again
+    /// first. A store only this process writes answers `false` at once.
+    fn begin_group(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Applies the writer's group batch within the turn [`Store::begin_group`] took (a store
+    /// that lost the turn meanwhile refuses it).
+    fn apply_group(&self, batch: Batch) -> Result<()> {
+        self.apply(batch)
+    }
+
+    /// Ends the turn, after the group's flush or its failure.
+    fn end_group(&self) {}
+
+    /// For a store several gateways write to: changes each time another gateway's group is
+    /// durable (the wake-up; the writer's next group finds out what it wrote). `None` for a
+    /// store only this process writes.
+    fn others_wrote(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Key and value pairs in key order, as a range read gives them.

@@ -166,20 +166,33 @@ impl Done {
     }
 }
 
+/// The writer's turn on a store several gateways share ([`Store::begin_group`]), ended when
+/// dropped, on every path out of a group.
+struct Turn(Arc<dyn crate::store::Store>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.end_group();
+    }
+}
+
 impl Writer {
     pub(super) fn commit_group(&mut self, jobs: Vec<Job>) {
-        if self.needs_recovery {
-            if let Err(error) = self.recover() {
+        // Where several gateways share the store, wait for this one's turn; what another one
+        // wrote since this one's last group is read again before anything is decided.
+        let others_wrote = self.store.begin_group();
+        let turn = Turn(Arc::clone(&self.store));
+        let reload = match others_wrote {
+            Ok(others) => (self.needs_recovery || others).then_some(others),
+            Err(error) => {
+                tracing::error!(%error, "no turn to write; refusing this group");
+                return self.refuse_group(jobs, error);
+            }
+        };
+        if let Some(others) = reload {
+            if let Err(error) = self.recover(others) {
                 tracing::error!(%error, "the store is still failing; refusing this group");
-                let message = refusal_message(&error);
-                let mut skip = Some(error);
-                for done in jobs
-                    .into_iter()
-                    .filter_map(|job| self.work(&mut None, job, &mut skip))
-                {
-                    done.fail(Error::Storage(message.clone()));
-                }
-                return;
+                return self.refuse_group(jobs, error);
             }
         }
         let mut group = Some(self.new_group());
@@ -190,7 +203,9 @@ impl Writer {
             .collect();
         let Some(mut group) = group else { return };
         let started = std::time::Instant::now();
-        if let Some(error) = failure.or_else(|| self.write(&mut group).err()) {
+        let failure = failure.or_else(|| self.write(&mut group).err());
+        drop(turn);
+        if let Some(error) = failure {
             self.shared.metrics.group_failures.inc();
             tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
             let message = refusal_message(&error);
@@ -218,6 +233,18 @@ impl Writer {
         for committed in committed {
             // No live subscriber is fine: they catch up from the store.
             let _ = self.shared.committed.send(Arc::new(committed));
+        }
+    }
+
+    /// Answers every job of a group that could not start with `error`.
+    fn refuse_group(&mut self, jobs: Vec<Job>, error: Error) {
+        let message = refusal_message(&error);
+        let mut skip = Some(error);
+        for done in jobs
+            .into_iter()
+            .filter_map(|job| self.work(&mut None, job, &mut skip))
+        {
+            done.fail(Error::Storage(message.clone()));
         }
     }
 
@@ -389,7 +416,7 @@ impl Writer {
                 });
                 Done::Review(reply, swept)
             }
-            Job::Stop => return None,
+            Job::Refresh | Job::Stop => return None,
         })
     }
 
@@ -434,7 +461,9 @@ impl Writer {
             return Ok(());
         }
         let batch = std::mem::take(&mut group.batch);
-        self.store.apply(batch).and_then(|()| self.store.flush())
+        self.store
+            .apply_group(batch)
+            .and_then(|()| self.store.flush())
     }
 
     /// Takes over what a durable group changed, and publishes it to readers.
@@ -478,21 +507,33 @@ impl Writer {
         self.shared.floor.store(self.floor, Ordering::SeqCst);
     }
 
-    /// Reopens the store after a failed group and reloads what the writer and its readers keep
-    /// in memory from what is durable. The failed group may or may not have reached the disk;
-    /// either way the counters, the dead letters and the visibility rules match the store
-    /// again, and subscribers fill any gap in the log from the store.
-    fn recover(&mut self) -> Result<()> {
+    /// Reopens the store after a failed group, or when another gateway sharing it wrote
+    /// (`others`), and reloads what the writer and its readers keep in memory from what is
+    /// durable. A failed group may or may not have reached the disk; either way the counters,
+    /// the dead letters and the visibility rules match the store again, and subscribers are
+    /// woken to fill any gap in the log from the store.
+    fn recover(&mut self, others: bool) -> Result<()> {
         self.store.recover()?;
         let durable = Durable::load(self.store.as_ref())?;
         let (registry, directory) = super::load_registry_and_directory(self.store.as_ref())?;
-        tracing::warn!(
-            head = durable.head,
-            previous_head = self.head,
-            audit = durable.audit.seq,
-            previous_audit = self.audit.seq,
-            "store reopened after a failure"
-        );
+        if others && !self.needs_recovery {
+            tracing::debug!(
+                head = durable.head,
+                previous_head = self.head,
+                "another gateway wrote to the store; read again"
+            );
+            // Its groups may have erased tickets whose entries are still in this gateway's
+            // live tail: those are sent as the tickets keep them now.
+            self.shared.erasures.fetch_add(1, Ordering::SeqCst);
+        } else {
+            tracing::warn!(
+                head = durable.head,
+                previous_head = self.head,
+                audit = durable.audit.seq,
+                previous_audit = self.audit.seq,
+                "store reopened after a failure"
+            );
+        }
         self.head = durable.head;
         self.audit = durable.audit;
         // Read again from what is durable (a failed group may have held an erasure).
@@ -509,6 +550,7 @@ impl Writer {
         *self.shared.face.write() = Arc::new(CustomerFace::load(self.store.as_ref(), &registry)?);
         self.publish(Arc::new(directory), Arc::new(registry));
         self.needs_recovery = false;
+        self.shared.reloaded.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 }

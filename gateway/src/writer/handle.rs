@@ -191,6 +191,16 @@ impl WriterHandle {
         answer.await.map_err(|_| gone())?
     }
 
+    /// Asks the writer for a group with nothing to do, so it reads again what another gateway
+    /// sharing the store wrote; skipped when the queue is full (those jobs' groups do it).
+    /// False once the writer has stopped.
+    pub fn refresh(&self) -> bool {
+        !matches!(
+            self.tx.try_send(Job::Refresh),
+            Err(mpsc::error::TrySendError::Closed(_))
+        )
+    }
+
     /// Asks the writer to finish the jobs queued so far and stop.
     pub async fn stop(&self) {
         let _ = self.tx.send(Job::Stop).await;

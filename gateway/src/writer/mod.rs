@@ -155,6 +155,9 @@ enum Job {
         job: Box<ErasureJob>,
         reply: oneshot::Sender<Result<pb::Erasure>>,
     },
+    /// A group with nothing to do: it takes the turn, and so reads again what another gateway
+    /// sharing the store wrote (see [`crate::store::Store::others_wrote`]).
+    Refresh,
     Stop,
 }
 
@@ -228,6 +231,10 @@ pub struct Shared {
     /// Groups that erased a ticket since start: a live entry committed before one
     /// ([`crate::log::Committed::erasures_before`]) is sent as the ticket keeps it now.
     pub erasures: AtomicU64,
+    /// Changes each time the writer read its state again from the store (after a failed group,
+    /// or because another gateway sharing the store wrote): subscribers then catch up from the
+    /// store to the new head, which the live broadcast does not carry.
+    pub reloaded: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {

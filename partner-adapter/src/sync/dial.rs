@@ -37,32 +37,37 @@ impl std::fmt::Debug for Dialer {
     }
 }
 
-/// The gateway endpoint of the config with the session's timeouts and keepalive, no transport
-/// security yet.
-fn endpoint(config: &AdapterConfig) -> Result<Endpoint> {
-    Ok(Endpoint::from_shared(config.gateway.url.clone())
+/// The endpoint of the gateway at `url` with the session's timeouts and keepalive, no
+/// transport security yet.
+fn endpoint(url: &str) -> Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::Config {
             field: "gateway.url".into(),
-            problem: e.to_string(),
+            problem: format!("{url:?}: {e}"),
         })?
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(15))
         .keep_alive_timeout(Duration::from_secs(10)))
 }
 
-/// A channel to the gateway as `dialer` says.
-pub(super) async fn dial(config: &AdapterConfig, dialer: &Dialer) -> Result<Channel> {
+/// A channel to the gateway at `url` (one of the config's) as `dialer` says.
+pub(super) async fn dial(config: &AdapterConfig, url: &str, dialer: &Dialer) -> Result<Channel> {
     match dialer {
-        Dialer::Tls => connect(config).await,
-        Dialer::Custom(dial) => dial(endpoint(config)?)
+        Dialer::Tls => connect_to(config, url).await,
+        Dialer::Custom(dial) => dial(endpoint(url)?)
             .await
-            .map_err(|e| Error::Gateway(format!("cannot connect to {}: {e}", config.gateway.url))),
+            .map_err(|e| Error::Gateway(format!("cannot connect to {url}: {e}"))),
     }
 }
 
-/// A channel to the gateway with this site's certificate (files read at each connect, so a
-/// rotated certificate is used from the next session on).
+/// A channel to the config's gateway (`gateway.url`) with this site's certificate.
 pub async fn connect(config: &AdapterConfig) -> Result<Channel> {
+    connect_to(config, &config.gateway.url).await
+}
+
+/// A channel to the gateway at `url` with this site's certificate (files read at each
+/// connect, so a rotated certificate is used from the next session on).
+async fn connect_to(config: &AdapterConfig, url: &str) -> Result<Channel> {
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path).map_err(|e| Error::File {
             path: path.into(),
@@ -76,11 +81,11 @@ pub async fn connect(config: &AdapterConfig) -> Result<Channel> {
             read(&config.tls.key)?,
         ))
         .domain_name(config.gateway.server_name.clone());
-    let endpoint = endpoint(config)?
+    let endpoint = endpoint(url)?
         .tls_config(tls)
         .map_err(|e| Error::Gateway(format!("TLS setup: {e}")))?;
     endpoint
         .connect()
         .await
-        .map_err(|e| Error::Gateway(format!("cannot connect to {}: {e}", config.gateway.url)))
+        .map_err(|e| Error::Gateway(format!("cannot connect to {url}: {e}")))
 }

@@ -108,10 +108,22 @@ pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: Canc
     let min = Duration::from_millis(ctx.config.sync.backoff_min_ms);
     let max = Duration::from_millis(ctx.config.sync.backoff_max_ms);
     let mut delay = min;
+    // Which of the config's gateways the next session goes to: after a session ends, the next
+    // one in turn (a replica), so a site whose gateway is gone carries on with another.
+    let urls: Vec<String> = ctx
+        .config
+        .gateway
+        .urls()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut next = 0;
     loop {
         let started = tokio::time::Instant::now();
+        let url = &urls[next % urls.len()];
+        next += 1;
         let result = tokio::select! {
-            result = session(&ctx, &options) => result,
+            result = session(&ctx, url, &options) => result,
             () = shutdown.cancelled() => break,
         };
         ctx.status.connected.store(false, Ordering::SeqCst);
@@ -120,7 +132,7 @@ pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: Canc
             Ok(()) => "gateway ended the session".to_owned(),
             Err(e) => e.to_string(),
         };
-        tracing::warn!(site = %ctx.config.site, %error, "sync session ended; reconnecting");
+        tracing::warn!(site = %ctx.config.site, gateway = %url, %error, "sync session ended; reconnecting");
         *ctx.status.last_error.lock() = error;
         if started.elapsed() > Duration::from_secs(10) {
             delay = min;
@@ -152,8 +164,8 @@ fn retry_after(status: &tonic::Status) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
-    let channel = dial::dial(&ctx.config, &options.dialer).await?;
+async fn session(ctx: &SyncContext, url: &str, options: &SyncOptions) -> Result<()> {
+    let channel = dial::dial(&ctx.config, url, &options.dialer).await?;
     let limit = ctx.config.sync.max_message_bytes;
     let client = FederationClient::new(channel)
         .max_decoding_message_size(limit)
@@ -172,7 +184,7 @@ async fn session(ctx: &SyncContext, options: &SyncOptions) -> Result<()> {
     ctx.files.set_client(Some(client.clone()));
     ctx.status.connected.store(true, Ordering::SeqCst);
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
-    tracing::info!(site = %ctx.config.site, cursor, "connected to the gateway");
+    tracing::info!(site = %ctx.config.site, gateway = %url, cursor, "connected to the gateway");
     tokio::select! {
         result = subscribe::subscriber(ctx, stream, inline, asked_ms) => result,
         result = push::pusher(ctx, client.clone(), inline) => result,

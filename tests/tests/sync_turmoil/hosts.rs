@@ -153,6 +153,7 @@ pub(crate) fn site_host(
         data_dir: dir.to_path_buf(),
         gateway: GatewayLink {
             url: format!("http://{GATEWAY}:{PORT}"),
+            replicas: Vec::new(),
             server_name: GATEWAY.into(),
         },
         ..AdapterConfig::default()

@@ -8,9 +8,17 @@
 //! which waits until the WAL is on disk up to that commit and so, the WAL being one sequence,
 //! every commit before it. The writer acknowledges a group only after its flush.
 //!
-//! One writer per database: the connection that applies holds a session-level advisory lock,
-//! so a second gateway on the same database is refused at start with a message saying so
-//! (several replicas on one database are the next step of issue 18, not built).
+//! Several gateways on one database (replicas): each group of a gateway's writer runs in a
+//! turn, a session-level advisory lock its writing connection takes in
+//! [`Store::begin_group`] and gives back in [`Store::end_group`], so groups of different
+//! gateways never interleave: one of them assigns log sequence numbers, ticket numbers and audit
+//! entries at a time, each from what the one before committed. Every group's batch raises the
+//! write generation (`hotline_flush` row 2) in its transaction; a gateway whose turn finds a
+//! generation other than the one it last wrote or saw reads its state again before the group.
+//! The flush sends `NOTIFY hotline_writes` (delivered once durable), and a listening connection
+//! of every other gateway wakes its writer and subscribers on it; the listener also reads the
+//! generation every second, so a lost notification only delays. A batch applied outside a
+//! group (the file uploads' own keys) takes no turn.
 //!
 //! The trait is synchronous and is called from the writer thread and from the gateway's async
 //! handlers alike, so the store drives its connections on a runtime of its own (two threads)
@@ -20,7 +28,16 @@
 //! next call, so the store works again once the server is back; until then every call fails
 //! with a storage error (the gateway answers UNAVAILABLE).
 
+mod connection;
+mod listen;
+mod namespace;
 pub mod schema;
+
+#[cfg(test)]
+use self::connection::FinalWrites;
+use self::connection::{Slot, final_writes};
+use self::listen::listen;
+pub use self::namespace::Namespace;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,14 +45,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
 
-use super::{Batch, Store, Write};
+use super::{Batch, Store};
 use crate::error::{Error, Result};
 
-/// The advisory lock the writing connection holds for its session: "hotlinew".
-const WRITER_LOCK: i64 = 0x686f_746c_696e_6577;
+/// The first key of the advisory lock a writer's group holds (its turn): "hotw"; the second
+/// is the schema's [`Namespace::key`].
+const WRITER_LOCK: i32 = 0x686f_7477;
+
+/// How often the listener reads the write generation, in case a notification was lost.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long one call may take before its connection is given up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,125 +68,6 @@ pub(super) fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("PostgreSQL: {what}: {e}"))
 }
 
-/// A connection with its prepared statements.
-struct Connection {
-    client: Client,
-    get: Statement,
-    range: Statement,
-    put: Statement,
-    delete: Statement,
-    flush: Statement,
-}
-
-impl Connection {
-    async fn open(config: &tokio_postgres::Config, writer: bool) -> Result<Connection> {
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| storage("connect", e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection ended");
-            }
-        });
-        if writer {
-            let locked: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-                .await
-                .map_err(|e| storage("take the writer lock", e))?
-                .get(0);
-            if !locked {
-                return Err(Error::Storage(
-                    "PostgreSQL: another gateway is writing to this database (it holds the \
-                     writer lock); one gateway per database for now: give this one a database \
-                     of its own, or stop the other"
-                        .into(),
-                ));
-            }
-            client
-                .batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(|e| storage("set synchronous_commit", e))?;
-        }
-        let prepare = |sql: &'static str| {
-            let client = &client;
-            async move {
-                client
-                    .prepare(sql)
-                    .await
-                    .map_err(|e| storage("prepare a statement", e))
-            }
-        };
-        Ok(Connection {
-            get: prepare("SELECT v FROM hotline_kv WHERE k = $1").await?,
-            range: prepare(
-                "SELECT k, v FROM hotline_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
-            )
-            .await?,
-            put: prepare(
-                "INSERT INTO hotline_kv (k, v) SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
-                 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            )
-            .await?,
-            delete: prepare("DELETE FROM hotline_kv WHERE k = ANY($1)").await?,
-            flush: prepare("UPDATE hotline_flush SET n = n + 1 WHERE id = 1").await?,
-            client,
-        })
-    }
-}
-
-/// A connection made on first use and again after it failed.
-struct Slot {
-    config: Arc<tokio_postgres::Config>,
-    writer: bool,
-    conn: Mutex<Option<Connection>>,
-}
-
-impl Slot {
-    fn new(config: Arc<tokio_postgres::Config>, writer: bool) -> Arc<Slot> {
-        Arc::new(Slot {
-            config,
-            writer,
-            conn: Mutex::new(None),
-        })
-    }
-
-    /// Runs `f` on the connection (made first if need be); a failure or a timeout drops the
-    /// connection, so the next call starts on a fresh one.
-    async fn with<T>(&self, f: impl AsyncFnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut guard = self.conn.lock().await;
-        if guard.as_ref().is_some_and(|c| c.client.is_closed()) {
-            *guard = None;
-        }
-        if guard.is_none() {
-            let opened =
-                tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.config, self.writer))
-                    .await
-                    .map_err(|_| {
-                        storage("connect", format!("no answer within {CONNECT_TIMEOUT:?}"))
-                    })??;
-            *guard = Some(opened);
-        }
-        let Some(conn) = guard.as_mut() else {
-            return Err(Error::Storage("PostgreSQL: no connection".into()));
-        };
-        match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                *guard = None;
-                Err(e)
-            }
-            Err(_) => {
-                *guard = None;
-                Err(storage(
-                    "call",
-                    format!("no answer within {CALL_TIMEOUT:?}; connection dropped"),
-                ))
-            }
-        }
-    }
-}
-
 /// PostgreSQL behind the [`Store`] trait.
 pub struct PostgresStore {
     runtime: Option<Runtime>,
@@ -175,6 +77,14 @@ pub struct PostgresStore {
     next_reader: AtomicUsize,
     /// Whether a batch was applied since the last flush (a flush without one waits for nothing).
     dirty: AtomicBool,
+    /// The write generation this gateway last wrote or saw at the start of a turn.
+    seen: Arc<parking_lot::Mutex<Option<i64>>>,
+    /// The writer's connection that applied since the last flush: the flush must commit on
+    /// it, or the applied batch may have gone with a server that crashed in between.
+    applied_on: parking_lot::Mutex<Option<u64>>,
+    namespace: Namespace,
+    /// Changes when another gateway's group is durable (see [`Store::others_wrote`]).
+    others: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -186,17 +96,24 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` with `pool_size` reading connections, brings its
-    /// schema up to date and takes the writer lock. Fails, with what was wrong, when the server
-    /// cannot be reached, the schema is newer than this gateway, or another gateway writes to
-    /// the database.
+    /// [`PostgresStore::open_in`] the schema `public`.
     pub fn open(url: &str, pool_size: usize) -> Result<PostgresStore> {
+        Self::open_in(url, "public", pool_size)
+    }
+
+    /// Connects to the database at `url`, in `schema` (made when missing), with `pool_size`
+    /// reading connections, and brings the schema's tables up to date. Fails, with what was
+    /// wrong, when the server cannot be reached or the schema is newer than this gateway.
+    pub fn open_in(url: &str, schema: &str, pool_size: usize) -> Result<PostgresStore> {
+        let namespace = Namespace::new(schema)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::Config {
             field: "postgres.url".into(),
             problem: format!("not a PostgreSQL connection URL: {e}"),
         })?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("hotline-gateway");
+        // Every name the store uses resolves in its schema.
+        config.options(format!("-c search_path={}", namespace.schema()));
         let config = Arc::new(config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -213,24 +130,41 @@ impl PostgresStore {
                 .collect(),
             next_reader: AtomicUsize::new(0),
             dirty: AtomicBool::new(false),
+            seen: Arc::new(parking_lot::Mutex::new(None)),
+            applied_on: parking_lot::Mutex::new(None),
+            namespace: namespace.clone(),
+            others: watch::channel(0).0,
         };
         let applied = store.call({
             let config = config.clone();
+            let namespace = namespace.clone();
             async move {
                 let (mut client, connection) = config
                     .connect(NoTls)
                     .await
                     .map_err(|e| storage("connect", e))?;
                 tokio::spawn(connection);
-                schema::migrate(&mut client).await
+                tokio::time::timeout(CALL_TIMEOUT, schema::migrate(&mut client, &namespace))
+                    .await
+                    .map_err(|_| {
+                        storage(
+                            "schema migration",
+                            format!(
+                                "not done within {CALL_TIMEOUT:?} (another gateway migrating?)"
+                            ),
+                        )
+                    })?
             }
         })?;
         if !applied.is_empty() {
-            tracing::info!(?applied, "PostgreSQL schema migrated");
+            tracing::info!(?applied, schema, "PostgreSQL schema migrated");
         }
-        // Takes the writer lock now, so a second gateway fails at start, not at its first write.
-        let writer = store.writer.clone();
-        store.call(async move { writer.with(async |_| Ok(())).await })?;
+        store.handle.spawn(listen(
+            config,
+            namespace,
+            store.others.clone(),
+            Arc::clone(&store.seen),
+        ));
         Ok(store)
     }
 
@@ -245,6 +179,17 @@ impl PostgresStore {
         });
         wait.recv()
             .map_err(|_| Error::Storage("PostgreSQL: the client runtime stopped".into()))?
+    }
+
+    /// Notes that `session` applied a batch the next flush must make durable. Batches applied
+    /// on two connections before one flush cannot both be vouched for: the flush then fails.
+    fn applied(&self, session: u64) {
+        let mut applied_on = self.applied_on.lock();
+        let dirty = self.dirty.swap(true, Ordering::SeqCst);
+        *applied_on = match *applied_on {
+            Some(earlier) if dirty && earlier != session => Some(0),
+            _ => Some(session),
+        };
     }
 
     fn reader(&self) -> Arc<Slot> {
@@ -262,72 +207,22 @@ impl Drop for PostgresStore {
     }
 }
 
-/// A batch as its final writes: the last write of each key wins, as applying the writes in
-/// order would leave it.
-#[derive(Debug, Default)]
-struct FinalWrites {
-    /// Keys put, with `values` at the same positions.
-    keys: Vec<Vec<u8>>,
-    values: Vec<Vec<u8>>,
-    /// Keys deleted.
-    deleted: Vec<Vec<u8>>,
-}
-
-fn final_writes(batch: Batch) -> FinalWrites {
-    let mut last = std::collections::HashMap::with_capacity(batch.writes.len());
-    for write in batch.writes {
-        match write {
-            Write::Put(k, v) => last.insert(k, Some(v)),
-            Write::Delete(k) => last.insert(k, None),
-        };
-    }
-    let mut writes = FinalWrites::default();
-    for (k, v) in last {
-        match v {
-            Some(v) => {
-                writes.keys.push(k);
-                writes.values.push(v);
-            }
-            None => writes.deleted.push(k),
-        }
-    }
-    writes
-}
-
 impl Store for PostgresStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let FinalWrites {
-            keys,
-            values,
-            deleted,
-        } = final_writes(batch);
+        let writes = final_writes(batch);
         let writer = self.writer.clone();
-        self.call(async move {
+        let session = self.call(async move {
             writer
                 .with(async move |conn| {
-                    let tx = conn
-                        .client
-                        .transaction()
-                        .await
-                        .map_err(|e| storage("begin", e))?;
-                    if !deleted.is_empty() {
-                        tx.execute(&conn.delete, &[&deleted])
-                            .await
-                            .map_err(|e| storage("delete", e))?;
-                    }
-                    if !keys.is_empty() {
-                        tx.execute(&conn.put, &[&keys, &values])
-                            .await
-                            .map_err(|e| storage("write", e))?;
-                    }
-                    tx.commit().await.map_err(|e| storage("commit", e))
+                    conn.write(writes, false).await?;
+                    Ok(conn.session)
                 })
                 .await
         })?;
-        self.dirty.store(true, Ordering::SeqCst);
+        self.applied(session);
         Ok(())
     }
 
@@ -377,9 +272,23 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let writer = self.writer.clone();
-        let flushed = self.call(async move {
+        let generation = self.seen.lock().unwrap_or(0).to_string();
+        let channel = self.namespace.channel();
+        // A failed flush abandons what it was to vouch for: the writer's group failed and it
+        // reads the store again; a batch of it that did commit is made durable by the next.
+        let applied_on = self.applied_on.lock().take();
+        self.call(async move {
             writer
-                .with(async |conn| {
+                .with(async move |conn| {
+                    // A new connection may be to a server that restarted since the apply and
+                    // lost it: committing here would acknowledge what is gone.
+                    if Some(conn.session) != applied_on {
+                        return Err(Error::Storage(
+                            "PostgreSQL: the connection that applied the group is gone; nothing \
+                             of it is acknowledged"
+                                .into(),
+                        ));
+                    }
                     let tx = conn
                         .client
                         .transaction()
@@ -388,23 +297,119 @@ impl Store for PostgresStore {
                     tx.batch_execute("SET LOCAL synchronous_commit = on")
                         .await
                         .map_err(|e| storage("flush", e))?;
-                    tx.execute(&conn.flush, &[])
+                    // A commit that changed no row writes no commit record and waits for no
+                    // WAL: the marker row must be there.
+                    let updated = tx
+                        .execute(&conn.flush, &[])
                         .await
                         .map_err(|e| storage("flush", e))?;
+                    if updated != 1 {
+                        return Err(Error::Corrupt(
+                            "PostgreSQL: the flush marker row (hotline_flush id 1) is missing"
+                                .into(),
+                        ));
+                    }
+                    // Delivered to the listeners once this commit is durable.
+                    tx.execute("SELECT pg_notify($1, $2)", &[&channel, &generation])
+                        .await
+                        .map_err(|e| storage("notify", e))?;
                     tx.commit().await.map_err(|e| storage("flush", e))
                 })
                 .await
-        });
-        if flushed.is_err() {
-            self.dirty.store(true, Ordering::SeqCst);
-        }
-        flushed
+        })
     }
 
     fn recover(&self) -> Result<()> {
         // Every failed call already dropped its connection; the next call connects again and
         // reads only what the server holds.
         Ok(())
+    }
+
+    fn begin_group(&self) -> Result<bool> {
+        let writer = self.writer.clone();
+        let key = self.namespace.key();
+        let generation = self.call(async move {
+            writer
+                .with(async |conn| {
+                    conn.client
+                        .execute("SELECT pg_advisory_lock($1, $2)", &[&WRITER_LOCK, &key])
+                        .await
+                        .map_err(|e| storage("wait for the writer's turn", e))?;
+                    conn.locked = true;
+                    let row = conn
+                        .client
+                        .query_one(&conn.generation, &[])
+                        .await
+                        .map_err(|e| storage("read the write generation", e))?;
+                    let version: Option<i32> = row.get(1);
+                    if version.unwrap_or(0) > schema::latest() {
+                        return Err(Error::Storage(format!(
+                            "PostgreSQL: a newer gateway upgraded the schema to version {}; \
+                             this one knows {} and writes no more: upgrade it",
+                            version.unwrap_or(0),
+                            schema::latest()
+                        )));
+                    }
+                    Ok(row.get::<_, i64>(0))
+                })
+                .await
+        })?;
+        let mut seen = self.seen.lock();
+        let changed = *seen != Some(generation);
+        *seen = Some(generation);
+        Ok(changed)
+    }
+
+    fn apply_group(&self, batch: Batch) -> Result<()> {
+        let writes = final_writes(batch);
+        let writer = self.writer.clone();
+        let generation = self.call(async move {
+            writer
+                .with(async move |conn| {
+                    if !conn.locked {
+                        return Err(Error::Storage(
+                            "PostgreSQL: the writer's connection was made again during the group \
+                             and holds no turn; the group is refused and retried after a reload"
+                                .into(),
+                        ));
+                    }
+                    let generation = conn.write(writes, true).await?;
+                    Ok((generation, conn.session))
+                })
+                .await
+        })?;
+        let (generation, session) = generation;
+        *self.seen.lock() = generation;
+        self.applied(session);
+        Ok(())
+    }
+
+    fn end_group(&self) {
+        let writer = self.writer.clone();
+        let key = self.namespace.key();
+        let ended = self.call(async move {
+            let mut guard = writer.conn.lock().await;
+            if let Some(conn) = guard.as_mut().filter(|c| c.locked) {
+                let unlocked = conn
+                    .client
+                    .execute("SELECT pg_advisory_unlock($1, $2)", &[&WRITER_LOCK, &key])
+                    .await;
+                conn.locked = false;
+                if let Err(e) = unlocked {
+                    // The session ends with the connection, and the turn with it.
+                    *guard = None;
+                    return Err(storage("end the writer's turn", e));
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = ended {
+            tracing::warn!(%error, "dropped the writer's connection to end its turn");
+        }
+    }
+
+    fn others_wrote(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.others.subscribe())
     }
 }
 

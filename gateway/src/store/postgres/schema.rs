@@ -6,20 +6,28 @@
 
 use tokio_postgres::Client;
 
-use super::storage;
+use super::{Namespace, storage};
 use crate::error::{Error, Result};
 
-/// The advisory lock key migrations hold (transaction-scoped).
-const MIGRATION_LOCK: i64 = 0x686f_746c_696e_6531; // "hotline1"
+/// The first key of the advisory lock migrations hold (transaction-scoped): "hotm"; the second
+/// is the schema's.
+const MIGRATION_LOCK: i32 = 0x686f_746d;
 
 /// The migrations, in order: (version, what it does, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "the ordered key space and the flush marker",
-    "CREATE TABLE hotline_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
-     CREATE TABLE hotline_flush (id smallint PRIMARY KEY, n bigint NOT NULL);
-     INSERT INTO hotline_flush (id, n) VALUES (1, 0);",
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "the ordered key space and the flush marker",
+        "CREATE TABLE hotline_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+         CREATE TABLE hotline_flush (id smallint PRIMARY KEY, n bigint NOT NULL);
+         INSERT INTO hotline_flush (id, n) VALUES (1, 0);",
+    ),
+    (
+        2,
+        "the write generation the gateways sharing the database compare",
+        "INSERT INTO hotline_flush (id, n) VALUES (2, 0);",
+    ),
+];
 
 /// The newest version this gateway knows.
 pub fn latest() -> i32 {
@@ -28,14 +36,24 @@ pub fn latest() -> i32 {
 
 /// Brings the database to [`latest`]; returns the versions it applied (none when it was
 /// current).
-pub async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
+pub async fn migrate(client: &mut Client, namespace: &Namespace) -> Result<Vec<i32>> {
     let tx = client
         .transaction()
         .await
         .map_err(|e| storage("begin the migration", e))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(|e| storage("wait for the migration lock", e))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&MIGRATION_LOCK, &namespace.key()],
+    )
+    .await
+    .map_err(|e| storage("wait for the migration lock", e))?;
+    // The name is checked (a-z, 0-9, _), so it needs no quoting.
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        namespace.schema()
+    ))
+    .await
+    .map_err(|e| storage("create the schema", e))?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS hotline_schema (
              version integer PRIMARY KEY,
