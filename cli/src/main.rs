@@ -36,6 +36,12 @@ enum Command {
         /// The gateway's storage engine, when not the config's default.
         #[arg(long)]
         storage: Option<String>,
+        /// With `--storage postgres`: the database.
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// With `--storage postgres`: the schema.
+        #[arg(long, default_value = "public")]
+        postgres_schema: String,
         /// Runs the gateway's clock this many milliseconds off the system's (the growth
         /// mode's fill turns the year this way; see `bench::server::serve_child`).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
@@ -205,6 +211,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             kind,
             dir,
             storage,
+            postgres_url,
+            postgres_schema,
             clock_offset_ms,
         } => {
             hotline_runtime::telemetry::init("text", "error");
@@ -213,6 +221,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 kind,
                 &dir,
                 storage,
+                postgres_url.map(|url| (url, postgres_schema)),
                 clock_offset_ms,
             ))
         }

@@ -41,3 +41,41 @@ fn smoke_run_reports_every_figure() {
     }
     assert!(json["machine"]["cores"].as_u64().unwrap_or(0) >= 1);
 }
+
+/// `hotline bench --smoke postgres` (with a throwaway local server) reports B4 and the gateway
+/// on both stores, each positive. Passes with a notice where PostgreSQL is not installed,
+/// unless `HOTLINE_REQUIRE_POSTGRES` is set.
+#[test]
+fn postgres_smoke_run_reports_its_figures() {
+    if hotline_runtime::local_postgres::LocalPostgres::binaries().is_none() {
+        assert!(
+            std::env::var_os("HOTLINE_REQUIRE_POSTGRES").is_none(),
+            "HOTLINE_REQUIRE_POSTGRES is set but PostgreSQL is not installed"
+        );
+        eprintln!("NOTICE: PostgreSQL not installed; bench postgres skipped");
+        return;
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "--smoke", "--json", "postgres"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hotline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    for key in [
+        "b4_postgres_1",
+        "b4_postgres_group",
+        "ingest_4_default",
+        "ingest_4_postgres",
+        "propagation_p99_default",
+        "propagation_p99_postgres",
+    ] {
+        let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);
+        assert!(
+            value > 0.0,
+            "{key} missing or not positive: {}",
+            json["figures"][key]
+        );
+    }
+}

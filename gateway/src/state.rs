@@ -156,6 +156,9 @@ impl GatewayState {
         let subscriptions = crate::quota::Slots::new(limits.tenant_subscriptions);
         let ephemeral_key = config.storage == "memory" && config.audit.signing_key.is_none();
         let audit_key = crate::audit::load_key(config.audit_key_path(), ephemeral_key).await?;
+        if store.others_wrote().is_some() {
+            one_audit_key(store.as_ref(), &audit_key.public)?;
+        }
         let (writer, running) = writer::spawn(store.clone(), shared.clone(), settings, 1024, mode)?;
         if let Some(mut others) = store.others_wrote() {
             // Another gateway sharing the store wrote: a group of this one reads it again and
@@ -302,6 +305,32 @@ impl GatewayState {
         }
         if let Err(error) = self.store.flush() {
             tracing::error!(%error, "final flush failed");
+        }
+    }
+}
+
+/// On a store several gateways share, the trail is one chain signed with one key: the first
+/// gateway records its public key, and one with another key is refused at start (its
+/// checkpoints would not verify against the others'). Two gateways with different keys starting
+/// on a new store at the same moment are not caught here.
+fn one_audit_key(store: &dyn Store, public: &[u8; 32]) -> Result<()> {
+    let key = crate::store::keys::meta("audit_public_key");
+    match store.get(&key)? {
+        Some(recorded) if recorded.as_slice() == public.as_slice() => Ok(()),
+        Some(recorded) => Err(Error::Config {
+            field: "audit.signing_key".into(),
+            problem: format!(
+                "the store's audit trail is signed with key {}, this gateway's is {}: every \
+                 gateway on one database needs the same audit.signing_key",
+                hotline_federation::audit::hex(&recorded),
+                hotline_federation::audit::hex(public)
+            ),
+        }),
+        None => {
+            let mut batch = crate::store::Batch::default();
+            batch.put(key, public.to_vec());
+            store.apply(batch)?;
+            store.flush()
         }
     }
 }

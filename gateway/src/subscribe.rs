@@ -126,7 +126,21 @@ impl Feed {
         let shared = self.state.shared.clone();
         let mut live = shared.committed.subscribe();
         let mut reloaded = shared.reloaded.subscribe();
-        let head = shared.head.load(Ordering::SeqCst);
+        let mut head = shared.head.load(Ordering::SeqCst);
+        if self.sent > head && self.state.store.others_wrote().is_some() {
+            // A site coming over from another gateway of the same database may be ahead of
+            // what this one has read yet: read again before taking its cursor for a foreign one.
+            self.state.writer.refresh();
+            let caught_up = async {
+                while shared.head.load(Ordering::SeqCst) < self.sent {
+                    if reloaded.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), caught_up).await;
+            head = shared.head.load(Ordering::SeqCst);
+        }
         if self.sent < shared.floor.load(Ordering::SeqCst) || self.sent > head {
             self.snapshot().await?;
         }

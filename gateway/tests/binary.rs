@@ -23,6 +23,52 @@ fn deploy_example_config_is_valid() {
     assert_eq!(config.site_tenant("erfurt"), Some("helpbycom"));
 }
 
+/// The replicas' examples (deploy/gateway-replica.toml for systemd, the ConfigMap of
+/// deploy/kubernetes/gateway-replicas.yaml) parse and validate with the real loader once the
+/// environment gives the database URL, name one schema and one shared audit key, and without
+/// the URL say where it comes from.
+#[test]
+fn replica_examples_are_valid_and_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let env = [(
+        "HOTLINE_POSTGRES_URL".to_string(),
+        "postgres://hotline:secret@db.internal:5432/hotline".to_string(),
+    )];
+    let file = GatewayConfig::load(Some(&root.join("gateway-replica.toml")), &env)
+        .expect("deploy/gateway-replica.toml is valid");
+    let manifest = std::fs::read_to_string(root.join("kubernetes/gateway-replicas.yaml"))
+        .expect("the manifest");
+    let embedded: String = manifest
+        .split("gateway.toml: |\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n---").next())
+        .expect("the ConfigMap's gateway.toml")
+        .lines()
+        .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, embedded).expect("write");
+    let pod = GatewayConfig::load(Some(&path), &env).expect("the ConfigMap's config is valid");
+    for config in [&file, &pod] {
+        assert_eq!(config.storage, "postgres");
+        assert_eq!(config.postgres.schema, "acme");
+        assert_eq!(
+            config.audit.signing_key.as_deref(),
+            Some(Path::new("/etc/hotline/audit/audit-signing.key"))
+        );
+        assert_eq!(config.federation, "acme");
+    }
+    assert_eq!(file.site_tenant("erfurt"), pod.site_tenant("erfurt"));
+    let err = GatewayConfig::load(Some(&root.join("gateway-replica.toml")), &[])
+        .expect_err("no URL")
+        .to_string();
+    assert!(
+        err.contains("postgres.url") && err.contains("HOTLINE_POSTGRES_URL"),
+        "{err}"
+    );
+}
+
 /// A config with a site of an unknown tenant stops the binary with the field's path.
 #[test]
 fn bad_config_exits_naming_the_field() {

@@ -517,8 +517,13 @@ async fn dead_letters_keep_their_rule_across_a_replay() -> anyhow::Result<()> {
     for field in ["origin_seq", "rule", "reason", "entity"] {
         assert_eq!(again[0][field], letters[0][field], "{field}: {again:?}");
     }
-    let ticket = site.api.expect("GET", &path, &Value::Null, 200).await?;
-    assert_eq!(ticket["handling_site"], "dortmund", "{ticket}");
+    // The refusal parks the change at once; the site then fetches the gateway's copy of the
+    // ticket (the outbox is empty and the cursor current before that fetch has answered).
+    eventually(20, "the site holds the gateway's ticket again", || async {
+        let ticket = site.api.expect("GET", &path, &Value::Null, 200).await?;
+        Ok(ticket["handling_site"] == "dortmund")
+    })
+    .await?;
     site.stop().await?;
     gateway.stop().await
 }

@@ -252,6 +252,14 @@ async fn two_gateways_on_one_database_act_as_one() -> anyhow::Result<()> {
         "{verdict:?}"
     );
 
+    // A third gateway with a key of its own would sign checkpoints the others' do not verify.
+    let stray = tempfile::tempdir()?;
+    let refused = match RunningGateway::start(on_server(&pki, stray.path(), &server)).await {
+        Ok(_) => anyhow::bail!("a gateway with another audit key started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("audit.signing_key"), "{refused}");
+
     for adapter in [dortmund, erfurt, munich] {
         adapter.stop().await?;
     }

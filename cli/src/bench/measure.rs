@@ -15,6 +15,16 @@ use tonic::transport::Channel;
 use super::load::SiteLoad;
 use super::server::ServerProcess;
 
+/// The detail of a propagation figure: p50, p99.9 and how many changes were timed.
+pub(super) fn propagation_detail(sorted: &[f64]) -> String {
+    format!(
+        "p50 {:.2} ms, p99.9 {:.2} ms, {} changes (target p99 < 10 ms)",
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.999),
+        sorted.len()
+    )
+}
+
 pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -9,6 +9,7 @@ pub mod growth;
 pub mod load;
 mod measure;
 pub mod mock;
+mod postgres;
 mod report;
 pub mod server;
 
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use hotline_proto::v1 as pb;
 use measure::{
-    closed_loop, fan_out, fresh_dir, percentile, propagation, raw_sled, subscribers, writers,
+    closed_loop, fan_out, fresh_dir, percentile, propagation, propagation_detail, raw_sled,
+    subscribers, writers,
 };
 pub use report::{Figure, table, to_json};
 use server::{Kind, ServerProcess};
@@ -56,6 +58,14 @@ pub enum BenchMode {
     Adapter,
     /// Only the embedded engines side by side (sled, redb with and without quick repair).
     Engines,
+    /// The gateway on PostgreSQL beside the default engine, with the baseline of plain batched
+    /// INSERTs (B4); a throwaway local server unless --postgres-url names a database.
+    Postgres {
+        /// The database (postgres://user[:password]@host[:port]/database); it gets a table
+        /// `hotline_b4` and a schema `hotline_bench`.
+        #[arg(long)]
+        postgres_url: Option<String>,
+    },
 }
 
 /// `hotline bench`: runs every measurement and prints the figures.
@@ -83,6 +93,9 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchMode::Adapter) => {
             tokio::runtime::Runtime::new()?.block_on(run_adapter(&options))?
+        }
+        Some(BenchMode::Postgres { postgres_url }) => {
+            tokio::runtime::Runtime::new()?.block_on(postgres::figures(&options, postgres_url))?
         }
         _ => tokio::runtime::Runtime::new()?.block_on(run(&options))?,
     };
@@ -165,14 +178,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     let o = options;
     let mut figures = Vec::new();
     let mut figure = |key, name: String, value: f64, unit, detail: String| {
-        eprintln!("  {name}: {value:.1} {unit} {detail}");
-        figures.push(Figure {
-            key,
-            name,
-            value,
-            unit,
-            detail,
-        });
+        figures.push(Figure::noted(key, name, value, unit, detail));
     };
 
     // Baselines.
@@ -305,12 +311,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         ),
         percentile(&lat, 0.99),
         "ms",
-        format!(
-            "p50 {:.2} ms, p99.9 {:.2} ms, {} changes (target p99 < 10 ms)",
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.999),
-            lat.len()
-        ),
+        propagation_detail(&lat),
     );
 
     // Catch-up: a site that was away while catch_up changes happened.

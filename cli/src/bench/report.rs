@@ -17,6 +17,26 @@ pub struct Figure {
     pub detail: String,
 }
 
+impl Figure {
+    /// A figure, also printed to stderr as it is measured (a long run shows its progress).
+    pub fn noted(
+        key: &'static str,
+        name: String,
+        value: f64,
+        unit: &'static str,
+        detail: String,
+    ) -> Figure {
+        eprintln!("  {name}: {value:.1} {unit} {detail}");
+        Figure {
+            key,
+            name,
+            value,
+            unit,
+            detail,
+        }
+    }
+}
+
 /// The figures as a table.
 pub fn table(figures: &[Figure]) -> String {
     let mut out = format!(

@@ -74,14 +74,35 @@ impl ServerProcess {
         storage: Option<&str>,
         clock_offset_ms: i64,
     ) -> anyhow::Result<ServerProcess> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command.args(["serve-bench", kind.name()]).arg(dir);
+        let mut args = Vec::new();
         if let Some(engine) = storage {
-            command.args(["--storage", engine]);
+            args.extend(["--storage".to_string(), engine.to_string()]);
         }
         if clock_offset_ms != 0 {
-            command.arg(format!("--clock-offset-ms={clock_offset_ms}"));
+            args.push(format!("--clock-offset-ms={clock_offset_ms}"));
         }
+        Self::start_with(kind, dir, &args)
+    }
+
+    /// A gateway storing in the PostgreSQL database at `url`, in `schema`.
+    pub fn start_on_postgres(dir: &Path, url: &str, schema: &str) -> anyhow::Result<ServerProcess> {
+        let args = [
+            "--storage",
+            "postgres",
+            "--postgres-url",
+            url,
+            "--postgres-schema",
+            schema,
+        ];
+        Self::start_with(Kind::Gateway, dir, &args.map(str::to_string))
+    }
+
+    fn start_with(kind: Kind, dir: &Path, args: &[String]) -> anyhow::Result<ServerProcess> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["serve-bench", kind.name()])
+            .arg(dir)
+            .args(args);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -175,13 +196,15 @@ fn shifted_now_ms() -> u64 {
         .saturating_add_signed(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
 }
 
-/// The body of `hotline serve-bench KIND DIR [--storage ENGINE] [--clock-offset-ms MS]`: serve
+/// The body of `hotline serve-bench KIND DIR [--storage ENGINE] [--postgres-url URL
+/// --postgres-schema S] [--clock-offset-ms MS]`: serve
 /// until stdin closes. A gateway whose clock is moved (`clock_offset_ms`) leases numbers of the
 /// year its clock is in: the growth mode fills more tickets than one year's numbers that way.
 pub async fn serve_child(
     kind: Kind,
     dir: &Path,
     storage: Option<String>,
+    postgres: Option<(String, String)>,
     clock_offset_ms: i64,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
@@ -197,6 +220,10 @@ pub async fn serve_child(
     super::growth::sites::extend_config(&mut config, dir)?;
     if let Some(engine) = storage {
         config.storage = engine;
+    }
+    if let Some((url, schema)) = postgres {
+        config.postgres.url = url;
+        config.postgres.schema = schema;
     }
     let announce = || -> anyhow::Result<()> {
         let mut out = std::io::stdout();

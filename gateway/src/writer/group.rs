@@ -191,6 +191,9 @@ impl Writer {
         };
         if let Some(others) = reload {
             if let Err(error) = self.recover(others) {
+                // Read again at the next group, whatever `begin_group` answers then: what
+                // another gateway wrote is not in memory yet.
+                self.needs_recovery = true;
                 tracing::error!(%error, "the store is still failing; refusing this group");
                 return self.refuse_group(jobs, error);
             }

@@ -73,18 +73,27 @@ impl Connection {
             delete: prepare("DELETE FROM hotline_kv WHERE k = ANY($1)").await?,
             flush: prepare("UPDATE hotline_flush SET n = n + 1 WHERE id = 1").await?,
             generation: prepare(
-                "SELECT n, (SELECT MAX(version) FROM hotline_schema) FROM hotline_flush \
-                 WHERE id = 2",
+                "SELECT n, (SELECT MAX(version) FROM hotline_schema), \
+                 pg_postmaster_start_time()::text FROM hotline_flush WHERE id = 2",
             )
             .await?,
-            bump: prepare("UPDATE hotline_flush SET n = n + 1 WHERE id = 2 RETURNING n").await?,
+            bump: prepare("UPDATE hotline_flush SET n = n + 1 WHERE id = 2 AND n = $1 RETURNING n")
+                .await?,
             client,
         })
     }
 
     /// Writes `writes` in one transaction (async commit); with `bump`, raises the write
     /// generation in it and returns the new one.
-    pub(super) async fn write(&mut self, writes: FinalWrites, bump: bool) -> Result<Option<i64>> {
+    /// Writes `writes` in one transaction (async commit). With `expected`, the write
+    /// generation must still be that one (no other gateway wrote in this turn: a session lock
+    /// that serialised nothing, behind a transaction pooler say, is caught here) and is raised;
+    /// the new one is returned.
+    pub(super) async fn write(
+        &mut self,
+        writes: FinalWrites,
+        expected: Option<i64>,
+    ) -> Result<Option<i64>> {
         let FinalWrites {
             keys,
             values,
@@ -105,14 +114,23 @@ impl Connection {
                 .await
                 .map_err(|e| storage("write", e))?;
         }
-        let generation = if bump {
-            let row = tx
-                .query_one(&self.bump, &[])
-                .await
-                .map_err(|e| storage("raise the write generation", e))?;
-            Some(row.get::<_, i64>(0))
-        } else {
-            None
+        let generation = match expected {
+            Some(expected) => {
+                let row = tx
+                    .query_opt(&self.bump, &[&expected])
+                    .await
+                    .map_err(|e| storage("raise the write generation", e))?;
+                let Some(row) = row else {
+                    return Err(Error::Storage(
+                        "PostgreSQL: another gateway wrote during this gateway's turn (is a \
+                         transaction pooler between them and the database?); the group is \
+                         refused and read again"
+                            .into(),
+                    ));
+                };
+                Some(row.get::<_, i64>(0))
+            }
+            None => None,
         };
         tx.commit().await.map_err(|e| storage("commit", e))?;
         Ok(generation)

@@ -20,7 +20,7 @@ pub(super) async fn listen(
 ) {
     loop {
         if let Err(error) = listen_once(&config, &namespace, &others, &seen).await {
-            tracing::debug!(%error, "PostgreSQL listener ended; connecting again");
+            tracing::warn!(%error, "PostgreSQL listener ended; connecting again");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -69,8 +69,9 @@ async fn listen_once(
                 .map_err(|e| storage("read the write generation", e))?
                 .get::<_, i64>(0),
         };
-        let newer = seen.lock().is_none_or(|ours| generation > ours);
-        if newer {
+        // Any other generation than this gateway's (one lost in a server's crash included).
+        let other = *seen.lock() != Some(generation);
+        if other {
             others.send_modify(|n| *n = n.wrapping_add(1));
         }
     }

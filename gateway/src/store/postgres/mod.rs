@@ -41,7 +41,7 @@ pub use self::namespace::Namespace;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -75,13 +75,16 @@ pub struct PostgresStore {
     writer: Arc<Slot>,
     readers: Vec<Arc<Slot>>,
     next_reader: AtomicUsize,
-    /// Whether a batch was applied since the last flush (a flush without one waits for nothing).
-    dirty: AtomicBool,
     /// The write generation this gateway last wrote or saw at the start of a turn.
     seen: Arc<parking_lot::Mutex<Option<i64>>>,
-    /// The writer's connection that applied since the last flush: the flush must commit on
-    /// it, or the applied batch may have gone with a server that crashed in between.
-    applied_on: parking_lot::Mutex<Option<u64>>,
+    /// When the server this gateway last saw the generation on started: a server restarted
+    /// since may have lost a generation it had reported, so the generation alone is not enough.
+    seen_start: parking_lot::Mutex<Option<String>>,
+    /// The writer's connections that applied batches no flush has vouched for yet: a flush
+    /// must commit on each of them (one), or what they applied may have gone with a server
+    /// that crashed in between. Kept after a failed flush, so no later flush on a new
+    /// connection vouches for them; cleared when the writer reads the store again.
+    pending: parking_lot::Mutex<Vec<u64>>,
     namespace: Namespace,
     /// Changes when another gateway's group is durable (see [`Store::others_wrote`]).
     others: watch::Sender<u64>,
@@ -129,9 +132,9 @@ impl PostgresStore {
                 .map(|_| Slot::new(config.clone(), false))
                 .collect(),
             next_reader: AtomicUsize::new(0),
-            dirty: AtomicBool::new(false),
             seen: Arc::new(parking_lot::Mutex::new(None)),
-            applied_on: parking_lot::Mutex::new(None),
+            seen_start: parking_lot::Mutex::new(None),
+            pending: parking_lot::Mutex::new(Vec::new()),
             namespace: namespace.clone(),
             others: watch::channel(0).0,
         };
@@ -181,15 +184,12 @@ impl PostgresStore {
             .map_err(|_| Error::Storage("PostgreSQL: the client runtime stopped".into()))?
     }
 
-    /// Notes that `session` applied a batch the next flush must make durable. Batches applied
-    /// on two connections before one flush cannot both be vouched for: the flush then fails.
+    /// Notes that `session` applied a batch the next flush must make durable.
     fn applied(&self, session: u64) {
-        let mut applied_on = self.applied_on.lock();
-        let dirty = self.dirty.swap(true, Ordering::SeqCst);
-        *applied_on = match *applied_on {
-            Some(earlier) if dirty && earlier != session => Some(0),
-            _ => Some(session),
-        };
+        let mut pending = self.pending.lock();
+        if !pending.contains(&session) {
+            pending.push(session);
+        }
     }
 
     fn reader(&self) -> Arc<Slot> {
@@ -217,7 +217,7 @@ impl Store for PostgresStore {
         let session = self.call(async move {
             writer
                 .with(async move |conn| {
-                    conn.write(writes, false).await?;
+                    conn.write(writes, None).await?;
                     Ok(conn.session)
                 })
                 .await
@@ -268,69 +268,59 @@ impl Store for PostgresStore {
     }
 
     fn flush(&self) -> Result<()> {
-        if !self.dirty.swap(false, Ordering::SeqCst) {
-            return Ok(());
-        }
+        // Never skipped: a flush another thread made may not cover this caller's batch (it
+        // may have failed), and one synchronous commit is what the writer's group waits for.
         let writer = self.writer.clone();
         let generation = self.seen.lock().unwrap_or(0).to_string();
         let channel = self.namespace.channel();
-        // A failed flush abandons what it was to vouch for: the writer's group failed and it
-        // reads the store again; a batch of it that did commit is made durable by the next.
-        let applied_on = self.applied_on.lock().take();
-        self.call(async move {
+        let pending = std::mem::take(&mut *self.pending.lock());
+        let vouched = pending.clone();
+        let flushed = self.call(async move {
             writer
                 .with(async move |conn| {
                     // A new connection may be to a server that restarted since the apply and
                     // lost it: committing here would acknowledge what is gone.
-                    if Some(conn.session) != applied_on {
+                    if vouched.iter().any(|session| *session != conn.session) {
                         return Err(Error::Storage(
                             "PostgreSQL: the connection that applied the group is gone; nothing \
                              of it is acknowledged"
                                 .into(),
                         ));
                     }
-                    let tx = conn
-                        .client
-                        .transaction()
-                        .await
-                        .map_err(|e| storage("begin the flush", e))?;
-                    tx.batch_execute("SET LOCAL synchronous_commit = on")
-                        .await
-                        .map_err(|e| storage("flush", e))?;
-                    // A commit that changed no row writes no commit record and waits for no
-                    // WAL: the marker row must be there.
-                    let updated = tx
-                        .execute(&conn.flush, &[])
-                        .await
-                        .map_err(|e| storage("flush", e))?;
-                    if updated != 1 {
-                        return Err(Error::Corrupt(
-                            "PostgreSQL: the flush marker row (hotline_flush id 1) is missing"
-                                .into(),
-                        ));
-                    }
-                    // Delivered to the listeners once this commit is durable.
-                    tx.execute("SELECT pg_notify($1, $2)", &[&channel, &generation])
-                        .await
-                        .map_err(|e| storage("notify", e))?;
-                    tx.commit().await.map_err(|e| storage("flush", e))
+                    sync_commit(conn, Some((&channel, &generation))).await
                 })
                 .await
-        })
+        });
+        if flushed.is_err() {
+            // The next turn reads the store again, whatever generation it finds.
+            *self.seen.lock() = None;
+            let mut kept = self.pending.lock();
+            for session in pending {
+                if !kept.contains(&session) {
+                    kept.push(session);
+                }
+            }
+        }
+        flushed
     }
 
     fn recover(&self) -> Result<()> {
         // Every failed call already dropped its connection; the next call connects again and
-        // reads only what the server holds.
+        // reads only what the server holds. What was applied and not vouched for is the
+        // writer's to read again (it calls this within its turn, before reading).
+        self.pending.lock().clear();
         Ok(())
     }
 
     fn begin_group(&self) -> Result<bool> {
         let writer = self.writer.clone();
         let key = self.namespace.key();
+        let seen = Arc::clone(&self.seen);
+        let seen_start = self.seen_start.lock().clone();
+        let seen_start = Arc::new(parking_lot::Mutex::new(seen_start));
         let generation = self.call(async move {
             writer
-                .with(async |conn| {
+                .with(async move |conn| {
                     conn.client
                         .execute("SELECT pg_advisory_lock($1, $2)", &[&WRITER_LOCK, &key])
                         .await
@@ -350,19 +340,31 @@ impl Store for PostgresStore {
                             schema::latest()
                         )));
                     }
-                    Ok(row.get::<_, i64>(0))
+                    let generation: i64 = row.get(0);
+                    let start: String = row.get(2);
+                    let changed = *seen.lock() != Some(generation)
+                        || *seen_start.lock() != Some(start.clone());
+                    if changed {
+                        // What another gateway applied may not be durable yet (it was killed
+                        // before its flush): made durable here before this one reads it.
+                        sync_commit(conn, None).await?;
+                    }
+                    Ok((generation, start, changed))
                 })
                 .await
         })?;
-        let mut seen = self.seen.lock();
-        let changed = *seen != Some(generation);
-        *seen = Some(generation);
+        let (generation, start, changed) = generation;
+        *self.seen.lock() = Some(generation);
+        *self.seen_start.lock() = Some(start);
         Ok(changed)
     }
 
     fn apply_group(&self, batch: Batch) -> Result<()> {
         let writes = final_writes(batch);
         let writer = self.writer.clone();
+        let expected = self.seen.lock().ok_or_else(|| {
+            Error::Storage("PostgreSQL: a group's batch outside the writer's turn".into())
+        })?;
         let generation = self.call(async move {
             writer
                 .with(async move |conn| {
@@ -373,11 +375,12 @@ impl Store for PostgresStore {
                                 .into(),
                         ));
                     }
-                    let generation = conn.write(writes, true).await?;
+                    let generation = conn.write(writes, Some(expected)).await?;
                     Ok((generation, conn.session))
                 })
                 .await
-        })?;
+        });
+        let generation = generation.inspect_err(|_| *self.seen.lock() = None)?;
         let (generation, session) = generation;
         *self.seen.lock() = generation;
         self.applied(session);
@@ -411,6 +414,40 @@ impl Store for PostgresStore {
     fn others_wrote(&self) -> Option<watch::Receiver<u64>> {
         Some(self.others.subscribe())
     }
+}
+
+/// Commits a one-row update synchronously on `conn`: every commit before it, on any connection,
+/// is then durable (the WAL is one sequence). With `notify`, tells the listeners on that
+/// channel, once durable, the generation given.
+async fn sync_commit(
+    conn: &mut connection::Connection,
+    notify: Option<(&str, &str)>,
+) -> Result<()> {
+    let tx = conn
+        .client
+        .transaction()
+        .await
+        .map_err(|e| storage("begin the flush", e))?;
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await
+        .map_err(|e| storage("flush", e))?;
+    // A commit that changed no row writes no commit record and waits for no WAL: the marker
+    // row must be there.
+    let updated = tx
+        .execute(&conn.flush, &[])
+        .await
+        .map_err(|e| storage("flush", e))?;
+    if updated != 1 {
+        return Err(Error::Corrupt(
+            "PostgreSQL: the flush marker row (hotline_flush id 1) is missing".into(),
+        ));
+    }
+    if let Some((channel, generation)) = notify {
+        tx.execute("SELECT pg_notify($1, $2)", &[&channel, &generation])
+            .await
+            .map_err(|e| storage("notify", e))?;
+    }
+    tx.commit().await.map_err(|e| storage("flush", e))
 }
 
 #[cfg(test)]
