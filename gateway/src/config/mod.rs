@@ -17,6 +17,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+mod audit;
+mod env;
 mod limits;
 mod postgres;
 mod retention;
@@ -25,7 +27,9 @@ mod web;
 // The staff dashboard (issue 15).
 mod dashboard;
 use crate::tls::CrlExpired;
+pub use audit::AuditConfig;
 pub use dashboard::DashboardConfig;
+pub use env::ENV_OVERRIDES;
 pub use limits::Limits;
 pub use postgres::PostgresConfig;
 pub use retention::RetentionConfig;
@@ -83,36 +87,6 @@ pub struct GatewayConfig {
     pub audit: AuditConfig,
     /// The sweep that ends partners' retention of closed tickets.
     pub retention: RetentionConfig,
-}
-
-/// The `[audit]` table: the gateway's own Ed25519 key that signs audit checkpoints.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditConfig {
-    /// The signing key file (32 raw bytes, the Ed25519 seed); default
-    /// `<data_dir>/audit-signing.key`, generated with mode 0600 on first start when missing.
-    pub signing_key: Option<PathBuf>,
-    /// How often a checkpoint is signed while the trail grew, in seconds (at least 1).
-    pub checkpoint_interval_secs: u64,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig {
-            signing_key: None,
-            checkpoint_interval_secs: 60,
-        }
-    }
-}
-
-impl GatewayConfig {
-    /// The audit signing key's file: `audit.signing_key`, or `<data_dir>/audit-signing.key`.
-    pub fn audit_key_path(&self) -> PathBuf {
-        self.audit
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
-    }
 }
 
 pub use hotline_runtime::config::LogConfig;
@@ -279,41 +253,6 @@ impl GatewayConfig {
     /// Parses a TOML file (without validating).
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         Ok(hotline_runtime::config::read_toml(path)?)
-    }
-
-    /// Applies `HOTLINE_...` overrides (see [`ENV_OVERRIDES`]); unknown `HOTLINE_` names are
-    /// left for other components.
-    pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<()> {
-        for (name, value) in env {
-            let Some((_, field)) = ENV_OVERRIDES.iter().find(|(n, _)| n == name) else {
-                continue;
-            };
-            match *field {
-                "federation" => self.federation = value.clone(),
-                "listen" => self.listen = value.clone(),
-                "data_dir" => self.data_dir = value.into(),
-                "storage" => self.storage = value.clone(),
-                "postgres.url" => self.postgres.url = value.clone(),
-                "log.format" => self.log.format = value.clone(),
-                "log.level" => self.log.level = value.clone(),
-                "tls.ca_cert" => self.tls.ca_cert = value.into(),
-                "tls.cert" => self.tls.cert = value.into(),
-                "tls.key" => self.tls.key = value.into(),
-                "tls.crl" => self.tls.crl = Some(value.into()),
-                "web.listen" => self.web.listen = value.clone(),
-                "web.tls_cert" => self.web.tls_cert = Some(value.into()),
-                "web.tls_key" => self.web.tls_key = Some(value.into()),
-                "web.public_url" => self.web.public_url = value.clone(),
-                "ops.listen" => self.ops.listen = value.clone(),
-                other => {
-                    return Err(Error::Config {
-                        field: other.into(),
-                        problem: format!("{name} maps to an unknown field"),
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The listen address, parsed.
@@ -534,26 +473,6 @@ impl GatewayConfig {
             .map(|s| s.tenant.as_str())
     }
 }
-
-/// The environment variables that override config fields, and the field each sets.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("HOTLINE_FEDERATION", "federation"),
-    ("HOTLINE_LISTEN", "listen"),
-    ("HOTLINE_DATA_DIR", "data_dir"),
-    ("HOTLINE_STORAGE", "storage"),
-    ("HOTLINE_POSTGRES_URL", "postgres.url"),
-    ("HOTLINE_LOG_FORMAT", "log.format"),
-    ("HOTLINE_LOG_LEVEL", "log.level"),
-    ("HOTLINE_TLS_CA_CERT", "tls.ca_cert"),
-    ("HOTLINE_TLS_CERT", "tls.cert"),
-    ("HOTLINE_TLS_KEY", "tls.key"),
-    ("HOTLINE_TLS_CRL", "tls.crl"),
-    ("HOTLINE_WEB_LISTEN", "web.listen"),
-    ("HOTLINE_WEB_TLS_CERT", "web.tls_cert"),
-    ("HOTLINE_WEB_TLS_KEY", "web.tls_key"),
-    ("HOTLINE_WEB_PUBLIC_URL", "web.public_url"),
-    ("HOTLINE_OPS_LISTEN", "ops.listen"),
-];
 
 #[cfg(test)]
 mod tests;

@@ -40,6 +40,7 @@ mod register;
 mod reply;
 mod retention;
 mod review;
+mod work;
 
 use cache::StateCache;
 use group::Group;
