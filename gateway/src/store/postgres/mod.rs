@@ -315,9 +315,8 @@ impl Store for PostgresStore {
     fn begin_group(&self) -> Result<bool> {
         let writer = self.writer.clone();
         let key = self.namespace.key();
-        let seen = Arc::clone(&self.seen);
+        let seen = *self.seen.lock();
         let seen_start = self.seen_start.lock().clone();
-        let seen_start = Arc::new(parking_lot::Mutex::new(seen_start));
         let generation = self.call(async move {
             writer
                 .with(async move |conn| {
@@ -342,8 +341,7 @@ impl Store for PostgresStore {
                     }
                     let generation: i64 = row.get(0);
                     let start: String = row.get(2);
-                    let changed = *seen.lock() != Some(generation)
-                        || *seen_start.lock() != Some(start.clone());
+                    let changed = seen != Some(generation) || seen_start != Some(start.clone());
                     if changed {
                         // What another gateway applied may not be durable yet (it was killed
                         // before its flush): made durable here before this one reads it.
