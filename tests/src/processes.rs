@@ -199,7 +199,7 @@ pub fn gateway_toml(config: &GatewayConfig) -> String {
 /// `config` as the TOML file the adapter loads (the fields the tests set).
 pub fn adapter_toml(config: &AdapterConfig) -> String {
     format!(
-        "federation = {:?}\ntenant = {:?}\nsite = {:?}\ndata_dir = {:?}\n\n[gateway]\nurl = {:?}\nserver_name = \"localhost\"\n\n\
+        "federation = {:?}\ntenant = {:?}\nsite = {:?}\ndata_dir = {:?}\n\n[gateway]\nurl = {:?}\nreplicas = {:?}\nserver_name = \"localhost\"\n\n\
          [tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n[ops]\nlisten = \"127.0.0.1:0\"\n\n[log]\nformat = \"json\"\n\n\
          [sync]\nbackoff_min_ms = 20\nbackoff_max_ms = 200\nlease_size = 50\nlease_low_water = 10\npush_batch = 8\n\n\
          [[tools]]\nname = \"crm\"\ntoken = {:?}\n",
@@ -208,6 +208,7 @@ pub fn adapter_toml(config: &AdapterConfig) -> String {
         config.site,
         config.data_dir,
         config.gateway.url,
+        config.gateway.replicas,
         config.tls.ca_cert,
         config.tls.cert,
         config.tls.key,

@@ -7,7 +7,10 @@
 //! `HOTLINE_CRASH_CYCLES` sets N (20 by default, the CI size), `HOTLINE_CRASH_SEED` the seed
 //! of the kill schedule and the load, and `HOTLINE_CRASH_STORAGE` the gateway's engine (`sled`
 //! or `redb`; unset: both in turn, so the CI run covers each engine with the same schedule;
-//! PostgreSQL alone when the suite runs on it, `HOTLINE_TEST_STORAGE=postgres`). A
+//! PostgreSQL alone when the suite runs on it, `HOTLINE_TEST_STORAGE=postgres`). On PostgreSQL
+//! the gateway is two replica processes on one database (`HOTLINE_CRASH_REPLICAS`, 1 or 2,
+//! default 2): the sites are spread over them, each naming the other as its failover, and a
+//! gateway kill takes one replica at random (or both, with everything else). A
 //! failure prints the command that runs the same schedule again. Process timing is real, so a
 //! seed replays the schedule, not every interleaving. Progress goes to stderr every few
 //! seconds; the end prints kills, acknowledged writes, restart times and the store's disk size
@@ -61,6 +64,8 @@ struct Site {
     addr: Arc<Mutex<Option<SocketAddr>>>,
     /// How long each start took until the API listened (the store's check included).
     start_times: Vec<Duration>,
+    /// The gateway address the site starts with (`gateway.url`); it fails over to the others.
+    first_gateway: String,
 }
 
 impl Site {
@@ -86,7 +91,7 @@ impl Site {
     }
 }
 
-/// The gateway process, restarted at the address it first bound.
+/// One gateway process, restarted at the address it first bound.
 struct Gateway {
     config: GatewayConfig,
     config_path: PathBuf,
@@ -282,30 +287,51 @@ async fn wait_until_quiet(sites: &[Site]) -> anyhow::Result<()> {
     }
 }
 
-/// The harness; `cycles` kills with the schedule of `seed`, the gateway storing in `engine`.
-async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
+/// The harness; `cycles` kills with the schedule of `seed`, the gateway storing in `engine`
+/// as `replicas` processes (more than one only on a shared database).
+async fn run(seed: u64, cycles: u64, engine: &str, replicas: usize) -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let root = tempfile::tempdir()?;
     let mut rng = Rng(seed);
     let began = Instant::now();
+    let label = if replicas > 1 {
+        format!("{engine}, {replicas} replicas")
+    } else {
+        engine.to_owned()
+    };
 
     let mut config = federation_config(&pki, &root.path().join("gateway"));
     if engine != "postgres" {
         config.storage = engine.to_owned();
     }
-    let mut gateway = Gateway {
-        config_path: root.path().join("gateway.toml"),
-        config: config.clone(),
-        process: None,
-        failed_starts: 0,
-        start_times: Vec::new(),
-    };
-    std::fs::write(&gateway.config_path, gateway_toml(&config))?;
-    let addr = gateway.start().await?;
-    // Restarts must come back where the adapters look.
-    config.listen = addr.to_string();
-    gateway.config = config.clone();
-    std::fs::write(&gateway.config_path, gateway_toml(&config))?;
+    if replicas > 1 {
+        // Replicas share the database (the schema chosen for the first directory) and sign the
+        // one trail's checkpoints with one key.
+        config.audit.signing_key = Some(root.path().join("audit-signing.key"));
+    }
+    let mut gateways = Vec::new();
+    let mut addrs = Vec::new();
+    for r in 0..replicas {
+        let mut config = config.clone();
+        if r > 0 {
+            config.data_dir = root.path().join(format!("gateway-{r}"));
+        }
+        let mut gateway = Gateway {
+            config_path: root.path().join(format!("gateway-{r}.toml")),
+            config: config.clone(),
+            process: None,
+            failed_starts: 0,
+            start_times: Vec::new(),
+        };
+        std::fs::write(&gateway.config_path, gateway_toml(&config))?;
+        let addr = gateway.start().await?;
+        // Restarts must come back where the adapters look.
+        config.listen = addr.to_string();
+        gateway.config = config.clone();
+        std::fs::write(&gateway.config_path, gateway_toml(&config))?;
+        gateways.push(gateway);
+        addrs.push(addr);
+    }
 
     let layout: [(&str, &str, &[&str]); 3] = [
         (
@@ -317,9 +343,13 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
         ("helpbycom", "erfurt", &["plants", "dealers-sales"]),
     ];
     let mut sites = Vec::new();
-    for (tenant, id, teams) in layout {
+    for (i, (tenant, id, teams)) in layout.into_iter().enumerate() {
         let data_dir = root.path().join(id);
-        let adapter = adapter_config(&pki, tenant, id, addr, &data_dir)?;
+        // Site i starts at replica i (mod replicas) and fails over to the others in turn.
+        let mut adapter = adapter_config(&pki, tenant, id, addrs[i % replicas], &data_dir)?;
+        adapter.gateway.replicas = (1..replicas)
+            .map(|k| format!("https://{}", addrs[(i + k) % replicas]))
+            .collect();
         let config_path = root.path().join(format!("{id}.toml"));
         std::fs::write(&config_path, adapter_toml(&adapter))?;
         let mut site = Site {
@@ -331,6 +361,7 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
             process: None,
             addr: Arc::new(Mutex::new(None)),
             start_times: Vec::new(),
+            first_gateway: adapter.gateway.url.clone(),
         };
         site.start().await?;
         sites.push(site);
@@ -356,13 +387,14 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
     }
 
     let mut kills = BTreeMap::<&str, u64>::new();
+    let mut failover = Failover::default();
     let mut last_progress = Instant::now();
     for cycle in 0..cycles {
         if last_progress.elapsed() >= Duration::from_secs(5) {
             last_progress = Instant::now();
             let ledger = ledger.lock().expect("lock");
             eprintln!(
-                "crash harness [{engine}]: cycle {cycle}/{cycles}, kills {}, acknowledged {} tickets and {} comments, {:.0} s",
+                "crash harness [{label}]: cycle {cycle}/{cycles}, kills {}, acknowledged {} tickets and {} comments, {:.0} s",
                 kills.values().sum::<u64>(),
                 ledger.tickets.len(),
                 ledger.comments.len(),
@@ -374,23 +406,30 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
         // 0: the gateway; 1-3: one site; 4: the gateway and one site; 5: everything.
         let choice = rng.below(6);
         let site = rng.below(sites.len() as u64) as usize;
-        let kill_gateway = matches!(choice, 0 | 4 | 5);
+        // Which replicas go: one at random, or all of them with everything else. (No draw
+        // with one replica, so its schedules stay those of a single gateway.)
+        let killed_gateways: Vec<usize> = match choice {
+            5 => (0..replicas).collect(),
+            0 | 4 if replicas > 1 => vec![rng.below(replicas as u64) as usize],
+            0 | 4 => vec![0],
+            _ => Vec::new(),
+        };
         let killed_sites: Vec<usize> = match choice {
             1..=4 => vec![site],
             5 => (0..sites.len()).collect(),
             _ => Vec::new(),
         };
-        if kill_gateway {
-            gateway.kill()?;
-            *kills.entry("gateway").or_default() += 1;
+        for &r in &killed_gateways {
+            gateways[r].kill()?;
+            *kills.entry(REPLICA_NAMES[r]).or_default() += 1;
         }
         for &i in &killed_sites {
             sites[i].kill()?;
             *kills.entry(sites[i].id).or_default() += 1;
         }
         tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
-        if kill_gateway {
-            gateway.start().await?;
+        for &r in &killed_gateways {
+            gateways[r].start().await?;
         }
         // Killed sites start together, as after a power cut of the site hosts.
         let starting = sites
@@ -406,6 +445,13 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
         })
         .await
         .map_err(|e| anyhow::anyhow!("cycle {cycle}: {e}"))?;
+        if replicas > 1 {
+            for site in &sites {
+                let gateway = connected_gateway(site).await?;
+                failover.sampled += u64::from(gateway.is_some());
+                failover.elsewhere += u64::from(gateway.is_some_and(|g| g != site.first_gateway));
+            }
+        }
     }
 
     stop.cancel();
@@ -419,8 +465,10 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
             process.terminate()?;
         }
     }
-    if let Some(mut process) = gateway.process.take() {
-        process.terminate()?;
+    for gateway in &mut gateways {
+        if let Some(mut process) = gateway.process.take() {
+            process.terminate()?;
+        }
     }
 
     let ledger = Arc::try_unwrap(ledger)
@@ -429,26 +477,69 @@ async fn run(seed: u64, cycles: u64, engine: &str) -> anyhow::Result<()> {
         .expect("lock");
     let run_time = began.elapsed();
     println!(
-        "[{engine}] seed {seed}: {cycles} cycles in {:.1} s, kills {kills:?}, acknowledged {} tickets and {} comments, answers by status {:?}",
+        "[{label}] seed {seed}: {cycles} cycles in {:.1} s, kills {kills:?}, acknowledged {} tickets and {} comments, answers by status {:?}",
         run_time.as_secs_f64(),
         ledger.tickets.len(),
         ledger.comments.len(),
         ledger.statuses
     );
-    println!(
-        "[{engine}] gateway starts: {}, failed starts retried: {}",
-        start_summary(&gateway.start_times),
-        gateway.failed_starts
-    );
+    for (r, gateway) in gateways.iter().enumerate() {
+        println!(
+            "[{label}] {} starts: {}, failed starts retried: {}",
+            REPLICA_NAMES[r],
+            start_summary(&gateway.start_times),
+            gateway.failed_starts
+        );
+    }
+    if replicas > 1 {
+        println!(
+            "[{label}] failover: {} of {} samples of a connected site's gateway (one per site \
+             and cycle) found it on a replica other than its first",
+            failover.elsewhere, failover.sampled
+        );
+        // Every session end moves a site to the next replica, so killing the replicas sites
+        // are on must show sites elsewhere; a short run may kill too little to tell.
+        let replica_kills: u64 = REPLICA_NAMES.iter().filter_map(|n| kills.get(n)).sum();
+        anyhow::ensure!(
+            cycles < 10 || replica_kills < 3 || failover.elsewhere > 0,
+            "{replica_kills} replica kills, yet no site was ever seen on a replica other than \
+             its first: the failover did not happen"
+        );
+    }
     for site in &sites {
         println!(
-            "[{engine}] {} adapter starts: {}",
+            "[{label}] {} adapter starts: {}",
             site.id,
             start_summary(&site.start_times)
         );
     }
-    check(&gateway.config, &sites, &ledger).await
+    check(&gateways[0].config, &sites, &ledger).await
 }
+
+/// What the harness saw of the sites' failover between replicas.
+#[derive(Default)]
+struct Failover {
+    /// Samples of a connected site's gateway address.
+    sampled: u64,
+    /// Of those, the site was on a replica other than its first.
+    elsewhere: u64,
+}
+
+/// The gateway address `site`'s session is with (`GET /v1/sync/status`), if it is running and
+/// connected.
+async fn connected_gateway(site: &Site) -> anyhow::Result<Option<String>> {
+    let Some(addr) = *site.addr.lock().expect("lock") else {
+        return Ok(None);
+    };
+    let (status, sync) = api(addr)
+        .call("GET", "/v1/sync/status", &Value::Null)
+        .await?;
+    anyhow::ensure!(status == 200, "sync status of {}: {status} {sync}", site.id);
+    Ok(sync["gateway"].as_str().map(str::to_owned))
+}
+
+/// The names of the gateway replicas in the kill counts and start summaries.
+const REPLICA_NAMES: [&str; 2] = ["gateway", "gateway-1"];
 
 /// "N (mean, slowest and the mean of the last tenth)" of start times, each until listening.
 fn start_summary(starts: &[Duration]) -> String {
@@ -473,7 +564,8 @@ fn start_summary(starts: &[Duration]) -> String {
 /// SIGKILLs of the gateway and the adapters at random moments under load lose no acknowledged
 /// write, duplicate none, leave every replica equal to the gateway's view for its tenant, and
 /// never leave an accepted change without its audit entry (the trail verifies, every receipt
-/// a site kept matches), with the gateway on sled and on redb.
+/// a site kept matches), with the gateway on sled and on redb, and on PostgreSQL as two
+/// replica processes whose sites fail over between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_sigkills_lose_nothing_acknowledged() {
     let cycles = std::env::var("HOTLINE_CRASH_CYCLES")
@@ -501,11 +593,25 @@ async fn random_sigkills_lose_nothing_acknowledged() {
         Err(_) if on_postgres => vec!["postgres".into()],
         Err(_) => vec!["sled".into(), "redb".into()],
     };
+    let replicas = match std::env::var("HOTLINE_CRASH_REPLICAS").as_deref() {
+        Err(_) if on_postgres => 2,
+        Err(_) | Ok("1") => 1,
+        Ok("2") if on_postgres => 2,
+        Ok(other) => panic!(
+            "HOTLINE_CRASH_REPLICAS={other:?} is not allowed here; allowed: 1, or 2 when the \
+             gateway stores in PostgreSQL (HOTLINE_TEST_STORAGE=postgres): replicas share one \
+             database, an embedded engine's file belongs to one process"
+        ),
+    };
     for engine in engines {
-        println!("crash harness: seed {seed}, {cycles} cycles, storage {engine}");
-        if let Err(e) = run(seed, cycles, &engine).await {
+        println!(
+            "crash harness: seed {seed}, {cycles} cycles, storage {engine}, {replicas} gateway process(es)"
+        );
+        if let Err(e) = run(seed, cycles, &engine, replicas).await {
             let storage = if engine == "postgres" {
-                "HOTLINE_TEST_STORAGE=postgres HOTLINE_TEST_POSTGRES_URL=<server>".to_string()
+                format!(
+                    "HOTLINE_TEST_STORAGE=postgres HOTLINE_TEST_POSTGRES_URL=<server> HOTLINE_CRASH_REPLICAS={replicas}"
+                )
             } else {
                 format!("HOTLINE_CRASH_STORAGE={engine}")
             };

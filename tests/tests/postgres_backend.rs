@@ -22,7 +22,7 @@ use hotline_tests::processes::{
     ChildProcess, child_gateway_command, gateway_toml, spawn_until_listening,
 };
 use hotline_tests::sites::{RunningAdapter, adapter_config, eventually, temp_dirs};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn server() -> Option<LocalPostgres> {
     LocalPostgres::start_for_test("a PostgreSQL backend test")
@@ -318,6 +318,15 @@ async fn a_site_fails_over_to_the_other_gateway_and_loses_nothing() -> anyhow::R
     let munich = adapter_config(&pki, "inhouse", "munich", second_addr, dirs[3].path())?;
     let munich = RunningAdapter::start(munich).await?;
     dortmund.wait_for_numbers().await?;
+    let in_use = |api: hotline_tests::sites::Api| async move {
+        let (_, sync) = api.call("GET", "/v1/sync/status", &Value::Null).await?;
+        anyhow::Ok(sync["gateway"].as_str().map(str::to_owned))
+    };
+    eventually(10, "dortmund's sync status names the first gateway", || {
+        let api = dortmund.api.clone();
+        async move { Ok(in_use(api).await? == Some(format!("https://{first_addr}"))) }
+    })
+    .await?;
 
     let api = dortmund.api.clone();
     let load = tokio::spawn(async move {
@@ -356,6 +365,11 @@ async fn a_site_fails_over_to_the_other_gateway_and_loses_nothing() -> anyhow::R
         },
     )
     .await?;
+    assert_eq!(
+        in_use(dortmund.api.clone()).await?,
+        Some(format!("https://{second_addr}")),
+        "dortmund's sync status names the replica it failed over to"
+    );
     let held = tickets_by_customer(&munich.snapshot()?);
     let store = hotline_gateway::store::postgres::PostgresStore::open(&server.url("postgres"), 1)?;
     let entries = log_entries_by_entity(&store)?;

@@ -117,6 +117,7 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
         site: app.config.site.clone(),
         tenant: app.config.tenant.clone(),
         connected: status.connected.load(Ordering::SeqCst),
+        gateway: status.gateway.lock().clone(),
         last_contact_ms: status.last_contact_ms.load(Ordering::SeqCst),
         cursor,
         gateway_head: head,

@@ -17,6 +17,9 @@ pub struct SyncStatus {
     pub duplicates: AtomicU64,
     /// Why the last session ended.
     pub last_error: parking_lot::Mutex<String>,
+    /// The address of the gateway the current session is with (one of `gateway.url` and
+    /// `gateway.replicas`); `None` while no session is up.
+    pub gateway: parking_lot::Mutex<Option<String>>,
     /// This site's clock against the gateway's, as of the last heartbeat (`None` before one;
     /// see [`SyncStatus::note_clock`]).
     pub clock: parking_lot::Mutex<Option<ClockReading>>,

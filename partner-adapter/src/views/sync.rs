@@ -14,6 +14,10 @@ pub struct SyncStatusView {
     pub tenant: String,
     /// A session with the gateway is up.
     pub connected: bool,
+    /// The address of the gateway that session is with (`gateway.url` or one of
+    /// `gateway.replicas`: after a session ends the site tries the next in turn); null while
+    /// not connected.
+    pub gateway: Option<String>,
     /// Last time anything arrived from the gateway, in ms since the Unix epoch (0: never).
     pub last_contact_ms: u64,
     /// Position in the gateway's log applied here.
