@@ -42,8 +42,9 @@ fn smoke_run_reports_every_figure() {
     assert!(json["machine"]["cores"].as_u64().unwrap_or(0) >= 1);
 }
 
-/// `hotline bench --smoke postgres` (with a throwaway local server) reports B4 and the gateway
-/// on both stores, each positive. Passes with a notice where PostgreSQL is not installed,
+/// `hotline bench --smoke --storage postgres` (with a throwaway local server) reports B4 and
+/// the gateway on the default engine, on PostgreSQL and as two replicas on PostgreSQL, each
+/// figure positive. Passes with a notice where PostgreSQL is not installed,
 /// unless `HOTLINE_REQUIRE_POSTGRES` is set.
 #[test]
 fn postgres_smoke_run_reports_its_figures() {
@@ -52,11 +53,11 @@ fn postgres_smoke_run_reports_its_figures() {
             std::env::var_os("HOTLINE_REQUIRE_POSTGRES").is_none(),
             "HOTLINE_REQUIRE_POSTGRES is set but PostgreSQL is not installed"
         );
-        eprintln!("NOTICE: PostgreSQL not installed; bench postgres skipped");
+        eprintln!("NOTICE: PostgreSQL not installed; bench --storage postgres skipped");
         return;
     }
     let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["bench", "--smoke", "--json", "postgres"])
+        .args(["bench", "--smoke", "--json", "--storage", "postgres"])
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("hotline runs");
@@ -68,8 +69,13 @@ fn postgres_smoke_run_reports_its_figures() {
         "b4_postgres_group",
         "ingest_4_default",
         "ingest_4_postgres",
+        "ingest_4_postgres_2",
         "propagation_p99_default",
         "propagation_p99_postgres",
+        "propagation_p99_postgres_2",
+        "catch_up_default",
+        "catch_up_postgres",
+        "catch_up_postgres_2",
     ] {
         let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);
         assert!(
@@ -78,4 +84,35 @@ fn postgres_smoke_run_reports_its_figures() {
             json["figures"][key]
         );
     }
+}
+
+/// `--storage` takes only what it can measure, and not together with another mode; each
+/// refusal says what is allowed.
+#[test]
+fn storage_flag_refuses_what_it_cannot_measure() {
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("hotline runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = run(&["bench", "--smoke", "--storage", "oracle"]);
+    assert!(
+        !ok && stderr.contains("possible values: postgres"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&["bench", "--smoke", "--storage", "postgres", "engines"]);
+    assert!(!ok && stderr.contains("does not combine"), "{stderr}");
+    let (ok, stderr) = run(&[
+        "bench",
+        "--smoke",
+        "--postgres-url",
+        "postgres://x@127.0.0.1/db",
+    ]);
+    assert!(!ok && stderr.contains("--storage"), "{stderr}");
 }

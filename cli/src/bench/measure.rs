@@ -99,9 +99,18 @@ pub(super) async fn writers(
     count: usize,
     real: bool,
 ) -> anyhow::Result<Vec<(FederationClient<Channel>, SiteLoad)>> {
+    writers_on(&[server], count, real).await
+}
+
+/// [`writers`] spread over gateway replicas: site i connects to `servers[i % len]`.
+pub(super) async fn writers_on(
+    servers: &[&ServerProcess],
+    count: usize,
+    real: bool,
+) -> anyhow::Result<Vec<(FederationClient<Channel>, SiteLoad)>> {
     let mut out = Vec::new();
-    for (site, tenant) in SITES.iter().take(count) {
-        let mut client = server.client(site).await?;
+    for (i, (site, tenant)) in SITES.iter().take(count).enumerate() {
+        let mut client = servers[i % servers.len()].client(site).await?;
         let load = if real {
             SiteLoad::new(&mut client, site, tenant, 10_000).await?
         } else {
@@ -176,7 +185,9 @@ pub(super) async fn fan_out(server: &ServerProcess, k: usize, seconds: f64) -> a
 }
 
 /// Time from pushes at dortmund (at `rate` changes/s, batches of 8) until munich, goerlitz and
-/// erfurt have all received them: latencies in ms, sorted.
+/// erfurt (subscribed at `server`) have all received them: latencies in ms, sorted. A comment
+/// counts as received when its change arrives, or the whole ticket carrying it (what a replica
+/// sends for what another replica accepted: its catch-up sends entities, not changes).
 pub(super) async fn propagation(
     server: &ServerProcess,
     load: &mut SiteLoad,
@@ -184,7 +195,8 @@ pub(super) async fn propagation(
     rate: f64,
     seconds: f64,
 ) -> anyhow::Result<Vec<f64>> {
-    let received: Arc<Mutex<HashMap<u64, (Instant, usize)>>> = Arc::default();
+    // dortmund's origin sequence -> when the last watcher got it, and which watchers have.
+    let received: Arc<Mutex<HashMap<u64, (Instant, u8)>>> = Arc::default();
     let mut watchers = Vec::new();
     let head = client.push(load.batch(1)).await?.into_inner().results[0]
         .outcome
@@ -193,7 +205,7 @@ pub(super) async fn propagation(
         Some(pb::change_result::Outcome::Accepted(a)) => a.global_seq,
         other => anyhow::bail!("warm-up push refused: {other:?}"),
     };
-    for site in ["munich", "goerlitz", "erfurt"] {
+    for (watcher, site) in ["munich", "goerlitz", "erfurt"].into_iter().enumerate() {
         let mut subscriber = server.client(site).await?;
         let mut stream = subscriber
             .subscribe(pb::SubscribeRequest { cursor: head })
@@ -201,13 +213,29 @@ pub(super) async fn propagation(
             .into_inner();
         let received = received.clone();
         watchers.push(tokio::spawn(async move {
+            let bit = 1u8 << watcher;
             while let Ok(Some(event)) = stream.message().await {
-                if let Some(pb::sync_event::Body::Change(change)) = event.body {
-                    if change.origin_site == "dortmund" {
-                        let mut map = received.lock();
-                        let entry = map.entry(change.origin_seq).or_insert((Instant::now(), 0));
+                let seqs: Vec<u64> = match event.body {
+                    Some(pb::sync_event::Body::Change(change))
+                        if change.origin_site == "dortmund" =>
+                    {
+                        vec![change.origin_seq]
+                    }
+                    // The load names each comment "<site>-<origin sequence>".
+                    Some(pb::sync_event::Body::Entity(entity)) => entity
+                        .comments
+                        .iter()
+                        .filter_map(|c| c.comment.as_ref()?.id.strip_prefix("dortmund-"))
+                        .filter_map(|seq| seq.parse().ok())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let mut map = received.lock();
+                for seq in seqs {
+                    let entry = map.entry(seq).or_insert((Instant::now(), 0));
+                    if entry.1 & bit == 0 {
                         entry.0 = Instant::now();
-                        entry.1 += 1;
+                        entry.1 |= bit;
                     }
                 }
             }
@@ -250,7 +278,7 @@ pub(super) async fn propagation(
         .iter()
         .filter_map(|(seq, t0)| {
             map.get(seq)
-                .filter(|(_, n)| *n == 3)
+                .filter(|(_, seen)| *seen == 0b111)
                 .map(|(t, _)| t.duration_since(*t0).as_secs_f64() * 1000.0)
         })
         .collect();
@@ -262,6 +290,42 @@ pub(super) async fn propagation(
     );
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
+}
+
+/// A catch-up: `client` pushes (for `load`, `batch` changes at a time) until the log holds at
+/// least `changes` entries, then erfurt subscribes at `reader` from the start and reads up to
+/// that head. (head, seconds the read took, events received).
+pub(super) async fn catch_up(
+    client: &mut FederationClient<Channel>,
+    load: &mut SiteLoad,
+    batch: usize,
+    changes: u64,
+    reader: &ServerProcess,
+) -> anyhow::Result<(u64, f64, u64)> {
+    let mut head = 0;
+    while head < changes {
+        load.refill(client).await?;
+        let answer = client.push(load.batch(batch)).await?.into_inner();
+        if let Some(pb::change_result::Outcome::Accepted(a)) =
+            answer.results.last().and_then(|r| r.outcome.clone())
+        {
+            head = a.global_seq;
+        }
+    }
+    let mut late = reader.client("erfurt").await?;
+    let started = Instant::now();
+    let mut stream = late
+        .subscribe(pb::SubscribeRequest { cursor: 0 })
+        .await?
+        .into_inner();
+    let mut events = 0u64;
+    while let Some(event) = stream.message().await? {
+        events += 1;
+        if event.cursor >= head {
+            break;
+        }
+    }
+    Ok((head, started.elapsed().as_secs_f64(), events))
 }
 
 /// Opens `n` subscriptions (one connection each) and waits until each has received an event.

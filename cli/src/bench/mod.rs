@@ -13,9 +13,8 @@ mod postgres;
 mod report;
 pub mod server;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hotline_proto::v1 as pb;
 use measure::{
     closed_loop, fan_out, fresh_dir, percentile, propagation, propagation_detail, raw_sled,
     subscribers, writers,
@@ -44,6 +43,16 @@ pub struct BenchArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Measure the gateway on this storage instead of the default figures: `postgres` gives
+    /// the baseline of plain batched INSERTs (B4) and ingest, propagation and catch-up on
+    /// PostgreSQL with one and with two gateway replicas, beside the default engine, in one
+    /// run (a throwaway local server unless --postgres-url names a database).
+    #[arg(long, value_parser = ["postgres"])]
+    pub storage: Option<String>,
+    /// The database for `--storage postgres` (postgres://user[:password]@host[:port]/database);
+    /// it gets a table `hotline_b4` and schemas `hotline_bench` and `hotline_bench_2`.
+    #[arg(long, requires = "storage")]
+    pub postgres_url: Option<String>,
     /// Another mode instead of the default figures (`growth`).
     #[command(subcommand)]
     pub mode: Option<BenchMode>,
@@ -58,18 +67,21 @@ pub enum BenchMode {
     Adapter,
     /// Only the embedded engines side by side (sled, redb with and without quick repair).
     Engines,
-    /// The gateway on PostgreSQL beside the default engine, with the baseline of plain batched
-    /// INSERTs (B4); a throwaway local server unless --postgres-url names a database.
-    Postgres {
-        /// The database (postgres://user[:password]@host[:port]/database); it gets a table
-        /// `hotline_b4` and a schema `hotline_bench`.
-        #[arg(long)]
-        postgres_url: Option<String>,
-    },
 }
 
 /// `hotline bench`: runs every measurement and prints the figures.
 pub fn command(args: BenchArgs) -> anyhow::Result<()> {
+    if let (Some(storage), Some(mode)) = (&args.storage, &args.mode) {
+        let mode = match mode {
+            BenchMode::Growth(_) => "growth",
+            BenchMode::Adapter => "adapter",
+            BenchMode::Engines => "engines",
+        };
+        anyhow::bail!(
+            "--storage {storage} is a run of its own and does not combine with the mode `{mode}`; \
+             run `hotline bench --storage {storage}` or `hotline bench {mode}` without --storage"
+        );
+    }
     let mode = match args.mode {
         Some(BenchMode::Growth(growth)) => return growth::command(growth),
         mode => mode,
@@ -94,9 +106,8 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchMode::Adapter) => {
             tokio::runtime::Runtime::new()?.block_on(run_adapter(&options))?
         }
-        Some(BenchMode::Postgres { postgres_url }) => {
-            tokio::runtime::Runtime::new()?.block_on(postgres::figures(&options, postgres_url))?
-        }
+        _ if args.storage.is_some() => tokio::runtime::Runtime::new()?
+            .block_on(postgres::figures(&options, args.postgres_url))?,
         _ => tokio::runtime::Runtime::new()?.block_on(run(&options))?,
     };
     if args.json {
@@ -315,30 +326,8 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
     );
 
     // Catch-up: a site that was away while catch_up changes happened.
-    let mut head = 0;
-    while head < o.catch_up {
-        load.refill(&mut client).await?;
-        let answer = client.push(load.batch(o.batch)).await?.into_inner();
-        if let Some(pb::change_result::Outcome::Accepted(a)) =
-            answer.results.last().and_then(|r| r.outcome.clone())
-        {
-            head = a.global_seq;
-        }
-    }
-    let mut late = gateway.client("erfurt").await?;
-    let started = Instant::now();
-    let mut stream = late
-        .subscribe(pb::SubscribeRequest { cursor: 0 })
-        .await?
-        .into_inner();
-    let mut events = 0u64;
-    while let Some(event) = stream.message().await? {
-        events += 1;
-        if event.cursor >= head {
-            break;
-        }
-    }
-    let took = started.elapsed().as_secs_f64();
+    let (head, took, events) =
+        measure::catch_up(&mut client, &mut load, o.batch, o.catch_up, &gateway).await?;
     figure(
         "catch_up",
         format!("catch-up of a site {head} changes behind"),
@@ -346,7 +335,6 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<Vec<Figure>> {
         "changes/s",
         format!("{:.2} s, {events} events (target 50000 changes/s)", took),
     );
-    drop(stream);
     drop(four);
     drop(gateway);
 

@@ -1,4 +1,5 @@
-//! `hotline bench postgres`: the gateway on PostgreSQL beside the default engine in one run,
+//! `hotline bench --storage postgres`: the gateway on PostgreSQL (one gateway, and two replicas)
+//! beside the default engine in one run,
 //! with the baseline of plain batched INSERTs of the same record size (B4), so the ratios say
 //! what the gateway's own work costs on top of the database.
 
@@ -8,7 +9,7 @@ use hotline_runtime::local_postgres::LocalPostgres;
 use tokio_postgres::NoTls;
 
 use super::measure::{
-    closed_loop, fresh_dir, percentile, propagation, propagation_detail, writers,
+    catch_up, closed_loop, fresh_dir, percentile, propagation, propagation_detail, writers_on,
 };
 use super::server::{Kind, ServerProcess};
 use super::{BenchOptions, Figure};
@@ -48,27 +49,63 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
         "rows/s",
         String::new(),
     );
-    let gateways = [
-        (
-            "ingest_4_default",
-            "propagation_p99_default",
-            "default engine (redb)",
-            ServerProcess::start(Kind::Gateway, &fresh_dir(root.path(), "redb")?)?,
-        ),
-        (
-            "ingest_4_postgres",
-            "propagation_p99_postgres",
-            "PostgreSQL",
-            ServerProcess::start_on_postgres(
+    // The same figures on each: the default engine, PostgreSQL with one gateway, and two
+    // gateway replicas on one PostgreSQL schema (sites spread over both; propagation and
+    // catch-up read at the replica that did not accept the pushes).
+    let setups = [
+        Setup {
+            keys: [
+                "ingest_4_default",
+                "propagation_p99_default",
+                "catch_up_default",
+            ],
+            name: "default engine (redb)",
+            replicas: vec![ServerProcess::start(
+                Kind::Gateway,
+                &fresh_dir(root.path(), "redb")?,
+            )?],
+        },
+        Setup {
+            keys: [
+                "ingest_4_postgres",
+                "propagation_p99_postgres",
+                "catch_up_postgres",
+            ],
+            name: "PostgreSQL, 1 gateway",
+            replicas: on_postgres(
                 &fresh_dir(root.path(), "postgres")?,
                 &url,
                 "hotline_bench",
+                1,
             )?,
-        ),
+        },
+        Setup {
+            keys: [
+                "ingest_4_postgres_2",
+                "propagation_p99_postgres_2",
+                "catch_up_postgres_2",
+            ],
+            name: "PostgreSQL, 2 gateway replicas",
+            replicas: on_postgres(
+                &fresh_dir(root.path(), "postgres-2")?,
+                &url,
+                "hotline_bench_2",
+                2,
+            )?,
+        },
     ];
-    for (ingest_key, propagation_key, engine, server) in gateways {
-        let (ingest, _, lat, mut four) =
-            closed_loop(writers(&server, 4, true).await?, o.batch, o.seconds, true).await?;
+    for setup in setups {
+        let ([ingest_key, propagation_key, catch_up_key], engine) = (setup.keys, setup.name);
+        let servers: Vec<&ServerProcess> = setup.replicas.iter().collect();
+        // The reader: the replica the pushing site (dortmund, site 0) is not on, if any.
+        let reader = servers[servers.len() - 1];
+        let (ingest, _, lat, mut four) = closed_loop(
+            writers_on(&servers, 4, true).await?,
+            o.batch,
+            o.seconds,
+            true,
+        )
+        .await?;
         figure(
             ingest_key,
             format!("gateway ingest, 4 sites, {engine}"),
@@ -82,7 +119,7 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
             ),
         );
         let (mut client, mut load) = four.remove(0);
-        let lat = propagation(&server, &mut load, &mut client, ingest * 0.5, o.seconds).await?;
+        let lat = propagation(reader, &mut load, &mut client, ingest * 0.5, o.seconds).await?;
         figure(
             propagation_key,
             format!(
@@ -93,8 +130,38 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
             "ms",
             propagation_detail(&lat),
         );
+        let (head, took, events) =
+            catch_up(&mut client, &mut load, o.batch, o.catch_up, reader).await?;
+        figure(
+            catch_up_key,
+            format!("catch-up of a site {head} changes behind, {engine}"),
+            head as f64 / took,
+            "changes/s",
+            format!("{took:.2} s, {events} events"),
+        );
     }
     Ok(figures)
+}
+
+/// One configuration measured: its gateway processes.
+struct Setup {
+    /// Its figures' keys in `--json`: ingest, propagation p99, catch-up.
+    keys: [&'static str; 3],
+    name: &'static str,
+    replicas: Vec<ServerProcess>,
+}
+
+/// `count` gateway processes on `schema` of `url`, sharing the PKI and audit key in `dir`
+/// (started one after another: the first makes the schema and the key).
+fn on_postgres(
+    dir: &std::path::Path,
+    url: &str,
+    schema: &str,
+    count: usize,
+) -> anyhow::Result<Vec<ServerProcess>> {
+    (0..count)
+        .map(|_| ServerProcess::start_on_postgres(dir, url, schema))
+        .collect()
 }
 
 /// Rows of 1 KB per second, inserted `batch` at a time, each batch one transaction committed

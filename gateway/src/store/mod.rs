@@ -58,6 +58,11 @@ pub trait Store: Send + Sync + 'static {
     fn apply(&self, batch: Batch) -> Result<()>;
     /// Reads one key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Reads several keys at once: each one's value, in the order asked. A store whose reads
+    /// are round trips (PostgreSQL) answers in one; the embedded engines read one by one.
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Up to `limit` entries with `start <= key < end`, in key order.
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Makes every applied batch durable.

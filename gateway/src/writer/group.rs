@@ -26,6 +26,10 @@ pub(super) struct Group {
     /// Dedupe entries this group wrote: global sequence, content digest, audit receipt.
     #[allow(clippy::type_complexity)]
     pub(super) dedupe: HashMap<(String, u64), (u64, [u8; 32], Option<(u64, [u8; 32])>)>,
+    /// The stored dedupe entries (raw, `None`: none) of the changes the group's pushes carry,
+    /// read in one call before the group starts ([`Writer::prefetch_dedupe`]); a lookup not
+    /// found here reads the store itself.
+    pub(super) stored_dedupe: HashMap<(String, u64), Option<Vec<u8>>>,
     pub(super) directory: Arc<Directory>,
     pub(super) registry: Arc<Registry>,
     pub(super) committed: Vec<Committed>,
@@ -144,7 +148,9 @@ impl Writer {
                 return self.refuse_group(jobs, error);
             }
         }
-        let mut group = Some(self.new_group());
+        let mut group = self.new_group();
+        group.stored_dedupe = self.prefetch_dedupe(&jobs);
+        let mut group = Some(group);
         let mut failure = None;
         let done: Vec<Done> = jobs
             .into_iter()
@@ -185,6 +191,33 @@ impl Writer {
         }
     }
 
+    /// The stored dedupe entries of the changes `jobs` push, in one read of the store (on
+    /// PostgreSQL one round trip instead of one per change). Read within the turn, after any
+    /// reload, so they are what the group's own lookups would find. A failed read leaves the
+    /// lookups to read one by one, where the error is reported.
+    fn prefetch_dedupe(&self, jobs: &[Job]) -> HashMap<(String, u64), Option<Vec<u8>>> {
+        let wanted: Vec<(String, u64)> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::Push { changes, .. } => Some(changes),
+                _ => None,
+            })
+            .flatten()
+            .map(|pushed| (pushed.change.origin_site.clone(), pushed.change.origin_seq))
+            .collect();
+        if wanted.len() < 2 {
+            return HashMap::new();
+        }
+        let keys: Vec<Vec<u8>> = wanted
+            .iter()
+            .map(|(site, seq)| keys::dedupe(site, *seq))
+            .collect();
+        match self.store.get_many(&keys) {
+            Ok(values) => wanted.into_iter().zip(values).collect(),
+            Err(_) => HashMap::new(),
+        }
+    }
+
     /// Answers every job of a group that could not start with `error`.
     fn refuse_group(&mut self, jobs: Vec<Job>, error: Error) {
         let message = refusal_message(&error);
@@ -202,6 +235,7 @@ impl Writer {
             batch: Batch::default(),
             entities: HashMap::new(),
             dedupe: HashMap::new(),
+            stored_dedupe: HashMap::new(),
             directory: self.shared.directory(),
             registry: self.shared.registry(),
             committed: Vec::new(),

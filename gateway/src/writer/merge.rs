@@ -148,13 +148,18 @@ impl Writer {
         let digest = *digest;
         let seen = match group.dedupe.get(&dedupe) {
             Some(&(global_seq, known, receipt)) => Some((global_seq, Some(known), receipt)),
-            None => match self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))? {
-                Some(raw) => Some(
-                    keys::decode_dedupe(&raw)
-                        .ok_or_else(|| Error::Corrupt("dedupe entry is not a number".into()))?,
-                ),
-                None => None,
-            },
+            None => {
+                let stored = match group.stored_dedupe.remove(&dedupe) {
+                    Some(stored) => stored,
+                    None => self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))?,
+                };
+                stored
+                    .map(|raw| {
+                        keys::decode_dedupe(&raw)
+                            .ok_or_else(|| Error::Corrupt("dedupe entry is not a number".into()))
+                    })
+                    .transpose()?
+            }
         };
         if let Some((global_seq, known, receipt)) = seen {
             // Entries from before digests were kept cannot be compared: taken as a retry. So is

@@ -23,6 +23,7 @@ pub(super) struct Connection {
     /// Whether this connection holds the writer's turn ([`WRITER_LOCK`]).
     pub(super) locked: bool,
     pub(super) get: Statement,
+    pub(super) get_many: Statement,
     pub(super) range: Statement,
     pub(super) put: Statement,
     pub(super) delete: Statement,
@@ -61,6 +62,7 @@ impl Connection {
             session: SESSIONS.fetch_add(1, Ordering::Relaxed),
             locked: false,
             get: prepare("SELECT v FROM hotline_kv WHERE k = $1").await?,
+            get_many: prepare("SELECT k, v FROM hotline_kv WHERE k = ANY($1)").await?,
             range: prepare(
                 "SELECT k, v FROM hotline_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
             )

@@ -39,6 +39,7 @@ use self::connection::{Slot, final_writes};
 use self::listen::listen;
 pub use self::namespace::Namespace;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -241,6 +242,31 @@ impl Store for PostgresStore {
                 })
                 .await
         })
+    }
+
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = keys.to_vec();
+        let reader = self.reader();
+        let found: HashMap<Vec<u8>, Vec<u8>> = self.call(async move {
+            reader
+                .with(async move |conn| {
+                    let rows = conn
+                        .client
+                        .query(&conn.get_many, &[&wanted])
+                        .await
+                        .map_err(|e| storage("read several keys", e))?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                        .collect())
+                })
+                .await
+        })?;
+        // A key asked twice gets its value twice.
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -95,6 +95,26 @@ fn reads_writes_and_a_flushed_batch_survives_a_server_crash() {
     assert_eq!(keys, vec![&b"k"[..], b"k\x00", b"k\xff"]);
     assert_eq!(store.range(b"k", b"l", 2).expect("range").len(), 2);
     assert!(store.range(b"l", b"k", 10).expect("backwards").is_empty());
+    // Several keys in one read: each one's value in the order asked, a missing or deleted key
+    // None, a key asked twice answered twice; the same as reading them one by one.
+    let asked: Vec<Vec<u8>> = [&b"k\xff"[..], b"missing", b"k", b"gone", b"k\xff"]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    let one_by_one: Vec<Option<Vec<u8>>> =
+        asked.iter().map(|k| store.get(k).expect("get")).collect();
+    assert_eq!(store.get_many(&asked).expect("get_many"), one_by_one);
+    assert_eq!(
+        one_by_one,
+        vec![
+            Some(b"high".to_vec()),
+            None,
+            Some(b"plain".to_vec()),
+            None,
+            Some(b"high".to_vec())
+        ]
+    );
+    assert!(store.get_many(&[]).expect("nothing asked").is_empty());
 
     let many: Vec<(Vec<u8>, Vec<u8>)> = (0u16..1000)
         .map(|i| (format!("p{i:04}").into_bytes(), i.to_be_bytes().to_vec()))
