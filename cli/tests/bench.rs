@@ -67,13 +67,17 @@ fn postgres_smoke_run_reports_its_figures() {
     for key in [
         "b4_postgres_1",
         "b4_postgres_group",
+        "b3_sled_group",
         "ingest_4_default",
+        "ingest_4_sled",
         "ingest_4_postgres",
         "ingest_4_postgres_2",
         "propagation_p99_default",
+        "propagation_p99_sled",
         "propagation_p99_postgres",
         "propagation_p99_postgres_2",
         "catch_up_default",
+        "catch_up_sled",
         "catch_up_postgres",
         "catch_up_postgres_2",
     ] {

@@ -76,7 +76,7 @@ impl GatewayState {
             "memory" => Arc::new(MemoryStore::new()),
             "postgres" => {
                 let pg = &config.postgres;
-                let store = PostgresStore::open_in(&pg.url, &pg.schema, pg.pool_size)?;
+                let store = PostgresStore::connect(pg)?;
                 tracing::info!(
                     engine = "postgres",
                     schema = pg.schema,

@@ -339,7 +339,7 @@ fn server_config(
 }
 
 /// All certificates in a PEM file; refuses a file with none.
-fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_error(path, format!("not a PEM certificate: {e}")))?;

@@ -204,6 +204,51 @@ impl LocalPostgres {
         })
     }
 
+    /// Makes the server take TCP connections over TLS only, presenting `cert_pem` with the key
+    /// `key_pem` (PEM): writes them into the data directory, turns `ssl` on, turns every
+    /// `host` line of `pg_hba.conf` into `hostssl` (a plain connection is refused) and reloads.
+    pub fn require_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), LocalPostgresError> {
+        let data = self.dir.path().join("data");
+        let write = |name: &str, text: &str| {
+            let path = data.join(name);
+            std::fs::write(&path, text)
+                .and_then(|()| {
+                    std::fs::set_permissions(
+                        &path,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                    )
+                })
+                .map_err(|e| failed("write the TLS files", e.to_string()))?;
+            if self.as_postgres {
+                give_to_postgres(&path)?;
+            }
+            Ok::<(), LocalPostgresError>(())
+        };
+        write("server.crt", cert_pem)?;
+        write("server.key", key_pem)?;
+        let hba_path = data.join("pg_hba.conf");
+        let hba = std::fs::read_to_string(&hba_path)
+            .map_err(|e| failed("read pg_hba.conf", e.to_string()))?;
+        let hba: String = hba
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        write("pg_hba.conf", &hba)?;
+        let conf_path = data.join("postgresql.conf");
+        let mut conf = std::fs::read_to_string(&conf_path)
+            .map_err(|e| failed("read postgresql.conf", e.to_string()))?;
+        conf.push_str("\nssl = on\n");
+        write("postgresql.conf", &conf)?;
+        let data = self.data_dir();
+        self.run("pg_ctl", &["reload", "-D", &data])?;
+        // The reload is a signal; the server applies it shortly after.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Ok(())
+    }
+
     fn data_dir(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }

@@ -306,10 +306,9 @@ pub(super) async fn catch_up(
     while head < changes {
         load.refill(client).await?;
         let answer = client.push(load.batch(batch)).await?.into_inner();
-        if let Some(pb::change_result::Outcome::Accepted(a)) =
-            answer.results.last().and_then(|r| r.outcome.clone())
-        {
-            head = a.global_seq;
+        match answer.results.last().and_then(|r| r.outcome.clone()) {
+            Some(pb::change_result::Outcome::Accepted(a)) => head = a.global_seq,
+            other => anyhow::bail!("a catch-up change was refused: {other:?}"),
         }
     }
     let mut late = reader.client("erfurt").await?;
@@ -319,7 +318,14 @@ pub(super) async fn catch_up(
         .await?
         .into_inner();
     let mut events = 0u64;
-    while let Some(event) = stream.message().await? {
+    // A stalled stream fails the run instead of holding it (a replica that never woke up).
+    let limit = std::time::Duration::from_secs(120);
+    while let Some(event) = tokio::time::timeout(limit, stream.message())
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("catch-up: no event within {limit:?} after {events} events")
+        })??
+    {
         events += 1;
         if event.cursor >= head {
             break;

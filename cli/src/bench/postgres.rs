@@ -1,7 +1,7 @@
 //! `hotline bench --storage postgres`: the gateway on PostgreSQL (one gateway, and two replicas)
-//! beside the default engine in one run,
-//! with the baseline of plain batched INSERTs of the same record size (B4), so the ratios say
-//! what the gateway's own work costs on top of the database.
+//! beside the embedded engines (redb, the default, and sled) in one run, with the baselines of
+//! plain batched INSERTs (B4) and of raw sled batches (B3) of the same record size, so the
+//! ratios say what the gateway's own work costs on top of each store.
 
 use std::time::Instant;
 
@@ -9,13 +9,15 @@ use hotline_runtime::local_postgres::LocalPostgres;
 use tokio_postgres::NoTls;
 
 use super::measure::{
-    catch_up, closed_loop, fresh_dir, percentile, propagation, propagation_detail, writers_on,
+    catch_up, closed_loop, fresh_dir, percentile, propagation, propagation_detail, raw_sled,
+    writers_on,
 };
 use super::server::{Kind, ServerProcess};
 use super::{BenchOptions, Figure};
 
 /// The figures; a throwaway local server of the bench's own unless `url` names a database
-/// (which then gets a table `hotline_b4` and a schema `hotline_bench`, both replaced).
+/// (which then gets a table `hotline_b4` and schemas `hotline_bench` and `hotline_bench_2`,
+/// each replaced).
 pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Result<Vec<Figure>> {
     let root = tempfile::Builder::new()
         .prefix("hotline-bench-")
@@ -49,7 +51,16 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
         "rows/s",
         String::new(),
     );
-    // The same figures on each: the default engine, PostgreSQL with one gateway, and two
+    // The embedded engines' baseline, the same batch of the same records into raw sled.
+    let b3 = raw_sled(root.path(), group, o.seconds, true)?;
+    figure(
+        "b3_sled_group",
+        format!("B3 raw sled, batch {group} + flush + fdatasync"),
+        b3,
+        "records/s",
+        String::new(),
+    );
+    // The same figures on each: the default engine, sled, PostgreSQL with one gateway, and two
     // gateway replicas on one PostgreSQL schema (sites spread over both; propagation and
     // catch-up read at the replica that did not accept the pushes).
     let setups = [
@@ -60,10 +71,12 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_default",
             ],
             name: "default engine (redb)",
-            replicas: vec![ServerProcess::start(
-                Kind::Gateway,
-                &fresh_dir(root.path(), "redb")?,
-            )?],
+            store: Store::Engine("redb"),
+        },
+        Setup {
+            keys: ["ingest_4_sled", "propagation_p99_sled", "catch_up_sled"],
+            name: "sled",
+            store: Store::Engine("sled"),
         },
         Setup {
             keys: [
@@ -72,12 +85,7 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_postgres",
             ],
             name: "PostgreSQL, 1 gateway",
-            replicas: on_postgres(
-                &fresh_dir(root.path(), "postgres")?,
-                &url,
-                "hotline_bench",
-                1,
-            )?,
+            store: Store::Postgres("hotline_bench", 1),
         },
         Setup {
             keys: [
@@ -86,17 +94,18 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_postgres_2",
             ],
             name: "PostgreSQL, 2 gateway replicas",
-            replicas: on_postgres(
-                &fresh_dir(root.path(), "postgres-2")?,
-                &url,
-                "hotline_bench_2",
-                2,
-            )?,
+            store: Store::Postgres("hotline_bench_2", 2),
         },
     ];
+    // A database given by URL may hold the schemas of an earlier run, whose audit trail is
+    // signed with that run's key: they go first.
+    drop_schemas(&url, &setups).await?;
     for setup in setups {
         let ([ingest_key, propagation_key, catch_up_key], engine) = (setup.keys, setup.name);
-        let servers: Vec<&ServerProcess> = setup.replicas.iter().collect();
+        // Started here and stopped at the end of the iteration, so no other setup's gateways
+        // share the cores while one is measured.
+        let replicas = setup.store.start(root.path(), &url)?;
+        let servers: Vec<&ServerProcess> = replicas.iter().collect();
         // The reader: the replica the pushing site (dortmund, site 0) is not on, if any.
         let reader = servers[servers.len() - 1];
         let (ingest, _, lat, mut four) = closed_loop(
@@ -112,10 +121,11 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
             ingest,
             "changes/s",
             format!(
-                "p50 {:.2} ms, p99 {:.2} ms per push; {:.0}% of B4 batch {group}",
+                "p50 {:.2} ms, p99 {:.2} ms per push; {:.0}% of B4, {:.0}% of B3 (batch {group})",
                 percentile(&lat, 0.5),
                 percentile(&lat, 0.99),
-                100.0 * ingest / b4.max(f64::MIN_POSITIVE)
+                100.0 * ingest / b4.max(f64::MIN_POSITIVE),
+                100.0 * ingest / b3.max(f64::MIN_POSITIVE)
             ),
         );
         let (mut client, mut load) = four.remove(0);
@@ -143,25 +153,55 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
     Ok(figures)
 }
 
-/// One configuration measured: its gateway processes.
+/// One configuration measured.
 struct Setup {
     /// Its figures' keys in `--json`: ingest, propagation p99, catch-up.
     keys: [&'static str; 3],
     name: &'static str,
-    replicas: Vec<ServerProcess>,
+    store: Store,
 }
 
-/// `count` gateway processes on `schema` of `url`, sharing the PKI and audit key in `dir`
-/// (started one after another: the first makes the schema and the key).
-fn on_postgres(
-    dir: &std::path::Path,
-    url: &str,
-    schema: &str,
-    count: usize,
-) -> anyhow::Result<Vec<ServerProcess>> {
-    (0..count)
-        .map(|_| ServerProcess::start_on_postgres(dir, url, schema))
-        .collect()
+/// Where a setup's gateways store.
+enum Store {
+    /// One gateway on this embedded engine.
+    Engine(&'static str),
+    /// This many gateway processes on this schema of the bench's database.
+    Postgres(&'static str, usize),
+}
+
+impl Store {
+    /// The setup's gateway processes, each with the PKI (and on PostgreSQL the audit key) in
+    /// one directory under `root`; replicas start one after another (the first makes the
+    /// schema and the key).
+    fn start(&self, root: &std::path::Path, url: &str) -> anyhow::Result<Vec<ServerProcess>> {
+        match *self {
+            Store::Engine(engine) => Ok(vec![ServerProcess::start_on(
+                Kind::Gateway,
+                &fresh_dir(root, engine)?,
+                Some(engine),
+            )?]),
+            Store::Postgres(schema, count) => {
+                let dir = fresh_dir(root, schema)?;
+                (0..count)
+                    .map(|_| ServerProcess::start_on_postgres(&dir, url, schema))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Drops the PostgreSQL schemas of `setups` from the database at `url`.
+async fn drop_schemas(url: &str, setups: &[Setup]) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    for setup in setups {
+        if let Store::Postgres(schema, _) = setup.store {
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Rows of 1 KB per second, inserted `batch` at a time, each batch one transaction committed

@@ -1,5 +1,7 @@
 //! The `[postgres]` table: where the gateway's store lives when `storage = "postgres"`.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -11,10 +13,15 @@ pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// `postgres://user[:password]@host[:port]/database`; the environment variable
-    /// `HOTLINE_POSTGRES_URL` keeps a password out of the config file. Without TLS: for
-    /// loopback and private networks (README, "PostgreSQL").
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=verify-full&...]`; the
+    /// environment variable `HOTLINE_POSTGRES_URL` keeps a password out of the config file.
+    /// Plain TCP unless `sslmode` (require, verify-ca, verify-full) or `ca_cert` ask for TLS
+    /// (README, "PostgreSQL").
     pub url: String,
+    /// The PEM file of the CA that signed the server's certificate: connections use TLS and
+    /// verify the certificate and the URL's host name against it. The URL's `sslrootcert`
+    /// names it when this is unset.
+    pub ca_cert: Option<PathBuf>,
     /// The schema the gateway's tables live in (made when missing): several federations can
     /// share one database, each in its own schema; the gateways of one federation name the same.
     pub schema: String,
@@ -28,6 +35,7 @@ impl Default for PostgresConfig {
             url: String::new(),
             schema: "public".into(),
             pool_size: DEFAULT_POOL_SIZE,
+            ca_cert: None,
         }
     }
 }
@@ -39,6 +47,7 @@ impl std::fmt::Debug for PostgresConfig {
             .field("url", &if self.url.is_empty() { "" } else { "(set)" })
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -61,14 +70,9 @@ impl PostgresConfig {
                     .into(),
             );
         }
-        if let Err(e) = self.url.parse::<tokio_postgres::Config>() {
-            return bad(
-                "postgres.url",
-                format!(
-                    "not a PostgreSQL connection URL (postgres://user@host:port/database): {e}"
-                ),
-            );
-        }
+        // The URL and its TLS parameters, as the store will read them (the CA file is read
+        // when the store connects, as the other certificate files are when they are used).
+        crate::store::postgres::link::Link::plan(&self.url, self.ca_cert.as_deref())?;
         crate::store::postgres::Namespace::new(&self.schema)?;
         if !(1..=64).contains(&self.pool_size) {
             return bad(

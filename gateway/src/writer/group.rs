@@ -196,10 +196,17 @@ impl Writer {
     /// reload, so they are what the group's own lookups would find. A failed read leaves the
     /// lookups to read one by one, where the error is reported.
     fn prefetch_dedupe(&self, jobs: &[Job]) -> HashMap<(String, u64), Option<Vec<u8>>> {
+        // Only what the lookups will ask for: a site's change naming another origin is refused
+        // before its lookup.
         let wanted: Vec<(String, u64)> = jobs
             .iter()
             .filter_map(|job| match job {
-                Job::Push { changes, .. } => Some(changes),
+                Job::Push {
+                    caller, changes, ..
+                } => Some(changes.iter().filter(move |pushed| match caller {
+                    super::Caller::Site { site, .. } => &pushed.change.origin_site == site,
+                    _ => true,
+                })),
                 _ => None,
             })
             .flatten()
@@ -214,7 +221,10 @@ impl Writer {
             .collect();
         match self.store.get_many(&keys) {
             Ok(values) => wanted.into_iter().zip(values).collect(),
-            Err(_) => HashMap::new(),
+            Err(error) => {
+                tracing::warn!(%error, "reading the group's dedupe entries at once failed; reading them one by one");
+                HashMap::new()
+            }
         }
     }
 

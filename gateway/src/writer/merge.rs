@@ -149,8 +149,8 @@ impl Writer {
         let seen = match group.dedupe.get(&dedupe) {
             Some(&(global_seq, known, receipt)) => Some((global_seq, Some(known), receipt)),
             None => {
-                let stored = match group.stored_dedupe.remove(&dedupe) {
-                    Some(stored) => stored,
+                let stored = match group.stored_dedupe.get(&dedupe) {
+                    Some(stored) => stored.clone(),
                     None => self.store.get(&keys::dedupe(&dedupe.0, dedupe.1))?,
                 };
                 stored

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
-use super::{CALL_TIMEOUT, CONNECT_TIMEOUT, storage};
+use super::link::Link;
+
+use super::{CALL_TIMEOUT, CONNECT_TIMEOUT, failure, storage};
 use crate::error::{Error, Result};
 use crate::store::{Batch, Write};
 
@@ -33,21 +35,16 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) async fn open(config: &tokio_postgres::Config, writer: bool) -> Result<Connection> {
-        let (client, connection) = config
-            .connect(NoTls)
+    pub(super) async fn open(link: &Link, writer: bool) -> Result<Connection> {
+        let client = link
+            .connect_driven()
             .await
-            .map_err(|e| storage("connect", e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection ended");
-            }
-        });
+            .map_err(|e| failure("connect", e))?;
         if writer {
             client
                 .batch_execute("SET synchronous_commit = off")
                 .await
-                .map_err(|e| storage("set synchronous_commit", e))?;
+                .map_err(|e| failure("set synchronous_commit", e))?;
         }
         let prepare = |sql: &'static str| {
             let client = &client;
@@ -55,7 +52,7 @@ impl Connection {
                 client
                     .prepare(sql)
                     .await
-                    .map_err(|e| storage("prepare a statement", e))
+                    .map_err(|e| failure("prepare a statement", e))
             }
         };
         Ok(Connection {
@@ -105,23 +102,23 @@ impl Connection {
             .client
             .transaction()
             .await
-            .map_err(|e| storage("begin", e))?;
+            .map_err(|e| failure("begin", e))?;
         if !deleted.is_empty() {
             tx.execute(&self.delete, &[&deleted])
                 .await
-                .map_err(|e| storage("delete", e))?;
+                .map_err(|e| failure("delete", e))?;
         }
         if !keys.is_empty() {
             tx.execute(&self.put, &[&keys, &values])
                 .await
-                .map_err(|e| storage("write", e))?;
+                .map_err(|e| failure("write", e))?;
         }
         let generation = match expected {
             Some(expected) => {
                 let row = tx
                     .query_opt(&self.bump, &[&expected])
                     .await
-                    .map_err(|e| storage("raise the write generation", e))?;
+                    .map_err(|e| failure("raise the write generation", e))?;
                 let Some(row) = row else {
                     return Err(Error::Storage(
                         "PostgreSQL: another gateway wrote during this gateway's turn (is a \
@@ -134,22 +131,22 @@ impl Connection {
             }
             None => None,
         };
-        tx.commit().await.map_err(|e| storage("commit", e))?;
+        tx.commit().await.map_err(|e| failure("commit", e))?;
         Ok(generation)
     }
 }
 
 /// A connection made on first use and again after it failed.
 pub(super) struct Slot {
-    pub(super) config: Arc<tokio_postgres::Config>,
+    pub(super) link: Arc<Link>,
     pub(super) writer: bool,
     pub(super) conn: Mutex<Option<Connection>>,
 }
 
 impl Slot {
-    pub(super) fn new(config: Arc<tokio_postgres::Config>, writer: bool) -> Arc<Slot> {
+    pub(super) fn new(link: Arc<Link>, writer: bool) -> Arc<Slot> {
         Arc::new(Slot {
-            config,
+            link,
             writer,
             conn: Mutex::new(None),
         })
@@ -167,7 +164,7 @@ impl Slot {
         }
         if guard.is_none() {
             let opened =
-                tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.config, self.writer))
+                tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.link, self.writer))
                     .await
                     .map_err(|_| {
                         storage("connect", format!("no answer within {CONNECT_TIMEOUT:?}"))

@@ -4,22 +4,23 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
-use super::{Namespace, POLL_INTERVAL, storage};
+use super::link::Link;
+use super::{Namespace, POLL_INTERVAL, failure, storage};
 use crate::error::Result;
 
 /// Wakes `others` when another gateway's group is durable: on its notification, and when a
 /// read of the write generation every [`POLL_INTERVAL`] finds one newer than `seen`. Runs
 /// until the store's runtime stops, connecting again after any failure.
 pub(super) async fn listen(
-    config: Arc<tokio_postgres::Config>,
+    link: Arc<Link>,
     namespace: Namespace,
     others: watch::Sender<u64>,
     seen: Arc<parking_lot::Mutex<Option<i64>>>,
 ) {
     loop {
-        if let Err(error) = listen_once(&config, &namespace, &others, &seen).await {
+        if let Err(error) = listen_once(&link, &namespace, &others, &seen).await {
             tracing::warn!(%error, "PostgreSQL listener ended; connecting again");
         }
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -27,18 +28,17 @@ pub(super) async fn listen(
 }
 
 async fn listen_once(
-    config: &tokio_postgres::Config,
+    link: &Link,
     namespace: &Namespace,
     others: &watch::Sender<u64>,
     seen: &parking_lot::Mutex<Option<i64>>,
 ) -> Result<()> {
-    let (client, mut connection) = config
-        .connect(NoTls)
+    let (client, mut messages) = link
+        .connect()
         .await
-        .map_err(|e| storage("connect the listener", e))?;
+        .map_err(|e| failure("connect the listener", e))?;
     let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
             if let AsyncMessage::Notification(n) = message {
                 if notified.send(n.payload().parse::<i64>().ok()).is_err() {
@@ -50,11 +50,11 @@ async fn listen_once(
     client
         .batch_execute(&format!("LISTEN {}", namespace.channel()))
         .await
-        .map_err(|e| storage("listen", e))?;
+        .map_err(|e| failure("listen", e))?;
     let statement = client
         .prepare("SELECT n FROM hotline_flush WHERE id = 2")
         .await
-        .map_err(|e| storage("prepare a statement", e))?;
+        .map_err(|e| failure("prepare a statement", e))?;
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     loop {
         let generation = tokio::select! {
@@ -66,7 +66,7 @@ async fn listen_once(
             _ = poll.tick() => client
                 .query_one(&statement, &[])
                 .await
-                .map_err(|e| storage("read the write generation", e))?
+                .map_err(|e| failure("read the write generation", e))?
                 .get::<_, i64>(0),
         };
         // Any other generation than this gateway's (one lost in a server's crash included).

@@ -29,6 +29,7 @@
 //! with a storage error (the gateway answers UNAVAILABLE).
 
 mod connection;
+pub(crate) mod link;
 mod listen;
 mod namespace;
 pub mod schema;
@@ -45,9 +46,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use self::link::Link;
+use crate::config::PostgresConfig;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use super::{Batch, Store};
 use crate::error::{Error, Result};
@@ -67,6 +69,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("PostgreSQL: {what}: {e}"))
+}
+
+/// [`storage`] for an error with causes: each is said (tokio-postgres says only "db error"
+/// and keeps the server's message in the cause).
+pub(super) fn failure(what: &str, e: impl std::error::Error) -> Error {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    storage(what, text)
 }
 
 /// PostgreSQL behind the [`Store`] trait.
@@ -105,26 +120,38 @@ impl PostgresStore {
         Self::open_in(url, "public", pool_size)
     }
 
-    /// Connects to the database at `url`, in `schema` (made when missing), with `pool_size`
-    /// reading connections, and brings the schema's tables up to date. Fails, with what was
-    /// wrong, when the server cannot be reached or the schema is newer than this gateway.
+    /// [`PostgresStore::connect`] without TLS options beyond those in `url`.
     pub fn open_in(url: &str, schema: &str, pool_size: usize) -> Result<PostgresStore> {
+        Self::connect(&PostgresConfig {
+            url: url.into(),
+            schema: schema.into(),
+            pool_size,
+            ca_cert: None,
+        })
+    }
+
+    /// Connects to the database `settings.url` names (over TLS when the URL or
+    /// `settings.ca_cert` ask for it, see [`link`]), in `settings.schema` (made when missing),
+    /// with `settings.pool_size` reading connections, and brings the schema's tables up to
+    /// date. Fails, with what was wrong, when the server cannot be reached, its certificate
+    /// does not verify, or the schema is newer than this gateway.
+    pub fn connect(settings: &PostgresConfig) -> Result<PostgresStore> {
+        let (schema, pool_size) = (settings.schema.as_str(), settings.pool_size);
         let namespace = Namespace::new(schema)?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::Config {
-            field: "postgres.url".into(),
-            problem: format!("not a PostgreSQL connection URL: {e}"),
-        })?;
+        let mut link = Link::new(&settings.url, settings.ca_cert.as_deref())?;
+        let config = link.config_mut();
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("hotline-gateway");
         // Every name the store uses resolves in its schema.
         config.options(format!("-c search_path={}", namespace.schema()));
-        let config = Arc::new(config);
+        let tls = link.tls();
+        let config = Arc::new(link);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hotline-postgres")
             .enable_all()
             .build()
-            .map_err(|e| storage("start the client runtime", e))?;
+            .map_err(|e| failure("start the client runtime", e))?;
         let store = PostgresStore {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
@@ -143,11 +170,10 @@ impl PostgresStore {
             let config = config.clone();
             let namespace = namespace.clone();
             async move {
-                let (mut client, connection) = config
-                    .connect(NoTls)
+                let mut client = config
+                    .connect_driven()
                     .await
-                    .map_err(|e| storage("connect", e))?;
-                tokio::spawn(connection);
+                    .map_err(|e| failure("connect", e))?;
                 tokio::time::timeout(CALL_TIMEOUT, schema::migrate(&mut client, &namespace))
                     .await
                     .map_err(|_| {
@@ -163,6 +189,7 @@ impl PostgresStore {
         if !applied.is_empty() {
             tracing::info!(?applied, schema, "PostgreSQL schema migrated");
         }
+        tracing::info!(schema, tls, "PostgreSQL store open");
         store.handle.spawn(listen(
             config,
             namespace,
@@ -237,7 +264,7 @@ impl Store for PostgresStore {
                         .client
                         .query_opt(&conn.get, &[&key])
                         .await
-                        .map_err(|e| storage("read", e))?;
+                        .map_err(|e| failure("read", e))?;
                     Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
                 })
                 .await
@@ -257,7 +284,7 @@ impl Store for PostgresStore {
                         .client
                         .query(&conn.get_many, &[&wanted])
                         .await
-                        .map_err(|e| storage("read several keys", e))?;
+                        .map_err(|e| failure("read several keys", e))?;
                     Ok(rows
                         .into_iter()
                         .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
@@ -283,7 +310,7 @@ impl Store for PostgresStore {
                         .client
                         .query(&conn.range, &[&start, &end, &limit])
                         .await
-                        .map_err(|e| storage("read a range", e))?;
+                        .map_err(|e| failure("read a range", e))?;
                     Ok(rows
                         .into_iter()
                         .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
@@ -349,13 +376,13 @@ impl Store for PostgresStore {
                     conn.client
                         .execute("SELECT pg_advisory_lock($1, $2)", &[&WRITER_LOCK, &key])
                         .await
-                        .map_err(|e| storage("wait for the writer's turn", e))?;
+                        .map_err(|e| failure("wait for the writer's turn", e))?;
                     conn.locked = true;
                     let row = conn
                         .client
                         .query_one(&conn.generation, &[])
                         .await
-                        .map_err(|e| storage("read the write generation", e))?;
+                        .map_err(|e| failure("read the write generation", e))?;
                     let version: Option<i32> = row.get(1);
                     if version.unwrap_or(0) > schema::latest() {
                         return Err(Error::Storage(format!(
@@ -451,16 +478,16 @@ async fn sync_commit(
         .client
         .transaction()
         .await
-        .map_err(|e| storage("begin the flush", e))?;
+        .map_err(|e| failure("begin the flush", e))?;
     tx.batch_execute("SET LOCAL synchronous_commit = on")
         .await
-        .map_err(|e| storage("flush", e))?;
+        .map_err(|e| failure("flush", e))?;
     // A commit that changed no row writes no commit record and waits for no WAL: the marker
     // row must be there.
     let updated = tx
         .execute(&conn.flush, &[])
         .await
-        .map_err(|e| storage("flush", e))?;
+        .map_err(|e| failure("flush", e))?;
     if updated != 1 {
         return Err(Error::Corrupt(
             "PostgreSQL: the flush marker row (hotline_flush id 1) is missing".into(),
@@ -469,9 +496,9 @@ async fn sync_commit(
     if let Some((channel, generation)) = notify {
         tx.execute("SELECT pg_notify($1, $2)", &[&channel, &generation])
             .await
-            .map_err(|e| storage("notify", e))?;
+            .map_err(|e| failure("notify", e))?;
     }
-    tx.commit().await.map_err(|e| storage("flush", e))
+    tx.commit().await.map_err(|e| failure("flush", e))
 }
 
 #[cfg(test)]

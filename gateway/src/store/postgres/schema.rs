@@ -6,7 +6,7 @@
 
 use tokio_postgres::Client;
 
-use super::{Namespace, storage};
+use super::{Namespace, failure};
 use crate::error::{Error, Result};
 
 /// The first key of the advisory lock migrations hold (transaction-scoped): "hotm"; the second
@@ -40,20 +40,20 @@ pub async fn migrate(client: &mut Client, namespace: &Namespace) -> Result<Vec<i
     let tx = client
         .transaction()
         .await
-        .map_err(|e| storage("begin the migration", e))?;
+        .map_err(|e| failure("begin the migration", e))?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&MIGRATION_LOCK, &namespace.key()],
     )
     .await
-    .map_err(|e| storage("wait for the migration lock", e))?;
+    .map_err(|e| failure("wait for the migration lock", e))?;
     // The name is checked (a-z, 0-9, _), so it needs no quoting.
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         namespace.schema()
     ))
     .await
-    .map_err(|e| storage("create the schema", e))?;
+    .map_err(|e| failure("create the schema", e))?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS hotline_schema (
              version integer PRIMARY KEY,
@@ -61,11 +61,11 @@ pub async fn migrate(client: &mut Client, namespace: &Namespace) -> Result<Vec<i
              applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await
-    .map_err(|e| storage("create hotline_schema", e))?;
+    .map_err(|e| failure("create hotline_schema", e))?;
     let row = tx
         .query_one("SELECT COALESCE(MAX(version), 0) FROM hotline_schema", &[])
         .await
-        .map_err(|e| storage("read the schema version", e))?;
+        .map_err(|e| failure("read the schema version", e))?;
     let current: i32 = row.get(0);
     if current > latest() {
         return Err(Error::Storage(format!(
@@ -78,17 +78,17 @@ pub async fn migrate(client: &mut Client, namespace: &Namespace) -> Result<Vec<i
     for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
         tx.batch_execute(sql)
             .await
-            .map_err(|e| storage(&format!("schema migration {version} ({name})"), e))?;
+            .map_err(|e| failure(&format!("schema migration {version} ({name})"), e))?;
         tx.execute(
             "INSERT INTO hotline_schema (version, name) VALUES ($1, $2)",
             &[version, name],
         )
         .await
-        .map_err(|e| storage("record the schema version", e))?;
+        .map_err(|e| failure("record the schema version", e))?;
         applied.push(*version);
     }
     tx.commit()
         .await
-        .map_err(|e| storage("commit the migration", e))?;
+        .map_err(|e| failure("commit the migration", e))?;
     Ok(applied)
 }

@@ -18,7 +18,7 @@ fn sql(url: &str, query: &str) -> Vec<String> {
         let (client, connection) = url
             .parse::<tokio_postgres::Config>()
             .expect("url")
-            .connect(NoTls)
+            .connect(tokio_postgres::NoTls)
             .await
             .expect("connect");
         tokio::spawn(connection);
@@ -380,4 +380,88 @@ fn the_store_works_again_after_the_server_is_back() {
     assert_eq!(store.get(b"before").expect("get"), Some(b"1".to_vec()));
     assert_eq!(store.get(b"after").expect("get"), Some(b"3".to_vec()));
     assert_eq!(store.get(b"during").expect("get"), None);
+}
+
+/// A store reached over TLS: with the server taking TLS only, the store connects when it
+/// trusts the server's CA (`ca_cert`, or `sslrootcert` in the URL) and the certificate names
+/// the URL's host; it is refused without TLS, with another CA, and with a certificate for
+/// another name. Nothing of the URL's password shows in any error.
+#[test]
+fn a_store_over_tls_verifies_the_server() {
+    use hotline_runtime::pki::CertAuthority;
+    let Some(server) = server() else { return };
+    let ca = CertAuthority::generate("db-test").expect("CA");
+    let localhost = [std::net::IpAddr::from([127, 0, 0, 1])];
+    let cert = ca
+        .issue_server(&[], &localhost, time::Duration::hours(1))
+        .expect("server certificate");
+    server
+        .require_tls(&cert.cert_pem, &cert.key_pem)
+        .expect("TLS on");
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("write");
+    let url = server.url("postgres");
+    let password = url
+        .split(':')
+        .nth(2)
+        .and_then(|rest| rest.split('@').next())
+        .expect("password in the URL")
+        .to_owned();
+    let settings = |url: &str, ca: Option<&std::path::Path>| PostgresConfig {
+        url: url.into(),
+        schema: "tls_test".into(),
+        pool_size: 1,
+        ca_cert: ca.map(std::path::Path::to_path_buf),
+    };
+    let refused = |url: &str, ca: Option<&std::path::Path>| match PostgresStore::connect(&settings(
+        url, ca,
+    )) {
+        Ok(_) => panic!("connected"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(!e.contains(&password), "the password shows: {e}");
+            e
+        }
+    };
+
+    let plain = refused(&url, None);
+    assert!(
+        plain.contains("no encryption") || plain.contains("pg_hba"),
+        "{plain}"
+    );
+
+    let store = PostgresStore::connect(&settings(&url, Some(&ca_path))).expect("over TLS");
+    put(&store, &[(b"over", b"tls")]);
+    store.flush().expect("flush");
+    assert_eq!(store.get(b"over").expect("get"), Some(b"tls".to_vec()));
+    drop(store);
+    let in_url = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        ca_path.display()
+    );
+    let store = PostgresStore::connect(&settings(&in_url, None)).expect("CA named in the URL");
+    assert_eq!(store.get(b"over").expect("get"), Some(b"tls".to_vec()));
+    drop(store);
+
+    let other = CertAuthority::generate("someone-else").expect("CA");
+    let other_path = dir.path().join("other.pem");
+    std::fs::write(&other_path, other.cert_pem()).expect("write");
+    let untrusted = refused(&url, Some(&other_path));
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+
+    let wrong_name = ca
+        .issue_server(&["db.example"], &[], time::Duration::hours(1))
+        .expect("certificate for another name");
+    server
+        .require_tls(&wrong_name.cert_pem, &wrong_name.key_pem)
+        .expect("TLS with the other certificate");
+    let mismatch = refused(&url, Some(&ca_path));
+    assert!(
+        mismatch.to_lowercase().contains("certificate"),
+        "{mismatch}"
+    );
 }
