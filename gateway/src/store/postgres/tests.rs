@@ -180,14 +180,16 @@ fn a_flush_on_another_connection_than_the_apply_fails() {
     assert_eq!(store.get(b"after").expect("get"), Some(b"1".to_vec()));
 }
 
-/// Migrations run once and are recorded; a start on a database whose schema is newer than
-/// this gateway knows is refused and names both versions; a bad URL names the field.
+/// Migrations run once and are recorded; a gateway still running when a newer release
+/// migrates refuses its next turn, and a start on a database whose schema is newer than this
+/// gateway knows is refused and names both versions; a bad URL names the field.
 #[test]
 fn migrations_run_once_and_a_newer_schema_is_refused() {
     let Some(server) = server() else { return };
     let url = server.url("postgres");
     drop(PostgresStore::open(&url, 1).expect("first open"));
-    drop(PostgresStore::open(&url, 1).expect("second open"));
+    // A gateway of this release still running when a newer one migrates the schema.
+    let running = PostgresStore::open(&url, 1).expect("second open");
     assert_eq!(
         sql(
             &url,
@@ -205,6 +207,18 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         &url,
         "INSERT INTO hotline_schema (version, name) VALUES (9999, 'from the future')",
     );
+    // It writes no more: its next turn is refused, saying why (and the turn is given back).
+    let stopped = running
+        .begin_group()
+        .expect_err("a turn on a schema a newer release migrated")
+        .to_string();
+    running.end_group();
+    assert!(
+        stopped.contains("newer gateway upgraded the schema to version 9999")
+            && stopped.contains("writes no more"),
+        "{stopped}"
+    );
+    drop(running);
     let refused = PostgresStore::open(&url, 1)
         .expect_err("newer schema")
         .to_string();
