@@ -68,11 +68,15 @@ pub fn spawn_until_listening(
     let ready = ready.to_owned();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
+        // The last lines logged, for the error when the process ends before it is ready.
+        let mut last = std::collections::VecDeque::new();
         let result = loop {
             match lines.next() {
                 None => {
+                    let last: Vec<String> = last.into();
                     break Err(anyhow::anyhow!(
-                        "the process exited before logging {ready:?}"
+                        "the process exited before logging {ready:?}; its last lines:\n{}",
+                        last.join("\n")
                     ));
                 }
                 Some(Err(e)) => break Err(e.into()),
@@ -84,7 +88,12 @@ pub fn spawn_until_listening(
                         .ok_or_else(|| anyhow::anyhow!("no addr in {line}"))
                         .and_then(|addr| Ok(addr.parse::<SocketAddr>()?));
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(line)) => {
+                    if last.len() == 20 {
+                        last.pop_front();
+                    }
+                    last.push_back(line);
+                }
             }
         };
         let _ = found.send(result);

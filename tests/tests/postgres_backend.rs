@@ -267,22 +267,29 @@ async fn two_gateways_on_one_database_act_as_one() -> anyhow::Result<()> {
     second.stop().await
 }
 
-/// A free port on 127.0.0.1, so a gateway process restarted after a kill is found at its
-/// address again.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A gateway process of `config` (written to `path`), once it listens.
+/// A gateway process of `config` (written to `path`), once it listens. A start that fails
+/// is tried again for a few seconds: the port of a gateway killed a moment ago may still be
+/// held (CI once saw "Address already in use" here).
 async fn gateway_process(
     config: &GatewayConfig,
     path: &std::path::Path,
 ) -> anyhow::Result<(ChildProcess, std::net::SocketAddr)> {
     std::fs::write(path, gateway_toml(config))?;
-    let command = child_gateway_command(path)?;
-    tokio::task::spawn_blocking(move || spawn_until_listening(command, "listening")).await?
+    let mut tries = 0;
+    loop {
+        let command = child_gateway_command(path)?;
+        match tokio::task::spawn_blocking(move || spawn_until_listening(command, "listening"))
+            .await?
+        {
+            Ok(started) => return Ok(started),
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("gateway start failed, trying again: {e:#}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Failover: two gateway processes on one database; dortmund uses the first and names the
@@ -301,7 +308,6 @@ async fn a_site_fails_over_to_the_other_gateway_and_loses_nothing() -> anyhow::R
     let mut configs = Vec::new();
     for dir in &dirs[..2] {
         let mut config = on_server(&pki, dir.path(), &server);
-        config.listen = format!("127.0.0.1:{}", free_port()?);
         config.audit.signing_key = Some(key.clone());
         configs.push(config);
     }
@@ -311,6 +317,8 @@ async fn a_site_fails_over_to_the_other_gateway_and_loses_nothing() -> anyhow::R
         .collect();
     let (mut first, first_addr) = gateway_process(&configs[0], &paths[0]).await?;
     let (mut second, second_addr) = gateway_process(&configs[1], &paths[1]).await?;
+    // The killed gateway comes back where the sites look for it.
+    configs[0].listen = first_addr.to_string();
 
     let mut dortmund = adapter_config(&pki, "twenty4help", "dortmund", first_addr, dirs[2].path())?;
     dortmund.gateway.replicas = vec![format!("https://{second_addr}")];
