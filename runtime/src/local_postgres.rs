@@ -206,7 +206,8 @@ impl LocalPostgres {
 
     /// Makes the server take TCP connections over TLS only, presenting `cert_pem` with the key
     /// `key_pem` (PEM): writes them into the data directory, turns `ssl` on, turns every
-    /// `host` line of `pg_hba.conf` into `hostssl` (a plain connection is refused) and reloads.
+    /// `host` line of `pg_hba.conf` into `hostssl` (a plain connection is refused) and asks
+    /// the server to reload (applied shortly after the call returns).
     pub fn require_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), LocalPostgresError> {
         let data = self.dir.path().join("data");
         let write = |name: &str, text: &str| {
@@ -243,10 +244,8 @@ impl LocalPostgres {
         conf.push_str("\nssl = on\n");
         write("postgresql.conf", &conf)?;
         let data = self.data_dir();
-        self.run("pg_ctl", &["reload", "-D", &data])?;
-        // The reload is a signal; the server applies it shortly after.
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        Ok(())
+        // A signal: the server applies it shortly after (callers wait until it shows).
+        self.run("pg_ctl", &["reload", "-D", &data])
     }
 
     fn data_dir(&self) -> String {

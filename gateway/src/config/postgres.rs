@@ -70,6 +70,18 @@ impl PostgresConfig {
                     .into(),
             );
         }
+        if self
+            .ca_cert
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return bad(
+                "postgres.ca_cert",
+                "empty: name the PEM file of the CA that signed the database server's \
+                 certificate, or leave the field out (no TLS)"
+                    .into(),
+            );
+        }
         // The URL and its TLS parameters, as the store will read them (the CA file is read
         // when the store connects, as the other certificate files are when they are used).
         crate::store::postgres::link::Link::plan(&self.url, self.ca_cert.as_deref())?;

@@ -291,6 +291,25 @@ fn postgres_needs_a_url_and_a_bounded_pool() {
     config.postgres.url = "postgres://hotline:s3cret@127.0.0.1:5432/hotline".into();
     config.validate().expect("a good url");
     assert!(!format!("{config:?}").contains("s3cret"));
+
+    // TLS: asked for without a CA, or an empty CA path, is refused at start naming the field;
+    // a CA file is read when the store connects, not here.
+    config.postgres.url = "postgres://hotline:s3cret@db:5432/hotline?sslmode=verify-full".into();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("postgres.ca_cert") && !err.contains("s3cret"),
+        "{err}"
+    );
+    config.postgres.ca_cert = Some("".into());
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("postgres.ca_cert") && err.contains("empty"),
+        "{err}"
+    );
+    config.postgres.ca_cert = Some("/etc/hotline/pki/postgres-ca.pem".into());
+    config.validate().expect("TLS with a CA named");
+    config.postgres.ca_cert = None;
+    config.postgres.url = "postgres://hotline:s3cret@127.0.0.1:5432/hotline".into();
     for size in [0, 65] {
         config.postgres.pool_size = size;
         let err = config.validate().unwrap_err().to_string();

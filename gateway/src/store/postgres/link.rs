@@ -66,6 +66,14 @@ impl Link {
                 "not a PostgreSQL connection URL (postgres://user@host:port/database): {e}"
             ),
         })?;
+        // An sslmode this reading missed but tokio-postgres found (left at its default, prefer,
+        // otherwise) would be switched off below: refused instead.
+        if config.get_ssl_mode() != tokio_postgres::config::SslMode::Prefer {
+            return Err(config_error(
+                "postgres.url sets sslmode in a form the gateway does not read; write it as \
+             postgres://user@host:port/database?sslmode=verify-full&sslrootcert=<ca.pem>",
+            ));
+        }
         let ca = ca_cert.map(Path::to_path_buf).or(tls.root_cert);
         match (tls.mode, ca) {
             (Mode::Plain, Some(_)) if tls.explicit => Err(config_error(
@@ -161,16 +169,27 @@ fn tls_parameters(url: &str) -> Result<(String, TlsParameters)> {
         explicit: false,
         root_cert: None,
     };
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), found));
-    };
-    if !(base.starts_with("postgres://") || base.starts_with("postgresql://")) {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        // A `key=value` string: TLS settings only in the URL form (or postgres.ca_cert).
+        if url.to_ascii_lowercase().contains("ssl") {
+            return Err(config_error(
+                "postgres.url is a key=value string naming ssl settings; write TLS settings in \
+                 the URL form, postgres://user@host:port/database?sslmode=verify-full&\
+                 sslrootcert=<ca.pem>, or set postgres.ca_cert",
+            ));
+        }
         return Ok((url.to_owned(), found));
     }
+    // The query starts at the first `?` after the user part (a password may hold a `?`).
+    let authority = url.rfind('@').map_or(0, |at| at + 1);
+    let Some(at) = url[authority..].find('?').map(|i| authority + i) else {
+        return Ok((url.to_owned(), found));
+    };
+    let (base, query) = (&url[..at], &url[at + 1..]);
     let mut kept = Vec::new();
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+        match percent_decoded(key)?.as_str() {
             "sslmode" => {
                 found.explicit = true;
                 found.mode = match value {
@@ -186,7 +205,16 @@ fn tls_parameters(url: &str) -> Result<(String, TlsParameters)> {
                     }
                 };
             }
-            "sslrootcert" => found.root_cert = Some(PathBuf::from(percent_decoded(value)?)),
+            "sslrootcert" => {
+                let path = percent_decoded(value)?;
+                if path.is_empty() || path == "system" {
+                    return Err(config_error(
+                        "sslrootcert must name the PEM file of the CA that signed the server's \
+                         certificate (the system's store is not used)",
+                    ));
+                }
+                found.root_cert = Some(PathBuf::from(path));
+            }
             _ => kept.push(pair),
         }
     }
@@ -225,7 +253,9 @@ fn percent_decoded(value: &str) -> Result<String> {
 fn client_config(ca: &Path) -> Result<rustls::ClientConfig> {
     let pem = std::fs::read(ca).map_err(|e| Error::File {
         path: ca.to_owned(),
-        problem: format!("cannot read the PostgreSQL CA certificate (postgres.ca_cert): {e}"),
+        problem: format!(
+            "cannot read the PostgreSQL CA certificate (postgres.ca_cert or sslrootcert): {e}"
+        ),
     })?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in crate::tls::certificates(ca, &pem)? {
@@ -372,6 +402,41 @@ mod tests {
             refused.contains("/nonexistent/ca.pem") && refused.contains("cannot read"),
             "{refused}"
         );
+    }
+
+    /// Every way of asking for TLS that the reading above could miss is refused, never
+    /// downgraded to plain TCP (found by a review: a key=value string, a percent-encoded key
+    /// and a `?` in the password all connected in plain TCP).
+    #[test]
+    fn tls_asked_for_in_any_spelling_is_never_plain() {
+        for url in [
+            "host=db user=u dbname=h sslmode=require",
+            "host=db user=u sslmode=prefer",
+            "postgres://u@db/h?ssl%6Dode=require",
+            "postgres://u:pa?ss@db/h?sslmode=require",
+            "postgresql://u@db/h?sslmode=verify-full",
+        ] {
+            match Link::new(url, None) {
+                Ok(link) => panic!("{url}: accepted, tls {}", link.tls()),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("postgres.ca_cert") || e.contains("does not read"),
+                        "{url}: {e}"
+                    );
+                    assert!(!e.contains("pa?ss"), "{url}: {e}");
+                }
+            }
+        }
+        // Text like a parameter inside the password is the password's (it once ended up in
+        // an error message, read as a parameter).
+        let link = Link::new("postgres://u:x?sslmode=hunter2@db/h", None).expect("plain");
+        assert!(!link.tls());
+        let refused = problem(Link::new("postgres://u@db/h?sslrootcert=system", None));
+        assert!(refused.contains("system's store is not used"), "{refused}");
+        // A password with a `?` and no TLS asked: plain, the password intact.
+        let link = Link::new("postgres://u:pa?ss@db/h?application_name=x", None).expect("plain");
+        assert!(!link.tls());
     }
 
     #[test]

@@ -71,9 +71,23 @@ pub(super) fn storage(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("PostgreSQL: {what}: {e}"))
 }
 
-/// [`storage`] for an error with causes: each is said (tokio-postgres says only "db error"
-/// and keeps the server's message in the cause).
+/// [`storage`] for an error of the client: the error says what failed (tokio-postgres says
+/// only "db error"), the log says why, with the server's message from its causes. The causes
+/// stay out of the error, which reaches the sites (`UNAVAILABLE`): the server's text can name
+/// hosts, users and certificates of the operator's network.
 pub(super) fn failure(what: &str, e: impl std::error::Error) -> Error {
+    tracing::warn!(what, cause = %with_causes(&e), "PostgreSQL call failed");
+    storage(what, e)
+}
+
+/// [`failure`] at start, before any site is served: the causes go into the error too, so the
+/// operator reads why the gateway did not start where it stops.
+pub(super) fn start_failure(what: &str, e: impl std::error::Error) -> Error {
+    storage(what, with_causes(&e))
+}
+
+/// The error and each of its causes, joined by ": ".
+fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(next) = cause {
@@ -81,7 +95,7 @@ pub(super) fn failure(what: &str, e: impl std::error::Error) -> Error {
         text.push_str(&next.to_string());
         cause = next.source();
     }
-    storage(what, text)
+    text
 }
 
 /// PostgreSQL behind the [`Store`] trait.
@@ -173,7 +187,7 @@ impl PostgresStore {
                 let mut client = config
                     .connect_driven()
                     .await
-                    .map_err(|e| failure("connect", e))?;
+                    .map_err(|e| start_failure("connect", e))?;
                 tokio::time::timeout(CALL_TIMEOUT, schema::migrate(&mut client, &namespace))
                     .await
                     .map_err(|_| {
