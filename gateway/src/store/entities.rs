@@ -41,6 +41,43 @@ pub fn read(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityState>> {
     finish(head).map(Some)
 }
 
+/// The stored states of `keys`, whole, in the order asked (`None` where nothing is stored):
+/// the same as [`read`] for each, in two reads of the store whatever their number (the heads,
+/// then the elements of those stored), where [`read`] makes one to three per entity. For a
+/// store whose reads are round trips (PostgreSQL).
+pub fn read_many(store: &dyn Store, keys: &[EntityKey]) -> Result<Vec<Option<EntityState>>> {
+    let head_keys: Vec<Vec<u8>> = keys.iter().map(keys::entity).collect();
+    let mut heads: Vec<Option<pb::EntityState>> = store
+        .get_many(&head_keys)?
+        .into_iter()
+        .map(|raw| raw.map(|raw| decode("entity head", &raw)).transpose())
+        .collect::<Result<_>>()?;
+    // Which entity and element prefix each range read belongs to.
+    let mut owners = Vec::new();
+    let mut ranges = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if heads[i].is_some() {
+            for &prefix in element_prefixes(key.kind) {
+                let start = keys::element_prefix(prefix, key);
+                let end = keys::prefix_end(&start);
+                owners.push((i, prefix));
+                ranges.push((start, end));
+            }
+        }
+    }
+    for ((i, prefix), elements) in owners.into_iter().zip(store.ranges(&ranges)?) {
+        if let Some(head) = heads[i].as_mut() {
+            for (_, value) in elements {
+                push_element(head, prefix, &value)?;
+            }
+        }
+    }
+    heads
+        .into_iter()
+        .map(|head| head.map(finish).transpose())
+        .collect()
+}
+
 /// The stored head of `key`: its registers and delete stamp, without comments or call events
 /// (one read, where [`read`] also reads every element); `None` when nothing is stored. For
 /// readers of registers only, as [`for_each_head`].

@@ -65,6 +65,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Up to `limit` entries with `start <= key < end`, in key order.
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Every entry of each of several ranges (`start..end`), in the order asked, each in key
+    /// order. PostgreSQL answers in one round trip; the embedded engines range by range.
+    fn ranges(&self, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Entries>> {
+        ranges
+            .iter()
+            .map(|(start, end)| self.range(start, end, usize::MAX))
+            .collect()
+    }
     /// Makes every applied batch durable.
     fn flush(&self) -> Result<()>;
     /// Called after a failed `apply` or `flush`: drops whatever the store holds in memory and

@@ -30,6 +30,10 @@ pub(super) struct Group {
     /// read in one call before the group starts ([`Writer::prefetch_dedupe`]); a lookup not
     /// found here reads the store itself.
     pub(super) stored_dedupe: HashMap<(String, u64), Option<Vec<u8>>>,
+    /// The stored states (`None`: none stored) of the entities the group's pushes change that
+    /// the writer's cache did not hold, read at once before the group starts
+    /// ([`Writer::prefetch_entities`]); a load not found here reads the store itself.
+    pub(super) stored_entities: HashMap<EntityKey, Option<Arc<EntityState>>>,
     pub(super) directory: Arc<Directory>,
     pub(super) registry: Arc<Registry>,
     pub(super) committed: Vec<Committed>,
@@ -116,6 +120,26 @@ impl Durable {
     }
 }
 
+/// Entities a group reads at once at most ([`Writer::prefetch_entities`]); a larger group
+/// reads them one by one, so no group holds more than this many states besides the cache.
+const PREFETCH_ENTITIES: usize = 1024;
+
+/// The changes `jobs` push that their callers may push: a site's change naming another
+/// origin is refused before anything is read for it, so nothing is read for it in advance.
+fn own_pushes(jobs: &[Job]) -> impl Iterator<Item = &super::pushed::Pushed> {
+    jobs.iter()
+        .filter_map(|job| match job {
+            Job::Push {
+                caller, changes, ..
+            } => Some(changes.iter().filter(move |pushed| match caller {
+                super::Caller::Site { site, .. } => &pushed.change.origin_site == site,
+                _ => true,
+            })),
+            _ => None,
+        })
+        .flatten()
+}
+
 /// The writer's turn on a store several gateways share ([`Store::begin_group`]), ended when
 /// dropped, on every path out of a group.
 struct Turn(Arc<dyn crate::store::Store>);
@@ -150,6 +174,7 @@ impl Writer {
         }
         let mut group = self.new_group();
         group.stored_dedupe = self.prefetch_dedupe(&jobs);
+        group.stored_entities = self.prefetch_entities(&jobs);
         let mut group = Some(group);
         let mut failure = None;
         let done: Vec<Done> = jobs
@@ -191,25 +216,40 @@ impl Writer {
         }
     }
 
+    /// The stored states of the entities the changes `jobs` push name and the cache does not
+    /// hold, in two reads of the store (on PostgreSQL, instead of one to three round trips per
+    /// entity; after another replica wrote, the cache is empty). At most
+    /// [`PREFETCH_ENTITIES`]; a failed read leaves the loads to read one by one.
+    fn prefetch_entities(&self, jobs: &[Job]) -> HashMap<EntityKey, Option<Arc<EntityState>>> {
+        let mut wanted: Vec<EntityKey> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for pushed in own_pushes(jobs) {
+            let key = &pushed.change.key;
+            if self.cache.get(key).is_none() && seen.insert(key.clone()) {
+                wanted.push(key.clone());
+            }
+        }
+        if wanted.len() < 2 || wanted.len() > PREFETCH_ENTITIES {
+            return HashMap::new();
+        }
+        match crate::store::entities::read_many(self.store.as_ref(), &wanted) {
+            Ok(states) => wanted
+                .into_iter()
+                .zip(states.into_iter().map(|state| state.map(Arc::new)))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading the group's entities at once failed; reading them one by one");
+                HashMap::new()
+            }
+        }
+    }
+
     /// The stored dedupe entries of the changes `jobs` push, in one read of the store (on
     /// PostgreSQL one round trip instead of one per change). Read within the turn, after any
     /// reload, so they are what the group's own lookups would find. A failed read leaves the
     /// lookups to read one by one, where the error is reported.
     fn prefetch_dedupe(&self, jobs: &[Job]) -> HashMap<(String, u64), Option<Vec<u8>>> {
-        // Only what the lookups will ask for: a site's change naming another origin is refused
-        // before its lookup.
-        let wanted: Vec<(String, u64)> = jobs
-            .iter()
-            .filter_map(|job| match job {
-                Job::Push {
-                    caller, changes, ..
-                } => Some(changes.iter().filter(move |pushed| match caller {
-                    super::Caller::Site { site, .. } => &pushed.change.origin_site == site,
-                    _ => true,
-                })),
-                _ => None,
-            })
-            .flatten()
+        let wanted: Vec<(String, u64)> = own_pushes(jobs)
             .map(|pushed| (pushed.change.origin_site.clone(), pushed.change.origin_seq))
             .collect();
         if wanted.len() < 2 {
@@ -246,6 +286,7 @@ impl Writer {
             entities: HashMap::new(),
             dedupe: HashMap::new(),
             stored_dedupe: HashMap::new(),
+            stored_entities: HashMap::new(),
             directory: self.shared.directory(),
             registry: self.shared.registry(),
             committed: Vec::new(),

@@ -486,7 +486,11 @@ impl Writer {
         if let Some(state) = group.entities.get(key).or_else(|| self.cache.get(key)) {
             return Ok(Arc::clone(state));
         }
-        Ok(Arc::new(entities::read_or_new(self.store.as_ref(), key)?))
+        match group.stored_entities.get(key) {
+            Some(Some(state)) => Ok(Arc::clone(state)),
+            Some(None) => Ok(Arc::new(EntityState::new(key.clone()))),
+            None => Ok(Arc::new(entities::read_or_new(self.store.as_ref(), key)?)),
+        }
     }
 
     /// Drops log entries beyond the retention, a step per group.

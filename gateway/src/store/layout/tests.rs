@@ -106,6 +106,22 @@ fn assert_reads_back(store: &dyn Store, states: &[EntityState]) {
             state.key
         );
     }
+    // Read together (and one key not stored among them): the same, in the order asked.
+    let mut keys: Vec<EntityKey> = states.iter().rev().map(|s| s.key.clone()).collect();
+    keys.insert(
+        keys.len() / 2,
+        EntityKey::new(EntityKind::Ticket, "ASZ-2026-999999"),
+    );
+    let together = entities::read_many(store, &keys).unwrap();
+    let one_by_one: Vec<Option<EntityState>> = keys
+        .iter()
+        .map(|key| entities::read(store, key).unwrap())
+        .collect();
+    assert_eq!(
+        together, one_by_one,
+        "read together and one by one disagree"
+    );
+    assert_eq!(together.iter().filter(|s| s.is_none()).count(), 1);
     let scanned = entities::scan_all(store).unwrap();
     assert_eq!(scanned.len(), states.len());
     let mut chunks = entities::Chunks::new(7);

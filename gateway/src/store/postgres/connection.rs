@@ -26,6 +26,7 @@ pub(super) struct Connection {
     pub(super) locked: bool,
     pub(super) get: Statement,
     pub(super) get_many: Statement,
+    pub(super) ranges: Statement,
     pub(super) range: Statement,
     pub(super) put: Statement,
     pub(super) delete: Statement,
@@ -60,6 +61,17 @@ impl Connection {
             locked: false,
             get: prepare("SELECT v FROM hotline_kv WHERE k = $1").await?,
             get_many: prepare("SELECT k, v FROM hotline_kv WHERE k = ANY($1)").await?,
+            // A lateral subquery per range: a plain join's generic plan (used once the
+            // statement ran a few times) scanned the whole table per call (measured: catch-up
+            // at 450 changes/s); this one stays an index range scan per range.
+            ranges: prepare(
+                "SELECT r.i, kv.k, kv.v \
+                 FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS r(s, e, i) \
+                 CROSS JOIN LATERAL \
+                 (SELECT k, v FROM hotline_kv WHERE k >= r.s AND k < r.e ORDER BY k) kv \
+                 ORDER BY r.i, kv.k",
+            )
+            .await?,
             range: prepare(
                 "SELECT k, v FROM hotline_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
             )

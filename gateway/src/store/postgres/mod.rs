@@ -51,7 +51,7 @@ use crate::config::PostgresConfig;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 
-use super::{Batch, Store};
+use super::{Batch, Entries, Store};
 use crate::error::{Error, Result};
 
 /// The first key of the advisory lock a writer's group holds (its turn): "hotw"; the second
@@ -308,6 +308,37 @@ impl Store for PostgresStore {
         })?;
         // A key asked twice gets its value twice.
         Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
+    fn ranges(&self, ranges: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Entries>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let starts: Vec<Vec<u8>> = ranges.iter().map(|(s, _)| s.clone()).collect();
+        let ends: Vec<Vec<u8>> = ranges.iter().map(|(_, e)| e.clone()).collect();
+        let count = ranges.len();
+        let reader = self.reader();
+        self.call(async move {
+            reader
+                .with(async move |conn| {
+                    let rows = conn
+                        .client
+                        .query(&conn.ranges, &[&starts, &ends])
+                        .await
+                        .map_err(|e| failure("read several ranges", e))?;
+                    let mut out: Vec<Entries> = vec![Vec::new(); count];
+                    for row in rows {
+                        // WITH ORDINALITY counts from 1.
+                        let i = usize::try_from(row.get::<_, i64>(0) - 1)
+                            .ok()
+                            .filter(|i| *i < count)
+                            .ok_or_else(|| storage("read several ranges", "a row of no range"))?;
+                        out[i].push((row.get::<_, Vec<u8>>(1), row.get::<_, Vec<u8>>(2)));
+                    }
+                    Ok(out)
+                })
+                .await
+        })
     }
 
     fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -115,6 +115,26 @@ fn reads_writes_and_a_flushed_batch_survives_a_server_crash() {
         ]
     );
     assert!(store.get_many(&[]).expect("nothing asked").is_empty());
+    // Several ranges in one read: each range's entries in key order, in the order asked
+    // (overlapping, empty and backwards ranges included), as range by range.
+    let asked: Vec<(Vec<u8>, Vec<u8>)> = [
+        (&b"k"[..], &b"l"[..]),
+        (b"k\x00", b"k\xff"),
+        (b"x", b"y"),
+        (b"k", b"k\x01"),
+        (b"l", b"k"),
+    ]
+    .iter()
+    .map(|(s, e)| (s.to_vec(), e.to_vec()))
+    .collect();
+    let one_by_one: Vec<_> = asked
+        .iter()
+        .map(|(s, e)| store.range(s, e, usize::MAX).expect("range"))
+        .collect();
+    assert_eq!(store.ranges(&asked).expect("ranges"), one_by_one);
+    let lengths: Vec<usize> = one_by_one.iter().map(Vec::len).collect();
+    assert_eq!(lengths, vec![3, 1, 0, 2, 0]);
+    assert!(store.ranges(&[]).expect("no ranges").is_empty());
 
     let many: Vec<(Vec<u8>, Vec<u8>)> = (0u16..1000)
         .map(|i| (format!("p{i:04}").into_bytes(), i.to_be_bytes().to_vec()))
