@@ -120,8 +120,8 @@ impl Durable {
     }
 }
 
-/// Entities a group reads at once at most ([`Writer::prefetch_entities`]); a larger group
-/// reads them one by one, so no group holds more than this many states besides the cache.
+/// Entities a group reads at once at most ([`Writer::prefetch_entities`]); a group touching
+/// more reads them one by one, so the prefetched states are never more than this many.
 const PREFETCH_ENTITIES: usize = 1024;
 
 /// The changes `jobs` push that their callers may push: a site's change naming another

@@ -276,10 +276,11 @@ impl Writer {
             .collect();
         let before_empty = before.is_empty();
         let team_before = focus_team(&before).map(str::to_owned);
-        // The state is changed in place: neither the group nor the cache keeps the old one, so
-        // it is copied only when a reader still holds it.
+        // The state is changed in place: neither the group, the cache nor the group's
+        // prefetched states keep the old one, so it is copied only when a reader still holds it.
         group.entities.remove(&change.key);
         self.cache.take(&change.key);
+        group.stored_entities.remove(&change.key);
         if erasure::erases(change) {
             // The erased comments carry no file any more (the state's join clears them).
             for (digest, key) in crate::files::refs_of(&before) {
