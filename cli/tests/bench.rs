@@ -2,19 +2,29 @@
 //! figure. No timing is asserted here (the machine is shared and noisy); the figures live in
 //! BENCHMARKS.md.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// `hotline` run with `args`, without backtraces in its errors.
+fn hotline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("hotline runs")
+}
+
+/// The JSON figures of a bench run with `args`, which must exit 0.
+fn figures(args: &[&str]) -> serde_json::Value {
+    let output = hotline(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
 
 /// The smoke run exits 0 and its JSON holds every figure with a positive value.
 #[test]
 fn smoke_run_reports_every_figure() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["bench", "--smoke", "--json"])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("hotline runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed: {stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let json = figures(&["bench", "--smoke", "--json"]);
     let keys = [
         "b3_sled_1",
         "b3_sled_batch",
@@ -56,14 +66,7 @@ fn postgres_smoke_run_reports_its_figures() {
         eprintln!("NOTICE: PostgreSQL not installed; bench --storage postgres skipped");
         return;
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(["bench", "--smoke", "--json", "--storage", "postgres"])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("hotline runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "bench failed: {stderr}");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    let json = figures(&["bench", "--smoke", "--json", "--storage", "postgres"]);
     for key in [
         "b4_postgres_1",
         "b4_postgres_group",
@@ -95,11 +98,7 @@ fn postgres_smoke_run_reports_its_figures() {
 #[test]
 fn storage_flag_refuses_what_it_cannot_measure() {
     let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(args)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .expect("hotline runs");
+        let output = hotline(args);
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stderr).into_owned(),

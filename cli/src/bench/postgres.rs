@@ -71,12 +71,12 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_default",
             ],
             name: "default engine (redb)",
-            store: Store::Engine("redb"),
+            store: Storage::Engine("redb"),
         },
         Setup {
             keys: ["ingest_4_sled", "propagation_p99_sled", "catch_up_sled"],
             name: "sled",
-            store: Store::Engine("sled"),
+            store: Storage::Engine("sled"),
         },
         Setup {
             keys: [
@@ -85,7 +85,7 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_postgres",
             ],
             name: "PostgreSQL, 1 gateway",
-            store: Store::Postgres("hotline_bench", 1),
+            store: Storage::Postgres("hotline_bench", 1),
         },
         Setup {
             keys: [
@@ -94,7 +94,7 @@ pub(super) async fn figures(o: &BenchOptions, url: Option<String>) -> anyhow::Re
                 "catch_up_postgres_2",
             ],
             name: "PostgreSQL, 2 gateway replicas",
-            store: Store::Postgres("hotline_bench_2", 2),
+            store: Storage::Postgres("hotline_bench_2", 2),
         },
     ];
     // A database given by URL may hold the schemas of an earlier run, whose audit trail is
@@ -158,29 +158,29 @@ struct Setup {
     /// Its figures' keys in `--json`: ingest, propagation p99, catch-up.
     keys: [&'static str; 3],
     name: &'static str,
-    store: Store,
+    store: Storage,
 }
 
 /// Where a setup's gateways store.
-enum Store {
+enum Storage {
     /// One gateway on this embedded engine.
     Engine(&'static str),
     /// This many gateway processes on this schema of the bench's database.
     Postgres(&'static str, usize),
 }
 
-impl Store {
+impl Storage {
     /// The setup's gateway processes, each with the PKI (and on PostgreSQL the audit key) in
     /// one directory under `root`; replicas start one after another (the first makes the
     /// schema and the key).
     fn start(&self, root: &std::path::Path, url: &str) -> anyhow::Result<Vec<ServerProcess>> {
         match *self {
-            Store::Engine(engine) => Ok(vec![ServerProcess::start_on(
+            Storage::Engine(engine) => Ok(vec![ServerProcess::start_on(
                 Kind::Gateway,
                 &fresh_dir(root, engine)?,
                 Some(engine),
             )?]),
-            Store::Postgres(schema, count) => {
+            Storage::Postgres(schema, count) => {
                 let dir = fresh_dir(root, schema)?;
                 (0..count)
                     .map(|_| ServerProcess::start_on_postgres(&dir, url, schema))
@@ -195,7 +195,7 @@ async fn drop_schemas(url: &str, setups: &[Setup]) -> anyhow::Result<()> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
     for setup in setups {
-        if let Store::Postgres(schema, _) = setup.store {
+        if let Storage::Postgres(schema, _) = setup.store {
             client
                 .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 .await?;

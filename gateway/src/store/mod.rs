@@ -58,6 +58,12 @@ pub trait Store: Send + Sync + 'static {
     fn apply(&self, batch: Batch) -> Result<()>;
     /// Reads one key.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// True when each read is a round trip to a server (PostgreSQL): then reading what a
+    /// writer group will need at once, with [`Store::get_many`] and [`Store::ranges`], pays.
+    /// An embedded engine reads from its own pages; its callers read as they go.
+    fn reads_are_round_trips(&self) -> bool {
+        false
+    }
     /// Reads several keys at once: each one's value, in the order asked. A store whose reads
     /// are round trips (PostgreSQL) answers in one; the embedded engines read one by one.
     fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {

@@ -173,8 +173,10 @@ impl Writer {
             }
         }
         let mut group = self.new_group();
-        group.stored_dedupe = self.prefetch_dedupe(&jobs);
-        group.stored_entities = self.prefetch_entities(&jobs);
+        if self.store.reads_are_round_trips() {
+            group.stored_dedupe = self.prefetch_dedupe(&jobs);
+            group.stored_entities = self.prefetch_entities(&jobs);
+        }
         let mut group = Some(group);
         let mut failure = None;
         let done: Vec<Done> = jobs

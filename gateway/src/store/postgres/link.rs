@@ -105,15 +105,12 @@ impl Link {
     ) -> std::result::Result<(Client, Messages), tokio_postgres::Error> {
         match &self.tls {
             None => {
-                let (client, mut connection) = self.config.connect(NoTls).await?;
-                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                Ok((client, Box::pin(messages)))
+                let (client, connection) = self.config.connect(NoTls).await?;
+                Ok((client, messages(connection)))
             }
             Some(tls) => {
-                let maker = Rustls(Arc::clone(tls));
-                let (client, mut connection) = self.config.connect(maker).await?;
-                let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                Ok((client, Box::pin(messages)))
+                let (client, connection) = self.config.connect(Rustls(Arc::clone(tls))).await?;
+                Ok((client, messages(connection)))
             }
         }
     }
@@ -135,6 +132,17 @@ impl Link {
         });
         Ok(client)
     }
+}
+
+/// A connection, plain or over TLS, as the stream of its messages.
+fn messages<S, T>(mut connection: tokio_postgres::Connection<S, T>) -> Messages
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(futures_util::stream::poll_fn(move |cx| {
+        connection.poll_message(cx)
+    }))
 }
 
 fn config_error(problem: &str) -> Error {

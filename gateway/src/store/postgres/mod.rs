@@ -159,7 +159,7 @@ impl PostgresStore {
         // Every name the store uses resolves in its schema.
         config.options(format!("-c search_path={}", namespace.schema()));
         let tls = link.tls();
-        let config = Arc::new(link);
+        let link = Arc::new(link);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hotline-postgres")
@@ -169,9 +169,9 @@ impl PostgresStore {
         let store = PostgresStore {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
-            writer: Slot::new(config.clone(), true),
+            writer: Slot::new(link.clone(), true),
             readers: (0..pool_size.max(1))
-                .map(|_| Slot::new(config.clone(), false))
+                .map(|_| Slot::new(link.clone(), false))
                 .collect(),
             next_reader: AtomicUsize::new(0),
             seen: Arc::new(parking_lot::Mutex::new(None)),
@@ -181,10 +181,10 @@ impl PostgresStore {
             others: watch::channel(0).0,
         };
         let applied = store.call({
-            let config = config.clone();
+            let link = link.clone();
             let namespace = namespace.clone();
             async move {
-                let mut client = config
+                let mut client = link
                     .connect_driven()
                     .await
                     .map_err(|e| start_failure("connect", e))?;
@@ -205,7 +205,7 @@ impl PostgresStore {
         }
         tracing::info!(schema, tls, "PostgreSQL store open");
         store.handle.spawn(listen(
-            config,
+            link,
             namespace,
             store.others.clone(),
             Arc::clone(&store.seen),
@@ -285,6 +285,10 @@ impl Store for PostgresStore {
         })
     }
 
+    fn reads_are_round_trips(&self) -> bool {
+        true
+    }
+
     fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -299,10 +303,7 @@ impl Store for PostgresStore {
                         .query(&conn.get_many, &[&wanted])
                         .await
                         .map_err(|e| failure("read several keys", e))?;
-                    Ok(rows
-                        .into_iter()
-                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                        .collect())
+                    Ok(pairs(rows).collect())
                 })
                 .await
         })?;
@@ -356,10 +357,7 @@ impl Store for PostgresStore {
                         .query(&conn.range, &[&start, &end, &limit])
                         .await
                         .map_err(|e| failure("read a range", e))?;
-                    Ok(rows
-                        .into_iter()
-                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                        .collect())
+                    Ok(pairs(rows).collect())
                 })
                 .await
         })
@@ -392,11 +390,8 @@ impl Store for PostgresStore {
         if flushed.is_err() {
             // The next turn reads the store again, whatever generation it finds.
             *self.seen.lock() = None;
-            let mut kept = self.pending.lock();
             for session in pending {
-                if !kept.contains(&session) {
-                    kept.push(session);
-                }
+                self.applied(session);
             }
         }
         flushed
@@ -415,7 +410,7 @@ impl Store for PostgresStore {
         let key = self.namespace.key();
         let seen = *self.seen.lock();
         let seen_start = self.seen_start.lock().clone();
-        let generation = self.call(async move {
+        let (generation, start, changed) = self.call(async move {
             writer
                 .with(async move |conn| {
                     conn.client
@@ -449,7 +444,6 @@ impl Store for PostgresStore {
                 })
                 .await
         })?;
-        let (generation, start, changed) = generation;
         *self.seen.lock() = Some(generation);
         *self.seen_start.lock() = Some(start);
         Ok(changed)
@@ -461,7 +455,7 @@ impl Store for PostgresStore {
         let expected = self.seen.lock().ok_or_else(|| {
             Error::Storage("PostgreSQL: a group's batch outside the writer's turn".into())
         })?;
-        let generation = self.call(async move {
+        let applied = self.call(async move {
             writer
                 .with(async move |conn| {
                     if !conn.locked {
@@ -476,8 +470,7 @@ impl Store for PostgresStore {
                 })
                 .await
         });
-        let generation = generation.inspect_err(|_| *self.seen.lock() = None)?;
-        let (generation, session) = generation;
+        let (generation, session) = applied.inspect_err(|_| *self.seen.lock() = None)?;
         *self.seen.lock() = generation;
         self.applied(session);
         Ok(())
@@ -510,6 +503,12 @@ impl Store for PostgresStore {
     fn others_wrote(&self) -> Option<watch::Receiver<u64>> {
         Some(self.others.subscribe())
     }
+}
+
+/// The key and value of each row of a `SELECT k, v`.
+fn pairs(rows: Vec<tokio_postgres::Row>) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+    rows.into_iter()
+        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
 }
 
 /// Commits a one-row update synchronously on `conn`: every commit before it, on any connection,
