@@ -230,7 +230,11 @@ impl Grown {
 /// and call events in place, its registers each converted to the wire type to be measured.
 /// `None` when nothing grows.
 pub fn growth(before: &EntityState, change: &Change) -> Option<(Grown, Grown)> {
-    let delta = EntityState::delta(change);
+    growth_of(before, &EntityState::delta(change))
+}
+
+/// [`growth`] of a change given as its delta ([`EntityState::delta`]).
+pub fn growth_of(before: &EntityState, delta: &EntityState) -> Option<(Grown, Grown)> {
     let mut touched = EntityState::new(before.key.clone());
     for name in delta.registers.keys() {
         if let Some(register) = before.registers.get(name) {
@@ -247,20 +251,25 @@ pub fn growth(before: &EntityState, change: &Change) -> Option<(Grown, Grown)> {
             touched.call_events.insert(id.clone(), event.clone());
         }
     }
-    let old_touched = Grown::of(&touched, &delta);
-    touched.join(&delta);
-    let new_touched = Grown::of(&touched, &delta);
+    let old_touched = Grown::of(&touched, delta);
+    touched.join(delta);
+    let new_touched = Grown::of(&touched, delta);
     if !new_touched.grows(&old_touched) {
         return None;
     }
-    let old = Grown::of(before, &delta);
+    let old = Grown::of(before, delta);
     Some((old, old.replace(old_touched, new_touched)))
 }
 
 /// Checks that `change`, merged into `before`, keeps the entity within its bounds (see the
 /// module docs); the error names the measure, the entity and the limit.
 pub fn check_change(before: &EntityState, change: &Change) -> Result<()> {
-    match growth(before, change) {
+    check_delta(before, &EntityState::delta(change))
+}
+
+/// [`check_change`] of a change given as its delta ([`EntityState::delta`]).
+pub fn check_delta(before: &EntityState, delta: &EntityState) -> Result<()> {
+    match growth_of(before, delta) {
         None => Ok(()),
         Some((old, new)) => check_growth(&before.key, &old, &new),
     }

@@ -172,6 +172,31 @@ impl EntityState {
         crate::erasure::erase_personal_data(self);
     }
 
+    /// [`EntityState::join`] taking `other` whole: its elements move in instead of being
+    /// copied (the gateway's writer joins a change's delta this way; the delta is built on the
+    /// pushing caller's thread).
+    pub fn join_owned(&mut self, other: EntityState) {
+        debug_assert_eq!(self.key, other.key, "join across different entities");
+        for (name, register) in other.registers {
+            match self.registers.get_mut(&name) {
+                Some(mine) => mine.join(&register),
+                None => {
+                    self.registers.insert(name, register);
+                }
+            }
+        }
+        for (id, comment) in other.comments {
+            join_element_owned(&mut self.comments, id, comment);
+        }
+        for (id, event) in other.call_events {
+            join_element_owned(&mut self.call_events, id, event);
+        }
+        if other.deleted > self.deleted {
+            self.deleted = other.deleted;
+        }
+        crate::erasure::erase_personal_data(self);
+    }
+
     /// The winning value of a register, if written.
     pub fn value(&self, register: &str) -> Option<&FieldValue> {
         self.registers.get(register).map(|r| &r.winner.value)
@@ -222,6 +247,23 @@ fn join_element<T: Clone + Serialize + PartialEq>(
         }
         None => {
             set.insert(id, incoming.clone());
+        }
+    }
+}
+
+/// [`join_element`] taking the incoming element whole.
+fn join_element_owned<T>(set: &mut BTreeMap<String, Stamped<T>>, id: String, incoming: Stamped<T>)
+where
+    T: Clone + Serialize + PartialEq,
+{
+    match set.get_mut(&id) {
+        Some(existing) => {
+            if incoming.lww_cmp(existing) == Ordering::Greater {
+                *existing = incoming;
+            }
+        }
+        None => {
+            set.insert(id, incoming);
         }
     }
 }

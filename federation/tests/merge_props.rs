@@ -84,6 +84,38 @@ proptest! {
         prop_assert_eq!(join(&join(&a, &b), &c), join(&a, &join(&b, &c)));
         prop_assert_eq!(join(&a, &a), a);
     }
+    /// Joining a state taken whole (`join_owned`, as the gateway's writer joins a change's
+    /// delta) gives what joining it by reference gives: for whole states of any history, and
+    /// for each change's delta against the state before it.
+    #[test]
+    fn a_join_taking_the_other_state_whole_is_the_same_join(
+        mine in common::history(),
+        theirs in common::history(),
+    ) {
+        let (mine, joined) = (replay(&mine), replay(&theirs));
+        for (key, other) in &joined.entities {
+            let mut by_reference = mine
+                .entities
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| EntityState::new(key.clone()));
+            let mut owned = by_reference.clone();
+            by_reference.join(other);
+            owned.join_owned(other.clone());
+            prop_assert_eq!(owned, by_reference);
+        }
+        let mut applied = mine.clone();
+        let mut owned = mine;
+        for change in &theirs {
+            applied.apply(change);
+            owned
+                .entities
+                .entry(change.key.clone())
+                .or_insert_with(|| EntityState::new(change.key.clone()))
+                .join_owned(EntityState::delta(change));
+            prop_assert_eq!(&owned, &applied);
+        }
+    }
 }
 
 fn set_subject(site: &str, wall_ms: u64, subject: &str) -> Change {

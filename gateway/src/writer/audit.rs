@@ -15,7 +15,6 @@ use hotline_federation::authority::{Caller, Refusal};
 use hotline_federation::{Change, FieldOp};
 use hotline_proto::v1 as pb;
 use prost::Message;
-use serde_json::json;
 
 use super::{Group, Outcome, Writer};
 use crate::error::{Error, Result};
@@ -69,25 +68,42 @@ fn touched(change: &Change) -> Vec<String> {
         .collect()
 }
 
-/// What an entry says of a change whatever its outcome: its digest in hex and the names of
-/// what it touches.
+/// What an entry says of a change whatever its outcome (its digest in hex, the names of what
+/// it touches, its origin), prepared as the parts of the entry's detail JSON that come before
+/// and after the global sequence: worked out on the pushing caller's thread, so the writer
+/// only joins them ([`change_record`]).
 #[derive(Clone, Debug)]
 pub(super) struct Summary {
-    digest: String,
-    fields: Vec<String>,
+    /// `{"digest":"<hex>","fields":[...]`
+    opening: String,
+    /// `"origin_seq":<n>,"origin_site":"<site>"`
+    origin: String,
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
 impl Summary {
     /// The summary of `change`, whose digest is `digest`.
     pub(super) fn of(change: &Change, digest: &[u8; 32]) -> Self {
+        let fields = serde_json::Value::from(touched(change));
         Summary {
-            digest: hex(digest),
-            fields: touched(change),
+            opening: format!(r#"{{"digest":"{}","fields":{fields}"#, hex(digest)),
+            origin: format!(
+                r#""origin_seq":{},"origin_site":{}"#,
+                change.origin_seq,
+                json_string(&change.origin_site)
+            ),
         }
     }
 }
 
-/// The entry of a decided change: `<prefix>.accepted` or `<prefix>.refused`.
+/// The entry of a decided change: `<prefix>.accepted` or `<prefix>.refused`. Its detail is a
+/// JSON object with its keys in order (what `serde_json` writes for a map): `digest`,
+/// `fields`, `global_seq` (accepted), `origin_seq`, `origin_site`, `rule` (refused), `tenant`
+/// (a site's change).
 pub(super) fn change_record(
     now: u64,
     actor: String,
@@ -97,31 +113,30 @@ pub(super) fn change_record(
     summary: &Summary,
     outcome: &Outcome,
 ) -> Record {
-    let mut detail = json!({
-        "origin_site": change.origin_site,
-        "origin_seq": change.origin_seq,
-        "digest": summary.digest,
-        "fields": summary.fields,
-    });
-    if let Some(tenant) = tenant {
-        detail["tenant"] = json!(tenant);
-    }
-    let action = match outcome {
+    let mut detail = String::with_capacity(summary.opening.len() + summary.origin.len() + 96);
+    detail.push_str(&summary.opening);
+    detail.push(',');
+    let (action, rule) = match outcome {
         Outcome::Accepted { global_seq, .. } => {
-            detail["global_seq"] = json!(global_seq);
-            format!("{prefix}.accepted")
+            detail.push_str(&format!(r#""global_seq":{global_seq},"#));
+            (format!("{prefix}.accepted"), None)
         }
-        Outcome::Rejected(Refusal { rule, .. }) => {
-            detail["rule"] = json!(rule.name());
-            format!("{prefix}.refused")
-        }
+        Outcome::Rejected(Refusal { rule, .. }) => (format!("{prefix}.refused"), Some(rule)),
     };
+    detail.push_str(&summary.origin);
+    if let Some(rule) = rule {
+        detail.push_str(&format!(r#","rule":{}"#, json_string(rule.name())));
+    }
+    if let Some(tenant) = tenant {
+        detail.push_str(&format!(r#","tenant":{}"#, json_string(tenant)));
+    }
+    detail.push('}');
     Record {
         at_ms: now,
         actor,
         action,
         subject: change.key.to_string(),
-        detail_json: detail.to_string(),
+        detail_json: detail,
     }
 }
 
@@ -211,5 +226,85 @@ mod salt_tests {
         assert_eq!(salts.len(), 1000);
         assert_eq!(entry_salt(&key, 5), entry_salt(&key, 5));
         assert_ne!(entry_salt(&key, 5), entry_salt(&other, 5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hotline_federation::Hlc;
+    use hotline_federation::authority::Rule;
+    use hotline_federation::model::{EntityKey, EntityKind};
+    use hotline_federation::state::change_digest;
+    use serde_json::json;
+
+    use super::super::pushed::tests::comment;
+    use super::*;
+
+    /// The detail as built from a map and written by `serde_json`, as entries were before it
+    /// was prepared in parts.
+    fn from_map(change: &Change, tenant: Option<&str>, outcome: &Outcome) -> String {
+        let mut detail = json!({
+            "origin_site": change.origin_site,
+            "origin_seq": change.origin_seq,
+            "digest": hex(&change_digest(change)),
+            "fields": touched(change),
+        });
+        if let Some(tenant) = tenant {
+            detail["tenant"] = json!(tenant);
+        }
+        match outcome {
+            Outcome::Accepted { global_seq, .. } => detail["global_seq"] = json!(global_seq),
+            Outcome::Rejected(Refusal { rule, .. }) => detail["rule"] = json!(rule.name()),
+        }
+        detail.to_string()
+    }
+
+    /// The detail joined from prepared parts is byte for byte what `serde_json` writes for the
+    /// same map, for either outcome, with and without a tenant, and for names that need
+    /// escaping; and it parses back to that map.
+    #[test]
+    fn a_detail_joined_from_parts_is_the_map_serde_writes() {
+        let sites = ["erfurt", "quote\"back\\slash", "ümlaut\u{1}ctl"];
+        for (n, site) in sites.into_iter().enumerate() {
+            let change = Change {
+                key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001"),
+                ops: vec![
+                    comment("erfurt-1"),
+                    comment("a\"b"),
+                    FieldOp::Delete {
+                        reason: "dup".into(),
+                    },
+                ],
+                origin_site: site.into(),
+                origin_seq: u64::MAX - n as u64,
+                hlc: Hlc::new(1_790_000_000_000, 3),
+            };
+            let summary = Summary::of(&change, &change_digest(&change));
+            let outcomes = [
+                Outcome::Accepted {
+                    global_seq: u64::MAX,
+                    duplicate: false,
+                },
+                Outcome::Rejected(Refusal::new(Rule::ClockSkew, "ahead")),
+            ];
+            for outcome in &outcomes {
+                for tenant in [None, Some("twenty4help"), Some("t\"x")] {
+                    let record = change_record(
+                        7,
+                        "site:x".into(),
+                        tenant,
+                        "push",
+                        &change,
+                        &summary,
+                        outcome,
+                    );
+                    let expected = from_map(&change, tenant, outcome);
+                    assert_eq!(record.detail_json, expected);
+                    let parsed: serde_json::Value =
+                        serde_json::from_str(&record.detail_json).unwrap();
+                    assert_eq!(parsed.to_string(), expected);
+                }
+            }
+        }
     }
 }

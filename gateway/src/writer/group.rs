@@ -212,9 +212,14 @@ impl Writer {
         for done in done {
             done.answer();
         }
-        for committed in committed {
-            // No live subscriber is fine: they catch up from the store.
-            let _ = self.shared.committed.send(Arc::new(committed));
+        // No live subscriber is fine: they catch up from the store. One that subscribes after
+        // this count reads the head adopted above and catches up to it from the store.
+        if self.shared.committed.receiver_count() == 0 {
+            self.dropper.free(committed);
+        } else {
+            for committed in committed {
+                let _ = self.shared.committed.send(Arc::new(committed));
+            }
         }
     }
 

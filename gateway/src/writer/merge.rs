@@ -25,6 +25,13 @@ use hotline_federation::authority::{
 };
 use hotline_federation::state::change_digest;
 
+/// What the pushing caller worked out of an accepted change ([`Pushed`]): the change as its
+/// log record's field, and its delta.
+struct Prepared {
+    log_field: Vec<u8>,
+    delta: EntityState,
+}
+
 impl Writer {
     pub(super) fn process(
         &mut self,
@@ -128,6 +135,7 @@ impl Writer {
         pushed: &mut Pushed,
     ) -> Result<(Outcome, Option<Receipt>)> {
         let log_field = std::mem::take(&mut pushed.log_field);
+        let delta = pushed.delta.take();
         let Pushed {
             change,
             digest,
@@ -219,10 +227,12 @@ impl Writer {
                 return refused(refusal);
             }
         }
-        if let Some(too_large) = super::bounds::too_large(&before, change) {
+        let delta = delta.unwrap_or_else(|| EntityState::delta(change));
+        if let Some(too_large) = super::bounds::too_large(&before, &delta) {
             return Ok((too_large, None));
         }
-        let global_seq = self.append(group, change, before, now, Some(log_field))?;
+        let prepared = Prepared { log_field, delta };
+        let global_seq = self.append(group, change, before, now, Some(prepared))?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
         let names_customer = change.ops.iter().any(|op| {
             matches!(
@@ -260,15 +270,19 @@ impl Writer {
     }
 
     /// Merges an accepted change, computes its visibility effects and adds its writes;
-    /// `log_field` is the change already encoded for its log record (see [`Pushed`]).
+    /// `prepared` is what the pushing caller worked out of it (see [`Pushed`]).
     fn append(
         &mut self,
         group: &mut Group,
         change: &Change,
         before: Arc<EntityState>,
         now: u64,
-        log_field: Option<Vec<u8>>,
+        prepared: Option<Prepared>,
     ) -> Result<u64> {
+        let (log_field, delta) = match prepared {
+            Some(Prepared { log_field, delta }) => (Some(log_field), Some(delta)),
+            None => (None, None),
+        };
         let tenants = group.registry.tenant_ids();
         let access_before: Vec<Access> = tenants
             .iter()
@@ -289,7 +303,10 @@ impl Writer {
             }
         }
         let mut after = before;
-        Arc::make_mut(&mut after).apply(change);
+        match delta {
+            Some(delta) => Arc::make_mut(&mut after).join_owned(delta),
+            None => Arc::make_mut(&mut after).apply(change),
+        }
         // Files the change named that the ticket does not keep (an erased ticket) go too.
         group
             .dropped_files

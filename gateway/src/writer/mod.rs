@@ -27,6 +27,7 @@ use hotline_federation::authority::{Caller, Refusal};
 pub mod audit;
 mod bounds;
 mod cache;
+mod dropper;
 mod erasure;
 mod group;
 mod handle;
@@ -358,6 +359,10 @@ pub fn spawn(
         needs_recovery: false,
         salt_key: audit::salt_key()?,
         erased_customers: None,
+        dropper: match mode {
+            WriterMode::Thread => dropper::Dropper::spawn(),
+            WriterMode::Task => dropper::Dropper::inline(),
+        },
     };
     let (tx, rx) = mpsc::channel(queue);
     let running = match mode {
@@ -453,6 +458,8 @@ struct Writer {
     /// Erased customers (digest of the reference, erasure time), read from the store at the
     /// first ticket change that needs them; see `erasure::Writer::erase_if_customer_erased`.
     erased_customers: Option<BTreeMap<String, u64>>,
+    /// Frees what the writer is done with off its thread.
+    dropper: dropper::Dropper,
 }
 
 impl Writer {

@@ -1,10 +1,12 @@
 //! A pushed change with the part of its acceptance that reads nothing the writer keeps: its
-//! digest, what its audit entry says of it and its encoding for the log record. Worked out on
+//! digest, what its audit entry says of it, its encoding for the log record and its delta (the
+//! state holding only its writes, which the bounds check measures and the merge joins in
+//! whole). Worked out on
 //! the caller's thread ([`super::WriterHandle::push_with_receipts`]) while the one writer
 //! commits other groups; the writer then only decides, merges, writes and flushes.
 
-use hotline_federation::Change;
 use hotline_federation::state::change_digest;
+use hotline_federation::{Change, EntityState};
 use hotline_proto::v1 as pb;
 use prost::Message;
 
@@ -25,6 +27,8 @@ pub(super) struct Pushed {
     /// The change as field [`LOG_CHANGE_TAG`] of a log record: key, length and the encoded
     /// `pb::Change` (see [`log_record_bytes`]).
     pub log_field: Vec<u8>,
+    /// `EntityState::delta(&change)`; the writer takes it to merge the change.
+    pub delta: Option<EntityState>,
 }
 
 impl Pushed {
@@ -33,11 +37,13 @@ impl Pushed {
         let digest = change_digest(&change);
         let summary = Summary::of(&change, &digest);
         let log_field = change_field(&change);
+        let delta = Some(EntityState::delta(&change));
         Pushed {
             change,
             digest,
             summary,
             log_field,
+            delta,
         }
     }
 }
@@ -62,24 +68,29 @@ pub(super) fn log_record_bytes(change_field: Vec<u8>, rest: &crate::log::LogReco
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::log::LogRecord;
     use hotline_federation::model::{Comment, EntityKey, EntityKind, Visibility};
     use hotline_federation::{FieldOp, Hlc};
 
+    /// A comment `id` as an operation (the writer's unit tests share it).
+    pub(in crate::writer) fn comment(id: &str) -> FieldOp {
+        FieldOp::AddComment(Comment {
+            id: id.into(),
+            author_alias: "Advisor 7".into(),
+            author_tenant: "twenty4help".into(),
+            visibility: Visibility::Federation,
+            body: "called back".into(),
+            created_at_ms: 1,
+            attachments: Vec::new(),
+        })
+    }
+
     fn change() -> Change {
         Change {
             key: EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001"),
-            ops: vec![FieldOp::AddComment(Comment {
-                id: "erfurt-1".into(),
-                author_alias: "Advisor 7".into(),
-                author_tenant: "twenty4help".into(),
-                visibility: Visibility::Federation,
-                body: "called back".into(),
-                created_at_ms: 1,
-                attachments: Vec::new(),
-            })],
+            ops: vec![comment("erfurt-1")],
             origin_site: "erfurt".into(),
             origin_seq: 7,
             hlc: Hlc::new(1_790_000_000_000, 3),
