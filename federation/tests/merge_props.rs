@@ -3,7 +3,9 @@
 
 mod common;
 
-use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
+use hotline_federation::model::{
+    CallEvent, CallOutcome, EntityKey, EntityKind, FieldValue, TicketField,
+};
 use hotline_federation::{Change, EntityState, FieldOp, Hlc, Replica};
 use proptest::prelude::*;
 
@@ -89,8 +91,8 @@ proptest! {
     /// for each change's delta against the state before it.
     #[test]
     fn a_join_taking_the_other_state_whole_is_the_same_join(
-        mine in common::history(),
-        theirs in common::history(),
+        mine in wide_history(),
+        theirs in wide_history(),
     ) {
         let (mine, joined) = (replay(&mine), replay(&theirs));
         for (key, other) in &joined.entities {
@@ -128,6 +130,53 @@ fn set_subject(site: &str, wall_ms: u64, subject: &str) -> Change {
         origin_seq: wall_ms,
         hlc: Hlc::new(wall_ms, 0),
     }
+}
+
+/// Histories of ticket changes, erasures of those tickets (the join then clears their personal
+/// data) and call log changes (call events join like comments).
+fn wide_history() -> impl Strategy<Value = Vec<Change>> {
+    let stamped = |key: EntityKey, op: FieldOp| {
+        (
+            prop::sample::select(common::SITES.to_vec()),
+            1u64..1000,
+            common::hlc(),
+        )
+            .prop_map(move |(site, seq, hlc)| Change {
+                key: key.clone(),
+                ops: vec![op.clone()],
+                origin_site: site.to_owned(),
+                origin_seq: seq,
+                hlc,
+            })
+    };
+    let erasure = prop::sample::select(common::TICKETS.to_vec()).prop_flat_map(move |id| {
+        let op = FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(1_790_000_000_000)));
+        stamped(EntityKey::new(EntityKind::Ticket, id), op)
+    });
+    let call = (
+        prop::sample::select(vec!["e1", "e2"]),
+        prop::sample::select(CallOutcome::ALL.to_vec()),
+        0u32..600,
+    )
+        .prop_flat_map(move |(id, outcome, wait_seconds)| {
+            let event = CallEvent {
+                id: id.to_owned(),
+                site: "erfurt".to_owned(),
+                outcome,
+                wait_seconds,
+                at_ms: 1,
+                focus_team: None,
+                ticket_number: None,
+                talk_seconds: 0,
+                wrap_seconds: 0,
+            };
+            let key = EntityKey::new(EntityKind::CallLog, "erfurt-2026-07-14");
+            stamped(key, FieldOp::AddCallEvent(event))
+        });
+    prop::collection::vec(
+        prop_oneof![4 => common::change(), 1 => erasure, 1 => call],
+        1..24,
+    )
 }
 
 fn subject_of(state: &EntityState) -> &FieldValue {
