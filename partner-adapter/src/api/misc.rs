@@ -113,11 +113,12 @@ pub(crate) async fn status(State(app): State<Arc<App>>) -> Result<Json<SyncStatu
     let (files_stored, file_bytes) = stored;
     let status = &app.status;
     let head = status.head.load(Ordering::SeqCst).max(cursor);
+    let (connected, gateway) = status.link();
     Ok(Json(SyncStatusView {
         site: app.config.site.clone(),
         tenant: app.config.tenant.clone(),
-        connected: status.connected.load(Ordering::SeqCst),
-        gateway: status.gateway.lock().clone(),
+        connected,
+        gateway,
         last_contact_ms: status.last_contact_ms.load(Ordering::SeqCst),
         cursor,
         gateway_head: head,

@@ -126,8 +126,7 @@ pub async fn run_with(ctx: SyncContext, mut options: SyncOptions, shutdown: Canc
             result = session(&ctx, url, &options) => result,
             () = shutdown.cancelled() => break,
         };
-        ctx.status.connected.store(false, Ordering::SeqCst);
-        *ctx.status.gateway.lock() = None;
+        ctx.status.set_link(None);
         ctx.files.set_client(None);
         let error = match result {
             Ok(()) => "gateway ended the session".to_owned(),
@@ -183,8 +182,7 @@ async fn session(ctx: &SyncContext, url: &str, options: &SyncOptions) -> Result<
         .into_inner();
     // Lazy file reads use this session from the moment it counts as connected.
     ctx.files.set_client(Some(client.clone()));
-    *ctx.status.gateway.lock() = Some(url.to_owned());
-    ctx.status.connected.store(true, Ordering::SeqCst);
+    ctx.status.set_link(Some(url));
     ctx.status.last_contact_ms.store(now_ms(), Ordering::SeqCst);
     tracing::info!(site = %ctx.config.site, gateway = %url, cursor, "connected to the gateway");
     tokio::select! {

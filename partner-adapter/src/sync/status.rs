@@ -1,6 +1,6 @@
 //! What the sync loop knows about the link, for `GET /v1/sync/status`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What the sync loop knows about the link, for `GET /v1/sync/status`.
 #[derive(Debug, Default)]
@@ -18,8 +18,9 @@ pub struct SyncStatus {
     /// Why the last session ended.
     pub last_error: parking_lot::Mutex<String>,
     /// The address of the gateway the current session is with (one of `gateway.url` and
-    /// `gateway.replicas`); `None` while no session is up.
-    pub gateway: parking_lot::Mutex<Option<String>>,
+    /// `gateway.replicas`); `None` while no session is up. Changed with `connected` only by
+    /// [`SyncStatus::set_link`].
+    gateway: parking_lot::Mutex<Option<String>>,
     /// This site's clock against the gateway's, as of the last heartbeat (`None` before one;
     /// see [`SyncStatus::note_clock`]).
     pub clock: parking_lot::Mutex<Option<ClockReading>>,
@@ -50,6 +51,21 @@ impl ClockReading {
 }
 
 impl SyncStatus {
+    /// Records a session with `gateway` as up, or (`None`) that none is: the address and
+    /// `connected` change under the address's lock, so [`SyncStatus::link`] never sees one
+    /// without the other.
+    pub fn set_link(&self, gateway: Option<&str>) {
+        let mut current = self.gateway.lock();
+        *current = gateway.map(str::to_owned);
+        self.connected.store(current.is_some(), Ordering::SeqCst);
+    }
+
+    /// Whether a session is up and with which gateway address, read together.
+    pub fn link(&self) -> (bool, Option<String>) {
+        let current = self.gateway.lock();
+        (self.connected.load(Ordering::SeqCst), current.clone())
+    }
+
     /// The last clock reading, if any heartbeat carried one.
     pub fn clock(&self) -> Option<ClockReading> {
         *self.clock.lock()
@@ -126,5 +142,41 @@ mod tests {
         assert!(status.clock().is_some_and(|r| r.refuses()));
         status.note_clock(gateway + 5_000, SKEW, gateway + 5_010);
         assert!(status.clock().is_some_and(|r| !r.refuses()));
+    }
+
+    /// A reader of the link never sees a session up without its address or an address
+    /// without a session, however the sync loop connects and disconnects meanwhile.
+    #[test]
+    fn the_link_is_read_whole_while_it_changes() {
+        let status = std::sync::Arc::new(SyncStatus::default());
+        let flipper = {
+            let status = std::sync::Arc::clone(&status);
+            std::thread::spawn(move || {
+                for round in 0..200_000 {
+                    let up = round % 2 == 0;
+                    status.set_link(up.then_some("https://gateway-b.example:7443"));
+                }
+            })
+        };
+        let (mut up, mut down) = (0, 0);
+        while !flipper.is_finished() || up + down == 0 {
+            let (connected, gateway) = status.link();
+            assert_eq!(
+                connected,
+                gateway.is_some(),
+                "connected {connected}, gateway {gateway:?}"
+            );
+            if connected {
+                up += 1;
+            } else {
+                down += 1;
+            }
+        }
+        flipper.join().expect("the flipper ran");
+        assert_eq!(
+            status.link(),
+            (false, None),
+            "the last round took the link down"
+        );
     }
 }
