@@ -7,6 +7,7 @@
 //! that has seen the same changes holds the same state, whatever order, grouping or repetition
 //! they arrived in.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -126,14 +127,18 @@ impl EntityState {
                         stamp: stamp.clone(),
                         value: comment.clone(),
                     };
-                    join_element(&mut state.comments, comment.id.clone(), &element);
+                    join_element(&mut state.comments, comment.id.clone(), Cow::Owned(element));
                 }
                 FieldOp::AddCallEvent(event) => {
                     let element = Stamped {
                         stamp: stamp.clone(),
                         value: event.clone(),
                     };
-                    join_element(&mut state.call_events, event.id.clone(), &element);
+                    join_element(
+                        &mut state.call_events,
+                        event.id.clone(),
+                        Cow::Owned(element),
+                    );
                 }
                 FieldOp::Delete { .. } => {
                     state.deleted = state.deleted.take().max(Some(stamp.clone()));
@@ -145,7 +150,7 @@ impl EntityState {
 
     /// Applies a change: joins its delta.
     pub fn apply(&mut self, change: &Change) {
-        self.join(&EntityState::delta(change));
+        self.join_owned(EntityState::delta(change));
     }
 
     /// Joins another state of the same entity into this one.
@@ -160,10 +165,10 @@ impl EntityState {
             }
         }
         for (id, comment) in &other.comments {
-            join_element(&mut self.comments, id.clone(), comment);
+            join_element(&mut self.comments, id.clone(), Cow::Borrowed(comment));
         }
         for (id, event) in &other.call_events {
-            join_element(&mut self.call_events, id.clone(), event);
+            join_element(&mut self.call_events, id.clone(), Cow::Borrowed(event));
         }
         if other.deleted > self.deleted {
             self.deleted = other.deleted.clone();
@@ -173,8 +178,7 @@ impl EntityState {
     }
 
     /// [`EntityState::join`] taking `other` whole: its elements move in instead of being
-    /// copied (the gateway's writer joins a change's delta this way; the delta is built on the
-    /// pushing caller's thread).
+    /// copied (how [`EntityState::apply`] and the gateway's writer join a change's delta).
     pub fn join_owned(&mut self, other: EntityState) {
         debug_assert_eq!(self.key, other.key, "join across different entities");
         for (name, register) in other.registers {
@@ -186,10 +190,10 @@ impl EntityState {
             }
         }
         for (id, comment) in other.comments {
-            join_element_owned(&mut self.comments, id, comment);
+            join_element(&mut self.comments, id, Cow::Owned(comment));
         }
         for (id, event) in other.call_events {
-            join_element_owned(&mut self.call_events, id, event);
+            join_element(&mut self.call_events, id, Cow::Owned(event));
         }
         if other.deleted > self.deleted {
             self.deleted = other.deleted;
@@ -233,37 +237,21 @@ impl EntityState {
     }
 }
 
-/// A grow-only set element join: keep the greater write for an id.
+/// A grow-only set element join: keep the greater write for an id. A borrowed `incoming` is
+/// copied only when it is kept.
 fn join_element<T: Clone + Serialize + PartialEq>(
     set: &mut BTreeMap<String, Stamped<T>>,
     id: String,
-    incoming: &Stamped<T>,
+    incoming: Cow<'_, Stamped<T>>,
 ) {
     match set.get_mut(&id) {
         Some(existing) => {
             if incoming.lww_cmp(existing) == Ordering::Greater {
-                *existing = incoming.clone();
+                *existing = incoming.into_owned();
             }
         }
         None => {
-            set.insert(id, incoming.clone());
-        }
-    }
-}
-
-/// [`join_element`] taking the incoming element whole.
-fn join_element_owned<T>(set: &mut BTreeMap<String, Stamped<T>>, id: String, incoming: Stamped<T>)
-where
-    T: Clone + Serialize + PartialEq,
-{
-    match set.get_mut(&id) {
-        Some(existing) => {
-            if incoming.lww_cmp(existing) == Ordering::Greater {
-                *existing = incoming;
-            }
-        }
-        None => {
-            set.insert(id, incoming);
+            set.insert(id, incoming.into_owned());
         }
     }
 }

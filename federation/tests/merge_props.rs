@@ -106,16 +106,17 @@ proptest! {
             owned.join_owned(other.clone());
             prop_assert_eq!(owned, by_reference);
         }
+        // `apply` joins each change's delta whole; joined by reference it gives the same.
         let mut applied = mine.clone();
-        let mut owned = mine;
+        let mut by_reference = mine;
         for change in &theirs {
             applied.apply(change);
-            owned
+            by_reference
                 .entities
                 .entry(change.key.clone())
                 .or_insert_with(|| EntityState::new(change.key.clone()))
-                .join_owned(EntityState::delta(change));
-            prop_assert_eq!(&owned, &applied);
+                .join(&EntityState::delta(change));
+            prop_assert_eq!(&by_reference, &applied);
         }
     }
 }

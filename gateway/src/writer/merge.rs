@@ -25,13 +25,6 @@ use hotline_federation::authority::{
 };
 use hotline_federation::state::change_digest;
 
-/// What the pushing caller worked out of an accepted change ([`Pushed`]): the change as its
-/// log record's field, and its delta.
-struct Prepared {
-    log_field: Vec<u8>,
-    delta: EntityState,
-}
-
 impl Writer {
     pub(super) fn process(
         &mut self,
@@ -231,8 +224,7 @@ impl Writer {
         if let Some(too_large) = super::bounds::too_large(&before, &delta) {
             return Ok((too_large, None));
         }
-        let prepared = Prepared { log_field, delta };
-        let global_seq = self.append(group, change, before, now, Some(prepared))?;
+        let global_seq = self.append(group, change, before, now, Some(log_field), delta)?;
         self.note_number_used(group, leased, &change.origin_site, &change.key.id);
         let names_customer = change.ops.iter().any(|op| {
             matches!(
@@ -269,20 +261,18 @@ impl Writer {
         Ok((outcome, Some(receipt)))
     }
 
-    /// Merges an accepted change, computes its visibility effects and adds its writes;
-    /// `prepared` is what the pushing caller worked out of it (see [`Pushed`]).
+    /// Merges an accepted change, given also as its `delta` ([`EntityState::delta`]), computes
+    /// its visibility effects and adds its writes; `log_field` is the change already encoded
+    /// for its log record when the pushing caller did it (see [`Pushed`]).
     fn append(
         &mut self,
         group: &mut Group,
         change: &Change,
         before: Arc<EntityState>,
         now: u64,
-        prepared: Option<Prepared>,
+        log_field: Option<Vec<u8>>,
+        delta: EntityState,
     ) -> Result<u64> {
-        let (log_field, delta) = match prepared {
-            Some(Prepared { log_field, delta }) => (Some(log_field), Some(delta)),
-            None => (None, None),
-        };
         let tenants = group.registry.tenant_ids();
         let access_before: Vec<Access> = tenants
             .iter()
@@ -303,10 +293,7 @@ impl Writer {
             }
         }
         let mut after = before;
-        match delta {
-            Some(delta) => Arc::make_mut(&mut after).join_owned(delta),
-            None => Arc::make_mut(&mut after).apply(change),
-        }
+        Arc::make_mut(&mut after).join_owned(delta);
         // Files the change named that the ticket does not keep (an erased ticket) go too.
         group
             .dropped_files
@@ -508,7 +495,8 @@ impl Writer {
         let outcome = match change.validate() {
             Err(e) => Outcome::Rejected(Refusal::new(Rule::WellFormed, e.to_string())),
             Ok(()) => {
-                let global_seq = self.append(group, &change, before, now, None)?;
+                let delta = EntityState::delta(&change);
+                let global_seq = self.append(group, &change, before, now, None, delta)?;
                 group.batch.put(
                     keys::dedupe(GATEWAY_SITE, change.origin_seq),
                     keys::encode_u64(global_seq),
