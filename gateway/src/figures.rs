@@ -31,6 +31,36 @@ pub fn service_figures(state: &GatewayState, query: &FigureQuery) -> Result<Vec<
 /// of tickets stored (BENCHMARKS.md, "How cost grows": at 900,000 tickets holding them whole
 /// took the gateway to 8 GiB every minute).
 pub fn figures_of(state: &GatewayState, queries: &[FigureQuery]) -> Result<Vec<Vec<FigureRow>>> {
+    count(state, queries, Tickets::Counted)
+}
+
+/// The figures of `queries` (one period) from the call logs alone: what the calls decide
+/// (offered, answered, answered within the target, so the service level) is right; whatever
+/// tickets decide stays zero, and a group with tickets but no calls has no row. Its cost
+/// follows the period's call logs, not the tickets stored: the metrics gauges refresh the
+/// service level from it every minute, which a pass over every ticket made take most of a
+/// core at 1M tickets (BENCHMARKS.md, "What took the cores at 1M").
+pub fn call_figures_of(
+    state: &GatewayState,
+    queries: &[FigureQuery],
+) -> Result<Vec<Vec<FigureRow>>> {
+    count(state, queries, Tickets::Skipped)
+}
+
+/// Whether a figures pass reads the tickets.
+#[derive(Clone, Copy, PartialEq)]
+enum Tickets {
+    Counted,
+    Skipped,
+}
+
+/// The figures of `queries`, which share a period; the tickets' heads read and counted when
+/// `tickets` says so.
+fn count(
+    state: &GatewayState,
+    queries: &[FigureQuery],
+    tickets: Tickets,
+) -> Result<Vec<Vec<FigureRow>>> {
     let Some(first) = queries.first() else {
         return Ok(Vec::new());
     };
@@ -40,7 +70,7 @@ pub fn figures_of(state: &GatewayState, queries: &[FigureQuery]) -> Result<Vec<V
             first.period, other.period
         )));
     }
-    let context = service_context(state, first)?;
+    let context = context_of(state, first)?;
     let mut counters = queries
         .iter()
         .map(|query| FigureCounter::new(&context, query))
@@ -50,21 +80,24 @@ pub fn figures_of(state: &GatewayState, queries: &[FigureQuery]) -> Result<Vec<V
             counter.add_call(call);
         }
     }
-    let store = state.store.as_ref();
-    entities::for_each_head(store, EntityKind::Ticket, HEAD_CHUNK, |head| {
-        if let Some(facts) = TicketFacts::from_state(&head) {
-            for counter in &mut counters {
-                counter.add_ticket(&facts);
+    if tickets == Tickets::Counted {
+        let store = state.store.as_ref();
+        entities::for_each_head(store, EntityKind::Ticket, HEAD_CHUNK, |head| {
+            if let Some(facts) = TicketFacts::from_state(&head) {
+                for counter in &mut counters {
+                    counter.add_ticket(&facts);
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
     Ok(counters.into_iter().map(FigureCounter::finish).collect())
 }
 
 /// What the figures of `query`'s period need besides the tickets: the call events of its days,
-/// the policies' targets and the registry (`tickets` stays empty).
-fn service_context(state: &GatewayState, query: &FigureQuery) -> Result<ServiceInput> {
+/// the policies' targets and the registry (`tickets` stays empty). For a caller that counts
+/// tickets it reads anyway (a review report reads its team's).
+pub fn context_of(state: &GatewayState, query: &FigureQuery) -> Result<ServiceInput> {
     let first_day = iso_date(query.period.start_ms);
     let last_day = iso_date(query.period.end_ms() - 1);
     let mut input = ServiceInput {

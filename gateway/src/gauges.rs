@@ -2,7 +2,8 @@
 //! happens: service level per partner and focus team for the current UTC day against the
 //! team's target, each site's last contact, and whether the audit trail verifies. One task
 //! refreshes them (the figures every minute, the full verify every ten minutes), so the alert
-//! rules in `deploy/prometheus/` fire on what staff see on the dashboard.
+//! rules in `deploy/prometheus/` fire on what staff see on the dashboard. The minute's figures
+//! read the day's call logs, never every ticket: the service level is the calls' alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +54,8 @@ pub fn refresh(state: &GatewayState, verify: bool) -> Result<()> {
         }
     }
     let today = Period::containing(PeriodKind::Day, state.now_ms());
-    for row in crate::web::staff::overview::gather(state, today)? {
+    // The calls alone decide the service level: no pass over every ticket each minute.
+    for row in crate::web::staff::overview::gather_service_levels(state, today)? {
         metrics.set_service_level_target(&row.partner, &row.focus_team, row.sl_target);
         if let Some(level) = row.service_level {
             metrics.set_service_level(&row.partner, &row.focus_team, level);

@@ -177,6 +177,26 @@ fn status(id: &str, site: &str, seq: u64, from: TicketStatus, to: TicketStatus) 
     }
 }
 
+/// A dortmund ticket of finance-hr opened and solved at once today: a twenty4help resolution
+/// with first contact.
+async fn resolve_one_today(gateway: &RunningGateway, pki: &Pki) -> anyhow::Result<()> {
+    let mut dortmund = gateway.site_client(pki, "twenty4help", "dortmund").await?;
+    let block = hotline_tests::harness::lease(&mut dortmund, 10).await?;
+    let ticket = hotline_tests::changes::number(&block, 0);
+    let changes = [
+        open_ticket(&ticket, "twenty4help", "dortmund", "finance-hr", 100),
+        status(
+            &ticket,
+            "dortmund",
+            101,
+            TicketStatus::New,
+            TicketStatus::Resolved,
+        ),
+    ];
+    accepted(&dortmund.push(push(&changes)).await?.into_inner())?;
+    Ok(())
+}
+
 /// Figures from hundreds of generated call events over four sites, three tenants, every team
 /// and 24 hours equal the ones counted here by site, tenant and team, as an auditor reads them
 /// over mTLS; hours add up to the day; a resolved first-contact ticket counts for its tenant.
@@ -188,25 +208,7 @@ async fn figures_match_an_independent_count() -> anyhow::Result<()> {
     let yesterday = Period::containing(PeriodKind::Day, now_ms() - 86_400_000);
     let events = call_stream(yesterday.start_ms);
     push_calls(&gateway, &pki, &events, yesterday).await?;
-    // A dortmund ticket solved at once today: a twenty4help resolution with first contact.
-    let mut dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
-    let block = hotline_tests::harness::lease(&mut dortmund, 10).await?;
-    let ticket = hotline_tests::changes::number(&block, 0);
-    accepted(
-        &dortmund
-            .push(push(&[
-                open_ticket(&ticket, "twenty4help", "dortmund", "finance-hr", 100),
-                status(
-                    &ticket,
-                    "dortmund",
-                    101,
-                    TicketStatus::New,
-                    TicketStatus::Resolved,
-                ),
-            ]))
-            .await?
-            .into_inner(),
-    )?;
+    resolve_one_today(&gateway, &pki).await?;
 
     let auditor = pki
         .ca
@@ -364,5 +366,55 @@ async fn reports_draw_on_the_partners_read_quota() -> anyhow::Result<()> {
     let mut staff =
         pb::reports_client::ReportsClient::new(gateway.channel(&pki, Some(&admin)).await?);
     report(&mut staff, &day, pb::FigureGrouping::Tenant, "").await?;
+    gateway.stop().await
+}
+
+/// The metrics gauges' rows (refreshed every minute) are the staff overview's service levels
+/// and targets without a pass over the tickets: for a day of calls and no tickets they equal
+/// the overview's rows whole; for a day with a resolved ticket they keep every service level
+/// and target but count no resolution, which only reading the tickets would give.
+#[tokio::test]
+async fn the_gauges_service_levels_are_the_overviews_without_the_tickets() -> anyhow::Result<()> {
+    use hotline_gateway::web::staff::overview::{OverviewRow, gather, gather_service_levels};
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
+    let yesterday = Period::containing(PeriodKind::Day, now_ms() - 86_400_000);
+    push_calls(&gateway, &pki, &call_stream(yesterday.start_ms), yesterday).await?;
+    resolve_one_today(&gateway, &pki).await?;
+    let state = gateway.state.clone();
+    let today = Period::containing(PeriodKind::Day, now_ms());
+    let (whole, calls, whole_today, calls_today) = tokio::task::spawn_blocking(move || {
+        anyhow::Ok((
+            gather(&state, yesterday)?,
+            gather_service_levels(&state, yesterday)?,
+            gather(&state, today)?,
+            gather_service_levels(&state, today)?,
+        ))
+    })
+    .await??;
+
+    assert!(
+        calls.iter().filter(|r| r.service_level.is_some()).count() >= 3,
+        "yesterday's calls give service levels: {calls:?}"
+    );
+    assert_eq!(
+        calls, whole,
+        "a day without tickets reads the same either way"
+    );
+
+    let row = |rows: &[OverviewRow], partner: &str| {
+        rows.iter()
+            .find(|r| r.partner == partner && r.focus_team == "finance-hr")
+            .cloned()
+    };
+    let counted = row(&whole_today, "twenty4help").expect("the overview has the resolution");
+    assert_eq!((counted.resolved, counted.fcr), (1, Some(1.0)));
+    let gauged = row(&calls_today, "twenty4help").expect("a handler keeps its row");
+    assert_eq!((gauged.resolved, gauged.fcr), (0, None), "no ticket read");
+    assert_eq!(
+        (gauged.service_level, gauged.sl_target),
+        (counted.service_level, counted.sl_target)
+    );
     gateway.stop().await
 }

@@ -141,8 +141,10 @@ mod tests {
     async fn periods_built_together_equal_periods_built_alone() {
         use hotline_federation::authority::Caller;
         use hotline_federation::model::{
-            EntityKey, EntityKind, FieldValue, StatusTransition, TicketField, TicketStatus,
+            CallEvent, CallOutcome, EntityKey, EntityKind, FieldValue, StatusTransition,
+            TicketField, TicketStatus,
         };
+        use hotline_federation::service::{FigureQuery, GroupBy};
         use hotline_federation::{Change, FieldOp, Hlc};
 
         let config = crate::config::GatewayConfig {
@@ -190,6 +192,38 @@ mod tests {
                 hlc: Hlc::new(stamped, 0),
             });
         }
+        // Calls of both teams over both weeks, so the service lines have figures to differ in.
+        let calls: Vec<Change> = (0..14u64)
+            .map(|day| {
+                let start = W27 - 7 * DAY + day * DAY;
+                let ops = (0..6u64)
+                    .map(|n| {
+                        FieldOp::AddCallEvent(CallEvent {
+                            id: format!("acd-{day}-{n}"),
+                            site: "munich".into(),
+                            outcome: CallOutcome::ALL[((day + n) % 4) as usize],
+                            wait_seconds: (5 + 7 * n + day) as u32,
+                            at_ms: start + n * 3_600_000,
+                            focus_team: Some(if n % 3 == 0 { "plants" } else { "finance" }.into()),
+                            ticket_number: None,
+                            talk_seconds: 60 + n as u32,
+                            wrap_seconds: 10,
+                        })
+                    })
+                    .collect();
+                Change {
+                    key: EntityKey::new(
+                        EntityKind::CallLog,
+                        format!("munich.{}", hotline_federation::calendar::iso_date(start)),
+                    ),
+                    ops,
+                    origin_site: "munich".into(),
+                    origin_seq: 100 + day,
+                    hlc: Hlc::new(start, 0),
+                }
+            })
+            .collect();
+        changes.extend(calls);
         state.writer.push(Caller::Gateway, changes).await.unwrap();
         let w26 = Period::last_ended(ReviewCadence::Weekly, W27 + 5);
         let w27 = w26.next();
@@ -212,6 +246,32 @@ mod tests {
             together.iter().map(|r| &r.figures).collect::<Vec<_>>()
         );
         assert!(!together[1].escalations.is_empty() && !together[1].oldest_open.is_empty());
+        // The service lines, counted from the team's own tickets, are those of the figures
+        // over every ticket stored (the Reports service's pass), which the report once used.
+        for report in &together {
+            let query = FigureQuery {
+                period: hotline_federation::calendar::Period::containing(
+                    hotline_federation::calendar::PeriodKind::Week,
+                    report.period.start_ms,
+                ),
+                split: None,
+                by: GroupBy::FocusTeam,
+                focus_team: Some("finance".into()),
+                tenant: None,
+            };
+            let row = crate::figures::service_figures(&state, &query)
+                .unwrap()
+                .into_iter()
+                .find(|row| row.group == "finance")
+                .expect("the week has finance figures");
+            assert!(
+                row.figures.offered > 0 && row.figures.resolved > 0,
+                "{row:?}"
+            );
+            let expected = super::super::figure_lines(&row.figures, &row.targets);
+            let lines = &report.figures[report.figures.len() - expected.len()..];
+            assert_eq!(lines, expected.as_slice(), "{}", report.period.label);
+        }
         state.close().await;
     }
 }

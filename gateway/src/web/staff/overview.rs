@@ -85,6 +85,24 @@ pub fn rows_from_figures(team: &TeamTargets, rows: &[FigureRow]) -> Vec<Overview
 /// Reads the policies, call logs and tickets from the store (blocking) and builds the rows of
 /// `period`, sorted by partner, then team.
 pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> {
+    let teams = teams(state)?;
+    let rows = crate::figures::figures_of(state, &queries(&teams, period))?;
+    Ok(overview_rows(&teams, &rows))
+}
+
+/// The rows of `period` as [`gather`] builds them, with the figures of the calls alone
+/// ([`crate::figures::call_figures_of`]): the service level and its target are those of
+/// [`gather`]; first-contact resolution is `None` and `resolved` 0, as no ticket is read; a
+/// tenant that neither handles the team nor took its calls has no row. The metrics gauges
+/// read this every minute, at a cost that does not grow with the tickets stored.
+pub fn gather_service_levels(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> {
+    let teams = teams(state)?;
+    let rows = crate::figures::call_figures_of(state, &queries(&teams, period))?;
+    Ok(overview_rows(&teams, &rows))
+}
+
+/// Every focus team that is not deleted, with its handlers and targets.
+fn teams(state: &GatewayState) -> Result<Vec<TeamTargets>> {
     let mut teams = Vec::new();
     for policy in entities::scan(state.store.as_ref(), EntityKind::Policy)? {
         if policy.deleted.is_some() {
@@ -98,7 +116,12 @@ pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> 
             fcr_target: f64::from(view.fcr_target_percent) / 100.0,
         });
     }
-    let queries: Vec<FigureQuery> = teams
+    Ok(teams)
+}
+
+/// One query per team over `period`, grouped by tenant.
+fn queries(teams: &[TeamTargets], period: Period) -> Vec<FigureQuery> {
+    teams
         .iter()
         .map(|team| FigureQuery {
             period,
@@ -107,15 +130,17 @@ pub fn gather(state: &GatewayState, period: Period) -> Result<Vec<OverviewRow>> 
             focus_team: Some(team.focus_team.clone()),
             tenant: None,
         })
-        .collect();
-    // One pass over the store for every team's figures.
-    let rows = crate::figures::figures_of(state, &queries)?;
+        .collect()
+}
+
+/// The overview rows of every team from its query's figures, sorted by partner, then team.
+fn overview_rows(teams: &[TeamTargets], figures: &[Vec<FigureRow>]) -> Vec<OverviewRow> {
     let mut out = Vec::new();
-    for (team, figures) in teams.iter().zip(&rows) {
-        out.extend(rows_from_figures(team, figures));
+    for (team, rows) in teams.iter().zip(figures) {
+        out.extend(rows_from_figures(team, rows));
     }
     out.sort_by(|a, b| (&a.partner, &a.focus_team).cmp(&(&b.partner, &b.focus_team)));
-    Ok(out)
+    out
 }
 
 /// The overview's body for `rows`: both charts and the table.
