@@ -207,3 +207,82 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         );
     }
 }
+
+/// A growth run interrupted with SIGINT while its gateway holds a filled store (as an operator
+/// presses Ctrl-C) exits with an error that says so, stops its gateway and leaves nothing in
+/// the temporary directory: a killed run used to leave gigabytes there, which filled a disk.
+#[test]
+fn an_interrupted_growth_run_stops_its_servers_and_removes_its_files() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tempfile::tempdir().expect("output dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["bench", "growth", "--quick", "--svg"])
+        .arg(out.path().join("growth.svg"))
+        .env("TMPDIR", tmp.path())
+        .env("RUST_BACKTRACE", "0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hotline runs");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    // The first size is filled: the store and its gateway exist now.
+    loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).expect("stderr reads");
+        assert!(read > 0, "the run ended before its first size: {seen}");
+        seen.push_str(&line);
+        if line.contains("tickets after") {
+            break;
+        }
+    }
+    let servers = |dir: &std::path::Path| processes_naming(dir);
+    assert!(
+        !servers(tmp.path()).is_empty(),
+        "a gateway runs in the temporary directory: {seen}"
+    );
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr reads");
+    let status = child.wait().expect("hotline exits");
+    assert!(
+        !status.success(),
+        "an interrupted run is no success: {rest}"
+    );
+    assert!(rest.contains("interrupted"), "{rest}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("temp dir lists")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        servers(tmp.path()).is_empty(),
+        "the gateway was stopped: {:?}",
+        servers(tmp.path())
+    );
+    assert!(
+        !out.path().join("growth.svg").exists(),
+        "no figures written"
+    );
+}
+
+/// The processes whose command line names a path under `dir` (the bench's servers are started
+/// with their data directory as an argument).
+fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc lists").flatten() {
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if line.contains(&needle) {
+            found.push(line);
+        }
+    }
+    found
+}

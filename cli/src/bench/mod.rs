@@ -103,12 +103,11 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
                 .tempdir()?;
             engines::figures(root.path(), options.seconds)?
         }
-        Some(BenchMode::Adapter) => {
-            tokio::runtime::Runtime::new()?.block_on(run_adapter(&options))?
+        Some(BenchMode::Adapter) => until_interrupted(run_adapter(&options))?,
+        _ if args.storage.is_some() => {
+            until_interrupted(postgres::figures(&options, args.postgres_url))?
         }
-        _ if args.storage.is_some() => tokio::runtime::Runtime::new()?
-            .block_on(postgres::figures(&options, args.postgres_url))?,
-        _ => tokio::runtime::Runtime::new()?.block_on(run(&options))?,
+        _ => until_interrupted(run(&options))?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&to_json(&figures))?);
@@ -116,6 +115,26 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
         print!("{}", table(&figures));
     }
     Ok(())
+}
+
+/// Runs `work` (a bench run) on a new runtime until it ends or a SIGINT or SIGTERM arrives.
+/// An interrupted run is dropped before this returns, so its temporary directories (gigabytes
+/// after a growth fill, which once filled this machine's disk) are removed and its gateway and
+/// adapter processes stopped instead of being left behind; a second signal exits at once.
+pub(crate) fn until_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let interrupted = tokio_util::sync::CancellationToken::new();
+        hotline_runtime::shutdown::install(interrupted.clone())?;
+        tokio::select! {
+            result = work => result,
+            () = interrupted.cancelled() => Err(anyhow::anyhow!(
+                "interrupted: the run stopped its servers and removed its temporary files; \
+                 no figures were written"
+            )),
+        }
+    })
 }
 
 /// Sizes and durations of a run.

@@ -148,7 +148,7 @@ pub fn command(args: GrowthArgs) -> anyhow::Result<()> {
     options.storage = args.storage;
     options.validate()?;
     hotline_runtime::telemetry::init("text", "error");
-    let report = tokio::runtime::Runtime::new()?.block_on(run(&options))?;
+    let report = super::until_interrupted(run(&options))?;
     print!("{}", table(&report));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
