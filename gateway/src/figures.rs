@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use hotline_federation::calendar::iso_date;
-use hotline_federation::model::{EntityKind, FieldValue, PolicyField};
+use hotline_federation::calendar::{Period, iso_date};
+use hotline_federation::model::{CallEvent, EntityKind, FieldValue, PolicyField};
 use hotline_federation::service::{
     FigureCounter, FigureQuery, FigureRow, ServiceInput, Targets, TicketFacts,
 };
@@ -70,16 +70,16 @@ fn count(
             first.period, other.period
         )));
     }
-    let context = context_of(state, first)?;
+    let context = context_of(state)?;
     let mut counters = queries
         .iter()
         .map(|query| FigureCounter::new(&context, query))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    for call in &context.calls {
+    for_each_call(state, &first.period, |call| {
         for counter in &mut counters {
             counter.add_call(call);
         }
-    }
+    })?;
     if tickets == Tickets::Counted {
         let store = state.store.as_ref();
         entities::for_each_head(store, EntityKind::Ticket, HEAD_CHUNK, |head| {
@@ -94,22 +94,37 @@ fn count(
     Ok(counters.into_iter().map(FigureCounter::finish).collect())
 }
 
-/// What the figures of `query`'s period need besides the tickets: the call events of its days,
-/// the policies' targets and the registry (`tickets` stays empty). For a caller that counts
-/// tickets it reads anyway (a review report reads its team's).
-pub fn context_of(state: &GatewayState, query: &FigureQuery) -> Result<ServiceInput> {
-    let first_day = iso_date(query.period.start_ms);
-    let last_day = iso_date(query.period.end_ms() - 1);
-    let mut input = ServiceInput {
-        site_tenants: state
-            .shared
-            .registry()
-            .sites
-            .iter()
-            .map(|(id, site)| (id.clone(), site.tenant.clone()))
-            .collect(),
+/// What figures need besides the calls and the tickets: the registry (site -> tenant) and the
+/// policies' targets (`calls` and `tickets` stay empty).
+pub fn context_of(state: &GatewayState) -> Result<ServiceInput> {
+    let site_tenants = state
+        .shared
+        .registry()
+        .sites
+        .iter()
+        .map(|(id, site)| (id.clone(), site.tenant.clone()))
+        .collect();
+    let teams = entities::scan(state.store.as_ref(), EntityKind::Policy)?
+        .into_iter()
+        .filter(|p| p.deleted.is_none())
+        .map(|policy| (policy.key.id.clone(), targets(&policy)))
+        .collect::<BTreeMap<_, _>>();
+    Ok(ServiceInput {
+        site_tenants,
+        teams,
         ..ServiceInput::default()
-    };
+    })
+}
+
+/// Hands every call event of `period`'s days to `each`, one call log read at a time, so what
+/// this holds is one site's day of calls whatever the period's length.
+pub fn for_each_call(
+    state: &GatewayState,
+    period: &Period,
+    mut each: impl FnMut(&CallEvent),
+) -> Result<()> {
+    let first_day = iso_date(period.start_ms);
+    let last_day = iso_date(period.end_ms() - 1);
     let store = state.store.as_ref();
     // Call logs are `<site>.<yyyy-mm-dd>`: the heads tell the days, and only the period's
     // days are read whole (with their call events).
@@ -124,17 +139,12 @@ pub fn context_of(state: &GatewayState, query: &FigureQuery) -> Result<ServiceIn
     for key in days {
         // Deleted since its head was read: counted for nothing, as the head pass would.
         if let Some(log) = entities::read(store, &key)?.filter(|l| l.deleted.is_none()) {
-            input
-                .calls
-                .extend(log.call_events.into_values().map(|e| e.value));
+            for event in log.call_events.values() {
+                each(&event.value);
+            }
         }
     }
-    input.teams = entities::scan(store, EntityKind::Policy)?
-        .into_iter()
-        .filter(|p| p.deleted.is_none())
-        .map(|policy| (policy.key.id.clone(), targets(&policy)))
-        .collect::<BTreeMap<_, _>>();
-    Ok(input)
+    Ok(())
 }
 
 /// A policy's targets; fields not written keep the defaults.

@@ -80,3 +80,39 @@ pub fn refresh(state: &GatewayState, verify: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Batch, Store, keys};
+    use hotline_federation::model::{EntityKey, EntityKind};
+
+    /// The minute's refresh reads no ticket, so its cost does not grow with the tickets
+    /// stored: on a store whose one ticket head does not decode it still refreshes, while
+    /// the staff overview, which counts the tickets, fails on it.
+    #[tokio::test]
+    async fn the_minutes_refresh_reads_no_ticket() {
+        let config = crate::config::GatewayConfig {
+            storage: "memory".into(),
+            focus_teams: vec![crate::config::tests::plants()],
+            ..crate::config::GatewayConfig::default()
+        };
+        let store = Arc::new(crate::store::memory::MemoryStore::new());
+        let state = GatewayState::open_with_store(config, store.clone())
+            .await
+            .unwrap();
+        let mut batch = Batch::default();
+        let ticket = EntityKey::new(EntityKind::Ticket, "ASZ-2026-000001");
+        batch.put(keys::entity(&ticket), vec![0xff; 8]);
+        store.apply(batch).unwrap();
+
+        let today = Period::containing(PeriodKind::Day, state.now_ms());
+        let counted = crate::web::staff::overview::gather(&state, today);
+        assert!(
+            counted.is_err(),
+            "the overview reads the ticket: {counted:?}"
+        );
+        refresh(&state, false).unwrap();
+        state.close().await;
+    }
+}

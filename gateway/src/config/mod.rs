@@ -475,4 +475,4 @@ impl GatewayConfig {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,8 +17,8 @@ fn valid() -> GatewayConfig {
     }
 }
 
-/// A valid focus team entry.
-fn plants() -> FocusTeamConfig {
+/// A valid focus team entry (other modules' tests configure it too).
+pub(crate) fn plants() -> FocusTeamConfig {
     FocusTeamConfig {
         id: "plants".into(),
         name: "Plants".into(),

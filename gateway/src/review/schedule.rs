@@ -140,11 +140,12 @@ mod tests {
     #[tokio::test]
     async fn periods_built_together_equal_periods_built_alone() {
         use hotline_federation::authority::Caller;
+        use hotline_federation::model::CustomerRating;
         use hotline_federation::model::{
             CallEvent, CallOutcome, EntityKey, EntityKind, FieldValue, StatusTransition,
             TicketField, TicketStatus,
         };
-        use hotline_federation::service::{FigureQuery, GroupBy};
+        use hotline_federation::service::{Figures, Targets};
         use hotline_federation::{Change, FieldOp, Hlc};
 
         let config = crate::config::GatewayConfig {
@@ -174,6 +175,13 @@ mod tests {
             // An escalation's time is its status write's: the change is stamped a day in.
             let (to, stamped) = if i % 3 == 0 {
                 ops.push(set(TicketField::ResolvedAt(opened + 2 * DAY)));
+                if i % 2 == 0 {
+                    ops.push(set(TicketField::Rating(CustomerRating {
+                        score: (1 + i % 5) as u8,
+                        remark: String::new(),
+                        at_ms: opened + 2 * DAY,
+                    })));
+                }
                 (TicketStatus::Resolved, opened)
             } else if i % 4 == 0 {
                 (TicketStatus::Escalated, opened + DAY)
@@ -190,6 +198,20 @@ mod tests {
                 origin_site: "munich".into(),
                 origin_seq: i + 1,
                 hlc: Hlc::new(stamped, 0),
+            });
+        }
+        // Some resolved tickets reopened a day after their resolution.
+        for i in (0..40u64).filter(|i| i % 9 == 0) {
+            let opened = W27 - 7 * DAY + i * 9 * 3_600_000;
+            changes.push(Change {
+                key: EntityKey::new(EntityKind::Ticket, format!("ASZ-2026-{:06}", i + 1)),
+                ops: vec![set(TicketField::Status(StatusTransition {
+                    from: Some(TicketStatus::Resolved),
+                    to: TicketStatus::InProgress,
+                }))],
+                origin_site: "munich".into(),
+                origin_seq: 1_000 + i,
+                hlc: Hlc::new(opened + 3 * DAY, 0),
             });
         }
         // Calls of both teams over both weeks, so the service lines have figures to differ in.
@@ -247,31 +269,49 @@ mod tests {
         );
         assert!(!together[1].escalations.is_empty() && !together[1].oldest_open.is_empty());
         // The service lines, counted from the team's own tickets, are those of the figures
-        // over every ticket stored (the Reports service's pass), which the report once used.
-        for report in &together {
-            let query = FigureQuery {
-                period: hotline_federation::calendar::Period::containing(
-                    hotline_federation::calendar::PeriodKind::Week,
-                    report.period.start_ms,
-                ),
-                split: None,
-                by: GroupBy::FocusTeam,
-                focus_team: Some("finance".into()),
-                tenant: None,
-            };
-            let row = crate::figures::service_figures(&state, &query)
-                .unwrap()
-                .into_iter()
-                .find(|row| row.group == "finance")
-                .expect("the week has finance figures");
-            assert!(
-                row.figures.offered > 0 && row.figures.resolved > 0,
-                "{row:?}"
-            );
-            let expected = super::super::figure_lines(&row.figures, &row.targets);
+        // over every ticket stored (the Reports service's pass), which the report once used:
+        // for the weekly reports above and for a biweekly and a monthly team's, whose lines
+        // join two weeks or count a month.
+        let reference = |period: &Period| {
+            let mut total: Option<(Figures, Targets)> = None;
+            for query in super::super::figure_queries("finance", period) {
+                let Some(row) = crate::figures::service_figures(&state, &query)
+                    .unwrap()
+                    .into_iter()
+                    .find(|row| row.group == "finance")
+                else {
+                    continue;
+                };
+                match &mut total {
+                    Some((figures, _)) => figures.merge_following(&row.figures),
+                    None => total = Some((row.figures, row.targets)),
+                }
+            }
+            let (figures, targets) = total.expect("the period has finance figures");
+            assert!(figures.offered > 0 && figures.resolved > 0, "{figures:?}");
+            super::super::figure_lines(&figures, &targets)
+        };
+        let now = W27 + 7 * DAY + 5;
+        let mut reports = together;
+        for cadence in [ReviewCadence::Biweekly, ReviewCadence::Monthly] {
+            let team = ReviewedTeam { cadence, ..team() };
+            let period = Period::last_ended(cadence, now);
+            reports.extend(build_reports(&state, &team, vec![period]).unwrap());
+        }
+        let mut ticket_lines = 0;
+        for report in &reports {
+            let expected = reference(&report.period);
             let lines = &report.figures[report.figures.len() - expected.len()..];
             assert_eq!(lines, expected.as_slice(), "{}", report.period.label);
+            ticket_lines += expected
+                .iter()
+                .filter(|l| l.name.starts_with("reopened") || l.name.starts_with("customer"))
+                .count();
         }
+        assert!(
+            ticket_lines >= 2 * reports.len(),
+            "reopens and ratings in every period: {reports:?}"
+        );
         state.close().await;
     }
 }

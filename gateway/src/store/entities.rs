@@ -88,6 +88,17 @@ pub fn read_head(store: &dyn Store, key: &EntityKey) -> Result<Option<EntityStat
         .transpose()
 }
 
+/// The stored heads of `keys` in one read of the store (one round trip on PostgreSQL), each
+/// as [`read_head`] answers it, in the order of `keys`.
+pub fn read_heads(store: &dyn Store, keys: &[EntityKey]) -> Result<Vec<Option<EntityState>>> {
+    let raw: Vec<Vec<u8>> = keys.iter().map(keys::entity).collect();
+    store
+        .get_many(&raw)?
+        .into_iter()
+        .map(|head| head.map(|raw| decode_head(&raw)).transpose())
+        .collect()
+}
+
 /// A stored head record (registers and delete stamp) as a state without elements.
 fn decode_head(raw: &[u8]) -> Result<EntityState> {
     finish(decode("entity head", raw)?)
