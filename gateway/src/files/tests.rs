@@ -273,3 +273,21 @@ fn a_refused_comments_upload_goes_unless_named_or_held_elsewhere() {
     store.apply(batch).unwrap();
     assert_eq!(stored(&store).unwrap(), (0, 0));
 }
+
+/// The count of stored files reads them a page at a time and misses none across the pages'
+/// edges (1,100 files: two full pages of 512 and a part).
+#[test]
+fn the_count_of_stored_files_spans_its_pages() {
+    let store = MemoryStore::new();
+    let mut batch = Batch::default();
+    for n in 0..1_100u64 {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&n.to_be_bytes());
+        batch.put(
+            keys::file_meta(&digest),
+            encode_numbers(&[n + 1, 7], "text/plain"),
+        );
+    }
+    store.apply(batch).unwrap();
+    assert_eq!(stored(&store).unwrap(), (1_100, 1_100 * 1_101 / 2));
+}
