@@ -75,7 +75,7 @@ fn count(
         .iter()
         .map(|query| FigureCounter::new(&context, query))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    for_each_call(state, &first.period, |call| {
+    for_each_call(state, std::slice::from_ref(&first.period), |_, call| {
         for counter in &mut counters {
             counter.add_call(call);
         }
@@ -116,31 +116,39 @@ pub fn context_of(state: &GatewayState) -> Result<ServiceInput> {
     })
 }
 
-/// Hands every call event of `period`'s days to `each`, one call log read at a time, so what
-/// this holds is one site's day of calls whatever the period's length.
+/// Hands every call event of the days of `periods` to `each`, with the index of each period
+/// whose days hold its call log: one pass over the call logs' heads for all the periods, then
+/// one read of each log in any of them, so what this holds is one site's day of calls.
 pub fn for_each_call(
     state: &GatewayState,
-    period: &Period,
-    mut each: impl FnMut(&CallEvent),
+    periods: &[Period],
+    mut each: impl FnMut(usize, &CallEvent),
 ) -> Result<()> {
-    let first_day = iso_date(period.start_ms);
-    let last_day = iso_date(period.end_ms() - 1);
+    let days: Vec<(String, String)> = periods
+        .iter()
+        .map(|p| (iso_date(p.start_ms), iso_date(p.end_ms() - 1)))
+        .collect();
     let store = state.store.as_ref();
-    // Call logs are `<site>.<yyyy-mm-dd>`: the heads tell the days, and only the period's
+    // Call logs are `<site>.<yyyy-mm-dd>`: the heads tell the days, and only the periods'
     // days are read whole (with their call events).
-    let mut days = Vec::new();
+    let mut logs = Vec::new();
     entities::for_each_head(store, EntityKind::CallLog, HEAD_CHUNK, |head| {
         let day = head.key.id.rsplit_once('.').map_or("", |(_, day)| day);
-        if head.deleted.is_none() && day >= first_day.as_str() && day <= last_day.as_str() {
-            days.push(head.key);
+        let of: Vec<usize> = (0..days.len())
+            .filter(|&i| day >= days[i].0.as_str() && day <= days[i].1.as_str())
+            .collect();
+        if head.deleted.is_none() && !of.is_empty() {
+            logs.push((head.key, of));
         }
         Ok(())
     })?;
-    for key in days {
+    for (key, of) in logs {
         // Deleted since its head was read: counted for nothing, as the head pass would.
         if let Some(log) = entities::read(store, &key)?.filter(|l| l.deleted.is_none()) {
             for event in log.call_events.values() {
-                each(&event.value);
+                for &period in &of {
+                    each(period, &event.value);
+                }
             }
         }
     }

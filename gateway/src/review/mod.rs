@@ -248,16 +248,26 @@ pub fn build_reports(
         .map(|period| figure_queries(&team.id, period))
         .collect();
     let context = crate::figures::context_of(state)?;
-    let mut counters = Vec::with_capacity(periods.len());
-    for parts in &queries {
-        let mut of_period = Vec::with_capacity(parts.len());
-        for query in parts {
-            let mut counter = FigureCounter::new(&context, query)?;
-            crate::figures::for_each_call(state, &query.period, |call| counter.add_call(call))?;
-            of_period.push(counter);
-        }
-        counters.push(of_period);
-    }
+    let mut counters = queries
+        .iter()
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|query| FigureCounter::new(&context, query))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // Every part's calls from one pass over the call logs: (period, part) of each part.
+    let slots: Vec<(usize, usize)> = queries
+        .iter()
+        .enumerate()
+        .flat_map(|(period, parts)| (0..parts.len()).map(move |part| (period, part)))
+        .collect();
+    let part_periods: Vec<_> = queries.iter().flatten().map(|q| q.period).collect();
+    crate::figures::for_each_call(state, &part_periods, |i, call| {
+        let (period, part) = slots[i];
+        counters[period][part].add_call(call);
+    })?;
     let mut pages = Pages::new(prefix.clone(), keys::prefix_end(&prefix), TEAM_PAGE);
     while let Some(page) = pages.next_page(state.store.as_ref())? {
         let tickets: Vec<EntityKey> = page
