@@ -72,7 +72,8 @@ impl LogSync {
     pub fn sync(&self) -> std::io::Result<()> {
         if let Some(first) = self.failed.get() {
             return Err(std::io::Error::other(format!(
-                "an earlier sync of the store failed ({first}); writes since may not be on                  disk: restart once the disk is healthy"
+                "an earlier sync of the store failed ({first}); writes since may not be on \
+                 disk: restart once the disk is healthy"
             )));
         }
         let synced = self.log.sync_data().and_then(|()| self.sync_blobs());

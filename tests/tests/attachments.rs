@@ -108,6 +108,19 @@ async fn listed(site: &RunningAdapter, number: &str) -> anyhow::Result<Vec<(Stri
     Ok(out)
 }
 
+/// Waits (10 s at most) until `site` counts itself connected to the gateway, or not.
+async fn until_connected(site: &RunningAdapter, name: &str, connected: bool) -> anyhow::Result<()> {
+    let what = format!("{name} connected: {connected}");
+    eventually(10, &what, || async {
+        Ok(site
+            .status
+            .connected
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == connected)
+    })
+    .await
+}
+
 /// The gateway's count of stored files and their bytes.
 fn stored_at_gateway(gateway: &RunningGateway) -> anyhow::Result<(u64, u64)> {
     Ok(hotline_gateway::files::stored(
@@ -234,14 +247,11 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
         part > 0 && part < screenshot.len() as u64,
         "{part} bytes of the cut download kept"
     );
+    // The session on the cut connection ends too: wait until munich counts itself offline, or
+    // the next check could see the flag of the session before the cut.
+    until_connected(&munich, "munich", false).await?;
     munich_relay.offline(false);
-    eventually(10, "munich connected again", || async {
-        Ok(munich
-            .status
-            .connected
-            .load(std::sync::atomic::Ordering::SeqCst))
-    })
-    .await?;
+    until_connected(&munich, "munich", true).await?;
     for site in [&munich, &erfurt, &dortmund] {
         let (status, content_type, bytes) = site
             .api
@@ -532,13 +542,7 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     // 6. Offline: a file attached while dortmund cannot reach the gateway is kept and sent
     // once it can.
     relay.offline(true);
-    eventually(10, "dortmund offline", || async {
-        Ok(!dortmund
-            .status
-            .connected
-            .load(std::sync::atomic::Ordering::SeqCst))
-    })
-    .await?;
+    until_connected(&dortmund, "dortmund", false).await?;
     let offline_file = png(300 * 1024, 5);
     let offline_digest = sha256(&offline_file);
     let (status, answer) = attach(

@@ -457,7 +457,8 @@ impl Federation for FederationApi {
                 .map_err(|e| Status::internal(format!("file lookup task: {e}")))??;
         let Some((digest, meta)) = readable else {
             return Err(Status::not_found(format!(
-                "no file {sha256:?} that your site may read; a file is readable while a comment                  your site sees carries it"
+                "no file {sha256:?} that your site may read; a file is readable while a comment \
+                 your site sees carries it"
             )));
         };
         if offset > meta.size {

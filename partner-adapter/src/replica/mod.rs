@@ -302,8 +302,13 @@ impl Replica {
     /// they wait for the flush with it held: unlike [`Replica::durable`]'s other callers, no
     /// local write joins their group.
     fn commit(&self, step: Step, targets: &[WebhookTarget]) -> Result<()> {
+        let files_changed = step.files_changed;
         let pending = self.apply(step, targets)?;
-        self.durable(pending)
+        self.durable(pending)?;
+        if files_changed {
+            self.note_files_changed();
+        }
+        Ok(())
     }
 
     /// Waits until an applied step is flushed ([`GroupFlush::wait`]): call without the local

@@ -130,8 +130,8 @@ impl Replica {
                 keys::meta(super::rewrite::REWRITE_ASKED),
                 now_ms.to_be_bytes().to_vec(),
             );
+            step.files_changed = true;
             self.commit(step, &[])?;
-            self.note_files_changed();
         }
         Ok(seqs.to_vec())
     }

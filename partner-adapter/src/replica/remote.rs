@@ -119,9 +119,7 @@ impl Replica {
             .states
             .iter()
             .any(|s| s.comments.values().any(|c| !c.value.attachments.is_empty()));
-        if !remote.purge.is_empty() || carries_files {
-            self.note_files_changed();
-        }
+        step.files_changed = !remote.purge.is_empty() || carries_files;
         if retention_purged > 0 {
             let total = self.counter(RETENTION_PURGED)? + retention_purged;
             step.put(meta(RETENTION_PURGED), total.to_be_bytes().to_vec());
@@ -236,7 +234,7 @@ impl Replica {
                 continue;
             }
             self.index(&mut step, &before, &after);
-            self.note_files_changed();
+            step.files_changed = true;
             if after.is_empty() {
                 step.remove_entity(&before);
                 step.raise(events.revoked(&key, false, now_ms));
@@ -259,7 +257,7 @@ impl Replica {
     fn on_erased(&self, step: &mut Step, key: &EntityKey, now_ms: u64) -> Result<()> {
         self.erase_pending(step, key)?;
         // The erased comments' files: deleted by the files' keeper once nothing names them.
-        self.note_files_changed();
+        step.files_changed = true;
         for event in super::webhook_queue::ticket_event_keys(&self.db, &key.id)? {
             step.remove(event);
         }

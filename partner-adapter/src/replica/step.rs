@@ -15,6 +15,10 @@ pub struct Step {
     pub(super) events: Vec<Vec<u8>>,
     /// The origin sequence number a replayed dead letter keeps, instead of the next one.
     pub(super) replayed: Option<u64>,
+    /// The step adds or drops a comment's file reference: the files' keeper looks again once
+    /// the step is committed ([`Replica::take_files_changed`]), not before, or it could read
+    /// the references as they were and miss the new file until its next full pass.
+    pub(super) files_changed: bool,
 }
 
 impl Step {

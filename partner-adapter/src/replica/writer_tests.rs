@@ -260,3 +260,67 @@ fn the_writer_never_keeps_a_stopped_store_open() {
     assert!(error.to_string().contains("writer stopped"), "{error}");
     assert!(!ran.load(Ordering::SeqCst));
 }
+
+/// The files' keeper hears of a received file only once the entry that names it is stored:
+/// an entry whose flush fails leaves the flag down (before, the flag went up before the
+/// commit, so a keeper could take it, read the references as they were and miss the new file
+/// until its pass a minute later), and the same entry stored raises it with the file named.
+#[test]
+fn the_keeper_hears_of_a_received_file_once_it_is_stored() {
+    use crate::replica::RemoteEntry;
+    use hotline_federation::FieldOp;
+    use hotline_federation::attachment::AttachmentRef;
+    use hotline_federation::model::{Comment, Visibility};
+    let f = fixture();
+    let number = created(f.new_ticket("c-files"));
+    let key = EntityKey::new(EntityKind::Ticket, &number);
+    let file = AttachmentRef {
+        sha256: "ab".repeat(32),
+        size: 2_048,
+        content_type: "image/png".into(),
+        filename: "screen.png".into(),
+    };
+    let mut incoming = f.replica.entity(&key).expect("the ticket");
+    incoming.apply(&Change {
+        key: key.clone(),
+        ops: vec![FieldOp::AddComment(Comment {
+            id: "erfurt-7".into(),
+            author_alias: "Agent E".into(),
+            author_tenant: "helpbycom".into(),
+            visibility: Visibility::Federation,
+            body: "the screenshot".into(),
+            created_at_ms: NOW,
+            attachments: vec![file.clone()],
+        })],
+        origin_site: "erfurt".into(),
+        origin_seq: 7,
+        hlc: Hlc::new(NOW + 1, 0),
+    });
+    let entry = RemoteEntry {
+        states: vec![incoming],
+        cursor: Some(1),
+        ..RemoteEntry::default()
+    };
+    // The flag a fresh store starts with (the keeper's first look), taken.
+    f.replica.take_files_changed();
+
+    f.replica.failing_flushes.store(true, Ordering::SeqCst);
+    f.replica
+        .apply_remote(&entry, &f.events, NOW)
+        .expect_err("an entry was stored although its flush failed");
+    assert!(
+        !f.replica.take_files_changed(),
+        "the keeper was told of files before the entry naming them was stored"
+    );
+
+    f.replica.failing_flushes.store(false, Ordering::SeqCst);
+    f.replica
+        .apply_remote(&entry, &f.events, NOW)
+        .expect("the entry stored");
+    assert!(
+        f.replica.take_files_changed(),
+        "the keeper was not told of the received file"
+    );
+    let named = f.replica.file_refs().expect("the references");
+    assert_eq!(named.get(&file.sha256), Some(&file));
+}
