@@ -578,3 +578,106 @@ async fn files_travel_resume_after_a_cut_are_stored_once_and_follow_their_commen
     }
     gateway.stop().await
 }
+
+/// An eager site that could not fetch a file tries again within seconds, not at the keeper's
+/// minute: once after a failure of its own disk while connected (a directory where the download
+/// goes), once after a download cut with the connection (the next session looks at once). Both waits are far below the minute, so the test fails if either retry goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eager_site_fetches_again_a_file_it_could_not_fetch() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = hotline_tests::sites::temp_dirs::<3>()?;
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let dortmund = RunningAdapter::start(adapter_config(
+        &pki,
+        "twenty4help",
+        "dortmund",
+        gateway.addr,
+        dirs[1].path(),
+    )?)
+    .await?;
+    let relay = CuttingProxy::start(gateway.addr).await?;
+    let mut erfurt_config =
+        adapter_config(&pki, "helpbycom", "erfurt", relay.addr, dirs[2].path())?;
+    erfurt_config.files.fetch = FetchMode::Eager;
+    let erfurt = RunningAdapter::start(erfurt_config).await?;
+    for site in [&dortmund, &erfurt] {
+        site.wait_for_numbers().await?;
+    }
+    let shared = open(&dortmund, "dealers-sales").await?;
+    let erfurt_dir = dirs[2].path().to_path_buf();
+    let fetched = |digest: String| {
+        let dir = erfurt_dir.clone();
+        move || {
+            let (dir, digest) = (dir.clone(), digest.clone());
+            async move { Ok(files_at(&dir).contains(&digest)) }
+        }
+    };
+
+    // 1. A directory stands where erfurt would write the download: the fetch fails while the
+    // session stays up. Once it is gone, the next try fetches the file.
+    let first = png(200 * 1024, 11);
+    let first_digest = sha256(&first);
+    let in_the_way = erfurt_dir.join("files/partial").join(&first_digest);
+    std::fs::create_dir(&in_the_way)?;
+    let (status, answer) = attach(
+        &dortmund,
+        &shared,
+        "first.png",
+        "federation",
+        "image/png",
+        first.clone(),
+    )
+    .await?;
+    assert_eq!(status, 201, "{answer}");
+    eventually(20, "erfurt holds the comment", || async {
+        Ok(listed(&erfurt, &shared).await?.len() == 1)
+    })
+    .await?;
+    // Long enough for the keeper to have tried (it looks every half second).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        !files_at(&erfurt_dir).contains(&first_digest),
+        "erfurt fetched the file although a directory stood in the way of its download"
+    );
+    until_connected(&erfurt, "erfurt", true).await?;
+    std::fs::remove_dir(&in_the_way)?;
+    eventually(
+        15,
+        "erfurt fetched the file on a later try",
+        fetched(first_digest),
+    )
+    .await?;
+
+    // 2. The relay cuts erfurt's connection 1 MiB into a 3 MiB download: the next session
+    // resumes the download at once.
+    relay.cut_downstream_after_and_hold(1024 * 1024);
+    let second = png(3 * 1024 * 1024, 12);
+    let second_digest = sha256(&second);
+    let (status, answer) = attach(
+        &dortmund,
+        &shared,
+        "second.png",
+        "federation",
+        "image/png",
+        second.clone(),
+    )
+    .await?;
+    assert_eq!(status, 201, "{answer}");
+    eventually(30, "the relay cut erfurt's download", || async {
+        Ok(relay.cuts() == 1)
+    })
+    .await?;
+    until_connected(&erfurt, "erfurt", false).await?;
+    assert!(!files_at(&erfurt_dir).contains(&second_digest));
+    relay.offline(false);
+    eventually(
+        15,
+        "erfurt resumed the cut download",
+        fetched(second_digest),
+    )
+    .await?;
+    for site in [dortmund, erfurt] {
+        site.stop().await?;
+    }
+    gateway.stop().await
+}

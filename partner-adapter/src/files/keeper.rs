@@ -5,29 +5,42 @@ use super::*;
 /// How often the keeper looks at the files even when nothing told it to.
 const KEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// The first wait before the keeper tries again a file it could not fetch; doubled after each
+/// failed try, up to [`KEEP_EVERY`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+
 /// Runs while the site is connected: fetches the files of received comments (eager sites) and
-/// deletes the files nothing names any more, whenever the store says references changed (and
-/// every minute).
+/// deletes the files nothing names any more, as soon as the session is up (a download the last
+/// one left unfinished), whenever the store says references changed, and every minute. A file
+/// it could not fetch is tried again after a second, then after twice as long each time,
+/// instead of waiting for the minute's pass.
 pub async fn keeper(files: Arc<Files>, replica: Arc<Replica>) -> Result<()> {
-    let mut last_pass = tokio::time::Instant::now();
+    let mut last_pass: Option<tokio::time::Instant> = None;
+    let mut retry: Option<(tokio::time::Instant, Duration)> = None;
     loop {
         let woken = files.wake.notified();
-        if replica.take_files_changed() {
-            keep_once(&files, &replica).await?;
+        let due = retry.is_some_and(|(at, _)| at <= tokio::time::Instant::now());
+        let minute = last_pass.is_none_or(|at| at.elapsed() >= KEEP_EVERY);
+        if replica.take_files_changed() || due || minute {
+            last_pass = Some(tokio::time::Instant::now());
+            retry = if keep_once(&files, &replica).await? {
+                None
+            } else {
+                let wait = retry.map_or(RETRY_FIRST, |(_, last)| (last * 2).min(KEEP_EVERY));
+                Some((tokio::time::Instant::now() + wait, wait))
+            };
         }
         tokio::select! {
             () = woken => {}
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        if last_pass.elapsed() >= KEEP_EVERY {
-            last_pass = tokio::time::Instant::now();
-            keep_once(&files, &replica).await?;
-        }
     }
 }
 
-/// One pass of the keeper: what the store names, fetched (eager), then the rest deleted.
-pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()> {
+/// One pass of the keeper: what the store names, fetched (eager), then the rest deleted. False
+/// when a named file could not be fetched (it is tried again later).
+pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<bool> {
+    let mut complete = true;
     let connected = files.client.lock().is_some();
     if connected && files.config.fetch == FetchMode::Eager {
         let reader = replica.clone();
@@ -39,6 +52,7 @@ pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()>
             if !files.has(&file.sha256) {
                 if let Err(error) = files.fetch(file).await {
                     tracing::warn!(%error, sha256 = %file.sha256, "file not fetched yet");
+                    complete = false;
                 }
             }
         }
@@ -47,5 +61,5 @@ pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<()>
     if removed > 0 {
         tracing::info!(removed, "files no record names any more deleted");
     }
-    Ok(())
+    Ok(complete)
 }
