@@ -140,6 +140,14 @@ fn quick_growth_run_reports_every_size_and_site_count() {
         json["final_audit_verify_seconds"].is_f64(),
         "the audit verify was not timed: {json}"
     );
+    assert!(
+        json["final_audit_resumed_verify_seconds"].is_f64(),
+        "the resumed audit verify was not timed: {json}"
+    );
+    assert!(
+        stdout.contains("one going on from its end"),
+        "no resumed verify line: {stdout}"
+    );
     assert!(stdout.contains("of empty"), "no ratio column: {stdout}");
     let sizes = json["sizes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 2, "{json}");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline_federation::audit::{Broken, ChainCheck, Entry, Problem, SignedCheckpoint};
+use hotline_federation::audit::{Broken, ChainCheck, Entry, Head, Problem, SignedCheckpoint, link};
 use hotline_proto::v1 as pb;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -181,11 +181,11 @@ fn decode_entry(key: &[u8], value: &[u8]) -> std::result::Result<Entry, u64> {
         .ok_or_else(|| keys::parse_audit(key).unwrap_or(0))
 }
 
-/// The stored trail a page of `size` entries at a time, paged by raw key (a key of an
-/// unexpected shape or an entry's own number may have been tampered with).
-fn trail_pages(size: usize) -> Pages {
+/// The stored trail from entry `first` a page of `size` entries at a time, paged by raw key
+/// (a key of an unexpected shape or an entry's own number may have been tampered with).
+fn trail_pages_from(first: u64, size: usize) -> Pages {
     let (_, end) = keys::prefix_range(keys::AUDIT);
-    Pages::new(keys::audit(0), end, size)
+    Pages::new(keys::audit(first), end, size)
 }
 
 /// A page of the trail, decoded.
@@ -241,10 +241,59 @@ pub fn verify_store_in_chunks(
     public: &[u8; 32],
     chunk: usize,
 ) -> Result<Verdict> {
+    Ok(verify_since_in_chunks(store, public, None, chunk)?.0)
+}
+
+/// Where a verify found the stored trail intact: its end then, and the hash it found at the
+/// size of the checkpoint it checked. A later verify goes on from here
+/// ([`verify_store_since`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The last entry checked, with its hash.
+    pub head: Head,
+    /// The size of the checkpoint checked and the hash the trail held at that size.
+    checkpoint: Option<(u64, [u8; 32])>,
+}
+
+/// Verifies the entries added since an earlier verify found the trail intact up to `since`
+/// (or all of them, without it), with the trail's head counter and its latest checkpoint.
+/// The entry at `since` is read again and must be unchanged (its position, its content's
+/// hash, the hash recorded then); the entries before it are not read, so a change to one of
+/// them is found only by the next verify of the whole trail. Answers the verdict and, when
+/// intact, where the next verify may go on from.
+pub fn verify_store_since(
+    store: &dyn Store,
+    public: &[u8; 32],
+    since: Option<&Verified>,
+) -> Result<(Verdict, Option<Verified>)> {
+    verify_since_in_chunks(store, public, since, VERIFY_CHUNK)
+}
+
+fn verify_since_in_chunks(
+    store: &dyn Store,
+    public: &[u8; 32],
+    since: Option<&Verified>,
+    chunk: usize,
+) -> Result<(Verdict, Option<Verified>)> {
     let head = crate::writer::audit::load_head(store)?;
     let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
     let mut pass = TrailPass::new(checkpoint.as_ref());
-    let mut pages = trail_pages(chunk);
+    let mut first = 0;
+    if let Some(since) = since.filter(|v| v.head.seq > 0) {
+        if let Some(broken) = changed_since(store, &since.head)? {
+            return Ok((pass.broken_at(broken), None));
+        }
+        pass.check = ChainCheck::after(since.head);
+        pass.hash_at_size = match (pass.size, since.checkpoint) {
+            (Some(size), Some((at, hash))) if size == at => Some(hash),
+            // A checkpoint signed, after the last verify read its checkpoint, for entries that
+            // verify checked: the hash stored at its size (the chain up to `since` holds).
+            (Some(size), _) if size <= since.head.seq => stored_hash(store, size)?,
+            _ => None,
+        };
+        first = since.head.seq + 1;
+    }
+    let mut pages = trail_pages_from(first, chunk);
     while let Some(page) = pages.next_page(store)? {
         let entries = decoded(&page);
         let failed = std::cell::RefCell::new(None);
@@ -269,11 +318,46 @@ pub fn verify_store_in_chunks(
                 return Err(e);
             }
             if let Some(broken) = broken {
-                return Ok(pass.broken_at(broken));
+                return Ok((pass.broken_at(broken), None));
             }
         }
     }
-    Ok(pass.finish(Some(head.seq), checkpoint.as_ref(), public))
+    let reached = Verified {
+        head: pass.check.head(),
+        checkpoint: pass.size.zip(pass.hash_at_size),
+    };
+    let verdict = pass.finish(Some(head.seq), checkpoint.as_ref(), public);
+    let verified = verdict.broken.is_none().then_some(reached);
+    Ok((verdict, verified))
+}
+
+/// The problem with the entry at `head` if it is no longer the one verified there.
+fn changed_since(store: &dyn Store, head: &Head) -> Result<Option<Broken>> {
+    let entry = store
+        .get(&keys::audit(head.seq))?
+        .and_then(|raw| decode_entry(&keys::audit(head.seq), &raw).ok());
+    let same = entry.is_some_and(|e| {
+        e.seq == head.seq
+            && e.hash == head.hash
+            && link(&e.prev_hash, &e.content_digest()) == e.hash
+    });
+    Ok((!same).then(|| Broken {
+        seq: head.seq,
+        problem: Problem::Changed,
+        detail: format!(
+            "entry {} is not the one an earlier verify found there (changed or removed since)",
+            head.seq
+        ),
+    }))
+}
+
+/// The hash recorded by the stored entry at `seq`, if one decodes there.
+fn stored_hash(store: &dyn Store, seq: u64) -> Result<Option<[u8; 32]>> {
+    Ok(store
+        .get(&keys::audit(seq))?
+        .and_then(|raw| decode_entry(&keys::audit(seq), &raw).ok())
+        .filter(|e| e.seq == seq)
+        .map(|e| e.hash))
 }
 
 /// Whether an entry numbered `expected` is stored in the pages `rest` has still to read.

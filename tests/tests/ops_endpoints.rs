@@ -206,7 +206,10 @@ async fn store_gauges_appear_once_refreshed() -> anyhow::Result<()> {
     .await?;
 
     let state = gateway.state.clone();
-    tokio::task::spawn_blocking(move || hotline_gateway::gauges::refresh(&state, true)).await??;
+    tokio::task::spawn_blocking(move || {
+        hotline_gateway::gauges::refresh(&state, hotline_gateway::gauges::AuditCheck::Whole)
+    })
+    .await??;
     let after = scrape(ops).await?;
     assert_eq!(after.value("hotline_audit_verify_ok", &[]), Some(1.0));
     let seen = after

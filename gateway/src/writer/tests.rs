@@ -112,3 +112,123 @@ async fn checkpoints_are_signed_when_the_trail_moved() {
     );
     state.close().await;
 }
+
+/// Rewrites the stored entry at `seq` with another action, its hashes left as they were (a
+/// change made on the disk).
+fn tamper(store: &MemoryStore, seq: u64) {
+    let key = keys::audit(seq);
+    let mut wire = pb::AuditEntry::decode(store.get(&key).unwrap().unwrap().as_slice()).unwrap();
+    wire.action = "rewritten".into();
+    let mut batch = Batch::default();
+    batch.put(key, wire.encode_to_vec());
+    store.apply(batch).unwrap();
+}
+
+/// A verify that goes on from an earlier one answers what the whole verify answers about the
+/// entries added since and the entry it goes on from (intact, with a checkpoint signed before,
+/// at or after that entry; a changed entry after it; that entry changed), and leaves the
+/// entries before it to the whole verify (a change there is found by that one only).
+#[tokio::test]
+async fn a_verify_since_an_earlier_one_checks_what_was_added_and_where_it_went_on() {
+    use crate::audit::verify_store_since;
+    let (store, state) = open().await;
+    let public = state.audit_key.public;
+    let secret = state.audit_key.secret();
+    let append = |n: usize| {
+        let state = state.clone();
+        async move {
+            for i in 0..n {
+                state
+                    .writer
+                    .audit(vec![record(&format!("entry {i}"))])
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let sign = || {
+        let state = state.clone();
+        async move {
+            state
+                .writer
+                .checkpoint(secret)
+                .await
+                .unwrap()
+                .expect("signed");
+        }
+    };
+    let both = |since| {
+        let whole = verify_store_since(store.as_ref(), &public, None).unwrap();
+        let resumed = verify_store_since(store.as_ref(), &public, Some(&since)).unwrap();
+        (whole, resumed)
+    };
+
+    append(5).await;
+    sign().await;
+    let (first, anchor) = verify_store_since(store.as_ref(), &public, None).unwrap();
+    assert_eq!(first.broken, None);
+    let anchor = anchor.expect("intact");
+    assert_eq!(anchor.head.seq, first.checked);
+
+    // Nothing added: the checkpoint is the one the anchor checked.
+    let (whole, resumed) = both(anchor);
+    assert_eq!(resumed.0.broken, None);
+    assert_eq!(resumed, whole);
+    // A checkpoint signed at the anchor after the anchor was taken.
+    append(1).await;
+    let (_, at_end) = verify_store_since(store.as_ref(), &public, None).unwrap();
+    let at_end = at_end.expect("intact");
+    sign().await;
+    let (whole, resumed) = both(at_end);
+    assert_eq!(resumed.0.broken, None);
+    assert_eq!(resumed, whole);
+    // Entries and a checkpoint after the anchor.
+    append(4).await;
+    sign().await;
+    append(2).await;
+    let (whole, resumed) = both(anchor);
+    assert_eq!(resumed.0.broken, None);
+    assert_eq!(resumed, whole);
+    assert_eq!(resumed.0.checked, anchor.head.seq + 7);
+
+    // An entry added since, changed: both find it.
+    tamper(&store, anchor.head.seq + 3);
+    let (whole, resumed) = both(anchor);
+    let broken = resumed
+        .0
+        .broken
+        .clone()
+        .expect("the change after the anchor was missed");
+    assert_eq!(broken.seq, anchor.head.seq + 3);
+    assert_eq!(resumed.0, whole.0);
+    assert_eq!(
+        resumed.1, None,
+        "a broken trail answered where to go on from"
+    );
+    // The anchor changed: found at the anchor.
+    tamper(&store, anchor.head.seq);
+    let (_, resumed) = both(anchor);
+    assert_eq!(resumed.0.broken.map(|b| b.seq), Some(anchor.head.seq));
+    state.close().await;
+    // An entry before the anchor changed: only the whole verify reads it.
+    let (store, state) = open().await;
+    let public = state.audit_key.public;
+    for i in 0..6 {
+        state
+            .writer
+            .audit(vec![record(&format!("entry {i}"))])
+            .await
+            .unwrap();
+    }
+    let (_, anchor) = verify_store_since(store.as_ref(), &public, None).unwrap();
+    let anchor = anchor.expect("intact");
+    tamper(&store, 2);
+    let whole = verify_store_since(store.as_ref(), &public, None).unwrap();
+    assert_eq!(whole.0.broken.map(|b| b.seq), Some(2));
+    let resumed = verify_store_since(store.as_ref(), &public, Some(&anchor)).unwrap();
+    assert_eq!(
+        resumed.0.broken, None,
+        "the resumed verify read before its anchor"
+    );
+    state.close().await;
+}

@@ -179,6 +179,7 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         final_disk_bytes: 0,
         final_audit_entries: 0,
         final_audit_verify_seconds: 0.0,
+        final_audit_resumed_verify_seconds: 0.0,
         restart_after_kill_seconds: 0.0,
         final_live_bytes: 0,
         year_turned_at: Vec::new(),
@@ -257,12 +258,14 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         report.final_disk_bytes >> 20,
         report.final_live_bytes >> 20
     );
-    // What the gateway's own verify of the trail costs at this size (at start and every ten
-    // minutes): the same call, timed here with nothing else running.
+    // What the gateway's own verify of the trail costs at this size (whole at start and every
+    // six hours, going on from the last in between): the same calls, timed here with nothing
+    // else running.
     let config = crate::demo::federation::gateway_config(&dir);
     let key = hotline_gateway::audit::AuditKey::load_or_create(&config.audit_key_path())?;
     let verifying = std::time::Instant::now();
-    let verdict = hotline_gateway::audit::verify_store(store.as_ref(), &key.public)?;
+    let (verdict, reached) =
+        hotline_gateway::audit::verify_store_since(store.as_ref(), &key.public, None)?;
     report.final_audit_verify_seconds = verifying.elapsed().as_secs_f64();
     report.final_audit_entries = verdict.checked;
     anyhow::ensure!(
@@ -270,10 +273,20 @@ pub async fn run(options: &GrowthOptions) -> anyhow::Result<GrowthReport> {
         "the audit trail after the growth run does not verify: {:?}",
         verdict.broken
     );
+    let resuming = std::time::Instant::now();
+    let (again, _) =
+        hotline_gateway::audit::verify_store_since(store.as_ref(), &key.public, reached.as_ref())?;
+    report.final_audit_resumed_verify_seconds = resuming.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        again == verdict,
+        "the verify going on from the whole one answered {again:?}, the whole one {verdict:?}"
+    );
     drop(store);
     eprintln!(
-        "one full audit verify of {} entries: {:.2} s",
-        report.final_audit_entries, report.final_audit_verify_seconds
+        "one full audit verify of {} entries: {:.2} s; one going on from its end: {:.1} ms",
+        report.final_audit_entries,
+        report.final_audit_verify_seconds,
+        report.final_audit_resumed_verify_seconds * 1000.0
     );
 
     // Sites connecting.
