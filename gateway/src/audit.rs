@@ -181,11 +181,11 @@ fn decode_entry(key: &[u8], value: &[u8]) -> std::result::Result<Entry, u64> {
         .ok_or_else(|| keys::parse_audit(key).unwrap_or(0))
 }
 
-/// The stored trail from entry `first` a page of `size` entries at a time, paged by raw key
+/// The stored trail from key `first` on, a page of `size` entries at a time, paged by raw key
 /// (a key of an unexpected shape or an entry's own number may have been tampered with).
-fn trail_pages_from(first: u64, size: usize) -> Pages {
+fn trail_pages_from(first: Vec<u8>, size: usize) -> Pages {
     let (_, end) = keys::prefix_range(keys::AUDIT);
-    Pages::new(keys::audit(first), end, size)
+    Pages::new(first, end, size)
 }
 
 /// A page of the trail, decoded.
@@ -278,7 +278,7 @@ fn verify_since_in_chunks(
     let head = crate::writer::audit::load_head(store)?;
     let checkpoint = crate::writer::audit::latest_checkpoint(store)?;
     let mut pass = TrailPass::new(checkpoint.as_ref());
-    let mut first = 0;
+    let mut first = keys::audit(0);
     if let Some(since) = since.filter(|v| v.head.seq > 0) {
         if let Some(broken) = changed_since(store, &since.head)? {
             return Ok((pass.broken_at(broken), None));
@@ -291,7 +291,10 @@ fn verify_since_in_chunks(
             (Some(size), _) if size <= since.head.seq => stored_hash(store, size)?,
             _ => None,
         };
-        first = since.head.seq + 1;
+        // Every key after the anchor's own, not from the next position's: a key slipped in
+        // between (the anchor's key and a suffix) is read too.
+        first = keys::audit(since.head.seq);
+        first.push(0);
     }
     let mut pages = trail_pages_from(first, chunk);
     while let Some(page) = pages.next_page(store)? {
@@ -326,9 +329,41 @@ fn verify_since_in_chunks(
         head: pass.check.head(),
         checkpoint: pass.size.zip(pass.hash_at_size),
     };
-    let verdict = pass.finish(Some(head.seq), checkpoint.as_ref(), public);
+    let mut verdict = pass.finish(Some(head.seq), checkpoint.as_ref(), public);
+    if verdict.broken.is_none() {
+        verdict.broken = since.and_then(|since| went_back(since, &reached));
+    }
     let verified = verdict.broken.is_none().then_some(reached);
     Ok((verdict, verified))
+}
+
+/// What is wrong when a trail verified intact (`now`) holds less than an earlier verify found
+/// (`before`): fewer entries, or an older checkpoint or none. The trail only grows and its
+/// checkpoint only moves on, so either means entries or the checkpoint were taken back.
+pub fn went_back(before: &Verified, now: &Verified) -> Option<Broken> {
+    if now.head.seq < before.head.seq {
+        return Some(Broken {
+            seq: now.head.seq + 1,
+            problem: Problem::Removed,
+            detail: format!(
+                "the trail ends at entry {} but an earlier verify found {} entries",
+                now.head.seq, before.head.seq
+            ),
+        });
+    }
+    let size = |v: &Verified| v.checkpoint.map(|(size, _)| size);
+    match (size(before), size(now)) {
+        (Some(earlier), latest) if latest.is_none_or(|latest| latest < earlier) => Some(Broken {
+            seq: earlier,
+            problem: Problem::Changed,
+            detail: format!(
+                "the latest signed checkpoint covers {} entries but an earlier verify checked \
+                 one of {earlier}",
+                latest.unwrap_or(0)
+            ),
+        }),
+        _ => None,
+    }
 }
 
 /// The problem with the entry at `head` if it is no longer the one verified there.

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{Verified, verify_store_since};
+use crate::audit::{Verified, verify_store_since, went_back};
 use crate::error::Result;
 use crate::state::GatewayState;
 
@@ -33,8 +33,10 @@ const WHOLE_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub enum AuditCheck {
     /// None: the gauge keeps its value.
     Skip,
-    /// The whole trail.
-    Whole,
+    /// The whole trail, which must hold at least what an earlier check of this gateway found
+    /// intact, if one did (the trail only grows: fewer entries or an older checkpoint than
+    /// then mean some were taken back).
+    Whole(Option<Verified>),
     /// The entries added since an earlier check found the trail intact up to here.
     Since(Verified),
 }
@@ -44,9 +46,12 @@ pub enum AuditCheck {
 struct AuditSchedule {
     checked_at: Option<Instant>,
     whole_at: Option<Instant>,
-    /// Where the last check left the trail intact; none after one that found it broken, so
-    /// the next check reads it whole again.
+    /// Where the last check left the trail intact; none after one that found it broken or
+    /// could not finish, so the next check reads it whole again.
     intact: Option<Verified>,
+    /// The most an intact check of this run found, kept after a broken one: what every later
+    /// whole check must still find.
+    seen: Option<Verified>,
 }
 
 impl AuditSchedule {
@@ -62,15 +67,18 @@ impl AuditSchedule {
             }
             _ => {
                 self.whole_at = Some(now);
-                AuditCheck::Whole
+                AuditCheck::Whole(self.seen)
             }
         }
     }
 
-    /// What a refresh that made `check` found.
+    /// What a refresh that made `check` found (`None`: broken, or the refresh failed).
     fn found(&mut self, check: AuditCheck, reached: Option<Verified>) {
         if !matches!(check, AuditCheck::Skip) {
             self.intact = reached;
+            if reached.is_some() {
+                self.seen = reached;
+            }
         }
     }
 }
@@ -87,18 +95,35 @@ pub fn spawn(state: Arc<GatewayState>, stop: CancellationToken) -> JoinHandle<()
             }
             let check = schedule.next(Instant::now());
             let reader = state.clone();
-            match tokio::task::spawn_blocking(move || refresh(&reader, check)).await {
-                Ok(Ok(reached)) => schedule.found(check, reached),
-                Ok(Err(error)) => tracing::warn!(%error, "metrics gauges not refreshed"),
-                Err(error) => tracing::warn!(%error, "metrics gauge task failed"),
-            }
+            let reached = match tokio::task::spawn_blocking(move || refresh(&reader, check)).await {
+                Ok(Ok(reached)) => reached,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "metrics gauges not refreshed");
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics gauge task failed");
+                    None
+                }
+            };
+            schedule.found(check, reached);
         }
     })
 }
 
 /// Sets the gauges from the store (blocking) and checks the audit trail as `audit` says.
-/// Answers where the trail was found intact (`None` when not checked or broken).
+/// Answers where the trail was found intact (`None` when not checked, broken or unreadable).
+/// A trail that cannot be read sets `hotline_audit_verify_ok` to 0 (not verified), as a
+/// broken one does; the error is logged.
 pub fn refresh(state: &GatewayState, audit: AuditCheck) -> Result<Option<Verified>> {
+    let figures = refresh_figures(state);
+    let reached = check_audit(state, audit);
+    figures?;
+    Ok(reached)
+}
+
+/// The service-level, last-seen and file gauges.
+fn refresh_figures(state: &GatewayState) -> Result<()> {
     let metrics = &state.shared.metrics;
     for site in crate::health::site_health(state) {
         if let Some(ms) = site.last_seen_ms {
@@ -115,17 +140,37 @@ pub fn refresh(state: &GatewayState, audit: AuditCheck) -> Result<Option<Verifie
     }
     let (files, bytes) = crate::files::stored(state.store.as_ref())?;
     metrics.set_files_stored(files, bytes);
-    let since = match audit {
-        AuditCheck::Skip => return Ok(None),
-        AuditCheck::Whole => None,
-        AuditCheck::Since(since) => Some(since),
+    Ok(())
+}
+
+/// The audit check `audit` asks for, with its gauge set; where the trail was found intact.
+fn check_audit(state: &GatewayState, audit: AuditCheck) -> Option<Verified> {
+    let (since, floor) = match audit {
+        AuditCheck::Skip => return None,
+        AuditCheck::Whole(floor) => (None, floor),
+        AuditCheck::Since(since) => (Some(since), None),
     };
+    let metrics = &state.shared.metrics;
     let started = std::time::Instant::now();
-    let (verdict, reached) = verify_store_since(
+    let checked = verify_store_since(
         state.store.as_ref(),
         &state.audit_key.public,
         since.as_ref(),
-    )?;
+    );
+    let (mut verdict, mut reached) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            tracing::error!(%error, "the audit trail could not be verified");
+            metrics.set_audit_verify_ok(false);
+            return None;
+        }
+    };
+    if let (Some(floor), Some(now)) = (floor, reached) {
+        if let Some(broken) = went_back(&floor, &now) {
+            verdict.broken = Some(broken);
+            reached = None;
+        }
+    }
     if let Some(broken) = &verdict.broken {
         tracing::error!(?broken, "the audit trail does not verify");
     }
@@ -139,7 +184,7 @@ pub fn refresh(state: &GatewayState, audit: AuditCheck) -> Result<Option<Verifie
         "audit trail checked for the gauge"
     );
     metrics.set_audit_verify_ok(verdict.broken.is_none());
-    Ok(reached)
+    reached
 }
 
 #[cfg(test)]
@@ -178,8 +223,9 @@ mod tests {
     }
 
     /// The first check reads the whole trail; later ones every ten minutes go on from where
-    /// the last left it intact, until six hours after the last whole one; a broken or failed
-    /// one leaves no place to go on from, so the next reads the whole trail again.
+    /// the last left it intact, until six hours after the last whole one; a broken one, or a
+    /// refresh that failed, leaves no place to go on from, so the next reads the whole trail
+    /// again; every whole check after the first must reach what the last intact one found.
     #[test]
     fn the_trail_is_read_whole_at_start_after_a_break_and_every_six_hours() {
         let at = |head: u64| {
@@ -193,29 +239,43 @@ mod tests {
             reached.head.seq = head;
             reached
         };
+        let whole_from = |check: AuditCheck| match check {
+            AuditCheck::Whole(floor) => Some(floor.map(|v| v.head.seq)),
+            _ => None,
+        };
         let start = Instant::now();
         let minutes = |m: u64| start + Duration::from_secs(m * 60);
         let mut schedule = AuditSchedule::default();
-        assert!(matches!(schedule.next(start), AuditCheck::Whole));
-        schedule.found(AuditCheck::Whole, Some(at(10)));
+        let first = schedule.next(start);
+        assert_eq!(whole_from(first), Some(None));
+        schedule.found(first, Some(at(10)));
         assert!(matches!(schedule.next(minutes(1)), AuditCheck::Skip));
         schedule.found(AuditCheck::Skip, None);
+        let resumed = schedule.next(minutes(10));
         assert!(
-            matches!(schedule.next(minutes(10)), AuditCheck::Since(v) if v.head.seq == 10),
-            "the check after ten minutes did not go on from the last"
+            matches!(resumed, AuditCheck::Since(v) if v.head.seq == 10),
+            "the check after ten minutes did not go on from the last: {resumed:?}"
         );
-        schedule.found(AuditCheck::Since(at(10)), Some(at(20)));
-        assert!(matches!(schedule.next(minutes(20)), AuditCheck::Since(v) if v.head.seq == 20));
-        schedule.found(AuditCheck::Since(at(20)), None);
-        assert!(
-            matches!(schedule.next(minutes(30)), AuditCheck::Whole),
-            "the check after a broken one did not read the whole trail"
+        schedule.found(resumed, Some(at(20)));
+        let broken = schedule.next(minutes(20));
+        assert!(matches!(broken, AuditCheck::Since(v) if v.head.seq == 20));
+        schedule.found(broken, None);
+        assert_eq!(
+            whole_from(schedule.next(minutes(30))),
+            Some(Some(20)),
+            "the check after a broken one did not read the whole trail up to what was seen"
         );
-        schedule.found(AuditCheck::Whole, Some(at(30)));
+        schedule.found(AuditCheck::Whole(Some(at(20))), Some(at(30)));
         assert!(matches!(schedule.next(minutes(40)), AuditCheck::Since(_)));
-        assert!(matches!(
-            schedule.next(minutes(30 + 6 * 60)),
-            AuditCheck::Whole
-        ));
+        // The six-hourly whole check fails (the store could not be read): the next one, ten
+        // minutes later, is whole again, not six hours later.
+        let failed = schedule.next(minutes(30 + 6 * 60));
+        assert_eq!(whole_from(failed), Some(Some(30)));
+        schedule.found(failed, None);
+        assert_eq!(
+            whole_from(schedule.next(minutes(40 + 6 * 60))),
+            Some(Some(30)),
+            "a whole check that failed was put off"
+        );
     }
 }

@@ -207,7 +207,7 @@ async fn store_gauges_appear_once_refreshed() -> anyhow::Result<()> {
 
     let state = gateway.state.clone();
     tokio::task::spawn_blocking(move || {
-        hotline_gateway::gauges::refresh(&state, hotline_gateway::gauges::AuditCheck::Whole)
+        hotline_gateway::gauges::refresh(&state, hotline_gateway::gauges::AuditCheck::Whole(None))
     })
     .await??;
     let after = scrape(ops).await?;

@@ -113,6 +113,28 @@ async fn checkpoints_are_signed_when_the_trail_moved() {
     state.close().await;
 }
 
+/// Appends `n` entries to the trail, one group each.
+async fn append_entries(state: &GatewayState, n: usize, label: &str) {
+    for i in 0..n {
+        state
+            .writer
+            .audit(vec![record(&format!("{label} {i}"))])
+            .await
+            .unwrap();
+    }
+}
+
+/// Signs a checkpoint of the trail as it is (it must have moved since the last).
+async fn sign(state: &GatewayState) {
+    let secret = state.audit_key.secret();
+    state
+        .writer
+        .checkpoint(secret)
+        .await
+        .unwrap()
+        .expect("signed");
+}
+
 /// Rewrites the stored entry at `seq` with another action, its hashes left as they were (a
 /// change made on the disk).
 fn tamper(store: &MemoryStore, seq: u64) {
@@ -133,38 +155,14 @@ async fn a_verify_since_an_earlier_one_checks_what_was_added_and_where_it_went_o
     use crate::audit::verify_store_since;
     let (store, state) = open().await;
     let public = state.audit_key.public;
-    let secret = state.audit_key.secret();
-    let append = |n: usize| {
-        let state = state.clone();
-        async move {
-            for i in 0..n {
-                state
-                    .writer
-                    .audit(vec![record(&format!("entry {i}"))])
-                    .await
-                    .unwrap();
-            }
-        }
-    };
-    let sign = || {
-        let state = state.clone();
-        async move {
-            state
-                .writer
-                .checkpoint(secret)
-                .await
-                .unwrap()
-                .expect("signed");
-        }
-    };
     let both = |since| {
         let whole = verify_store_since(store.as_ref(), &public, None).unwrap();
         let resumed = verify_store_since(store.as_ref(), &public, Some(&since)).unwrap();
         (whole, resumed)
     };
 
-    append(5).await;
-    sign().await;
+    append_entries(&state, 5, "entry").await;
+    sign(&state).await;
     let (first, anchor) = verify_store_since(store.as_ref(), &public, None).unwrap();
     assert_eq!(first.broken, None);
     let anchor = anchor.expect("intact");
@@ -175,17 +173,17 @@ async fn a_verify_since_an_earlier_one_checks_what_was_added_and_where_it_went_o
     assert_eq!(resumed.0.broken, None);
     assert_eq!(resumed, whole);
     // A checkpoint signed at the anchor after the anchor was taken.
-    append(1).await;
+    append_entries(&state, 1, "entry").await;
     let (_, at_end) = verify_store_since(store.as_ref(), &public, None).unwrap();
     let at_end = at_end.expect("intact");
-    sign().await;
+    sign(&state).await;
     let (whole, resumed) = both(at_end);
     assert_eq!(resumed.0.broken, None);
     assert_eq!(resumed, whole);
     // Entries and a checkpoint after the anchor.
-    append(4).await;
-    sign().await;
-    append(2).await;
+    append_entries(&state, 4, "entry").await;
+    sign(&state).await;
+    append_entries(&state, 2, "entry").await;
     let (whole, resumed) = both(anchor);
     assert_eq!(resumed.0.broken, None);
     assert_eq!(resumed, whole);
@@ -213,13 +211,7 @@ async fn a_verify_since_an_earlier_one_checks_what_was_added_and_where_it_went_o
     // An entry before the anchor changed: only the whole verify reads it.
     let (store, state) = open().await;
     let public = state.audit_key.public;
-    for i in 0..6 {
-        state
-            .writer
-            .audit(vec![record(&format!("entry {i}"))])
-            .await
-            .unwrap();
-    }
+    append_entries(&state, 6, "entry").await;
     let (_, anchor) = verify_store_since(store.as_ref(), &public, None).unwrap();
     let anchor = anchor.expect("intact");
     tamper(&store, 2);
@@ -230,5 +222,135 @@ async fn a_verify_since_an_earlier_one_checks_what_was_added_and_where_it_went_o
         resumed.0.broken, None,
         "the resumed verify read before its anchor"
     );
+    state.close().await;
+}
+
+/// What a tamperer with write access to the store might do after a verify took its anchor,
+/// each found by the verify that goes on from it: a key slipped in right after the anchor's
+/// own, the checkpoint rolled back to an older one or removed, the trail cut back to the
+/// anchor with its head counter; and a whole verify that must reach what an earlier one found
+/// finds an emptied trail, which on its own it would call intact.
+#[tokio::test]
+async fn what_was_verified_cannot_be_taken_back_unseen() {
+    use crate::audit::{verify_store_since, went_back};
+    let (store, state) = open().await;
+    let public = state.audit_key.public;
+    append_entries(&state, 4, "entry").await;
+    let older = store.get(&keys::meta("checkpoint")).unwrap();
+    sign(&state).await;
+    let (_, anchor) = verify_store_since(store.as_ref(), &public, None).unwrap();
+    let anchor = anchor.expect("intact");
+    append_entries(&state, 3, "later").await;
+    let intact = verify_store_since(store.as_ref(), &public, Some(&anchor)).unwrap();
+    assert_eq!(intact.0.broken, None);
+    let snapshot = store.range(&[], &[0xff; 16], usize::MAX).unwrap();
+    let restore = || {
+        let mut batch = Batch::default();
+        for (key, _) in store.range(&[], &[0xff; 16], usize::MAX).unwrap() {
+            batch.delete(key);
+        }
+        for (key, value) in &snapshot {
+            batch.put(key.clone(), value.clone());
+        }
+        store.apply(batch).unwrap();
+    };
+    let resumed_broken = |what: &str| {
+        let (verdict, reached) =
+            verify_store_since(store.as_ref(), &public, Some(&anchor)).unwrap();
+        assert!(
+            verdict.broken.is_some(),
+            "{what}: missed by the resumed verify"
+        );
+        assert_eq!(reached, None, "{what}: answered a place to go on from");
+    };
+
+    // A copy of the next entry under a key between the anchor's and the next one's.
+    let mut slipped = keys::audit(anchor.head.seq);
+    slipped.push(0);
+    let copy = store
+        .get(&keys::audit(anchor.head.seq + 1))
+        .unwrap()
+        .unwrap();
+    let mut batch = Batch::default();
+    batch.put(slipped, copy);
+    store.apply(batch).unwrap();
+    resumed_broken("a key slipped in after the anchor");
+    restore();
+
+    // The checkpoint rolled back to the one before the anchor's (none was signed then).
+    let mut batch = Batch::default();
+    match &older {
+        Some(raw) => batch.put(keys::meta("checkpoint"), raw.clone()),
+        None => batch.delete(keys::meta("checkpoint")),
+    }
+    store.apply(batch).unwrap();
+    resumed_broken("the checkpoint taken back");
+    restore();
+
+    // The entries after the anchor removed and the head counter set back to the anchor.
+    let mut batch = Batch::default();
+    for seq in anchor.head.seq + 1..=anchor.head.seq + 3 {
+        batch.delete(keys::audit(seq));
+    }
+    batch.put(
+        keys::meta("audit"),
+        keys::encode_audit_head(anchor.head.seq, &anchor.head.hash),
+    );
+    store.apply(batch).unwrap();
+    let (cut, reached) = verify_store_since(store.as_ref(), &public, Some(&anchor)).unwrap();
+    // What the anchor itself covers is still there: the cut is only seen against what a
+    // verify found after the entries were added.
+    assert_eq!(cut.broken, None);
+    let later = intact.1.expect("intact");
+    assert!(went_back(&later, &reached.expect("intact")).is_some());
+    restore();
+
+    // Every entry, the head counter and the checkpoint gone: the whole verify alone calls the
+    // empty trail intact; measured against what was found before, it is not.
+    let mut batch = Batch::default();
+    for (key, _) in &snapshot {
+        if key.first() == Some(&keys::AUDIT) {
+            batch.delete(key.clone());
+        }
+    }
+    batch.delete(keys::meta("audit"));
+    batch.delete(keys::meta("checkpoint"));
+    store.apply(batch).unwrap();
+    let (alone, emptied) = verify_store_since(store.as_ref(), &public, None).unwrap();
+    assert_eq!(alone.broken, None);
+    let taken_back = went_back(&later, &emptied.expect("an empty trail verifies"));
+    assert_eq!(
+        taken_back.map(|b| b.problem),
+        Some(hotline_federation::audit::Problem::Removed)
+    );
+    state.close().await;
+}
+
+/// A trail whose checkpoint record cannot be read sets the gauge to 0 (not verified), as a
+/// broken one does, instead of leaving the 1 of the last verify; the refresh answers no place
+/// to go on from.
+#[tokio::test]
+async fn an_unreadable_trail_sets_the_gauge_to_not_verified() {
+    use crate::gauges::{AuditCheck, refresh};
+    let (store, state) = open().await;
+    state.writer.audit(vec![record("one")]).await.unwrap();
+    let gauge = |state: &GatewayState| {
+        state
+            .shared
+            .metrics
+            .encode()
+            .lines()
+            .find(|l| l.starts_with("hotline_audit_verify_ok "))
+            .map(str::to_owned)
+    };
+    let reached = refresh(&state, AuditCheck::Whole(None)).unwrap();
+    assert!(reached.is_some());
+    assert_eq!(gauge(&state).as_deref(), Some("hotline_audit_verify_ok 1"));
+    let mut batch = Batch::default();
+    batch.put(keys::meta("checkpoint"), vec![0xff; 5]);
+    store.apply(batch).unwrap();
+    let reached = refresh(&state, AuditCheck::Since(reached.unwrap())).unwrap();
+    assert_eq!(reached, None);
+    assert_eq!(gauge(&state).as_deref(), Some("hotline_audit_verify_ok 0"));
     state.close().await;
 }
