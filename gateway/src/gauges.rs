@@ -41,6 +41,25 @@ pub enum AuditCheck {
     Since(Verified),
 }
 
+/// What an audit check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// No check was asked for.
+    Skipped,
+    /// Intact, up to here.
+    Intact(Verified),
+    /// Changed, removed, reordered or taken back (the gauge is 0 at once).
+    Broken,
+    /// The store could not be read (the error is logged).
+    Unreadable,
+}
+
+/// How many checks in a row may fail to read the trail before the gauge says 0: one read
+/// error (a database restart, a timed-out query) is not an incident of the trail; a trail
+/// that stays unreadable, or a record of it that does not decode, is. The failed checks are
+/// tried again at the next minute, not ten minutes later.
+const UNREADABLE_CHECKS: u32 = 3;
+
 /// When the refresh task checks the audit trail, and how much of it.
 #[derive(Debug, Default)]
 struct AuditSchedule {
@@ -50,8 +69,13 @@ struct AuditSchedule {
     /// could not finish, so the next check reads it whole again.
     intact: Option<Verified>,
     /// The most an intact check of this run found, kept after a broken one: what every later
-    /// whole check must still find.
+    /// whole check must still find. A check may read a group the engine shows before its flush
+    /// (redb, PostgreSQL); should that flush fail, the writer drops the group and reuses its
+    /// positions, and the checks say 0 until the trail has grown past `seen` again (a false
+    /// alarm, known and left: it takes a failed flush within the check's read).
     seen: Option<Verified>,
+    /// Checks in a row that could not read the trail.
+    unreadable: u32,
 }
 
 impl AuditSchedule {
@@ -72,14 +96,29 @@ impl AuditSchedule {
         }
     }
 
-    /// What a refresh that made `check` found (`None`: broken, or the refresh failed).
-    fn found(&mut self, check: AuditCheck, reached: Option<Verified>) {
-        if !matches!(check, AuditCheck::Skip) {
-            self.intact = reached;
-            if reached.is_some() {
-                self.seen = reached;
+    /// What the check found; true when the trail has now been unreadable for
+    /// [`UNREADABLE_CHECKS`] checks in a row (the gauge then says 0).
+    fn found(&mut self, outcome: AuditOutcome) -> bool {
+        match outcome {
+            AuditOutcome::Skipped => return false,
+            AuditOutcome::Intact(reached) => {
+                self.intact = Some(reached);
+                self.seen = Some(reached);
+                self.unreadable = 0;
+            }
+            AuditOutcome::Broken => {
+                self.intact = None;
+                self.unreadable = 0;
+            }
+            AuditOutcome::Unreadable => {
+                self.intact = None;
+                self.unreadable += 1;
+                if self.unreadable < UNREADABLE_CHECKS {
+                    self.checked_at = None;
+                }
             }
         }
+        self.unreadable >= UNREADABLE_CHECKS
     }
 }
 
@@ -95,31 +134,38 @@ pub fn spawn(state: Arc<GatewayState>, stop: CancellationToken) -> JoinHandle<()
             }
             let check = schedule.next(Instant::now());
             let reader = state.clone();
-            let reached = match tokio::task::spawn_blocking(move || refresh(&reader, check)).await {
-                Ok(Ok(reached)) => reached,
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "metrics gauges not refreshed");
-                    None
+            let outcome = match tokio::task::spawn_blocking(move || refresh(&reader, check)).await {
+                Ok((outcome, figures)) => {
+                    if let Err(error) = figures {
+                        tracing::warn!(%error, "metrics gauges not refreshed");
+                    }
+                    outcome
                 }
                 Err(error) => {
                     tracing::warn!(%error, "metrics gauge task failed");
-                    None
+                    match check {
+                        AuditCheck::Skip => AuditOutcome::Skipped,
+                        _ => AuditOutcome::Unreadable,
+                    }
                 }
             };
-            schedule.found(check, reached);
+            if schedule.found(outcome) {
+                tracing::error!(
+                    checks = UNREADABLE_CHECKS,
+                    "the audit trail could not be read in this many checks in a row"
+                );
+                state.shared.metrics.set_audit_verify_ok(false);
+            }
         }
     })
 }
 
-/// Sets the gauges from the store (blocking) and checks the audit trail as `audit` says.
-/// Answers where the trail was found intact (`None` when not checked, broken or unreadable).
-/// A trail that cannot be read sets `hotline_audit_verify_ok` to 0 (not verified), as a
-/// broken one does; the error is logged.
-pub fn refresh(state: &GatewayState, audit: AuditCheck) -> Result<Option<Verified>> {
+/// Sets the gauges from the store (blocking) and checks the audit trail as `audit` says: the
+/// check's outcome (the gauge set when intact or broken, left as it was when the trail could
+/// not be read), and whether the other gauges were refreshed. One does not wait for the other.
+pub fn refresh(state: &GatewayState, audit: AuditCheck) -> (AuditOutcome, Result<()>) {
     let figures = refresh_figures(state);
-    let reached = check_audit(state, audit);
-    figures?;
-    Ok(reached)
+    (check_audit(state, audit), figures)
 }
 
 /// The service-level, last-seen and file gauges.
@@ -143,33 +189,28 @@ fn refresh_figures(state: &GatewayState) -> Result<()> {
     Ok(())
 }
 
-/// The audit check `audit` asks for, with its gauge set; where the trail was found intact.
-fn check_audit(state: &GatewayState, audit: AuditCheck) -> Option<Verified> {
+/// The audit check `audit` asks for, with its gauge set when intact or broken.
+fn check_audit(state: &GatewayState, audit: AuditCheck) -> AuditOutcome {
     let (since, floor) = match audit {
-        AuditCheck::Skip => return None,
+        AuditCheck::Skip => return AuditOutcome::Skipped,
         AuditCheck::Whole(floor) => (None, floor),
         AuditCheck::Since(since) => (Some(since), None),
     };
-    let metrics = &state.shared.metrics;
     let started = std::time::Instant::now();
     let checked = verify_store_since(
         state.store.as_ref(),
         &state.audit_key.public,
         since.as_ref(),
     );
-    let (mut verdict, mut reached) = match checked {
+    let (mut verdict, reached) = match checked {
         Ok(checked) => checked,
         Err(error) => {
-            tracing::error!(%error, "the audit trail could not be verified");
-            metrics.set_audit_verify_ok(false);
-            return None;
+            tracing::error!(%error, "the audit trail could not be read for its check");
+            return AuditOutcome::Unreadable;
         }
     };
-    if let (Some(floor), Some(now)) = (floor, reached) {
-        if let Some(broken) = went_back(&floor, &now) {
-            verdict.broken = Some(broken);
-            reached = None;
-        }
+    if let (Some(floor), Some(now), None) = (floor, reached, &verdict.broken) {
+        verdict.broken = went_back(&floor, &now);
     }
     if let Some(broken) = &verdict.broken {
         tracing::error!(?broken, "the audit trail does not verify");
@@ -183,8 +224,14 @@ fn check_audit(state: &GatewayState, audit: AuditCheck) -> Option<Verified> {
         seconds = started.elapsed().as_secs_f64(),
         "audit trail checked for the gauge"
     );
-    metrics.set_audit_verify_ok(verdict.broken.is_none());
-    reached
+    state
+        .shared
+        .metrics
+        .set_audit_verify_ok(verdict.broken.is_none());
+    match (verdict.broken, reached) {
+        (None, Some(reached)) => AuditOutcome::Intact(reached),
+        _ => AuditOutcome::Broken,
+    }
 }
 
 #[cfg(test)]
@@ -218,64 +265,112 @@ mod tests {
             counted.is_err(),
             "the overview reads the ticket: {counted:?}"
         );
-        refresh(&state, AuditCheck::Skip).unwrap();
+        let (outcome, figures) = refresh(&state, AuditCheck::Skip);
+        assert_eq!(outcome, AuditOutcome::Skipped);
+        figures.unwrap();
         state.close().await;
     }
 
     /// The first check reads the whole trail; later ones every ten minutes go on from where
-    /// the last left it intact, until six hours after the last whole one; a broken one, or a
-    /// refresh that failed, leaves no place to go on from, so the next reads the whole trail
-    /// again; every whole check after the first must reach what the last intact one found.
+    /// the last left it intact, until six hours after the last whole one; a broken one leaves
+    /// no place to go on from, so the next reads the whole trail again; every whole check
+    /// after the first must reach what the last intact one found.
     #[test]
     fn the_trail_is_read_whole_at_start_after_a_break_and_every_six_hours() {
-        let at = |head: u64| {
-            let (_, reached) = crate::audit::verify_store_since(
-                &crate::store::memory::MemoryStore::new(),
-                &[0; 32],
-                None,
-            )
-            .unwrap();
-            let mut reached = reached.expect("an empty trail is intact");
-            reached.head.seq = head;
-            reached
-        };
-        let whole_from = |check: AuditCheck| match check {
-            AuditCheck::Whole(floor) => Some(floor.map(|v| v.head.seq)),
-            _ => None,
-        };
         let start = Instant::now();
         let minutes = |m: u64| start + Duration::from_secs(m * 60);
         let mut schedule = AuditSchedule::default();
-        let first = schedule.next(start);
-        assert_eq!(whole_from(first), Some(None));
-        schedule.found(first, Some(at(10)));
+        assert_eq!(whole_from(schedule.next(start)), Some(None));
+        assert!(!schedule.found(AuditOutcome::Intact(at(10))));
         assert!(matches!(schedule.next(minutes(1)), AuditCheck::Skip));
-        schedule.found(AuditCheck::Skip, None);
+        assert!(!schedule.found(AuditOutcome::Skipped));
         let resumed = schedule.next(minutes(10));
         assert!(
             matches!(resumed, AuditCheck::Since(v) if v.head.seq == 10),
             "the check after ten minutes did not go on from the last: {resumed:?}"
         );
-        schedule.found(resumed, Some(at(20)));
-        let broken = schedule.next(minutes(20));
-        assert!(matches!(broken, AuditCheck::Since(v) if v.head.seq == 20));
-        schedule.found(broken, None);
+        schedule.found(AuditOutcome::Intact(at(20)));
+        assert!(matches!(schedule.next(minutes(20)), AuditCheck::Since(v) if v.head.seq == 20));
+        assert!(!schedule.found(AuditOutcome::Broken));
         assert_eq!(
             whole_from(schedule.next(minutes(30))),
             Some(Some(20)),
             "the check after a broken one did not read the whole trail up to what was seen"
         );
-        schedule.found(AuditCheck::Whole(Some(at(20))), Some(at(30)));
+        schedule.found(AuditOutcome::Intact(at(30)));
         assert!(matches!(schedule.next(minutes(40)), AuditCheck::Since(_)));
-        // The six-hourly whole check fails (the store could not be read): the next one, ten
-        // minutes later, is whole again, not six hours later.
-        let failed = schedule.next(minutes(30 + 6 * 60));
-        assert_eq!(whole_from(failed), Some(Some(30)));
-        schedule.found(failed, None);
+        assert!(matches!(schedule.next(minutes(45)), AuditCheck::Skip));
         assert_eq!(
-            whole_from(schedule.next(minutes(40 + 6 * 60))),
-            Some(Some(30)),
-            "a whole check that failed was put off"
+            whole_from(schedule.next(minutes(30 + 6 * 60))),
+            Some(Some(30))
         );
+    }
+
+    /// A check that cannot read the trail is tried again at the next minute, reading it
+    /// whole; only the third in a row sets the gauge to 0, and then the checks go back to
+    /// every ten minutes; one that reads it again starts the count anew.
+    #[test]
+    fn an_unreadable_trail_is_tried_again_and_counts_only_in_a_row() {
+        let start = Instant::now();
+        let minutes = |m: u64| start + Duration::from_secs(m * 60);
+        let mut schedule = AuditSchedule::default();
+        schedule.next(start);
+        schedule.found(AuditOutcome::Intact(at(10)));
+        assert!(matches!(schedule.next(minutes(10)), AuditCheck::Since(_)));
+        assert!(
+            !schedule.found(AuditOutcome::Unreadable),
+            "one failed read alarmed"
+        );
+        assert_eq!(
+            whole_from(schedule.next(minutes(11))),
+            Some(Some(10)),
+            "a failed check was not tried again, whole, at the next minute"
+        );
+        assert!(!schedule.found(AuditOutcome::Unreadable));
+        // Read again: the count starts anew.
+        assert!(schedule.next(minutes(12)).is_whole());
+        assert!(!schedule.found(AuditOutcome::Intact(at(12))));
+        for minute in [22, 23] {
+            assert!(schedule.next(minutes(minute)).is_some());
+            assert!(!schedule.found(AuditOutcome::Unreadable));
+        }
+        assert!(schedule.next(minutes(24)).is_whole());
+        assert!(
+            schedule.found(AuditOutcome::Unreadable),
+            "three failed reads in a row did not set the gauge to 0"
+        );
+        assert!(matches!(schedule.next(minutes(25)), AuditCheck::Skip));
+        assert!(schedule.next(minutes(34)).is_whole());
+    }
+
+    /// A place to go on from at entry `head` (the rest of it does not matter here).
+    fn at(head: u64) -> Verified {
+        let (_, reached) = crate::audit::verify_store_since(
+            &crate::store::memory::MemoryStore::new(),
+            &[0; 32],
+            None,
+        )
+        .unwrap();
+        let mut reached = reached.expect("an empty trail is intact");
+        reached.head.seq = head;
+        reached
+    }
+
+    /// For a whole check, the entry it must reach (`Some(None)`: none); `None` for others.
+    fn whole_from(check: AuditCheck) -> Option<Option<u64>> {
+        match check {
+            AuditCheck::Whole(floor) => Some(floor.map(|v| v.head.seq)),
+            _ => None,
+        }
+    }
+
+    impl AuditCheck {
+        fn is_whole(self) -> bool {
+            matches!(self, AuditCheck::Whole(_))
+        }
+
+        fn is_some(self) -> bool {
+            !matches!(self, AuditCheck::Skip)
+        }
     }
 }

@@ -206,10 +206,15 @@ async fn store_gauges_appear_once_refreshed() -> anyhow::Result<()> {
     .await?;
 
     let state = gateway.state.clone();
-    tokio::task::spawn_blocking(move || {
+    let (outcome, figures) = tokio::task::spawn_blocking(move || {
         hotline_gateway::gauges::refresh(&state, hotline_gateway::gauges::AuditCheck::Whole(None))
     })
-    .await??;
+    .await?;
+    figures?;
+    assert!(
+        matches!(outcome, hotline_gateway::gauges::AuditOutcome::Intact(_)),
+        "{outcome:?}"
+    );
     let after = scrape(ops).await?;
     assert_eq!(after.value("hotline_audit_verify_ok", &[]), Some(1.0));
     let seen = after
