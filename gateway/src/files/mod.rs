@@ -49,7 +49,7 @@ mod upload;
 pub use check::check_change;
 pub use read::{piece_at, pieces, readable};
 pub use refs::{collect, named_by, names_files, not_taken, put_refs, refs_of, release_refused};
-pub use sweep::{spawn_sweeper, stored, sweep};
+pub use sweep::{Candidates, candidates, spawn_sweeper, stored, sweep, sweep_these};
 pub use upload::{finish, put_piece};
 
 /// The size of a stored file's pieces (the last may be shorter).

@@ -3,51 +3,128 @@
 use super::refs::{drop_file, puts_under};
 use super::*;
 
-/// The deletions of the sweep at `now`: unfinished uploads untouched for [`UPLOAD_TTL_MS`],
-/// and whole files no comment names whose last upload or status answer is older than
-/// [`UNNAMED_GRACE_MS`].
-pub fn sweep(store: &dyn Store, now: u64, sites: &[String], pending: &Batch) -> Result<Batch> {
-    let mut batch = Batch::default();
+/// What the sweep at `now` may delete, found by a pass over every upload and file record
+/// made outside the writer (a page at a time): each is checked again in the writer
+/// ([`sweep_these`]), so the writer's share grows with what goes, not with what is stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Unfinished uploads untouched for [`UPLOAD_TTL_MS`]: `(site, digest)`.
+    pub uploads: Vec<(String, [u8; 32])>,
+    /// Whole files no comment named when the pass read them, past [`UNNAMED_GRACE_MS`].
+    pub files: Vec<[u8; 32]>,
+}
+
+impl Candidates {
+    /// True when there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.uploads.is_empty() && self.files.is_empty()
+    }
+}
+
+/// The pass over every upload and file record for the sweep at `now` (see [`Candidates`]).
+pub fn candidates(store: &dyn Store, now: u64) -> Result<Candidates> {
+    let mut found = Candidates::default();
     let (start, end) = keys::prefix_range(keys::UPLOAD);
-    for (key, raw) in store.range(&start, &end, usize::MAX)? {
-        let Ok(up) = decode_upload(&raw) else {
-            tracing::warn!(key = ?key, "an unreadable upload record; the sweep leaves it");
-            continue;
-        };
-        if now.saturating_sub(up.updated_at_ms) >= UPLOAD_TTL_MS {
-            if let Some((site, digest)) = keys::parse_upload_meta(&key) {
-                drop_upload(store, &mut batch, &digest, &site)?;
+    let mut pages = crate::store::Pages::new(start, end, 512);
+    while let Some(page) = pages.next_page(store)? {
+        for (key, raw) in page {
+            if let Some(up) = expired_upload(&key, &raw, now) {
+                found.uploads.push(up);
             }
         }
     }
     let (start, end) = keys::prefix_range(keys::FILE);
-    for (key, raw) in store.range(&start, &end, usize::MAX)? {
-        let Ok(digest) = <[u8; 32]>::try_from(&key[1..]) else {
-            continue;
-        };
-        let Ok(meta) = decode_meta(&raw) else {
-            tracing::warn!(key = ?key, "an unreadable file record; the sweep leaves it");
-            continue;
-        };
-        let refs = keys::file_prefix(keys::FILE_REF, &digest);
-        if !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty()
-            || puts_under(pending, &refs)
-        {
-            continue;
+    let mut pages = crate::store::Pages::new(start, end, 512);
+    while let Some(page) = pages.next_page(store)? {
+        for (key, raw) in page {
+            let Ok(digest) = <[u8; 32]>::try_from(&key[1..]) else {
+                continue;
+            };
+            if unnamed_past_grace(store, &digest, &raw, now, &Batch::default())? {
+                found.files.push(digest);
+            }
         }
-        let holders = keys::file_prefix(keys::FILE_HOLDER, &digest);
-        let newest = store
-            .range(&holders, &keys::prefix_end(&holders), usize::MAX)?
-            .iter()
-            .filter_map(|(_, at)| read_u64(at, 0))
-            .max()
-            .unwrap_or(0)
-            .max(meta.stored_at_ms);
-        if now.saturating_sub(newest) >= UNNAMED_GRACE_MS {
-            drop_file(store, &mut batch, &digest, sites)?;
+    }
+    Ok(found)
+}
+
+/// The deletions of the sweep at `now`: of `found`, the uploads still untouched for
+/// [`UPLOAD_TTL_MS`], and the whole files no comment names (in the store or in `pending`,
+/// the writer's group so far) whose last upload or status answer is older than
+/// [`UNNAMED_GRACE_MS`]. Run in the writer, so no accepted comment's file can go between
+/// this check and its commit; what became a candidate after `found` was read waits for the
+/// next sweep.
+pub fn sweep_these(
+    store: &dyn Store,
+    now: u64,
+    sites: &[String],
+    pending: &Batch,
+    found: &Candidates,
+) -> Result<Batch> {
+    let mut batch = Batch::default();
+    for (site, digest) in &found.uploads {
+        let key = keys::upload_meta(digest, site);
+        let Some(raw) = store.get(&key)? else {
+            continue;
+        };
+        if expired_upload(&key, &raw, now).is_some() {
+            drop_upload(store, &mut batch, digest, site)?;
+        }
+    }
+    for digest in &found.files {
+        let Some(raw) = store.get(&keys::file_meta(digest))? else {
+            continue;
+        };
+        if unnamed_past_grace(store, digest, &raw, now, pending)? {
+            drop_file(store, &mut batch, digest, sites)?;
         }
     }
     Ok(batch)
+}
+
+/// The whole sweep at `now` in one call: [`candidates`], then [`sweep_these`].
+pub fn sweep(store: &dyn Store, now: u64, sites: &[String], pending: &Batch) -> Result<Batch> {
+    sweep_these(store, now, sites, pending, &candidates(store, now)?)
+}
+
+/// `(site, digest)` of the upload record `key` when it is untouched for [`UPLOAD_TTL_MS`].
+fn expired_upload(key: &[u8], raw: &[u8], now: u64) -> Option<(String, [u8; 32])> {
+    let Ok(up) = decode_upload(raw) else {
+        tracing::warn!(key = ?key, "an unreadable upload record; the sweep leaves it");
+        return None;
+    };
+    if now.saturating_sub(up.updated_at_ms) < UPLOAD_TTL_MS {
+        return None;
+    }
+    keys::parse_upload_meta(key)
+}
+
+/// Whether the file `digest` (its record `raw`) is named by no comment, in the store or in
+/// `pending`, and its last upload or status answer is older than [`UNNAMED_GRACE_MS`].
+fn unnamed_past_grace(
+    store: &dyn Store,
+    digest: &[u8; 32],
+    raw: &[u8],
+    now: u64,
+    pending: &Batch,
+) -> Result<bool> {
+    let Ok(meta) = decode_meta(raw) else {
+        tracing::warn!(digest = ?digest, "an unreadable file record; the sweep leaves it");
+        return Ok(false);
+    };
+    let refs = keys::file_prefix(keys::FILE_REF, digest);
+    if !store.range(&refs, &keys::prefix_end(&refs), 1)?.is_empty() || puts_under(pending, &refs) {
+        return Ok(false);
+    }
+    let holders = keys::file_prefix(keys::FILE_HOLDER, digest);
+    let newest = store
+        .range(&holders, &keys::prefix_end(&holders), usize::MAX)?
+        .iter()
+        .filter_map(|(_, at)| read_u64(at, 0))
+        .max()
+        .unwrap_or(0)
+        .max(meta.stored_at_ms);
+    Ok(now.saturating_sub(newest) >= UNNAMED_GRACE_MS)
 }
 
 /// Runs the sweep every ten minutes until `stop`.
@@ -59,7 +136,26 @@ pub fn spawn_sweeper(state: Arc<GatewayState>, stop: CancellationToken) -> JoinH
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match state.writer.sweep_files().await {
+            // The pass over every record runs here; the writer checks only what it found.
+            let (reader, now) = (state.clone(), state.now_ms());
+            let found =
+                match tokio::task::spawn_blocking(move || candidates(reader.store.as_ref(), now))
+                    .await
+                {
+                    Ok(Ok(found)) => found,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "file sweep failed");
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "file sweep task failed");
+                        continue;
+                    }
+                };
+            if found.is_empty() {
+                continue;
+            }
+            match state.writer.sweep_files(found).await {
                 Ok(false) => {}
                 Ok(true) => tracing::info!("file sweep deleted expired uploads or unnamed files"),
                 Err(error) => tracing::warn!(%error, "file sweep failed"),

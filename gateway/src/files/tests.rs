@@ -291,3 +291,94 @@ fn the_count_of_stored_files_spans_its_pages() {
     store.apply(batch).unwrap();
     assert_eq!(stored(&store).unwrap(), (1_100, 1_100 * 1_101 / 2));
 }
+
+/// The sweep's pass runs outside the writer; the writer's part checks only what the pass
+/// found, and checks it again: a file a comment named after the pass stays, an upload touched
+/// after the pass stays, what the pass did not find waits for the next sweep, and what is
+/// still unnamed or untouched goes.
+#[test]
+fn the_writer_checks_again_only_what_the_sweeps_pass_found() {
+    let store = MemoryStore::new();
+    let mut whole = Vec::new();
+    for i in 0..3 {
+        let bytes = text(400 + i);
+        let sha = hex(&Sha256::digest(&bytes));
+        put(
+            &store,
+            "dortmund",
+            &piece(&bytes, 0, bytes.len(), "text/plain"),
+        )
+        .unwrap();
+        finish(&store, "dortmund", &sha, 10).unwrap();
+        whole.push(digest_of(&sha).unwrap());
+    }
+    let cut = text(300_000);
+    put(&store, "erfurt", &piece(&cut, 0, 100_000, "text/plain")).unwrap();
+    let late = 10 + UNNAMED_GRACE_MS.max(UPLOAD_TTL_MS);
+    let found = candidates(&store, late).unwrap();
+    let mut listed = found.files.clone();
+    listed.sort();
+    let mut expected = whole.clone();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the pass did not find the three unnamed files"
+    );
+    assert_eq!(
+        found.uploads.len(),
+        1,
+        "the pass did not find the cut upload"
+    );
+
+    // After the pass: a comment names the first file, erfurt goes on with its upload.
+    let mut batch = Batch::default();
+    batch.put(
+        keys::file_ref(&whole[0], "ASZ-2026-000001", "dortmund-1"),
+        Vec::new(),
+    );
+    store.apply(batch).unwrap();
+    put_piece(
+        &store,
+        "erfurt",
+        1 << 20,
+        late - 1,
+        &piece(&cut, 100_000, 100_000, "text/plain"),
+    )
+    .unwrap();
+    // The writer is handed what the pass found, less the third file.
+    let handed = Candidates {
+        uploads: found.uploads.clone(),
+        files: found
+            .files
+            .iter()
+            .copied()
+            .filter(|d| *d != whole[2])
+            .collect(),
+    };
+    store
+        .apply(sweep_these(&store, late, &[], &Batch::default(), &handed).unwrap())
+        .unwrap();
+    let left: Vec<[u8; 32]> = candidates(&store, late).unwrap().files;
+    assert!(
+        store.get(&keys::file_meta(&whole[0])).unwrap().is_some(),
+        "a file named after the pass went"
+    );
+    assert!(
+        store.get(&keys::file_meta(&whole[1])).unwrap().is_none(),
+        "an unnamed file the pass found stayed"
+    );
+    assert!(
+        store.get(&keys::file_meta(&whole[2])).unwrap().is_some(),
+        "the writer deleted a file it was not handed"
+    );
+    assert_eq!(
+        left,
+        vec![whole[2]],
+        "the next pass does not find the file left"
+    );
+    let upload = keys::upload_meta(&digest_of(&hex(&Sha256::digest(&cut))).unwrap(), "erfurt");
+    assert!(
+        store.get(&upload).unwrap().is_some(),
+        "an upload touched after the pass went"
+    );
+}

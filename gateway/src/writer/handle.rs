@@ -180,12 +180,13 @@ impl WriterHandle {
         answer.await.map_err(|_| gone())?
     }
 
-    /// Deletes expired unfinished uploads and files no comment names (see
-    /// [`crate::files::sweep`]); answers, once durable, whether anything went.
-    pub async fn sweep_files(&self) -> Result<bool> {
+    /// Deletes, of what the sweep's pass `found`, the expired unfinished uploads and files no
+    /// comment names (see [`crate::files::sweep_these`]); answers, once durable, whether
+    /// anything went.
+    pub async fn sweep_files(&self, found: crate::files::Candidates) -> Result<bool> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job::SweepFiles { reply })
+            .send(Job::SweepFiles { found, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?

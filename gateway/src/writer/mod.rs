@@ -140,9 +140,10 @@ enum Job {
         write: ReviewWrite,
         reply: oneshot::Sender<Result<bool>>,
     },
-    /// The file sweep ([`crate::files::sweep`]), in the writer so no accepted comment's file
-    /// can go between its check and its commit.
+    /// The file sweep's check of what its pass found ([`crate::files::sweep_these`]), in the
+    /// writer so no accepted comment's file can go between its check and its commit.
     SweepFiles {
+        found: crate::files::Candidates,
         reply: oneshot::Sender<Result<bool>>,
     },
     Rate {

@@ -193,12 +193,13 @@ impl Writer {
                 });
                 Done::Review(reply, written)
             }
-            Job::SweepFiles { reply } => {
+            Job::SweepFiles { found, reply } => {
                 let mut swept = None;
                 attempt(&mut |w, g| {
                     let sites: Vec<String> = g.registry.sites.keys().cloned().collect();
                     let now = (w.settings.now_ms)();
-                    let batch = crate::files::sweep(w.store.as_ref(), now, &sites, &g.batch)?;
+                    let batch =
+                        crate::files::sweep_these(w.store.as_ref(), now, &sites, &g.batch, &found)?;
                     swept = Some(!batch.is_empty());
                     g.batch.writes.extend(batch.writes);
                     Ok(())
