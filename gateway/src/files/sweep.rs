@@ -51,7 +51,7 @@ pub fn candidates(store: &dyn Store, now: u64) -> Result<Candidates> {
 /// The deletions of the sweep at `now`: of `found`, the uploads still untouched for
 /// [`UPLOAD_TTL_MS`], and the whole files no comment names (in the store or in `pending`,
 /// the writer's group so far) whose last upload or status answer is older than
-/// [`UNNAMED_GRACE_MS`]. Run in the writer, so no accepted comment's file can go between
+/// [`UNNAMED_GRACE_MS`] and of which no site uploaded a piece within that time. Run in the writer, so no accepted comment's file can go between
 /// this check and its commit; what became a candidate after `found` was read waits for the
 /// next sweep.
 pub fn sweep_these(
@@ -75,7 +75,9 @@ pub fn sweep_these(
         let Some(raw) = store.get(&keys::file_meta(digest))? else {
             continue;
         };
-        if unnamed_past_grace(store, digest, &raw, now, pending)? {
+        if unnamed_past_grace(store, digest, &raw, now, pending)?
+            && !uploading(store, digest, sites, now)?
+        {
             drop_file(store, &mut batch, digest, sites)?;
         }
     }
@@ -85,6 +87,20 @@ pub fn sweep_these(
 /// The whole sweep at `now` in one call: [`candidates`], then [`sweep_these`].
 pub fn sweep(store: &dyn Store, now: u64, sites: &[String], pending: &Batch) -> Result<Batch> {
     sweep_these(store, now, sites, pending, &candidates(store, now)?)
+}
+
+/// Whether a site uploaded a piece of `digest` within [`UNNAMED_GRACE_MS`]: its comment is
+/// likely on the way (a site cannot ask whether the gateway holds another site's copy), so
+/// the file and that upload stay, instead of the upload starting again from its first byte.
+fn uploading(store: &dyn Store, digest: &[u8; 32], sites: &[String], now: u64) -> Result<bool> {
+    for site in sites {
+        if upload(store, digest, site)?
+            .is_some_and(|up| now.saturating_sub(up.updated_at_ms) < UNNAMED_GRACE_MS)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `(site, digest)` of the upload record `key` when it is untouched for [`UPLOAD_TTL_MS`].

@@ -21,6 +21,14 @@ fn put(store: &MemoryStore, site: &str, p: &pb::FilePiece) -> std::result::Resul
     put_piece(store, site, 1 << 20, 7, p)
 }
 
+/// `bytes` uploaded whole by `site` in one piece and finished at `at`; its digest.
+fn stored_whole(store: &MemoryStore, site: &str, bytes: &[u8], at: u64) -> [u8; 32] {
+    let sha = hex(&Sha256::digest(bytes));
+    put(store, site, &piece(bytes, 0, bytes.len(), "text/plain")).unwrap();
+    finish(store, site, &sha, at).unwrap();
+    digest_of(&sha).unwrap()
+}
+
 fn read_all(store: &MemoryStore, digest: &[u8; 32]) -> Vec<u8> {
     let mut read = Vec::new();
     while let Some((start, data)) = piece_at(store, digest, read.len() as u64).unwrap() {
@@ -301,16 +309,7 @@ fn the_writer_checks_again_only_what_the_sweeps_pass_found() {
     let store = MemoryStore::new();
     let mut whole = Vec::new();
     for i in 0..3 {
-        let bytes = text(400 + i);
-        let sha = hex(&Sha256::digest(&bytes));
-        put(
-            &store,
-            "dortmund",
-            &piece(&bytes, 0, bytes.len(), "text/plain"),
-        )
-        .unwrap();
-        finish(&store, "dortmund", &sha, 10).unwrap();
-        whole.push(digest_of(&sha).unwrap());
+        whole.push(stored_whole(&store, "dortmund", &text(400 + i), 10));
     }
     let cut = text(300_000);
     put(&store, "erfurt", &piece(&cut, 0, 100_000, "text/plain")).unwrap();
@@ -380,5 +379,44 @@ fn the_writer_checks_again_only_what_the_sweeps_pass_found() {
     assert!(
         store.get(&upload).unwrap().is_some(),
         "an upload touched after the pass went"
+    );
+}
+
+/// A whole file no comment names stays while another site uploads it (a piece within the
+/// grace period): its comment is likely on the way, and the upload would otherwise start
+/// again from its first byte. Once that upload is quiet for the grace period, both go.
+#[test]
+fn an_unnamed_file_stays_while_another_site_uploads_it() {
+    let store = MemoryStore::new();
+    let bytes = text(300_000);
+    let digest = stored_whole(&store, "dortmund", &bytes, 10);
+    let late = 10 + UNNAMED_GRACE_MS;
+    let first = piece(&bytes, 0, 100_000, "text/plain");
+    put_piece(&store, "erfurt", 1 << 20, late - 1, &first).unwrap();
+    let sites = ["dortmund".to_string(), "erfurt".to_string()];
+    store
+        .apply(sweep(&store, late, &sites, &Batch::default()).unwrap())
+        .unwrap();
+    assert!(
+        store.get(&keys::file_meta(&digest)).unwrap().is_some(),
+        "the file went while erfurt uploaded it"
+    );
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_some(),
+        "erfurt's upload went"
+    );
+    let quiet = late - 1 + UNNAMED_GRACE_MS;
+    store
+        .apply(sweep(&store, quiet, &sites, &Batch::default()).unwrap())
+        .unwrap();
+    assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_none()
     );
 }
