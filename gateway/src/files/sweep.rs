@@ -14,10 +14,38 @@ pub struct Candidates {
     pub files: Vec<[u8; 32]>,
 }
 
+/// Candidates the writer checks in one job of the sweep.
+const SWEEP_PART: usize = 64;
+
 impl Candidates {
     /// True when there is nothing to check.
     pub fn is_empty(&self) -> bool {
         self.uploads.is_empty() && self.files.is_empty()
+    }
+
+    /// The candidates split in parts of at most `size` (at least one) uploads and files
+    /// together, in their order; none when there are none.
+    pub fn in_parts(self, size: usize) -> Vec<Candidates> {
+        let size = size.max(1);
+        let mut parts = Vec::new();
+        let mut part = Candidates::default();
+        let full = |part: &Candidates| part.uploads.len() + part.files.len() >= size;
+        for upload in self.uploads {
+            part.uploads.push(upload);
+            if full(&part) {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        for file in self.files {
+            part.files.push(file);
+            if full(&part) {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        parts
     }
 }
 
@@ -168,13 +196,19 @@ pub fn spawn_sweeper(state: Arc<GatewayState>, stop: CancellationToken) -> JoinH
                         continue;
                     }
                 };
-            if found.is_empty() {
-                continue;
-            }
-            match state.writer.sweep_files(found).await {
-                Ok(false) => {}
-                Ok(true) => tracing::info!("file sweep deleted expired uploads or unnamed files"),
-                Err(error) => tracing::warn!(%error, "file sweep failed"),
+            // A few candidates per writer job, so a backlog (a day of expired uploads after
+            // an outage) does not make one long group that holds the pushes behind it.
+            for part in found.in_parts(SWEEP_PART) {
+                match state.writer.sweep_files(part).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        tracing::info!("file sweep deleted expired uploads or unnamed files");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "file sweep failed");
+                        break;
+                    }
+                }
             }
         }
     })

@@ -420,3 +420,28 @@ fn an_unnamed_file_stays_while_another_site_uploads_it() {
             .is_none()
     );
 }
+
+/// The sweep hands its candidates to the writer a part at a time: every candidate in exactly
+/// one part, in order, no part larger than asked or empty.
+#[test]
+fn candidates_split_into_parts_keep_each_once() {
+    let found = Candidates {
+        uploads: (0..5u8).map(|i| (format!("site-{i}"), [i; 32])).collect(),
+        files: (10..17u8).map(|i| [i; 32]).collect(),
+    };
+    assert!(Candidates::default().in_parts(4).is_empty());
+    for size in [0, 1, 4, 12, 100] {
+        let parts = found.clone().in_parts(size);
+        assert!(
+            parts
+                .iter()
+                .all(|p| !p.is_empty() && p.uploads.len() + p.files.len() <= size.max(1))
+        );
+        let joined = Candidates {
+            uploads: parts.iter().flat_map(|p| p.uploads.clone()).collect(),
+            files: parts.iter().flat_map(|p| p.files.clone()).collect(),
+        };
+        assert_eq!(joined, found, "parts of {size} lost or moved a candidate");
+        assert_eq!(parts.len(), 12usize.div_ceil(size.max(1)));
+    }
+}
