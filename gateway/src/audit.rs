@@ -368,14 +368,8 @@ pub fn went_back(before: &Verified, now: &Verified) -> Option<Broken> {
 
 /// The problem with the entry at `head` if it is no longer the one verified there.
 fn changed_since(store: &dyn Store, head: &Head) -> Result<Option<Broken>> {
-    let entry = store
-        .get(&keys::audit(head.seq))?
-        .and_then(|raw| decode_entry(&keys::audit(head.seq), &raw).ok());
-    let same = entry.is_some_and(|e| {
-        e.seq == head.seq
-            && e.hash == head.hash
-            && link(&e.prev_hash, &e.content_digest()) == e.hash
-    });
+    let same = stored_entry(store, head.seq)?
+        .is_some_and(|e| e.hash == head.hash && link(&e.prev_hash, &e.content_digest()) == e.hash);
     Ok((!same).then(|| Broken {
         seq: head.seq,
         problem: Problem::Changed,
@@ -388,11 +382,16 @@ fn changed_since(store: &dyn Store, head: &Head) -> Result<Option<Broken>> {
 
 /// The hash recorded by the stored entry at `seq`, if one decodes there.
 fn stored_hash(store: &dyn Store, seq: u64) -> Result<Option<[u8; 32]>> {
+    Ok(stored_entry(store, seq)?.map(|e| e.hash))
+}
+
+/// The entry stored under position `seq`, if one decodes there and names that position.
+fn stored_entry(store: &dyn Store, seq: u64) -> Result<Option<Entry>> {
+    let key = keys::audit(seq);
     Ok(store
-        .get(&keys::audit(seq))?
-        .and_then(|raw| decode_entry(&keys::audit(seq), &raw).ok())
-        .filter(|e| e.seq == seq)
-        .map(|e| e.hash))
+        .get(&key)?
+        .and_then(|raw| decode_entry(&key, &raw).ok())
+        .filter(|e| e.seq == seq))
 }
 
 /// Whether an entry numbered `expected` is stored in the pages `rest` has still to read.

@@ -149,9 +149,20 @@ fn upload(store: &dyn Store, digest: &[u8; 32], site: &str) -> Result<Option<Upl
 fn each_under(
     store: &dyn Store,
     prefix: &[u8],
+    each: impl FnMut(Vec<u8>, Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    each_under_by(store, prefix, 4, each)
+}
+
+/// Calls `each` with every entry under `prefix`, reading `page` entries at a time (small
+/// records: many at once; pieces: a few).
+fn each_under_by(
+    store: &dyn Store,
+    prefix: &[u8],
+    page: usize,
     mut each: impl FnMut(Vec<u8>, Vec<u8>) -> Result<()>,
 ) -> Result<()> {
-    let mut pages = Pages::new(prefix.to_vec(), keys::prefix_end(prefix), 4);
+    let mut pages = Pages::new(prefix.to_vec(), keys::prefix_end(prefix), page);
     while let Some(page) = pages.next_page(store)? {
         for (key, value) in page {
             each(key, value)?;

@@ -52,36 +52,30 @@ impl Candidates {
 /// The pass over every upload and file record for the sweep at `now` (see [`Candidates`]).
 pub fn candidates(store: &dyn Store, now: u64) -> Result<Candidates> {
     let mut found = Candidates::default();
-    let (start, end) = keys::prefix_range(keys::UPLOAD);
-    let mut pages = crate::store::Pages::new(start, end, 512);
-    while let Some(page) = pages.next_page(store)? {
-        for (key, raw) in page {
-            if let Some(up) = expired_upload(&key, &raw, now) {
-                found.uploads.push(up);
-            }
-        }
-    }
-    let (start, end) = keys::prefix_range(keys::FILE);
-    let mut pages = crate::store::Pages::new(start, end, 512);
-    while let Some(page) = pages.next_page(store)? {
-        for (key, raw) in page {
-            let Ok(digest) = <[u8; 32]>::try_from(&key[1..]) else {
-                continue;
-            };
+    each_under_by(store, &[keys::UPLOAD], RECORDS_PAGE, |key, raw| {
+        found.uploads.extend(expired_upload(&key, &raw, now));
+        Ok(())
+    })?;
+    each_under_by(store, &[keys::FILE], RECORDS_PAGE, |key, raw| {
+        if let Ok(digest) = <[u8; 32]>::try_from(&key[1..]) {
             if unnamed_past_grace(store, &digest, &raw, now, &Batch::default())? {
                 found.files.push(digest);
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(found)
 }
+
+/// Upload and file records read at a time by the passes over all of them.
+const RECORDS_PAGE: usize = 512;
 
 /// The deletions of the sweep at `now`: of `found`, the uploads still untouched for
 /// [`UPLOAD_TTL_MS`], and the whole files no comment names (in the store or in `pending`,
 /// the writer's group so far) whose last upload or status answer is older than
-/// [`UNNAMED_GRACE_MS`] and of which no site uploaded a piece within that time. Run in the writer, so no accepted comment's file can go between
-/// this check and its commit; what became a candidate after `found` was read waits for the
-/// next sweep.
+/// [`UNNAMED_GRACE_MS`] and of which no site uploaded a piece within that time. Run in the
+/// writer, so no accepted comment's file can go between this check and its commit; what
+/// became a candidate after `found` was read waits for the next sweep.
 pub fn sweep_these(
     store: &dyn Store,
     now: u64,
@@ -217,15 +211,12 @@ pub fn spawn_sweeper(state: Arc<GatewayState>, stop: CancellationToken) -> JoinH
 /// How many files the store holds and their bytes (one copy each), read a page of records at
 /// a time: the gauges count them every minute, whatever the number of files.
 pub fn stored(store: &dyn Store) -> Result<(u64, u64)> {
-    let (start, end) = keys::prefix_range(keys::FILE);
-    let mut pages = crate::store::Pages::new(start, end, 512);
     let mut files = 0;
     let mut bytes = 0;
-    while let Some(page) = pages.next_page(store)? {
-        for (_, raw) in page {
-            files += 1;
-            bytes += decode_meta(&raw)?.size;
-        }
-    }
+    each_under_by(store, &[keys::FILE], RECORDS_PAGE, |_, raw| {
+        files += 1;
+        bytes += decode_meta(&raw)?.size;
+        Ok(())
+    })?;
     Ok((files, bytes))
 }

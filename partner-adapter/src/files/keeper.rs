@@ -10,12 +10,14 @@ const KEEP_EVERY: Duration = Duration::from_secs(60);
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 
 /// Runs while the site is connected: fetches the files of received comments (eager sites) and
-/// deletes the files nothing names any more, as soon as the session is up (a download the last
-/// one left unfinished), whenever the store says references changed, and every minute. A file
-/// it could not fetch is tried again after a second, then after twice as long each time,
-/// instead of waiting for the minute's pass.
+/// deletes the files nothing names any more, as soon as the session is up (eager sites: a
+/// download the last one left unfinished), whenever the store says references changed, and
+/// every minute. A file it could not fetch is tried again after a second, then after twice as
+/// long each time, instead of waiting for the minute's pass.
 pub async fn keeper(files: Arc<Files>, replica: Arc<Replica>) -> Result<()> {
-    let mut last_pass: Option<tokio::time::Instant> = None;
+    // An eager site looks at once (a download the last session left unfinished); a lazy one
+    // has nothing to fetch and waits for a change or the minute, as before.
+    let mut last_pass = (files.config.fetch != FetchMode::Eager).then(tokio::time::Instant::now);
     let mut retry: Option<(tokio::time::Instant, Duration)> = None;
     loop {
         let woken = files.wake.notified();
