@@ -138,6 +138,7 @@ impl GatewayState {
             face: RwLock::new(Arc::new(face)),
             metrics: crate::metrics::GatewayMetrics::new(),
             checkpoint: RwLock::new(None),
+            files: crate::files::Claims::new(),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),

@@ -385,7 +385,9 @@ impl Federation for FederationApi {
         let (_, site) = self.caller(&request)?;
         let (state, sha256) = (self.state.clone(), request.into_inner().sha256);
         let (stored, offset) = tokio::task::spawn_blocking(move || {
-            crate::files::status(state.store.as_ref(), &sha256, &site, state.now_ms())
+            crate::files::while_held(&state.shared.files, &sha256, || {
+                crate::files::status(state.store.as_ref(), &sha256, &site, state.now_ms())
+            })
         })
         .await
         .map_err(|e| Status::internal(format!("file status task: {e}")))??;
@@ -417,7 +419,15 @@ impl Federation for FederationApi {
             let (state, site) = (self.state.clone(), site.clone());
             let (sha256, size) = (piece.sha256.clone(), piece.size);
             let received = tokio::task::spawn_blocking(move || {
-                crate::files::put_piece(state.store.as_ref(), &site, max, state.now_ms(), &piece)
+                crate::files::while_held(&state.shared.files, &piece.sha256, || {
+                    crate::files::put_piece(
+                        state.store.as_ref(),
+                        &site,
+                        max,
+                        state.now_ms(),
+                        &piece,
+                    )
+                })
             })
             .await
             .map_err(|e| Status::internal(format!("upload task: {e}")))??;
@@ -429,7 +439,9 @@ impl Federation for FederationApi {
         let state = self.state.clone();
         let stored = received == size
             && tokio::task::spawn_blocking(move || {
-                crate::files::finish(state.store.as_ref(), &site, &sha256, state.now_ms())
+                crate::files::while_held(&state.shared.files, &sha256, || {
+                    crate::files::finish(state.store.as_ref(), &site, &sha256, state.now_ms())
+                })
             })
             .await
             .map_err(|e| Status::internal(format!("upload task: {e}")))??;

@@ -39,6 +39,7 @@ use crate::state::GatewayState;
 use crate::store::{Batch, Pages, Store, Write, keys};
 
 mod check;
+mod claims;
 mod read;
 mod refs;
 mod sweep;
@@ -47,9 +48,12 @@ mod tests;
 mod upload;
 
 pub use check::check_change;
+pub use claims::{Claim, Claims, while_held};
 pub use read::{piece_at, pieces, readable};
 pub use refs::{collect, named_by, names_files, not_taken, put_refs, refs_of, release_refused};
-pub use sweep::{Candidates, candidates, spawn_sweeper, stored, sweep, sweep_these};
+#[cfg(test)]
+pub use sweep::sweep;
+pub use sweep::{Candidates, candidates, spawn_sweeper, stored, sweep_these};
 pub use upload::{finish, put_piece};
 
 /// The size of a stored file's pieces (the last may be shorter).

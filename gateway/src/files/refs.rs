@@ -90,12 +90,14 @@ pub(super) fn puts_under(batch: &Batch, refs: &[u8]) -> bool {
 /// the group writes), the refused site's holder record goes, and the file itself when no other
 /// site holds it. So an upload made for a comment the gateway refused (one written offline on
 /// a ticket erased meanwhile) does not outlive it; a file another comment of the group names,
-/// or another site's upload waiting for its own comment, is left alone.
+/// or another site's upload waiting for its own comment, is left alone. Each file is held in
+/// `held` (the group's claim) before its holders are read, waiting for an upload of it.
 pub fn release_refused(
     store: &dyn Store,
     batch: &mut Batch,
     refused: &[(String, [u8; 32])],
     sites: &[String],
+    held: &mut Claim,
 ) -> Result<()> {
     // The holder records of the refused sites: they do not keep a file for one another.
     let refusing: BTreeSet<Vec<u8>> = refused
@@ -104,6 +106,7 @@ pub fn release_refused(
         .collect();
     let mut dropped = BTreeSet::new();
     for (site, digest) in refused {
+        held.wait_for(digest);
         let own = keys::file_holder(digest, site);
         if store.get(&own)?.is_none() {
             // Not this site's upload: nothing of it to release.
@@ -156,12 +159,14 @@ pub(super) fn drop_file<'a>(
 /// Deletes in `batch` every file that no comment carries once `batch` is applied: of the
 /// digests in `dropped` (refs the batch deletes, or never wrote), those without another ref
 /// in the store or among the batch's own writes. `sites` are the registered sites (their
-/// unfinished uploads of the file go too).
+/// unfinished uploads of the file go too). Each file is held in `held` (the group's claim)
+/// before it is deleted, waiting for an upload of it to end, so its records go together.
 pub fn collect(
     store: &dyn Store,
     batch: &mut Batch,
     dropped: &[([u8; 32], Vec<u8>)],
     sites: &[String],
+    held: &mut Claim,
 ) -> Result<()> {
     let mut by_digest: BTreeMap<[u8; 32], BTreeSet<Vec<u8>>> = BTreeMap::new();
     for (digest, key) in dropped {
@@ -192,6 +197,7 @@ pub fn collect(
         }
     }
     for digest in doomed {
+        held.wait_for(&digest);
         drop_file(store, batch, &digest, sites)?;
     }
     Ok(())

@@ -75,16 +75,22 @@ const RECORDS_PAGE: usize = 512;
 /// the writer's group so far) whose last upload or status answer is older than
 /// [`UNNAMED_GRACE_MS`] and of which no site uploaded a piece within that time. Run in the
 /// writer, so no accepted comment's file can go between this check and its commit; what
-/// became a candidate after `found` was read waits for the next sweep.
+/// became a candidate after `found` was read waits for the next sweep. Each file is held in
+/// `held` (the group's claim) before it is read; one an upload holds now is left for the next
+/// sweep (it is being written, so it is not what the pass found).
 pub fn sweep_these(
     store: &dyn Store,
     now: u64,
     sites: &[String],
     pending: &Batch,
     found: &Candidates,
+    held: &mut Claim,
 ) -> Result<Batch> {
     let mut batch = Batch::default();
     for (site, digest) in &found.uploads {
+        if !held.try_take(digest) {
+            continue;
+        }
         let key = keys::upload_meta(digest, site);
         let Some(raw) = store.get(&key)? else {
             continue;
@@ -94,6 +100,9 @@ pub fn sweep_these(
         }
     }
     for digest in &found.files {
+        if !held.try_take(digest) {
+            continue;
+        }
         let Some(raw) = store.get(&keys::file_meta(digest))? else {
             continue;
         };
@@ -106,9 +115,19 @@ pub fn sweep_these(
     Ok(batch)
 }
 
-/// The whole sweep at `now` in one call: [`candidates`], then [`sweep_these`].
+/// The whole sweep at `now` in one call, with no upload running: [`candidates`], then
+/// [`sweep_these`].
+#[cfg(test)]
 pub fn sweep(store: &dyn Store, now: u64, sites: &[String], pending: &Batch) -> Result<Batch> {
-    sweep_these(store, now, sites, pending, &candidates(store, now)?)
+    let mut held = Claim::none(&Claims::new());
+    sweep_these(
+        store,
+        now,
+        sites,
+        pending,
+        &candidates(store, now)?,
+        &mut held,
+    )
 }
 
 /// Whether a site uploaded a piece of `digest` within [`UNNAMED_GRACE_MS`]: its comment is

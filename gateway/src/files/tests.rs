@@ -1,6 +1,9 @@
 //! The gateway's file store, against the in-memory store.
 
+use std::time::Duration;
+
 use super::*;
+use crate::state::GatewayState;
 use crate::store::memory::MemoryStore;
 
 fn piece(bytes: &[u8], offset: usize, len: usize, content_type: &str) -> pb::FilePiece {
@@ -27,6 +30,11 @@ fn stored_whole(store: &MemoryStore, site: &str, bytes: &[u8], at: u64) -> [u8; 
     put(store, site, &piece(bytes, 0, bytes.len(), "text/plain")).unwrap();
     finish(store, site, &sha, at).unwrap();
     digest_of(&sha).unwrap()
+}
+
+/// A writer group's claim where no upload runs.
+fn alone() -> Claim {
+    Claim::none(&Claims::new())
 }
 
 fn read_all(store: &MemoryStore, digest: &[u8; 32]) -> Vec<u8> {
@@ -188,14 +196,28 @@ fn a_file_goes_with_its_last_reference() {
     );
     let mut batch = Batch::default();
     batch.delete(first.clone());
-    collect(&store, &mut batch, &[(digest, first.clone())], &[]).unwrap();
+    collect(
+        &store,
+        &mut batch,
+        &[(digest, first.clone())],
+        &[],
+        &mut alone(),
+    )
+    .unwrap();
     store.apply(batch).unwrap();
     assert_eq!(stored(&store).unwrap().0, 1);
     let third = keys::file_ref(&digest, "ASZ-2026-000003", "munich-2");
     let mut batch = Batch::default();
     batch.delete(second.clone());
     batch.put(third.clone(), Vec::new());
-    collect(&store, &mut batch, &[(digest, second.clone())], &[]).unwrap();
+    collect(
+        &store,
+        &mut batch,
+        &[(digest, second.clone())],
+        &[],
+        &mut alone(),
+    )
+    .unwrap();
     store.apply(batch).unwrap();
     assert_eq!(stored(&store).unwrap().0, 1);
     let mut batch = Batch::default();
@@ -205,6 +227,7 @@ fn a_file_goes_with_its_last_reference() {
         &mut batch,
         &[(digest, third)],
         &["dortmund".to_string()],
+        &mut alone(),
     )
     .unwrap();
     store.apply(batch).unwrap();
@@ -258,13 +281,13 @@ fn a_refused_comments_upload_goes_unless_named_or_held_elsewhere() {
         keys::file_ref(&digest, "ASZ-2026-000001", "erfurt-2"),
         Vec::new(),
     );
-    release_refused(&store, &mut batch, &refused, &sites).unwrap();
+    release_refused(&store, &mut batch, &refused, &sites, &mut alone()).unwrap();
     assert!(!batch.writes.iter().any(|w| matches!(w, Write::Delete(_))));
     // Held by another site too: only erfurt's claim goes.
     put(&store, "dortmund", &piece(&bytes, 0, 200, "text/plain")).unwrap();
     finish(&store, "dortmund", &sha, 8).unwrap();
     let mut batch = Batch::default();
-    release_refused(&store, &mut batch, &refused, &sites).unwrap();
+    release_refused(&store, &mut batch, &refused, &sites, &mut alone()).unwrap();
     store.apply(batch).unwrap();
     assert_eq!(stored(&store).unwrap().0, 1);
     assert_eq!(status(&store, &sha, "erfurt", 9).unwrap(), (false, 0));
@@ -276,6 +299,7 @@ fn a_refused_comments_upload_goes_unless_named_or_held_elsewhere() {
         &mut batch,
         &[("dortmund".to_string(), digest)],
         &sites,
+        &mut alone(),
     )
     .unwrap();
     store.apply(batch).unwrap();
@@ -355,7 +379,7 @@ fn the_writer_checks_again_only_what_the_sweeps_pass_found() {
             .collect(),
     };
     store
-        .apply(sweep_these(&store, late, &[], &Batch::default(), &handed).unwrap())
+        .apply(sweep_these(&store, late, &[], &Batch::default(), &handed, &mut alone()).unwrap())
         .unwrap();
     let left: Vec<[u8; 32]> = candidates(&store, late).unwrap().files;
     assert!(
@@ -444,4 +468,230 @@ fn candidates_split_into_parts_keep_each_once() {
         assert_eq!(joined, found, "parts of {size} lost or moved a candidate");
         assert_eq!(parts.len(), 12usize.div_ceil(size.max(1)));
     }
+}
+
+/// A whole file dortmund uploaded at 10 that no comment names, read at `late`, when the
+/// sweep may delete it; and the claims of one gateway.
+struct Unnamed {
+    store: Arc<MemoryStore>,
+    claims: Arc<Claims>,
+    bytes: Vec<u8>,
+    sha: String,
+    digest: [u8; 32],
+    late: u64,
+}
+
+impl Unnamed {
+    fn new() -> Unnamed {
+        let store = Arc::new(MemoryStore::new());
+        let bytes = text(300_000);
+        let digest = stored_whole(&store, "dortmund", &bytes, 10);
+        Unnamed {
+            store,
+            claims: Claims::new(),
+            sha: hex(&Sha256::digest(&bytes)),
+            bytes,
+            digest,
+            late: 10 + UNNAMED_GRACE_MS,
+        }
+    }
+}
+
+/// `site` uploads `bytes` (named `sha`) in one piece at `at` and finishes: whether stored.
+fn upload_whole(
+    store: &MemoryStore,
+    site: &str,
+    bytes: &[u8],
+    sha: &str,
+    at: u64,
+) -> std::result::Result<bool, Status> {
+    put_piece(
+        store,
+        site,
+        1 << 20,
+        at,
+        &piece(bytes, 0, bytes.len(), "text/plain"),
+    )?;
+    finish(store, site, sha, at)
+}
+
+/// An upload of a file a writer group is deleting waits until the group is stored, then
+/// stores the file again, whole, and answers "stored" truly; without the group's claim the
+/// upload would answer "stored" and the group's batch then delete the file under it.
+#[test]
+fn an_upload_waits_for_the_group_deleting_its_file() {
+    let Unnamed {
+        store,
+        claims,
+        bytes,
+        sha,
+        digest,
+        late,
+    } = Unnamed::new();
+    let mut group = Claim::none(&claims);
+    let deletes = sweep_these(
+        store.as_ref(),
+        late,
+        &["dortmund".to_string()],
+        &Batch::default(),
+        &candidates(store.as_ref(), late).unwrap(),
+        &mut group,
+    )
+    .unwrap();
+    assert!(
+        deletes
+            .writes
+            .contains(&Write::Delete(keys::file_meta(&digest)))
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let upload = {
+        let (store, claims, bytes, sha) =
+            (store.clone(), claims.clone(), bytes.clone(), sha.clone());
+        std::thread::spawn(move || {
+            let stored = while_held(&claims, &sha, || {
+                upload_whole(&store, "erfurt", &bytes, &sha, late)
+            });
+            tx.send(stored.unwrap()).unwrap();
+        })
+    };
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the upload ran while the group deleting its file was not yet stored"
+    );
+    store.apply(deletes).unwrap();
+    drop(group);
+    assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "stored");
+    upload.join().unwrap();
+    assert!(store.get(&keys::file_meta(&digest)).unwrap().is_some());
+    assert!(
+        store
+            .get(&keys::file_holder(&digest, "erfurt"))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(read_all(&store, &digest), bytes);
+    assert!(!claims.is_held(&digest));
+}
+
+/// A group deleting a file an upload holds: the sweep leaves it for its next run; an erasure's
+/// last reference waits for the upload to end and deletes what the upload wrote too (no
+/// holder record left behind without its file).
+#[test]
+fn a_group_leaves_or_waits_for_a_file_an_upload_holds() {
+    let Unnamed {
+        store,
+        claims,
+        bytes,
+        sha,
+        digest,
+        late,
+    } = Unnamed::new();
+    let sites = ["dortmund".to_string(), "erfurt".to_string()];
+    let found = candidates(store.as_ref(), late).unwrap();
+    let mut uploading = Claim::none(&claims);
+    uploading.wait_for(&digest);
+    let mut group = Claim::none(&claims);
+    let swept = sweep_these(
+        store.as_ref(),
+        late,
+        &sites,
+        &Batch::default(),
+        &found,
+        &mut group,
+    )
+    .unwrap();
+    assert!(swept.is_empty(), "the sweep deleted a file an upload holds");
+    drop(group);
+
+    // erfurt's upload of the same bytes holds the file while an erasure drops its last ref.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let upload = {
+        let (store, bytes, sha) = (store.clone(), bytes.clone(), sha.clone());
+        std::thread::spawn(move || {
+            wait.recv().unwrap();
+            assert!(upload_whole(&store, "erfurt", &bytes, &sha, late).unwrap());
+            drop(uploading);
+        })
+    };
+    let reference = keys::file_ref(&digest, "ASZ-2026-000001", "dortmund-1");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let erasure = {
+        let (store, claims, sites) = (store.clone(), claims.clone(), sites.clone());
+        std::thread::spawn(move || {
+            let mut group = Claim::none(&claims);
+            let mut batch = Batch::default();
+            batch.delete(reference.clone());
+            collect(
+                store.as_ref(),
+                &mut batch,
+                &[(digest, reference)],
+                &sites,
+                &mut group,
+            )
+            .unwrap();
+            store.apply(batch).unwrap();
+            drop(group);
+            tx.send(()).unwrap();
+        })
+    };
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the erasure's group went on while an upload held the file"
+    );
+    go.send(()).unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    upload.join().unwrap();
+    erasure.join().unwrap();
+    for key in [
+        keys::file_meta(&digest),
+        keys::file_holder(&digest, "erfurt"),
+        keys::file_holder(&digest, "dortmund"),
+    ] {
+        assert!(store.get(&key).unwrap().is_none(), "left behind: {key:?}");
+    }
+    assert!(piece_at(store.as_ref(), &digest, 0).unwrap().is_none());
+    assert!(!claims.is_held(&digest));
+}
+
+/// Through the writer: a file an upload holds is left by the sweep's group; the group's own
+/// claim ends with the group, stored or failed, so no upload waits on it afterwards.
+#[tokio::test]
+async fn the_writers_groups_let_go_of_the_files_they_held() {
+    let store = Arc::new(MemoryStore::new());
+    let config = crate::config::GatewayConfig {
+        storage: "memory".into(),
+        ..crate::config::GatewayConfig::default()
+    };
+    let state = GatewayState::open_with_store(config, store.clone())
+        .await
+        .unwrap();
+    let long_ago = state.now_ms() - 2 * UNNAMED_GRACE_MS;
+    let held = stored_whole(&store, "dortmund", &text(500), long_ago);
+    let failing = stored_whole(&store, "dortmund", &text(600), long_ago);
+    let found = candidates(store.as_ref(), state.now_ms()).unwrap();
+    assert_eq!(found.files.len(), 2);
+
+    let mut uploading = Claim::none(&state.shared.files);
+    uploading.wait_for(&held);
+    store.set_failing(true);
+    assert!(state.writer.sweep_files(found.clone()).await.is_err());
+    store.set_failing(false);
+    assert!(
+        !state.shared.files.is_held(&failing),
+        "a failed group kept its claim"
+    );
+    assert!(state.writer.sweep_files(found.clone()).await.unwrap());
+    assert!(
+        !state.shared.files.is_held(&failing),
+        "a stored group kept its claim"
+    );
+    assert!(store.get(&keys::file_meta(&failing)).unwrap().is_none());
+    assert!(
+        store.get(&keys::file_meta(&held)).unwrap().is_some(),
+        "the sweep deleted a file an upload held"
+    );
+    drop(uploading);
+    assert!(state.writer.sweep_files(found).await.unwrap());
+    assert!(store.get(&keys::file_meta(&held)).unwrap().is_none());
+    assert!(!state.shared.files.is_held(&held));
 }

@@ -68,6 +68,9 @@ pub(super) struct Group {
     /// Files named by changes of a site this group refused: released at the group's end
     /// ([`crate::files::release_refused`]), once every ref the group writes is known.
     pub(super) refused_files: Vec<(String, [u8; 32])>,
+    /// The files this group deletes, held from before they are read until the group is
+    /// durable or failed (it is dropped then), so no upload writes them meanwhile.
+    pub(super) files: crate::files::Claim,
 }
 
 impl Group {
@@ -191,6 +194,8 @@ impl Writer {
             self.shared.metrics.group_failures.inc();
             tracing::error!(%error, "group commit failed; nothing of the group was acknowledged");
             let message = refusal_message(&error);
+            // Its claims on files end before anyone hears of the failure.
+            drop(group);
             for done in done {
                 done.fail(Error::Storage(message.clone()));
             }
@@ -312,6 +317,7 @@ impl Writer {
             erased: false,
             dropped_files: Vec::new(),
             refused_files: Vec::new(),
+            files: crate::files::Claim::none(&self.shared.files),
         }
     }
 
@@ -325,6 +331,7 @@ impl Writer {
                 &mut group.batch,
                 &group.dropped_files,
                 &sites,
+                &mut group.files,
             )?;
         }
         if !group.refused_files.is_empty() {
@@ -334,6 +341,7 @@ impl Writer {
                 &mut group.batch,
                 &group.refused_files,
                 &sites,
+                &mut group.files,
             )?;
         }
         if group.head != self.head {

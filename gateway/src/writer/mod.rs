@@ -238,6 +238,8 @@ pub struct Shared {
     /// or because another gateway sharing the store wrote): subscribers then catch up from the
     /// store to the new head, which the live broadcast does not carry.
     pub reloaded: tokio::sync::watch::Sender<u64>,
+    /// The files uploads and groups are writing now (see [`crate::files::Claims`]).
+    pub files: Arc<crate::files::Claims>,
 }
 
 impl Shared {

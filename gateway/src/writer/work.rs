@@ -198,8 +198,14 @@ impl Writer {
                 attempt(&mut |w, g| {
                     let sites: Vec<String> = g.registry.sites.keys().cloned().collect();
                     let now = (w.settings.now_ms)();
-                    let batch =
-                        crate::files::sweep_these(w.store.as_ref(), now, &sites, &g.batch, &found)?;
+                    let batch = crate::files::sweep_these(
+                        w.store.as_ref(),
+                        now,
+                        &sites,
+                        &g.batch,
+                        &found,
+                        &mut g.files,
+                    )?;
                     swept = Some(!batch.is_empty());
                     g.batch.writes.extend(batch.writes);
                     Ok(())
