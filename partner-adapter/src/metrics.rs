@@ -62,6 +62,8 @@ pub struct AdapterMetrics {
     pub changes_refused: Counter,
     /// Local API requests by route, method and status.
     pub api_requests: Family<RequestLabels, Counter>,
+    /// Passes of the file keeper that failed (it tries again; sync goes on).
+    pub file_keeper_failures: Counter,
     outbox_depth: Gauge,
     dead_letters: Gauge,
     webhook_backlog: Gauge,
@@ -99,6 +101,11 @@ impl AdapterMetrics {
         let changes_refused = counter(
             "hotline_adapter_changes_refused",
             "Local changes the gateway refused (parked as dead letters)",
+        );
+        let file_keeper_failures = counter(
+            "hotline_adapter_file_keeper_failures",
+            "Passes of the file keeper that failed (files dir or store unreadable); it tries \
+             again after 1 s, doubling up to a minute, and sync goes on",
         );
         let api_requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -145,6 +152,7 @@ impl AdapterMetrics {
             changes_duplicate,
             changes_refused,
             api_requests,
+            file_keeper_failures,
             outbox_depth,
             dead_letters,
             webhook_backlog,

@@ -11,30 +11,45 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 
 /// Runs while the site is connected: fetches the files of received comments (eager sites) and
 /// deletes the files nothing names any more, as soon as the session is up (eager sites: a
-/// download the last one left unfinished), whenever the store says references changed, and
-/// every minute. A file it could not fetch is tried again after a second, then after twice as
-/// long each time, instead of waiting for the minute's pass.
-pub async fn keeper(files: Arc<Files>, replica: Arc<Replica>) -> Result<()> {
+/// download the last one left unfinished), as soon as the store says references changed, and
+/// every minute. A file it could not fetch, or a pass that failed (the files directory or
+/// the store unreadable: logged and counted in `hotline_adapter_file_keeper_failures`), is
+/// tried again after a second, then after twice as long each time up to the minute. It never
+/// ends the session: ticket sync goes on whatever happens to the files.
+pub async fn keeper(
+    files: Arc<Files>,
+    replica: Arc<Replica>,
+    metrics: Arc<crate::metrics::AdapterMetrics>,
+) -> std::convert::Infallible {
     // An eager site looks at once (a download the last session left unfinished); a lazy one
     // has nothing to fetch and waits for a change or the minute, as before.
-    let mut last_pass = (files.config.fetch != FetchMode::Eager).then(tokio::time::Instant::now);
+    let now = tokio::time::Instant::now;
+    let mut last_pass = (files.config.fetch != FetchMode::Eager).then(now);
     let mut retry: Option<(tokio::time::Instant, Duration)> = None;
     loop {
-        let woken = files.wake.notified();
-        let due = retry.is_some_and(|(at, _)| at <= tokio::time::Instant::now());
+        let changed = replica.files_changed();
+        let due = retry.is_some_and(|(at, _)| at <= now());
         let minute = last_pass.is_none_or(|at| at.elapsed() >= KEEP_EVERY);
         if replica.take_files_changed() || due || minute {
-            last_pass = Some(tokio::time::Instant::now());
-            retry = if keep_once(&files, &replica).await? {
-                None
-            } else {
-                let wait = retry.map_or(RETRY_FIRST, |(_, last)| (last * 2).min(KEEP_EVERY));
-                Some((tokio::time::Instant::now() + wait, wait))
+            last_pass = Some(now());
+            let again = match keep_once(&files, &replica).await {
+                Ok(complete) => !complete,
+                Err(error) => {
+                    tracing::warn!(%error, "the file keeper's pass failed; it tries again");
+                    metrics.file_keeper_failures.inc();
+                    true
+                }
             };
+            retry = again.then(|| {
+                let wait = retry.map_or(RETRY_FIRST, |(_, last)| (last * 2).min(KEEP_EVERY));
+                (now() + wait, wait)
+            });
         }
+        let minute_at = last_pass.map_or_else(now, |at| at + KEEP_EVERY);
+        let wake_at = retry.map_or(minute_at, |(at, _)| at.min(minute_at));
         tokio::select! {
-            () = woken => {}
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = changed => {}
+            () = tokio::time::sleep_until(wake_at) => {}
         }
     }
 }
@@ -64,4 +79,91 @@ pub async fn keep_once(files: &Arc<Files>, replica: &Arc<Replica>) -> Result<boo
         tracing::info!(removed, "files no record names any more deleted");
     }
     Ok(complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FilesConfig;
+    use crate::metrics::AdapterMetrics;
+
+    struct Site {
+        dir: tempfile::TempDir,
+        replica: Arc<Replica>,
+        metrics: Arc<AdapterMetrics>,
+        keeper: tokio::task::JoinHandle<std::convert::Infallible>,
+    }
+
+    /// A lazy site's keeper, started (it waits for a change or the minute).
+    fn site() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = Arc::new(Replica::open(dir.path(), "munich", "acme", 60_000).unwrap());
+        let files = Arc::new(Files::open(dir.path(), &FilesConfig::default()).unwrap());
+        let metrics = Arc::new(AdapterMetrics::new("acme", "munich"));
+        let keeper = tokio::spawn(keeper(files, replica.clone(), metrics.clone()));
+        Site {
+            dir,
+            replica,
+            metrics,
+            keeper,
+        }
+    }
+
+    /// A file no record names, put into the site's files.
+    fn unnamed(site: &Site, fill: char) -> PathBuf {
+        let path = site
+            .dir
+            .path()
+            .join("files")
+            .join(fill.to_string().repeat(64));
+        std::fs::write(&path, b"nobody names me").unwrap();
+        path
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("waited 10 s for {what}");
+    }
+
+    /// A change of the store's file references wakes the keeper at once, not at its minute.
+    #[tokio::test]
+    async fn the_keeper_wakes_when_references_change() {
+        let site = site();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let path = unnamed(&site, 'a');
+        site.replica.note_files_changed();
+        until("the unnamed file to go", || !path.exists()).await;
+        assert!(!site.keeper.is_finished());
+    }
+
+    /// A pass that fails (a directory of the site's files gone) is counted and tried again
+    /// after a second; the keeper, and with it the sync session, goes on, and once the
+    /// directory is back the next try does the pass's work.
+    #[tokio::test]
+    async fn a_failing_pass_is_tried_again_and_ends_no_session() {
+        let site = site();
+        let partial = site.dir.path().join("files").join("partial");
+        std::fs::remove_dir(&partial).unwrap();
+        site.replica.note_files_changed();
+        until("a failed pass to be counted", || {
+            site.metrics.file_keeper_failures.get() >= 1
+        })
+        .await;
+        assert!(
+            !site.keeper.is_finished(),
+            "the keeper ended on a failed pass"
+        );
+        std::fs::create_dir(&partial).unwrap();
+        let path = unnamed(&site, 'b');
+        until("the retried pass to delete the unnamed file", || {
+            !path.exists()
+        })
+        .await;
+        assert!(!site.keeper.is_finished());
+    }
 }

@@ -25,7 +25,7 @@ use hotline_federation::attachment::{self, AttachmentRef, SNIFF_BYTES, check_con
 use hotline_proto::v1 as pb;
 use pb::federation_client::FederationClient;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, Notify, RwLock};
+use tokio::sync::{Mutex, RwLock};
 use tonic::transport::Channel;
 
 use crate::config::{FetchMode, FilesConfig};
@@ -68,8 +68,6 @@ pub struct Files {
     downloads: parking_lot::Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
     /// The gateway connection while the site is connected (lazy fetches use it).
     client: parking_lot::Mutex<Option<FederationClient<Channel>>>,
-    /// Wakes the keeper.
-    pub wake: Notify,
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> Error {
@@ -99,7 +97,6 @@ impl Files {
             naming: RwLock::new(()),
             downloads: parking_lot::Mutex::new(BTreeMap::new()),
             client: parking_lot::Mutex::new(None),
-            wake: Notify::new(),
         })
     }
 

@@ -54,8 +54,15 @@ impl Replica {
         self.files_changed.swap(false, Ordering::SeqCst)
     }
 
-    /// Notes that file references may have changed.
+    /// Notes that file references may have changed, and wakes the keeper.
     pub(crate) fn note_files_changed(&self) {
         self.files_changed.store(true, Ordering::SeqCst);
+        self.files_wake.notify_one();
+    }
+
+    /// Ready once file references may have changed since the keeper last waited (a change
+    /// noted while nobody waited wakes the next wait at once).
+    pub fn files_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.files_wake.notified()
     }
 }

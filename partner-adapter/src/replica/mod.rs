@@ -104,6 +104,8 @@ pub struct Replica {
     uses: Mutex<UseRate>,
     /// Set when file references may have changed ([`Replica::take_files_changed`]).
     files_changed: std::sync::atomic::AtomicBool,
+    /// Wakes the keeper when `files_changed` is set ([`Replica::files_changed`]).
+    files_wake: tokio::sync::Notify,
     /// Tests: every flush fails while set.
     #[cfg(test)]
     failing_flushes: std::sync::atomic::AtomicBool,
@@ -171,6 +173,7 @@ impl Replica {
             // A store just opened may hold files nothing names any more (a kill between an
             // erasure and the keeper's pass): look at once.
             files_changed: std::sync::atomic::AtomicBool::new(true),
+            files_wake: tokio::sync::Notify::new(),
             db,
             dir: dir.to_path_buf(),
             tenant: tenant.to_owned(),

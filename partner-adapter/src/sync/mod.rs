@@ -190,6 +190,6 @@ async fn session(ctx: &SyncContext, url: &str, options: &SyncOptions) -> Result<
         result = push::pusher(ctx, client.clone(), inline) => result,
         result = lease::leaser(ctx, client.clone(), inline) => result,
         result = report::reporter(ctx, client, inline) => result,
-        result = crate::files::keeper(ctx.files.clone(), ctx.replica.clone()) => result,
+        never = crate::files::keeper(ctx.files.clone(), ctx.replica.clone(), ctx.metrics.clone()) => match never {},
     }
 }
