@@ -681,3 +681,56 @@ async fn an_eager_site_fetches_again_a_file_it_could_not_fetch() -> anyhow::Resu
     }
     gateway.stop().await
 }
+
+/// Over the real gRPC service: a site's `PutFile` and `FileStatus` of a file wait while a
+/// writer group holds it (as while the group deletes it), and answer once the group let go;
+/// a file nobody holds answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_wait_while_a_group_holds_their_file() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let dirs = hotline_tests::sites::temp_dirs::<1>()?;
+    let gateway = RunningGateway::start(federation_config(&pki, dirs[0].path())).await?;
+    let mut as_dortmund = gateway.site_client(&pki, "twenty4help", "dortmund").await?;
+    let (held, free) = (png(300, 7), png(300, 8));
+    let digest = hotline_federation::attachment::digest_of(&sha256(&held)).expect("a digest");
+    let mut group = hotline_gateway::files::Claim::none(&gateway.state.shared.files);
+    assert!(group.try_take(&digest));
+    let piece = |bytes: &[u8]| pb::FilePiece {
+        sha256: sha256(bytes),
+        size: bytes.len() as u64,
+        content_type: "image/png".into(),
+        offset: 0,
+        data: bytes.to_vec(),
+    };
+    let stored = as_dortmund
+        .put_file(futures_util::stream::iter(vec![piece(&free)]))
+        .await?
+        .into_inner();
+    assert!(stored.stored, "a file nobody holds waited");
+    let (mut put_client, mut status_client) = (as_dortmund.clone(), as_dortmund.clone());
+    let held_piece = piece(&held);
+    let put = tokio::spawn(async move {
+        put_client
+            .put_file(futures_util::stream::iter(vec![held_piece]))
+            .await
+    });
+    let held_sha = sha256(&held);
+    let status = tokio::spawn(async move {
+        status_client
+            .file_status(pb::FileStatusRequest { sha256: held_sha })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !put.is_finished() && !status.is_finished(),
+        "an upload went on while a group held its file"
+    );
+    drop(group);
+    let put = tokio::time::timeout(std::time::Duration::from_secs(10), put).await???;
+    assert!(put.into_inner().stored);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), status).await???;
+    // Either order of the two after the group let go is right: stored, or not yet begun.
+    let status = status.into_inner();
+    assert!(status.stored || status.offset == 0, "{status:?}");
+    Ok(())
+}

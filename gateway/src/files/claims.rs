@@ -6,9 +6,11 @@
 //! for a file the group then deletes), and an upload never starts on a file a group is
 //! deleting before the deletion is stored.
 //!
-//! Only the writer holds several digests at once; an upload holds one and waits for nothing
-//! else while it does, so no two wait for each other. Within one gateway: replicas sharing a
-//! PostgreSQL store do not see each other's claims.
+//! The writer never waits for a claim (it leaves a file an upload holds; the sweep comes back
+//! to it): a site's upload, however large, never holds up a group. Only the writer holds
+//! several digests at once, and an upload holds one and waits for nothing else while it does,
+//! so no two wait for each other. Within one gateway: replicas sharing a PostgreSQL store do
+//! not see each other's claims.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -90,8 +90,10 @@ pub(super) fn puts_under(batch: &Batch, refs: &[u8]) -> bool {
 /// the group writes), the refused site's holder record goes, and the file itself when no other
 /// site holds it. So an upload made for a comment the gateway refused (one written offline on
 /// a ticket erased meanwhile) does not outlive it; a file another comment of the group names,
-/// or another site's upload waiting for its own comment, is left alone. Each file is held in
-/// `held` (the group's claim) before its holders are read, waiting for an upload of it.
+/// or another site's upload waiting for its own comment, is left alone, and so is a file an
+/// upload holds now (`held`, the group's claim, takes each file before its holders are read;
+/// the writer never waits for an upload): the sweep deletes it once nothing names it for
+/// [`UNNAMED_GRACE_MS`].
 pub fn release_refused(
     store: &dyn Store,
     batch: &mut Batch,
@@ -106,7 +108,9 @@ pub fn release_refused(
         .collect();
     let mut dropped = BTreeSet::new();
     for (site, digest) in refused {
-        held.wait_for(digest);
+        if !held.try_take(digest) {
+            continue;
+        }
         let own = keys::file_holder(digest, site);
         if store.get(&own)?.is_none() {
             // Not this site's upload: nothing of it to release.
@@ -159,8 +163,9 @@ pub(super) fn drop_file<'a>(
 /// Deletes in `batch` every file that no comment carries once `batch` is applied: of the
 /// digests in `dropped` (refs the batch deletes, or never wrote), those without another ref
 /// in the store or among the batch's own writes. `sites` are the registered sites (their
-/// unfinished uploads of the file go too). Each file is held in `held` (the group's claim)
-/// before it is deleted, waiting for an upload of it to end, so its records go together.
+/// unfinished uploads of the file go too). Each file is taken in `held` (the group's claim)
+/// before its records are read; one an upload holds now is left (the writer never waits for an
+/// upload), and the sweep deletes it once nothing names it for [`UNNAMED_GRACE_MS`].
 pub fn collect(
     store: &dyn Store,
     batch: &mut Batch,
@@ -197,8 +202,9 @@ pub fn collect(
         }
     }
     for digest in doomed {
-        held.wait_for(&digest);
-        drop_file(store, batch, &digest, sites)?;
+        if held.try_take(&digest) {
+            drop_file(store, batch, &digest, sites)?;
+        }
     }
     Ok(())
 }
