@@ -40,6 +40,8 @@ fn smoke_run_reports_every_figure() {
         "memory_idle",
         "memory_4",
         "memory_many",
+        "engine_sled_creates",
+        "engine_redb_creates",
     ];
     for key in keys {
         let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);

@@ -1,8 +1,9 @@
 //! The embedded engines side by side (issue 16): sled and redb (with and without quick
 //! repair) behind the gateway's own `Store` trait, so each figure is what the writer would
 //! see. Raw batch throughput (batch 1 and batch 256 of 1 KB records, each followed by the
-//! flush that makes it durable) and the time to open a store that was killed (a copy of its
-//! files taken while it was open, which is what a SIGKILL leaves on disk).
+//! flush that makes it durable), groups of writes shaped like the adapter's creates with the
+//! CPU each costs (sled's I/O threads included), and the time to open a store that was killed
+//! (a copy of its files taken while it was open, which is what a SIGKILL leaves on disk).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,11 +14,12 @@ use hotline_gateway::store::{Batch, Store};
 
 use super::Figure;
 
-/// One engine of the comparison: its label in the table, the stable JSON keys of its three
-/// figures (batch 1, batch 256, open after a kill) and how it is opened.
+/// One engine of the comparison: its label in the table, the stable JSON keys of its four
+/// figures (batch 1, batch 256, open after a kill, groups of create-shaped writes) and how it
+/// is opened.
 struct Engine {
     label: &'static str,
-    keys: [&'static str; 3],
+    keys: [&'static str; 4],
     open: fn(&Path) -> hotline_gateway::error::Result<Box<dyn Store>>,
 }
 
@@ -32,6 +34,7 @@ const ENGINES: [Engine; 3] = [
             "engine_sled_1",
             "engine_sled_256",
             "engine_sled_open_after_kill",
+            "engine_sled_creates",
         ],
         open: |dir| Ok(Box::new(SledStore::open(dir)?)),
     },
@@ -41,6 +44,7 @@ const ENGINES: [Engine; 3] = [
             "engine_redb_1",
             "engine_redb_256",
             "engine_redb_open_after_kill",
+            "engine_redb_creates",
         ],
         open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, false)?)),
     },
@@ -50,6 +54,7 @@ const ENGINES: [Engine; 3] = [
             "engine_redb_quick_repair_1",
             "engine_redb_quick_repair_256",
             "engine_redb_quick_repair_open_after_kill",
+            "engine_redb_quick_repair_creates",
         ],
         open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, true)?)),
     },
@@ -84,6 +89,65 @@ fn throughput(store: &dyn Store, n: usize, seconds: f64) -> anyhow::Result<f64> 
         store.flush()?;
     }
     Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The records one create of the adapter's API writes, by value size in bytes: the ticket's
+/// head, its outbox entry, a webhook queue entry, the ticket number block, the webhook
+/// counter and the by-customer index entry (the last two overwrite or add small keys).
+const CREATE_RECORDS: [usize; 6] = [1024, 512, 512, 16, 8, 0];
+
+/// Creates that share one flush, as the adapter's writer groups them under 32 API clients
+/// (`hotline bench adapter`: about 14 creates per flush).
+const CREATES_PER_FLUSH: u64 = 14;
+
+/// Groups of [`CREATES_PER_FLUSH`] create-shaped writes ([`CREATE_RECORDS`]), each group one
+/// batch followed by the flush, for `seconds`: creates/s and the CPU time of this whole
+/// process per create in microseconds, the engine's own I/O threads included (sled writes
+/// its log from a pool of threads; redb on the caller's). What an engine costs the adapter's
+/// writer per create, without HTTP or the merge.
+fn create_groups(store: &dyn Store, seconds: f64) -> anyhow::Result<(f64, f64)> {
+    let values: Vec<Vec<u8>> = CREATE_RECORDS.iter().map(|&n| vec![5u8; n]).collect();
+    let (cpu_before, started) = (process_cpu_seconds()?, Instant::now());
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let mut creates = 0u64;
+    while Instant::now() < deadline {
+        let mut batch = Batch::default();
+        for _ in 0..CREATES_PER_FLUSH {
+            creates += 1;
+            for (kind, value) in values.iter().enumerate() {
+                // The number block and the counter are one key each, rewritten by every create.
+                let key = if matches!(kind, 3 | 4) { 0 } else { creates };
+                let mut name = vec![u8::try_from(kind)?];
+                name.extend_from_slice(&key.to_be_bytes());
+                batch.put(name, value.clone());
+            }
+        }
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds()? - cpu_before;
+    Ok((creates as f64 / elapsed, cpu / creates as f64 * 1e6))
+}
+
+/// CPU time (user and system) of this process and all its threads so far, from
+/// `/proc/self/stat` (in clock ticks of 1/100 s, as Linux reports them there).
+fn process_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("/proc/self/stat without a command name"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("/proc/self/stat has no field {}", i + 3))?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Copies every file of `from` into `to` (the state a SIGKILL at this moment leaves behind).
@@ -156,7 +220,7 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
     let records: u64 = if seconds < 1.0 { 1_000 } else { 100_000 };
     let mut figures = Vec::new();
     for engine in &ENGINES {
-        let ([key_one, key_batch, key_open], name) = (engine.keys, engine.label);
+        let ([key_one, key_batch, key_open, key_creates], name) = (engine.keys, engine.label);
         for (n, key) in [(1usize, key_one), (256, key_batch)] {
             let dir = root.join(format!("engine-{}-{n}", engine.dir_name()));
             let store = engine.open(&dir)?;
@@ -170,6 +234,24 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
                 detail: String::new(),
             });
         }
+        let dir = root.join(format!("engine-{}-creates", engine.dir_name()));
+        let store = engine.open(&dir)?;
+        let (rate, cpu) = create_groups(store.as_ref(), seconds)?;
+        drop(store);
+        eprintln!(
+            "  {name} store, groups of {CREATES_PER_FLUSH} creates + flush: {rate:.1} creates/s, {cpu:.0} us CPU per create"
+        );
+        figures.push(Figure {
+            key: key_creates,
+            name: format!(
+                "{name} Store, groups of {CREATES_PER_FLUSH} create-shaped writes + flush"
+            ),
+            value: rate,
+            unit: "creates/s",
+            detail: format!(
+                "{cpu:.0} us of CPU per create (the whole process, I/O threads included)"
+            ),
+        });
         let (ms, bytes) = open_after_kill(engine, root, records)?;
         eprintln!("  {name} store, open after a kill: {ms:.1} ms");
         figures.push(Figure {
