@@ -14,8 +14,9 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// download the last one left unfinished), as soon as the store says references changed, and
 /// every minute. A file it could not fetch, or a pass that failed (the files directory or
 /// the store unreadable: logged and counted in `hotline_adapter_file_keeper_failures`), is
-/// tried again after a second, then after twice as long each time up to the minute. It never
-/// ends the session: ticket sync goes on whatever happens to the files.
+/// tried again after a second, then after twice as long each time up to the minute (changes
+/// after a failed pass wait for that retry). It never ends the session: ticket sync goes on
+/// whatever happens to the files.
 pub async fn keeper(
     files: Arc<Files>,
     replica: Arc<Replica>,
@@ -26,13 +27,19 @@ pub async fn keeper(
     let now = tokio::time::Instant::now;
     let mut last_pass = (files.config.fetch != FetchMode::Eager).then(now);
     let mut retry: Option<(tokio::time::Instant, Duration)> = None;
+    let mut failing = false;
     loop {
         let changed = replica.files_changed();
         let due = retry.is_some_and(|(at, _)| at <= now());
         let minute = last_pass.is_none_or(|at| at.elapsed() >= KEEP_EVERY);
-        if replica.take_files_changed() || due || minute {
+        // After a failed pass a change waits for the retry: a broken files directory would
+        // otherwise fail (and log) once per comment received.
+        if due || minute || (!failing && replica.take_files_changed()) {
+            replica.take_files_changed();
             last_pass = Some(now());
-            let again = match keep_once(&files, &replica).await {
+            let passed = keep_once(&files, &replica).await;
+            failing = passed.is_err();
+            let again = match passed {
                 Ok(complete) => !complete,
                 Err(error) => {
                     tracing::warn!(%error, "the file keeper's pass failed; it tries again");
@@ -157,6 +164,17 @@ mod tests {
         assert!(
             !site.keeper.is_finished(),
             "the keeper ended on a failed pass"
+        );
+        // Changes meanwhile wait for the retry instead of each failing (and logging) again.
+        let failed = site.metrics.file_keeper_failures.get();
+        for _ in 0..20 {
+            site.replica.note_files_changed();
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        assert!(
+            site.metrics.file_keeper_failures.get() <= failed + 1,
+            "a failing keeper ran a pass for each change: {} failures after {failed}",
+            site.metrics.file_keeper_failures.get()
         );
         std::fs::create_dir(&partial).unwrap();
         let path = unnamed(&site, 'b');
