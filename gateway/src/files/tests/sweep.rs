@@ -1,0 +1,167 @@
+//! The sweep of expired uploads and unnamed files, and the count of stored files.
+
+use super::*;
+
+/// The count of stored files reads them a page at a time and misses none across the pages'
+/// edges (1,100 files: two full pages of 512 and a part).
+#[test]
+fn the_count_of_stored_files_spans_its_pages() {
+    let store = MemoryStore::new();
+    let mut batch = Batch::default();
+    for n in 0..1_100u64 {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&n.to_be_bytes());
+        batch.put(
+            keys::file_meta(&digest),
+            encode_numbers(&[n + 1, 7], "text/plain"),
+        );
+    }
+    store.apply(batch).unwrap();
+    assert_eq!(stored(&store).unwrap(), (1_100, 1_100 * 1_101 / 2));
+}
+
+/// The sweep's pass runs outside the writer; the writer's part checks only what the pass
+/// found, and checks it again: a file a comment named after the pass stays, an upload touched
+/// after the pass stays, what the pass did not find waits for the next sweep, and what is
+/// still unnamed or untouched goes.
+#[test]
+fn the_writer_checks_again_only_what_the_sweeps_pass_found() {
+    let store = MemoryStore::new();
+    let mut whole = Vec::new();
+    for i in 0..3 {
+        whole.push(stored_whole(&store, "dortmund", &text(400 + i), 10));
+    }
+    let cut = text(300_000);
+    put(&store, "erfurt", &piece(&cut, 0, 100_000, "text/plain")).unwrap();
+    let late = 10 + UNNAMED_GRACE_MS.max(UPLOAD_TTL_MS);
+    let found = candidates(&store, late).unwrap();
+    let mut listed = found.files.clone();
+    listed.sort();
+    let mut expected = whole.clone();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the pass did not find the three unnamed files"
+    );
+    assert_eq!(
+        found.uploads.len(),
+        1,
+        "the pass did not find the cut upload"
+    );
+
+    // After the pass: a comment names the first file, erfurt goes on with its upload.
+    let mut batch = Batch::default();
+    batch.put(
+        keys::file_ref(&whole[0], "ASZ-2026-000001", "dortmund-1"),
+        Vec::new(),
+    );
+    store.apply(batch).unwrap();
+    put_piece(
+        &store,
+        "erfurt",
+        1 << 20,
+        late - 1,
+        &piece(&cut, 100_000, 100_000, "text/plain"),
+    )
+    .unwrap();
+    // The writer is handed what the pass found, less the third file.
+    let handed = Candidates {
+        uploads: found.uploads.clone(),
+        files: found
+            .files
+            .iter()
+            .copied()
+            .filter(|d| *d != whole[2])
+            .collect(),
+    };
+    store
+        .apply(sweep_these(&store, late, &[], &Batch::default(), &handed, &mut alone()).unwrap())
+        .unwrap();
+    let left: Vec<[u8; 32]> = candidates(&store, late).unwrap().files;
+    assert!(
+        store.get(&keys::file_meta(&whole[0])).unwrap().is_some(),
+        "a file named after the pass went"
+    );
+    assert!(
+        store.get(&keys::file_meta(&whole[1])).unwrap().is_none(),
+        "an unnamed file the pass found stayed"
+    );
+    assert!(
+        store.get(&keys::file_meta(&whole[2])).unwrap().is_some(),
+        "the writer deleted a file it was not handed"
+    );
+    assert_eq!(
+        left,
+        vec![whole[2]],
+        "the next pass does not find the file left"
+    );
+    let upload = keys::upload_meta(&digest_of(&hex(&Sha256::digest(&cut))).unwrap(), "erfurt");
+    assert!(
+        store.get(&upload).unwrap().is_some(),
+        "an upload touched after the pass went"
+    );
+}
+
+/// A whole file no comment names stays while another site uploads it (a piece within the
+/// grace period): its comment is likely on the way, and the upload would otherwise start
+/// again from its first byte. Once that upload is quiet for the grace period, both go.
+#[test]
+fn an_unnamed_file_stays_while_another_site_uploads_it() {
+    let store = MemoryStore::new();
+    let bytes = text(300_000);
+    let digest = stored_whole(&store, "dortmund", &bytes, 10);
+    let late = 10 + UNNAMED_GRACE_MS;
+    let first = piece(&bytes, 0, 100_000, "text/plain");
+    put_piece(&store, "erfurt", 1 << 20, late - 1, &first).unwrap();
+    let sites = ["dortmund".to_string(), "erfurt".to_string()];
+    store
+        .apply(sweep(&store, late, &sites, &Batch::default()).unwrap())
+        .unwrap();
+    assert!(
+        store.get(&keys::file_meta(&digest)).unwrap().is_some(),
+        "the file went while erfurt uploaded it"
+    );
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_some(),
+        "erfurt's upload went"
+    );
+    let quiet = late - 1 + UNNAMED_GRACE_MS;
+    store
+        .apply(sweep(&store, quiet, &sites, &Batch::default()).unwrap())
+        .unwrap();
+    assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The sweep hands its candidates to the writer a part at a time: every candidate in exactly
+/// one part, in order, no part larger than asked or empty.
+#[test]
+fn candidates_split_into_parts_keep_each_once() {
+    let found = Candidates {
+        uploads: (0..5u8).map(|i| (format!("site-{i}"), [i; 32])).collect(),
+        files: (10..17u8).map(|i| [i; 32]).collect(),
+    };
+    assert!(Candidates::default().in_parts(4).is_empty());
+    for size in [0, 1, 4, 12, 100] {
+        let parts = found.clone().in_parts(size);
+        assert!(
+            parts
+                .iter()
+                .all(|p| !p.is_empty() && p.uploads.len() + p.files.len() <= size.max(1))
+        );
+        let joined = Candidates {
+            uploads: parts.iter().flat_map(|p| p.uploads.clone()).collect(),
+            files: parts.iter().flat_map(|p| p.files.clone()).collect(),
+        };
+        assert_eq!(joined, found, "parts of {size} lost or moved a candidate");
+        assert_eq!(parts.len(), 12usize.div_ceil(size.max(1)));
+    }
+}
