@@ -8,7 +8,8 @@
 //! are joined with the records of their own, which is how a store mid-migration reads
 //! ([`super::migrate`]).
 //!
-//! Readers: [`read`] (one entity), [`scan`] (every entity of a kind, or all, in key order),
+//! Readers: [`read`] (one entity, from sled or through the writer's stage), [`read_kind`]
+//! (every entity of a kind, the same way), [`scan`] (every entity of a kind, or all, in key order),
 //! [`keys`] (heads only). Writers: [`write`] (what changed between two states of one entity)
 //! and [`remove`]. The open-time check uses [`check_head`] and [`check_element`].
 
@@ -24,21 +25,45 @@ use super::keys::{
     self, element_key, element_parts, element_prefix, entities_prefix, entity_key, head_key_of,
 };
 use super::records::corrupt;
+use super::stage::Source;
+use super::step::Sink;
 use crate::error::{Error, Result};
 
 /// Reads one entity; `None` when it has no head.
-pub(super) fn read(db: &sled::Db, key: &EntityKey) -> Result<Option<EntityState>> {
-    let Some(raw) = db.get(entity_key(key))? else {
+pub(super) fn read(source: &impl Source, key: &EntityKey) -> Result<Option<EntityState>> {
+    let Some(raw) = source.read(&entity_key(key))? else {
         return Ok(None);
     };
     let mut wire = decode_head(&raw)?;
-    for item in db.scan_prefix(element_prefix(keys::COMMENT, key)) {
-        wire.comments.push(decode_comment(&item?.1)?);
+    for (_, raw) in source.scan(&element_prefix(keys::COMMENT, key))? {
+        wire.comments.push(decode_comment(&raw)?);
     }
-    for item in db.scan_prefix(element_prefix(keys::CALL_EVENT, key)) {
-        wire.call_events.push(decode_event(&item?.1)?);
+    for (_, raw) in source.scan(&element_prefix(keys::CALL_EVENT, key))? {
+        wire.call_events.push(decode_event(&raw)?);
     }
     into_state(wire).map(Some)
+}
+
+/// Every entity of `kind` in key order, each read as its head and its elements; for the few
+/// entities a step reads whole kinds of (the policies). Unlike [`scan`], it does not look for
+/// elements without a head.
+pub(super) fn read_kind(source: &impl Source, kind: EntityKind) -> Result<Vec<EntityState>> {
+    let mut out = Vec::new();
+    for (head, raw) in source.scan(&entities_prefix(keys::ENTITY, Some(kind)))? {
+        let mut wire = decode_head(&raw)?;
+        if kind == EntityKind::Ticket {
+            for (_, raw) in source.scan(&keys::head_element_prefix(keys::COMMENT, &head))? {
+                wire.comments.push(decode_comment(&raw)?);
+            }
+        }
+        if kind == EntityKind::CallLog {
+            for (_, raw) in source.scan(&keys::head_element_prefix(keys::CALL_EVENT, &head))? {
+                wire.call_events.push(decode_event(&raw)?);
+            }
+        }
+        out.push(into_state(wire)?);
+    }
+    Ok(out)
 }
 
 /// Calls `each` with every entity of `kind` (every entity when `None`) in key order, each read
@@ -112,9 +137,9 @@ pub(super) fn keys(db: &sled::Db) -> Result<BTreeSet<EntityKey>> {
 /// when `before` may have none (it is empty) or a register or the delete differs, each comment
 /// and call event whose value is new or changed, and removals of those `after` no longer holds
 /// (a replacement may hold fewer).
-pub(super) fn write(batch: &mut sled::Batch, before: &EntityState, after: &EntityState) {
+pub(super) fn write(batch: &mut impl Sink, before: &EntityState, after: &EntityState) {
     if before.is_empty() || before.registers != after.registers || before.deleted != after.deleted {
-        batch.insert(entity_key(&after.key), encode_head(after));
+        batch.put(entity_key(&after.key), encode_head(after));
     }
     write_elements(
         batch,
@@ -147,19 +172,19 @@ pub(super) fn write(batch: &mut sled::Batch, before: &EntityState, after: &Entit
 }
 
 /// Removes the stored `before` from the store: its head, comments and call events.
-pub(super) fn remove(batch: &mut sled::Batch, before: &EntityState) {
-    batch.remove(entity_key(&before.key));
+pub(super) fn remove(batch: &mut impl Sink, before: &EntityState) {
+    batch.delete(entity_key(&before.key));
     for id in before.comments.keys() {
-        batch.remove(element_key(keys::COMMENT, &before.key, id));
+        batch.delete(element_key(keys::COMMENT, &before.key, id));
     }
     for id in before.call_events.keys() {
-        batch.remove(element_key(keys::CALL_EVENT, &before.key, id));
+        batch.delete(element_key(keys::CALL_EVENT, &before.key, id));
     }
 }
 
 /// Writes the elements of one grow-only set that differ between `before` and `after`.
 fn write_elements<T: PartialEq>(
-    batch: &mut sled::Batch,
+    batch: &mut impl Sink,
     prefix: u8,
     key: &EntityKey,
     before: &BTreeMap<String, Stamped<T>>,
@@ -168,11 +193,11 @@ fn write_elements<T: PartialEq>(
 ) {
     for (id, element) in after {
         if before.get(id) != Some(element) {
-            batch.insert(element_key(prefix, key, id), encode(element));
+            batch.put(element_key(prefix, key, id), encode(element));
         }
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
-        batch.remove(element_key(prefix, key, id));
+        batch.delete(element_key(prefix, key, id));
     }
 }
 

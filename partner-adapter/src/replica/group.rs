@@ -6,7 +6,9 @@
 //! one flush acknowledges a whole group.
 //!
 //! Concurrent local writes of the API reach it as one group from the store's writer
-//! (`super::writer`); a leader flushes at once, with every step applied before it.
+//! (`super::writer`), whose steps are applied together as one batch (`super::stage`): each
+//! reserves its place while staged ([`GroupFlush::reserve`]), and the places count as applied
+//! only once that batch is; a leader flushes at once, with every step applied before it.
 //!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
 //! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes. A
@@ -42,6 +44,9 @@ struct Failed {
 struct Progress {
     /// Steps applied so far (the last place handed out).
     applied: u64,
+    /// Places reserved after `applied` for the steps of a group being staged
+    /// ([`super::stage`]): not applied yet, so no flush covers them.
+    reserved: u64,
     /// Every step at or below this place is durable.
     flushed: u64,
     /// A leader is flushing now.
@@ -68,8 +73,35 @@ impl GroupFlush {
     /// places follow the apply order.
     pub(super) fn applied(&self) -> Pending {
         let mut progress = self.progress.lock();
+        debug_assert_eq!(progress.reserved, 0, "a step applied inside a staged group");
         progress.applied += 1;
         Pending(progress.applied)
+    }
+
+    /// Reserves the next place for a staged step (under the local lock, like
+    /// [`GroupFlush::applied`]): it counts as applied only at [`GroupFlush::commit_reserved`],
+    /// so a flush that begins before the group's batch is applied does not cover it.
+    pub(super) fn reserve(&self) -> Pending {
+        let mut progress = self.progress.lock();
+        progress.reserved += 1;
+        Pending(progress.applied + progress.reserved)
+    }
+
+    /// The staged group's batch is applied: its `steps` reserved places count as applied.
+    pub(super) fn commit_reserved(&self, steps: u64) {
+        let mut progress = self.progress.lock();
+        debug_assert_eq!(
+            progress.reserved, steps,
+            "places reserved outside the group"
+        );
+        progress.applied += progress.reserved;
+        progress.reserved = 0;
+    }
+
+    /// The staged group was not applied: its places are given up (their steps are answered
+    /// with the error and never waited for), and the next steps take them.
+    pub(super) fn give_up_reserved(&self) {
+        self.progress.lock().reserved = 0;
     }
 
     /// Waits until `pending` is durable, flushing with `flush` when no flush is running (one
@@ -250,6 +282,47 @@ mod tests {
             .expect("the next write waited for a flush that had panicked")
             .expect("the next write was flushed");
         assert_eq!(group.flushes(), 2);
+    }
+
+    /// A staged group's places are not applied until its batch is: a flush that runs
+    /// meanwhile (a reader about to publish) covers only what was applied before, and a staged
+    /// step waits for a flush of its own once its group is committed.
+    #[test]
+    fn a_flush_before_a_staged_group_is_applied_does_not_cover_it() {
+        let group = GroupFlush::default();
+        let before = group.applied();
+        let staged: Vec<Pending> = (0..3).map(|_| group.reserve()).collect();
+        let flushed = Cell::new(0);
+        let count = || {
+            flushed.set(flushed.get() + 1);
+            Ok(())
+        };
+        group.flush_applied(count).expect("flush");
+        assert_eq!(
+            group.progress.lock().flushed,
+            1,
+            "the flush covered a staged step"
+        );
+        group
+            .wait(before, count)
+            .expect("the step before was durable");
+        assert_eq!(
+            flushed.get(),
+            1,
+            "the step before the group needed a flush of its own"
+        );
+        group.commit_reserved(3);
+        for pending in staged {
+            group
+                .wait(pending, count)
+                .expect("the staged step is flushed");
+        }
+        assert_eq!(flushed.get(), 2, "the committed group shared one flush");
+        // Places given up are taken by the next steps.
+        let given_up = group.reserve();
+        assert_eq!(given_up.0, 5);
+        group.give_up_reserved();
+        assert_eq!(group.applied().0, 5);
     }
 
     /// After a failed flush, a reader about to publish (outbox, webhooks) flushes again, since

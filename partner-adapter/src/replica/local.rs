@@ -13,8 +13,9 @@ use hotline_proto::v1 as pb;
 use prost::Message;
 
 use super::keys::{self, meta, seq_key};
-use super::records::{Parked, corrupt, encode_hlc};
-use super::{Pending, Replica, Step};
+use super::records::{Parked, corrupt, encode_hlc, read_counter};
+use super::stage::Source;
+use super::{Pending, Replica, Step, directory_in, entity_in};
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 
@@ -180,11 +181,12 @@ impl Replica {
         checked: bool,
         build: impl FnOnce(u64, Hlc, &EntityState, &mut Step) -> Result<Change>,
     ) -> Result<(Change, EntityState, Pending)> {
+        // Read through the stage: in the writer's group, the steps before this one are staged.
         let seq = match step.replayed {
             Some(seq) => seq,
-            None => self.counter("seq")? + 1,
+            None => self.staged(|source| read_counter(source, "seq"))? + 1,
         };
-        let before = self.entity(key)?;
+        let before = self.staged(|source| entity_in(source, key))?;
         let mut trial = clock.clone();
         let hlc = trial.now(now_ms);
         let change = build(seq, hlc, &before, &mut step)?;
@@ -194,7 +196,7 @@ impl Replica {
             let message = Error::Domain(e).for_api().to_string();
             Error::Refused(Refusal::new(Rule::EntityBounds, message))
         })?;
-        let directory = self.directory()?;
+        let directory = self.staged(|source| directory_in(source))?;
         if checked {
             self.authorize(&change, &before, &directory)?;
         }
@@ -315,7 +317,8 @@ impl Replica {
             .iter()
             .any(|op| matches!(op, FieldOp::AddComment(c) if c.visibility == Visibility::Public));
         if public {
-            leak::check_change_in(&self.leak_guard()?, change, before).map_err(Error::Refused)?;
+            let guard = self.staged(|source| self.leak_guard_in(source))?;
+            leak::check_change_in(&guard, change, before).map_err(Error::Refused)?;
         }
         Ok(())
     }
@@ -324,7 +327,13 @@ impl Replica {
     /// site), this site's own names, and the brand's forbidden terms and alias patterns (a
     /// name or pattern the guard cannot use is left out and logged, as at the gateway).
     pub fn leak_guard(&self) -> Result<LeakGuard> {
-        let brand = Brand::from_state(&self.entity(&EntityKey::new(EntityKind::Brand, BRAND_ID))?);
+        self.leak_guard_in(&self.db)
+    }
+
+    /// [`Replica::leak_guard`] with the brand as `source` holds it.
+    fn leak_guard_in(&self, source: &impl Source) -> Result<LeakGuard> {
+        let key = EntityKey::new(EntityKind::Brand, BRAND_ID);
+        let brand = Brand::from_state(&entity_in(source, &key)?);
         let mut names = self.guard_terms()?;
         names.extend([self.tenant.clone(), self.site.clone()]);
         let names = names

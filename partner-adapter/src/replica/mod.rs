@@ -15,7 +15,9 @@
 //!   a store of an older layout at open; `records`: stored values ([`Parked`], [`NumberBlock`],
 //!   counters); `step`: [`Step`];
 //! - `local`: local writes and replays; `writer`: [`LocalWriter`], the thread the API's local
-//!   writes go through (a group of them under one hold of the local lock); `numbers`: leased
+//!   writes go through (a group of them under one hold of the local lock); `stage`: that
+//!   group's steps collected and applied as one batch, each step reading through what the
+//!   steps before it staged; `numbers`: leased
 //!   ticket numbers; `outbox`: the outbox, dead letters and refresh markers; `settle`: push results (with the clock-rewind policy of
 //!   `hotline_federation::rewind`);
 //! - `remote`: entries and fetch answers from the gateway; `touched`: which entities recent log
@@ -49,6 +51,7 @@ mod remote;
 mod restore;
 mod rewrite;
 mod settle;
+mod stage;
 mod step;
 mod touched;
 mod webhook_queue;
@@ -78,6 +81,7 @@ use self::integrity::HighWater;
 use self::keys::{customer_key, customer_prefix, meta};
 use self::numbers::UseRate;
 use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
+use self::stage::{Overlay, Source, Stage};
 use self::touched::Touched;
 use crate::error::{Error, Result};
 use crate::webhooks::WebhookTarget;
@@ -93,6 +97,9 @@ pub struct Replica {
     site: String,
     /// Serialises local writes (sequence numbers, clock, numbers).
     local: Mutex<HybridClock>,
+    /// The writes of the local writer's group while it is staged ([`stage`]); `Some` only while
+    /// the writer holds `local`, and locked only by holders of `local`.
+    stage: Mutex<Option<Stage>>,
     /// Recent touches by log entries; locked only while `local` is held.
     touched: Mutex<Touched>,
     /// The webhook queue, as the deliverer sees it.
@@ -109,6 +116,9 @@ pub struct Replica {
     /// Tests: every flush fails while set.
     #[cfg(test)]
     failing_flushes: std::sync::atomic::AtomicBool,
+    /// Tests: the batch of every staged group is refused while set.
+    #[cfg(test)]
+    failing_applies: std::sync::atomic::AtomicBool,
 }
 
 /// A failed sync of sled's log file: the flush before it may not survive a power loss.
@@ -179,9 +189,12 @@ impl Replica {
             tenant: tenant.to_owned(),
             site: site.to_owned(),
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
+            stage: Mutex::new(None),
             touched: Mutex::new(Touched::default()),
             #[cfg(test)]
             failing_flushes: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            failing_applies: std::sync::atomic::AtomicBool::new(false),
         };
         let cursor = replica.cursor()?;
         replica.touches().forget_up_to(cursor);
@@ -227,7 +240,7 @@ impl Replica {
 
     /// Reads an entity (empty when absent).
     pub fn entity(&self, key: &EntityKey) -> Result<EntityState> {
-        Ok(entities::read(&self.db, key)?.unwrap_or_else(|| EntityState::new(key.clone())))
+        entity_in(&self.db, key)
     }
 
     /// Every entity of a kind.
@@ -267,11 +280,7 @@ impl Replica {
     /// What the visibility rules know here: the policies this site holds (a partner holds those
     /// of the focus teams its tenant handles).
     pub fn directory(&self) -> Result<Directory> {
-        let mut directory = Directory::default();
-        for policy in self.entities(EntityKind::Policy)? {
-            directory.learn_policy(&policy);
-        }
-        Ok(directory)
+        directory_in(&self.db)
     }
 
     /// What of `state` this site holds: PII the focus team does not grant its tenant is left
@@ -351,9 +360,13 @@ impl Replica {
     /// next event id and one queue entry per target. Call under the local lock, so ids never
     /// collide and places in the group commit follow the apply order; it is acknowledged only
     /// after [`Replica::durable`].
+    ///
+    /// While the local writer stages its group ([`stage`]), the step is added to the stage and
+    /// its place reserved; it counts as applied once the group's batch is.
     fn apply(&self, mut step: Step, targets: &[WebhookTarget]) -> Result<Pending> {
+        let mut stage = self.stage.lock();
         if !step.events.is_empty() {
-            let mut id = self.counter("webhook")?;
+            let mut id = read_counter(&Overlay::new(&self.db, stage.as_ref()), "webhook")?;
             for body in std::mem::take(&mut step.events) {
                 id += 1;
                 for (key, value) in webhook_queue::queue_writes(targets.len(), id, &body) {
@@ -362,7 +375,25 @@ impl Replica {
             }
             step.put(meta("webhook"), id.to_be_bytes().to_vec());
         }
-        self.db.apply_batch(step.batch)?;
+        if let Some(stage) = stage.as_mut() {
+            stage.add(step.writes);
+            return Ok(self.group.reserve());
+        }
+        self.db.apply_batch(step::batch_of(step.writes))?;
         Ok(self.group.applied())
     }
+}
+
+/// Reads an entity from `source` (empty when absent).
+fn entity_in(source: &impl Source, key: &EntityKey) -> Result<EntityState> {
+    Ok(entities::read(source, key)?.unwrap_or_else(|| EntityState::new(key.clone())))
+}
+
+/// The policies `source` holds, as the visibility rules know them ([`Replica::directory`]).
+fn directory_in(source: &impl Source) -> Result<Directory> {
+    let mut directory = Directory::default();
+    for policy in entities::read_kind(source, EntityKind::Policy)? {
+        directory.learn_policy(&policy);
+    }
+    Ok(directory)
 }

@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::keys::{self, numbers_key};
 use super::records::{NumberBlock, corrupt};
+use super::stage::Source;
 use super::{Replica, Step};
 use crate::error::Result;
 
@@ -17,8 +18,8 @@ impl Replica {
     /// Takes the next free ticket number into `step`; call under the local lock. `None` when
     /// the lease is used up.
     pub(super) fn take_number(&self, step: &mut Step) -> Result<Option<String>> {
-        for item in self.db.scan_prefix([keys::NUMBERS]) {
-            let (key, raw) = item?;
+        // Through the stage: a create earlier in the writer's group may have taken a number.
+        for (key, raw) in self.staged(|source| source.scan(&[keys::NUMBERS]))? {
             let mut block =
                 NumberBlock::decode(raw.as_ref()).map_err(|e| corrupt("number block", e))?;
             if block.used < block.count {

@@ -7,6 +7,7 @@ use hotline_proto::v1 as pb;
 use prost::Message;
 
 use super::keys::meta;
+use super::stage::Source;
 use crate::error::{Error, Result};
 
 /// A change the gateway refused, kept for an operator.
@@ -59,8 +60,8 @@ pub(crate) fn decode_counter(raw: &[u8]) -> std::result::Result<u64, String> {
 }
 
 /// The counter stored under `m` + `name`, 0 when absent.
-pub(super) fn read_counter(db: &sled::Db, name: &str) -> Result<u64> {
-    match db.get(meta(name))? {
+pub(super) fn read_counter(source: &impl Source, name: &str) -> Result<u64> {
+    match source.read(&meta(name))? {
         None => Ok(0),
         Some(raw) => {
             let bytes: [u8; 8] = raw

@@ -6,11 +6,14 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hotline_federation::lifecycle::{self, TicketText};
-use hotline_federation::model::{Channel, EntityKind, Language, Priority, TicketStatus};
+use hotline_federation::model::{
+    Channel, EntityKind, FieldValue, Language, Priority, TicketField, TicketStatus,
+};
 use hotline_proto::v1 as pb;
 
 use super::*;
 use crate::mapping::{Mapping, MappingConfig};
+use crate::webhooks::{DeliveryQueue, WebhookTarget};
 
 const NOW: u64 = 1_795_000_000_000;
 const SITE: &str = "munich";
@@ -26,6 +29,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_for(Vec::new())
+}
+
+/// [`fixture`] with webhook events for `targets` (nothing delivers them).
+fn fixture_for(targets: Vec<WebhookTarget>) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let replica = Arc::new(Replica::open(dir.path(), SITE, TENANT, 60_000).expect("store"));
     replica
@@ -40,7 +48,7 @@ fn fixture() -> Fixture {
     Fixture {
         writer: LocalWriter::start(&replica).expect("writer"),
         events: Arc::new(TicketEvents::new(
-            Vec::new(),
+            targets,
             mapping,
             SITE.into(),
             Arc::default(),
@@ -83,28 +91,7 @@ impl Fixture {
 
     /// Queues the creation of a ticket for `customer`.
     fn new_ticket(&self, customer: &str) -> Answer<Option<(Change, EntityState)>> {
-        let customer = customer.to_owned();
-        let step = new_ticket(NOW, self.events.clone(), move |number, seq, hlc, _| {
-            let ticket = lifecycle::NewTicket {
-                customer_ref: customer,
-                focus_team: "dealers-sales".into(),
-                category: "vpn".into(),
-                priority: Priority::Normal,
-                status: TicketStatus::New,
-                language: Language::De,
-                channel: Channel::Phone,
-                first_contact: None,
-                text: TicketText::default(),
-                access_code: None,
-            };
-            Ok(Change {
-                key: EntityKey::new(EntityKind::Ticket, number),
-                ops: lifecycle::create_ops(ticket, number, TENANT, SITE, NOW),
-                origin_site: SITE.into(),
-                origin_seq: seq,
-                hlc,
-            })
-        });
+        let step = new_ticket(NOW, self.events.clone(), creation(customer));
         self.writer.submit(step).expect("queued")
     }
 
@@ -117,6 +104,34 @@ impl Fixture {
         let key = EntityKey::new(EntityKind::Ticket, number);
         let step = checked_change(key, NOW, self.events.clone(), build);
         self.writer.submit(step).expect("queued")
+    }
+}
+
+/// What builds the creation of a ticket for `customer`, given its number.
+fn creation(
+    customer: &str,
+) -> impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static {
+    let customer = customer.to_owned();
+    move |number, seq, hlc, _| {
+        let ticket = lifecycle::NewTicket {
+            customer_ref: customer,
+            focus_team: "dealers-sales".into(),
+            category: "vpn".into(),
+            priority: Priority::Normal,
+            status: TicketStatus::New,
+            language: Language::De,
+            channel: Channel::Phone,
+            first_contact: None,
+            text: TicketText::default(),
+            access_code: None,
+        };
+        Ok(Change {
+            key: EntityKey::new(EntityKind::Ticket, number),
+            ops: lifecycle::create_ops(ticket, number, TENANT, SITE, NOW),
+            origin_site: SITE.into(),
+            origin_seq: seq,
+            hlc,
+        })
     }
 }
 
@@ -324,3 +339,7 @@ fn the_keeper_hears_of_a_received_file_once_it_is_stored() {
     let named = f.replica.file_refs().expect("the references");
     assert_eq!(named.get(&file.sha256), Some(&file));
 }
+
+/// A group as one batch (`super::super::stage`).
+#[path = "writer_stage_tests.rs"]
+mod staged;

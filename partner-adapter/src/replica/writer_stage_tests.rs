@@ -1,0 +1,180 @@
+//! The writer's group as one batch ([`crate::replica::stage`]): each step reads what the steps
+//! before it staged, only the group's own steps see the stage, and a batch the store refuses
+//! stores none of its writes.
+
+use super::*;
+
+/// Queues a federation comment `id` on ticket `number`.
+fn comment(f: &Fixture, number: &str, id: &str) -> Answer<(Change, EntityState)> {
+    use hotline_federation::FieldOp;
+    use hotline_federation::model::{Comment, Visibility};
+    let (key, id) = (EntityKey::new(EntityKind::Ticket, number), id.to_owned());
+    f.change(number, move |seq, hlc, _, _| {
+        Ok(Change {
+            key,
+            ops: vec![FieldOp::AddComment(Comment {
+                id,
+                author_alias: "Agent M".into(),
+                author_tenant: TENANT.into(),
+                visibility: Visibility::Federation,
+                body: "looked at it".into(),
+                created_at_ms: NOW,
+                attachments: Vec::new(),
+            })],
+            origin_site: SITE.into(),
+            origin_seq: seq,
+            hlc,
+        })
+    })
+}
+
+/// Queues a change that sets one field of ticket `number`.
+fn set(f: &Fixture, number: &str, field: TicketField) -> Answer<(Change, EntityState)> {
+    let key = EntityKey::new(EntityKind::Ticket, number);
+    f.change(number, move |seq, hlc, _, _| {
+        Ok(Change {
+            key,
+            ops: vec![hotline_federation::FieldOp::Set(FieldValue::Ticket(field))],
+            origin_site: SITE.into(),
+            origin_seq: seq,
+            hlc,
+        })
+    })
+}
+
+/// A group is written as one batch, and each of its steps reads what the steps before it
+/// wrote: creates take the next numbers one after another, comments on the same ticket all
+/// stay (none replaces the ticket as an earlier step left it), and every step gets its own
+/// origin sequence number, as if each had been applied alone.
+#[test]
+fn the_steps_of_a_group_read_what_the_steps_before_them_wrote() {
+    let f = fixture_for(vec![WebhookTarget {
+        name: "crm".into(),
+        url: "http://127.0.0.1:9/events".into(),
+        secret: "a-secret-of-sixteen-bytes".into(),
+        max_attempts: 8,
+    }]);
+    let first = created(f.new_ticket("c-first"));
+    let seq = f.replica.counter("seq").expect("seq");
+    let event = f.replica.counter("webhook").expect("webhook");
+    let (release, held) = f.hold_writer();
+    let mut creates = Vec::new();
+    let mut comments = Vec::new();
+    for i in 0..12 {
+        creates.push(f.new_ticket(&format!("c-{i}")));
+        comments.push(comment(&f, &first, &format!("munich-{i}")));
+    }
+    // Two register writes in turn: the second's head must keep the first's field.
+    let category = set(&f, &first, TicketField::Category("printer".into()));
+    let priority = set(&f, &first, TicketField::Priority(Priority::High));
+    Fixture::release(release, held);
+    answer(category).expect("the category was refused");
+    answer(priority).expect("the priority was refused");
+    let numbers: Vec<String> = creates.into_iter().map(created).collect();
+    let expected: Vec<String> = (2..14).map(|n| format!("HL-2026-{n:06}")).collect();
+    assert_eq!(
+        numbers, expected,
+        "the creates did not take the numbers in turn"
+    );
+    let mut seqs: BTreeSet<u64> = BTreeSet::new();
+    for answer in comments {
+        let (change, _) = self::answer(answer).expect("a comment was refused");
+        seqs.insert(change.origin_seq);
+    }
+    assert_eq!(
+        seqs.len(),
+        12,
+        "two comments shared an origin sequence number"
+    );
+    let ticket = f
+        .replica
+        .entity(&EntityKey::new(EntityKind::Ticket, first.as_str()))
+        .expect("read");
+    assert_eq!(
+        ticket.comments.len(),
+        12,
+        "a comment of the group replaced another: {:?}",
+        ticket.comments.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ticket.value("category"),
+        Some(&FieldValue::Ticket(TicketField::Category("printer".into()))),
+        "a later step of the group wrote the head as it was before the category"
+    );
+    assert_eq!(
+        ticket.value("priority"),
+        Some(&FieldValue::Ticket(TicketField::Priority(Priority::High)))
+    );
+    assert_eq!(f.replica.counter("seq").expect("seq"), seq + 26);
+    assert_eq!(f.replica.outbox_depth(), 27);
+    // One webhook event per step, each with its own id.
+    assert_eq!(f.replica.counter("webhook").expect("webhook"), event + 26);
+    let queue = f.replica.webhook_queue();
+    assert_eq!(
+        queue.queued_from(0).expect("queue"),
+        27,
+        "two events shared an id"
+    );
+}
+
+/// While a group is staged, only its own steps see it: the API's reads (and the outbox push,
+/// and webhooks) read the store, where the group appears once its batch is applied.
+#[test]
+fn a_staged_group_is_seen_only_by_its_own_steps() {
+    let f = fixture();
+    let events = f.events.clone();
+    let seen = f
+        .writer
+        .submit(move |replica, clock| {
+            let made = replica.new_ticket_under(clock, NOW, &events, creation("c-staged"))?;
+            let (change, _, pending) = made.expect("a number was left");
+            let key = change.key.clone();
+            let stored = replica.entity(&key)?;
+            let staged = replica.staged(|source| crate::replica::entity_in(source, &key))?;
+            Ok(((key, stored.is_empty(), staged.is_empty()), Some(pending)))
+        })
+        .expect("queued");
+    let (key, stored_empty, staged_empty) = answer(seen).expect("stored");
+    assert!(
+        stored_empty,
+        "a reader outside the group saw it before its batch"
+    );
+    assert!(
+        !staged_empty,
+        "the group's own steps did not see what it staged"
+    );
+    assert!(
+        !f.replica.entity(&key).expect("read").is_empty(),
+        "the group was not applied"
+    );
+}
+
+/// A group whose batch the store refuses answers each of its writes with the error and
+/// stores none of them: no ticket, no outbox entry, no number used (the next create takes the
+/// first number again); a refused write of the group keeps its own error, and the next group
+/// is stored.
+#[test]
+fn a_refused_group_batch_stores_none_of_its_writes() {
+    let f = fixture();
+    let seq = f.replica.counter("seq").expect("seq");
+    let (release, held) = f.hold_writer();
+    let creates: Vec<_> = (0..3).map(|i| f.new_ticket(&format!("c-{i}"))).collect();
+    let missing = f.change("HL-2026-000999", |_, _, _, _| {
+        Err(Error::NotFound("no ticket HL-2026-000999 at munich".into()))
+    });
+    f.replica.failing_applies.store(true, Ordering::SeqCst);
+    Fixture::release(release, held);
+    for create in creates {
+        let error = answer(create).expect_err("a create of a refused batch was acknowledged");
+        assert!(error.to_string().contains("injected"), "{error}");
+    }
+    assert!(
+        matches!(answer(missing), Err(Error::NotFound(_))),
+        "the refusal lost its own error"
+    );
+    assert_eq!(f.replica.outbox_depth(), 0);
+    assert_eq!(f.replica.counter("seq").expect("seq"), seq);
+    f.replica.failing_applies.store(false, Ordering::SeqCst);
+    assert_eq!(created(f.new_ticket("c-after")), "HL-2026-000001");
+    assert_eq!(f.replica.outbox_depth(), 1);
+}
