@@ -42,6 +42,8 @@ fn smoke_run_reports_every_figure() {
         "memory_many",
         "engine_sled_creates",
         "engine_redb_creates",
+        "engine_sled_creates_batch_each",
+        "engine_redb_creates_batch_each",
     ];
     for key in keys {
         let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);

@@ -14,12 +14,12 @@ use hotline_gateway::store::{Batch, Store};
 
 use super::Figure;
 
-/// One engine of the comparison: its label in the table, the stable JSON keys of its four
-/// figures (batch 1, batch 256, open after a kill, groups of create-shaped writes) and how it
-/// is opened.
+/// One engine of the comparison: its label in the table, the stable JSON keys of its five
+/// figures (batch 1, batch 256, open after a kill, groups of create-shaped writes as one batch
+/// and as one batch per create) and how it is opened.
 struct Engine {
     label: &'static str,
-    keys: [&'static str; 4],
+    keys: [&'static str; 5],
     open: fn(&Path) -> hotline_gateway::error::Result<Box<dyn Store>>,
 }
 
@@ -35,6 +35,7 @@ const ENGINES: [Engine; 3] = [
             "engine_sled_256",
             "engine_sled_open_after_kill",
             "engine_sled_creates",
+            "engine_sled_creates_batch_each",
         ],
         open: |dir| Ok(Box::new(SledStore::open(dir)?)),
     },
@@ -45,6 +46,7 @@ const ENGINES: [Engine; 3] = [
             "engine_redb_256",
             "engine_redb_open_after_kill",
             "engine_redb_creates",
+            "engine_redb_creates_batch_each",
         ],
         open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, false)?)),
     },
@@ -55,6 +57,7 @@ const ENGINES: [Engine; 3] = [
             "engine_redb_quick_repair_256",
             "engine_redb_quick_repair_open_after_kill",
             "engine_redb_quick_repair_creates",
+            "engine_redb_quick_repair_creates_batch_each",
         ],
         open: |dir| Ok(Box::new(RedbStore::open_with(dir, CACHE, true)?)),
     },
@@ -101,11 +104,13 @@ const CREATE_RECORDS: [usize; 6] = [1024, 512, 512, 16, 8, 0];
 const CREATES_PER_FLUSH: u64 = 14;
 
 /// Groups of [`CREATES_PER_FLUSH`] create-shaped writes ([`CREATE_RECORDS`]), each group one
-/// batch followed by the flush, for `seconds`: creates/s and the CPU time of this whole
-/// process per create in microseconds, the engine's own I/O threads included (sled writes
-/// its log from a pool of threads; redb on the caller's). What an engine costs the adapter's
-/// writer per create, without HTTP or the merge.
-fn create_groups(store: &dyn Store, seconds: f64) -> anyhow::Result<(f64, f64)> {
+/// batch (or, with `batch_each`, one batch per create) followed by the flush, for `seconds`:
+/// creates/s and the CPU time of this whole process per create in microseconds, the engine's
+/// own I/O threads included (sled writes its log from a pool of threads; redb on the caller's).
+/// What an engine costs the adapter's writer per create, without HTTP or the merge; the two
+/// forms show what a batch costs beyond its writes (sled seals and writes its log buffer at
+/// every batch, redb commits a transaction).
+fn create_groups(store: &dyn Store, seconds: f64, batch_each: bool) -> anyhow::Result<(f64, f64)> {
     let values: Vec<Vec<u8>> = CREATE_RECORDS.iter().map(|&n| vec![5u8; n]).collect();
     let (cpu_before, started) = (process_cpu_seconds()?, Instant::now());
     let deadline = started + Duration::from_secs_f64(seconds);
@@ -113,6 +118,9 @@ fn create_groups(store: &dyn Store, seconds: f64) -> anyhow::Result<(f64, f64)> 
     while Instant::now() < deadline {
         let mut batch = Batch::default();
         for _ in 0..CREATES_PER_FLUSH {
+            if batch_each && !batch.is_empty() {
+                store.apply(std::mem::take(&mut batch))?;
+            }
             creates += 1;
             for (kind, value) in values.iter().enumerate() {
                 // The number block and the counter are one key each, rewritten by every create.
@@ -220,7 +228,8 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
     let records: u64 = if seconds < 1.0 { 1_000 } else { 100_000 };
     let mut figures = Vec::new();
     for engine in &ENGINES {
-        let ([key_one, key_batch, key_open, key_creates], name) = (engine.keys, engine.label);
+        let ([key_one, key_batch, key_open, key_creates, key_each], name) =
+            (engine.keys, engine.label);
         for (n, key) in [(1usize, key_one), (256, key_batch)] {
             let dir = root.join(format!("engine-{}-{n}", engine.dir_name()));
             let store = engine.open(&dir)?;
@@ -234,24 +243,29 @@ pub(super) fn figures(root: &Path, seconds: f64) -> anyhow::Result<Vec<Figure>> 
                 detail: String::new(),
             });
         }
-        let dir = root.join(format!("engine-{}-creates", engine.dir_name()));
-        let store = engine.open(&dir)?;
-        let (rate, cpu) = create_groups(store.as_ref(), seconds)?;
-        drop(store);
-        eprintln!(
-            "  {name} store, groups of {CREATES_PER_FLUSH} creates + flush: {rate:.1} creates/s, {cpu:.0} us CPU per create"
-        );
-        figures.push(Figure {
-            key: key_creates,
-            name: format!(
-                "{name} Store, groups of {CREATES_PER_FLUSH} create-shaped writes + flush"
-            ),
-            value: rate,
-            unit: "creates/s",
-            detail: format!(
-                "{cpu:.0} us of CPU per create (the whole process, I/O threads included)"
-            ),
-        });
+        for (batch_each, key, form) in [
+            (false, key_creates, "one batch"),
+            (true, key_each, "a batch per create"),
+        ] {
+            let dir = root.join(format!("engine-{}-creates-{batch_each}", engine.dir_name()));
+            let store = engine.open(&dir)?;
+            let (rate, cpu) = create_groups(store.as_ref(), seconds, batch_each)?;
+            drop(store);
+            eprintln!(
+                "  {name} store, groups of {CREATES_PER_FLUSH} creates ({form}) + flush: {rate:.1} creates/s, {cpu:.0} us CPU per create"
+            );
+            figures.push(Figure {
+                key,
+                name: format!(
+                    "{name} Store, groups of {CREATES_PER_FLUSH} create-shaped writes ({form}) + flush"
+                ),
+                value: rate,
+                unit: "creates/s",
+                detail: format!(
+                    "{cpu:.0} us of CPU per create (the whole process, I/O threads included)"
+                ),
+            });
+        }
         let (ms, bytes) = open_after_kill(engine, root, records)?;
         eprintln!("  {name} store, open after a kill: {ms:.1} ms");
         figures.push(Figure {
