@@ -16,14 +16,18 @@
 //! What stays as on the blocking path ([`Replica::checked_change`], which brand publishing and
 //! call imports still use, and replays): the same checks, merge and step (`finish_local`), the
 //! same group commit (an answer only after the flush that holds the write; a failed flush
-//! fails its whole group, and a refused write is answered at once with nothing stored), and
+//! fails its whole group, and a refused write stores nothing), and
 //! the same local lock, so remote entries, refreshes and replays still interleave with local
 //! writes only between steps.
 //!
-//! The thread holds the store only while it writes a group (a weak reference otherwise): a
-//! refused write is answered during its group, and the store is let go before the group's
-//! applied writes are answered, so a stopped adapter's store closes once the last applied write
-//! is answered. The thread ends when every [`LocalWriter`] is dropped.
+//! Every write of a group is answered after the group's batch, a refused one too ([`Ran`]): a
+//! refusal may rest on what an earlier step of the group staged, so it is told once that is
+//! stored (or told the store's error when the batch is refused, so its caller tries again).
+//!
+//! The thread holds the store only while it writes a group (a weak reference otherwise): the
+//! store is let go before the group's writes are answered, so a stopped adapter's store closes
+//! once the last applied write is answered. The thread ends when every [`LocalWriter`] is
+//! dropped.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -40,18 +44,21 @@ use crate::events::TicketEvents;
 /// The most writes one hold of the local lock applies (remote entries wait for the lock).
 const GROUP_MAX: usize = 256;
 
-/// A write as the writer runs it: applied under the local lock, `None` when it was answered at
-/// once (refused, or nothing to store).
-type Job = Box<dyn FnOnce(&Replica, &mut HybridClock) -> Option<Applied> + Send>;
+/// A write as the writer runs it under the local lock: how to answer it once its group is
+/// known, `None` when it panicked (its answer is dropped).
+type Job = Box<dyn FnOnce(&Replica, &mut HybridClock) -> Option<Ran> + Send>;
 
 /// What a write's step gives the writer: the caller's value, and the place of what it applied
 /// (`None` when it applied nothing).
 type Written<T> = Result<(T, Option<Pending>)>;
 
-/// A write applied and not yet durable: its place in the group commit, and how to answer it
-/// once the flush that holds it is known.
-struct Applied {
-    pending: Pending,
+/// A write the writer ran: its place in the group commit when it applied something, and how
+/// to answer it once the group's batch (and then the flush that holds its place) is known.
+/// Every write of a group is answered only then, a refused one too: its refusal may rest on
+/// what an earlier step of the group staged (an id already taken, the last number used), so
+/// it is told only once that is stored, and told the store's error if the batch is refused.
+struct Ran {
+    pending: Option<Pending>,
     answer: Box<dyn FnOnce(Result<()>) + Send>,
 }
 
@@ -96,7 +103,7 @@ impl LocalWriter {
     }
 
     /// Queues `step` and waits for its answer: its value once the flush that holds what it
-    /// applied succeeded, its error at once.
+    /// applied succeeded, its error once its group's batch is stored.
     async fn write<T: Send + 'static>(
         &self,
         step: impl FnOnce(&Replica, &mut HybridClock) -> Written<T> + Send + 'static,
@@ -110,21 +117,21 @@ impl LocalWriter {
         step: impl FnOnce(&Replica, &mut HybridClock) -> Written<T> + Send + 'static,
     ) -> Result<oneshot::Receiver<Result<T>>> {
         let (tell, answer) = oneshot::channel();
-        let job: Job = Box::new(move |replica, clock| match step(replica, clock) {
-            Err(e) => {
-                let _ = tell.send(Err(e));
-                None
-            }
-            Ok((value, None)) => {
-                let _ = tell.send(Ok(value));
-                None
-            }
-            Ok((value, Some(pending))) => Some(Applied {
-                pending,
-                answer: Box::new(move |flushed| {
-                    let _ = tell.send(flushed.map(|()| value));
-                }),
-            }),
+        let job: Job = Box::new(move |replica, clock| {
+            Some(match step(replica, clock) {
+                Err(e) => Ran {
+                    pending: None,
+                    answer: Box::new(move |stored| {
+                        let _ = tell.send(stored.and(Err(e)));
+                    }),
+                },
+                Ok((value, pending)) => Ran {
+                    pending,
+                    answer: Box::new(move |flushed| {
+                        let _ = tell.send(flushed.map(|()| value));
+                    }),
+                },
+            })
         });
         self.queue.send(job).map_err(|_| stopped())?;
         Ok(answer)
@@ -183,15 +190,16 @@ fn write_groups(replica: &Weak<Replica>, jobs: &mpsc::Receiver<Job>) {
         let Some(replica) = replica.upgrade() else {
             return;
         };
-        let (applied, stored) = {
+        let (ran, stored) = {
             let mut clock = replica.clock();
             // The group's steps are staged and applied as one batch ([`super::stage`]).
             replica.begin_stage();
-            let applied: Vec<Applied> = group
+            let ran: Vec<Ran> = group
                 .into_iter()
                 .filter_map(|job| {
                     // A panicking write drops its answer (its caller is told); the clock is
-                    // moved only by a step that was applied, so the others go on.
+                    // moved only by a step that was staged, so the others go on (a batch the
+                    // store refuses leaves it moved on, harmless: it only goes forward).
                     std::panic::catch_unwind(AssertUnwindSafe(|| job(&replica, &mut clock)))
                         .unwrap_or_else(|_| {
                             tracing::error!("a local write panicked; its caller was told");
@@ -199,19 +207,24 @@ fn write_groups(replica: &Weak<Replica>, jobs: &mpsc::Receiver<Job>) {
                         })
                 })
                 .collect();
-            (applied, replica.apply_stage())
+            (ran, replica.apply_stage())
         };
         let flushed: Vec<_> = match stored {
-            Ok(()) => applied
+            Ok(()) => ran
                 .into_iter()
-                .map(|Applied { pending, answer }| (answer, replica.durable(pending)))
+                .map(|Ran { pending, answer }| {
+                    let outcome = match pending {
+                        Some(pending) => replica.durable(pending),
+                        None => Ok(()),
+                    };
+                    (answer, outcome)
+                })
                 .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "the store refused a group of local writes");
                 let message = e.to_string();
-                applied
-                    .into_iter()
-                    .map(|Applied { answer, .. }| (answer, Err(Error::Storage(message.clone()))))
+                ran.into_iter()
+                    .map(|Ran { answer, .. }| (answer, Err(Error::Storage(message.clone()))))
                     .collect()
             }
         };

@@ -151,8 +151,9 @@ fn a_staged_group_is_seen_only_by_its_own_steps() {
 
 /// A group whose batch the store refuses answers each of its writes with the error and
 /// stores none of them: no ticket, no outbox entry, no number used (the next create takes the
-/// first number again); a refused write of the group keeps its own error, and the next group
-/// is stored.
+/// first number again). A write the group refused is told the store's error too (its refusal
+/// may rest on what the refused batch held; told so, its caller tries again), and the next
+/// group is stored.
 #[test]
 fn a_refused_group_batch_stores_none_of_its_writes() {
     let f = fixture();
@@ -168,13 +169,89 @@ fn a_refused_group_batch_stores_none_of_its_writes() {
         let error = answer(create).expect_err("a create of a refused batch was acknowledged");
         assert!(error.to_string().contains("injected"), "{error}");
     }
+    let missing = answer(missing);
     assert!(
-        matches!(answer(missing), Err(Error::NotFound(_))),
-        "the refusal lost its own error"
+        matches!(&missing, Err(Error::Storage(m)) if m.contains("injected")),
+        "a refusal in a refused batch was not told of the batch: {missing:?}"
     );
     assert_eq!(f.replica.outbox_depth(), 0);
     assert_eq!(f.replica.counter("seq").expect("seq"), seq);
     f.replica.failing_applies.store(false, Ordering::SeqCst);
     assert_eq!(created(f.new_ticket("c-after")), "HL-2026-000001");
     assert_eq!(f.replica.outbox_depth(), 1);
+}
+
+/// Queues the creation of ticket `number` (a fixed number, as an import would give) unless it
+/// exists: the second of two in one group is refused because of the first, which is staged.
+fn create_unless_exists(f: &Fixture, number: &'static str) -> Answer<(Change, EntityState)> {
+    f.change(number, move |seq, hlc, before, _| {
+        if !before.is_empty() {
+            return Err(Error::Conflict(format!("{number} exists")));
+        }
+        creation("c-twice")(number, seq, hlc, before)
+    })
+}
+
+/// A refusal that rests on an earlier step of its group is not final when the group's batch is
+/// refused: nothing was stored, so the refused write is told the store's error (and may try
+/// again), not "exists" for a ticket that does not exist.
+#[test]
+fn a_refusal_resting_on_a_refused_batch_is_told_the_batch_failed() {
+    const NUMBER: &str = "HL-2026-000500";
+    let f = fixture();
+    let (release, held) = f.hold_writer();
+    let first = create_unless_exists(&f, NUMBER);
+    let second = create_unless_exists(&f, NUMBER);
+    f.replica.failing_applies.store(true, Ordering::SeqCst);
+    Fixture::release(release, held);
+    let first = answer(first).expect_err("a create of a refused batch was acknowledged");
+    assert!(first.to_string().contains("injected"), "{first}");
+    let stored = f
+        .replica
+        .entity(&EntityKey::new(EntityKind::Ticket, NUMBER))
+        .expect("read");
+    assert!(stored.is_empty(), "the refused batch stored its create");
+    let second = answer(second);
+    assert!(
+        matches!(&second, Err(Error::Storage(m)) if m.contains("injected")),
+        "the second create was refused for a ticket that was never stored: {second:?}"
+    );
+}
+
+/// A write refused because of an earlier step of its group is answered only once that step is
+/// stored: a read right after the refusal finds what it conflicts with (before, the refusal was
+/// answered while the first create was only staged, and a read found nothing).
+#[test]
+fn a_refusal_is_answered_once_what_it_rests_on_is_stored() {
+    const NUMBER: &str = "HL-2026-000501";
+    let f = fixture();
+    let (release, held) = f.hold_writer();
+    let first = create_unless_exists(&f, NUMBER);
+    let second = create_unless_exists(&f, NUMBER);
+    // A last write of the group that waits, so the group is not applied until it is let go.
+    let (go_on, wait) = std::sync::mpsc::channel::<()>();
+    let last = f
+        .writer
+        .submit(move |_, _| {
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(2));
+            Ok(((), None))
+        })
+        .expect("queued");
+    Fixture::release(release, held);
+    let second = answer(second);
+    let seen = f
+        .replica
+        .entity(&EntityKey::new(EntityKind::Ticket, NUMBER))
+        .expect("read");
+    drop(go_on);
+    answer(last).expect("the last write");
+    answer(first).expect("the first create");
+    assert!(
+        matches!(&second, Err(Error::Conflict(m)) if m.contains("exists")),
+        "{second:?}"
+    );
+    assert!(
+        !seen.is_empty(),
+        "the refusal was answered before the ticket it conflicts with could be read"
+    );
 }
