@@ -99,9 +99,13 @@ impl GroupFlush {
     }
 
     /// The staged group was not applied: its places are given up (their steps are answered
-    /// with the error and never waited for), and the next steps take them.
+    /// with the error and never waited for), and the next steps take them. Counted as a failed
+    /// flush: sled may have applied part of a batch it refused, so a reader about to publish
+    /// flushes first ([`GroupFlush::flush_applied`]), and fails if the store cannot.
     pub(super) fn give_up_reserved(&self) {
-        self.progress.lock().reserved = 0;
+        let mut progress = self.progress.lock();
+        progress.reserved = 0;
+        progress.failures += 1;
     }
 
     /// Waits until `pending` is durable, flushing with `flush` when no flush is running (one
@@ -322,6 +326,13 @@ mod tests {
         let given_up = group.reserve();
         assert_eq!(given_up.0, 5);
         group.give_up_reserved();
+        // A refused batch may have left part of itself in sled: a reader flushes first.
+        group.flush_applied(count).expect("flush");
+        assert_eq!(
+            flushed.get(),
+            3,
+            "a reader published after a refused batch unflushed"
+        );
         assert_eq!(group.applied().0, 5);
     }
 
