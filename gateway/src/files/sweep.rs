@@ -97,6 +97,7 @@ pub fn sweep_these(
         };
         if expired_upload(&key, &raw, now).is_some() {
             drop_upload(store, &mut batch, digest, site)?;
+            drop_unfinished_copy(store, &mut batch, digest, site, sites)?;
         }
     }
     for digest in &found.files {
@@ -113,6 +114,34 @@ pub fn sweep_these(
         }
     }
     Ok(batch)
+}
+
+/// Deletes the pieces of `digest` when the file has no meta record and no site but `expired`
+/// (whose upload the sweep deletes) has an upload of it: what a `finish` left whose copy
+/// failed part way (it writes the meta record last) and whose site never came back to finish
+/// it again. Call with the digest claimed, so no finish here copies it meanwhile; another
+/// site's upload keeps the pieces, as a gateway replica sharing the store may be finishing it
+/// (claims are per process); a later finish of the same bytes copies every piece again.
+fn drop_unfinished_copy(
+    store: &dyn Store,
+    batch: &mut Batch,
+    digest: &[u8; 32],
+    expired: &str,
+    sites: &[String],
+) -> Result<()> {
+    if store.get(&keys::file_meta(digest))?.is_some() {
+        return Ok(());
+    }
+    for site in sites.iter().filter(|site| site.as_str() != expired) {
+        if upload(store, digest, site)?.is_some() {
+            return Ok(());
+        }
+    }
+    let pieces = keys::file_prefix(keys::FILE_PIECE, digest);
+    for (key, _) in store.range(&pieces, &keys::prefix_end(&pieces), usize::MAX)? {
+        batch.delete(key);
+    }
+    Ok(())
 }
 
 /// The whole sweep at `now` in one call, with no upload running: [`candidates`], then

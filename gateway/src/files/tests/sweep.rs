@@ -165,3 +165,164 @@ fn candidates_split_into_parts_keep_each_once() {
         assert_eq!(parts.len(), 12usize.div_ceil(size.max(1)));
     }
 }
+
+/// A store whose `apply` fails once its count of successful applies reaches `fail_after`.
+struct FailingStore {
+    inner: MemoryStore,
+    fail_after: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for FailingStore {
+    fn apply(&self, batch: Batch) -> Result<()> {
+        let left = self.fail_after.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Err(Error::Storage(
+                "injected: the disk refused the batch".into(),
+            ));
+        }
+        self.fail_after
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.apply(batch)
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.range(start, end, limit)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A finish whose copy fails part way leaves pieces without a meta record; when its site
+/// never finishes again, the sweep that expires the upload deletes those pieces too (before,
+/// nothing ever found them). A finish after the failure still stores the whole file.
+#[test]
+fn the_sweep_deletes_the_pieces_of_a_copy_that_failed_part_way() {
+    let store = FailingStore {
+        inner: MemoryStore::new(),
+        fail_after: std::sync::atomic::AtomicUsize::new(usize::MAX),
+    };
+    // 40 fixed pieces: the copy writes them 16 at a time.
+    let bytes = text(usize::try_from(PIECE * 40).unwrap());
+    let sha = hex(&Sha256::digest(&bytes));
+    let digest = digest_of(&sha).unwrap();
+    for offset in (0..bytes.len()).step_by(1 << 20) {
+        let len = (1 << 20).min(bytes.len() - offset);
+        put_piece(
+            &store,
+            "erfurt",
+            1 << 30,
+            7,
+            &piece(&bytes, offset, len, "text/plain"),
+        )
+        .unwrap();
+    }
+    let pieces = keys::file_prefix(keys::FILE_PIECE, &digest);
+    let copied = || {
+        store
+            .range(&pieces, &keys::prefix_end(&pieces), usize::MAX)
+            .unwrap()
+            .len()
+    };
+    // The first batch of the copy is stored, the second refused.
+    store
+        .fail_after
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(finish(&store, "erfurt", &sha, 8).is_err());
+    assert!(copied() > 0, "the failed copy left no pieces to look for");
+    assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
+
+    // The site never comes back: the sweep expires its upload and the pieces go with it.
+    store
+        .fail_after
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let late = 10 + UNNAMED_GRACE_MS.max(UPLOAD_TTL_MS);
+    let found = candidates(&store, late).unwrap();
+    assert_eq!(found.uploads.len(), 1);
+    let sites = ["dortmund".to_owned(), "erfurt".to_owned()];
+    let batch = sweep_these(
+        &store,
+        late,
+        &sites,
+        &Batch::default(),
+        &found,
+        &mut alone(),
+    )
+    .unwrap();
+    store.apply(batch).unwrap();
+    assert_eq!(
+        copied(),
+        0,
+        "the pieces of the failed copy outlived its upload"
+    );
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The pieces of a whole file stay when the sweep expires another site's upload of the same
+/// bytes: only a copy without its meta record is unfinished. And a copy without its meta
+/// record stays while another site has an upload of the file (a gateway replica sharing the
+/// store may be finishing it).
+#[test]
+fn the_sweep_leaves_the_pieces_of_a_whole_file() {
+    let store = MemoryStore::new();
+    let bytes = text(700_000);
+    let digest = stored_whole(&store, "dortmund", &bytes, 10);
+    put(&store, "erfurt", &piece(&bytes, 0, 100_000, "text/plain")).unwrap();
+    let late = 10 + UPLOAD_TTL_MS;
+    let found = Candidates {
+        uploads: vec![("erfurt".into(), digest)],
+        files: Vec::new(),
+    };
+    let batch = sweep_these(&store, late, &[], &Batch::default(), &found, &mut alone()).unwrap();
+    store.apply(batch).unwrap();
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        read_all(&store, &digest),
+        bytes,
+        "the whole file lost pieces"
+    );
+
+    // Without its meta record (as a failed copy leaves it), with munich uploading it too.
+    let mut batch = Batch::default();
+    batch.delete(keys::file_meta(&digest));
+    store.apply(batch).unwrap();
+    put(&store, "erfurt", &piece(&bytes, 0, 100_000, "text/plain")).unwrap();
+    put(&store, "munich", &piece(&bytes, 0, 100_000, "text/plain")).unwrap();
+    let sites = ["erfurt".to_owned(), "munich".to_owned()];
+    let batch = sweep_these(
+        &store,
+        late,
+        &sites,
+        &Batch::default(),
+        &found,
+        &mut alone(),
+    )
+    .unwrap();
+    store.apply(batch).unwrap();
+    assert!(
+        store
+            .get(&keys::upload_meta(&digest, "erfurt"))
+            .unwrap()
+            .is_none()
+    );
+    let pieces = keys::file_prefix(keys::FILE_PIECE, &digest);
+    assert!(
+        !store
+            .range(&pieces, &keys::prefix_end(&pieces), 1)
+            .unwrap()
+            .is_empty(),
+        "the pieces went while munich still uploads the file"
+    );
+}
