@@ -133,12 +133,7 @@ fn an_unnamed_file_stays_while_another_site_uploads_it() {
         .apply(sweep(&store, quiet, &sites, &Batch::default()).unwrap())
         .unwrap();
     assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
-    assert!(
-        store
-            .get(&keys::upload_meta(&digest, "erfurt"))
-            .unwrap()
-            .is_none()
-    );
+    assert!(upload_gone(&store, &digest, "erfurt"));
 }
 
 /// The sweep hands its candidates to the writer a part at a time: every candidate in exactly
@@ -257,12 +252,7 @@ fn the_sweep_deletes_the_pieces_of_a_copy_that_failed_part_way() {
         0,
         "the pieces of the failed copy outlived its upload"
     );
-    assert!(
-        store
-            .get(&keys::upload_meta(&digest, "erfurt"))
-            .unwrap()
-            .is_none()
-    );
+    assert!(upload_gone(&store, &digest, "erfurt"));
 }
 
 /// The pieces of a whole file stay when the sweep expires another site's upload of the same
@@ -282,12 +272,7 @@ fn the_sweep_leaves_the_pieces_of_a_whole_file() {
     };
     let batch = sweep_these(&store, late, &[], &Batch::default(), &found, &mut alone()).unwrap();
     store.apply(batch).unwrap();
-    assert!(
-        store
-            .get(&keys::upload_meta(&digest, "erfurt"))
-            .unwrap()
-            .is_none()
-    );
+    assert!(upload_gone(&store, &digest, "erfurt"));
     assert_eq!(
         read_all(&store, &digest),
         bytes,
@@ -311,12 +296,7 @@ fn the_sweep_leaves_the_pieces_of_a_whole_file() {
     )
     .unwrap();
     store.apply(batch).unwrap();
-    assert!(
-        store
-            .get(&keys::upload_meta(&digest, "erfurt"))
-            .unwrap()
-            .is_none()
-    );
+    assert!(upload_gone(&store, &digest, "erfurt"));
     let pieces = keys::file_prefix(keys::FILE_PIECE, &digest);
     assert!(
         !store
@@ -325,4 +305,12 @@ fn the_sweep_leaves_the_pieces_of_a_whole_file() {
             .is_empty(),
         "the pieces went while munich still uploads the file"
     );
+}
+
+/// Whether `site`'s upload record of `digest` is gone.
+fn upload_gone(store: &dyn Store, digest: &[u8; 32], site: &str) -> bool {
+    store
+        .get(&keys::upload_meta(digest, site))
+        .unwrap()
+        .is_none()
 }
