@@ -119,9 +119,10 @@ pub fn sweep_these(
 /// Deletes the pieces of `digest` when the file has no meta record and no site but `expired`
 /// (whose upload the sweep deletes) has an upload of it: what a `finish` left whose copy
 /// failed part way (it writes the meta record last) and whose site never came back to finish
-/// it again. Call with the digest claimed, so no finish here copies it meanwhile; another
-/// site's upload keeps the pieces, as a gateway replica sharing the store may be finishing it
-/// (claims are per process); a later finish of the same bytes copies every piece again.
+/// it again. Call with the digest claimed, so no finish here copies it meanwhile; a later
+/// finish of the same bytes copies every piece again. Only on a store no other gateway writes:
+/// claims are per process, so a replica sharing the store could be finishing the file between
+/// these reads and the group's commit, and its pieces would go under its meta record.
 fn drop_unfinished_copy(
     store: &dyn Store,
     batch: &mut Batch,
@@ -129,7 +130,7 @@ fn drop_unfinished_copy(
     expired: &str,
     sites: &[String],
 ) -> Result<()> {
-    if store.get(&keys::file_meta(digest))?.is_some() {
+    if store.others_wrote().is_some() || store.get(&keys::file_meta(digest))?.is_some() {
         return Ok(());
     }
     for site in sites.iter().filter(|site| site.as_str() != expired) {

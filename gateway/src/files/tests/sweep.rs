@@ -161,10 +161,12 @@ fn candidates_split_into_parts_keep_each_once() {
     }
 }
 
-/// A store whose `apply` fails once its count of successful applies reaches `fail_after`.
+/// A store whose `apply` fails once its count of successful applies reaches `fail_after`;
+/// with `others`, it says other gateways write it too (as PostgreSQL shared by replicas).
 struct FailingStore {
     inner: MemoryStore,
     fail_after: std::sync::atomic::AtomicUsize,
+    others: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store for FailingStore {
@@ -188,16 +190,43 @@ impl Store for FailingStore {
     fn flush(&self) -> Result<()> {
         self.inner.flush()
     }
+    fn others_wrote(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.others
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
 }
 
 /// A finish whose copy fails part way leaves pieces without a meta record; when its site
 /// never finishes again, the sweep that expires the upload deletes those pieces too (before,
-/// nothing ever found them). A finish after the failure still stores the whole file.
+/// nothing ever found them).
 #[test]
 fn the_sweep_deletes_the_pieces_of_a_copy_that_failed_part_way() {
+    assert_eq!(
+        pieces_after_a_failed_copy(false),
+        0,
+        "the pieces of the failed copy outlived its upload"
+    );
+}
+
+/// On a store other gateways write too, the sweep leaves those pieces: a replica could be
+/// finishing the same file between the sweep's reads and its commit (claims are per process),
+/// and its pieces would go from under its meta record.
+#[test]
+fn on_a_shared_store_the_sweep_leaves_the_pieces_of_a_failed_copy() {
+    assert!(
+        pieces_after_a_failed_copy(true) > 0,
+        "the sweep deleted pieces on a shared store"
+    );
+}
+
+/// A finish whose copy fails after its first batch, then the sweep after the upload expired
+/// (on a store other gateways write when `shared`): the file's pieces left.
+fn pieces_after_a_failed_copy(shared: bool) -> usize {
     let store = FailingStore {
         inner: MemoryStore::new(),
         fail_after: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        others: shared.then(|| tokio::sync::watch::channel(0).0),
     };
     // 40 fixed pieces: the copy writes them 16 at a time.
     let bytes = text(usize::try_from(PIECE * 40).unwrap());
@@ -229,7 +258,7 @@ fn the_sweep_deletes_the_pieces_of_a_copy_that_failed_part_way() {
     assert!(copied() > 0, "the failed copy left no pieces to look for");
     assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
 
-    // The site never comes back: the sweep expires its upload and the pieces go with it.
+    // The site never comes back: the sweep expires its upload.
     store
         .fail_after
         .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
@@ -247,12 +276,8 @@ fn the_sweep_deletes_the_pieces_of_a_copy_that_failed_part_way() {
     )
     .unwrap();
     store.apply(batch).unwrap();
-    assert_eq!(
-        copied(),
-        0,
-        "the pieces of the failed copy outlived its upload"
-    );
     assert!(upload_gone(&store, &digest, "erfurt"));
+    copied()
 }
 
 /// The pieces of a whole file stay when the sweep expires another site's upload of the same
