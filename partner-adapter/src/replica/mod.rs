@@ -5,7 +5,8 @@
 //!
 //! - a local change = its merged entity + its outbox entry + counters (+ a used ticket number)
 //!   + webhook events, flushed before the API answers (concurrent local changes share one
-//!     flush: `group`, the group commit, says what readers may see before it);
+//!     flush: `group`, the group commit, says what readers may see before it; the local
+//!     writer's group of them is one batch: `stage`);
 //! - a remote entry = the merged entities + the cursor + webhook events.
 //!
 //! Layout, one concern a file, each an `impl Replica` block or the values it stores:
