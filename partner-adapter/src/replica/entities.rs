@@ -51,19 +51,27 @@ pub(super) fn read_kind(source: &impl Source, kind: EntityKind) -> Result<Vec<En
     let mut out = Vec::new();
     for (head, raw) in source.scan(&entities_prefix(keys::ENTITY, Some(kind)))? {
         let mut wire = decode_head(&raw)?;
-        if kind == EntityKind::Ticket {
-            for (_, raw) in source.scan(&keys::head_element_prefix(keys::COMMENT, &head))? {
-                wire.comments.push(decode_comment(&raw)?);
-            }
-        }
-        if kind == EntityKind::CallLog {
-            for (_, raw) in source.scan(&keys::head_element_prefix(keys::CALL_EVENT, &head))? {
-                wire.call_events.push(decode_event(&raw)?);
-            }
-        }
+        join_elements(source, &head, &mut wire)?;
         out.push(into_state(wire)?);
     }
     Ok(out)
+}
+
+/// Adds to `wire`, read from the head stored under `head`, its comments and call events. Only
+/// tickets have comments and only call logs call events (the integrity check at open refuses
+/// others), so other kinds cost no element reads.
+fn join_elements(source: &impl Source, head: &[u8], wire: &mut pb::EntityState) -> Result<()> {
+    if keys::head_is_kind(head, EntityKind::Ticket) {
+        for (_, raw) in source.scan(&keys::head_element_prefix(keys::COMMENT, head))? {
+            wire.comments.push(decode_comment(&raw)?);
+        }
+    }
+    if keys::head_is_kind(head, EntityKind::CallLog) {
+        for (_, raw) in source.scan(&keys::head_element_prefix(keys::CALL_EVENT, head))? {
+            wire.call_events.push(decode_event(&raw)?);
+        }
+    }
+    Ok(())
 }
 
 /// Calls `each` with every entity of `kind` (every entity when `None`) in key order, each read
@@ -87,18 +95,7 @@ pub(super) fn scan(
     for head in db.scan_prefix(entities_prefix(keys::ENTITY, kind)) {
         let (key, raw) = head?;
         let mut wire = decode_head(&raw)?;
-        // Only tickets have comments and only call logs call events (the integrity check at
-        // open refuses others), so other kinds cost no element reads.
-        if keys::head_is_kind(&key, EntityKind::Ticket) {
-            for item in db.scan_prefix(keys::head_element_prefix(keys::COMMENT, &key)) {
-                wire.comments.push(decode_comment(&item?.1)?);
-            }
-        }
-        if keys::head_is_kind(&key, EntityKind::CallLog) {
-            for item in db.scan_prefix(keys::head_element_prefix(keys::CALL_EVENT, &key)) {
-                wire.call_events.push(decode_event(&item?.1)?);
-            }
-        }
+        join_elements(db, &key, &mut wire)?;
         each(into_state(wire)?)?;
     }
     for prefix in [keys::COMMENT, keys::CALL_EVENT] {

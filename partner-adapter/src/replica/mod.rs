@@ -82,7 +82,7 @@ use self::integrity::HighWater;
 use self::keys::{customer_key, customer_prefix, meta};
 use self::numbers::UseRate;
 use self::records::{customer_of, encode_hlc, read_counter, read_hlc};
-use self::stage::{Overlay, Source, Stage};
+use self::stage::{Overlay, Source};
 use self::touched::Touched;
 use crate::error::{Error, Result};
 use crate::webhooks::WebhookTarget;
@@ -100,7 +100,7 @@ pub struct Replica {
     local: Mutex<HybridClock>,
     /// The writes of the local writer's group while it is staged ([`stage`]); `Some` only while
     /// the writer holds `local`, and locked only by holders of `local`.
-    stage: Mutex<Option<Stage>>,
+    stage: Mutex<Option<step::Writes>>,
     /// Recent touches by log entries; locked only while `local` is held.
     touched: Mutex<Touched>,
     /// The webhook queue, as the deliverer sees it.
@@ -377,7 +377,8 @@ impl Replica {
             step.put(meta("webhook"), id.to_be_bytes().to_vec());
         }
         if let Some(stage) = stage.as_mut() {
-            stage.add(step.writes);
+            // A later write of a key replaces an earlier one, as in sled.
+            stage.extend(step.writes);
             return Ok(self.group.reserve());
         }
         self.db.apply_batch(step::batch_of(step.writes))?;

@@ -4,10 +4,10 @@
 //! batch's manifest, `PageCache::pin_log`), and each sealed buffer is written by sled's I/O
 //! pool with a `pwrite` and a waiting `sync_file_range`, whether or not a flush follows. One
 //! batch per create therefore cost the adapter two disk writes per create on that pool, however
-//! many creates shared the flush (BENCHMARKS.md, "One batch per group").
+//! many creates shared the flush (BENCHMARKS.md, "The adapter's group as one batch").
 //!
 //! How: while the writer holds the local lock for a group, [`Replica::apply`] adds each
-//! step's writes to the [`Stage`] instead of to sled and reserves the step's place in the group
+//! step's writes to the stage (the group's [`Writes`]) instead of to sled and reserves the step's place in the group
 //! commit ([`super::group`]); the steps read what the steps before them staged through
 //! [`Overlay`], so numbers, counters and entities go on from one step to the next exactly as if
 //! each had been applied. [`Replica::apply_stage`] then applies the whole group as one batch,
@@ -47,43 +47,22 @@ impl Source for sled::Db {
     }
 }
 
-/// The writes of the steps of one group, not yet in sled (see the module documentation).
-#[derive(Debug, Default)]
-pub(super) struct Stage {
-    writes: Writes,
-    /// Steps staged, each with a reserved place in the group commit.
-    steps: u64,
-}
-
-impl Stage {
-    /// Adds a step's writes: a later write of a key replaces an earlier one, as in sled.
-    pub(super) fn add(&mut self, writes: Writes) {
-        self.writes.extend(writes);
-        self.steps += 1;
-    }
-
-    /// Steps staged so far.
-    pub(super) fn steps(&self) -> u64 {
-        self.steps
-    }
-}
-
 /// sled as the steps of a group see it: what the steps before staged, over what is stored.
 pub(super) struct Overlay<'a> {
     db: &'a sled::Db,
-    stage: Option<&'a Stage>,
+    stage: Option<&'a Writes>,
 }
 
 impl<'a> Overlay<'a> {
     /// sled under `stage` (plain sled when there is none: no group is being staged).
-    pub(super) fn new(db: &'a sled::Db, stage: Option<&'a Stage>) -> Self {
+    pub(super) fn new(db: &'a sled::Db, stage: Option<&'a Writes>) -> Self {
         Overlay { db, stage }
     }
 }
 
 impl Source for Overlay<'_> {
     fn read(&self, key: &[u8]) -> Result<Option<IVec>> {
-        match self.stage.and_then(|stage| stage.writes.get(key)) {
+        match self.stage.and_then(|stage| stage.get(key)) {
             Some(staged) => Ok(staged.as_deref().map(IVec::from)),
             None => self.db.read(key),
         }
@@ -95,7 +74,6 @@ impl Source for Overlay<'_> {
             return Ok(stored);
         };
         let mut staged = stage
-            .writes
             .range(prefix.to_vec()..)
             .take_while(|(key, _)| key.starts_with(prefix))
             .peekable();
@@ -129,20 +107,20 @@ impl Replica {
     pub(super) fn begin_stage(&self) {
         let mut stage = self.stage.lock();
         debug_assert!(stage.is_none(), "a group was staged inside another");
-        *stage = Some(Stage::default());
+        *stage = Some(Writes::new());
     }
 
     /// Applies the staged group as one batch (still under the local lock) and counts its steps
     /// as applied in the group commit. When sled refuses the batch, nothing of the group is
     /// stored and its reserved places are given up: the caller answers each step with the error.
     pub(super) fn apply_stage(&self) -> Result<()> {
-        let Some(stage) = self.stage.lock().take() else {
+        let Some(writes) = self.stage.lock().take() else {
             return Ok(());
         };
-        if stage.steps() == 0 {
+        if writes.is_empty() {
+            self.group.commit_reserved();
             return Ok(());
         }
-        let steps = stage.steps();
         #[cfg(test)]
         if self
             .failing_applies
@@ -153,16 +131,16 @@ impl Replica {
                 "injected: the store refused the group's batch".into(),
             ));
         }
-        match self.db.apply_batch(batch_of(stage.writes)) {
+        match self.db.apply_batch(batch_of(writes)) {
             Ok(()) => {
-                self.group.commit_reserved(steps);
+                self.group.commit_reserved();
                 Ok(())
             }
             Err(e) => {
                 self.group.give_up_reserved();
                 Err(Error::Storage(format!(
-                    "the store refused the batch of this write's group of {steps}, so none of \
-                     them was stored: {e}"
+                    "the store refused the batch of this write's group, so none of its writes \
+                     was stored: {e}"
                 )))
             }
         }
@@ -187,9 +165,7 @@ mod tests {
         writes.insert(b"n4".to_vec(), Some(b"new".to_vec()));
         writes.insert(b"n5".to_vec(), None);
         writes.insert(b"p1".to_vec(), Some(b"other".to_vec()));
-        let mut stage = Stage::default();
-        stage.add(writes);
-        let overlay = Overlay::new(&db, Some(&stage));
+        let overlay = Overlay::new(&db, Some(&writes));
         let read = |key: &str| {
             overlay
                 .read(key.as_bytes())
