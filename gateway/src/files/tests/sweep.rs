@@ -243,19 +243,15 @@ fn pieces_after_a_failed_copy(shared: bool) -> usize {
         )
         .unwrap();
     }
-    let pieces = keys::file_prefix(keys::FILE_PIECE, &digest);
-    let copied = || {
-        store
-            .range(&pieces, &keys::prefix_end(&pieces), usize::MAX)
-            .unwrap()
-            .len()
-    };
     // The first batch of the copy is stored, the second refused.
     store
         .fail_after
         .store(1, std::sync::atomic::Ordering::SeqCst);
     assert!(finish(&store, "erfurt", &sha, 8).is_err());
-    assert!(copied() > 0, "the failed copy left no pieces to look for");
+    assert!(
+        pieces_of(&store, &digest) > 0,
+        "the failed copy left no pieces to look for"
+    );
     assert!(store.get(&keys::file_meta(&digest)).unwrap().is_none());
 
     // The site never comes back: the sweep expires its upload.
@@ -266,18 +262,9 @@ fn pieces_after_a_failed_copy(shared: bool) -> usize {
     let found = candidates(&store, late).unwrap();
     assert_eq!(found.uploads.len(), 1);
     let sites = ["dortmund".to_owned(), "erfurt".to_owned()];
-    let batch = sweep_these(
-        &store,
-        late,
-        &sites,
-        &Batch::default(),
-        &found,
-        &mut alone(),
-    )
-    .unwrap();
-    store.apply(batch).unwrap();
+    swept(&store, late, &sites, &found);
     assert!(upload_gone(&store, &digest, "erfurt"));
-    copied()
+    pieces_of(&store, &digest)
 }
 
 /// The pieces of a whole file stay when the sweep expires another site's upload of the same
@@ -295,8 +282,7 @@ fn the_sweep_leaves_the_pieces_of_a_whole_file() {
         uploads: vec![("erfurt".into(), digest)],
         files: Vec::new(),
     };
-    let batch = sweep_these(&store, late, &[], &Batch::default(), &found, &mut alone()).unwrap();
-    store.apply(batch).unwrap();
+    swept(&store, late, &[], &found);
     assert!(upload_gone(&store, &digest, "erfurt"));
     assert_eq!(
         read_all(&store, &digest),
@@ -311,23 +297,10 @@ fn the_sweep_leaves_the_pieces_of_a_whole_file() {
     put(&store, "erfurt", &piece(&bytes, 0, 100_000, "text/plain")).unwrap();
     put(&store, "munich", &piece(&bytes, 0, 100_000, "text/plain")).unwrap();
     let sites = ["erfurt".to_owned(), "munich".to_owned()];
-    let batch = sweep_these(
-        &store,
-        late,
-        &sites,
-        &Batch::default(),
-        &found,
-        &mut alone(),
-    )
-    .unwrap();
-    store.apply(batch).unwrap();
+    swept(&store, late, &sites, &found);
     assert!(upload_gone(&store, &digest, "erfurt"));
-    let pieces = keys::file_prefix(keys::FILE_PIECE, &digest);
     assert!(
-        !store
-            .range(&pieces, &keys::prefix_end(&pieces), 1)
-            .unwrap()
-            .is_empty(),
+        pieces_of(&store, &digest) > 0,
         "the pieces went while munich still uploads the file"
     );
 }
@@ -338,4 +311,19 @@ fn upload_gone(store: &dyn Store, digest: &[u8; 32], site: &str) -> bool {
         .get(&keys::upload_meta(digest, site))
         .unwrap()
         .is_none()
+}
+
+/// Runs the writer's part of the sweep at `now` on `found` and applies what it deletes.
+fn swept(store: &dyn Store, now: u64, sites: &[String], found: &Candidates) {
+    let batch = sweep_these(store, now, sites, &Batch::default(), found, &mut alone()).unwrap();
+    store.apply(batch).unwrap();
+}
+
+/// How many pieces of `digest` the store holds.
+fn pieces_of(store: &dyn Store, digest: &[u8; 32]) -> usize {
+    let pieces = keys::file_prefix(keys::FILE_PIECE, digest);
+    store
+        .range(&pieces, &keys::prefix_end(&pieces), usize::MAX)
+        .unwrap()
+        .len()
 }
