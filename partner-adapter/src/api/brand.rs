@@ -24,6 +24,7 @@ use super::tickets::blocking;
 use super::{App, parse};
 use crate::error::{Error, Result};
 use crate::openapi::{ReadErrors, WriteErrors};
+use crate::replica::{OPENING_TEMPLATE, OpeningFace};
 use crate::sync::now_ms;
 use crate::views::brand::{BrandView, Greeting, Rendered, view};
 
@@ -302,34 +303,30 @@ pub(crate) async fn render(
     }))
 }
 
-/// The template the first customer message of a new ticket is rendered from.
-pub(crate) const OPENING_TEMPLATE: &str = "ticket-opened";
-
-/// The first customer message of a new ticket: the brand's `ticket-opened` template in the
-/// ticket's language, with the access code shown this once. `None` when the site holds no brand
-/// with that template; a template that cannot be rendered or would leak is left out and logged
-/// (the ticket is stored either way; the code is still in the answer).
-pub(crate) fn opening_message(app: &App, ticket: &EntityState, code: &str) -> Option<String> {
-    let brand = Brand::from_state(&app.replica.entity(&brand_key()).ok()?);
-    if !brand
-        .templates
-        .keys()
-        .any(|(name, _)| name == OPENING_TEMPLATE)
-    {
-        return None;
-    }
+/// The first customer message of a new ticket: the brand's [`OPENING_TEMPLATE`] in the
+/// ticket's language, with the access code shown this once, as `face` (read by the writer with
+/// the create) gives it. `None` when the site's brand has no such template; a template that
+/// cannot be rendered or would leak is left out and logged (the ticket is stored either way;
+/// the code is still in the answer).
+pub(crate) fn opening_message(
+    face: Option<&OpeningFace>,
+    status_url: &str,
+    ticket: &EntityState,
+    code: &str,
+) -> Option<String> {
+    let face = face?;
     let language = ticket_language(ticket).unwrap_or(Language::De);
     let mut values = ticket_values(ticket, language);
     values.insert("access_code".into(), code.to_owned());
-    if !app.config.status_page_url.is_empty() {
-        values.insert("status_url".into(), app.config.status_page_url.clone());
+    if !status_url.is_empty() {
+        values.insert("status_url".into(), status_url.to_owned());
     }
-    let rendered = brand
+    let rendered = face
+        .brand
         .render(OPENING_TEMPLATE, language, &values)
         .map_err(|e| e.to_string())
         .and_then(|text| {
-            let guard = app.replica.leak_guard().map_err(|e| e.to_string())?;
-            guard
+            face.guard
                 .check("customer_message", &text)
                 .map_err(|l| l.to_string())?;
             Ok(text)

@@ -23,7 +23,7 @@ use super::requests::{NewComment, NewTicket, Search, TicketUpdate};
 use super::{App, parse};
 use crate::error::{Error, Result};
 use crate::openapi::{ReadErrors, ServiceErrors, WriteErrors};
-use crate::replica::NO_NUMBERS;
+use crate::replica::{NO_NUMBERS, OpeningFace};
 use crate::sync::now_ms;
 use crate::views::{
     self, CommentCreated, FocusTeam, FocusTeamList, HistoryView, TicketList, TicketView,
@@ -155,23 +155,25 @@ pub(crate) async fn create(
         },
         access_code: Some(minted.stored),
     };
-    let after = numbered(&app, ticket).await?;
+    let (after, face) = numbered(&app, ticket).await?;
     app.outbox.notify_one();
     app.events.notify.notify_one();
     let mut view = views::ticket(&after, mapping);
-    // Reads the brand (and may build the leak guard): off the async threads.
-    let (app2, message_code) = (app.clone(), code.clone());
     view.customer_message =
-        blocking(move || Ok(super::brand::opening_message(&app2, &after, &message_code))).await?;
+        super::brand::opening_message(face.as_ref(), &app.config.status_page_url, &after, &code);
     view.access_code = Some(code);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Creates `ticket` with the next leased number through the store's writer. While connected,
+/// Creates `ticket` with the next leased number through the store's writer, which also reads
+/// what its first customer message is rendered from (`None`: nothing). While connected,
 /// a create that finds none left wakes the leaser and waits for the refill, up to
 /// `sync.number_wait_ms`, before it is refused (409); offline it is refused at once, as the
 /// lease cannot grow then.
-async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<EntityState> {
+async fn numbered(
+    app: &Arc<App>,
+    ticket: lifecycle::NewTicket,
+) -> Result<(EntityState, Option<OpeningFace>)> {
     let wait = Duration::from_millis(app.config.sync.number_wait_ms);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -190,8 +192,8 @@ async fn numbered(app: &Arc<App>, ticket: lifecycle::NewTicket) -> Result<Entity
                 Ok(change(key, ops, &site, seq, hlc))
             })
             .await?;
-        if let Some((_, after)) = made {
-            return Ok(after);
+        if let Some((_, after, face)) = made {
+            return Ok((after, face));
         }
         let online = app.status.connected.load(Ordering::SeqCst);
         if !online {

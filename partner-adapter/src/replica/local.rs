@@ -332,8 +332,11 @@ impl Replica {
 
     /// [`Replica::leak_guard`] with the brand as `source` holds it.
     fn leak_guard_in(&self, source: &impl Source) -> Result<LeakGuard> {
-        let key = EntityKey::new(EntityKind::Brand, BRAND_ID);
-        let brand = Brand::from_state(&entity_in(source, &key)?);
+        self.leak_guard_of(&brand_in(source)?)
+    }
+
+    /// The leak guard with `brand`'s forbidden terms and alias patterns.
+    fn leak_guard_of(&self, brand: &Brand) -> Result<LeakGuard> {
         let mut names = self.guard_terms()?;
         names.extend([self.tenant.clone(), self.site.clone()]);
         let names = names
@@ -345,4 +348,42 @@ impl Replica {
         }
         Ok(guard)
     }
+
+    /// What the first customer message of the ticket the writer's last step created is
+    /// rendered from: the brand as its group stands (read through the stage, so only the
+    /// writer calls this), when it has the [`OPENING_TEMPLATE`], with the leak guard the text
+    /// must pass. Read on the writer's thread, so the create's answer needs no other thread
+    /// to read the store (BENCHMARKS.md, "The first customer message on the writer").
+    pub(super) fn opening_face(&self) -> Result<Option<OpeningFace>> {
+        self.staged(|source| {
+            let brand = brand_in(source)?;
+            if !brand
+                .templates
+                .keys()
+                .any(|(name, _)| name == OPENING_TEMPLATE)
+            {
+                return Ok(None);
+            }
+            let guard = self.leak_guard_of(&brand)?;
+            Ok(Some(OpeningFace { brand, guard }))
+        })
+    }
+}
+
+/// The brand `source` holds.
+fn brand_in(source: &impl Source) -> Result<Brand> {
+    let key = EntityKey::new(EntityKind::Brand, BRAND_ID);
+    Ok(Brand::from_state(&entity_in(source, &key)?))
+}
+
+/// The brand template a new ticket's first customer message is rendered from.
+pub const OPENING_TEMPLATE: &str = "ticket-opened";
+
+/// What a new ticket's first customer message is rendered from ([`Replica::opening_face`]).
+#[derive(Debug)]
+pub struct OpeningFace {
+    /// The brand, which has the [`OPENING_TEMPLATE`].
+    pub brand: Brand,
+    /// The leak guard the rendered text must pass.
+    pub guard: LeakGuard,
 }

@@ -69,14 +69,14 @@ use hotline_federation::visibility::{Directory, pii_granted, strip};
 use hotline_federation::{EntityState, Hlc, HybridClock};
 
 use group::{GroupFlush, Pending};
-pub use local::NO_NUMBERS;
+pub use local::{NO_NUMBERS, OPENING_TEMPLATE, OpeningFace};
 pub(crate) use records::decode_counter;
 pub use records::{NumberBlock, Parked};
 pub use remote::{Fetched, RemoteEntry};
 pub use step::Step;
 pub use webhook_queue::WebhookQueue;
 pub(crate) use webhook_queue::{check_webhook_record, webhook_event_id};
-pub use writer::LocalWriter;
+pub use writer::{LocalWriter, NewTicket};
 
 use self::integrity::HighWater;
 use self::keys::{customer_key, customer_prefix, meta};

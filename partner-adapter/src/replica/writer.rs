@@ -10,8 +10,9 @@
 //! create was handed between threads several times (BENCHMARKS.md, "The adapter's creates,
 //! profiled"). Through the writer the write itself occupies no blocking thread and takes no
 //! lock of its own: its task waits on its answer, and the writer's next group is whatever
-//! arrived during the last flush. (A create still renders its first customer message on the
-//! blocking pool afterwards.)
+//! arrived during the last flush. A create's answer also brings the brand and leak guard its
+//! first customer message is rendered from, so the caller renders it without another trip to
+//! the store.
 //!
 //! What stays as on the blocking path ([`Replica::checked_change`], which brand publishing and
 //! call imports still use, and replays): the same checks, merge and step (`finish_local`), the
@@ -37,7 +38,7 @@ use hotline_federation::model::EntityKey;
 use hotline_federation::{Change, EntityState, Hlc, HybridClock};
 use tokio::sync::oneshot;
 
-use super::{Pending, Replica, Step};
+use super::{OpeningFace, Pending, Replica, Step};
 use crate::error::{Error, Result};
 use crate::events::TicketEvents;
 
@@ -92,13 +93,14 @@ impl LocalWriter {
     }
 
     /// [`Replica::try_new_ticket`] through the writer: `None` (and `build` not called) when
-    /// the lease is used up.
+    /// the lease is used up. With the ticket comes what its first customer message is rendered
+    /// from ([`Replica::opening_face`]), read by the writer as the create's group stands.
     pub async fn try_new_ticket(
         &self,
         now_ms: u64,
         events: Arc<TicketEvents>,
         build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static,
-    ) -> Result<Option<(Change, EntityState)>> {
+    ) -> Result<Option<NewTicket>> {
         self.write(new_ticket(now_ms, events, build)).await
     }
 
@@ -152,20 +154,28 @@ fn checked_change(
     }
 }
 
+/// A ticket the writer created: its change, its state, and what its first customer message
+/// is rendered from (`None`: the brand has no such template, or could not be read).
+pub type NewTicket = (Change, EntityState, Option<OpeningFace>);
+
 /// What the writer runs for [`LocalWriter::try_new_ticket`].
 fn new_ticket(
     now_ms: u64,
     events: Arc<TicketEvents>,
     build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static,
-) -> impl FnOnce(&Replica, &mut HybridClock) -> Written<Option<(Change, EntityState)>> + Send + 'static
-{
+) -> impl FnOnce(&Replica, &mut HybridClock) -> Written<Option<NewTicket>> + Send + 'static {
     move |replica, clock| {
-        Ok(
-            match replica.new_ticket_under(clock, now_ms, &events, build)? {
-                Some((change, after, pending)) => (Some((change, after)), Some(pending)),
-                None => (None, None),
-            },
-        )
+        let Some((change, after, pending)) =
+            replica.new_ticket_under(clock, now_ms, &events, build)?
+        else {
+            return Ok((None, None));
+        };
+        // The ticket is stored either way; only its first customer message is left out.
+        let face = replica.opening_face().unwrap_or_else(|error| {
+            tracing::warn!(ticket = %after.key.id, %error, "no first customer message: the brand could not be read");
+            None
+        });
+        Ok((Some((change, after, face)), Some(pending)))
     }
 }
 

@@ -255,3 +255,66 @@ fn a_refusal_is_answered_once_what_it_rests_on_is_stored() {
         "the refusal was answered before the ticket it conflicts with could be read"
     );
 }
+
+/// Queues the publication of a brand with the opening template and `forbidden` as its one
+/// forbidden term, through the writer as [`LocalWriter::checked_change`] runs it.
+fn publish_opening_brand(f: &Fixture, forbidden: &str) -> Answer<(Change, EntityState)> {
+    use hotline_federation::brand::{BRAND_ID, Brand};
+    use hotline_federation::model::Language;
+    let key = EntityKey::new(EntityKind::Brand, BRAND_ID);
+    let mut brand = Brand {
+        version: 1,
+        display_name: "IT Service Desk".into(),
+        hotline_number: "+49 89 4711".into(),
+        forbidden_terms: vec![forbidden.into()],
+        ..Brand::default()
+    };
+    brand.templates.insert(
+        (crate::replica::OPENING_TEMPLATE.into(), Language::De),
+        "Ihr Anliegen hat die Nummer {public_number}.".into(),
+    );
+    let step = checked_change(
+        key.clone(),
+        NOW,
+        f.events.clone(),
+        move |seq, hlc, before, _| {
+            Ok(Change {
+                key,
+                ops: brand.publish_ops(&Brand::from_state(before)),
+                origin_site: SITE.into(),
+                origin_seq: seq,
+                hlc,
+            })
+        },
+    );
+    f.writer.submit(step).expect("queued")
+}
+
+/// A create brings the brand its first customer message is rendered from as its own group
+/// stands: a create queued before a brand publication of the same group gets none, one queued
+/// after it gets the new template and a leak guard with the brand's forbidden term, although
+/// nothing of the group is stored yet when they are read.
+#[test]
+fn a_create_gets_the_brand_as_its_group_stands() {
+    let f = fixture();
+    let (release, held) = f.hold_writer();
+    let before = f.new_ticket("c-before");
+    let published = publish_opening_brand(&f, "Twenty4Help GmbH");
+    let after = f.new_ticket("c-after");
+    Fixture::release(release, held);
+    answer(published).expect("the brand was refused");
+    let (_, _, face) = answer(before).expect("stored").expect("a number");
+    assert!(
+        face.is_none(),
+        "a create before the brand's publication got its template"
+    );
+    let (_, _, face) = answer(after).expect("stored").expect("a number");
+    let face = face.expect("a create after the brand's publication got no template");
+    assert_eq!(face.brand.version, 1);
+    assert!(
+        face.guard
+            .check("customer_message", "Ihr Ticket bei Twenty4Help GmbH")
+            .is_err(),
+        "the guard lets the brand's forbidden term through"
+    );
+}

@@ -90,7 +90,7 @@ impl Fixture {
     }
 
     /// Queues the creation of a ticket for `customer`.
-    fn new_ticket(&self, customer: &str) -> Answer<Option<(Change, EntityState)>> {
+    fn new_ticket(&self, customer: &str) -> Answer<Option<NewTicket>> {
         let step = new_ticket(NOW, self.events.clone(), creation(customer));
         self.writer.submit(step).expect("queued")
     }
@@ -136,8 +136,8 @@ fn creation(
 }
 
 /// The number of the ticket a create answered with.
-fn created(answer: Answer<Option<(Change, EntityState)>>) -> String {
-    let (change, after) = self::answer(answer)
+fn created(answer: Answer<Option<NewTicket>>) -> String {
+    let (change, after, _) = self::answer(answer)
         .expect("stored")
         .expect("a number was left");
     assert_eq!(change.key, after.key);
