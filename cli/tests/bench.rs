@@ -44,6 +44,9 @@ fn smoke_run_reports_every_figure() {
         "engine_redb_creates",
         "engine_sled_creates_batch_each",
         "engine_redb_creates_batch_each",
+        "adapter_creates_32",
+        "adapter_creates_branded_32",
+        "adapter_reads_32",
     ];
     for key in keys {
         let value = json["figures"][key]["value"].as_f64().unwrap_or(-1.0);

@@ -1,5 +1,7 @@
 //! One adapter's local API under 32 concurrent clients creating tickets: the group commit's
-//! figure, against the one-flush-per-write baseline (B3, batch 1) of the same run.
+//! figure, against the one-flush-per-write baseline (B3, batch 1) of the same run, and the same
+//! creates once a brand with the opening template is published (each answer then renders the
+//! first customer message).
 //!
 //! The adapter runs in this process with its API on 127.0.0.1:0 and a gateway address nobody
 //! listens on, so the figure is the API and its store alone (no push traffic); its numbers
@@ -28,7 +30,7 @@ const TOKEN: &str = "bench-token-0123456789abcdef";
 /// Creates per second from [`CLIENTS`] clients for `seconds`, with its ratio to `b3_one` (raw
 /// sled, batch 1 + flush); then reads of one ticket per second from the same clients, the API's
 /// ceiling without a write.
-pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::Result<[Figure; 2]> {
+pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::Result<[Figure; 3]> {
     let dir = root.join("adapter");
     let mut config = AdapterConfig {
         tenant: "inhouse".into(),
@@ -67,28 +69,15 @@ pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::R
     let task = tokio::spawn(adapter.run(listener, shutdown.clone()));
 
     let flushes = replica.group_flushes();
-    let creator = api.clone();
-    let (made, took) = closed_loop(seconds, move |client, i| {
-        let api = creator.clone();
-        async move {
-            let body = json!({
-                "customer_ref": format!("bench-{client}-{i}"),
-                "focus_team": "dealers-sales",
-                "category": "vpn",
-                "subject": "bench",
-            });
-            api.expect("POST", "/v1/tickets", &body, 201).await?;
-            anyhow::Ok(())
-        }
-    })
-    .await?;
+    let (made, took) = create_loop(&api, seconds, "bench").await?;
     let flushes = replica.group_flushes() - flushes;
     // The same clients reading one ticket: what the HTTP path, the token check and one trip
     // to the blocking pool cost without any write (the ceiling the creates cannot pass).
     let number = replica.entities(EntityKind::Ticket)?[0].key.id.clone();
     let path = format!("/v1/tickets/{number}");
+    let reader = api.clone();
     let (read, read_took) = closed_loop(seconds, move |_, _| {
-        let (api, path) = (api.clone(), path.clone());
+        let (api, path) = (reader.clone(), path.clone());
         async move {
             api.expect("GET", &path, &serde_json::Value::Null, 200)
                 .await?;
@@ -96,10 +85,15 @@ pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::R
         }
     })
     .await?;
+    // The same creates once the site holds a brand with the opening template: each answer
+    // then carries the first customer message, rendered and checked by the leak guard.
+    api.expect("PUT", "/v1/brand", &bench_brand(), 200).await?;
+    let (branded, branded_took) = create_loop(&api, seconds, "branded").await?;
     shutdown.cancel();
     task.await??;
     let reads = read as f64 / read_took;
     let rate = made as f64 / took;
+    let branded = branded as f64 / branded_took;
     Ok([
         Figure {
             key: "adapter_creates_32",
@@ -115,6 +109,18 @@ pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::R
             ),
         },
         Figure {
+            key: "adapter_creates_branded_32",
+            name: format!("adapter API, {CLIENTS} clients creating tickets, brand published"),
+            value: branded,
+            unit: "creates/s",
+            detail: format!(
+                "each answer with its first customer message; {:.2}x B3 batch 1, {:.2}x the \
+                 creates without a brand",
+                branded / b3_one,
+                branded / rate.max(f64::MIN_POSITIVE)
+            ),
+        },
+        Figure {
             key: "adapter_reads_32",
             name: format!("adapter API, {CLIENTS} clients reading a ticket (no write)"),
             value: reads,
@@ -122,6 +128,43 @@ pub(super) async fn creates(root: &Path, seconds: f64, b3_one: f64) -> anyhow::R
             detail: format!("{:.2}x B3 batch 1: the API's ceiling", reads / b3_one),
         },
     ])
+}
+
+/// Ticket creates from [`CLIENTS`] clients for `seconds` (customer refs starting `tag`): how
+/// many were answered 201, and the seconds they took.
+async fn create_loop(api: &SiteApi, seconds: f64, tag: &'static str) -> anyhow::Result<(u64, f64)> {
+    let api = api.clone();
+    closed_loop(seconds, move |client, i| {
+        let api = api.clone();
+        async move {
+            let body = json!({
+                "customer_ref": format!("{tag}-{client}-{i}"),
+                "focus_team": "dealers-sales",
+                "category": "vpn",
+                "subject": "bench",
+            });
+            api.expect("POST", "/v1/tickets", &body, 201).await?;
+            anyhow::Ok(())
+        }
+    })
+    .await
+}
+
+/// A brand as an in-house site publishes it, with the opening template (number, access code,
+/// status page and signature) and a partner name and alias pattern for the leak guard.
+fn bench_brand() -> serde_json::Value {
+    json!({
+        "display_name": "IT Service Desk",
+        "hotline_number": "+49 89 4711",
+        "templates": [{
+            "name": "ticket-opened",
+            "language": "de",
+            "text": "Ihr Anliegen hat die Nummer {public_number}. Zugangscode: {access_code}. {signature}",
+        }],
+        "signature": "Ihr IT Service Desk",
+        "forbidden_terms": ["Twenty4Help GmbH"],
+        "alias_patterns": ["t4h-###"],
+    })
 }
 
 /// Runs `request(client, i)` in a closed loop from [`CLIENTS`] clients for `seconds`: how

@@ -103,6 +103,9 @@ pub struct Replica {
     stage: Mutex<Option<step::Writes>>,
     /// Recent touches by log entries; locked only while `local` is held.
     touched: Mutex<Touched>,
+    /// The last leak guard built, with the names and patterns it was built from
+    /// ([`Replica::leak_guard`]): built again only when they change.
+    guard: Mutex<Option<local::BuiltGuard>>,
     /// The webhook queue, as the deliverer sees it.
     webhooks: WebhookQueue,
     /// The group commit of local steps ([`group`]).
@@ -192,6 +195,7 @@ impl Replica {
             local: Mutex::new(HybridClock::resume(last, max_skew_ms)),
             stage: Mutex::new(None),
             touched: Mutex::new(Touched::default()),
+            guard: Mutex::new(None),
             #[cfg(test)]
             failing_flushes: std::sync::atomic::AtomicBool::new(false),
             #[cfg(test)]

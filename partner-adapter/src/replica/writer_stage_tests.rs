@@ -318,3 +318,40 @@ fn a_create_gets_the_brand_as_its_group_stands() {
         "the guard lets the brand's forbidden term through"
     );
 }
+
+/// The leak guard is built once and used again while its names stay the same, and built anew
+/// as soon as the gateway lists other names or the brand names other terms: a cached guard
+/// never lets through a name the site has learned.
+#[test]
+fn the_leak_guard_is_built_again_when_its_names_change() {
+    let f = fixture();
+    let first = f.replica.leak_guard().expect("guard");
+    let again = f.replica.leak_guard().expect("guard");
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the same names built a new guard"
+    );
+    assert!(first.check("text", "Gruesse von Twenty4Help").is_ok());
+
+    f.replica
+        .learn_guard_terms(vec!["Twenty4Help".into()])
+        .expect("terms");
+    let learned = f.replica.leak_guard().expect("guard");
+    assert!(
+        learned.check("text", "Gruesse von Twenty4Help").is_err(),
+        "a name the gateway listed passed the guard"
+    );
+
+    answer(publish_opening_brand(&f, "Acme Callcenter GmbH")).expect("the brand was refused");
+    let branded = f.replica.leak_guard().expect("guard");
+    assert!(
+        branded
+            .check("text", "Gruesse von Acme Callcenter GmbH")
+            .is_err(),
+        "the brand's forbidden term passed the guard"
+    );
+    assert!(
+        branded.check("text", "Gruesse von Twenty4Help").is_err(),
+        "the listed name passed the guard after the brand changed"
+    );
+}
