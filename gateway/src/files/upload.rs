@@ -144,12 +144,18 @@ pub fn finish(
     }
     if meta(store, &digest)?.is_none() {
         // The copy, re-cut into fixed pieces, a few at a time; the meta record last, so a
-        // file is whole once it is seen.
+        // file is whole once it is seen. The copied bytes are hashed again: gateways sharing
+        // a store do not see each other's claims, so another one's sweep may delete the
+        // upload, or the site start it again there, between the hash above and the copy.
         let piece = usize::try_from(PIECE).unwrap_or(usize::MAX);
         let mut pending: Vec<u8> = Vec::new();
         let mut index = 0u64;
         let mut batch = Batch::default();
+        let mut copied = Sha256::new();
+        let mut copied_len = 0u64;
         each_under(store, &keys::upload_pieces(&digest, site), |_, data| {
+            copied.update(&data);
+            copied_len += data.len() as u64;
             pending.extend_from_slice(&data);
             while pending.len() >= piece {
                 let rest = pending.split_off(piece);
@@ -166,6 +172,13 @@ pub fn finish(
         })?;
         if !pending.is_empty() {
             batch.put(keys::file_piece(&digest, index), pending);
+        }
+        if copied_len != up.size || hex(&copied.finalize()) != sha256 {
+            // What was copied stays without a meta record, so it is never served.
+            return Err(Status::aborted(format!(
+                "the upload of {sha256} changed while it was being stored (expired and deleted,                  or started again, through another gateway replica): {copied_len} of {} bytes                  copied, not the file; no file was stored, upload again from offset 0",
+                up.size
+            )));
         }
         store.apply(batch)?;
         last.put(

@@ -6,6 +6,7 @@ use super::*;
 use crate::store::memory::MemoryStore;
 
 mod claims;
+mod copy;
 mod sweep;
 
 fn piece(bytes: &[u8], offset: usize, len: usize, content_type: &str) -> pb::FilePiece {
@@ -32,6 +33,83 @@ fn stored_whole(store: &MemoryStore, site: &str, bytes: &[u8], at: u64) -> [u8; 
     put(store, site, &piece(bytes, 0, bytes.len(), "text/plain")).unwrap();
     finish(store, site, &sha, at).unwrap();
     digest_of(&sha).unwrap()
+}
+
+/// A file of 40 fixed pieces uploaded unfinished by `site` in 1 MiB pieces (a finish's copy
+/// reads four at a time and writes 16 fixed pieces a batch); its name and digest.
+fn upload_forty_pieces(store: &dyn Store, site: &str) -> (String, [u8; 32]) {
+    let bytes = text(usize::try_from(PIECE * 40).unwrap());
+    let sha = hex(&Sha256::digest(&bytes));
+    for offset in (0..bytes.len()).step_by(1 << 20) {
+        let len = (1 << 20).min(bytes.len() - offset);
+        put_piece(
+            store,
+            site,
+            1 << 30,
+            7,
+            &piece(&bytes, offset, len, "text/plain"),
+        )
+        .unwrap();
+    }
+    (sha.clone(), digest_of(&sha).unwrap())
+}
+
+/// What another gateway commits while this one works ([`TestStore::meanwhile`]).
+type Meanwhile = Box<dyn FnOnce(&MemoryStore) + Send>;
+
+/// An in-memory store showing what a lone one cannot: `apply` refused once `fail_after`
+/// successful applies are used up; `meanwhile` run once right after the next apply (what
+/// another gateway commits at that moment); with `others`, it says other gateways write it
+/// too (as PostgreSQL shared by replicas).
+struct TestStore {
+    inner: MemoryStore,
+    fail_after: std::sync::atomic::AtomicUsize,
+    others: Option<tokio::sync::watch::Sender<u64>>,
+    meanwhile: parking_lot::Mutex<Option<Meanwhile>>,
+}
+
+impl TestStore {
+    /// Refuses nothing, nothing happens meanwhile, no other gateway writes it.
+    fn new() -> TestStore {
+        TestStore {
+            inner: MemoryStore::new(),
+            fail_after: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            others: None,
+            meanwhile: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+impl Store for TestStore {
+    fn apply(&self, batch: Batch) -> Result<()> {
+        let left = self.fail_after.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Err(Error::Storage(
+                "injected: the disk refused the batch".into(),
+            ));
+        }
+        self.fail_after
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.apply(batch)?;
+        if let Some(then) = self.meanwhile.lock().take() {
+            then(&self.inner);
+        }
+        Ok(())
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.range(start, end, limit)
+    }
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn others_wrote(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.others
+            .as_ref()
+            .map(tokio::sync::watch::Sender::subscribe)
+    }
 }
 
 /// A writer group's claim where no upload runs.

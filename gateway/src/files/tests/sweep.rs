@@ -161,42 +161,6 @@ fn candidates_split_into_parts_keep_each_once() {
     }
 }
 
-/// A store whose `apply` fails once its count of successful applies reaches `fail_after`;
-/// with `others`, it says other gateways write it too (as PostgreSQL shared by replicas).
-struct FailingStore {
-    inner: MemoryStore,
-    fail_after: std::sync::atomic::AtomicUsize,
-    others: Option<tokio::sync::watch::Sender<u64>>,
-}
-
-impl Store for FailingStore {
-    fn apply(&self, batch: Batch) -> Result<()> {
-        let left = self.fail_after.load(std::sync::atomic::Ordering::SeqCst);
-        if left == 0 {
-            return Err(Error::Storage(
-                "injected: the disk refused the batch".into(),
-            ));
-        }
-        self.fail_after
-            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.apply(batch)
-    }
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.range(start, end, limit)
-    }
-    fn flush(&self) -> Result<()> {
-        self.inner.flush()
-    }
-    fn others_wrote(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        self.others
-            .as_ref()
-            .map(tokio::sync::watch::Sender::subscribe)
-    }
-}
-
 /// A finish whose copy fails part way leaves pieces without a meta record; when its site
 /// never finishes again, the sweep that expires the upload deletes those pieces too (before,
 /// nothing ever found them).
@@ -223,26 +187,11 @@ fn on_a_shared_store_the_sweep_leaves_the_pieces_of_a_failed_copy() {
 /// A finish whose copy fails after its first batch, then the sweep after the upload expired
 /// (on a store other gateways write when `shared`): the file's pieces left.
 fn pieces_after_a_failed_copy(shared: bool) -> usize {
-    let store = FailingStore {
-        inner: MemoryStore::new(),
-        fail_after: std::sync::atomic::AtomicUsize::new(usize::MAX),
+    let store = TestStore {
         others: shared.then(|| tokio::sync::watch::channel(0).0),
+        ..TestStore::new()
     };
-    // 40 fixed pieces: the copy writes them 16 at a time.
-    let bytes = text(usize::try_from(PIECE * 40).unwrap());
-    let sha = hex(&Sha256::digest(&bytes));
-    let digest = digest_of(&sha).unwrap();
-    for offset in (0..bytes.len()).step_by(1 << 20) {
-        let len = (1 << 20).min(bytes.len() - offset);
-        put_piece(
-            &store,
-            "erfurt",
-            1 << 30,
-            7,
-            &piece(&bytes, offset, len, "text/plain"),
-        )
-        .unwrap();
-    }
+    let (sha, digest) = upload_forty_pieces(&store, "erfurt");
     // The first batch of the copy is stored, the second refused.
     store
         .fail_after
