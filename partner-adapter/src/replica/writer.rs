@@ -165,16 +165,18 @@ fn new_ticket(
     build: impl FnOnce(&str, u64, Hlc, &EntityState) -> Result<Change> + Send + 'static,
 ) -> impl FnOnce(&Replica, &mut HybridClock) -> Written<Option<NewTicket>> + Send + 'static {
     move |replica, clock| {
+        // Read before the step, which leaves the brand as it is: a read that fails (the ticket
+        // is stored without its first customer message) or panics (nothing is stored) has
+        // nothing staged to answer for.
+        let face = replica.opening_face().unwrap_or_else(|error| {
+            tracing::warn!(%error, "no first customer message: the brand could not be read");
+            None
+        });
         let Some((change, after, pending)) =
             replica.new_ticket_under(clock, now_ms, &events, build)?
         else {
             return Ok((None, None));
         };
-        // The ticket is stored either way; only its first customer message is left out.
-        let face = replica.opening_face().unwrap_or_else(|error| {
-            tracing::warn!(ticket = %after.key.id, %error, "no first customer message: the brand could not be read");
-            None
-        });
         Ok((Some((change, after, face)), Some(pending)))
     }
 }

@@ -259,6 +259,15 @@ fn a_refusal_is_answered_once_what_it_rests_on_is_stored() {
 /// Queues the publication of a brand with the opening template and `forbidden` as its one
 /// forbidden term, through the writer as [`LocalWriter::checked_change`] runs it.
 fn publish_opening_brand(f: &Fixture, forbidden: &str) -> Answer<(Change, EntityState)> {
+    publish_brand_with(f, forbidden, &[])
+}
+
+/// [`publish_opening_brand`] with these alias patterns.
+fn publish_brand_with(
+    f: &Fixture,
+    forbidden: &str,
+    patterns: &[&str],
+) -> Answer<(Change, EntityState)> {
     use hotline_federation::brand::{BRAND_ID, Brand};
     use hotline_federation::model::Language;
     let key = EntityKey::new(EntityKind::Brand, BRAND_ID);
@@ -267,6 +276,7 @@ fn publish_opening_brand(f: &Fixture, forbidden: &str) -> Answer<(Change, Entity
         display_name: "IT Service Desk".into(),
         hotline_number: "+49 89 4711".into(),
         forbidden_terms: vec![forbidden.into()],
+        alias_patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
         ..Brand::default()
     };
     brand.templates.insert(
@@ -353,5 +363,15 @@ fn the_leak_guard_is_built_again_when_its_names_change() {
     assert!(
         branded.check("text", "Gruesse von Twenty4Help").is_err(),
         "the listed name passed the guard after the brand changed"
+    );
+    assert!(branded.check("text", "Ihr Agent t4h-123").is_ok());
+
+    // Only the alias patterns change.
+    answer(publish_brand_with(&f, "Acme Callcenter GmbH", &["t4h-###"]))
+        .expect("the brand was refused");
+    let patterned = f.replica.leak_guard().expect("guard");
+    assert!(
+        patterned.check("text", "Ihr Agent t4h-123").is_err(),
+        "the brand's new alias pattern passed the guard"
     );
 }
