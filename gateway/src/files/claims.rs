@@ -10,8 +10,8 @@
 //! to it): a site's upload, however large, never holds up a group. Only the writer holds
 //! several digests at once, and an upload holds one and waits for nothing else while it does,
 //! so no two wait for each other. Within one gateway: replicas sharing a PostgreSQL store do
-//! not see each other's claims (a finish hashes what it copies again for that reason:
-//! `upload::finish`).
+//! not see each other's claims (a finish checks each piece it copies against its first
+//! pass for that reason: `upload::finish`).
 
 use std::collections::HashSet;
 use std::sync::Arc;

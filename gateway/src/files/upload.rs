@@ -120,42 +120,60 @@ pub fn finish(
         return Ok(false);
     }
     // Hash first: nothing is written under the file's own keys before the bytes are known
-    // to be the file's.
+    // to be the file's. Each piece's own hash is kept for the copy below.
     let mut hasher = Sha256::new();
-    let mut staged = Vec::new();
+    let mut staged: Vec<(Vec<u8>, [u8; 32])> = Vec::new();
+    let mut total = 0u64;
     each_under(store, &keys::upload_pieces(&digest, site), |key, data| {
         hasher.update(&data);
-        staged.push(key);
+        total += data.len() as u64;
+        staged.push((key, Sha256::digest(&data).into()));
         Ok(())
     })?;
     let got = hex(&hasher.finalize());
     let mut last = Batch::default();
     last.delete(keys::upload_meta(&digest, site));
-    for key in &staged {
+    for (key, _) in &staged {
         last.delete(key.clone());
     }
-    if got != sha256 {
+    if got != sha256 || total != up.size {
         store.apply(last)?;
+        let wrong = if got == sha256 {
+            format!(
+                "the pieces uploaded hold {total} bytes, the upload was started for {}",
+                up.size
+            )
+        } else {
+            format!(
+                "the {} bytes uploaded hash to {got}, not to {sha256}",
+                up.size
+            )
+        };
         return Err(Status::invalid_argument(format!(
-            "the {} bytes uploaded hash to {got}, not to {sha256}; nothing was kept, upload \
-             again from offset 0",
-            up.size
+            "{wrong}; nothing was kept, upload again from offset 0"
         )));
     }
     if meta(store, &digest)?.is_none() {
         // The copy, re-cut into fixed pieces, a few at a time; the meta record last, so a
-        // file is whole once it is seen. The copied bytes are hashed again: gateways sharing
-        // a store do not see each other's claims, so another one's sweep may delete the
-        // upload, or the site start it again there, between the hash above and the copy.
+        // file is whole once it is seen. Each piece is checked against its hash above before
+        // a byte of it is written: gateways sharing a store do not see each other's claims,
+        // so another one's sweep may delete the upload, or the site start it again there,
+        // between the hash and the copy. What is written is then still the start of the file
+        // (the same bytes any other gateway's copy of it writes), and no meta record is.
         let piece = usize::try_from(PIECE).unwrap_or(usize::MAX);
         let mut pending: Vec<u8> = Vec::new();
         let mut index = 0u64;
         let mut batch = Batch::default();
-        let mut copied = Sha256::new();
-        let mut copied_len = 0u64;
-        each_under(store, &keys::upload_pieces(&digest, site), |_, data| {
-            copied.update(&data);
-            copied_len += data.len() as u64;
+        let mut checked = staged.iter();
+        let mut changed = false;
+        each_under(store, &keys::upload_pieces(&digest, site), |key, data| {
+            let same = checked.next().is_some_and(|(hashed, hash)| {
+                *hashed == key && <[u8; 32]>::from(Sha256::digest(&data)) == *hash
+            });
+            changed |= !same;
+            if changed {
+                return Ok(());
+            }
             pending.extend_from_slice(&data);
             while pending.len() >= piece {
                 let rest = pending.split_off(piece);
@@ -170,15 +188,16 @@ pub fn finish(
             }
             Ok(())
         })?;
-        if !pending.is_empty() {
-            batch.put(keys::file_piece(&digest, index), pending);
-        }
-        if copied_len != up.size || hex(&copied.finalize()) != sha256 {
+        if changed || checked.next().is_some() {
             // What was copied stays without a meta record, so it is never served.
             return Err(Status::aborted(format!(
-                "the upload of {sha256} changed while it was being stored (expired and deleted,                  or started again, through another gateway replica): {copied_len} of {} bytes                  copied, not the file; no file was stored, upload again from offset 0",
-                up.size
+                "the upload of {sha256} changed while it was being stored (expired and \
+                 deleted, or started again, through another gateway replica); no file was \
+                 stored, upload again from offset 0"
             )));
+        }
+        if !pending.is_empty() {
+            batch.put(keys::file_piece(&digest, index), pending);
         }
         store.apply(batch)?;
         last.put(
