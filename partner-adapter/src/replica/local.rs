@@ -367,8 +367,9 @@ impl Replica {
 
     /// What the first customer message of a ticket the writer creates is rendered from: the
     /// brand as its group stands (read through the stage, so only the writer calls this), when
-    /// it has the [`OPENING_TEMPLATE`], with the leak guard the text must pass. Read on the writer's thread, so the create's answer needs no other thread
-    /// to read the store (BENCHMARKS.md, "The first customer message on the writer").
+    /// it has the [`OPENING_TEMPLATE`], with the leak guard the text must pass. Read on the
+    /// writer's thread, so the create's answer needs no other thread to read the store
+    /// (BENCHMARKS.md, "The first customer message on the writer").
     pub(super) fn opening_face(&self) -> Result<Option<OpeningFace>> {
         self.staged(|source| {
             let brand = brand_in(source)?;
