@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hotline_adapter::config::{AdapterConfig, ClientTls, GatewayLink, ToolToken};
+use hotline_adapter::replica::OPENING_TEMPLATE;
 use hotline_adapter::run::Adapter;
 use hotline_federation::model::EntityKind;
 use hotline_proto::v1 as pb;
@@ -150,16 +151,17 @@ async fn create_loop(api: &SiteApi, seconds: f64, tag: &'static str) -> anyhow::
     .await
 }
 
-/// A brand as an in-house site publishes it, with the opening template (number, access code,
-/// status page and signature) and a partner name and alias pattern for the leak guard.
+/// A brand as an in-house site publishes it, with the opening template (number, access code
+/// and signature) and a partner name and alias pattern for the leak guard.
 fn bench_brand() -> serde_json::Value {
     json!({
         "display_name": "IT Service Desk",
         "hotline_number": "+49 89 4711",
         "templates": [{
-            "name": "ticket-opened",
+            "name": OPENING_TEMPLATE,
             "language": "de",
-            "text": "Ihr Anliegen hat die Nummer {public_number}. Zugangscode: {access_code}. {signature}",
+            "text": "Ihr Anliegen hat die Nummer {public_number}. \
+                     Zugangscode: {access_code}. {signature}",
         }],
         "signature": "Ihr IT Service Desk",
         "forbidden_terms": ["Twenty4Help GmbH"],

@@ -506,8 +506,8 @@ mod tests {
             parts in proptest::collection::vec(
                 proptest::sample::select(vec![
                     "twenty", "tw3nty", "f0ur", "four", "vier", "und", "zwanzig", "7", "l", "1",
-                    "eleven", "e1even", "nine", "neun", " ", "-", "x", "0", "seventeen", "s3ven", "3ight",
-                    "7en", "0ne", "5ix",
+                    "eleven", "e1even", "nine", "neun", " ", "-", "x", "0", "seventeen", "s3ven",
+                    "3ight", "7en", "0ne", "5ix",
                 ]),
                 0..12,
             )

@@ -7,12 +7,13 @@
 //! many creates shared the flush (BENCHMARKS.md, "The adapter's group as one batch").
 //!
 //! How: while the writer holds the local lock for a group, [`Replica::apply`] adds each
-//! step's writes to the stage (the group's [`Writes`]) instead of to sled and reserves the step's place in the group
-//! commit ([`super::group`]); the steps read what the steps before them staged through
-//! [`Overlay`], so numbers, counters and entities go on from one step to the next exactly as if
-//! each had been applied. [`Replica::apply_stage`] then applies the whole group as one batch,
-//! still under the lock, and only then are the places counted as applied, so no flush made
-//! meanwhile (the outbox push, the webhook deliverer) can count a staged step as durable.
+//! step's writes to the stage (the group's [`Writes`]) instead of to sled and reserves the
+//! step's place in the group commit ([`super::group`]); the steps read what the steps before
+//! them staged through [`Overlay`], so numbers, counters and entities go on from one step to
+//! the next exactly as if each had been applied. [`Replica::apply_stage`] then applies the
+//! whole group as one batch, still under the lock, and only then are the places counted as
+//! applied, so no flush made meanwhile (the outbox push, the webhook deliverer) can count a
+//! staged step as durable.
 //!
 //! A group is now atomic as a whole: a crash before its flush loses the whole group, as it
 //! could lose any of its steps before, and none of them was acknowledged. A batch sled refuses
