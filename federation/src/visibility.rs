@@ -271,24 +271,43 @@ pub fn redact_change(
         tenant,
         change,
         pii_granted(tenant, after, directory),
+        after,
     ))
 }
 
 /// The operations of `change` a tenant that sees the entity may read: PII fields only with
 /// `pii_granted`, `tenant` comments only of its own tenant, in-house-only fields (article
-/// drafts) never.
+/// drafts) never. `after` is the entity right after the change (its registers suffice, see
+/// [`EntityState::head`]).
+///
+/// As in [`strip`], a partner receives a register's write only when it won: a write that lost
+/// the merge at its entry (a late push, written while the entity was hidden from the partner or
+/// before its PII grant) is superseded at once and never wins later, so it is the in-house
+/// audit trail's and not sent.
 pub fn strip_change(
     tenant: &str,
     change: &crate::change::Change,
     pii_granted: bool,
+    after: &EntityState,
 ) -> crate::change::Change {
     use crate::change::FieldOp;
     if tenant == INHOUSE {
         return change.clone();
     }
+    let stamp = change.stamp();
+    let won = |value: &FieldValue| {
+        after
+            .registers
+            .get(&value.register())
+            .is_some_and(|register| {
+                register.winner.stamp == stamp && &register.winner.value == value
+            })
+    };
     let mut out = change.clone();
     out.ops.retain(|op| match op {
-        FieldOp::Set(value) => !value.is_inhouse_only() && (pii_granted || !value.is_pii()),
+        FieldOp::Set(value) => {
+            !value.is_inhouse_only() && (pii_granted || !value.is_pii()) && won(value)
+        }
         FieldOp::AddComment(c) => c.visibility != Visibility::Tenant || c.author_tenant == tenant,
         FieldOp::AddCallEvent(_) | FieldOp::Delete { .. } => true,
     });

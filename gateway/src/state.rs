@@ -139,6 +139,7 @@ impl GatewayState {
             metrics: crate::metrics::GatewayMetrics::new(),
             checkpoint: RwLock::new(None),
             files: crate::files::Claims::new(),
+            rules: Default::default(),
         });
         let settings = WriterSettings {
             ticket_prefix: config.ticket_prefix.clone(),

@@ -158,10 +158,27 @@ impl Feed {
                         if entry.seq > self.sent + 1 {
                             self.catch_up(entry.seq - 1).await?;
                         }
-                        // Encoded by the first subscriber of this tenant that reached the
-                        // entry under the same rules, or here (and kept for the others).
-                        let events = self.live_prepared(&entry)?;
-                        self.send_entry(entry.seq, &events).await?;
+                        if let Some(touches) = self.access_touches(&entry)? {
+                            // It changed this tenant's access: the entities whole, decided
+                            // when each can be sent.
+                            self.send_touched(&touches, entry.seq).await?;
+                        } else {
+                            // Decided once there is room for its first event. Encoded by the
+                            // first subscriber of this tenant that reached the entry under the
+                            // same rules, or here (and kept for the others).
+                            let permit = self.room().await?;
+                            let events = self.live_prepared(&entry)?;
+                            match events.split_first() {
+                                Some((first, rest)) => {
+                                    permit.send(Ok(first.clone()));
+                                    for event in rest {
+                                        self.send_prepared(event.clone()).await?;
+                                    }
+                                }
+                                None => drop(permit),
+                            }
+                            self.delivered(entry.seq);
+                        }
                         // The heartbeat keeps a quiet stream alive; under traffic the entries do.
                         // (Heartbeats between entries made seed 8 of sync_turmoil diverge: see
                         // the closing note of issue 13.)
@@ -196,8 +213,15 @@ impl Feed {
     }
 
     async fn send_prepared(&self, event: PreparedSyncEvent) -> Result<()> {
-        match tokio::time::timeout(self.stall, self.tx.send(Ok(event))).await {
-            Ok(Ok(())) => Ok(()),
+        self.room().await?.send(Ok(event));
+        Ok(())
+    }
+
+    /// Room for one event in the subscriber's buffer, waited for at most the stall timeout: an
+    /// event decided once it has room is sent under the rules of that moment.
+    async fn room(&self) -> Result<mpsc::Permit<'_, Item>> {
+        match tokio::time::timeout(self.stall, self.tx.reserve()).await {
+            Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(Error::Unavailable("subscriber went away".into())),
             Err(_) => Err(Error::ResourceExhausted(format!(
                 "subscriber stalled: its buffer stayed full for {} ms; resubscribe from cursor {}",
@@ -207,19 +231,15 @@ impl Feed {
         }
     }
 
-    /// Sends the encoded events of log entry `seq` ([`encode_entry`]: only the last one
-    /// carries the cursor, so a site that stores it has applied the whole entry).
-    async fn send_entry(&mut self, seq: u64, events: &[PreparedSyncEvent]) -> Result<()> {
-        for event in events {
-            self.send_prepared(event.clone()).await?;
-        }
+    /// Log entry `seq` has been handed to the subscriber whole (its last event carries the
+    /// cursor, [`encode_entry`], so a site that stores it has applied the whole entry).
+    fn delivered(&mut self, seq: u64) {
         self.sent = seq;
         let head = self.state.shared.head.load(Ordering::SeqCst);
         let metrics = &self.state.shared.metrics;
         metrics
             .subscriber_lag
             .observe(head.saturating_sub(seq) as f64);
-        Ok(())
     }
 
     /// A heartbeat as of now: the head, the gateway's clock and skew bound, the tenant's sites
@@ -248,18 +268,11 @@ impl Feed {
             .collect()
     }
 
-    /// What this tenant receives for a live entry, encoded, the entry's cursor on the last
-    /// event: the change as it may read it, both at the entry and now; or, when the entry
-    /// changed the tenant's access, the entities whole ([`Feed::access_events`]). Those are
-    /// read from the store now and may be newer for a later subscriber: never shared.
+    /// What this tenant receives for a live entry that did not change its access (see
+    /// [`Feed::access_touches`]), encoded, the entry's cursor on the last event: the change as
+    /// it may read it, both at the entry and now.
     fn live_prepared(&self, entry: &Committed) -> Result<Arc<[PreparedSyncEvent]>> {
         let tenant = self.tenant.as_str();
-        let named = |list: &[String]| list.iter().any(|t| t == tenant);
-        let team_reset = !entry.team.team.is_empty() && named(&entry.team.access_changed);
-        if named(&entry.lost) || named(&entry.gained) || team_reset {
-            let events = self.access_events(entry, named(&entry.lost))?;
-            return Ok(encode_entry(entry.seq, events));
-        }
         let directory = self.state.shared.directory();
         if let Some(kept) = self.erased_since(entry)? {
             // Committed before its ticket was erased: sent as the ticket keeps it now, and
@@ -288,10 +301,18 @@ impl Feed {
         Ok(events)
     }
 
-    /// The events of a live entry that changed this tenant's access: the entity (and the
-    /// team's tickets whose access changed) whole, as the tenant may read them now, each
-    /// purged first where that is due.
-    fn access_events(&self, entry: &Committed, lost: bool) -> Result<Vec<Body>> {
+    /// The entities of a live entry that changed this tenant's access (the entity, and the
+    /// team's tickets whose access changed), each purged first where that is due; `None` for
+    /// an entry that did not. They are sent whole as the tenant may read them when sent, read
+    /// from the store then, so never shared with other subscribers.
+    fn access_touches(&self, entry: &Committed) -> Result<Option<Touches>> {
+        let tenant = self.tenant.as_str();
+        let named = |list: &[String]| list.iter().any(|t| t == tenant);
+        let lost = named(&entry.lost);
+        let team_reset = !entry.team.team.is_empty() && named(&entry.team.access_changed);
+        if !(lost || named(&entry.gained) || team_reset) {
+            return Ok(None);
+        }
         let mut touches = Touches::default();
         if lost && entry.expired {
             touches.expire(&entry.change.key);
@@ -299,7 +320,7 @@ impl Feed {
             touches.touch(&entry.change.key, lost);
         }
         self.team_touches(entry.seq, &entry.team, &mut touches)?;
-        self.emit(touches)
+        Ok(Some(touches))
     }
 
     /// The erased copy of a live ticket entry whose ticket was erased after it was committed
@@ -336,7 +357,7 @@ impl Feed {
         if allowed == Access::Hidden {
             return Vec::new();
         }
-        let view = strip_change(tenant, change, allowed == Access::Full);
+        let view = strip_change(tenant, change, allowed == Access::Full, &entry.after);
         if view.ops.is_empty() {
             Vec::new()
         } else {

@@ -344,31 +344,39 @@ impl Federation for FederationApi {
             }
             asked.push(key);
         }
-        // The head is read before the states: every entry up to it is in them (later ones may
-        // be too, which a site joins again harmlessly).
-        let as_of = self.state.head();
-        let directory = self.state.shared.directory();
-        // The answer stays within one message: once the states fill half the limit, the rest
-        // are deferred (the site asks for them again). One entity always fits (its bounds
-        // keep it below the smallest allowed limit).
+        // The states are judged by the rules they were written by (`writer::rules`): read
+        // again if a group that changes the rules or erases was written meanwhile.
         let budget = self.state.config.limits.max_message_bytes / 2;
-        let (mut states, mut absent, mut deferred) = (Vec::new(), Vec::new(), Vec::new());
-        let mut size = 0;
-        for key in asked {
-            if size >= budget {
-                deferred.push(pb::EntityKey::from(key));
-                continue;
-            }
-            let state = self.state.entity(&key)?;
-            match redact(&tenant, &state, &directory).filter(|_| !state.is_empty()) {
-                Some(view) => {
-                    let view = pb::EntityState::from(view);
-                    size += view.encoded_len();
-                    states.push(view);
+        let state = &self.state;
+        let ((as_of, states, absent, deferred), _, _) = state
+            .shared
+            .read_under_rules(|directory| {
+                // The head is read before the states: every entry up to it is in them (later
+                // ones may be too, which a site joins again harmlessly).
+                let as_of = state.head();
+                // The answer stays within one message: once the states fill half the limit,
+                // the rest are deferred (the site asks for them again). One entity always fits
+                // (its bounds keep it below the smallest allowed limit).
+                let (mut states, mut absent, mut deferred) = (Vec::new(), Vec::new(), Vec::new());
+                let mut size = 0;
+                for key in &asked {
+                    if size >= budget {
+                        deferred.push(pb::EntityKey::from(key.clone()));
+                        continue;
+                    }
+                    let entity = state.entity(key)?;
+                    match redact(&tenant, &entity, directory).filter(|_| !entity.is_empty()) {
+                        Some(view) => {
+                            let view = pb::EntityState::from(view);
+                            size += view.encoded_len();
+                            states.push(view);
+                        }
+                        None => absent.push(pb::EntityKey::from(key.clone())),
+                    }
                 }
-                None => absent.push(pb::EntityKey::from(key)),
-            }
-        }
+                Ok((as_of, states, absent, deferred))
+            })
+            .await?;
         Ok(Response::new(pb::FetchResponse {
             as_of,
             states,

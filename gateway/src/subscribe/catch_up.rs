@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use hotline_federation::model::{EntityKey, EntityKind, FieldValue, TicketField};
-use hotline_federation::visibility::{Access, access, effect, redact};
+use hotline_federation::visibility::{Access, Directory, access, effect, redact};
+use hotline_proto::prepared::PreparedSyncEvent;
 use hotline_proto::v1 as pb;
 use pb::sync_event::Body;
 
@@ -16,7 +17,7 @@ use crate::store::{entities, keys};
 /// How many log entries or entities are read from the store at a time.
 const READ_CHUNK: usize = 512;
 
-use super::{Feed, encode_entry};
+use super::Feed;
 
 impl Feed {
     pub(super) async fn snapshot(&mut self) -> Result<()> {
@@ -29,18 +30,41 @@ impl Feed {
         // One chunk of whole states at a time: the snapshot of a large store is never held
         // in memory whole.
         let mut chunks = entities::Chunks::new(READ_CHUNK);
-        while let Some(chunk) = chunks.next_chunk(self.state.store.as_ref())? {
+        loop {
+            let rules = &self.state.shared.rules;
+            // The chunk is read under the rules of an even epoch (`writer::rules`); while that
+            // epoch holds, its states are judged by those rules.
+            let epoch = rules.stable().await?;
+            let directory = self.state.shared.directory();
+            let Some(chunk) = chunks.next_chunk(self.state.store.as_ref())? else {
+                break;
+            };
             for entity in chunk {
-                // The rules as they are now, not as they were when the snapshot began: a slow
-                // reader must not receive what a policy change has withdrawn meanwhile.
-                let directory = self.state.shared.directory();
-                if let Some(view) = redact(&self.tenant, &entity, &directory) {
-                    let body = Body::Entity(pb::EntityState::from(view));
-                    self.send(pb::SyncEvent {
+                // Decided once there is room to send it: a slow reader must not receive what a
+                // policy change or an erasure has withdrawn meanwhile.
+                let permit = self.room().await?;
+                let view = if rules.holds(epoch) {
+                    redact(&self.tenant, &entity, &directory)
+                } else {
+                    // The rules changed or a customer was erased since the chunk was read: this
+                    // state is read again, under the rules of now.
+                    let key = &entity.key;
+                    let (view, _, _) = self
+                        .state
+                        .shared
+                        .read_under_rules(|directory| {
+                            let entity = self.state.entity(key)?;
+                            Ok(redact(&self.tenant, &entity, directory)
+                                .filter(|_| !entity.is_empty()))
+                        })
+                        .await?;
+                    view
+                };
+                if let Some(view) = view {
+                    permit.send(Ok(PreparedSyncEvent::new(&pb::SyncEvent {
                         cursor: 0,
-                        body: Some(body),
-                    })
-                    .await?;
+                        body: Some(Body::Entity(pb::EntityState::from(view))),
+                    })));
                 }
             }
         }
@@ -84,8 +108,7 @@ impl Feed {
                 }
                 self.team_touches(last, &TeamChange::from(record), &mut touches)?;
             }
-            let events = encode_entry(last, self.emit(touches)?);
-            self.send_entry(last, &events).await?;
+            self.send_touched(&touches, last).await?;
         }
         Ok(())
     }
@@ -152,33 +175,77 @@ impl Feed {
         Ok(())
     }
 
-    /// The events for touched entities: a purge where one is due, then the current state as
-    /// the tenant may read it now (nothing for an entity it may not see). An entity with
-    /// customer data the tenant may not read now is always purged before it is resent, so no
-    /// copy from a time the tenant was granted it survives a path this run did not see (a
-    /// site joins states, and a join cannot remove fields).
-    pub(super) fn emit(&self, touches: Touches) -> Result<Vec<Body>> {
+    /// Sends the events for `touches` ([`Feed::emit_from`]), the last one carrying `cursor`.
+    /// They are decided under the rules of one epoch (`writer::rules`), and each is sent only
+    /// once there is room for it and that epoch still holds; when it moved (a policy change or
+    /// an erasure meanwhile), the rest are decided again first. So a slow reader never receives
+    /// what the rules withdrew before it could be sent.
+    pub(super) async fn send_touched(&mut self, touches: &Touches, cursor: u64) -> Result<()> {
+        let shared = &self.state.shared;
+        let (mut plan, _, mut epoch) = shared
+            .read_under_rules(|directory| self.emit_from(touches, 0, directory))
+            .await?;
+        let mut next = 0;
+        while next < plan.len() {
+            let permit = self.room().await?;
+            if !shared.rules.holds(epoch) {
+                let from = plan[next].0;
+                let (rest, _, now) = shared
+                    .read_under_rules(|directory| self.emit_from(touches, from, directory))
+                    .await?;
+                plan.truncate(next);
+                plan.extend(rest);
+                epoch = now;
+                if next == plan.len() {
+                    break;
+                }
+            }
+            let last = next + 1 == plan.len();
+            permit.send(Ok(PreparedSyncEvent::new(&pb::SyncEvent {
+                cursor: if last { cursor } else { 0 },
+                body: Some(plan[next].1.clone()),
+            })));
+            next += 1;
+        }
+        self.delivered(cursor);
+        Ok(())
+    }
+
+    /// The events for the touched entities from the `from`th on, each with its entity's place
+    /// in `touches`: a purge where one is due, then the current state as the tenant may read
+    /// it under `directory` (nothing for an entity it may not see). An entity with customer
+    /// data the tenant may not read now is always purged before it is resent, so no copy from
+    /// a time the tenant was granted it survives a path this run did not see (a site joins
+    /// states, and a join cannot remove fields).
+    fn emit_from(
+        &self,
+        touches: &Touches,
+        from: usize,
+        directory: &Directory,
+    ) -> Result<Vec<(usize, Body)>> {
         let mut out = Vec::new();
-        for key in touches.order {
-            let current = self.state.entity(&key)?;
-            let directory = self.state.shared.directory();
-            let view = redact(&self.tenant, &current, &directory).filter(|v| !v.is_empty());
+        for (place, key) in touches.order.iter().enumerate().skip(from) {
+            let current = self.state.entity(key)?;
+            let view = redact(&self.tenant, &current, directory).filter(|v| !v.is_empty());
             let stale_pii = view.is_some()
-                && access(&self.tenant, &current, &directory) == Access::Redacted
+                && access(&self.tenant, &current, directory) == Access::Redacted
                 && current.registers.values().any(|r| r.winner.value.is_pii());
-            if touches.purge.contains(&key) || stale_pii {
-                let reason = if touches.expired.contains(&key) {
+            if touches.purge.contains(key) || stale_pii {
+                let reason = if touches.expired.contains(key) {
                     pb::RevocationReason::Retention
                 } else {
                     pb::RevocationReason::Access
                 };
-                out.push(Body::Revocation(pb::Revocation {
-                    key: Some(key.clone().into()),
-                    reason: reason.into(),
-                }));
+                out.push((
+                    place,
+                    Body::Revocation(pb::Revocation {
+                        key: Some(key.clone().into()),
+                        reason: reason.into(),
+                    }),
+                ));
             }
             if let Some(view) = view {
-                out.push(Body::Entity(view.into()));
+                out.push((place, Body::Entity(view.into())));
             }
         }
         Ok(out)

@@ -188,6 +188,13 @@ impl Writer {
             .collect();
         let Some(mut group) = group else { return };
         let started = std::time::Instant::now();
+        // Its states are readable once applied, its rules published only after the flush:
+        // readers wait meanwhile (`rules`). Unchanged rules are the very same `Arc`.
+        let changes_rules =
+            group.erased || !Arc::ptr_eq(&group.directory, &self.shared.directory());
+        if changes_rules && failure.is_none() {
+            self.shared.rules.begin_change();
+        }
         let failure = failure.or_else(|| self.write(&mut group).err());
         drop(turn);
         if let Some(error) = failure {
@@ -200,6 +207,7 @@ impl Writer {
                 done.fail(Error::Storage(message.clone()));
             }
             // The store may hold the failed batch in memory: read back what is durable first.
+            // Until then readers wait if the batch changed the rules (`recover` ends it).
             self.needs_recovery = true;
             return;
         }
@@ -213,6 +221,9 @@ impl Writer {
             self.shared.erasures.fetch_add(1, Ordering::SeqCst);
         }
         self.adopt(group);
+        if changes_rules {
+            self.shared.rules.end_change();
+        }
         self.shared.metrics.set_dead_letters(&self.letters);
         for done in done {
             done.answer();
@@ -452,6 +463,9 @@ impl Writer {
         self.cache = super::StateCache::default();
         *self.shared.face.write() = Arc::new(CustomerFace::load(self.store.as_ref(), &registry)?);
         self.publish(Arc::new(directory), Arc::new(registry));
+        // What the store holds and the rules published agree again (a failed group that
+        // changed the rules kept readers waiting until here).
+        self.shared.rules.end_change();
         self.needs_recovery = false;
         self.shared.reloaded.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())

@@ -41,6 +41,7 @@ mod register;
 mod reply;
 mod retention;
 mod review;
+pub mod rules;
 mod work;
 
 use cache::StateCache;
@@ -240,12 +241,23 @@ pub struct Shared {
     pub reloaded: tokio::sync::watch::Sender<u64>,
     /// The files uploads and groups are writing now (see [`crate::files::Claims`]).
     pub files: Arc<crate::files::Claims>,
+    /// Odd while a group that changes the visibility rules or erases is written (see
+    /// [`rules`]): readers of the store judge what they read by the rules it was written by.
+    pub rules: rules::RulesEpoch,
 }
 
 impl Shared {
     /// The current visibility rules, shared (a change of them publishes new ones).
     pub fn directory(&self) -> Arc<Directory> {
         Arc::clone(&self.directory.read())
+    }
+
+    /// `read` of the store with the rules to judge it by, and their epoch ([`rules`]).
+    pub async fn read_under_rules<T>(
+        &self,
+        read: impl FnMut(&Arc<Directory>) -> Result<T>,
+    ) -> Result<(T, Arc<Directory>, u64)> {
+        self.rules.read(|| self.directory(), read).await
     }
 
     /// The current brand and leak guard.
