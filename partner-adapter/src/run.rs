@@ -144,6 +144,7 @@ impl Adapter {
             outbox,
             metrics,
             files,
+            decisions: Default::default(),
         });
         let api_addr = listener
             .local_addr()

@@ -23,5 +23,7 @@ mod refused_changes;
 mod store_layout;
 #[path = "store_recovery.rs"]
 mod store_recovery;
+#[path = "suggestion_decisions.rs"]
+mod suggestion_decisions;
 #[path = "webhooks.rs"]
 mod webhooks;

@@ -172,6 +172,11 @@ pub(crate) async fn import(
                 added += chunk.len() as u64;
             }
         }
+        if unchanged > 0 {
+            // Rows counted as stored already are answered once they are durable (a write whose
+            // flush is pending, or failed, is shown too).
+            app.replica.flush_applied()?;
+        }
         Ok(CallImportResult {
             added,
             unchanged,

@@ -71,6 +71,10 @@ pub struct App {
     pub metrics: Arc<crate::metrics::AdapterMetrics>,
     /// The files of the site's comments.
     pub files: Arc<crate::files::Files>,
+    /// Held by each decision on a suggestion, from reading it to its last write: accepting
+    /// is two writes (the article, then the suggestion), and a decision that loses must not
+    /// have written the first.
+    pub decisions: tokio::sync::Mutex<()>,
 }
 
 impl App {

@@ -238,6 +238,9 @@ pub(crate) async fn accept(
     id: std::result::Result<Path<String>, PathRejection>,
 ) -> Result<Json<SuggestionAccepted>> {
     let key = slug_key(EntityKind::Suggestion, id)?;
+    // One decision at a time: a reject or another accept that got here first is seen below
+    // as decided (409), before the article is written.
+    let _deciding = app.decisions.lock().await;
     let suggestion = load(&app, key.clone()).await?;
     authorize_first(&app, &key, &suggestion, decision_probe())?;
     let proposal = read_suggestion(&suggestion).proposal;
@@ -302,6 +305,7 @@ pub(crate) async fn reject(
 ) -> Result<Json<SuggestionView>> {
     let key = slug_key(EntityKind::Suggestion, id)?;
     let request: Rejection = parse(body, app.config.api.max_body_bytes)?;
+    let _deciding = app.decisions.lock().await;
     let suggestion = load(&app, key.clone()).await?;
     authorize_first(&app, &key, &suggestion, decision_probe())?;
     let after = write(&app, key, move |before| {

@@ -336,6 +336,10 @@ pub(crate) async fn update(
     let edit = request.into_edit(status, priority, category);
     let before = load(&app, key.clone()).await?;
     if lifecycle::edit_ops(&before, edit.clone(), now_ms()).is_empty() {
+        // What was asked for holds already, as the store shows it: answered once that is
+        // durable (a write whose flush is pending, or failed, is shown too).
+        let replica = app.replica.clone();
+        blocking(move || replica.flush_applied()).await?;
         return Ok(Json(views::ticket(&before, mapping)));
     }
     let (_, after) = change_ticket(&app, key, move |_, before, now| {

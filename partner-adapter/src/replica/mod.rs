@@ -36,6 +36,9 @@
 //! Every method blocks on sled (reads, and a flush per step): async callers run them on the
 //! blocking pool.
 
+#[cfg(test)]
+#[path = "api_acknowledgement_tests.rs"]
+mod api_acknowledgement_tests;
 mod entities;
 mod files;
 mod group;

@@ -81,6 +81,7 @@ impl LocalApi {
             status: Arc::new(SyncStatus::default()),
             outbox: Arc::default(),
             metrics: Arc::new(hotline_adapter::metrics::AdapterMetrics::new(tenant, site)),
+            decisions: Default::default(),
         });
         LocalApi {
             router: router(app.clone()),
