@@ -193,8 +193,11 @@ impl Replica {
         let hlc = trial.now(now_ms);
         let change = build(seq, hlc, &before, &mut step)?;
         change.validate()?;
+        // The change as the state holding only its writes: measured by the bounds check, then
+        // moved into the entity (built once; `EntityState::apply` would build it again).
+        let delta = EntityState::delta(&change);
         // The gateway refuses an entity past its bounds by this rule; so does the site.
-        hotline_federation::limits::check_change(&before, &change).map_err(|e| {
+        hotline_federation::limits::check_delta(&before, &delta).map_err(|e| {
             let message = Error::Domain(e).for_api().to_string();
             Error::Refused(Refusal::new(Rule::EntityBounds, message))
         })?;
@@ -203,7 +206,7 @@ impl Replica {
             self.authorize(&change, &before, &directory)?;
         }
         let mut after = before.clone();
-        after.apply(&change);
+        after.join_owned(delta);
         // Hold only what this tenant may see, exactly as the gateway will send it back: PII the
         // focus team does not grant us goes out in the change but stays out of the replica.
         after = self.visible(&after, &directory);
