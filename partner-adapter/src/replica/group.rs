@@ -12,7 +12,9 @@
 //!
 //! A failed flush fails every step of its group: each waiter of the range the flush covered
 //! gets the error, and none is acknowledged, even if a later flush succeeds before it wakes. A
-//! flush that panics counts as failed.
+//! flush that panics counts as failed. sled keeps the failed group's batch, though, and the
+//! next flush that succeeds makes it durable (the outbox then pushes it): the error says so,
+//! and tells the tool to read the write back before repeating it.
 //!
 //! What readers see: sled shows an applied batch to readers before it is flushed. Nothing is
 //! acknowledged before its flush, and what leaves the site (the outbox push, webhook delivery)
@@ -123,7 +125,9 @@ impl GroupFlush {
                     progress.failed.remove(at);
                 }
                 return Err(Error::Storage(format!(
-                    "the flush that held this write failed, so it was not acknowledged: {error}"
+                    "the flush that held this write failed, so it was not acknowledged; the \
+                     site may still hold it and send it on once a later flush succeeds, so read \
+                     it back (a new ticket by its customer_ref) before writing it again: {error}"
                 )));
             }
             if progress.flushed >= place {
