@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod changes;
 pub mod exposition;
+pub mod files;
 pub mod harness;
 pub mod processes;
 pub mod proxy;

@@ -11,29 +11,11 @@ use std::path::Path;
 use hotline_adapter::config::FetchMode;
 use hotline_federation::model::{EntityKey, EntityKind};
 use hotline_proto::v1 as pb;
+use hotline_tests::files::{png, sha256};
 use hotline_tests::harness::{Pki, RunningGateway, federation_config};
 use hotline_tests::proxy::CuttingProxy;
 use hotline_tests::sites::{RunningAdapter, adapter_config, eventually};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-/// A PNG of `size` bytes: the signature, then bytes from a fixed generator (`seed`).
-fn png(size: usize, seed: u64) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while out.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(size);
-    out
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hotline_federation::attachment::hex(&Sha256::digest(bytes))
-}
 
 /// The whole files a site's data directory holds, by name.
 fn files_at(dir: &Path) -> Vec<String> {

@@ -309,17 +309,47 @@ async fn a_blocked_snapshot_sends_a_customer_erased_meanwhile() -> anyhow::Resul
 
 /// A memory store whose `flush` waits while `held` is set, telling `entered` it reached it:
 /// the writer's group is then applied (readable) but not yet published (rules, head), as
-/// during redb's durable commit or sled's log sync.
+/// during redb's durable commit or sled's log sync. Only the group whose batch writes a value
+/// containing `marker` is held (set when that batch is applied), so a background group of the
+/// gateway cannot stand in for the one under test.
 struct SlowFlush {
     inner: hotline_gateway::store::memory::MemoryStore,
+    marker: &'static [u8],
     held: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
     entered: tokio::sync::Notify,
 }
 
+impl SlowFlush {
+    fn new(marker: &'static str) -> Self {
+        SlowFlush {
+            inner: hotline_gateway::store::memory::MemoryStore::new(),
+            marker: marker.as_bytes(),
+            held: std::sync::Mutex::new(false),
+            opened: std::sync::Condvar::new(),
+            entered: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Lets the held flush go on.
+    fn release(&self) {
+        *self.held.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+}
+
 impl hotline_gateway::store::Store for SlowFlush {
     fn apply(&self, batch: hotline_gateway::store::Batch) -> hotline_gateway::error::Result<()> {
-        self.inner.apply(batch)
+        use hotline_gateway::store::Write;
+        let marked = batch.writes.iter().any(|write| match write {
+            Write::Put(_, value) => value.windows(self.marker.len()).any(|w| w == self.marker),
+            Write::Delete(_) => false,
+        });
+        self.inner.apply(batch)?;
+        if marked {
+            *self.held.lock().unwrap() = true;
+        }
+        Ok(())
     }
     fn get(&self, key: &[u8]) -> hotline_gateway::error::Result<Option<Vec<u8>>> {
         self.inner.get(key)
@@ -357,12 +387,7 @@ async fn readers_pair_a_group_s_states_with_the_rules_before_it() -> anyhow::Res
     let data = tempfile::tempdir()?;
     let mut config = federation_config(&pki, data.path());
     config.storage = "memory".into();
-    let store = Arc::new(SlowFlush {
-        inner: hotline_gateway::store::memory::MemoryStore::new(),
-        held: std::sync::Mutex::new(false),
-        opened: std::sync::Condvar::new(),
-        entered: tokio::sync::Notify::new(),
-    });
+    let store = Arc::new(SlowFlush::new("Geheimsache"));
     let gateway = RunningGateway::start_with_store(config, store.clone()).await?;
     let mut munich = Inhouse {
         client: gateway.site_client(&pki, "inhouse", "munich").await?,
@@ -382,7 +407,6 @@ async fn readers_pair_a_group_s_states_with_the_rules_before_it() -> anyhow::Res
         .into_inner();
     assert_eq!(visible.states.len(), 1, "helpbycom handles plants");
 
-    *store.held.lock().unwrap() = true;
     let entered = store.entered.notified();
     let changes = vec![
         Change {
@@ -429,8 +453,7 @@ async fn readers_pair_a_group_s_states_with_the_rules_before_it() -> anyhow::Res
         "the fetch answered while the group's rules were unpublished"
     );
 
-    *store.held.lock().unwrap() = false;
-    store.opened.notify_all();
+    store.release();
     accepted(&pushing.await??.into_inner())?;
     let fetched = fetching.await??.into_inner();
     let caught_up = catching_up.await??;
@@ -577,5 +600,106 @@ async fn the_live_tail_forwards_a_late_write_made_while_hidden() -> anyhow::Resu
         leaked.is_empty(),
         "a subject written while the ticket was hidden from helpbycom reached it: {leaked:?}"
     );
+    gateway.stop().await
+}
+
+/// GetFile during a group that takes `plants` from helpbycom and then attaches a file to a
+/// `plants` ticket: while the group's flush runs, the comment's file reference is readable but
+/// the old rules are published, and helpbycom was served a file attached after it lost the
+/// team. The lookup now waits for the group's rules and answers not found.
+#[tokio::test]
+async fn a_file_attached_after_the_team_was_withdrawn_is_not_served_meanwhile() -> anyhow::Result<()>
+{
+    use hotline_tests::files::{png, sha256};
+    use std::sync::Arc;
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let mut config = federation_config(&pki, data.path());
+    config.storage = "memory".into();
+    let store = Arc::new(SlowFlush::new("Schaltplan"));
+    let gateway = RunningGateway::start_with_store(config, store.clone()).await?;
+    let mut munich = Inhouse {
+        client: gateway.site_client(&pki, "inhouse", "munich").await?,
+        seq: 0,
+    };
+    let erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
+    let block = lease(&mut munich.client, 10).await?;
+    let id = number(&block, 0);
+    munich
+        .open_with(&id, "plants", "Pflanze welkt", "Kunde", "E-8")
+        .await?;
+    let file = png(2_000, 41);
+    let digest = sha256(&file);
+    let stored = munich
+        .client
+        .put_file(futures_util::stream::iter(vec![pb::FilePiece {
+            sha256: digest.clone(),
+            size: file.len() as u64,
+            content_type: "image/png".into(),
+            offset: 0,
+            data: file.clone(),
+        }]))
+        .await?
+        .into_inner();
+    assert!(stored.stored, "munich's upload is stored");
+
+    let entered = store.entered.notified();
+    let comment = hotline_federation::model::Comment {
+        id: "munich-700001".into(),
+        author_alias: "ih".into(),
+        author_tenant: "inhouse".into(),
+        visibility: hotline_federation::model::Visibility::Federation,
+        body: "Schaltplan, nur intern".into(),
+        created_at_ms: 1,
+        attachments: vec![hotline_federation::attachment::AttachmentRef {
+            sha256: digest.clone(),
+            size: file.len() as u64,
+            content_type: "image/png".into(),
+            filename: "plan.png".into(),
+        }],
+    };
+    let changes = vec![
+        Change {
+            key: EntityKey::new(EntityKind::Policy, "plants"),
+            ops: vec![FieldOp::Set(FieldValue::Policy(PolicyField::Handlers(
+                vec!["inhouse".into()],
+            )))],
+            origin_site: "munich".into(),
+            origin_seq: munich.seq + 1,
+            hlc: Hlc::new(now_ms(), 1),
+        },
+        Change {
+            key: ticket(&id),
+            ops: vec![FieldOp::AddComment(comment)],
+            origin_site: "munich".into(),
+            origin_seq: munich.seq + 2,
+            hlc: Hlc::new(now_ms(), 2),
+        },
+    ];
+    let mut client = munich.client.clone();
+    let pushing = tokio::spawn(async move { client.push(push(&changes)).await });
+    tokio::time::timeout(std::time::Duration::from_secs(10), entered).await?;
+
+    let mut reader = erfurt.clone();
+    let asked = digest.clone();
+    let getting = tokio::spawn(async move {
+        reader
+            .get_file(pb::GetFileRequest {
+                sha256: asked,
+                offset: 0,
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !getting.is_finished(),
+        "the file was looked up while the group's rules were unpublished"
+    );
+    store.release();
+    accepted(&pushing.await??.into_inner())?;
+    match getting.await? {
+        Ok(_) => anyhow::bail!("helpbycom was served a file attached after it lost the team"),
+        Err(status) => assert_eq!(status.code(), tonic::Code::NotFound, "{status}"),
+    }
     gateway.stop().await
 }

@@ -470,11 +470,22 @@ impl Federation for FederationApi {
         span.record("tenant", tenant.as_str())
             .record("site", site.as_str());
         let pb::GetFileRequest { sha256, offset } = request.into_inner();
-        let (state, asked) = (self.state.clone(), sha256.clone());
-        let readable =
-            tokio::task::spawn_blocking(move || crate::files::readable(&state, &tenant, &asked))
-                .await
-                .map_err(|e| Status::internal(format!("file lookup task: {e}")))??;
+        // Judged by the rules the store was written by: looked up again if a group that
+        // changes the rules or erases was written meanwhile (`writer::rules`).
+        let rules = &self.state.shared.rules;
+        let readable = loop {
+            let epoch = rules.stable().await?;
+            let directory = self.state.shared.directory();
+            let (state, tenant, asked) = (self.state.clone(), tenant.clone(), sha256.clone());
+            let found = tokio::task::spawn_blocking(move || {
+                crate::files::readable(&state, &tenant, &asked, &directory)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("file lookup task: {e}")))??;
+            if rules.holds(epoch) {
+                break found;
+            }
+        };
         let Some((digest, meta)) = readable else {
             return Err(Status::not_found(format!(
                 "no file {sha256:?} that your site may read; a file is readable while a comment \

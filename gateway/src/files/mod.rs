@@ -26,7 +26,7 @@ use hotline_federation::authority::{Caller, Refusal, Rule};
 use hotline_federation::leak::LeakGuard;
 use hotline_federation::model::{Comment, EntityKey, EntityKind, Visibility};
 use hotline_federation::state::EntityState;
-use hotline_federation::visibility::redact;
+use hotline_federation::visibility::{Directory, redact};
 use hotline_federation::{Change, FieldOp};
 use hotline_proto::v1 as pb;
 use sha2::{Digest, Sha256};

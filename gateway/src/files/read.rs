@@ -3,11 +3,13 @@
 use super::*;
 
 /// The file `tenant` may read under `sha256`: one a comment carries that the tenant sees as
-/// redacted for it. `None` is the answer for a foreign file and for a missing one alike.
+/// redacted for it under `directory`. `None` is the answer for a foreign file and for a missing
+/// one alike. The caller judges by the rules the store was written by (`writer::rules`).
 pub fn readable(
     state: &GatewayState,
     tenant: &str,
     sha256: &str,
+    directory: &Directory,
 ) -> std::result::Result<Option<([u8; 32], FileMeta)>, Status> {
     let Some(digest) = digest_of(sha256) else {
         return Ok(None);
@@ -16,7 +18,6 @@ pub fn readable(
     let Some(meta) = meta(store, &digest)? else {
         return Ok(None);
     };
-    let directory = state.shared.directory();
     let prefix = keys::file_prefix(keys::FILE_REF, &digest);
     let tickets: BTreeSet<String> = store
         .range(&prefix, &keys::prefix_end(&prefix), usize::MAX)?
@@ -25,7 +26,7 @@ pub fn readable(
         .collect();
     for id in tickets {
         let ticket = state.entity(&EntityKey::new(EntityKind::Ticket, id))?;
-        let carried = redact(tenant, &ticket, &directory).is_some_and(|view| {
+        let carried = redact(tenant, &ticket, directory).is_some_and(|view| {
             view.comments
                 .values()
                 .any(|c| c.value.attachments.iter().any(|f| f.sha256 == sha256))
