@@ -207,6 +207,23 @@ impl GatewayState {
             .filter(|record| registry.tenants.get(&record.id) != Some(record))
             .map(Registration::Tenant)
             .collect();
+        // A site's tenant cannot change (Admin.UpsertSite says why): the config may not move
+        // one either.
+        for (i, site) in self.config.sites.iter().enumerate() {
+            if let Some(stored) = registry.sites.get(&site.id) {
+                if stored.tenant != site.tenant {
+                    return Err(Error::Config {
+                        field: format!("sites[{i}].tenant"),
+                        problem: format!(
+                            "site {:?} is stored as a site of tenant {:?}, the config names \
+                             tenant {:?}; a site's tenant cannot change: give the new location \
+                             a new site id",
+                            site.id, stored.tenant, site.tenant
+                        ),
+                    });
+                }
+            }
+        }
         let sites: Vec<Registration> = self
             .config
             .sites

@@ -165,7 +165,7 @@ async fn blocked_snapshot(
 /// must never reach helpbycom (DESIGN.md section 5). A snapshot blocked on a slow helpbycom
 /// reader while this happens sends the stale state it read before, judged by the new rules.
 #[tokio::test]
-async fn a_blocked_snapshot_sends_values_superseded_while_hidden() -> anyhow::Result<()> {
+async fn a_blocked_snapshot_never_sends_values_superseded_while_hidden() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let mut config = federation_config(&pki, data.path());
@@ -248,7 +248,7 @@ async fn a_blocked_snapshot_sends_values_superseded_while_hidden() -> anyhow::Re
 /// before the erasure). The live tail guards against exactly this (`erased_since`); the
 /// snapshot does not.
 #[tokio::test]
-async fn a_blocked_snapshot_sends_a_customer_erased_meanwhile() -> anyhow::Result<()> {
+async fn a_blocked_snapshot_never_sends_a_customer_erased_meanwhile() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let mut config = federation_config(&pki, data.path());
@@ -381,7 +381,7 @@ impl hotline_gateway::store::Store for SlowFlush {
 /// state with the old rules and sent helpbycom the subject written after it lost the team. They
 /// now wait for the group's rules.
 #[tokio::test]
-async fn readers_pair_a_group_s_states_with_the_rules_before_it() -> anyhow::Result<()> {
+async fn readers_wait_for_the_rules_of_a_group_being_written() -> anyhow::Result<()> {
     use std::sync::Arc;
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
@@ -532,7 +532,7 @@ async fn a_slow_catch_up_follows_a_withdrawn_grant() -> anyhow::Result<()> {
 /// gateway (catch-up sends the current state instead; `strip` keeps only winning values
 /// for partners).
 #[tokio::test]
-async fn the_live_tail_forwards_a_late_write_made_while_hidden() -> anyhow::Result<()> {
+async fn the_live_tail_leaves_out_a_late_write_made_while_hidden() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
     let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;

@@ -41,6 +41,8 @@ mod attack_issue14;
 mod attack_issue15;
 #[path = "attack_review.rs"]
 mod attack_review;
+#[path = "attack_rules_epoch.rs"]
+mod attack_rules_epoch;
 #[path = "attack_slow_readers.rs"]
 mod attack_slow_readers;
 #[path = "audit_trail.rs"]

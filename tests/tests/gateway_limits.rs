@@ -331,3 +331,60 @@ async fn errors_quote_only_a_prefix_of_huge_values() -> anyhow::Result<()> {
     );
     gateway.stop().await
 }
+
+/// A registered site cannot be moved to another tenant: its tickets and call logs would be
+/// read by the new tenant and kept by the old one's other sites. The refusal names the site's
+/// tenant and what to do; renaming the site within its tenant still works.
+#[tokio::test]
+async fn a_site_keeps_its_tenant() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
+    let admin_cert = pki
+        .ca
+        .issue_staff("acme", "admin", "alice", time::Duration::days(1))?;
+    let mut admin =
+        pb::admin_client::AdminClient::new(gateway.channel(&pki, Some(&admin_cert)).await?);
+    let site = |tenant: &str, name: &str| pb::UpsertSiteRequest {
+        site: Some(pb::Site {
+            id: "erfurt".into(),
+            tenant: tenant.into(),
+            display_name: name.into(),
+        }),
+    };
+    let status = admin
+        .upsert_site(site("twenty4help", "Erfurt"))
+        .await
+        .expect_err("a site was moved to another tenant");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("belongs to tenant \"helpbycom\"")
+            && status.message().contains("new site id"),
+        "{}",
+        status.message()
+    );
+    let registry = gateway.state.shared.registry();
+    assert_eq!(registry.sites["erfurt"].tenant, "helpbycom");
+    admin.upsert_site(site("helpbycom", "Erfurt Mitte")).await?;
+    let registry = gateway.state.shared.registry();
+    assert_eq!(registry.sites["erfurt"].display_name, "Erfurt Mitte");
+    gateway.stop().await?;
+
+    // Nor does the config move it: the gateway does not start, naming the entry.
+    let mut config = federation_config(&pki, data.path());
+    let entry = config
+        .sites
+        .iter_mut()
+        .find(|site| site.id == "erfurt")
+        .expect("erfurt is configured");
+    entry.tenant = "twenty4help".into();
+    let Err(error) = RunningGateway::start(config).await else {
+        anyhow::bail!("a gateway started with a config that moves erfurt to twenty4help");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(".tenant") && message.contains("cannot change"),
+        "{message}"
+    );
+    Ok(())
+}

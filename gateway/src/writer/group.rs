@@ -426,7 +426,11 @@ impl Writer {
     /// durable. A failed group may or may not have reached the disk; either way the counters,
     /// the dead letters and the visibility rules match the store again, and subscribers are
     /// woken to fill any gap in the log from the store.
-    fn recover(&mut self, others: bool) -> Result<()> {
+    pub(super) fn recover(&mut self, others: bool) -> Result<()> {
+        // What is read now may hold rules or erasures newer than those published (another
+        // gateway's groups, a failed one): readers' decisions made before must not hold after
+        // it (`rules`; ended once the rules read here are published).
+        self.shared.rules.begin_change();
         self.store.recover()?;
         let durable = Durable::load(self.store.as_ref())?;
         let (registry, directory) = super::load_registry_and_directory(self.store.as_ref())?;

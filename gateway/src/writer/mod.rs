@@ -59,6 +59,11 @@ pub use retention::RETENTION_ACTOR;
 
 /// Most jobs committed in one group.
 const MAX_GROUP_JOBS: usize = 256;
+
+/// How long the idle writer waits before it reads a failing store again, at first and at most
+/// (doubling in between): jobs arriving meanwhile wait at most this long.
+const RECOVERY_PAUSE_MIN: std::time::Duration = std::time::Duration::from_millis(20);
+const RECOVERY_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most old log entries pruned per group.
 const PRUNE_STEP: u64 = 4096;
 
@@ -479,7 +484,32 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.blocking_recv() {
+        let mut pause = RECOVERY_PAUSE_MIN;
+        loop {
+            let first = if self.needs_recovery {
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // After a failed group, the store is read again at once rather than at
+                        // the next job: readers wait for a failed group's rules (`rules`).
+                        match self.recover(false) {
+                            Ok(()) => pause = RECOVERY_PAUSE_MIN,
+                            Err(error) => {
+                                tracing::debug!(%error, "the store still fails; trying again");
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(RECOVERY_PAUSE_MAX);
+                            }
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                }
+            };
             if !self.commit_waiting(first, &mut rx) {
                 break;
             }

@@ -25,6 +25,10 @@ use crate::error::{Error, Result};
 /// store to be read again after such a group failed, before it answers `UNAVAILABLE`.
 const WAIT: Duration = Duration::from_secs(5);
 
+/// How often a read is tried before it answers `UNAVAILABLE` because the rules kept changing
+/// while it ran (policy changes or registrations every few milliseconds, a long read).
+const TRIES: u32 = 8;
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct RulesEpoch {
@@ -91,13 +95,13 @@ impl RulesEpoch {
 
     /// `read`'s answer from the store with the rules it must be judged by, and their epoch:
     /// `read` is given the rules of an even epoch and called again until that epoch still holds
-    /// after it.
+    /// after it, at most [`TRIES`] times.
     pub async fn read<T>(
         &self,
         rules: impl Fn() -> Arc<Directory>,
         mut read: impl FnMut(&Arc<Directory>) -> Result<T>,
     ) -> Result<(T, Arc<Directory>, u64)> {
-        loop {
+        for _ in 0..TRIES {
             let epoch = self.stable().await?;
             let directory = rules();
             let answer = read(&directory)?;
@@ -105,6 +109,9 @@ impl RulesEpoch {
                 return Ok((answer, directory, epoch));
             }
         }
+        Err(Error::Unavailable(format!(
+            "the visibility rules changed each of the {TRIES} times this read ran; try again"
+        )))
     }
 }
 
@@ -160,5 +167,49 @@ mod tests {
         );
         epoch.end_change();
         assert_eq!(epoch.stable().await.unwrap(), 2);
+    }
+
+    /// A read longer than the gap between groups that change the rules (a catch-up chunk over
+    /// hundreds of entities, a Fetch of many keys on PostgreSQL) against a steady stream of
+    /// such groups: it answers, `UNAVAILABLE` after its tries, instead of retrying forever
+    /// (found by an outside review).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_read_answers_under_a_steady_stream_of_rules_changes() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let epoch = Arc::new(RulesEpoch::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (epoch, stop) = (Arc::clone(&epoch), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // A group that changes the rules, then the next a moment later.
+                    epoch.begin_change();
+                    std::thread::sleep(Duration::from_millis(2));
+                    epoch.end_change();
+                    std::thread::sleep(Duration::from_millis(8));
+                }
+            })
+        };
+        let rules = || Arc::new(Directory::default());
+        let tries = AtomicU32::new(0);
+        let read = epoch.read(rules, |_| {
+            tries.fetch_add(1, Ordering::SeqCst);
+            // Reading the store for 25 ms.
+            std::thread::sleep(Duration::from_millis(25));
+            Ok(())
+        });
+        let answered = tokio::time::timeout(Duration::from_secs(3), read).await;
+        stop.store(true, Ordering::SeqCst);
+        writer.join().unwrap();
+        let tried = tries.load(Ordering::SeqCst);
+        match answered {
+            Ok(Ok(_)) => {}
+            Ok(Err(Error::Unavailable(message))) => {
+                assert_eq!(tried, TRIES, "{message}");
+                assert!(message.contains("try again"), "{message}");
+            }
+            Ok(Err(other)) => panic!("{other}"),
+            Err(_) => panic!("the read was tried {tried} times in 3 s and never answered"),
+        }
     }
 }
