@@ -210,18 +210,16 @@ impl GatewayState {
         // A site's tenant cannot change (Admin.UpsertSite says why): the config may not move
         // one either.
         for (i, site) in self.config.sites.iter().enumerate() {
-            if let Some(stored) = registry.sites.get(&site.id) {
-                if stored.tenant != site.tenant {
-                    return Err(Error::Config {
-                        field: format!("sites[{i}].tenant"),
-                        problem: format!(
-                            "site {:?} is stored as a site of tenant {:?}, the config names \
-                             tenant {:?}; a site's tenant cannot change: give the new location \
-                             a new site id",
-                            site.id, stored.tenant, site.tenant
-                        ),
-                    });
-                }
+            let record = Registration::Site(pb::Site {
+                id: site.id.clone(),
+                tenant: site.tenant.clone(),
+                display_name: String::new(),
+            });
+            if let Some(refusal) = writer::moves_a_site(&registry, &record) {
+                return Err(Error::Config {
+                    field: format!("sites[{i}].tenant"),
+                    problem: refusal,
+                });
             }
         }
         let sites: Vec<Registration> = self

@@ -292,3 +292,77 @@ async fn an_entry_committed_before_its_ticket_was_erased_is_sent_erased() {
     let inhouse = feed(&state, "inhouse").live_prepared(&entry).unwrap();
     assert!(!carries_name(&inhouse));
 }
+
+/// A group that erased a ticket fails at its flush, but its batch is in the store ("may or may
+/// not have reached the disk"). The idle writer reads the store again at once and publishes
+/// what it holds, the erasure included, and counts it as a possible erasure: a subscriber
+/// behind in the live tail then sends an entry committed before it without the erased
+/// customer's name (before, only a successful group or another gateway's writes counted, and
+/// the name was sent; found by an outside review).
+#[tokio::test]
+async fn an_erasure_read_back_after_a_failed_group_reaches_the_live_tail() {
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(MemoryStore::new());
+    let config = GatewayConfig {
+        storage: "memory".into(),
+        ..GatewayConfig::default()
+    };
+    let state = GatewayState::open_with_store(config, store.clone())
+        .await
+        .expect("gateway opens");
+    let erasures_before = state.shared.erasures.load(Ordering::SeqCst);
+    let fresh = || Committed {
+        erasures_before,
+        ..entry()
+    };
+    let before = feed(&state, "inhouse").live_prepared(&fresh()).unwrap();
+    assert!(
+        carries_name(&before),
+        "the name is missing before the erasure"
+    );
+
+    // The failed erasure group's batch, as it reached the store before its flush failed.
+    let entry = fresh();
+    let mut erased = EntityState::delta(&entry.change);
+    erased.apply(&Change {
+        key: entry.change.key.clone(),
+        ops: vec![FieldOp::Set(FieldValue::Ticket(TicketField::ErasedAt(9)))],
+        origin_site: "gateway".into(),
+        origin_seq: 1,
+        hlc: Hlc::new(1_790_000_000_001, 0),
+    });
+    let mut reloaded = state.shared.reloaded.subscribe();
+    store.set_failing_flushes(true);
+    let mut batch = crate::store::Batch::default();
+    crate::store::entities::write_whole(&mut batch, &erased);
+    crate::store::Store::apply(store.as_ref(), batch).unwrap();
+    let record = hotline_federation::audit::Record {
+        at_ms: 1,
+        actor: "staff:admin:alice".into(),
+        action: "erase".into(),
+        subject: "customer".into(),
+        detail_json: "{}".into(),
+    };
+    assert!(
+        state.writer.audit(vec![record]).await.is_err(),
+        "the flush failed"
+    );
+    store.set_failing_flushes(false);
+    tokio::time::timeout(Duration::from_secs(5), reloaded.changed())
+        .await
+        .expect("the idle writer read the store again")
+        .unwrap();
+    let stored = crate::store::entities::read_head(state.store.as_ref(), &entry.change.key)
+        .unwrap()
+        .unwrap();
+    assert!(
+        hotline_federation::erasure::erased(&stored),
+        "the store holds the erasure"
+    );
+    let after = feed(&state, "inhouse").live_prepared(&fresh()).unwrap();
+    assert!(
+        !carries_name(&after),
+        "a live entry committed before the erasure is sent with the erased name after the \
+         writer read the erasure back"
+    );
+}

@@ -14,47 +14,6 @@ use hotline_tests::harness::{
     FEDERATION, Pki, RunningGateway, collect_until, federation_config, lease, small_window_client,
 };
 
-/// A memory store whose flush fails while `failing` is set (the batch stays applied in
-/// memory, as a store that could not sync).
-struct FailingFlush {
-    inner: hotline_gateway::store::memory::MemoryStore,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-impl FailingFlush {
-    fn new() -> Arc<FailingFlush> {
-        Arc::new(FailingFlush {
-            inner: hotline_gateway::store::memory::MemoryStore::new(),
-            failing: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-}
-
-impl hotline_gateway::store::Store for FailingFlush {
-    fn apply(&self, batch: hotline_gateway::store::Batch) -> hotline_gateway::error::Result<()> {
-        self.inner.apply(batch)
-    }
-    fn get(&self, key: &[u8]) -> hotline_gateway::error::Result<Option<Vec<u8>>> {
-        self.inner.get(key)
-    }
-    fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> hotline_gateway::error::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.range(start, end, limit)
-    }
-    fn flush(&self) -> hotline_gateway::error::Result<()> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(hotline_gateway::error::Error::Storage(
-                "no space left on device (test)".into(),
-            ));
-        }
-        self.inner.flush()
-    }
-}
-
 fn ticket(id: &str) -> EntityKey {
     EntityKey::new(EntityKind::Ticket, id)
 }
@@ -90,7 +49,7 @@ async fn readers_go_on_after_a_failed_rules_group_once_the_store_works() -> anyh
     let data = tempfile::tempdir()?;
     let mut config = federation_config(&pki, data.path());
     config.storage = "memory".into();
-    let store = FailingFlush::new();
+    let store = Arc::new(hotline_gateway::store::memory::MemoryStore::new());
     let gateway = RunningGateway::start_with_store(config, store.clone()).await?;
     let mut munich = gateway.site_client(&pki, "inhouse", "munich").await?;
     let mut erfurt = gateway.site_client(&pki, "helpbycom", "erfurt").await?;
@@ -103,14 +62,10 @@ async fn readers_go_on_after_a_failed_rules_group_once_the_store_works() -> anyh
             .into_inner(),
     )?;
 
-    store
-        .failing
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    store.set_failing_flushes(true);
     let failed = munich.push(push(&[plants_without_helpbycom(2)])).await;
     assert!(failed.is_err(), "the flush failed: {failed:?}");
-    store
-        .failing
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    store.set_failing_flushes(false);
     // The disk is fine again; give the gateway a moment of its own.
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -388,3 +388,45 @@ async fn a_site_keeps_its_tenant() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Two UpsertSite calls for a new site id with different tenants, sent together, both passed
+/// the handler's check against the published registry, and the second group moved the site to
+/// the other tenant (found by an outside review). The writer refuses it against the registry
+/// as its group stands: at most one is answered OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_of_a_new_site_never_move_it() -> anyhow::Result<()> {
+    let pki = Pki::new()?;
+    let data = tempfile::tempdir()?;
+    let gateway = RunningGateway::start(federation_config(&pki, data.path())).await?;
+    let admin_cert = pki
+        .ca
+        .issue_staff("acme", "admin", "alice", time::Duration::days(1))?;
+    let channel = gateway.channel(&pki, Some(&admin_cert)).await?;
+    let site = |id: String, tenant: &str| pb::UpsertSiteRequest {
+        site: Some(pb::Site {
+            id,
+            tenant: tenant.into(),
+            display_name: String::new(),
+        }),
+    };
+    let mut moved = Vec::new();
+    for round in 0..20 {
+        let id = format!("neu{round}");
+        let mut first = pb::admin_client::AdminClient::new(channel.clone());
+        let mut second = pb::admin_client::AdminClient::new(channel.clone());
+        let (a, b) = tokio::join!(
+            first.upsert_site(site(id.clone(), "twenty4help")),
+            second.upsert_site(site(id.clone(), "helpbycom")),
+        );
+        if a.is_ok() && b.is_ok() {
+            let now = gateway.state.shared.registry().sites[&id].tenant.clone();
+            moved.push(format!("{id}: both answered OK, stored for {now}"));
+        }
+    }
+    assert!(
+        moved.is_empty(),
+        "a new site was registered for one tenant and moved to another by a concurrent \
+         UpsertSite, both answered OK: {moved:?}"
+    );
+    gateway.stop().await
+}

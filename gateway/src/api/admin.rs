@@ -167,22 +167,12 @@ impl Admin for AdminApi {
                 ),
             ));
         }
-        if let Some(stored) = registry.sites.get(&site.id) {
-            // Its tickets, call logs and certificate name the site's tenant: another tenant
-            // would read what the site wrote for the first, and the first's other sites would
-            // keep it.
-            if stored.tenant != site.tenant {
-                return Err(invalid(
-                    "site.tenant",
-                    format!(
-                        "site {} belongs to tenant {}; a site's tenant cannot change (what it \
-                         wrote stays its tenant's): register the new location under a new site \
-                         id",
-                        quoted(&site.id),
-                        quoted(&stored.tenant)
-                    ),
-                ));
-            }
+        // Refused here for a clear early answer; the writer refuses it too, against the
+        // registry as its group stands.
+        if let Some(refusal) =
+            crate::writer::moves_a_site(&registry, &Registration::Site(site.clone()))
+        {
+            return Err(invalid("site.tenant", refusal));
         }
         if site.display_name.is_empty() {
             site.display_name = site.id.clone();

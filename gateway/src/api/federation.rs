@@ -473,7 +473,11 @@ impl Federation for FederationApi {
         // Judged by the rules the store was written by: looked up again if a group that
         // changes the rules or erases was written meanwhile (`writer::rules`).
         let rules = &self.state.shared.rules;
+        let mut tries = 0..crate::writer::rules::TRIES;
         let readable = loop {
+            if tries.next().is_none() {
+                return Err(crate::writer::rules::RulesEpoch::kept_changing().into());
+            }
             let epoch = rules.stable().await?;
             let directory = self.state.shared.directory();
             let (state, tenant, asked) = (self.state.clone(), tenant.clone(), sha256.clone());

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 pub struct MemoryStore {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     failing: AtomicBool,
+    failing_flushes: AtomicBool,
 }
 
 impl MemoryStore {
@@ -24,6 +25,13 @@ impl MemoryStore {
     /// Makes every later write fail (as a full disk would) until called with `false`.
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Makes every later flush fail until called with `false`, while batches still apply and
+    /// stay (a store that could not sync what it was given, as sled and redb keep a failed
+    /// group's batch in memory).
+    pub fn set_failing_flushes(&self, failing: bool) {
+        self.failing_flushes.store(failing, Ordering::SeqCst);
     }
 
     fn map(&self) -> parking_lot::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
@@ -70,7 +78,7 @@ impl Store for MemoryStore {
     }
 
     fn flush(&self) -> Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
+        if self.failing.load(Ordering::SeqCst) || self.failing_flushes.load(Ordering::SeqCst) {
             return Err(Error::Storage(
                 "memory store set to fail (simulated full disk)".into(),
             ));

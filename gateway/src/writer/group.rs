@@ -434,15 +434,16 @@ impl Writer {
         self.store.recover()?;
         let durable = Durable::load(self.store.as_ref())?;
         let (registry, directory) = super::load_registry_and_directory(self.store.as_ref())?;
+        // What was read may hold erasures nobody counted (another gateway's groups, or a
+        // failed group whose batch reached the store): live entries committed before are
+        // checked again against their tickets.
+        self.shared.erasures.fetch_add(1, Ordering::SeqCst);
         if others && !self.needs_recovery {
             tracing::debug!(
                 head = durable.head,
                 previous_head = self.head,
                 "another gateway wrote to the store; read again"
             );
-            // Its groups may have erased tickets whose entries are still in this gateway's
-            // live tail: those are sent as the tickets keep them now.
-            self.shared.erasures.fetch_add(1, Ordering::SeqCst);
         } else {
             tracing::warn!(
                 head = durable.head,

@@ -55,6 +55,7 @@ pub const GATEWAY_SITE: &str = "gateway";
 pub const CUSTOMER_SITE: &str = "customer";
 
 pub use erasure::ErasureJob;
+pub use register::moves_a_site;
 pub use retention::RETENTION_ACTOR;
 
 /// Most jobs committed in one group.

@@ -7,9 +7,40 @@ use hotline_federation::audit::Record;
 use prost::Message;
 
 use super::{Group, Registration, Writer};
+use crate::error::Error;
+use crate::registry::Registry;
 use crate::store::keys;
 
+/// The refusal of a registration that would move a registered site to another tenant: its
+/// tickets, call logs and certificate name the site's tenant, so another tenant would read
+/// what the site wrote for the first, and the first's other sites would keep it. `None` when
+/// the registration moves no site.
+pub fn moves_a_site(registry: &Registry, registration: &Registration) -> Option<String> {
+    let Registration::Site(site) = registration else {
+        return None;
+    };
+    let stored = registry.sites.get(&site.id)?;
+    (stored.tenant != site.tenant).then(|| {
+        format!(
+            "site {:?} belongs to tenant {:?}; a site's tenant cannot change (what it wrote \
+             stays its tenant's): register the new location under a new site id",
+            site.id, stored.tenant
+        )
+    })
+}
+
 impl Writer {
+    /// Refuses a registration that moves a site to another tenant, against the registry as
+    /// the group stands (so of two registrations of a new site in one group, or on two
+    /// gateways sharing a store, the second is refused); `None` when it may go on.
+    pub(super) fn refuse_registration(
+        &self,
+        group: &Group,
+        registration: &Registration,
+    ) -> Option<Error> {
+        moves_a_site(&group.registry, registration).map(Error::InvalidArgument)
+    }
+
     pub(super) fn process_registration(
         &mut self,
         group: &mut Group,

@@ -27,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// How often a read is tried before it answers `UNAVAILABLE` because the rules kept changing
 /// while it ran (policy changes or registrations every few milliseconds, a long read).
-const TRIES: u32 = 8;
+pub const TRIES: u32 = 8;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -109,9 +109,14 @@ impl RulesEpoch {
                 return Ok((answer, directory, epoch));
             }
         }
-        Err(Error::Unavailable(format!(
+        Err(Self::kept_changing())
+    }
+
+    /// The answer to a read the rules changed under each of its [`TRIES`].
+    pub fn kept_changing() -> Error {
+        Error::Unavailable(format!(
             "the visibility rules changed each of the {TRIES} times this read ran; try again"
-        )))
+        ))
     }
 }
 

@@ -64,7 +64,8 @@ impl Done {
 
 impl Writer {
     /// Does one job into the group, unless an earlier one failed (`failure`) or there is no
-    /// group; a failure here is noted in `failure`. `None` for a stop.
+    /// group; a failure here is noted in `failure`. `None` for a stop, and for a job answered
+    /// already (a refused registration).
     pub(super) fn work(
         &mut self,
         group: &mut Option<Group>,
@@ -103,12 +104,20 @@ impl Writer {
                 registration,
                 reply,
             } => {
-                let mut outcomes = None;
+                let (mut outcomes, mut refusal) = (None, None);
                 attempt(&mut |w, g| {
-                    w.process_registration(g, &actor, &registration);
-                    outcomes = Some(Vec::new());
+                    refusal = w.refuse_registration(g, &registration);
+                    if refusal.is_none() {
+                        w.process_registration(g, &actor, &registration);
+                        outcomes = Some(Vec::new());
+                    }
                     Ok(())
                 });
+                if let Some(refusal) = refusal {
+                    // Answered at once: nothing of it is in the group.
+                    let _ = reply.send(Err(refusal));
+                    return None;
+                }
                 Done::Changes(reply, outcomes)
             }
             Job::Seed {

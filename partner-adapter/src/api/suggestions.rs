@@ -266,7 +266,16 @@ pub(crate) async fn accept(
         authoring::check_open(before)?;
         Ok(ops)
     })
-    .await?;
+    .await
+    .map_err(|error| match error {
+        // Decided meanwhile at another in-house site (synced between the two writes): the
+        // article version stands and the tool must hear of it.
+        Error::Conflict(problem) => Error::Conflict(format!(
+            "article {} was published as version {} from this suggestion, but then: {problem};              check the article and publish another version if it should not stand",
+            proposal.article_id, acceptance.version
+        )),
+        other => other,
+    })?;
     let message = if acceptance.stale_base {
         format!(
             "accepted as version {} of article {}; the suggestion was written against version \
