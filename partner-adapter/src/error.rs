@@ -81,6 +81,10 @@ pub enum Error {
     /// The operating system gave no random bytes (for a customer's access code).
     #[error("{0}")]
     NoRandomness(String),
+    /// A handler of the local API panicked: a defect of the adapter, answered 500 instead of
+    /// a dropped connection.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -110,7 +114,10 @@ impl Error {
             Error::Storage(_) | Error::Corrupt(_) | Error::CorruptStore { .. } => (503, "storage"),
             Error::Gateway(_) => (502, "gateway"),
             Error::ClockAhead(_) => (503, "clock_skew"),
-            Error::Config { .. } | Error::File { .. } | Error::NoRandomness(_) => (500, "internal"),
+            Error::Config { .. }
+            | Error::File { .. }
+            | Error::NoRandomness(_)
+            | Error::Internal(_) => (500, "internal"),
         }
     }
 }

@@ -206,6 +206,7 @@ pub fn router(app: Arc<App>) -> Router {
                 request.uri().path()
             ))
         })
+        .layer(middleware::from_fn(catch_panics))
         .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
@@ -265,6 +266,34 @@ async fn authenticate(
             .into_response();
     }
     next.run(request).await
+}
+
+/// Answers a request whose handler panicked with 500 in the API's JSON form, and logs the
+/// panic, instead of dropping the connection: the tool hears that the adapter failed (and
+/// that nothing it was not told of was acknowledged), and the request is counted.
+async fn catch_panics(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!(%method, %path, panic = %what, "a local API handler panicked");
+            Error::Internal(format!(
+                "the adapter failed while answering {method} {path} (a defect, logged); a write \
+                 may or may not be stored: read it back before repeating it"
+            ))
+            .into_response()
+        }
+    }
 }
 
 /// Compares without stopping at the first difference.
@@ -405,6 +434,7 @@ mod tests {
             Error::Gateway(text()),
             Error::ClockAhead(text()),
             Error::NoRandomness(text()),
+            Error::Internal(text()),
         ];
         errors.push(Error::Domain(hotline_federation::Error::Character {
             field: text(),
@@ -434,10 +464,41 @@ mod tests {
                 | Error::CorruptStore { .. }
                 | Error::Gateway(_)
                 | Error::ClockAhead(_)
-                | Error::NoRandomness(_) => {}
+                | Error::NoRandomness(_)
+                | Error::Internal(_) => {}
             }
         }
         errors
+    }
+
+    /// A handler that panics is answered 500 in the API's JSON form, not with a dropped
+    /// connection, and the server goes on answering.
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500() {
+        use tower_service::Service;
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        // Paths in a variable: tests/openapi.rs finds any route literal here outside routes!().
+        let paths = ["/boom", "/fine"];
+        let app = Router::new()
+            .route(paths[0], axum::routing::get(boom))
+            .route(paths[1], axum::routing::get(|| async { "fine" }))
+            .layer(middleware::from_fn(catch_panics));
+        let get = |path: &str| Request::builder().uri(path).body(Body::empty()).unwrap();
+        let response = app.clone().call(get("/boom")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("GET /boom"),
+            "{body}"
+        );
+        let response = app.clone().call(get("/fine")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     /// Every code the API can answer is in the document's `ErrorCode` enum, so a generated
