@@ -88,6 +88,23 @@ impl Inhouse {
     }
 }
 
+/// A gateway whose subscribers have a small buffer and a long stall timeout, so a slow reader
+/// blocks a snapshot or catch-up instead of being cut off, and in-house's munich to feed it.
+async fn for_slow_readers(
+    pki: &Pki,
+    dir: &std::path::Path,
+) -> anyhow::Result<(RunningGateway, Inhouse)> {
+    let mut config = federation_config(pki, dir);
+    config.limits.subscriber_buffer = 4;
+    config.limits.stall_timeout_ms = 60_000;
+    let gateway = RunningGateway::start(config).await?;
+    let munich = Inhouse {
+        client: gateway.site_client(pki, "inhouse", "munich").await?,
+        seq: 0,
+    };
+    Ok((gateway, munich))
+}
+
 fn ticket(id: &str) -> EntityKey {
     EntityKey::new(EntityKind::Ticket, id)
 }
@@ -168,14 +185,7 @@ async fn blocked_snapshot(
 async fn a_blocked_snapshot_never_sends_values_superseded_while_hidden() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
-    let mut config = federation_config(&pki, data.path());
-    config.limits.subscriber_buffer = 4;
-    config.limits.stall_timeout_ms = 60_000;
-    let gateway = RunningGateway::start(config).await?;
-    let mut munich = Inhouse {
-        client: gateway.site_client(&pki, "inhouse", "munich").await?,
-        seq: 0,
-    };
+    let (gateway, mut munich) = for_slow_readers(&pki, data.path()).await?;
     let block = lease(&mut munich.client, (FILLERS + 10) as u32).await?;
     munich.fill(&block, 0, FILLERS, "plants").await?;
     let hidden = number(&block, FILLERS);
@@ -251,14 +261,7 @@ async fn a_blocked_snapshot_never_sends_values_superseded_while_hidden() -> anyh
 async fn a_blocked_snapshot_never_sends_a_customer_erased_meanwhile() -> anyhow::Result<()> {
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
-    let mut config = federation_config(&pki, data.path());
-    config.limits.subscriber_buffer = 4;
-    config.limits.stall_timeout_ms = 60_000;
-    let gateway = RunningGateway::start(config).await?;
-    let mut munich = Inhouse {
-        client: gateway.site_client(&pki, "inhouse", "munich").await?,
-        seq: 0,
-    };
+    let (gateway, mut munich) = for_slow_readers(&pki, data.path()).await?;
     let block = lease(&mut munich.client, (FILLERS + 10) as u32).await?;
     munich.fill(&block, 0, FILLERS, "finance-hr").await?;
     let id = number(&block, FILLERS);
@@ -479,14 +482,7 @@ async fn a_slow_catch_up_follows_a_withdrawn_grant() -> anyhow::Result<()> {
     const TICKETS: u64 = 500;
     let pki = Pki::new()?;
     let data = tempfile::tempdir()?;
-    let mut config = federation_config(&pki, data.path());
-    config.limits.subscriber_buffer = 4;
-    config.limits.stall_timeout_ms = 60_000;
-    let gateway = RunningGateway::start(config).await?;
-    let mut munich = Inhouse {
-        client: gateway.site_client(&pki, "inhouse", "munich").await?,
-        seq: 0,
-    };
+    let (gateway, mut munich) = for_slow_readers(&pki, data.path()).await?;
     let block = lease(&mut munich.client, TICKETS as u32).await?;
     munich.fill(&block, 0, TICKETS, "finance-hr").await?;
     let cert = pki.site("twenty4help", "dortmund")?;

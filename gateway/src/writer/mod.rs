@@ -7,19 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-
-use parking_lot::RwLock;
 
 use hotline_federation::model::EntityKey;
 use hotline_federation::visibility::Directory;
 use hotline_federation::{Change, EntityState, FieldOp, HybridClock};
 use hotline_proto::v1 as pb;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::guard::CustomerFace;
-use crate::log::CommittedRef;
 use crate::store::{Store, entities, keys};
 use hotline_federation::audit::{Head, Receipt, Record, SignedCheckpoint};
 use hotline_federation::authority::{Caller, Refusal};
@@ -42,6 +37,7 @@ mod reply;
 mod retention;
 mod review;
 pub mod rules;
+mod shared;
 mod work;
 
 use cache::StateCache;
@@ -57,12 +53,14 @@ pub const CUSTOMER_SITE: &str = "customer";
 pub use erasure::ErasureJob;
 pub use register::moves_a_site;
 pub use retention::RETENTION_ACTOR;
+pub use shared::Shared;
 
 /// Most jobs committed in one group.
 const MAX_GROUP_JOBS: usize = 256;
 
 /// How long the idle writer waits before it reads a failing store again, at first and at most
-/// (doubling in between): jobs arriving meanwhile wait at most this long.
+/// (doubling in between). A job arriving meanwhile waits for the pause, and for an attempt
+/// under way (on PostgreSQL up to its connect or call timeout).
 const RECOVERY_PAUSE_MIN: std::time::Duration = std::time::Duration::from_millis(20);
 const RECOVERY_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most old log entries pruned per group.
@@ -214,72 +212,6 @@ pub enum ReviewWrite {
         /// The encoded score.
         value: Vec<u8>,
     },
-}
-
-/// State the writer shares with readers (subscribers, handlers).
-#[derive(Debug)]
-pub struct Shared {
-    /// The newest committed global sequence number.
-    pub head: AtomicU64,
-    /// Every log entry at or below this number has been pruned.
-    pub floor: AtomicU64,
-    /// Focus team access and site tenants, as of `head`.
-    pub directory: RwLock<Arc<Directory>>,
-    /// Tenants and sites.
-    pub registry: RwLock<Arc<crate::registry::Registry>>,
-    /// Committed entries for live subscribers.
-    pub committed: broadcast::Sender<CommittedRef>,
-    /// Refused changes answered `Rejected` but not kept as dead letters, because their site
-    /// already had `limits.max_dead_letters_per_site` on record (since start).
-    pub dead_letters_not_kept: AtomicU64,
-    /// The brand and the leak guard, as of `head`.
-    pub face: RwLock<Arc<CustomerFace>>,
-    /// The gateway's metrics (`/metrics` on the operations port).
-    pub metrics: crate::metrics::GatewayMetrics,
-    /// The latest signed audit checkpoint, as committed (each push answer carries it).
-    pub checkpoint: RwLock<Option<SignedCheckpoint>>,
-    /// Groups that erased a ticket since start: a live entry committed before one
-    /// ([`crate::log::Committed::erasures_before`]) is sent as the ticket keeps it now.
-    pub erasures: AtomicU64,
-    /// Changes each time the writer read its state again from the store (after a failed group,
-    /// or because another gateway sharing the store wrote): subscribers then catch up from the
-    /// store to the new head, which the live broadcast does not carry.
-    pub reloaded: tokio::sync::watch::Sender<u64>,
-    /// The files uploads and groups are writing now (see [`crate::files::Claims`]).
-    pub files: Arc<crate::files::Claims>,
-    /// Odd while a group that changes the visibility rules or erases is written (see
-    /// [`rules`]): readers of the store judge what they read by the rules it was written by.
-    pub rules: rules::RulesEpoch,
-}
-
-impl Shared {
-    /// The current visibility rules, shared (a change of them publishes new ones).
-    pub fn directory(&self) -> Arc<Directory> {
-        Arc::clone(&self.directory.read())
-    }
-
-    /// `read` of the store with the rules to judge it by, and their epoch ([`rules`]).
-    pub async fn read_under_rules<T>(
-        &self,
-        read: impl FnMut(&Arc<Directory>) -> Result<T>,
-    ) -> Result<(T, Arc<Directory>, u64)> {
-        self.rules.read(|| self.directory(), read).await
-    }
-
-    /// The current brand and leak guard.
-    pub fn face(&self) -> Arc<CustomerFace> {
-        Arc::clone(&self.face.read())
-    }
-
-    /// The latest signed audit checkpoint, as committed.
-    pub fn checkpoint(&self) -> Option<SignedCheckpoint> {
-        *self.checkpoint.read()
-    }
-
-    /// The current registry, shared (a registration publishes a new one).
-    pub fn registry(&self) -> Arc<crate::registry::Registry> {
-        Arc::clone(&self.registry.read())
-    }
 }
 
 /// What the writer needs to know from the config.
