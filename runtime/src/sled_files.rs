@@ -177,10 +177,15 @@ mod tests {
         std::fs::write(blobs.join("8192"), b"blob").expect("write");
         sync.sync().expect("sync");
         assert_eq!(sync.synced_blob.load(Ordering::Acquire), 8192);
-        // A blob that cannot be opened (here a dangling link) fails the sync, and every
+        // A blob gone between the listing and its open (here a dangling link) needs no sync.
+        let gone = blobs.join("8500");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &gone).expect("link");
+        sync.sync().expect("a blob removed meanwhile");
+        std::fs::remove_file(&gone).expect("remove");
+        // A blob that cannot be opened (here a link to itself) fails the sync, and every
         // later sync fails too, after the blob is gone.
         let broken = blobs.join("9000");
-        std::os::unix::fs::symlink(dir.path().join("nowhere"), &broken).expect("link");
+        std::os::unix::fs::symlink(&broken, &broken).expect("link");
         sync.sync().expect_err("the blob cannot be opened");
         std::fs::remove_file(&broken).expect("remove");
         let err = sync.sync().expect_err("a failure is final");
